@@ -1,0 +1,71 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::money::Money;
+
+/// What an employee says about an expense. Text fields are checked by the aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpenseDetails {
+    pub money: Money,
+    pub merchant: String,
+    pub category: String,
+    pub spent_on: NaiveDate,
+    pub description: Option<String>,
+}
+
+/// A partial edit: `None` leaves a field as it is; `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExpenseChanges {
+    pub money: Option<Money>,
+    pub merchant: Option<String>,
+    pub category: Option<String>,
+    pub spent_on: Option<NaiveDate>,
+    pub description: Option<Option<String>>,
+}
+
+/// Fields every command has: who, when, and which version the client last saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    /// The `If-Match` version; `None` means "whatever is current".
+    pub expected_version: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpenseCommand {
+    CreateExpense {
+        ctx: Context,
+        details: ExpenseDetails,
+        receipt_id: Option<Uuid>,
+        /// The actor's local date: `spent_on` may not be after it.
+        today: NaiveDate,
+    },
+    UpdateExpense {
+        ctx: Context,
+        changes: ExpenseChanges,
+        today: NaiveDate,
+    },
+    AttachReceipt {
+        ctx: Context,
+        receipt_id: Uuid,
+    },
+    SubmitExpense {
+        ctx: Context,
+    },
+    ApproveExpense {
+        ctx: Context,
+        comment: Option<String>,
+    },
+    RejectExpense {
+        ctx: Context,
+        reason: String,
+    },
+    ReimburseExpense {
+        ctx: Context,
+    },
+    DeleteExpense {
+        ctx: Context,
+    },
+}

@@ -1,0 +1,42 @@
+use super::ExpenseStatus;
+use crate::rejection::{FieldError, Rejection};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExpenseError {
+    #[error("the expense already exists")]
+    AlreadyExists,
+    #[error("no such expense")]
+    NotFound,
+    #[error("auditors cannot record expenses")]
+    AuditorsCannotRecord,
+    #[error("only the owner of the expense may do this")]
+    NotOwner,
+    #[error("only approvers and admins decide on expenses")]
+    NotAnApprover,
+    #[error("nobody may decide on their own expense")]
+    OwnExpense,
+    #[error("only admins reimburse expenses")]
+    NotAnAdmin,
+    #[error("the expense is {0}")]
+    WrongStatus(ExpenseStatus),
+    #[error("the expense is at version {current}")]
+    StaleVersion { current: u64 },
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+}
+
+impl ExpenseError {
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            Self::AlreadyExists | Self::WrongStatus(_) => Rejection::Conflict(self.to_string()),
+            Self::NotFound => Rejection::NotFound(self.to_string()),
+            Self::AuditorsCannotRecord
+            | Self::NotOwner
+            | Self::NotAnApprover
+            | Self::OwnExpense
+            | Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
+            Self::StaleVersion { current } => Rejection::StaleVersion { current: *current },
+            Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
+        }
+    }
+}

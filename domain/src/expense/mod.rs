@@ -1,0 +1,437 @@
+//! An expense and its lifecycle:
+//! `draft` → `submitted` → `approved` | `rejected`; `rejected` → (edit) → `submitted`;
+//! `approved` → `reimbursed`; a `draft` can be deleted.
+
+mod command;
+mod error;
+mod event;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use command::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
+pub use error::ExpenseError;
+pub use event::*;
+
+use crate::actor::{Actor, Role};
+use crate::money::Money;
+use crate::rejection::FieldError;
+use crate::validate;
+
+pub const AGGREGATE_TYPE: &str = "expense";
+
+/// At most this many receipts per expense; more is a client bug, not an expense.
+pub const MAX_RECEIPTS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpenseStatus {
+    Draft,
+    Submitted,
+    Approved,
+    Rejected,
+    Reimbursed,
+}
+
+impl ExpenseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Submitted => "submitted",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Reimbursed => "reimbursed",
+        }
+    }
+
+    /// The owner may still change what the expense says.
+    pub fn editable(self) -> bool {
+        matches!(self, Self::Draft | Self::Rejected)
+    }
+}
+
+impl fmt::Display for ExpenseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The current state of one expense, as its events tell it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Expense {
+    pub state: Option<ExpenseState>,
+    pub deleted: bool,
+    /// The number of events applied: the version clients see as `ETag`.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpenseState {
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub money: Money,
+    pub merchant: String,
+    pub category: String,
+    pub spent_on: NaiveDate,
+    pub description: Option<String>,
+    pub status: ExpenseStatus,
+    pub receipt_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<Uuid>,
+    pub decision_reason: Option<String>,
+    pub reimbursed_at: Option<DateTime<Utc>>,
+}
+
+impl Expense {
+    /// The expense as the given actor may see it: `None` if it does not exist, was
+    /// deleted, or belongs to another organization.
+    pub fn visible_to(&self, actor: &Actor) -> Option<&ExpenseState> {
+        self.state
+            .as_ref()
+            .filter(|s| !self.deleted && s.organization_id == actor.organization_id)
+    }
+
+    /// Loads the live expense for a command, enforcing tenancy and `If-Match`.
+    fn live(&self, ctx: &Context) -> Result<&ExpenseState, ExpenseError> {
+        let state = self.visible_to(&ctx.actor).ok_or(ExpenseError::NotFound)?;
+        Ok(state)
+    }
+
+    fn check_version(&self, ctx: &Context) -> Result<(), ExpenseError> {
+        match ctx.expected_version {
+            Some(v) if v != self.version => Err(ExpenseError::StaleVersion {
+                current: self.version,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn owned(&self, ctx: &Context) -> Result<&ExpenseState, ExpenseError> {
+        let state = self.live(ctx)?;
+        if state.owner_id != ctx.actor.user_id {
+            return Err(ExpenseError::NotOwner);
+        }
+        self.check_version(ctx)?;
+        Ok(state)
+    }
+
+    fn decidable(&self, ctx: &Context) -> Result<&ExpenseState, ExpenseError> {
+        let state = self.live(ctx)?;
+        if !ctx.actor.role.may_decide() {
+            return Err(ExpenseError::NotAnApprover);
+        }
+        if state.owner_id == ctx.actor.user_id {
+            return Err(ExpenseError::OwnExpense);
+        }
+        self.check_version(ctx)?;
+        if state.status != ExpenseStatus::Submitted {
+            return Err(ExpenseError::WrongStatus(state.status));
+        }
+        Ok(state)
+    }
+}
+
+/// Checks and normalises the free-text fields and the date of an expense.
+fn validate_details(
+    details: ExpenseDetails,
+    today: NaiveDate,
+) -> Result<ExpenseDetails, ExpenseError> {
+    let mut errors = Vec::new();
+    let merchant = validate::required_text("merchant", &details.merchant, 200)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let category = validate::required_text("category", &details.category, 100)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let description = match details.description.as_deref() {
+        None => None,
+        Some(d) => validate::optional_text("description", d, 2000)
+            .map_err(|e| errors.push(e))
+            .ok()
+            .filter(|d| !d.is_empty()),
+    };
+    if details.spent_on > today {
+        errors.push(FieldError::new("spent_on", "must not be in the future"));
+    }
+    if !errors.is_empty() {
+        return Err(ExpenseError::Invalid(errors));
+    }
+    Ok(ExpenseDetails {
+        money: details.money,
+        merchant,
+        category,
+        spent_on: details.spent_on,
+        description,
+    })
+}
+
+impl Aggregate for Expense {
+    const TYPE: &'static str = AGGREGATE_TYPE;
+    type Command = ExpenseCommand;
+    type Event = ExpenseEvent;
+    type Error = ExpenseError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            ExpenseCommand::CreateExpense {
+                ctx,
+                details,
+                receipt_id,
+                today,
+            } => {
+                if self.state.is_some() {
+                    return Err(ExpenseError::AlreadyExists);
+                }
+                if !ctx.actor.role.may_record_expenses() {
+                    return Err(ExpenseError::AuditorsCannotRecord);
+                }
+                let d = validate_details(details, today)?;
+                ExpenseEvent::ExpenseCreated {
+                    organization_id: ctx.actor.organization_id,
+                    owner_id: ctx.actor.user_id,
+                    money: d.money,
+                    merchant: d.merchant,
+                    category: d.category,
+                    spent_on: d.spent_on,
+                    description: d.description,
+                    receipt_id,
+                    created_at: ctx.at,
+                }
+            }
+            ExpenseCommand::UpdateExpense {
+                ctx,
+                changes,
+                today,
+            } => {
+                let s = self.owned(&ctx)?;
+                if !s.status.editable() {
+                    return Err(ExpenseError::WrongStatus(s.status));
+                }
+                let merged = ExpenseDetails {
+                    money: changes.money.unwrap_or(s.money),
+                    merchant: changes.merchant.unwrap_or_else(|| s.merchant.clone()),
+                    category: changes.category.unwrap_or_else(|| s.category.clone()),
+                    spent_on: changes.spent_on.unwrap_or(s.spent_on),
+                    description: changes.description.unwrap_or_else(|| s.description.clone()),
+                };
+                let d = validate_details(merged, today)?;
+                let unchanged = d.money == s.money
+                    && d.merchant == s.merchant
+                    && d.category == s.category
+                    && d.spent_on == s.spent_on
+                    && d.description == s.description;
+                if unchanged {
+                    return Ok(());
+                }
+                ExpenseEvent::ExpenseUpdated {
+                    money: d.money,
+                    merchant: d.merchant,
+                    category: d.category,
+                    spent_on: d.spent_on,
+                    description: d.description,
+                    updated_at: ctx.at,
+                }
+            }
+            ExpenseCommand::AttachReceipt { ctx, receipt_id } => {
+                let s = self.owned(&ctx)?;
+                if s.receipt_ids.contains(&receipt_id) {
+                    return Ok(());
+                }
+                if !s.status.editable() {
+                    return Err(ExpenseError::WrongStatus(s.status));
+                }
+                if s.receipt_ids.len() >= MAX_RECEIPTS {
+                    return Err(ExpenseError::Invalid(vec![FieldError::new(
+                        "receipt_id",
+                        format!("an expense has at most {MAX_RECEIPTS} receipts"),
+                    )]));
+                }
+                ExpenseEvent::ExpenseReceiptAttached {
+                    receipt_id,
+                    attached_at: ctx.at,
+                }
+            }
+            ExpenseCommand::SubmitExpense { ctx } => {
+                let s = self.owned(&ctx)?;
+                if !s.status.editable() {
+                    return Err(ExpenseError::WrongStatus(s.status));
+                }
+                ExpenseEvent::ExpenseSubmitted {
+                    resubmission: s.status == ExpenseStatus::Rejected,
+                    submitted_at: ctx.at,
+                }
+            }
+            ExpenseCommand::ApproveExpense { ctx, comment } => {
+                self.decidable(&ctx)?;
+                let comment = match comment {
+                    None => None,
+                    Some(c) => Some(
+                        validate::optional_text("comment", &c, 2000)
+                            .map_err(|e| ExpenseError::Invalid(vec![e]))?,
+                    )
+                    .filter(|c| !c.is_empty()),
+                };
+                ExpenseEvent::ExpenseApproved {
+                    approver_id: ctx.actor.user_id,
+                    comment,
+                    approved_at: ctx.at,
+                }
+            }
+            ExpenseCommand::RejectExpense { ctx, reason } => {
+                self.decidable(&ctx)?;
+                let reason = validate::required_text("reason", &reason, 2000)
+                    .map_err(|e| ExpenseError::Invalid(vec![e]))?;
+                ExpenseEvent::ExpenseRejected {
+                    approver_id: ctx.actor.user_id,
+                    reason,
+                    rejected_at: ctx.at,
+                }
+            }
+            ExpenseCommand::ReimburseExpense { ctx } => {
+                let s = self.live(&ctx)?;
+                if ctx.actor.role != Role::Admin {
+                    return Err(ExpenseError::NotAnAdmin);
+                }
+                self.check_version(&ctx)?;
+                if s.status != ExpenseStatus::Approved {
+                    return Err(ExpenseError::WrongStatus(s.status));
+                }
+                ExpenseEvent::ExpenseReimbursed {
+                    reimbursed_by: ctx.actor.user_id,
+                    reimbursed_at: ctx.at,
+                }
+            }
+            ExpenseCommand::DeleteExpense { ctx } => {
+                let s = self.owned(&ctx)?;
+                if s.status != ExpenseStatus::Draft {
+                    return Err(ExpenseError::WrongStatus(s.status));
+                }
+                ExpenseEvent::ExpenseDeleted {
+                    deleted_by: ctx.actor.user_id,
+                    deleted_at: ctx.at,
+                }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
+        if let ExpenseEvent::ExpenseCreated {
+            organization_id,
+            owner_id,
+            money,
+            merchant,
+            category,
+            spent_on,
+            description,
+            receipt_id,
+            created_at,
+        } = event
+        {
+            self.state = Some(ExpenseState {
+                organization_id,
+                owner_id,
+                money,
+                merchant,
+                category,
+                spent_on,
+                description,
+                status: ExpenseStatus::Draft,
+                receipt_ids: receipt_id.into_iter().collect(),
+                created_at,
+                updated_at: created_at,
+                submitted_at: None,
+                decided_at: None,
+                decided_by: None,
+                decision_reason: None,
+                reimbursed_at: None,
+            });
+            return;
+        }
+        let Some(s) = self.state.as_mut() else {
+            return;
+        };
+        match event {
+            ExpenseEvent::ExpenseCreated { .. } => {}
+            ExpenseEvent::ExpenseUpdated {
+                money,
+                merchant,
+                category,
+                spent_on,
+                description,
+                updated_at,
+            } => {
+                s.money = money;
+                s.merchant = merchant;
+                s.category = category;
+                s.spent_on = spent_on;
+                s.description = description;
+                s.updated_at = updated_at;
+            }
+            ExpenseEvent::ExpenseReceiptAttached {
+                receipt_id,
+                attached_at,
+            } => {
+                s.receipt_ids.push(receipt_id);
+                s.updated_at = attached_at;
+            }
+            ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
+                s.status = ExpenseStatus::Submitted;
+                s.submitted_at = Some(submitted_at);
+                s.decided_at = None;
+                s.decided_by = None;
+                s.decision_reason = None;
+                s.updated_at = submitted_at;
+            }
+            ExpenseEvent::ExpenseApproved {
+                approver_id,
+                comment,
+                approved_at,
+            } => {
+                s.status = ExpenseStatus::Approved;
+                s.decided_at = Some(approved_at);
+                s.decided_by = Some(approver_id);
+                s.decision_reason = comment;
+                s.updated_at = approved_at;
+            }
+            ExpenseEvent::ExpenseRejected {
+                approver_id,
+                reason,
+                rejected_at,
+            } => {
+                s.status = ExpenseStatus::Rejected;
+                s.decided_at = Some(rejected_at);
+                s.decided_by = Some(approver_id);
+                s.decision_reason = Some(reason);
+                s.updated_at = rejected_at;
+            }
+            ExpenseEvent::ExpenseReimbursed { reimbursed_at, .. } => {
+                s.status = ExpenseStatus::Reimbursed;
+                s.reimbursed_at = Some(reimbursed_at);
+                s.updated_at = reimbursed_at;
+            }
+            ExpenseEvent::ExpenseDeleted { deleted_at, .. } => {
+                self.deleted = true;
+                s.updated_at = deleted_at;
+            }
+        }
+    }
+}

@@ -1,0 +1,681 @@
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use uuid::Uuid;
+
+use super::*;
+use crate::money::Currency;
+
+type Fixture = TestFramework<Expense>;
+
+const ORG: Uuid = Uuid::from_u128(100);
+const OWNER: Uuid = Uuid::from_u128(1);
+const APPROVER: Uuid = Uuid::from_u128(2);
+const RECEIPT: Uuid = Uuid::from_u128(50);
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 2, d).unwrap()
+}
+
+fn eur(amount: &str) -> Money {
+    Money::parse(amount, Currency::parse("EUR").unwrap()).unwrap()
+}
+
+fn actor(user_id: Uuid, role: Role) -> Actor {
+    Actor {
+        user_id,
+        organization_id: ORG,
+        role,
+    }
+}
+
+fn ctx(user_id: Uuid, role: Role) -> Context {
+    Context {
+        actor: actor(user_id, role),
+        at: at(),
+        expected_version: None,
+    }
+}
+
+fn owner() -> Context {
+    ctx(OWNER, Role::Employee)
+}
+
+fn approver() -> Context {
+    ctx(APPROVER, Role::Approver)
+}
+
+fn admin() -> Context {
+    ctx(Uuid::from_u128(3), Role::Admin)
+}
+
+fn details() -> ExpenseDetails {
+    ExpenseDetails {
+        money: eur("42.50"),
+        merchant: " Café Central ".into(),
+        category: "meals".into(),
+        spent_on: day(20),
+        description: Some("Team lunch".into()),
+    }
+}
+
+fn created() -> ExpenseEvent {
+    ExpenseEvent::ExpenseCreated {
+        organization_id: ORG,
+        owner_id: OWNER,
+        money: eur("42.50"),
+        merchant: "Café Central".into(),
+        category: "meals".into(),
+        spent_on: day(20),
+        description: Some("Team lunch".into()),
+        receipt_id: None,
+        created_at: at(),
+    }
+}
+
+fn submitted(resubmission: bool) -> ExpenseEvent {
+    ExpenseEvent::ExpenseSubmitted {
+        resubmission,
+        submitted_at: at(),
+    }
+}
+
+fn approved() -> ExpenseEvent {
+    ExpenseEvent::ExpenseApproved {
+        approver_id: APPROVER,
+        comment: None,
+        approved_at: at(),
+    }
+}
+
+fn rejected() -> ExpenseEvent {
+    ExpenseEvent::ExpenseRejected {
+        approver_id: APPROVER,
+        reason: "No receipt".into(),
+        rejected_at: at(),
+    }
+}
+
+fn reimbursed() -> ExpenseEvent {
+    ExpenseEvent::ExpenseReimbursed {
+        reimbursed_by: admin().actor.user_id,
+        reimbursed_at: at(),
+    }
+}
+
+fn deleted() -> ExpenseEvent {
+    ExpenseEvent::ExpenseDeleted {
+        deleted_by: OWNER,
+        deleted_at: at(),
+    }
+}
+
+fn create(ctx: Context) -> ExpenseCommand {
+    ExpenseCommand::CreateExpense {
+        ctx,
+        details: details(),
+        receipt_id: None,
+        today: today(),
+    }
+}
+
+fn approve(ctx: Context) -> ExpenseCommand {
+    ExpenseCommand::ApproveExpense { ctx, comment: None }
+}
+
+fn reject(ctx: Context, reason: &str) -> ExpenseCommand {
+    ExpenseCommand::RejectExpense {
+        ctx,
+        reason: reason.into(),
+    }
+}
+
+fn update(ctx: Context, changes: ExpenseChanges) -> ExpenseCommand {
+    ExpenseCommand::UpdateExpense {
+        ctx,
+        changes,
+        today: today(),
+    }
+}
+
+fn expect_invalid_fields(result: Result<Vec<ExpenseEvent>, ExpenseError>, fields: &[&str]) {
+    let Err(ExpenseError::Invalid(errors)) = result else {
+        panic!("expected invalid input, got {result:?}");
+    };
+    let names: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(names, fields);
+}
+
+// --- create ---
+
+#[test]
+fn an_employee_creates_a_draft() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(create(owner()))
+        .then_expect_events(vec![created()]);
+}
+
+#[test]
+fn a_draft_can_start_with_a_receipt() {
+    let result = Fixture::with(())
+        .given_no_previous_events()
+        .when(ExpenseCommand::CreateExpense {
+            ctx: owner(),
+            details: details(),
+            receipt_id: Some(RECEIPT),
+            today: today(),
+        })
+        .inspect_result()
+        .unwrap();
+    let mut expense = Expense::default();
+    result.into_iter().for_each(|e| expense.apply(e));
+    assert_eq!(expense.state.unwrap().receipt_ids, vec![RECEIPT]);
+}
+
+#[test]
+fn creating_an_existing_expense_is_a_conflict() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(create(owner()))
+        .then_expect_error(ExpenseError::AlreadyExists);
+}
+
+#[test]
+fn auditors_cannot_create_expenses() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(create(ctx(OWNER, Role::Auditor)))
+        .then_expect_error(ExpenseError::AuditorsCannotRecord);
+}
+
+#[test]
+fn an_expense_cannot_be_spent_in_the_future() {
+    let result = Fixture::with(())
+        .given_no_previous_events()
+        .when(ExpenseCommand::CreateExpense {
+            ctx: owner(),
+            details: ExpenseDetails {
+                spent_on: today().succ_opt().unwrap(),
+                ..details()
+            },
+            receipt_id: None,
+            today: today(),
+        })
+        .inspect_result();
+    expect_invalid_fields(result, &["spent_on"]);
+}
+
+#[test]
+fn empty_merchant_and_category_are_refused_together() {
+    let result = Fixture::with(())
+        .given_no_previous_events()
+        .when(ExpenseCommand::CreateExpense {
+            ctx: owner(),
+            details: ExpenseDetails {
+                merchant: "  ".into(),
+                category: "".into(),
+                description: Some("x".repeat(2001)),
+                ..details()
+            },
+            receipt_id: None,
+            today: today(),
+        })
+        .inspect_result();
+    expect_invalid_fields(result, &["merchant", "category", "description"]);
+}
+
+// --- update ---
+
+#[test]
+fn the_owner_edits_a_draft() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                money: Some(eur("40.00")),
+                description: Some(None),
+                ..Default::default()
+            },
+        ))
+        .then_expect_events(vec![ExpenseEvent::ExpenseUpdated {
+            money: eur("40.00"),
+            merchant: "Café Central".into(),
+            category: "meals".into(),
+            spent_on: day(20),
+            description: None,
+            updated_at: at(),
+        }]);
+}
+
+#[test]
+fn an_edit_that_changes_nothing_records_nothing() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                merchant: Some("Café Central".into()),
+                ..Default::default()
+            },
+        ))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn only_the_owner_edits() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(update(admin(), ExpenseChanges::default()))
+        .then_expect_error(ExpenseError::NotOwner);
+}
+
+#[test]
+fn a_submitted_expense_cannot_be_edited() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(update(owner(), ExpenseChanges::default()))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn an_approved_expense_cannot_be_edited() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(update(owner(), ExpenseChanges::default()))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Approved));
+}
+
+#[test]
+fn an_edit_into_the_future_is_refused() {
+    let result = Fixture::with(())
+        .given(vec![created()])
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                spent_on: Some(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap()),
+                ..Default::default()
+            },
+        ))
+        .inspect_result();
+    expect_invalid_fields(result, &["spent_on"]);
+}
+
+#[test]
+fn a_stale_version_is_refused() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(update(
+            Context {
+                expected_version: Some(7),
+                ..owner()
+            },
+            ExpenseChanges::default(),
+        ))
+        .then_expect_error(ExpenseError::StaleVersion { current: 1 });
+}
+
+#[test]
+fn the_current_version_is_accepted() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::SubmitExpense {
+            ctx: Context {
+                expected_version: Some(1),
+                ..owner()
+            },
+        })
+        .then_expect_events(vec![submitted(false)]);
+}
+
+#[test]
+fn an_expense_of_another_organization_is_not_found() {
+    let mut stranger = owner();
+    stranger.actor.organization_id = Uuid::from_u128(999);
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::SubmitExpense { ctx: stranger })
+        .then_expect_error(ExpenseError::NotFound);
+}
+
+#[test]
+fn a_missing_expense_is_not_found() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::NotFound);
+}
+
+// --- receipts ---
+
+#[test]
+fn the_owner_attaches_a_receipt_once() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::AttachReceipt {
+            ctx: owner(),
+            receipt_id: RECEIPT,
+        })
+        .then_expect_events(vec![ExpenseEvent::ExpenseReceiptAttached {
+            receipt_id: RECEIPT,
+            attached_at: at(),
+        }]);
+    Fixture::with(())
+        .given(vec![
+            created(),
+            ExpenseEvent::ExpenseReceiptAttached {
+                receipt_id: RECEIPT,
+                attached_at: at(),
+            },
+        ])
+        .when(ExpenseCommand::AttachReceipt {
+            ctx: owner(),
+            receipt_id: RECEIPT,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn receipts_cannot_be_attached_after_submission() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::AttachReceipt {
+            ctx: owner(),
+            receipt_id: RECEIPT,
+        })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn an_expense_holds_a_bounded_number_of_receipts() {
+    let mut given = vec![created()];
+    given.extend(
+        (0..MAX_RECEIPTS as u128).map(|i| ExpenseEvent::ExpenseReceiptAttached {
+            receipt_id: Uuid::from_u128(1000 + i),
+            attached_at: at(),
+        }),
+    );
+    let result = Fixture::with(())
+        .given(given)
+        .when(ExpenseCommand::AttachReceipt {
+            ctx: owner(),
+            receipt_id: RECEIPT,
+        })
+        .inspect_result();
+    expect_invalid_fields(result, &["receipt_id"]);
+}
+
+#[test]
+fn others_cannot_attach_receipts() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::AttachReceipt {
+            ctx: approver(),
+            receipt_id: RECEIPT,
+        })
+        .then_expect_error(ExpenseError::NotOwner);
+}
+
+// --- submit ---
+
+#[test]
+fn the_owner_submits_a_draft() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_events(vec![submitted(false)]);
+}
+
+#[test]
+fn only_the_owner_submits() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::SubmitExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::NotOwner);
+}
+
+#[test]
+fn submitting_twice_is_a_conflict() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn a_rejected_expense_is_resubmitted() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), rejected()])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_events(vec![submitted(true)]);
+}
+
+#[test]
+fn a_rejected_expense_can_be_edited_before_resubmitting() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), rejected()])
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                merchant: Some("Café Central GmbH".into()),
+                ..Default::default()
+            },
+        ))
+        .then_expect_events(vec![ExpenseEvent::ExpenseUpdated {
+            money: eur("42.50"),
+            merchant: "Café Central GmbH".into(),
+            category: "meals".into(),
+            spent_on: day(20),
+            description: Some("Team lunch".into()),
+            updated_at: at(),
+        }]);
+}
+
+#[test]
+fn resubmission_clears_the_earlier_decision() {
+    let mut expense = Expense::default();
+    for e in [created(), submitted(false), rejected(), submitted(true)] {
+        expense.apply(e);
+    }
+    let s = expense.state.unwrap();
+    assert_eq!(s.status, ExpenseStatus::Submitted);
+    assert_eq!((s.decided_by, s.decision_reason), (None, None));
+    assert_eq!(expense.version, 4);
+}
+
+// --- approve / reject ---
+
+#[test]
+fn an_approver_approves_a_submitted_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::ApproveExpense {
+            ctx: approver(),
+            comment: Some(" ok ".into()),
+        })
+        .then_expect_events(vec![ExpenseEvent::ExpenseApproved {
+            approver_id: APPROVER,
+            comment: Some("ok".into()),
+            approved_at: at(),
+        }]);
+}
+
+#[test]
+fn an_admin_may_approve_too() {
+    let result = Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(admin()))
+        .inspect_result();
+    assert!(matches!(
+        result.as_deref(),
+        Ok([ExpenseEvent::ExpenseApproved { .. }])
+    ));
+}
+
+#[test]
+fn an_employee_cannot_approve() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(ctx(Uuid::from_u128(9), Role::Employee)))
+        .then_expect_error(ExpenseError::NotAnApprover);
+}
+
+#[test]
+fn an_auditor_cannot_approve() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(ctx(Uuid::from_u128(9), Role::Auditor)))
+        .then_expect_error(ExpenseError::NotAnApprover);
+}
+
+#[test]
+fn nobody_approves_their_own_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(ctx(OWNER, Role::Admin)))
+        .then_expect_error(ExpenseError::OwnExpense);
+}
+
+#[test]
+fn nobody_rejects_their_own_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(ctx(OWNER, Role::Approver), "no"))
+        .then_expect_error(ExpenseError::OwnExpense);
+}
+
+#[test]
+fn a_draft_cannot_be_approved() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(approve(approver()))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Draft));
+}
+
+#[test]
+fn an_approved_expense_cannot_be_approved_again() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(approve(approver()))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Approved));
+}
+
+#[test]
+fn an_approver_rejects_with_a_reason() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(approver(), "No receipt"))
+        .then_expect_events(vec![rejected()]);
+}
+
+#[test]
+fn rejecting_needs_a_reason() {
+    let result = Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(approver(), "   "))
+        .inspect_result();
+    expect_invalid_fields(result, &["reason"]);
+}
+
+#[test]
+fn an_employee_cannot_reject() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(ctx(Uuid::from_u128(9), Role::Employee), "no"))
+        .then_expect_error(ExpenseError::NotAnApprover);
+}
+
+#[test]
+fn a_rejected_expense_cannot_be_rejected_again() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), rejected()])
+        .when(reject(approver(), "still no"))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Rejected));
+}
+
+#[test]
+fn a_decision_checks_the_version() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(Context {
+            expected_version: Some(1),
+            ..approver()
+        }))
+        .then_expect_error(ExpenseError::StaleVersion { current: 2 });
+}
+
+// --- reimburse ---
+
+#[test]
+fn an_admin_reimburses_an_approved_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(ExpenseCommand::ReimburseExpense { ctx: admin() })
+        .then_expect_events(vec![reimbursed()]);
+}
+
+#[test]
+fn only_admins_reimburse() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(ExpenseCommand::ReimburseExpense { ctx: approver() })
+        .then_expect_error(ExpenseError::NotAnAdmin);
+}
+
+#[test]
+fn an_unapproved_expense_cannot_be_reimbursed() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::ReimburseExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn reimbursing_twice_is_a_conflict() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved(), reimbursed()])
+        .when(ExpenseCommand::ReimburseExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Reimbursed));
+}
+
+// --- delete ---
+
+#[test]
+fn the_owner_deletes_a_draft() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::DeleteExpense { ctx: owner() })
+        .then_expect_events(vec![deleted()]);
+}
+
+#[test]
+fn only_drafts_are_deleted() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::DeleteExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn only_the_owner_deletes() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::DeleteExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::NotOwner);
+}
+
+#[test]
+fn a_deleted_expense_is_gone() {
+    Fixture::with(())
+        .given(vec![created(), deleted()])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::NotFound);
+}

@@ -1,0 +1,32 @@
+use crate::rejection::{FieldError, Rejection};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OrganizationError {
+    #[error("the organization already exists")]
+    AlreadyRegistered,
+    #[error("no such organization")]
+    NotFound,
+    #[error("no such user in this organization")]
+    UserNotFound,
+    #[error("only an active admin of the organization may do this")]
+    NotAnAdmin,
+    #[error("a user with this e-mail address already belongs to the organization")]
+    EmailInUse,
+    #[error("the organization needs at least one active admin")]
+    LastAdmin,
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+}
+
+impl OrganizationError {
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            Self::AlreadyRegistered | Self::EmailInUse | Self::LastAdmin => {
+                Rejection::Conflict(self.to_string())
+            }
+            Self::NotFound | Self::UserNotFound => Rejection::NotFound(self.to_string()),
+            Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
+            Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
+        }
+    }
+}

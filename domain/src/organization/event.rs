@@ -1,0 +1,74 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::PasswordHash;
+use crate::actor::Role;
+use crate::money::Currency;
+
+/// Event type names are stored with every event forever: never rename one.
+pub const ORGANIZATION_REGISTERED: &str = "OrganizationRegistered";
+pub const USER_ADDED: &str = "UserAdded";
+pub const USER_ROLE_CHANGED: &str = "UserRoleChanged";
+pub const USER_DEACTIVATED: &str = "UserDeactivated";
+pub const USER_REACTIVATED: &str = "UserReactivated";
+
+/// Version 2 added `default_currency`; version 1 payloads are upcast (see `crate::upcast`).
+pub const ORGANIZATION_REGISTERED_VERSION: &str = "2.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum OrganizationEvent {
+    OrganizationRegistered {
+        name: String,
+        default_currency: Currency,
+        admin_user_id: Uuid,
+        admin_name: String,
+        admin_email: String,
+        admin_password_hash: PasswordHash,
+        registered_at: DateTime<Utc>,
+    },
+    UserAdded {
+        user_id: Uuid,
+        name: String,
+        email: String,
+        role: Role,
+        password_hash: PasswordHash,
+        added_at: DateTime<Utc>,
+    },
+    UserRoleChanged {
+        user_id: Uuid,
+        role: Role,
+        changed_at: DateTime<Utc>,
+    },
+    UserDeactivated {
+        user_id: Uuid,
+        deactivated_at: DateTime<Utc>,
+    },
+    UserReactivated {
+        user_id: Uuid,
+        reactivated_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for OrganizationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::OrganizationRegistered { .. } => ORGANIZATION_REGISTERED,
+            Self::UserAdded { .. } => USER_ADDED,
+            Self::UserRoleChanged { .. } => USER_ROLE_CHANGED,
+            Self::UserDeactivated { .. } => USER_DEACTIVATED,
+            Self::UserReactivated { .. } => USER_REACTIVATED,
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        match self {
+            Self::OrganizationRegistered { .. } => ORGANIZATION_REGISTERED_VERSION,
+            _ => "1.0",
+        }
+        .to_string()
+    }
+}

@@ -1,0 +1,327 @@
+//! An organization and its users: who belongs, in which role, and whether they may still
+//! sign in. Users are entities of this aggregate because every rule about them (one
+//! active admin at least, e-mails unique in the organization) spans all of them.
+
+mod command;
+mod error;
+mod event;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use command::{NewUser, OrganizationCommand};
+pub use error::OrganizationError;
+pub use event::*;
+
+use crate::actor::Role;
+use crate::money::Currency;
+use crate::rejection::FieldError;
+use crate::validate;
+
+/// An argon2id PHC string. Kept out of `Debug` output so it never reaches a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub active: bool,
+    pub password_hash: PasswordHash,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    registered: bool,
+    name: String,
+    default_currency: Option<Currency>,
+    members: BTreeMap<Uuid, Member>,
+    /// The number of events applied: the version clients see as `ETag`.
+    version: u64,
+}
+
+pub const AGGREGATE_TYPE: &str = "organization";
+
+impl Organization {
+    pub fn exists(&self) -> bool {
+        self.registered
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn default_currency(&self) -> Option<Currency> {
+        self.default_currency
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn member(&self, user_id: Uuid) -> Option<&Member> {
+        self.members.get(&user_id)
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = (&Uuid, &Member)> {
+        self.members.iter()
+    }
+
+    /// The member's role if they may act at all: present and active.
+    pub fn active_role(&self, user_id: Uuid) -> Option<Role> {
+        self.members
+            .get(&user_id)
+            .filter(|m| m.active)
+            .map(|m| m.role)
+    }
+
+    fn require_admin(&self, actor_id: Uuid) -> Result<(), OrganizationError> {
+        if !self.registered {
+            return Err(OrganizationError::NotFound);
+        }
+        match self.active_role(actor_id) {
+            Some(Role::Admin) => Ok(()),
+            _ => Err(OrganizationError::NotAnAdmin),
+        }
+    }
+
+    fn active_admins_without(&self, user_id: Uuid) -> usize {
+        self.members
+            .iter()
+            .filter(|(id, m)| **id != user_id && m.active && m.role == Role::Admin)
+            .count()
+    }
+
+    fn validate_new_user(&self, user: &NewUser) -> Result<(String, String), OrganizationError> {
+        let mut errors = Vec::new();
+        let name = validate::required_text("name", &user.name, 200).map_err(|e| errors.push(e));
+        let email = validate::email("email", &user.email).map_err(|e| errors.push(e));
+        if user.password_hash.0.is_empty() {
+            errors.push(FieldError::new("password", "must not be empty"));
+        }
+        match (name, email) {
+            (Ok(name), Ok(email)) if errors.is_empty() => {
+                if self.members.values().any(|m| m.email == email) {
+                    return Err(OrganizationError::EmailInUse);
+                }
+                Ok((name, email))
+            }
+            _ => Err(OrganizationError::Invalid(errors)),
+        }
+    }
+}
+
+impl Aggregate for Organization {
+    const TYPE: &'static str = AGGREGATE_TYPE;
+    type Command = OrganizationCommand;
+    type Event = OrganizationEvent;
+    type Error = OrganizationError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        match command {
+            OrganizationCommand::RegisterOrganization {
+                name,
+                default_currency,
+                admin,
+                at,
+            } => {
+                if self.registered {
+                    return Err(OrganizationError::AlreadyRegistered);
+                }
+                let org_name = validate::required_text("organization", &name, 200);
+                let admin_fields = self.validate_new_user(&admin);
+                let (org_name, (admin_name, admin_email)) = match (org_name, admin_fields) {
+                    (Ok(n), Ok(a)) => (n, a),
+                    (org, admin) => {
+                        let mut errors: Vec<FieldError> = org.err().into_iter().collect();
+                        if let Err(OrganizationError::Invalid(more)) = admin {
+                            errors.extend(more);
+                        }
+                        return Err(OrganizationError::Invalid(errors));
+                    }
+                };
+                let event = OrganizationEvent::OrganizationRegistered {
+                    name: org_name,
+                    default_currency,
+                    admin_user_id: admin.user_id,
+                    admin_name,
+                    admin_email,
+                    admin_password_hash: admin.password_hash,
+                    registered_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::AddUser {
+                actor_id,
+                user,
+                role,
+                at,
+            } => {
+                self.require_admin(actor_id)?;
+                if self.members.contains_key(&user.user_id) {
+                    return Err(OrganizationError::EmailInUse);
+                }
+                let (name, email) = self.validate_new_user(&user)?;
+                let event = OrganizationEvent::UserAdded {
+                    user_id: user.user_id,
+                    name,
+                    email,
+                    role,
+                    password_hash: user.password_hash,
+                    added_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::ChangeUserRole {
+                actor_id,
+                user_id,
+                role,
+                at,
+            } => {
+                self.require_admin(actor_id)?;
+                let member = self
+                    .members
+                    .get(&user_id)
+                    .ok_or(OrganizationError::UserNotFound)?;
+                if member.role == role {
+                    return Ok(());
+                }
+                if member.role == Role::Admin && self.active_admins_without(user_id) == 0 {
+                    return Err(OrganizationError::LastAdmin);
+                }
+                let event = OrganizationEvent::UserRoleChanged {
+                    user_id,
+                    role,
+                    changed_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::DeactivateUser {
+                actor_id,
+                user_id,
+                at,
+            } => {
+                self.require_admin(actor_id)?;
+                let member = self
+                    .members
+                    .get(&user_id)
+                    .ok_or(OrganizationError::UserNotFound)?;
+                if !member.active {
+                    return Ok(());
+                }
+                if member.role == Role::Admin && self.active_admins_without(user_id) == 0 {
+                    return Err(OrganizationError::LastAdmin);
+                }
+                let event = OrganizationEvent::UserDeactivated {
+                    user_id,
+                    deactivated_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::ReactivateUser {
+                actor_id,
+                user_id,
+                at,
+            } => {
+                self.require_admin(actor_id)?;
+                let member = self
+                    .members
+                    .get(&user_id)
+                    .ok_or(OrganizationError::UserNotFound)?;
+                if member.active {
+                    return Ok(());
+                }
+                let event = OrganizationEvent::UserReactivated {
+                    user_id,
+                    reactivated_at: at,
+                };
+                sink.write(event, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
+        match event {
+            OrganizationEvent::OrganizationRegistered {
+                name,
+                default_currency,
+                admin_user_id,
+                admin_name,
+                admin_email,
+                admin_password_hash,
+                ..
+            } => {
+                self.registered = true;
+                self.name = name;
+                self.default_currency = Some(default_currency);
+                self.members.insert(
+                    admin_user_id,
+                    Member {
+                        name: admin_name,
+                        email: admin_email,
+                        role: Role::Admin,
+                        active: true,
+                        password_hash: admin_password_hash,
+                    },
+                );
+            }
+            OrganizationEvent::UserAdded {
+                user_id,
+                name,
+                email,
+                role,
+                password_hash,
+                ..
+            } => {
+                self.members.insert(
+                    user_id,
+                    Member {
+                        name,
+                        email,
+                        role,
+                        active: true,
+                        password_hash,
+                    },
+                );
+            }
+            OrganizationEvent::UserRoleChanged { user_id, role, .. } => {
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.role = role;
+                }
+            }
+            OrganizationEvent::UserDeactivated { user_id, .. } => {
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.active = false;
+                }
+            }
+            OrganizationEvent::UserReactivated { user_id, .. } => {
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.active = true;
+                }
+            }
+        }
+    }
+}

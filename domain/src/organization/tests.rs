@@ -1,0 +1,331 @@
+use chrono::{DateTime, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use uuid::Uuid;
+
+use super::*;
+
+type Fixture = TestFramework<Organization>;
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn eur() -> Currency {
+    Currency::parse("EUR").unwrap()
+}
+
+fn admin_id() -> Uuid {
+    Uuid::from_u128(1)
+}
+
+fn hash() -> PasswordHash {
+    PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into())
+}
+
+fn new_user(id: u128, email: &str) -> NewUser {
+    NewUser {
+        user_id: Uuid::from_u128(id),
+        name: format!("User {id}"),
+        email: email.into(),
+        password_hash: hash(),
+    }
+}
+
+fn registered() -> OrganizationEvent {
+    OrganizationEvent::OrganizationRegistered {
+        name: "Acme".into(),
+        default_currency: eur(),
+        admin_user_id: admin_id(),
+        admin_name: "Ada".into(),
+        admin_email: "ada@acme.test".into(),
+        admin_password_hash: hash(),
+        registered_at: at(),
+    }
+}
+
+fn user_added(id: u128, role: Role) -> OrganizationEvent {
+    OrganizationEvent::UserAdded {
+        user_id: Uuid::from_u128(id),
+        name: format!("User {id}"),
+        email: format!("user{id}@acme.test"),
+        role,
+        password_hash: hash(),
+        added_at: at(),
+    }
+}
+
+#[test]
+fn registering_creates_the_organization_with_its_admin() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(OrganizationCommand::RegisterOrganization {
+            name: "  Acme ".into(),
+            default_currency: eur(),
+            admin: NewUser {
+                name: "Ada".into(),
+                ..new_user(1, "Ada@Acme.test")
+            },
+            at: at(),
+        })
+        .then_expect_events(vec![registered()]);
+}
+
+#[test]
+fn registering_twice_is_a_conflict() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::RegisterOrganization {
+            name: "Acme".into(),
+            default_currency: eur(),
+            admin: new_user(1, "ada@acme.test"),
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::AlreadyRegistered);
+}
+
+#[test]
+fn registering_with_bad_input_names_every_bad_field() {
+    let result = Fixture::with(())
+        .given_no_previous_events()
+        .when(OrganizationCommand::RegisterOrganization {
+            name: " ".into(),
+            default_currency: eur(),
+            admin: NewUser {
+                name: "".into(),
+                ..new_user(1, "not-an-email")
+            },
+            at: at(),
+        })
+        .inspect_result();
+    let Err(OrganizationError::Invalid(fields)) = result else {
+        panic!("expected invalid input, got {result:?}");
+    };
+    let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(names, ["organization", "name", "email"]);
+}
+
+#[test]
+fn an_admin_adds_a_user() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::AddUser {
+            actor_id: admin_id(),
+            user: new_user(2, "USER2@acme.test"),
+            role: Role::Approver,
+            at: at(),
+        })
+        .then_expect_events(vec![user_added(2, Role::Approver)]);
+}
+
+#[test]
+fn a_non_admin_cannot_add_users() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Approver)])
+        .when(OrganizationCommand::AddUser {
+            actor_id: Uuid::from_u128(2),
+            user: new_user(3, "user3@acme.test"),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::NotAnAdmin);
+}
+
+#[test]
+fn a_deactivated_admin_cannot_add_users() {
+    Fixture::with(())
+        .given(vec![
+            registered(),
+            user_added(2, Role::Admin),
+            OrganizationEvent::UserDeactivated {
+                user_id: admin_id(),
+                deactivated_at: at(),
+            },
+        ])
+        .when(OrganizationCommand::AddUser {
+            actor_id: admin_id(),
+            user: new_user(3, "user3@acme.test"),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::NotAnAdmin);
+}
+
+#[test]
+fn adding_a_user_to_a_missing_organization_is_not_found() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(OrganizationCommand::AddUser {
+            actor_id: admin_id(),
+            user: new_user(3, "user3@acme.test"),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::NotFound);
+}
+
+#[test]
+fn an_email_belongs_to_one_member_only() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::AddUser {
+            actor_id: admin_id(),
+            user: new_user(3, "User2@Acme.test"),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::EmailInUse);
+}
+
+#[test]
+fn adding_a_user_with_an_invalid_email_names_the_field() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::AddUser {
+            actor_id: admin_id(),
+            user: new_user(3, "nope"),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::Invalid(vec![FieldError::new(
+            "email",
+            "must be an e-mail address like name@example.com",
+        )]));
+}
+
+#[test]
+fn an_admin_changes_a_role() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::ChangeUserRole {
+            actor_id: admin_id(),
+            user_id: Uuid::from_u128(2),
+            role: Role::Auditor,
+            at: at(),
+        })
+        .then_expect_events(vec![OrganizationEvent::UserRoleChanged {
+            user_id: Uuid::from_u128(2),
+            role: Role::Auditor,
+            changed_at: at(),
+        }]);
+}
+
+#[test]
+fn changing_to_the_same_role_records_nothing() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::ChangeUserRole {
+            actor_id: admin_id(),
+            user_id: Uuid::from_u128(2),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_last_admin_cannot_be_demoted() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::ChangeUserRole {
+            actor_id: admin_id(),
+            user_id: admin_id(),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::LastAdmin);
+}
+
+#[test]
+fn changing_the_role_of_an_unknown_user_is_not_found() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::ChangeUserRole {
+            actor_id: admin_id(),
+            user_id: Uuid::from_u128(99),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::UserNotFound);
+}
+
+#[test]
+fn an_admin_deactivates_and_reactivates_a_user() {
+    let user = Uuid::from_u128(2);
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::DeactivateUser {
+            actor_id: admin_id(),
+            user_id: user,
+            at: at(),
+        })
+        .then_expect_events(vec![OrganizationEvent::UserDeactivated {
+            user_id: user,
+            deactivated_at: at(),
+        }]);
+    Fixture::with(())
+        .given(vec![
+            registered(),
+            user_added(2, Role::Employee),
+            OrganizationEvent::UserDeactivated {
+                user_id: user,
+                deactivated_at: at(),
+            },
+        ])
+        .when(OrganizationCommand::ReactivateUser {
+            actor_id: admin_id(),
+            user_id: user,
+            at: at(),
+        })
+        .then_expect_events(vec![OrganizationEvent::UserReactivated {
+            user_id: user,
+            reactivated_at: at(),
+        }]);
+}
+
+#[test]
+fn deactivating_twice_or_reactivating_an_active_user_records_nothing() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::ReactivateUser {
+            actor_id: admin_id(),
+            user_id: Uuid::from_u128(2),
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_last_active_admin_cannot_be_deactivated() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::DeactivateUser {
+            actor_id: admin_id(),
+            user_id: admin_id(),
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::LastAdmin);
+}
+
+#[test]
+fn deactivated_users_have_no_active_role() {
+    let mut org = Organization::default();
+    for e in [
+        registered(),
+        user_added(2, Role::Approver),
+        OrganizationEvent::UserDeactivated {
+            user_id: Uuid::from_u128(2),
+            deactivated_at: at(),
+        },
+    ] {
+        org.apply(e);
+    }
+    assert_eq!(org.active_role(Uuid::from_u128(2)), None);
+    assert_eq!(org.active_role(admin_id()), Some(Role::Admin));
+    assert_eq!(org.version(), 3);
+}
+
+#[test]
+fn password_hashes_never_show_in_debug_output() {
+    let text = format!("{:?}", registered());
+    assert!(!text.contains("argon2"), "{text}");
+}

@@ -1,0 +1,278 @@
+use chrono::{TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+
+use super::*;
+use crate::actor::Role;
+use crate::money::Currency;
+
+type Fixture = TestFramework<Receipt>;
+
+const ORG: Uuid = Uuid::from_u128(100);
+const UPLOADER: Uuid = Uuid::from_u128(1);
+const EXPENSE: Uuid = Uuid::from_u128(70);
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+}
+
+fn actor(user: Uuid, role: Role) -> Actor {
+    Actor {
+        user_id: user,
+        organization_id: ORG,
+        role,
+    }
+}
+
+fn upload() -> Upload {
+    Upload {
+        content_type: "image/png".into(),
+        size: 1234,
+        sha256: "a".repeat(64),
+        storage_key: "org/receipt".into(),
+        duplicate_of: None,
+        expense_id: None,
+        create_expense: true,
+    }
+}
+
+fn uploaded() -> ReceiptEvent {
+    ReceiptEvent::ReceiptUploaded {
+        organization_id: ORG,
+        uploader_id: UPLOADER,
+        content_type: "image/png".into(),
+        size: 1234,
+        sha256: "a".repeat(64),
+        storage_key: "org/receipt".into(),
+        duplicate_of: None,
+        expense_id: None,
+        create_expense: true,
+        uploaded_at: at(),
+    }
+}
+
+fn extraction() -> Extraction {
+    Extraction {
+        merchant: Some("Café Central".into()),
+        date: NaiveDate::from_ymd_opt(2026, 2, 20),
+        total: Some(Money::parse("42.50", Currency::parse("EUR").unwrap()).unwrap()),
+        tax: Some("6.79".into()),
+        text: "CAFÉ CENTRAL\nTOTAL 42.50".into(),
+        confidence: BTreeMap::from([("total".to_string(), 0.9)]),
+    }
+}
+
+fn scanned() -> ReceiptEvent {
+    ReceiptEvent::ReceiptScanned {
+        extraction: extraction(),
+        scanned_at: at(),
+    }
+}
+
+#[test]
+fn an_upload_is_recorded() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(ReceiptCommand::RecordUpload {
+            actor: actor(UPLOADER, Role::Employee),
+            upload: upload(),
+            at: at(),
+        })
+        .then_expect_events(vec![uploaded()]);
+}
+
+#[test]
+fn an_upload_is_recorded_once() {
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::RecordUpload {
+            actor: actor(UPLOADER, Role::Employee),
+            upload: upload(),
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::AlreadyExists);
+}
+
+#[test]
+fn auditors_cannot_upload() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(ReceiptCommand::RecordUpload {
+            actor: actor(UPLOADER, Role::Auditor),
+            upload: upload(),
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::AuditorsCannotUpload);
+}
+
+#[test]
+fn an_upload_with_bad_facts_names_every_problem() {
+    let result = Fixture::with(())
+        .given_no_previous_events()
+        .when(ReceiptCommand::RecordUpload {
+            actor: actor(UPLOADER, Role::Employee),
+            upload: Upload {
+                content_type: "text/plain".into(),
+                size: 0,
+                sha256: "XYZ".into(),
+                storage_key: String::new(),
+                expense_id: Some(EXPENSE),
+                ..upload()
+            },
+            at: at(),
+        })
+        .inspect_result();
+    let Err(ReceiptError::Invalid(errors)) = result else {
+        panic!("expected invalid input, got {result:?}");
+    };
+    let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["file", "file", "sha256", "storage_key", "create_expense"]
+    );
+}
+
+#[test]
+fn the_uploader_attaches_the_receipt_to_an_expense() {
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::AttachToExpense {
+            actor: actor(UPLOADER, Role::Employee),
+            expense_id: EXPENSE,
+            at: at(),
+        })
+        .then_expect_events(vec![ReceiptEvent::ReceiptAttached {
+            expense_id: EXPENSE,
+            attached_at: at(),
+        }]);
+}
+
+#[test]
+fn attaching_to_the_same_expense_again_records_nothing() {
+    Fixture::with(())
+        .given(vec![
+            uploaded(),
+            ReceiptEvent::ReceiptAttached {
+                expense_id: EXPENSE,
+                attached_at: at(),
+            },
+        ])
+        .when(ReceiptCommand::AttachToExpense {
+            actor: actor(UPLOADER, Role::Employee),
+            expense_id: EXPENSE,
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_receipt_belongs_to_one_expense() {
+    Fixture::with(())
+        .given(vec![
+            uploaded(),
+            ReceiptEvent::ReceiptAttached {
+                expense_id: EXPENSE,
+                attached_at: at(),
+            },
+        ])
+        .when(ReceiptCommand::AttachToExpense {
+            actor: actor(UPLOADER, Role::Employee),
+            expense_id: Uuid::from_u128(71),
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::AttachedElsewhere);
+}
+
+#[test]
+fn only_the_uploader_attaches() {
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::AttachToExpense {
+            actor: actor(Uuid::from_u128(2), Role::Admin),
+            expense_id: EXPENSE,
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::NotUploader);
+}
+
+#[test]
+fn a_receipt_of_another_organization_is_not_found() {
+    let mut stranger = actor(UPLOADER, Role::Employee);
+    stranger.organization_id = Uuid::from_u128(999);
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::AttachToExpense {
+            actor: stranger,
+            expense_id: EXPENSE,
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::NotFound);
+}
+
+#[test]
+fn a_scan_is_recorded_once_however_often_it_arrives() {
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::RecordScan {
+            extraction: extraction(),
+            at: at(),
+        })
+        .then_expect_events(vec![scanned()]);
+    Fixture::with(())
+        .given(vec![uploaded(), scanned()])
+        .when(ReceiptCommand::RecordScan {
+            extraction: extraction(),
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_scan_of_a_missing_receipt_is_not_found() {
+    Fixture::with(())
+        .given_no_previous_events()
+        .when(ReceiptCommand::RecordScan {
+            extraction: extraction(),
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::NotFound);
+}
+
+#[test]
+fn a_failed_scan_is_recorded_with_its_reason() {
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::RecordScanFailure {
+            reason: " The image is too large to read safely ".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![ReceiptEvent::ReceiptScanFailed {
+            reason: "The image is too large to read safely".into(),
+            failed_at: at(),
+        }]);
+}
+
+#[test]
+fn a_failure_needs_a_reason() {
+    let result = Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::RecordScanFailure {
+            reason: "  ".into(),
+            at: at(),
+        })
+        .inspect_result();
+    assert!(
+        matches!(result, Err(ReceiptError::Invalid(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_failure_after_a_scan_records_nothing() {
+    Fixture::with(())
+        .given(vec![uploaded(), scanned()])
+        .when(ReceiptCommand::RecordScanFailure {
+            reason: "late".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+}
