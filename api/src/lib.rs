@@ -1,1 +1,11 @@
+//! The Expense-Wise HTTP API and the `expensewise` command line.
 
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod state;

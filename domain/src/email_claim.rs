@@ -14,7 +14,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::rejection::Rejection;
+use crate::rejection::{IntoRejection, Rejection};
 
 pub const AGGREGATE_TYPE: &str = "email_claim";
 pub const EMAIL_CLAIMED: &str = "EmailClaimed";
@@ -85,8 +85,8 @@ pub enum EmailClaimError {
     Taken,
 }
 
-impl EmailClaimError {
-    pub fn rejection(&self) -> Rejection {
+impl IntoRejection for EmailClaimError {
+    fn rejection(&self) -> Rejection {
         Rejection::Conflict(self.to_string())
     }
 }

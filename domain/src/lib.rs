@@ -20,4 +20,4 @@ pub use metadata::EventMetadata;
 pub use money::{Currency, Money, MoneyError};
 pub use organization::Organization;
 pub use receipt::Receipt;
-pub use rejection::{FieldError, Rejection};
+pub use rejection::{FieldError, IntoRejection, Rejection};

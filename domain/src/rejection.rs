@@ -31,3 +31,8 @@ pub enum Rejection {
     /// The client's `If-Match` version is not the current one.
     StaleVersion { current: u64 },
 }
+
+/// Implemented by every aggregate's error: which kind of "no" it is.
+pub trait IntoRejection {
+    fn rejection(&self) -> Rejection;
+}

@@ -1,5 +1,5 @@
 use super::ExpenseStatus;
-use crate::rejection::{FieldError, Rejection};
+use crate::rejection::{FieldError, IntoRejection, Rejection};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExpenseError {
@@ -25,8 +25,8 @@ pub enum ExpenseError {
     Invalid(Vec<FieldError>),
 }
 
-impl ExpenseError {
-    pub fn rejection(&self) -> Rejection {
+impl IntoRejection for ExpenseError {
+    fn rejection(&self) -> Rejection {
         match self {
             Self::AlreadyExists | Self::WrongStatus(_) => Rejection::Conflict(self.to_string()),
             Self::NotFound => Rejection::NotFound(self.to_string()),

@@ -1,4 +1,4 @@
-use crate::rejection::{FieldError, Rejection};
+use crate::rejection::{FieldError, IntoRejection, Rejection};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OrganizationError {
@@ -18,8 +18,8 @@ pub enum OrganizationError {
     Invalid(Vec<FieldError>),
 }
 
-impl OrganizationError {
-    pub fn rejection(&self) -> Rejection {
+impl IntoRejection for OrganizationError {
+    fn rejection(&self) -> Rejection {
         match self {
             Self::AlreadyRegistered | Self::EmailInUse | Self::LastAdmin => {
                 Rejection::Conflict(self.to_string())

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::money::Money;
-use crate::rejection::{FieldError, Rejection};
+use crate::rejection::{FieldError, IntoRejection, Rejection};
 
 pub const AGGREGATE_TYPE: &str = "receipt";
 
@@ -148,8 +148,8 @@ pub enum ReceiptError {
     Invalid(Vec<FieldError>),
 }
 
-impl ReceiptError {
-    pub fn rejection(&self) -> Rejection {
+impl IntoRejection for ReceiptError {
+    fn rejection(&self) -> Rejection {
         match self {
             Self::AlreadyExists | Self::AttachedElsewhere => Rejection::Conflict(self.to_string()),
             Self::NotFound => Rejection::NotFound(self.to_string()),

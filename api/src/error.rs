@@ -1,0 +1,216 @@
+//! How failures reach clients: always `application/problem+json` (RFC 9457).
+//!
+//! Policy: business rejections from the domain map to 4xx by their kind (invalid 422,
+//! forbidden 403, not found 404, conflict 409, stale version 412). Anything technical
+//! becomes an opaque 500 whose cause chain is logged, never sent.
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use expensewise_domain::{FieldError, IntoRejection, Rejection};
+use expensewise_infra::event_store::CommandError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For invalid input: one entry per offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorView>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorView {
+    /// The field as the client named it (`amount`, `user.email`, `body` for the whole body).
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    slug: &'static str,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            slug,
+            detail: detail.into(),
+            errors: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            _ => format!("{} fields are invalid", errors.len()),
+        };
+        Self {
+            errors: Some(errors),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", detail)
+        }
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    pub fn lost_race() -> Self {
+        Self::conflict("another request changed this resource at the same time; reload and retry")
+    }
+
+    pub fn stale_version(current: u64) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale-version",
+            format!("If-Match does not match the current version {current}"),
+        )
+        .with_header(
+            header::ETAG,
+            HeaderValue::from_str(&format!("\"{current}\""))
+                .unwrap_or(HeaderValue::from_static("\"0\"")),
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            detail,
+        )
+    }
+
+    /// A technical failure: logged with its cause chain, answered without details.
+    pub fn internal(err: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{err:#}"), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an unexpected error occurred; it has been logged",
+        )
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// The body of a problem response, also used for statuses produced outside handlers.
+pub fn problem_body(
+    status: StatusCode,
+    slug: &str,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+) -> Problem {
+    Problem {
+        problem_type: format!("urn:expensewise:problem:{slug}"),
+        title: status.canonical_reason().unwrap_or("Error").to_string(),
+        status: status.as_u16(),
+        detail,
+        errors: errors.map(|list| {
+            list.into_iter()
+                .map(|e| FieldErrorView {
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect()
+        }),
+    }
+}
+
+pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+        body,
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = problem_body(self.status, self.slug, self.detail, self.errors);
+        let mut response = problem_response(self.status, &problem);
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Invalid(errors) => Self::invalid(errors),
+            Rejection::Forbidden(detail) => Self::forbidden(detail),
+            Rejection::NotFound(detail) => Self::not_found(detail),
+            Rejection::Conflict(detail) => Self::conflict(detail),
+            Rejection::StaleVersion { current } => Self::stale_version(current),
+        }
+    }
+}
+
+impl<E: std::error::Error + IntoRejection> From<CommandError<E>> for ApiError {
+    fn from(err: CommandError<E>) -> Self {
+        match err {
+            CommandError::Rejected(e) => e.rejection().into(),
+            CommandError::Conflict => Self::lost_race(),
+            CommandError::Technical(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::internal(err)
+    }
+}

@@ -1,0 +1,279 @@
+//! Request extractors that turn HTTP into trusted values or into problem responses.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{self, HeaderMap};
+use axum::http::request::Parts;
+use chrono::Utc;
+use expensewise_domain::organization::Member;
+use expensewise_domain::{Actor, EventMetadata, Organization};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body, strictly parsed: wrong content type → 415, too large → 413, malformed
+/// → 400, wrong shape (unknown field, wrong type, missing field) → 422 naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_bytes(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Like [`JsonBody`], but an empty body means `T::default()` (for commands whose body is
+/// optional, such as approving without a comment).
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !req.headers().contains_key(header::CONTENT_TYPE) {
+            let bytes = read_bytes(req, state).await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJsonBody(T::default()));
+            }
+            return Err(ApiError::unsupported_media_type(
+                "send the body as application/json",
+            ));
+        }
+        let bytes = read_json_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn read_json_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::unsupported_media_type(
+            "send the body as application/json",
+        ));
+    }
+    read_bytes(req, state).await
+}
+
+async fn read_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) => {
+                ApiError::payload_too_large(state.config.json_body_limit)
+            }
+            other => ApiError::bad_request(other.body_text()),
+        })
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                };
+                ApiError::invalid_field(&field, strip_position(&inner.to_string()))
+            }
+            _ => ApiError::bad_request(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42" to data errors; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Who is calling, looked up afresh on every request: a deactivated user's token stops
+/// working at once, and role changes apply immediately.
+pub struct AuthUser {
+    pub actor: Actor,
+    pub member: Member,
+    pub organization: Organization,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
+        let claims = state
+            .tokens
+            .verify(token)
+            .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
+        let organization: Organization = state.store.load(&claims.org.to_string()).await?;
+        let member = organization
+            .member(claims.sub)
+            .filter(|m| m.active)
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("the token's user is not active"))?;
+        Ok(AuthUser {
+            actor: Actor {
+                user_id: claims.sub,
+                organization_id: claims.org,
+                role: member.role,
+            },
+            member,
+            organization,
+        })
+    }
+}
+
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// `If-Match: "3"` (or `W/"3"`, or `*`): the version the client expects to change.
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::bad_request("If-Match is not readable text"))?
+            .trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        let unquoted = text.trim_start_matches("W/").trim_matches('"');
+        unquoted
+            .parse()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| ApiError::bad_request("If-Match must be an ETag such as \"3\""))
+    }
+}
+
+/// What ties a request's events together: request id, correlation and trace context.
+pub struct RequestMeta {
+    pub request_id: Option<String>,
+    pub correlation_id: Uuid,
+    pub causation_id: Uuid,
+    pub traceparent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header("x-request-id");
+        let causation_id = request_id
+            .as_deref()
+            .and_then(|r| Uuid::parse_str(r).ok())
+            .unwrap_or_else(Uuid::new_v4);
+        let correlation_id = header("x-correlation-id")
+            .and_then(|c| Uuid::parse_str(&c).ok())
+            .unwrap_or(causation_id);
+        let traceparent = header("traceparent").filter(|t| valid_traceparent(t));
+        Ok(RequestMeta {
+            request_id,
+            correlation_id,
+            causation_id,
+            traceparent,
+        })
+    }
+}
+
+impl RequestMeta {
+    pub fn metadata(&self, organization_id: Uuid, actor_id: Option<Uuid>) -> EventMetadata {
+        EventMetadata {
+            organization_id,
+            actor_id,
+            occurred_at: Utc::now(),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            request_id: self.request_id.clone(),
+            traceparent: self.traceparent.clone(),
+        }
+    }
+}
+
+/// W3C trace context, version 00: `00-<32 hex>-<16 hex>-<2 hex>`.
+fn valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit());
+    parts.len() == 4
+        && hex(parts[0], 2)
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_context_is_checked_before_it_is_stored() {
+        assert!(valid_traceparent(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        ));
+        assert!(!valid_traceparent("00-xyz-b7ad6b7169203331-01"));
+        assert!(!valid_traceparent("garbage"));
+    }
+
+    #[test]
+    fn data_errors_name_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            amount: String,
+        }
+        let ok = parse_json::<Body>(br#"{"amount": "12.00"}"#).unwrap();
+        assert_eq!(ok.amount, "12.00");
+        let err = parse_json::<Body>(br#"{"amount": 12}"#).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        let err = parse_json::<Body>(br#"{"amount": "1", "x": 1}"#).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        let err = parse_json::<Body>(br#"{"amount": "#).unwrap_err();
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,161 @@
+//! Cross-cutting request handling: idempotent POSTs and problem+json for every error.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use expensewise_infra::idempotency::{Begin, StoredResponse};
+use sha2::{Digest, Sha256};
+
+use crate::error::{problem_body, problem_response, ApiError, PROBLEM_JSON};
+use crate::extract::bearer_token;
+use crate::state::AppState;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Response headers worth replaying; the rest are per-response (dates, request ids).
+const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location", "x-consistency-token"];
+
+/// POSTs with an `Idempotency-Key`: the first response is kept, and a retry with the same
+/// key and body (by the same user, within 24 h) gets it again without running anything.
+/// Failed requests are not kept, so a retry after a fix can succeed.
+pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
+        return next.run(req).await;
+    };
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            k.to_string()
+        }
+        _ => {
+            return ApiError::bad_request(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+            .into_response()
+        }
+    };
+    // Keys are per user; unauthenticated requests (registration) share one scope, where
+    // random keys do not collide.
+    let scope = bearer_token(req.headers())
+        .and_then(|t| app.tokens.verify(t))
+        .map(|c| c.sub.to_string())
+        .unwrap_or_else(|| "anonymous".to_string());
+    let (parts, body) = req.into_parts();
+    let limit = app.config.json_body_limit;
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return ApiError::payload_too_large(limit).into_response();
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update([0]);
+    hasher.update(parts.uri.path().as_bytes());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let request_hash = format!("{:x}", hasher.finalize());
+
+    match app.ledger.begin(&scope, &key, &request_hash).await {
+        Err(e) => return ApiError::internal(e).into_response(),
+        Ok(Begin::Mismatch) => {
+            return ApiError::invalid_field(
+                "Idempotency-Key",
+                "was already used for a different request",
+            )
+            .into_response()
+        }
+        Ok(Begin::InFlight) => {
+            return ApiError::conflict("a request with this Idempotency-Key is still in progress")
+                .into_response()
+        }
+        Ok(Begin::Replay(stored)) => return replay(stored),
+        Ok(Begin::Proceed) => {}
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if !response.status().is_success() {
+        if let Err(e) = app.ledger.release(&scope, &key).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not release an idempotency key"
+            );
+        }
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(body) = to_bytes(body, usize::MAX).await else {
+        return ApiError::internal(anyhow::anyhow!("could not buffer a response")).into_response();
+    };
+    let stored = StoredResponse {
+        status: parts.status.as_u16(),
+        headers: REPLAYED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(*name)?.to_str().ok()?;
+                Some((name.to_string(), value.to_string()))
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    if let Err(e) = app.ledger.complete(&scope, &key, &stored).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "could not keep an idempotent response"
+        );
+    }
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Errors produced outside our handlers (unknown routes, wrong methods, body limits,
+/// panics) come as plain text; rewrite them as problem+json, keeping their headers.
+pub async fn problem_json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if status.as_u16() < 400 || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let server_error = status.is_server_error();
+    let text = to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .filter(|t| !server_error && !t.trim().is_empty() && !t.trim_start().starts_with('<'))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_string());
+    let slug = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        s if s.is_server_error() => "internal",
+        _ => "bad-request",
+    };
+    let mut rewritten = problem_response(status, &problem_body(status, slug, text, None));
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}

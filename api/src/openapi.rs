@@ -1,0 +1,74 @@
+//! The OpenAPI document, generated from the handlers' annotations. A copy is kept in
+//! `schema/openapi.json` and a test fails when the two drift apart.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::{accounts, expenses, service, users};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Expense-Wise API",
+        description = "Event-sourced expense management: record expenses, photograph receipts, \
+                       approve, reimburse, and audit every change.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::Problem, crate::error::FieldErrorView)),
+    tags(
+        (name = "accounts", description = "Registration and sign-in"),
+        (name = "users", description = "The organization's users (admins)"),
+        (name = "expenses", description = "Expenses and their approval"),
+        (name = "service", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route, with the document describing them.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::me))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::patch_user))
+        .routes(routes!(expenses::create_expense))
+        .routes(routes!(
+            expenses::get_expense,
+            expenses::patch_expense,
+            expenses::delete_expense
+        ))
+        .routes(routes!(expenses::submit_expense))
+        .routes(routes!(expenses::approve_expense))
+        .routes(routes!(expenses::reject_expense))
+        .routes(routes!(expenses::reimburse_expense))
+        .routes(routes!(expenses::expense_history))
+        .routes(routes!(service::health))
+        .routes(routes!(service::ready))
+}
+
+/// The document as served at `/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    router().split_for_parts().1
+}

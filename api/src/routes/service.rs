@@ -1,0 +1,79 @@
+//! Liveness and readiness, for load balancers and orchestrators.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "healthy")]
+    pub status: String,
+    pub timestamp: DateTime<Utc>,
+    /// Seconds since the process started.
+    pub uptime: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` when every check passed, else `not_ready`.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// One entry per dependency this process uses: `ok`, or what is wrong.
+    pub checks: BTreeMap<String, String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Liveness: the process is up
+#[utoipa::path(
+    get, path = "/health", tag = "service",
+    responses((status = 200, description = "The process is alive", body = Health))
+)]
+pub async fn health(State(app): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "healthy".into(),
+        timestamp: Utc::now(),
+        uptime: app.started_at.elapsed().as_secs_f64(),
+    })
+}
+
+/// Readiness: every dependency answers
+#[utoipa::path(
+    get, path = "/ready", tag = "service",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "A dependency is failing", body = Readiness),
+    )
+)]
+pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
+    let mut checks = BTreeMap::new();
+    let database = match app.db.ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "readiness: database check failed");
+            "unreachable".to_string()
+        }
+    };
+    checks.insert("database".to_string(), database);
+    let ready = checks.values().all(|v| v == "ok");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            status: if ready { "ready" } else { "not_ready" }.into(),
+            checks,
+            timestamp: Utc::now(),
+        }),
+    )
+}

@@ -1,0 +1,82 @@
+//! Assembling and running the HTTP server.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::response::IntoResponse;
+use axum::Router;
+use expensewise_infra::{Config, Database};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::middleware;
+use crate::openapi;
+use crate::state::{App, AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Connects to the database, applies migrations, and builds the application.
+pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
+    db.migrate().await?;
+    Ok(App::new(config, db))
+}
+
+/// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
+pub fn router(app: AppState) -> Router {
+    let (api, document) = openapi::router().split_for_parts();
+    let body_limit = app.config.json_body_limit;
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::idempotency))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(middleware::problem_json_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(app)
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
+    let result = axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed");
+    purge.abort();
+    app.db.close().await;
+    result
+}
+
+async fn purge_idempotency_keys(app: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match app.ledger.purge_expired().await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired idempotency keys removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "purging idempotency keys failed"),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use expensewise_infra::idempotency::IdempotencyLedger;
+use expensewise_infra::{Config, Database, EventStore};
+
+use crate::auth::Tokens;
+
+/// Everything a request handler may use, shared by all requests.
+pub struct App {
+    pub config: Config,
+    pub db: Database,
+    pub store: EventStore,
+    pub ledger: IdempotencyLedger,
+    pub tokens: Tokens,
+    pub started_at: Instant,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn new(config: Config, db: Database) -> AppState {
+        Arc::new(App {
+            tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
+            store: EventStore::new(db.clone()),
+            ledger: IdempotencyLedger::new(db.clone()),
+            db,
+            config,
+            started_at: Instant::now(),
+        })
+    }
+}

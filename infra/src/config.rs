@@ -1,0 +1,344 @@
+//! Process configuration: read once from the environment (and `.env`), validated, with
+//! one clear line naming the variable when something is wrong. Secrets are wrapped so
+//! they never reach a log.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// A value that must not be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub host: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub jwt_secret: Secret,
+    pub jwt_expires_in: Duration,
+    pub log_level: String,
+    /// Largest JSON request body accepted, in bytes.
+    pub json_body_limit: usize,
+}
+
+/// Shortest JWT secret accepted in production: 256 bits for HS256.
+pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        // A missing .env is normal; a malformed one is not silently half-read.
+        if let Err(e) = dotenvy::dotenv() {
+            if !e.not_found() {
+                return Err(invalid(".env", e.to_string()));
+            }
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source (the environment, or a map in
+    /// tests). `NAME_FILE` is honoured for secrets mounted as files.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let app_env = match get("APP_ENV").as_deref().unwrap_or("development") {
+            "development" => AppEnv::Development,
+            "test" => AppEnv::Test,
+            "production" => AppEnv::Production,
+            other => {
+                return Err(invalid(
+                    "APP_ENV",
+                    format!("'{other}' is not one of development, test, production"),
+                ))
+            }
+        };
+        let host = match get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("HOST", format!("'{v}' is not an IP address")))?,
+        };
+        let port = parse_number("PORT", get("PORT"), 4000u16)?;
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("expensewise.db").display()));
+        if !(database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+            || database_url.starts_with("sqlite:"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with postgres:// or sqlite:",
+            ));
+        }
+        let database_max_connections = parse_number(
+            "DATABASE_MAX_CONNECTIONS",
+            get("DATABASE_MAX_CONNECTIONS"),
+            10u32,
+        )?;
+        if database_max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        let jwt_expires_in = match get("JWT_EXPIRES_IN") {
+            None => Duration::from_secs(7 * 24 * 3600),
+            Some(v) => parse_duration(&v).map_err(|m| invalid("JWT_EXPIRES_IN", m))?,
+        };
+        let jwt_secret = read_secret(&get, "JWT_SECRET")?;
+        let jwt_secret = match (jwt_secret, app_env) {
+            (Some(s), AppEnv::Production) if s.expose().len() < MIN_PRODUCTION_SECRET_LEN => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!(
+                        "must be at least {MIN_PRODUCTION_SECRET_LEN} characters in production"
+                    ),
+                ))
+            }
+            (Some(s), _) => s,
+            (None, AppEnv::Production) => {
+                return Err(invalid("JWT_SECRET", "is required in production"))
+            }
+            (None, _) => local_secret(&data_dir)?,
+        };
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        let json_body_limit =
+            parse_number("JSON_BODY_LIMIT", get("JSON_BODY_LIMIT"), 1usize << 20)?;
+
+        Ok(Config {
+            app_env,
+            host,
+            port,
+            data_dir,
+            database_url,
+            database_max_connections,
+            jwt_secret,
+            jwt_expires_in,
+            log_level,
+            json_body_limit,
+        })
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    variable: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| invalid(variable, format!("'{v}' is not a valid number"))),
+    }
+}
+
+/// `NAME` or the contents of the file named by `NAME_FILE` (not both).
+fn read_secret(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<Secret>, ConfigError> {
+    let file_variable: &'static str = match variable {
+        "JWT_SECRET" => "JWT_SECRET_FILE",
+        _ => variable,
+    };
+    match (get(variable), get(file_variable)) {
+        (Some(_), Some(_)) => Err(invalid(
+            variable,
+            format!("set either {variable} or {file_variable}, not both"),
+        )),
+        (Some(v), None) => Ok(Some(Secret::new(v))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| invalid(file_variable, format!("cannot read {path}: {e}")))?;
+            Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r']))))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Outside production a missing JWT secret is generated once and kept in the data
+/// directory, so tokens survive restarts of a local installation.
+fn local_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if text.trim().len() >= MIN_PRODUCTION_SECRET_LEN {
+            return Ok(Secret::new(text.trim()));
+        }
+    }
+    let mut bytes = [0u8; 48];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        invalid(
+            "DATA_DIR",
+            format!("cannot create {}: {e}", data_dir.display()),
+        )
+    })?;
+    write_private(&path, &secret)
+        .map_err(|e| invalid("DATA_DIR", format!("cannot write {}: {e}", path.display())))?;
+    Ok(Secret::new(secret))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+/// Durations as the seed's configuration writes them: `7d`, `12h`, `30m`, `45s`, or a
+/// plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 7d, 12h, 30m or 3600"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("'{text}' has an unknown unit (use s, m, h or d)")),
+    };
+    if seconds == 0 {
+        return Err("must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_weak_secret() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        let ok = config(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).unwrap();
+        assert_eq!(ok.jwt_secret.expose().len(), 32);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(config(&[("PORT", "http")]).unwrap_err().variable, "PORT");
+        assert_eq!(
+            config(&[("JWT_EXPIRES_IN", "7w"), ("JWT_SECRET", "x")])
+                .unwrap_err()
+                .variable,
+            "JWT_EXPIRES_IN"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "mysql://x")])
+                .unwrap_err()
+                .variable,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("APP_ENV", "prod")]).unwrap_err().variable,
+            "APP_ENV"
+        );
+    }
+
+    #[test]
+    fn secrets_can_come_from_files_and_never_print() {
+        let dir = std::env::temp_dir().join(format!("ew-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "from-a-file-0123456789-0123456789\n").unwrap();
+        let c = config(&[("JWT_SECRET_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(c.jwt_secret.expose(), "from-a-file-0123456789-0123456789");
+        assert!(!format!("{c:?}").contains("from-a-file"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_local_secret_is_generated_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("ew-local-{}", std::process::id()));
+        let data_dir = dir.to_str().unwrap();
+        let first = config(&[("DATA_DIR", data_dir)]).unwrap().jwt_secret;
+        let second = config(&[("DATA_DIR", data_dir)]).unwrap().jwt_secret;
+        assert_eq!(first, second);
+        assert!(first.expose().len() >= MIN_PRODUCTION_SECRET_LEN);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn durations_read_like_the_seed_writes_them() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! The database behind the event store and everything else that must survive a restart.
+//! One enum instead of sqlx's `Any` driver: the two dialects differ where it matters
+//! (types, global order), and the few queries that differ are written out for each.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schema/sqlite");
+
+#[derive(Clone, Debug)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same statement on whichever pool the database has. The body is compiled once
+/// per dialect, so it may use anything both sqlx drivers accept (`$1` placeholders work
+/// in SQLite too).
+#[macro_export]
+macro_rules! on_database {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Database::Postgres($pool) => $body,
+            $crate::db::Database::Sqlite($pool) => $body,
+        }
+    };
+}
+
+impl Database {
+    /// Connects to `url`: `postgres://…` or `sqlite://path`. A SQLite file and its folder
+    /// are created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            Ok(Database::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .context("DATABASE_URL is not a valid SQLite URL")?
+                .create_if_missing(true)
+                // WAL lets queries read while a command writes; FULL makes each commit
+                // durable before the HTTP response says it happened.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(parent) = Path::new(options.get_filename()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("cannot create the data directory {}", parent.display())
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await
+                .context("cannot open the SQLite database")?;
+            Ok(Database::Sqlite(pool))
+        } else {
+            anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")
+        }
+    }
+
+    /// Applies the migrations of `schema/` that this database has not seen yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+        .context("migrating the database failed")
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        on_database!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::Postgres(_) => "postgres",
+            Database::Sqlite(_) => "sqlite",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_database!(self, |pool| pool.close().await)
+    }
+}

@@ -1,0 +1,266 @@
+//! Reading the event store in its global order.
+//!
+//! PostgreSQL assigns `position` when a row is inserted, but transactions commit in
+//! any order: a tailer that read "everything after position 41" could see 43 commit
+//! while 42 is still in flight, move on, and never see 42. So the order is
+//! (writing transaction id, position), and a tailer only reads rows written by
+//! transactions older than the oldest one still running
+//! (`pg_snapshot_xmin(pg_current_snapshot())`). Every such transaction has finished, and
+//! every transaction that has not finished yet will get a larger id, so nothing can
+//! appear behind a position once it was read.
+//!
+//! SQLite has one writer at a time and no deletes: its rowid order is commit order, and
+//! `txid` is always 0 there.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::db::Database;
+
+/// A place in the global order. Compared as (txid, position).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct GlobalPosition {
+    pub txid: i64,
+    pub position: i64,
+}
+
+impl PartialOrd for GlobalPosition {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for GlobalPosition {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.txid, self.position).cmp(&(other.txid, other.position))
+    }
+}
+
+/// Written as `txid.position`: the form of consistency tokens and cursors.
+impl fmt::Display for GlobalPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.txid, self.position)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a global position (expected two integers like 1234.56)")]
+pub struct BadPosition;
+
+impl FromStr for GlobalPosition {
+    type Err = BadPosition;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (txid, position) = s.split_once('.').ok_or(BadPosition)?;
+        let parse = |v: &str| v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or(BadPosition);
+        Ok(GlobalPosition {
+            txid: parse(txid)?,
+            position: parse(position)?,
+        })
+    }
+}
+
+/// An event as stored, with where it stands in the global order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub global: GlobalPosition,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+const PG_COLUMNS: &str = "(txid::text)::bigint AS txid, position, aggregate_type, aggregate_id, \
+     sequence, event_type, event_version, payload, metadata, recorded_at";
+const SQLITE_COLUMNS: &str = "0 AS txid, rowid AS position, aggregate_type, aggregate_id, \
+     sequence, event_type, event_version, payload, metadata, recorded_at";
+
+fn pg_event(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
+    Ok(RecordedEvent {
+        global: GlobalPosition {
+            txid: row.try_get("txid")?,
+            position: row.try_get("position")?,
+        },
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
+
+fn sqlite_event(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent, sqlx::Error> {
+    let json = |column: &str| -> Result<Value, sqlx::Error> {
+        let text: String = row.try_get(column)?;
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(e),
+        })
+    };
+    let recorded_at: String = row.try_get("recorded_at")?;
+    Ok(RecordedEvent {
+        global: GlobalPosition {
+            txid: row.try_get("txid")?,
+            position: row.try_get("position")?,
+        },
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: json("payload")?,
+        metadata: json("metadata")?,
+        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: "recorded_at".into(),
+                source: Box::new(e),
+            })?
+            .with_timezone(&Utc),
+    })
+}
+
+/// Up to `limit` events after `after` in the global order, all from finished
+/// transactions. An empty result means "nothing more yet", never "there was a gap".
+pub async fn read_after(
+    db: &Database,
+    after: GlobalPosition,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {PG_COLUMNS} FROM events \
+                 WHERE (txid, position) > (($1::bigint)::text::xid8, $2) \
+                   AND txid < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY txid, position LIMIT $3"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(after.txid)
+                .bind(after.position)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(pg_event).collect()
+        }
+        Database::Sqlite(pool) => {
+            let sql = format!(
+                "SELECT {SQLITE_COLUMNS} FROM events WHERE rowid > $1 ORDER BY rowid LIMIT $2"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(after.position)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(sqlite_event).collect()
+        }
+    }
+}
+
+/// Every event of one aggregate, oldest first.
+pub async fn aggregate_events(
+    db: &Database,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {PG_COLUMNS} FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(pg_event).collect()
+        }
+        Database::Sqlite(pool) => {
+            let sql = format!(
+                "SELECT {SQLITE_COLUMNS} FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(sqlite_event).collect()
+        }
+    }
+}
+
+/// Where the latest event of an aggregate stands in the global order.
+pub async fn aggregate_head(
+    db: &Database,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<GlobalPosition>, sqlx::Error> {
+    let sql = match db {
+        Database::Postgres(_) => {
+            "SELECT (txid::text)::bigint AS txid, position FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1"
+        }
+        Database::Sqlite(_) => {
+            "SELECT 0 AS txid, rowid AS position FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1"
+        }
+    };
+    let row = crate::on_database!(db, |pool| {
+        match sqlx::query(sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_optional(pool)
+            .await?
+        {
+            Some(row) => Some(GlobalPosition {
+                txid: row.try_get("txid")?,
+                position: row.try_get("position")?,
+            }),
+            None => None,
+        }
+    });
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_order_by_transaction_first() {
+        let early_tx_late_row = GlobalPosition {
+            txid: 10,
+            position: 50,
+        };
+        let late_tx_early_row = GlobalPosition {
+            txid: 11,
+            position: 42,
+        };
+        assert!(early_tx_late_row < late_tx_early_row);
+    }
+
+    #[test]
+    fn positions_round_trip_through_text() {
+        let p = GlobalPosition {
+            txid: 981,
+            position: 7,
+        };
+        assert_eq!(p.to_string().parse::<GlobalPosition>(), Ok(p));
+        for bad in ["", "1", "a.b", "1.-2", "1.2.3"] {
+            assert_eq!(bad.parse::<GlobalPosition>(), Err(BadPosition), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The write side: load an aggregate, let it decide, append its events with metadata —
+//! on PostgreSQL (postgres-es) or SQLite (sqlite-es), whichever the database is.
+
+mod global_order;
+mod repository;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventStore as _};
+use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
+
+pub use global_order::{
+    aggregate_events, aggregate_head, read_after, BadPosition, GlobalPosition, RecordedEvent,
+};
+pub use repository::AnyEventRepository;
+
+use crate::db::Database;
+
+type Store<A> = PersistedEventStore<AnyEventRepository, A>;
+
+/// Why a command did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// The aggregate said no; `E` tells why in business terms.
+    #[error(transparent)]
+    Rejected(E),
+    /// Another writer appended to the same aggregate between our load and our append.
+    #[error("the aggregate was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Technical(anyhow::Error),
+}
+
+impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
+    fn from(err: AggregateError<E>) -> Self {
+        match err {
+            AggregateError::UserError(e) => Self::Rejected(e),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(e)
+            | AggregateError::DeserializationError(e)
+            | AggregateError::UnexpectedError(e) => Self::Technical(anyhow::anyhow!(e)),
+        }
+    }
+}
+
+/// The outcome of a command that was accepted.
+#[derive(Debug)]
+pub struct Committed<A> {
+    /// The aggregate after the command's events were applied.
+    pub aggregate: A,
+    /// How many events the command appended (0 when it changed nothing).
+    pub appended: usize,
+    /// Where the aggregate's latest event stands in the global order; `None` only for an
+    /// aggregate that has no events at all.
+    pub head: Option<GlobalPosition>,
+}
+
+/// Gives the event store for one aggregate type.
+pub trait StoreFor<A: Aggregate> {
+    fn store(&self) -> &Store<A>;
+}
+
+pub struct EventStore {
+    db: Database,
+    organizations: Store<Organization>,
+    email_claims: Store<EmailClaim>,
+    expenses: Store<Expense>,
+    receipts: Store<Receipt>,
+}
+
+impl EventStore {
+    pub fn new(db: Database) -> Self {
+        fn store<A: Aggregate>(db: &Database) -> Store<A> {
+            PersistedEventStore::new_event_store(AnyEventRepository::new(db))
+                .with_upcasters(upcast::upcasters())
+        }
+        Self {
+            organizations: store(&db),
+            email_claims: store(&db),
+            expenses: store(&db),
+            receipts: store(&db),
+            db,
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The current state of an aggregate (its `Default` if it has no events).
+    pub async fn load<A>(&self, aggregate_id: &str) -> Result<A, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate,
+    {
+        Ok(self.store().load_aggregate(aggregate_id).await?.aggregate)
+    }
+
+    /// Runs `command` against the aggregate and appends what it decided, with
+    /// `metadata` on every event. The append is committed before this returns.
+    pub async fn execute<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+    {
+        let store = self.store();
+        let mut context = store.load_aggregate(aggregate_id).await?;
+        let sink = EventSink::default();
+        context
+            .aggregate
+            .handle(command, &(), &sink)
+            .await
+            .map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        let aggregate = context.aggregate.clone();
+        let appended = events.len();
+        if appended > 0 {
+            store.commit(events, context, metadata.to_map()).await?;
+        }
+        let head = aggregate_head(&self.db, A::TYPE, aggregate_id)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?;
+        Ok(Committed {
+            aggregate,
+            appended,
+            head,
+        })
+    }
+}
+
+macro_rules! store_for {
+    ($aggregate:ty, $field:ident) => {
+        impl StoreFor<$aggregate> for EventStore {
+            fn store(&self) -> &Store<$aggregate> {
+                &self.$field
+            }
+        }
+    };
+}
+
+store_for!(Organization, organizations);
+store_for!(EmailClaim, email_claims);
+store_for!(Expense, expenses);
+store_for!(Receipt, receipts);

@@ -1,0 +1,87 @@
+//! One repository type over both event-store crates, so each aggregate has a single
+//! concrete store type whichever database the configuration picks.
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
+
+use crate::db::Database;
+
+pub enum AnyEventRepository {
+    Postgres(PostgresEventRepository),
+    Sqlite(SqliteEventRepository),
+}
+
+impl AnyEventRepository {
+    pub fn new(db: &Database) -> Self {
+        match db {
+            Database::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
+            Database::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
+        }
+    }
+}
+
+impl PersistedEventRepository for AnyEventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            Self::Postgres(r) => r.get_events::<A>(aggregate_id).await,
+            Self::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            Self::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+            Self::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+        }
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        match self {
+            Self::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
+            Self::Sqlite(r) => r.get_snapshot::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        match self {
+            Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
+            Self::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            Self::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
+            Self::Sqlite(r) => r.stream_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            Self::Postgres(r) => r.stream_all_events::<A>().await,
+            Self::Sqlite(r) => r.stream_all_events::<A>().await,
+        }
+    }
+}
