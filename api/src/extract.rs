@@ -27,8 +27,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// Like [`JsonBody`], but an empty body means `T::default()` (for commands whose body is
-/// optional, such as approving without a comment).
+/// Like [`JsonBody`], but an empty body (or `null`) means `T::default()`: for commands
+/// whose body is optional, such as approving without a comment.
 pub struct OptionalJsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T> {
@@ -45,7 +45,8 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJsonBody<T
             ));
         }
         let bytes = read_json_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"null" {
             return Ok(OptionalJsonBody(T::default()));
         }
         parse_json(&bytes).map(OptionalJsonBody)

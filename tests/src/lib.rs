@@ -1,1 +1,361 @@
+//! Shared helpers for the end-to-end tests: a real server on a free port, on a fresh
+//! PostgreSQL database or a fresh SQLite file, and a small HTTP client around it.
+//!
+//! PostgreSQL comes from `TEST_DATABASE_URL` (a server the test command starts). When it
+//! is missing or unreachable the PostgreSQL tests fail: they never skip.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use expensewise_api::server;
+use expensewise_infra::{Config, Database};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Where one test's data lives; it outlives server restarts within the test.
+pub struct TestDatabase {
+    pub url: String,
+    pub data_dir: PathBuf,
+    postgres_admin: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> TestDatabase {
+        let data_dir = std::env::temp_dir().join(format!("expensewise-test-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&data_dir).expect("create a test data directory");
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", data_dir.join("events.db").display()),
+                data_dir,
+                postgres_admin: None,
+            },
+            Backend::Postgres => {
+                let admin = std::env::var("TEST_DATABASE_URL").expect(
+                    "TEST_DATABASE_URL is not set. The PostgreSQL tests need a server: run \
+                     ./scripts/test.sh, which starts one (see the README).",
+                );
+                let name = format!("ew_test_{}", Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("cannot reach PostgreSQL at TEST_DATABASE_URL: {e}")
+                    });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create a test database");
+                conn.close().await.ok();
+                let (base, _) = admin
+                    .rsplit_once('/')
+                    .expect("TEST_DATABASE_URL has a database name");
+                let query = admin
+                    .split_once('?')
+                    .map(|(_, q)| format!("?{q}"))
+                    .unwrap_or_default();
+                TestDatabase {
+                    url: format!("{base}/{name}{query}"),
+                    data_dir,
+                    postgres_admin: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    /// A connection pool straight to the test's database, for looking under the hood.
+    pub async fn connect(&self) -> Database {
+        let db = Database::connect(&self.url, 5)
+            .await
+            .expect("connect to the test database");
+        db.migrate().await.expect("migrate the test database");
+        db
+    }
+
+    pub fn config(&self) -> Config {
+        let vars: HashMap<&str, String> = HashMap::from([
+            ("APP_ENV", "test".to_string()),
+            ("HOST", "127.0.0.1".to_string()),
+            ("PORT", "0".to_string()),
+            ("DATABASE_URL", self.url.clone()),
+            ("DATA_DIR", self.data_dir.display().to_string()),
+            (
+                "JWT_SECRET",
+                "test-secret-that-is-long-enough-0123456789".to_string(),
+            ),
+            ("LOG_LEVEL", "warn".to_string()),
+        ]);
+        Config::from_lookup(|k| vars.get(k).cloned()).expect("a valid test configuration")
+    }
+
+    pub async fn drop_database(self) {
+        if let Some((admin, name)) = &self.postgres_admin {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// The real server, listening on a free port of 127.0.0.1.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::start(TestDatabase::create(backend).await).await
+    }
+
+    async fn start(database: TestDatabase) -> TestApp {
+        let app = server::prepare(database.config())
+            .await
+            .expect("start the application");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let base = format!("http://{}", listener.local_addr().expect("a local address"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(server::serve(listener, app, async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            database,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server (gracefully) and starts a new one on the same data.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let database = std::mem::replace(
+            &mut self.database,
+            TestDatabase {
+                url: String::new(),
+                data_dir: PathBuf::new(),
+                postgres_admin: None,
+            },
+        );
+        Self::start(database).await
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task")
+                .expect("the server stopped cleanly");
+        }
+    }
+
+    pub async fn finish(mut self) {
+        self.stop().await;
+        let database = std::mem::replace(
+            &mut self.database,
+            TestDatabase {
+                url: String::new(),
+                data_dir: PathBuf::new(),
+                postgres_admin: None,
+            },
+        );
+        database.drop_database().await;
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Registers a new organization; returns its admin.
+    pub async fn register(&self, organization: &str, email: &str) -> User {
+        let response = self
+            .post(
+                "/v1/auth/register",
+                None,
+                json!({"organization": organization, "name": "Admin", "email": email, "password": PASSWORD}),
+            )
+            .await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        User {
+            token: body["token"].as_str().expect("a token").to_string(),
+            user_id: body["user_id"].as_str().expect("a user id").to_string(),
+            organization_id: body["organization_id"]
+                .as_str()
+                .expect("an organization id")
+                .to_string(),
+        }
+    }
+
+    /// Adds a user with `role` to the admin's organization and signs them in.
+    pub async fn add_user(&self, admin: &User, email: &str, role: &str) -> User {
+        let response = self
+            .post(
+                "/v1/users",
+                Some(&admin.token),
+                json!({"name": role, "email": email, "password": PASSWORD, "role": role}),
+            )
+            .await;
+        expect_status(response, StatusCode::CREATED).await;
+        self.login(email).await
+    }
+
+    pub async fn login(&self, email: &str) -> User {
+        let response = self
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        let body = expect_status(response, StatusCode::OK).await;
+        User {
+            token: body["token"].as_str().expect("a token").to_string(),
+            user_id: body["user_id"].as_str().expect("a user id").to_string(),
+            organization_id: body["organization_id"]
+                .as_str()
+                .expect("an organization id")
+                .to_string(),
+        }
+    }
+
+    /// Creates a draft expense of 42.50 EUR; returns its body.
+    pub async fn create_expense(&self, user: &User) -> Value {
+        let response = self
+            .post("/v1/expenses", Some(&user.token), expense_body())
+            .await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn expense_body() -> Value {
+    json!({
+        "amount": "42.50",
+        "currency": "EUR",
+        "merchant": "Café Central",
+        "category": "meals",
+        "spent_on": "2026-01-15",
+        "description": "Team lunch"
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub token: String,
+    pub user_id: String,
+    pub organization_id: String,
+}
+
+/// Asserts the status (showing the body when it is wrong) and returns the JSON body
+/// (`null` when there is none).
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("a response body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+}
+
+/// Asserts an RFC 9457 problem response with `status`; returns the problem.
+pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let problem = expect_status(response, status).await;
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem: {problem}"
+    );
+    assert_eq!(problem["status"], status.as_u16(), "problem: {problem}");
+    assert!(
+        problem["type"].is_string()
+            && problem["title"].is_string()
+            && problem["detail"].is_string()
+    );
+    problem
+}
+
+/// Runs each listed scenario once on PostgreSQL and once on SQLite.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+/// Sends all requests at once and returns their statuses, in the order given.
+pub async fn send_concurrently(requests: impl Iterator<Item = RequestBuilder>) -> Vec<StatusCode> {
+    let handles: Vec<_> = requests.map(|r| tokio::spawn(r.send())).collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        statuses.push(
+            handle
+                .await
+                .expect("a request task")
+                .expect("a response")
+                .status(),
+        );
+    }
+    statuses
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs every check and every test of Expense-Wise, as CI does.
+#
+# The PostgreSQL tests need a server. With TEST_DATABASE_URL set (an admin connection,
+# e.g. postgres://postgres@127.0.0.1:5432/postgres) that server is used; otherwise this
+# script starts a throwaway one on a free port of 127.0.0.1 and stops it at the end,
+# installing Debian's postgresql package first when no server binaries are found.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+find_initdb() {
+    ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+free_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+start_postgres() {
+    local initdb
+    initdb=$(find_initdb)
+    if [ -z "$initdb" ]; then
+        log "Installing PostgreSQL (Debian package postgresql)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        initdb=$(find_initdb)
+        [ -n "$initdb" ] || { echo "PostgreSQL server binaries not found after install" >&2; exit 1; }
+    fi
+    PG_BIN=$(dirname "$initdb")
+    PG_DIR=$(mktemp -d /tmp/expensewise-pg.XXXXXX)
+    # PostgreSQL refuses to run as root: run it as the postgres user then.
+    PG_AS=()
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown postgres "$PG_DIR"
+        PG_AS=(runuser -u postgres --)
+    fi
+    local port
+    port=$(free_port)
+    log "Starting a throwaway PostgreSQL on 127.0.0.1:$port"
+    "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-sync >"$PG_DIR/initdb.log"
+    # Durability settings are off: this cluster lives for one test run, and creating a
+    # fresh database per test is much faster without fsync.
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+        start >/dev/null
+    trap stop_postgres EXIT
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_postgres() {
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+    start_postgres
+else
+    log "Using PostgreSQL at TEST_DATABASE_URL"
+fi
+
+log "Formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+log "Lints (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "Tests"
+cargo test --workspace --locked

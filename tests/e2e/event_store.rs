@@ -1,0 +1,233 @@
+//! The event store below the API: global order, upcasting on load, append-only rows.
+
+use chrono::Utc;
+use expensewise_domain::organization::{OrganizationCommand, PasswordHash};
+use expensewise_domain::{Currency, EventMetadata, Organization};
+use expensewise_infra::event_store::read_after;
+use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
+use expensewise_tests::{on_both_backends, Backend, TestDatabase};
+use uuid::Uuid;
+
+fn metadata(org: Uuid) -> EventMetadata {
+    EventMetadata {
+        organization_id: org,
+        actor_id: None,
+        occurred_at: Utc::now(),
+        correlation_id: Uuid::new_v4(),
+        causation_id: Uuid::new_v4(),
+        request_id: None,
+        traceparent: None,
+    }
+}
+
+async fn register(store: &EventStore) -> Uuid {
+    let org = Uuid::new_v4();
+    let command = OrganizationCommand::RegisterOrganization {
+        name: "Acme".into(),
+        default_currency: Currency::parse("EUR").unwrap(),
+        admin: expensewise_domain::organization::NewUser {
+            user_id: Uuid::new_v4(),
+            name: "Ada".into(),
+            email: format!("{org}@acme.test"),
+            password_hash: PasswordHash("$argon2id$test".into()),
+        },
+        at: Utc::now(),
+    };
+    store
+        .execute::<Organization>(&org.to_string(), command, &metadata(org))
+        .await
+        .unwrap();
+    org
+}
+
+async fn all_after(db: &Database, from: GlobalPosition) -> Vec<(GlobalPosition, String)> {
+    read_after(db, from, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.global, e.aggregate_id))
+        .collect()
+}
+
+/// Reads until at least `count` events came back. Transaction ids are shared by the whole
+/// PostgreSQL cluster, so another test's open transaction may hold the tail back for a
+/// moment; the tail waits for it, which is the point.
+async fn at_least(
+    db: &Database,
+    from: GlobalPosition,
+    count: usize,
+) -> Vec<(GlobalPosition, String)> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen = all_after(db, from).await;
+        if seen.len() >= count || tokio::time::Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A writer that took its position early but commits late must not be skipped by a
+/// tailer that has already moved past later, faster writers.
+#[tokio::test]
+async fn the_tailer_never_skips_a_transaction_that_commits_late() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let Database::Postgres(pool) = &db else {
+        unreachable!("a PostgreSQL test database")
+    };
+
+    let first = register(&store).await;
+    // A slow writer: its row has a position, but its transaction stays open.
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('probe', 'slow-writer', 1, 'Probe', '1.0', '{}', '{}')",
+    )
+    .execute(&mut *slow)
+    .await
+    .unwrap();
+    let later_a = register(&store).await;
+    let later_b = register(&store).await;
+
+    let seen = at_least(&db, GlobalPosition::default(), 1).await;
+    // Give the later writers every chance to show up, which they must not.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(seen, all_after(&db, GlobalPosition::default()).await);
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [first.to_string()],
+        "nothing past the in-flight writer is handed out"
+    );
+    let cursor = seen.last().unwrap().0;
+
+    // What a naive "position > last seen" tailer would have done: it sees the later
+    // writers, moves its cursor past the slow writer's position, and loses it.
+    let naive: Vec<i64> = sqlx::query_scalar("SELECT position FROM events ORDER BY position")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let naive_cursor = *naive.last().unwrap();
+
+    slow.commit().await.unwrap();
+    let rest = at_least(&db, cursor, 3).await;
+    let ids: Vec<&str> = rest.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "slow-writer",
+            later_a.to_string().as_str(),
+            later_b.to_string().as_str()
+        ]
+    );
+    assert!(
+        rest.windows(2).all(|w| w[0].0 < w[1].0),
+        "handed out in global order"
+    );
+
+    let slow_position = rest[0].0.position;
+    assert!(
+        slow_position < naive_cursor,
+        "the naive tailer would have skipped position {slow_position}"
+    );
+    assert!(all_after(&db, rest.last().unwrap().0).await.is_empty());
+    db.close().await;
+    database.drop_database().await;
+}
+
+async fn events_are_read_back_in_commit_order(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let mut written = Vec::new();
+    for _ in 0..5 {
+        written.push(register(&store).await.to_string());
+    }
+    let mut read = Vec::new();
+    let mut cursor = GlobalPosition::default();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while read.len() < written.len() && tokio::time::Instant::now() < deadline {
+        let page = read_after(&db, cursor, 2).await.unwrap();
+        match page.last() {
+            Some(last) => cursor = last.global,
+            None => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+        read.extend(page.into_iter().map(|e| e.aggregate_id));
+    }
+    assert_eq!(read, written);
+    db.close().await;
+    database.drop_database().await;
+}
+
+async fn an_old_event_version_is_upcast_when_loaded(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let org = Uuid::new_v4();
+    let v1 = serde_json::json!({"OrganizationRegistered": {
+        "name": "Old Corp",
+        "admin_user_id": Uuid::new_v4(),
+        "admin_name": "Ada",
+        "admin_email": "ada@old.test",
+        "admin_password_hash": "$argon2id$old",
+        "registered_at": "2024-05-01T10:00:00Z"
+    }})
+    .to_string();
+    // PostgreSQL stores payloads as json, SQLite as text.
+    let payload = match backend {
+        Backend::Postgres => "CAST($2 AS json)",
+        Backend::Sqlite => "$2",
+    };
+    let insert = format!(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
+    );
+    on_database!(&db, |pool| {
+        sqlx::query(&insert)
+            .bind(org.to_string())
+            .bind(&v1)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    let store = EventStore::new(db.clone());
+    let loaded: Organization = store.load(&org.to_string()).await.unwrap();
+    assert!(loaded.exists());
+    assert_eq!(loaded.name(), "Old Corp");
+    assert_eq!(
+        loaded.default_currency().map(|c| c.to_string()),
+        Some("EUR".to_string())
+    );
+    db.close().await;
+    database.drop_database().await;
+}
+
+async fn stored_events_cannot_be_changed_or_removed(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let org = register(&store).await.to_string();
+    let (update, delete) = on_database!(&db, |pool| {
+        let update = sqlx::query("UPDATE events SET event_type = 'Forged' WHERE aggregate_id = $1")
+            .bind(&org)
+            .execute(pool)
+            .await;
+        let delete = sqlx::query("DELETE FROM events WHERE aggregate_id = $1")
+            .bind(&org)
+            .execute(pool)
+            .await;
+        (update.is_err(), delete.is_err())
+    });
+    assert!(update && delete, "UPDATE and DELETE on events are refused");
+    let loaded: Organization = store.load(&org).await.unwrap();
+    assert_eq!(loaded.version(), 1);
+    db.close().await;
+    database.drop_database().await;
+}
+
+on_both_backends!(
+    events_are_read_back_in_commit_order,
+    an_old_event_version_is_upcast_when_loaded,
+    stored_events_cannot_be_changed_or_removed,
+);

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server over HTTP, on PostgreSQL and on SQLite.
+
+// Scenarios are plain async functions run by generated #[tokio::test]s; in them a panic
+// is how a failure is reported.
+#![allow(clippy::unwrap_used)]
+
+mod accounts;
+mod contract;
+mod event_store;
+mod expenses;
