@@ -81,4 +81,11 @@ log "Lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "Tests"
-cargo test --workspace --locked
+results=$(mktemp)
+cargo test --workspace --all-targets --locked 2>&1 | tee "$results"
+status=${PIPESTATUS[0]}
+read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } } END { print p + 0, f + 0 }' "$results")
+rm -f "$results"
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"
