@@ -103,3 +103,45 @@ impl Database {
         on_database!(self, |pool| pool.close().await)
     }
 }
+
+/// A transaction on whichever database there is, for writers that must change several
+/// tables atomically (a projection's rows and its checkpoint).
+pub enum Tx {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// Runs the same statement on a [`Tx`], like [`on_database!`] does on a pool.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().await,
+        }
+    }
+}
+
+impl Database {
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Database::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Database::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+        })
+    }
+}

@@ -226,7 +226,66 @@ async fn stored_events_cannot_be_changed_or_removed(backend: Backend) {
     database.drop_database().await;
 }
 
+async fn organizations_load_the_same_from_snapshots(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let org = register(&store).await;
+    let loaded: Organization = store.load(&org.to_string()).await.unwrap();
+    let (admin, _) = loaded
+        .members()
+        .next()
+        .map(|(id, m)| (*id, m.clone()))
+        .unwrap();
+    let users = 2 * expensewise_infra::event_store::ORGANIZATION_SNAPSHOT_EVERY + 5;
+    for i in 0..users {
+        let command = OrganizationCommand::AddUser {
+            actor_id: admin,
+            user: expensewise_domain::organization::NewUser {
+                user_id: Uuid::new_v4(),
+                name: format!("User {i}"),
+                email: format!("user{i}@acme.test"),
+                password_hash: PasswordHash("$argon2id$test".into()),
+            },
+            role: expensewise_domain::Role::Employee,
+            at: Utc::now(),
+        };
+        store
+            .execute::<Organization>(&org.to_string(), command, &metadata(org))
+            .await
+            .unwrap();
+    }
+    let loaded: Organization = store.load(&org.to_string()).await.unwrap();
+    assert_eq!(loaded.members().count(), users + 1);
+    assert_eq!(loaded.version() as usize, users + 1);
+    let snapshots = on_database!(&db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM snapshots WHERE aggregate_id = $1")
+            .bind(org.to_string())
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(snapshots, 1, "one snapshot row, kept up to date");
+    // Folding every stored event, without the snapshot, gives the same organization.
+    let events =
+        expensewise_infra::event_store::aggregate_events(&db, "organization", &org.to_string())
+            .await
+            .unwrap();
+    assert_eq!(events.len(), users + 1);
+    let mut replayed = Organization::default();
+    for event in events {
+        cqrs_es::Aggregate::apply(
+            &mut replayed,
+            serde_json::from_value(event.payload).unwrap(),
+        );
+    }
+    assert_eq!(replayed, loaded);
+    db.close().await;
+    database.drop_database().await;
+}
+
 on_both_backends!(
+    organizations_load_the_same_from_snapshots,
     events_are_read_back_in_commit_order,
     an_old_event_version_is_upcast_when_loaded,
     stored_events_cannot_be_changed_or_removed,

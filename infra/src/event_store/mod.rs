@@ -18,6 +18,9 @@ use crate::db::Database;
 
 type Store<A> = PersistedEventStore<AnyEventRepository, A>;
 
+/// Events between two snapshots of an organization.
+pub const ORGANIZATION_SNAPSHOT_EVERY: usize = 20;
+
 /// Why a command did not take effect.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError<E: std::error::Error> {
@@ -74,8 +77,14 @@ impl EventStore {
             PersistedEventStore::new_event_store(AnyEventRepository::new(db))
                 .with_upcasters(upcast::upcasters())
         }
+        // Organizations are loaded on every authenticated request and grow with their
+        // users; a snapshot every few events keeps that load to a row and a short tail.
+        fn snapshotted<A: Aggregate>(db: &Database, every: usize) -> Store<A> {
+            PersistedEventStore::new_snapshot_store(AnyEventRepository::new(db), every)
+                .with_upcasters(upcast::upcasters())
+        }
         Self {
-            organizations: store(&db),
+            organizations: snapshotted(&db, ORGANIZATION_SNAPSHOT_EVERY),
             email_claims: store(&db),
             expenses: store(&db),
             receipts: store(&db),
@@ -109,15 +118,18 @@ impl EventStore {
         A: Aggregate<Services = ()> + Clone,
     {
         let store = self.store();
-        let mut context = store.load_aggregate(aggregate_id).await?;
+        let context = store.load_aggregate(aggregate_id).await?;
+        // `EventSink::write` applies each event to the aggregate it is given, and
+        // cqrs-es's snapshot commit applies the same events again to the context's
+        // aggregate. Deciding on a copy keeps the context at its pre-command state, so
+        // snapshots see every event exactly once.
+        let mut aggregate = context.aggregate.clone();
         let sink = EventSink::default();
-        context
-            .aggregate
+        aggregate
             .handle(command, &(), &sink)
             .await
             .map_err(CommandError::Rejected)?;
         let events = sink.collect().await;
-        let aggregate = context.aggregate.clone();
         let appended = events.len();
         if appended > 0 {
             store.commit(events, context, metadata.to_map()).await?;
