@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{accounts, expenses, service, users};
+use crate::routes::{accounts, approvals, expenses, service, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -53,7 +53,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::me))
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::patch_user))
-        .routes(routes!(expenses::create_expense))
+        .routes(routes!(expenses::create_expense, expenses::list_expenses))
+        .routes(routes!(approvals::approvals))
+        .routes(routes!(approvals::summary))
         .routes(routes!(
             expenses::get_expense,
             expenses::patch_expense,

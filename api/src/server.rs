@@ -1,6 +1,7 @@
 //! Assembling and running the HTTP server.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -9,7 +10,10 @@ use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
 use expensewise_infra::{Config, Database};
+use expensewise_projections::expenses::ExpensesProjection;
+use expensewise_projections::Projector;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -60,11 +64,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
+    let (stop_projections, projections_stopped) = watch::channel(false);
+    let projector = Projector::new(app.db.clone(), app.store.subscribe_appends());
+    let projections = vec![projector.spawn(Arc::new(ExpensesProjection), projections_stopped)];
     let result = axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed");
     purge.abort();
+    // Projections finish the batch they are in; the next start resumes from there.
+    let _ = stop_projections.send(true);
+    for projection in projections {
+        if let Err(e) = projection.await {
+            tracing::error!(error = %e, "a projection task failed");
+        }
+    }
     app.db.close().await;
     result
 }

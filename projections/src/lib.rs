@@ -1,4 +1,13 @@
 //! Read models: the tables queries are answered from, the projectors that build them
-//! from events (each writing its checkpoint in the same transaction as its rows), and
-//! their rebuild. The event-flow issue fills this crate; until then every query of the
-//! API reads aggregates straight from the event store.
+//! from the events, and the queries themselves.
+//!
+//! A projector reads events in the store's global order and writes each batch's rows and
+//! its checkpoint in one transaction, so a crash neither loses nor repeats an event's
+//! effect. Read models are disposable: they can be rebuilt from the events at any time.
+
+pub mod checkpoint;
+pub mod expenses;
+pub mod runner;
+
+pub use checkpoint::{wait_until, ConsistencyError};
+pub use runner::{Projection, Projector};

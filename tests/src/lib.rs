@@ -197,6 +197,15 @@ impl TestApp {
             .expect("GET")
     }
 
+    /// A GET that waits until the read models include the write `consistency` came from.
+    pub async fn get_after(&self, path: &str, token: &str, consistency: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .header("x-consistency-token", consistency)
+            .send()
+            .await
+            .expect("GET")
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
         self.request(Method::POST, path, token)
             .json(&body)
@@ -264,6 +273,14 @@ impl TestApp {
             .await;
         expect_status(response, StatusCode::CREATED).await
     }
+}
+
+/// The consistency token of a command's response.
+pub fn consistency(response: &Response) -> String {
+    response.headers()["x-consistency-token"]
+        .to_str()
+        .expect("a textual consistency token")
+        .to_string()
 }
 
 pub const PASSWORD: &str = "correct horse battery";

@@ -1,6 +1,6 @@
 //! Expenses: recording, editing, the approval flow, and each expense's history.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,10 +13,13 @@ use expensewise_domain::receipt::{ReceiptCommand, ReceiptState};
 use expensewise_domain::{metadata, Currency, Expense, FieldError, Money, Receipt};
 use expensewise_infra::event_store::{aggregate_events, CommandError, Committed};
 use expensewise_infra::RecordedEvent;
+use expensewise_projections::expenses::{self as read_model, ExpenseRow, ListCursor, ListFilter};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::consistency::ConsistencyToken;
+use super::users::page_limit;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{AuthUser, IfMatch, JsonBody, OptionalJsonBody, RequestMeta};
 use crate::state::AppState;
@@ -90,6 +93,93 @@ impl ExpenseView {
             decided_at: s.decided_at,
             decided_by: s.decided_by,
             decision_reason: s.decision_reason.clone(),
+        }
+    }
+}
+
+impl ExpenseView {
+    pub fn from_row(row: ExpenseRow) -> ApiResult<Self> {
+        let status = match row.status.as_str() {
+            "draft" => ExpenseStatusView::Draft,
+            "submitted" => ExpenseStatusView::Submitted,
+            "approved" => ExpenseStatusView::Approved,
+            "rejected" => ExpenseStatusView::Rejected,
+            "reimbursed" => ExpenseStatusView::Reimbursed,
+            other => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "the expenses read model holds an unknown status {other:?}"
+                )))
+            }
+        };
+        Ok(Self {
+            id: row.id,
+            owner_id: row.owner_id,
+            amount: row.amount,
+            currency: row.currency,
+            merchant: row.merchant,
+            category: row.category,
+            spent_on: row.spent_on,
+            description: row.description,
+            status,
+            receipt_ids: row.receipt_ids,
+            version: u64::try_from(row.version).unwrap_or_default(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            submitted_at: row.submitted_at,
+            decided_at: row.decided_at,
+            decided_by: row.decided_by,
+            decision_reason: row.decision_reason,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExpensePage {
+    pub items: Vec<ExpenseView>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    pub status: Option<ExpenseStatusFilter>,
+    pub category: Option<String>,
+    /// Only this user's expenses (employees always see only their own).
+    pub owner_id: Option<Uuid>,
+    /// Spent on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Spent on or before this date.
+    pub to: Option<NaiveDate>,
+    /// Text in the merchant or description (case-insensitive).
+    pub q: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// A command's `X-Consistency-Token` (the header works too).
+    pub consistency_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpenseStatusFilter {
+    Draft,
+    Submitted,
+    Approved,
+    Rejected,
+    Reimbursed,
+}
+
+impl ExpenseStatusFilter {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Submitted => "submitted",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Reimbursed => "reimbursed",
         }
     }
 }
@@ -411,35 +501,108 @@ pub async fn create_expense(
     expense_response(StatusCode::CREATED, id, &committed)
 }
 
+/// Expenses, newest first
+#[utoipa::path(
+    get, path = "/v1/expenses", tag = "expenses",
+    params(ListParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses(
+        (status = 200, description = "A page of expenses (employees: their own)", body = ExpensePage),
+        (status = 400, description = "A malformed cursor or consistency token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not caught up with the consistency token within 5 s", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_expenses(
+    State(app): State<AppState>,
+    user: AuthUser,
+    consistency: ConsistencyToken,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<ExpensePage>> {
+    let limit = page_limit(params.limit)?;
+    let owner_id = if user.actor.role.sees_all_expenses() {
+        params.owner_id
+    } else {
+        match params.owner_id {
+            Some(owner) if owner != user.actor.user_id => {
+                return Err(ApiError::forbidden("employees see only their own expenses"))
+            }
+            _ => Some(user.actor.user_id),
+        }
+    };
+    let cursor =
+        match params.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(ListCursor::decode(c).ok_or_else(|| {
+                ApiError::invalid_field("cursor", "is not a cursor from this list")
+            })?),
+        };
+    if let (Some(from), Some(to)) = (params.from, params.to) {
+        if from > to {
+            return Err(ApiError::invalid_field("from", "must not be after `to`"));
+        }
+    }
+    let filter = ListFilter {
+        status: params.status.map(|s| s.as_str().to_string()),
+        category: params.category,
+        owner_id,
+        from: params.from,
+        to: params.to,
+        q: params.q,
+    };
+    consistency.wait(&app, read_model::NAME).await?;
+    let (rows, next) = read_model::list(
+        &app.db,
+        user.actor.organization_id,
+        &filter,
+        cursor.as_ref(),
+        limit,
+    )
+    .await
+    .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(Json(ExpensePage {
+        items: rows
+            .into_iter()
+            .map(ExpenseView::from_row)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}
+
 /// One expense
 #[utoipa::path(
     get, path = "/v1/expenses/{id}", tag = "expenses",
-    params(("id" = Uuid, Path, description = "The expense's id")),
+    params(("id" = Uuid, Path, description = "The expense's id"),
+           ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible"),
+           ("consistency_token" = Option<String>, Query, description = "The same, as a query parameter")),
     responses(
         (status = 200, description = "The expense", body = ExpenseView, headers(("ETag" = String, description = "The version"))),
+        (status = 400, description = "A malformed consistency token", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not caught up with the consistency token within 5 s", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn get_expense(
     State(app): State<AppState>,
     user: AuthUser,
+    consistency: ConsistencyToken,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let expense: Expense = app.store.load(&id.to_string()).await?;
-    let state = expense
-        .visible_to(&user.actor)
+    consistency.wait(&app, read_model::NAME).await?;
+    let row = read_model::get(&app.db, user.actor.organization_id, id)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
         .ok_or_else(|| ApiError::not_found("no such expense"))?;
-    if state.owner_id != user.actor.user_id && !user.actor.role.sees_all_expenses() {
+    if row.owner_id != user.actor.user_id && !user.actor.role.sees_all_expenses() {
         return Err(ApiError::forbidden("employees see only their own expenses"));
     }
-    Ok((
-        [super::etag_header(expense.version)],
-        Json(ExpenseView::new(id, state, expense.version)),
-    )
-        .into_response())
+    let view = ExpenseView::from_row(row)?;
+    Ok(([super::etag_header(view.version)], Json(view)).into_response())
 }
 
 /// Edit a draft or rejected expense (owner only)

@@ -1,6 +1,8 @@
 //! One module per resource. Each handler is documented for OpenAPI where it is defined.
 
 pub mod accounts;
+pub mod approvals;
+pub mod consistency;
 pub mod expenses;
 pub mod service;
 pub mod users;

@@ -79,6 +79,39 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl RecordedEvent {
+    /// The payload in its current shape: stored older versions pass through the same
+    /// upcasters the aggregates are loaded with.
+    pub fn upcast(self) -> RecordedEvent {
+        let upcasters = expensewise_domain::upcast::upcasters();
+        if !upcasters
+            .iter()
+            .any(|u| u.can_upcast(&self.event_type, &self.event_version))
+        {
+            return self;
+        }
+        let mut serialized = cqrs_es::persist::SerializedEvent::new(
+            self.aggregate_id.clone(),
+            usize::try_from(self.sequence).unwrap_or_default(),
+            self.aggregate_type.clone(),
+            self.event_type.clone(),
+            self.event_version.clone(),
+            self.payload.clone(),
+            self.metadata.clone(),
+        );
+        for upcaster in &upcasters {
+            if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
+                serialized = upcaster.upcast(serialized);
+            }
+        }
+        RecordedEvent {
+            event_version: serialized.event_version,
+            payload: serialized.payload,
+            ..self
+        }
+    }
+}
+
 const PG_COLUMNS: &str = "(txid::text)::bigint AS txid, position, aggregate_type, aggregate_id, \
      sequence, event_type, event_version, payload, metadata, recorded_at";
 const SQLITE_COLUMNS: &str = "0 AS txid, rowid AS position, aggregate_type, aggregate_id, \

@@ -65,6 +65,8 @@ pub trait StoreFor<A: Aggregate> {
 
 pub struct EventStore {
     db: Database,
+    /// Counts commits made through this store, so in-process tailers wake at once.
+    appended: tokio::sync::watch::Sender<u64>,
     organizations: Store<Organization>,
     email_claims: Store<EmailClaim>,
     expenses: Store<Expense>,
@@ -88,12 +90,18 @@ impl EventStore {
             email_claims: store(&db),
             expenses: store(&db),
             receipts: store(&db),
+            appended: tokio::sync::watch::Sender::new(0),
             db,
         }
     }
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Changes whenever a command of this process has appended events.
+    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     /// The current state of an aggregate (its `Default` if it has no events).
@@ -133,6 +141,7 @@ impl EventStore {
         let appended = events.len();
         if appended > 0 {
             store.commit(events, context, metadata.to_map()).await?;
+            self.appended.send_modify(|n| *n = n.wrapping_add(1));
         }
         let head = aggregate_head(&self.db, A::TYPE, aggregate_id)
             .await

@@ -1,0 +1,169 @@
+//! The approvals queue and the spending summary.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use chrono::NaiveDate;
+use expensewise_projections::expenses::{self as read_model, GroupBy, QueueCursor};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::consistency::ConsistencyToken;
+use super::expenses::{ExpensePage, ExpenseView};
+use super::users::page_limit;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::AuthUser;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParams {
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// A command's `X-Consistency-Token` (the header works too).
+    pub consistency_token: Option<String>,
+}
+
+/// Submitted expenses awaiting your decision, oldest first
+#[utoipa::path(
+    get, path = "/v1/approvals", tag = "expenses",
+    params(QueueParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses(
+        (status = 200, description = "Submitted expenses of others, oldest submission first", body = ExpensePage),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only approvers and admins decide", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not caught up with the consistency token within 5 s", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn approvals(
+    State(app): State<AppState>,
+    user: AuthUser,
+    consistency: ConsistencyToken,
+    Query(params): Query<QueueParams>,
+) -> ApiResult<Json<ExpensePage>> {
+    if !user.actor.role.may_decide() {
+        return Err(ApiError::forbidden(
+            "only approvers and admins decide on expenses",
+        ));
+    }
+    let limit = page_limit(params.limit)?;
+    let cursor =
+        match params.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(QueueCursor::decode(c).ok_or_else(|| {
+                ApiError::invalid_field("cursor", "is not a cursor from this list")
+            })?),
+        };
+    consistency.wait(&app, read_model::NAME).await?;
+    let (rows, next) = read_model::approvals(
+        &app.db,
+        user.actor.organization_id,
+        user.actor.user_id,
+        cursor.as_ref(),
+        limit,
+    )
+    .await
+    .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(Json(ExpensePage {
+        items: rows
+            .into_iter()
+            .map(ExpenseView::from_row)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupByParam {
+    Category,
+    Month,
+    User,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryParams {
+    /// Spent on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Spent on or before this date.
+    pub to: Option<NaiveDate>,
+    /// How to group (default: category).
+    pub group_by: Option<GroupByParam>,
+    /// A command's `X-Consistency-Token` (the header works too).
+    pub consistency_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryRowView {
+    /// The category, the month (`YYYY-MM`) or the user id.
+    pub key: String,
+    pub currency: String,
+    /// Exact decimal string; amounts of different currencies are never added.
+    pub total: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    pub rows: Vec<SummaryRowView>,
+}
+
+/// Totals per category, month or user, per currency
+#[utoipa::path(
+    get, path = "/v1/reports/summary", tag = "expenses",
+    params(SummaryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+    responses(
+        (status = 200, description = "Totals of the organization's expenses (employees: their own)", body = Summary),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not caught up with the consistency token within 5 s", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn summary(
+    State(app): State<AppState>,
+    user: AuthUser,
+    consistency: ConsistencyToken,
+    Query(params): Query<SummaryParams>,
+) -> ApiResult<Json<Summary>> {
+    if let (Some(from), Some(to)) = (params.from, params.to) {
+        if from > to {
+            return Err(ApiError::invalid_field("from", "must not be after `to`"));
+        }
+    }
+    let owner: Option<Uuid> = (!user.actor.role.sees_all_expenses()).then_some(user.actor.user_id);
+    let group_by = match params.group_by.unwrap_or(GroupByParam::Category) {
+        GroupByParam::Category => GroupBy::Category,
+        GroupByParam::Month => GroupBy::Month,
+        GroupByParam::User => GroupBy::User,
+    };
+    consistency.wait(&app, read_model::NAME).await?;
+    let rows = read_model::summary(
+        &app.db,
+        user.actor.organization_id,
+        owner,
+        params.from,
+        params.to,
+        group_by,
+    )
+    .await
+    .map_err(|e| ApiError::internal(e.into()))?;
+    Ok(Json(Summary {
+        rows: rows
+            .into_iter()
+            .map(|r| SummaryRowView {
+                key: r.key,
+                currency: r.currency,
+                total: r.total,
+                count: r.count,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,614 @@
+//! The expenses read model: one row per live expense, for lists, the approvals queue and
+//! summaries.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use expensewise_domain::expense::{ExpenseEvent, ExpenseStatus, AGGREGATE_TYPE};
+use expensewise_domain::Money;
+use expensewise_infra::db::Tx;
+use expensewise_infra::{on_database, on_tx, Database, RecordedEvent};
+use rust_decimal::Decimal;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::runner::Projection;
+
+pub const NAME: &str = "expenses";
+
+pub struct ExpensesProjection;
+
+fn minor_units(money: &Money) -> i64 {
+    let mut amount = money.amount();
+    amount.rescale(money.currency().minor_units());
+    i64::try_from(amount.mantissa()).unwrap_or(i64::MAX)
+}
+
+fn search_text(merchant: &str, description: Option<&str>) -> String {
+    format!("{} {}", merchant, description.unwrap_or_default()).to_lowercase()
+}
+
+#[async_trait]
+impl Projection for ExpensesProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn apply(&self, tx: &mut Tx, event: &RecordedEvent) -> anyhow::Result<()> {
+        if event.aggregate_type != AGGREGATE_TYPE {
+            return Ok(());
+        }
+        let id = event.aggregate_id.as_str();
+        let version = event.sequence;
+        let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
+        match payload {
+            ExpenseEvent::ExpenseCreated {
+                organization_id,
+                owner_id,
+                money,
+                merchant,
+                category,
+                spent_on,
+                description,
+                receipt_id,
+                created_at,
+            } => {
+                let receipts =
+                    serde_json::to_string(&receipt_id.into_iter().collect::<Vec<Uuid>>())?;
+                let search = search_text(&merchant, description.as_deref());
+                on_tx!(tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO rm_expenses (id, organization_id, owner_id, amount, amount_minor, currency, \
+                         merchant, category, spent_on, description, status, receipt_ids, version, created_at, \
+                         updated_at, search) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $13, $13, $14) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(organization_id.to_string())
+                    .bind(owner_id.to_string())
+                    .bind(money.amount_string())
+                    .bind(minor_units(&money))
+                    .bind(money.currency().code())
+                    .bind(&merchant)
+                    .bind(&category)
+                    .bind(spent_on)
+                    .bind(&description)
+                    .bind(&receipts)
+                    .bind(version)
+                    .bind(created_at)
+                    .bind(&search)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+            ExpenseEvent::ExpenseUpdated {
+                money,
+                merchant,
+                category,
+                spent_on,
+                description,
+                updated_at,
+            } => {
+                let search = search_text(&merchant, description.as_deref());
+                on_tx!(tx, |conn| {
+                    sqlx::query(
+                        "UPDATE rm_expenses SET amount = $2, amount_minor = $3, currency = $4, merchant = $5, \
+                         category = $6, spent_on = $7, description = $8, updated_at = $9, search = $10, version = $11 \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(money.amount_string())
+                    .bind(minor_units(&money))
+                    .bind(money.currency().code())
+                    .bind(&merchant)
+                    .bind(&category)
+                    .bind(spent_on)
+                    .bind(&description)
+                    .bind(updated_at)
+                    .bind(&search)
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+            ExpenseEvent::ExpenseReceiptAttached {
+                receipt_id,
+                attached_at,
+            } => {
+                on_tx!(tx, |conn| {
+                    let current: Option<String> =
+                        sqlx::query_scalar("SELECT receipt_ids FROM rm_expenses WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    let mut receipts: Vec<Uuid> = match current {
+                        Some(text) => serde_json::from_str(&text)?,
+                        None => Vec::new(),
+                    };
+                    if !receipts.contains(&receipt_id) {
+                        receipts.push(receipt_id);
+                    }
+                    sqlx::query(
+                        "UPDATE rm_expenses SET receipt_ids = $2, updated_at = $3, version = $4 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(serde_json::to_string(&receipts)?)
+                    .bind(attached_at)
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+            ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
+                on_tx!(tx, |conn| {
+                    sqlx::query(
+                        "UPDATE rm_expenses SET status = 'submitted', submitted_at = $2, updated_at = $2, \
+                         decided_at = NULL, decided_by = NULL, decision_reason = NULL, version = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(submitted_at)
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+            ExpenseEvent::ExpenseApproved {
+                approver_id,
+                comment,
+                approved_at,
+            } => {
+                decide(
+                    tx,
+                    id,
+                    version,
+                    ExpenseStatus::Approved,
+                    approver_id,
+                    comment,
+                    approved_at,
+                )
+                .await?
+            }
+            ExpenseEvent::ExpenseRejected {
+                approver_id,
+                reason,
+                rejected_at,
+            } => {
+                decide(
+                    tx,
+                    id,
+                    version,
+                    ExpenseStatus::Rejected,
+                    approver_id,
+                    Some(reason),
+                    rejected_at,
+                )
+                .await?
+            }
+            ExpenseEvent::ExpenseReimbursed { reimbursed_at, .. } => {
+                on_tx!(tx, |conn| {
+                    sqlx::query(
+                        "UPDATE rm_expenses SET status = 'reimbursed', updated_at = $2, version = $3 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(reimbursed_at)
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
+            ExpenseEvent::ExpenseDeleted { .. } => {
+                on_tx!(tx, |conn| {
+                    sqlx::query("DELETE FROM rm_expenses WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn decide(
+    tx: &mut Tx,
+    id: &str,
+    version: i64,
+    status: ExpenseStatus,
+    decided_by: Uuid,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    on_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE rm_expenses SET status = $2, decided_by = $3, decision_reason = $4, decided_at = $5, \
+             updated_at = $5, version = $6 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(decided_by.to_string())
+        .bind(&reason)
+        .bind(at)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// One expense as the read model has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpenseRow {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub amount: String,
+    pub currency: String,
+    pub merchant: String,
+    pub category: String,
+    pub spent_on: NaiveDate,
+    pub description: Option<String>,
+    pub status: String,
+    pub receipt_ids: Vec<Uuid>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<Uuid>,
+    pub decision_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, owner_id, amount, currency, merchant, category, spent_on, description, status, \
+     receipt_ids, version, created_at, updated_at, submitted_at, decided_at, decided_by, decision_reason";
+
+fn uuid(text: String) -> Result<Uuid, sqlx::Error> {
+    Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn decode_row<'r, R>(row: &'r R) -> Result<ExpenseRow, sqlx::Error>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    NaiveDate: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let receipts: String = row.try_get("receipt_ids")?;
+    Ok(ExpenseRow {
+        id: uuid(row.try_get("id")?)?,
+        owner_id: uuid(row.try_get("owner_id")?)?,
+        amount: row.try_get("amount")?,
+        currency: row.try_get("currency")?,
+        merchant: row.try_get("merchant")?,
+        category: row.try_get("category")?,
+        spent_on: row.try_get("spent_on")?,
+        description: row.try_get("description")?,
+        status: row.try_get("status")?,
+        receipt_ids: serde_json::from_str(&receipts)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        submitted_at: row.try_get("submitted_at")?,
+        decided_at: row.try_get("decided_at")?,
+        decided_by: row
+            .try_get::<Option<String>, _>("decided_by")?
+            .map(uuid)
+            .transpose()?,
+        decision_reason: row.try_get("decision_reason")?,
+    })
+}
+
+/// One value bound to a query built at run time.
+enum Arg {
+    Text(String),
+    Date(NaiveDate),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// A query whose filters are only there when asked for, so each plan uses its index.
+struct Select {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Select {
+    fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends `clause`, where `?` stands for the next argument.
+    fn push(&mut self, clause: &str, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let placeholder = format!("${}", self.args.len());
+        self.sql.push_str(&clause.replace('?', &placeholder));
+        self
+    }
+
+    fn text(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+
+    async fn rows(self, db: &Database) -> Result<Vec<ExpenseRow>, sqlx::Error> {
+        on_database!(db, |pool| {
+            let mut query = sqlx::query(&self.sql);
+            for arg in self.args {
+                query = match arg {
+                    Arg::Text(v) => query.bind(v),
+                    Arg::Date(v) => query.bind(v),
+                    Arg::Time(v) => query.bind(v),
+                    Arg::Int(v) => query.bind(v),
+                };
+            }
+            let rows = query.fetch_all(pool).await?;
+            rows.iter().map(|r| decode_row(r)).collect()
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub owner_id: Option<Uuid>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub q: Option<String>,
+}
+
+/// Where a page ended: the last row's sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub spent_on: NaiveDate,
+    pub id: Uuid,
+}
+
+impl ListCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.spent_on, self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<ListCursor> {
+        let (date, id) = text.split_once('_')?;
+        Some(ListCursor {
+            spent_on: date.parse().ok()?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Expenses of an organization, newest `spent_on` first, `limit` per page.
+pub async fn list(
+    db: &Database,
+    organization_id: Uuid,
+    filter: &ListFilter,
+    cursor: Option<&ListCursor>,
+    limit: usize,
+) -> Result<(Vec<ExpenseRow>, Option<ListCursor>), sqlx::Error> {
+    let mut select = Select::new(&format!("SELECT {COLUMNS} FROM rm_expenses WHERE "));
+    select.push(
+        "organization_id = ?",
+        Arg::Text(organization_id.to_string()),
+    );
+    if let Some(status) = &filter.status {
+        select.push(" AND status = ?", Arg::Text(status.clone()));
+    }
+    if let Some(category) = &filter.category {
+        select.push(" AND category = ?", Arg::Text(category.clone()));
+    }
+    if let Some(owner) = filter.owner_id {
+        select.push(" AND owner_id = ?", Arg::Text(owner.to_string()));
+    }
+    if let Some(from) = filter.from {
+        select.push(" AND spent_on >= ?", Arg::Date(from));
+    }
+    if let Some(to) = filter.to {
+        select.push(" AND spent_on <= ?", Arg::Date(to));
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        select.push(
+            " AND search LIKE ? ESCAPE '\\'",
+            Arg::Text(like_pattern(q.trim())),
+        );
+    }
+    if let Some(c) = cursor {
+        select.push(" AND (spent_on < ?", Arg::Date(c.spent_on));
+        select.push(" OR (spent_on = ?", Arg::Date(c.spent_on));
+        select.push(" AND id < ?))", Arg::Text(c.id.to_string()));
+    }
+    select.text(" ORDER BY spent_on DESC, id DESC");
+    select.push(" LIMIT ?", Arg::Int(limit as i64 + 1));
+    let mut rows = select.rows(db).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| ListCursor {
+            spent_on: r.spent_on,
+            id: r.id,
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Where an approvals page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCursor {
+    pub submitted_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl QueueCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.submitted_at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<QueueCursor> {
+        let (micros, id) = text.split_once('_')?;
+        Some(QueueCursor {
+            submitted_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// Submitted expenses `approver_id` may decide on (not their own), oldest first.
+pub async fn approvals(
+    db: &Database,
+    organization_id: Uuid,
+    approver_id: Uuid,
+    cursor: Option<&QueueCursor>,
+    limit: usize,
+) -> Result<(Vec<ExpenseRow>, Option<QueueCursor>), sqlx::Error> {
+    let mut select = Select::new(&format!(
+        "SELECT {COLUMNS} FROM rm_expenses WHERE status = 'submitted' AND "
+    ));
+    select.push(
+        "organization_id = ?",
+        Arg::Text(organization_id.to_string()),
+    );
+    select.push(" AND owner_id <> ?", Arg::Text(approver_id.to_string()));
+    if let Some(c) = cursor {
+        select.push(" AND (submitted_at > ?", Arg::Time(c.submitted_at));
+        select.push(" OR (submitted_at = ?", Arg::Time(c.submitted_at));
+        select.push(" AND id > ?))", Arg::Text(c.id.to_string()));
+    }
+    select.text(" ORDER BY submitted_at, id");
+    select.push(" LIMIT ?", Arg::Int(limit as i64 + 1));
+    let mut rows = select.rows(db).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().and_then(|r| {
+            Some(QueueCursor {
+                submitted_at: r.submitted_at?,
+                id: r.id,
+            })
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// One expense, if the read model has it in this organization.
+pub async fn get(
+    db: &Database,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ExpenseRow>, sqlx::Error> {
+    let mut select = Select::new(&format!("SELECT {COLUMNS} FROM rm_expenses WHERE "));
+    select.push("id = ?", Arg::Text(id.to_string()));
+    select.push(
+        " AND organization_id = ?",
+        Arg::Text(organization_id.to_string()),
+    );
+    Ok(select.rows(db).await?.into_iter().next())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Category,
+    Month,
+    User,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow {
+    pub key: String,
+    pub currency: String,
+    /// Exact, with the currency's number of fraction digits.
+    pub total: String,
+    pub count: i64,
+}
+
+/// Totals per group and currency (amounts in different currencies are never added).
+pub async fn summary(
+    db: &Database,
+    organization_id: Uuid,
+    owner_id: Option<Uuid>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    group_by: GroupBy,
+) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    let key = match (group_by, db) {
+        (GroupBy::Category, _) => "category",
+        (GroupBy::User, _) => "owner_id",
+        (GroupBy::Month, Database::Postgres(_)) => "to_char(spent_on, 'YYYY-MM')",
+        (GroupBy::Month, Database::Sqlite(_)) => "substr(spent_on, 1, 7)",
+    };
+    let mut sql = format!(
+        "SELECT {key} AS key, currency, CAST(SUM(amount_minor) AS BIGINT) AS total, COUNT(*) AS count \
+         FROM rm_expenses WHERE organization_id = $1"
+    );
+    let mut n = 1;
+    let mut next = |column: &str, op: &str| {
+        n += 1;
+        format!(" AND {column} {op} ${n}")
+    };
+    let owner_clause = owner_id.map(|_| next("owner_id", "="));
+    let from_clause = from.map(|_| next("spent_on", ">="));
+    let to_clause = to.map(|_| next("spent_on", "<="));
+    for clause in [&owner_clause, &from_clause, &to_clause]
+        .into_iter()
+        .flatten()
+    {
+        sql.push_str(clause);
+    }
+    sql.push_str(" GROUP BY 1, 2 ORDER BY 1, 2");
+    let rows: Vec<(String, String, i64, i64)> = on_database!(db, |pool| {
+        let mut query = sqlx::query(&sql).bind(organization_id.to_string());
+        if let Some(owner) = owner_id {
+            query = query.bind(owner.to_string());
+        }
+        if let Some(from) = from {
+            query = query.bind(from);
+        }
+        if let Some(to) = to {
+            query = query.bind(to);
+        }
+        query
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("key")?,
+                    r.try_get("currency")?,
+                    r.try_get("total")?,
+                    r.try_get("count")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(key, currency, total, count)| {
+            let digits = expensewise_domain::Currency::parse(&currency)
+                .map(|c| c.minor_units())
+                .unwrap_or(2);
+            SummaryRow {
+                key,
+                total: Decimal::new(total, digits).to_string(),
+                currency,
+                count,
+            }
+        })
+        .collect())
+}
