@@ -349,7 +349,7 @@ impl Select {
                 };
             }
             let rows = query.fetch_all(pool).await?;
-            rows.iter().map(|r| decode_row(r)).collect()
+            rows.iter().map(decode_row).collect()
         })
     }
 }
