@@ -456,14 +456,17 @@ pub struct QueueCursor {
 }
 
 impl QueueCursor {
+    /// Nanoseconds, because that is the precision stored: a coarser cursor would sort
+    /// before its own row and repeat it.
     pub fn encode(&self) -> String {
-        format!("{}_{}", self.submitted_at.timestamp_micros(), self.id)
+        let nanos = self.submitted_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        format!("{nanos}_{}", self.id)
     }
 
     pub fn decode(text: &str) -> Option<QueueCursor> {
-        let (micros, id) = text.split_once('_')?;
+        let (nanos, id) = text.split_once('_')?;
         Some(QueueCursor {
-            submitted_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            submitted_at: DateTime::from_timestamp_nanos(nanos.parse().ok()?),
             id: Uuid::parse_str(id).ok()?,
         })
     }

@@ -8,3 +8,4 @@ mod accounts;
 mod contract;
 mod event_store;
 mod expenses;
+mod queries;
