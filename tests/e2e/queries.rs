@@ -169,7 +169,7 @@ async fn the_approvals_queue_shows_others_submissions_oldest_first(backend: Back
         StatusCode::OK,
     )
     .await;
-    assert_eq!(ids(&admins), [first.clone()]);
+    assert_eq!(ids(&admins), [first.as_str()]);
     let cursor = admins["next_cursor"].as_str().unwrap();
     let next = expect_status(
         app.get(
@@ -180,7 +180,7 @@ async fn the_approvals_queue_shows_others_submissions_oldest_first(backend: Back
         StatusCode::OK,
     )
     .await;
-    assert_eq!(ids(&next), [bobs.clone()]);
+    assert_eq!(ids(&next), [bobs.as_str()]);
 
     let decided = app
         .post(
@@ -196,7 +196,7 @@ async fn the_approvals_queue_shows_others_submissions_oldest_first(backend: Back
         StatusCode::OK,
     )
     .await;
-    assert_eq!(ids(&queue), [second.clone()]);
+    assert_eq!(ids(&queue), [second.as_str()]);
     assert!(!ids(&queue).contains(&draft));
     expect_problem(
         app.get("/v1/approvals", &eve.token).await,
