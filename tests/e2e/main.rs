@@ -6,6 +6,7 @@
 
 mod accounts;
 mod contract;
+mod event_flow;
 mod event_store;
 mod expenses;
 mod queries;

@@ -81,7 +81,12 @@ impl TestDatabase {
     }
 
     pub fn config(&self) -> Config {
-        let vars: HashMap<&str, String> = HashMap::from([
+        self.config_with(&[])
+    }
+
+    /// The test configuration with some variables added or replaced.
+    pub fn config_with(&self, extra: &[(&str, String)]) -> Config {
+        let mut vars: HashMap<&str, String> = HashMap::from([
             ("APP_ENV", "test".to_string()),
             ("HOST", "127.0.0.1".to_string()),
             ("PORT", "0".to_string()),
@@ -93,6 +98,7 @@ impl TestDatabase {
             ),
             ("LOG_LEVEL", "warn".to_string()),
         ]);
+        vars.extend(extra.iter().cloned());
         Config::from_lookup(|k| vars.get(k).cloned()).expect("a valid test configuration")
     }
 
@@ -111,6 +117,8 @@ impl TestDatabase {
 /// The real server, listening on a free port of 127.0.0.1.
 pub struct TestApp {
     pub base: String,
+    /// `NATS_URL` the server was started with, if any.
+    pub nats_url: Option<String>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
@@ -119,11 +127,21 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::start(TestDatabase::create(backend).await).await
+        Self::start(TestDatabase::create(backend).await, None).await
     }
 
-    async fn start(database: TestDatabase) -> TestApp {
-        let app = server::prepare(database.config())
+    /// A server whose events flow through the JetStream server at `nats_url`.
+    pub async fn spawn_with_nats(backend: Backend, nats_url: &str) -> TestApp {
+        Self::start(
+            TestDatabase::create(backend).await,
+            Some(nats_url.to_string()),
+        )
+        .await
+    }
+
+    async fn start(database: TestDatabase, nats_url: Option<String>) -> TestApp {
+        let extra: Vec<(&str, String)> = nats_url.iter().map(|u| ("NATS_URL", u.clone())).collect();
+        let app = server::prepare(database.config_with(&extra))
             .await
             .expect("start the application");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -131,11 +149,16 @@ impl TestApp {
             .expect("bind a free port");
         let base = format!("http://{}", listener.local_addr().expect("a local address"));
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(server::serve(listener, app, async {
+        let roles = server::Roles {
+            relay: true,
+            projector: true,
+        };
+        let server = tokio::spawn(server::serve(listener, app, roles, async {
             let _ = rx.await;
         }));
         TestApp {
             base,
+            nats_url,
             client: reqwest::Client::new(),
             database,
             shutdown: Some(tx),
@@ -154,7 +177,8 @@ impl TestApp {
                 postgres_admin: None,
             },
         );
-        Self::start(database).await
+        let nats_url = self.nats_url.clone();
+        Self::start(database, nats_url).await
     }
 
     async fn stop(&mut self) {
@@ -375,4 +399,85 @@ pub async fn send_concurrently(requests: impl Iterator<Item = RequestBuilder>) -
         );
     }
     statuses
+}
+
+/// A real nats-server with JetStream, on a free port of 127.0.0.1, killed when dropped.
+/// The binary comes from `NATS_SERVER_BIN` (the test script installs it) or the PATH.
+pub struct NatsServer {
+    pub url: String,
+    port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("expensewise-nats-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a NATS store directory");
+        // Every write reaches the disk before it is acknowledged: a killed server loses
+        // nothing the relay was told is stored.
+        let config = format!(
+            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\", sync_interval: always }}\n",
+            dir.join("store").display()
+        );
+        std::fs::write(dir.join("nats.conf"), config).expect("write the NATS configuration");
+        let mut server = NatsServer {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_string());
+        let child = std::process::Command::new(&binary)
+            .arg("-c")
+            .arg(self.dir.join("nats.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("nats.log")).expect("a NATS log file"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {binary}: {e}. The tests need nats-server: run ./scripts/test.sh, \
+                     which installs it, or set NATS_SERVER_BIN"
+                )
+            });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

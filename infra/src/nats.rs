@@ -1,0 +1,245 @@
+//! NATS JetStream: the stream events are fanned out on, and the relay that publishes
+//! committed events to it in the store's global order.
+//!
+//! Every event is published with its id as `Nats-Msg-Id`, so publishing it again (after
+//! a crash between publish and checkpoint) is dropped by the server's duplicate window,
+//! and consumers that see it anyway skip it by its global position.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::db::Database;
+use crate::event_store::{read_after, GlobalPosition, RecordedEvent};
+
+/// The stream every event goes to.
+pub const STREAM: &str = "EXPENSEWISE_EVENTS";
+/// Subjects are `expensewise.events.<aggregate type>.<event type>`.
+pub const SUBJECT_PREFIX: &str = "expensewise.events";
+/// How long JetStream remembers message ids to drop re-publications.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x8f0e_54c3_19a7_4d2b_b6e1_73c0_2a9d_5e44);
+
+/// The id of an event: stable, derived from where it is in its aggregate's stream.
+pub fn event_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Uuid {
+    Uuid::new_v5(
+        &EVENT_ID_NAMESPACE,
+        format!("{aggregate_type}/{aggregate_id}/{sequence}").as_bytes(),
+    )
+}
+
+pub fn subject(event: &RecordedEvent) -> String {
+    format!(
+        "{SUBJECT_PREFIX}.{}.{}",
+        event.aggregate_type, event.event_type
+    )
+}
+
+/// An event as it travels on NATS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventMessage {
+    pub event_id: Uuid,
+    /// The global position, `txid.position`.
+    pub global_position: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub recorded_at: DateTime<Utc>,
+    pub metadata: Value,
+    pub payload: Value,
+}
+
+impl EventMessage {
+    pub fn new(event: &RecordedEvent) -> Self {
+        Self {
+            event_id: event_id(&event.aggregate_type, &event.aggregate_id, event.sequence),
+            global_position: event.global.to_string(),
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            event_type: event.event_type.clone(),
+            event_version: event.event_version.clone(),
+            recorded_at: event.recorded_at,
+            metadata: event.metadata.clone(),
+            payload: event.payload.clone(),
+        }
+    }
+
+    pub fn into_event(self) -> anyhow::Result<RecordedEvent> {
+        Ok(RecordedEvent {
+            global: self
+                .global_position
+                .parse()
+                .map_err(|e| anyhow::anyhow!("message {}: {e}", self.event_id))?,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            payload: self.payload,
+            metadata: self.metadata,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+fn headers(event: &RecordedEvent, id: Uuid) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id.to_string().as_str());
+    headers.insert("Ew-Event-Type", event.event_type.as_str());
+    headers.insert("Ew-Event-Version", event.event_version.as_str());
+    headers.insert("Ew-Aggregate-Type", event.aggregate_type.as_str());
+    headers.insert("Ew-Aggregate-Id", event.aggregate_id.as_str());
+    headers.insert("Ew-Sequence", event.sequence.to_string().as_str());
+    headers.insert("Ew-Global-Position", event.global.to_string().as_str());
+    for (key, header) in [
+        ("organization_id", "Ew-Organization-Id"),
+        ("correlation_id", "Ew-Correlation-Id"),
+        ("causation_id", "Ew-Causation-Id"),
+        ("traceparent", "traceparent"),
+    ] {
+        if let Some(value) = event.metadata.get(key).and_then(Value::as_str) {
+            headers.insert(header, value);
+        }
+    }
+    headers
+}
+
+pub async fn connect(url: &str) -> anyhow::Result<jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .name("expensewise")
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {url}: {e}"))?;
+    Ok(jetstream::new(client))
+}
+
+/// Creates the event stream when it does not exist (file storage, kept until removed).
+pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<stream::Stream> {
+    js.get_or_create_stream(stream::Config {
+        name: STREAM.to_string(),
+        subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+        storage: stream::StorageType::File,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot create the JetStream stream {STREAM}: {e}"))
+}
+
+/// Publishes `events` and waits for the server to store every one. Returns how many the
+/// server had already (duplicates).
+pub async fn publish(js: &jetstream::Context, events: &[RecordedEvent]) -> anyhow::Result<usize> {
+    let mut pending = Vec::with_capacity(events.len());
+    for event in events {
+        let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+        let body = serde_json::to_vec(&EventMessage::new(event))?;
+        let ack = js
+            .publish_with_headers(subject(event), headers(event, id), body.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("publishing event {id}: {e}"))?;
+        pending.push((id, ack));
+    }
+    let mut duplicates = 0;
+    for (id, ack) in pending {
+        let ack = ack
+            .await
+            .map_err(|e| anyhow::anyhow!("JetStream did not store event {id}: {e}"))?;
+        duplicates += usize::from(ack.duplicate);
+    }
+    Ok(duplicates)
+}
+
+/// Where the relay stands, under the checkpoint name `relay`.
+pub const RELAY: &str = "relay";
+
+const RELAY_BATCH: i64 = 500;
+const POLL: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The advisory lock that makes one relay active among many (PostgreSQL).
+const RELAY_LOCK: i64 = 0x0045_5752_454c_4159;
+
+/// Tails the event store and publishes every committed event, in order, forever (until
+/// `shutdown`). While NATS is down it backs off and retries: the events wait in the
+/// store. On PostgreSQL only the relay holding an advisory lock publishes; the others
+/// wait to take over.
+pub async fn run_relay(
+    db: Database,
+    js: jetstream::Context,
+    mut appends: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let _leadership = match &db {
+        Database::Postgres(pool) => {
+            let mut conn = pool.acquire().await?.detach();
+            loop {
+                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(RELAY_LOCK)
+                    .fetch_one(&mut conn)
+                    .await?;
+                if locked {
+                    tracing::info!("relay: active");
+                    break Some(conn);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+        }
+        Database::Sqlite(_) => None,
+    };
+    let mut backoff = Duration::from_millis(100);
+    let mut stream_ready = false;
+    while !*shutdown.borrow() {
+        let step = async {
+            if !stream_ready {
+                ensure_stream(&js).await?;
+                stream_ready = true;
+            }
+            let from = crate::checkpoints::load(&db, RELAY).await?;
+            let events = read_after(&db, from, RELAY_BATCH).await?;
+            let Some(last) = events.last().map(|e| e.global) else {
+                return anyhow::Ok(false);
+            };
+            publish(&js, &events).await?;
+            crate::checkpoints::store(&db, RELAY, from, last).await?;
+            anyhow::Ok(true)
+        };
+        match step.await {
+            Ok(true) => backoff = Duration::from_millis(100),
+            Ok(false) => {
+                tokio::select! {
+                    _ = appends.changed() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                stream_ready = false;
+                tracing::warn!(error = format!("{e:#}"), retry_in = ?backoff, "relay: publishing failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// For operators and tests: where the relay stands.
+pub async fn relay_position(db: &Database) -> anyhow::Result<GlobalPosition> {
+    Ok(crate::checkpoints::load(db, RELAY).await?)
+}

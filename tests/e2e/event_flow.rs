@@ -1,0 +1,226 @@
+//! Events flowing through real NATS JetStream: relay, durable consumers, failures.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use expensewise_infra::event_store::read_after;
+use expensewise_infra::nats::{event_id, STREAM};
+use expensewise_infra::{on_database, Database, GlobalPosition};
+use expensewise_tests::{
+    consistency, expect_status, expense_body, Backend, NatsServer, TestApp, TestDatabase,
+};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Every event id in the store, in global order.
+async fn stored_event_ids(db: &Database) -> Vec<String> {
+    let events = read_after(db, GlobalPosition::default(), 100_000)
+        .await
+        .unwrap();
+    events
+        .iter()
+        .map(|e| event_id(&e.aggregate_type, &e.aggregate_id, e.sequence).to_string())
+        .collect()
+}
+
+/// The stream's messages as nats-py (not our client) sees them.
+fn stream_messages(nats_url: &str) -> Vec<Value> {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/jetstream_messages.py");
+    let output = std::process::Command::new(&python)
+        .args([script, nats_url, STREAM])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (with nats-py; ./scripts/test.sh installs it): {e}")
+        });
+    assert!(
+        output.status.success(),
+        "nats-py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn wait_for_stream(nats_url: &str, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let messages = stream_messages(nats_url);
+        if messages.len() >= count || tokio::time::Instant::now() > deadline {
+            return messages;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn read_model_count(db: &Database) -> i64 {
+    on_database!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rm_expenses")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn events_flow_through_jetstream_into_the_read_models_and_onto_the_stream() {
+    let nats = NatsServer::start();
+    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let bob = app.add_user(&admin, "bob@acme.test", "approver").await;
+    let created = app.create_expense(&admin).await;
+    let id = created["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/expenses/{id}/submit"),
+        Some(&admin.token),
+        Value::Null,
+    )
+    .await;
+    let approved = app
+        .post(
+            &format!("/v1/expenses/{id}/approve"),
+            Some(&bob.token),
+            Value::Null,
+        )
+        .await;
+    let token = consistency(&approved);
+    expect_status(approved, StatusCode::OK).await;
+
+    let list = app
+        .get_after("/v1/expenses?status=approved", &admin.token, &token)
+        .await;
+    let list = expect_status(list, StatusCode::OK).await;
+    assert_eq!(list["items"][0]["id"], id);
+    let queue = expect_status(
+        app.get_after("/v1/approvals", &bob.token, &token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(queue["items"], serde_json::json!([]));
+
+    let db = app.database.connect().await;
+    let stored = stored_event_ids(&db).await;
+    let messages = wait_for_stream(&nats.url, stored.len()).await;
+    let published: Vec<String> = messages
+        .iter()
+        .map(|m| m["msg_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        published, stored,
+        "every event, once, in global order, with its id as Nats-Msg-Id"
+    );
+    assert!(messages.iter().all(|m| m["msg_id"] == m["event_id"]));
+    let subjects: BTreeSet<&str> = messages
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        subjects.contains("expensewise.events.expense.ExpenseApproved"),
+        "{subjects:?}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
+    let mut nats = NatsServer::start();
+    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let mut last = String::new();
+    for i in 0..60 {
+        if i == 20 {
+            nats.kill();
+        }
+        if i == 40 {
+            nats.restart();
+        }
+        let response = app
+            .post("/v1/expenses", Some(&admin.token), expense_body())
+            .await;
+        last = consistency(&response);
+        expect_status(response, StatusCode::CREATED).await;
+    }
+    // The relay and consumers back off while NATS is down; a client told 503 retries.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let response = app
+            .get_after("/v1/expenses?limit=500", &admin.token, &last)
+            .await;
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE
+            || tokio::time::Instant::now() > deadline
+        {
+            break expect_status(response, StatusCode::OK).await;
+        }
+    };
+    assert_eq!(page["items"].as_array().unwrap().len(), 60);
+
+    let db = app.database.connect().await;
+    assert_eq!(read_model_count(&db).await, 60);
+    let stored = stored_event_ids(&db).await;
+    let messages = wait_for_stream(&nats.url, stored.len()).await;
+    let published: Vec<String> = messages
+        .iter()
+        .map(|m| m["msg_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(published, stored, "nothing lost, nothing twice, in order");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn of_two_relays_one_publishes_and_the_other_stands_by() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = expensewise_infra::EventStore::new(db.clone());
+    let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relays: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(expensewise_infra::nats::run_relay(
+                db.clone(),
+                js.clone(),
+                store.subscribe_appends(),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    for _ in 0..30 {
+        let org = uuid::Uuid::new_v4();
+        let command = expensewise_domain::organization::OrganizationCommand::RegisterOrganization {
+            name: "Acme".into(),
+            default_currency: expensewise_domain::Currency::parse("EUR").unwrap(),
+            admin: expensewise_domain::organization::NewUser {
+                user_id: uuid::Uuid::new_v4(),
+                name: "Ada".into(),
+                email: format!("{org}@acme.test"),
+                password_hash: expensewise_domain::organization::PasswordHash("$argon2id$x".into()),
+            },
+            at: chrono::Utc::now(),
+        };
+        let metadata = expensewise_domain::EventMetadata {
+            organization_id: org,
+            actor_id: None,
+            occurred_at: chrono::Utc::now(),
+            correlation_id: org,
+            causation_id: org,
+            request_id: None,
+            traceparent: None,
+        };
+        store
+            .execute::<expensewise_domain::Organization>(&org.to_string(), command, &metadata)
+            .await
+            .unwrap();
+    }
+    let stored = stored_event_ids(&db).await;
+    let messages = wait_for_stream(&nats.url, stored.len()).await;
+    let published: Vec<String> = messages
+        .iter()
+        .map(|m| m["msg_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(published, stored);
+    let _ = stop.send(true);
+    for relay in relays {
+        relay.await.unwrap().unwrap();
+    }
+    db.close().await;
+    database.drop_database().await;
+}

@@ -1,0 +1,36 @@
+"""Lists the messages of a JetStream stream, as a NATS client that is not ours sees them.
+
+Usage: python jetstream_messages.py NATS_URL STREAM
+Prints a JSON array of {"seq", "subject", "msg_id", "event_id"}.
+"""
+
+import asyncio
+import json
+import sys
+
+import nats
+
+
+async def main(url: str, stream: str) -> None:
+    client = await nats.connect(url)
+    try:
+        jetstream = client.jetstream()
+        info = await jetstream.stream_info(stream)
+        messages = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            message = await jetstream.get_msg(stream, seq)
+            body = json.loads(message.data)
+            messages.append(
+                {
+                    "seq": seq,
+                    "subject": message.subject,
+                    "msg_id": (message.headers or {}).get("Nats-Msg-Id"),
+                    "event_id": body["event_id"],
+                }
+            )
+        print(json.dumps(messages))
+    finally:
+        await client.close()
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
