@@ -97,7 +97,7 @@ impl Background {
         }
         if roles.projector {
             let source = match &jetstream {
-                Some(js) => Source::JetStream(js.clone()),
+                Some(js) => Source::JetStream(Box::new(js.clone())),
                 None => Source::Store,
             };
             let projector = Projector::new(app.db.clone(), app.store.subscribe_appends(), source);

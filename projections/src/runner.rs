@@ -44,7 +44,7 @@ pub enum Source {
     /// The event store, in its global order.
     Store,
     /// The JetStream event stream, through a durable consumer per projection.
-    JetStream(jetstream::Context),
+    JetStream(Box<jetstream::Context>),
 }
 
 pub struct Projector {
