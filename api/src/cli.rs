@@ -4,6 +4,9 @@ use clap::{Parser, Subcommand};
 use expensewise_infra::{telemetry, Config, Database};
 use tokio::net::TcpListener;
 
+use expensewise_projections::{rebuild, status};
+use indicatif::{ProgressBar, ProgressStyle};
+
 use crate::server::{Background, Roles};
 use crate::{openapi, server};
 
@@ -33,6 +36,31 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Inspect and rebuild the read models.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Where each read model stands, and how far behind the events it is.
+    Status,
+    /// Rebuild read models from the events beside the live ones, then swap them in.
+    Rebuild(Selection),
+    /// Rebuild beside the live models and compare checksums, without swapping.
+    Verify(Selection),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Selection {
+    /// The read model (e.g. `expenses`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// Every read model.
+    #[arg(long)]
+    pub all: bool,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -97,8 +125,92 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(database = db.kind(), "migrations applied");
             Ok(())
         }
+        Command::Projections { action } => projections(config, action).await,
         Command::Openapi => Ok(()),
     }
+}
+
+async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Result<()> {
+    let db = Database::connect(&config.database_url, 4).await?;
+    db.migrate().await?;
+    let (selection, swap) = match action {
+        ProjectionsCommand::Status => {
+            println!(
+                "{:<12} {:>24} {:>24} {:>10}",
+                "read model", "position", "head", "lag"
+            );
+            for s in status::status(&db).await? {
+                println!(
+                    "{:<12} {:>24} {:>24} {:>10}",
+                    s.name,
+                    s.position.to_string(),
+                    s.head.to_string(),
+                    s.lag
+                );
+            }
+            return Ok(());
+        }
+        ProjectionsCommand::Rebuild(selection) => (selection, true),
+        ProjectionsCommand::Verify(selection) => (selection, false),
+    };
+    let models =
+        match (&selection.name, selection.all) {
+            (_, true) => status::read_models(),
+            (Some(name), false) => vec![status::find(name)
+                .ok_or_else(|| anyhow::anyhow!("no read model named {name:?}"))?],
+            (None, false) => anyhow::bail!("name a read model or pass --all"),
+        };
+    let mut all_identical = true;
+    for model in models {
+        let total = status::events_after(&db, Default::default()).await?;
+        let bar = ProgressBar::new(u64::try_from(total).unwrap_or_default());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>10} [{bar:40}] {pos}/{len} events, {per_sec}, eta {eta}",
+            )
+            .map_err(|e| anyhow::anyhow!("progress bar template: {e}"))?
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(model.name);
+        let report = rebuild::rebuild(
+            &db,
+            model.live.as_ref(),
+            model.shadow.as_ref(),
+            swap,
+            &|n| bar.set_position(n),
+        )
+        .await?;
+        bar.finish_and_clear();
+        println!(
+            "{}: {} {} events in {:.2?} ({:.0} events/s) up to {}",
+            model.name,
+            if swap {
+                "rebuilt and swapped in after"
+            } else {
+                "verified"
+            },
+            report.events,
+            report.elapsed,
+            report.events_per_second(),
+            report.position
+        );
+        println!(
+            "  checksum live {}  rebuilt {}  {}",
+            report.live_checksum,
+            report.rebuilt_checksum,
+            if report.identical() {
+                "identical"
+            } else {
+                "DIFFERENT"
+            }
+        );
+        all_identical &= report.identical();
+    }
+    db.close().await;
+    if !swap && !all_identical {
+        anyhow::bail!("a rebuilt read model differs from the live one");
+    }
+    Ok(())
 }
 
 /// Resolves on SIGTERM (orchestrators) or Ctrl-C (terminals).

@@ -101,7 +101,7 @@ impl Background {
                 None => Source::Store,
             };
             let projector = Projector::new(app.db.clone(), app.store.subscribe_appends(), source);
-            tasks.push(projector.spawn(Arc::new(ExpensesProjection), stopped.clone()));
+            tasks.push(projector.spawn(Arc::new(ExpensesProjection::live()), stopped.clone()));
         }
         Ok(Background { stop, tasks })
     }

@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use expensewise_infra::idempotency::IdempotencyLedger;
@@ -14,6 +15,8 @@ pub struct App {
     pub ledger: IdempotencyLedger,
     pub tokens: Tokens,
     pub started_at: Instant,
+    /// Read models being rebuilt by this process (at most one rebuild each).
+    pub rebuilding: Mutex<HashSet<&'static str>>,
 }
 
 pub type AppState = Arc<App>;
@@ -27,6 +30,7 @@ impl App {
             db,
             config,
             started_at: Instant::now(),
+            rebuilding: Mutex::new(HashSet::new()),
         })
     }
 }

@@ -138,10 +138,14 @@ impl Tx {
 }
 
 impl Database {
+    /// A transaction for writing (on SQLite it holds the write lock from the start).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Database::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Database::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            // IMMEDIATE takes the write lock up front. A deferred transaction that reads
+            // first and writes later fails at once with SQLITE_BUSY when another writer
+            // got in between, instead of waiting its turn.
+            Database::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 }

@@ -15,7 +15,30 @@ use crate::runner::Projection;
 
 pub const NAME: &str = "expenses";
 
-pub struct ExpensesProjection;
+/// Writes the expenses read model into `table`: the live one, or a shadow being
+/// rebuilt beside it.
+pub struct ExpensesProjection {
+    table: &'static str,
+    checkpoint: &'static str,
+}
+
+pub const TABLE: &str = "rm_expenses";
+
+impl ExpensesProjection {
+    pub fn live() -> Self {
+        Self {
+            table: TABLE,
+            checkpoint: NAME,
+        }
+    }
+
+    pub fn shadow() -> Self {
+        Self {
+            table: "rm_expenses_rebuild",
+            checkpoint: "expenses.rebuild",
+        }
+    }
+}
 
 fn minor_units(money: &Money) -> i64 {
     let mut amount = money.amount();
@@ -30,13 +53,18 @@ fn search_text(merchant: &str, description: Option<&str>) -> String {
 #[async_trait]
 impl Projection for ExpensesProjection {
     fn name(&self) -> &'static str {
-        NAME
+        self.checkpoint
+    }
+
+    fn table(&self) -> &'static str {
+        self.table
     }
 
     async fn apply(&self, tx: &mut Tx, event: &RecordedEvent) -> anyhow::Result<()> {
         if event.aggregate_type != AGGREGATE_TYPE {
             return Ok(());
         }
+        let table = self.table;
         let id = event.aggregate_id.as_str();
         let version = event.sequence;
         let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
@@ -56,13 +84,13 @@ impl Projection for ExpensesProjection {
                     serde_json::to_string(&receipt_id.into_iter().collect::<Vec<Uuid>>())?;
                 let search = search_text(&merchant, description.as_deref());
                 on_tx!(tx, |conn| {
-                    sqlx::query(
-                        "INSERT INTO rm_expenses (id, organization_id, owner_id, amount, amount_minor, currency, \
+                    sqlx::query(&format!(
+                        "INSERT INTO {table} (id, organization_id, owner_id, amount, amount_minor, currency, \
                          merchant, category, spent_on, description, status, receipt_ids, version, created_at, \
                          updated_at, search) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $13, $13, $14) \
                          ON CONFLICT (id) DO NOTHING",
-                    )
+                    ))
                     .bind(id)
                     .bind(organization_id.to_string())
                     .bind(owner_id.to_string())
@@ -91,11 +119,11 @@ impl Projection for ExpensesProjection {
             } => {
                 let search = search_text(&merchant, description.as_deref());
                 on_tx!(tx, |conn| {
-                    sqlx::query(
-                        "UPDATE rm_expenses SET amount = $2, amount_minor = $3, currency = $4, merchant = $5, \
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET amount = $2, amount_minor = $3, currency = $4, merchant = $5, \
                          category = $6, spent_on = $7, description = $8, updated_at = $9, search = $10, version = $11 \
                          WHERE id = $1",
-                    )
+                    ))
                     .bind(id)
                     .bind(money.amount_string())
                     .bind(minor_units(&money))
@@ -116,11 +144,12 @@ impl Projection for ExpensesProjection {
                 attached_at,
             } => {
                 on_tx!(tx, |conn| {
-                    let current: Option<String> =
-                        sqlx::query_scalar("SELECT receipt_ids FROM rm_expenses WHERE id = $1")
-                            .bind(id)
-                            .fetch_optional(&mut *conn)
-                            .await?;
+                    let current: Option<String> = sqlx::query_scalar(&format!(
+                        "SELECT receipt_ids FROM {table} WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
                     let mut receipts: Vec<Uuid> = match current {
                         Some(text) => serde_json::from_str(&text)?,
                         None => Vec::new(),
@@ -128,9 +157,9 @@ impl Projection for ExpensesProjection {
                     if !receipts.contains(&receipt_id) {
                         receipts.push(receipt_id);
                     }
-                    sqlx::query(
-                        "UPDATE rm_expenses SET receipt_ids = $2, updated_at = $3, version = $4 WHERE id = $1",
-                    )
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET receipt_ids = $2, updated_at = $3, version = $4 WHERE id = $1",
+                    ))
                     .bind(id)
                     .bind(serde_json::to_string(&receipts)?)
                     .bind(attached_at)
@@ -141,10 +170,10 @@ impl Projection for ExpensesProjection {
             }
             ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
                 on_tx!(tx, |conn| {
-                    sqlx::query(
-                        "UPDATE rm_expenses SET status = 'submitted', submitted_at = $2, updated_at = $2, \
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET status = 'submitted', submitted_at = $2, updated_at = $2, \
                          decided_at = NULL, decided_by = NULL, decision_reason = NULL, version = $3 WHERE id = $1",
-                    )
+                    ))
                     .bind(id)
                     .bind(submitted_at)
                     .bind(version)
@@ -159,6 +188,7 @@ impl Projection for ExpensesProjection {
             } => {
                 decide(
                     tx,
+                    table,
                     id,
                     version,
                     ExpenseStatus::Approved,
@@ -175,6 +205,7 @@ impl Projection for ExpensesProjection {
             } => {
                 decide(
                     tx,
+                    table,
                     id,
                     version,
                     ExpenseStatus::Rejected,
@@ -186,9 +217,9 @@ impl Projection for ExpensesProjection {
             }
             ExpenseEvent::ExpenseReimbursed { reimbursed_at, .. } => {
                 on_tx!(tx, |conn| {
-                    sqlx::query(
-                        "UPDATE rm_expenses SET status = 'reimbursed', updated_at = $2, version = $3 WHERE id = $1",
-                    )
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET status = 'reimbursed', updated_at = $2, version = $3 WHERE id = $1",
+                    ))
                     .bind(id)
                     .bind(reimbursed_at)
                     .bind(version)
@@ -198,7 +229,7 @@ impl Projection for ExpensesProjection {
             }
             ExpenseEvent::ExpenseDeleted { .. } => {
                 on_tx!(tx, |conn| {
-                    sqlx::query("DELETE FROM rm_expenses WHERE id = $1")
+                    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
                         .bind(id)
                         .execute(&mut *conn)
                         .await?;
@@ -209,8 +240,10 @@ impl Projection for ExpensesProjection {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn decide(
     tx: &mut Tx,
+    table: &str,
     id: &str,
     version: i64,
     status: ExpenseStatus,
@@ -219,10 +252,10 @@ async fn decide(
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     on_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE rm_expenses SET status = $2, decided_by = $3, decision_reason = $4, decided_at = $5, \
+        sqlx::query(&format!(
+            "UPDATE {table} SET status = $2, decided_by = $3, decision_reason = $4, decided_at = $5, \
              updated_at = $5, version = $6 WHERE id = $1",
-        )
+        ))
         .bind(id)
         .bind(status.as_str())
         .bind(decided_by.to_string())

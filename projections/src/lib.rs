@@ -7,7 +7,9 @@
 
 pub mod checkpoint;
 pub mod expenses;
+pub mod rebuild;
 pub mod runner;
+pub mod status;
 
 pub use checkpoint::{wait_until, ConsistencyError};
 pub use runner::{Projection, Projector};

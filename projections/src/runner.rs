@@ -34,6 +34,9 @@ pub trait Projection: Send + Sync {
     /// Stable name: the checkpoint's key.
     fn name(&self) -> &'static str;
 
+    /// The table it writes.
+    fn table(&self) -> &'static str;
+
     /// Applies one event. Events it does not care about are ignored.
     async fn apply(&self, tx: &mut Tx, event: &RecordedEvent) -> anyhow::Result<()>;
 }

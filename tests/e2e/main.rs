@@ -10,3 +10,4 @@ mod event_flow;
 mod event_store;
 mod expenses;
 mod queries;
+mod replay;

@@ -1,6 +1,7 @@
 //! One module per resource. Each handler is documented for OpenAPI where it is defined.
 
 pub mod accounts;
+pub mod admin;
 pub mod approvals;
 pub mod consistency;
 pub mod expenses;

@@ -1,0 +1,358 @@
+//! Rebuilding a read model from the events while the live one keeps serving.
+//!
+//! The rebuild fills a shadow table from the first event on, catches up, then — in one
+//! transaction that holds the live checkpoint still — applies the last few events,
+//! compares checksums, and (for a rebuild) swaps the shadow in for the live table. Queries
+//! read the live table until that commit and the rebuilt one after it.
+
+use std::time::{Duration, Instant};
+
+use expensewise_infra::checkpoints;
+use expensewise_infra::db::Tx;
+use expensewise_infra::event_store::read_after;
+use expensewise_infra::{on_database, on_tx, Database, GlobalPosition};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::runner::Projection;
+
+/// Catch up outside the lock until at most this many events remain.
+const CLOSE_ENOUGH: usize = 1000;
+const BATCH: i64 = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Events the rebuild applied.
+    pub events: u64,
+    pub elapsed: Duration,
+    /// Where both models stood when compared.
+    pub position: GlobalPosition,
+    pub live_checksum: String,
+    pub rebuilt_checksum: String,
+    /// Whether the rebuilt model replaced the live one.
+    pub swapped: bool,
+}
+
+impl Report {
+    pub fn identical(&self) -> bool {
+        self.live_checksum == self.rebuilt_checksum
+    }
+
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Rebuilds `live` into `shadow` and compares them; with `swap`, the shadow replaces
+/// the live table. `progress` is told how many events have been applied so far.
+pub async fn rebuild(
+    db: &Database,
+    live: &dyn Projection,
+    shadow: &dyn Projection,
+    swap: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    create_shadow(db, live.table(), shadow.table()).await?;
+    on_database!(db, |pool| {
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(shadow.name())
+            .execute(pool)
+            .await?;
+    });
+    let mut position = GlobalPosition::default();
+    let mut applied = 0u64;
+    // Follow the live model's checkpoint until close enough to hold it still.
+    loop {
+        let target = checkpoints::load(db, live.name()).await?;
+        let events = read_after(db, position, BATCH).await?;
+        let events: Vec<_> = events.into_iter().filter(|e| e.global <= target).collect();
+        if events.len() < CLOSE_ENOUGH.min(BATCH as usize) {
+            break;
+        }
+        let mut tx = db.begin().await?;
+        let last = apply(&mut tx, shadow, events, &mut applied).await?;
+        checkpoints::advance(&mut tx, shadow.name(), position, last).await?;
+        tx.commit().await?;
+        position = last;
+        progress(applied);
+    }
+    let mut tx = db.begin().await?;
+    // Holding the live checkpoint's row stops the live projector between batches.
+    let target = lock_checkpoint(&mut tx, live.name()).await?;
+    loop {
+        let events = read_after(db, position, BATCH).await?;
+        let events: Vec<_> = events.into_iter().filter(|e| e.global <= target).collect();
+        if events.is_empty() {
+            break;
+        }
+        position = apply(&mut tx, shadow, events, &mut applied).await?;
+        progress(applied);
+    }
+    let live_checksum = checksum_in(&mut tx, live.table(), live.table()).await?;
+    let rebuilt_checksum = checksum_in(&mut tx, shadow.table(), live.table()).await?;
+    let identical = live_checksum == rebuilt_checksum;
+    if swap {
+        swap_in(&mut tx, live.table(), shadow.table()).await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+                .bind(shadow.name())
+                .execute(&mut *conn)
+                .await?;
+        });
+        tx.commit().await?;
+    } else {
+        drop(tx);
+        drop_shadow(db, shadow).await?;
+    }
+    tracing::info!(
+        projection = live.name(),
+        identical,
+        swapped = swap,
+        events = applied,
+        "rebuild finished"
+    );
+    Ok(Report {
+        events: applied,
+        elapsed: started.elapsed(),
+        position: target,
+        live_checksum,
+        rebuilt_checksum,
+        swapped: swap,
+    })
+}
+
+async fn apply(
+    tx: &mut Tx,
+    projection: &dyn Projection,
+    events: Vec<expensewise_infra::RecordedEvent>,
+    applied: &mut u64,
+) -> anyhow::Result<GlobalPosition> {
+    let mut last = GlobalPosition::default();
+    for event in events {
+        last = event.global;
+        projection.apply(tx, &event.upcast()).await?;
+        *applied += 1;
+    }
+    Ok(last)
+}
+
+async fn lock_checkpoint(tx: &mut Tx, name: &str) -> anyhow::Result<GlobalPosition> {
+    let row = on_tx!(tx, |conn| {
+        // A write to the row: PostgreSQL locks it, SQLite takes its single write lock.
+        sqlx::query("UPDATE projection_checkpoints SET updated_at = updated_at WHERE name = $1")
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT txid, position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| -> Result<GlobalPosition, sqlx::Error> {
+                Ok(GlobalPosition {
+                    txid: r.try_get("txid")?,
+                    position: r.try_get("position")?,
+                })
+            })
+            .transpose()?
+    });
+    Ok(row.unwrap_or_default())
+}
+
+/// The secondary indexes of `table`: (name, definition).
+async fn indexes(db_or_tx: &mut Tx, table: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = match db_or_tx {
+        Tx::Postgres(tx) => sqlx::query_as(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 AND indexname <> $1 || '_pkey'",
+        )
+        .bind(table)
+        .fetch_all(&mut **tx)
+        .await?,
+        Tx::Sqlite(tx) => sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+        )
+        .bind(table)
+        .fetch_all(&mut **tx)
+        .await?,
+    };
+    Ok(rows)
+}
+
+fn rename_index(
+    definition: &str,
+    index: &str,
+    new_index: &str,
+    table: &str,
+    new_table: &str,
+) -> String {
+    definition
+        .replacen(
+            &format!("INDEX {index} "),
+            &format!("INDEX {new_index} "),
+            1,
+        )
+        .replacen(
+            &format!(" ON public.{table} "),
+            &format!(" ON public.{new_table} "),
+            1,
+        )
+        .replacen(&format!(" ON {table} "), &format!(" ON {new_table} "), 1)
+        .replacen(
+            &format!(" ON \"{table}\" "),
+            &format!(" ON {new_table} "),
+            1,
+        )
+}
+
+/// An empty copy of `live` named `shadow`, with the same columns, key and indexes.
+async fn create_shadow(db: &Database, live: &str, shadow: &str) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let live_indexes = indexes(&mut tx, live).await?;
+    match &mut tx {
+        Tx::Postgres(conn) => {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {shadow}"))
+                .execute(&mut **conn)
+                .await?;
+            sqlx::query(&format!(
+                "CREATE TABLE {shadow} (LIKE {live} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            ))
+            .execute(&mut **conn)
+            .await?;
+            sqlx::query(&format!("ALTER TABLE {shadow} ADD PRIMARY KEY (id)"))
+                .execute(&mut **conn)
+                .await?;
+        }
+        Tx::Sqlite(conn) => {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {shadow}"))
+                .execute(&mut **conn)
+                .await?;
+            let ddl: String = sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
+            )
+            .bind(live)
+            .fetch_one(&mut **conn)
+            .await?;
+            // After a swap SQLite keeps the renamed table's DDL with the name quoted.
+            let quoted = format!("CREATE TABLE \"{live}\"");
+            let plain = format!("CREATE TABLE {live}");
+            let created = format!("CREATE TABLE {shadow}");
+            let ddl = if ddl.starts_with(&quoted) {
+                ddl.replacen(&quoted, &created, 1)
+            } else {
+                ddl.replacen(&plain, &created, 1)
+            };
+            sqlx::query(&ddl).execute(&mut **conn).await?;
+        }
+    }
+    for (name, definition) in live_indexes {
+        let sql = rename_index(
+            &definition,
+            &name,
+            &format!("{name}__rebuild"),
+            live,
+            shadow,
+        );
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(&sql).execute(&mut *conn).await?;
+        });
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn drop_shadow(db: &Database, shadow: &dyn Projection) -> anyhow::Result<()> {
+    on_database!(db, |pool| {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", shadow.table()))
+            .execute(pool)
+            .await?;
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(shadow.name())
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Replaces `live` by `shadow`, keeping the live table's name and index names.
+async fn swap_in(tx: &mut Tx, live: &str, shadow: &str) -> anyhow::Result<()> {
+    let live_indexes = indexes(tx, live).await?;
+    on_tx!(tx, |conn| {
+        sqlx::query(&format!("DROP TABLE {live}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {shadow} RENAME TO {live}"))
+            .execute(&mut *conn)
+            .await?;
+    });
+    match tx {
+        Tx::Postgres(conn) => {
+            sqlx::query(&format!(
+                "ALTER TABLE {live} RENAME CONSTRAINT {shadow}_pkey TO {live}_pkey"
+            ))
+            .execute(&mut **conn)
+            .await?;
+            for (name, _) in &live_indexes {
+                sqlx::query(&format!("ALTER INDEX {name}__rebuild RENAME TO {name}"))
+                    .execute(&mut **conn)
+                    .await?;
+            }
+        }
+        // SQLite cannot rename an index: build it again under its own name.
+        Tx::Sqlite(conn) => {
+            for (name, definition) in &live_indexes {
+                sqlx::query(&format!("DROP INDEX {name}__rebuild"))
+                    .execute(&mut **conn)
+                    .await?;
+                sqlx::query(definition).execute(&mut **conn).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A digest of every row of `table`, in key order, column by column as text. Columns are
+/// those of `columns_of` so a shadow and its live table are read alike.
+async fn checksum_in(tx: &mut Tx, table: &str, columns_of: &str) -> anyhow::Result<String> {
+    let columns: Vec<String> = match tx {
+        Tx::Postgres(conn) => sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind(columns_of)
+        .fetch_all(&mut **conn)
+        .await?,
+        Tx::Sqlite(conn) => sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+            .bind(columns_of)
+            .fetch_all(&mut **conn)
+            .await?,
+    };
+    let select = columns
+        .iter()
+        .map(|c| format!("CAST({c} AS TEXT)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("SELECT {select} FROM {table} ORDER BY id");
+    let mut hasher = Sha256::new();
+    let mut rows = 0u64;
+    on_tx!(tx, |conn| {
+        for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
+            for i in 0..columns.len() {
+                match row.try_get::<Option<String>, _>(i)? {
+                    Some(v) => {
+                        hasher.update(b"v");
+                        hasher.update((v.len() as u64).to_le_bytes());
+                        hasher.update(v.as_bytes());
+                    }
+                    None => hasher.update(b"n"),
+                }
+            }
+            rows += 1;
+        }
+    });
+    Ok(format!("{rows}:{:x}", hasher.finalize()))
+}
+
+/// The checksum of a live read model, as `projections checksum` prints it.
+pub async fn checksum(db: &Database, table: &str) -> anyhow::Result<String> {
+    let mut tx = db.begin().await?;
+    checksum_in(&mut tx, table, table).await
+}

@@ -1,0 +1,93 @@
+//! What operators see of the read models: where each stands and how far behind it is.
+
+use std::sync::Arc;
+
+use expensewise_infra::{checkpoints, on_database, Database, GlobalPosition};
+use sqlx::Row;
+
+use crate::expenses::ExpensesProjection;
+use crate::runner::Projection;
+
+/// A read model: the projection that serves queries, and its twin for rebuilds.
+pub struct ReadModel {
+    pub name: &'static str,
+    pub live: Arc<dyn Projection>,
+    pub shadow: Arc<dyn Projection>,
+}
+
+/// Every read model of the product.
+pub fn read_models() -> Vec<ReadModel> {
+    vec![ReadModel {
+        name: crate::expenses::NAME,
+        live: Arc::new(ExpensesProjection::live()),
+        shadow: Arc::new(ExpensesProjection::shadow()),
+    }]
+}
+
+pub fn find(name: &str) -> Option<ReadModel> {
+    read_models().into_iter().find(|m| m.name == name)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub name: &'static str,
+    pub position: GlobalPosition,
+    pub head: GlobalPosition,
+    /// Events in the store after the model's checkpoint.
+    pub lag: i64,
+}
+
+/// The newest event in the store.
+pub async fn head(db: &Database) -> Result<GlobalPosition, sqlx::Error> {
+    let sql = match db {
+        Database::Postgres(_) => {
+            "SELECT (txid::text)::bigint AS txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1"
+        }
+        Database::Sqlite(_) => "SELECT 0 AS txid, rowid AS position FROM events ORDER BY rowid DESC LIMIT 1",
+    };
+    let head = on_database!(db, |pool| {
+        match sqlx::query(sql).fetch_optional(pool).await? {
+            Some(row) => GlobalPosition {
+                txid: row.try_get("txid")?,
+                position: row.try_get("position")?,
+            },
+            None => GlobalPosition::default(),
+        }
+    });
+    Ok(head)
+}
+
+/// How many events lie after `position`.
+pub async fn events_after(db: &Database, position: GlobalPosition) -> Result<i64, sqlx::Error> {
+    let count = match db {
+        Database::Postgres(pool) => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE (txid, position) > (($1::bigint)::text::xid8, $2)",
+        )
+        .bind(position.txid)
+        .bind(position.position)
+        .fetch_one(pool)
+        .await?,
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE rowid > $1")
+                .bind(position.position)
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    Ok(count)
+}
+
+pub async fn status(db: &Database) -> anyhow::Result<Vec<Status>> {
+    let head = head(db).await?;
+    let mut all = Vec::new();
+    for model in read_models() {
+        let position = checkpoints::load(db, model.live.name()).await?;
+        all.push(Status {
+            name: model.name,
+            position,
+            head,
+            lag: events_after(db, position).await?,
+        });
+    }
+    Ok(all)
+}
