@@ -36,10 +36,31 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Read the event history.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Inspect and rebuild the read models.
     Projections {
         #[command(subcommand)]
         action: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write events as NDJSON (one event per line, the format of GET /v1/audit/events).
+    Export {
+        /// Only this organization's events.
+        #[arg(long)]
+        organization: Option<uuid::Uuid>,
+        /// Only events after this global position (`txid.position`).
+        #[arg(long)]
+        after: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
 }
 
@@ -126,8 +147,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Projections { action } => projections(config, action).await,
+        Command::Audit { action } => audit(config, action).await,
         Command::Openapi => Ok(()),
     }
+}
+
+async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    let AuditCommand::Export {
+        organization,
+        after,
+        output,
+    } = action;
+    let after = match after {
+        None => Default::default(),
+        Some(a) => a
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--after: {a:?} is not a global position like 1234.56"))?,
+    };
+    let db = Database::connect(&config.database_url, 2).await?;
+    let filter = expensewise_infra::event_store::AuditFilter {
+        organization_id: organization.map(|o| o.to_string()),
+        ..Default::default()
+    };
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
+        Some(path) => Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(tokio::io::stdout()),
+    };
+    let mut lines = std::pin::pin!(crate::routes::audit::ndjson_stream(
+        db.clone(),
+        filter,
+        after
+    ));
+    let mut bytes = 0usize;
+    while let Some(chunk) = lines.try_next().await? {
+        bytes += chunk.len();
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await?;
+    if let Some(path) = output {
+        eprintln!("wrote {bytes} bytes of events to {}", path.display());
+    }
+    db.close().await;
+    Ok(())
 }
 
 async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Result<()> {

@@ -82,3 +82,27 @@ pub async fn store(
     tx.commit().await?;
     Ok(())
 }
+
+/// Locks checkpoint `name` for the rest of the transaction and reads it. Writers lock
+/// their checkpoint before touching any row, so they always take locks in one order.
+pub async fn lock(tx: &mut Tx, name: &str) -> anyhow::Result<GlobalPosition> {
+    let row = on_tx!(tx, |conn| {
+        // A write to the row: PostgreSQL locks it, SQLite takes its single write lock.
+        sqlx::query("UPDATE projection_checkpoints SET updated_at = updated_at WHERE name = $1")
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT txid, position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| -> Result<GlobalPosition, sqlx::Error> {
+                Ok(GlobalPosition {
+                    txid: r.try_get("txid")?,
+                    position: r.try_get("position")?,
+                })
+            })
+            .transpose()?
+    });
+    Ok(row.unwrap_or_default())
+}

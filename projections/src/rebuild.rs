@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use crate::runner::Projection;
 
-/// Catch up outside the lock until at most this many events remain.
+/// Catch up outside the lock until fewer than this many events remain.
 const CLOSE_ENOUGH: usize = 1000;
 const BATCH: i64 = 2000;
 
@@ -62,12 +62,10 @@ pub async fn rebuild(
     });
     let mut position = GlobalPosition::default();
     let mut applied = 0u64;
-    // Follow the live model's checkpoint until close enough to hold it still.
+    // Chase the head of the store until close enough to finish under the lock.
     loop {
-        let target = checkpoints::load(db, live.name()).await?;
         let events = read_after(db, position, BATCH).await?;
-        let events: Vec<_> = events.into_iter().filter(|e| e.global <= target).collect();
-        if events.len() < CLOSE_ENOUGH.min(BATCH as usize) {
+        if events.len() < CLOSE_ENOUGH {
             break;
         }
         let mut tx = db.begin().await?;
@@ -78,31 +76,48 @@ pub async fn rebuild(
         progress(applied);
     }
     let mut tx = db.begin().await?;
-    // Holding the live checkpoint's row stops the live projector between batches.
-    let target = lock_checkpoint(&mut tx, live.name()).await?;
+    // Holding the live checkpoint stops the live projector between two batches.
+    let live_position = checkpoints::lock(&mut tx, live.name()).await?;
     loop {
         let events = read_after(db, position, BATCH).await?;
-        let events: Vec<_> = events.into_iter().filter(|e| e.global <= target).collect();
         if events.is_empty() {
             break;
         }
         position = apply(&mut tx, shadow, events, &mut applied).await?;
         progress(applied);
     }
+    // Bring the live model to the same place, so the two compare like for like.
+    let target = position.max(live_position);
+    let mut live_at = live_position;
+    loop {
+        let events: Vec<_> = read_after(db, live_at, BATCH)
+            .await?
+            .into_iter()
+            .filter(|e| e.global <= target)
+            .collect();
+        if events.is_empty() {
+            break;
+        }
+        let mut ignored = 0;
+        live_at = apply(&mut tx, live, events, &mut ignored).await?;
+    }
+    if live_at != live_position {
+        checkpoints::advance(&mut tx, live.name(), live_position, live_at).await?;
+    }
     let live_checksum = checksum_in(&mut tx, live.table(), live.table()).await?;
     let rebuilt_checksum = checksum_in(&mut tx, shadow.table(), live.table()).await?;
     let identical = live_checksum == rebuilt_checksum;
     if swap {
         swap_in(&mut tx, live.table(), shadow.table()).await?;
-        on_tx!(&mut tx, |conn| {
-            sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
-                .bind(shadow.name())
-                .execute(&mut *conn)
-                .await?;
-        });
-        tx.commit().await?;
-    } else {
-        drop(tx);
+    }
+    on_tx!(&mut tx, |conn| {
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(shadow.name())
+            .execute(&mut *conn)
+            .await?;
+    });
+    tx.commit().await?;
+    if !swap {
         drop_shadow(db, shadow).await?;
     }
     tracing::info!(
@@ -135,28 +150,6 @@ async fn apply(
         *applied += 1;
     }
     Ok(last)
-}
-
-async fn lock_checkpoint(tx: &mut Tx, name: &str) -> anyhow::Result<GlobalPosition> {
-    let row = on_tx!(tx, |conn| {
-        // A write to the row: PostgreSQL locks it, SQLite takes its single write lock.
-        sqlx::query("UPDATE projection_checkpoints SET updated_at = updated_at WHERE name = $1")
-            .bind(name)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("SELECT txid, position FROM projection_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| -> Result<GlobalPosition, sqlx::Error> {
-                Ok(GlobalPosition {
-                    txid: r.try_get("txid")?,
-                    position: r.try_get("position")?,
-                })
-            })
-            .transpose()?
-    });
-    Ok(row.unwrap_or_default())
 }
 
 /// The secondary indexes of `table`: (name, definition).

@@ -158,6 +158,12 @@ async fn apply_events(
         return Ok(None);
     };
     let mut tx = db.begin().await?;
+    if checkpoint::lock(&mut tx, projection.name()).await? != from {
+        anyhow::bail!(
+            "another instance moved the checkpoint of {} first",
+            projection.name()
+        );
+    }
     for event in events {
         projection.apply(&mut tx, &event.upcast()).await?;
     }

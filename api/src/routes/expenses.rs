@@ -256,8 +256,12 @@ pub struct EmptyRequest {}
 /// One event from the event store.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
+    /// Stable id of the event (also its `Nats-Msg-Id` on JetStream).
+    pub event_id: Uuid,
     /// The event's position in the store's global order.
     pub position: i64,
+    /// The event's place in the global order as `txid.position`: the audit cursor.
+    pub global_position: String,
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// 1 for an aggregate's first event, then 2, 3, …
@@ -300,7 +304,13 @@ impl EventView {
             fields.retain(|k, _| !k.ends_with("password_hash"));
         }
         Self {
+            event_id: expensewise_infra::nats::event_id(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                event.sequence,
+            ),
             position: event.global.position,
+            global_position: event.global.to_string(),
             actor_id: uuid(metadata::ACTOR_ID),
             correlation_id: uuid(metadata::CORRELATION_ID),
             causation_id: uuid(metadata::CAUSATION_ID),

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod approvals;
+pub mod audit;
 pub mod consistency;
 pub mod expenses;
 pub mod service;

@@ -201,6 +201,102 @@ pub async fn read_after(
     }
 }
 
+/// What an audit query asks for; every field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub organization_id: Option<String>,
+    pub aggregate_type: Option<String>,
+    pub aggregate_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Like [`read_after`], narrowed by `filter`: the audit log's pages.
+pub async fn read_filtered(
+    db: &Database,
+    filter: &AuditFilter,
+    after: GlobalPosition,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let pg = matches!(db, Database::Postgres(_));
+    let mut sql = if pg {
+        format!(
+            "SELECT {PG_COLUMNS} FROM events WHERE (txid, position) > (($1::bigint)::text::xid8, $2) \
+             AND txid < pg_snapshot_xmin(pg_current_snapshot())"
+        )
+    } else {
+        format!("SELECT {SQLITE_COLUMNS} FROM events WHERE rowid > $2 AND $1 = $1")
+    };
+    let mut texts: Vec<String> = Vec::new();
+    let mut clause = |sql: &mut String, column: &str, op: &str, value: String| {
+        texts.push(value);
+        sql.push_str(&format!(" AND {column} {op} ${}", texts.len() + 2));
+    };
+    let organization = if pg {
+        "(metadata ->> 'organization_id')"
+    } else {
+        "json_extract(metadata, '$.organization_id')"
+    };
+    if let Some(v) = &filter.organization_id {
+        clause(&mut sql, organization, "=", v.clone());
+    }
+    if let Some(v) = &filter.aggregate_type {
+        clause(&mut sql, "aggregate_type", "=", v.clone());
+    }
+    if let Some(v) = &filter.aggregate_id {
+        clause(&mut sql, "aggregate_id", "=", v.clone());
+    }
+    if let Some(v) = &filter.event_type {
+        clause(&mut sql, "event_type", "=", v.clone());
+    }
+    // Both dialects compare these as text in the store's own format.
+    let recorded_at = if pg {
+        "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    } else {
+        "recorded_at"
+    };
+    let stamp = |t: &DateTime<Utc>| {
+        if pg {
+            t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+        } else {
+            t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        }
+    };
+    if let Some(v) = &filter.from {
+        clause(&mut sql, recorded_at, ">=", stamp(v));
+    }
+    if let Some(v) = &filter.to {
+        clause(&mut sql, recorded_at, "<", stamp(v));
+    }
+    let limit_param = texts.len() + 3;
+    sql.push_str(&if pg {
+        format!(" ORDER BY txid, position LIMIT ${limit_param}")
+    } else {
+        format!(" ORDER BY rowid LIMIT ${limit_param}")
+    });
+    match db {
+        Database::Postgres(pool) => {
+            let mut query = sqlx::query(&sql).bind(after.txid).bind(after.position);
+            for t in &texts {
+                query = query.bind(t);
+            }
+            let rows = query.bind(limit).fetch_all(pool).await?;
+            rows.iter().map(pg_event).collect()
+        }
+        Database::Sqlite(pool) => {
+            let mut query = sqlx::query(&sql).bind(after.txid).bind(after.position);
+            for t in &texts {
+                query = query.bind(t);
+            }
+            let rows = query.bind(limit).fetch_all(pool).await?;
+            rows.iter().map(sqlite_event).collect()
+        }
+    }
+}
+
 /// Every event of one aggregate, oldest first.
 pub async fn aggregate_events(
     db: &Database,

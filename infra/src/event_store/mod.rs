@@ -10,7 +10,8 @@ use cqrs_es::{Aggregate, AggregateError, EventStore as _};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 
 pub use global_order::{
-    aggregate_events, aggregate_head, read_after, BadPosition, GlobalPosition, RecordedEvent,
+    aggregate_events, aggregate_head, read_after, read_filtered, AuditFilter, BadPosition,
+    GlobalPosition, RecordedEvent,
 };
 pub use repository::AnyEventRepository;
 
