@@ -8,6 +8,7 @@ pub mod event_store;
 pub mod idempotency;
 pub mod nats;
 pub mod telemetry;
+pub mod wake;
 
 pub use config::{Config, ConfigError};
 pub use db::Database;

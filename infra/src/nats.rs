@@ -176,9 +176,10 @@ const RELAY_LOCK: i64 = 0x0045_5752_454c_4159;
 pub async fn run_relay(
     db: Database,
     js: jetstream::Context,
-    mut appends: watch::Receiver<u64>,
+    appends: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let mut wake = crate::wake::Wake::new(db.clone(), appends);
     let _leadership = match &db {
         Database::Postgres(pool) => {
             let mut conn = pool.acquire().await?.detach();
@@ -220,8 +221,7 @@ pub async fn run_relay(
             Ok(true) => backoff = Duration::from_millis(100),
             Ok(false) => {
                 tokio::select! {
-                    _ = appends.changed() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    _ = wake.wait(POLL) => {}
                     _ = shutdown.changed() => {}
                 }
             }

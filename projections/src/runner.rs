@@ -16,6 +16,7 @@ use expensewise_infra::checkpoints as checkpoint;
 use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::nats::{self, EventMessage};
+use expensewise_infra::wake::Wake;
 use expensewise_infra::{Database, GlobalPosition, RecordedEvent};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -58,7 +59,7 @@ pub struct Projector {
 
 impl Projector {
     /// `appends` changes when this process appends events (see
-    /// `EventStore::subscribe_appends`); events from elsewhere are found by polling.
+    /// `EventStore::subscribe_appends`); appends elsewhere arrive by LISTEN/NOTIFY.
     pub fn new(db: Database, appends: watch::Receiver<u64>, source: Source) -> Self {
         Self {
             db,
@@ -84,10 +85,11 @@ async fn run(
     db: Database,
     projection: Arc<dyn Projection>,
     source: Source,
-    mut appends: watch::Receiver<u64>,
+    appends: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = projection.name();
+    let mut wake = Wake::new(db.clone(), appends);
     let mut consumer: Option<PullConsumer> = None;
     while !*shutdown.borrow() {
         let step = async {
@@ -112,8 +114,7 @@ async fn run(
             Ok(None) => {
                 if let Source::Store = source {
                     tokio::select! {
-                        _ = appends.changed() => {}
-                        _ = tokio::time::sleep(POLL) => {}
+                        _ = wake.wait(POLL) => {}
                         _ = shutdown.changed() => {}
                     }
                 }
@@ -178,8 +179,57 @@ async fn apply_events(
     }
 }
 
-/// At most one batch is outstanding, so the server cannot hand out newer messages while
-/// older ones wait for redelivery: events arrive in stream order.
+/// Applies what the messages announce, taking the events themselves from the store.
+///
+/// A broker can lose messages it acknowledged (a crash before its disk write), and a
+/// consumer that died holding messages gets them redelivered late, after newer ones. Either
+/// would leave a hole a checkpoint then covers for good. So the messages only say how far
+/// to go; the events up to there are read from the store, in its global order, and
+/// every hole is filled.
+async fn fill_from_store(
+    db: &Database,
+    projection: &dyn Projection,
+    from: GlobalPosition,
+    announced: Vec<RecordedEvent>,
+) -> anyhow::Result<Option<GlobalPosition>> {
+    let Some(upto) = announced
+        .iter()
+        .map(|e| e.global)
+        .filter(|g| *g > from)
+        .max()
+    else {
+        return Ok(None);
+    };
+    let mut position = from;
+    while position < upto {
+        let events: Vec<RecordedEvent> = read_after(db, position, BATCH as i64)
+            .await?
+            .into_iter()
+            .filter(|e| e.global <= upto)
+            .collect();
+        let fresh = announced
+            .iter()
+            .filter(|e| e.global > position && e.global <= upto)
+            .count();
+        if events.len() > fresh {
+            tracing::info!(
+                projection = projection.name(),
+                missing = events.len() - fresh,
+                "filled events the broker did not deliver from the event store"
+            );
+        }
+        match apply_events(db, projection, position, events).await? {
+            Some(next) => position = next,
+            None => {
+                anyhow::bail!("announced events up to {upto} are not readable in the store yet")
+            }
+        }
+    }
+    Ok(Some(position))
+}
+
+/// At most one batch is outstanding per consumer; ordering and completeness come from
+/// the store (see [`fill_from_store`]), not from the broker.
 async fn durable_consumer(js: &jetstream::Context, name: &str) -> anyhow::Result<PullConsumer> {
     let stream = nats::ensure_stream(js).await?;
     let durable = format!("projection-{name}");
@@ -225,7 +275,7 @@ async fn apply_messages(
         .map(|m| serde_json::from_slice::<EventMessage>(&m.payload)?.into_event())
         .collect();
     let outcome = match parsed {
-        Ok(events) => apply_events(db, projection, from, events).await,
+        Ok(events) => fill_from_store(db, projection, from, events).await,
         Err(e) => Err(e),
     };
     match outcome {

@@ -3,54 +3,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use expensewise_infra::event_store::read_after;
-use expensewise_infra::nats::{event_id, STREAM};
-use expensewise_infra::{on_database, Database, GlobalPosition};
+use expensewise_infra::{on_database, Database};
 use expensewise_tests::{
-    consistency, expect_status, expense_body, Backend, NatsServer, TestApp, TestDatabase,
+    consistency, expect_status, expense_body, stored_event_ids, wait_for_stream, Backend,
+    NatsServer, TestApp, TestDatabase,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// Every event id in the store, in global order.
-async fn stored_event_ids(db: &Database) -> Vec<String> {
-    let events = read_after(db, GlobalPosition::default(), 100_000)
-        .await
-        .unwrap();
-    events
-        .iter()
-        .map(|e| event_id(&e.aggregate_type, &e.aggregate_id, e.sequence).to_string())
-        .collect()
-}
-
-/// The stream's messages as nats-py (not our client) sees them.
-fn stream_messages(nats_url: &str) -> Vec<Value> {
-    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/jetstream_messages.py");
-    let output = std::process::Command::new(&python)
-        .args([script, nats_url, STREAM])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python} (with nats-py; ./scripts/test.sh installs it): {e}")
-        });
-    assert!(
-        output.status.success(),
-        "nats-py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-async fn wait_for_stream(nats_url: &str, count: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let messages = stream_messages(nats_url);
-        if messages.len() >= count || tokio::time::Instant::now() > deadline {
-            return messages;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn read_model_count(db: &Database) -> i64 {
     on_database!(db, |pool| {

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod contract;
+mod crashes;
 mod event_flow;
 mod event_store;
 mod expenses;

@@ -481,3 +481,128 @@ impl Drop for NatsServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The `expensewise` binary built by `cargo test --workspace` (or `EXPENSEWISE_BIN`).
+pub fn expensewise_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("EXPENSEWISE_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    let path = target.join("debug").join("expensewise");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (./scripts/test.sh does), \
+         which builds it, or set EXPENSEWISE_BIN",
+        path.display()
+    );
+    path
+}
+
+/// An `expensewise` subcommand running as its own process, killed (SIGKILL) when
+/// dropped.
+pub struct Process {
+    child: Option<std::process::Child>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn start(args: &[&str], env: &[(&str, String)], log: PathBuf) -> Process {
+        let mut process = Process {
+            child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            log,
+        };
+        process.launch();
+        process
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("a process log");
+        let child = std::process::Command::new(expensewise_bin())
+            .args(&self.args)
+            .envs(self.env.iter().cloned())
+            .stdout(log.try_clone().expect("a process log"))
+            .stderr(log)
+            .spawn()
+            .expect("start expensewise");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, then start the same command again.
+    pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every event id in the store, in global order.
+pub async fn stored_event_ids(db: &Database) -> Vec<String> {
+    let events = expensewise_infra::event_store::read_after(
+        db,
+        expensewise_infra::GlobalPosition::default(),
+        100_000,
+    )
+    .await
+    .expect("read the event store");
+    events
+        .iter()
+        .map(|e| {
+            expensewise_infra::nats::event_id(&e.aggregate_type, &e.aggregate_id, e.sequence)
+                .to_string()
+        })
+        .collect()
+}
+
+/// The stream's messages as nats-py (not our client) sees them.
+pub fn stream_messages(nats_url: &str) -> Vec<Value> {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/jetstream_messages.py");
+    let output = std::process::Command::new(&python)
+        .args([script, nats_url, expensewise_infra::nats::STREAM])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (with nats-py; ./scripts/test.sh installs it): {e}")
+        });
+    assert!(
+        output.status.success(),
+        "nats-py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("nats-py printed JSON")
+}
+
+pub async fn wait_for_stream(nats_url: &str, count: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let messages = stream_messages(nats_url);
+        if messages.len() >= count || tokio::time::Instant::now() > deadline {
+            return messages;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

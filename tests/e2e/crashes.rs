@@ -1,0 +1,132 @@
+//! The relay and the projector as separate processes, killed with SIGKILL mid-stream.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails};
+use expensewise_domain::{Actor, Currency, EventMetadata, Expense, Money, Role};
+use expensewise_infra::{on_database, EventStore};
+use expensewise_projections::{rebuild, status};
+use expensewise_tests::{Backend, NatsServer, Process, TestDatabase};
+use uuid::Uuid;
+
+async fn create_expense(store: &EventStore, actor: Actor) {
+    let id = Uuid::new_v4();
+    let command = ExpenseCommand::CreateExpense {
+        ctx: Context {
+            actor,
+            at: Utc::now(),
+            expected_version: None,
+        },
+        details: ExpenseDetails {
+            money: Money::parse("12.30", Currency::parse("EUR").unwrap()).unwrap(),
+            merchant: "Kiosk".into(),
+            category: "meals".into(),
+            spent_on: Utc::now().date_naive(),
+            description: None,
+        },
+        receipt_id: None,
+        today: Utc::now().date_naive(),
+    };
+    let metadata = EventMetadata {
+        organization_id: actor.organization_id,
+        actor_id: Some(actor.user_id),
+        occurred_at: Utc::now(),
+        correlation_id: id,
+        causation_id: id,
+        request_id: None,
+        traceparent: None,
+    };
+    store
+        .execute::<Expense>(&id.to_string(), command, &metadata)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothing() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let env = [
+        ("APP_ENV", "test".to_string()),
+        ("DATABASE_URL", database.url.clone()),
+        ("NATS_URL", nats.url.clone()),
+        ("DATA_DIR", database.data_dir.display().to_string()),
+        (
+            "JWT_SECRET",
+            "test-secret-that-is-long-enough-0123456789".to_string(),
+        ),
+        ("LOG_LEVEL", "warn".to_string()),
+    ];
+    let log = database.data_dir.join("processes.log");
+    let mut relay = Process::start(&["relay"], &env, log.clone());
+    let mut projector = Process::start(&["projector"], &env, log.clone());
+    let actor = Actor {
+        user_id: Uuid::new_v4(),
+        organization_id: Uuid::new_v4(),
+        role: Role::Employee,
+    };
+    for i in 0..150 {
+        match i {
+            40 => relay.kill(),
+            70 => relay.kill_and_restart(),
+            90 => projector.kill(),
+            110 => projector.kill_and_restart(),
+            _ => {}
+        }
+        create_expense(&store, actor).await;
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let lag = status::status(&db).await.unwrap()[0].lag;
+        if lag == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector did not catch up (lag {lag}); log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = on_database!(&db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rm_expenses")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(rows, 150);
+    drop(projector);
+    let stored = expensewise_tests::stored_event_ids(&db).await;
+    let published: Vec<String> = expensewise_tests::wait_for_stream(&nats.url, stored.len())
+        .await
+        .iter()
+        .map(|m| m["msg_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        published, stored,
+        "every event on the stream once, in order"
+    );
+    drop(relay);
+    let model = status::find("expenses").unwrap();
+    let verified = rebuild::rebuild(
+        &db,
+        model.live.as_ref(),
+        model.shadow.as_ref(),
+        false,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(
+        verified.identical(),
+        "the read model equals a rebuild: {verified:?}"
+    );
+    db.close().await;
+    database.drop_database().await;
+}
