@@ -21,6 +21,9 @@ type Store<A> = PersistedEventStore<AnyEventRepository, A>;
 
 /// Events between two snapshots of an organization.
 pub const ORGANIZATION_SNAPSHOT_EVERY: usize = 20;
+/// Events between two snapshots of an expense: most expenses have fewer than ten events
+/// and never get one; long-lived ones load in constant time.
+pub const EXPENSE_SNAPSHOT_EVERY: usize = 50;
 
 /// Why a command did not take effect.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +84,7 @@ impl EventStore {
                 .with_upcasters(upcast::upcasters())
         }
         // Organizations are loaded on every authenticated request and grow with their
-        // users; a snapshot every few events keeps that load to a row and a short tail.
+        // users; a snapshot every few events keeps loading to a row and a short tail.
         fn snapshotted<A: Aggregate>(db: &Database, every: usize) -> Store<A> {
             PersistedEventStore::new_snapshot_store(AnyEventRepository::new(db), every)
                 .with_upcasters(upcast::upcasters())
@@ -89,7 +92,7 @@ impl EventStore {
         Self {
             organizations: snapshotted(&db, ORGANIZATION_SNAPSHOT_EVERY),
             email_claims: store(&db),
-            expenses: store(&db),
+            expenses: snapshotted(&db, EXPENSE_SNAPSHOT_EVERY),
             receipts: store(&db),
             appended: tokio::sync::watch::Sender::new(0),
             db,
