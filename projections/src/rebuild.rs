@@ -15,10 +15,13 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::runner::Projection;
+use crate::status;
 
 /// Catch up outside the lock until fewer than this many events remain.
 const CLOSE_ENOUGH: usize = 1000;
 const BATCH: i64 = 2000;
+/// A rebuild compares with the live model only if catching it up costs at most this.
+const MAX_LIVE_CATCH_UP: i64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -27,7 +30,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Where both models stood when compared.
     pub position: GlobalPosition,
-    pub live_checksum: String,
+    /// `None` when the live model was too far behind to be compared (rebuild only).
+    pub live_checksum: Option<String>,
     pub rebuilt_checksum: String,
     /// Whether the rebuilt model replaced the live one.
     pub swapped: bool,
@@ -35,7 +39,7 @@ pub struct Report {
 
 impl Report {
     pub fn identical(&self) -> bool {
-        self.live_checksum == self.rebuilt_checksum
+        self.live_checksum.as_deref() == Some(self.rebuilt_checksum.as_str())
     }
 
     pub fn events_per_second(&self) -> f64 {
@@ -86,27 +90,42 @@ pub async fn rebuild(
         position = apply(&mut tx, shadow, events, &mut applied).await?;
         progress(applied);
     }
-    // Bring the live model to the same place, so the two compare like for like.
+    // Bring the live model to the same place, so the two compare like for like. A live
+    // model far behind (its projector was not running) is not worth catching up just to
+    // be dropped by the swap: it is then not compared.
     let target = position.max(live_position);
+    let behind =
+        status::events_after(db, live_position).await? - status::events_after(db, target).await?;
+    let compare = !swap || behind <= MAX_LIVE_CATCH_UP;
     let mut live_at = live_position;
-    loop {
-        let events: Vec<_> = read_after(db, live_at, BATCH)
-            .await?
-            .into_iter()
-            .filter(|e| e.global <= target)
-            .collect();
-        if events.is_empty() {
-            break;
+    if compare {
+        loop {
+            let events: Vec<_> = read_after(db, live_at, BATCH)
+                .await?
+                .into_iter()
+                .filter(|e| e.global <= target)
+                .collect();
+            if events.is_empty() {
+                break;
+            }
+            let mut ignored = 0;
+            live_at = apply(&mut tx, live, events, &mut ignored).await?;
         }
-        let mut ignored = 0;
-        live_at = apply(&mut tx, live, events, &mut ignored).await?;
     }
     if live_at != live_position {
         checkpoints::advance(&mut tx, live.name(), live_position, live_at).await?;
     }
-    let live_checksum = checksum_in(&mut tx, live.table(), live.table()).await?;
+    let live_checksum = match compare {
+        true => Some(checksum_in(&mut tx, live.table(), live.table()).await?),
+        false => None,
+    };
     let rebuilt_checksum = checksum_in(&mut tx, shadow.table(), live.table()).await?;
-    let identical = live_checksum == rebuilt_checksum;
+    let identical = live_checksum.as_deref() == Some(rebuilt_checksum.as_str());
+    if swap && !compare {
+        // The swapped-in model is complete up to `target`; the live projector goes on
+        // from there.
+        checkpoints::advance(&mut tx, live.name(), live_position, target).await?;
+    }
     if swap {
         swap_in(&mut tx, live.table(), shadow.table()).await?;
     }

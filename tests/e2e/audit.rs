@@ -22,6 +22,23 @@ async fn the_audit_log_pages_filters_streams_and_stays_in_its_organization(backe
         expenses.push(id);
     }
 
+    // The log hands out only events of finished transactions (so a cursor never skips
+    // one); on a PostgreSQL cluster shared with other tests that can lag a moment.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = app
+            .get(
+                "/v1/audit/events?event_type=ExpenseSubmitted",
+                &auditor.token,
+            )
+            .await;
+        let all = expect_status(all, StatusCode::OK).await;
+        if all["events"].as_array().unwrap().len() == 3 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     let mut paged: Vec<Value> = Vec::new();
     let mut path = "/v1/audit/events?limit=4".to_string();
     loop {

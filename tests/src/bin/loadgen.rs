@@ -167,7 +167,12 @@ async fn main() -> anyhow::Result<()> {
             // Grow one expense per connection to `events` events, all at once.
             let mut growing = Vec::new();
             for _ in 0..args.connections {
-                let (client, base, token, events) = (client.clone(), args.base.clone(), token.clone(), args.events);
+                let (client, base, token, events) = (
+                    client.clone(),
+                    args.base.clone(),
+                    token.clone(),
+                    args.events,
+                );
                 growing.push(tokio::spawn(async move {
                     let id = create(&client, &base, &token).await?;
                     for n in 1..events {
