@@ -560,22 +560,40 @@ impl Drop for Process {
     }
 }
 
-/// Every event id in the store, in global order.
+/// Every event id in the store, in global order. The tail hands out only events of
+/// finished transactions, which other tests' transactions on the same cluster can hold
+/// back for a moment: wait until it has all of them.
 pub async fn stored_event_ids(db: &Database) -> Vec<String> {
-    let events = expensewise_infra::event_store::read_after(
-        db,
-        expensewise_infra::GlobalPosition::default(),
-        100_000,
-    )
-    .await
-    .expect("read the event store");
-    events
-        .iter()
-        .map(|e| {
-            expensewise_infra::nats::event_id(&e.aggregate_type, &e.aggregate_id, e.sequence)
-                .to_string()
-        })
-        .collect()
+    let total = expensewise_infra::on_database!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
+            .fetch_one(pool)
+            .await
+            .expect("count the events")
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = expensewise_infra::event_store::read_after(
+            db,
+            expensewise_infra::GlobalPosition::default(),
+            100_000,
+        )
+        .await
+        .expect("read the event store");
+        if events.len() as i64 >= total || std::time::Instant::now() > deadline {
+            return events
+                .iter()
+                .map(|e| {
+                    expensewise_infra::nats::event_id(
+                        &e.aggregate_type,
+                        &e.aggregate_id,
+                        e.sequence,
+                    )
+                    .to_string()
+                })
+                .collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The stream's messages as nats-py (not our client) sees them.
