@@ -248,14 +248,7 @@ impl TestApp {
             )
             .await;
         let body = expect_status(response, StatusCode::CREATED).await;
-        User {
-            token: body["token"].as_str().expect("a token").to_string(),
-            user_id: body["user_id"].as_str().expect("a user id").to_string(),
-            organization_id: body["organization_id"]
-                .as_str()
-                .expect("an organization id")
-                .to_string(),
-        }
+        User::signed_in(&body)
     }
 
     /// Adds a user with `role` to the admin's organization and signs them in.
@@ -280,14 +273,7 @@ impl TestApp {
             )
             .await;
         let body = expect_status(response, StatusCode::OK).await;
-        User {
-            token: body["token"].as_str().expect("a token").to_string(),
-            user_id: body["user_id"].as_str().expect("a user id").to_string(),
-            organization_id: body["organization_id"]
-                .as_str()
-                .expect("an organization id")
-                .to_string(),
-        }
+        User::signed_in(&body)
     }
 
     /// Creates a draft expense of 42.50 EUR; returns its body.
@@ -325,6 +311,23 @@ pub struct User {
     pub token: String,
     pub user_id: String,
     pub organization_id: String,
+}
+
+impl User {
+    /// The user a registration or login response describes.
+    fn signed_in(body: &Value) -> User {
+        let text = |key: &str| {
+            body[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{key} in {body}"))
+                .to_string()
+        };
+        User {
+            token: text("token"),
+            user_id: text("user_id"),
+            organization_id: text("organization_id"),
+        }
+    }
 }
 
 /// Asserts the status (showing the body when it is wrong) and returns the JSON body
