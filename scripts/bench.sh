@@ -5,12 +5,15 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 5 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, rebuild
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
+BENCHMARKS=${BENCHMARKS:-commands visibility rebuild}
+wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
 install_test_tools
 start_postgres
@@ -54,18 +57,24 @@ for _ in $(seq 1 100); do
 done
 BASE="http://127.0.0.1:$APP_PORT"
 
-log "Commands through HTTP on PostgreSQL"
-for c in 16 64; do
-    "$BIN/loadgen" create --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN"
-done
-for c in 16 64; do
-    "$BIN/loadgen" long-lived --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN" --events 1000
-done
+if wanted commands; then
+    log "Commands through HTTP on PostgreSQL"
+    for c in 16 64; do
+        "$BIN/loadgen" create --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN"
+    done
+    for c in 16 64; do
+        "$BIN/loadgen" long-lived --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN" --events 1000
+    done
+fi
 
-log "Command → visible in the read model, through NATS JetStream"
-"$BIN/loadgen" visibility --base "$BASE" --samples 1000
+if wanted visibility; then
+    log "Command → visible in the read model, through NATS JetStream"
+    "$BIN/loadgen" visibility --base "$BASE" --samples 1000
+fi
 
-log "Rebuild of $EVENTS events"
-"$BIN/loadgen" seed --database-url "postgres://postgres@127.0.0.1:$PG_PORT/rebuild" --events "$EVENTS"
-DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rebuild" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data" \
-    "$BIN/expensewise" projections rebuild expenses
+if wanted rebuild; then
+    log "Rebuild of $EVENTS events"
+    "$BIN/loadgen" seed --database-url "postgres://postgres@127.0.0.1:$PG_PORT/rebuild" --events "$EVENTS"
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rebuild" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data" \
+        "$BIN/expensewise" projections rebuild expenses
+fi

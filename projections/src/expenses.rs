@@ -1,6 +1,8 @@
 //! The expenses read model: one row per live expense, for lists, the approvals queue and
 //! summaries.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::expense::{ExpenseEvent, ExpenseStatus, AGGREGATE_TYPE};
@@ -50,6 +52,153 @@ fn search_text(merchant: &str, description: Option<&str>) -> String {
     format!("{} {}", merchant, description.unwrap_or_default()).to_lowercase()
 }
 
+/// One row of the read model while a batch is folded into it.
+#[derive(Debug, Clone)]
+struct Draft {
+    exists_in_table: bool,
+    deleted: bool,
+    row: ExpenseRow,
+    organization_id: String,
+    amount_minor: i64,
+}
+
+impl Draft {
+    fn search(&self) -> String {
+        search_text(&self.row.merchant, self.row.description.as_deref())
+    }
+
+    /// Applies one later event of this expense.
+    fn fold(&mut self, version: i64, event: ExpenseEvent) {
+        let row = &mut self.row;
+        row.version = version;
+        match event {
+            // A second creation cannot be appended; nothing to fold.
+            ExpenseEvent::ExpenseCreated { .. } => {}
+            ExpenseEvent::ExpenseUpdated {
+                money,
+                merchant,
+                category,
+                spent_on,
+                description,
+                updated_at,
+            } => {
+                row.amount = money.amount_string();
+                row.currency = money.currency().code().to_string();
+                row.merchant = merchant;
+                row.category = category;
+                row.spent_on = spent_on;
+                row.description = description;
+                row.updated_at = updated_at;
+                self.amount_minor = minor_units(&money);
+            }
+            ExpenseEvent::ExpenseReceiptAttached {
+                receipt_id,
+                attached_at,
+            } => {
+                if !row.receipt_ids.contains(&receipt_id) {
+                    row.receipt_ids.push(receipt_id);
+                }
+                row.updated_at = attached_at;
+            }
+            ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
+                row.status = ExpenseStatus::Submitted.as_str().to_string();
+                row.submitted_at = Some(submitted_at);
+                row.updated_at = submitted_at;
+                row.decided_at = None;
+                row.decided_by = None;
+                row.decision_reason = None;
+            }
+            ExpenseEvent::ExpenseApproved {
+                approver_id,
+                comment,
+                approved_at,
+            } => decide(
+                row,
+                ExpenseStatus::Approved,
+                approver_id,
+                comment,
+                approved_at,
+            ),
+            ExpenseEvent::ExpenseRejected {
+                approver_id,
+                reason,
+                rejected_at,
+            } => decide(
+                row,
+                ExpenseStatus::Rejected,
+                approver_id,
+                Some(reason),
+                rejected_at,
+            ),
+            ExpenseEvent::ExpenseReimbursed { reimbursed_at, .. } => {
+                row.status = ExpenseStatus::Reimbursed.as_str().to_string();
+                row.updated_at = reimbursed_at;
+            }
+            ExpenseEvent::ExpenseDeleted { .. } => self.deleted = true,
+        }
+    }
+}
+
+fn decide(
+    row: &mut ExpenseRow,
+    status: ExpenseStatus,
+    by: Uuid,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) {
+    row.status = status.as_str().to_string();
+    row.decided_by = Some(by);
+    row.decision_reason = reason;
+    row.decided_at = Some(at);
+    row.updated_at = at;
+}
+
+/// The row an `ExpenseCreated` starts; `None` for any other event.
+fn created(id: Uuid, version: i64, event: &ExpenseEvent) -> Option<Draft> {
+    let ExpenseEvent::ExpenseCreated {
+        organization_id,
+        owner_id,
+        money,
+        merchant,
+        category,
+        spent_on,
+        description,
+        receipt_id,
+        created_at,
+    } = event
+    else {
+        return None;
+    };
+    Some(Draft {
+        exists_in_table: false,
+        deleted: false,
+        organization_id: organization_id.to_string(),
+        amount_minor: minor_units(money),
+        row: ExpenseRow {
+            id,
+            owner_id: *owner_id,
+            amount: money.amount_string(),
+            currency: money.currency().code().to_string(),
+            merchant: merchant.clone(),
+            category: category.clone(),
+            spent_on: *spent_on,
+            description: description.clone(),
+            status: ExpenseStatus::Draft.as_str().to_string(),
+            receipt_ids: receipt_id.iter().copied().collect(),
+            version,
+            created_at: *created_at,
+            updated_at: *created_at,
+            submitted_at: None,
+            decided_at: None,
+            decided_by: None,
+            decision_reason: None,
+        },
+    })
+}
+
+/// Rows per multi-row statement: 20 parameters each stay under SQLite's limit of 32,766.
+const WRITE_CHUNK: usize = 500;
+
 #[async_trait]
 impl Projection for ExpensesProjection {
     fn name(&self) -> &'static str {
@@ -60,212 +209,171 @@ impl Projection for ExpensesProjection {
         self.table
     }
 
-    async fn apply(&self, tx: &mut Tx, event: &RecordedEvent) -> anyhow::Result<()> {
-        if event.aggregate_type != AGGREGATE_TYPE {
+    /// Folds the batch into the rows it touches, in memory, then writes each changed row
+    /// once: a rebuild writes a row per expense, not a statement per event.
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        let table = self.table;
+        let mut touched: Vec<Uuid> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut decoded = Vec::new();
+        for event in events.iter().filter(|e| e.aggregate_type == AGGREGATE_TYPE) {
+            let id = Uuid::parse_str(&event.aggregate_id)?;
+            let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
+            if seen.insert(id) {
+                touched.push(id);
+            }
+            decoded.push((id, event.sequence, payload));
+        }
+        if decoded.is_empty() {
             return Ok(());
         }
-        let table = self.table;
-        let id = event.aggregate_id.as_str();
-        let version = event.sequence;
-        let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
-        match payload {
-            ExpenseEvent::ExpenseCreated {
-                organization_id,
-                owner_id,
-                money,
-                merchant,
-                category,
-                spent_on,
-                description,
-                receipt_id,
-                created_at,
-            } => {
-                let receipts =
-                    serde_json::to_string(&receipt_id.into_iter().collect::<Vec<Uuid>>())?;
-                let search = search_text(&merchant, description.as_deref());
-                on_tx!(tx, |conn| {
-                    sqlx::query(&format!(
-                        "INSERT INTO {table} (id, organization_id, owner_id, amount, amount_minor, currency, \
-                         merchant, category, spent_on, description, status, receipt_ids, version, created_at, \
-                         updated_at, search) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $13, $13, $14) \
-                         ON CONFLICT (id) DO NOTHING",
-                    ))
-                    .bind(id)
-                    .bind(organization_id.to_string())
-                    .bind(owner_id.to_string())
-                    .bind(money.amount_string())
-                    .bind(minor_units(&money))
-                    .bind(money.currency().code())
-                    .bind(&merchant)
-                    .bind(&category)
-                    .bind(spent_on)
-                    .bind(&description)
-                    .bind(&receipts)
-                    .bind(version)
-                    .bind(created_at)
-                    .bind(&search)
-                    .execute(&mut *conn)
-                    .await?;
-                });
-            }
-            ExpenseEvent::ExpenseUpdated {
-                money,
-                merchant,
-                category,
-                spent_on,
-                description,
-                updated_at,
-            } => {
-                let search = search_text(&merchant, description.as_deref());
-                on_tx!(tx, |conn| {
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET amount = $2, amount_minor = $3, currency = $4, merchant = $5, \
-                         category = $6, spent_on = $7, description = $8, updated_at = $9, search = $10, version = $11 \
-                         WHERE id = $1",
-                    ))
-                    .bind(id)
-                    .bind(money.amount_string())
-                    .bind(minor_units(&money))
-                    .bind(money.currency().code())
-                    .bind(&merchant)
-                    .bind(&category)
-                    .bind(spent_on)
-                    .bind(&description)
-                    .bind(updated_at)
-                    .bind(&search)
-                    .bind(version)
-                    .execute(&mut *conn)
-                    .await?;
-                });
-            }
-            ExpenseEvent::ExpenseReceiptAttached {
-                receipt_id,
-                attached_at,
-            } => {
-                on_tx!(tx, |conn| {
-                    let current: Option<String> = sqlx::query_scalar(&format!(
-                        "SELECT receipt_ids FROM {table} WHERE id = $1"
-                    ))
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    let mut receipts: Vec<Uuid> = match current {
-                        Some(text) => serde_json::from_str(&text)?,
-                        None => Vec::new(),
-                    };
-                    if !receipts.contains(&receipt_id) {
-                        receipts.push(receipt_id);
+        let mut drafts = load_drafts(tx, table, &touched).await?;
+        for (id, version, event) in decoded {
+            match drafts.get_mut(&id) {
+                // An event the row already includes changes nothing.
+                Some(draft) if version <= draft.row.version => {}
+                Some(draft) => draft.fold(version, event),
+                None => {
+                    if let Some(draft) = created(id, version, &event) {
+                        drafts.insert(id, draft);
                     }
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET receipt_ids = $2, updated_at = $3, version = $4 WHERE id = $1",
-                    ))
-                    .bind(id)
-                    .bind(serde_json::to_string(&receipts)?)
-                    .bind(attached_at)
-                    .bind(version)
-                    .execute(&mut *conn)
-                    .await?;
-                });
+                }
             }
-            ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
-                on_tx!(tx, |conn| {
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET status = 'submitted', submitted_at = $2, updated_at = $2, \
-                         decided_at = NULL, decided_by = NULL, decision_reason = NULL, version = $3 WHERE id = $1",
-                    ))
-                    .bind(id)
-                    .bind(submitted_at)
-                    .bind(version)
-                    .execute(&mut *conn)
-                    .await?;
-                });
-            }
-            ExpenseEvent::ExpenseApproved {
-                approver_id,
-                comment,
-                approved_at,
-            } => {
-                decide(
-                    tx,
-                    table,
-                    id,
-                    version,
-                    ExpenseStatus::Approved,
-                    approver_id,
-                    comment,
-                    approved_at,
-                )
-                .await?
-            }
-            ExpenseEvent::ExpenseRejected {
-                approver_id,
-                reason,
-                rejected_at,
-            } => {
-                decide(
-                    tx,
-                    table,
-                    id,
-                    version,
-                    ExpenseStatus::Rejected,
-                    approver_id,
-                    Some(reason),
-                    rejected_at,
-                )
-                .await?
-            }
-            ExpenseEvent::ExpenseReimbursed { reimbursed_at, .. } => {
-                on_tx!(tx, |conn| {
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET status = 'reimbursed', updated_at = $2, version = $3 WHERE id = $1",
-                    ))
-                    .bind(id)
-                    .bind(reimbursed_at)
-                    .bind(version)
-                    .execute(&mut *conn)
-                    .await?;
-                });
-            }
-            ExpenseEvent::ExpenseDeleted { .. } => {
-                on_tx!(tx, |conn| {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                });
-            }
+        }
+        let (deleted, live): (Vec<Draft>, Vec<Draft>) =
+            drafts.into_values().partition(|d| d.deleted);
+        let gone: Vec<String> = deleted
+            .iter()
+            .filter(|d| d.exists_in_table)
+            .map(|d| d.row.id.to_string())
+            .collect();
+        for chunk in gone.chunks(WRITE_CHUNK) {
+            let sql = format!(
+                "DELETE FROM {table} WHERE id IN ({})",
+                placeholders(chunk.len(), 0)
+            );
+            on_tx!(tx, |conn| {
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *conn).await?;
+            });
+        }
+        for chunk in live.chunks(WRITE_CHUNK) {
+            upsert(tx, table, chunk).await?;
         }
         Ok(())
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn decide(
-    tx: &mut Tx,
-    table: &str,
-    id: &str,
-    version: i64,
-    status: ExpenseStatus,
-    decided_by: Uuid,
-    reason: Option<String>,
-    at: DateTime<Utc>,
-) -> anyhow::Result<()> {
+/// `$start+1, $start+2, …` for `count` parameters.
+fn placeholders(count: usize, start: usize) -> String {
+    (start + 1..=start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const WRITE_COLUMNS: [&str; 20] = [
+    "id",
+    "organization_id",
+    "owner_id",
+    "amount",
+    "amount_minor",
+    "currency",
+    "merchant",
+    "category",
+    "spent_on",
+    "description",
+    "status",
+    "receipt_ids",
+    "version",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "decided_at",
+    "decided_by",
+    "decision_reason",
+    "search",
+];
+
+async fn upsert(tx: &mut Tx, table: &str, drafts: &[Draft]) -> anyhow::Result<()> {
+    let width = WRITE_COLUMNS.len();
+    let values: Vec<String> = (0..drafts.len())
+        .map(|r| format!("({})", placeholders(width, r * width)))
+        .collect();
+    let updates: Vec<String> = WRITE_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT (id) DO UPDATE SET {}",
+        WRITE_COLUMNS.join(", "),
+        values.join(", "),
+        updates.join(", ")
+    );
     on_tx!(tx, |conn| {
-        sqlx::query(&format!(
-            "UPDATE {table} SET status = $2, decided_by = $3, decision_reason = $4, decided_at = $5, \
-             updated_at = $5, version = $6 WHERE id = $1",
-        ))
-        .bind(id)
-        .bind(status.as_str())
-        .bind(decided_by.to_string())
-        .bind(&reason)
-        .bind(at)
-        .bind(version)
-        .execute(&mut *conn)
-        .await?;
+        let mut query = sqlx::query(&sql);
+        for d in drafts {
+            let r = &d.row;
+            query = query
+                .bind(r.id.to_string())
+                .bind(&d.organization_id)
+                .bind(r.owner_id.to_string())
+                .bind(&r.amount)
+                .bind(d.amount_minor)
+                .bind(&r.currency)
+                .bind(&r.merchant)
+                .bind(&r.category)
+                .bind(r.spent_on)
+                .bind(&r.description)
+                .bind(&r.status)
+                .bind(serde_json::to_string(&r.receipt_ids)?)
+                .bind(r.version)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .bind(r.submitted_at)
+                .bind(r.decided_at)
+                .bind(r.decided_by.map(|u| u.to_string()))
+                .bind(&r.decision_reason)
+                .bind(d.search());
+        }
+        query.execute(&mut *conn).await?;
     });
     Ok(())
+}
+
+/// The rows of `ids` already in the table, as drafts to fold into.
+async fn load_drafts(
+    tx: &mut Tx,
+    table: &str,
+    ids: &[Uuid],
+) -> anyhow::Result<HashMap<Uuid, Draft>> {
+    let mut drafts = HashMap::new();
+    for chunk in ids.chunks(WRITE_CHUNK) {
+        let sql = format!(
+            "SELECT {COLUMNS}, organization_id, amount_minor FROM {table} WHERE id IN ({})",
+            placeholders(chunk.len(), 0)
+        );
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let draft = Draft {
+                    exists_in_table: true,
+                    deleted: false,
+                    organization_id: row.try_get("organization_id")?,
+                    amount_minor: row.try_get("amount_minor")?,
+                    row: decode_row(&row)?,
+                };
+                drafts.insert(draft.row.id, draft);
+            }
+        });
+    }
+    Ok(drafts)
 }
 
 /// One expense as the read model has it.

@@ -162,12 +162,13 @@ async fn apply(
     events: Vec<expensewise_infra::RecordedEvent>,
     applied: &mut u64,
 ) -> anyhow::Result<GlobalPosition> {
-    let mut last = GlobalPosition::default();
-    for event in events {
-        last = event.global;
-        projection.apply(tx, &event.upcast()).await?;
-        *applied += 1;
-    }
+    let last = events.last().map(|e| e.global).unwrap_or_default();
+    *applied += events.len() as u64;
+    let events: Vec<_> = events
+        .into_iter()
+        .map(expensewise_infra::RecordedEvent::upcast)
+        .collect();
+    projection.apply(tx, &events).await?;
     Ok(last)
 }
 

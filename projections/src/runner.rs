@@ -38,8 +38,9 @@ pub trait Projection: Send + Sync {
     /// The table it writes.
     fn table(&self) -> &'static str;
 
-    /// Applies one event. Events it does not care about are ignored.
-    async fn apply(&self, tx: &mut Tx, event: &RecordedEvent) -> anyhow::Result<()>;
+    /// Applies a batch of events, in order. Events it does not care about are ignored;
+    /// events it already applied change nothing.
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()>;
 }
 
 /// Where a projector reads events from.
@@ -165,9 +166,8 @@ async fn apply_events(
             projection.name()
         );
     }
-    for event in events {
-        projection.apply(&mut tx, &event.upcast()).await?;
-    }
+    let events: Vec<RecordedEvent> = events.into_iter().map(RecordedEvent::upcast).collect();
+    projection.apply(&mut tx, &events).await?;
     if checkpoint::advance(&mut tx, projection.name(), from, last).await? {
         tx.commit().await?;
         Ok(Some(last))
