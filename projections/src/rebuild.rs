@@ -79,6 +79,7 @@ pub async fn rebuild(
         position = last;
         progress(applied);
     }
+    index_shadow(db, live.table(), shadow.table()).await?;
     let mut tx = db.begin().await?;
     // Holding the live checkpoint stops the live projector between two batches.
     let live_position = checkpoints::lock(&mut tx, live.name()).await?;
@@ -217,10 +218,9 @@ fn rename_index(
         )
 }
 
-/// An empty copy of `live` named `shadow`, with the same columns, key and indexes.
+/// An empty copy of `live` named `shadow`, with the same columns and key.
 async fn create_shadow(db: &Database, live: &str, shadow: &str) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
-    let live_indexes = indexes(&mut tx, live).await?;
     match &mut tx {
         Tx::Postgres(conn) => {
             sqlx::query(&format!("DROP TABLE IF EXISTS {shadow}"))
@@ -257,7 +257,15 @@ async fn create_shadow(db: &Database, live: &str, shadow: &str) -> anyhow::Resul
             sqlx::query(&ddl).execute(&mut **conn).await?;
         }
     }
-    for (name, definition) in live_indexes {
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives the shadow the live table's secondary indexes. Built once over the bulk of the
+/// rows, which is far cheaper than maintaining them row by row while filling it.
+async fn index_shadow(db: &Database, live: &str, shadow: &str) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    for (name, definition) in indexes(&mut tx, live).await? {
         let sql = rename_index(
             &definition,
             &name,
