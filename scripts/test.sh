@@ -27,6 +27,9 @@ log "Lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "Tests"
+# The crash tests run the binary as separate processes; `cargo test` alone does not
+# build it.
+cargo build --locked -p expensewise-api --bin expensewise
 results=$(mktemp)
 cargo test --workspace --all-targets --locked 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}

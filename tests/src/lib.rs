@@ -485,7 +485,7 @@ impl Drop for NatsServer {
     }
 }
 
-/// The `expensewise` binary built by `cargo test --workspace` (or `EXPENSEWISE_BIN`).
+/// The `expensewise` binary of this workspace's debug build (or `EXPENSEWISE_BIN`).
 pub fn expensewise_bin() -> PathBuf {
     if let Ok(path) = std::env::var("EXPENSEWISE_BIN") {
         return PathBuf::from(path);
@@ -496,8 +496,8 @@ pub fn expensewise_bin() -> PathBuf {
     let path = target.join("debug").join("expensewise");
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (./scripts/test.sh does), \
-         which builds it, or set EXPENSEWISE_BIN",
+        "{} is missing: build it first (`cargo build -p expensewise-api`; ./scripts/test.sh \
+         does), or set EXPENSEWISE_BIN",
         path.display()
     );
     path
