@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use expensewise_domain::expense::{ExpenseEvent, ExpenseStatus, AGGREGATE_TYPE};
-use expensewise_domain::Money;
+use cqrs_es::Aggregate;
+use expensewise_domain::expense::{ExpenseEvent, ExpenseState, ExpenseStatus, AGGREGATE_TYPE};
+use expensewise_domain::{Currency, Expense, Money};
 use expensewise_infra::db::Tx;
 use expensewise_infra::{on_database, on_tx, Database, RecordedEvent};
 use rust_decimal::Decimal;
@@ -52,148 +53,12 @@ fn search_text(merchant: &str, description: Option<&str>) -> String {
     format!("{} {}", merchant, description.unwrap_or_default()).to_lowercase()
 }
 
-/// One row of the read model while a batch is folded into it.
-#[derive(Debug, Clone)]
+/// One row of the read model while a batch is folded into it: the domain's own
+/// aggregate, so the read model follows exactly the rules the commands were decided by.
+#[derive(Debug, Clone, Default)]
 struct Draft {
-    exists_in_table: bool,
-    deleted: bool,
-    row: ExpenseRow,
-    organization_id: String,
-    amount_minor: i64,
-}
-
-impl Draft {
-    fn search(&self) -> String {
-        search_text(&self.row.merchant, self.row.description.as_deref())
-    }
-
-    /// Applies one later event of this expense.
-    fn fold(&mut self, version: i64, event: ExpenseEvent) {
-        let row = &mut self.row;
-        row.version = version;
-        match event {
-            // A second creation cannot be appended; nothing to fold.
-            ExpenseEvent::ExpenseCreated { .. } => {}
-            ExpenseEvent::ExpenseUpdated {
-                money,
-                merchant,
-                category,
-                spent_on,
-                description,
-                updated_at,
-            } => {
-                row.amount = money.amount_string();
-                row.currency = money.currency().code().to_string();
-                row.merchant = merchant;
-                row.category = category;
-                row.spent_on = spent_on;
-                row.description = description;
-                row.updated_at = updated_at;
-                self.amount_minor = minor_units(&money);
-            }
-            ExpenseEvent::ExpenseReceiptAttached {
-                receipt_id,
-                attached_at,
-            } => {
-                if !row.receipt_ids.contains(&receipt_id) {
-                    row.receipt_ids.push(receipt_id);
-                }
-                row.updated_at = attached_at;
-            }
-            ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
-                row.status = ExpenseStatus::Submitted.as_str().to_string();
-                row.submitted_at = Some(submitted_at);
-                row.updated_at = submitted_at;
-                row.decided_at = None;
-                row.decided_by = None;
-                row.decision_reason = None;
-            }
-            ExpenseEvent::ExpenseApproved {
-                approver_id,
-                comment,
-                approved_at,
-            } => decide(
-                row,
-                ExpenseStatus::Approved,
-                approver_id,
-                comment,
-                approved_at,
-            ),
-            ExpenseEvent::ExpenseRejected {
-                approver_id,
-                reason,
-                rejected_at,
-            } => decide(
-                row,
-                ExpenseStatus::Rejected,
-                approver_id,
-                Some(reason),
-                rejected_at,
-            ),
-            ExpenseEvent::ExpenseReimbursed { reimbursed_at, .. } => {
-                row.status = ExpenseStatus::Reimbursed.as_str().to_string();
-                row.updated_at = reimbursed_at;
-            }
-            ExpenseEvent::ExpenseDeleted { .. } => self.deleted = true,
-        }
-    }
-}
-
-fn decide(
-    row: &mut ExpenseRow,
-    status: ExpenseStatus,
-    by: Uuid,
-    reason: Option<String>,
-    at: DateTime<Utc>,
-) {
-    row.status = status.as_str().to_string();
-    row.decided_by = Some(by);
-    row.decision_reason = reason;
-    row.decided_at = Some(at);
-    row.updated_at = at;
-}
-
-/// The row an `ExpenseCreated` starts; `None` for any other event.
-fn created(id: Uuid, version: i64, event: &ExpenseEvent) -> Option<Draft> {
-    let ExpenseEvent::ExpenseCreated {
-        organization_id,
-        owner_id,
-        money,
-        merchant,
-        category,
-        spent_on,
-        description,
-        receipt_id,
-        created_at,
-    } = event
-    else {
-        return None;
-    };
-    Some(Draft {
-        exists_in_table: false,
-        deleted: false,
-        organization_id: organization_id.to_string(),
-        amount_minor: minor_units(money),
-        row: ExpenseRow {
-            id,
-            owner_id: *owner_id,
-            amount: money.amount_string(),
-            currency: money.currency().code().to_string(),
-            merchant: merchant.clone(),
-            category: category.clone(),
-            spent_on: *spent_on,
-            description: description.clone(),
-            status: ExpenseStatus::Draft.as_str().to_string(),
-            receipt_ids: receipt_id.iter().copied().collect(),
-            version,
-            created_at: *created_at,
-            updated_at: *created_at,
-            submitted_at: None,
-            decided_at: None,
-            decided_by: None,
-            decision_reason: None,
-        },
-    })
+    in_table: bool,
+    expense: Expense,
 }
 
 /// Rows per multi-row statement: 20 parameters each stay under SQLite's limit of 32,766.
@@ -229,23 +94,26 @@ impl Projection for ExpensesProjection {
         }
         let mut drafts = load_drafts(tx, table, &touched).await?;
         for (id, version, event) in decoded {
-            match drafts.get_mut(&id) {
-                // An event the row already includes changes nothing.
-                Some(draft) if version <= draft.row.version => {}
-                Some(draft) => draft.fold(version, event),
-                None => {
-                    if let Some(draft) = created(id, version, &event) {
-                        drafts.insert(id, draft);
-                    }
-                }
+            let draft = drafts.entry(id).or_default();
+            // An event the row already includes changes nothing.
+            if u64::try_from(version).unwrap_or_default() > draft.expense.version {
+                draft.expense.apply(event);
             }
         }
-        let (deleted, live): (Vec<Draft>, Vec<Draft>) =
-            drafts.into_values().partition(|d| d.deleted);
-        let gone: Vec<String> = deleted
+        let gone: Vec<String> = drafts
             .iter()
-            .filter(|d| d.exists_in_table)
-            .map(|d| d.row.id.to_string())
+            .filter(|(_, d)| d.in_table && d.expense.deleted)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let live: Vec<(Uuid, &ExpenseState, u64)> = drafts
+            .iter()
+            .filter(|(_, d)| !d.expense.deleted)
+            .filter_map(|(id, d)| {
+                d.expense
+                    .state
+                    .as_ref()
+                    .map(|s| (*id, s, d.expense.version))
+            })
             .collect();
         for chunk in gone.chunks(WRITE_CHUNK) {
             let sql = format!(
@@ -298,9 +166,13 @@ const WRITE_COLUMNS: [&str; 20] = [
     "search",
 ];
 
-async fn upsert(tx: &mut Tx, table: &str, drafts: &[Draft]) -> anyhow::Result<()> {
+async fn upsert(
+    tx: &mut Tx,
+    table: &str,
+    rows: &[(Uuid, &ExpenseState, u64)],
+) -> anyhow::Result<()> {
     let width = WRITE_COLUMNS.len();
-    let values: Vec<String> = (0..drafts.len())
+    let values: Vec<String> = (0..rows.len())
         .map(|r| format!("({})", placeholders(width, r * width)))
         .collect();
     let updates: Vec<String> = WRITE_COLUMNS[1..]
@@ -315,36 +187,35 @@ async fn upsert(tx: &mut Tx, table: &str, drafts: &[Draft]) -> anyhow::Result<()
     );
     on_tx!(tx, |conn| {
         let mut query = sqlx::query(&sql);
-        for d in drafts {
-            let r = &d.row;
+        for (id, s, version) in rows {
             query = query
-                .bind(r.id.to_string())
-                .bind(&d.organization_id)
-                .bind(r.owner_id.to_string())
-                .bind(&r.amount)
-                .bind(d.amount_minor)
-                .bind(&r.currency)
-                .bind(&r.merchant)
-                .bind(&r.category)
-                .bind(r.spent_on)
-                .bind(&r.description)
-                .bind(&r.status)
-                .bind(serde_json::to_string(&r.receipt_ids)?)
-                .bind(r.version)
-                .bind(r.created_at)
-                .bind(r.updated_at)
-                .bind(r.submitted_at)
-                .bind(r.decided_at)
-                .bind(r.decided_by.map(|u| u.to_string()))
-                .bind(&r.decision_reason)
-                .bind(d.search());
+                .bind(id.to_string())
+                .bind(s.organization_id.to_string())
+                .bind(s.owner_id.to_string())
+                .bind(s.money.amount_string())
+                .bind(minor_units(&s.money))
+                .bind(s.money.currency().code().to_string())
+                .bind(&s.merchant)
+                .bind(&s.category)
+                .bind(s.spent_on)
+                .bind(&s.description)
+                .bind(s.status.as_str())
+                .bind(serde_json::to_string(&s.receipt_ids)?)
+                .bind(i64::try_from(*version)?)
+                .bind(s.created_at)
+                .bind(s.updated_at)
+                .bind(s.submitted_at)
+                .bind(s.decided_at)
+                .bind(s.decided_by.map(|u| u.to_string()))
+                .bind(&s.decision_reason)
+                .bind(search_text(&s.merchant, s.description.as_deref()));
         }
         query.execute(&mut *conn).await?;
     });
     Ok(())
 }
 
-/// The rows of `ids` already in the table, as drafts to fold into.
+/// The rows of `ids` already in the table, as aggregates to fold into.
 async fn load_drafts(
     tx: &mut Tx,
     table: &str,
@@ -353,27 +224,61 @@ async fn load_drafts(
     let mut drafts = HashMap::new();
     for chunk in ids.chunks(WRITE_CHUNK) {
         let sql = format!(
-            "SELECT {COLUMNS}, organization_id, amount_minor FROM {table} WHERE id IN ({})",
+            "SELECT {COLUMNS}, organization_id FROM {table} WHERE id IN ({})",
             placeholders(chunk.len(), 0)
         );
-        on_tx!(tx, |conn| {
+        let found: Vec<(ExpenseRow, String)> = on_tx!(tx, |conn| {
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(id.to_string());
             }
+            let mut found = Vec::new();
             for row in query.fetch_all(&mut *conn).await? {
-                let draft = Draft {
-                    exists_in_table: true,
-                    deleted: false,
-                    organization_id: row.try_get("organization_id")?,
-                    amount_minor: row.try_get("amount_minor")?,
-                    row: decode_row(&row)?,
-                };
-                drafts.insert(draft.row.id, draft);
+                found.push((decode_row(&row)?, row.try_get("organization_id")?));
             }
+            found
         });
+        for (row, organization_id) in found {
+            drafts.insert(
+                row.id,
+                Draft {
+                    in_table: true,
+                    expense: to_aggregate(row, &organization_id)?,
+                },
+            );
+        }
     }
     Ok(drafts)
+}
+
+/// A stored row back as the aggregate state it was written from.
+fn to_aggregate(row: ExpenseRow, organization_id: &str) -> anyhow::Result<Expense> {
+    let currency = Currency::parse(&row.currency)?;
+    let state = ExpenseState {
+        organization_id: Uuid::parse_str(organization_id)?,
+        owner_id: row.owner_id,
+        money: Money::parse(&row.amount, currency)?,
+        merchant: row.merchant,
+        category: row.category,
+        spent_on: row.spent_on,
+        description: row.description,
+        status: ExpenseStatus::parse(&row.status)
+            .ok_or_else(|| anyhow::anyhow!("unknown status {:?} in the read model", row.status))?,
+        receipt_ids: row.receipt_ids,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        submitted_at: row.submitted_at,
+        decided_at: row.decided_at,
+        decided_by: row.decided_by,
+        decision_reason: row.decision_reason,
+        // Not kept in the read model, and not needed to fold later events.
+        reimbursed_at: None,
+    };
+    Ok(Expense {
+        state: Some(state),
+        deleted: false,
+        version: u64::try_from(row.version)?,
+    })
 }
 
 /// One expense as the read model has it.

@@ -99,18 +99,14 @@ impl ExpenseView {
 
 impl ExpenseView {
     pub fn from_row(row: ExpenseRow) -> ApiResult<Self> {
-        let status = match row.status.as_str() {
-            "draft" => ExpenseStatusView::Draft,
-            "submitted" => ExpenseStatusView::Submitted,
-            "approved" => ExpenseStatusView::Approved,
-            "rejected" => ExpenseStatusView::Rejected,
-            "reimbursed" => ExpenseStatusView::Reimbursed,
-            other => {
-                return Err(ApiError::internal(anyhow::anyhow!(
-                    "the expenses read model holds an unknown status {other:?}"
-                )))
-            }
-        };
+        let status = ExpenseStatus::parse(&row.status)
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!(
+                    "the expenses read model holds an unknown status {:?}",
+                    row.status
+                ))
+            })?
+            .into();
         Ok(Self {
             id: row.id,
             owner_id: row.owner_id,

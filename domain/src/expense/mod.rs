@@ -51,6 +51,18 @@ impl ExpenseStatus {
         }
     }
 
+    pub fn parse(s: &str) -> Option<ExpenseStatus> {
+        [
+            Self::Draft,
+            Self::Submitted,
+            Self::Approved,
+            Self::Rejected,
+            Self::Reimbursed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
     /// The owner may still change what the expense says.
     pub fn editable(self) -> bool {
         matches!(self, Self::Draft | Self::Rejected)
