@@ -171,34 +171,7 @@ pub async fn read_after(
     after: GlobalPosition,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    match db {
-        Database::Postgres(pool) => {
-            let sql = format!(
-                "SELECT {PG_COLUMNS} FROM events \
-                 WHERE (txid, position) > (($1::bigint)::text::xid8, $2) \
-                   AND txid < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY txid, position LIMIT $3"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(after.txid)
-                .bind(after.position)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(pg_event).collect()
-        }
-        Database::Sqlite(pool) => {
-            let sql = format!(
-                "SELECT {SQLITE_COLUMNS} FROM events WHERE rowid > $1 ORDER BY rowid LIMIT $2"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(after.position)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(sqlite_event).collect()
-        }
-    }
+    read_filtered(db, &AuditFilter::default(), after, limit).await
 }
 
 /// What an audit query asks for; every field narrows it.
