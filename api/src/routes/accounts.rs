@@ -101,6 +101,27 @@ pub async fn claim_email(
     Ok(())
 }
 
+/// A new person of `organization_id`: the password hashed and the e-mail address
+/// claimed, ready to be added to the organization.
+pub async fn new_user(
+    app: &AppState,
+    meta: &RequestMeta,
+    organization_id: Uuid,
+    name: String,
+    email: String,
+    password: String,
+) -> ApiResult<NewUser> {
+    let user_id = Uuid::new_v4();
+    let password_hash = auth::hash_password(password).await?;
+    claim_email(app, meta, &email, user_id, organization_id).await?;
+    Ok(NewUser {
+        user_id,
+        name,
+        email,
+        password_hash,
+    })
+}
+
 /// Register an organization and its first admin
 #[utoipa::path(
     post, path = "/v1/auth/register", tag = "accounts",
@@ -141,18 +162,20 @@ pub async fn register(
     };
 
     let organization_id = Uuid::new_v4();
-    let user_id = Uuid::new_v4();
-    let password_hash = auth::hash_password(body.password).await?;
-    claim_email(&app, &meta, &email, user_id, organization_id).await?;
+    let admin = new_user(
+        &app,
+        &meta,
+        organization_id,
+        body.name,
+        email,
+        body.password,
+    )
+    .await?;
+    let user_id = admin.user_id;
     let command = OrganizationCommand::RegisterOrganization {
         name: body.organization,
         default_currency,
-        admin: NewUser {
-            user_id,
-            name: body.name,
-            email,
-            password_hash,
-        },
+        admin,
         at: Utc::now(),
     };
     let committed = app

@@ -5,13 +5,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
-use expensewise_domain::organization::{Member, NewUser, OrganizationCommand};
+use expensewise_domain::organization::{Member, OrganizationCommand};
 use expensewise_domain::{validate, FieldError, Organization, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::accounts::claim_email;
+use super::accounts::new_user;
 use crate::auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{AuthUser, JsonBody, RequestMeta};
@@ -168,17 +168,11 @@ pub async fn create_user(
         return Err(ApiError::invalid(errors));
     };
     let org_id = user.actor.organization_id;
-    let user_id = Uuid::new_v4();
-    let password_hash = auth::hash_password(body.password).await?;
-    claim_email(&app, &meta, &email, user_id, org_id).await?;
+    let new = new_user(&app, &meta, org_id, body.name, email, body.password).await?;
+    let user_id = new.user_id;
     let command = OrganizationCommand::AddUser {
         actor_id: user.actor.user_id,
-        user: NewUser {
-            user_id,
-            name: body.name,
-            email,
-            password_hash,
-        },
+        user: new,
         role: body.role.into(),
         at: Utc::now(),
     };
