@@ -1,7 +1,6 @@
 //! Assembling and running the HTTP server.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,8 +9,8 @@ use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
 use expensewise_infra::{nats, Config, Database};
-use expensewise_projections::expenses::ExpensesProjection;
 use expensewise_projections::runner::Source;
+use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -101,7 +100,9 @@ impl Background {
                 None => Source::Store,
             };
             let projector = Projector::new(app.db.clone(), app.store.subscribe_appends(), source);
-            tasks.push(projector.spawn(Arc::new(ExpensesProjection::live()), stopped.clone()));
+            for model in read_models() {
+                tasks.push(projector.spawn(model.live, stopped.clone()));
+            }
         }
         Ok(Background { stop, tasks })
     }

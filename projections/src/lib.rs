@@ -8,8 +8,10 @@
 pub mod checkpoint;
 pub mod expenses;
 pub mod rebuild;
+pub mod receipts;
 pub mod runner;
 pub mod status;
+pub mod users;
 
 pub use checkpoint::{wait_until, ConsistencyError};
 pub use runner::{Projection, Projector};

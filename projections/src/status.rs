@@ -6,7 +6,9 @@ use expensewise_infra::{checkpoints, on_database, Database, GlobalPosition};
 use sqlx::Row;
 
 use crate::expenses::ExpensesProjection;
+use crate::receipts::ReceiptsProjection;
 use crate::runner::Projection;
+use crate::users::UsersProjection;
 
 /// A read model: the projection that serves queries, and its twin for rebuilds.
 pub struct ReadModel {
@@ -17,11 +19,23 @@ pub struct ReadModel {
 
 /// Every read model of the product.
 pub fn read_models() -> Vec<ReadModel> {
-    vec![ReadModel {
-        name: crate::expenses::NAME,
-        live: Arc::new(ExpensesProjection::live()),
-        shadow: Arc::new(ExpensesProjection::shadow()),
-    }]
+    vec![
+        ReadModel {
+            name: crate::expenses::NAME,
+            live: Arc::new(ExpensesProjection::live()),
+            shadow: Arc::new(ExpensesProjection::shadow()),
+        },
+        ReadModel {
+            name: crate::users::NAME,
+            live: Arc::new(UsersProjection::live()),
+            shadow: Arc::new(UsersProjection::shadow()),
+        },
+        ReadModel {
+            name: crate::receipts::NAME,
+            live: Arc::new(ReceiptsProjection::live()),
+            shadow: Arc::new(ReceiptsProjection::shadow()),
+        },
+    ]
 }
 
 pub fn find(name: &str) -> Option<ReadModel> {

@@ -1,5 +1,6 @@
 use expensewise_tests::{
-    expect_problem, expect_status, on_both_backends, send_concurrently, Backend, TestApp, PASSWORD,
+    consistency, expect_problem, expect_status, on_both_backends, send_concurrently, Backend,
+    TestApp, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -118,10 +119,32 @@ async fn requests_without_a_valid_token_are_unauthorized(backend: Backend) {
 async fn admins_manage_users_and_deactivation_revokes_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
-    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
+    let added = app
+        .post(
+            "/v1/users",
+            Some(&admin.token),
+            json!({"name": "Bob", "email": "bob@acme.test", "password": PASSWORD, "role": "employee"}),
+        )
+        .await;
+    let token = consistency(&added);
+    expect_status(added, StatusCode::CREATED).await;
+    let bob = app.login("bob@acme.test").await;
 
-    let list = expect_status(app.get("/v1/users", &admin.token).await, StatusCode::OK).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    // The list is a read model: the command's token makes it include the new user.
+    let list = expect_status(
+        app.get_after("/v1/users", &admin.token, &token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let listed_bob = items
+        .iter()
+        .find(|u| u["user_id"] == bob.user_id.as_str())
+        .expect("bob is listed");
+    assert_eq!(listed_bob["email"], "bob@acme.test");
+    assert_eq!(listed_bob["role"], "employee");
+    assert_eq!(listed_bob["active"], true);
     assert_eq!(list["next_cursor"], serde_json::Value::Null);
     let page = expect_status(
         app.get("/v1/users?limit=1", &admin.token).await,
@@ -170,10 +193,24 @@ async fn admins_manage_users_and_deactivation_revokes_tokens(backend: Backend) {
         .send()
         .await
         .unwrap();
+    let token = consistency(&deactivated);
     assert_eq!(
         expect_status(deactivated, StatusCode::OK).await["active"],
         false
     );
+    let list = expect_status(
+        app.get_after("/v1/users", &admin.token, &token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let listed_bob = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user_id"] == bob.user_id.as_str())
+        .expect("bob is still listed");
+    assert_eq!(listed_bob["active"], false);
+    assert_eq!(listed_bob["role"], "approver");
     expect_problem(
         app.get("/v1/me", &bob.token).await,
         StatusCode::UNAUTHORIZED,

@@ -6,7 +6,7 @@ use chrono::Utc;
 use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails};
 use expensewise_domain::{Actor, Currency, EventMetadata, Expense, Money, Role};
 use expensewise_infra::{on_database, EventStore};
-use expensewise_projections::{rebuild, status};
+use expensewise_projections::status;
 use expensewise_tests::{Backend, NatsServer, Process, TestDatabase};
 use uuid::Uuid;
 
@@ -113,20 +113,7 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
         "every event on the stream once, in order"
     );
     drop(relay);
-    let model = status::find("expenses").unwrap();
-    let verified = rebuild::rebuild(
-        &db,
-        model.live.as_ref(),
-        model.shadow.as_ref(),
-        false,
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    assert!(
-        verified.identical(),
-        "the read model equals a rebuild: {verified:?}"
-    );
+    expensewise_tests::assert_read_models_equal_a_rebuild(&db).await;
     db.close().await;
     database.drop_database().await;
 }

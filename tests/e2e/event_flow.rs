@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use expensewise_infra::{on_database, Database};
 use expensewise_tests::{
-    consistency, expect_status, expense_body, stored_event_ids, wait_for_stream, Backend,
-    NatsServer, TestApp, TestDatabase,
+    assert_read_models_equal_a_rebuild, consistency, expect_status, expense_body, stored_event_ids,
+    wait_for_stream, Backend, NatsServer, TestApp, TestDatabase,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -121,6 +121,7 @@ async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
         .map(|m| m["msg_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(published, stored, "nothing lost, nothing twice, in order");
+    assert_read_models_equal_a_rebuild(&db).await;
     app.finish().await;
 }
 

@@ -12,4 +12,5 @@ mod event_flow;
 mod event_store;
 mod expenses;
 mod queries;
+mod read_models;
 mod replay;

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use expensewise_projections::{rebuild, status};
 use expensewise_tests::{
-    consistency, expect_problem, expect_status, expense_body, on_both_backends, Backend, TestApp,
+    assert_read_models_equal_a_rebuild, consistency, expect_problem, expect_status, expense_body,
+    on_both_backends, Backend, TestApp, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_answering(
     backend: Backend,
@@ -35,6 +36,17 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
                     )
                     .await;
                 expect_status(submitted, StatusCode::OK).await;
+                if n % 5 == 0 {
+                    // Membership changes too, for the users read model.
+                    let added = app
+                        .post(
+                            "/v1/users",
+                            Some(&admin.token),
+                            json!({"name": "Eve", "email": format!("eve{n}@acme.test"), "password": PASSWORD, "role": "employee"}),
+                        )
+                        .await;
+                    expect_status(added, StatusCode::CREATED).await;
+                }
                 n += 1;
             }
             n
@@ -62,18 +74,19 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let db = app.database.connect().await;
-    let model = status::find("expenses").unwrap();
-    let report = rebuild::rebuild(
-        &db,
-        model.live.as_ref(),
-        model.shadow.as_ref(),
-        true,
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    assert!(report.identical(), "{report:?}");
-    assert!(report.swapped);
+    for model in status::read_models() {
+        let report = rebuild::rebuild(
+            &db,
+            model.live.as_ref(),
+            model.shadow.as_ref(),
+            true,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert!(report.identical(), "{}: {report:?}", model.name);
+        assert!(report.swapped);
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     running.store(false, Ordering::Relaxed);
     let commands = commands.await.unwrap();
@@ -100,17 +113,17 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
         .await;
     let page = expect_status(page, StatusCode::OK).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 30 + commands + 1);
-    let verified = rebuild::rebuild(
-        &db,
-        model.live.as_ref(),
-        model.shadow.as_ref(),
-        false,
-        &|_| {},
+    let users = expect_status(
+        app.get_after("/v1/users?limit=500", &admin.token, &token)
+            .await,
+        StatusCode::OK,
     )
-    .await
-    .unwrap();
-    assert!(verified.identical(), "{verified:?}");
-    assert!(!verified.swapped);
+    .await;
+    assert_eq!(
+        users["items"].as_array().unwrap().len(),
+        1 + commands.div_ceil(5)
+    );
+    assert_read_models_equal_a_rebuild(&db).await;
     db.close().await;
     Arc::into_inner(app).unwrap().finish().await;
 }

@@ -627,3 +627,26 @@ pub async fn wait_for_stream(nats_url: &str, count: usize) -> Vec<Value> {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Checks that every read model equals what a rebuild from the event store makes of the
+/// events it has read: nothing missing, nothing doubled. Returns how many read models.
+pub async fn assert_read_models_equal_a_rebuild(db: &Database) -> usize {
+    let models = expensewise_projections::status::read_models();
+    for model in &models {
+        let verified = expensewise_projections::rebuild::rebuild(
+            db,
+            model.live.as_ref(),
+            model.shadow.as_ref(),
+            false,
+            &|_| {},
+        )
+        .await
+        .expect("verify the read model");
+        assert!(
+            verified.identical(),
+            "the {} read model equals a rebuild: {verified:?}",
+            model.name
+        );
+    }
+    models.len()
+}

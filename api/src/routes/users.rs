@@ -7,11 +7,13 @@ use axum::Json;
 use chrono::Utc;
 use expensewise_domain::organization::{Member, OrganizationCommand};
 use expensewise_domain::{validate, FieldError, Organization, Role};
+use expensewise_projections::users as users_model;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::accounts::new_user;
+use super::consistency::ConsistencyToken;
 use crate::auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{AuthUser, JsonBody, RequestMeta};
@@ -105,11 +107,13 @@ pub struct PatchUserRequest {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct PageParams {
+pub struct ListUsersParams {
     /// Page size, 1 to 500 (default 50).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// A command's `X-Consistency-Token` (the header works too).
+    pub consistency_token: Option<String>,
 }
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -194,18 +198,22 @@ pub async fn create_user(
 /// List the organization's users
 #[utoipa::path(
     get, path = "/v1/users", tag = "users",
-    params(PageParams),
+    params(ListUsersParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
     responses(
         (status = 200, description = "A page of users, ordered by id", body = UserPage),
+        (status = 400, description = "A malformed consistency token", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not caught up with the consistency token within 5 s", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn list_users(
+    State(app): State<AppState>,
     user: AuthUser,
-    Query(params): Query<PageParams>,
+    consistency: ConsistencyToken,
+    Query(params): Query<ListUsersParams>,
 ) -> ApiResult<Json<UserPage>> {
     require_admin(&user)?;
     let limit = page_limit(params.limit)?;
@@ -216,12 +224,19 @@ pub async fn list_users(
                 .map_err(|_| ApiError::invalid_field("cursor", "is not a cursor from this list"))?,
         ),
     };
-    let mut items: Vec<UserView> = user
-        .organization
-        .members()
-        .filter(|(id, _)| after.is_none_or(|a| **id > a))
-        .take(limit + 1)
-        .map(|(id, m)| UserView::new(*id, m))
+    consistency.wait(&app, users_model::NAME).await?;
+    let rows = users_model::list(&app.db, user.actor.organization_id, after, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut items: Vec<UserView> = rows
+        .into_iter()
+        .map(|r| UserView {
+            user_id: r.user_id,
+            name: r.name,
+            email: r.email,
+            role: r.role.into(),
+            active: r.active,
+        })
         .collect();
     let next_cursor = if items.len() > limit {
         items.truncate(limit);

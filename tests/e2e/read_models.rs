@@ -1,0 +1,148 @@
+//! Read models fed by events written straight through the event store.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use expensewise_domain::receipt::{Extraction, ReceiptCommand, ScanStatus, Upload};
+use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
+use expensewise_infra::event_store::read_after;
+use expensewise_infra::{EventStore, GlobalPosition};
+use expensewise_projections::receipts::{self, ReceiptsProjection};
+use expensewise_projections::runner::apply_batch;
+use expensewise_projections::{rebuild, Projection};
+use expensewise_tests::{
+    assert_read_models_equal_a_rebuild, on_both_backends, Backend, TestDatabase,
+};
+use uuid::Uuid;
+
+fn metadata(actor: &Actor) -> EventMetadata {
+    let id = Uuid::new_v4();
+    EventMetadata {
+        organization_id: actor.organization_id,
+        actor_id: Some(actor.user_id),
+        occurred_at: Utc::now(),
+        correlation_id: id,
+        causation_id: id,
+        request_id: None,
+        traceparent: None,
+    }
+}
+
+async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    let command = ReceiptCommand::RecordUpload {
+        actor: *actor,
+        upload: Upload {
+            content_type: "image/png".into(),
+            size: bytes.len() as u64,
+            sha256: bytes.repeat(32),
+            storage_key: format!("{}/{id}", actor.organization_id),
+            duplicate_of: None,
+            expense_id: None,
+            create_expense: true,
+        },
+        at: Utc::now(),
+    };
+    store
+        .execute::<Receipt>(&id.to_string(), command, &metadata(actor))
+        .await
+        .unwrap();
+    id
+}
+
+async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let actor = Actor {
+        user_id: Uuid::new_v4(),
+        organization_id: Uuid::new_v4(),
+        role: Role::Employee,
+    };
+    // Stand-ins for the digests of three different files.
+    let scanned = upload(&store, &actor, "aa").await;
+    let extraction = Extraction {
+        merchant: Some("Café Nero".into()),
+        date: Some(Utc::now().date_naive()),
+        total: Some(Money::parse("9.80", Currency::parse("EUR").unwrap()).unwrap()),
+        tax: Some("1.56".into()),
+        text: "CAFÉ NERO\nTOTAL 9.80".into(),
+        confidence: BTreeMap::from([("total".to_string(), 0.9)]),
+    };
+    store
+        .execute::<Receipt>(
+            &scanned.to_string(),
+            ReceiptCommand::RecordScan {
+                extraction: extraction.clone(),
+                at: Utc::now(),
+            },
+            &metadata(&actor),
+        )
+        .await
+        .unwrap();
+    let failed = upload(&store, &actor, "bb").await;
+    store
+        .execute::<Receipt>(
+            &failed.to_string(),
+            ReceiptCommand::RecordScanFailure {
+                reason: "the file is not a readable image".into(),
+                at: Utc::now(),
+            },
+            &metadata(&actor),
+        )
+        .await
+        .unwrap();
+    let pending = upload(&store, &actor, "cc").await;
+
+    let projection = ReceiptsProjection::live();
+    let mut position = GlobalPosition::default();
+    while let Some(next) = apply_batch(&db, &projection, position).await.unwrap() {
+        position = next;
+    }
+
+    let (state, version) = receipts::get(&db, actor.organization_id, scanned)
+        .await
+        .unwrap()
+        .expect("the scanned receipt");
+    assert_eq!(version, 2);
+    assert_eq!(state.status, ScanStatus::Scanned);
+    assert_eq!(state.extraction, Some(extraction));
+    let (state, _) = receipts::get(&db, actor.organization_id, failed)
+        .await
+        .unwrap()
+        .expect("the failed receipt");
+    assert_eq!(state.status, ScanStatus::Failed);
+    assert_eq!(
+        state.failure_reason.as_deref(),
+        Some("the file is not a readable image")
+    );
+    let (state, version) = receipts::get(&db, actor.organization_id, pending)
+        .await
+        .unwrap()
+        .expect("the pending receipt");
+    assert_eq!((state.status, version), (ScanStatus::Pending, 1));
+    assert_eq!(
+        receipts::get(&db, Uuid::new_v4(), scanned).await.unwrap(),
+        None,
+        "another organization does not see the receipt"
+    );
+
+    // Every event delivered once more changes nothing.
+    let before = rebuild::checksum(&db, receipts::TABLE).await.unwrap();
+    let all = read_after(&db, GlobalPosition::default(), 1000)
+        .await
+        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    projection.apply(&mut tx, &all).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        rebuild::checksum(&db, receipts::TABLE).await.unwrap(),
+        before
+    );
+    assert!(before.starts_with("3:"), "{before}");
+    assert_eq!(assert_read_models_equal_a_rebuild(&db).await, 3);
+    db.close().await;
+    database.drop_database().await;
+}
+
+on_both_backends!(receipts_follow_uploads_and_scans_and_ignore_repeats);
