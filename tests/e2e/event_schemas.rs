@@ -1,0 +1,323 @@
+//! Every event type the product writes matches its JSON Schema in `schema/events`, as a
+//! validator that is not ours (Python's `jsonschema`) reads it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use chrono::Utc;
+use expensewise_domain::receipt::{Extraction, ReceiptCommand, Upload};
+use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
+use expensewise_infra::event_store::read_after;
+use expensewise_infra::{on_database, EventStore, GlobalPosition};
+use expensewise_tests::{expect_status, expense_body, on_both_backends, Backend, TestApp, User};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// What the validator reports: every schema, those some event was checked against, and
+/// every event that has no schema or does not match it.
+struct Validation {
+    schemas: Vec<String>,
+    used: Vec<String>,
+    failures: Vec<String>,
+}
+
+fn validate(events: &[Value]) -> Validation {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut child = Command::new(&python)
+        .arg(format!("{root}/tests/support/validate_events.py"))
+        .arg(format!("{root}/schema/events"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (with jsonschema; ./scripts/test.sh installs it): {e}")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(events).unwrap())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the validator failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let list = |key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    Validation {
+        schemas: list("schemas"),
+        used: list("used"),
+        failures: list("failures"),
+    }
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, user: &User, body: Value) -> Value {
+    let response = app
+        .request(method, path, Some(&user.token))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(status.is_success(), "{path}: {status}");
+    response.json().await.unwrap_or(Value::Null)
+}
+
+async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid {
+    let id = Uuid::new_v4();
+    let metadata = EventMetadata {
+        organization_id: actor.organization_id,
+        actor_id: Some(actor.user_id),
+        occurred_at: Utc::now(),
+        correlation_id: id,
+        causation_id: id,
+        request_id: None,
+        traceparent: None,
+    };
+    let upload = ReceiptCommand::RecordUpload {
+        actor,
+        upload: Upload {
+            content_type: "image/jpeg".into(),
+            size: 2048,
+            sha256: digest.to_string().repeat(64),
+            storage_key: format!("{}/{id}", actor.organization_id),
+            duplicate_of: None,
+            expense_id: None,
+            create_expense: false,
+        },
+        at: Utc::now(),
+    };
+    store
+        .execute::<Receipt>(&id.to_string(), upload, &metadata)
+        .await
+        .unwrap();
+    let outcome = match digest {
+        'a' => ReceiptCommand::RecordScan {
+            extraction: Extraction {
+                merchant: Some("Kiosk".into()),
+                date: Some(Utc::now().date_naive()),
+                total: Some(Money::parse("4.20", Currency::parse("EUR").unwrap()).unwrap()),
+                tax: None,
+                text: "KIOSK\nTOTAL 4.20".into(),
+                confidence: BTreeMap::from([("total".to_string(), 0.75)]),
+            },
+            at: Utc::now(),
+        },
+        _ => ReceiptCommand::RecordScanFailure {
+            reason: "the image is too blurred to read".into(),
+            at: Utc::now(),
+        },
+    };
+    store
+        .execute::<Receipt>(&id.to_string(), outcome, &metadata)
+        .await
+        .unwrap();
+    id
+}
+
+/// Writes at least one event of every type, through the API where it has a way to.
+async fn every_kind_of_event(app: &TestApp, backend: Backend) {
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let approver = app.add_user(&admin, "bob@acme.test", "approver").await;
+    let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
+    let user_path = format!("/v1/users/{}", approver.user_id);
+    send(
+        app,
+        Method::PATCH,
+        &user_path,
+        &admin,
+        json!({"role": "auditor"}),
+    )
+    .await;
+    send(
+        app,
+        Method::PATCH,
+        &user_path,
+        &admin,
+        json!({"role": "approver"}),
+    )
+    .await;
+    send(
+        app,
+        Method::PATCH,
+        &user_path,
+        &admin,
+        json!({"active": false}),
+    )
+    .await;
+    send(
+        app,
+        Method::PATCH,
+        &user_path,
+        &admin,
+        json!({"active": true}),
+    )
+    .await;
+    let approver = app.login("bob@acme.test").await;
+
+    // Uploads come with the receipts API; here the store records them as it will.
+    let db = app.database.connect().await;
+    let store = EventStore::new(db.clone());
+    let actor = Actor {
+        user_id: Uuid::parse_str(&employee.user_id).unwrap(),
+        organization_id: Uuid::parse_str(&employee.organization_id).unwrap(),
+        role: Role::Employee,
+    };
+    let scanned = record_receipt(&store, actor, 'a').await;
+    let failed = record_receipt(&store, actor, 'b').await;
+
+    let mut body = expense_body();
+    body["receipt_id"] = json!(scanned);
+    let expense = send(app, Method::POST, "/v1/expenses", &employee, body).await;
+    let path = format!("/v1/expenses/{}", expense["id"].as_str().unwrap());
+    send(
+        app,
+        Method::PATCH,
+        &path,
+        &employee,
+        json!({"amount": "43.00", "receipt_id": failed}),
+    )
+    .await;
+    send(
+        app,
+        Method::POST,
+        &format!("{path}/submit"),
+        &employee,
+        Value::Null,
+    )
+    .await;
+    send(
+        app,
+        Method::POST,
+        &format!("{path}/reject"),
+        &approver,
+        json!({"reason": "no receipt date"}),
+    )
+    .await;
+    send(
+        app,
+        Method::POST,
+        &format!("{path}/submit"),
+        &employee,
+        Value::Null,
+    )
+    .await;
+    send(
+        app,
+        Method::POST,
+        &format!("{path}/approve"),
+        &approver,
+        json!({"comment": "fine"}),
+    )
+    .await;
+    send(
+        app,
+        Method::POST,
+        &format!("{path}/reimburse"),
+        &admin,
+        Value::Null,
+    )
+    .await;
+    let doomed = send(app, Method::POST, "/v1/expenses", &employee, expense_body()).await;
+    let doomed = format!("/v1/expenses/{}", doomed["id"].as_str().unwrap());
+    let deleted = app
+        .request(Method::DELETE, &doomed, Some(&employee.token))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+
+    // An organization registered before version 2 of the event, as it was stored then.
+    let v1 = json!({"OrganizationRegistered": {
+        "name": "Old Corp",
+        "admin_user_id": Uuid::new_v4(),
+        "admin_name": "Ada",
+        "admin_email": "ada@old.test",
+        "admin_password_hash": "$argon2id$old",
+        "registered_at": "2024-05-01T10:00:00Z"
+    }})
+    .to_string();
+    let payload = match backend {
+        Backend::Postgres => "CAST($2 AS json)",
+        Backend::Sqlite => "$2",
+    };
+    let insert = format!(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
+    );
+    on_database!(&db, |pool| {
+        sqlx::query(&insert)
+            .bind(Uuid::new_v4().to_string())
+            .bind(&v1)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    db.close().await;
+}
+
+async fn every_event_matches_its_schema(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    every_kind_of_event(&app, backend).await;
+
+    // As stored and as published on JetStream: `{"<event type>": fields}`.
+    let db = app.database.connect().await;
+    let stored: Vec<Value> = read_after(&db, GlobalPosition::default(), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let fields = e.payload[&e.event_type].clone();
+            assert!(
+                fields.is_object(),
+                "{} is wrapped in its type",
+                e.event_type
+            );
+            json!({
+                "aggregate_type": e.aggregate_type,
+                "event_type": e.event_type,
+                "event_version": e.event_version,
+                "payload": fields,
+            })
+        })
+        .collect();
+    db.close().await;
+    let report = validate(&stored);
+    assert_eq!(report.failures, Vec::<String>::new());
+    assert_eq!(
+        report.used, report.schemas,
+        "every schema describes an event the product writes, and every type was written"
+    );
+    assert_eq!(report.schemas.len(), 19);
+
+    // As auditors read them.
+    let admin = app.login("ada@acme.test").await;
+    let audit = expect_status(
+        app.get("/v1/audit/events?limit=1000", &admin.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let audited = audit["events"].as_array().unwrap().clone();
+    assert!(audited.len() >= 25, "{}", audited.len());
+    let report = validate(&audited);
+    assert_eq!(report.failures, Vec::<String>::new());
+    let mut of_this_organization = report.schemas.clone();
+    of_this_organization.retain(|s| s != "organization/OrganizationRegistered/1.0");
+    assert_eq!(report.used, of_this_organization);
+    app.finish().await;
+}
+
+on_both_backends!(every_event_matches_its_schema);
