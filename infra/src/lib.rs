@@ -3,6 +3,7 @@
 
 pub mod checkpoints;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod event_store;
 pub mod idempotency;

@@ -13,6 +13,7 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
 use expensewise_infra::checkpoints as checkpoint;
+use expensewise_infra::consumer;
 use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::nats::{self, EventMessage};
@@ -106,7 +107,7 @@ async fn run(
                             c
                         }
                     };
-                    apply_messages(&db, projection.as_ref(), &consumer, from).await
+                    apply_messages(&db, js, projection.as_ref(), &consumer, from).await
                 }
             }
         };
@@ -232,6 +233,7 @@ async fn fill_from_store(
 /// the store (see [`fill_from_store`]), not from the broker.
 async fn durable_consumer(js: &jetstream::Context, name: &str) -> anyhow::Result<PullConsumer> {
     let stream = nats::ensure_stream(js).await?;
+    consumer::ensure_dead_letter_stream(js).await?;
     let durable = format!("projection-{name}");
     stream
         .get_or_create_consumer(
@@ -252,11 +254,12 @@ async fn durable_consumer(js: &jetstream::Context, name: &str) -> anyhow::Result
 /// (and the checkpoint) committed; on any failure they are handed back for redelivery.
 async fn apply_messages(
     db: &Database,
+    js: &jetstream::Context,
     projection: &dyn Projection,
-    consumer: &PullConsumer,
+    pull: &PullConsumer,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<GlobalPosition>> {
-    let mut batch = consumer
+    let mut batch = pull
         .fetch()
         .max_messages(BATCH)
         .expires(Duration::from_millis(500))
@@ -270,14 +273,32 @@ async fn apply_messages(
     if messages.is_empty() {
         return Ok(None);
     }
-    let parsed: anyhow::Result<Vec<RecordedEvent>> = messages
-        .iter()
-        .map(|m| serde_json::from_slice::<EventMessage>(&m.payload)?.into_event())
-        .collect();
-    let outcome = match parsed {
-        Ok(events) => fill_from_store(db, projection, from, events).await,
-        Err(e) => Err(e),
-    };
+    // A message that is not an event can never be applied: it is set aside as a dead
+    // letter rather than blocking the consumer. (Events come from the store anyway.)
+    let mut events = Vec::with_capacity(messages.len());
+    let mut kept = Vec::with_capacity(messages.len());
+    for message in messages {
+        match serde_json::from_slice::<EventMessage>(&message.payload)
+            .map_err(anyhow::Error::from)
+            .and_then(EventMessage::into_event)
+        {
+            Ok(event) => {
+                events.push(event);
+                kept.push(message);
+            }
+            Err(e) => {
+                let worker = format!("projection-{}", projection.name());
+                let reason = format!("the message is not an event: {e:#}");
+                consumer::dead_letter(js, &worker, &message, &reason).await?;
+                message
+                    .ack_with(AckKind::Term)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+            }
+        }
+    }
+    let messages = kept;
+    let outcome = fill_from_store(db, projection, from, events).await;
     match outcome {
         Ok(applied) => {
             for message in &messages {

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails};
-use expensewise_domain::{Actor, Currency, EventMetadata, Expense, Money, Role};
+use expensewise_domain::{Actor, Currency, Expense, Money, Role};
 use expensewise_infra::{on_database, EventStore};
 use expensewise_projections::status;
-use expensewise_tests::{Backend, NatsServer, Process, TestDatabase};
+use expensewise_tests::{event_metadata, Backend, NatsServer, Process, TestDatabase};
 use uuid::Uuid;
 
 async fn create_expense(store: &EventStore, actor: Actor) {
@@ -28,15 +28,7 @@ async fn create_expense(store: &EventStore, actor: Actor) {
         receipt_id: None,
         today: Utc::now().date_naive(),
     };
-    let metadata = EventMetadata {
-        organization_id: actor.organization_id,
-        actor_id: Some(actor.user_id),
-        occurred_at: Utc::now(),
-        correlation_id: id,
-        causation_id: id,
-        request_id: None,
-        traceparent: None,
-    };
+    let metadata = event_metadata(actor.organization_id, Some(actor.user_id));
     store
         .execute::<Expense>(&id.to_string(), command, &metadata)
         .await

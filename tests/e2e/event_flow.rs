@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use expensewise_infra::{on_database, Database};
 use expensewise_tests::{
-    assert_read_models_equal_a_rebuild, consistency, expect_status, expense_body, stored_event_ids,
-    wait_for_stream, Backend, NatsServer, TestApp, TestDatabase,
+    assert_read_models_equal_a_rebuild, consistency, expect_status, expense_body,
+    register_directly, stored_event_ids, wait_for_stream, Backend, NatsServer, TestApp,
+    TestDatabase,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -144,31 +145,7 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
         })
         .collect();
     for _ in 0..30 {
-        let org = uuid::Uuid::new_v4();
-        let command = expensewise_domain::organization::OrganizationCommand::RegisterOrganization {
-            name: "Acme".into(),
-            default_currency: expensewise_domain::Currency::parse("EUR").unwrap(),
-            admin: expensewise_domain::organization::NewUser {
-                user_id: uuid::Uuid::new_v4(),
-                name: "Ada".into(),
-                email: format!("{org}@acme.test"),
-                password_hash: expensewise_domain::organization::PasswordHash("$argon2id$x".into()),
-            },
-            at: chrono::Utc::now(),
-        };
-        let metadata = expensewise_domain::EventMetadata {
-            organization_id: org,
-            actor_id: None,
-            occurred_at: chrono::Utc::now(),
-            correlation_id: org,
-            causation_id: org,
-            request_id: None,
-            traceparent: None,
-        };
-        store
-            .execute::<expensewise_domain::Organization>(&org.to_string(), command, &metadata)
-            .await
-            .unwrap();
+        register_directly(&store).await;
     }
     let stored = stored_event_ids(&db).await;
     let messages = wait_for_stream(&nats.url, stored.len()).await;
@@ -183,4 +160,55 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
     }
     db.close().await;
     database.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_an_event_is_dead_lettered_and_projections_go_on() {
+    let nats = NatsServer::start();
+    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
+    js.publish(
+        "expensewise.events.expense.ExpenseCreated",
+        "not an event".into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let created = app
+        .post("/v1/expenses", Some(&admin.token), expense_body())
+        .await;
+    let token = consistency(&created);
+    expect_status(created, StatusCode::CREATED).await;
+    let page = expect_status(
+        app.get_after("/v1/expenses", &admin.token, &token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+    let dead_letters = expensewise_infra::consumer::ensure_dead_letter_stream(&js)
+        .await
+        .unwrap();
+    let models = expensewise_projections::status::read_models().len();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut subjects = BTreeSet::new();
+    let mut seq = 1;
+    while subjects.len() < models {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dead letters: {subjects:?}"
+        );
+        match dead_letters.get_raw_message(seq).await {
+            Ok(message) => {
+                assert_eq!(&message.payload[..], b"not an event");
+                subjects.insert(message.subject.to_string());
+                seq += 1;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert!(subjects.contains("expensewise.dead.projection-expenses"));
+    app.finish().await;
 }

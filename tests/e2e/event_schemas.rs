@@ -7,10 +7,12 @@ use std::process::{Command, Stdio};
 
 use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, Upload};
-use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
+use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::{on_database, EventStore, GlobalPosition};
-use expensewise_tests::{expect_status, expense_body, on_both_backends, Backend, TestApp, User};
+use expensewise_tests::{
+    event_metadata, expect_status, expense_body, on_both_backends, Backend, TestApp, User,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -78,15 +80,7 @@ async fn send(app: &TestApp, method: Method, path: &str, user: &User, body: Valu
 
 async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid {
     let id = Uuid::new_v4();
-    let metadata = EventMetadata {
-        organization_id: actor.organization_id,
-        actor_id: Some(actor.user_id),
-        occurred_at: Utc::now(),
-        correlation_id: id,
-        causation_id: id,
-        request_id: None,
-        traceparent: None,
-    };
+    let metadata = event_metadata(actor.organization_id, Some(actor.user_id));
     let upload = ReceiptCommand::RecordUpload {
         actor,
         upload: Upload {

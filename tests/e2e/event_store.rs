@@ -2,43 +2,13 @@
 
 use chrono::Utc;
 use expensewise_domain::organization::{OrganizationCommand, PasswordHash};
-use expensewise_domain::{Currency, EventMetadata, Organization};
+use expensewise_domain::{Currency, Organization};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
-use expensewise_tests::{on_both_backends, Backend, TestDatabase};
+use expensewise_tests::{
+    event_metadata, on_both_backends, register_directly as register, Backend, TestDatabase,
+};
 use uuid::Uuid;
-
-fn metadata(org: Uuid) -> EventMetadata {
-    EventMetadata {
-        organization_id: org,
-        actor_id: None,
-        occurred_at: Utc::now(),
-        correlation_id: Uuid::new_v4(),
-        causation_id: Uuid::new_v4(),
-        request_id: None,
-        traceparent: None,
-    }
-}
-
-async fn register(store: &EventStore) -> Uuid {
-    let org = Uuid::new_v4();
-    let command = OrganizationCommand::RegisterOrganization {
-        name: "Acme".into(),
-        default_currency: Currency::parse("EUR").unwrap(),
-        admin: expensewise_domain::organization::NewUser {
-            user_id: Uuid::new_v4(),
-            name: "Ada".into(),
-            email: format!("{org}@acme.test"),
-            password_hash: PasswordHash("$argon2id$test".into()),
-        },
-        at: Utc::now(),
-    };
-    store
-        .execute::<Organization>(&org.to_string(), command, &metadata(org))
-        .await
-        .unwrap();
-    org
-}
 
 async fn all_after(db: &Database, from: GlobalPosition) -> Vec<(GlobalPosition, String)> {
     read_after(db, from, 1000)
@@ -251,7 +221,7 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
             at: Utc::now(),
         };
         store
-            .execute::<Organization>(&org.to_string(), command, &metadata(org))
+            .execute::<Organization>(&org.to_string(), command, &event_metadata(org, None))
             .await
             .unwrap();
     }
@@ -315,7 +285,7 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
         receipt_id: None,
         today,
     };
-    let meta = metadata(actor.organization_id);
+    let meta = event_metadata(actor.organization_id, None);
     store.execute::<Expense>(&id, create, &meta).await.unwrap();
     let edits = 2 * expensewise_infra::event_store::EXPENSE_SNAPSHOT_EVERY + 7;
     for n in 0..edits {

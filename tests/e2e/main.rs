@@ -15,3 +15,4 @@ mod expenses;
 mod queries;
 mod read_models;
 mod replay;
+mod workers;

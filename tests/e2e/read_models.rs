@@ -4,29 +4,16 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, ScanStatus, Upload};
-use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
+use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::{EventStore, GlobalPosition};
 use expensewise_projections::receipts::{self, ReceiptsProjection};
 use expensewise_projections::runner::apply_batch;
 use expensewise_projections::{rebuild, Projection};
 use expensewise_tests::{
-    assert_read_models_equal_a_rebuild, on_both_backends, Backend, TestDatabase,
+    assert_read_models_equal_a_rebuild, event_metadata, on_both_backends, Backend, TestDatabase,
 };
 use uuid::Uuid;
-
-fn metadata(actor: &Actor) -> EventMetadata {
-    let id = Uuid::new_v4();
-    EventMetadata {
-        organization_id: actor.organization_id,
-        actor_id: Some(actor.user_id),
-        occurred_at: Utc::now(),
-        correlation_id: id,
-        causation_id: id,
-        request_id: None,
-        traceparent: None,
-    }
-}
 
 async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
     let id = Uuid::new_v4();
@@ -44,7 +31,11 @@ async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
         at: Utc::now(),
     };
     store
-        .execute::<Receipt>(&id.to_string(), command, &metadata(actor))
+        .execute::<Receipt>(
+            &id.to_string(),
+            command,
+            &event_metadata(actor.organization_id, Some(actor.user_id)),
+        )
         .await
         .unwrap();
     id
@@ -76,7 +67,7 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
                 extraction: extraction.clone(),
                 at: Utc::now(),
             },
-            &metadata(&actor),
+            &event_metadata(actor.organization_id, Some(actor.user_id)),
         )
         .await
         .unwrap();
@@ -88,7 +79,7 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
                 reason: "the file is not a readable image".into(),
                 at: Utc::now(),
             },
-            &metadata(&actor),
+            &event_metadata(actor.organization_id, Some(actor.user_id)),
         )
         .await
         .unwrap();

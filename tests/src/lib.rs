@@ -650,3 +650,47 @@ pub async fn assert_read_models_equal_a_rebuild(db: &Database) -> usize {
     }
     models.len()
 }
+
+/// Registers an organization straight through the event store (no HTTP, no password
+/// hashing); returns its id.
+pub async fn register_directly(store: &expensewise_infra::EventStore) -> Uuid {
+    use expensewise_domain::organization::{NewUser, OrganizationCommand, PasswordHash};
+    let org = Uuid::new_v4();
+    let command = OrganizationCommand::RegisterOrganization {
+        name: "Acme".into(),
+        default_currency: expensewise_domain::Currency::parse("EUR").expect("EUR"),
+        admin: NewUser {
+            user_id: Uuid::new_v4(),
+            name: "Ada".into(),
+            email: format!("{org}@acme.test"),
+            password_hash: PasswordHash("$argon2id$test".into()),
+        },
+        at: chrono::Utc::now(),
+    };
+    store
+        .execute::<expensewise_domain::Organization>(
+            &org.to_string(),
+            command,
+            &event_metadata(org, None),
+        )
+        .await
+        .expect("register an organization");
+    org
+}
+
+/// Metadata for a command a test issues straight through the event store.
+pub fn event_metadata(
+    organization_id: Uuid,
+    actor_id: Option<Uuid>,
+) -> expensewise_domain::EventMetadata {
+    let id = Uuid::new_v4();
+    expensewise_domain::EventMetadata {
+        organization_id,
+        actor_id,
+        occurred_at: chrono::Utc::now(),
+        correlation_id: id,
+        causation_id: id,
+        request_id: None,
+        traceparent: None,
+    }
+}

@@ -1,0 +1,368 @@
+//! Workers that react to events (OCR, e-mail, …): one handler trait, two ways to feed it.
+//!
+//! - **JetStream**: a durable pull consumer per worker, filtered to the event types it
+//!   handles, with explicit acks. Replicas of a worker share the durable consumer, so each
+//!   event goes to one of them. A failed event is redelivered with growing delays; after
+//!   [`Delivery::max_deliver`] attempts it is published to the dead-letter subject
+//!   `expensewise.dead.<worker>` (kept on its own stream) and the worker moves on.
+//! - **Event store** (the embedded default, or no NATS): an in-process tail from the
+//!   worker's checkpoint, retrying the same way and recording what it gives up on in the
+//!   `dead_letters` table.
+//!
+//! Either way delivery is at least once: a worker killed after its effect but before the
+//! ack (or checkpoint) sees the event again, so handlers are idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::{self, stream, AckKind};
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::checkpoints;
+use crate::db::Database;
+use crate::event_store::{read_after, RecordedEvent};
+use crate::nats::{self, EventMessage, SUBJECT_PREFIX};
+use crate::on_database;
+use crate::wake::Wake;
+
+/// The stream dead letters are kept on.
+pub const DEAD_LETTER_STREAM: &str = "EXPENSEWISE_DEAD_LETTERS";
+pub const DEAD_LETTER_PREFIX: &str = "expensewise.dead";
+/// Header of a dead letter: why the worker gave up.
+pub const ERROR_HEADER: &str = "Expensewise-Error";
+
+pub fn dead_letter_subject(worker: &str) -> String {
+    format!("{DEAD_LETTER_PREFIX}.{worker}")
+}
+
+/// Reacts to events of the types it names.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Stable name: the durable consumer's and the checkpoint's.
+    fn name(&self) -> &'static str;
+
+    /// `(aggregate type, event type)` pairs it handles.
+    fn handles(&self) -> &'static [(&'static str, &'static str)];
+
+    /// Does the work for one event. An error means "try again later"; the worker gives
+    /// up on the event after [`Delivery::max_deliver`] attempts.
+    async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()>;
+}
+
+/// How hard a worker tries before it gives an event up.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    pub max_deliver: u32,
+    /// The wait after the first failure; it doubles after each further one.
+    pub first_retry: Duration,
+    pub max_retry: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            max_deliver: 5,
+            first_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Delivery {
+    fn retry_after(&self, failures: u32) -> Duration {
+        let doubled = self
+            .first_retry
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)));
+        doubled.min(self.max_retry)
+    }
+}
+
+/// Where a worker's events come from.
+#[derive(Clone)]
+pub enum Feed {
+    Store {
+        db: Database,
+        appends: watch::Receiver<u64>,
+    },
+    JetStream(Box<jetstream::Context>),
+}
+
+/// Runs `handler` until `shutdown` turns true. Infrastructure failures (the database or
+/// NATS unreachable) are retried; only events are ever given up on.
+pub async fn run(
+    feed: Feed,
+    handler: Arc<dyn Handler>,
+    delivery: Delivery,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = handler.name();
+    while !*shutdown.borrow() {
+        let outcome = match &feed {
+            Feed::Store { db, appends } => {
+                tail_store(
+                    db,
+                    appends.clone(),
+                    handler.as_ref(),
+                    delivery,
+                    &mut shutdown,
+                )
+                .await
+            }
+            Feed::JetStream(js) => {
+                pull_messages(js, handler.as_ref(), delivery, &mut shutdown).await
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(
+                worker = name,
+                error = format!("{e:#}"),
+                "worker interrupted; resuming"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delivery.first_retry) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+fn checkpoint_name(handler: &dyn Handler) -> String {
+    format!("worker.{}", handler.name())
+}
+
+async fn tail_store(
+    db: &Database,
+    appends: watch::Receiver<u64>,
+    handler: &dyn Handler,
+    delivery: Delivery,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let checkpoint = checkpoint_name(handler);
+    let mut wake = Wake::new(db.clone(), appends);
+    let mut position = checkpoints::load(db, &checkpoint).await?;
+    while !*shutdown.borrow() {
+        let events = read_after(db, position, 100).await?;
+        if events.is_empty() {
+            tokio::select! {
+                _ = wake.wait(Duration::from_millis(100)) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        for event in events {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let wanted = handler
+                .handles()
+                .iter()
+                .any(|(a, t)| *a == event.aggregate_type && *t == event.event_type);
+            let global = event.global;
+            if wanted {
+                let event = event.upcast();
+                if let Err(reason) = attempt(handler, &event, delivery, shutdown).await {
+                    record_dead_letter(db, handler.name(), &event, &reason).await?;
+                }
+            }
+            checkpoints::store(db, &checkpoint, position, global).await?;
+            position = global;
+        }
+    }
+    Ok(())
+}
+
+/// Tries `event` up to the delivery limit, waiting longer after each failure. Returns
+/// the last error when it gives up (or shutdown interrupts the waits).
+async fn attempt(
+    handler: &dyn Handler,
+    event: &RecordedEvent,
+    delivery: Delivery,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut failures = 0;
+    loop {
+        match handler.handle(event).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                failures += 1;
+                let reason = format!("{e:#}");
+                tracing::warn!(worker = handler.name(), event_type = %event.event_type,
+                    aggregate_id = %event.aggregate_id, attempt = failures, error = %reason,
+                    "handling an event failed");
+                if failures >= delivery.max_deliver || *shutdown.borrow() {
+                    return Err(reason);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delivery.retry_after(failures)) => {}
+                    _ = shutdown.changed() => return Err(reason),
+                }
+            }
+        }
+    }
+}
+
+async fn record_dead_letter(
+    db: &Database,
+    worker: &str,
+    event: &RecordedEvent,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let id = nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+    tracing::error!(worker, event_id = %id, error = reason, "gave up on an event: dead letter");
+    on_database!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO dead_letters (worker, event_id, global_position, aggregate_type, aggregate_id, \
+             sequence, event_type, error, failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (worker, event_id) DO UPDATE SET error = excluded.error, failed_at = excluded.failed_at",
+        )
+        .bind(worker)
+        .bind(id.to_string())
+        .bind(event.global.to_string())
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(&event.event_type)
+        .bind(reason)
+        .bind(chrono::Utc::now())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The dead-letter stream, created if absent.
+pub async fn ensure_dead_letter_stream(js: &jetstream::Context) -> anyhow::Result<stream::Stream> {
+    js.get_or_create_stream(stream::Config {
+        name: DEAD_LETTER_STREAM.to_string(),
+        subjects: vec![format!("{DEAD_LETTER_PREFIX}.>")],
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot create the JetStream stream {DEAD_LETTER_STREAM}: {e}"))
+}
+
+async fn durable(
+    js: &jetstream::Context,
+    handler: &dyn Handler,
+    delivery: Delivery,
+) -> anyhow::Result<PullConsumer> {
+    let stream = nats::ensure_stream(js).await?;
+    ensure_dead_letter_stream(js).await?;
+    let durable = format!("worker-{}", handler.name());
+    stream
+        .get_or_create_consumer(
+            &durable,
+            pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subjects: handler
+                    .handles()
+                    .iter()
+                    .map(|(a, t)| format!("{SUBJECT_PREFIX}.{a}.{t}"))
+                    .collect(),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(120),
+                // One delivery beyond the limit: the one that finds the attempts used up
+                // (by failures, or by workers that died handling it) and dead-letters it.
+                max_deliver: i64::from(delivery.max_deliver) + 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the JetStream consumer {durable}: {e}"))
+}
+
+enum Outcome {
+    Done,
+    Retry(String),
+    GiveUp(String),
+}
+
+async fn pull_messages(
+    js: &jetstream::Context,
+    handler: &dyn Handler,
+    delivery: Delivery,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let consumer = durable(js, handler, delivery).await?;
+    while !*shutdown.borrow() {
+        // Small batches: replicas share the consumer, and a long batch held by one
+        // replica would wait while the others idle.
+        let mut batch = consumer
+            .fetch()
+            .max_messages(4)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+            .map_err(|e| anyhow::anyhow!("fetching from JetStream: {e}"))?;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))?;
+            let delivered = message
+                .info()
+                .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+                .unwrap_or(1);
+            let event = serde_json::from_slice::<EventMessage>(&message.payload)
+                .map_err(anyhow::Error::from)
+                .and_then(EventMessage::into_event)
+                .map(RecordedEvent::upcast);
+            let outcome = match event {
+                Err(e) => Outcome::GiveUp(format!("the message is not an event: {e:#}")),
+                Ok(_) if delivered > delivery.max_deliver => Outcome::GiveUp(format!(
+                    "{} deliveries without an acknowledgement",
+                    delivery.max_deliver
+                )),
+                Ok(event) => match handler.handle(&event).await {
+                    Ok(()) => Outcome::Done,
+                    Err(e) if delivered >= delivery.max_deliver => {
+                        Outcome::GiveUp(format!("{e:#}"))
+                    }
+                    Err(e) => Outcome::Retry(format!("{e:#}")),
+                },
+            };
+            let ack = match outcome {
+                Outcome::Done => message.ack_with(AckKind::Ack).await,
+                Outcome::GiveUp(reason) => {
+                    dead_letter(js, handler.name(), &message, &reason).await?;
+                    message.ack_with(AckKind::Term).await
+                }
+                Outcome::Retry(reason) => {
+                    tracing::warn!(worker = handler.name(), attempt = delivered, error = %reason,
+                        "handling an event failed; it will be redelivered");
+                    message
+                        .ack_with(AckKind::Nak(Some(delivery.retry_after(delivered))))
+                        .await
+                }
+            };
+            ack.map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Publishes the message as it came, with the reason, to the worker's dead-letter subject,
+/// and waits until JetStream has stored it.
+pub async fn dead_letter(
+    js: &jetstream::Context,
+    worker: &str,
+    message: &jetstream::Message,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let mut headers = message.headers.clone().unwrap_or_default();
+    // Header values cannot span lines.
+    headers.insert(ERROR_HEADER, reason.replace(['\r', '\n'], " ").as_str());
+    headers.insert("Expensewise-Original-Subject", message.subject.as_str());
+    tracing::error!(worker, subject = %message.subject, error = reason, "gave up on an event: dead letter");
+    js.publish_with_headers(
+        dead_letter_subject(worker),
+        headers,
+        message.payload.clone(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("publishing a dead letter: {e}"))?
+    .await
+    .map_err(|e| anyhow::anyhow!("JetStream did not store a dead letter: {e}"))?;
+    Ok(())
+}

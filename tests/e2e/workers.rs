@@ -1,0 +1,218 @@
+//! Workers: bounded redelivery, dead letters, and replicas sharing a JetStream consumer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
+use expensewise_infra::{nats, on_database, EventStore, RecordedEvent};
+use expensewise_tests::{register_directly, Backend, NatsServer, TestDatabase};
+use tokio::sync::watch;
+
+/// Remembers which replica handled which organization; fails every attempt on the
+/// poisoned one.
+struct Recorder {
+    replica: usize,
+    poisoned: String,
+    log: Arc<Mutex<Log>>,
+}
+
+#[derive(Default)]
+struct Log {
+    handled: Vec<(usize, String)>,
+    attempts: HashMap<String, u32>,
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, &'static str)] {
+        &[("organization", "OrganizationRegistered")]
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
+        {
+            let mut log = self.log.lock().unwrap();
+            *log.attempts.entry(event.aggregate_id.clone()).or_default() += 1;
+        }
+        // Long enough that one replica cannot take every message.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if event.aggregate_id == self.poisoned {
+            anyhow::bail!("cannot handle organization {}\nat all", self.poisoned);
+        }
+        self.log
+            .lock()
+            .unwrap()
+            .handled
+            .push((self.replica, event.aggregate_id.clone()));
+        Ok(())
+    }
+}
+
+const DELIVERY: Delivery = Delivery {
+    max_deliver: 3,
+    first_retry: Duration::from_millis(50),
+    max_retry: Duration::from_millis(200),
+};
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn_replicas(
+    feed: &Feed,
+    replicas: usize,
+    poisoned: &str,
+    log: &Arc<Mutex<Log>>,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..replicas)
+        .map(|replica| {
+            let handler = Arc::new(Recorder {
+                replica,
+                poisoned: poisoned.to_string(),
+                log: log.clone(),
+            });
+            tokio::spawn(consumer::run(
+                feed.clone(),
+                handler,
+                DELIVERY,
+                stopped.clone(),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_lettered() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let js = nats::connect(&nats.url).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let relay = tokio::spawn(nats::run_relay(
+        db.clone(),
+        js.clone(),
+        store.subscribe_appends(),
+        stopped.clone(),
+    ));
+    let mut organizations = Vec::new();
+    for _ in 0..40 {
+        organizations.push(register_directly(&store).await.to_string());
+    }
+    let poisoned = organizations[7].clone();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let feed = Feed::JetStream(Box::new(js.clone()));
+    let workers = spawn_replicas(&feed, 2, &poisoned, &log, &stopped);
+
+    let dead_letters = consumer::ensure_dead_letter_stream(&js).await.unwrap();
+    wait_for("39 events handled and one dead letter", || {
+        log.lock().unwrap().handled.len() >= 39
+    })
+    .await;
+    let dead = loop {
+        if let Ok(message) = dead_letters.get_raw_message(1).await {
+            break message;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = stop.send(true);
+    for task in workers {
+        task.await.unwrap();
+    }
+    relay.await.unwrap().unwrap();
+
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    let handled: Vec<&String> = log.handled.iter().map(|(_, org)| org).collect();
+    let distinct: HashSet<&String> = handled.iter().copied().collect();
+    assert_eq!(handled.len(), 39, "each event handled once");
+    assert_eq!(distinct.len(), 39);
+    assert!(!distinct.contains(&poisoned));
+    let by_replica: HashSet<usize> = log.handled.iter().map(|(r, _)| *r).collect();
+    assert_eq!(by_replica.len(), 2, "both replicas took a share");
+    assert_eq!(
+        log.attempts[&poisoned], DELIVERY.max_deliver,
+        "the failing event was tried exactly max_deliver times"
+    );
+
+    assert_eq!(dead.subject.as_str(), "expensewise.dead.recorder");
+    let headers = dead.headers;
+    let event_id = nats::event_id("organization", &poisoned, 1).to_string();
+    assert_eq!(
+        headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+        Some(event_id.as_str())
+    );
+    let error = headers
+        .get(consumer::ERROR_HEADER)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(error.contains(&poisoned), "{error}");
+    let body: serde_json::Value = serde_json::from_slice(&dead.payload).unwrap();
+    assert_eq!(body["aggregate_id"], poisoned.as_str());
+    assert_eq!(
+        dead_letters.get_info().await.unwrap().state.messages,
+        1,
+        "one dead letter"
+    );
+    db.close().await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn reading_the_store_a_failing_event_is_retried_then_recorded_as_dead() {
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let mut organizations = Vec::new();
+    for _ in 0..6 {
+        organizations.push(register_directly(&store).await.to_string());
+    }
+    let poisoned = organizations[2].clone();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let (stop, stopped) = watch::channel(false);
+    let feed = Feed::Store {
+        db: db.clone(),
+        appends: store.subscribe_appends(),
+    };
+    let workers = spawn_replicas(&feed, 1, &poisoned, &log, &stopped);
+    // Events written while the worker runs reach it too.
+    organizations.push(register_directly(&store).await.to_string());
+    wait_for("6 events handled", || {
+        log.lock().unwrap().handled.len() >= 6
+    })
+    .await;
+    let _ = stop.send(true);
+    for task in workers {
+        task.await.unwrap();
+    }
+
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    let handled: Vec<&String> = log.handled.iter().map(|(_, org)| org).collect();
+    let expected: Vec<&String> = organizations.iter().filter(|o| **o != poisoned).collect();
+    assert_eq!(
+        handled, expected,
+        "in order, each once, the failing one skipped"
+    );
+    assert_eq!(log.attempts[&poisoned], DELIVERY.max_deliver);
+    let dead: Vec<(String, String, String)> = on_database!(&db, |pool| {
+        sqlx::query_as("SELECT worker, aggregate_id, error FROM dead_letters")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "recorder");
+    assert_eq!(dead[0].1, poisoned);
+    assert!(dead[0].2.contains("cannot handle"), "{}", dead[0].2);
+    db.close().await;
+    database.drop_database().await;
+}
