@@ -137,7 +137,10 @@ impl FromRequestParts<AppState> for AuthUser {
             .tokens
             .verify(token)
             .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
-        let organization: Organization = state.store.load(&claims.org.to_string()).await?;
+        let organization = state
+            .store
+            .load_organization(&claims.org.to_string())
+            .await?;
         let member = organization
             .member(claims.sub)
             .filter(|m| m.active)

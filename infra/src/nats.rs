@@ -166,6 +166,10 @@ pub const RELAY: &str = "relay";
 const RELAY_BATCH: i64 = 500;
 const POLL: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The longest the relay goes without storing its checkpoint while it keeps publishing.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Pause after a batch of several events, so that busy periods make big batches.
+const LINGER: Duration = Duration::from_millis(2);
 /// The advisory lock that makes one relay active among many (PostgreSQL).
 const RELAY_LOCK: i64 = 0x0045_5752_454c_4159;
 
@@ -202,31 +206,61 @@ pub async fn run_relay(
     };
     let mut backoff = Duration::from_millis(100);
     let mut stream_ready = false;
+    // Where the relay has published up to, and where its stored checkpoint is. The
+    // checkpoint is written at most every CHECKPOINT_EVERY (and whenever the relay has
+    // caught up): after a crash it re-publishes at most that much, which JetStream drops
+    // as duplicates by message id.
+    let mut published: Option<GlobalPosition> = None;
+    let mut stored = GlobalPosition::default();
+    let mut stored_at = tokio::time::Instant::now();
     while !*shutdown.borrow() {
         let step = async {
             if !stream_ready {
                 ensure_stream(&js).await?;
                 stream_ready = true;
             }
-            let from = crate::checkpoints::load(&db, RELAY).await?;
-            let events = read_after(&db, from, RELAY_BATCH).await?;
-            let Some(last) = events.last().map(|e| e.global) else {
-                return anyhow::Ok(false);
+            let from = match published {
+                Some(position) => position,
+                None => {
+                    stored = crate::checkpoints::load(&db, RELAY).await?;
+                    published = Some(stored);
+                    stored
+                }
             };
-            publish(&js, &events).await?;
-            crate::checkpoints::store(&db, RELAY, from, last).await?;
-            anyhow::Ok(true)
+            let events = read_after(&db, from, RELAY_BATCH).await?;
+            let caught_up = events.is_empty();
+            if let Some(last) = events.last().map(|e| e.global) {
+                publish(&js, &events).await?;
+                published = Some(last);
+            }
+            let position = published.unwrap_or(from);
+            if position != stored && (caught_up || stored_at.elapsed() >= CHECKPOINT_EVERY) {
+                crate::checkpoints::store(&db, RELAY, stored, position).await?;
+                stored = position;
+                stored_at = tokio::time::Instant::now();
+            }
+            anyhow::Ok(events.len())
         };
         match step.await {
-            Ok(true) => backoff = Duration::from_millis(100),
-            Ok(false) => {
+            Ok(0) => {
                 tokio::select! {
                     _ = wake.wait(POLL) => {}
                     _ = shutdown.changed() => {}
                 }
             }
+            Ok(count) => {
+                backoff = Duration::from_millis(100);
+                // As in the projectors: under a stream of commands, gather bigger batches.
+                if count > 1 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LINGER) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
             Err(e) => {
                 stream_ready = false;
+                published = None;
                 tracing::warn!(error = format!("{e:#}"), retry_in = ?backoff, "relay: publishing failed");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

@@ -27,6 +27,8 @@ use tokio::task::JoinHandle;
 const BATCH: usize = 500;
 /// How often to look for events written by other processes when nothing woke us.
 const POLL: Duration = Duration::from_millis(100);
+/// Pause after a batch before fetching the next, so that busy periods make big batches.
+const LINGER: Duration = Duration::from_millis(5);
 /// Pause after a failure before reading again from the stored checkpoint.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -93,11 +95,17 @@ async fn run(
     let name = projection.name();
     let mut wake = Wake::new(db.clone(), appends);
     let mut consumer: Option<PullConsumer> = None;
+    // The checkpoint as this loop last wrote it; read again only after a failure (another
+    // instance may have moved it, which the next batch would notice anyway).
+    let mut known: Option<GlobalPosition> = None;
     while !*shutdown.borrow() {
         let step = async {
-            let from = checkpoint::load(&db, name).await?;
+            let from = match known {
+                Some(position) => position,
+                None => checkpoint::load(&db, name).await?,
+            };
             match &source {
-                Source::Store => apply_batch(&db, projection.as_ref(), from).await,
+                Source::Store => apply_store_batch(&db, projection.as_ref(), from).await,
                 Source::JetStream(js) => {
                     let consumer = match &consumer {
                         Some(c) => c.clone(),
@@ -112,7 +120,18 @@ async fn run(
             }
         };
         match step.await {
-            Ok(Some(_)) => {}
+            Ok(Some((position, events))) => {
+                known = Some(position);
+                // Several events at once mean a steady stream of commands: waiting a
+                // moment lets the next batch gather many for one transaction instead of
+                // one each. A lone event (a quiet system) is followed at once.
+                if events > 1 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LINGER) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
             Ok(None) => {
                 if let Source::Store = source {
                     tokio::select! {
@@ -121,6 +140,13 @@ async fn run(
                     }
                 }
             }
+            Err(e) if e.is::<CheckpointMoved>() => {
+                tracing::debug!(
+                    projection = name,
+                    "checkpoint moved elsewhere; reading it again"
+                );
+                known = None;
+            }
             Err(e) => {
                 tracing::warn!(
                     projection = name,
@@ -128,6 +154,7 @@ async fn run(
                     "projection failed; retrying"
                 );
                 consumer = None;
+                known = None;
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY) => {}
                     _ = shutdown.changed() => {}
@@ -144,8 +171,22 @@ pub async fn apply_batch(
     projection: &dyn Projection,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<GlobalPosition>> {
+    Ok(apply_store_batch(db, projection, from)
+        .await?
+        .map(|(p, _)| p))
+}
+
+/// [`apply_batch`], also telling how many events the batch had.
+async fn apply_store_batch(
+    db: &Database,
+    projection: &dyn Projection,
+    from: GlobalPosition,
+) -> anyhow::Result<Option<(GlobalPosition, usize)>> {
     let events = read_after(db, from, BATCH as i64).await?;
-    apply_events(db, projection, from, events).await
+    let count = events.len();
+    Ok(apply_events(db, projection, from, events)
+        .await?
+        .map(|p| (p, count)))
 }
 
 /// Applies `events` (those after `from`) and moves the checkpoint, in one transaction. A
@@ -162,10 +203,7 @@ async fn apply_events(
     };
     let mut tx = db.begin().await?;
     if checkpoint::lock(&mut tx, projection.name()).await? != from {
-        anyhow::bail!(
-            "another instance moved the checkpoint of {} first",
-            projection.name()
-        );
+        return Err(CheckpointMoved.into());
     }
     let events: Vec<RecordedEvent> = events.into_iter().map(RecordedEvent::upcast).collect();
     projection.apply(&mut tx, &events).await?;
@@ -173,12 +211,15 @@ async fn apply_events(
         tx.commit().await?;
         Ok(Some(last))
     } else {
-        anyhow::bail!(
-            "another projector instance advanced {} first",
-            projection.name()
-        )
+        Err(CheckpointMoved.into())
     }
 }
+
+/// Another instance (or a rebuild's swap) moved the checkpoint since this one read it:
+/// nothing was applied, and the projector reads the checkpoint again.
+#[derive(Debug, thiserror::Error)]
+#[error("the checkpoint was moved by another instance")]
+struct CheckpointMoved;
 
 /// Applies what the messages announce, taking the events themselves from the store.
 ///
@@ -258,7 +299,7 @@ async fn apply_messages(
     projection: &dyn Projection,
     pull: &PullConsumer,
     from: GlobalPosition,
-) -> anyhow::Result<Option<GlobalPosition>> {
+) -> anyhow::Result<Option<(GlobalPosition, usize)>> {
     let mut batch = pull
         .fetch()
         .max_messages(BATCH)
@@ -298,6 +339,7 @@ async fn apply_messages(
         }
     }
     let messages = kept;
+    let count = messages.len();
     let outcome = fill_from_store(db, projection, from, events).await;
     match outcome {
         Ok(applied) => {
@@ -307,7 +349,7 @@ async fn apply_messages(
                     .await
                     .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
             }
-            Ok(applied.or(Some(from)))
+            Ok(Some((applied.unwrap_or(from), count)))
         }
         Err(e) => {
             for message in &messages {

@@ -55,7 +55,7 @@ pub struct Status {
 pub async fn head(db: &Database) -> Result<GlobalPosition, sqlx::Error> {
     let sql = match db {
         Database::Postgres(_) => {
-            "SELECT (txid::text)::bigint AS txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1"
+            "SELECT (txid::text)::bigint AS txid, position FROM events ORDER BY events.txid DESC, events.position DESC LIMIT 1"
         }
         Database::Sqlite(_) => "SELECT 0 AS txid, rowid AS position FROM events ORDER BY rowid DESC LIMIT 1",
     };

@@ -262,7 +262,44 @@ async fn users_of_another_organization_are_not_found(backend: Backend) {
     app.finish().await;
 }
 
+/// Each API process keeps organizations in memory; a change written by another process
+/// (another replica) must still apply to the very next request.
+async fn a_deactivation_by_another_replica_applies_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let bob = app.add_user(&admin, "bob@acme.test", "approver").await;
+    // Both organizations' current versions are now in the API's memory.
+    expect_status(app.get("/v1/me", &bob.token).await, StatusCode::OK).await;
+    expect_status(app.get("/v1/me", &admin.token).await, StatusCode::OK).await;
+
+    let db = app.database.connect().await;
+    let other_replica = expensewise_infra::EventStore::new(db.clone());
+    let organization_id = uuid::Uuid::parse_str(&admin.organization_id).unwrap();
+    let command = expensewise_domain::organization::OrganizationCommand::DeactivateUser {
+        actor_id: uuid::Uuid::parse_str(&admin.user_id).unwrap(),
+        user_id: uuid::Uuid::parse_str(&bob.user_id).unwrap(),
+        at: chrono::Utc::now(),
+    };
+    other_replica
+        .execute::<expensewise_domain::Organization>(
+            &admin.organization_id,
+            command,
+            &expensewise_tests::event_metadata(organization_id, None),
+        )
+        .await
+        .unwrap();
+    expect_problem(
+        app.get("/v1/me", &bob.token).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    expect_status(app.get("/v1/me", &admin.token).await, StatusCode::OK).await;
+    db.close().await;
+    app.finish().await;
+}
+
 on_both_backends!(
+    a_deactivation_by_another_replica_applies_at_once,
     a_new_organization_signs_in_its_admin,
     an_email_is_registered_once,
     concurrent_registrations_of_one_email_create_one_account,

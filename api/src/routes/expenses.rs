@@ -466,6 +466,7 @@ pub async fn create_expense(
             ));
         }
     }
+    let keyed = headers.contains_key("idempotency-key");
     let id = new_expense_id(user.actor.user_id, &headers);
     let command = ExpenseCommand::CreateExpense {
         ctx: context(&user, IfMatch(None)),
@@ -479,7 +480,15 @@ pub async fn create_expense(
         receipt_id: body.receipt_id,
         today: latest_today(),
     };
-    let committed = match execute(&app, &user, &meta, id, command).await {
+    let outcome = if keyed {
+        execute(&app, &user, &meta, id, command).await
+    } else {
+        let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+        app.store
+            .execute_new::<Expense>(&id.to_string(), command, &metadata)
+            .await
+    };
+    let committed = match outcome {
         // The same key was used before and its expense exists: answer as the first time.
         Err(CommandError::Rejected(ExpenseError::AlreadyExists)) => {
             let aggregate: Expense = app.store.load(&id.to_string()).await?;

@@ -246,7 +246,9 @@ pub async fn read_filtered(
     }
     let limit_param = texts.len() + 3;
     sql.push_str(&if pg {
-        format!(" ORDER BY txid, position LIMIT ${limit_param}")
+        // Qualified: a bare `txid` would name the output column (the bigint), which no
+        // index orders.
+        format!(" ORDER BY events.txid, events.position LIMIT ${limit_param}")
     } else {
         format!(" ORDER BY rowid LIMIT ${limit_param}")
     });
@@ -335,6 +337,24 @@ pub async fn aggregate_head(
         }
     });
     Ok(row)
+}
+
+/// The sequence of an aggregate's latest event (0 when it has none): what its version
+/// is, read from the primary key alone.
+pub async fn aggregate_version(
+    db: &Database,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let sql = "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2";
+    let version: i64 = crate::on_database!(db, |pool| {
+        sqlx::query_scalar(sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(u64::try_from(version).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -5,13 +5,16 @@ mod global_order;
 mod repository;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use std::collections::HashMap;
+
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, EventStore as _};
+use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGANIZATION_TYPE};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 
 pub use global_order::{
-    aggregate_events, aggregate_head, read_after, read_filtered, AuditFilter, BadPosition,
-    GlobalPosition, RecordedEvent,
+    aggregate_events, aggregate_head, aggregate_version, read_after, read_filtered, AuditFilter,
+    BadPosition, GlobalPosition, RecordedEvent,
 };
 pub use repository::AnyEventRepository;
 
@@ -75,7 +78,13 @@ pub struct EventStore {
     email_claims: Store<EmailClaim>,
     expenses: Store<Expense>,
     receipts: Store<Receipt>,
+    /// Organizations as last loaded, by id. Every authenticated request needs its
+    /// organization; while its version is unchanged the copy here is exact.
+    organization_cache: std::sync::Mutex<HashMap<String, Organization>>,
 }
+
+/// Organizations kept in memory at most; beyond, the cache starts over.
+const ORGANIZATION_CACHE_SIZE: usize = 10_000;
 
 impl EventStore {
     pub fn new(db: Database) -> Self {
@@ -94,6 +103,7 @@ impl EventStore {
             email_claims: store(&db),
             expenses: snapshotted(&db, EXPENSE_SNAPSHOT_EVERY),
             receipts: store(&db),
+            organization_cache: std::sync::Mutex::new(HashMap::new()),
             appended: tokio::sync::watch::Sender::new(0),
             db,
         }
@@ -117,6 +127,64 @@ impl EventStore {
         Ok(self.store().load_aggregate(aggregate_id).await?.aggregate)
     }
 
+    /// The organization as of its latest event. One index lookup tells whether the copy
+    /// in memory is still current (any replica's append changes the version); only a
+    /// changed organization is loaded again.
+    pub async fn load_organization(
+        &self,
+        id: &str,
+    ) -> Result<Organization, CommandError<OrganizationError>> {
+        let version = aggregate_version(&self.db, ORGANIZATION_TYPE, id)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?;
+        if let Some(cached) = self.cached_organization(id, version) {
+            return Ok(cached);
+        }
+        let organization: Organization = self.load(id).await?;
+        if organization.exists() {
+            let mut cache = self
+                .organization_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= ORGANIZATION_CACHE_SIZE {
+                cache.clear();
+            }
+            cache.insert(id.to_string(), organization.clone());
+        }
+        Ok(organization)
+    }
+
+    fn cached_organization(&self, id: &str, version: u64) -> Option<Organization> {
+        let cache = self
+            .organization_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.get(id).filter(|o| o.version() == version).cloned()
+    }
+
+    /// Like [`EventStore::execute`] for an aggregate that cannot exist yet (its id was
+    /// just generated at random): nothing is read before the append. Should the id exist
+    /// after all, the append conflicts on the first sequence number and changes nothing.
+    pub async fn execute_new<A>(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+    {
+        let context = EventStoreAggregateContext {
+            aggregate_id: aggregate_id.to_string(),
+            aggregate: A::default(),
+            current_sequence: 0,
+            current_snapshot: None,
+        };
+        self.decide_and_append(aggregate_id, context, command, metadata)
+            .await
+    }
+
     /// Runs `command` against the aggregate and appends what it decided, with
     /// `metadata` on every event. The append is committed before this returns.
     pub async fn execute<A>(
@@ -129,8 +197,23 @@ impl EventStore {
         Self: StoreFor<A>,
         A: Aggregate<Services = ()> + Clone,
     {
+        let context = self.store().load_aggregate(aggregate_id).await?;
+        self.decide_and_append(aggregate_id, context, command, metadata)
+            .await
+    }
+
+    async fn decide_and_append<A>(
+        &self,
+        aggregate_id: &str,
+        context: EventStoreAggregateContext<A>,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+    {
         let store = self.store();
-        let context = store.load_aggregate(aggregate_id).await?;
         // `EventSink::write` applies each event to the aggregate it is given, and
         // cqrs-es's snapshot commit applies the same events again to the context's
         // aggregate. Deciding on a copy keeps the context at its pre-command state, so
