@@ -23,6 +23,20 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     if req.method() != Method::POST {
         return next.run(req).await;
     }
+    // Uploads are streamed, never held in memory; their handler makes retries with a key
+    // name the same receipt instead.
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if multipart {
+        return next.run(req).await;
+    }
     let Some(key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
         return next.run(req).await;
     };
@@ -128,11 +142,16 @@ fn replay(stored: StoredResponse) -> Response {
 pub async fn problem_json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    let is_problem = response
+    // Problems pass as they are, and so do deliberate JSON answers such as readiness's
+    // 503 with its checks; what is left are the framework's plain-text rejections.
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"application/json")
+        });
+    if status.as_u16() < 400 || is_json {
         return response;
     }
     let (parts, body) = response.into_parts();

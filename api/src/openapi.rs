@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{accounts, admin, approvals, audit, expenses, service, users};
+use crate::routes::{accounts, admin, approvals, audit, expenses, receipts, service, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -23,6 +23,7 @@ use crate::state::AppState;
         (name = "accounts", description = "Registration and sign-in"),
         (name = "users", description = "The organization's users (admins)"),
         (name = "expenses", description = "Expenses and their approval"),
+        (name = "receipts", description = "Receipt files and what OCR read from them"),
         (name = "audit", description = "The event history (auditors and admins)"),
         (name = "operations", description = "Read models: status and rebuilds (admins)"),
         (name = "service", description = "Health and readiness"),
@@ -68,6 +69,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(expenses::reject_expense))
         .routes(routes!(expenses::reimburse_expense))
         .routes(routes!(expenses::expense_history))
+        .routes(routes!(receipts::upload_receipt))
+        .routes(routes!(receipts::get_receipt))
+        .routes(routes!(receipts::get_receipt_file))
         .routes(routes!(audit::audit_events))
         .routes(routes!(admin::list_projections))
         .routes(routes!(admin::rebuild_projection))

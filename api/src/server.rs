@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
+use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, Config, Database};
 use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
@@ -31,7 +32,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
     db.migrate().await?;
-    Ok(App::new(config, db))
+    let objects = ObjectStore::open(&config.receipt_storage).await?;
+    Ok(App::new(config, db, objects))
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.

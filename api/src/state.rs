@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use expensewise_infra::idempotency::IdempotencyLedger;
+use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{Config, Database, EventStore};
 
 use crate::auth::Tokens;
@@ -13,6 +14,8 @@ pub struct App {
     pub db: Database,
     pub store: EventStore,
     pub ledger: IdempotencyLedger,
+    /// Where receipt files are kept.
+    pub objects: ObjectStore,
     pub tokens: Tokens,
     pub started_at: Instant,
     /// Read models being rebuilt by this process (at most one rebuild each).
@@ -22,11 +25,12 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    pub fn new(config: Config, db: Database) -> AppState {
+    pub fn new(config: Config, db: Database, objects: ObjectStore) -> AppState {
         Arc::new(App {
             tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
             store: EventStore::new(db.clone()),
             ledger: IdempotencyLedger::new(db.clone()),
+            objects,
             db,
             config,
             started_at: Instant::now(),

@@ -65,6 +65,27 @@ pub struct Config {
     pub log_level: String,
     /// Largest JSON request body accepted, in bytes.
     pub json_body_limit: usize,
+    /// Where receipt files are kept.
+    pub receipt_storage: ReceiptStorage,
+    /// Largest receipt file accepted, in bytes.
+    pub receipt_max_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptStorage {
+    /// A directory on this machine (the embedded default: `DATA_DIR/receipts`).
+    Local(PathBuf),
+    /// An S3 bucket, or a bucket of any S3-compatible server at `endpoint_url`.
+    /// Credentials come from the AWS default chain (`AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`, a web identity, an instance role, …).
+    S3 {
+        bucket: String,
+        region: String,
+        endpoint_url: Option<String>,
+        /// `AWS_ACCESS_KEY_ID` with `AWS_SECRET_ACCESS_KEY` (or `_FILE`); without them
+        /// the AWS default chain finds credentials (web identity, instance role, …).
+        credentials: Option<(String, Secret)>,
+    },
 }
 
 /// Shortest JWT secret accepted in production: 256 bits for HS256.
@@ -161,6 +182,54 @@ impl Config {
         let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".into());
         let json_body_limit =
             parse_number("JSON_BODY_LIMIT", get("JSON_BODY_LIMIT"), 1usize << 20)?;
+        let endpoint_url = get("S3_ENDPOINT_URL");
+        if let Some(url) = &endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "S3_ENDPOINT_URL",
+                    "must start with http:// or https://",
+                ));
+            }
+        }
+        let credentials = match (
+            get("AWS_ACCESS_KEY_ID"),
+            read_secret(&get, "AWS_SECRET_ACCESS_KEY")?,
+        ) {
+            (Some(id), Some(secret)) => Some((id, secret)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "AWS_SECRET_ACCESS_KEY",
+                    "is required with AWS_ACCESS_KEY_ID",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "AWS_ACCESS_KEY_ID",
+                    "is required with AWS_SECRET_ACCESS_KEY",
+                ))
+            }
+        };
+        let receipt_storage = match get("AWS_S3_BUCKET") {
+            Some(bucket) => ReceiptStorage::S3 {
+                bucket,
+                region: get("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+                endpoint_url,
+                credentials,
+            },
+            None if endpoint_url.is_some() => {
+                return Err(invalid(
+                    "AWS_S3_BUCKET",
+                    "is required when S3_ENDPOINT_URL is set",
+                ))
+            }
+            None => ReceiptStorage::Local(data_dir.join("receipts")),
+        };
+        let receipt_max_bytes =
+            parse_number("RECEIPT_MAX_BYTES", get("RECEIPT_MAX_BYTES"), 10u64 << 20)?;
+        if receipt_max_bytes == 0 {
+            return Err(invalid("RECEIPT_MAX_BYTES", "must be at least 1"));
+        }
 
         Ok(Config {
             app_env,
@@ -174,6 +243,8 @@ impl Config {
             jwt_expires_in,
             log_level,
             json_body_limit,
+            receipt_storage,
+            receipt_max_bytes,
         })
     }
 }
@@ -199,6 +270,7 @@ fn read_secret(
 ) -> Result<Option<Secret>, ConfigError> {
     let file_variable: &'static str = match variable {
         "JWT_SECRET" => "JWT_SECRET_FILE",
+        "AWS_SECRET_ACCESS_KEY" => "AWS_SECRET_ACCESS_KEY_FILE",
         _ => variable,
     };
     match (get(variable), get(file_variable)) {

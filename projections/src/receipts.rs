@@ -138,3 +138,23 @@ pub async fn get(
     });
     row.transpose()
 }
+
+/// The organization's first receipt with these bytes, if any.
+pub async fn first_with_digest(
+    db: &Database,
+    organization_id: Uuid,
+    sha256: &str,
+) -> anyhow::Result<Option<Uuid>> {
+    let sql = format!(
+        "SELECT id FROM {TABLE} WHERE organization_id = $1 AND sha256 = $2 \
+         ORDER BY uploaded_at, id LIMIT 1"
+    );
+    let id: Option<String> = on_database!(db, |pool| {
+        sqlx::query_scalar(&sql)
+            .bind(organization_id.to_string())
+            .bind(sha256)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(id.map(|i| Uuid::parse_str(&i)).transpose()?)
+}

@@ -71,6 +71,7 @@ async fn health_and_readiness_answer(backend: Backend) {
         .unwrap();
     let ready = expect_status(ready, StatusCode::OK).await;
     assert_eq!(ready["checks"]["database"], "ok");
+    assert_eq!(ready["checks"]["object_store"], "ok");
     app.finish().await;
 }
 

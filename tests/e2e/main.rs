@@ -14,5 +14,6 @@ mod event_store;
 mod expenses;
 mod queries;
 mod read_models;
+mod receipts;
 mod replay;
 mod workers;

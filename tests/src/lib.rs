@@ -139,8 +139,26 @@ impl TestApp {
         .await
     }
 
+    /// A server with extra configuration variables.
+    pub async fn spawn_with_env(backend: Backend, extra: Vec<(&'static str, String)>) -> TestApp {
+        Self::start_with(TestDatabase::create(backend).await, None, extra).await
+    }
+
+    /// A server that keeps receipt files in the bucket of `s3`.
+    pub async fn spawn_with_s3(backend: Backend, s3: &S3Server) -> TestApp {
+        Self::start_with(TestDatabase::create(backend).await, None, s3.environment()).await
+    }
+
     async fn start(database: TestDatabase, nats_url: Option<String>) -> TestApp {
-        let extra: Vec<(&str, String)> = nats_url.iter().map(|u| ("NATS_URL", u.clone())).collect();
+        Self::start_with(database, nats_url, Vec::new()).await
+    }
+
+    async fn start_with(
+        database: TestDatabase,
+        nats_url: Option<String>,
+        mut extra: Vec<(&'static str, String)>,
+    ) -> TestApp {
+        extra.extend(nats_url.iter().map(|u| ("NATS_URL", u.clone())));
         let app = server::prepare(database.config_with(&extra))
             .await
             .expect("start the application");
@@ -406,6 +424,96 @@ pub async fn send_concurrently(requests: impl Iterator<Item = RequestBuilder>) -
 
 /// A real nats-server with JetStream, on a free port of 127.0.0.1, killed when dropped.
 /// The binary comes from `NATS_SERVER_BIN` (the test script installs it) or the PATH.
+/// A real S3-compatible server (moto, from PyPI) on a free port, with one bucket, and
+/// the `aws` command line (also from PyPI) to look into it as a client that is not ours.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    child: std::process::Child,
+}
+
+const S3_KEY_ID: &str = "expensewise-test";
+const S3_SECRET: &str = "expensewise-test-secret";
+
+/// A program installed next to the test tools' Python (./scripts/test.sh puts them there).
+fn test_tool(name: &str) -> PathBuf {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    PathBuf::from(python)
+        .parent()
+        .map(|dir| dir.join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let binary = test_tool("moto_server");
+        let child = std::process::Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}. The tests need moto[server]: run ./scripts/test.sh, \
+                     which installs it",
+                    binary.display()
+                )
+            });
+        let server = S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "receipts".to_string(),
+            child,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the S3 server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let made = server.aws(&["s3", "mb", &format!("s3://{}", server.bucket)]);
+        assert!(made.status.success(), "cannot create the bucket: {made:?}");
+        server
+    }
+
+    /// What the application needs to use the bucket.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_S3_BUCKET", self.bucket.clone()),
+            ("S3_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", S3_KEY_ID.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET.to_string()),
+        ]
+    }
+
+    /// Runs the `aws` command line against this server.
+    pub fn aws(&self, args: &[&str]) -> std::process::Output {
+        let binary = test_tool("aws");
+        std::process::Command::new(&binary)
+            .arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", S3_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()))
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct NatsServer {
     pub url: String,
     port: u16,
@@ -694,3 +802,34 @@ pub fn event_metadata(
         traceparent: None,
     }
 }
+
+/// Uploads `bytes` as a receipt file named `name`, with extra form fields.
+pub async fn upload_receipt(
+    app: &TestApp,
+    user: &User,
+    name: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, &str)],
+) -> Response {
+    let mut form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    );
+    for (key, value) in fields {
+        form = form.text(key.to_string(), value.to_string());
+    }
+    app.request(Method::POST, "/v1/receipts", Some(&user.token))
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST /v1/receipts")
+}
+
+/// A valid 1×1 PNG image.
+pub const TINY_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x3a, 0x7e, 0x9b,
+    0x55, 0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0x0f, 0x00, 0x01,
+    0x01, 0x01, 0x00, 0xb1, 0x38, 0xf6, 0x14, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];

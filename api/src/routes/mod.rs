@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod consistency;
 pub mod expenses;
+pub mod receipts;
 pub mod service;
 pub mod users;
 

@@ -62,6 +62,17 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
         }
     };
     checks.insert("database".to_string(), database);
+    let object_store = match app.objects.check().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "readiness: object store check failed"
+            );
+            "unreachable".to_string()
+        }
+    };
+    checks.insert("object_store".to_string(), object_store);
     let ready = checks.values().all(|v| v == "ok");
     let status = if ready {
         StatusCode::OK

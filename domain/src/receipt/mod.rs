@@ -32,6 +32,27 @@ pub const ACCEPTED_CONTENT_TYPES: &[&str] = &[
     "application/pdf",
 ];
 
+/// Bytes enough to recognise every accepted file type.
+pub const SNIFF_LEN: usize = 12;
+
+/// The type of a receipt file, from its first bytes (at least [`SNIFF_LEN`] when the file
+/// has them); `None` for anything that is not one of [`ACCEPTED_CONTENT_TYPES`].
+pub fn sniff_content_type(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        Some("image/tiff")
+    } else if head.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else {
+        None
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanStatus {

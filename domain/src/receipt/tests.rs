@@ -276,3 +276,32 @@ fn a_failure_after_a_scan_records_nothing() {
         })
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn file_types_are_told_by_their_bytes() {
+    assert_eq!(
+        sniff_content_type(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        Some("image/png")
+    );
+    assert_eq!(
+        sniff_content_type(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+        Some("image/jpeg")
+    );
+    assert_eq!(
+        sniff_content_type(b"RIFF\x24\0\0\0WEBPVP8 "),
+        Some("image/webp")
+    );
+    assert_eq!(sniff_content_type(b"II*\0\x08\0\0\0"), Some("image/tiff"));
+    assert_eq!(sniff_content_type(b"MM\0*\0\0\0\x08"), Some("image/tiff"));
+    assert_eq!(
+        sniff_content_type(b"%PDF-1.7\n%\xe2"),
+        Some("application/pdf")
+    );
+    // A WAV file is RIFF too; text, HTML, GIF and nothing at all are not receipts.
+    assert_eq!(sniff_content_type(b"RIFF\x24\0\0\0WAVEfmt "), None);
+    assert_eq!(sniff_content_type(b"TOTAL 12.30 EUR"), None);
+    assert_eq!(sniff_content_type(b"<html><body>"), None);
+    assert_eq!(sniff_content_type(b"GIF89a"), None);
+    assert_eq!(sniff_content_type(b""), None);
+    assert_eq!(sniff_content_type(b"\x89PN"), None);
+}
