@@ -646,8 +646,9 @@ pub async fn patch_expense(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<PatchExpenseRequest>,
 ) -> ApiResult<Response> {
-    let current: Expense = app.store.load(&id.to_string()).await?;
-    let state = current
+    let loaded = app.store.load_for_command::<Expense>(&id.to_string()).await?;
+    let state = loaded
+        .aggregate()
         .visible_to(&user.actor)
         .ok_or_else(|| ApiError::not_found("no such expense"))?;
     let mut errors = Vec::new();
@@ -684,18 +685,19 @@ pub async fn patch_expense(
         description: body.description,
     };
     let ctx = context(&user, if_match);
-    let mut committed = execute(
-        &app,
-        &user,
-        &meta,
-        id,
-        ExpenseCommand::UpdateExpense {
-            ctx: ctx.clone(),
-            changes,
-            today: latest_today(),
-        },
-    )
-    .await?;
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let mut committed = app
+        .store
+        .execute_loaded(
+            loaded,
+            ExpenseCommand::UpdateExpense {
+                ctx: ctx.clone(),
+                changes,
+                today: latest_today(),
+            },
+            &metadata,
+        )
+        .await?;
     if let Some(receipt_id) = body.receipt_id {
         let attach = ExpenseCommand::AttachReceipt {
             ctx: Context {

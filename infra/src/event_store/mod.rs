@@ -24,9 +24,10 @@ type Store<A> = PersistedEventStore<AnyEventRepository, A>;
 
 /// Events between two snapshots of an organization.
 pub const ORGANIZATION_SNAPSHOT_EVERY: usize = 20;
-/// Events between two snapshots of an expense: most expenses have fewer than ten events
-/// and never get one; long-lived ones load in constant time.
-pub const EXPENSE_SNAPSHOT_EVERY: usize = 50;
+/// Events between two snapshots of an expense: most expenses have fewer than twenty events
+/// and never get one; long-lived ones load a snapshot and at most 19 events. (Every 50
+/// made edits of a 1,000-event expense 47 % as fast as creates; every 20, 77 %.)
+pub const EXPENSE_SNAPSHOT_EVERY: usize = 20;
 
 /// Why a command did not take effect.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,15 @@ pub struct EventStore {
     /// Organizations as last loaded, by id. Every authenticated request needs its
     /// organization; while its version is unchanged the copy here is exact.
     organization_cache: std::sync::Mutex<HashMap<String, Organization>>,
+}
+
+/// An aggregate as loaded for a command (see [`EventStore::load_for_command`]).
+pub struct Loaded<A: Aggregate>(EventStoreAggregateContext<A>);
+
+impl<A: Aggregate> Loaded<A> {
+    pub fn aggregate(&self) -> &A {
+        &self.0.aggregate
+    }
 }
 
 /// Organizations kept in memory at most; beyond, the cache starts over.
@@ -182,6 +192,35 @@ impl EventStore {
             current_snapshot: None,
         };
         self.decide_and_append(aggregate_id, context, command, metadata)
+            .await
+    }
+
+    /// Loads an aggregate for a command the caller wants to look at it before sending:
+    /// [`EventStore::execute_loaded`] then decides on this very state without loading it
+    /// again (an append by someone else in between conflicts, as with `execute`).
+    pub async fn load_for_command<A>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Loaded<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate,
+    {
+        Ok(Loaded(self.store().load_aggregate(aggregate_id).await?))
+    }
+
+    pub async fn execute_loaded<A>(
+        &self,
+        loaded: Loaded<A>,
+        command: A::Command,
+        metadata: &EventMetadata,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+    {
+        let id = loaded.0.aggregate_id.clone();
+        self.decide_and_append(&id, loaded.0, command, metadata)
             .await
     }
 
