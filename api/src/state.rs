@@ -12,7 +12,7 @@ use crate::auth::Tokens;
 pub struct App {
     pub config: Config,
     pub db: Database,
-    pub store: EventStore,
+    pub store: Arc<EventStore>,
     pub ledger: IdempotencyLedger,
     /// Where receipt files are kept.
     pub objects: ObjectStore,
@@ -28,7 +28,7 @@ impl App {
     pub fn new(config: Config, db: Database, objects: ObjectStore) -> AppState {
         Arc::new(App {
             tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
-            store: EventStore::new(db.clone()),
+            store: Arc::new(EventStore::new(db.clone())),
             ledger: IdempotencyLedger::new(db.clone()),
             objects,
             db,

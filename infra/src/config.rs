@@ -69,6 +69,10 @@ pub struct Config {
     pub receipt_storage: ReceiptStorage,
     /// Largest receipt file accepted, in bytes.
     pub receipt_max_bytes: u64,
+    /// The `tesseract` program the OCR worker runs.
+    pub tesseract_path: String,
+    /// The most reading one receipt may take.
+    pub ocr_time_limit: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +234,11 @@ impl Config {
         if receipt_max_bytes == 0 {
             return Err(invalid("RECEIPT_MAX_BYTES", "must be at least 1"));
         }
+        let tesseract_path = get("TESSERACT_PATH").unwrap_or_else(|| "tesseract".into());
+        let ocr_time_limit = match get("OCR_TIME_LIMIT") {
+            None => Duration::from_secs(30),
+            Some(v) => parse_duration(&v).map_err(|m| invalid("OCR_TIME_LIMIT", m))?,
+        };
 
         Ok(Config {
             app_env,
@@ -245,6 +254,8 @@ impl Config {
             json_body_limit,
             receipt_storage,
             receipt_max_bytes,
+            tesseract_path,
+            ocr_time_limit,
         })
     }
 }

@@ -12,6 +12,7 @@ mod event_flow;
 mod event_schemas;
 mod event_store;
 mod expenses;
+mod ocr;
 mod queries;
 mod read_models;
 mod receipts;

@@ -170,6 +170,7 @@ impl TestApp {
         let roles = server::Roles {
             relay: true,
             projector: true,
+            workers: true,
         };
         let server = tokio::spawn(server::serve(listener, app, roles, async {
             let _ = rx.await;
@@ -833,3 +834,33 @@ pub const TINY_PNG: &[u8] = &[
     0x01, 0x01, 0x00, 0xb1, 0x38, 0xf6, 0x14, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
     0x42, 0x60, 0x82,
 ];
+
+/// Draws a receipt image with Pillow (`tests/support/draw_receipt.py`); `spec` is the
+/// script's JSON (lines, font, size, rotation, blur, noise, uneven light, format).
+pub fn draw_receipt(spec: &Value) -> Vec<u8> {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/draw_receipt.py");
+    let output = std::env::temp_dir().join(format!("expensewise-receipt-{}", Uuid::new_v4()));
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&output)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (with Pillow; ./scripts/test.sh installs it): {e}")
+        });
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(spec.to_string().as_bytes())
+            .expect("write the receipt spec");
+    }
+    assert!(
+        child.wait().expect("draw a receipt").success(),
+        "drawing the receipt failed"
+    );
+    let bytes = std::fs::read(&output).expect("the drawn receipt");
+    let _ = std::fs::remove_file(&output);
+    bytes
+}

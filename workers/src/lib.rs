@@ -1,3 +1,7 @@
-//! Background workers that react to events: OCR of receipts, e-mail notifications and
-//! process managers (a scanned receipt becoming a draft expense). They arrive with the
-//! receipts and notifications issues.
+//! Background workers that react to events: OCR of receipts and the process manager that
+//! turns a scanned receipt into a draft expense. They run through the consumer of
+//! `expensewise_infra::consumer` (JetStream or a tail of the store).
+
+pub mod extract;
+pub mod ocr;
+pub mod receipts;

@@ -646,7 +646,10 @@ pub async fn patch_expense(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<PatchExpenseRequest>,
 ) -> ApiResult<Response> {
-    let loaded = app.store.load_for_command::<Expense>(&id.to_string()).await?;
+    let loaded = app
+        .store
+        .load_for_command::<Expense>(&id.to_string())
+        .await?;
     let state = loaded
         .aggregate()
         .visible_to(&user.actor)

@@ -1,0 +1,218 @@
+//! The OCR worker with a real engine (Tesseract) on receipt images drawn at test time,
+//! and the process manager that turns scanned receipts into draft expenses.
+
+use std::time::Duration;
+
+use expensewise_infra::consumer::Handler;
+use expensewise_infra::event_store::read_after;
+use expensewise_infra::{EventStore, GlobalPosition};
+use expensewise_tests::{
+    consistency, draw_receipt, expect_status, on_both_backends, upload_receipt, Backend, TestApp,
+    User,
+};
+use expensewise_workers::receipts::ReceiptExpenses;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Waits until the receipt is no longer pending; returns it.
+async fn scanned(app: &TestApp, user: &User, (id, token): &(String, String)) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let receipt = expect_status(
+            app.get_after(&format!("/v1/receipts/{id}"), &user.token, token)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        if receipt["status"] != "pending" {
+            return receipt;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never read: {receipt}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The new receipt's id and consistency token.
+async fn upload(
+    app: &TestApp,
+    user: &User,
+    name: &str,
+    bytes: Vec<u8>,
+    create: bool,
+) -> (String, String) {
+    let fields: &[(&str, &str)] = if create {
+        &[("create_expense", "true")]
+    } else {
+        &[]
+    };
+    let response = upload_receipt(app, user, name, bytes, fields).await;
+    let token = consistency(&response);
+    let id = expect_status(response, StatusCode::ACCEPTED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, token)
+}
+
+/// The expenses whose receipts include `receipt_id`.
+async fn expenses_of(app: &TestApp, user: &User, receipt_id: &str) -> Vec<Value> {
+    let page = expect_status(
+        app.get("/v1/expenses?limit=500", &user.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["receipt_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == receipt_id)
+        })
+        .cloned()
+        .collect()
+}
+
+async fn a_photographed_receipt_becomes_a_draft_expense_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let eve = app.add_user(&admin, "eve@acme.test", "employee").await;
+    let photo = draw_receipt(&json!({
+        "lines": ["BLUE BOTTLE COFFEE", "12 Market Street", "Date: 14/03/2026",
+                  "Latte 4.50", "Croissant 3.20", "Subtotal 7.70", "VAT 10% 0.70",
+                  "TOTAL EUR 7.70", "Cash 10.00", "Change 2.30"],
+        "rotate": 1.5, "blur": 0.6, "noise": 40
+    }));
+    let uploaded = upload(&app, &eve, "photo.png", photo, true).await;
+    let receipt = scanned(&app, &eve, &uploaded).await;
+    let id = uploaded.0.clone();
+    assert_eq!(receipt["status"], "scanned", "{receipt}");
+    let extracted = &receipt["extracted"];
+    assert_eq!(extracted["merchant"], "BLUE BOTTLE COFFEE");
+    assert_eq!(extracted["date"], "2026-03-14");
+    assert_eq!(
+        extracted["total"],
+        json!({"amount": "7.70", "currency": "EUR"})
+    );
+    assert_eq!(extracted["tax"], "0.70");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let expense = loop {
+        if let Some(e) = expenses_of(&app, &eve, &id).await.pop() {
+            break e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no expense was made"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(expense["status"], "draft");
+    assert_eq!(expense["owner_id"], eve.user_id.as_str());
+    assert_eq!(expense["merchant"], "BLUE BOTTLE COFFEE");
+    assert_eq!(expense["amount"], "7.70");
+    assert_eq!(expense["currency"], "EUR");
+    assert_eq!(expense["spent_on"], "2026-03-14");
+
+    // The scan event delivered again (twice) makes no second expense.
+    let db = app.database.connect().await;
+    let store = std::sync::Arc::new(EventStore::new(db.clone()));
+    let scan = read_after(&db, GlobalPosition::default(), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.aggregate_id == id && e.event_type == "ReceiptScanned")
+        .expect("the scan event");
+    let manager = ReceiptExpenses { store };
+    manager.handle(&scan).await.unwrap();
+    manager.handle(&scan).await.unwrap();
+    let receipt = expect_status(
+        app.get(&format!("/v1/receipts/{id}"), &eve.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(receipt["expense_id"], expense["id"]);
+    assert_eq!(expenses_of(&app, &admin, &id).await.len(), 1);
+    db.close().await;
+    app.finish().await;
+}
+
+async fn bad_files_fail_their_scan_and_the_worker_keeps_working(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    // A JPEG cut off after its first bytes.
+    let mut jpeg = draw_receipt(&json!({"lines": ["KIOSK", "TOTAL 3.00"], "format": "JPEG"}));
+    jpeg.truncate(200);
+    let truncated = upload(&app, &admin, "cut.jpg", jpeg, true).await;
+    // A PNG that claims 20,000 × 20,000 pixels.
+    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bomb.extend_from_slice(&20_000u32.to_be_bytes());
+    bomb.extend_from_slice(&20_000u32.to_be_bytes());
+    bomb.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let bomb = upload(&app, &admin, "bomb.png", bomb, true).await;
+    let blank = upload(
+        &app,
+        &admin,
+        "blank.png",
+        draw_receipt(&json!({"lines": [" "]})),
+        true,
+    )
+    .await;
+
+    let receipt = scanned(&app, &admin, &truncated).await;
+    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert!(
+        receipt["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be read")
+            || receipt["failure_reason"]
+                .as_str()
+                .unwrap()
+                .contains("damaged"),
+        "{receipt}"
+    );
+    let receipt = scanned(&app, &admin, &bomb).await;
+    assert_eq!(receipt["status"], "failed");
+    assert!(
+        receipt["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("too large"),
+        "{receipt}"
+    );
+    let receipt = scanned(&app, &admin, &blank).await;
+    assert_eq!(receipt["status"], "failed");
+    assert_eq!(
+        receipt["failure_reason"],
+        "no text was found on the receipt"
+    );
+
+    // And the next good receipt is read as usual.
+    let good = draw_receipt(&json!({"lines": ["CORNER SHOP", "2026-02-01", "TOTAL 12.30"]}));
+    let good = upload(&app, &admin, "good.png", good, false).await;
+    let receipt = scanned(&app, &admin, &good).await;
+    let good = good.0;
+    assert_eq!(receipt["status"], "scanned", "{receipt}");
+    assert_eq!(
+        receipt["extracted"]["total"],
+        json!({"amount": "12.30", "currency": "EUR"})
+    );
+    assert_eq!(
+        expenses_of(&app, &admin, &good).await.len(),
+        0,
+        "no expense without create_expense"
+    );
+    app.finish().await;
+}
+
+on_both_backends!(
+    a_photographed_receipt_becomes_a_draft_expense_once,
+    bad_files_fail_their_scan_and_the_worker_keeps_working,
+);
