@@ -5,17 +5,19 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 5 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, rebuild
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, rebuild, ocr
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-commands visibility rebuild}
+BENCHMARKS=${BENCHMARKS:-commands visibility rebuild ocr}
+RECEIPTS=${RECEIPTS:-60}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
 install_test_tools
+install_ocr
 start_postgres
 BENCH_DIR=$(mktemp -d /tmp/expensewise-bench.XXXXXX)
 NATS_PORT=$(free_port)
@@ -32,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "Building (release)"
-cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen
+cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen --bin ocrbench
 BIN=target/release
 
 PG_PORT=$(echo "$TEST_DATABASE_URL" | sed 's|.*:\([0-9]*\)/.*|\1|')
@@ -77,4 +79,9 @@ if wanted rebuild; then
     "$BIN/loadgen" seed --database-url "postgres://postgres@127.0.0.1:$PG_PORT/rebuild" --events "$EVENTS"
     DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rebuild" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data" \
         "$BIN/expensewise" projections rebuild expenses
+fi
+
+if wanted ocr; then
+    log "OCR of $RECEIPTS clean and $RECEIPTS photo-like receipts, one core (Tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))"
+    OMP_THREAD_LIMIT=1 taskset -c 0 "$BIN/ocrbench" --receipts "$RECEIPTS"
 fi

@@ -211,20 +211,44 @@ fn find_date(text: &str, month_first: bool) -> Option<(NaiveDate, f32)> {
     None
 }
 
+/// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
+fn repair_capitals(word: &str) -> String {
+    let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+    let capitals = word.chars().all(|c| c.is_uppercase() || matches!(c, '|' | '!'));
+    if letters >= 2 && capitals {
+        word.replace(['|', '!'], "I")
+    } else {
+        word.to_string()
+    }
+}
+
 /// The merchant: the first line that reads like a name.
 fn find_merchant(lines: &[&str]) -> Option<String> {
     lines.iter().take(6).find_map(|line| {
         let lower = line.to_lowercase();
         let letters = line.chars().filter(|c| c.is_alphabetic()).count();
         let digits = line.chars().filter(|c| c.is_ascii_digit()).count();
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        // Whole words: "tel" is a phone number's label, not part of "Hotel".
+        let not_a_name = NOT_MERCHANT_WORDS.iter().any(|w| {
+            if w.contains(' ') {
+                lower.contains(w)
+            } else {
+                words.contains(w)
+            }
+        });
         let usable = letters >= 3
             && digits * 2 < letters
-            && !contains_any(&lower, NOT_MERCHANT_WORDS)
+            && !not_a_name
             && !contains_any(&lower, TOTAL_WORDS)
             && find_date(line, false).is_none();
         usable.then(|| {
-            line.trim_matches(|c: char| !c.is_alphanumeric())
+            line.trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
                 .split_whitespace()
+                .map(repair_capitals)
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -378,6 +402,12 @@ mod tests {
 
     #[test]
     fn the_merchant_is_the_first_line_that_reads_like_a_name() {
+        let e = extract("Hotel Adler\nTel. 0711 123456\nTotal 90.00\n", eur());
+        assert_eq!(e.merchant.as_deref(), Some("Hotel Adler"));
+        let e = extract("TAX! ROMA\nTotal 20.00\n", eur());
+        assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
+        let e = extract("TAX| ROMA\nTotal 20.00\n", eur());
+        assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
         let e = extract(
             "RECEIPT\n*** Joe's Diner ***\n555-1234\nTotal 9.99\n",
             eur(),
