@@ -2,8 +2,8 @@
 //! in a real S3-compatible bucket.
 
 use expensewise_tests::{
-    consistency, expect_problem, expect_status, on_both_backends, upload_receipt, Backend,
-    S3Server, TestApp, TINY_PNG,
+    consistency, draw_receipt, expect_problem, expect_status, on_both_backends, upload_receipt,
+    Backend, S3Server, TestApp, TINY_PNG,
 };
 use reqwest::{Method, StatusCode};
 
@@ -292,6 +292,64 @@ async fn on_s3_the_file_is_in_the_bucket_encrypted_and_downloads_by_a_presigned_
     let bytes = reqwest::get(&url).await.unwrap();
     assert_eq!(bytes.status(), StatusCode::OK);
     assert_eq!(&bytes.bytes().await.unwrap()[..], TINY_PNG);
+
+    // A photographed receipt, kept in the bucket, read by OCR from there, becomes a draft.
+    let photo = draw_receipt(&serde_json::json!({
+        "lines": ["CORNER SHOP", "Date: 2026-02-01", "Milk 1.20", "Bread 2.40",
+                  "TOTAL EUR 3.60", "Cash 5.00", "Change 1.40"],
+        "rotate": -1.0, "blur": 0.5, "noise": 30
+    }));
+    let uploaded = upload_receipt(
+        &app,
+        &admin,
+        "shop.png",
+        photo,
+        &[("create_expense", "true")],
+    )
+    .await;
+    let id = expect_status(uploaded, StatusCode::ACCEPTED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = s3.aws(&[
+        "s3",
+        "ls",
+        &format!("s3://{}/{}/", s3.bucket, admin.organization_id),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&id),
+        "{listed:?}"
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let expense = loop {
+        let page = expect_status(app.get("/v1/expenses", &admin.token).await, StatusCode::OK).await;
+        let found = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["receipt_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r == id.as_str())
+            })
+            .cloned();
+        if let Some(expense) = found {
+            break expense;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no draft expense from the receipt"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(expense["merchant"], "CORNER SHOP");
+    assert_eq!(expense["spent_on"], "2026-02-01");
+    assert_eq!(
+        (expense["amount"].as_str(), expense["currency"].as_str()),
+        (Some("3.60"), Some("EUR"))
+    );
 
     drop(s3);
     let ready = app

@@ -214,7 +214,9 @@ fn find_date(text: &str, month_first: bool) -> Option<(NaiveDate, f32)> {
 /// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
 fn repair_capitals(word: &str) -> String {
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
-    let capitals = word.chars().all(|c| c.is_uppercase() || matches!(c, '|' | '!'));
+    let capitals = word
+        .chars()
+        .all(|c| c.is_uppercase() || matches!(c, '|' | '!'));
     if letters >= 2 && capitals {
         word.replace(['|', '!'], "I")
     } else {
