@@ -99,7 +99,8 @@ fn date_text(rng: &mut Lcg, date: NaiveDate, currency: &str) -> String {
 fn receipt(rng: &mut Lcg, photo: bool) -> (serde_json::Value, Truth) {
     let currency = *rng.pick(&["EUR", "GBP", "USD", "CHF", "JPY"]);
     let merchant = rng.pick(MERCHANTS).to_string();
-    let date = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(rng.range(0, 600));
+    let date =
+        NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date") + chrono::Days::new(rng.range(0, 600));
     let mut lines = vec![
         merchant.clone(),
         format!("{} Main Street", rng.range(1, 99)),
