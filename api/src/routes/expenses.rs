@@ -335,19 +335,8 @@ fn parse_money(amount: &str, currency: Currency) -> Result<Money, FieldError> {
     Money::parse(amount, currency).map_err(|e| FieldError::new("amount", e.to_string()))
 }
 
-/// Key-derived ids make a retried create land on the same expense even when the first
-/// attempt's response was lost before the idempotency ledger kept it.
-fn new_expense_id(user_id: Uuid, headers: &HeaderMap) -> Uuid {
-    const NAMESPACE: Uuid = Uuid::from_u128(0x3d5c_a0f1_8b2e_4f7a_9c61_2e8d_5b4a_7f10);
-    match headers.get("idempotency-key").map(|k| k.as_bytes()) {
-        Some(key) => {
-            let mut name = user_id.as_bytes().to_vec();
-            name.extend_from_slice(key);
-            Uuid::new_v5(&NAMESPACE, &name)
-        }
-        None => Uuid::new_v4(),
-    }
-}
+/// Namespace of key-derived expense ids (see [`super::id_for_request`]).
+const EXPENSE_IDS: Uuid = Uuid::from_u128(0x3d5c_a0f1_8b2e_4f7a_9c61_2e8d_5b4a_7f10);
 
 /// A receipt the actor may attach: theirs, in their organization, not attached elsewhere.
 async fn attachable_receipt(
@@ -467,7 +456,7 @@ pub async fn create_expense(
         }
     }
     let keyed = headers.contains_key("idempotency-key");
-    let id = new_expense_id(user.actor.user_id, &headers);
+    let id = super::id_for_request(EXPENSE_IDS, user.actor.user_id, &headers);
     let command = ExpenseCommand::CreateExpense {
         ctx: context(&user, IfMatch(None)),
         details: ExpenseDetails {
@@ -491,22 +480,15 @@ pub async fn create_expense(
     let committed = match outcome {
         // The same key was used before and its expense exists: answer as the first time.
         Err(CommandError::Rejected(ExpenseError::AlreadyExists)) => {
-            let aggregate: Expense = app.store.load(&id.to_string()).await?;
-            let head = expensewise_infra::event_store::aggregate_head(
-                &app.db,
-                AGGREGATE_TYPE,
-                &id.to_string(),
-            )
-            .await
-            .map_err(|e| ApiError::internal(e.into()))?;
-            if aggregate.visible_to(&user.actor).map(|s| s.owner_id) != Some(user.actor.user_id) {
+            let existing = app.store.current::<Expense>(&id.to_string()).await?;
+            let owner = existing
+                .aggregate
+                .visible_to(&user.actor)
+                .map(|s| s.owner_id);
+            if owner != Some(user.actor.user_id) {
                 return Err(ApiError::conflict("the expense already exists"));
             }
-            Committed {
-                aggregate,
-                appended: 0,
-                head,
-            }
+            existing
         }
         other => other?,
     };

@@ -10,8 +10,9 @@ pub mod receipts;
 pub mod service;
 pub mod users;
 
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use expensewise_infra::GlobalPosition;
+use uuid::Uuid;
 
 pub const CONSISTENCY_TOKEN: &str = "x-consistency-token";
 
@@ -22,6 +23,20 @@ pub fn consistency_header(head: Option<GlobalPosition>) -> (HeaderName, HeaderVa
         HeaderName::from_static(CONSISTENCY_TOKEN),
         HeaderValue::from_str(&token).unwrap_or(HeaderValue::from_static("0.0")),
     )
+}
+
+/// The id a create names: derived from the user and their `Idempotency-Key` when there
+/// is one, so a retry lands on what the first attempt made even when that attempt's
+/// response was lost; random otherwise. `namespace` keeps the kinds of thing apart.
+pub fn id_for_request(namespace: Uuid, user_id: Uuid, headers: &HeaderMap) -> Uuid {
+    match headers.get("idempotency-key").map(|k| k.as_bytes()) {
+        Some(key) => {
+            let mut name = user_id.as_bytes().to_vec();
+            name.extend_from_slice(key);
+            Uuid::new_v5(&namespace, &name)
+        }
+        None => Uuid::new_v4(),
+    }
 }
 
 pub fn etag_header(version: u64) -> (HeaderName, HeaderValue) {

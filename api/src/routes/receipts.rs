@@ -11,7 +11,7 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::expense::{Context, ExpenseCommand};
 use expensewise_domain::receipt::{
-    sniff_content_type, ReceiptCommand, ReceiptState, ScanStatus, Upload, SNIFF_LEN,
+    sniff_content_type, ReceiptCommand, ReceiptError, ReceiptState, ScanStatus, Upload, SNIFF_LEN,
 };
 use expensewise_domain::{Expense, Receipt, Role};
 use expensewise_infra::event_store::CommandError;
@@ -197,18 +197,8 @@ fn boundary(headers: &HeaderMap) -> ApiResult<String> {
     })
 }
 
-/// A retried upload with the same `Idempotency-Key` names the same receipt.
-fn new_receipt_id(user_id: Uuid, headers: &HeaderMap) -> Uuid {
-    const NAMESPACE: Uuid = Uuid::from_u128(0x61c2_9e04_5b7d_4a3e_8f12_d0a6_3c9b_71e5);
-    match headers.get("idempotency-key").map(|k| k.as_bytes()) {
-        Some(key) => {
-            let mut name = user_id.as_bytes().to_vec();
-            name.extend_from_slice(key);
-            Uuid::new_v5(&NAMESPACE, &name)
-        }
-        None => Uuid::new_v4(),
-    }
-}
+/// Namespace of key-derived receipt ids (see [`super::id_for_request`]).
+const RECEIPT_IDS: Uuid = Uuid::from_u128(0x61c2_9e04_5b7d_4a3e_8f12_d0a6_3c9b_71e5);
 
 fn parse_flag(text: &str) -> ApiResult<bool> {
     match text.trim() {
@@ -326,7 +316,7 @@ pub async fn upload_receipt(
         receipts_model::first_with_digest(&app.db, organization_id, &received.sha256)
             .await
             .map_err(ApiError::internal)?;
-    let id = new_receipt_id(user.actor.user_id, &headers);
+    let id = super::id_for_request(RECEIPT_IDS, user.actor.user_id, &headers);
     let key = receipt_key(organization_id, id);
     let metadata = meta.metadata(organization_id, Some(user.actor.user_id));
     let command = ReceiptCommand::RecordUpload {
@@ -355,23 +345,16 @@ pub async fn upload_receipt(
         .await
     {
         // A retry with the same key: answer with the receipt the first attempt made.
-        Err(CommandError::Rejected(expensewise_domain::receipt::ReceiptError::AlreadyExists)) => {
-            let receipt: Receipt = app.store.load(&id.to_string()).await?;
-            let head = expensewise_infra::event_store::aggregate_head(
-                &app.db,
-                expensewise_domain::receipt::AGGREGATE_TYPE,
-                &id.to_string(),
-            )
-            .await
-            .map_err(|e| ApiError::internal(e.into()))?;
-            if receipt.visible_to(&user.actor).map(|s| s.uploader_id) != Some(user.actor.user_id) {
+        Err(CommandError::Rejected(ReceiptError::AlreadyExists)) => {
+            let existing = app.store.current::<Receipt>(&id.to_string()).await?;
+            let uploader = existing
+                .aggregate
+                .visible_to(&user.actor)
+                .map(|s| s.uploader_id);
+            if uploader != Some(user.actor.user_id) {
                 return Err(ApiError::conflict("the receipt already exists"));
             }
-            expensewise_infra::event_store::Committed {
-                aggregate: receipt,
-                appended: 0,
-                head,
-            }
+            existing
         }
         other => other?,
     };

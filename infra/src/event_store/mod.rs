@@ -195,6 +195,27 @@ impl EventStore {
             .await
     }
 
+    /// The aggregate as it stands, as if a command had just left it unchanged: for
+    /// answering a retried create with what the first attempt made.
+    pub async fn current<A>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate,
+    {
+        let aggregate: A = self.load(aggregate_id).await?;
+        let head = aggregate_head(&self.db, A::TYPE, aggregate_id)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?;
+        Ok(Committed {
+            aggregate,
+            appended: 0,
+            head,
+        })
+    }
+
     /// Loads an aggregate for a command the caller wants to look at it before sending:
     /// [`EventStore::execute_loaded`] then decides on this very state without loading it
     /// again (an append by someone else in between conflicts, as with `execute`).
