@@ -4,19 +4,38 @@ Usage: python draw_receipt.py OUTPUT < spec.json
 The spec: {"lines": ["CAFE NERO", ...], "font": "DejaVuSans.ttf", "size": 28,
 "rotate": 0.0, "blur": 0.0, "noise": 0, "shade": false, "format": "PNG"}.
 Fonts are looked up in Debian's DejaVu folder.
+With {"bomb": [WIDTH, HEIGHT]} it writes a decompression bomb instead: a valid, blank
+greyscale PNG of that many pixels, a few hundred kilobytes compressed.
 """
 
 import json
 import random
+import struct
 import sys
+import zlib
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FONTS = "/usr/share/fonts/truetype/dejavu/"
 
 
+def png_bomb(output: str, width: int, height: int) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    with open(output, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
 def main(output: str) -> None:
     spec = json.load(sys.stdin)
+    if "bomb" in spec:
+        png_bomb(output, *spec["bomb"])
+        return
     font = ImageFont.truetype(FONTS + spec.get("font", "DejaVuSans.ttf"), spec.get("size", 28))
     lines = spec["lines"]
     ascent, descent = font.getmetrics()
