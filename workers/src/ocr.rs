@@ -26,6 +26,9 @@ pub enum OcrError {
     NoText,
     #[error("reading the receipt took longer than {0:?}")]
     TimedOut(Duration),
+    /// Not the receipt's fault either, but no retry will help until someone installs it.
+    #[error("this server has no OCR engine installed ({0} was not found)")]
+    NotInstalled(String),
     /// The engine itself failed (not the receipt's fault): worth another attempt.
     #[error("the OCR engine failed: {0}")]
     Engine(String),
@@ -100,7 +103,10 @@ impl OcrEngine for Tesseract {
             // A timed-out read drops the future: the process goes with it.
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| OcrError::Engine(format!("cannot run {}: {e}", self.program)))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => OcrError::NotInstalled(self.program.clone()),
+                _ => OcrError::Engine(format!("cannot run {}: {e}", self.program)),
+            })?;
         let mut stdin = child
             .stdin
             .take()
@@ -152,6 +158,25 @@ mod tests {
             Err(OcrError::Unreadable)
         );
         assert!(!OcrError::Unreadable.is_transient());
+        assert!(!OcrError::NotInstalled("tesseract".into()).is_transient());
         assert!(OcrError::Engine("crashed".into()).is_transient());
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_engine_fails_the_scan_with_a_reason() {
+        let engine = Tesseract {
+            program: "/nonexistent/tesseract".into(),
+        };
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\0\0\0\0";
+        let outcome = read_receipt(&engine, png, "image/png", Duration::from_secs(5)).await;
+        assert_eq!(
+            outcome,
+            Err(OcrError::NotInstalled("/nonexistent/tesseract".into()))
+        );
     }
 }
