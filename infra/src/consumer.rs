@@ -152,6 +152,9 @@ async fn tail_store(
             }
             continue;
         }
+        let last = events.last().map(|e| e.global);
+        // The checkpoint moves after each handled event and once at the end of the batch:
+        // the many events a worker ignores cost no write each.
         for event in events {
             if *shutdown.borrow() {
                 return Ok(());
@@ -160,15 +163,20 @@ async fn tail_store(
                 .handles()
                 .iter()
                 .any(|(a, t)| *a == event.aggregate_type && *t == event.event_type);
+            if !wanted {
+                continue;
+            }
             let global = event.global;
-            if wanted {
-                let event = event.upcast();
-                if let Err(reason) = attempt(handler, &event, delivery, shutdown).await {
-                    record_dead_letter(db, handler.name(), &event, &reason).await?;
-                }
+            let event = event.upcast();
+            if let Err(reason) = attempt(handler, &event, delivery, shutdown).await {
+                record_dead_letter(db, handler.name(), &event, &reason).await?;
             }
             checkpoints::store(db, &checkpoint, position, global).await?;
             position = global;
+        }
+        if let Some(last) = last.filter(|l| *l != position) {
+            checkpoints::store(db, &checkpoint, position, last).await?;
+            position = last;
         }
     }
     Ok(())
