@@ -9,9 +9,10 @@ use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, Upload};
 use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{on_database, EventStore, GlobalPosition};
+use expensewise_infra::{EventStore, GlobalPosition};
 use expensewise_tests::{
-    event_metadata, expect_status, expense_body, on_both_backends, Backend, TestApp, User,
+    event_metadata, expect_status, expense_body, on_both_backends, store_v1_registration, Backend,
+    TestApp, User,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -123,7 +124,7 @@ async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid 
 }
 
 /// Writes at least one event of every type, through the API where it has a way to.
-async fn every_kind_of_event(app: &TestApp, backend: Backend) {
+async fn every_kind_of_event(app: &TestApp) {
     let admin = app.register("Acme", "ada@acme.test").await;
     let approver = app.add_user(&admin, "bob@acme.test", "approver").await;
     let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
@@ -235,37 +236,13 @@ async fn every_kind_of_event(app: &TestApp, backend: Backend) {
     assert!(deleted.status().is_success());
 
     // An organization registered before version 2 of the event, as it was stored then.
-    let v1 = json!({"OrganizationRegistered": {
-        "name": "Old Corp",
-        "admin_user_id": Uuid::new_v4(),
-        "admin_name": "Ada",
-        "admin_email": "ada@old.test",
-        "admin_password_hash": "$argon2id$old",
-        "registered_at": "2024-05-01T10:00:00Z"
-    }})
-    .to_string();
-    let payload = match backend {
-        Backend::Postgres => "CAST($2 AS json)",
-        Backend::Sqlite => "$2",
-    };
-    let insert = format!(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
-    );
-    on_database!(&db, |pool| {
-        sqlx::query(&insert)
-            .bind(Uuid::new_v4().to_string())
-            .bind(&v1)
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    store_v1_registration(&db).await;
     db.close().await;
 }
 
 async fn every_event_matches_its_schema(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    every_kind_of_event(&app, backend).await;
+    every_kind_of_event(&app).await;
 
     // As stored and as published on JetStream: `{"<event type>": fields}`.
     let db = app.database.connect().await;

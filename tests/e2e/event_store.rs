@@ -6,7 +6,8 @@ use expensewise_domain::{Currency, Organization};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
 use expensewise_tests::{
-    event_metadata, on_both_backends, register_directly as register, Backend, TestDatabase,
+    event_metadata, on_both_backends, register_directly as register, store_v1_registration,
+    Backend, TestDatabase,
 };
 use uuid::Uuid;
 
@@ -134,33 +135,7 @@ async fn events_are_read_back_in_commit_order(backend: Backend) {
 async fn an_old_event_version_is_upcast_when_loaded(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let org = Uuid::new_v4();
-    let v1 = serde_json::json!({"OrganizationRegistered": {
-        "name": "Old Corp",
-        "admin_user_id": Uuid::new_v4(),
-        "admin_name": "Ada",
-        "admin_email": "ada@old.test",
-        "admin_password_hash": "$argon2id$old",
-        "registered_at": "2024-05-01T10:00:00Z"
-    }})
-    .to_string();
-    // PostgreSQL stores payloads as json, SQLite as text.
-    let payload = match backend {
-        Backend::Postgres => "CAST($2 AS json)",
-        Backend::Sqlite => "$2",
-    };
-    let insert = format!(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
-    );
-    on_database!(&db, |pool| {
-        sqlx::query(&insert)
-            .bind(org.to_string())
-            .bind(&v1)
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    let org = store_v1_registration(&db).await;
     let store = EventStore::new(db.clone());
     let loaded: Organization = store.load(&org.to_string()).await.unwrap();
     assert!(loaded.exists());

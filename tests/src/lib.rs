@@ -864,3 +864,37 @@ pub fn draw_receipt(spec: &Value) -> Vec<u8> {
     let _ = std::fs::remove_file(&output);
     bytes
 }
+
+/// Writes an `OrganizationRegistered` of version 1.0 (before organizations had a default
+/// currency) straight into the event store, as it was stored then; returns the
+/// organization's id.
+pub async fn store_v1_registration(db: &Database) -> Uuid {
+    let org = Uuid::new_v4();
+    let v1 = json!({"OrganizationRegistered": {
+        "name": "Old Corp",
+        "admin_user_id": Uuid::new_v4(),
+        "admin_name": "Ada",
+        "admin_email": "ada@old.test",
+        "admin_password_hash": "$argon2id$old",
+        "registered_at": "2024-05-01T10:00:00Z"
+    }})
+    .to_string();
+    // PostgreSQL stores payloads as json, SQLite as text.
+    let payload = match db {
+        Database::Postgres(_) => "CAST($2 AS json)",
+        Database::Sqlite(_) => "$2",
+    };
+    let insert = format!(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
+    );
+    expensewise_infra::on_database!(db, |pool| {
+        sqlx::query(&insert)
+            .bind(org.to_string())
+            .bind(&v1)
+            .execute(pool)
+            .await
+            .expect("store a version 1.0 registration");
+    });
+    org
+}
