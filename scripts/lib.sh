@@ -83,10 +83,11 @@ install_test_tools() {
 # Debian.
 install_ocr() {
     if ! command -v tesseract >/dev/null || [ ! -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] \
-        || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
-        log "Installing tesseract-ocr and fonts (Debian packages)"
+        || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
+        || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
+        log "Installing tesseract-ocr, poppler-utils and fonts (Debian packages)"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            tesseract-ocr tesseract-ocr-eng fonts-dejavu-core fonts-dejavu-extra >/dev/null
+            tesseract-ocr tesseract-ocr-eng poppler-utils fonts-dejavu-core fonts-dejavu-extra >/dev/null
     fi
 }

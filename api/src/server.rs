@@ -15,7 +15,7 @@ use expensewise_infra::{nats, Config, Database};
 use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
-use expensewise_workers::ocr::Tesseract;
+use expensewise_workers::ocr::{OcrEngine, Ocrs, PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -124,10 +124,11 @@ impl Background {
                 Arc::new(OcrWorker {
                     store: app.store.clone(),
                     objects: app.objects.clone(),
-                    engine: Box::new(Tesseract {
-                        program: app.config.tesseract_path.clone(),
-                    }),
-                    time_limit: app.config.ocr_time_limit,
+                    reader: ReceiptReader {
+                        engine: ocr_engine(&app.config)?,
+                        pdf: PdfTools::default(),
+                        time_limit: app.config.ocr_time_limit,
+                    },
                 }),
                 Arc::new(ReceiptExpenses {
                     store: app.store.clone(),
@@ -154,6 +155,21 @@ impl Background {
             }
         }
     }
+}
+
+/// ocrs where its models are configured, Tesseract otherwise.
+fn ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
+    let engine: Box<dyn OcrEngine> = match &config.ocrs_models {
+        Some(models) => Box::new(
+            Ocrs::load(&models.detection, Some(&models.recognition))
+                .context("OCRS_DETECTION_MODEL / OCRS_RECOGNITION_MODEL")?,
+        ),
+        None => Box::new(Tesseract {
+            program: config.tesseract_path.clone(),
+        }),
+    };
+    tracing::info!(engine = engine.name(), "OCR engine chosen");
+    Ok(engine)
 }
 
 /// Serves the API (and runs `roles` beside it) until `shutdown` resolves, then lets

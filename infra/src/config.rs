@@ -69,10 +69,19 @@ pub struct Config {
     pub receipt_storage: ReceiptStorage,
     /// Largest receipt file accepted, in bytes.
     pub receipt_max_bytes: u64,
-    /// The `tesseract` program the OCR worker runs.
+    /// The `tesseract` program the OCR worker runs where the ocrs models are absent.
     pub tesseract_path: String,
+    /// The ocrs engine's detection and recognition models; `None` means Tesseract.
+    pub ocrs_models: Option<OcrsModels>,
     /// The most reading one receipt may take.
     pub ocr_time_limit: Duration,
+}
+
+/// Where the ocrs engine's two model files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcrsModels {
+    pub detection: PathBuf,
+    pub recognition: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,6 +244,34 @@ impl Config {
             return Err(invalid("RECEIPT_MAX_BYTES", "must be at least 1"));
         }
         let tesseract_path = get("TESSERACT_PATH").unwrap_or_else(|| "tesseract".into());
+        let model = |name: &'static str| match get(name) {
+            Some(path) if !Path::new(&path).is_file() => {
+                Err(invalid(name, format!("{path} is not a file")))
+            }
+            path => Ok(path.map(PathBuf::from)),
+        };
+        let ocrs_models = match (
+            model("OCRS_DETECTION_MODEL")?,
+            model("OCRS_RECOGNITION_MODEL")?,
+        ) {
+            (Some(detection), Some(recognition)) => Some(OcrsModels {
+                detection,
+                recognition,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "OCRS_RECOGNITION_MODEL",
+                    "is required when OCRS_DETECTION_MODEL is set",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "OCRS_DETECTION_MODEL",
+                    "is required when OCRS_RECOGNITION_MODEL is set",
+                ))
+            }
+        };
         let ocr_time_limit = match get("OCR_TIME_LIMIT") {
             None => Duration::from_secs(30),
             Some(v) => parse_duration(&v).map_err(|m| invalid("OCR_TIME_LIMIT", m))?,
@@ -255,6 +292,7 @@ impl Config {
             receipt_storage,
             receipt_max_bytes,
             tesseract_path,
+            ocrs_models,
             ocr_time_limit,
         })
     }
@@ -407,6 +445,27 @@ mod tests {
             config(&[("APP_ENV", "prod")]).unwrap_err().variable,
             "APP_ENV"
         );
+        assert_eq!(
+            config(&[("OCRS_DETECTION_MODEL", "/nonexistent/detection.rten")])
+                .unwrap_err()
+                .variable,
+            "OCRS_DETECTION_MODEL"
+        );
+        let model = std::env::current_exe().unwrap();
+        let model = model.to_str().unwrap();
+        assert_eq!(
+            config(&[("OCRS_DETECTION_MODEL", model)])
+                .unwrap_err()
+                .variable,
+            "OCRS_RECOGNITION_MODEL"
+        );
+        let both = config(&[
+            ("OCRS_DETECTION_MODEL", model),
+            ("OCRS_RECOGNITION_MODEL", model),
+        ])
+        .unwrap();
+        assert!(both.ocrs_models.is_some());
+        assert!(config(&[]).unwrap().ocrs_models.is_none());
     }
 
     #[test]

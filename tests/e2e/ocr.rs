@@ -10,6 +10,8 @@ use expensewise_tests::{
     consistency, draw_receipt, expect_status, on_both_backends, upload_receipt, Backend, TestApp,
     User,
 };
+use expensewise_workers::ocr::Ocrs;
+use expensewise_workers::prepare::prepare;
 use expensewise_workers::receipts::ReceiptExpenses;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -223,7 +225,133 @@ async fn bad_files_fail_their_scan_and_the_worker_keeps_working(backend: Backend
     app.finish().await;
 }
 
+async fn pdfs_are_read_from_their_text_or_their_scan(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let lines = json!([
+        "HOTEL ADLER",
+        "Invoice 2291",
+        "Date: 05.06.2026",
+        "Room\t120.00",
+        "City tax\t4.00",
+        "Total\tEUR 124.00"
+    ]);
+    // Issued by a till or web shop: text, no image.
+    let text_pdf = draw_receipt(&json!({"lines": lines, "format": "TEXTPDF"}));
+    let text_pdf = upload(&app, &admin, "invoice.pdf", text_pdf, true).await;
+    // A paper receipt scanned to PDF: an image only.
+    let scan_pdf = draw_receipt(&json!({"lines": lines, "format": "PDF", "noise": 30}));
+    let scan_pdf = upload(&app, &admin, "scan.pdf", scan_pdf, false).await;
+    let broken = b"%PDF-1.4\nthis is not really a PDF at all\n".to_vec();
+    let broken = upload(&app, &admin, "broken.pdf", broken, true).await;
+
+    for uploaded in [&text_pdf, &scan_pdf] {
+        let receipt = scanned(&app, &admin, uploaded).await;
+        assert_eq!(receipt["status"], "scanned", "{receipt}");
+        assert_eq!(receipt["content_type"], "application/pdf");
+        let extracted = &receipt["extracted"];
+        assert_eq!(extracted["merchant"], "HOTEL ADLER", "{receipt}");
+        assert_eq!(extracted["date"], "2026-06-05", "{receipt}");
+        assert_eq!(
+            extracted["total"],
+            json!({"amount": "124.00", "currency": "EUR"}),
+            "{receipt}"
+        );
+    }
+    let receipt = scanned(&app, &admin, &broken).await;
+    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert_eq!(
+        receipt["failure_reason"],
+        "the PDF cannot be read (it may be damaged, cut short or password-protected)"
+    );
+    // The text PDF was uploaded to become an expense, and became one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while expenses_of(&app, &admin, &text_pdf.0).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no expense made");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expense = expenses_of(&app, &admin, &text_pdf.0).await.remove(0);
+    assert_eq!(expense["amount"], "124.00");
+    assert_eq!(expense["spent_on"], "2026-06-05");
+    assert!(expenses_of(&app, &admin, &broken.0).await.is_empty());
+    app.finish().await;
+}
+
+async fn turned_and_tilted_photos_are_set_upright_before_reading(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let lines = json!([
+        "PIZZERIA NAPOLI",
+        "Via Roma 3",
+        "Date: 21/09/2026",
+        "Margherita\t9.50",
+        "Water\t2.50",
+        "TOTAL\tEUR 12.00"
+    ]);
+    // Stored sideways, with the EXIF tag a phone writes when held turned.
+    let turned = draw_receipt(&json!({"lines": lines, "exif": 6, "noise": 30}));
+    // Held crooked: more tilt than the engine reads on its own.
+    let tilted = draw_receipt(&json!({"lines": lines, "rotate": -6.5, "blur": 0.5}));
+    let uploads = [
+        upload(&app, &admin, "turned.jpg", turned, false).await,
+        upload(&app, &admin, "tilted.png", tilted, false).await,
+    ];
+    for uploaded in &uploads {
+        let receipt = scanned(&app, &admin, uploaded).await;
+        assert_eq!(receipt["status"], "scanned", "{receipt}");
+        let extracted = &receipt["extracted"];
+        assert_eq!(extracted["merchant"], "PIZZERIA NAPOLI", "{receipt}");
+        assert_eq!(extracted["date"], "2026-09-21", "{receipt}");
+        assert_eq!(
+            extracted["total"],
+            json!({"amount": "12.00", "currency": "EUR"}),
+            "{receipt}"
+        );
+    }
+    app.finish().await;
+}
+
+/// The ocrs engine with the detection model (the recognition model cannot be obtained
+/// on these machines): it finds every row of a receipt, an item and its price at the
+/// right edge in one row.
+#[test]
+fn ocrs_finds_each_row_of_a_receipt() {
+    let model = std::env::var("OCRS_TEST_DETECTION_MODEL").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/models/ocrs/text-detection.rten"
+        )
+        .into()
+    });
+    let model = std::path::Path::new(&model);
+    assert!(
+        model.is_file(),
+        "the ocrs detection model is missing at {} (set OCRS_TEST_DETECTION_MODEL)",
+        model.display()
+    );
+    let engine = Ocrs::load(model, None).expect("the detection model loads");
+    let lines = [
+        "BOOK NOOK",
+        "Date: 02/10/2026   Till 4   Receipt 000123",
+        "Notebook\t4.90",
+        "Pens\t2.10",
+        "TOTAL\tEUR 7.00",
+        "Thank you!",
+    ];
+    for spec in [
+        json!({"lines": lines}),
+        json!({"lines": lines, "rotate": 2.0, "blur": 0.6, "noise": 40, "format": "JPEG"}),
+    ] {
+        let image = prepare(&draw_receipt(&spec)).expect("a readable image");
+        let (_, rows) = engine.rows(&image).expect("detection runs");
+        let shape: Vec<usize> = rows.iter().map(|r| r.lines.len()).collect();
+        assert_eq!(shape, vec![1, 1, 2, 2, 2, 1], "{spec}");
+    }
+}
+
 on_both_backends!(
     a_photographed_receipt_becomes_a_draft_expense_once,
     bad_files_fail_their_scan_and_the_worker_keeps_working,
+    pdfs_are_read_from_their_text_or_their_scan,
+    turned_and_tilted_photos_are_set_upright_before_reading,
 );

@@ -1,11 +1,15 @@
 """Draws a receipt image, as a phone or a scanner would deliver it.
 
 Usage: python draw_receipt.py OUTPUT < spec.json
-The spec: {"lines": ["CAFE NERO", ...], "font": "DejaVuSans.ttf", "size": 28,
+The spec: {"lines": ["CAFE NERO", "Latte\t4.50", ...], "font": "DejaVuSans.ttf", "size": 28,
 "rotate": 0.0, "blur": 0.0, "noise": 0, "shade": false, "format": "PNG"}.
 Fonts are looked up in Debian's DejaVu folder.
 With {"bomb": [WIDTH, HEIGHT]} it writes a decompression bomb instead: a valid, blank
 greyscale PNG of that many pixels, a few hundred kilobytes compressed.
+"format" may also be "PDF" (the image inside a PDF, as a scanner saves it), "TEXTPDF"
+(a PDF whose lines are text, as a till or web shop issues it; no image at all), and
+"exif" an EXIF orientation (6: the camera was turned right — the pixels are stored
+turned, the tag says how to show them).
 """
 
 import json
@@ -31,21 +35,61 @@ def png_bomb(output: str, width: int, height: int) -> None:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
+def text_pdf(output: str, lines: list, size: int) -> None:
+    leading = size * 1.4
+    height = int(leading * len(lines) + 2 * size + 40)
+    width = int(max(len(line) for line in lines) * size * 0.6 + 80)
+
+    def literal(line: str) -> bytes:
+        raw = line.replace("\t", "    ").encode("cp1252")
+        return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+    text = b"BT /F1 %d Tf %.1f TL 40 %d Td " % (size, leading, height - size - 20)
+    text += b" ".join(literal(line) + b" Tj T*" for line in lines) + b" ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>" % (width, height),
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    pdf = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    with open(output, "wb") as f:
+        f.write(pdf)
+
+
 def main(output: str) -> None:
     spec = json.load(sys.stdin)
     if "bomb" in spec:
         png_bomb(output, *spec["bomb"])
         return
-    font = ImageFont.truetype(FONTS + spec.get("font", "DejaVuSans.ttf"), spec.get("size", 28))
     lines = spec["lines"]
+    if spec.get("format") == "TEXTPDF":
+        text_pdf(output, lines, spec.get("size", 12))
+        return
+    font = ImageFont.truetype(FONTS + spec.get("font", "DejaVuSans.ttf"), spec.get("size", 28))
     ascent, descent = font.getmetrics()
     line_height = int((ascent + descent) * 1.4)
-    width = max(int(font.getlength(line)) for line in lines) + 120
+    # A tab puts what follows it at the right edge, as tills print prices.
+    width = max(int(font.getlength(line.replace("\t", "      "))) for line in lines) + 120
     height = line_height * len(lines) + 120
     image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
-        draw.text((60, 60 + i * line_height), line, font=font, fill=0)
+        left, _, right = line.partition("\t")
+        draw.text((60, 60 + i * line_height), left, font=font, fill=0)
+        if right:
+            x = width - 60 - int(font.getlength(right))
+            draw.text((x, 60 + i * line_height), right, font=font, fill=0)
     if spec.get("shade"):
         # Uneven light: darker towards one corner.
         shade = Image.linear_gradient("L").resize((width, height)).point(lambda v: 255 - v // 4)
@@ -61,6 +105,15 @@ def main(output: str) -> None:
         for _ in range(image.width * image.height // 50):
             x, y = rng.randrange(image.width), rng.randrange(image.height)
             pixels[x, y] = max(0, min(255, pixels[x, y] + rng.randint(-noise, noise)))
+    exif = spec.get("exif")
+    if exif:
+        # Store the pixels as the camera saw them; the tag tells viewers to turn them back.
+        turn = {3: Image.ROTATE_180, 6: Image.ROTATE_90, 8: Image.ROTATE_270}[exif]
+        image = image.transpose(turn)
+        tags = Image.Exif()
+        tags[0x0112] = exif
+        image.save(output, spec.get("format", "JPEG"), exif=tags.tobytes())
+        return
     image.save(output, spec.get("format", "PNG"))
 
 

@@ -4,4 +4,5 @@
 
 pub mod extract;
 pub mod ocr;
+pub mod prepare;
 pub mod receipts;

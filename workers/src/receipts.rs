@@ -2,7 +2,6 @@
 //! a scanned receipt uploaded with `create_expense=true` into a draft expense.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{Duration as Days, Utc};
@@ -18,7 +17,7 @@ use expensewise_infra::{nats, EventStore, RecordedEvent};
 use uuid::Uuid;
 
 use crate::extract::extract;
-use crate::ocr::{read_receipt, OcrEngine};
+use crate::ocr::ReceiptReader;
 
 /// The currency of organizations that never chose one.
 const FALLBACK_CURRENCY: &str = "EUR";
@@ -58,9 +57,7 @@ async fn load_receipt(store: &EventStore, id: &str) -> anyhow::Result<Option<Rec
 pub struct OcrWorker {
     pub store: Arc<EventStore>,
     pub objects: ObjectStore,
-    pub engine: Box<dyn OcrEngine>,
-    /// The most one receipt may take.
-    pub time_limit: Duration,
+    pub reader: ReceiptReader,
 }
 
 #[async_trait]
@@ -90,27 +87,22 @@ impl Handler for OcrWorker {
             .default_currency()
             .map_or_else(|| Currency::parse(FALLBACK_CURRENCY), Ok)?;
         let started = std::time::Instant::now();
-        let outcome = read_receipt(
-            self.engine.as_ref(),
-            &bytes,
-            &receipt.content_type,
-            self.time_limit,
-        )
-        .await;
+        let outcome = self.reader.read(&bytes, &receipt.content_type).await;
+        let source = outcome.as_ref().map_or("", |r| r.source);
         let command = match outcome {
             Err(e) if e.is_transient() => return Err(e.into()),
             Err(e) => ReceiptCommand::RecordScanFailure {
                 reason: e.to_string(),
                 at: Utc::now(),
             },
-            Ok(text) => ReceiptCommand::RecordScan {
-                extraction: extract(&text, currency),
+            Ok(reading) => ReceiptCommand::RecordScan {
+                extraction: extract(&reading.text, currency),
                 at: Utc::now(),
             },
         };
         tracing::info!(
             receipt = %event.aggregate_id,
-            engine = self.engine.name(),
+            source,
             elapsed_ms = started.elapsed().as_millis() as u64,
             scanned = matches!(command, ReceiptCommand::RecordScan { .. }),
             "receipt read"

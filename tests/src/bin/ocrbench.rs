@@ -2,13 +2,15 @@
 //! engine and extraction, and reports per-field accuracy and time per receipt.
 //!
 //! ocrbench [--receipts N]       (N per kind, default 60; needs TEST_PYTHON with Pillow)
+//!
+//! Kinds: clean images, photo-like images, and PDFs (text layer or scanned).
 
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use expensewise_domain::Currency;
 use expensewise_workers::extract::extract;
-use expensewise_workers::ocr::{read_receipt, Tesseract};
+use expensewise_workers::ocr::{PdfTools, ReceiptReader, Tesseract};
 use serde_json::json;
 
 /// A small deterministic generator: the same receipts every run.
@@ -96,7 +98,17 @@ fn date_text(rng: &mut Lcg, date: NaiveDate, currency: &str) -> String {
     }
 }
 
-fn receipt(rng: &mut Lcg, photo: bool) -> (serde_json::Value, Truth) {
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Clean,
+    /// Slight rotation, blur, noise, uneven light, some JPEG, some with the camera
+    /// turned (EXIF orientation).
+    Photo,
+    /// Half with a text layer, half scans saved as PDF.
+    Pdf,
+}
+
+fn receipt(rng: &mut Lcg, kind: Kind) -> (serde_json::Value, Truth) {
     let currency = *rng.pick(&["EUR", "GBP", "USD", "CHF", "JPY"]);
     let merchant = rng.pick(MERCHANTS).to_string();
     let date =
@@ -138,12 +150,22 @@ fn receipt(rng: &mut Lcg, photo: bool) -> (serde_json::Value, Truth) {
         "font": rng.pick(FONTS),
         "size": rng.range(22, 34),
     });
-    if photo {
-        spec["rotate"] = json!((rng.range(0, 40) as f64 - 20.0) / 10.0);
-        spec["blur"] = json!(rng.range(3, 9) as f64 / 10.0);
-        spec["noise"] = json!(rng.range(20, 60));
-        spec["shade"] = json!(rng.range(0, 1) == 1);
-        spec["format"] = json!(*rng.pick(&["PNG", "JPEG"]));
+    match kind {
+        Kind::Clean => {}
+        Kind::Photo => {
+            spec["rotate"] = json!((rng.range(0, 80) as f64 - 40.0) / 10.0);
+            spec["blur"] = json!(rng.range(3, 9) as f64 / 10.0);
+            spec["noise"] = json!(rng.range(20, 60));
+            spec["shade"] = json!(rng.range(0, 1) == 1);
+            spec["format"] = json!(*rng.pick(&["PNG", "JPEG"]));
+            if rng.range(0, 4) == 0 {
+                spec["format"] = json!("JPEG");
+                spec["exif"] = json!(*rng.pick(&[3, 6, 8]));
+            }
+        }
+        Kind::Pdf => {
+            spec["format"] = json!(*rng.pick(&["PDF", "TEXTPDF"]));
+        }
     }
     (
         spec,
@@ -197,24 +219,32 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(60);
-    let engine = Tesseract {
-        program: std::env::var("TESSERACT_PATH").unwrap_or_else(|_| "tesseract".into()),
+    let reader = ReceiptReader {
+        engine: Box::new(Tesseract {
+            program: std::env::var("TESSERACT_PATH").unwrap_or_else(|_| "tesseract".into()),
+        }),
+        pdf: PdfTools::default(),
+        time_limit: Duration::from_secs(30),
     };
     let eur = Currency::parse("EUR")?;
     let mut rng = Lcg(42);
-    for photo in [false, true] {
+    for (kind, label) in [
+        (Kind::Clean, "clean"),
+        (Kind::Photo, "photo-like"),
+        (Kind::Pdf, "PDF"),
+    ] {
         let mut score = Score::default();
         for _ in 0..per_kind {
-            let (spec, truth) = receipt(&mut rng, photo);
+            let (spec, truth) = receipt(&mut rng, kind);
             let image = expensewise_tests::draw_receipt(&spec);
-            let content_type = if spec["format"] == "JPEG" {
-                "image/jpeg"
-            } else {
-                "image/png"
+            let content_type = match spec["format"].as_str() {
+                Some("JPEG") => "image/jpeg",
+                Some("PDF" | "TEXTPDF") => "application/pdf",
+                _ => "image/png",
             };
             let started = Instant::now();
-            let text = read_receipt(&engine, &image, content_type, Duration::from_secs(30)).await;
-            let fields = text.map(|t| extract(&t, eur));
+            let reading = reader.read(&image, content_type).await;
+            let fields = reading.map(|r| extract(&r.text, eur));
             score.times.push(started.elapsed());
             score.receipts += 1;
             let Ok(fields) = fields else {
@@ -247,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
-        score.report(if photo { "photo-like" } else { "clean" });
+        score.report(label);
     }
     Ok(())
 }

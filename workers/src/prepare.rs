@@ -1,0 +1,297 @@
+//! Turning an uploaded photo into the image an OCR engine reads best: upright (EXIF
+//! orientation), grey, at a workable size, and with its text lines level (deskew).
+
+use std::io::Cursor;
+
+use image::imageops::FilterType;
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, Limits, Luma};
+
+use crate::ocr::{OcrError, MAX_PIXELS};
+
+/// Narrower than this and the letters are too small to read well: scaled up.
+const MIN_WIDTH: u32 = 700;
+/// More pixels than this only make reading slower: scaled down.
+const MAX_WORKING_PIXELS: u64 = 10_000_000;
+/// Skew is looked for within this many degrees either way; phones and scanners rarely
+/// do worse, and beyond it a wrong answer gets likelier.
+const MAX_SKEW_DEGREES: f32 = 10.0;
+/// Less skew than this does not bother the engines: left alone (rotating blurs).
+const MIN_SKEW_DEGREES: f32 = 0.4;
+
+/// Decodes `bytes` and prepares the image for reading.
+pub fn prepare(bytes: &[u8]) -> Result<GrayImage, OcrError> {
+    let image = decode(bytes)?;
+    let image = scale(image);
+    Ok(deskew(image))
+}
+
+/// Decodes with the pixel limit checked before any pixel is allocated, and turns the
+/// image the way its EXIF orientation says the camera was held.
+pub fn decode(bytes: &[u8]) -> Result<GrayImage, OcrError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| OcrError::Unreadable)?;
+    let mut limits = Limits::default();
+    // The decoder's own allocations (a few bytes per pixel) within the pixel limit.
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|_| OcrError::Unreadable)?;
+    let (width, height) = decoder.dimensions();
+    let (width, height) = (u64::from(width), u64::from(height));
+    if width == 0 || height == 0 {
+        return Err(OcrError::Unreadable);
+    }
+    if width * height > MAX_PIXELS {
+        return Err(OcrError::TooLarge { width, height });
+    }
+    // A damaged EXIF block is no reason to refuse the picture: read it as it lies.
+    let orientation = decoder.orientation().ok();
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|_| OcrError::Unreadable)?;
+    if let Some(orientation) = orientation {
+        image.apply_orientation(orientation);
+    }
+    Ok(image.into_luma8())
+}
+
+/// Brings the image into the size range the engines read well and quickly.
+pub fn scale(image: GrayImage) -> GrayImage {
+    let (width, height) = image.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    let factor = if width < MIN_WIDTH {
+        (f64::from(MIN_WIDTH) / f64::from(width)).min(3.0)
+    } else if pixels > MAX_WORKING_PIXELS {
+        (MAX_WORKING_PIXELS as f64 / pixels as f64).sqrt()
+    } else {
+        return image;
+    };
+    let new_width = ((f64::from(width) * factor).round() as u32).max(1);
+    let new_height = ((f64::from(height) * factor).round() as u32).max(1);
+    image::imageops::resize(&image, new_width, new_height, FilterType::Triangle)
+}
+
+/// Rotates the image so that its text lines run level, when they noticeably do not.
+pub fn deskew(image: GrayImage) -> GrayImage {
+    let angle = estimate_skew(&image);
+    if angle.abs() < MIN_SKEW_DEGREES {
+        return image;
+    }
+    rotate(&image, -angle)
+}
+
+/// The angle, in degrees (positive: lines fall to the right, image y pointing down), at
+/// which the dark pixels line up best into rows: lines of text make the row histogram
+/// spiky, and it is spikiest when its rows follow the text.
+pub fn estimate_skew(image: &GrayImage) -> f32 {
+    // A small copy is enough to measure an angle and keeps this cheap.
+    let sample = if image.width() > 800 {
+        let height = (u64::from(image.height()) * 800 / u64::from(image.width())).max(1) as u32;
+        image::imageops::resize(image, 800, height, FilterType::Triangle)
+    } else {
+        image.clone()
+    };
+    let threshold = otsu_threshold(&sample);
+    let dark: Vec<(f32, f32)> = sample
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p.0[0] < threshold)
+        .map(|(x, y, _)| (x as f32, y as f32))
+        .collect();
+    if dark.len() < 50 {
+        return 0.0;
+    }
+    let width = sample.width() as f32;
+    let height = sample.height() as f32;
+    let margin = width * MAX_SKEW_DEGREES.to_radians().tan();
+    let bins = (height + 2.0 * margin).ceil() as usize + 2;
+    let mut histogram = vec![0u32; bins];
+    let mut best = (0.0f32, 0.0f64);
+    let steps = (MAX_SKEW_DEGREES * 4.0) as i32;
+    for step in -steps..=steps {
+        let degrees = step as f32 / 4.0;
+        let slope = degrees.to_radians().tan();
+        histogram.iter_mut().for_each(|b| *b = 0);
+        for &(x, y) in &dark {
+            let row = (y - x * slope + margin).round().max(0.0) as usize;
+            histogram[row.min(bins - 1)] += 1;
+        }
+        let score: f64 = histogram.iter().map(|&c| f64::from(c) * f64::from(c)).sum();
+        // Ties go to the smaller angle: no rotation unless it clearly helps.
+        if score > best.1 * 1.0001 || (score >= best.1 && degrees.abs() < best.0.abs()) {
+            best = (degrees, score);
+        }
+    }
+    best.0
+}
+
+/// The grey level that best splits the image into ink and paper (Otsu's method).
+fn otsu_threshold(image: &GrayImage) -> u8 {
+    let mut histogram = [0u64; 256];
+    for p in image.pixels() {
+        histogram[usize::from(p.0[0])] += 1;
+    }
+    let total: u64 = histogram.iter().sum();
+    let sum_all: f64 = histogram
+        .iter()
+        .enumerate()
+        .map(|(level, &count)| level as f64 * count as f64)
+        .sum();
+    let (mut below, mut sum_below) = (0u64, 0f64);
+    let (mut best_level, mut best_variance) = (128u8, -1f64);
+    for (level, &count) in histogram.iter().enumerate() {
+        below += count;
+        sum_below += level as f64 * count as f64;
+        let above = total - below;
+        if below == 0 || above == 0 {
+            continue;
+        }
+        let mean_below = sum_below / below as f64;
+        let mean_above = (sum_all - sum_below) / above as f64;
+        let variance = below as f64 * above as f64 * (mean_below - mean_above).powi(2);
+        if variance > best_variance {
+            best_variance = variance;
+            best_level = level as u8;
+        }
+    }
+    best_level.saturating_add(1)
+}
+
+/// Rotates by `degrees` (positive: clockwise on screen) onto a white canvas large
+/// enough to hold every corner, sampling bilinearly.
+pub fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (width, height) = (image.width() as f32, image.height() as f32);
+    let new_width = (width * cos.abs() + height * sin.abs()).ceil() as u32;
+    let new_height = (width * sin.abs() + height * cos.abs()).ceil() as u32;
+    let (cx, cy) = (width / 2.0, height / 2.0);
+    let (ncx, ncy) = (new_width as f32 / 2.0, new_height as f32 / 2.0);
+    GrayImage::from_fn(new_width, new_height, |x, y| {
+        // Each output pixel comes from the source point the inverse rotation gives.
+        let (u, v) = (x as f32 + 0.5 - ncx, y as f32 + 0.5 - ncy);
+        let sx = cos * u + sin * v + cx - 0.5;
+        let sy = -sin * u + cos * v + cy - 0.5;
+        Luma([sample(image, sx, sy)])
+    })
+}
+
+fn sample(image: &GrayImage, x: f32, y: f32) -> u8 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let at = |dx: f32, dy: f32| -> f32 {
+        let (px, py) = (x0 + dx, y0 + dy);
+        if px < 0.0 || py < 0.0 || px >= image.width() as f32 || py >= image.height() as f32 {
+            255.0
+        } else {
+            f32::from(image.get_pixel(px as u32, py as u32).0[0])
+        }
+    };
+    let top = at(0.0, 0.0) * (1.0 - fx) + at(1.0, 0.0) * fx;
+    let bottom = at(0.0, 1.0) * (1.0 - fx) + at(1.0, 1.0) * fx;
+    (top * (1.0 - fy) + bottom * fy).round() as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ten dark bars across a white page, like lines of text.
+    fn ruled_page() -> GrayImage {
+        GrayImage::from_fn(600, 800, |x, y| {
+            let in_bar = (100..700).contains(&y) && (y - 100) % 60 < 14;
+            let in_word = (50..550).contains(&x) && (x / 40) % 4 != 3;
+            Luma([if in_bar && in_word { 20 } else { 245 }])
+        })
+    }
+
+    #[test]
+    fn skew_is_measured_and_undone() {
+        let page = ruled_page();
+        assert_eq!(estimate_skew(&page), 0.0);
+        for degrees in [-7.0f32, -2.5, 1.5, 4.0, 8.0] {
+            let tilted = rotate(&page, degrees);
+            let measured = estimate_skew(&tilted);
+            assert!(
+                (measured - degrees).abs() <= 0.5,
+                "rotated by {degrees}°, measured {measured}°"
+            );
+            let level = deskew(tilted);
+            assert!(estimate_skew(&level).abs() <= 0.5);
+        }
+    }
+
+    #[test]
+    fn small_images_grow_and_huge_ones_shrink() {
+        let small = scale(GrayImage::new(350, 500));
+        assert_eq!(small.dimensions(), (700, 1000));
+        let huge = scale(GrayImage::new(4000, 4000));
+        assert!(u64::from(huge.width()) * u64::from(huge.height()) <= MAX_WORKING_PIXELS);
+        assert_eq!(huge.width(), huge.height());
+        let fine = scale(GrayImage::new(1000, 2000));
+        assert_eq!(fine.dimensions(), (1000, 2000));
+    }
+
+    #[test]
+    fn exif_orientation_turns_the_picture_upright() {
+        // A 2×1 JPEG would lose its pixels to compression; orientation is about the
+        // frame, so a 16×8 image with EXIF orientation 6 (camera turned right) must come
+        // out 8×16.
+        let image = DynamicImage::ImageLuma8(GrayImage::from_pixel(16, 8, Luma([200])));
+        let mut jpeg = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .expect("encode");
+        let exif: &[u8] = &[
+            b'E', b'x', b'i', b'f', 0, 0, // EXIF header
+            b'M', b'M', 0, 42, 0, 0, 0, 8, // big-endian TIFF, first directory at 8
+            0, 1, // one entry
+            0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, // Orientation, SHORT, 1, value 6
+            0, 0, 0, 0, // no next directory
+        ];
+        let mut segment = vec![0xFF, 0xE1];
+        segment.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+        segment.extend_from_slice(exif);
+        jpeg.splice(2..2, segment);
+        let upright = decode(&jpeg).expect("decodes");
+        assert_eq!(upright.dimensions(), (8, 16));
+    }
+
+    #[test]
+    fn damaged_and_oversized_images_are_refused() {
+        assert_eq!(decode(b"not an image"), Err(OcrError::Unreadable));
+        assert_eq!(decode(&[]), Err(OcrError::Unreadable));
+        // A PNG claiming 20,000 × 20,000 pixels, with no image data at all.
+        let mut header = 20_000u32.to_be_bytes().to_vec();
+        header.extend_from_slice(&20_000u32.to_be_bytes());
+        header.extend_from_slice(&[8, 0, 0, 0, 0]);
+        let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in [(b"IHDR", &header[..]), (b"IDAT", &[]), (b"IEND", &[])] {
+            bomb.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = bomb.len();
+            bomb.extend_from_slice(kind);
+            bomb.extend_from_slice(data);
+            let crc = crc32(&bomb[start..]);
+            bomb.extend_from_slice(&crc.to_be_bytes());
+        }
+        assert_eq!(
+            decode(&bomb),
+            Err(OcrError::TooLarge {
+                width: 20_000,
+                height: 20_000
+            })
+        );
+    }
+
+    /// PNG's chunk checksum, so that the decoder gets as far as the size.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+}
