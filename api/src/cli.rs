@@ -57,6 +57,9 @@ pub enum Command {
 pub enum WorkerKind {
     /// Read uploaded receipts (OCR) and turn scanned ones into draft expenses.
     Ocr,
+    /// Send mail: submitted expenses to approvers, decisions to owners, unreadable
+    /// receipts to their uploaders (SMTP with SMTP_HOST, else files in DATA_DIR/mail).
+    Email,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,15 +108,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve | Command::Api => {
             let roles = match cli.command {
-                Command::Serve => Roles {
-                    relay: true,
-                    projector: true,
-                    workers: true,
-                },
+                Command::Serve => Roles::ALL,
                 _ => Roles {
                     relay: false,
                     projector: false,
-                    workers: false,
+                    ocr: false,
+                    email: false,
                 },
             };
             let address = (config.host, config.port);
@@ -129,36 +129,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             server::serve(listener, app, roles, shutdown_signal()).await
         }
-        Command::Relay | Command::Projector | Command::Worker { .. } => {
-            let roles = match cli.command {
-                Command::Relay => {
-                    if config.nats_url.is_none() {
-                        anyhow::bail!("invalid configuration: NATS_URL: the relay needs it");
-                    }
-                    Roles {
-                        relay: true,
-                        projector: false,
-                        workers: false,
-                    }
-                }
-                Command::Projector => Roles {
-                    relay: false,
-                    projector: true,
-                    workers: false,
-                },
-                _ => Roles {
-                    relay: false,
-                    projector: false,
-                    workers: true,
-                },
+        Command::Relay => {
+            if config.nats_url.is_none() {
+                anyhow::bail!("invalid configuration: NATS_URL: the relay needs it");
+            }
+            let roles = Roles {
+                relay: true,
+                projector: false,
+                ocr: false,
+                email: false,
             };
-            let app = server::prepare(config).await?;
-            let background = Background::start(&app, roles).await?;
-            tracing::info!(?roles, "expensewise background roles running");
-            shutdown_signal().await;
-            background.stop().await;
-            app.db.close().await;
-            Ok(())
+            run_background(config, roles).await
+        }
+        Command::Projector => {
+            let roles = Roles {
+                relay: false,
+                projector: true,
+                ocr: false,
+                email: false,
+            };
+            run_background(config, roles).await
+        }
+        Command::Worker { kind } => {
+            let roles = Roles {
+                relay: false,
+                projector: false,
+                ocr: matches!(kind, WorkerKind::Ocr),
+                email: matches!(kind, WorkerKind::Email),
+            };
+            run_background(config, roles).await
         }
         Command::Migrate => {
             let db = Database::connect(&config.database_url, 1).await?;
@@ -303,6 +302,17 @@ async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Resu
     if !swap && !all_identical {
         anyhow::bail!("a rebuilt read model differs from the live one");
     }
+    Ok(())
+}
+
+/// Runs relay, projector or workers without the HTTP API until a shutdown signal.
+async fn run_background(config: Config, roles: Roles) -> anyhow::Result<()> {
+    let app = server::prepare(config).await?;
+    let background = Background::start(&app, roles).await?;
+    tracing::info!(?roles, "expensewise background roles running");
+    shutdown_signal().await;
+    background.stop().await;
+    app.db.close().await;
     Ok(())
 }
 

@@ -10,11 +10,13 @@ use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
+use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, Config, Database};
 use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
+use expensewise_workers::email::EmailWorker;
 use expensewise_workers::ocr::{OcrEngine, Ocrs, PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
 use tokio::net::TcpListener;
@@ -37,7 +39,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
     db.migrate().await?;
     let objects = ObjectStore::open(&config.receipt_storage).await?;
-    Ok(App::new(config, db, objects))
+    let mailer = Mailer::new(&config.mail, &config.data_dir)?;
+    Ok(App::new(config, db, objects, mailer))
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
@@ -72,7 +75,19 @@ pub struct Roles {
     /// Build the read models.
     pub projector: bool,
     /// Read receipts (OCR) and turn scanned ones into draft expenses.
-    pub workers: bool,
+    pub ocr: bool,
+    /// Send mail about submitted, decided and unreadable things.
+    pub email: bool,
+}
+
+impl Roles {
+    /// Everything: what `serve` runs beside the API.
+    pub const ALL: Roles = Roles {
+        relay: true,
+        projector: true,
+        ocr: true,
+        email: true,
+    };
 }
 
 /// The relay and projectors of a process, stopped together.
@@ -112,7 +127,7 @@ impl Background {
                 tasks.push(projector.spawn(model.live, stopped.clone()));
             }
         }
-        if roles.workers {
+        if roles.ocr || roles.email {
             let feed = match &app.config.nats_url {
                 Some(url) => Feed::JetStream(Box::new(nats::connect(url).await?)),
                 None => Feed::Store {
@@ -120,8 +135,9 @@ impl Background {
                     appends: app.store.subscribe_appends(),
                 },
             };
-            let handlers: Vec<Arc<dyn Handler>> = vec![
-                Arc::new(OcrWorker {
+            let mut handlers: Vec<(Arc<dyn Handler>, Delivery)> = Vec::new();
+            if roles.ocr {
+                let ocr = OcrWorker {
                     store: app.store.clone(),
                     objects: app.objects.clone(),
                     reader: ReceiptReader {
@@ -129,16 +145,35 @@ impl Background {
                         pdf: PdfTools::default(),
                         time_limit: app.config.ocr_time_limit,
                     },
-                }),
-                Arc::new(ReceiptExpenses {
+                };
+                let expenses = ReceiptExpenses {
                     store: app.store.clone(),
-                }),
-            ];
-            for handler in handlers {
+                };
+                handlers.push((Arc::new(ocr), Delivery::default()));
+                handlers.push((Arc::new(expenses), Delivery::default()));
+            }
+            if roles.email {
+                let email = EmailWorker {
+                    store: app.store.clone(),
+                    db: app.db.clone(),
+                    mailer: app.mailer.clone(),
+                    public_url: app.config.public_url.clone(),
+                };
+                tracing::info!(mail = app.mailer.kind(), "email worker running");
+                // A mail server can be down for a while: keep trying for about a quarter
+                // of an hour before giving up on a mail.
+                let patient = Delivery {
+                    max_deliver: 10,
+                    first_retry: Duration::from_secs(2),
+                    max_retry: Duration::from_secs(300),
+                };
+                handlers.push((Arc::new(email), patient));
+            }
+            for (handler, delivery) in handlers {
                 tasks.push(tokio::spawn(consumer::run(
                     feed.clone(),
                     handler,
-                    Delivery::default(),
+                    delivery,
                     stopped.clone(),
                 )));
             }

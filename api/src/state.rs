@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use expensewise_infra::idempotency::IdempotencyLedger;
+use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{Config, Database, EventStore};
 
@@ -16,6 +17,7 @@ pub struct App {
     pub ledger: IdempotencyLedger,
     /// Where receipt files are kept.
     pub objects: ObjectStore,
+    pub mailer: Mailer,
     pub tokens: Tokens,
     pub started_at: Instant,
     /// Read models being rebuilt by this process (at most one rebuild each).
@@ -25,12 +27,13 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    pub fn new(config: Config, db: Database, objects: ObjectStore) -> AppState {
+    pub fn new(config: Config, db: Database, objects: ObjectStore, mailer: Mailer) -> AppState {
         Arc::new(App {
             tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
             store: Arc::new(EventStore::new(db.clone())),
             ledger: IdempotencyLedger::new(db.clone()),
             objects,
+            mailer,
             db,
             config,
             started_at: Instant::now(),

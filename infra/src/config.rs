@@ -75,6 +75,36 @@ pub struct Config {
     pub ocrs_models: Option<OcrsModels>,
     /// The most reading one receipt may take.
     pub ocr_time_limit: Duration,
+    pub mail: MailConfig,
+    /// Where people reach the product: the base of links in mails.
+    pub public_url: String,
+}
+
+/// Who mails come from, and how they leave.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub from: lettre::message::Mailbox,
+    /// `None`: mails are written as `.eml` files under `DATA_DIR/mail`.
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// `SMTP_USER` with `SMTP_PASSWORD` (or `SMTP_PASSWORD_FILE`).
+    pub credentials: Option<(String, Secret)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a server on this machine or a test.
+    None,
 }
 
 /// Where the ocrs engine's two model files are.
@@ -276,6 +306,61 @@ impl Config {
             None => Duration::from_secs(30),
             Some(v) => parse_duration(&v).map_err(|m| invalid("OCR_TIME_LIMIT", m))?,
         };
+        let from = get("MAIL_FROM").unwrap_or_else(|| "Expense-Wise <no-reply@localhost>".into());
+        let from = from
+            .parse()
+            .map_err(|e| invalid("MAIL_FROM", format!("'{from}' is not a mail address: {e}")))?;
+        let smtp = match get("SMTP_HOST") {
+            None => None,
+            Some(host) => {
+                let security = match get("SMTP_SECURITY").as_deref().unwrap_or("starttls") {
+                    "starttls" => SmtpSecurity::StartTls,
+                    "tls" => SmtpSecurity::Tls,
+                    "none" => SmtpSecurity::None,
+                    other => {
+                        return Err(invalid(
+                            "SMTP_SECURITY",
+                            format!("'{other}' is not one of starttls, tls, none"),
+                        ))
+                    }
+                };
+                let default_port = if security == SmtpSecurity::Tls {
+                    465
+                } else {
+                    587
+                };
+                let port = parse_number("SMTP_PORT", get("SMTP_PORT"), default_port)?;
+                let credentials = match (get("SMTP_USER"), read_secret(&get, "SMTP_PASSWORD")?) {
+                    (Some(user), Some(password)) => Some((user, password)),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(invalid(
+                            "SMTP_PASSWORD",
+                            "is required when SMTP_USER is set",
+                        ))
+                    }
+                    (None, Some(_)) => {
+                        return Err(invalid(
+                            "SMTP_USER",
+                            "is required when SMTP_PASSWORD is set",
+                        ))
+                    }
+                };
+                Some(SmtpConfig {
+                    host,
+                    port,
+                    security,
+                    credentials,
+                })
+            }
+        };
+        let public_url = get("PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
+        }
 
         Ok(Config {
             app_env,
@@ -294,6 +379,8 @@ impl Config {
             tesseract_path,
             ocrs_models,
             ocr_time_limit,
+            mail: MailConfig { from, smtp },
+            public_url,
         })
     }
 }
@@ -320,6 +407,7 @@ fn read_secret(
     let file_variable: &'static str = match variable {
         "JWT_SECRET" => "JWT_SECRET_FILE",
         "AWS_SECRET_ACCESS_KEY" => "AWS_SECRET_ACCESS_KEY_FILE",
+        "SMTP_PASSWORD" => "SMTP_PASSWORD_FILE",
         _ => variable,
     };
     match (get(variable), get(file_variable)) {
@@ -466,6 +554,31 @@ mod tests {
         .unwrap();
         assert!(both.ocrs_models.is_some());
         assert!(config(&[]).unwrap().ocrs_models.is_none());
+        assert_eq!(
+            config(&[("SMTP_HOST", "mail.test"), ("SMTP_SECURITY", "ssl")])
+                .unwrap_err()
+                .variable,
+            "SMTP_SECURITY"
+        );
+        assert_eq!(
+            config(&[("SMTP_HOST", "mail.test"), ("SMTP_USER", "bot")])
+                .unwrap_err()
+                .variable,
+            "SMTP_PASSWORD"
+        );
+        assert_eq!(
+            config(&[("MAIL_FROM", "not an address")])
+                .unwrap_err()
+                .variable,
+            "MAIL_FROM"
+        );
+        let smtp = config(&[("SMTP_HOST", "mail.test"), ("SMTP_SECURITY", "tls")])
+            .unwrap()
+            .mail
+            .smtp
+            .unwrap();
+        assert_eq!((smtp.port, smtp.security), (465, SmtpSecurity::Tls));
+        assert!(config(&[]).unwrap().mail.smtp.is_none());
     }
 
     #[test]

@@ -272,7 +272,9 @@ async fn durable(
                     .map(|(a, t)| format!("{SUBJECT_PREFIX}.{a}.{t}"))
                     .collect(),
                 ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(120),
+                // A worker that dies holding a message gives it up this soon; a live one
+                // keeps it with progress acknowledgements however long it works.
+                ack_wait: ACK_WAIT,
                 // One delivery beyond the limit: the one that finds the attempts used up
                 // (by failures, or by workers that died handling it) and dead-letters it.
                 max_deliver: i64::from(delivery.max_deliver) + 1,
@@ -297,11 +299,12 @@ async fn pull_messages(
 ) -> anyhow::Result<()> {
     let consumer = durable(js, handler, delivery).await?;
     while !*shutdown.borrow() {
-        // Small batches: replicas share the consumer, and a long batch held by one
-        // replica would wait while the others idle.
+        // One at a time: replicas share the consumer, and messages waiting in one
+        // replica's batch would idle while the others could work — and run out their
+        // acknowledgement time.
         let mut batch = consumer
             .fetch()
-            .max_messages(4)
+            .max_messages(1)
             .expires(Duration::from_secs(1))
             .messages()
             .await
@@ -322,7 +325,7 @@ async fn pull_messages(
                     "{} deliveries without an acknowledgement",
                     delivery.max_deliver
                 )),
-                Ok(event) => match handler.handle(&event).await {
+                Ok(event) => match handle_in_progress(handler, &event, &message).await {
                     Ok(()) => Outcome::Done,
                     Err(e) if delivered >= delivery.max_deliver => {
                         Outcome::GiveUp(format!("{e:#}"))
@@ -348,6 +351,31 @@ async fn pull_messages(
         }
     }
     Ok(())
+}
+
+/// How long JetStream waits for an acknowledgement before delivering a message again.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// Handles the event, telling JetStream every third of `ACK_WAIT` that the work goes on.
+async fn handle_in_progress(
+    handler: &dyn Handler,
+    event: &RecordedEvent,
+    message: &jetstream::Message,
+) -> anyhow::Result<()> {
+    let handling = handler.handle(event);
+    tokio::pin!(handling);
+    let mut progress =
+        tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);
+    loop {
+        tokio::select! {
+            result = &mut handling => return result,
+            _ = progress.tick() => {
+                if let Err(e) = message.ack_with(AckKind::Progress).await {
+                    tracing::warn!(error = %e, "could not extend a message's acknowledgement time");
+                }
+            }
+        }
+    }
 }
 
 /// Publishes the message as it came, with the reason, to the worker's dead-letter subject,

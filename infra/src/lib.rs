@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod db;
 pub mod event_store;
 pub mod idempotency;
+pub mod mail;
 pub mod nats;
 pub mod object_store;
 pub mod telemetry;

@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod contract;
 mod crashes;
+mod email;
 mod event_flow;
 mod event_schemas;
 mod event_store;

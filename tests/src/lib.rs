@@ -121,6 +121,8 @@ pub struct TestApp {
     pub nats_url: Option<String>,
     pub client: reqwest::Client,
     pub database: TestDatabase,
+    roles: server::Roles,
+    extra: Vec<(&'static str, String)>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -149,6 +151,18 @@ impl TestApp {
         Self::start_with(TestDatabase::create(backend).await, None, s3.environment()).await
     }
 
+    /// A server running only some of the background roles beside its API, so that a
+    /// test can run the others as processes of their own.
+    pub async fn spawn_with_roles(
+        backend: Backend,
+        nats_url: Option<&str>,
+        extra: Vec<(&'static str, String)>,
+        roles: server::Roles,
+    ) -> TestApp {
+        let database = TestDatabase::create(backend).await;
+        Self::launch(database, nats_url.map(str::to_string), extra, roles).await
+    }
+
     async fn start(database: TestDatabase, nats_url: Option<String>) -> TestApp {
         Self::start_with(database, nats_url, Vec::new()).await
     }
@@ -156,10 +170,20 @@ impl TestApp {
     async fn start_with(
         database: TestDatabase,
         nats_url: Option<String>,
-        mut extra: Vec<(&'static str, String)>,
+        extra: Vec<(&'static str, String)>,
     ) -> TestApp {
-        extra.extend(nats_url.iter().map(|u| ("NATS_URL", u.clone())));
-        let app = server::prepare(database.config_with(&extra))
+        Self::launch(database, nats_url, extra, server::Roles::ALL).await
+    }
+
+    async fn launch(
+        database: TestDatabase,
+        nats_url: Option<String>,
+        extra: Vec<(&'static str, String)>,
+        roles: server::Roles,
+    ) -> TestApp {
+        let mut vars = extra.clone();
+        vars.extend(nats_url.iter().map(|u| ("NATS_URL", u.clone())));
+        let app = server::prepare(database.config_with(&vars))
             .await
             .expect("start the application");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -167,11 +191,6 @@ impl TestApp {
             .expect("bind a free port");
         let base = format!("http://{}", listener.local_addr().expect("a local address"));
         let (tx, rx) = oneshot::channel::<()>();
-        let roles = server::Roles {
-            relay: true,
-            projector: true,
-            workers: true,
-        };
         let server = tokio::spawn(server::serve(listener, app, roles, async {
             let _ = rx.await;
         }));
@@ -180,6 +199,8 @@ impl TestApp {
             nats_url,
             client: reqwest::Client::new(),
             database,
+            roles,
+            extra,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -197,7 +218,8 @@ impl TestApp {
             },
         );
         let nats_url = self.nats_url.clone();
-        Self::start(database, nats_url).await
+        let extra = std::mem::take(&mut self.extra);
+        Self::launch(database, nats_url, extra, self.roles).await
     }
 
     async fn stop(&mut self) {
@@ -591,6 +613,104 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A real SMTP server (aiosmtpd, `tests/support/smtp_sink.py`) on 127.0.0.1 that
+/// requires a login and keeps each mail it accepts as a file.
+pub struct SmtpServer {
+    pub port: u16,
+    folder: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl SmtpServer {
+    pub const USER: &'static str = "mailer";
+    pub const PASSWORD: &'static str = "smtp-password-for-tests";
+
+    pub fn start() -> SmtpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let folder = std::env::temp_dir().join(format!("expensewise-smtp-{}", Uuid::new_v4()));
+        let mut server = SmtpServer {
+            port,
+            folder,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/smtp_sink.py");
+        let child = std::process::Command::new(&python)
+            .arg(script)
+            .arg(self.port.to_string())
+            .arg(self.folder.join("mails"))
+            .args([Self::USER, Self::PASSWORD])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {python} (with aiosmtpd; ./scripts/test.sh installs it): {e}")
+            });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the SMTP server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The product's configuration for this server (plain SMTP with a login).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SMTP_HOST", "127.0.0.1".to_string()),
+            ("SMTP_PORT", self.port.to_string()),
+            ("SMTP_SECURITY", "none".to_string()),
+            ("SMTP_USER", Self::USER.to_string()),
+            ("SMTP_PASSWORD", Self::PASSWORD.to_string()),
+            ("PUBLIC_URL", "https://expenses.example.test".to_string()),
+        ]
+    }
+
+    /// Every mail accepted so far, as received (envelope recipients first).
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.folder.join("mails")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .map(|p| std::fs::read_to_string(p).expect("a mail file"))
+            .collect()
+    }
+
+    /// SIGKILL: the server is gone, connections are refused.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port, keeping the mails received so far.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 

@@ -1,7 +1,8 @@
-//! Background workers that react to events: OCR of receipts and the process manager that
-//! turns a scanned receipt into a draft expense. They run through the consumer of
+//! Background workers that react to events: OCR of receipts, the process manager that
+//! turns a scanned receipt into a draft expense, and mail. They run through the consumer of
 //! `expensewise_infra::consumer` (JetStream or a tail of the store).
 
+pub mod email;
 pub mod extract;
 pub mod ocr;
 pub mod prepare;

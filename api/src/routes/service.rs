@@ -73,6 +73,16 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
         }
     };
     checks.insert("object_store".to_string(), object_store);
+    if app.mailer.kind() == "smtp" {
+        let smtp = match app.mailer.check().await {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "readiness: SMTP check failed");
+                "unreachable".to_string()
+            }
+        };
+        checks.insert("smtp".to_string(), smtp);
+    }
     let ready = checks.values().all(|v| v == "ok");
     let status = if ready {
         StatusCode::OK

@@ -1,0 +1,338 @@
+//! The email worker: tells people what needs them or what happened to their things.
+//!
+//! - an expense submitted → every active approver and admin of the organization (not the
+//!   submitter);
+//! - approved or rejected (with the reason) → the expense's owner;
+//! - a receipt that could not be read → its uploader.
+//!
+//! Each mail is recorded in the `email_ledger` by (event id, recipient) after the server
+//! took it; a redelivered event finds the row and sends nothing again. A crash between
+//! the server's acceptance and the row is the one window for a repeat, and the repeat
+//! carries the same `Message-ID`. Failures are returned to the consumer, which retries
+//! with growing delays and finally dead-letters the event.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use expensewise_domain::expense::{
+    ExpenseEvent, ExpenseState, EXPENSE_APPROVED, EXPENSE_REJECTED, EXPENSE_SUBMITTED,
+};
+use expensewise_domain::organization::Member;
+use expensewise_domain::receipt::{ReceiptState, AGGREGATE_TYPE as RECEIPT, RECEIPT_SCAN_FAILED};
+use expensewise_domain::{Expense, Receipt};
+use expensewise_infra::consumer::Handler;
+use expensewise_infra::mail::{Mail, MailError, Mailer};
+use expensewise_infra::{nats, on_database, Database, EventStore, RecordedEvent};
+use lettre::message::Mailbox;
+use uuid::Uuid;
+
+const EXPENSE: &str = expensewise_domain::expense::AGGREGATE_TYPE;
+
+pub struct EmailWorker {
+    pub store: Arc<EventStore>,
+    pub db: Database,
+    pub mailer: Mailer,
+    /// The base of links in mails, without a trailing slash.
+    pub public_url: String,
+}
+
+#[async_trait]
+impl Handler for EmailWorker {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    fn handles(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            (EXPENSE, EXPENSE_SUBMITTED),
+            (EXPENSE, EXPENSE_APPROVED),
+            (EXPENSE, EXPENSE_REJECTED),
+            (RECEIPT, RECEIPT_SCAN_FAILED),
+        ]
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
+        let event_id = nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+        for (recipient, mail) in self.mails_for(event, event_id).await? {
+            if self.already_sent(event_id, recipient).await? {
+                continue;
+            }
+            match self.mailer.send(&mail).await {
+                Ok(()) => {}
+                // Retrying cannot change a refusal; the others still get theirs.
+                Err(MailError::Permanent(reason)) => {
+                    tracing::warn!(%event_id, %recipient, reason, "mail refused for good");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.record(event_id, recipient, &mail.message_id).await?;
+            tracing::info!(%event_id, %recipient, event_type = %event.event_type, "mail sent");
+        }
+        Ok(())
+    }
+}
+
+impl EmailWorker {
+    /// The mails an event calls for, each with its recipient's user id.
+    async fn mails_for(
+        &self,
+        event: &RecordedEvent,
+        event_id: Uuid,
+    ) -> anyhow::Result<Vec<(Uuid, Mail)>> {
+        if event.aggregate_type == RECEIPT {
+            let receipt: Receipt = self.store.load(&event.aggregate_id).await?;
+            let Some(receipt) = receipt.state else {
+                anyhow::bail!("receipt {} is not in the store", event.aggregate_id);
+            };
+            return self.scan_failed(event, event_id, &receipt).await;
+        }
+        let expense: Expense = self.store.load(&event.aggregate_id).await?;
+        let Some(expense) = expense.state else {
+            anyhow::bail!("expense {} is not in the store", event.aggregate_id);
+        };
+        let organization = self
+            .store
+            .load_organization(&expense.organization_id.to_string())
+            .await?;
+        let owner = organization.member(expense.owner_id);
+        let link = format!("{}/v1/expenses/{}", self.public_url, event.aggregate_id);
+        let what = describe(&expense);
+        let payload: ExpenseEvent = serde_json::from_value(event.clone().upcast().payload)?;
+        let mails = match payload {
+            ExpenseEvent::ExpenseSubmitted { .. } => {
+                let from = owner.map_or("Someone", |m| m.name.as_str());
+                organization
+                    .members()
+                    .filter(|(id, m)| m.active && m.role.may_decide() && **id != expense.owner_id)
+                    .map(|(id, member)| {
+                        let text = format!(
+                            "{from} submitted an expense for approval:\n\n{what}\n\nReview it: {link}\n"
+                        );
+                        Ok((*id, mail(member, format!("Expense to approve: {what}"), text, event_id, *id)?))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            }
+            ExpenseEvent::ExpenseApproved { comment, .. } => {
+                let comment = comment
+                    .map(|c| format!("\nComment: {c}\n"))
+                    .unwrap_or_default();
+                let text =
+                    format!("Your expense was approved:\n\n{what}\n{comment}\nSee it: {link}\n");
+                active(owner)
+                    .map(|m| {
+                        mail(
+                            m,
+                            format!("Approved: {what}"),
+                            text,
+                            event_id,
+                            expense.owner_id,
+                        )
+                    })
+                    .transpose()?
+                    .map(|m| (expense.owner_id, m))
+                    .into_iter()
+                    .collect()
+            }
+            ExpenseEvent::ExpenseRejected { reason, .. } => {
+                let text = format!(
+                    "Your expense was rejected:\n\n{what}\n\nReason: {reason}\n\n\
+                     You can change it and submit it again: {link}\n"
+                );
+                active(owner)
+                    .map(|m| {
+                        mail(
+                            m,
+                            format!("Rejected: {what}"),
+                            text,
+                            event_id,
+                            expense.owner_id,
+                        )
+                    })
+                    .transpose()?
+                    .map(|m| (expense.owner_id, m))
+                    .into_iter()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(mails)
+    }
+
+    async fn scan_failed(
+        &self,
+        event: &RecordedEvent,
+        event_id: Uuid,
+        receipt: &ReceiptState,
+    ) -> anyhow::Result<Vec<(Uuid, Mail)>> {
+        let organization = self
+            .store
+            .load_organization(&receipt.organization_id.to_string())
+            .await?;
+        let Some(uploader) = active(organization.member(receipt.uploader_id)) else {
+            return Ok(Vec::new());
+        };
+        let reason = receipt
+            .failure_reason
+            .as_deref()
+            .unwrap_or("the receipt could not be read");
+        let link = format!("{}/v1/receipts/{}", self.public_url, event.aggregate_id);
+        let text = format!(
+            "The receipt you uploaded on {} could not be read: {reason}.\n\n\
+             You can enter the expense by hand, or upload a clearer picture.\n\nThe receipt: {link}\n",
+            receipt.uploaded_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        Ok(vec![(
+            receipt.uploader_id,
+            mail(
+                uploader,
+                "Your receipt could not be read".to_string(),
+                text,
+                event_id,
+                receipt.uploader_id,
+            )?,
+        )])
+    }
+
+    async fn already_sent(&self, event_id: Uuid, recipient: Uuid) -> anyhow::Result<bool> {
+        let found: Option<(String,)> = on_database!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT message_id FROM email_ledger WHERE event_id = $1 AND recipient = $2",
+            )
+            .bind(event_id.to_string())
+            .bind(recipient.to_string())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
+    async fn record(
+        &self,
+        event_id: Uuid,
+        recipient: Uuid,
+        message_id: &str,
+    ) -> anyhow::Result<()> {
+        on_database!(&self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO email_ledger (event_id, recipient, message_id, sent_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (event_id, recipient) DO NOTHING",
+            )
+            .bind(event_id.to_string())
+            .bind(recipient.to_string())
+            .bind(message_id)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+fn active(member: Option<&Member>) -> Option<&Member> {
+    member.filter(|m| m.active)
+}
+
+/// "Hotel Adler, 124.00 EUR, 2026-06-05 (travel)".
+fn describe(expense: &ExpenseState) -> String {
+    format!(
+        "{}, {} {}, {} ({})",
+        expense.merchant,
+        expense.money.amount_string(),
+        expense.money.currency().code(),
+        expense.spent_on,
+        expense.category
+    )
+}
+
+/// A mail with a plain-text body and the same text as HTML; its `Message-ID` names the
+/// event and the recipient.
+fn mail(
+    to: &Member,
+    subject: String,
+    text: String,
+    event_id: Uuid,
+    recipient: Uuid,
+) -> anyhow::Result<Mail> {
+    let html = format!(
+        "<!DOCTYPE html><html><body style=\"font-family: sans-serif\">{}</body></html>",
+        text.trim_end()
+            .split("\n\n")
+            .map(|paragraph| {
+                let lines: Vec<String> = paragraph.lines().map(|l| linkify(&escape(l))).collect();
+                format!("<p>{}</p>", lines.join("<br>"))
+            })
+            .collect::<String>()
+    );
+    // Addresses were validated when the user was added: a failure here means an event
+    // written by something else, which a person should look at (dead letter).
+    let address = to
+        .email
+        .parse()
+        .map_err(|e| anyhow::anyhow!("user {recipient} has no usable address: {e}"))?;
+    Ok(Mail {
+        to: Mailbox::new(Some(to.name.clone()), address),
+        subject,
+        text,
+        html,
+        message_id: format!("{event_id}.{recipient}@expensewise"),
+    })
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Turns the http(s) URLs of an escaped paragraph into links.
+fn linkify(escaped: &str) -> String {
+    escaped
+        .split(' ')
+        .map(|word| {
+            if word.starts_with("http://") || word.starts_with("https://") {
+                format!("<a href=\"{word}\">{word}</a>")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_bodies_escape_what_users_wrote_and_link_urls() {
+        let member = Member {
+            name: "Eve <Evil>".into(),
+            email: "eve@acme.test".into(),
+            role: expensewise_domain::Role::Employee,
+            active: true,
+            password_hash: expensewise_domain::organization::PasswordHash("x".into()),
+        };
+        let id = Uuid::nil();
+        let m = mail(
+            &member,
+            "Rejected".into(),
+            "Reason: <script>alert(1)</script> & more\n\nSee it: https://ew.test/v1/expenses/1\n"
+                .into(),
+            id,
+            id,
+        )
+        .unwrap();
+        assert!(m
+            .html
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"));
+        assert!(!m.html.contains("<script>"));
+        assert!(m.html.contains(
+            "<a href=\"https://ew.test/v1/expenses/1\">https://ew.test/v1/expenses/1</a>"
+        ));
+        assert_eq!(m.message_id, format!("{id}.{id}@expensewise"));
+        assert_eq!(m.to.email.to_string(), "eve@acme.test");
+    }
+}
