@@ -445,6 +445,24 @@ pub async fn send_concurrently(requests: impl Iterator<Item = RequestBuilder>) -
     statuses
 }
 
+/// A port on 127.0.0.1 that nothing listens on (for a server a test starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits until something accepts connections on `port`; `what` has failed to start
+/// if nothing does within `seconds`.
+fn wait_for_port(port: u16, seconds: u64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A real nats-server with JetStream, on a free port of 127.0.0.1, killed when dropped.
 /// The binary comes from `NATS_SERVER_BIN` (the test script installs it) or the PATH.
 /// A real S3-compatible server (moto, from PyPI) on a free port, with one bucket, and
@@ -469,10 +487,7 @@ fn test_tool(name: &str) -> PathBuf {
 
 impl S3Server {
     pub fn start() -> S3Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let binary = test_tool("moto_server");
         let child = std::process::Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -491,14 +506,7 @@ impl S3Server {
             bucket: "receipts".to_string(),
             child,
         };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the S3 server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_port(port, 30, "the S3 server did not start");
         let made = server.aws(&["s3", "mb", &format!("s3://{}", server.bucket)]);
         assert!(made.status.success(), "cannot create the bucket: {made:?}");
         server
@@ -546,10 +554,7 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("expensewise-nats-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("a NATS store directory");
         // Every write reaches the disk before it is acknowledged: a killed server loses
@@ -584,14 +589,7 @@ impl NatsServer {
                 )
             });
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        wait_for_port(self.port, 10, "nats-server did not start");
     }
 
     /// SIGKILL: no chance to flush or say goodbye.
@@ -629,10 +627,7 @@ impl SmtpServer {
     pub const PASSWORD: &'static str = "smtp-password-for-tests";
 
     pub fn start() -> SmtpServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let folder = std::env::temp_dir().join(format!("expensewise-smtp-{}", Uuid::new_v4()));
         let mut server = SmtpServer {
             port,
@@ -657,14 +652,7 @@ impl SmtpServer {
                 panic!("cannot run {python} (with aiosmtpd; ./scripts/test.sh installs it): {e}")
             });
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the SMTP server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_port(self.port, 15, "the SMTP server did not start");
     }
 
     /// The product's configuration for this server (plain SMTP with a login).
