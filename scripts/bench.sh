@@ -48,7 +48,10 @@ log "Machine"
 echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (default settings), nats-server $("$NATS_SERVER_BIN" --version | awk '{print $2}')"
 
+# The load generator is a handful of users sending far more than a person would: the
+# rate limits are raised out of its way (they are measured by tests, not here).
 APP_ENV=production JWT_SECRET=bench-secret-bench-secret-bench-secret HOST=127.0.0.1 PORT=$APP_PORT \
+    RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 \
     DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/bench" DATABASE_MAX_CONNECTIONS=32 \
     NATS_URL="nats://127.0.0.1:$NATS_PORT" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data" \
     "$BIN/expensewise" serve >"$BENCH_DIR/app.log" 2>&1 &

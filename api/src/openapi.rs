@@ -81,5 +81,57 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The document as served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    router().split_for_parts().1
+    let (_, mut document) = router().split_for_parts();
+    document_rate_limits(&mut document);
+    document
+}
+
+/// Every operation but the probes can be refused by the rate limiter
+/// (`crate::rate_limit`): its 429 is added to each, rather than written on each handler.
+pub fn document_rate_limits(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, Type};
+
+    let integer = |description: &str| {
+        HeaderBuilder::new()
+            .schema(Some(
+                utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer),
+            ))
+            .description(Some(description))
+            .build()
+    };
+    let refused = ResponseBuilder::new()
+        .description("Too many requests in the rate-limit window")
+        .header("Retry-After", integer("Seconds until the window ends"))
+        .header("RateLimit-Limit", integer("Requests allowed in the window"))
+        .header(
+            "RateLimit-Remaining",
+            integer("Requests left in the window"),
+        )
+        .header("RateLimit-Reset", integer("Seconds until the window ends"))
+        .content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .insert("429".to_string(), refused.clone().into());
+        }
+    }
 }

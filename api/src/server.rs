@@ -1,6 +1,7 @@
 //! Assembling and running the HTTP server.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::ApiError;
 use crate::middleware;
 use crate::openapi;
+use crate::rate_limit::rate_limit;
 use crate::state::{App, AppState};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -45,12 +47,14 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
 pub fn router(app: AppState) -> Router {
-    let (api, document) = openapi::router().split_for_parts();
+    let (api, mut document) = openapi::router().split_for_parts();
+    openapi::document_rate_limits(&mut document);
     let body_limit = app.config.json_body_limit;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::idempotency))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::problem_json_errors))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), rate_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
         }))
@@ -217,7 +221,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
     let background = Background::start(&app, roles).await?;
-    let result = axum::serve(listener, router(app.clone()))
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed");

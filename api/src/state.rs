@@ -8,6 +8,7 @@ use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{Config, Database, EventStore};
 
 use crate::auth::Tokens;
+use crate::rate_limit::RateLimiter;
 
 /// Everything a request handler may use, shared by all requests.
 pub struct App {
@@ -18,6 +19,7 @@ pub struct App {
     /// Where receipt files are kept.
     pub objects: ObjectStore,
     pub mailer: Mailer,
+    pub rate_limiter: RateLimiter,
     pub tokens: Tokens,
     pub started_at: Instant,
     /// Read models being rebuilt by this process (at most one rebuild each).
@@ -30,6 +32,7 @@ impl App {
     pub fn new(config: Config, db: Database, objects: ObjectStore, mailer: Mailer) -> AppState {
         Arc::new(App {
             tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
+            rate_limiter: RateLimiter::new(config.rate_limit, config.auth_rate_limit),
             store: Arc::new(EventStore::new(db.clone())),
             ledger: IdempotencyLedger::new(db.clone()),
             objects,

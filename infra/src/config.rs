@@ -78,6 +78,16 @@ pub struct Config {
     pub mail: MailConfig,
     /// Where people reach the product: the base of links in mails.
     pub public_url: String,
+    /// Requests per client (user, or address when anonymous) and window.
+    pub rate_limit: RateLimit,
+    /// The stricter limit on sign-in and registration attempts per address.
+    pub auth_rate_limit: RateLimit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub window: Duration,
+    pub max: u64,
 }
 
 /// Who mails come from, and how they leave.
@@ -361,6 +371,26 @@ impl Config {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
         }
+        let limit = |window_var: &'static str,
+                     max_var: &'static str,
+                     window_ms: u64,
+                     max: u64|
+         -> Result<RateLimit, ConfigError> {
+            let window = parse_number(window_var, get(window_var), window_ms)?;
+            if window == 0 {
+                return Err(invalid(window_var, "must be at least 1 (milliseconds)"));
+            }
+            let max = parse_number(max_var, get(max_var), max)?;
+            if max == 0 {
+                return Err(invalid(max_var, "must be at least 1"));
+            }
+            Ok(RateLimit {
+                window: Duration::from_millis(window),
+                max,
+            })
+        };
+        let rate_limit = limit("RATE_LIMIT_WINDOW", "RATE_LIMIT_MAX", 3_600_000, 1000)?;
+        let auth_rate_limit = limit("AUTH_RATE_LIMIT_WINDOW", "AUTH_RATE_LIMIT_MAX", 900_000, 20)?;
 
         Ok(Config {
             app_env,
@@ -381,6 +411,8 @@ impl Config {
             ocr_time_limit,
             mail: MailConfig { from, smtp },
             public_url,
+            rate_limit,
+            auth_rate_limit,
         })
     }
 }

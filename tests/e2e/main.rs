@@ -13,6 +13,7 @@ mod event_flow;
 mod event_schemas;
 mod event_store;
 mod expenses;
+mod limits;
 mod ocr;
 mod queries;
 mod read_models;

@@ -97,6 +97,10 @@ impl TestDatabase {
                 "test-secret-that-is-long-enough-0123456789".to_string(),
             ),
             ("LOG_LEVEL", "warn".to_string()),
+            // Tests drive thousands of requests as few users; the limits have their own
+            // tests, which set them.
+            ("RATE_LIMIT_MAX", "100000000".to_string()),
+            ("AUTH_RATE_LIMIT_MAX", "100000000".to_string()),
         ]);
         vars.extend(extra.iter().cloned());
         Config::from_lookup(|k| vars.get(k).cloned()).expect("a valid test configuration")
