@@ -1,5 +1,7 @@
 //! The `expensewise` command: one binary, one subcommand per role.
 
+use std::future::IntoFuture;
+
 use clap::{Parser, Subcommand};
 use expensewise_infra::{telemetry, Config, Database};
 use tokio::net::TcpListener;
@@ -306,12 +308,31 @@ async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Resu
 }
 
 /// Runs relay, projector or workers without the HTTP API until a shutdown signal.
+/// Such a process still answers `/health`, `/ready` and `/metrics` on `HOST:PORT`, for
+/// its orchestrator's probes and for Prometheus.
 async fn run_background(config: Config, roles: Roles) -> anyhow::Result<()> {
+    let address = (config.host, config.port);
     let app = server::prepare(config).await?;
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", address.0, address.1))?;
     let background = Background::start(&app, roles).await?;
-    tracing::info!(?roles, "expensewise background roles running");
+    tracing::info!(?roles, address = %listener.local_addr()?,
+        "expensewise background roles running; probes and metrics on this address");
+    let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
+    let probes = tokio::spawn(
+        axum::serve(listener, server::probes(app.clone()))
+            .with_graceful_shutdown(async {
+                let _ = probes_stopped.await;
+            })
+            .into_future(),
+    );
     shutdown_signal().await;
     background.stop().await;
+    let _ = stop_probes.send(());
+    if let Ok(Err(e)) = probes.await {
+        tracing::warn!(error = %e, "the probe server failed");
+    }
     app.db.close().await;
     Ok(())
 }

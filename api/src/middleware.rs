@@ -1,7 +1,8 @@
-//! Cross-cutting request handling: idempotent POSTs and problem+json for every error.
+//! Cross-cutting request handling: idempotent POSTs, problem+json for every error, and
+//! request metrics.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -177,4 +178,25 @@ pub async fn problem_json_errors(req: Request, next: Next) -> Response {
         }
     }
     rewritten
+}
+
+/// Counts every request and times it, labelled by method, route template (never the raw
+/// path: ids would make a series per resource) and status code.
+pub async fn http_metrics(req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status_code", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }

@@ -26,7 +26,7 @@ use crate::state::AppState;
         (name = "receipts", description = "Receipt files and what OCR read from them"),
         (name = "audit", description = "The event history (auditors and admins)"),
         (name = "operations", description = "Read models: status and rebuilds (admins)"),
-        (name = "service", description = "Health and readiness"),
+        (name = "service", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;
@@ -77,6 +77,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::rebuild_projection))
         .routes(routes!(service::health))
         .routes(routes!(service::ready))
+        .routes(routes!(service::metrics))
 }
 
 /// The document as served at `/openapi.json`.

@@ -13,12 +13,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use expensewise_infra::config::RateLimit;
 
 use crate::error::ApiError;
+use crate::extract::bearer_token;
 use crate::state::AppState;
 
 /// Above this many tracked clients, finished windows are dropped.
@@ -120,7 +121,7 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
     if is_attempt(req.method(), path) {
         verdicts.push(limiter.count(Client::Attempts(address), now));
     }
-    let user = bearer(req.headers())
+    let user = bearer_token(req.headers())
         .and_then(|token| app.tokens.verify(token))
         .map(|claims| claims.sub);
     verdicts.push(limiter.count(user.map_or(Client::Address(address), Client::User), now));
@@ -150,14 +151,6 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
         headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
     response
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Connects to the database, applies migrations, and builds the application.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    expensewise_infra::metrics::install();
     let db = Database::connect(&config.database_url, config.database_max_connections).await?;
     db.migrate().await?;
     let objects = ObjectStore::open(&config.receipt_storage).await?;
@@ -58,6 +59,7 @@ pub fn router(app: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
         }))
+        .layer(axum::middleware::from_fn(middleware::http_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let request_id = req
                 .headers()
@@ -68,6 +70,16 @@ pub fn router(app: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(app)
+}
+
+/// What a process without the API serves: its probes and its metrics.
+pub fn probes(app: AppState) -> Router {
+    use crate::routes::service;
+    Router::new()
+        .route("/health", axum::routing::get(service::health))
+        .route("/ready", axum::routing::get(service::ready))
+        .route("/metrics", axum::routing::get(service::metrics))
         .with_state(app)
 }
 

@@ -203,6 +203,8 @@ async fn attempt(
                 if failures >= delivery.max_deliver || *shutdown.borrow() {
                     return Err(reason);
                 }
+                metrics::counter!("expensewise_consumer_redeliveries_total", "worker" => handler.name())
+                    .increment(1);
                 tokio::select! {
                     _ = tokio::time::sleep(delivery.retry_after(failures)) => {}
                     _ = shutdown.changed() => return Err(reason),
@@ -220,6 +222,8 @@ async fn record_dead_letter(
 ) -> anyhow::Result<()> {
     let id = nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
     tracing::error!(worker, event_id = %id, error = reason, "gave up on an event: dead letter");
+    metrics::counter!("expensewise_dead_letters_total", "worker" => worker.to_string())
+        .increment(1);
     on_database!(db, |pool| {
         sqlx::query(
             "INSERT INTO dead_letters (worker, event_id, global_position, aggregate_type, aggregate_id, \
@@ -340,6 +344,8 @@ async fn pull_messages(
                     message.ack_with(AckKind::Term).await
                 }
                 Outcome::Retry(reason) => {
+                    metrics::counter!("expensewise_consumer_redeliveries_total", "worker" => handler.name())
+                        .increment(1);
                     tracing::warn!(worker = handler.name(), attempt = delivered, error = %reason,
                         "handling an event failed; it will be redelivered");
                     message
@@ -391,6 +397,8 @@ pub async fn dead_letter(
     headers.insert(ERROR_HEADER, reason.replace(['\r', '\n'], " ").as_str());
     headers.insert("Expensewise-Original-Subject", message.subject.as_str());
     tracing::error!(worker, subject = %message.subject, error = reason, "gave up on an event: dead letter");
+    metrics::counter!("expensewise_dead_letters_total", "worker" => worker.to_string())
+        .increment(1);
     js.publish_with_headers(
         dead_letter_subject(worker),
         headers,

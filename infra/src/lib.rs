@@ -8,6 +8,7 @@ pub mod db;
 pub mod event_store;
 pub mod idempotency;
 pub mod mail;
+pub mod metrics;
 pub mod nats;
 pub mod object_store;
 pub mod telemetry;

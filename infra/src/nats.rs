@@ -229,9 +229,13 @@ pub async fn run_relay(
             };
             let events = read_after(&db, from, RELAY_BATCH).await?;
             let caught_up = events.is_empty();
+            // How long the oldest unpublished event has waited: grows while NATS is down.
+            metrics::gauge!("expensewise_relay_lag_seconds").set(lag_seconds(events.first()));
             if let Some(last) = events.last().map(|e| e.global) {
                 publish(&js, &events).await?;
                 published = Some(last);
+                metrics::counter!("expensewise_relay_published_total")
+                    .increment(events.len() as u64);
             }
             let position = published.unwrap_or(from);
             if position != stored && (caught_up || stored_at.elapsed() >= CHECKPOINT_EVERY) {
@@ -271,6 +275,16 @@ pub async fn run_relay(
         }
     }
     Ok(())
+}
+
+/// Seconds since `oldest` was committed; 0 when there is nothing waiting.
+pub fn lag_seconds(oldest: Option<&RecordedEvent>) -> f64 {
+    oldest.map_or(0.0, |e| {
+        (chrono::Utc::now() - e.recorded_at)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1000.0
+    })
 }
 
 /// For operators and tests: where the relay stands.

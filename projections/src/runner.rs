@@ -198,9 +198,13 @@ async fn apply_events(
     events: Vec<RecordedEvent>,
 ) -> anyhow::Result<Option<GlobalPosition>> {
     let events: Vec<RecordedEvent> = events.into_iter().filter(|e| e.global > from).collect();
+    // How long the oldest event of the batch waited for this projection.
+    metrics::gauge!("expensewise_projection_lag_seconds", "projection" => projection.name())
+        .set(nats::lag_seconds(events.first()));
     let Some(last) = events.last().map(|e| e.global) else {
         return Ok(None);
     };
+    let count = events.len() as u64;
     let mut tx = db.begin().await?;
     if checkpoint::lock(&mut tx, projection.name()).await? != from {
         return Err(CheckpointMoved.into());
@@ -209,6 +213,8 @@ async fn apply_events(
     projection.apply(&mut tx, &events).await?;
     if checkpoint::advance(&mut tx, projection.name(), from, last).await? {
         tx.commit().await?;
+        metrics::counter!("expensewise_projection_events_total", "projection" => projection.name())
+            .increment(count);
         Ok(Some(last))
     } else {
         Err(CheckpointMoved.into())
@@ -312,6 +318,8 @@ async fn apply_messages(
         messages.push(message.map_err(|e| anyhow::anyhow!("receiving from JetStream: {e}"))?);
     }
     if messages.is_empty() {
+        metrics::gauge!("expensewise_projection_lag_seconds", "projection" => projection.name())
+            .set(0.0);
         return Ok(None);
     }
     // A message that is not an event can never be applied: it is set aside as a dead

@@ -51,6 +51,8 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
             "test-secret-that-is-long-enough-0123456789".to_string(),
         ),
         ("LOG_LEVEL", "warn".to_string()),
+        // Each process serves its probes on a port of its own choosing.
+        ("PORT", "0".to_string()),
     ];
     let log = database.data_dir.join("processes.log");
     let mut relay = Process::start(&["relay"], &env, log.clone());

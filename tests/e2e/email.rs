@@ -10,6 +10,8 @@ use expensewise_tests::{
     User,
 };
 use reqwest::StatusCode;
+
+use crate::metrics::sample;
 use serde_json::{json, Value};
 
 async fn submitted_expense(app: &TestApp, user: &User, merchant: &str) -> String {
@@ -131,6 +133,8 @@ async fn each_person_gets_each_mail_once_through_worker_kills_and_smtp_outages()
         ("LOG_LEVEL", "warn".to_string()),
     ];
     env.extend(smtp.environment());
+    let probes = expensewise_tests::free_port();
+    env.push(("PORT", probes.to_string()));
     let log = app.database.data_dir.join("email-worker.log");
     let mut worker = Process::start(&["worker", "email"], &env, log.clone());
 
@@ -240,6 +244,39 @@ async fn each_person_gets_each_mail_once_through_worker_kills_and_smtp_outages()
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
+    // The worker process answers its probes and shows its own metrics: what it sent since
+    // its restart, and the retries the outage cost.
+    let worker_url = format!("http://127.0.0.1:{probes}");
+    let health = app
+        .client
+        .get(format!("{worker_url}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let page = app
+        .client
+        .get(format!("{worker_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent = sample(&page, "expensewise_emails_sent_total", &[]).unwrap_or(0.0);
+    assert!(sent >= 4.0, "{sent}\n{page}");
+    let unavailable = sample(
+        &page,
+        "expensewise_emails_failed_total",
+        &[("reason", "unavailable")],
+    );
+    assert!(unavailable.unwrap_or(0.0) >= 1.0, "{page}");
+    let retried = sample(
+        &page,
+        "expensewise_consumer_redeliveries_total",
+        &[("worker", "email")],
+    );
+    assert!(retried.unwrap_or(0.0) >= 1.0, "{page}");
     // Every mail is in the ledger once: nothing was given up on or sent twice.
     let ledger_rows: i64 = {
         let db = app.database.connect().await;

@@ -14,6 +14,7 @@ mod event_schemas;
 mod event_store;
 mod expenses;
 mod limits;
+mod metrics;
 mod ocr;
 mod queries;
 mod read_models;

@@ -450,7 +450,7 @@ pub async fn send_concurrently(requests: impl Iterator<Item = RequestBuilder>) -
 }
 
 /// A port on 127.0.0.1 that nothing listens on (for a server a test starts).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

@@ -59,13 +59,19 @@ impl Handler for EmailWorker {
                 continue;
             }
             match self.mailer.send(&mail).await {
-                Ok(()) => {}
+                Ok(()) => metrics::counter!("expensewise_emails_sent_total").increment(1),
                 // Retrying cannot change a refusal; the others still get theirs.
                 Err(MailError::Permanent(reason)) => {
+                    metrics::counter!("expensewise_emails_failed_total", "reason" => "refused")
+                        .increment(1);
                     tracing::warn!(%event_id, %recipient, reason, "mail refused for good");
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    metrics::counter!("expensewise_emails_failed_total", "reason" => "unavailable")
+                        .increment(1);
+                    return Err(e.into());
+                }
             }
             self.record(event_id, recipient, &mail.message_id).await?;
             tracing::info!(%event_id, %recipient, event_type = %event.event_type, "mail sent");

@@ -100,6 +100,14 @@ impl Handler for OcrWorker {
                 at: Utc::now(),
             },
         };
+        let outcome = if matches!(command, ReceiptCommand::RecordScan { .. }) {
+            "scanned"
+        } else {
+            "failed"
+        };
+        metrics::histogram!("expensewise_ocr_duration_seconds", "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("expensewise_ocr_receipts_total", "outcome" => outcome).increment(1);
         tracing::info!(
             receipt = %event.aggregate_id,
             source,

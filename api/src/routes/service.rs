@@ -98,3 +98,19 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
         }),
     )
 }
+
+/// Metrics in the Prometheus text format
+#[utoipa::path(
+    get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Every series this process records",
+               content_type = "text/plain; version=0.0.4", body = String))
+)]
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        expensewise_infra::metrics::render(),
+    )
+}

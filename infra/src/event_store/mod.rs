@@ -289,6 +289,8 @@ impl EventStore {
         if appended > 0 {
             store.commit(events, context, metadata.to_map()).await?;
             self.appended.send_modify(|n| *n = n.wrapping_add(1));
+            metrics::counter!("expensewise_events_appended_total", "aggregate_type" => A::TYPE)
+                .increment(appended as u64);
         }
         let head = aggregate_head(&self.db, A::TYPE, aggregate_id)
             .await
