@@ -328,7 +328,12 @@ async fn run_background(config: Config, roles: Roles) -> anyhow::Result<()> {
             .into_future(),
     );
     shutdown_signal().await;
-    background.stop().await;
+    if tokio::time::timeout(server::SHUTDOWN_GRACE, background.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?server::SHUTDOWN_GRACE, "shutdown took too long: exiting with work unfinished");
+    }
     let _ = stop_probes.send(());
     if let Ok(Err(e)) = probes.await {
         tracing::warn!(error = %e, "the probe server failed");

@@ -234,15 +234,41 @@ pub async fn serve(
     let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
     let background = Background::start(&app, roles).await?;
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed");
-    purge.abort();
-    background.stop().await;
-    app.db.close().await;
-    result
+    let (signalled, shutdown_began) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let serving = async {
+        let result = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed");
+        purge.abort();
+        background.stop().await;
+        app.db.close().await;
+        result
+    };
+    // Orchestrators kill what does not stop in time; better to stop ourselves, saying so.
+    let deadline = async {
+        if shutdown_began.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = serving => result,
+        () = deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long: exiting with work unfinished");
+            Ok(())
+        }
+    }
 }
+
+/// How long in-flight requests, batches and messages get after a shutdown signal. The
+/// Kubernetes grace period is set longer than this.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 async fn purge_idempotency_keys(app: AppState) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));

@@ -20,4 +20,5 @@ mod queries;
 mod read_models;
 mod receipts;
 mod replay;
+mod shutdown;
 mod workers;

@@ -459,7 +459,7 @@ pub fn free_port() -> u16 {
 
 /// Waits until something accepts connections on `port`; `what` has failed to start
 /// if nothing does within `seconds`.
-fn wait_for_port(port: u16, seconds: u64, what: &str) {
+pub fn wait_for_port(port: u16, seconds: u64, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(std::time::Instant::now() < deadline, "{what}");
@@ -775,6 +775,33 @@ impl Process {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// SIGTERM, as an orchestrator stops a pod.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("a running process");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, or `None` if it did not.
+    pub fn wait_for_exit(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("the process status") {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
     }
 }
 
