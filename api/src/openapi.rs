@@ -18,7 +18,12 @@ use crate::state::AppState;
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::Problem, crate::error::FieldErrorView)),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldErrorView,
+        crate::routes::expenses::ExpenseStatusFilter,
+        crate::routes::approvals::GroupByParam,
+    )),
     tags(
         (name = "accounts", description = "Registration and sign-in"),
         (name = "users", description = "The organization's users (admins)"),
@@ -83,13 +88,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The document as served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut document) = router().split_for_parts();
-    document_rate_limits(&mut document);
+    document_common_answers(&mut document);
     document
 }
 
-/// Every operation but the probes can be refused by the rate limiter
-/// (`crate::rate_limit`): its 429 is added to each, rather than written on each handler.
-pub fn document_rate_limits(document: &mut utoipa::openapi::OpenApi) {
+/// Answers every operation but the probes can give, whatever the handler: the rate
+/// limiter's 429 (`crate::rate_limit`), 400 for what cannot be parsed at all (malformed
+/// JSON, header, path or query values), and 415 for a body of the wrong media type. They
+/// are added here rather than written on each handler.
+pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, Type};
 
@@ -117,6 +124,20 @@ pub fn document_rate_limits(document: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )
         .build();
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::error::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let unparseable =
+        problem("The request cannot be parsed: malformed JSON, header, path or query value");
+    let wrong_type = problem("The body is not of the media type this operation takes");
     for (path, item) in document.paths.paths.iter_mut() {
         if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
             continue;
@@ -129,10 +150,17 @@ pub fn document_rate_limits(document: &mut utoipa::openapi::OpenApi) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
-                .insert("429".to_string(), refused.clone().into());
+            let has_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            responses.insert("429".to_string(), refused.clone().into());
+            responses
+                .entry("400".to_string())
+                .or_insert_with(|| unparseable.clone().into());
+            if has_body {
+                responses
+                    .entry("415".to_string())
+                    .or_insert_with(|| wrong_type.clone().into());
+            }
         }
     }
 }

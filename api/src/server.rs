@@ -49,7 +49,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
 pub fn router(app: AppState) -> Router {
     let (api, mut document) = openapi::router().split_for_parts();
-    openapi::document_rate_limits(&mut document);
+    openapi::document_common_answers(&mut document);
     let body_limit = app.config.json_body_limit;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::idempotency))

@@ -129,3 +129,46 @@ on_both_backends!(
     errors_outside_handlers_are_problems_too,
     responses_carry_a_request_id,
 );
+
+/// Schemathesis (a client that is not ours) generates requests from the live
+/// `/openapi.json` — documented examples, boundary values, random data — as a signed-in
+/// admin: no answer may be a 5xx, and every answer must be documented (status, content
+/// type, headers, body schema).
+#[tokio::test]
+async fn schemathesis_finds_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    app.create_expense(&admin).await;
+    let output = tokio::process::Command::new(expensewise_tests::test_tool("schemathesis"))
+        .args([
+            "run",
+            &format!("{}/openapi.json", app.base),
+            "--header",
+            &format!("Authorization: Bearer {}", admin.token),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "40",
+            // Fixed, so that a failure can be replayed.
+            "--seed",
+            "20261126",
+            "--workers",
+            "2",
+            "--no-color",
+        ])
+        .current_dir(&app.database.data_dir)
+        .output()
+        .await
+        .expect("run schemathesis (./scripts/test.sh installs it)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains(" passed"), "{report}");
+    app.finish().await;
+}

@@ -481,7 +481,7 @@ const S3_KEY_ID: &str = "expensewise-test";
 const S3_SECRET: &str = "expensewise-test-secret";
 
 /// A program installed next to the test tools' Python (./scripts/test.sh puts them there).
-fn test_tool(name: &str) -> PathBuf {
+pub fn test_tool(name: &str) -> PathBuf {
     let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
     PathBuf::from(python)
         .parent()

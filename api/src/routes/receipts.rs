@@ -442,7 +442,10 @@ pub async fn get_receipt(
     params(("id" = Uuid, Path, description = "The receipt's id"),
            ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
     responses(
-        (status = 200, description = "The file (embedded default: kept on this server)", content_type = "application/octet-stream"),
+        (status = 200, description = "The file, with the type read from its bytes (embedded default: kept on this server)",
+         content(
+            (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"),
+            (Vec<u8> = "image/tiff"), (Vec<u8> = "application/pdf"))),
         (status = 302, description = "A presigned link to the file in object storage, valid 5 minutes"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such receipt (or not yours to see)", body = Problem, content_type = "application/problem+json"),
