@@ -106,7 +106,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::from_env().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    telemetry::init(&config.log_level)?;
+    // Kept to the end of `main`: dropping it flushes the last spans.
+    let _telemetry = telemetry::init(&config.log_level, config.otlp_endpoint.as_deref())?;
     match cli.command {
         Command::Serve | Command::Api => {
             let roles = match cli.command {

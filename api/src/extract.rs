@@ -216,7 +216,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         let correlation_id = header("x-correlation-id")
             .and_then(|c| Uuid::parse_str(&c).ok())
             .unwrap_or(causation_id);
-        let traceparent = header("traceparent").filter(|t| valid_traceparent(t));
+        // The request's own span when traces are exported (a child of the caller's);
+        // otherwise the caller's context is passed on as it came.
+        let traceparent = expensewise_infra::telemetry::current_traceparent()
+            .or_else(|| header("traceparent").filter(|t| valid_traceparent(t)));
         Ok(RequestMeta {
             request_id,
             correlation_id,

@@ -13,7 +13,7 @@ use axum::Router;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
-use expensewise_infra::{nats, Config, Database};
+use expensewise_infra::{nats, telemetry, Config, Database};
 use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
@@ -66,7 +66,10 @@ pub fn router(app: AppState) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
+            let span = tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id);
+            let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+            telemetry::continue_trace(&span, traceparent);
+            span
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

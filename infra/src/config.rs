@@ -82,6 +82,8 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// The stricter limit on sign-in and registration attempts per address.
     pub auth_rate_limit: RateLimit,
+    /// Where traces go (OTLP over HTTP); `None`: nowhere.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +393,15 @@ impl Config {
         };
         let rate_limit = limit("RATE_LIMIT_WINDOW", "RATE_LIMIT_MAX", 3_600_000, 1000)?;
         let auth_rate_limit = limit("AUTH_RATE_LIMIT_WINDOW", "AUTH_RATE_LIMIT_MAX", 900_000, 20)?;
+        let otlp_endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if let Some(endpoint) = &otlp_endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(invalid(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "must start with http:// or https:// (OTLP over HTTP)",
+                ));
+            }
+        }
 
         Ok(Config {
             app_env,
@@ -413,6 +424,7 @@ impl Config {
             public_url,
             rate_limit,
             auth_rate_limit,
+            otlp_endpoint,
         })
     }
 }
@@ -611,6 +623,12 @@ mod tests {
             .unwrap();
         assert_eq!((smtp.port, smtp.security), (465, SmtpSecurity::Tls));
         assert!(config(&[]).unwrap().mail.smtp.is_none());
+        assert_eq!(
+            config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")])
+                .unwrap_err()
+                .variable,
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        );
     }
 
     #[test]

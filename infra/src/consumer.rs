@@ -192,7 +192,7 @@ async fn attempt(
 ) -> Result<(), String> {
     let mut failures = 0;
     loop {
-        match handler.handle(event).await {
+        match traced(handler, event).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 failures += 1;
@@ -359,6 +359,15 @@ async fn pull_messages(
     Ok(())
 }
 
+/// Handles the event in a span that continues the trace the event was written in.
+async fn traced(handler: &dyn Handler, event: &RecordedEvent) -> anyhow::Result<()> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("worker", worker = handler.name(),
+        event_type = %event.event_type, aggregate_id = %event.aggregate_id);
+    crate::telemetry::continue_trace(&span, crate::telemetry::traceparent(event));
+    handler.handle(event).instrument(span).await
+}
+
 /// How long JetStream waits for an acknowledgement before delivering a message again.
 const ACK_WAIT: Duration = Duration::from_secs(30);
 
@@ -368,7 +377,7 @@ async fn handle_in_progress(
     event: &RecordedEvent,
     message: &jetstream::Message,
 ) -> anyhow::Result<()> {
-    let handling = handler.handle(event);
+    let handling = traced(handler, event);
     tokio::pin!(handling);
     let mut progress =
         tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);

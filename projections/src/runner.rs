@@ -17,6 +17,7 @@ use expensewise_infra::consumer;
 use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::nats::{self, EventMessage};
+use expensewise_infra::telemetry::{self, traceparent};
 use expensewise_infra::wake::Wake;
 use expensewise_infra::{Database, GlobalPosition, RecordedEvent};
 use futures::StreamExt;
@@ -205,6 +206,21 @@ async fn apply_events(
         return Ok(None);
     };
     let count = events.len() as u64;
+    // Exported traces show each event reaching each projection; the spans close when
+    // the batch is committed (or given up).
+    let _spans: Vec<tracing::Span> = if telemetry::exporting() {
+        events
+            .iter()
+            .map(|e| {
+                let span = tracing::info_span!("projection", projection = projection.name(),
+                    event_type = %e.event_type, aggregate_id = %e.aggregate_id);
+                telemetry::continue_trace(&span, traceparent(e));
+                span
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut tx = db.begin().await?;
     if checkpoint::lock(&mut tx, projection.name()).await? != from {
         return Err(CheckpointMoved.into());

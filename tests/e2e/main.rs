@@ -21,4 +21,5 @@ mod read_models;
 mod receipts;
 mod replay;
 mod shutdown;
+mod tracing;
 mod workers;
