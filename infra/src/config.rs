@@ -182,7 +182,9 @@ impl Config {
         };
         let port = parse_number("PORT", get("PORT"), 4000u16)?;
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = get("DATABASE_URL")
+        // It carries the database password: it may come from a mounted file.
+        let database_url = read_secret(&get, "DATABASE_URL")?
+            .map(|url| url.expose().to_string())
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("expensewise.db").display()));
         if !(database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -452,6 +454,7 @@ fn read_secret(
         "JWT_SECRET" => "JWT_SECRET_FILE",
         "AWS_SECRET_ACCESS_KEY" => "AWS_SECRET_ACCESS_KEY_FILE",
         "SMTP_PASSWORD" => "SMTP_PASSWORD_FILE",
+        "DATABASE_URL" => "DATABASE_URL_FILE",
         _ => variable,
     };
     match (get(variable), get(file_variable)) {
@@ -639,6 +642,10 @@ mod tests {
         std::fs::write(&file, "from-a-file-0123456789-0123456789\n").unwrap();
         let c = config(&[("JWT_SECRET_FILE", file.to_str().unwrap())]).unwrap();
         assert_eq!(c.jwt_secret.expose(), "from-a-file-0123456789-0123456789");
+        let url = dir.join("database-url");
+        std::fs::write(&url, "postgres://app:pw@db:5432/expensewise\n").unwrap();
+        let c = config(&[("DATABASE_URL_FILE", url.to_str().unwrap())]).unwrap();
+        assert_eq!(c.database_url, "postgres://app:pw@db:5432/expensewise");
         assert!(!format!("{c:?}").contains("from-a-file"));
         std::fs::remove_dir_all(dir).unwrap();
     }
