@@ -43,7 +43,11 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let objects = ObjectStore::open(&config.receipt_storage).await?;
     let mailer = Mailer::new(&config.mail, &config.data_dir)?;
-    Ok(App::new(config, db, objects, mailer))
+    let nats = match &config.nats_url {
+        Some(url) => Some(nats::connect(url).await?.client()),
+        None => None,
+    };
+    Ok(App::new(config, db, objects, mailer, nats))
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.

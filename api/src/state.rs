@@ -19,6 +19,8 @@ pub struct App {
     /// Where receipt files are kept.
     pub objects: ObjectStore,
     pub mailer: Mailer,
+    /// The NATS connection `/ready` reports on, when events fan out through JetStream.
+    pub nats: Option<async_nats::Client>,
     pub rate_limiter: RateLimiter,
     pub tokens: Tokens,
     pub started_at: Instant,
@@ -29,7 +31,13 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    pub fn new(config: Config, db: Database, objects: ObjectStore, mailer: Mailer) -> AppState {
+    pub fn new(
+        config: Config,
+        db: Database,
+        objects: ObjectStore,
+        mailer: Mailer,
+        nats: Option<async_nats::Client>,
+    ) -> AppState {
         Arc::new(App {
             tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
             rate_limiter: RateLimiter::new(config.rate_limit, config.auth_rate_limit),
@@ -37,6 +45,7 @@ impl App {
             ledger: IdempotencyLedger::new(db.clone()),
             objects,
             mailer,
+            nats,
             db,
             config,
             started_at: Instant::now(),

@@ -41,19 +41,9 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
     let store = EventStore::new(db.clone());
-    let env = [
-        ("APP_ENV", "test".to_string()),
-        ("DATABASE_URL", database.url.clone()),
-        ("NATS_URL", nats.url.clone()),
-        ("DATA_DIR", database.data_dir.display().to_string()),
-        (
-            "JWT_SECRET",
-            "test-secret-that-is-long-enough-0123456789".to_string(),
-        ),
-        ("LOG_LEVEL", "warn".to_string()),
-        // Each process serves its probes on a port of its own choosing.
-        ("PORT", "0".to_string()),
-    ];
+    // Each process serves its probes on a port of its own choosing (PORT 0).
+    let mut env = database.environment();
+    env.push(("NATS_URL", nats.url.clone()));
     let log = database.data_dir.join("processes.log");
     let mut relay = Process::start(&["relay"], &env, log.clone());
     let mut projector = Process::start(&["projector"], &env, log.clone());

@@ -80,6 +80,25 @@ async fn events_flow_through_jetstream_into_the_read_models_and_onto_the_stream(
     app.finish().await;
 }
 
+/// `/ready`'s status and its NATS check.
+async fn ready_nats(app: &TestApp) -> (StatusCode, String) {
+    let response = app
+        .client
+        .get(format!("{}/ready", app.base))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    (
+        status,
+        body["checks"]["nats"]
+            .as_str()
+            .unwrap_or("missing")
+            .to_string(),
+    )
+}
+
 #[tokio::test]
 async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
     let mut nats = NatsServer::start();
@@ -89,6 +108,15 @@ async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
     for i in 0..60 {
         if i == 20 {
             nats.kill();
+        }
+        if i == 30 {
+            // Writes go on (the events wait in PostgreSQL), and readiness says why
+            // the read side lags.
+            let ready = ready_nats(&app).await;
+            assert_eq!(
+                ready,
+                (StatusCode::SERVICE_UNAVAILABLE, "unreachable".into())
+            );
         }
         if i == 40 {
             nats.restart();
@@ -112,6 +140,15 @@ async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
         }
     };
     assert_eq!(page["items"].as_array().unwrap().len(), 60);
+    // The readiness check's own connection comes back by itself too.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ready_nats(&app).await != (StatusCode::OK, "ok".into()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "NATS never ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let db = app.database.connect().await;
     assert_eq!(read_model_count(&db).await, 60);

@@ -11,17 +11,11 @@ use serde_json::json;
 async fn sigterm_finishes_the_request_in_flight_then_exits() {
     let database = TestDatabase::create(Backend::Sqlite).await;
     let port = free_port();
-    let env = [
-        ("APP_ENV", "test".to_string()),
-        ("DATABASE_URL", database.url.clone()),
-        ("DATA_DIR", database.data_dir.display().to_string()),
-        (
-            "JWT_SECRET",
-            "test-secret-that-is-long-enough-0123456789".to_string(),
-        ),
+    let mut env = database.environment();
+    env.extend([
         ("LOG_LEVEL", "info".to_string()),
         ("PORT", port.to_string()),
-    ];
+    ]);
     let log = database.data_dir.join("serve.log");
     let mut server = Process::start(&["serve"], &env, log.clone());
     wait_for_port(port, 30, "the server did not start");

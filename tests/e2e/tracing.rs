@@ -68,15 +68,8 @@ async fn one_trace_spans_the_request_the_projection_and_the_email() {
 
     let database = TestDatabase::create(Backend::Sqlite).await;
     let port = free_port();
-    let env = [
-        ("APP_ENV", "test".to_string()),
-        ("DATABASE_URL", database.url.clone()),
-        ("DATA_DIR", database.data_dir.display().to_string()),
-        (
-            "JWT_SECRET",
-            "test-secret-that-is-long-enough-0123456789".to_string(),
-        ),
-        ("LOG_LEVEL", "warn".to_string()),
+    let mut env = database.environment();
+    env.extend([
         ("PORT", port.to_string()),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -85,7 +78,7 @@ async fn one_trace_spans_the_request_the_projection_and_the_email() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_string()),
         // Export promptly rather than every five seconds.
         ("OTEL_BSP_SCHEDULE_DELAY", "200".to_string()),
-    ];
+    ]);
     let mut server = Process::start(&["serve"], &env, database.data_dir.join("serve.log"));
     wait_for_port(port, 30, "the server did not start");
     let base = format!("http://127.0.0.1:{port}");

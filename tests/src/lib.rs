@@ -84,9 +84,10 @@ impl TestDatabase {
         self.config_with(&[])
     }
 
-    /// The test configuration with some variables added or replaced.
-    pub fn config_with(&self, extra: &[(&str, String)]) -> Config {
-        let mut vars: HashMap<&str, String> = HashMap::from([
+    /// The variables every test server and process runs with (a process's own `PORT`
+    /// or log level can be appended: later values win).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
             ("APP_ENV", "test".to_string()),
             ("HOST", "127.0.0.1".to_string()),
             ("PORT", "0".to_string()),
@@ -101,7 +102,12 @@ impl TestDatabase {
             // tests, which set them.
             ("RATE_LIMIT_MAX", "100000000".to_string()),
             ("AUTH_RATE_LIMIT_MAX", "100000000".to_string()),
-        ]);
+        ]
+    }
+
+    /// The test configuration with some variables added or replaced.
+    pub fn config_with(&self, extra: &[(&str, String)]) -> Config {
+        let mut vars: HashMap<&str, String> = self.environment().into_iter().collect();
         vars.extend(extra.iter().cloned());
         Config::from_lookup(|k| vars.get(k).cloned()).expect("a valid test configuration")
     }

@@ -73,6 +73,16 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
         }
     };
     checks.insert("object_store".to_string(), object_store);
+    if let Some(nats) = &app.nats {
+        let state = nats.connection_state();
+        let nats = if state == async_nats::connection::State::Connected {
+            "ok".to_string()
+        } else {
+            tracing::warn!(?state, "readiness: NATS is not connected");
+            "unreachable".to_string()
+        };
+        checks.insert("nats".to_string(), nats);
+    }
     if app.mailer.kind() == "smtp" {
         let smtp = match app.mailer.check().await {
             Ok(()) => "ok".to_string(),
