@@ -81,6 +81,22 @@ fn decoy_hash() -> &'static str {
     })
 }
 
+/// A request's token, verified once: the first of the rate limiter, the idempotency
+/// middleware and the authentication extractor to need it verifies it and keeps the
+/// outcome in the request's extensions for the others.
+#[derive(Clone)]
+struct VerifiedClaims(Option<Claims>);
+
+/// The claims of the request's bearer token, if it carries a valid one.
+pub fn request_claims(tokens: &Tokens, parts: &mut axum::http::request::Parts) -> Option<Claims> {
+    if let Some(VerifiedClaims(claims)) = parts.extensions.get::<VerifiedClaims>() {
+        return claims.clone();
+    }
+    let claims = crate::extract::bearer_token(&parts.headers).and_then(|t| tokens.verify(t));
+    parts.extensions.insert(VerifiedClaims(claims.clone()));
+    claims
+}
+
 /// What an access token says. The role in it is informational: every request looks the
 /// user up again, so a role change or deactivation takes effect at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -131,11 +131,12 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)
-            .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
-        let claims = state
-            .tokens
-            .verify(token)
+        if bearer_token(&parts.headers).is_none() {
+            return Err(ApiError::unauthorized(
+                "an Authorization: Bearer token is required",
+            ));
+        }
+        let claims = crate::auth::request_claims(&state.tokens, parts)
             .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
         let organization = state
             .store

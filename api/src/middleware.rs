@@ -10,7 +10,6 @@ use expensewise_infra::idempotency::{Begin, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use crate::error::{problem_body, problem_response, ApiError, PROBLEM_JSON};
-use crate::extract::bearer_token;
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -54,11 +53,10 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     };
     // Keys are per user; unauthenticated requests (registration) share one scope, where
     // random keys do not collide.
-    let scope = bearer_token(req.headers())
-        .and_then(|t| app.tokens.verify(t))
+    let (mut parts, body) = req.into_parts();
+    let scope = crate::auth::request_claims(&app.tokens, &mut parts)
         .map(|c| c.sub.to_string())
         .unwrap_or_else(|| "anonymous".to_string());
-    let (parts, body) = req.into_parts();
     let limit = app.config.json_body_limit;
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::payload_too_large(limit).into_response();

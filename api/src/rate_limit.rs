@@ -18,8 +18,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use expensewise_infra::config::RateLimit;
 
+use crate::auth::request_claims;
 use crate::error::ApiError;
-use crate::extract::bearer_token;
 use crate::state::AppState;
 
 /// Above this many tracked clients, finished windows are dropped.
@@ -121,9 +121,9 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
     if is_attempt(req.method(), path) {
         verdicts.push(limiter.count(Client::Attempts(address), now));
     }
-    let user = bearer_token(req.headers())
-        .and_then(|token| app.tokens.verify(token))
-        .map(|claims| claims.sub);
+    let (mut parts, body) = req.into_parts();
+    let user = request_claims(&app.tokens, &mut parts).map(|claims| claims.sub);
+    let req = Request::from_parts(parts, body);
     verdicts.push(limiter.count(user.map_or(Client::Address(address), Client::User), now));
     // The tightest window speaks for the request.
     let Some(verdict) = verdicts
