@@ -177,8 +177,7 @@ async fn each_person_gets_each_mail_once_through_worker_kills_and_smtp_outages()
     // The mail server goes away: the product says so, and keeps the mails until it is back.
     smtp.kill();
     let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
+        .request(reqwest::Method::GET, "/ready", None)
         .send()
         .await
         .unwrap();
@@ -229,8 +228,7 @@ async fn each_person_gets_each_mail_once_through_worker_kills_and_smtp_outages()
         "{rejection}"
     );
     let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
+        .request(reqwest::Method::GET, "/ready", None)
         .send()
         .await
         .unwrap();

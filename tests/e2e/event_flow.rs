@@ -83,8 +83,7 @@ async fn events_flow_through_jetstream_into_the_read_models_and_onto_the_stream(
 /// `/ready`'s status and its NATS check.
 async fn ready_nats(app: &TestApp) -> (StatusCode, String) {
     let response = app
-        .client
-        .get(format!("{}/ready", app.base))
+        .request(reqwest::Method::GET, "/ready", None)
         .send()
         .await
         .unwrap();

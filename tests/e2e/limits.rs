@@ -58,8 +58,7 @@ async fn the_request_after_the_maximum_gets_429_until_the_window_ends() {
     let page: serde_json::Value = expenses.json().await.unwrap();
     assert_eq!(page["items"], json!([]));
     let health = app
-        .client
-        .get(format!("{}/health", app.base))
+        .request(reqwest::Method::GET, "/health", None)
         .send()
         .await
         .unwrap();

@@ -63,8 +63,7 @@ async fn metrics_show_requests_events_projections_and_the_process() {
     .await;
 
     let response = app
-        .client
-        .get(format!("{}/metrics", app.base))
+        .request(reqwest::Method::GET, "/metrics", None)
         .send()
         .await
         .unwrap();

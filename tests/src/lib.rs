@@ -455,6 +455,14 @@ pub async fn send_concurrently(requests: impl Iterator<Item = RequestBuilder>) -
     statuses
 }
 
+/// SIGKILLs a child process, if it runs, and reaps it.
+fn kill_child(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A port on 127.0.0.1 that nothing listens on (for a server a test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -604,10 +612,7 @@ impl NatsServer {
 
     /// SIGKILL: no chance to flush or say goodbye.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// Starts again on the same port and store.
@@ -692,10 +697,7 @@ impl SmtpServer {
 
     /// SIGKILL: the server is gone, connections are refused.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// Starts again on the same port, keeping the mails received so far.
@@ -777,10 +779,7 @@ impl Process {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// SIGTERM, as an orchestrator stops a pod.

@@ -106,6 +106,13 @@ impl EmailWorker {
         let link = format!("{}/v1/expenses/{}", self.public_url, event.aggregate_id);
         let what = describe(&expense);
         let payload: ExpenseEvent = serde_json::from_value(event.clone().upcast().payload)?;
+        // Decisions go to the owner, while they are still active.
+        let to_owner = |subject: String, text: String| -> anyhow::Result<Vec<(Uuid, Mail)>> {
+            active(owner)
+                .map(|m| mail(m, subject, text, event_id, expense.owner_id))
+                .transpose()
+                .map(|m| m.map(|m| (expense.owner_id, m)).into_iter().collect())
+        };
         let mails = match payload {
             ExpenseEvent::ExpenseSubmitted { .. } => {
                 let from = owner.map_or("Someone", |m| m.name.as_str());
@@ -126,40 +133,14 @@ impl EmailWorker {
                     .unwrap_or_default();
                 let text =
                     format!("Your expense was approved:\n\n{what}\n{comment}\nSee it: {link}\n");
-                active(owner)
-                    .map(|m| {
-                        mail(
-                            m,
-                            format!("Approved: {what}"),
-                            text,
-                            event_id,
-                            expense.owner_id,
-                        )
-                    })
-                    .transpose()?
-                    .map(|m| (expense.owner_id, m))
-                    .into_iter()
-                    .collect()
+                to_owner(format!("Approved: {what}"), text)?
             }
             ExpenseEvent::ExpenseRejected { reason, .. } => {
                 let text = format!(
                     "Your expense was rejected:\n\n{what}\n\nReason: {reason}\n\n\
                      You can change it and submit it again: {link}\n"
                 );
-                active(owner)
-                    .map(|m| {
-                        mail(
-                            m,
-                            format!("Rejected: {what}"),
-                            text,
-                            event_id,
-                            expense.owner_id,
-                        )
-                    })
-                    .transpose()?
-                    .map(|m| (expense.owner_id, m))
-                    .into_iter()
-                    .collect()
+                to_owner(format!("Rejected: {what}"), text)?
             }
             _ => Vec::new(),
         };
