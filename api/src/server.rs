@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
@@ -70,11 +70,14 @@ pub fn router(app: AppState) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            let span = tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id);
+            let span = tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id,
+                trace_id = tracing::field::Empty);
             let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
             telemetry::continue_trace(&span, traceparent);
             span
-        }))
+        })
+        // One line per request: the access log operators expect, carrying the trace id.
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(tower_http::LatencyUnit::Millis)))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(app)

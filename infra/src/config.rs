@@ -107,6 +107,9 @@ pub struct SmtpConfig {
     pub security: SmtpSecurity,
     /// `SMTP_USER` with `SMTP_PASSWORD` (or `SMTP_PASSWORD_FILE`).
     pub credentials: Option<(String, Secret)>,
+    /// `SMTP_CA_FILE`: PEM certificates trusted besides the system's, for a server whose
+    /// certificate a private CA signed.
+    pub ca_certificates: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,11 +363,27 @@ impl Config {
                         ))
                     }
                 };
+                let ca_certificates = match get("SMTP_CA_FILE") {
+                    None => None,
+                    Some(path) => {
+                        let pem = std::fs::read(&path).map_err(|e| {
+                            invalid("SMTP_CA_FILE", format!("cannot read {path}: {e}"))
+                        })?;
+                        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                            return Err(invalid(
+                                "SMTP_CA_FILE",
+                                format!("{path} holds no PEM certificate"),
+                            ));
+                        }
+                        Some(pem)
+                    }
+                };
                 Some(SmtpConfig {
                     host,
                     port,
                     security,
                     credentials,
+                    ca_certificates,
                 })
             }
         };
@@ -626,6 +645,12 @@ mod tests {
             .unwrap();
         assert_eq!((smtp.port, smtp.security), (465, SmtpSecurity::Tls));
         assert!(config(&[]).unwrap().mail.smtp.is_none());
+        assert_eq!(
+            config(&[("SMTP_HOST", "mail.test"), ("SMTP_CA_FILE", "Cargo.toml")])
+                .unwrap_err()
+                .variable,
+            "SMTP_CA_FILE"
+        );
         assert_eq!(
             config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")])
                 .unwrap_err()

@@ -363,7 +363,8 @@ async fn pull_messages(
 async fn traced(handler: &dyn Handler, event: &RecordedEvent) -> anyhow::Result<()> {
     use tracing::Instrument;
     let span = tracing::info_span!("worker", worker = handler.name(),
-        event_type = %event.event_type, aggregate_id = %event.aggregate_id);
+        event_type = %event.event_type, aggregate_id = %event.aggregate_id,
+        trace_id = tracing::field::Empty);
     crate::telemetry::continue_trace(&span, crate::telemetry::traceparent(event));
     handler.handle(event).instrument(span).await
 }

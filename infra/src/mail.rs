@@ -8,6 +8,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, SmtpSecurity};
@@ -55,16 +56,23 @@ impl Mailer {
                 from,
             });
         };
-        let builder = match smtp.security {
-            SmtpSecurity::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)?
+        let tls = || -> anyhow::Result<TlsParameters> {
+            let mut parameters = TlsParameters::builder(smtp.host.clone());
+            if let Some(pem) = &smtp.ca_certificates {
+                let certificates =
+                    Certificate::from_pem(pem).map_err(|e| anyhow::anyhow!("SMTP_CA_FILE: {e}"))?;
+                parameters = parameters.add_root_certificate(certificates);
             }
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
-            SmtpSecurity::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            }
+            Ok(parameters.build()?)
         };
-        let mut builder = builder
+        let tls = match smtp.security {
+            SmtpSecurity::StartTls => Tls::Required(tls()?),
+            SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+            SmtpSecurity::None => Tls::None,
+        };
+        // "Dangerous" names the builder's default of no TLS, replaced here at once.
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+            .tls(tls)
             .port(smtp.port)
             .timeout(Some(Duration::from_secs(20)));
         if let Some((user, password)) = &smtp.credentials {

@@ -106,15 +106,28 @@ pub fn current_traceparent() -> Option<String> {
 }
 
 /// Makes `span` a child of the span a `traceparent` names (from a request header or an
-/// event's metadata).
+/// event's metadata), and records the trace id in the span's `trace_id` field, so that
+/// every log line written inside it can be matched with its trace, exported or not.
 pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
-    let Some(traceparent) = traceparent else {
-        return;
+    let mut caller_trace = None;
+    if let Some(traceparent) = traceparent {
+        let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+        let context = TraceContextPropagator::new().extract(&carrier);
+        let caller = context.span().span_context().clone();
+        if caller.is_valid() {
+            caller_trace = Some(caller.trace_id());
+            let _ = span.set_parent(context);
+        }
+    }
+    // When exporting, the span has a trace of its own even without a caller.
+    let own = span.context().span().span_context().clone();
+    let trace_id = if own.is_valid() {
+        Some(own.trace_id())
+    } else {
+        caller_trace
     };
-    let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
-    let context = TraceContextPropagator::new().extract(&carrier);
-    if context.span().span_context().is_valid() {
-        let _ = span.set_parent(context);
+    if let Some(trace_id) = trace_id {
+        span.record("trace_id", tracing::field::display(trace_id));
     }
 }
 

@@ -213,7 +213,8 @@ async fn apply_events(
             .iter()
             .map(|e| {
                 let span = tracing::info_span!("projection", projection = projection.name(),
-                    event_type = %e.event_type, aggregate_id = %e.aggregate_id);
+                    event_type = %e.event_type, aggregate_id = %e.aggregate_id,
+                    trace_id = tracing::field::Empty);
                 telemetry::continue_trace(&span, traceparent(e));
                 span
             })

@@ -343,3 +343,54 @@ async fn the_embedded_default_writes_mails_as_files() {
     );
     app.finish().await;
 }
+
+/// STARTTLS (port 587 style) and TLS from the first byte (465), each with a login the
+/// server accepts only over TLS, and a certificate checked against `SMTP_CA_FILE`.
+#[tokio::test]
+async fn mail_goes_out_over_starttls_and_tls_to_a_verified_server() {
+    for security in ["starttls", "tls"] {
+        let smtp = SmtpServer::start_with(security);
+        let app = TestApp::spawn_with_env(Backend::Sqlite, smtp.environment()).await;
+        let ready = app
+            .request(reqwest::Method::GET, "/ready", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), StatusCode::OK, "{security}");
+        let ada = app.register("Acme", "ada@acme.test").await;
+        let eve = app.add_user(&ada, "eve@acme.test", "employee").await;
+        submitted_expense(&app, &eve, "Hotel Adler").await;
+        let mails = wait_for_mails(|| smtp.mails(), 1, 0, security).await;
+        let mail = mails.values().next().unwrap();
+        assert!(mail.starts_with("X-Envelope-To: ada@acme.test"), "{mail}");
+        app.finish().await;
+
+        // Without the CA, the server's certificate is not trusted: nothing is sent.
+        let untrusting: Vec<_> = smtp
+            .environment()
+            .into_iter()
+            .filter(|(name, _)| *name != "SMTP_CA_FILE")
+            .collect();
+        let app = TestApp::spawn_with_env(Backend::Sqlite, untrusting).await;
+        let ready = app
+            .request(reqwest::Method::GET, "/ready", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ready.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{security}"
+        );
+        let ada = app.register("Acme", "ada@acme.test").await;
+        let eve = app.add_user(&ada, "eve@acme.test", "employee").await;
+        submitted_expense(&app, &eve, "Hotel Adler").await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            smtp.mails().len(),
+            1,
+            "{security}: sent to an untrusted server"
+        );
+        app.finish().await;
+    }
+}

@@ -78,6 +78,7 @@ async fn one_trace_spans_the_request_the_projection_and_the_email() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_string()),
         // Export promptly rather than every five seconds.
         ("OTEL_BSP_SCHEDULE_DELAY", "200".to_string()),
+        ("LOG_LEVEL", "info".to_string()),
     ]);
     let mut server = Process::start(&["serve"], &env, database.data_dir.join("serve.log"));
     wait_for_port(port, 30, "the server did not start");
@@ -171,6 +172,28 @@ async fn one_trace_spans_the_request_the_projection_and_the_email() {
     // The mail went out inside that trace.
     let mails = std::fs::read_dir(database.data_dir.join("mail")).map_or(0, |d| d.count());
     assert!(mails >= 1);
+    // The JSON log lines of the request and of the mail carry the trace id.
+    let log = std::fs::read_to_string(database.data_dir.join("serve.log")).unwrap();
+    let in_trace: Vec<Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["trace_id"] == trace_id))
+        })
+        .collect();
+    for (span, message) in [
+        ("request", "finished processing request"),
+        ("worker", "mail sent"),
+    ] {
+        assert!(
+            in_trace
+                .iter()
+                .any(|l| l["span"]["name"] == span && l["message"] == message),
+            "no '{message}' line of a {span} span in trace {trace_id}: {in_trace:?}"
+        );
+    }
 
     server.terminate();
     server

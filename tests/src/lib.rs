@@ -634,6 +634,8 @@ impl Drop for NatsServer {
 pub struct SmtpServer {
     pub port: u16,
     folder: PathBuf,
+    /// `SMTP_SECURITY` as the product names it: "none", "starttls" or "tls".
+    security: &'static str,
     child: Option<std::process::Child>,
 }
 
@@ -641,26 +643,43 @@ impl SmtpServer {
     pub const USER: &'static str = "mailer";
     pub const PASSWORD: &'static str = "smtp-password-for-tests";
 
+    /// Plain SMTP.
     pub fn start() -> SmtpServer {
+        Self::start_with("none")
+    }
+
+    /// `security` "starttls" or "tls": a certificate for 127.0.0.1 from a CA made for this
+    /// server, whose certificate is `ca_file()`.
+    pub fn start_with(security: &'static str) -> SmtpServer {
         let port = free_port();
         let folder = std::env::temp_dir().join(format!("expensewise-smtp-{}", Uuid::new_v4()));
         let mut server = SmtpServer {
             port,
             folder,
+            security,
             child: None,
         };
         server.launch();
         server
     }
 
+    pub fn ca_file(&self) -> PathBuf {
+        self.folder.join("ca.pem")
+    }
+
     fn launch(&mut self) {
         let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/smtp_sink.py");
-        let child = std::process::Command::new(&python)
+        let mut command = std::process::Command::new(&python);
+        command
             .arg(script)
             .arg(self.port.to_string())
             .arg(self.folder.join("mails"))
-            .args([Self::USER, Self::PASSWORD])
+            .args(["--login", Self::USER, Self::PASSWORD]);
+        if self.security != "none" {
+            command.arg("--tls").arg(self.security).arg(self.ca_file());
+        }
+        let child = command
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -670,16 +689,20 @@ impl SmtpServer {
         wait_for_port(self.port, 15, "the SMTP server did not start");
     }
 
-    /// The product's configuration for this server (plain SMTP with a login).
+    /// The product's configuration for this server, trusting its CA.
     pub fn environment(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             ("SMTP_HOST", "127.0.0.1".to_string()),
             ("SMTP_PORT", self.port.to_string()),
-            ("SMTP_SECURITY", "none".to_string()),
+            ("SMTP_SECURITY", self.security.to_string()),
             ("SMTP_USER", Self::USER.to_string()),
             ("SMTP_PASSWORD", Self::PASSWORD.to_string()),
             ("PUBLIC_URL", "https://expenses.example.test".to_string()),
-        ]
+        ];
+        if self.security != "none" {
+            env.push(("SMTP_CA_FILE", self.ca_file().display().to_string()));
+        }
+        env
     }
 
     /// Every mail accepted so far, as received (envelope recipients first).
