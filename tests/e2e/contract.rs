@@ -131,7 +131,8 @@ on_both_backends!(
 );
 
 /// Schemathesis (a client that is not ours) generates requests from the live
-/// `/openapi.json` — documented examples, boundary values, random data — as a signed-in
+/// `/openapi.json` — documented examples, every boundary and each way to break each
+/// constraint (the coverage phase), random data — as a signed-in
 /// admin: no answer may be a 5xx, and every answer must be documented (status, content
 /// type, headers, body schema).
 #[tokio::test]
@@ -149,7 +150,7 @@ async fn schemathesis_finds_nothing() {
             "not_a_server_error,status_code_conformance,content_type_conformance,\
              response_headers_conformance,response_schema_conformance",
             "--phases",
-            "examples,fuzzing",
+            "examples,coverage,fuzzing",
             "--max-examples",
             "40",
             // Fixed, so that a failure can be replayed.
