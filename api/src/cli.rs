@@ -53,6 +53,27 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsCommand,
     },
+    /// Manage the JetStream event stream (needs NATS_URL).
+    Stream {
+        #[command(subcommand)]
+        action: StreamCommand,
+    },
+    /// Check a running deployment from outside: probes, OpenAPI, metrics, and with a
+    /// login the authenticated read (and with --write, write) path.
+    Smoke(crate::smoke::SmokeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StreamCommand {
+    /// After restoring the database from a backup: delete the stream (and its consumers)
+    /// and move the relay back to the oldest read model's checkpoint, so that the next
+    /// relay publishes again what the restored database holds. Stop relays, projectors
+    /// and workers first.
+    Reset {
+        /// Publish again from the first event, for workers whose progress is unknown.
+        #[arg(long)]
+        from_start: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +125,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
         println!("{}", openapi::document().to_pretty_json()?);
         return Ok(());
+    }
+    if let Command::Smoke(args) = cli.command {
+        return crate::smoke::run(args).await;
     }
     let config = Config::from_env().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     // Kept to the end of `main`: dropping it flushes the last spans.
@@ -170,8 +194,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Projections { action } => projections(config, action).await,
         Command::Audit { action } => audit(config, action).await,
-        Command::Openapi => Ok(()),
+        Command::Stream { action } => stream(config, action).await,
+        Command::Openapi | Command::Smoke(_) => Ok(()),
     }
+}
+
+async fn stream(config: Config, action: StreamCommand) -> anyhow::Result<()> {
+    let StreamCommand::Reset { from_start } = action;
+    let Some(url) = &config.nats_url else {
+        anyhow::bail!("invalid configuration: NATS_URL: resetting the stream needs it");
+    };
+    let db = Database::connect(&config.database_url, 2).await?;
+    db.migrate().await?;
+    let from = if from_start {
+        Default::default()
+    } else {
+        status::status(&db)
+            .await?
+            .iter()
+            .map(|s| s.position)
+            .min()
+            .unwrap_or_default()
+    };
+    let js = expensewise_infra::nats::connect(url).await?;
+    let from = expensewise_infra::nats::reset_stream(&db, &js, from).await?;
+    println!(
+        "stream {} deleted; the relay publishes again everything after {from}",
+        expensewise_infra::nats::STREAM
+    );
+    db.close().await;
+    Ok(())
 }
 
 async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {

@@ -9,4 +9,5 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod server;
+pub mod smoke;
 pub mod state;

@@ -291,3 +291,44 @@ pub fn lag_seconds(oldest: Option<&RecordedEvent>) -> f64 {
 pub async fn relay_position(db: &Database) -> anyhow::Result<GlobalPosition> {
     Ok(crate::checkpoints::load(db, RELAY).await?)
 }
+
+/// After the database was restored to an earlier point: the stream still holds (and its
+/// duplicate window remembers) events the restore took away, and the ids of events yet to
+/// be written can repeat theirs. Deletes the stream with its consumers, and moves the
+/// relay back to `from`, so that a relay started afterwards creates the stream anew and
+/// publishes again everything after `from`.
+///
+/// Refuses while a relay holds the relay lock: it would publish into the old stream.
+pub async fn reset_stream(
+    db: &Database,
+    js: &jetstream::Context,
+    from: GlobalPosition,
+) -> anyhow::Result<GlobalPosition> {
+    let _lock = match db {
+        Database::Postgres(pool) => {
+            let mut conn = pool.acquire().await?.detach();
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(RELAY_LOCK)
+                .fetch_one(&mut conn)
+                .await?;
+            if !locked {
+                anyhow::bail!("a relay is running: stop every relay first");
+            }
+            Some(conn)
+        }
+        Database::Sqlite(_) => None,
+    };
+    match js.delete_stream(STREAM).await {
+        Ok(_) => {}
+        Err(e) => match e.kind() {
+            jetstream::context::DeleteStreamErrorKind::JetStream(error)
+                if error.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND => {}
+            _ => anyhow::bail!("cannot delete the JetStream stream {STREAM}: {e}"),
+        },
+    }
+    let current = relay_position(db).await?;
+    if from < current {
+        crate::checkpoints::store(db, RELAY, current, from).await?;
+    }
+    Ok(current.min(from))
+}

@@ -16,6 +16,7 @@ mod expenses;
 mod limits;
 mod metrics;
 mod ocr;
+mod operations;
 mod queries;
 mod read_models;
 mod receipts;

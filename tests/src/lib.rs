@@ -833,6 +833,16 @@ impl Process {
     }
 }
 
+/// Runs an `expensewise` command to its end.
+pub async fn expensewise(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    tokio::process::Command::new(expensewise_bin())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .output()
+        .await
+        .expect("run expensewise")
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
