@@ -374,7 +374,7 @@ async fn run_background(config: Config, roles: Roles) -> anyhow::Result<()> {
         "expensewise background roles running; probes and metrics on this address");
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
     let probes = tokio::spawn(
-        axum::serve(listener, server::probes(app.clone()))
+        axum::serve(listener, server::probes(app.clone(), roles))
             .with_graceful_shutdown(async {
                 let _ = probes_stopped.await;
             })

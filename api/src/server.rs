@@ -84,12 +84,17 @@ pub fn router(app: AppState) -> Router {
 }
 
 /// What a process without the API serves: its probes and its metrics.
-pub fn probes(app: AppState) -> Router {
+pub fn probes(app: AppState, roles: Roles) -> Router {
     use crate::routes::service;
+    let uses = service::Uses {
+        object_store: roles.ocr,
+        smtp: roles.email,
+    };
     Router::new()
         .route("/health", axum::routing::get(service::health))
         .route("/ready", axum::routing::get(service::ready))
         .route("/metrics", axum::routing::get(service::metrics))
+        .layer(axum::Extension(uses))
         .with_state(app)
 }
 
@@ -243,7 +248,14 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
     let background = Background::start(&app, roles).await?;
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // The API itself stores and serves receipt files.
+    let uses = crate::routes::service::Uses {
+        object_store: true,
+        smtp: roles.email,
+    };
+    let service = router(app.clone())
+        .layer(axum::Extension(uses))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let (signalled, shutdown_began) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;

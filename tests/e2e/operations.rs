@@ -48,7 +48,10 @@ async fn smoke_passes_against_a_working_deployment_and_fails_otherwise() {
         if listed["items"] == serde_json::json!([]) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "still listed: {listed}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still listed: {listed}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -97,7 +100,23 @@ async fn stream_reset_republishes_what_the_database_holds() {
         env
     };
     let log = app.database.data_dir.join("relay.log");
-    let mut relay = Process::start(&["relay"], &relay_env(&env), log.clone());
+    let probes = free_port();
+    let mut first_env = env.clone();
+    first_env.push(("PORT", probes.to_string()));
+    let mut relay = Process::start(&["relay"], &first_env, log.clone());
+    expensewise_tests::wait_for_port(probes, 30, "the relay's probes did not start");
+    // A relay is ready when what it uses is: not the object store, not a mail server.
+    let ready: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{probes}/ready"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["checks"],
+        serde_json::json!({"database": "ok", "nats": "ok"}),
+        "{ready}"
+    );
     let ada = app.register("Acme", "ada@acme.test").await;
     for _ in 0..3 {
         app.create_expense(&ada).await;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::Extension;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,6 +45,14 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
     })
 }
 
+/// The optional dependencies a process's readiness depends on: those its roles use. A
+/// relay is not unready because the mail server is down.
+#[derive(Debug, Clone, Copy)]
+pub struct Uses {
+    pub object_store: bool,
+    pub smtp: bool,
+}
+
 /// Readiness: every dependency answers
 #[utoipa::path(
     get, path = "/ready", tag = "service",
@@ -52,7 +61,17 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
         (status = 503, description = "A dependency is failing", body = Readiness),
     )
 )]
-pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
+pub async fn ready(
+    State(app): State<AppState>,
+    uses: Option<Extension<Uses>>,
+) -> impl IntoResponse {
+    let uses = uses.map_or(
+        Uses {
+            object_store: true,
+            smtp: true,
+        },
+        |Extension(uses)| uses,
+    );
     let mut checks = BTreeMap::new();
     let database = match app.db.ping().await {
         Ok(()) => "ok".to_string(),
@@ -62,17 +81,19 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
         }
     };
     checks.insert("database".to_string(), database);
-    let object_store = match app.objects.check().await {
-        Ok(()) => "ok".to_string(),
-        Err(e) => {
-            tracing::warn!(
-                error = format!("{e:#}"),
-                "readiness: object store check failed"
-            );
-            "unreachable".to_string()
-        }
-    };
-    checks.insert("object_store".to_string(), object_store);
+    if uses.object_store {
+        let object_store = match app.objects.check().await {
+            Ok(()) => "ok".to_string(),
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "readiness: object store check failed"
+                );
+                "unreachable".to_string()
+            }
+        };
+        checks.insert("object_store".to_string(), object_store);
+    }
     if let Some(nats) = &app.nats {
         let state = nats.connection_state();
         let nats = if state == async_nats::connection::State::Connected {
@@ -83,7 +104,7 @@ pub async fn ready(State(app): State<AppState>) -> impl IntoResponse {
         };
         checks.insert("nats".to_string(), nats);
     }
-    if app.mailer.kind() == "smtp" {
+    if uses.smtp && app.mailer.kind() == "smtp" {
         let smtp = match app.mailer.check().await {
             Ok(()) => "ok".to_string(),
             Err(e) => {
