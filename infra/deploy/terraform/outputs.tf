@@ -1,0 +1,39 @@
+output "cluster_name" {
+  description = "EKS cluster name (aws eks update-kubeconfig --name ...)"
+  value       = aws_eks_cluster.main.name
+}
+
+output "cluster_endpoint" {
+  description = "EKS API endpoint"
+  value       = aws_eks_cluster.main.endpoint
+}
+
+output "database_endpoint" {
+  description = "PostgreSQL host:port, for DATABASE_URL"
+  value       = aws_db_instance.main.endpoint
+}
+
+output "database_master_secret_arn" {
+  description = "Secrets Manager secret holding the database master password"
+  value       = aws_db_instance.main.master_user_secret[0].secret_arn
+}
+
+output "receipts_bucket" {
+  description = "AWS_S3_BUCKET"
+  value       = aws_s3_bucket.receipts.id
+}
+
+output "backups_bucket" {
+  description = "Where infra/deploy/backup/logical-backup.sh writes the event store's dumps"
+  value       = aws_s3_bucket.backups.id
+}
+
+output "receipts_role_arn" {
+  description = "Annotate the expensewise service account with this (eks.amazonaws.com/role-arn)"
+  value       = aws_iam_role.receipts.arn
+}
+
+output "kms_key_arn" {
+  description = "The key that encrypts the cluster's secrets, the database, the buckets and the logs"
+  value       = aws_kms_key.main.arn
+}

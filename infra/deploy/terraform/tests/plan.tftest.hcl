@@ -1,0 +1,139 @@
+# `terraform test`, offline: the AWS provider is mocked, so nothing is created; the
+# assertions hold the properties the runbook and the issue promise.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_eks_cluster" {
+    defaults = {
+      identity = [{ oidc = [{ issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF" }] }]
+    }
+  }
+  mock_resource "aws_iam_openid_connect_provider" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF"
+      url = "https://oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF"
+    }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mocked" }
+  }
+  mock_resource "aws_cloudwatch_log_group" {
+    defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:mocked" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mocked-bucket" }
+  }
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000" }
+  }
+  mock_resource "aws_db_instance" {
+    defaults = { master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds" }] }
+  }
+}
+
+run "production" {
+  command = apply
+
+  assert {
+    condition     = aws_db_instance.main.multi_az && aws_db_instance.main.deletion_protection
+    error_message = "The database must be multi-AZ and protected from deletion."
+  }
+  assert {
+    condition     = aws_db_instance.main.backup_retention_period >= 7 && aws_db_instance.main.storage_encrypted
+    error_message = "The database needs automated backups (point-in-time recovery) and encryption."
+  }
+  assert {
+    condition     = !aws_db_instance.main.publicly_accessible
+    error_message = "The database must not be reachable from the internet."
+  }
+  assert {
+    condition = alltrue([
+      aws_s3_bucket_public_access_block.receipts.block_public_acls,
+      aws_s3_bucket_public_access_block.receipts.block_public_policy,
+      aws_s3_bucket_public_access_block.receipts.ignore_public_acls,
+      aws_s3_bucket_public_access_block.receipts.restrict_public_buckets,
+    ])
+    error_message = "Receipts must never be public."
+  }
+  assert {
+    condition     = aws_s3_bucket_versioning.receipts.versioning_configuration[0].status == "Enabled"
+    error_message = "The receipts bucket must be versioned."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].transition).days == 90 && one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].transition).storage_class == "GLACIER"
+    error_message = "Receipts go to Glacier after 90 days."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].expiration).days == 2555
+    error_message = "Receipts expire after 7 years."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].noncurrent_version_expiration).noncurrent_days == 2555 && one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].noncurrent_version_transition).noncurrent_days == 90
+    error_message = "Replaced and deleted versions follow the same lifecycle, or versioning keeps them forever."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_server_side_encryption_configuration.receipts.rule).apply_server_side_encryption_by_default[0].sse_algorithm == "aws:kms"
+    error_message = "Receipts are encrypted with the KMS key."
+  }
+  assert {
+    condition     = aws_eks_node_group.general.capacity_type == "ON_DEMAND" && aws_eks_node_group.workers.capacity_type == "SPOT"
+    error_message = "Two node groups: on-demand general, spot workers."
+  }
+  assert {
+    condition     = one(aws_eks_node_group.workers.taint).key == "workload"
+    error_message = "The worker nodes are tainted for background work."
+  }
+  assert {
+    condition     = !aws_eks_cluster.main.vpc_config[0].endpoint_public_access
+    error_message = "Without admin addresses the cluster API is private."
+  }
+}
+
+run "the_pods_role_touches_only_the_receipts_bucket" {
+  command = apply
+
+  assert {
+    condition = alltrue(flatten([
+      for statement in data.aws_iam_policy_document.receipts.statement : [
+        for resource in statement.resources :
+        startswith(resource, aws_s3_bucket.receipts.arn) || resource == aws_kms_key.main.arn
+      ]
+    ]))
+    error_message = "The pods' role may use the receipts bucket and its key only."
+  }
+  assert {
+    condition     = one([for c in data.aws_iam_policy_document.receipts_assume.statement[0].condition : c.values[0] if endswith(c.variable, ":sub")]) == "system:serviceaccount:expensewise:expensewise"
+    error_message = "Only the expensewise service account may assume the role."
+  }
+}
+
+run "admin_addresses_open_the_public_endpoint_to_them_only" {
+  command = plan
+
+  variables {
+    cluster_admin_cidrs = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = aws_eks_cluster.main.vpc_config[0].endpoint_public_access && contains(aws_eks_cluster.main.vpc_config[0].public_access_cidrs, "203.0.113.0/24") && length(aws_eks_cluster.main.vpc_config[0].public_access_cidrs) == 1
+    error_message = "The public endpoint opens to the listed addresses only."
+  }
+}
+
+run "a_retention_rds_cannot_keep_is_refused" {
+  command = plan
+
+  variables {
+    db_backup_retention_days = 1
+  }
+
+  expect_failures = [var.db_backup_retention_days]
+}
