@@ -37,7 +37,8 @@ log "Building (release)"
 cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen --bin ocrbench
 BIN=target/release
 
-PG_PORT=$(echo "$TEST_DATABASE_URL" | sed 's|.*:\([0-9]*\)/.*|\1|')
+PG_PORT=${TEST_DATABASE_URL##*:}
+PG_PORT=${PG_PORT%%/*}
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres rebuild
 

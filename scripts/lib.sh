@@ -4,7 +4,7 @@
 log() { printf '\n==> %s\n' "$*"; }
 
 find_initdb() {
-    ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1
+    find /usr/lib/postgresql -path '*/bin/initdb' 2>/dev/null | sort -V | tail -n 1
 }
 
 as_root() {

