@@ -37,3 +37,8 @@ output "kms_key_arn" {
   description = "The key that encrypts the cluster's secrets, the database, the buckets and the logs"
   value       = aws_kms_key.main.arn
 }
+
+output "backups_role_arn" {
+  description = "Annotate the expensewise-backup service account with this (eks.amazonaws.com/role-arn)"
+  value       = aws_iam_role.backups.arn
+}

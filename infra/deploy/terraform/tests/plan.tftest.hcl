@@ -28,15 +28,26 @@ mock_provider "aws" {
   mock_resource "aws_cloudwatch_log_group" {
     defaults = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:mocked" }
   }
-  mock_resource "aws_s3_bucket" {
-    defaults = { arn = "arn:aws:s3:::mocked-bucket" }
-  }
   mock_resource "aws_kms_key" {
     defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000" }
   }
   mock_resource "aws_db_instance" {
     defaults = { master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds" }] }
   }
+}
+
+# Distinct bucket names, so that a role reaching into another bucket is caught.
+override_resource {
+  target = aws_s3_bucket.receipts
+  values = { arn = "arn:aws:s3:::receipts" }
+}
+override_resource {
+  target = aws_s3_bucket.backups
+  values = { arn = "arn:aws:s3:::backups" }
+}
+override_resource {
+  target = aws_s3_bucket.access_logs
+  values = { arn = "arn:aws:s3:::access-logs" }
 }
 
 run "production" {
@@ -112,6 +123,15 @@ run "the_pods_role_touches_only_the_receipts_bucket" {
   assert {
     condition     = one([for c in data.aws_iam_policy_document.receipts_assume.statement[0].condition : c.values[0] if endswith(c.variable, ":sub")]) == "system:serviceaccount:expensewise:expensewise"
     error_message = "Only the expensewise service account may assume the role."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for statement in data.aws_iam_policy_document.backups.statement : [
+        for resource in statement.resources :
+        startswith(resource, aws_s3_bucket.backups.arn) || resource == aws_kms_key.main.arn
+      ]
+    ]))
+    error_message = "The backup's role may use the backups bucket and its key only."
   }
 }
 
