@@ -1,17 +1,5 @@
-resource "aws_iam_role" "cluster" {
-  name = "${local.name}-eks-cluster"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "eks.amazonaws.com" }
-      Action    = ["sts:AssumeRole", "sts:TagSession"]
-    }]
-  })
-}
-
 resource "aws_iam_role_policy_attachment" "cluster" {
-  role       = aws_iam_role.cluster.name
+  role       = aws_iam_role.service["eks-cluster"].name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
 }
 
@@ -24,7 +12,7 @@ resource "aws_cloudwatch_log_group" "cluster" {
 resource "aws_eks_cluster" "main" {
   name     = local.name
   version  = var.cluster_version
-  role_arn = aws_iam_role.cluster.arn
+  role_arn = aws_iam_role.service["eks-cluster"].arn
 
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
@@ -57,85 +45,70 @@ resource "aws_iam_openid_connect_provider" "cluster" {
   client_id_list = ["sts.amazonaws.com"]
 }
 
-resource "aws_iam_role" "nodes" {
-  name = "${local.name}-eks-nodes"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-}
-
 resource "aws_iam_role_policy_attachment" "nodes" {
   for_each = toset([
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
   ])
-  role       = aws_iam_role.nodes.name
+  role       = aws_iam_role.service["eks-nodes"].name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/${each.value}"
 }
 
 # The seed's two node groups: on-demand nodes for the API, relay and projector; spot
 # nodes, tainted, for the background workers that tolerate the taint.
-resource "aws_eks_node_group" "general" {
-  cluster_name    = aws_eks_cluster.main.name
-  node_group_name = "general"
-  node_role_arn   = aws_iam_role.nodes.arn
-  subnet_ids      = aws_subnet.private[*].id
-  instance_types  = var.general_instance_types
-  capacity_type   = "ON_DEMAND"
-
-  scaling_config {
-    desired_size = 3
-    min_size     = 3
-    max_size     = 10
-  }
-
-  update_config {
-    max_unavailable = 1
-  }
-
-  labels = { role = "general" }
-
-  depends_on = [aws_iam_role_policy_attachment.nodes]
-
-  lifecycle {
-    ignore_changes = [scaling_config[0].desired_size]
+locals {
+  node_groups = {
+    general = {
+      instance_types = var.general_instance_types
+      capacity_type  = "ON_DEMAND"
+      size           = { desired = 3, min = 3, max = 10 }
+      label          = "general"
+      taints         = []
+    }
+    workers = {
+      instance_types = var.worker_instance_types
+      capacity_type  = "SPOT"
+      size           = { desired = 2, min = 2, max = 5 }
+      label          = "worker"
+      taints         = [{ key = "workload", value = "background", effect = "NO_SCHEDULE" }]
+    }
   }
 }
 
-resource "aws_eks_node_group" "workers" {
+resource "aws_eks_node_group" "main" {
+  for_each        = local.node_groups
   cluster_name    = aws_eks_cluster.main.name
-  node_group_name = "workers"
-  node_role_arn   = aws_iam_role.nodes.arn
+  node_group_name = each.key
+  node_role_arn   = aws_iam_role.service["eks-nodes"].arn
   subnet_ids      = aws_subnet.private[*].id
-  instance_types  = var.worker_instance_types
-  capacity_type   = "SPOT"
+  instance_types  = each.value.instance_types
+  capacity_type   = each.value.capacity_type
 
   scaling_config {
-    desired_size = 2
-    min_size     = 2
-    max_size     = 5
+    desired_size = each.value.size.desired
+    min_size     = each.value.size.min
+    max_size     = each.value.size.max
   }
 
   update_config {
     max_unavailable = 1
   }
 
-  labels = { role = "worker" }
+  labels = { role = each.value.label }
 
-  taint {
-    key    = "workload"
-    value  = "background"
-    effect = "NO_SCHEDULE"
+  dynamic "taint" {
+    for_each = each.value.taints
+    content {
+      key    = taint.value.key
+      value  = taint.value.value
+      effect = taint.value.effect
+    }
   }
 
   depends_on = [aws_iam_role_policy_attachment.nodes]
 
+  # The cluster autoscaler owns the current size.
   lifecycle {
     ignore_changes = [scaling_config[0].desired_size]
   }

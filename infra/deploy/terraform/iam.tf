@@ -1,6 +1,37 @@
-# The role the product's pods assume (IRSA): the receipts bucket and its key, nothing
-# else. Bound to one service account of one namespace.
-data "aws_iam_policy_document" "receipts_assume" {
+locals {
+  oidc_issuer = replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")
+  # The roles pods assume (IRSA), each bound to one service account of the namespace.
+  irsa_roles = {
+    # The product's pods: the receipts bucket and its key, nothing else.
+    receipts = var.kubernetes_service_account
+    # The nightly logical backup: add dumps to the backups bucket and read them back.
+    backups = "${var.kubernetes_service_account}-backup"
+  }
+  # The roles AWS services assume on our behalf.
+  service_roles = {
+    eks-cluster    = "eks.amazonaws.com"
+    eks-nodes      = "ec2.amazonaws.com"
+    flow-logs      = "vpc-flow-logs.amazonaws.com"
+    rds-monitoring = "monitoring.rds.amazonaws.com"
+  }
+}
+
+resource "aws_iam_role" "service" {
+  for_each = local.service_roles
+  name     = "${local.name}-${each.key}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = each.value }
+      # EKS tags its sessions.
+      Action = each.key == "eks-cluster" ? ["sts:AssumeRole", "sts:TagSession"] : ["sts:AssumeRole"]
+    }]
+  })
+}
+
+data "aws_iam_policy_document" "irsa_assume" {
+  for_each = local.irsa_roles
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -9,20 +40,21 @@ data "aws_iam_policy_document" "receipts_assume" {
     }
     condition {
       test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:sub"
-      values   = ["system:serviceaccount:${var.kubernetes_namespace}:${var.kubernetes_service_account}"]
+      variable = "${local.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${var.kubernetes_namespace}:${each.value}"]
     }
     condition {
       test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:aud"
+      variable = "${local.oidc_issuer}:aud"
       values   = ["sts.amazonaws.com"]
     }
   }
 }
 
-resource "aws_iam_role" "receipts" {
-  name               = "${local.name}-receipts"
-  assume_role_policy = data.aws_iam_policy_document.receipts_assume.json
+resource "aws_iam_role" "irsa" {
+  for_each           = local.irsa_roles
+  name               = "${local.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume[each.key].json
 }
 
 data "aws_iam_policy_document" "receipts" {
@@ -43,39 +75,6 @@ data "aws_iam_policy_document" "receipts" {
   }
 }
 
-resource "aws_iam_role_policy" "receipts" {
-  name   = "receipts-bucket"
-  role   = aws_iam_role.receipts.id
-  policy = data.aws_iam_policy_document.receipts.json
-}
-
-# The nightly logical backup's role (the CronJob's service account): it may add dumps to
-# the backups bucket and read them back for a restore, nothing else.
-data "aws_iam_policy_document" "backups_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [aws_iam_openid_connect_provider.cluster.arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:sub"
-      values   = ["system:serviceaccount:${var.kubernetes_namespace}:${var.kubernetes_service_account}-backup"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "backups" {
-  name               = "${local.name}-backups"
-  assume_role_policy = data.aws_iam_policy_document.backups_assume.json
-}
-
 data "aws_iam_policy_document" "backups" {
   statement {
     sid       = "ListTheBucket"
@@ -94,8 +93,12 @@ data "aws_iam_policy_document" "backups" {
   }
 }
 
-resource "aws_iam_role_policy" "backups" {
-  name   = "backups-bucket"
-  role   = aws_iam_role.backups.id
-  policy = data.aws_iam_policy_document.backups.json
+resource "aws_iam_role_policy" "irsa" {
+  for_each = {
+    receipts = data.aws_iam_policy_document.receipts.json
+    backups  = data.aws_iam_policy_document.backups.json
+  }
+  name   = "${each.key}-bucket"
+  role   = aws_iam_role.irsa[each.key].id
+  policy = each.value
 }

@@ -110,7 +110,7 @@ resource "aws_flow_log" "main" {
   traffic_type         = "ALL"
   log_destination_type = "cloud-watch-logs"
   log_destination      = aws_cloudwatch_log_group.flow_logs.arn
-  iam_role_arn         = aws_iam_role.flow_logs.arn
+  iam_role_arn         = aws_iam_role.service["flow-logs"].arn
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
@@ -119,21 +119,9 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   kms_key_id        = aws_kms_key.main.arn
 }
 
-resource "aws_iam_role" "flow_logs" {
-  name = "${local.name}-flow-logs"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-}
-
 resource "aws_iam_role_policy" "flow_logs" {
   name = "write-flow-logs"
-  role = aws_iam_role.flow_logs.id
+  role = aws_iam_role.service["flow-logs"].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

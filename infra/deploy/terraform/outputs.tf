@@ -30,7 +30,7 @@ output "backups_bucket" {
 
 output "receipts_role_arn" {
   description = "Annotate the expensewise service account with this (eks.amazonaws.com/role-arn)"
-  value       = aws_iam_role.receipts.arn
+  value       = aws_iam_role.irsa["receipts"].arn
 }
 
 output "kms_key_arn" {
@@ -40,5 +40,5 @@ output "kms_key_arn" {
 
 output "backups_role_arn" {
   description = "Annotate the expensewise-backup service account with this (eks.amazonaws.com/role-arn)"
-  value       = aws_iam_role.backups.arn
+  value       = aws_iam_role.irsa["backups"].arn
 }

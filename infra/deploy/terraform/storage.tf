@@ -7,39 +7,6 @@ resource "aws_s3_bucket" "receipts" {
   bucket = var.receipts_bucket_name
 }
 
-resource "aws_s3_bucket_versioning" "receipts" {
-  bucket = aws_s3_bucket.receipts.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "receipts" {
-  bucket = aws_s3_bucket.receipts.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.main.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "receipts" {
-  bucket                  = aws_s3_bucket.receipts.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "receipts" {
-  bucket = aws_s3_bucket.receipts.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
 resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
   bucket = aws_s3_bucket.receipts.id
 
@@ -68,80 +35,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
   }
 }
 
-resource "aws_s3_bucket_logging" "receipts" {
-  bucket        = aws_s3_bucket.receipts.id
-  target_bucket = aws_s3_bucket.access_logs.id
-  target_prefix = "receipts/"
-}
-
-resource "aws_s3_bucket_policy" "receipts" {
-  bucket = aws_s3_bucket.receipts.id
-  policy = local.tls_only_policy["receipts"]
-}
-
 # The logical dumps of the event store (infra/deploy/backup): the second copy beside
 # RDS's point-in-time recovery, kept logical_backup_retention_days.
 resource "aws_s3_bucket" "backups" {
   #checkov:skip=CKV2_AWS_62:Nothing reacts to bucket events: the product records every receipt it stores as an event of its own
   #checkov:skip=CKV_AWS_144:The dumps are the second copy beside RDS point-in-time recovery; they stay in the region (data residency). Add a replication rule where a second region is wanted
   bucket = var.backups_bucket_name
-}
-
-resource "aws_s3_bucket_versioning" "backups" {
-  bucket = aws_s3_bucket.backups.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "backups" {
-  bucket = aws_s3_bucket.backups.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.main.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "backups" {
-  bucket                  = aws_s3_bucket.backups.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "backups" {
-  bucket = aws_s3_bucket.backups.id
-
-  rule {
-    id     = "retention"
-    status = "Enabled"
-    filter {}
-
-    expiration {
-      days = var.logical_backup_retention_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 7
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-}
-
-resource "aws_s3_bucket_logging" "backups" {
-  bucket        = aws_s3_bucket.backups.id
-  target_bucket = aws_s3_bucket.access_logs.id
-  target_prefix = "backups/"
-}
-
-resource "aws_s3_bucket_policy" "backups" {
-  bucket = aws_s3_bucket.backups.id
-  policy = local.tls_only_policy["backups"]
 }
 
 # Server access logs of the two buckets above.
@@ -152,33 +51,69 @@ resource "aws_s3_bucket" "access_logs" {
   bucket = "${var.receipts_bucket_name}-access-logs"
 }
 
-resource "aws_s3_bucket_versioning" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
+locals {
+  buckets = {
+    receipts    = aws_s3_bucket.receipts
+    backups     = aws_s3_bucket.backups
+    access_logs = aws_s3_bucket.access_logs
+  }
+  # How long the backups and the access logs keep current and replaced objects.
+  retention = {
+    backups     = { bucket = aws_s3_bucket.backups, days = var.logical_backup_retention_days, noncurrent_days = 7 }
+    access_logs = { bucket = aws_s3_bucket.access_logs, days = 365, noncurrent_days = 30 }
+  }
+}
+
+# Every bucket: versioned, private, owned by this account, TLS only, and (but the logs)
+# encrypted with the key and logged.
+resource "aws_s3_bucket_versioning" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
-# S3 server access logging delivers only to buckets encrypted with S3-managed keys.
-resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "access_logs" {
-  bucket                  = aws_s3_bucket.access_logs.id
+resource "aws_s3_bucket_public_access_block" "all" {
+  for_each                = local.buckets
+  bucket                  = each.value.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
+resource "aws_s3_bucket_ownership_controls" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
+  rule {
+    apply_server_side_encryption_by_default {
+      # S3 server access logging delivers only to buckets encrypted with S3-managed keys.
+      sse_algorithm     = each.key == "access_logs" ? "AES256" : "aws:kms"
+      kms_master_key_id = each.key == "access_logs" ? null : aws_kms_key.main.arn
+    }
+    bucket_key_enabled = each.key != "access_logs"
+  }
+}
+
+resource "aws_s3_bucket_logging" "all" {
+  for_each      = { for name, bucket in local.buckets : name => bucket if name != "access_logs" }
+  bucket        = each.value.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "${each.key}/"
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "retention" {
+  for_each = local.retention
+  bucket   = each.value.bucket.id
 
   rule {
     id     = "retention"
@@ -186,10 +121,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
     filter {}
 
     expiration {
-      days = 365
+      days = each.value.days
     }
     noncurrent_version_expiration {
-      noncurrent_days = 30
+      noncurrent_days = each.value.noncurrent_days
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
@@ -197,20 +132,29 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
   }
 }
 
-locals {
-  # Refuse any request that does not use TLS.
-  tls_only_policy = {
-    for name, bucket in { receipts = aws_s3_bucket.receipts, backups = aws_s3_bucket.backups } :
-    name => jsonencode({
-      Version = "2012-10-17"
-      Statement = [{
+resource "aws_s3_bucket_policy" "all" {
+  for_each = local.buckets
+  bucket   = each.value.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [{
         Sid       = "TLSOnly"
         Effect    = "Deny"
         Principal = "*"
         Action    = "s3:*"
-        Resource  = [bucket.arn, "${bucket.arn}/*"]
+        Resource  = [each.value.arn, "${each.value.arn}/*"]
         Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      }],
+      # With object ownership enforced, S3 delivers access logs under this grant.
+      each.key != "access_logs" ? [] : [{
+        Sid       = "S3ServerAccessLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logging.s3.amazonaws.com" }
+        Action    = "s3:PutObject"
+        Resource  = "${each.value.arn}/*"
+        Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
       }]
-    })
-  }
+    )
+  })
 }

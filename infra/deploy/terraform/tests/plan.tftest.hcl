@@ -67,15 +67,15 @@ run "production" {
   }
   assert {
     condition = alltrue([
-      aws_s3_bucket_public_access_block.receipts.block_public_acls,
-      aws_s3_bucket_public_access_block.receipts.block_public_policy,
-      aws_s3_bucket_public_access_block.receipts.ignore_public_acls,
-      aws_s3_bucket_public_access_block.receipts.restrict_public_buckets,
+      aws_s3_bucket_public_access_block.all["receipts"].block_public_acls,
+      aws_s3_bucket_public_access_block.all["receipts"].block_public_policy,
+      aws_s3_bucket_public_access_block.all["receipts"].ignore_public_acls,
+      aws_s3_bucket_public_access_block.all["receipts"].restrict_public_buckets,
     ])
     error_message = "Receipts must never be public."
   }
   assert {
-    condition     = aws_s3_bucket_versioning.receipts.versioning_configuration[0].status == "Enabled"
+    condition     = aws_s3_bucket_versioning.all["receipts"].versioning_configuration[0].status == "Enabled"
     error_message = "The receipts bucket must be versioned."
   }
   assert {
@@ -91,15 +91,15 @@ run "production" {
     error_message = "Replaced and deleted versions follow the same lifecycle, or versioning keeps them forever."
   }
   assert {
-    condition     = one(aws_s3_bucket_server_side_encryption_configuration.receipts.rule).apply_server_side_encryption_by_default[0].sse_algorithm == "aws:kms"
+    condition     = one(aws_s3_bucket_server_side_encryption_configuration.all["receipts"].rule).apply_server_side_encryption_by_default[0].sse_algorithm == "aws:kms"
     error_message = "Receipts are encrypted with the KMS key."
   }
   assert {
-    condition     = aws_eks_node_group.general.capacity_type == "ON_DEMAND" && aws_eks_node_group.workers.capacity_type == "SPOT"
+    condition     = aws_eks_node_group.main["general"].capacity_type == "ON_DEMAND" && aws_eks_node_group.main["workers"].capacity_type == "SPOT"
     error_message = "Two node groups: on-demand general, spot workers."
   }
   assert {
-    condition     = one(aws_eks_node_group.workers.taint).key == "workload"
+    condition     = one(aws_eks_node_group.main["workers"].taint).key == "workload"
     error_message = "The worker nodes are tainted for background work."
   }
   assert {
@@ -121,7 +121,7 @@ run "the_pods_role_touches_only_the_receipts_bucket" {
     error_message = "The pods' role may use the receipts bucket and its key only."
   }
   assert {
-    condition     = one([for c in data.aws_iam_policy_document.receipts_assume.statement[0].condition : c.values[0] if endswith(c.variable, ":sub")]) == "system:serviceaccount:expensewise:expensewise"
+    condition     = one([for c in data.aws_iam_policy_document.irsa_assume["receipts"].statement[0].condition : c.values[0] if endswith(c.variable, ":sub")]) == "system:serviceaccount:expensewise:expensewise"
     error_message = "Only the expensewise service account may assume the role."
   }
   assert {
