@@ -23,7 +23,7 @@ pub struct SmokeArgs {
     )]
     pub password: Option<String>,
     /// Also write: create a draft expense, read it back through the read model with its
-    /// consistency token, and delete it (its three events stay in the history).
+    /// consistency token, and delete it (its events stay in the history).
     #[arg(long, requires = "email")]
     pub write: bool,
     /// How long each request may take.
@@ -69,15 +69,11 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<()> {
         println!("smoke: passed (unauthenticated checks only)");
         return Ok(());
     };
-    let login = smoke
-        .send(
-            reqwest::Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-            StatusCode::OK,
-        )
-        .await?;
+    let login = Call {
+        body: Some(json!({"email": email, "password": password})),
+        ..Call::new(reqwest::Method::POST, "/v1/auth/login", StatusCode::OK)
+    };
+    let (_, login) = smoke.send(login).await?;
     let token = login["token"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the login answer has no token"))?
@@ -98,6 +94,32 @@ struct Smoke {
     base: String,
 }
 
+/// One request of the smoke test.
+struct Call<'a> {
+    method: reqwest::Method,
+    path: &'a str,
+    /// What the report line says, when not the method and path.
+    label: Option<&'a str>,
+    token: Option<&'a str>,
+    consistency: Option<&'a str>,
+    body: Option<Value>,
+    want: StatusCode,
+}
+
+impl<'a> Call<'a> {
+    fn new(method: reqwest::Method, path: &'a str, want: StatusCode) -> Call<'a> {
+        Call {
+            method,
+            path,
+            label: None,
+            token: None,
+            consistency: None,
+            body: None,
+            want,
+        }
+    }
+}
+
 impl Smoke {
     async fn get(
         &self,
@@ -105,25 +127,31 @@ impl Smoke {
         token: Option<&str>,
         want: StatusCode,
     ) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::GET, path, token, None, want)
-            .await
+        let call = Call {
+            token,
+            ..Call::new(reqwest::Method::GET, path, want)
+        };
+        Ok(self.send(call).await?.1)
     }
 
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        want: StatusCode,
-    ) -> anyhow::Result<Value> {
+    /// Sends the call, checks its status, reports its time; the answer's consistency
+    /// token (if any) and its JSON body.
+    async fn send(&self, call: Call<'_>) -> anyhow::Result<(Option<String>, Value)> {
         let started = Instant::now();
-        let label = format!("{method} {}", path.split('?').next().unwrap_or(path));
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
+        let path = call.path.split('?').next().unwrap_or(call.path);
+        let label = call
+            .label
+            .map_or_else(|| format!("{} {path}", call.method), str::to_string);
+        let mut request = self
+            .client
+            .request(call.method, format!("{}{}", self.base, call.path));
+        if let Some(token) = call.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
+        if let Some(consistency) = call.consistency {
+            request = request.header("x-consistency-token", consistency);
+        }
+        if let Some(body) = call.body {
             request = request.json(&body);
         }
         let response = request
@@ -131,80 +159,67 @@ impl Smoke {
             .await
             .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         let status = response.status();
+        let consistency = response
+            .headers()
+            .get("x-consistency-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = response.text().await?;
-        anyhow::ensure!(status == want, "{label}: {status} (wanted {want}): {text}");
+        anyhow::ensure!(
+            status == call.want,
+            "{label}: {status} (wanted {}): {text}",
+            call.want
+        );
         report(&label, started);
-        Ok(if text.is_empty() {
+        let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{label}: not JSON: {e}"))?
-        })
+        };
+        Ok((consistency, body))
     }
 
     /// Create → read back through the read model → delete, as a user would.
     async fn write_path(&self, token: &str) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let created = self
-            .client
-            .post(format!("{}/v1/expenses", self.base))
-            .bearer_auth(token)
-            .json(&json!({
+        let create = Call {
+            token: Some(token),
+            body: Some(json!({
                 "amount": "1.00", "currency": "EUR", "merchant": "Smoke test",
                 "category": "other", "spent_on": chrono::Utc::now().date_naive(),
                 "description": "written and deleted by expensewise smoke"
-            }))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            created.status() == StatusCode::CREATED,
-            "POST /v1/expenses: {}: {}",
-            created.status(),
-            created.text().await?
-        );
-        let consistency = created
-            .headers()
-            .get("x-consistency-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+            })),
+            ..Call::new(reqwest::Method::POST, "/v1/expenses", StatusCode::CREATED)
+        };
+        let (consistency, expense) = self.send(create).await?;
+        let consistency = consistency
             .ok_or_else(|| anyhow::anyhow!("POST /v1/expenses: no X-Consistency-Token"))?;
-        let expense: Value = created.json().await?;
         let id = expense["id"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("POST /v1/expenses: no id"))?
             .to_string();
-        report("POST /v1/expenses", started);
-        let started = Instant::now();
-        let listed = self
-            .client
-            .get(format!(
-                "{}/v1/expenses?q=Smoke%20test&limit=500",
-                self.base
-            ))
-            .bearer_auth(token)
-            .header("x-consistency-token", &consistency)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            listed.status() == StatusCode::OK,
-            "GET /v1/expenses with the consistency token: {}",
-            listed.status()
-        );
-        let listed: Value = listed.json().await?;
+        let list = Call {
+            label: Some("GET /v1/expenses (read your write)"),
+            token: Some(token),
+            consistency: Some(&consistency),
+            ..Call::new(
+                reqwest::Method::GET,
+                "/v1/expenses?q=Smoke%20test&limit=500",
+                StatusCode::OK,
+            )
+        };
+        let (_, listed) = self.send(list).await?;
         anyhow::ensure!(
             listed["items"]
                 .as_array()
                 .is_some_and(|items| items.iter().any(|e| e["id"] == id.as_str())),
             "the new expense {id} is not in the read model"
         );
-        report("GET /v1/expenses (read your write)", started);
-        self.send(
-            reqwest::Method::DELETE,
-            &format!("/v1/expenses/{id}"),
-            Some(token),
-            None,
-            StatusCode::NO_CONTENT,
-        )
-        .await?;
+        let path = format!("/v1/expenses/{id}");
+        let delete = Call {
+            token: Some(token),
+            ..Call::new(reqwest::Method::DELETE, &path, StatusCode::NO_CONTENT)
+        };
+        self.send(delete).await?;
         Ok(())
     }
 }
