@@ -156,13 +156,10 @@ async fn stream_reset_republishes_what_the_database_holds() {
     let mut relay = Process::start(&["relay"], &relay_env(&env), log.clone());
     let expense = app.create_expense(&ada).await;
     let after = stored_event_ids(&db).await;
-    let republished = wait_for_stream(&nats.url, 1).await;
+    wait_for_stream(&nats.url, 1).await;
+    // Anything published again from before the read models' position would follow.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let republished = if republished.len() == 1 {
-        expensewise_tests::stream_messages(&nats.url)
-    } else {
-        republished
-    };
+    let republished = expensewise_tests::stream_messages(&nats.url);
     assert_eq!(republished.len(), 1, "{republished:?}");
     assert_eq!(republished[0]["msg_id"], after.last().unwrap().as_str());
     assert!(

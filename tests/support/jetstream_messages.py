@@ -1,7 +1,8 @@
 """Lists the messages of a JetStream stream, as a NATS client that is not ours sees them.
 
 Usage: python jetstream_messages.py NATS_URL STREAM
-Prints a JSON array of {"seq", "subject", "msg_id", "event_id"}.
+Prints a JSON array of {"seq", "subject", "msg_id", "event_id"}; `[]` while the stream
+does not exist.
 """
 
 import asyncio
@@ -9,13 +10,19 @@ import json
 import sys
 
 import nats
+from nats.js.errors import NotFoundError
 
 
 async def main(url: str, stream: str) -> None:
     client = await nats.connect(url)
     try:
         jetstream = client.jetstream()
-        info = await jetstream.stream_info(stream)
+        try:
+            info = await jetstream.stream_info(stream)
+        except NotFoundError:
+            # Not created yet (or deleted): no messages so far.
+            print("[]")
+            return
         messages = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             message = await jetstream.get_msg(stream, seq)
