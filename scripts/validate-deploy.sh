@@ -92,7 +92,8 @@ terraform_checks() {
         not_run+=("terraform fmt, validate and test: no terraform binary on this machine")
         return 0
     fi
-    terraform fmt -check -recursive infra/deploy/terraform || return 1
+    # A CLI configuration of our own: the machine's (TF_CLI_CONFIG_FILE) may not exist.
+    TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra/deploy/terraform || return 1
     if [ ! -d "$mirror/registry.terraform.io/hashicorp/aws" ]; then
         not_run+=("terraform validate and test: no AWS provider mirror at $mirror (TF_PLUGIN_MIRROR)")
         return 0
