@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use expensewise_tests::{free_port, wait_for_port, Backend, Process, TestDatabase};
+use expensewise_tests::{free_port, wait_for_port, Api, Backend, Process, TestDatabase};
 use reqwest::StatusCode;
-use serde_json::json;
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_then_exits() {
@@ -19,27 +18,14 @@ async fn sigterm_finishes_the_request_in_flight_then_exits() {
     let log = database.data_dir.join("serve.log");
     let mut server = Process::start(&["serve"], &env, log.clone());
     wait_for_port(port, 30, "the server did not start");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let registered: serde_json::Value = client
-        .post(format!("{base}/v1/auth/register"))
-        .json(
-            &json!({"organization": "Acme", "name": "Ada", "email": "ada@acme.test",
-                      "password": expensewise_tests::PASSWORD}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = registered["token"].as_str().expect("a token").to_string();
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let token = api.register("Acme", "ada@acme.test").await.token;
 
     // A query waiting for a write the read model has not seen (it never will): the
     // server holds it for up to 5 s. SIGTERM arrives while it waits.
     let in_flight = tokio::spawn({
-        let client = client.clone();
-        let url = format!("{base}/v1/expenses");
+        let client = api.client.clone();
+        let url = format!("{}/v1/expenses", api.base);
         async move {
             client
                 .get(url)

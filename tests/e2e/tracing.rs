@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use expensewise_tests::{free_port, wait_for_port, Backend, Process, TestDatabase, PASSWORD};
+use expensewise_tests::{free_port, wait_for_port, Api, Backend, Process, TestDatabase};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Every span the receiver got: (trace id, span id, parent span id, name).
 fn exported_spans(folder: &std::path::Path) -> Vec<(String, String, String, String)> {
@@ -82,65 +82,24 @@ async fn one_trace_spans_the_request_the_projection_and_the_email() {
     ]);
     let mut server = Process::start(&["serve"], &env, database.data_dir.join("serve.log"));
     wait_for_port(port, 30, "the server did not start");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let post = |path: &str, token: Option<&str>, body: Value| {
-        let mut request = client.post(format!("{base}{path}")).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-    };
-    let ada: Value = post("/v1/auth/register", None,
-        json!({"organization": "Acme", "name": "Ada", "email": "ada@acme.test", "password": PASSWORD}))
-        .send().await.unwrap().json().await.unwrap();
-    let ada_token = ada["token"].as_str().unwrap();
-    let eve = post(
-        "/v1/users",
-        Some(ada_token),
-        json!({"name": "Eve", "email": "eve@acme.test", "role": "employee", "password": PASSWORD}),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(eve.status(), StatusCode::CREATED);
-    let eve: Value = post(
-        "/v1/auth/login",
-        None,
-        json!({"email": "eve@acme.test", "password": PASSWORD}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let eve_token = eve["token"].as_str().unwrap();
-    let expense: Value = post(
-        "/v1/expenses",
-        Some(eve_token),
-        json!({"amount": "18.40", "currency": "EUR", "merchant": "Taxi", "category": "travel",
-               "spent_on": "2026-03-02"}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let ada = api.register("Acme", "ada@acme.test").await;
+    let eve = api.add_user(&ada, "eve@acme.test", "employee").await;
+    let expense = api.create_expense(&eve).await;
     let id = expense["id"].as_str().unwrap();
 
     // The caller's own trace: the submission continues it.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let submitted = post(
-        &format!("/v1/expenses/{id}/submit"),
-        Some(eve_token),
-        Value::Null,
-    )
-    .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
-    .send()
-    .await
-    .unwrap();
+    let submitted = api
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/expenses/{id}/submit"),
+            Some(&eve.token),
+        )
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(submitted.status(), StatusCode::OK);
 
     let wanted = ["request", "projection", "worker"];

@@ -126,10 +126,10 @@ impl TestDatabase {
 
 /// The real server, listening on a free port of 127.0.0.1.
 pub struct TestApp {
-    pub base: String,
+    /// The HTTP API of this server (`app.base`, `app.post(…)`, … through `Deref`).
+    pub api: Api,
     /// `NATS_URL` the server was started with, if any.
     pub nats_url: Option<String>,
-    pub client: reqwest::Client,
     pub database: TestDatabase,
     roles: server::Roles,
     extra: Vec<(&'static str, String)>,
@@ -205,9 +205,8 @@ impl TestApp {
             let _ = rx.await;
         }));
         TestApp {
-            base,
+            api: Api::new(base),
             nats_url,
-            client: reqwest::Client::new(),
             database,
             roles,
             extra,
@@ -255,6 +254,30 @@ impl TestApp {
             },
         );
         database.drop_database().await;
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// A client of an Expense-Wise HTTP API: the in-process server of a [`TestApp`], or an
+/// `expensewise` process a test started.
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api {
+            base,
+            client: reqwest::Client::new(),
+        }
     }
 
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
