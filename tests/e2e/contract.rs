@@ -131,10 +131,9 @@ on_both_backends!(
 );
 
 /// Schemathesis (a client that is not ours) generates requests from the live
-/// `/openapi.json` — documented examples, every boundary and each way to break each
-/// constraint (the coverage phase), random data — as a signed-in
-/// admin: no answer may be a 5xx, and every answer must be documented (status, content
-/// type, headers, body schema).
+/// `/openapi.json` — documented examples and random data — as a signed-in admin: no
+/// answer may be a 5xx, and every answer must be documented (status, content type,
+/// headers, body schema).
 #[tokio::test]
 async fn schemathesis_finds_nothing() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -150,7 +149,10 @@ async fn schemathesis_finds_nothing() {
             "not_a_server_error,status_code_conformance,content_type_conformance,\
              response_headers_conformance,response_schema_conformance",
             "--phases",
-            "examples,coverage,fuzzing",
+            // The coverage phase is left out: it crashes now and then inside
+            // schemathesis 4.32.5 (hypothesis describing a filter lambda: "AST
+            // constructor recursion depth mismatch"), which is no finding about the API.
+            "examples,fuzzing",
             "--max-examples",
             "40",
             // Fixed, so that a failure can be replayed.
