@@ -212,7 +212,8 @@ impl<E: std::error::Error + IntoRejection> From<CommandError<E>> for ApiError {
     fn from(err: CommandError<E>) -> Self {
         match err {
             CommandError::Rejected(e) => e.rejection().into(),
-            CommandError::Conflict => Self::lost_race(),
+            // A stale request is run again before it is answered (middleware::optimistic).
+            CommandError::Conflict | CommandError::Stale => Self::lost_race(),
             CommandError::Technical(e) => Self::internal(e),
         }
     }

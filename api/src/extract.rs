@@ -116,8 +116,9 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Who is calling, looked up afresh on every request: a deactivated user's token stops
-/// working at once, and role changes apply immediately.
+/// Who is calling, checked against the organization's current version on every request
+/// (for commands by their append, see `middleware::optimistic`): a deactivated user's
+/// token stops working at once, and role changes apply immediately.
 pub struct AuthUser {
     pub actor: Actor,
     pub member: Member,
@@ -140,7 +141,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
         let organization = state
             .store
-            .load_organization(&claims.org.to_string())
+            .organization_for_request(&claims.org.to_string())
             .await?;
         let member = organization
             .member(claims.sub)

@@ -1,11 +1,12 @@
-//! Cross-cutting request handling: idempotent POSTs, problem+json for every error, and
-//! request metrics.
+//! Cross-cutting request handling: optimistic commands, idempotent POSTs, problem+json for
+//! every error, and request metrics.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::idempotency::{Begin, StoredResponse};
 use sha2::{Digest, Sha256};
 
@@ -13,6 +14,51 @@ use crate::error::{problem_body, problem_response, ApiError, PROBLEM_JSON};
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Commands are decided on the caller's organization (and the aggregate) as this process
+/// last saw it, without asking the database first: the append itself checks that both are
+/// still current (see `event_store::Scope`). What no append confirmed is checked when the
+/// handler is done; a request found to have decided on stale state has committed nothing
+/// and runs once more, reading everything afresh. Reads, and uploads (streamed, so they
+/// cannot run twice), always read afresh.
+pub async fn optimistic(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method().is_safe() || is_multipart(&req) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let limit = app.config.json_body_limit;
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return ApiError::payload_too_large(limit).into_response();
+    };
+    let scope = Scope::new();
+    let first = scope
+        .run(next.clone().run(Request::from_parts(
+            parts.clone(),
+            Body::from(bytes.clone()),
+        )))
+        .await;
+    match app.store.settle(scope).await {
+        Ok(true) => first,
+        Ok(false) => {
+            metrics::counter!("expensewise_requests_run_again_total").increment(1);
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => ApiError::internal(anyhow::Error::new(e).context("checking a finished request"))
+            .into_response(),
+    }
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        })
+}
 /// Response headers worth replaying; the rest are per-response (dates, request ids).
 const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location", "x-consistency-token"];
 
@@ -25,16 +71,7 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     }
     // Uploads are streamed, never held in memory; their handler makes retries with a key
     // name the same receipt instead.
-    let multipart = req
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
-        });
-    if multipart {
+    if is_multipart(&req) {
         return next.run(req).await;
     }
     let Some(key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {

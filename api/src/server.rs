@@ -56,6 +56,7 @@ pub fn router(app: AppState) -> Router {
     openapi::document_common_answers(&mut document);
     let body_limit = app.config.json_body_limit;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::optimistic))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::idempotency))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::problem_json_errors))

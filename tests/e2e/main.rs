@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 mod ocr;
 mod operations;
+mod optimistic;
 mod queries;
 mod read_models;
 mod receipts;

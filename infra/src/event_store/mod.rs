@@ -2,6 +2,7 @@
 //! on PostgreSQL (postgres-es) or SQLite (sqlite-es), whichever the database is.
 
 mod global_order;
+mod optimistic;
 mod repository;
 
 use cqrs_es::event_sink::EventSink;
@@ -11,11 +12,13 @@ use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore, Serializ
 use cqrs_es::{Aggregate, AggregateError, EventStore as _};
 use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGANIZATION_TYPE};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
+use std::sync::Mutex;
 
 pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, read_after, read_filtered, AuditFilter,
     BadPosition, GlobalPosition, RecordedEvent,
 };
+pub use optimistic::{Scope, Settle};
 pub use repository::AnyEventRepository;
 
 use crate::db::Database;
@@ -38,6 +41,10 @@ pub enum CommandError<E: std::error::Error> {
     /// Another writer appended to the same aggregate between our load and our append.
     #[error("the aggregate was changed concurrently")]
     Conflict,
+    /// An optimistic request (see [`Scope`]) was decided on an organization or aggregate
+    /// that has changed since; nothing was appended, and the request is to run again.
+    #[error("the request was decided on state that has changed since")]
+    Stale,
     #[error(transparent)]
     Technical(anyhow::Error),
 }
@@ -71,6 +78,8 @@ pub trait StoreFor<A: Aggregate> {
     /// Events between two snapshots, for a snapshotted aggregate type.
     const SNAPSHOT_EVERY: Option<usize>;
     fn store(&self) -> &Store<A>;
+    /// Where aggregates of this type are remembered, if they are.
+    fn cache(&self) -> Option<&AggregateCache<A>>;
 }
 
 /// Whether appending `count` events after `sequence` reaches the next snapshot (then
@@ -103,24 +112,45 @@ fn serialize<A: Aggregate>(
         .collect()
 }
 
-/// Appends the events in one statement — its own transaction — and returns the last
-/// one's place in the global order: one round trip to PostgreSQL where postgres-es takes
-/// three (BEGIN, an INSERT per event, COMMIT) and asking for the position a fourth. A
-/// sequence number taken meanwhile by another writer fails it whole, as a conflict.
+/// What an append must still find for it to hold: the aggregate at the sequence the
+/// command was decided on, and (in an optimistic request) the organization at the version
+/// the caller was authorized at.
+struct Expected<'a> {
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    sequence: usize,
+    organization: Option<&'a (String, u64)>,
+}
+
+/// Appends the events in one statement — its own transaction — if what it expects still
+/// holds, and returns the last one's place in the global order (`None`: it did not hold,
+/// nothing was appended). One round trip to PostgreSQL where postgres-es takes three
+/// (BEGIN, an INSERT per event, COMMIT), asking for the position a fourth and checking the
+/// organization a fifth. A sequence number taken meanwhile by another writer fails it
+/// whole, as a conflict.
 async fn append_at_once<E: std::error::Error>(
     pool: &sqlx::PgPool,
+    expected: Expected<'_>,
     events: &[SerializedEvent],
-) -> Result<GlobalPosition, CommandError<E>> {
+) -> Result<Option<GlobalPosition>, CommandError<E>> {
     let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
     let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
     let metadata: Vec<serde_json::Value> = events.iter().map(|e| e.metadata.clone()).collect();
+    let (organization, organization_version) = match expected.organization {
+        Some((id, version)) => (Some(id.as_str()), *version as i64),
+        None => (None, 0),
+    };
     let appended = sqlx::query_as::<_, (i64, i64)>(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
          payload, metadata) \
          SELECT t, id, seq, et, ev, p::json, m::json \
          FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], \
          $7::jsonb[]) AS u(t, id, seq, et, ev, p, m) \
+         WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                WHERE aggregate_type = $8 AND aggregate_id = $9) = $10 \
+           AND ($11::text IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                WHERE aggregate_type = $12 AND aggregate_id = $11) = $13) \
          RETURNING (txid::text)::bigint, position",
     )
     .bind(column(|e| e.aggregate_type.clone()))
@@ -130,19 +160,69 @@ async fn append_at_once<E: std::error::Error>(
     .bind(column(|e| e.event_version.clone()))
     .bind(payloads)
     .bind(metadata)
+    .bind(expected.aggregate_type)
+    .bind(expected.aggregate_id)
+    .bind(expected.sequence as i64)
+    .bind(organization)
+    .bind(ORGANIZATION_TYPE)
+    .bind(organization_version)
     .fetch_all(pool)
     .await;
     match appended {
-        Ok(rows) => rows
+        Ok(rows) => Ok(rows
             .into_iter()
             .map(|(txid, position)| GlobalPosition { txid, position })
-            .max()
-            .ok_or_else(|| CommandError::Technical(anyhow::anyhow!("the append returned no rows"))),
+            .max()),
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
             Err(CommandError::Conflict)
         }
         Err(e) => Err(CommandError::Technical(e.into())),
     }
+}
+
+/// Aggregates as this process last wrote (or, for organizations, loaded) them, with their
+/// sequence. Bounded: beyond its size it starts over.
+pub struct AggregateCache<A> {
+    entries: Mutex<HashMap<String, (A, usize)>>,
+}
+
+/// Aggregates kept in memory at most, per type.
+const CACHE_SIZE: usize = 10_000;
+
+impl<A: Clone> AggregateCache<A> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (A, usize)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Option<(A, usize)> {
+        self.entries().get(id).cloned()
+    }
+
+    fn put(&self, id: &str, aggregate: A, sequence: usize) {
+        let mut entries = self.entries();
+        if entries.len() >= CACHE_SIZE {
+            entries.clear();
+        }
+        entries.insert(id.to_string(), (aggregate, sequence));
+    }
+
+    fn forget(&self, id: &str) {
+        self.entries().remove(id);
+    }
+}
+
+/// How a decision on an aggregate ended.
+enum Attempt<A> {
+    Done(Committed<A>),
+    /// It was made on the aggregate as remembered, and that may be out of date: decide
+    /// again on the stored one.
+    Doubtful,
 }
 
 pub struct EventStore {
@@ -153,22 +233,25 @@ pub struct EventStore {
     email_claims: Store<EmailClaim>,
     expenses: Store<Expense>,
     receipts: Store<Receipt>,
-    /// Organizations as last loaded, by id. Every authenticated request needs its
-    /// organization; while its version is unchanged the copy here is exact.
-    organization_cache: std::sync::Mutex<HashMap<String, Organization>>,
+    /// Organizations as last loaded or written, by id. Every authenticated request needs
+    /// its organization; while its version is unchanged the copy here is exact.
+    organization_cache: AggregateCache<Organization>,
+    /// Expenses as this process last wrote them: an edit decided on one of these costs a
+    /// single statement (the append checks the sequence).
+    expense_cache: AggregateCache<Expense>,
 }
 
 /// An aggregate as loaded for a command (see [`EventStore::load_for_command`]).
-pub struct Loaded<A: Aggregate>(EventStoreAggregateContext<A>);
+pub struct Loaded<A: Aggregate> {
+    context: EventStoreAggregateContext<A>,
+    remembered: bool,
+}
 
 impl<A: Aggregate> Loaded<A> {
     pub fn aggregate(&self) -> &A {
-        &self.0.aggregate
+        &self.context.aggregate
     }
 }
-
-/// Organizations kept in memory at most; beyond, the cache starts over.
-const ORGANIZATION_CACHE_SIZE: usize = 10_000;
 
 impl EventStore {
     pub fn new(db: Database) -> Self {
@@ -187,7 +270,8 @@ impl EventStore {
             email_claims: store(&db),
             expenses: snapshotted(&db, EXPENSE_SNAPSHOT_EVERY),
             receipts: store(&db),
-            organization_cache: std::sync::Mutex::new(HashMap::new()),
+            organization_cache: AggregateCache::new(),
+            expense_cache: AggregateCache::new(),
             appended: tokio::sync::watch::Sender::new(0),
             db,
         }
@@ -221,29 +305,89 @@ impl EventStore {
         let version = aggregate_version(&self.db, ORGANIZATION_TYPE, id)
             .await
             .map_err(|e| CommandError::Technical(e.into()))?;
-        if let Some(cached) = self.cached_organization(id, version) {
-            return Ok(cached);
+        match self.organization_cache.get(id) {
+            Some((cached, sequence)) if sequence as u64 == version => return Ok(cached),
+            _ => {}
         }
         let organization: Organization = self.load(id).await?;
         if organization.exists() {
-            let mut cache = self
-                .organization_cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if cache.len() >= ORGANIZATION_CACHE_SIZE {
-                cache.clear();
-            }
-            cache.insert(id.to_string(), organization.clone());
+            self.organization_cache
+                .put(id, organization.clone(), organization.version() as usize);
         }
         Ok(organization)
     }
 
-    fn cached_organization(&self, id: &str, version: u64) -> Option<Organization> {
-        let cache = self
-            .organization_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        cache.get(id).filter(|o| o.version() == version).cloned()
+    /// The caller's organization for a request. Inside an optimistic request ([`Scope`])
+    /// it is taken as this process last saw it, without a query: the request's appends
+    /// then hold only while the organization is still at that version, and a request that
+    /// appends nothing has it checked when it ends.
+    pub async fn organization_for_request(
+        &self,
+        id: &str,
+    ) -> Result<Organization, CommandError<OrganizationError>> {
+        if optimistic::active() {
+            if let Some((organization, version)) = self.organization_cache.get(id) {
+                optimistic::expect_organization(id, version as u64);
+                return Ok(organization);
+            }
+        }
+        self.load_organization(id).await
+    }
+
+    /// Whether the answer of a finished optimistic request stands: false when it was
+    /// decided on state that has changed since (it committed nothing then, and is to run
+    /// again outside any scope).
+    pub async fn settle(&self, scope: Scope) -> Result<bool, sqlx::Error> {
+        let (organization, reads) = match scope.settle() {
+            Settle::Confirmed => return Ok(true),
+            Settle::RunAgain => return Ok(false),
+            Settle::Check {
+                organization,
+                reads,
+            } => (organization, reads),
+        };
+        if let Some((id, version)) = organization {
+            if aggregate_version(&self.db, ORGANIZATION_TYPE, &id).await? != version {
+                return Ok(false);
+            }
+        }
+        for read in reads {
+            let current = aggregate_version(&self.db, read.aggregate_type, &read.id).await?;
+            if current != read.sequence as u64 {
+                (read.forget)(self, &read.id);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The aggregate as this process remembers it, for an optimistic request on
+    /// PostgreSQL (where an append can check the sequence in the same statement).
+    fn remembered<A>(&self, aggregate_id: &str) -> Option<EventStoreAggregateContext<A>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate + Clone,
+    {
+        if !matches!(self.db, Database::Postgres(_)) || !optimistic::active() {
+            return None;
+        }
+        let (aggregate, sequence) = self.cache()?.get(aggregate_id)?;
+        Some(EventStoreAggregateContext {
+            aggregate_id: aggregate_id.to_string(),
+            aggregate,
+            current_sequence: sequence,
+            current_snapshot: None,
+        })
+    }
+
+    fn forget<A>(&self, aggregate_id: &str)
+    where
+        Self: StoreFor<A>,
+        A: Aggregate + Clone,
+    {
+        if let Some(cache) = self.cache() {
+            cache.forget(aggregate_id);
+        }
     }
 
     /// Like [`EventStore::execute`] for an aggregate that cannot exist yet (its id was
@@ -265,8 +409,9 @@ impl EventStore {
             current_sequence: 0,
             current_snapshot: None,
         };
-        self.decide_and_append(aggregate_id, context, command, metadata)
-            .await
+        self.decide_and_append(aggregate_id, context, false, command, metadata)
+            .await?
+            .done()
     }
 
     /// The aggregate as it stands, as if a command had just left it unchanged: for
@@ -293,15 +438,33 @@ impl EventStore {
     /// Loads an aggregate for a command the caller wants to look at it before sending:
     /// [`EventStore::execute_loaded`] then decides on this very state without loading it
     /// again (an append by someone else in between conflicts, as with `execute`).
+    /// Inside an optimistic request the aggregate may be the one this process remembers;
+    /// the caller's decision on it then holds only if it was current, which the append
+    /// checks (or, without one, the end of the request).
     pub async fn load_for_command<A>(
         &self,
         aggregate_id: &str,
     ) -> Result<Loaded<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
-        A: Aggregate,
+        A: Aggregate + Clone,
     {
-        Ok(Loaded(self.store().load_aggregate(aggregate_id).await?))
+        if let Some(context) = self.remembered::<A>(aggregate_id) {
+            optimistic::record_read(
+                A::TYPE,
+                aggregate_id,
+                context.current_sequence,
+                |store, id| store.forget::<A>(id),
+            );
+            return Ok(Loaded {
+                context,
+                remembered: true,
+            });
+        }
+        Ok(Loaded {
+            context: self.store().load_aggregate(aggregate_id).await?,
+            remembered: false,
+        })
     }
 
     pub async fn execute_loaded<A>(
@@ -314,13 +477,23 @@ impl EventStore {
         Self: StoreFor<A>,
         A: Aggregate<Services = ()> + Clone,
     {
-        let id = loaded.0.aggregate_id.clone();
-        self.decide_and_append(&id, loaded.0, command, metadata)
-            .await
+        let id = loaded.context.aggregate_id.clone();
+        match self
+            .decide_and_append(&id, loaded.context, loaded.remembered, command, metadata)
+            .await?
+        {
+            Attempt::Done(committed) => Ok(committed),
+            // The caller built the command from what it saw: only running the whole
+            // request again can decide anew.
+            Attempt::Doubtful if optimistic::stale() => Err(CommandError::Stale),
+            Attempt::Doubtful => Err(CommandError::Conflict),
+        }
     }
 
     /// Runs `command` against the aggregate and appends what it decided, with
-    /// `metadata` on every event. The append is committed before this returns.
+    /// `metadata` on every event. The append is committed before this returns. Inside an
+    /// optimistic request the command is first tried on the aggregate as this process
+    /// remembers it; unless that append holds, it is decided again on the stored one.
     pub async fn execute<A>(
         &self,
         aggregate_id: &str,
@@ -330,36 +503,53 @@ impl EventStore {
     where
         Self: StoreFor<A>,
         A: Aggregate<Services = ()> + Clone,
+        A::Command: Clone,
     {
+        if let Some(context) = self.remembered::<A>(aggregate_id) {
+            let attempt = self
+                .decide_and_append(aggregate_id, context, true, command.clone(), metadata)
+                .await?;
+            if let Attempt::Done(committed) = attempt {
+                return Ok(committed);
+            }
+        }
         let context = self.store().load_aggregate(aggregate_id).await?;
-        self.decide_and_append(aggregate_id, context, command, metadata)
-            .await
+        self.decide_and_append(aggregate_id, context, false, command, metadata)
+            .await?
+            .done()
     }
 
+    /// Decides on `context` and appends. With `remembered` (the context is the aggregate
+    /// as this process remembers it) every outcome but a held append is doubtful: the
+    /// memory may be out of date, so a rejection or a no-op is not trusted either.
     async fn decide_and_append<A>(
         &self,
         aggregate_id: &str,
-        context: EventStoreAggregateContext<A>,
+        mut context: EventStoreAggregateContext<A>,
+        remembered: bool,
         command: A::Command,
         metadata: &EventMetadata,
-    ) -> Result<Committed<A>, CommandError<A::Error>>
+    ) -> Result<Attempt<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
         A: Aggregate<Services = ()> + Clone,
     {
-        let store = self.store();
         // `EventSink::write` applies each event to the aggregate it is given, and
         // cqrs-es's snapshot commit applies the same events again to the context's
         // aggregate. Deciding on a copy keeps the context at its pre-command state, so
         // snapshots see every event exactly once.
         let mut aggregate = context.aggregate.clone();
+        let base_sequence = context.current_sequence;
         let sink = EventSink::default();
-        aggregate
-            .handle(command, &(), &sink)
-            .await
-            .map_err(CommandError::Rejected)?;
+        let decided = aggregate.handle(command, &(), &sink).await;
         let events = sink.collect().await;
         let appended = events.len();
+        if remembered && (decided.is_err() || appended == 0) {
+            self.forget::<A>(aggregate_id);
+            return Ok(Attempt::Doubtful);
+        }
+        decided.map_err(CommandError::Rejected)?;
+        let guard = optimistic::organization_guard();
         let mut head = None;
         if appended > 0 {
             match &self.db {
@@ -369,11 +559,46 @@ impl EventStore {
                     let serialized =
                         serialize::<A>(aggregate_id, context.current_sequence, events, metadata)
                             .map_err(|e| CommandError::Technical(e.into()))?;
-                    head = Some(append_at_once(pool, &serialized).await?);
+                    let expected = Expected {
+                        aggregate_type: A::TYPE,
+                        aggregate_id,
+                        sequence: context.current_sequence,
+                        organization: guard.as_ref(),
+                    };
+                    match append_at_once(pool, expected, &serialized).await? {
+                        Some(position) => head = Some(position),
+                        None => {
+                            return self
+                                .not_appended::<A>(aggregate_id, guard, remembered)
+                                .await
+                        }
+                    }
                 }
                 _ => {
-                    store.commit(events, context, metadata.to_map()).await?;
+                    if remembered {
+                        // cqrs-es writes the snapshot from the stored context.
+                        let stored = self.store().load_aggregate(aggregate_id).await?;
+                        if stored.current_sequence != context.current_sequence {
+                            self.forget::<A>(aggregate_id);
+                            return Ok(Attempt::Doubtful);
+                        }
+                        context = stored;
+                    }
+                    if self.organization_changed(guard.as_ref()).await? {
+                        return stale();
+                    }
+                    match store_commit(self.store(), events, context, metadata).await {
+                        Err(CommandError::Conflict) if remembered => {
+                            self.forget::<A>(aggregate_id);
+                            return Ok(Attempt::Doubtful);
+                        }
+                        other => other?,
+                    }
                 }
+            }
+            optimistic::committed(A::TYPE, aggregate_id);
+            if let (Database::Postgres(_), Some(cache)) = (&self.db, self.cache()) {
+                cache.put(aggregate_id, aggregate.clone(), base_sequence + appended);
             }
             self.appended.send_modify(|n| *n = n.wrapping_add(1));
             metrics::counter!("expensewise_events_appended_total", "aggregate_type" => A::TYPE)
@@ -385,20 +610,88 @@ impl EventStore {
                 .await
                 .map_err(|e| CommandError::Technical(e.into()))?,
         };
-        Ok(Committed {
+        Ok(Attempt::Done(Committed {
             aggregate,
             appended,
             head,
-        })
+        }))
+    }
+
+    /// Why an append that expected something found otherwise: the organization changed
+    /// (the request is stale), the remembered aggregate was out of date (decide again), or
+    /// another writer took the sequence (a conflict).
+    async fn not_appended<A>(
+        &self,
+        aggregate_id: &str,
+        guard: Option<(String, u64)>,
+        remembered: bool,
+    ) -> Result<Attempt<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate + Clone,
+    {
+        if self.organization_changed(guard.as_ref()).await? {
+            return stale();
+        }
+        if remembered {
+            self.forget::<A>(aggregate_id);
+            return Ok(Attempt::Doubtful);
+        }
+        Err(CommandError::Conflict)
+    }
+
+    async fn organization_changed<E: std::error::Error>(
+        &self,
+        guard: Option<&(String, u64)>,
+    ) -> Result<bool, CommandError<E>> {
+        let Some((id, version)) = guard else {
+            return Ok(false);
+        };
+        let current = aggregate_version(&self.db, ORGANIZATION_TYPE, id)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?;
+        Ok(current != *version)
+    }
+}
+
+/// A stale optimistic request, to be run again; a conflict where it cannot be.
+fn stale<T, E: std::error::Error>() -> Result<T, CommandError<E>> {
+    if optimistic::stale() {
+        Err(CommandError::Stale)
+    } else {
+        Err(CommandError::Conflict)
+    }
+}
+
+async fn store_commit<A: Aggregate>(
+    store: &Store<A>,
+    events: Vec<A::Event>,
+    context: EventStoreAggregateContext<A>,
+    metadata: &EventMetadata,
+) -> Result<(), CommandError<A::Error>> {
+    store.commit(events, context, metadata.to_map()).await?;
+    Ok(())
+}
+
+impl<A> Attempt<A> {
+    /// The outcome of a decision on the stored aggregate, which is never doubtful.
+    fn done<E: std::error::Error>(self) -> Result<Committed<A>, CommandError<E>> {
+        match self {
+            Self::Done(committed) => Ok(committed),
+            Self::Doubtful => Err(CommandError::Conflict),
+        }
     }
 }
 
 macro_rules! store_for {
-    ($aggregate:ty, $field:ident, $snapshot_every:expr) => {
+    ($aggregate:ty, $field:ident, $snapshot_every:expr $(, remembered in $cache:ident)?) => {
         impl StoreFor<$aggregate> for EventStore {
             const SNAPSHOT_EVERY: Option<usize> = $snapshot_every;
             fn store(&self) -> &Store<$aggregate> {
                 &self.$field
+            }
+            fn cache(&self) -> Option<&AggregateCache<$aggregate>> {
+                None $(.or(Some(&self.$cache)))?
             }
         }
     };
@@ -407,10 +700,16 @@ macro_rules! store_for {
 store_for!(
     Organization,
     organizations,
-    Some(ORGANIZATION_SNAPSHOT_EVERY)
+    Some(ORGANIZATION_SNAPSHOT_EVERY),
+    remembered in organization_cache
 );
 store_for!(EmailClaim, email_claims, None);
-store_for!(Expense, expenses, Some(EXPENSE_SNAPSHOT_EVERY));
+store_for!(
+    Expense,
+    expenses,
+    Some(EXPENSE_SNAPSHOT_EVERY),
+    remembered in expense_cache
+);
 store_for!(Receipt, receipts, None);
 
 #[cfg(test)]

@@ -1,0 +1,307 @@
+//! Commands are decided on what the API process last saw (the caller's organization, the
+//! expenses it wrote) and their append checks that this is still current. Here another
+//! replica — a second event store on the same database — changes things behind the API's
+//! back, and every answer must still be the one a fresh read would give, with nothing
+//! appended by a refused command.
+
+use chrono::Utc;
+use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand};
+use expensewise_domain::organization::OrganizationCommand;
+use expensewise_domain::{Actor, Expense, Organization, Role};
+use expensewise_infra::event_store::aggregate_version;
+use expensewise_infra::{Database, EventStore};
+use expensewise_tests::{
+    consistency, event_metadata, expect_problem, expect_status, on_both_backends, Backend, TestApp,
+    User,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+/// A second writer on the API's database, as another replica would be.
+struct OtherReplica {
+    db: Database,
+    store: EventStore,
+}
+
+impl OtherReplica {
+    async fn of(app: &TestApp) -> OtherReplica {
+        let db = app.database.connect().await;
+        OtherReplica {
+            store: EventStore::new(db.clone()),
+            db,
+        }
+    }
+
+    async fn change_organization(&self, admin: &User, command: OrganizationCommand) {
+        let organization_id = Uuid::parse_str(&admin.organization_id).unwrap();
+        self.store
+            .execute::<Organization>(
+                &admin.organization_id,
+                command,
+                &event_metadata(organization_id, None),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn deactivate(&self, admin: &User, user: &User) {
+        let command = OrganizationCommand::DeactivateUser {
+            actor_id: Uuid::parse_str(&admin.user_id).unwrap(),
+            user_id: Uuid::parse_str(&user.user_id).unwrap(),
+            at: Utc::now(),
+        };
+        self.change_organization(admin, command).await;
+    }
+
+    async fn reactivate(&self, admin: &User, user: &User) {
+        let command = OrganizationCommand::ReactivateUser {
+            actor_id: Uuid::parse_str(&admin.user_id).unwrap(),
+            user_id: Uuid::parse_str(&user.user_id).unwrap(),
+            at: Utc::now(),
+        };
+        self.change_organization(admin, command).await;
+    }
+
+    async fn change_expense(&self, owner: &User, id: &str, command: ExpenseCommand) {
+        let organization_id = Uuid::parse_str(&owner.organization_id).unwrap();
+        let owner_id = Uuid::parse_str(&owner.user_id).unwrap();
+        self.store
+            .execute::<Expense>(
+                id,
+                command,
+                &event_metadata(organization_id, Some(owner_id)),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn version(&self, aggregate_type: &str, id: &str) -> u64 {
+        aggregate_version(&self.db, aggregate_type, id)
+            .await
+            .unwrap()
+    }
+}
+
+/// The owner's context for a command sent by the other replica.
+fn as_owner(owner: &User) -> Context {
+    Context {
+        actor: Actor {
+            user_id: Uuid::parse_str(&owner.user_id).unwrap(),
+            organization_id: Uuid::parse_str(&owner.organization_id).unwrap(),
+            role: Role::Employee,
+        },
+        at: Utc::now(),
+        expected_version: None,
+    }
+}
+
+fn rename(owner: &User, merchant: &str) -> ExpenseCommand {
+    ExpenseCommand::UpdateExpense {
+        ctx: as_owner(owner),
+        changes: ExpenseChanges {
+            merchant: Some(merchant.to_string()),
+            ..ExpenseChanges::default()
+        },
+        today: Utc::now().date_naive(),
+    }
+}
+
+async fn patch(app: &TestApp, user: &User, id: &str, body: serde_json::Value) -> reqwest::Response {
+    app.request(
+        Method::PATCH,
+        &format!("/v1/expenses/{id}"),
+        Some(&user.token),
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn a_user_deactivated_by_another_replica_can_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
+    let expense = app.create_expense(&bob).await;
+    let id = expense["id"].as_str().unwrap().to_string();
+    let other = OtherReplica::of(&app).await;
+    let edit = |body: serde_json::Value| {
+        app.request(
+            Method::PATCH,
+            &format!("/v1/expenses/{id}"),
+            Some(&bob.token),
+        )
+        .json(&body)
+    };
+    let attempts = [
+        (
+            "an invalid edit, which appends nothing",
+            edit(json!({"amount": "a lot"})),
+        ),
+        (
+            "a create",
+            app.request(Method::POST, "/v1/expenses", Some(&bob.token))
+                .json(&expensewise_tests::expense_body()),
+        ),
+        ("an edit", edit(json!({"description": "after leaving"}))),
+        (
+            "a submission",
+            app.request(
+                Method::POST,
+                &format!("/v1/expenses/{id}/submit"),
+                Some(&bob.token),
+            )
+            .json(&json!({})),
+        ),
+    ];
+    for (what, attempt) in attempts {
+        // The API remembers bob as active (a read loads the organization afresh).
+        expect_status(app.get("/v1/me", &bob.token).await, StatusCode::OK).await;
+        other.deactivate(&admin, &bob).await;
+        let response = attempt.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        other.reactivate(&admin, &bob).await;
+    }
+
+    assert_eq!(
+        other
+            .version(expensewise_domain::expense::AGGREGATE_TYPE, &id)
+            .await,
+        1,
+        "bob's expense changed"
+    );
+    // Bob's expense and the admin's, written last: nothing else was created.
+    let last = app
+        .post(
+            "/v1/expenses",
+            Some(&admin.token),
+            expensewise_tests::expense_body(),
+        )
+        .await;
+    let token = consistency(&last);
+    expect_status(last, StatusCode::CREATED).await;
+    let all = app.get_after("/v1/expenses", &admin.token, &token).await;
+    let all = expect_status(all, StatusCode::OK).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    other.db.close().await;
+    app.finish().await;
+}
+
+async fn a_role_taken_away_by_another_replica_applies_to_the_next_command(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
+    let carol = app.add_user(&admin, "carol@acme.test", "approver").await;
+    let expense = app.create_expense(&bob).await;
+    let id = expense["id"].as_str().unwrap().to_string();
+    let submit = app
+        .post(
+            &format!("/v1/expenses/{id}/submit"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    expect_status(submit, StatusCode::OK).await;
+    let other = OtherReplica::of(&app).await;
+    let command = OrganizationCommand::ChangeUserRole {
+        actor_id: Uuid::parse_str(&admin.user_id).unwrap(),
+        user_id: Uuid::parse_str(&carol.user_id).unwrap(),
+        role: Role::Employee,
+        at: Utc::now(),
+    };
+    other.change_organization(&admin, command).await;
+
+    let approve = app
+        .post(
+            &format!("/v1/expenses/{id}/approve"),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await;
+    expect_problem(approve, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        other
+            .version(expensewise_domain::expense::AGGREGATE_TYPE, &id)
+            .await,
+        2,
+        "the expense changed"
+    );
+    other.db.close().await;
+    app.finish().await;
+}
+
+async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
+    let expense = app.create_expense(&bob).await;
+    let id = expense["id"].as_str().unwrap().to_string();
+    let other = OtherReplica::of(&app).await;
+    other
+        .change_expense(&bob, &id, rename(&bob, "Elsewhere"))
+        .await;
+
+    // Both changes count: the other replica's merchant and this description.
+    let edit = patch(&app, &bob, &id, json!({"description": "here"})).await;
+    let token = consistency(&edit);
+    let edited = expect_status(edit, StatusCode::OK).await;
+    assert_eq!(edited["version"], 3, "{edited}");
+    assert_eq!(edited["merchant"], "Elsewhere", "{edited}");
+    assert_eq!(edited["description"], "here", "{edited}");
+    let read = app
+        .get_after(&format!("/v1/expenses/{id}"), &bob.token, &token)
+        .await;
+    let read = expect_status(read, StatusCode::OK).await;
+    assert_eq!(
+        (&read["merchant"], &read["description"], &read["version"]),
+        (&json!("Elsewhere"), &json!("here"), &json!(3))
+    );
+
+    // If-Match names the version this API last wrote; the stored one is newer.
+    other.change_expense(&bob, &id, rename(&bob, "Again")).await;
+    let stale = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/expenses/{id}"),
+            Some(&bob.token),
+        )
+        .header("if-match", "\"3\"")
+        .json(&json!({"description": "late"}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
+
+    // Submitted elsewhere: no longer a draft, so neither edits nor deletion.
+    let submit = ExpenseCommand::SubmitExpense {
+        ctx: as_owner(&bob),
+    };
+    other.change_expense(&bob, &id, submit).await;
+    let edit = patch(&app, &bob, &id, json!({"description": "too late"})).await;
+    expect_problem(edit, StatusCode::CONFLICT).await;
+    let delete = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/expenses/{id}"),
+            Some(&bob.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_problem(delete, StatusCode::CONFLICT).await;
+    assert_eq!(
+        other
+            .version(expensewise_domain::expense::AGGREGATE_TYPE, &id)
+            .await,
+        5
+    );
+    other.db.close().await;
+    app.finish().await;
+}
+
+on_both_backends!(
+    a_user_deactivated_by_another_replica_can_change_nothing,
+    a_role_taken_away_by_another_replica_applies_to_the_next_command,
+    an_expense_changed_by_another_replica_is_edited_as_stored,
+);
