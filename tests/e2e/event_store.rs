@@ -288,6 +288,18 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
     }
     assert_eq!(loaded, replayed);
     assert_eq!(loaded.version as usize, edits + 1);
+    // One snapshot row, rewritten at each multiple of the snapshot size.
+    let snapshot = on_database!(&db, |pool| {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT last_sequence, current_snapshot FROM snapshots WHERE aggregate_id = $1",
+        )
+        .bind(&id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    let every = expensewise_infra::event_store::EXPENSE_SNAPSHOT_EVERY as i64;
+    assert_eq!(snapshot, [(2 * every, 2)]);
     db.close().await;
     database.drop_database().await;
 }

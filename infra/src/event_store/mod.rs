@@ -122,36 +122,56 @@ struct Expected<'a> {
     organization: Option<&'a (String, u64)>,
 }
 
-/// Appends the events in one statement — its own transaction — if what it expects still
-/// holds, and returns the last one's place in the global order (`None`: it did not hold,
-/// nothing was appended). One round trip to PostgreSQL where postgres-es takes three
-/// (BEGIN, an INSERT per event, COMMIT), asking for the position a fourth and checking the
-/// organization a fifth. A sequence number taken meanwhile by another writer fails it
-/// whole, as a conflict.
+/// Appends the events, and the aggregate's snapshot when one is due, in one statement — its
+/// own transaction — if what it expects still holds, and returns the last event's place in
+/// the global order (`None`: it did not hold, nothing was written). One round trip to
+/// PostgreSQL where postgres-es takes three (BEGIN, an INSERT per event, COMMIT) or four
+/// with a snapshot, asking for the position one more and checking the organization
+/// another. A sequence number taken meanwhile by another writer fails it whole, as a
+/// conflict.
 async fn append_at_once<E: std::error::Error>(
     pool: &sqlx::PgPool,
     expected: Expected<'_>,
     events: &[SerializedEvent],
+    snapshot: Option<String>,
 ) -> Result<Option<GlobalPosition>, CommandError<E>> {
     let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
-    let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
-    let metadata: Vec<serde_json::Value> = events.iter().map(|e| e.metadata.clone()).collect();
+    // As text: the columns are `json`, which PostgreSQL then only validates (bound as
+    // values they would travel as jsonb, be decoded, and be printed back to text).
+    let payloads = column(|e| e.payload.to_string());
+    let metadata = column(|e| e.metadata.to_string());
     let (organization, organization_version) = match expected.organization {
         Some((id, version)) => (Some(id.as_str()), *version as i64),
         None => (None, 0),
     };
+    // The snapshot, when one is due, in postgres-es's layout (one row per aggregate,
+    // `current_snapshot` counting them), written only if the events were.
     let appended = sqlx::query_as::<_, (i64, i64)>(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
-         payload, metadata) \
-         SELECT t, id, seq, et, ev, p::json, m::json \
-         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], \
-         $7::jsonb[]) AS u(t, id, seq, et, ev, p, m) \
-         WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                WHERE aggregate_type = $8 AND aggregate_id = $9) = $10 \
-           AND ($11::text IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                WHERE aggregate_type = $12 AND aggregate_id = $11) = $13) \
-         RETURNING (txid::text)::bigint, position",
+        "WITH appended AS ( \
+           INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) \
+           SELECT t, id, seq, et, ev, p::json, m::json \
+           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+             $6::text[], $7::text[]) AS u(t, id, seq, et, ev, p, m) \
+           WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                  WHERE aggregate_type = $8 AND aggregate_id = $9) = $10 \
+             AND ($11::text IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                  WHERE aggregate_type = $12 AND aggregate_id = $11) = $13) \
+           RETURNING (txid::text)::bigint AS txid, position), \
+         updated AS ( \
+           UPDATE snapshots SET last_sequence = $14, payload = $15::json, \
+             current_snapshot = current_snapshot + 1 \
+           WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
+             AND aggregate_type = $8 AND aggregate_id = $9 \
+           RETURNING 1), \
+         inserted AS ( \
+           INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
+             current_snapshot, payload) \
+           SELECT $8, $9, $14, 1, $15::json \
+           WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
+             AND NOT EXISTS (SELECT FROM updated)) \
+         SELECT txid, position FROM appended",
     )
     .bind(column(|e| e.aggregate_type.clone()))
     .bind(column(|e| e.aggregate_id.clone()))
@@ -166,6 +186,8 @@ async fn append_at_once<E: std::error::Error>(
     .bind(organization)
     .bind(ORGANIZATION_TYPE)
     .bind(organization_version)
+    .bind((expected.sequence + events.len()) as i64)
+    .bind(snapshot)
     .fetch_all(pool)
     .await;
     match appended {
@@ -525,7 +547,7 @@ impl EventStore {
     async fn decide_and_append<A>(
         &self,
         aggregate_id: &str,
-        mut context: EventStoreAggregateContext<A>,
+        context: EventStoreAggregateContext<A>,
         remembered: bool,
         command: A::Command,
         metadata: &EventMetadata,
@@ -553,19 +575,21 @@ impl EventStore {
         let mut head = None;
         if appended > 0 {
             match &self.db {
-                Database::Postgres(pool)
-                    if !snapshot_due::<A, Self>(context.current_sequence, appended) =>
-                {
-                    let serialized =
-                        serialize::<A>(aggregate_id, context.current_sequence, events, metadata)
-                            .map_err(|e| CommandError::Technical(e.into()))?;
+                Database::Postgres(pool) => {
+                    let technical = |e: serde_json::Error| CommandError::Technical(e.into());
+                    let serialized = serialize::<A>(aggregate_id, base_sequence, events, metadata)
+                        .map_err(|e| CommandError::Technical(e.into()))?;
+                    let snapshot = match snapshot_due::<A, Self>(base_sequence, appended) {
+                        true => Some(serde_json::to_string(&aggregate).map_err(technical)?),
+                        false => None,
+                    };
                     let expected = Expected {
                         aggregate_type: A::TYPE,
                         aggregate_id,
-                        sequence: context.current_sequence,
+                        sequence: base_sequence,
                         organization: guard.as_ref(),
                     };
-                    match append_at_once(pool, expected, &serialized).await? {
+                    match append_at_once(pool, expected, &serialized, snapshot).await? {
                         Some(position) => head = Some(position),
                         None => {
                             return self
@@ -574,26 +598,12 @@ impl EventStore {
                         }
                     }
                 }
-                _ => {
-                    if remembered {
-                        // cqrs-es writes the snapshot from the stored context.
-                        let stored = self.store().load_aggregate(aggregate_id).await?;
-                        if stored.current_sequence != context.current_sequence {
-                            self.forget::<A>(aggregate_id);
-                            return Ok(Attempt::Doubtful);
-                        }
-                        context = stored;
-                    }
+                // Nothing is remembered on SQLite, where cqrs-es appends (and snapshots).
+                Database::Sqlite(_) => {
                     if self.organization_changed(guard.as_ref()).await? {
                         return stale();
                     }
-                    match store_commit(self.store(), events, context, metadata).await {
-                        Err(CommandError::Conflict) if remembered => {
-                            self.forget::<A>(aggregate_id);
-                            return Ok(Attempt::Doubtful);
-                        }
-                        other => other?,
-                    }
+                    store_commit(self.store(), events, context, metadata).await?;
                 }
             }
             optimistic::committed(A::TYPE, aggregate_id);
