@@ -3,7 +3,7 @@
 # (durable) settings, nats-server with JetStream (sync_interval: always), everything on
 # 127.0.0.1, bounded in time. Prints the figures; nothing is written to the repository.
 #
-#   ./scripts/bench.sh            # all benchmarks (about 5 minutes)
+#   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
 #   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, rebuild, ocr
 set -euo pipefail
@@ -26,7 +26,7 @@ printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s/nats", sync_interval: a
     "$NATS_PORT" "$BENCH_DIR" >"$BENCH_DIR/nats.conf"
 
 cleanup() {
-    [ -n "${APP_PID:-}" ] && kill "$APP_PID" 2>/dev/null && wait "$APP_PID" 2>/dev/null
+    stop_app
     [ -n "${NATS_PID:-}" ] && kill "$NATS_PID" 2>/dev/null && wait "$NATS_PID" 2>/dev/null
     stop_postgres
     rm -rf "$BENCH_DIR"
@@ -40,6 +40,7 @@ BIN=target/release
 PG_PORT=${TEST_DATABASE_URL##*:}
 PG_PORT=${PG_PORT%%/*}
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench_serve
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres rebuild
 
 "$NATS_SERVER_BIN" -c "$BENCH_DIR/nats.conf" >"$BENCH_DIR/nats.log" 2>&1 &
@@ -51,31 +52,66 @@ echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (default set
 
 # The load generator is a handful of users sending far more than a person would: the
 # rate limits are raised out of its way (they are measured by tests, not here).
-APP_ENV=production JWT_SECRET=bench-secret-bench-secret-bench-secret HOST=127.0.0.1 PORT=$APP_PORT \
-    RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 \
-    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/bench" DATABASE_MAX_CONNECTIONS=32 \
-    NATS_URL="nats://127.0.0.1:$NATS_PORT" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data" \
-    "$BIN/expensewise" serve >"$BENCH_DIR/app.log" 2>&1 &
-APP_PID=$!
-for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$APP_PORT") 2>/dev/null && break
-    sleep 0.1
-done
+app_variables() {
+    APP_VARIABLES=(APP_ENV=production JWT_SECRET=bench-secret-bench-secret-bench-secret
+        HOST=127.0.0.1 PORT="$APP_PORT" RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000
+        DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASE:-bench}" DATABASE_MAX_CONNECTIONS=32
+        NATS_URL="nats://127.0.0.1:$NATS_PORT" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data")
+}
+run_app() {
+    app_variables
+    env "${APP_VARIABLES[@]}" "$BIN/expensewise" "$@"
+}
+# `env` execs the server, so APP_PID is the server's own process id.
+start_app() {
+    app_variables
+    env "${APP_VARIABLES[@]}" "$BIN/expensewise" "$@" >>"$BENCH_DIR/app.log" 2>&1 &
+    APP_PID=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$APP_PORT") 2>/dev/null && return 0
+        kill -0 "$APP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "expensewise $* did not start; its log:" >&2
+    tail -n 20 "$BENCH_DIR/app.log" >&2
+    exit 1
+}
+stop_app() {
+    if [ -n "${APP_PID:-}" ]; then
+        kill "$APP_PID" 2>/dev/null || true
+        wait "$APP_PID" 2>/dev/null || true
+        APP_PID=
+    fi
+}
 BASE="http://127.0.0.1:$APP_PORT"
+run_app migrate >>"$BENCH_DIR/app.log" 2>&1
+# The runs with `serve` have a database of their own, so that their relay does not first
+# publish what the API-only runs wrote.
+DATABASE=bench_serve run_app migrate >>"$BENCH_DIR/app.log" 2>&1
 
 if wanted commands; then
-    log "Commands through HTTP on PostgreSQL"
+    # The command side as it scales out: the API process alone with PostgreSQL (relay,
+    # projectors and NATS run elsewhere), sharing the machine with the load generator.
+    log "Commands through HTTP on PostgreSQL (expensewise api)"
+    start_app api
     for c in 16 64; do
         "$BIN/loadgen" create --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN"
     done
     for c in 16 64; do
         "$BIN/loadgen" long-lived --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN" --events 1000
     done
+    stop_app
+    log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
+    DATABASE=bench_serve start_app serve
+    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    stop_app
 fi
 
 if wanted visibility; then
-    log "Command → visible in the read model, through NATS JetStream"
+    log "Command → visible in the read model, through NATS JetStream (expensewise serve)"
+    DATABASE=bench_serve start_app serve
     "$BIN/loadgen" visibility --base "$BASE" --samples 1000
+    stop_app
 fi
 
 if wanted rebuild; then

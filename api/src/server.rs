@@ -39,7 +39,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Connects to the database, applies migrations, and builds the application.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     expensewise_infra::metrics::install();
-    let db = Database::connect(&config.database_url, config.database_max_connections).await?;
+    let (pool_size, _) = config.database_connections();
+    let db = Database::connect(&config.database_url, pool_size).await?;
     db.migrate().await?;
     let objects = ObjectStore::open(&config.receipt_storage).await?;
     let mailer = Mailer::new(&config.mail, &config.data_dir)?;

@@ -41,7 +41,10 @@ impl App {
         Arc::new(App {
             tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
             rate_limiter: RateLimiter::new(config.rate_limit, config.auth_rate_limit),
-            store: Arc::new(EventStore::new(db.clone())),
+            store: Arc::new(EventStore::with_append_connections(
+                db.clone(),
+                config.database_connections().1 as usize,
+            )),
             ledger: IdempotencyLedger::new(db.clone()),
             objects,
             mailer,

@@ -150,6 +150,16 @@ pub enum ReceiptStorage {
 pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
 
 impl Config {
+    /// How `DATABASE_MAX_CONNECTIONS` is shared on PostgreSQL: half (rounded down) are
+    /// the event store's own, for appends, the rest the pool's. SQLite has only the pool.
+    pub fn database_connections(&self) -> (u32, u32) {
+        let total = self.database_max_connections;
+        let postgres = self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://");
+        let appends = if postgres { total / 2 } else { 0 };
+        (total - appends, appends)
+    }
+
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Config, ConfigError> {
         // A missing .env is normal; a malformed one is not silently half-read.

@@ -34,7 +34,7 @@ macro_rules! on_database {
 }
 
 /// A pooled PostgreSQL connection idle this long is checked before it is used again.
-const IDLE_BEFORE_CHECK: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_BEFORE_CHECK: Duration = Duration::from_secs(1);
 
 impl Database {
     /// Connects to `url`: `postgres://…` or `sqlite://path`. A SQLite file and its folder

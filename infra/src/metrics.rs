@@ -12,7 +12,9 @@
 //!   projection, measured the same way;
 //! - `expensewise_consumer_redeliveries_total`, `expensewise_dead_letters_total` — worker;
 //! - `expensewise_ocr_duration_seconds`, `expensewise_ocr_receipts_total` — outcome;
-//! - `expensewise_emails_sent_total`, `expensewise_emails_failed_total` — reason.
+//! - `expensewise_emails_sent_total`, `expensewise_emails_failed_total` — reason;
+//! - `expensewise_requests_run_again_total` — commands decided on stale state and run
+//!   again (see `event_store::Scope`).
 
 use std::sync::OnceLock;
 

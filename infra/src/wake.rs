@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::watch;
 
 use crate::db::Database;
@@ -31,7 +31,14 @@ impl Wake {
             return;
         }
         if let Database::Postgres(pool) = &self.database {
-            match PgListener::connect_with(pool).await {
+            // A listener holds its connection for good: one of its own, so that the
+            // pool keeps every connection it was sized with for queries.
+            let own = PgPoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_lazy_with((*pool.connect_options()).clone());
+            match PgListener::connect_with(&own).await {
                 Ok(mut listener) => match listener.listen(CHANNEL).await {
                     Ok(()) => self.listener = Some(listener),
                     Err(e) => {

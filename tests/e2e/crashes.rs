@@ -5,9 +5,11 @@ use std::time::Duration;
 use chrono::Utc;
 use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails};
 use expensewise_domain::{Actor, Currency, Expense, Money, Role};
-use expensewise_infra::{on_database, EventStore};
+use expensewise_infra::{on_database, Database, EventStore};
 use expensewise_projections::status;
-use expensewise_tests::{event_metadata, Backend, NatsServer, Process, TestDatabase};
+use expensewise_tests::{
+    event_metadata, expect_status, Backend, NatsServer, Process, TestApp, TestDatabase,
+};
 use uuid::Uuid;
 
 async fn create_expense(store: &EventStore, actor: Actor) {
@@ -100,4 +102,36 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     expensewise_tests::assert_read_models_equal_a_rebuild(&db).await;
     db.close().await;
     database.drop_database().await;
+}
+
+/// The event store keeps connections of its own for appends, and the pool has its own:
+/// when the server drops every one of them (a restart, a failover), commands go on.
+#[tokio::test]
+async fn commands_go_on_after_the_database_drops_every_connection() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let user = app.register("Acme", "ada@acme.test").await;
+    for _ in 0..8 {
+        app.create_expense(&user).await;
+    }
+    let db = app.database.connect().await;
+    let Database::Postgres(pool) = &db else {
+        panic!("a PostgreSQL test database")
+    };
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(dropped.len() >= 2, "the API's connections: {dropped:?}");
+    // A connection idle for a second is checked before it is used again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..8 {
+        app.create_expense(&user).await;
+    }
+    let list = app.get("/v1/expenses", &user.token).await;
+    expect_status(list, reqwest::StatusCode::OK).await;
+    db.close().await;
+    app.finish().await;
 }

@@ -163,6 +163,12 @@ async fn a_user_deactivated_by_another_replica_can_change_nothing(backend: Backe
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
         other.reactivate(&admin, &bob).await;
     }
+    let metrics = app.get("/metrics", "").await.text().await.unwrap();
+    let run_again = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("expensewise_requests_run_again_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(run_again.is_some_and(|n| n >= 4.0), "{run_again:?}");
 
     assert_eq!(
         other

@@ -1,6 +1,7 @@
 //! The write side: load an aggregate, let it decide, append its events with metadata —
 //! on PostgreSQL (postgres-es) or SQLite (sqlite-es), whichever the database is.
 
+mod append_connections;
 mod global_order;
 mod optimistic;
 mod repository;
@@ -14,6 +15,7 @@ use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGA
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 use std::sync::Mutex;
 
+use append_connections::AppendConnections;
 pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, read_after, read_filtered, AuditFilter,
     BadPosition, GlobalPosition, RecordedEvent,
@@ -131,10 +133,43 @@ struct Expected<'a> {
 /// conflict.
 async fn append_at_once<E: std::error::Error>(
     pool: &sqlx::PgPool,
+    connections: Option<&AppendConnections>,
     expected: Expected<'_>,
     events: &[SerializedEvent],
     snapshot: Option<String>,
 ) -> Result<Option<GlobalPosition>, CommandError<E>> {
+    let appended = match connections {
+        Some(connections) => {
+            let mut lease = connections
+                .acquire()
+                .await
+                .map_err(|e| CommandError::Technical(e.into()))?;
+            let appended = append_statement(lease.connection(), expected, events, snapshot).await;
+            lease.finish(&appended);
+            appended
+        }
+        None => append_statement(pool, expected, events, snapshot).await,
+    };
+    match appended {
+        Ok(rows) => Ok(rows
+            .into_iter()
+            .map(|(txid, position)| GlobalPosition { txid, position })
+            .max()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+            Err(CommandError::Conflict)
+        }
+        Err(e) => Err(CommandError::Technical(e.into())),
+    }
+}
+
+/// The statement of [`append_at_once`]: the events' (txid, position), none if what it
+/// expects did not hold.
+async fn append_statement<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    expected: Expected<'_>,
+    events: &[SerializedEvent],
+    snapshot: Option<String>,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
     // As text: the columns are `json`, which PostgreSQL then only validates (bound as
@@ -147,7 +182,7 @@ async fn append_at_once<E: std::error::Error>(
     };
     // The snapshot, when one is due, in postgres-es's layout (one row per aggregate,
     // `current_snapshot` counting them), written only if the events were.
-    let appended = sqlx::query_as::<_, (i64, i64)>(
+    sqlx::query_as::<_, (i64, i64)>(
         "WITH appended AS ( \
            INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
              event_version, payload, metadata) \
@@ -188,18 +223,8 @@ async fn append_at_once<E: std::error::Error>(
     .bind(organization_version)
     .bind((expected.sequence + events.len()) as i64)
     .bind(snapshot)
-    .fetch_all(pool)
-    .await;
-    match appended {
-        Ok(rows) => Ok(rows
-            .into_iter()
-            .map(|(txid, position)| GlobalPosition { txid, position })
-            .max()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-            Err(CommandError::Conflict)
-        }
-        Err(e) => Err(CommandError::Technical(e.into())),
-    }
+    .fetch_all(executor)
+    .await
 }
 
 /// Aggregates as this process last wrote (or, for organizations, loaded) them, with their
@@ -261,6 +286,8 @@ pub struct EventStore {
     /// Expenses as this process last wrote them: an edit decided on one of these costs a
     /// single statement (the append checks the sequence).
     expense_cache: AggregateCache<Expense>,
+    /// On PostgreSQL, the connections appends use instead of the pool's, if any.
+    append_connections: Option<AppendConnections>,
 }
 
 /// An aggregate as loaded for a command (see [`EventStore::load_for_command`]).
@@ -276,6 +303,21 @@ impl<A: Aggregate> Loaded<A> {
 }
 
 impl EventStore {
+    /// An event store that appends through `connections` connections of its own on
+    /// PostgreSQL (see `append_connections.rs`), or through the pool with 0.
+    pub fn with_append_connections(db: Database, connections: usize) -> Self {
+        let append_connections = match &db {
+            Database::Postgres(pool) if connections > 0 => {
+                Some(AppendConnections::new(&pool.connect_options(), connections))
+            }
+            _ => None,
+        };
+        Self {
+            append_connections,
+            ..Self::new(db)
+        }
+    }
+
     pub fn new(db: Database) -> Self {
         fn store<A: Aggregate>(db: &Database) -> Store<A> {
             PersistedEventStore::new_event_store(AnyEventRepository::new(db))
@@ -294,6 +336,7 @@ impl EventStore {
             receipts: store(&db),
             organization_cache: AggregateCache::new(),
             expense_cache: AggregateCache::new(),
+            append_connections: None,
             appended: tokio::sync::watch::Sender::new(0),
             db,
         }
@@ -589,7 +632,9 @@ impl EventStore {
                         sequence: base_sequence,
                         organization: guard.as_ref(),
                     };
-                    match append_at_once(pool, expected, &serialized, snapshot).await? {
+                    let connections = self.append_connections.as_ref();
+                    match append_at_once(pool, connections, expected, &serialized, snapshot).await?
+                    {
                         Some(position) => head = Some(position),
                         None => {
                             return self
