@@ -101,16 +101,19 @@ if wanted commands; then
         "$BIN/loadgen" long-lived --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN" --events 1000
     done
     stop_app
-    log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
-    DATABASE=bench_serve start_app serve
-    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
-    stop_app
 fi
 
 if wanted visibility; then
     log "Command → visible in the read model, through NATS JetStream (expensewise serve)"
     DATABASE=bench_serve start_app serve
     "$BIN/loadgen" visibility --base "$BASE" --samples 1000
+    stop_app
+fi
+
+if wanted commands; then
+    log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
+    DATABASE=bench_serve start_app serve
+    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
     stop_app
 fi
 

@@ -9,68 +9,66 @@
 //! They also keep one plan for the append (`plan_cache_mode = force_generic_plan`): its
 //! array parameters otherwise make PostgreSQL plan it anew on every execution.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::db::IDLE_BEFORE_CHECK;
 
 pub struct AppendConnections {
     options: PgConnectOptions,
-    slots: Vec<Mutex<Slot>>,
-    next: AtomicUsize,
-}
-
-#[derive(Default)]
-struct Slot {
-    /// Put back only after a completed statement: a lease given up mid-statement drops
-    /// its connection, and with it whatever answer was still on the way.
-    connection: Option<PgConnection>,
-    last_used: Option<Instant>,
+    /// Connections not in use; a lease given up mid-statement never returns its own, so
+    /// there may be fewer here than permits (one is opened when missing).
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    /// One per connection, handed out in order of asking.
+    permits: Semaphore,
 }
 
 /// One connection, held for one statement.
 pub struct Lease<'a> {
-    slot: MutexGuard<'a, Slot>,
+    owner: &'a AppendConnections,
     connection: PgConnection,
+    _permit: SemaphorePermit<'a>,
 }
 
 impl AppendConnections {
-    /// `size` connections, opened when first needed.
+    /// At most `size` connections, opened when first needed.
     pub fn new(options: &PgConnectOptions, size: usize) -> Self {
         Self {
             options: options
                 .clone()
                 .options([("plan_cache_mode", "force_generic_plan")]),
-            slots: (0..size.max(1)).map(|_| Mutex::default()).collect(),
-            next: AtomicUsize::new(0),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size.max(1)),
         }
     }
 
-    /// A free connection, or the next one to become free.
+    /// A connection, once one is free.
     pub async fn acquire(&self) -> Result<Lease<'_>, sqlx::Error> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let count = self.slots.len();
-        let free = (0..count).find_map(|i| self.slots[(start + i) % count].try_lock().ok());
-        let mut slot = match free {
-            Some(slot) => slot,
-            None => self.slots[start % count].lock().await,
-        };
-        let idle = slot
-            .last_used
-            .is_none_or(|t| t.elapsed() > IDLE_BEFORE_CHECK);
-        let kept = match slot.connection.take() {
-            Some(mut connection) if idle => connection.ping().await.ok().map(|()| connection),
-            kept => kept,
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let kept = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let kept = match kept {
+            Some((mut connection, last_used)) if last_used.elapsed() > IDLE_BEFORE_CHECK => {
+                connection.ping().await.ok().map(|()| connection)
+            }
+            kept => kept.map(|(connection, _)| connection),
         };
         let connection = match kept {
             Some(connection) => connection,
             None => PgConnection::connect_with(&self.options).await?,
         };
-        Ok(Lease { slot, connection })
+        Ok(Lease {
+            owner: self,
+            connection,
+            _permit: permit,
+        })
     }
 }
 
@@ -82,13 +80,12 @@ impl Lease<'_> {
     /// Keeps the connection if the statement completed — with rows, or with an error the
     /// server reported — and closes it otherwise.
     pub fn finish<T>(self, outcome: &Result<T, sqlx::Error>) {
-        let Lease {
-            mut slot,
-            connection,
-        } = self;
         if matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_))) {
-            slot.connection = Some(connection);
-            slot.last_used = Some(Instant::now());
+            self.owner
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((self.connection, Instant::now()));
         }
     }
 }
