@@ -75,11 +75,49 @@ impl OtherReplica {
             .await
             .unwrap();
     }
+}
 
-    async fn version(&self, aggregate_type: &str, id: &str) -> u64 {
-        aggregate_version(&self.db, aggregate_type, id)
-            .await
-            .unwrap()
+/// An organization with an admin and an employee, Bob, who has one draft expense — which
+/// the API, having written it, remembers — and another replica on the same database.
+struct Scene {
+    app: TestApp,
+    admin: User,
+    bob: User,
+    expense_id: String,
+    other: OtherReplica,
+}
+
+impl Scene {
+    async fn start(backend: Backend) -> Scene {
+        let app = TestApp::spawn(backend).await;
+        let admin = app.register("Acme", "ada@acme.test").await;
+        let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
+        let expense = app.create_expense(&bob).await;
+        let expense_id = expense["id"].as_str().unwrap().to_string();
+        let other = OtherReplica::of(&app).await;
+        Scene {
+            app,
+            admin,
+            bob,
+            expense_id,
+            other,
+        }
+    }
+
+    /// How many events the expense has, as stored.
+    async fn expense_version(&self) -> u64 {
+        aggregate_version(
+            &self.other.db,
+            expensewise_domain::expense::AGGREGATE_TYPE,
+            &self.expense_id,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn finish(self) {
+        self.other.db.close().await;
+        self.app.finish().await;
     }
 }
 
@@ -120,12 +158,9 @@ async fn patch(app: &TestApp, user: &User, id: &str, body: serde_json::Value) ->
 }
 
 async fn a_user_deactivated_by_another_replica_can_change_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let admin = app.register("Acme", "ada@acme.test").await;
-    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
-    let expense = app.create_expense(&bob).await;
-    let id = expense["id"].as_str().unwrap().to_string();
-    let other = OtherReplica::of(&app).await;
+    let scene = Scene::start(backend).await;
+    let (app, admin, bob, other) = (&scene.app, &scene.admin, &scene.bob, &scene.other);
+    let id = &scene.expense_id;
     let edit = |body: serde_json::Value| {
         app.request(
             Method::PATCH,
@@ -158,10 +193,10 @@ async fn a_user_deactivated_by_another_replica_can_change_nothing(backend: Backe
     for (what, attempt) in attempts {
         // The API remembers bob as active (a read loads the organization afresh).
         expect_status(app.get("/v1/me", &bob.token).await, StatusCode::OK).await;
-        other.deactivate(&admin, &bob).await;
+        other.deactivate(admin, bob).await;
         let response = attempt.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
-        other.reactivate(&admin, &bob).await;
+        other.reactivate(admin, bob).await;
     }
     let metrics = app.get("/metrics", "").await.text().await.unwrap();
     let run_again = metrics
@@ -170,13 +205,7 @@ async fn a_user_deactivated_by_another_replica_can_change_nothing(backend: Backe
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(run_again.is_some_and(|n| n >= 4.0), "{run_again:?}");
 
-    assert_eq!(
-        other
-            .version(expensewise_domain::expense::AGGREGATE_TYPE, &id)
-            .await,
-        1,
-        "bob's expense changed"
-    );
+    assert_eq!(scene.expense_version().await, 1, "bob's expense changed");
     // Bob's expense and the admin's, written last: nothing else was created.
     let last = app
         .post(
@@ -190,17 +219,14 @@ async fn a_user_deactivated_by_another_replica_can_change_nothing(backend: Backe
     let all = app.get_after("/v1/expenses", &admin.token, &token).await;
     let all = expect_status(all, StatusCode::OK).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
-    other.db.close().await;
-    app.finish().await;
+    scene.finish().await;
 }
 
 async fn a_role_taken_away_by_another_replica_applies_to_the_next_command(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let admin = app.register("Acme", "ada@acme.test").await;
-    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
-    let carol = app.add_user(&admin, "carol@acme.test", "approver").await;
-    let expense = app.create_expense(&bob).await;
-    let id = expense["id"].as_str().unwrap().to_string();
+    let scene = Scene::start(backend).await;
+    let (app, admin, bob, other) = (&scene.app, &scene.admin, &scene.bob, &scene.other);
+    let id = &scene.expense_id;
+    let carol = app.add_user(admin, "carol@acme.test", "approver").await;
     let submit = app
         .post(
             &format!("/v1/expenses/{id}/submit"),
@@ -209,14 +235,13 @@ async fn a_role_taken_away_by_another_replica_applies_to_the_next_command(backen
         )
         .await;
     expect_status(submit, StatusCode::OK).await;
-    let other = OtherReplica::of(&app).await;
     let command = OrganizationCommand::ChangeUserRole {
         actor_id: Uuid::parse_str(&admin.user_id).unwrap(),
         user_id: Uuid::parse_str(&carol.user_id).unwrap(),
         role: Role::Employee,
         at: Utc::now(),
     };
-    other.change_organization(&admin, command).await;
+    other.change_organization(admin, command).await;
 
     let approve = app
         .post(
@@ -226,30 +251,20 @@ async fn a_role_taken_away_by_another_replica_applies_to_the_next_command(backen
         )
         .await;
     expect_problem(approve, StatusCode::FORBIDDEN).await;
-    assert_eq!(
-        other
-            .version(expensewise_domain::expense::AGGREGATE_TYPE, &id)
-            .await,
-        2,
-        "the expense changed"
-    );
-    other.db.close().await;
-    app.finish().await;
+    assert_eq!(scene.expense_version().await, 2, "the expense changed");
+    scene.finish().await;
 }
 
 async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let admin = app.register("Acme", "ada@acme.test").await;
-    let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
-    let expense = app.create_expense(&bob).await;
-    let id = expense["id"].as_str().unwrap().to_string();
-    let other = OtherReplica::of(&app).await;
+    let scene = Scene::start(backend).await;
+    let (app, bob, other) = (&scene.app, &scene.bob, &scene.other);
+    let id = &scene.expense_id;
     other
-        .change_expense(&bob, &id, rename(&bob, "Elsewhere"))
+        .change_expense(bob, id, rename(bob, "Elsewhere"))
         .await;
 
     // Both changes count: the other replica's merchant and this description.
-    let edit = patch(&app, &bob, &id, json!({"description": "here"})).await;
+    let edit = patch(app, bob, id, json!({"description": "here"})).await;
     let token = consistency(&edit);
     let edited = expect_status(edit, StatusCode::OK).await;
     assert_eq!(edited["version"], 3, "{edited}");
@@ -265,7 +280,7 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
     );
 
     // If-Match names the version this API last wrote; the stored one is newer.
-    other.change_expense(&bob, &id, rename(&bob, "Again")).await;
+    other.change_expense(bob, id, rename(bob, "Again")).await;
     let stale = app
         .request(
             Method::PATCH,
@@ -280,11 +295,9 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
 
     // Submitted elsewhere: no longer a draft, so neither edits nor deletion.
-    let submit = ExpenseCommand::SubmitExpense {
-        ctx: as_owner(&bob),
-    };
-    other.change_expense(&bob, &id, submit).await;
-    let edit = patch(&app, &bob, &id, json!({"description": "too late"})).await;
+    let submit = ExpenseCommand::SubmitExpense { ctx: as_owner(bob) };
+    other.change_expense(bob, id, submit).await;
+    let edit = patch(app, bob, id, json!({"description": "too late"})).await;
     expect_problem(edit, StatusCode::CONFLICT).await;
     let delete = app
         .request(
@@ -296,14 +309,8 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
         .await
         .unwrap();
     expect_problem(delete, StatusCode::CONFLICT).await;
-    assert_eq!(
-        other
-            .version(expensewise_domain::expense::AGGREGATE_TYPE, &id)
-            .await,
-        5
-    );
-    other.db.close().await;
-    app.finish().await;
+    assert_eq!(scene.expense_version().await, 5);
+    scene.finish().await;
 }
 
 on_both_backends!(
