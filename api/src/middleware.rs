@@ -59,6 +59,7 @@ fn is_multipart(req: &Request) -> bool {
                 .starts_with("multipart/")
         })
 }
+
 /// Response headers worth replaying; the rest are per-response (dates, request ids).
 const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location", "x-consistency-token"];
 

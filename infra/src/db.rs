@@ -47,9 +47,9 @@ impl Database {
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 // sqlx checks a connection (a round trip) when it returns to the pool, and
-                // by default again when it is taken out: a third of a command's round
-                // trips. Checking again only one that has sat idle keeps a lost server
-                // from failing a request, without the cost under load.
+                // by default again when it is taken out: two round trips besides each
+                // query's own. Checking again only one that has sat idle keeps a lost
+                // server from failing a request, without the cost under load.
                 .test_before_acquire(false)
                 .before_acquire(|connection, meta| {
                     Box::pin(async move {
