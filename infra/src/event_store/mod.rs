@@ -1,5 +1,6 @@
 //! The write side: load an aggregate, let it decide, append its events with metadata —
-//! on PostgreSQL (postgres-es) or SQLite (sqlite-es), whichever the database is.
+//! on PostgreSQL (loaded by postgres-es, appended by one statement of ours) or SQLite
+//! (sqlite-es), whichever the database is.
 
 mod append_connections;
 mod global_order;
@@ -8,12 +9,12 @@ mod repository;
 
 use cqrs_es::event_sink::EventSink;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, EventStore as _};
 use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGANIZATION_TYPE};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
-use std::sync::Mutex;
 
 use append_connections::AppendConnections;
 pub use global_order::{
@@ -84,9 +85,9 @@ pub trait StoreFor<A: Aggregate> {
     fn cache(&self) -> Option<&AggregateCache<A>>;
 }
 
-/// Whether appending `count` events after `sequence` reaches the next snapshot (then
-/// cqrs-es writes the events with the snapshot): cqrs-es's own rule, a snapshot at every
-/// multiple of the snapshot size.
+/// Whether appending `count` events after `sequence` reaches the next snapshot: the rule
+/// cqrs-es applies on SQLite (a snapshot at every multiple of the snapshot size), kept by
+/// our PostgreSQL append so that both stores snapshot alike.
 fn snapshot_due<A: Aggregate, S: StoreFor<A>>(sequence: usize, count: usize) -> bool {
     S::SNAPSHOT_EVERY.is_some_and(|every| count >= every - sequence % every)
 }
@@ -619,11 +620,13 @@ impl EventStore {
         if appended > 0 {
             match &self.db {
                 Database::Postgres(pool) => {
-                    let technical = |e: serde_json::Error| CommandError::Technical(e.into());
                     let serialized = serialize::<A>(aggregate_id, base_sequence, events, metadata)
                         .map_err(|e| CommandError::Technical(e.into()))?;
                     let snapshot = match snapshot_due::<A, Self>(base_sequence, appended) {
-                        true => Some(serde_json::to_string(&aggregate).map_err(technical)?),
+                        true => Some(
+                            serde_json::to_string(&aggregate)
+                                .map_err(|e| CommandError::Technical(e.into()))?,
+                        ),
                         false => None,
                     };
                     let expected = Expected {
@@ -772,7 +775,7 @@ mod tests {
     use super::*;
 
     /// cqrs-es snapshots when an append reaches a multiple of the snapshot size; the
-    /// one-statement append must leave exactly those appends to it.
+    /// PostgreSQL append must snapshot at exactly those appends.
     #[test]
     fn a_snapshot_is_due_when_an_append_reaches_a_multiple_of_its_size() {
         for sequence in 0..100 {
