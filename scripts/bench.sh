@@ -5,14 +5,15 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, rebuild, ocr
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, reads, rebuild, ocr
+#   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-commands visibility rebuild ocr}
+BENCHMARKS=${BENCHMARKS:-commands visibility reads rebuild ocr}
 RECEIPTS=${RECEIPTS:-60}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
@@ -36,6 +37,7 @@ trap cleanup EXIT
 log "Building (release)"
 cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen --bin ocrbench
 BIN=target/release
+SERVER_BIN=${SERVER_BIN:-$BIN/expensewise}
 
 PG_PORT=${TEST_DATABASE_URL##*:}
 PG_PORT=${PG_PORT%%/*}
@@ -60,12 +62,12 @@ app_variables() {
 }
 run_app() {
     app_variables
-    env "${APP_VARIABLES[@]}" "$BIN/expensewise" "$@"
+    env "${APP_VARIABLES[@]}" "$SERVER_BIN" "$@"
 }
 # `env` execs the server, so APP_PID is the server's own process id.
 start_app() {
     app_variables
-    env "${APP_VARIABLES[@]}" "$BIN/expensewise" "$@" >>"$BENCH_DIR/app.log" 2>&1 &
+    env "${APP_VARIABLES[@]}" "$SERVER_BIN" "$@" >>"$BENCH_DIR/app.log" 2>&1 &
     APP_PID=$!
     for _ in $(seq 1 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$APP_PORT") 2>/dev/null && return 0
@@ -110,6 +112,17 @@ if wanted visibility; then
     stop_app
 fi
 
+if wanted reads; then
+    # Queries of a user who writes nothing meanwhile, with projector and relay running
+    # beside the API (expensewise serve), as a reader meets the product.
+    log "Queries through HTTP on PostgreSQL (expensewise serve)"
+    DATABASE=bench_serve start_app serve
+    for c in 16 64; do
+        "$BIN/loadgen" reads --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN"
+    done
+    stop_app
+fi
+
 if wanted commands; then
     log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
     DATABASE=bench_serve start_app serve
@@ -121,7 +134,7 @@ if wanted rebuild; then
     log "Rebuild of $EVENTS events"
     "$BIN/loadgen" seed --database-url "postgres://postgres@127.0.0.1:$PG_PORT/rebuild" --events "$EVENTS"
     DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rebuild" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data" \
-        "$BIN/expensewise" projections rebuild expenses
+        "$SERVER_BIN" projections rebuild expenses
 fi
 
 if wanted ocr; then

@@ -79,6 +79,17 @@ install_test_tools() {
     export TEST_PYTHON="$PWD/$venv/bin/python"
 }
 
+# HAProxy, the load balancer that tests put in front of two API replicas (Debian).
+install_load_balancer() {
+    if ! command -v haproxy >/dev/null; then
+        log "Installing haproxy (Debian package)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    fi
+    HAPROXY_BIN=$(command -v haproxy)
+    export HAPROXY_BIN
+}
+
 # Tesseract (the OCR engine of the tests) and the fonts receipts are drawn with, from
 # Debian.
 install_ocr() {

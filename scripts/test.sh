@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 install_test_tools
 install_ocr
+install_load_balancer
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
     # Durability settings are off: this cluster lives for one test run, and creating a

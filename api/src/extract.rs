@@ -5,9 +5,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
+use axum::http::Method;
 use chrono::Utc;
 use expensewise_domain::organization::Member;
 use expensewise_domain::{Actor, EventMetadata, Organization};
+use expensewise_infra::GlobalPosition;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -123,6 +125,11 @@ pub struct AuthUser {
     pub actor: Actor,
     pub member: Member,
     pub organization: Organization,
+    /// For a query (GET), where the caller's latest write stands in the global order:
+    /// the query answers only once its read model includes it (read-your-own-writes
+    /// without a token, whichever replica took the write). Found in the same statement
+    /// that checks the organization's version.
+    pub last_write: Option<GlobalPosition>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -139,10 +146,19 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         let claims = crate::auth::request_claims(&state.tokens, parts)
             .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
-        let organization = state
-            .store
-            .organization_for_request(&claims.org.to_string())
-            .await?;
+        let (organization, last_write) =
+            if parts.method == Method::GET || parts.method == Method::HEAD {
+                state
+                    .store
+                    .organization_for_query(&claims.org.to_string(), &claims.sub.to_string())
+                    .await?
+            } else {
+                let organization = state
+                    .store
+                    .organization_for_request(&claims.org.to_string())
+                    .await?;
+                (organization, None)
+            };
         let member = organization
             .member(claims.sub)
             .filter(|m| m.active)
@@ -156,6 +172,7 @@ impl FromRequestParts<AppState> for AuthUser {
             },
             member,
             organization,
+            last_write,
         })
     }
 }

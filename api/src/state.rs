@@ -6,6 +6,7 @@ use expensewise_infra::idempotency::IdempotencyLedger;
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{Config, Database, EventStore};
+use expensewise_projections::Checkpoints;
 
 use crate::auth::Tokens;
 use crate::rate_limit::RateLimiter;
@@ -26,6 +27,8 @@ pub struct App {
     pub started_at: Instant,
     /// Read models being rebuilt by this process (at most one rebuild each).
     pub rebuilding: Mutex<HashSet<&'static str>>,
+    /// How far each read model was last seen to have come, for queries that wait.
+    pub checkpoints: Checkpoints,
 }
 
 pub type AppState = Arc<App>;
@@ -53,6 +56,7 @@ impl App {
             config,
             started_at: Instant::now(),
             rebuilding: Mutex::new(HashSet::new()),
+            checkpoints: Checkpoints::default(),
         })
     }
 }

@@ -556,19 +556,34 @@ pub async fn approvals(
     Ok((rows, next))
 }
 
-/// One expense, if the read model has it in this organization.
+/// One expense as the read model has it in this organization (if it does), and the
+/// expense's version in the event store (0 when it has no events), read together: a
+/// copy older than the store's, or none where the store has events, is behind.
 pub async fn get(
     db: &Database,
     organization_id: Uuid,
     id: Uuid,
-) -> Result<Option<ExpenseRow>, sqlx::Error> {
-    let mut select = Select::new(&format!("SELECT {COLUMNS} FROM rm_expenses WHERE "));
-    select.push("id = ?", Arg::Text(id.to_string()));
-    select.push(
-        " AND organization_id = ?",
-        Arg::Text(organization_id.to_string()),
+) -> Result<(Option<ExpenseRow>, u64), sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, store.store_version \
+         FROM (SELECT COALESCE(MAX(sequence), 0) AS store_version FROM events \
+               WHERE aggregate_type = $1 AND aggregate_id = $2) AS store \
+         LEFT JOIN rm_expenses ON rm_expenses.id = $2 AND rm_expenses.organization_id = $3"
     );
-    Ok(select.rows(db).await?.into_iter().next())
+    on_database!(db, |pool| {
+        let row = sqlx::query(&sql)
+            .bind(AGGREGATE_TYPE)
+            .bind(id.to_string())
+            .bind(organization_id.to_string())
+            .fetch_one(pool)
+            .await?;
+        let store_version: i64 = row.try_get("store_version")?;
+        let found = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(decode_row(&row)?),
+            None => None,
+        };
+        Ok((found, u64::try_from(store_version).unwrap_or_default()))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,5 +13,5 @@ pub mod runner;
 pub mod status;
 pub mod users;
 
-pub use checkpoint::{wait_until, ConsistencyError};
+pub use checkpoint::{Checkpoints, ConsistencyError};
 pub use runner::{Projection, Projector};

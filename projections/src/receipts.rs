@@ -10,7 +10,6 @@ use expensewise_domain::receipt::{ReceiptEvent, ReceiptState, AGGREGATE_TYPE};
 use expensewise_domain::Receipt;
 use expensewise_infra::db::Tx;
 use expensewise_infra::{on_database, on_tx, Database, RecordedEvent};
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::runner::Projection;
@@ -117,26 +116,36 @@ async fn load(tx: &mut Tx, table: &str, id: Uuid) -> anyhow::Result<Option<Recei
     .transpose()
 }
 
-/// A receipt of the organization, as the read model has it.
+/// A receipt of the organization as the read model has it (if it does), and the
+/// receipt's version in the event store (0 when it has no events), read together: a
+/// copy older than the store's, or none where the store has events, is behind.
 pub async fn get(
     db: &Database,
     organization_id: Uuid,
     id: Uuid,
-) -> anyhow::Result<Option<(ReceiptState, u64)>> {
-    let sql = format!("SELECT version, state FROM {TABLE} WHERE id = $1 AND organization_id = $2");
-    let row = on_database!(db, |pool| {
-        sqlx::query(&sql)
-            .bind(id.to_string())
-            .bind(organization_id.to_string())
-            .fetch_optional(pool)
-            .await?
-            .map(|row| -> anyhow::Result<(ReceiptState, u64)> {
-                let state: String = row.try_get("state")?;
-                let version: i64 = row.try_get("version")?;
-                Ok((serde_json::from_str(&state)?, u64::try_from(version)?))
-            })
-    });
-    row.transpose()
+) -> anyhow::Result<(Option<(ReceiptState, u64)>, u64)> {
+    let sql = format!(
+        "SELECT {TABLE}.version, {TABLE}.state, store.store_version \
+         FROM (SELECT COALESCE(MAX(sequence), 0) AS store_version FROM events \
+               WHERE aggregate_type = $1 AND aggregate_id = $2) AS store \
+         LEFT JOIN {TABLE} ON {TABLE}.id = $2 AND {TABLE}.organization_id = $3"
+    );
+    let (version, state, store_version): (Option<i64>, Option<String>, i64) =
+        on_database!(db, |pool| {
+            sqlx::query_as(&sql)
+                .bind(AGGREGATE_TYPE)
+                .bind(id.to_string())
+                .bind(organization_id.to_string())
+                .fetch_one(pool)
+                .await?
+        });
+    let found = match (version, state) {
+        (Some(version), Some(state)) => {
+            Some((serde_json::from_str(&state)?, u64::try_from(version)?))
+        }
+        _ => None,
+    };
+    Ok((found, u64::try_from(store_version)?))
 }
 
 /// The organization's first receipt with these bytes, if any.

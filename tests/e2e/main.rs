@@ -18,6 +18,7 @@ mod metrics;
 mod ocr;
 mod operations;
 mod optimistic;
+mod own_writes;
 mod queries;
 mod read_models;
 mod receipts;

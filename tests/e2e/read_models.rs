@@ -91,16 +91,17 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
         position = next;
     }
 
-    let (state, version) = receipts::get(&db, actor.organization_id, scanned)
+    let (found, stored) = receipts::get(&db, actor.organization_id, scanned)
         .await
-        .unwrap()
-        .expect("the scanned receipt");
-    assert_eq!(version, 2);
+        .unwrap();
+    let (state, version) = found.expect("the scanned receipt");
+    assert_eq!((version, stored), (2, 2), "the copy is as new as the store");
     assert_eq!(state.status, ScanStatus::Scanned);
     assert_eq!(state.extraction, Some(extraction));
     let (state, _) = receipts::get(&db, actor.organization_id, failed)
         .await
         .unwrap()
+        .0
         .expect("the failed receipt");
     assert_eq!(state.status, ScanStatus::Failed);
     assert_eq!(
@@ -110,11 +111,12 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     let (state, version) = receipts::get(&db, actor.organization_id, pending)
         .await
         .unwrap()
+        .0
         .expect("the pending receipt");
     assert_eq!((state.status, version), (ScanStatus::Pending, 1));
     assert_eq!(
         receipts::get(&db, Uuid::new_v4(), scanned).await.unwrap(),
-        None,
+        (None, 2),
         "another organization does not see the receipt"
     );
 

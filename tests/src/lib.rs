@@ -652,6 +652,59 @@ impl Drop for NatsServer {
     }
 }
 
+/// A real load balancer (HAProxy, from Debian) on a free port of 127.0.0.1 in front of
+/// two API processes, as replicas stand behind an ingress: reads (GET, HEAD) go to one,
+/// everything else to the other. The binary comes from `HAPROXY_BIN` (the test script
+/// installs it) or the PATH; killed when dropped.
+pub struct LoadBalancer {
+    pub base: String,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl LoadBalancer {
+    pub fn start(writes: u16, reads: u16) -> LoadBalancer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("expensewise-lb-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a load balancer directory");
+        let config = format!(
+            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
+             frontend api\n  bind 127.0.0.1:{port}\n  acl read method GET HEAD\n  \
+             use_backend reads if read\n  default_backend writes\n\
+             backend writes\n  server writes 127.0.0.1:{writes}\n\
+             backend reads\n  server reads 127.0.0.1:{reads}\n"
+        );
+        std::fs::write(dir.join("haproxy.cfg"), config).expect("write the HAProxy configuration");
+        let binary = std::env::var("HAPROXY_BIN").unwrap_or_else(|_| "haproxy".to_string());
+        let child = std::process::Command::new(&binary)
+            .arg("-db")
+            .arg("-f")
+            .arg(dir.join("haproxy.cfg"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("haproxy.log")).expect("a HAProxy log file"))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {binary}: {e}. The tests need HAProxy: run ./scripts/test.sh, \
+                     which installs it, or set HAPROXY_BIN"
+                )
+            });
+        wait_for_port(port, 10, "HAProxy did not start");
+        LoadBalancer {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            child: Some(child),
+        }
+    }
+}
+
+impl Drop for LoadBalancer {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A real SMTP server (aiosmtpd, `tests/support/smtp_sink.py`) on 127.0.0.1 that
 /// requires a login and keeps each mail it accepts as a file.
 pub struct SmtpServer {

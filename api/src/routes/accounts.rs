@@ -258,6 +258,8 @@ pub async fn login(
 }
 
 /// The signed-in user
+///
+/// Read from the event store: always current.
 #[utoipa::path(
     get, path = "/v1/me", tag = "accounts",
     responses(

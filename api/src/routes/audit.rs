@@ -87,6 +87,8 @@ pub fn ndjson_stream(
 }
 
 /// The organization's events in global order (auditors and admins)
+///
+/// Read from the event store: always current.
 #[utoipa::path(
     get, path = "/v1/audit/events", tag = "audit",
     params(AuditParams, ("Accept" = Option<String>, Header, description = "`application/x-ndjson` streams every matching event, one per line")),

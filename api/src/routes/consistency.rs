@@ -1,15 +1,23 @@
-//! Read-your-writes: a query that carries a command's consistency token answers only
-//! once its read model includes that command's events.
+//! Read-your-writes. A query answers only once its read model includes
+//! - the caller's own latest write, found by the query itself (no header needed, and
+//!   whichever API replica took the write: see [`AuthUser::last_write`]);
+//! - for one resource, every write to it, by anyone ([`fresh`]);
+//! - the write a consistency token names, when one is sent: how a client reads another
+//!   user's write as soon as that user's command has answered.
+//!
+//! Each waits at most [`MAX_WAIT`], then the query answers 503 with `Retry-After`.
 
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
+use expensewise_infra::event_store::aggregate_head;
 use expensewise_infra::GlobalPosition;
-use expensewise_projections::{wait_until, ConsistencyError};
+use expensewise_projections::ConsistencyError;
 
 use crate::error::ApiError;
+use crate::extract::AuthUser;
 use crate::state::AppState;
 
 /// The longest a query waits for its read model.
@@ -45,18 +53,50 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsistencyToken {
 }
 
 impl ConsistencyToken {
-    /// Waits until read model `projection` includes the token's write.
-    pub async fn wait(&self, app: &AppState, projection: &str) -> Result<(), ApiError> {
-        let Some(token) = self.0 else {
-            return Ok(());
-        };
-        match wait_until(&app.db, projection, token, MAX_WAIT).await {
-            Ok(()) => Ok(()),
-            Err(ConsistencyError::NotYet) => Err(ApiError::unavailable(
-                "the read model has not caught up with this consistency token yet; retry shortly",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
-            Err(ConsistencyError::Database(e)) => Err(ApiError::internal(e.into())),
+    /// Waits until read model `projection` includes the caller's own latest write and
+    /// the token's write, if any.
+    pub async fn wait(
+        &self,
+        app: &AppState,
+        user: &AuthUser,
+        projection: &str,
+    ) -> Result<(), ApiError> {
+        match self.0.max(user.last_write) {
+            Some(write) => wait_for(app, projection, write).await,
+            None => Ok(()),
         }
+    }
+}
+
+/// Waits until read model `projection` includes every event of one aggregate, whoever
+/// wrote it: a query of one resource calls this when the read model's copy is older
+/// than the store's (or missing), then reads it again.
+pub async fn fresh(
+    app: &AppState,
+    projection: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<(), ApiError> {
+    let head = aggregate_head(&app.db, aggregate_type, aggregate_id)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    match head {
+        Some(write) => wait_for(app, projection, write).await,
+        None => Ok(()),
+    }
+}
+
+async fn wait_for(app: &AppState, projection: &str, write: GlobalPosition) -> Result<(), ApiError> {
+    match app
+        .checkpoints
+        .wait_until(&app.db, projection, write, MAX_WAIT)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(ConsistencyError::NotYet) => Err(ApiError::unavailable(
+            "the read model has not caught up with this write yet; retry shortly",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        Err(ConsistencyError::Database(e)) => Err(ApiError::internal(e.into())),
     }
 }

@@ -11,7 +11,8 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::expense::{Context, ExpenseCommand};
 use expensewise_domain::receipt::{
-    sniff_content_type, ReceiptCommand, ReceiptError, ReceiptState, ScanStatus, Upload, SNIFF_LEN,
+    sniff_content_type, ReceiptCommand, ReceiptError, ReceiptState, ScanStatus, Upload,
+    AGGREGATE_TYPE, SNIFF_LEN,
 };
 use expensewise_domain::{Expense, Receipt, Role};
 use expensewise_infra::event_store::CommandError;
@@ -399,10 +400,19 @@ async fn visible_receipt(
     consistency: &ConsistencyToken,
     id: Uuid,
 ) -> ApiResult<ReceiptState> {
-    consistency.wait(app, receipts_model::NAME).await?;
-    let found = receipts_model::get(&app.db, user.actor.organization_id, id)
-        .await
-        .map_err(ApiError::internal)?;
+    consistency.wait(app, user, receipts_model::NAME).await?;
+    let read = || async {
+        receipts_model::get(&app.db, user.actor.organization_id, id)
+            .await
+            .map_err(ApiError::internal)
+    };
+    let (mut found, store_version) = read().await?;
+    // A scan (or anyone's change) the read model has not reached yet: wait for it.
+    if found.as_ref().map_or(0, |(_, version)| *version) < store_version {
+        super::consistency::fresh(app, receipts_model::NAME, AGGREGATE_TYPE, &id.to_string())
+            .await?;
+        found = read().await?.0;
+    }
     match found {
         Some((state, _))
             if state.uploader_id == user.actor.user_id || user.actor.role != Role::Employee =>
@@ -414,15 +424,18 @@ async fn visible_receipt(
 }
 
 /// One receipt, with what OCR read from it
+///
+/// Reflects every change to this receipt immediately, yours and other users', with no
+/// header needed.
 #[utoipa::path(
     get, path = "/v1/receipts/{id}", tag = "receipts",
     params(("id" = Uuid, Path, description = "The receipt's id"),
-           ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+           ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "The receipt", body = ReceiptView),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such receipt (or not yours to see)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with the consistency token within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -437,10 +450,13 @@ pub async fn get_receipt(
 }
 
 /// The receipt's file
+///
+/// Reflects every change to this receipt immediately, yours and other users', with no
+/// header needed.
 #[utoipa::path(
     get, path = "/v1/receipts/{id}/file", tag = "receipts",
     params(("id" = Uuid, Path, description = "The receipt's id"),
-           ("X-Consistency-Token" = Option<String>, Header, description = "Wait until this write is visible")),
+           ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "The file, with the type read from its bytes (embedded default: kept on this server)",
          content(

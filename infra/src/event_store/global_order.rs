@@ -357,6 +357,56 @@ pub async fn aggregate_version(
     Ok(u64::try_from(version).unwrap_or_default())
 }
 
+/// An aggregate's version (as [`aggregate_version`]) and where the latest event that
+/// `actor` caused stands in the global order, in one statement: what a query needs to
+/// know of its caller to answer with the caller's own writes included.
+pub async fn version_and_last_write(
+    db: &Database,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    actor: &str,
+) -> Result<(u64, Option<GlobalPosition>), sqlx::Error> {
+    // Both lookups are answered by indexes: the primary key, and `events_by_actor`.
+    let (version, txid, position): (i64, Option<i64>, Option<i64>) = match db {
+        Database::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                         WHERE aggregate_type = $1 AND aggregate_id = $2), \
+                        (mine.txid::text)::bigint, mine.position \
+                 FROM (SELECT 1) AS one LEFT JOIN LATERAL \
+                      (SELECT events.txid, events.position FROM events \
+                       WHERE (metadata ->> 'actor_id') = $3 \
+                       ORDER BY events.txid DESC, events.position DESC LIMIT 1) AS mine ON true",
+            )
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(actor)
+            .fetch_one(pool)
+            .await?
+        }
+        Database::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                         WHERE aggregate_type = $1 AND aggregate_id = $2), \
+                        0, \
+                        (SELECT rowid FROM events \
+                         WHERE json_extract(metadata, '$.actor_id') = $3 \
+                         ORDER BY rowid DESC LIMIT 1)",
+            )
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(actor)
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    let last_write = match (txid, position) {
+        (Some(txid), Some(position)) => Some(GlobalPosition { txid, position }),
+        _ => None,
+    };
+    Ok((u64::try_from(version).unwrap_or_default(), last_write))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGA
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 
 use append_connections::AppendConnections;
+use global_order::version_and_last_write;
 pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, read_after, read_filtered, AuditFilter,
     BadPosition, GlobalPosition, RecordedEvent,
@@ -371,6 +372,30 @@ impl EventStore {
         let version = aggregate_version(&self.db, ORGANIZATION_TYPE, id)
             .await
             .map_err(|e| CommandError::Technical(e.into()))?;
+        self.organization_at(id, version).await
+    }
+
+    /// The organization for a query by `user`, and where the latest event that user
+    /// caused stands in the global order (one statement for both): the query waits
+    /// until its read model has passed that place, so that the user reads their own
+    /// writes whichever process or replica took them.
+    pub async fn organization_for_query(
+        &self,
+        id: &str,
+        user: &str,
+    ) -> Result<(Organization, Option<GlobalPosition>), CommandError<OrganizationError>> {
+        let (version, last_write) = version_and_last_write(&self.db, ORGANIZATION_TYPE, id, user)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?;
+        Ok((self.organization_at(id, version).await?, last_write))
+    }
+
+    /// The organization at `version`: the copy in memory when it is that version.
+    async fn organization_at(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> Result<Organization, CommandError<OrganizationError>> {
         match self.organization_cache.get(id) {
             Some((cached, sequence)) if sequence as u64 == version => return Ok(cached),
             _ => {}

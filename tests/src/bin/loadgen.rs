@@ -6,6 +6,7 @@
 //! loadgen create     --base http://127.0.0.1:4000 --connections 16 --seconds 20
 //! loadgen long-lived --base http://127.0.0.1:4000 --connections 16 --seconds 20 --events 1000
 //! loadgen visibility --base http://127.0.0.1:4000 --samples 500
+//! loadgen reads      --base http://127.0.0.1:4000 --connections 16 --seconds 20
 //! loadgen seed       --database-url postgres://… --events 1000000
 //! ```
 
@@ -32,7 +33,7 @@ fn args() -> anyhow::Result<Args> {
     let mut raw = std::env::args().skip(1);
     let mode = raw
         .next()
-        .context("usage: loadgen <create|long-lived|visibility|seed> [options]")?;
+        .context("usage: loadgen <create|long-lived|visibility|reads|seed> [options]")?;
     let mut args = Args {
         mode,
         base: "http://127.0.0.1:4000".into(),
@@ -258,9 +259,132 @@ async fn main() -> anyhow::Result<()> {
                 started.elapsed(),
                 0,
             );
+            // The same, as a client that knows nothing of tokens: the created expense
+            // read back by id, and the user's list, right after the command.
+            for (label, list) in [
+                ("command → read back by id, no token", false),
+                ("command → own list, no token", true),
+            ] {
+                let mut latencies = Vec::new();
+                let started = Instant::now();
+                for _ in 0..args.samples {
+                    let word = Uuid::new_v4().simple().to_string();
+                    let mut body = expense();
+                    body["merchant"] = json!(format!("Bench {word}"));
+                    let created: Value = client
+                        .post(format!("{}/v1/expenses", args.base))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let id = created["id"].as_str().context("an id")?.to_string();
+                    let url = match list {
+                        true => format!("{}/v1/expenses?q={word}", args.base),
+                        false => format!("{}/v1/expenses/{id}", args.base),
+                    };
+                    let t = Instant::now();
+                    let body: Value = client
+                        .get(url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    latencies.push(t.elapsed());
+                    let seen = match list {
+                        true => body["items"][0]["id"].as_str() == Some(id.as_str()),
+                        false => body["id"].as_str() == Some(id.as_str()),
+                    };
+                    anyhow::ensure!(seen, "{label}: the expense just created is missing");
+                }
+                report(label, latencies, started.elapsed(), 0);
+            }
         }
+        "reads" => reads(&args, &client).await?,
         "seed" => seed(&args).await?,
         other => anyhow::bail!("unknown mode {other}"),
+    }
+    Ok(())
+}
+
+/// Queries by a user who is not writing: one expense by id, then a page of 20, each
+/// measured on its own. The expenses are created first and waited for.
+async fn reads(args: &Args, client: &Client) -> anyhow::Result<()> {
+    let token = register(client, &args.base).await?;
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(create(client, &args.base, &token).await?);
+    }
+    let email = format!("reader-{}@example.test", Uuid::new_v4());
+    client
+        .post(format!("{}/v1/users", args.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Reader", "email": email, "password": "benchmark password", "role": "auditor"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let login: Value = client
+        .post(format!("{}/v1/auth/login", args.base))
+        .json(&json!({"email": email, "password": "benchmark password"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let reader = login["token"].as_str().context("a token")?.to_string();
+    // Everything created is visible before the clock starts.
+    let last = format!("{}/v1/expenses/{}", args.base, ids[ids.len() - 1]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .get(&last)
+        .bearer_auth(&reader)
+        .send()
+        .await?
+        .status()
+        != StatusCode::OK
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the expenses never became visible"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ids = std::sync::Arc::new(ids);
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for (label, one) in [
+        ("read one expense", true),
+        ("read a page of 20 expenses", false),
+    ] {
+        let (client, base, reader, ids, counter) = (
+            client.clone(),
+            args.base.clone(),
+            reader.clone(),
+            ids.clone(),
+            counter.clone(),
+        );
+        run_workers(
+            args,
+            &format!("{label}, {} connections", args.connections),
+            move |_| {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let url = match one {
+                    true => format!("{base}/v1/expenses/{}", ids[n % ids.len()]),
+                    false => format!("{base}/v1/expenses?limit=20"),
+                };
+                let (client, reader) = (client.clone(), reader.clone());
+                async move {
+                    let response = client.get(url).bearer_auth(&reader).send().await?;
+                    anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
+                    response.bytes().await?;
+                    Ok(())
+                }
+            },
+        )
+        .await;
     }
     Ok(())
 }
