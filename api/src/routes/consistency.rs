@@ -1,12 +1,13 @@
 //! Read-your-writes. A query answers only once its read model includes
 //! - the caller's own latest write, found by the query itself (no header needed, and
 //!   whichever API replica took the write: see [`AuthUser::last_write`]);
-//! - for one resource, every write to it, by anyone ([`fresh`]);
+//! - for one resource, every write to it, by anyone ([`read_fresh`]);
 //! - the write a consistency token names, when one is sent: how a client reads another
 //!   user's write as soon as that user's command has answered.
 //!
 //! Each waits at most [`MAX_WAIT`], then the query answers 503 with `Retry-After`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -68,22 +69,34 @@ impl ConsistencyToken {
     }
 }
 
-/// Waits until read model `projection` includes every event of one aggregate, whoever
-/// wrote it: a query of one resource calls this when the read model's copy is older
-/// than the store's (or missing), then reads it again.
-pub async fn fresh(
+/// One resource from read model `projection`: `read` answers the read model's copy (if
+/// any) and the store's version of the aggregate, `version` the copy's version. When the
+/// copy is older (or missing while the store has events), waits until the read model has
+/// passed the aggregate's last event, whoever wrote it, and reads again: one resource
+/// always reads as its latest command left it.
+pub async fn read_fresh<T, F, Fut>(
     app: &AppState,
     projection: &str,
     aggregate_type: &str,
     aggregate_id: &str,
-) -> Result<(), ApiError> {
+    read: F,
+    version: impl Fn(&T) -> u64,
+) -> Result<Option<T>, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(Option<T>, u64), ApiError>>,
+{
+    let (found, store_version) = read().await?;
+    if found.as_ref().map_or(0, &version) >= store_version {
+        return Ok(found);
+    }
     let head = aggregate_head(&app.db, aggregate_type, aggregate_id)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
-    match head {
-        Some(write) => wait_for(app, projection, write).await,
-        None => Ok(()),
+    if let Some(write) = head {
+        wait_for(app, projection, write).await?;
     }
+    Ok(read().await?.0)
 }
 
 async fn wait_for(app: &AppState, projection: &str, write: GlobalPosition) -> Result<(), ApiError> {

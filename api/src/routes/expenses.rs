@@ -604,14 +604,17 @@ pub async fn get_expense(
             .await
             .map_err(|e| ApiError::internal(e.into()))
     };
-    let (mut row, store_version) = read().await?;
-    // Someone else's change the read model has not reached yet: wait for it, so that
-    // one expense always reads as its latest command left it.
-    if row.as_ref().map_or(0, |r| r.version) < store_version as i64 {
-        super::consistency::fresh(&app, read_model::NAME, AGGREGATE_TYPE, &id.to_string()).await?;
-        row = read().await?.0;
-    }
-    let row = row.ok_or_else(|| ApiError::not_found("no such expense"))?;
+    let version = |row: &ExpenseRow| u64::try_from(row.version).unwrap_or_default();
+    let row = super::consistency::read_fresh(
+        &app,
+        read_model::NAME,
+        AGGREGATE_TYPE,
+        &id.to_string(),
+        read,
+        version,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("no such expense"))?;
     if row.owner_id != user.actor.user_id && !user.actor.role.sees_all_expenses() {
         return Err(ApiError::forbidden("employees see only their own expenses"));
     }

@@ -406,13 +406,15 @@ async fn visible_receipt(
             .await
             .map_err(ApiError::internal)
     };
-    let (mut found, store_version) = read().await?;
-    // A scan (or anyone's change) the read model has not reached yet: wait for it.
-    if found.as_ref().map_or(0, |(_, version)| *version) < store_version {
-        super::consistency::fresh(app, receipts_model::NAME, AGGREGATE_TYPE, &id.to_string())
-            .await?;
-        found = read().await?.0;
-    }
+    let found = super::consistency::read_fresh(
+        app,
+        receipts_model::NAME,
+        AGGREGATE_TYPE,
+        &id.to_string(),
+        read,
+        |(_, version): &(ReceiptState, u64)| *version,
+    )
+    .await?;
     match found {
         Some((state, _))
             if state.uploader_id == user.actor.user_id || user.actor.role != Role::Employee =>
