@@ -14,11 +14,12 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
 BENCHMARKS=${BENCHMARKS:-commands visibility reads rebuild ocr}
-RECEIPTS=${RECEIPTS:-60}
+RECEIPTS=${RECEIPTS:-200}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
 install_test_tools
 install_ocr
+install_corpus_fonts
 start_postgres
 BENCH_DIR=$(mktemp -d /tmp/expensewise-bench.XXXXXX)
 NATS_PORT=$(free_port)
@@ -138,6 +139,6 @@ if wanted rebuild; then
 fi
 
 if wanted ocr; then
-    log "OCR of $RECEIPTS clean and $RECEIPTS photo-like receipts, one core (Tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))"
-    OMP_THREAD_LIMIT=1 taskset -c 0 "$BIN/ocrbench" --receipts "$RECEIPTS"
+    log "OCR of the held-out corpus: $RECEIPTS clean, photo-like and PDF receipts each, one core (Tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))"
+    OMP_THREAD_LIMIT=1 taskset -c 0 "$BIN/ocrbench" --part heldout --receipts "$RECEIPTS"
 fi

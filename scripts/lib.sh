@@ -92,6 +92,18 @@ install_load_balancer() {
 
 # Tesseract (the OCR engine of the tests) and the fonts receipts are drawn with, from
 # Debian.
+# The font families the OCR benchmark's corpus draws with (tests/support/receipt_corpus.py).
+install_corpus_fonts() {
+    if [ ! -f /usr/share/fonts/truetype/liberation/LiberationSansNarrow-Regular.ttf ] \
+        || [ ! -f /usr/share/fonts/truetype/freefont/FreeSans.ttf ] \
+        || [ ! -f /usr/share/fonts/truetype/noto/NotoSansMono-Regular.ttf ]; then
+        log "Installing the corpus fonts (Liberation, FreeFont, Noto; Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            fonts-liberation fonts-freefont-ttf fonts-noto-core fonts-noto-mono >/dev/null
+    fi
+}
+
 install_ocr() {
     if ! command -v tesseract >/dev/null || [ ! -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] \
         || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \

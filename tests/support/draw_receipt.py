@@ -2,12 +2,13 @@
 
 Usage: python draw_receipt.py OUTPUT < spec.json
 The spec: {"lines": ["CAFE NERO", "Latte\t4.50", ...], "font": "DejaVuSans.ttf", "size": 28,
-"rotate": 0.0, "blur": 0.0, "noise": 0, "shade": false, "format": "PNG"}.
+"rotate": 0.0, "blur": 0.0, "noise": 0, "shade": false, "format": "PNG", "width": 0}.
 Fonts are looked up in Debian's DejaVu folder.
 With {"bomb": [WIDTH, HEIGHT]} it writes a decompression bomb instead: a valid, blank
 greyscale PNG of that many pixels, a few hundred kilobytes compressed.
 "format" may also be "PDF" (the image inside a PDF, as a scanner saves it), "TEXTPDF"
 (a PDF whose lines are text, as a till or web shop issues it; no image at all), and
+"pages" (a list of line lists, instead of "lines") a scanned PDF of several pages, and
 "exif" an EXIF orientation (6: the camera was turned right — the pixels are stored
 turned, the tag says how to show them).
 """
@@ -67,20 +68,15 @@ def text_pdf(output: str, lines: list, size: int) -> None:
         f.write(pdf)
 
 
-def main(output: str) -> None:
-    spec = json.load(sys.stdin)
-    if "bomb" in spec:
-        png_bomb(output, *spec["bomb"])
-        return
+def draw(spec: dict) -> Image.Image:
     lines = spec["lines"]
-    if spec.get("format") == "TEXTPDF":
-        text_pdf(output, lines, spec.get("size", 12))
-        return
     font = ImageFont.truetype(FONTS + spec.get("font", "DejaVuSans.ttf"), spec.get("size", 28))
     ascent, descent = font.getmetrics()
     line_height = int((ascent + descent) * 1.4)
     # A tab puts what follows it at the right edge, as tills print prices.
     width = max(int(font.getlength(line.replace("\t", "      "))) for line in lines) + 120
+    # A wide till roll or invoice: prices far from their labels.
+    width = max(width, spec.get("width", 0))
     height = line_height * len(lines) + 120
     image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
@@ -105,6 +101,23 @@ def main(output: str) -> None:
         for _ in range(image.width * image.height // 50):
             x, y = rng.randrange(image.width), rng.randrange(image.height)
             pixels[x, y] = max(0, min(255, pixels[x, y] + rng.randint(-noise, noise)))
+    return image
+
+
+def main(output: str) -> None:
+    spec = json.load(sys.stdin)
+    if "bomb" in spec:
+        png_bomb(output, *spec["bomb"])
+        return
+    if "pages" in spec:
+        # A scanned document of several pages, saved as one PDF.
+        images = [draw(dict(spec, lines=page)).convert("RGB") for page in spec["pages"]]
+        images[0].save(output, "PDF", save_all=True, append_images=images[1:], resolution=150)
+        return
+    if spec.get("format") == "TEXTPDF":
+        text_pdf(output, spec["lines"], spec.get("size", 12))
+        return
+    image = draw(spec)
     exif = spec.get("exif")
     if exif:
         # Store the pixels as the camera saw them; the tag tells viewers to turn them back.

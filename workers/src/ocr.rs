@@ -100,9 +100,17 @@ impl ReceiptReader {
                 source: "pdf-text",
             });
         }
-        // A scan saved as PDF: its first page is the receipt.
-        let page = self.pdf.rasterise(bytes).await?;
-        self.read_image(page).await
+        // A scan saved as PDF: every page is read (an invoice's total is often on its
+        // last), in order.
+        let mut text = String::new();
+        let mut source = self.engine.name();
+        for page in self.pdf.rasterise(bytes).await? {
+            let reading = self.read_image(page).await?;
+            text.push_str(&reading.text);
+            text.push('\n');
+            source = reading.source;
+        }
+        Ok(Reading { text, source })
     }
 
     async fn read_image(&self, bytes: Vec<u8>) -> Result<Reading, OcrError> {
@@ -154,20 +162,20 @@ impl PdfTools {
         Ok((letters >= 3).then_some(text))
     }
 
-    /// The first page as a greyscale PNG.
-    pub async fn rasterise(&self, pdf: &[u8]) -> Result<Vec<u8>, OcrError> {
+    /// Every page (up to the page limit) as a greyscale PNG, in order.
+    pub async fn rasterise(&self, pdf: &[u8]) -> Result<Vec<Vec<u8>>, OcrError> {
         let file = temporary_copy(pdf)?;
         let folder = tempfile::tempdir().map_err(|e| OcrError::Engine(e.to_string()))?;
         let prefix = folder.path().join("page");
         let size = PDF_PAGE_PIXELS.to_string();
+        let last_page = MAX_PDF_PAGES.to_string();
         run(
             &self.pdftoppm,
             &[
                 "-f".as_ref(),
                 "1".as_ref(),
                 "-l".as_ref(),
-                "1".as_ref(),
-                "-singlefile".as_ref(),
+                last_page.as_ref(),
                 "-gray".as_ref(),
                 "-png".as_ref(),
                 "-scale-to".as_ref(),
@@ -177,9 +185,35 @@ impl PdfTools {
             ],
         )
         .await?;
-        tokio::fs::read(prefix.with_extension("png"))
-            .await
-            .map_err(|_| OcrError::PdfUnreadable)
+        // pdftoppm names pages page-1.png or page-01.png, by the document's page count:
+        // sorted by their number, not their name.
+        let mut pages: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(folder.path())
+            .map_err(|e| OcrError::Engine(e.to_string()))?
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let number = path
+                    .file_stem()?
+                    .to_str()?
+                    .rsplit('-')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((number, path))
+            })
+            .collect();
+        pages.sort();
+        if pages.is_empty() {
+            return Err(OcrError::PdfUnreadable);
+        }
+        let mut images = Vec::with_capacity(pages.len());
+        for (_, path) in pages {
+            images.push(
+                tokio::fs::read(path)
+                    .await
+                    .map_err(|_| OcrError::PdfUnreadable)?,
+            );
+        }
+        Ok(images)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Turning an uploaded photo into the image an OCR engine reads best: upright (EXIF
-//! orientation), grey, at a workable size, and with its text lines level (deskew).
+//! orientation), grey, at a workable size, evenly lit (flatten), and with its text lines
+//! level (deskew).
 
 use std::io::Cursor;
 
@@ -14,7 +15,7 @@ const MIN_WIDTH: u32 = 700;
 const MAX_WORKING_PIXELS: u64 = 10_000_000;
 /// Skew is looked for within this many degrees either way; phones and scanners rarely
 /// do worse, and beyond it a wrong answer gets likelier.
-const MAX_SKEW_DEGREES: f32 = 10.0;
+const MAX_SKEW_DEGREES: f32 = 15.0;
 /// Less skew than this does not bother the engines: left alone (rotating blurs).
 const MIN_SKEW_DEGREES: f32 = 0.4;
 
@@ -22,7 +23,7 @@ const MIN_SKEW_DEGREES: f32 = 0.4;
 pub fn prepare(bytes: &[u8]) -> Result<GrayImage, OcrError> {
     let image = decode(bytes)?;
     let image = scale(image);
-    Ok(deskew(image))
+    Ok(deskew(flatten(&image)))
 }
 
 /// Decodes with the pixel limit checked before any pixel is allocated, and turns the
@@ -67,6 +68,70 @@ pub fn scale(image: GrayImage) -> GrayImage {
     let new_width = ((f64::from(width) * factor).round() as u32).max(1);
     let new_height = ((f64::from(height) * factor).round() as u32).max(1);
     image::imageops::resize(&image, new_width, new_height, FilterType::Triangle)
+}
+
+/// Evens out the light: a photo's paper is darker in one corner, under a shadow or on
+/// faded thermal print, and a single threshold (Tesseract's, or the skew estimate's)
+/// then loses whole regions. The paper's brightness is estimated on a small copy (the
+/// brightest pixels around each point, so text strokes vanish), divided out, and the
+/// faintest ink stretched back to black. A clean scan comes out unchanged.
+pub fn flatten(image: &GrayImage) -> GrayImage {
+    const SHRINK: u32 = 8;
+    let (width, height) = image.dimensions();
+    let small = image::imageops::resize(
+        image,
+        (width / SHRINK).max(1),
+        (height / SHRINK).max(1),
+        FilterType::Triangle,
+    );
+    let paper = image::imageops::blur(&brightest_around(&small, 3), 2.0);
+    let paper = image::imageops::resize(&paper, width, height, FilterType::Triangle);
+    let mut flat = GrayImage::new(width, height);
+    for ((out, ink), light) in flat.pixels_mut().zip(image.pixels()).zip(paper.pixels()) {
+        let light = u32::from(light.0[0]).max(1);
+        out.0[0] = (u32::from(ink.0[0]) * 255 / light).min(255) as u8;
+    }
+    // The darkest percent of pixels is ink: it becomes black, the paper stays white.
+    let mut histogram = [0u64; 256];
+    for p in flat.pixels() {
+        histogram[usize::from(p.0[0])] += 1;
+    }
+    let darkest = u64::from(width) * u64::from(height) / 100;
+    let mut seen = 0;
+    let ink = histogram
+        .iter()
+        .position(|&count| {
+            seen += count;
+            seen > darkest
+        })
+        .unwrap_or(0) as u32;
+    if ink > 0 && ink < 200 {
+        for p in flat.pixels_mut() {
+            let v = u32::from(p.0[0]).saturating_sub(ink);
+            p.0[0] = (v * 255 / (255 - ink)).min(255) as u8;
+        }
+    }
+    flat
+}
+
+/// Each pixel replaced by the brightest within `radius` (rows, then columns).
+fn brightest_around(image: &GrayImage, radius: u32) -> GrayImage {
+    let (width, height) = image.dimensions();
+    let pass = |source: &GrayImage, horizontal: bool| {
+        GrayImage::from_fn(width, height, |x, y| {
+            let (centre, limit) = if horizontal { (x, width) } else { (y, height) };
+            let range = centre.saturating_sub(radius)..=(centre + radius).min(limit - 1);
+            let brightest = range
+                .map(|i| {
+                    let (px, py) = if horizontal { (i, y) } else { (x, i) };
+                    source.get_pixel(px, py).0[0]
+                })
+                .max()
+                .unwrap_or(255);
+            Luma([brightest])
+        })
+    };
+    pass(&pass(image, true), false)
 }
 
 /// Rotates the image so that its text lines run level, when they noticeably do not.

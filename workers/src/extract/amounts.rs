@@ -1,0 +1,214 @@
+//! Amounts as receipts print them: 1,234.56 and 1.234,56 and 1'234.56 and 1 234,56,
+//! zero-decimal currencies with grouping (¥8,040), negative discounts (-1.74, 1.74-), and
+//! the small damage OCR does to them (a space before the separator, O for 0, l for 1).
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rust_decimal::Decimal;
+
+/// An amount found on a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amount {
+    pub value: Decimal,
+    /// Digits after the decimal separator (0 when there is none).
+    pub decimals: u32,
+    /// Byte offsets in the cleaned line ([`clean`]).
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A space OCR put next to a separator ("8 ,040", "12 .50", "12. 50") goes; letters OCR
+/// reads for digits inside a number (O, o, l, I, |, S, B) become the digits.
+pub fn clean(line: &str) -> String {
+    let mut chars: Vec<char> = line.chars().collect();
+    let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | ',');
+    for i in 0..chars.len() {
+        let digit = match chars[i] {
+            'O' | 'o' | 'D' => '0',
+            'l' | 'I' | '|' => '1',
+            'S' => '5',
+            'B' => '8',
+            _ => continue,
+        };
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 1).copied();
+        let inside = before.is_some_and(numeric) && after.is_some_and(numeric);
+        // "10.5O": the last decimal digit, after digits and a separator.
+        let last_decimal = before.is_some_and(|c| c.is_ascii_digit())
+            && i >= 2
+            && matches!(chars[i - 2], '.' | ',')
+            && after.is_none_or(|c| !c.is_alphanumeric());
+        let has_digit_near = chars[i.saturating_sub(2)..(i + 3).min(chars.len())]
+            .iter()
+            .any(char::is_ascii_digit);
+        if (inside || last_decimal) && has_digit_near {
+            chars[i] = digit;
+        }
+    }
+    let mut joined = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == ' ' && spaced_separator(&chars, i) {
+            i += 1;
+            continue;
+        }
+        joined.push(chars[i]);
+        i += 1;
+    }
+    joined.into_iter().collect()
+}
+
+/// Whether the space at `i` sits between a digit and a separator, or a separator and
+/// two or three digits that end the number: "8 ,040", "12 .50", "12. 50" (but not the
+/// list "3, 12.50").
+fn spaced_separator(chars: &[char], i: usize) -> bool {
+    let separator = |c: char| matches!(c, '.' | ',');
+    let (separator_at, digits_from) = match (i.checked_sub(1).map(|j| chars[j]), chars.get(i + 1)) {
+        (Some(d), Some(&s)) if d.is_ascii_digit() && separator(s) => (i + 1, i + 2),
+        (Some(s), Some(d)) if separator(s) && d.is_ascii_digit() => (i - 1, i + 1),
+        _ => return false,
+    };
+    let digit_before = separator_at
+        .checked_sub(if separator_at == i + 1 { 2 } else { 1 })
+        .and_then(|j| chars.get(j))
+        .is_some_and(char::is_ascii_digit);
+    let digits = chars[digits_from.min(chars.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let rest = &chars[(digits_from + digits).min(chars.len())..];
+    let continues = rest.first().is_some_and(|&c| separator(c))
+        && rest.get(1).is_some_and(char::is_ascii_digit);
+    digit_before && (2..=3).contains(&digits) && !continues
+}
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)
+        (?P<sign>-\s?)?
+        (?P<number>
+            \d{1,3}(?:(?:[.,'’]|\x20)\d{3})+(?:[.,]\d{1,2})?   # grouped
+          | \d+(?:[.,]\d{1,2})?                               # plain
+        )
+        (?P<trailing>-)?",
+    )
+    .expect("number pattern")
+});
+
+/// Every amount on the (cleaned) line, left to right. Not amounts: numbers glued to
+/// letters (codes, "A5"), percentages, times, parts of dates, card numbers after `*`,
+/// and quantities written "2 x".
+pub fn amounts(line: &str) -> Vec<Amount> {
+    let bytes = line.as_bytes();
+    let mut found = Vec::new();
+    for c in NUMBER.captures_iter(line) {
+        let Some(number) = c.name("number") else {
+            continue;
+        };
+        let (start, end) = (number.start(), number.end());
+        let before = line[..start].chars().next_back();
+        let before_match = line[..c.get(0).map_or(start, |m| m.start())]
+            .chars()
+            .next_back();
+        let after = line[end..].chars().next();
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_unit(c));
+        let part_of_other = before.is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
+            || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
+            || after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ','))
+            || glued(before)
+            || glued(after);
+        // A date written with dashes: 12-03-2024.
+        let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+        let quantity = line[end..].trim_start().starts_with(['x', 'X', '×'])
+            && line[end..]
+                .trim_start()
+                .chars()
+                .nth(1)
+                .is_none_or(|c| c.is_whitespace() || c.is_ascii_digit());
+        if part_of_other || dashed_date || quantity {
+            continue;
+        }
+        let Some((value, decimals)) = parse_number(number.as_str()) else {
+            continue;
+        };
+        let negative = c.name("sign").is_some() || c.name("trailing").is_some();
+        found.push(Amount {
+            value: if negative { -value } else { value },
+            decimals,
+            start,
+            end,
+        });
+    }
+    found
+}
+
+/// Letters that may sit right against an amount without making it part of a word:
+/// currency letters printed without a space ("12,50€", "8040円", "CHF12.00" is caught
+/// by the code check instead).
+fn is_unit(c: char) -> bool {
+    matches!(c, '€' | '£' | '¥' | '円' | '₩' | '원' | '₹' | '$')
+}
+
+/// The value of a number as printed, and its count of decimals: the last separator is
+/// the decimal one when one or two digits follow it; every other is grouping.
+fn parse_number(text: &str) -> Option<(Decimal, u32)> {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let decimal = text
+        .rfind(['.', ','])
+        .filter(|i| (1..=2).contains(&(text.len() - i - 1)));
+    let plain: String = text
+        .char_indices()
+        .filter_map(|(i, c)| match c {
+            '.' | ',' if Some(i) == decimal => Some('.'),
+            '.' | ',' | '\'' | '’' => None,
+            c => Some(c),
+        })
+        .collect();
+    let decimals = decimal.map_or(0, |i| (text.len() - i - 1) as u32);
+    Decimal::from_str(&plain).ok().map(|v| (v, decimals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(line: &str) -> Vec<String> {
+        amounts(&clean(line))
+            .into_iter()
+            .map(|a| a.value.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_notation() {
+        assert_eq!(values("Summe 1.234,56 EUR"), ["1234.56"]);
+        assert_eq!(values("TOTAL $1,234.56"), ["1234.56"]);
+        assert_eq!(values("Total CHF 1'234.50"), ["1234.50"]);
+        assert_eq!(values("Total TTC 1 234,56 €"), ["1234.56"]);
+        assert_eq!(values("Total 12,5"), ["12.5"]);
+        assert_eq!(values("Total ¥1,200"), ["1200"]);
+        assert_eq!(values("Summe 12,50€"), ["12.50"]);
+        assert_eq!(values("Discount -1.74"), ["-1.74"]);
+        assert_eq!(values("Rabatt 1,74-"), ["-1.74"]);
+    }
+
+    #[test]
+    fn ocr_damage_is_undone() {
+        assert_eq!(values("GRAND TOTAL ¥8 ,040"), ["8040"]);
+        assert_eq!(values("Total 12 .50"), ["12.50"]);
+        assert_eq!(values("Total 1O.5O"), ["10.50"]);
+        assert_eq!(values("Total 4l,00"), ["41,00".replace(',', ".")]);
+    }
+
+    #[test]
+    fn numbers_that_are_not_amounts() {
+        assert_eq!(values("VAT 19% 1.56"), ["1.56"]);
+        assert_eq!(values("VISA ****1234"), Vec::<String>::new());
+        assert_eq!(values("12.03.2024 14:32"), Vec::<String>::new());
+        assert_eq!(values("12-03-2024"), Vec::<String>::new());
+        assert_eq!(values("2 x 8,81"), ["8.81"]);
+        assert_eq!(values("Notebook A5"), Vec::<String>::new());
+    }
+}

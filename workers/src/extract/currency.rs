@@ -1,0 +1,202 @@
+//! Which currency a receipt is in: from ISO codes, from symbols as CLDR prints them
+//! (`CA$`, `A$`, `NZ$`, `HK$`, `MX$`, `R$`, `zł`, `Kč`, `Fr.` …), and — for the symbols
+//! several currencies share (`$`, `¥`, `kr`) — from the merchant's country where the
+//! receipt prints it.
+
+use super::words::says;
+
+/// ISO codes looked for as whole words. Codes that are also common words on receipts
+/// (ALL, CUP, PEN, TOP, BAM, MOP) are left out.
+const CODES: &[&str] = &[
+    "EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "BRL", "SEK",
+    "NOK", "DKK", "PLN", "CZK", "HUF", "RON", "BGN", "INR", "KRW", "CNY", "ZAR", "TRY", "ILS",
+    "THB", "ISK",
+];
+
+/// Symbols that name one currency, longest first so that `CA$` is not read as `$`.
+const SYMBOLS: &[(&str, &str)] = &[
+    ("SFr.", "CHF"),
+    ("US$", "USD"),
+    ("CA$", "CAD"),
+    ("AU$", "AUD"),
+    ("NZ$", "NZD"),
+    ("HK$", "HKD"),
+    ("MX$", "MXN"),
+    ("CN¥", "CNY"),
+    ("RMB", "CNY"),
+    ("C$", "CAD"),
+    ("A$", "AUD"),
+    ("R$", "BRL"),
+    ("S$", "SGD"),
+    ("Fr.", "CHF"),
+    ("Rs.", "INR"),
+    ("zł", "PLN"),
+    ("Kč", "CZK"),
+    ("Ft", "HUF"),
+    ("lei", "RON"),
+    ("€", "EUR"),
+    ("£", "GBP"),
+    ("₹", "INR"),
+    ("₩", "KRW"),
+    ("원", "KRW"),
+    ("円", "JPY"),
+];
+
+/// Symbols that several currencies print; the first is the most common reading.
+const SHARED: &[(&str, &[&str])] = &[
+    ("$", &["USD", "CAD", "AUD", "NZD", "HKD", "MXN", "SGD"]),
+    ("¥", &["JPY", "CNY"]),
+    ("kr.", &["DKK", "NOK", "SEK", "ISK"]),
+    ("kr", &["SEK", "NOK", "DKK", "ISK"]),
+];
+
+/// Countries as receipts print them (folded), and their currency.
+const COUNTRIES: &[(&str, &str)] = &[
+    ("usa", "USD"),
+    ("united states", "USD"),
+    ("u.s.a", "USD"),
+    ("canada", "CAD"),
+    ("australia", "AUD"),
+    ("new zealand", "NZD"),
+    ("hong kong", "HKD"),
+    ("mexico", "MXN"),
+    ("singapore", "SGD"),
+    ("japan", "JPY"),
+    ("nippon", "JPY"),
+    ("china", "CNY"),
+    ("brasil", "BRL"),
+    ("brazil", "BRL"),
+    ("sverige", "SEK"),
+    ("sweden", "SEK"),
+    ("norge", "NOK"),
+    ("norway", "NOK"),
+    ("danmark", "DKK"),
+    ("denmark", "DKK"),
+    ("iceland", "ISK"),
+    ("polska", "PLN"),
+    ("poland", "PLN"),
+    ("cesko", "CZK"),
+    ("czechia", "CZK"),
+    ("magyarorszag", "HUF"),
+    ("hungary", "HUF"),
+    ("india", "INR"),
+    ("korea", "KRW"),
+    ("schweiz", "CHF"),
+    ("suisse", "CHF"),
+    ("svizzera", "CHF"),
+    ("switzerland", "CHF"),
+    ("united kingdom", "GBP"),
+    ("uk", "GBP"),
+    ("england", "GBP"),
+    ("deutschland", "EUR"),
+    ("germany", "EUR"),
+    ("france", "EUR"),
+    ("espana", "EUR"),
+    ("spain", "EUR"),
+    ("italia", "EUR"),
+    ("italy", "EUR"),
+    ("nederland", "EUR"),
+    ("netherlands", "EUR"),
+    ("osterreich", "EUR"),
+    ("austria", "EUR"),
+    ("belgique", "EUR"),
+    ("belgie", "EUR"),
+    ("ireland", "EUR"),
+    ("portugal", "EUR"),
+];
+
+/// A currency mark on a line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    /// A code or a symbol of one currency.
+    One(&'static str),
+    /// A symbol several currencies print, most common reading first.
+    Shared(&'static [&'static str]),
+}
+
+/// The currency marks of one line (original case), left to right by kind: codes, then
+/// one-currency symbols, then shared symbols not part of a longer one.
+pub fn marks(line: &str) -> Vec<Mark> {
+    let mut found = Vec::new();
+    let upper = line.to_uppercase();
+    for code in CODES {
+        let whole_word = upper
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w == *code);
+        if whole_word {
+            found.push(Mark::One(code));
+        }
+    }
+    let mut rest = line.to_string();
+    for (symbol, code) in SYMBOLS {
+        if contains_symbol(&rest, symbol) {
+            found.push(Mark::One(code));
+            rest = rest.replace(symbol, " ");
+        }
+    }
+    for (symbol, codes) in SHARED {
+        if contains_symbol(&rest, symbol) {
+            found.push(Mark::Shared(codes));
+            rest = rest.replace(symbol, " ");
+        }
+    }
+    found
+}
+
+/// Symbols made of letters count only standing apart from other letters ("Ft" is not in
+/// "Gift", "kr" not in "Kraut"); the others wherever they stand.
+fn contains_symbol(line: &str, symbol: &str) -> bool {
+    let lettered = symbol.chars().last().is_some_and(char::is_alphabetic)
+        || symbol.chars().next().is_some_and(char::is_alphabetic);
+    if !lettered {
+        return line.contains(symbol);
+    }
+    line.match_indices(symbol).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + symbol.len()..].chars().next();
+        before.is_none_or(|c| !c.is_alphabetic()) && after.is_none_or(|c| !c.is_alphabetic())
+    })
+}
+
+/// The currency of the merchant's country, where the receipt names one.
+pub fn country_currency(folded_text: &str) -> Option<&'static str> {
+    folded_text.lines().find_map(|line| {
+        COUNTRIES
+            .iter()
+            .find(|(name, _)| says(line, name))
+            .map(|(_, code)| *code)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cldr_symbols_are_not_dollars() {
+        assert_eq!(marks("Total CA$12.50"), [Mark::One("CAD")]);
+        assert_eq!(marks("A$ 9.90"), [Mark::One("AUD")]);
+        assert_eq!(marks("NZ$40.35"), [Mark::One("NZD")]);
+        assert_eq!(marks("HK$ 88.00"), [Mark::One("HKD")]);
+        assert_eq!(marks("MX$481.14"), [Mark::One("MXN")]);
+        assert_eq!(marks("R$ 10,00"), [Mark::One("BRL")]);
+        assert_eq!(marks("12,00 zł"), [Mark::One("PLN")]);
+        assert_eq!(marks("Fr. 12.00"), [Mark::One("CHF")]);
+        assert_eq!(
+            marks("$12.00 CAD"),
+            [Mark::One("CAD"), Mark::Shared(SHARED[0].1)]
+        );
+        assert_eq!(marks("Total $12.00"), [Mark::Shared(SHARED[0].1)]);
+        assert_eq!(marks("123 kr"), [Mark::Shared(SHARED[3].1)]);
+        assert_eq!(marks("Kraut 3,00"), []);
+        assert_eq!(marks("Gift card"), []);
+    }
+
+    #[test]
+    fn countries_name_their_currency() {
+        assert_eq!(country_currency("toronto, on, canada"), Some("CAD"));
+        assert_eq!(country_currency("zurich, schweiz"), Some("CHF"));
+        assert_eq!(country_currency("leeds, uk"), Some("GBP"));
+        assert_eq!(country_currency("shop\n12 main st"), None);
+    }
+}

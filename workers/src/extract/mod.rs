@@ -1,0 +1,494 @@
+//! Receipt text → fields: merchant, date, total with currency, tax, each with a
+//! confidence; a receipt whose total, date or currency is not sure enough goes to a
+//! person ([`needs_review`]).
+//!
+//! Receipts print many amounts; the total is the one on a line that says so ("total",
+//! "amount due", "Summe", "Total TTC", "Te betalen", …, [`words`]) and not on a
+//! subtotal, tax, tip, cash or change line — and, above all, the one the receipt's own
+//! arithmetic confirms ([`arithmetic`]): a total that subtotal + tax or cash − change
+//! or the card payment also gives is sure, and a total line OCR misread is repaired
+//! from them.
+
+mod amounts;
+mod arithmetic;
+mod currency;
+mod dates;
+mod words;
+
+use std::collections::BTreeMap;
+
+use expensewise_domain::receipt::Extraction;
+use expensewise_domain::{Currency, Money};
+use rust_decimal::Decimal;
+
+use amounts::{amounts, clean, Amount};
+use arithmetic::{misread_of, Ledger, Proof};
+use currency::{country_currency, marks, Mark};
+use dates::{find_date, Order};
+use words::{fold, label, says, Label, NOT_MERCHANT};
+
+/// Below this confidence in the total, the date or the currency, a person confirms the
+/// reading before an expense is made of it.
+pub const REVIEW_BELOW: f32 = 0.8;
+
+/// Whether a person should confirm the reading: a total, date or currency missing or
+/// not sure enough.
+pub fn needs_review(extraction: &Extraction) -> bool {
+    ["total", "date", "currency"].iter().any(|field| {
+        extraction
+            .confidence
+            .get(*field)
+            .is_none_or(|c| *c < REVIEW_BELOW)
+    })
+}
+
+/// One line of the receipt, read.
+struct Line<'a> {
+    original: &'a str,
+    folded: String,
+    label: Option<Label>,
+    amounts: Vec<Amount>,
+    marks: Vec<Mark>,
+}
+
+/// A total line's amount: the one a currency stands beside, else the rightmost.
+fn line_amount(line: &Line) -> Option<Decimal> {
+    line.amounts.last().map(|a| a.value)
+}
+
+/// The currency of the receipt and how sure: the total line's own mark first, then the
+/// marks elsewhere, then the merchant's country, then the organization's default.
+fn find_currency(
+    total_line: Option<&Line>,
+    lines: &[Line],
+    country: Option<&'static str>,
+    default: Currency,
+) -> (Currency, f32) {
+    let one = |marks: &[Mark]| {
+        marks.iter().find_map(|m| match m {
+            Mark::One(code) => Some(*code),
+            Mark::Shared(_) => None,
+        })
+    };
+    let shared = |marks: &[Mark]| {
+        marks.iter().find_map(|m| match m {
+            Mark::Shared(codes) => Some(*codes),
+            Mark::One(_) => None,
+        })
+    };
+    let resolve_shared = |codes: &'static [&'static str]| -> (&'static str, f32) {
+        if let Some(c) = country.filter(|c| codes.contains(c)) {
+            (c, 0.9)
+        } else if codes.contains(&default.code()) {
+            (
+                codes[codes.iter().position(|c| *c == default.code()).unwrap_or(0)],
+                0.85,
+            )
+        } else {
+            (codes[0], 0.5)
+        }
+    };
+    let parsed = |(code, confidence): (&str, f32)| {
+        Currency::parse(code).map_or((default, 0.5), |c| (c, confidence))
+    };
+    if let Some(line) = total_line {
+        if let Some(code) = one(&line.marks) {
+            return parsed((code, 0.95));
+        }
+    }
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for line in lines {
+        if let Some(code) = one(&line.marks) {
+            *counts.entry(code).or_default() += 1;
+        }
+    }
+    if let Some((code, _)) = counts.iter().max_by_key(|(_, n)| **n) {
+        let confidence = if counts.len() == 1 { 0.9 } else { 0.6 };
+        return parsed((code, confidence));
+    }
+    let codes = total_line
+        .and_then(|l| shared(&l.marks))
+        .or_else(|| lines.iter().find_map(|l| shared(&l.marks)));
+    if let Some(codes) = codes {
+        return parsed(resolve_shared(codes));
+    }
+    match country {
+        Some(code) => parsed((code, 0.85)),
+        None => (default, 0.8),
+    }
+}
+
+/// The merchant: the first line near the top that reads like a name.
+fn find_merchant(lines: &[Line]) -> Option<String> {
+    lines.iter().take(6).find_map(|line| {
+        let text = line.original;
+        let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+        let digits = text.chars().filter(|c| c.is_ascii_digit()).count();
+        // Decoration ("*** Joe's Diner ***") is not noise.
+        let visible = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && !"*-=~#_.'&".contains(*c))
+            .count();
+        let longest_word = text
+            .split(|c: char| !c.is_alphabetic())
+            .map(|w| w.chars().count())
+            .max()
+            .unwrap_or(0);
+        let not_a_name = NOT_MERCHANT.iter().any(|w| says(&line.folded, w));
+        // Photos add specks and shadows that OCR reads as a few stray marks.
+        let usable = letters >= 3
+            && longest_word >= 3
+            && letters * 10 >= visible * 7
+            && digits * 2 < letters
+            && !not_a_name
+            && !matches!(line.label, Some(Label::Total(_)))
+            && line.amounts.is_empty()
+            && find_date(text, Order::Unknown).is_none();
+        usable.then(|| {
+            text.trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
+                .split_whitespace()
+                .map(repair_capitals)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    })
+}
+
+/// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
+fn repair_capitals(word: &str) -> String {
+    let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+    let capitals = word
+        .chars()
+        .all(|c| c.is_uppercase() || matches!(c, '|' | '!'));
+    if letters >= 2 && capitals {
+        word.replace(['|', '!'], "I")
+    } else {
+        word.to_string()
+    }
+}
+
+/// The total and how sure: the total lines' amounts checked against what the other
+/// lines prove.
+fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
+    let mut ledger = Ledger::default();
+    // (rank, line index, amount); a total line whose amount OCR lost has none.
+    let mut candidates: Vec<(u8, usize, Option<Decimal>)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let amount = line_amount(line);
+        match line.label {
+            Some(Label::Total(rank)) => {
+                // An amount OCR put on the row below a lone label still belongs to it.
+                let amount = amount.or_else(|| {
+                    lines
+                        .get(i + 1)
+                        .filter(|next| next.label.is_none())
+                        .and_then(line_amount)
+                });
+                candidates.push((rank, i, amount.filter(|a| *a > Decimal::ZERO)));
+            }
+            Some(Label::Subtotal) => ledger.subtotal = ledger.subtotal.or(amount),
+            Some(Label::Tax) => {
+                if let Some(a) = line.amounts.iter().rev().find(|a| a.decimals > 0) {
+                    ledger.taxes.push(a.value);
+                }
+            }
+            Some(Label::Tip) => ledger.tip = ledger.tip.or(amount),
+            Some(Label::Discount) => ledger.discount = ledger.discount.or(amount),
+            Some(Label::Deposit) => ledger.deposit = ledger.deposit.or(amount),
+            Some(Label::Cash) => ledger.cash = ledger.cash.or(amount),
+            Some(Label::Change) => ledger.change = ledger.change.or(amount),
+            Some(Label::Card) => ledger.card.extend(amount),
+            None => {}
+        }
+    }
+    let proofs = ledger.proofs();
+    let support = |value: Decimal| {
+        let mut kinds: Vec<Proof> = proofs
+            .iter()
+            .filter(|(v, _)| *v == value)
+            .map(|(_, how)| *how)
+            .collect();
+        kinds.dedup();
+        kinds.len()
+    };
+    // Confirmed by arithmetic: the surest wording, then the last line, among those.
+    let confirmed = candidates
+        .iter()
+        .filter_map(|(rank, i, amount)| amount.map(|a| (*rank, *i, a)))
+        .filter(|(_, _, a)| support(*a) > 0)
+        .max_by_key(|(rank, i, a)| (support(*a), std::cmp::Reverse(*rank), *i));
+    if let Some((_, i, amount)) = confirmed {
+        return Some((amount, 0.97, Some(i)));
+    }
+    let best = candidates
+        .iter()
+        .filter(|(_, _, amount)| amount.is_some())
+        .min_by_key(|(rank, i, _)| (*rank, std::cmp::Reverse(*i)))
+        .copied();
+    if let Some(proven) = ledger.proven() {
+        // Two ways agree; the total line either lost its amount or OCR misread it.
+        let repairable = match best {
+            None => true,
+            Some((_, _, amount)) => amount.is_none_or(|a| misread_of(a, proven)),
+        };
+        if repairable {
+            let line = candidates.last().map(|(_, i, _)| *i);
+            return Some((proven, 0.9, line));
+        }
+    }
+    if let Some((rank, i, Some(amount))) = best {
+        let contradicted = !proofs.is_empty();
+        let confidence = match (rank, contradicted) {
+            (_, true) => 0.6,
+            (0 | 1, false) => 0.85,
+            _ => 0.7,
+        };
+        return Some((amount, confidence, Some(i)));
+    }
+    // No total line at all: what one way proves, for a person to confirm.
+    let single = proofs
+        .iter()
+        .find(|(_, how)| *how != Proof::FromSubtotal)
+        .map(|(v, _)| *v);
+    single.map(|v| (v, 0.6, None))
+}
+
+/// Reads the fields of a receipt from its text. `default_currency` is the organization's,
+/// for receipts that print no currency.
+pub fn extract(text: &str, default_currency: Currency) -> Extraction {
+    let cleaned: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(clean)
+        .collect();
+    let originals: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let lines: Vec<Line> = originals
+        .iter()
+        .zip(&cleaned)
+        .map(|(original, cleaned)| {
+            let folded = fold(original);
+            Line {
+                original,
+                label: label(&folded),
+                folded,
+                amounts: amounts(cleaned),
+                marks: marks(original),
+            }
+        })
+        .collect();
+    let mut confidence = BTreeMap::new();
+
+    let merchant = find_merchant(&lines);
+    if merchant.is_some() {
+        confidence.insert("merchant".to_string(), 0.7);
+    }
+
+    let folded_text = fold(text);
+    let country = country_currency(&folded_text);
+    let found_total = find_total(&lines);
+    let total_line = found_total.and_then(|(_, _, line)| line).map(|i| &lines[i]);
+    let (currency, currency_confidence) =
+        find_currency(total_line, &lines, country, default_currency);
+    confidence.insert("currency".to_string(), currency_confidence);
+
+    let order = match currency.code() {
+        "USD" => Order::MonthFirst,
+        _ if currency_confidence >= REVIEW_BELOW && currency.code() != "CAD" => Order::DayFirst,
+        _ => Order::Unknown,
+    };
+    let date = find_date(text, order).map(|(d, c)| {
+        confidence.insert("date".to_string(), c);
+        d
+    });
+
+    let total = found_total.and_then(|(amount, sure, _)| {
+        let money = Money::new(amount, currency).ok()?;
+        confidence.insert("total".to_string(), sure);
+        Some(money)
+    });
+
+    let tax = lines.iter().find_map(|line| {
+        if line.label != Some(Label::Tax) {
+            return None;
+        }
+        // "VAT 19% 1.56": the amount (with decimals), not the rate.
+        let amount = line.amounts.iter().rev().find(|a| a.decimals > 0)?;
+        confidence.insert("tax".to_string(), 0.7);
+        Some(amount.value.abs().to_string())
+    });
+
+    Extraction {
+        merchant,
+        date,
+        total,
+        tax,
+        text: text.to_string(),
+        confidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn eur() -> Currency {
+        Currency::parse("EUR").unwrap()
+    }
+
+    fn total(e: &Extraction) -> Option<String> {
+        e.total
+            .map(|m| format!("{} {}", m.amount_string(), m.currency().code()))
+    }
+
+    #[test]
+    fn the_total_is_not_the_subtotal_the_tax_or_the_change() {
+        let text = "CAFE NERO\n12 High Street\n03/04/2026 12:31\nLatte 3.20\nMuffin 2.60\n\
+                    Subtotal 5.80\nVAT 20% 0.97\nTOTAL £5.80\nCash 10.00\nChange 4.20\n";
+        let e = extract(text, eur());
+        assert_eq!(total(&e).as_deref(), Some("5.80 GBP"));
+        assert_eq!(e.merchant.as_deref(), Some("CAFE NERO"));
+        assert_eq!(e.tax.as_deref(), Some("0.97"));
+        // 03/04 with pounds: day first.
+        assert_eq!(e.date, NaiveDate::from_ymd_opt(2026, 4, 3));
+        assert!(!needs_review(&e), "{:?}", e.confidence);
+    }
+
+    #[test]
+    fn amounts_in_either_notation() {
+        let e = extract("Bäckerei Huber\n24.12.2025\nSumme EUR 1.234,56\n", eur());
+        assert_eq!(total(&e).as_deref(), Some("1234.56 EUR"));
+        assert_eq!(e.date, NaiveDate::from_ymd_opt(2025, 12, 24));
+        let e = extract("Ramen Ya\n2026-01-15\nTotal ¥1,200\n", eur());
+        assert_eq!(total(&e).as_deref(), Some("1200 JPY"));
+    }
+
+    #[test]
+    fn grand_total_beats_total_and_the_last_total_line_wins() {
+        let e = extract(
+            "Hotel Adler\nTotal 100.00\nTip 15.00\nGrand Total 115.00 USD\n",
+            eur(),
+        );
+        assert_eq!(total(&e).as_deref(), Some("115.00 USD"));
+        let e = extract("Shop\nTotal 10.00\nTotal 12.00\n", eur());
+        assert_eq!(
+            total(&e).as_deref(),
+            Some("12.00 EUR"),
+            "the organization's currency"
+        );
+    }
+
+    #[test]
+    fn the_merchant_is_the_first_line_that_reads_like_a_name() {
+        let e = extract("Hotel Adler\nTel. 0711 123456\nTotal 90.00\n", eur());
+        assert_eq!(e.merchant.as_deref(), Some("Hotel Adler"));
+        let e = extract("TAX! ROMA\nTotal 20.00\n", eur());
+        assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
+        let e = extract("TAX| ROMA\nTotal 20.00\n", eur());
+        assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
+        let e = extract(
+            "RECEIPT\n*** Joe's Diner ***\n555-1234\nTotal 9.99\n",
+            eur(),
+        );
+        assert_eq!(e.merchant.as_deref(), Some("Joe's Diner"));
+        let e = extract("\n\n", eur());
+        assert_eq!(e.merchant, None);
+        assert_eq!(e.total, None);
+        assert!(needs_review(&e));
+    }
+
+    // The failure kinds seen on receipts drawn outside the project (issue 14), as text.
+
+    #[test]
+    fn cldr_dollar_symbols_name_their_currency() {
+        for (printed, code) in [
+            ("CA$", "CAD"),
+            ("A$", "AUD"),
+            ("NZ$", "NZD"),
+            ("HK$", "HKD"),
+            ("MX$", "MXN"),
+            ("R$", "BRL"),
+        ] {
+            let e = extract(&format!("Shop\n2026-01-15\nTotal {printed}12.50\n"), eur());
+            assert_eq!(total(&e), Some(format!("12.50 {code}")), "{printed}");
+        }
+        let e = extract("Shop\n2026-01-15\nTotal 12,50 zł\n", eur());
+        assert_eq!(total(&e).as_deref(), Some("12.50 PLN"));
+        let e = extract(
+            "Shop\nZürich, Schweiz\n2026-01-15\nTotal Fr. 12.50\n",
+            eur(),
+        );
+        assert_eq!(total(&e).as_deref(), Some("12.50 CHF"));
+    }
+
+    #[test]
+    fn a_shared_symbol_is_read_by_the_country_or_marked_unsure() {
+        let e = extract("Shop\nOslo, Norge\n2026-01-15\nTotal kr 120,00\n", eur());
+        assert_eq!(total(&e).as_deref(), Some("120.00 NOK"));
+        assert!(!needs_review(&e));
+        let e = extract("Shop\n2026-01-15\nTotal $12.50\n", eur());
+        assert_eq!(total(&e).as_deref(), Some("12.50 USD"));
+        assert!(
+            needs_review(&e),
+            "a bare $ with no country: {:?}",
+            e.confidence
+        );
+    }
+
+    #[test]
+    fn a_misread_total_is_repaired_by_the_arithmetic() {
+        let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £L9%.10\n\
+                    Cash £210.00\nChange £10.90\n";
+        let e = extract(text, eur());
+        assert_eq!(total(&e).as_deref(), Some("199.10 GBP"));
+        let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £199.18\n\
+                    Cash £210.00\nChange £10.90\n";
+        assert_eq!(total(&extract(text, eur())).as_deref(), Some("199.10 GBP"));
+    }
+
+    #[test]
+    fn yen_with_thousands_separators() {
+        let e = extract(
+            "Ramen Ya\nTokyo, Japan\n2026/01/15\nGRAND TOTAL ¥8 ,040\n",
+            eur(),
+        );
+        assert_eq!(total(&e).as_deref(), Some("8040 JPY"));
+    }
+
+    #[test]
+    fn totals_in_six_languages() {
+        for (text, want) in [
+            (
+                "Bäckerei\n24.12.2025\nZwischensumme 10,00\nGesamtbetrag 11,90 €\n",
+                "11.90 EUR",
+            ),
+            (
+                "Café\n24.12.2025\nTotal HT 10,00\nTVA 20% 2,00\nTOTAL TTC 12,00 €\n",
+                "12.00 EUR",
+            ),
+            (
+                "Bar\n24.12.2025\nBase imponible 10,00\nTotal a pagar 12,10 EUR\n",
+                "12.10 EUR",
+            ),
+            (
+                "Trattoria\n24.12.2025\nSubtotale 10,00\nTotale complessivo 10,00 €\n",
+                "10.00 EUR",
+            ),
+            (
+                "Eetcafé\n24.12.2025\nSubtotaal 10,00\nTe betalen € 10,00\nPin 10,00\n",
+                "10.00 EUR",
+            ),
+        ] {
+            assert_eq!(
+                total(&extract(text, eur())).as_deref(),
+                Some(want),
+                "{text}"
+            );
+        }
+    }
+}

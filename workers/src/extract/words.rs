@@ -1,0 +1,219 @@
+//! What a receipt's lines say, in the languages tills print: English, German, French,
+//! Spanish, Italian and Dutch. Lines are compared folded (lower case, accents removed),
+//! so an OCR that drops an accent still matches.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Lower case, accents removed.
+pub fn fold(text: &str) -> String {
+    text.nfd()
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The kinds of line a receipt prints an amount on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// The amount to pay; the rank says how sure the wording is (0 is surest).
+    Total(u8),
+    Subtotal,
+    Tax,
+    Tip,
+    Discount,
+    Deposit,
+    Cash,
+    Change,
+    Card,
+}
+
+/// Phrases for the total, surest first. A bare "total" is weaker than "total to pay":
+/// "total" also starts "total HT" and the like, which the other lists catch first.
+const TOTAL: &[(&str, u8)] = &[
+    ("grand total", 0),
+    ("amount due", 0),
+    ("balance due", 0),
+    ("total due", 0),
+    ("total to pay", 0),
+    ("total ttc", 0),
+    ("net a payer", 0),
+    ("a payer", 1),
+    ("montant du", 0),
+    ("gesamtbetrag", 0),
+    ("endbetrag", 0),
+    ("zu zahlen", 0),
+    ("total a pagar", 0),
+    ("importe total", 0),
+    ("totale complessivo", 0),
+    ("da pagare", 0),
+    ("te betalen", 0),
+    ("totaalbedrag", 0),
+    ("totaal bedrag", 0),
+    ("to pay", 1),
+    ("summe", 1),
+    ("totale", 1),
+    ("totaal", 1),
+    ("total", 1),
+    ("gesamt", 2),
+    ("importe", 2),
+    ("importo", 2),
+    ("amount", 3),
+    ("montant", 3),
+    ("betrag", 3),
+    ("balance", 3),
+];
+
+/// Lines that print an amount which is not the total, even when they say "total".
+/// Checked before the total phrases; multi-word phrases are matched as such, single
+/// words as whole words.
+const OTHERS: &[(&str, Label)] = &[
+    ("subtotal", Label::Subtotal),
+    ("sub-total", Label::Subtotal),
+    ("sub total", Label::Subtotal),
+    ("zwischensumme", Label::Subtotal),
+    ("sous-total", Label::Subtotal),
+    ("sous total", Label::Subtotal),
+    ("subtotale", Label::Subtotal),
+    ("subtotaal", Label::Subtotal),
+    ("net amount", Label::Subtotal),
+    ("net total", Label::Subtotal),
+    ("total net", Label::Subtotal),
+    ("nettobetrag", Label::Subtotal),
+    ("netto", Label::Subtotal),
+    ("total ht", Label::Subtotal),
+    ("base imponible", Label::Subtotal),
+    ("imponibile", Label::Subtotal),
+    ("excl", Label::Subtotal),
+    ("tax", Label::Tax),
+    ("taxes", Label::Tax),
+    ("vat", Label::Tax),
+    ("gst", Label::Tax),
+    ("hst", Label::Tax),
+    ("pst", Label::Tax),
+    ("mwst", Label::Tax),
+    ("ust", Label::Tax),
+    ("tva", Label::Tax),
+    ("iva", Label::Tax),
+    ("btw", Label::Tax),
+    ("tip", Label::Tip),
+    ("gratuity", Label::Tip),
+    ("trinkgeld", Label::Tip),
+    ("pourboire", Label::Tip),
+    ("propina", Label::Tip),
+    ("mancia", Label::Tip),
+    ("fooi", Label::Tip),
+    ("discount", Label::Discount),
+    ("savings", Label::Discount),
+    ("you saved", Label::Discount),
+    ("rabatt", Label::Discount),
+    ("nachlass", Label::Discount),
+    ("remise", Label::Discount),
+    ("descuento", Label::Discount),
+    ("sconto", Label::Discount),
+    ("korting", Label::Discount),
+    ("deposit", Label::Deposit),
+    ("pfand", Label::Deposit),
+    ("consigne", Label::Deposit),
+    ("deposito", Label::Deposit),
+    ("cauzione", Label::Deposit),
+    ("statiegeld", Label::Deposit),
+    ("change", Label::Change),
+    ("ruckgeld", Label::Change),
+    ("wechselgeld", Label::Change),
+    ("zuruck", Label::Change),
+    ("rendu", Label::Change),
+    ("monnaie", Label::Change),
+    ("cambio", Label::Change),
+    ("resto", Label::Change),
+    ("wisselgeld", Label::Change),
+    ("terug", Label::Change),
+    ("cash", Label::Cash),
+    ("tendered", Label::Cash),
+    ("bar", Label::Cash),
+    ("gegeben", Label::Cash),
+    ("especes", Label::Cash),
+    ("efectivo", Label::Cash),
+    ("entregado", Label::Cash),
+    ("contanti", Label::Cash),
+    ("contante", Label::Cash),
+    ("contant", Label::Cash),
+    ("visa", Label::Card),
+    ("mastercard", Label::Card),
+    ("amex", Label::Card),
+    ("maestro", Label::Card),
+    ("card", Label::Card),
+    ("karte", Label::Card),
+    ("ec-karte", Label::Card),
+    ("girocard", Label::Card),
+    ("kartenzahlung", Label::Card),
+    ("cb", Label::Card),
+    ("carte", Label::Card),
+    ("tarjeta", Label::Card),
+    ("carta", Label::Card),
+    ("bancomat", Label::Card),
+    ("pin", Label::Card),
+    ("pagamento", Label::Card),
+    ("paiement", Label::Card),
+];
+
+/// Whether the folded line holds `phrase`: as a phrase if it has a space or hyphen, as a
+/// whole word otherwise ("tip" is not in "multiple", "bar" not in "barcode").
+pub fn says(line: &str, phrase: &str) -> bool {
+    if phrase.contains([' ', '-']) {
+        return line.contains(phrase);
+    }
+    line.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word == phrase)
+}
+
+/// What kind of amount the line prints, if its wording says.
+pub fn label(folded: &str) -> Option<Label> {
+    // "Grand total" is a total though it contains "total"; nothing else outranks a
+    // distractor word on the same line ("Total tax", "Total HT", "Cash total").
+    if let Some((_, rank)) = TOTAL
+        .iter()
+        .take_while(|(_, rank)| *rank == 0)
+        .find(|(phrase, _)| says(folded, phrase))
+    {
+        return Some(Label::Total(*rank));
+    }
+    if let Some((_, kind)) = OTHERS.iter().find(|(phrase, _)| says(folded, phrase)) {
+        return Some(*kind);
+    }
+    TOTAL
+        .iter()
+        .find(|(phrase, _)| says(folded, phrase))
+        .map(|(_, rank)| Label::Total(*rank))
+}
+
+/// Words of a line that are never a merchant's name.
+pub const NOT_MERCHANT: &[&str] = &[
+    "receipt", "invoice", "rechnung", "facture", "factura", "fattura", "factuur", "quittung",
+    "beleg", "ticket", "tel", "phone", "fax", "www", "http", "vat no", "tax id", "welcome",
+    "order", "date", "datum", "fecha", "data", "kasse", "till", "caisse", "caja", "cassa",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_labelled_in_every_language() {
+        let l = |text: &str| label(&fold(text));
+        assert_eq!(l("TOTAL TTC"), Some(Label::Total(0)));
+        assert_eq!(l("Total HT"), Some(Label::Subtotal));
+        assert_eq!(l("Grand Total"), Some(Label::Total(0)));
+        assert_eq!(l("Zwischensumme"), Some(Label::Subtotal));
+        assert_eq!(l("Rückgeld"), Some(Label::Change));
+        assert_eq!(l("Ruckgeld"), Some(Label::Change));
+        assert_eq!(l("Espèces reçues"), Some(Label::Cash));
+        assert_eq!(l("Totale complessivo"), Some(Label::Total(0)));
+        assert_eq!(l("Te betalen"), Some(Label::Total(0)));
+        assert_eq!(l("Sales Tax"), Some(Label::Tax));
+        assert_eq!(l("inkl. MwSt 19%"), Some(Label::Tax));
+        assert_eq!(l("Summe"), Some(Label::Total(1)));
+        assert_eq!(l("VISA ****1234"), Some(Label::Card));
+        assert_eq!(l("Barcode 12345"), None);
+        assert_eq!(l("Multiple items"), None);
+    }
+}
