@@ -1,5 +1,6 @@
 //! What the other lines of a receipt prove the total to be: subtotal plus tax, tip,
-//! deposit and minus discount; cash tendered minus change; the card payment. A total the
+//! deposit and minus discount; the items' prices added up; cash tendered minus change;
+//! the card payment. A total the
 //! arithmetic confirms is trusted; a total line OCR misread is repaired from it.
 
 use rust_decimal::Decimal;
@@ -15,12 +16,15 @@ pub struct Ledger {
     pub cash: Option<Decimal>,
     pub change: Option<Decimal>,
     pub card: Vec<Decimal>,
+    /// The prices of the item lines, when there are any.
+    pub items: Vec<Decimal>,
 }
 
 /// Independent ways of knowing the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proof {
     FromSubtotal,
+    FromItems,
     CashLessChange,
     CardPayment,
 }
@@ -38,6 +42,10 @@ impl Ledger {
             if *card > Decimal::ZERO {
                 proofs.push((*card, Proof::CardPayment));
             }
+        }
+        let items: Decimal = self.items.iter().sum();
+        if items > Decimal::ZERO {
+            proofs.push((items, Proof::FromItems));
         }
         if let Some(subtotal) = self.subtotal {
             // Tax is added (US style) or included (European); tip, deposit and discount

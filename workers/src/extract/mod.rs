@@ -114,7 +114,9 @@ fn find_currency(
     }
     match country {
         Some(code) => parsed((code, 0.85)),
-        None => (default, 0.8),
+        // Nothing on the receipt names a currency (or OCR lost it: ₹ and ₩ are beyond
+        // the engine): the organization's is a guess a person should confirm.
+        None => (default, 0.7),
     }
 }
 
@@ -190,6 +192,11 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
             Some(Label::Tax) => {
                 if let Some(a) = line.amounts.iter().rev().find(|a| a.decimals > 0) {
                     ledger.taxes.push(a.value);
+                } else if let Some(a) = line.amounts.last() {
+                    // Either a currency without cents, or OCR lost the point ("741"
+                    // for 7.41): both readings are tried against the total.
+                    ledger.taxes.push(a.value);
+                    ledger.taxes.push(a.value / Decimal::ONE_HUNDRED);
                 }
             }
             Some(Label::Tip) => ledger.tip = ledger.tip.or(amount),
@@ -201,6 +208,7 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
             None => {}
         }
     }
+    ledger.items = item_prices(lines);
     let proofs = ledger.proofs();
     let support = |value: Decimal| {
         let mut kinds: Vec<Proof> = proofs
@@ -237,7 +245,10 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
         }
     }
     if let Some((rank, i, Some(amount))) = best {
-        let contradicted = !proofs.is_empty();
+        // A total smaller than one of its items, or a point lost in a currency with
+        // cents, is a misreading unless something confirms it.
+        let below_an_item = ledger.items.iter().any(|item| *item > amount);
+        let contradicted = !proofs.is_empty() || below_an_item;
         let confidence = match (rank, contradicted) {
             (_, true) => 0.6,
             (0 | 1, false) => 0.85,
@@ -251,6 +262,40 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
         .find(|(_, how)| *how != Proof::FromSubtotal)
         .map(|(v, _)| *v);
     single.map(|v| (v, 0.6, None))
+}
+
+/// The price of each item line: the lines with an amount between the header (which
+/// ends with the date) and the first labelled line, other than phone, till and invoice
+/// numbers. A line "3 x 4.21" gives a unit price, not a line's price: the item's price
+/// is on its own line.
+fn item_prices(lines: &[Line]) -> Vec<Decimal> {
+    let first_label = lines
+        .iter()
+        .position(|l| l.label.is_some() && !l.amounts.is_empty())
+        .unwrap_or(lines.len());
+    let after_header = lines[..first_label]
+        .iter()
+        .rposition(|l| find_date(l.original, Order::Unknown).is_some())
+        .map_or(0, |i| i + 1);
+    lines[after_header..first_label]
+        .iter()
+        .filter(|l| !quantity_line(&l.folded) && !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)))
+        .filter_map(|l| l.amounts.last().map(|a| a.value))
+        .collect()
+}
+
+/// "3 x 4.21", "2x 8,81": a quantity times a unit price.
+fn quantity_line(folded: &str) -> bool {
+    let mut seen_digit = false;
+    for c in folded.chars() {
+        match c {
+            '0'..='9' => seen_digit = true,
+            'x' | '×' if seen_digit => return true,
+            ' ' | '.' => {}
+            _ => seen_digit = false,
+        }
+    }
+    false
 }
 
 /// Reads the fields of a receipt from its text. `default_currency` is the organization's,
@@ -449,6 +494,20 @@ mod tests {
         let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £199.18\n\
                     Cash £210.00\nChange £10.90\n";
         assert_eq!(total(&extract(text, eur())).as_deref(), Some("199.10 GBP"));
+    }
+
+    #[test]
+    fn the_items_added_up_confirm_a_total_and_a_lost_point_is_found() {
+        let text = "Maple Hotel\n2026-01-15\n2 x 35.12\nRoom 70.24\nBreakfast 12.00\n\
+                    AMOUNT HKD 82.24\n";
+        let e = extract(text, eur());
+        assert_eq!(total(&e).as_deref(), Some("82.24 HKD"));
+        assert_eq!(e.confidence.get("total"), Some(&0.97));
+        let text = "Grill\n2024-08-12\nNet amount 39.01\nVAT 19% 741\nGratuity 7.02\n\
+                    Total CHF 53.44\n";
+        assert_eq!(extract(text, eur()).confidence.get("total"), Some(&0.97));
+        let text = "Grill\n2024-08-12\nSteak 40.00\nTotal CHF 4.00\n";
+        assert!(needs_review(&extract(text, eur())), "a total below an item");
     }
 
     #[test]

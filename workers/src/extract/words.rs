@@ -186,7 +186,7 @@ pub fn label(folded: &str) -> Option<Label> {
         .map(|(_, rank)| Label::Total(*rank))
 }
 
-/// Words of a line that are never a merchant's name.
+/// Words of a header line that make it neither a merchant's name nor an item.
 pub const NOT_MERCHANT: &[&str] = &[
     "receipt", "invoice", "rechnung", "facture", "factura", "fattura", "factuur", "quittung",
     "beleg", "ticket", "tel", "phone", "fax", "www", "http", "vat no", "tax id", "welcome",
