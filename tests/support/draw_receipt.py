@@ -36,25 +36,36 @@ def png_bomb(output: str, width: int, height: int) -> None:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
-def text_pdf(output: str, lines: list, size: int) -> None:
+def text_pdf(pages: list, size: int, page_size=None) -> bytes:
+    """A PDF whose lines are text (Helvetica, WinAnsi; a character it lacks prints as
+    "?", as a till's would), a page per list of lines; pages fit the longest page's
+    lines unless `page_size` (width, height) is given."""
     leading = size * 1.4
-    height = int(leading * len(lines) + 2 * size + 40)
-    width = int(max(len(line) for line in lines) * size * 0.6 + 80)
+    width, height = page_size or (
+        int(max(len(line) for page in pages for line in page) * size * 0.6 + 80),
+        int(leading * max(len(page) for page in pages) + 2 * size + 40),
+    )
 
     def literal(line: str) -> bytes:
-        raw = line.replace("\t", "    ").encode("cp1252")
+        raw = line.replace("\t", "    ").encode("cp1252", "replace")
         return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
 
-    text = b"BT /F1 %d Tf %.1f TL 40 %d Td " % (size, leading, height - size - 20)
-    text += b" ".join(literal(line) + b" Tj T*" for line in lines) + b" ET"
+    # Objects: 1 catalog, 2 page tree, then a page and its contents per page, the font last.
+    font = 3 + 2 * len(pages)
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>" % (width, height),
-        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(len(pages))), len(pages)),
     ]
+    for i, lines in enumerate(pages):
+        text = b"BT /F1 %d Tf %.1f TL 40 %d Td " % (size, leading, height - size - 20)
+        text += b" ".join(literal(line) + b" Tj T*" for line in lines) + b" ET"
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (width, height, 4 + 2 * i, font)
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     pdf = b"%PDF-1.4\n"
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -64,8 +75,7 @@ def text_pdf(output: str, lines: list, size: int) -> None:
     pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    with open(output, "wb") as f:
-        f.write(pdf)
+    return pdf
 
 
 def draw(spec: dict) -> Image.Image:
@@ -115,7 +125,8 @@ def main(output: str) -> None:
         images[0].save(output, "PDF", save_all=True, append_images=images[1:], resolution=150)
         return
     if spec.get("format") == "TEXTPDF":
-        text_pdf(output, spec["lines"], spec.get("size", 12))
+        with open(output, "wb") as f:
+            f.write(text_pdf([spec["lines"]], spec.get("size", 12)))
         return
     image = draw(spec)
     exif = spec.get("exif")

@@ -28,6 +28,9 @@ from datetime import date, timedelta
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from draw_receipt import text_pdf  # noqa: E402  (beside this file, not a package)
+
 FONT_DIRS = [
     "/usr/share/fonts/truetype/dejavu/",
     "/usr/share/fonts/truetype/liberation/",
@@ -488,43 +491,6 @@ def photograph(image: Image.Image, rng: random.Random, spec: dict) -> Image.Imag
     return image
 
 
-def text_pdf(pages: list, size: int) -> bytes:
-    """A PDF with a text layer, a page per list of lines (Helvetica, WinAnsi)."""
-    leading = size * 1.4
-    height = 842
-    width = 595
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", None]
-    kids = []
-
-    def literal(line: str) -> bytes:
-        raw = line.encode("cp1252", "replace")
-        return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
-
-    for lines in pages:
-        text = b"BT /F1 %d Tf %.1f TL 40 %d Td " % (size, leading, height - 60)
-        text += b" ".join(literal(line) + b" Tj T*" for line in lines) + b" ET"
-        page_number = len(objects) + 1
-        kids.append(page_number)
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R "
-                       b"/Resources << /Font << /F1 FONT 0 R >> >> >>" % (width, height, page_number + 1))
-        objects.append(b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream")
-    font_number = len(objects) + 1
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    objects = [o.replace(b"FONT", b"%d" % font_number) if o else o for o in objects]
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
-        b" ".join(b"%d 0 R" % k for k in kids), len(kids))
-    pdf = b"%PDF-1.4\n"
-    offsets = []
-    for number_, body in enumerate(objects, start=1):
-        offsets.append(len(pdf))
-        pdf += b"%d 0 obj\n" % number_ + body + b"\nendobj\n"
-    xref = len(pdf)
-    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return pdf
-
-
 def plain_lines(rows, columns: int) -> list:
     lines = []
     for kind, *parts in rows:
@@ -551,7 +517,7 @@ def generate(part: str, index: int, variant: str, out: str) -> dict:
         split = max(len(rows) - 8, 4)
         pages = [rows[:split], rows[split:]]
         if rng.random() < 0.5:
-            data = text_pdf([plain_lines(p, 70) for p in pages], 10)
+            data = text_pdf([plain_lines(p, 70) for p in pages], 10, (595, 842))
             spec["pdf"] = "text"
         else:
             images = [render(p, layout, width_kind, font, size, False).convert("RGB") for p in pages]
