@@ -51,7 +51,7 @@ struct Line<'a> {
     marks: Vec<Mark>,
 }
 
-/// A total line's amount: the one a currency stands beside, else the rightmost.
+/// A line's amount: the rightmost, where tills print it.
 fn line_amount(line: &Line) -> Option<Decimal> {
     line.amounts.last().map(|a| a.value)
 }
@@ -301,27 +301,17 @@ fn quantity_line(folded: &str) -> bool {
 /// Reads the fields of a receipt from its text. `default_currency` is the organization's,
 /// for receipts that print no currency.
 pub fn extract(text: &str, default_currency: Currency) -> Extraction {
-    let cleaned: Vec<String> = text
+    let lines: Vec<Line> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(clean)
-        .collect();
-    let originals: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let lines: Vec<Line> = originals
-        .iter()
-        .zip(&cleaned)
-        .map(|(original, cleaned)| {
+        .map(|original| {
             let folded = fold(original);
             Line {
                 original,
                 label: label(&folded),
                 folded,
-                amounts: amounts(cleaned),
+                amounts: amounts(&clean(original)),
                 marks: marks(original),
             }
         })
