@@ -6,6 +6,7 @@
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use expensewise_application::UseCaseError;
 use expensewise_domain::{FieldError, IntoRejection, Rejection};
 use expensewise_infra::event_store::CommandError;
 use serde::Serialize;
@@ -215,6 +216,17 @@ impl<E: std::error::Error + IntoRejection> From<CommandError<E>> for ApiError {
             // A stale request is run again before it is answered (middleware::optimistic).
             CommandError::Conflict | CommandError::Stale => Self::lost_race(),
             CommandError::Technical(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<UseCaseError> for ApiError {
+    fn from(err: UseCaseError) -> Self {
+        match err {
+            UseCaseError::Rejected(rejection) => rejection.into(),
+            // A stale request is run again before it is answered (middleware::optimistic).
+            UseCaseError::LostRace => Self::lost_race(),
+            UseCaseError::Technical(e) => Self::internal(e),
         }
     }
 }

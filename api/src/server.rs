@@ -86,11 +86,12 @@ pub fn router(app: AppState) -> Router {
 }
 
 /// What a process without the API serves: its probes and its metrics.
-pub fn probes(app: AppState, roles: Roles) -> Router {
+pub fn probes(app: AppState, roles: Roles, ocr_engine: Option<String>) -> Router {
     use crate::routes::service;
     let uses = service::Uses {
         object_store: roles.ocr,
         smtp: roles.email,
+        ocr_engine,
     };
     Router::new()
         .route("/health", axum::routing::get(service::health))
@@ -127,12 +128,15 @@ impl Roles {
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// With the OCR role: the engine that reads receipts, or why none can.
+    pub ocr_engine: Option<String>,
 }
 
 impl Background {
     pub async fn start(app: &AppState, roles: Roles) -> anyhow::Result<Background> {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
+        let mut ocr_engine = None;
         let jetstream = match &app.config.nats_url {
             Some(url) if roles.relay || roles.projector => Some(nats::connect(url).await?),
             _ => None,
@@ -170,11 +174,24 @@ impl Background {
             };
             let mut handlers: Vec<(Arc<dyn Handler>, Delivery)> = Vec::new();
             if roles.ocr {
+                let engine = choose_ocr_engine(&app.config)?;
+                ocr_engine = Some(match engine.check() {
+                    Ok(version) => version,
+                    Err(e) => {
+                        tracing::warn!(
+                            "{e}: receipts are stored but not read. To read them, install \
+                             Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr \
+                             tesseract-ocr-eng poppler-utils) and restart, or set \
+                             OCRS_DETECTION_MODEL and OCRS_RECOGNITION_MODEL"
+                        );
+                        format!("none ({e}): install tesseract-ocr, or set the ocrs models")
+                    }
+                });
                 let ocr = OcrWorker {
                     store: app.store.clone(),
                     objects: app.objects.clone(),
                     reader: ReceiptReader {
-                        engine: ocr_engine(&app.config)?,
+                        engine,
                         pdf: PdfTools::default(),
                         time_limit: app.config.ocr_time_limit,
                     },
@@ -211,7 +228,11 @@ impl Background {
                 )));
             }
         }
-        Ok(Background { stop, tasks })
+        Ok(Background {
+            stop,
+            tasks,
+            ocr_engine,
+        })
     }
 
     /// Lets each task finish what it is doing (a batch commits or rolls back whole).
@@ -226,7 +247,7 @@ impl Background {
 }
 
 /// ocrs where its models are configured, Tesseract otherwise.
-fn ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
+fn choose_ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
     let engine: Box<dyn OcrEngine> = match &config.ocrs_models {
         Some(models) => Box::new(
             Ocrs::load(&models.detection, Some(&models.recognition))
@@ -254,6 +275,7 @@ pub async fn serve(
     let uses = crate::routes::service::Uses {
         object_store: true,
         smtp: roles.email,
+        ocr_engine: background.ocr_engine.clone(),
     };
     let service = router(app.clone())
         .layer(axum::Extension(uses))

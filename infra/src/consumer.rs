@@ -265,26 +265,25 @@ async fn durable(
     let stream = nats::ensure_stream(js).await?;
     ensure_dead_letter_stream(js).await?;
     let durable = format!("worker-{}", handler.name());
+    // Created, or updated to this config: a new version of a worker may handle more
+    // event types than the consumer it finds was made for.
     stream
-        .get_or_create_consumer(
-            &durable,
-            pull::Config {
-                durable_name: Some(durable.clone()),
-                filter_subjects: handler
-                    .handles()
-                    .iter()
-                    .map(|(a, t)| format!("{SUBJECT_PREFIX}.{a}.{t}"))
-                    .collect(),
-                ack_policy: AckPolicy::Explicit,
-                // A worker that dies holding a message gives it up this soon; a live one
-                // keeps it with progress acknowledgements however long it works.
-                ack_wait: ACK_WAIT,
-                // One delivery beyond the limit: the one that finds the attempts used up
-                // (by failures, or by workers that died handling it) and dead-letters it.
-                max_deliver: i64::from(delivery.max_deliver) + 1,
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(durable.clone()),
+            filter_subjects: handler
+                .handles()
+                .iter()
+                .map(|(a, t)| format!("{SUBJECT_PREFIX}.{a}.{t}"))
+                .collect(),
+            ack_policy: AckPolicy::Explicit,
+            // A worker that dies holding a message gives it up this soon; a live one
+            // keeps it with progress acknowledgements however long it works.
+            ack_wait: ACK_WAIT,
+            // One delivery beyond the limit: the one that finds the attempts used up
+            // (by failures, or by workers that died handling it) and dead-letters it.
+            max_deliver: i64::from(delivery.max_deliver) + 1,
+            ..Default::default()
+        })
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the JetStream consumer {durable}: {e}"))
 }

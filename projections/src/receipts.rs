@@ -5,6 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use expensewise_domain::receipt::{ReceiptEvent, ReceiptState, AGGREGATE_TYPE};
 use expensewise_domain::Receipt;
@@ -166,4 +167,95 @@ pub async fn first_with_digest(
             .await?
     });
     Ok(id.map(|i| Uuid::parse_str(&i)).transpose()?)
+}
+
+/// Which receipts a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFilter {
+    /// A [`ScanStatus`](expensewise_domain::receipt::ScanStatus) as text.
+    pub status: Option<String>,
+    pub uploader_id: Option<Uuid>,
+}
+
+/// Where a page of receipts ended: the last row's sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptCursor {
+    pub uploaded_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl ReceiptCursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.uploaded_at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<ReceiptCursor> {
+        let (micros, id) = text.split_once('_')?;
+        Some(ReceiptCursor {
+            uploaded_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// Receipts of an organization, newest upload first, `limit` per page.
+pub async fn list(
+    db: &Database,
+    organization_id: Uuid,
+    filter: &ReceiptFilter,
+    cursor: Option<&ReceiptCursor>,
+    limit: usize,
+) -> anyhow::Result<(Vec<(Uuid, ReceiptState)>, Option<ReceiptCursor>)> {
+    let sql = format!(
+        "SELECT id, uploaded_at, state FROM {TABLE} WHERE organization_id = $1 \
+         AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR uploader_id = $3) \
+         AND ($4 IS NULL OR uploaded_at < $4 OR (uploaded_at = $4 AND id < $5)) \
+         ORDER BY uploaded_at DESC, id DESC LIMIT $6"
+    );
+    let rows: Vec<(String, DateTime<Utc>, String)> = on_database!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(organization_id.to_string())
+            .bind(filter.status.clone())
+            .bind(filter.uploader_id.map(|u| u.to_string()))
+            .bind(cursor.map(|c| c.uploaded_at))
+            .bind(cursor.map(|c| c.id.to_string()))
+            .bind(i64::try_from(limit)? + 1)
+            .fetch_all(pool)
+            .await?
+    });
+    let more = rows.len() > limit;
+    let mut page = Vec::with_capacity(limit.min(rows.len()));
+    let mut next = None;
+    for (id, uploaded_at, state) in rows.into_iter().take(limit) {
+        let id = Uuid::parse_str(&id)?;
+        next = more.then_some(ReceiptCursor { uploaded_at, id });
+        page.push((id, serde_json::from_str(&state)?));
+    }
+    Ok((page, next))
+}
+
+/// Every receipt in `status` (of one organization, or all), uploaded at or after
+/// `since`, oldest first: what the operator's `receipts` commands work through.
+pub async fn with_status(
+    db: &Database,
+    status: &str,
+    since: Option<DateTime<Utc>>,
+    organization_id: Option<Uuid>,
+) -> anyhow::Result<Vec<(Uuid, ReceiptState)>> {
+    let sql = format!(
+        "SELECT id, state FROM {TABLE} WHERE status = $1 \
+         AND ($2 IS NULL OR uploaded_at >= $2) AND ($3 IS NULL OR organization_id = $3) \
+         ORDER BY uploaded_at, id"
+    );
+    let rows: Vec<(String, String)> = on_database!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(status)
+            .bind(since)
+            .bind(organization_id.map(|o| o.to_string()))
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(id, state)| Ok((Uuid::parse_str(&id)?, serde_json::from_str(&state)?)))
+        .collect()
 }

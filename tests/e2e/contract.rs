@@ -72,6 +72,27 @@ async fn health_and_readiness_answer(backend: Backend) {
     let ready = expect_status(ready, StatusCode::OK).await;
     assert_eq!(ready["checks"]["database"], "ok");
     assert_eq!(ready["checks"]["object_store"], "ok");
+    let engine = ready["ocr_engine"].as_str().unwrap_or_default();
+    assert!(engine.starts_with("tesseract "), "{ready}");
+    app.finish().await;
+
+    // Without an OCR engine the product still serves, and says what to install.
+    let app = TestApp::spawn_with_env(
+        backend,
+        vec![("TESSERACT_PATH", "/nonexistent/tesseract".into())],
+    )
+    .await;
+    let ready = app
+        .request(Method::GET, "/ready", None)
+        .send()
+        .await
+        .unwrap();
+    let ready = expect_status(ready, StatusCode::OK).await;
+    let engine = ready["ocr_engine"].as_str().unwrap_or_default();
+    assert!(
+        engine.starts_with("none (") && engine.contains("install tesseract-ocr"),
+        "{ready}"
+    );
     app.finish().await;
 }
 

@@ -21,6 +21,7 @@ mod optimistic;
 mod own_writes;
 mod queries;
 mod read_models;
+mod receipt_review;
 mod receipts;
 mod replay;
 mod shutdown;

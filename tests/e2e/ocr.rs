@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// Waits until the receipt is no longer pending; returns it.
-async fn scanned(app: &TestApp, user: &User, (id, token): &(String, String)) -> Value {
+pub(crate) async fn scanned(app: &TestApp, user: &User, (id, token): &(String, String)) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let receipt = expect_status(
@@ -38,7 +38,7 @@ async fn scanned(app: &TestApp, user: &User, (id, token): &(String, String)) -> 
 }
 
 /// The new receipt's id and consistency token.
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     user: &User,
     name: &str,
@@ -60,7 +60,7 @@ async fn upload(
 }
 
 /// The expenses whose receipts include `receipt_id`.
-async fn expenses_of(app: &TestApp, user: &User, receipt_id: &str) -> Vec<Value> {
+pub(crate) async fn expenses_of(app: &TestApp, user: &User, receipt_id: &str) -> Vec<Value> {
     let page = expect_status(
         app.get("/v1/expenses?limit=500", &user.token).await,
         StatusCode::OK,
@@ -207,8 +207,9 @@ async fn bad_files_fail_their_scan_and_the_worker_keeps_working(backend: Backend
         "no text was found on the receipt"
     );
 
-    // And the next good receipt is read as usual.
-    let good = draw_receipt(&json!({"lines": ["CORNER SHOP", "2026-02-01", "TOTAL 12.30"]}));
+    // And the next good receipt is read as usual. (It names its currency: one that names
+    // none is a guess, for a person to confirm.)
+    let good = draw_receipt(&json!({"lines": ["CORNER SHOP", "2026-02-01", "TOTAL EUR 12.30"]}));
     let good = upload(&app, &admin, "good.png", good, false).await;
     let receipt = scanned(&app, &admin, &good).await;
     let good = good.0;

@@ -221,7 +221,89 @@ async fn a_retried_upload_with_its_key_names_the_same_receipt(backend: Backend) 
     app.finish().await;
 }
 
+/// The list of receipts: each employee their own uploads, approvers and admins the
+/// organization's, newest first, in pages.
+async fn receipts_are_listed_to_whom_may_see_them_in_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let eve = app.add_user(&admin, "eve@acme.test", "employee").await;
+    let mallory = app.add_user(&admin, "mallory@acme.test", "employee").await;
+    let mut ids = Vec::new();
+    for n in 0..3u8 {
+        // Different bytes each: a PNG with a byte appended after its end is still one.
+        let mut bytes = TINY_PNG.to_vec();
+        bytes.push(n);
+        let uploaded = upload_receipt(&app, &eve, "r.png", bytes, &[]).await;
+        ids.push(
+            expect_status(uploaded, StatusCode::ACCEPTED).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let upload = upload_receipt(&app, &mallory, "m.png", TINY_PNG.to_vec(), &[]).await;
+    expect_status(upload, StatusCode::ACCEPTED).await;
+    let listed = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = expect_status(
+        app.get("/v1/receipts?limit=2", &eve.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = expect_status(
+        app.get(&format!("/v1/receipts?limit=2&cursor={cursor}"), &eve.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let mut seen = [listed(&first), listed(&second)].concat();
+    seen.reverse();
+    assert_eq!(seen, ids, "eve's own, newest first, each once");
+
+    let all = expect_status(app.get("/v1/receipts", &admin.token).await, StatusCode::OK).await;
+    assert_eq!(listed(&all).len(), 4);
+    let eves = expect_status(
+        app.get(
+            &format!("/v1/receipts?uploader_id={}", eve.user_id),
+            &admin.token,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed(&eves).len(), 3);
+    expect_problem(
+        app.get(
+            &format!("/v1/receipts?uploader_id={}", eve.user_id),
+            &mallory.token,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_problem(
+        app.get("/v1/receipts?cursor=nonsense", &eve.token).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    expect_problem(
+        app.get("/v1/receipts?status=lost", &eve.token).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    app.finish().await;
+}
+
 on_both_backends!(
+    receipts_are_listed_to_whom_may_see_them_in_pages,
     uploads_are_typed_by_their_bytes_and_limited,
     who_may_upload_and_see_receipts,
     a_receipt_uploaded_for_an_expense_is_attached_to_it,

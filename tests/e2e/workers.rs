@@ -167,6 +167,54 @@ async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_letter
     database.drop_database().await;
 }
 
+/// A new version of a worker handles event types its durable consumer, made by the old
+/// version, does not deliver: starting, it brings the consumer up to date.
+#[tokio::test]
+async fn a_worker_updates_the_consumer_an_older_version_made() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    let js = nats::connect(&nats.url).await.unwrap();
+    let stream = nats::ensure_stream(&js).await.unwrap();
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("worker-recorder".into()),
+            filter_subjects: vec![format!(
+                "{}.organization.SomethingElse",
+                nats::SUBJECT_PREFIX
+            )],
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let relay = tokio::spawn(nats::run_relay(
+        db.clone(),
+        js.clone(),
+        store.subscribe_appends(),
+        stopped.clone(),
+    ));
+    let log = Arc::new(Mutex::new(Log::default()));
+    let feed = Feed::JetStream(Box::new(js.clone()));
+    let workers = spawn_replicas(&feed, 1, "", &log, &stopped);
+    for _ in 0..3 {
+        register_directly(&store).await;
+    }
+    wait_for("the registrations handled", || {
+        log.lock().unwrap().handled.len() >= 3
+    })
+    .await;
+    let _ = stop.send(true);
+    for task in workers {
+        task.await.unwrap();
+    }
+    relay.await.unwrap().unwrap();
+    db.close().await;
+    database.drop_database().await;
+}
+
 #[tokio::test]
 async fn reading_the_store_a_failing_event_is_retried_then_recorded_as_dead() {
     let database = TestDatabase::create(Backend::Sqlite).await;

@@ -61,6 +61,9 @@ impl OcrError {
 pub trait OcrEngine: Send + Sync {
     fn name(&self) -> &'static str;
 
+    /// The engine and its version when it can run here; why not otherwise.
+    fn check(&self) -> Result<String, OcrError>;
+
     /// The text of a prepared image (upright, grey, level), line by line.
     async fn read(&self, image: GrayImage) -> Result<String, OcrError>;
 }
@@ -262,6 +265,27 @@ impl OcrEngine for Tesseract {
         "tesseract"
     }
 
+    fn check(&self) -> Result<String, OcrError> {
+        let output = std::process::Command::new(&self.program)
+            .arg("--version")
+            .output()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => OcrError::NotInstalled(self.program.clone()),
+                _ => OcrError::Engine(format!("{} --version: {e}", self.program)),
+            })?;
+        // Older versions print their banner on standard error.
+        let text = [output.stdout, output.stderr].concat();
+        let banner = String::from_utf8_lossy(&text);
+        banner
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("tesseract"))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                OcrError::Engine(format!("{} does not say it is Tesseract", self.program))
+            })
+    }
+
     async fn read(&self, image: GrayImage) -> Result<String, OcrError> {
         let png = tokio::task::spawn_blocking(move || {
             let mut png = Vec::new();
@@ -453,6 +477,11 @@ impl Ocrs {
 impl OcrEngine for Ocrs {
     fn name(&self) -> &'static str {
         "ocrs"
+    }
+
+    fn check(&self) -> Result<String, OcrError> {
+        // Its models loaded when it was made.
+        Ok("ocrs".to_string())
     }
 
     async fn read(&self, image: GrayImage) -> Result<String, OcrError> {

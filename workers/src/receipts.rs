@@ -1,28 +1,27 @@
-//! The receipt workers: OCR of every uploaded receipt, and the process manager that turns
-//! a scanned receipt uploaded with `create_expense=true` into a draft expense.
+//! The receipt workers: OCR of every uploaded (or rescan-requested) receipt, and the
+//! process manager that turns a settled receipt uploaded with `create_expense=true` into a
+//! draft expense (the use case itself is `expensewise_application::receipts`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{Duration as Days, Utc};
-use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails, ExpenseError};
+use chrono::Utc;
+use expensewise_application::receipts::draft_from_receipt;
 use expensewise_domain::receipt::{
-    ReceiptCommand, ReceiptState, ScanStatus, AGGREGATE_TYPE, RECEIPT_SCANNED, RECEIPT_UPLOADED,
+    ReceiptCommand, ReceiptState, ScanStatus, AGGREGATE_TYPE, RECEIPT_RESCAN_REQUESTED,
+    RECEIPT_REVIEWED, RECEIPT_SCANNED, RECEIPT_UPLOADED,
 };
-use expensewise_domain::{Actor, Currency, EventMetadata, Expense, Receipt};
+use expensewise_domain::{Currency, EventMetadata, Receipt};
 use expensewise_infra::consumer::Handler;
-use expensewise_infra::event_store::CommandError;
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, EventStore, RecordedEvent};
 use uuid::Uuid;
 
-use crate::extract::extract;
+use crate::extract::{doubts, extract};
 use crate::ocr::ReceiptReader;
 
 /// The currency of organizations that never chose one.
 const FALLBACK_CURRENCY: &str = "EUR";
-/// The category of expenses made from receipts, for their owner to change.
-pub const RECEIPT_CATEGORY: &str = "uncategorized";
 
 /// Metadata for what a worker does because of `event`: same organization and
 /// correlation, caused by that event, done by no user.
@@ -67,7 +66,10 @@ impl Handler for OcrWorker {
     }
 
     fn handles(&self) -> &'static [(&'static str, &'static str)] {
-        &[(AGGREGATE_TYPE, RECEIPT_UPLOADED)]
+        &[
+            (AGGREGATE_TYPE, RECEIPT_UPLOADED),
+            (AGGREGATE_TYPE, RECEIPT_RESCAN_REQUESTED),
+        ]
     }
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
@@ -95,15 +97,27 @@ impl Handler for OcrWorker {
                 reason: e.to_string(),
                 at: Utc::now(),
             },
-            Ok(reading) => ReceiptCommand::RecordScan {
-                extraction: extract(&reading.text, currency),
-                at: Utc::now(),
-            },
+            Ok(reading) => {
+                let extraction = extract(&reading.text, currency);
+                let doubts = doubts(&extraction);
+                if doubts.is_empty() {
+                    ReceiptCommand::RecordScan {
+                        extraction,
+                        at: Utc::now(),
+                    }
+                } else {
+                    ReceiptCommand::SendToReview {
+                        extraction,
+                        doubts,
+                        at: Utc::now(),
+                    }
+                }
+            }
         };
-        let outcome = if matches!(command, ReceiptCommand::RecordScan { .. }) {
-            "scanned"
-        } else {
-            "failed"
+        let outcome = match command {
+            ReceiptCommand::RecordScan { .. } => "scanned",
+            ReceiptCommand::SendToReview { .. } => "needs_review",
+            _ => "failed",
         };
         metrics::histogram!("expensewise_ocr_duration_seconds", "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
@@ -112,7 +126,7 @@ impl Handler for OcrWorker {
             receipt = %event.aggregate_id,
             source,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            scanned = matches!(command, ReceiptCommand::RecordScan { .. }),
+            outcome,
             "receipt read"
         );
         self.store
@@ -126,14 +140,8 @@ impl Handler for OcrWorker {
     }
 }
 
-/// The id of the expense made from a receipt: one receipt, one expense, however often
-/// the scan event is delivered.
-pub fn expense_from_receipt(receipt_id: Uuid) -> Uuid {
-    const NAMESPACE: Uuid = Uuid::from_u128(0x2b7f_91c4_0d3e_4a58_a6e2_58f1_c93d_047b);
-    Uuid::new_v5(&NAMESPACE, receipt_id.as_bytes())
-}
-
-/// Turns scanned receipts uploaded with `create_expense=true` into draft expenses.
+/// Turns receipts uploaded with `create_expense=true` into draft expenses once their
+/// fields are settled: read with confidence, or reviewed by a person.
 pub struct ReceiptExpenses {
     pub store: Arc<EventStore>,
 }
@@ -145,7 +153,10 @@ impl Handler for ReceiptExpenses {
     }
 
     fn handles(&self) -> &'static [(&'static str, &'static str)] {
-        &[(AGGREGATE_TYPE, RECEIPT_SCANNED)]
+        &[
+            (AGGREGATE_TYPE, RECEIPT_SCANNED),
+            (AGGREGATE_TYPE, RECEIPT_REVIEWED),
+        ]
     }
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
@@ -153,80 +164,10 @@ impl Handler for ReceiptExpenses {
         let Some(receipt) = load_receipt(&self.store, &event.aggregate_id).await? else {
             anyhow::bail!("receipt {receipt_id} is not in the store");
         };
-        if !receipt.create_expense {
-            return Ok(());
-        }
-        let Some(extraction) = receipt.extraction.as_ref() else {
-            return Ok(());
-        };
-        let Some(money) = extraction.total else {
-            // An expense needs an amount; the receipt shows what was read instead.
-            tracing::info!(receipt = %receipt_id, "no total on the receipt: no expense made");
-            return Ok(());
-        };
-        let organization = self
-            .store
-            .load_organization(&receipt.organization_id.to_string())
-            .await?;
-        let Some(member) = organization
-            .member(receipt.uploader_id)
-            .filter(|m| m.active)
-        else {
-            tracing::info!(receipt = %receipt_id, "the uploader is no longer active: no expense made");
-            return Ok(());
-        };
-        let actor = Actor {
-            user_id: receipt.uploader_id,
-            organization_id: receipt.organization_id,
-            role: member.role,
-        };
-        // Receipts may be dated by a time zone ahead of ours, or misread into the future.
-        let today = (Utc::now() + Days::hours(14)).date_naive();
-        let spent_on = extraction
-            .date
-            .filter(|d| *d <= today)
-            .unwrap_or_else(|| receipt.uploaded_at.date_naive());
-        let command = ExpenseCommand::CreateExpense {
-            ctx: Context {
-                actor,
-                at: Utc::now(),
-                expected_version: None,
-            },
-            details: ExpenseDetails {
-                money,
-                merchant: extraction
-                    .merchant
-                    .clone()
-                    .unwrap_or_else(|| "Unknown merchant".to_string()),
-                category: RECEIPT_CATEGORY.to_string(),
-                spent_on,
-                description: Some("Pre-filled from a scanned receipt".to_string()),
-            },
-            receipt_id: Some(receipt_id),
-            today,
-        };
-        let expense_id = expense_from_receipt(receipt_id);
         let metadata = caused_by(event, receipt.organization_id);
-        match self
-            .store
-            .execute::<Expense>(&expense_id.to_string(), command, &metadata)
+        draft_from_receipt(&self.store, receipt_id, &metadata)
             .await
-        {
-            Ok(_) | Err(CommandError::Rejected(ExpenseError::AlreadyExists)) => {}
-            Err(e) => return Err(anyhow::anyhow!("creating the expense: {e}")),
-        }
-        self.store
-            .execute::<Receipt>(
-                &event.aggregate_id,
-                ReceiptCommand::AttachToExpense {
-                    actor,
-                    expense_id,
-                    at: Utc::now(),
-                },
-                &metadata,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("attaching the receipt: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("making the draft expense: {e}"))?;
         Ok(())
     }
 }

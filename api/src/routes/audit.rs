@@ -12,7 +12,7 @@ use expensewise_infra::{Database, GlobalPosition};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::expenses::EventView;
+use super::events::EventView;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::AuthUser;
 use crate::state::AppState;

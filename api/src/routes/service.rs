@@ -29,6 +29,11 @@ pub struct Readiness {
     pub status: String,
     /// One entry per dependency this process uses: `ok`, or what is wrong.
     pub checks: BTreeMap<String, String>,
+    /// In a process that reads receipts: the OCR engine and its version (e.g.
+    /// `tesseract 5.3.0`), or `none (…)` with what to install. Receipts are stored
+    /// either way, so it does not decide readiness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_engine: Option<String>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -47,10 +52,12 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
 
 /// The optional dependencies a process's readiness depends on: those its roles use. A
 /// relay is not unready because the mail server is down.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Uses {
     pub object_store: bool,
     pub smtp: bool,
+    /// The OCR engine of a process that reads receipts (see [`Readiness::ocr_engine`]).
+    pub ocr_engine: Option<String>,
 }
 
 /// Readiness: every dependency answers
@@ -69,6 +76,7 @@ pub async fn ready(
         Uses {
             object_store: true,
             smtp: true,
+            ocr_engine: None,
         },
         |Extension(uses)| uses,
     );
@@ -125,6 +133,7 @@ pub async fn ready(
         Json(Readiness {
             status: if ready { "ready" } else { "not_ready" }.into(),
             checks,
+            ocr_engine: uses.ocr_engine,
             timestamp: Utc::now(),
         }),
     )

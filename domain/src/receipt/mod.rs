@@ -1,6 +1,9 @@
 //! A receipt file and what OCR read from it. The file itself lives in object storage;
 //! the aggregate records its facts (type, size, digest, where it is) and the scan result.
 
+mod command;
+mod error;
+mod event;
 #[cfg(test)]
 mod tests;
 
@@ -8,20 +11,19 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use command::{ReceiptCommand, ReviewedFields, Upload};
+pub use error::ReceiptError;
+pub use event::*;
+
 use crate::actor::Actor;
 use crate::money::Money;
-use crate::rejection::{FieldError, IntoRejection, Rejection};
+use crate::rejection::FieldError;
 
 pub const AGGREGATE_TYPE: &str = "receipt";
-
-pub const RECEIPT_UPLOADED: &str = "ReceiptUploaded";
-pub const RECEIPT_ATTACHED: &str = "ReceiptAttached";
-pub const RECEIPT_SCANNED: &str = "ReceiptScanned";
-pub const RECEIPT_SCAN_FAILED: &str = "ReceiptScanFailed";
 
 /// The file types receipts come in, decided from the bytes, never from a client header.
 pub const ACCEPTED_CONTENT_TYPES: &[&str] = &[
@@ -58,7 +60,35 @@ pub fn sniff_content_type(head: &[u8]) -> Option<&'static str> {
 pub enum ScanStatus {
     Pending,
     Scanned,
+    /// Read, but a person is to confirm the total, date or currency first.
+    NeedsReview,
+    /// A person confirmed or corrected the fields.
+    Reviewed,
     Failed,
+}
+
+impl ScanStatus {
+    pub const ALL: [ScanStatus; 5] = [
+        Self::Pending,
+        Self::Scanned,
+        Self::NeedsReview,
+        Self::Reviewed,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Scanned => "scanned",
+            Self::NeedsReview => "needs_review",
+            Self::Reviewed => "reviewed",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ScanStatus> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
 }
 
 /// What OCR found on a receipt. Every field but the text may be missing.
@@ -74,112 +104,22 @@ pub struct Extraction {
     pub confidence: BTreeMap<String, f32>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Upload {
-    pub content_type: String,
-    pub size: u64,
-    pub sha256: String,
-    pub storage_key: String,
-    pub duplicate_of: Option<Uuid>,
-    pub expense_id: Option<Uuid>,
-    pub create_expense: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReceiptCommand {
-    RecordUpload {
-        actor: Actor,
-        upload: Upload,
-        at: DateTime<Utc>,
-    },
-    AttachToExpense {
-        actor: Actor,
-        expense_id: Uuid,
-        at: DateTime<Utc>,
-    },
-    /// Issued by the OCR worker; redelivered scans record nothing new.
-    RecordScan {
-        extraction: Extraction,
-        at: DateTime<Utc>,
-    },
-    RecordScanFailure {
-        reason: String,
-        at: DateTime<Utc>,
-    },
-}
-
+/// A person's word on what the receipt says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub enum ReceiptEvent {
-    ReceiptUploaded {
-        organization_id: Uuid,
-        uploader_id: Uuid,
-        content_type: String,
-        size: u64,
-        sha256: String,
-        storage_key: String,
-        duplicate_of: Option<Uuid>,
-        expense_id: Option<Uuid>,
-        create_expense: bool,
-        uploaded_at: DateTime<Utc>,
-    },
-    ReceiptAttached {
-        expense_id: Uuid,
-        attached_at: DateTime<Utc>,
-    },
-    ReceiptScanned {
-        extraction: Extraction,
-        scanned_at: DateTime<Utc>,
-    },
-    ReceiptScanFailed {
-        reason: String,
-        failed_at: DateTime<Utc>,
-    },
+pub struct Review {
+    pub reviewer_id: Uuid,
+    pub merchant: String,
+    pub date: NaiveDate,
+    pub total: Money,
+    pub reviewed_at: DateTime<Utc>,
 }
 
-impl DomainEvent for ReceiptEvent {
-    fn event_type(&self) -> String {
-        match self {
-            Self::ReceiptUploaded { .. } => RECEIPT_UPLOADED,
-            Self::ReceiptAttached { .. } => RECEIPT_ATTACHED,
-            Self::ReceiptScanned { .. } => RECEIPT_SCANNED,
-            Self::ReceiptScanFailed { .. } => RECEIPT_SCAN_FAILED,
-        }
-        .to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_string()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ReceiptError {
-    #[error("the receipt already exists")]
-    AlreadyExists,
-    #[error("no such receipt")]
-    NotFound,
-    #[error("auditors cannot upload receipts")]
-    AuditorsCannotUpload,
-    #[error("only the uploader may attach the receipt")]
-    NotUploader,
-    #[error("the receipt is already attached to another expense")]
-    AttachedElsewhere,
-    #[error("invalid input")]
-    Invalid(Vec<FieldError>),
-}
-
-impl IntoRejection for ReceiptError {
-    fn rejection(&self) -> Rejection {
-        match self {
-            Self::AlreadyExists | Self::AttachedElsewhere => Rejection::Conflict(self.to_string()),
-            Self::NotFound => Rejection::NotFound(self.to_string()),
-            Self::AuditorsCannotUpload | Self::NotUploader => {
-                Rejection::Forbidden(self.to_string())
-            }
-            Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
-        }
-    }
+/// The fields an expense is made of, as the receipt now stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptFields {
+    pub merchant: Option<String>,
+    pub date: Option<NaiveDate>,
+    pub total: Option<Money>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -201,9 +141,46 @@ pub struct ReceiptState {
     pub create_expense: bool,
     pub status: ScanStatus,
     pub extraction: Option<Extraction>,
+    /// The fields OCR was not sure of, when the receipt was sent to review.
+    #[serde(default)]
+    pub doubts: Vec<String>,
+    #[serde(default)]
+    pub review: Option<Review>,
     pub failure_reason: Option<String>,
     pub uploaded_at: DateTime<Utc>,
     pub scanned_at: Option<DateTime<Utc>>,
+}
+
+impl ReceiptState {
+    /// A person's review where there is one, else what OCR read.
+    pub fn fields(&self) -> ReceiptFields {
+        match (&self.review, &self.extraction) {
+            (Some(r), _) => ReceiptFields {
+                merchant: Some(r.merchant.clone()),
+                date: Some(r.date),
+                total: Some(r.total),
+            },
+            (None, Some(e)) => ReceiptFields {
+                merchant: e.merchant.clone(),
+                date: e.date,
+                total: e.total,
+            },
+            (None, None) => ReceiptFields {
+                merchant: None,
+                date: None,
+                total: None,
+            },
+        }
+    }
+
+    /// Whether an expense may be made of the receipt without a person looking first.
+    pub fn settled(&self) -> bool {
+        matches!(self.status, ScanStatus::Scanned | ScanStatus::Reviewed)
+    }
+
+    fn may_review(&self, actor: &Actor) -> bool {
+        self.uploader_id == actor.user_id || actor.role.may_decide()
+    }
 }
 
 impl Receipt {
@@ -212,44 +189,6 @@ impl Receipt {
         self.state
             .as_ref()
             .filter(|s| s.organization_id == actor.organization_id)
-    }
-}
-
-fn validate_upload(upload: &Upload) -> Result<(), ReceiptError> {
-    let mut errors = Vec::new();
-    if !ACCEPTED_CONTENT_TYPES.contains(&upload.content_type.as_str()) {
-        errors.push(FieldError::new(
-            "file",
-            format!("{} is not a receipt file type", upload.content_type),
-        ));
-    }
-    if upload.size == 0 {
-        errors.push(FieldError::new("file", "is empty"));
-    }
-    let hex = upload.sha256.len() == 64
-        && upload
-            .sha256
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
-    if !hex {
-        errors.push(FieldError::new(
-            "sha256",
-            "must be 64 lower-case hex digits",
-        ));
-    }
-    if upload.storage_key.is_empty() {
-        errors.push(FieldError::new("storage_key", "must not be empty"));
-    }
-    if upload.create_expense && upload.expense_id.is_some() {
-        errors.push(FieldError::new(
-            "create_expense",
-            "cannot be combined with expense_id",
-        ));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ReceiptError::Invalid(errors))
     }
 }
 
@@ -274,7 +213,7 @@ impl Aggregate for Receipt {
                 if !actor.role.may_record_expenses() {
                     return Err(ReceiptError::AuditorsCannotUpload);
                 }
-                validate_upload(&upload)?;
+                command::validate_upload(&upload)?;
                 ReceiptEvent::ReceiptUploaded {
                     organization_id: actor.organization_id,
                     uploader_id: actor.user_id,
@@ -307,8 +246,7 @@ impl Aggregate for Receipt {
                 }
             }
             ReceiptCommand::RecordScan { extraction, at } => {
-                let s = self.state.as_ref().ok_or(ReceiptError::NotFound)?;
-                if s.status != ScanStatus::Pending {
+                if !self.pending()? {
                     return Ok(());
                 }
                 ReceiptEvent::ReceiptScanned {
@@ -316,9 +254,22 @@ impl Aggregate for Receipt {
                     scanned_at: at,
                 }
             }
+            ReceiptCommand::SendToReview {
+                extraction,
+                doubts,
+                at,
+            } => {
+                if !self.pending()? {
+                    return Ok(());
+                }
+                ReceiptEvent::ReceiptSentToReview {
+                    extraction,
+                    doubts,
+                    scanned_at: at,
+                }
+            }
             ReceiptCommand::RecordScanFailure { reason, at } => {
-                let s = self.state.as_ref().ok_or(ReceiptError::NotFound)?;
-                if s.status != ScanStatus::Pending {
+                if !self.pending()? {
                     return Ok(());
                 }
                 if reason.trim().is_empty() {
@@ -332,6 +283,60 @@ impl Aggregate for Receipt {
                     failed_at: at,
                 }
             }
+            ReceiptCommand::Review {
+                actor,
+                fields,
+                today,
+                at,
+            } => {
+                let s = self.visible_to(&actor).ok_or(ReceiptError::NotFound)?;
+                if !s.may_review(&actor) {
+                    return Err(ReceiptError::NotReviewer);
+                }
+                let fields = command::validate_review(fields, today)?;
+                match (&s.review, s.status) {
+                    // A retry of the same review.
+                    (Some(r), _)
+                        if r.merchant == fields.merchant
+                            && r.date == fields.date
+                            && r.total == fields.total =>
+                    {
+                        return Ok(())
+                    }
+                    (Some(_), _) => return Err(ReceiptError::AlreadyReviewed),
+                    (None, ScanStatus::NeedsReview | ScanStatus::Failed) => {}
+                    (None, status) => return Err(ReceiptError::NotAwaitingReview(status.as_str())),
+                }
+                ReceiptEvent::ReceiptReviewed {
+                    reviewer_id: actor.user_id,
+                    merchant: fields.merchant,
+                    date: fields.date,
+                    total: fields.total,
+                    reviewed_at: at,
+                }
+            }
+            ReceiptCommand::RequestRescan { actor, at } => {
+                let s = match &actor {
+                    Some(actor) => {
+                        let s = self.visible_to(actor).ok_or(ReceiptError::NotFound)?;
+                        if !s.may_review(actor) {
+                            return Err(ReceiptError::NotReviewer);
+                        }
+                        s
+                    }
+                    None => self.state.as_ref().ok_or(ReceiptError::NotFound)?,
+                };
+                match s.status {
+                    // Already waiting to be read.
+                    ScanStatus::Pending => return Ok(()),
+                    ScanStatus::Reviewed => return Err(ReceiptError::ReviewedStands),
+                    ScanStatus::Scanned | ScanStatus::NeedsReview | ScanStatus::Failed => {}
+                }
+                ReceiptEvent::ReceiptRescanRequested {
+                    requested_by: actor.map(|a| a.user_id),
+                    requested_at: at,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -339,8 +344,20 @@ impl Aggregate for Receipt {
 
     fn apply(&mut self, event: Self::Event) {
         self.version += 1;
-        match event {
-            ReceiptEvent::ReceiptUploaded {
+        if let ReceiptEvent::ReceiptUploaded {
+            organization_id,
+            uploader_id,
+            content_type,
+            size,
+            sha256,
+            storage_key,
+            duplicate_of,
+            expense_id,
+            create_expense,
+            uploaded_at,
+        } = event
+        {
+            self.state = Some(ReceiptState {
                 organization_id,
                 uploader_id,
                 content_type,
@@ -350,47 +367,96 @@ impl Aggregate for Receipt {
                 duplicate_of,
                 expense_id,
                 create_expense,
+                status: ScanStatus::Pending,
+                extraction: None,
+                doubts: Vec::new(),
+                review: None,
+                failure_reason: None,
                 uploaded_at,
-            } => {
-                self.state = Some(ReceiptState {
-                    organization_id,
-                    uploader_id,
-                    content_type,
-                    size,
-                    sha256,
-                    storage_key,
-                    duplicate_of,
-                    expense_id,
-                    create_expense,
-                    status: ScanStatus::Pending,
-                    extraction: None,
-                    failure_reason: None,
-                    uploaded_at,
-                    scanned_at: None,
-                });
-            }
-            ReceiptEvent::ReceiptAttached { expense_id, .. } => {
-                if let Some(s) = self.state.as_mut() {
-                    s.expense_id = Some(expense_id);
-                }
-            }
+                scanned_at: None,
+            });
+            return;
+        }
+        let Some(s) = self.state.as_mut() else {
+            return;
+        };
+        match event {
+            ReceiptEvent::ReceiptUploaded { .. } => {}
+            ReceiptEvent::ReceiptAttached { expense_id, .. } => s.expense_id = Some(expense_id),
             ReceiptEvent::ReceiptScanned {
                 extraction,
                 scanned_at,
-            } => {
-                if let Some(s) = self.state.as_mut() {
-                    s.status = ScanStatus::Scanned;
-                    s.extraction = Some(extraction);
-                    s.scanned_at = Some(scanned_at);
-                }
-            }
+            } => s.read(
+                ScanStatus::Scanned,
+                Some(extraction),
+                Vec::new(),
+                None,
+                scanned_at,
+            ),
+            ReceiptEvent::ReceiptSentToReview {
+                extraction,
+                doubts,
+                scanned_at,
+            } => s.read(
+                ScanStatus::NeedsReview,
+                Some(extraction),
+                doubts,
+                None,
+                scanned_at,
+            ),
             ReceiptEvent::ReceiptScanFailed { reason, failed_at } => {
-                if let Some(s) = self.state.as_mut() {
-                    s.status = ScanStatus::Failed;
-                    s.failure_reason = Some(reason);
-                    s.scanned_at = Some(failed_at);
-                }
+                // What an earlier scan read stays readable for the reviewer.
+                let extraction = s.extraction.take();
+                s.read(
+                    ScanStatus::Failed,
+                    extraction,
+                    Vec::new(),
+                    Some(reason),
+                    failed_at,
+                )
             }
+            ReceiptEvent::ReceiptReviewed {
+                reviewer_id,
+                merchant,
+                date,
+                total,
+                reviewed_at,
+            } => {
+                s.status = ScanStatus::Reviewed;
+                s.review = Some(Review {
+                    reviewer_id,
+                    merchant,
+                    date,
+                    total,
+                    reviewed_at,
+                });
+            }
+            ReceiptEvent::ReceiptRescanRequested { .. } => s.status = ScanStatus::Pending,
         }
+    }
+}
+
+impl Receipt {
+    /// Whether the receipt waits for OCR; an error when there is no receipt.
+    fn pending(&self) -> Result<bool, ReceiptError> {
+        let s = self.state.as_ref().ok_or(ReceiptError::NotFound)?;
+        Ok(s.status == ScanStatus::Pending)
+    }
+}
+
+impl ReceiptState {
+    fn read(
+        &mut self,
+        status: ScanStatus,
+        extraction: Option<Extraction>,
+        doubts: Vec<String>,
+        failure_reason: Option<String>,
+        at: DateTime<Utc>,
+    ) {
+        self.status = status;
+        self.extraction = extraction;
+        self.doubts = doubts;
+        self.failure_reason = failure_reason;
+        self.scanned_at = Some(at);
     }
 }

@@ -305,3 +305,194 @@ fn file_types_are_told_by_their_bytes() {
     assert_eq!(sniff_content_type(b""), None);
     assert_eq!(sniff_content_type(b"\x89PN"), None);
 }
+
+fn sent_to_review() -> ReceiptEvent {
+    ReceiptEvent::ReceiptSentToReview {
+        extraction: extraction(),
+        doubts: vec!["date".into()],
+        scanned_at: at(),
+    }
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+}
+
+fn fields() -> ReviewedFields {
+    ReviewedFields {
+        merchant: " Café Central ".into(),
+        date: NaiveDate::from_ymd_opt(2026, 2, 21).unwrap(),
+        total: Money::parse("42.50", Currency::parse("EUR").unwrap()).unwrap(),
+    }
+}
+
+fn review(user: Uuid, role: Role) -> ReceiptCommand {
+    review_of(user, role, fields())
+}
+
+fn review_of(user: Uuid, role: Role, fields: ReviewedFields) -> ReceiptCommand {
+    ReceiptCommand::Review {
+        actor: actor(user, role),
+        fields,
+        today: today(),
+        at: at(),
+    }
+}
+
+fn reviewed(reviewer: Uuid) -> ReceiptEvent {
+    ReceiptEvent::ReceiptReviewed {
+        reviewer_id: reviewer,
+        merchant: "Café Central".into(),
+        date: NaiveDate::from_ymd_opt(2026, 2, 21).unwrap(),
+        total: fields().total,
+        reviewed_at: at(),
+    }
+}
+
+#[test]
+fn an_unsure_reading_waits_for_a_person_and_makes_no_fields_settled() {
+    let mut receipt = Receipt::default();
+    receipt.apply(uploaded());
+    receipt.apply(sent_to_review());
+    let state = receipt.state.unwrap();
+    assert_eq!(state.status, ScanStatus::NeedsReview);
+    assert_eq!(state.doubts, ["date"]);
+    assert!(!state.settled());
+}
+
+#[test]
+fn the_uploader_or_an_approver_reviews_and_their_values_stand() {
+    for (user, role) in [
+        (UPLOADER, Role::Employee),
+        (Uuid::from_u128(2), Role::Approver),
+    ] {
+        Fixture::with(())
+            .given(vec![uploaded(), sent_to_review()])
+            .when(review(user, role))
+            .then_expect_events(vec![reviewed(user)]);
+    }
+    let mut receipt = Receipt::default();
+    for event in [uploaded(), sent_to_review(), reviewed(UPLOADER)] {
+        receipt.apply(event);
+    }
+    let state = receipt.state.unwrap();
+    assert_eq!(state.status, ScanStatus::Reviewed);
+    assert!(state.settled());
+    assert_eq!(state.fields().date, NaiveDate::from_ymd_opt(2026, 2, 21));
+}
+
+#[test]
+fn another_employee_or_an_auditor_does_not_review() {
+    for role in [Role::Employee, Role::Auditor] {
+        Fixture::with(())
+            .given(vec![uploaded(), sent_to_review()])
+            .when(review(Uuid::from_u128(3), role))
+            .then_expect_error(ReceiptError::NotReviewer);
+    }
+}
+
+#[test]
+fn a_review_is_taken_once_and_only_of_receipts_in_doubt() {
+    Fixture::with(())
+        .given(vec![uploaded(), sent_to_review(), reviewed(UPLOADER)])
+        .when(review(UPLOADER, Role::Employee))
+        .then_expect_events(vec![]);
+    Fixture::with(())
+        .given(vec![uploaded(), sent_to_review(), reviewed(UPLOADER)])
+        .when(review_of(
+            UPLOADER,
+            Role::Employee,
+            ReviewedFields {
+                merchant: "Other".into(),
+                ..fields()
+            },
+        ))
+        .then_expect_error(ReceiptError::AlreadyReviewed);
+    Fixture::with(())
+        .given(vec![uploaded(), scanned()])
+        .when(review(UPLOADER, Role::Employee))
+        .then_expect_error(ReceiptError::NotAwaitingReview("scanned"));
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(review(UPLOADER, Role::Employee))
+        .then_expect_error(ReceiptError::NotAwaitingReview("pending"));
+}
+
+#[test]
+fn a_review_with_a_future_date_or_no_merchant_names_both() {
+    let result = Fixture::with(())
+        .given(vec![uploaded(), sent_to_review()])
+        .when(review_of(
+            UPLOADER,
+            Role::Employee,
+            ReviewedFields {
+                merchant: "  ".into(),
+                date: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+                ..fields()
+            },
+        ))
+        .inspect_result();
+    let Err(ReceiptError::Invalid(errors)) = result else {
+        panic!("expected invalid input, got {result:?}");
+    };
+    let named: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(named, ["merchant", "date"]);
+}
+
+#[test]
+fn a_failed_or_unsure_receipt_is_read_again_but_a_reviewed_one_stands() {
+    let failed = ReceiptEvent::ReceiptScanFailed {
+        reason: "blurred".into(),
+        failed_at: at(),
+    };
+    for given in [failed, sent_to_review(), scanned()] {
+        Fixture::with(())
+            .given(vec![uploaded(), given])
+            .when(ReceiptCommand::RequestRescan {
+                actor: None,
+                at: at(),
+            })
+            .then_expect_events(vec![ReceiptEvent::ReceiptRescanRequested {
+                requested_by: None,
+                requested_at: at(),
+            }]);
+    }
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(ReceiptCommand::RequestRescan {
+            actor: Some(actor(UPLOADER, Role::Employee)),
+            at: at(),
+        })
+        .then_expect_events(vec![]);
+    Fixture::with(())
+        .given(vec![uploaded(), sent_to_review(), reviewed(UPLOADER)])
+        .when(ReceiptCommand::RequestRescan {
+            actor: None,
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::ReviewedStands);
+    Fixture::with(())
+        .given(vec![uploaded(), scanned()])
+        .when(ReceiptCommand::RequestRescan {
+            actor: Some(actor(Uuid::from_u128(3), Role::Employee)),
+            at: at(),
+        })
+        .then_expect_error(ReceiptError::NotReviewer);
+}
+
+#[test]
+fn a_rescan_waits_for_ocr_and_its_new_reading_replaces_the_old() {
+    let mut receipt = Receipt::default();
+    let rescan = ReceiptEvent::ReceiptRescanRequested {
+        requested_by: Some(UPLOADER),
+        requested_at: at(),
+    };
+    for event in [uploaded(), sent_to_review(), rescan] {
+        receipt.apply(event);
+    }
+    assert_eq!(receipt.state.as_ref().unwrap().status, ScanStatus::Pending);
+    receipt.apply(scanned());
+    let state = receipt.state.unwrap();
+    assert_eq!(state.status, ScanStatus::Scanned);
+    assert!(state.doubts.is_empty());
+}

@@ -1,7 +1,7 @@
-//! What the other lines of a receipt prove the total to be: subtotal plus tax, tip,
-//! deposit and minus discount; the items' prices added up; cash tendered minus change;
-//! the card payment. A total the
-//! arithmetic confirms is trusted; a total line OCR misread is repaired from it.
+//! What the other lines of a receipt prove the total to be: subtotal (or, where there is
+//! none, the items' prices added up) plus tax, tip, deposit and minus discount; cash
+//! tendered minus change; the card payment. A total the arithmetic confirms is trusted;
+//! a total line OCR misread is repaired from it.
 
 use rust_decimal::Decimal;
 
@@ -45,47 +45,57 @@ impl Ledger {
         }
         let items: Decimal = self.items.iter().sum();
         if items > Decimal::ZERO {
-            proofs.push((items, Proof::FromItems));
+            // Receipts with no subtotal line add tax and the rest to the items directly.
+            proofs.extend(self.ways_from(items).map(|s| (s, Proof::FromItems)));
         }
         if let Some(subtotal) = self.subtotal {
-            // Tax is added (US style) or included (European); tip, deposit and discount
-            // may each be there or not: every combination is a way to the total.
-            let mut parts: Vec<Vec<Decimal>> = vec![vec![Decimal::ZERO]];
-            parts.push(
-                std::iter::once(Decimal::ZERO)
-                    .chain(self.taxes.iter().copied())
-                    .collect(),
-            );
-            for extra in [self.tip, self.deposit, self.discount.map(|d| -d.abs())] {
-                parts.push(std::iter::once(Decimal::ZERO).chain(extra).collect());
-            }
-            let mut sums = vec![subtotal];
-            for options in &parts[1..] {
-                sums = sums
-                    .iter()
-                    .flat_map(|s| options.iter().map(move |o| s + o))
-                    .collect();
-            }
-            sums.sort();
-            sums.dedup();
-            proofs.extend(
-                sums.into_iter()
-                    .filter(|s| *s > Decimal::ZERO)
-                    .map(|s| (s, Proof::FromSubtotal)),
-            );
+            proofs.extend(self.ways_from(subtotal).map(|s| (s, Proof::FromSubtotal)));
         }
         proofs
     }
 
-    /// The value at least two independent proofs agree on, if any.
-    pub fn proven(&self) -> Option<Decimal> {
-        let proofs = self.proofs();
-        proofs.iter().find_map(|(value, how)| {
-            proofs
+    /// Every total `base` may lead to: tax is added (US style) or included (European);
+    /// tip, deposit and discount may each be there or not.
+    fn ways_from(&self, base: Decimal) -> impl Iterator<Item = Decimal> {
+        let mut parts: Vec<Vec<Decimal>> = vec![std::iter::once(Decimal::ZERO)
+            .chain(self.taxes.iter().copied())
+            .collect()];
+        for extra in [self.tip, self.deposit, self.discount.map(|d| -d.abs())] {
+            parts.push(std::iter::once(Decimal::ZERO).chain(extra).collect());
+        }
+        let mut sums = vec![base];
+        for options in &parts {
+            sums = sums
                 .iter()
-                .any(|(other, other_how)| other == value && other_how != how)
-                .then_some(*value)
-        })
+                .flat_map(|s| options.iter().map(move |o| s + o))
+                .collect();
+        }
+        sums.sort();
+        sums.dedup();
+        sums.into_iter().filter(|s| *s > Decimal::ZERO)
+    }
+
+    /// The value most independent proofs agree on — at least two, and more than on
+    /// any other value (items and subtotal agree on every sum they share, so a tie is
+    /// no proof of either).
+    pub fn proven(&self) -> Option<Decimal> {
+        let mut kinds: Vec<(Decimal, Vec<Proof>)> = Vec::new();
+        for (value, how) in self.proofs() {
+            match kinds.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, hows)) if !hows.contains(&how) => hows.push(how),
+                Some(_) => {}
+                None => kinds.push((value, vec![how])),
+            }
+        }
+        kinds.sort_by_key(|(_, hows)| std::cmp::Reverse(hows.len()));
+        match kinds.as_slice() {
+            [(value, first), rest @ ..]
+                if first.len() >= 2 && rest.first().is_none_or(|(_, h)| h.len() < first.len()) =>
+            {
+                Some(*value)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -122,6 +132,17 @@ mod tests {
         assert_eq!(ledger.proven(), Some(d("199.10")));
         assert!(misread_of(d("199.18"), d("199.10")));
         assert!(!misread_of(d("19.10"), d("199.10")));
+    }
+
+    #[test]
+    fn items_plus_tax_with_no_subtotal_line_is_a_way_to_the_total() {
+        let ledger = Ledger {
+            taxes: vec![d("1.82")],
+            items: vec![d("14.00")],
+            ..Ledger::default()
+        };
+        let ways: Vec<_> = ledger.proofs().into_iter().map(|(v, _)| v).collect();
+        assert_eq!(ways, [d("14.00"), d("15.82")]);
     }
 
     #[test]

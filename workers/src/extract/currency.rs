@@ -143,6 +143,31 @@ pub fn marks(line: &str) -> Vec<Mark> {
     found
 }
 
+/// The code OCR damaged in one letter right next to an amount (`FUR 124.00`, `124.00
+/// EUK`), when exactly one code is that close; `None` otherwise.
+pub fn misread_code(line: &str) -> Option<&'static str> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let amount_like = |w: &str| w.chars().next().is_some_and(|c| c.is_ascii_digit());
+    words.iter().enumerate().find_map(|(i, word)| {
+        let beside_amount = words.get(i + 1).is_some_and(|w| amount_like(w))
+            || (i > 0 && amount_like(words[i - 1]));
+        if !beside_amount || word.len() != 3 || !word.chars().all(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        let mut close = CODES.iter().filter(|code| {
+            code.bytes()
+                .zip(word.bytes())
+                .filter(|(a, b)| a != b)
+                .count()
+                == 1
+        });
+        match (close.next(), close.next()) {
+            (Some(code), None) => Some(*code),
+            _ => None,
+        }
+    })
+}
+
 /// Symbols made of letters count only standing apart from other letters ("Ft" is not in
 /// "Gift", "kr" not in "Kraut"); the others wherever they stand.
 fn contains_symbol(line: &str, symbol: &str) -> bool {
@@ -190,6 +215,16 @@ mod tests {
         assert_eq!(marks("123 kr"), [Mark::Shared(SHARED[3].1)]);
         assert_eq!(marks("Kraut 3,00"), []);
         assert_eq!(marks("Gift card"), []);
+    }
+
+    #[test]
+    fn a_code_damaged_in_one_letter_beside_the_amount_is_recognised() {
+        assert_eq!(misread_code("Total  FUR 124.00"), Some("EUR"));
+        assert_eq!(misread_code("TOTAL 12.30 USO"), Some("USD"));
+        // Not beside an amount, not one letter from exactly one code, or a word.
+        assert_eq!(misread_code("FUR coat  124.00"), None);
+        assert_eq!(misread_code("Total  XYZ 12.00"), None);
+        assert_eq!(misread_code("Total  Eur 12.00"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use rust_decimal::Decimal;
 
 use amounts::{amounts, clean, Amount};
 use arithmetic::{misread_of, Ledger, Proof};
-use currency::{country_currency, marks, Mark};
+use currency::{country_currency, marks, misread_code, Mark};
 use dates::{find_date, Order};
 use words::{fold, label, says, Label, NOT_MERCHANT};
 
@@ -31,15 +31,24 @@ use words::{fold, label, says, Label, NOT_MERCHANT};
 /// reading before an expense is made of it.
 pub const REVIEW_BELOW: f32 = 0.8;
 
-/// Whether a person should confirm the reading: a total, date or currency missing or
-/// not sure enough.
+/// The fields a person should confirm before an expense is made of the reading: the
+/// total, date or currency when missing or not sure enough.
+pub fn doubts(extraction: &Extraction) -> Vec<String> {
+    ["total", "date", "currency"]
+        .into_iter()
+        .filter(|field| {
+            extraction
+                .confidence
+                .get(*field)
+                .is_none_or(|c| *c < REVIEW_BELOW)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a person should confirm the reading (see [`doubts`]).
 pub fn needs_review(extraction: &Extraction) -> bool {
-    ["total", "date", "currency"].iter().any(|field| {
-        extraction
-            .confidence
-            .get(*field)
-            .is_none_or(|c| *c < REVIEW_BELOW)
-    })
+    !doubts(extraction).is_empty()
 }
 
 /// One line of the receipt, read.
@@ -106,6 +115,10 @@ fn find_currency(
         let confidence = if counts.len() == 1 { 0.9 } else { 0.6 };
         return parsed((code, confidence));
     }
+    // A code OCR damaged beside the total is surer than a guess, not than a mark.
+    if let Some(code) = total_line.and_then(|l| misread_code(l.original)) {
+        return parsed((code, 0.85));
+    }
     let codes = total_line
         .and_then(|l| shared(&l.marks))
         .or_else(|| lines.iter().find_map(|l| shared(&l.marks)));
@@ -114,8 +127,9 @@ fn find_currency(
     }
     match country {
         Some(code) => parsed((code, 0.85)),
-        // Nothing on the receipt names a currency (or OCR lost it: ₹ and ₩ are beyond
-        // the engine): the organization's is a guess a person should confirm.
+        // Nothing on the receipt names a currency (or OCR lost it: ₹, ₩ and often Kč
+        // and ¥ are beyond the engine, and on the corpus guessing the organization's
+        // was wrong on most of those): a guess a person should confirm.
         None => (default, 0.7),
     }
 }

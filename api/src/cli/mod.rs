@@ -1,5 +1,7 @@
 //! The `expensewise` command: one binary, one subcommand per role.
 
+mod receipts;
+
 use std::future::IntoFuture;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +55,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsCommand,
     },
+    /// Read receipts again in bulk; export people's corrections of OCR.
+    Receipts {
+        #[command(subcommand)]
+        action: receipts::ReceiptsCommand,
+    },
     /// Manage the JetStream event stream (needs NATS_URL).
     Stream {
         #[command(subcommand)]
@@ -78,7 +85,8 @@ pub enum StreamCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum WorkerKind {
-    /// Read uploaded receipts (OCR) and turn scanned ones into draft expenses.
+    /// Read uploaded receipts (OCR) and turn settled ones (read with confidence, or
+    /// reviewed) into draft expenses.
     Ocr,
     /// Send mail: submitted expenses to approvers, decisions to owners, unreadable
     /// receipts to their uploaders (SMTP with SMTP_HOST, else files in DATA_DIR/mail).
@@ -195,6 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections { action } => projections(config, action).await,
         Command::Audit { action } => audit(config, action).await,
         Command::Stream { action } => stream(config, action).await,
+        Command::Receipts { action } => receipts::run(config, action).await,
         Command::Openapi | Command::Smoke(_) => Ok(()),
     }
 }
@@ -374,11 +383,14 @@ async fn run_background(config: Config, roles: Roles) -> anyhow::Result<()> {
         "expensewise background roles running; probes and metrics on this address");
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
     let probes = tokio::spawn(
-        axum::serve(listener, server::probes(app.clone(), roles))
-            .with_graceful_shutdown(async {
-                let _ = probes_stopped.await;
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            server::probes(app.clone(), roles, background.ocr_engine.clone()),
+        )
+        .with_graceful_shutdown(async {
+            let _ = probes_stopped.await;
+        })
+        .into_future(),
     );
     shutdown_signal().await;
     if tokio::time::timeout(server::SHUTDOWN_GRACE, background.stop())

@@ -1,0 +1,81 @@
+//! Events as clients read them: an expense's history and the auditors' feed both show
+//! this view, so the redaction of secrets lives in one place.
+
+use chrono::{DateTime, Utc};
+use expensewise_domain::metadata;
+use expensewise_infra::RecordedEvent;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// One event from the event store.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Stable id of the event (also its `Nats-Msg-Id` on JetStream).
+    pub event_id: Uuid,
+    /// The event's position in the store's global order.
+    pub position: i64,
+    /// The event's place in the global order as `txid.position`: the audit cursor.
+    pub global_position: String,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// 1 for an aggregate's first event, then 2, 3, …
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    /// The event's fields as stored (secrets such as password hashes left out).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl EventView {
+    pub fn new(event: RecordedEvent) -> Self {
+        let meta = |key: &str| {
+            event
+                .metadata
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let uuid = |key: &str| meta(key).and_then(|v| Uuid::parse_str(&v).ok());
+        let occurred_at = meta(metadata::OCCURRED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(event.recorded_at);
+        // cqrs-es stores `{"EventType": {fields}}`; clients want the fields.
+        let mut payload = match event.payload {
+            serde_json::Value::Object(mut map)
+                if map.len() == 1 && map.contains_key(&event.event_type) =>
+            {
+                map.remove(&event.event_type).unwrap_or_default()
+            }
+            other => other,
+        };
+        if let Some(fields) = payload.as_object_mut() {
+            fields.retain(|k, _| !k.ends_with("password_hash"));
+        }
+        Self {
+            event_id: expensewise_infra::nats::event_id(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                event.sequence,
+            ),
+            position: event.global.position,
+            global_position: event.global.to_string(),
+            actor_id: uuid(metadata::ACTOR_ID),
+            correlation_id: uuid(metadata::CORRELATION_ID),
+            causation_id: uuid(metadata::CAUSATION_ID),
+            aggregate_type: event.aggregate_type,
+            aggregate_id: event.aggregate_id,
+            sequence: event.sequence,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            occurred_at,
+            payload,
+        }
+    }
+}

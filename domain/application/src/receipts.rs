@@ -1,0 +1,401 @@
+//! Receipts from upload to expense: storing the file and recording it, attaching it,
+//! turning a settled reading into a draft expense, a person's review, and reading again.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails, ExpenseError};
+use expensewise_domain::receipt::{
+    ReceiptCommand, ReceiptState, ReviewedFields, ScanStatus, Upload,
+};
+use expensewise_domain::{
+    Actor, Currency, EventMetadata, Expense, Money, Receipt, Rejection, Role,
+};
+use expensewise_infra::event_store::{CommandError, Committed};
+use expensewise_infra::object_store::{receipt_key, ObjectStore};
+use expensewise_infra::{Database, EventStore, GlobalPosition};
+use expensewise_projections::receipts as receipts_model;
+use uuid::Uuid;
+
+use crate::expenses::{attach_to_expense, parse_currency, parse_money};
+use crate::{latest_today, UseCaseError, UseCaseResult};
+
+/// The category of expenses made from receipts, for their owner to change.
+pub const RECEIPT_CATEGORY: &str = "uncategorized";
+
+/// Whether the actor may upload at all: checked before a file is received.
+pub fn may_upload(actor: &Actor) -> UseCaseResult<()> {
+    if actor.role.may_record_expenses() {
+        Ok(())
+    } else {
+        Err(UseCaseError::forbidden("auditors cannot upload receipts"))
+    }
+}
+
+/// A received file on local disk, removed when dropped unless storage took it.
+pub struct StagedFile {
+    path: Option<PathBuf>,
+    pub size: u64,
+    pub sha256: String,
+    /// Decided from the bytes; `None` when they are no receipt file type.
+    pub content_type: Option<&'static str>,
+}
+
+impl StagedFile {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path: Some(path),
+            size: 0,
+            sha256: String::new(),
+            content_type: None,
+        }
+    }
+
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A receipt to record, and what to do with it.
+pub struct NewReceipt {
+    /// Derived from the client's idempotency key, or random.
+    pub id: Uuid,
+    pub file: StagedFile,
+    /// Attach to this draft (or rejected) expense of the uploader's.
+    pub expense_id: Option<Uuid>,
+    /// Once read, make a draft expense of it.
+    pub create_expense: bool,
+}
+
+/// The recorded receipt, and the store position a reader waits for to see it.
+pub struct Uploaded {
+    pub id: Uuid,
+    pub receipt: ReceiptState,
+    pub head: Option<GlobalPosition>,
+}
+
+/// Stores the file, records the receipt, and attaches it when asked. A retry with the
+/// same key answers with the receipt the first attempt made.
+pub async fn upload(
+    store: &EventStore,
+    objects: &ObjectStore,
+    db: &Database,
+    actor: Actor,
+    metadata: &EventMetadata,
+    mut new: NewReceipt,
+) -> UseCaseResult<Uploaded> {
+    may_upload(&actor)?;
+    if new.file.size == 0 {
+        return Err(UseCaseError::invalid("file", "is empty"));
+    }
+    let content_type = new.file.content_type.ok_or_else(|| {
+        UseCaseError::Rejected(Rejection::Invalid(vec![
+            expensewise_domain::FieldError::new(
+                "file",
+                "is not a PNG, JPEG, WebP, TIFF or PDF (told by its bytes, not its name)",
+            ),
+        ]))
+    })?;
+    if new.create_expense && new.expense_id.is_some() {
+        return Err(UseCaseError::invalid(
+            "create_expense",
+            "cannot be combined with expense_id",
+        ));
+    }
+    if let Some(expense_id) = new.expense_id {
+        let expense: Expense = store.load(&expense_id.to_string()).await?;
+        let owned = expense
+            .visible_to(&actor)
+            .filter(|s| s.owner_id == actor.user_id)
+            .ok_or_else(|| UseCaseError::not_found("no such expense of yours"))?;
+        if !owned.status.editable() {
+            return Err(UseCaseError::conflict(format!(
+                "a {} expense takes no more receipts",
+                owned.status.as_str()
+            )));
+        }
+    }
+    let id = new.id;
+    let duplicate_of =
+        receipts_model::first_with_digest(db, actor.organization_id, &new.file.sha256)
+            .await?
+            .filter(|d| *d != id);
+    let key = receipt_key(actor.organization_id, id);
+    let command = ReceiptCommand::RecordUpload {
+        actor,
+        upload: Upload {
+            content_type: content_type.to_string(),
+            size: new.file.size,
+            sha256: new.file.sha256.clone(),
+            storage_key: key.clone(),
+            duplicate_of,
+            expense_id: new.expense_id,
+            create_expense: new.create_expense,
+        },
+        at: Utc::now(),
+    };
+    // The file is stored before the event that points at it is written: an event never
+    // names a file that is not there. (A crash in between leaves an unreferenced file.)
+    let path = new
+        .file
+        .path
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("the staged file was handed on already"))?;
+    objects.put_file(&key, &path, content_type).await?;
+    let committed = match store
+        .execute::<Receipt>(&id.to_string(), command, metadata)
+        .await
+    {
+        Err(CommandError::Rejected(expensewise_domain::receipt::ReceiptError::AlreadyExists)) => {
+            let existing = store.current::<Receipt>(&id.to_string()).await?;
+            let uploader = existing.aggregate.visible_to(&actor).map(|s| s.uploader_id);
+            if uploader != Some(actor.user_id) {
+                return Err(UseCaseError::conflict("the receipt already exists"));
+            }
+            existing
+        }
+        other => other?,
+    };
+    let mut head = committed.head;
+    if let Some(expense_id) = new.expense_id {
+        // Written after the receipt: its position covers both.
+        head = attach_to_expense(store, actor, metadata, expense_id, id)
+            .await?
+            .head;
+    }
+    let receipt = committed
+        .aggregate
+        .state
+        .ok_or_else(|| anyhow::anyhow!("a stored receipt has no state"))?;
+    Ok(Uploaded { id, receipt, head })
+}
+
+/// A receipt the actor may attach: theirs, in their organization.
+pub(crate) async fn attachable_receipt(
+    store: &EventStore,
+    actor: &Actor,
+    receipt_id: Uuid,
+) -> UseCaseResult<ReceiptState> {
+    let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
+    receipt
+        .visible_to(actor)
+        .filter(|r| r.uploader_id == actor.user_id)
+        .cloned()
+        .ok_or_else(|| UseCaseError::invalid("receipt_id", "no receipt of yours has this id"))
+}
+
+/// The receipt's side of an attachment: it names its expense.
+pub(crate) async fn mark_attached(
+    store: &EventStore,
+    actor: Actor,
+    metadata: &EventMetadata,
+    receipt_id: Uuid,
+    expense_id: Uuid,
+) -> UseCaseResult<()> {
+    store
+        .execute::<Receipt>(
+            &receipt_id.to_string(),
+            ReceiptCommand::AttachToExpense {
+                actor,
+                expense_id,
+                at: Utc::now(),
+            },
+            metadata,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The id of the expense made from a receipt: one receipt, one expense, however often
+/// the receipt is read, reviewed, or its events delivered.
+pub fn expense_from_receipt(receipt_id: Uuid) -> Uuid {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x2b7f_91c4_0d3e_4a58_a6e2_58f1_c93d_047b);
+    Uuid::new_v5(&NAMESPACE, receipt_id.as_bytes())
+}
+
+/// Makes the draft expense of a receipt uploaded with `create_expense`, once its fields
+/// are settled (read with confidence, or reviewed by a person); `None` when no expense
+/// is to be made (yet).
+pub async fn draft_from_receipt(
+    store: &EventStore,
+    receipt_id: Uuid,
+    metadata: &EventMetadata,
+) -> UseCaseResult<Option<Uuid>> {
+    let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
+    let receipt = receipt
+        .state
+        .ok_or_else(|| anyhow::anyhow!("receipt {receipt_id} is not in the store"))?;
+    if !receipt.create_expense || !receipt.settled() {
+        return Ok(None);
+    }
+    let fields = receipt.fields();
+    let Some(money) = fields.total else {
+        // An expense needs an amount; the receipt shows what was read instead.
+        tracing::info!(receipt = %receipt_id, "no total on the receipt: no expense made");
+        return Ok(None);
+    };
+    let organization = store
+        .load_organization(&receipt.organization_id.to_string())
+        .await?;
+    let Some(member) = organization
+        .member(receipt.uploader_id)
+        .filter(|m| m.active)
+    else {
+        tracing::info!(receipt = %receipt_id, "the uploader is no longer active: no expense made");
+        return Ok(None);
+    };
+    let actor = Actor {
+        user_id: receipt.uploader_id,
+        organization_id: receipt.organization_id,
+        role: member.role,
+    };
+    let today = latest_today();
+    // A date misread into the future is no date.
+    let spent_on = fields
+        .date
+        .filter(|d| *d <= today)
+        .unwrap_or_else(|| receipt.uploaded_at.date_naive());
+    let command = ExpenseCommand::CreateExpense {
+        ctx: Context {
+            actor,
+            at: Utc::now(),
+            expected_version: None,
+        },
+        details: ExpenseDetails {
+            money,
+            merchant: fields
+                .merchant
+                .unwrap_or_else(|| "Unknown merchant".to_string()),
+            category: RECEIPT_CATEGORY.to_string(),
+            spent_on,
+            description: Some("Pre-filled from a scanned receipt".to_string()),
+        },
+        receipt_id: Some(receipt_id),
+        today,
+    };
+    let expense_id = expense_from_receipt(receipt_id);
+    match store
+        .execute::<Expense>(&expense_id.to_string(), command, metadata)
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(ExpenseError::AlreadyExists)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    mark_attached(store, actor, metadata, receipt_id, expense_id).await?;
+    Ok(Some(expense_id))
+}
+
+/// A reviewer's answer: what they leave out is confirmed as read.
+#[derive(Debug, Default)]
+pub struct ReviewInput {
+    pub merchant: Option<String>,
+    pub date: Option<chrono::NaiveDate>,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// Confirms or corrects a receipt that needs review (or failed to scan): the uploader,
+/// an approver or an admin. The draft expense, when one was asked for, follows from the
+/// recorded review (see [`draft_from_receipt`]).
+pub async fn review(
+    store: &EventStore,
+    actor: Actor,
+    metadata: &EventMetadata,
+    receipt_id: Uuid,
+    input: ReviewInput,
+) -> UseCaseResult<Committed<Receipt>> {
+    let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
+    // Employees do not learn of other employees' receipts.
+    let state = receipt
+        .visible_to(&actor)
+        .filter(|s| s.uploader_id == actor.user_id || actor.role != Role::Employee)
+        .ok_or_else(|| UseCaseError::not_found("no such receipt"))?;
+    let read = state.fields();
+    let mut errors = Vec::new();
+    let currency: Option<Currency> = match input.currency.as_deref() {
+        Some(code) => parse_currency(code).map_err(|e| errors.push(e)).ok(),
+        None => read.total.map(|m| m.currency()),
+    };
+    let total: Option<Money> = match (input.amount.as_deref(), currency) {
+        (Some(amount), Some(c)) => parse_money(amount, c).map_err(|e| errors.push(e)).ok(),
+        (None, Some(c)) => match read.total {
+            Some(m) if m.currency() == c => Some(m),
+            Some(m) => parse_money(&m.amount().to_string(), c)
+                .map_err(|e| errors.push(e))
+                .ok(),
+            None => None,
+        },
+        (_, None) => None,
+    };
+    let merchant = input.merchant.or(read.merchant);
+    let date = input.date.or(read.date);
+    if total.is_none() && errors.is_empty() {
+        errors.push(expensewise_domain::FieldError::new(
+            "amount",
+            "nothing was read: give the amount and currency",
+        ));
+    }
+    if merchant.is_none() {
+        errors.push(expensewise_domain::FieldError::new(
+            "merchant",
+            "nothing was read: give the merchant",
+        ));
+    }
+    if date.is_none() {
+        errors.push(expensewise_domain::FieldError::new(
+            "date",
+            "nothing was read: give the date",
+        ));
+    }
+    let (Some(total), Some(merchant), Some(date), true) =
+        (total, merchant, date, errors.is_empty())
+    else {
+        return Err(UseCaseError::Rejected(Rejection::Invalid(errors)));
+    };
+    let command = ReceiptCommand::Review {
+        actor,
+        fields: ReviewedFields {
+            merchant,
+            date,
+            total,
+        },
+        today: latest_today(),
+        at: Utc::now(),
+    };
+    Ok(store
+        .execute::<Receipt>(&receipt_id.to_string(), command, metadata)
+        .await?)
+}
+
+/// Reads a receipt again (a failed, unsure or scanned one). `actor` is `None` for an
+/// operator. The expense made of it, if any, stays the one expense.
+pub async fn rescan(
+    store: &EventStore,
+    actor: Option<Actor>,
+    metadata: &EventMetadata,
+    receipt_id: Uuid,
+) -> UseCaseResult<Committed<Receipt>> {
+    let command = ReceiptCommand::RequestRescan {
+        actor,
+        at: Utc::now(),
+    };
+    Ok(store
+        .execute::<Receipt>(&receipt_id.to_string(), command, metadata)
+        .await?)
+}
+
+/// Whether a receipt in this status may be read again.
+pub fn rescannable(status: ScanStatus) -> bool {
+    matches!(
+        status,
+        ScanStatus::Failed | ScanStatus::NeedsReview | ScanStatus::Scanned
+    )
+}
