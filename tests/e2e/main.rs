@@ -13,6 +13,7 @@ mod event_flow;
 mod event_schemas;
 mod event_store;
 mod expenses;
+mod harness;
 mod limits;
 mod metrics;
 mod ocr;

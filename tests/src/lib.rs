@@ -112,15 +112,50 @@ impl TestDatabase {
         Config::from_lookup(|k| vars.get(k).cloned()).expect("a valid test configuration")
     }
 
-    pub async fn drop_database(self) {
-        if let Some((admin, name)) = &self.postgres_admin {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
+    pub async fn drop_database(mut self) {
+        if let Some((admin, name)) = self.postgres_admin.take() {
+            drop_postgres_database(&admin, &name).await;
+        }
+        self.remove_data_dir();
+    }
+
+    fn remove_data_dir(&mut self) {
+        let dir = std::mem::take(&mut self.data_dir);
+        if !dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+async fn drop_postgres_database(admin: &str, name: &str) {
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// A test that fails (panics) before `finish` or `drop_database` still leaves no
+/// database and no files behind: they go as the test unwinds.
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.postgres_admin.take() {
+            // Drop may run inside the test's runtime, which cannot be blocked on: the
+            // statement runs on a thread of its own, with a runtime of its own.
+            let dropped = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(drop_postgres_database(&admin, &name));
+                }
+            })
+            .join();
+            if dropped.is_err() {
+                eprintln!("dropping a test database failed");
             }
         }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        self.remove_data_dir();
     }
 }
 
