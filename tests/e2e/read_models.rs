@@ -11,7 +11,8 @@ use expensewise_projections::receipts::{self, ReceiptsProjection};
 use expensewise_projections::runner::apply_batch;
 use expensewise_projections::{rebuild, Projection};
 use expensewise_tests::{
-    assert_read_models_equal_a_rebuild, event_metadata, on_both_backends, Backend, TestDatabase,
+    assert_read_models_equal_a_rebuild, event_metadata, on_both_backends, stored_event_ids,
+    Backend, TestDatabase,
 };
 use uuid::Uuid;
 
@@ -86,6 +87,9 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     let pending = upload(&store, &actor, "cc").await;
 
     let projection = ReceiptsProjection::live();
+    // Other tests' transactions on the cluster can hold the tail back for a moment:
+    // wait until it hands out every event of this database.
+    stored_event_ids(&db).await;
     let mut position = GlobalPosition::default();
     while let Some(next) = apply_batch(&db, &projection, position).await.unwrap() {
         position = next;

@@ -242,6 +242,7 @@ async fn receipts_are_listed_to_whom_may_see_them_in_pages(backend: Backend) {
         );
     }
     let upload = upload_receipt(&app, &mallory, "m.png", TINY_PNG.to_vec(), &[]).await;
+    let mallorys = consistency(&upload);
     expect_status(upload, StatusCode::ACCEPTED).await;
     let listed = |page: &serde_json::Value| -> Vec<String> {
         page["items"]
@@ -268,7 +269,12 @@ async fn receipts_are_listed_to_whom_may_see_them_in_pages(backend: Backend) {
     seen.reverse();
     assert_eq!(seen, ids, "eve's own, newest first, each once");
 
-    let all = expect_status(app.get("/v1/receipts", &admin.token).await, StatusCode::OK).await;
+    // Another user's upload: the admin waits for it with its token.
+    let all = expect_status(
+        app.get_after("/v1/receipts", &admin.token, &mallorys).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(listed(&all).len(), 4);
     let eves = expect_status(
         app.get(

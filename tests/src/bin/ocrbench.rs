@@ -29,6 +29,9 @@ struct Score {
     /// Receipts that went to nobody and had a wrong total, currency or date.
     wrong_unreviewed: usize,
     times: Vec<Duration>,
+    /// Per field: how many readings were reported at 0.9 or more, and how many of
+    /// those were right — whether a sure field is a right one.
+    sure: BTreeMap<&'static str, (usize, usize)>,
 }
 
 impl Score {
@@ -57,6 +60,38 @@ impl Score {
             p95.as_secs_f64() * 1000.0
         )
     }
+
+    fn calibration(&self, label: &str) -> String {
+        let fields: Vec<String> = self
+            .sure
+            .iter()
+            .map(|(field, (sure, right))| match sure {
+                0 => format!("{field} never"),
+                _ => format!(
+                    "{field} {:>5.1} % of {sure}",
+                    100.0 * *right as f64 / *sure as f64
+                ),
+            })
+            .collect();
+        format!(
+            "{label:<22} right when reported ≥ 0.9: {}",
+            fields.join(", ")
+        )
+    }
+}
+
+/// The fields whose confidence is checked against the truth, and whether each was right.
+fn sure_fields(
+    confidence: &BTreeMap<String, f32>,
+    right: [(&'static str, bool); 4],
+) -> Vec<(&'static str, bool, bool)> {
+    right
+        .into_iter()
+        .map(|(field, ok)| {
+            let sure = confidence.get(field).is_some_and(|c| *c >= 0.9);
+            (field, sure, ok)
+        })
+        .collect()
 }
 
 /// Merchant names compared as a person would: case, accents and punctuation aside.
@@ -111,6 +146,10 @@ async fn main() -> anyhow::Result<()> {
         let reading = reader.read(&bytes, &field("content_type")).await;
         let fields = reading.map(|r| extract(&r.text, eur));
         let elapsed = started.elapsed();
+        let currency_ok = fields.as_ref().is_ok_and(|f| {
+            f.total
+                .is_some_and(|m| m.currency().code() == field("currency"))
+        });
         let (total_ok, date_ok, merchant_ok, review) = match &fields {
             Ok(f) => (
                 f.total.is_some_and(|m| {
@@ -134,6 +173,19 @@ async fn main() -> anyhow::Result<()> {
             score.review += usize::from(review);
             score.wrong_unreviewed += usize::from(!(review || (total_ok && date_ok)));
             score.times.push(elapsed);
+            if let Ok(f) = &fields {
+                let checked = [
+                    ("total", total_ok),
+                    ("currency", currency_ok),
+                    ("date", date_ok),
+                    ("merchant", merchant_ok),
+                ];
+                for (name, sure, ok) in sure_fields(&f.confidence, checked) {
+                    let entry = score.sure.entry(name).or_default();
+                    entry.0 += usize::from(sure);
+                    entry.1 += usize::from(sure && ok);
+                }
+            }
         }
         if verbose && (review || !(total_ok && date_ok && merchant_ok)) {
             let got = fields.as_ref().map(|f| {
@@ -160,6 +212,9 @@ async fn main() -> anyhow::Result<()> {
     println!("part {part}: {count} receipts per variant, from index {first}");
     for (label, score) in &mut scores {
         println!("{}", score.line(label));
+    }
+    for (label, score) in scores.iter().filter(|(label, _)| !label.contains(' ')) {
+        println!("{}", score.calibration(label));
     }
     Ok(())
 }
