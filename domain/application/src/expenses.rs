@@ -188,3 +188,39 @@ pub async fn attach_to_expense(
     mark_attached(store, actor, metadata, receipt_id, expense_id).await?;
     Ok(committed)
 }
+
+/// A step of an expense's lifecycle, with what it needs besides who and when.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Submit,
+    Approve { comment: Option<String> },
+    Reject { reason: String },
+    Reimburse,
+    Delete,
+}
+
+/// Takes one lifecycle step. `expected_version` is the client's `If-Match`.
+pub async fn take_step(
+    store: &EventStore,
+    actor: Actor,
+    metadata: &EventMetadata,
+    id: Uuid,
+    step: Step,
+    expected_version: Option<u64>,
+) -> UseCaseResult<Committed<Expense>> {
+    let ctx = Context {
+        actor,
+        at: Utc::now(),
+        expected_version,
+    };
+    let command = match step {
+        Step::Submit => ExpenseCommand::SubmitExpense { ctx },
+        Step::Approve { comment } => ExpenseCommand::ApproveExpense { ctx, comment },
+        Step::Reject { reason } => ExpenseCommand::RejectExpense { ctx, reason },
+        Step::Reimburse => ExpenseCommand::ReimburseExpense { ctx },
+        Step::Delete => ExpenseCommand::DeleteExpense { ctx },
+    };
+    Ok(store
+        .execute::<Expense>(&id.to_string(), command, metadata)
+        .await?)
+}

@@ -4,13 +4,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
-use expensewise_application::expenses::{self, parse_currency, parse_money, Edit, NewExpense};
-use expensewise_domain::expense::{
-    Context, ExpenseCommand, ExpenseDetails, ExpenseError, AGGREGATE_TYPE,
+use expensewise_application::expenses::{
+    self, parse_currency, parse_money, Edit, NewExpense, Step,
 };
+use expensewise_domain::expense::{ExpenseDetails, AGGREGATE_TYPE};
 use expensewise_domain::Expense;
-use expensewise_infra::event_store::{aggregate_events, CommandError, Committed};
+use expensewise_infra::event_store::{aggregate_events, Committed};
 use expensewise_projections::expenses::{self as read_model, ExpenseRow, ListCursor, ListFilter};
 use uuid::Uuid;
 
@@ -28,28 +27,17 @@ use crate::state::AppState;
 /// Namespace of key-derived expense ids (see [`super::id_for_request`]).
 const EXPENSE_IDS: Uuid = Uuid::from_u128(0x3d5c_a0f1_8b2e_4f7a_9c61_2e8d_5b4a_7f10);
 
-fn context(user: &AuthUser, if_match: IfMatch) -> Context {
-    Context {
-        actor: user.actor,
-        at: Utc::now(),
-        expected_version: if_match.0,
-    }
-}
-
-async fn execute(
+/// Takes one lifecycle step as the signed-in user, on the `If-Match` version.
+async fn step(
     app: &AppState,
     user: &AuthUser,
     meta: &RequestMeta,
+    if_match: IfMatch,
     id: Uuid,
-    command: ExpenseCommand,
-) -> Result<Committed<Expense>, CommandError<ExpenseError>> {
-    app.store
-        .execute::<Expense>(
-            &id.to_string(),
-            command,
-            &meta.metadata(user.actor.organization_id, Some(user.actor.user_id)),
-        )
-        .await
+    step: Step,
+) -> ApiResult<Committed<Expense>> {
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    Ok(expenses::take_step(&app.store, user.actor, &metadata, id, step, if_match.0).await?)
 }
 
 fn expense_response(
@@ -306,10 +294,7 @@ pub async fn delete_expense(
     if_match: IfMatch,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let command = ExpenseCommand::DeleteExpense {
-        ctx: context(&user, if_match),
-    };
-    let committed = execute(&app, &user, &meta, id, command).await?;
+    let committed = step(&app, &user, &meta, if_match, id, Step::Delete).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [super::consistency_header(committed.head)],
@@ -318,7 +303,7 @@ pub async fn delete_expense(
 }
 
 macro_rules! transition {
-    ($name:ident, $path:literal, $summary:literal, $body:ty, $who:literal, |$ctx:ident, $input:ident| $command:expr) => {
+    ($name:ident, $path:literal, $summary:literal, $body:ty, $who:literal, |$input:ident| $step:expr) => {
         #[doc = $summary]
         #[utoipa::path(
             post, path = $path, tag = "expenses",
@@ -346,8 +331,7 @@ macro_rules! transition {
             Path(id): Path<Uuid>,
             OptionalJsonBody($input): OptionalJsonBody<$body>,
         ) -> ApiResult<Response> {
-            let $ctx = context(&user, if_match);
-            let committed = execute(&app, &user, &meta, id, $command).await?;
+            let committed = step(&app, &user, &meta, if_match, id, $step).await?;
             expense_response(StatusCode::OK, id, &committed)
         }
     };
@@ -359,7 +343,7 @@ transition!(
     "Submit a draft or rejected expense (owner only)",
     EmptyRequest,
     "Only the owner submits",
-    |ctx, _input| ExpenseCommand::SubmitExpense { ctx }
+    |_input| Step::Submit
 );
 
 transition!(
@@ -368,8 +352,7 @@ transition!(
     "Approve a submitted expense (approver or admin, not the owner)",
     ApproveRequest,
     "Only approvers and admins decide, and never on their own expense",
-    |ctx, input| ExpenseCommand::ApproveExpense {
-        ctx,
+    |input| Step::Approve {
         comment: input.comment
     }
 );
@@ -380,7 +363,7 @@ transition!(
     "Mark an approved expense as reimbursed (admin only)",
     EmptyRequest,
     "Only admins reimburse",
-    |ctx, _input| ExpenseCommand::ReimburseExpense { ctx }
+    |_input| Step::Reimburse
 );
 
 /// Reject a submitted expense with a reason (approver or admin, not the owner)
@@ -410,11 +393,10 @@ pub async fn reject_expense(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<RejectRequest>,
 ) -> ApiResult<Response> {
-    let command = ExpenseCommand::RejectExpense {
-        ctx: context(&user, if_match),
+    let reject = Step::Reject {
         reason: body.reason,
     };
-    let committed = execute(&app, &user, &meta, id, command).await?;
+    let committed = step(&app, &user, &meta, if_match, id, reject).await?;
     expense_response(StatusCode::OK, id, &committed)
 }
 
