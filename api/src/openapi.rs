@@ -96,8 +96,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// Answers every operation but the probes can give, whatever the handler: the rate
 /// limiter's 429 (`crate::rate_limit`), 400 for what cannot be parsed at all (malformed
-/// JSON, header, path or query values), and 415 for a body of the wrong media type. They
-/// are added here rather than written on each handler.
+/// JSON, header, path or query values), 415 for a body of the wrong media type, and —
+/// where a bearer token is required — 401 without a valid one. They are added here
+/// rather than written on each handler.
 pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, Type};
@@ -140,6 +141,7 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
     let unparseable =
         problem("The request cannot be parsed: malformed JSON, header, path or query value");
     let wrong_type = problem("The body is not of the media type this operation takes");
+    let unauthenticated = problem("Missing, invalid or expired token");
     for (path, item) in document.paths.paths.iter_mut() {
         if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
             continue;
@@ -153,7 +155,13 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let has_body = operation.request_body.is_some();
+            let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut operation.responses.responses;
+            if signed_in {
+                responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| unauthenticated.clone().into());
+            }
             responses.insert("429".to_string(), refused.clone().into());
             responses
                 .entry("400".to_string())

@@ -264,7 +264,6 @@ pub async fn login(
     get, path = "/v1/me", tag = "accounts",
     responses(
         (status = 200, description = "The caller", body = MeResponse),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

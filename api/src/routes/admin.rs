@@ -54,7 +54,6 @@ fn require_admin(user: &AuthUser) -> ApiResult<()> {
     get, path = "/v1/admin/projections", tag = "operations",
     responses(
         (status = 200, description = "Every read model", body = Vec<ProjectionView>),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -95,7 +94,6 @@ pub async fn list_projections(
     params(("name" = String, Path, description = "The read model, e.g. `expenses`")),
     responses(
         (status = 202, description = "The rebuild started; the old model serves until the new one has caught up", body = RebuildAccepted),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such read model", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A rebuild of it is already running", body = Problem, content_type = "application/problem+json"),

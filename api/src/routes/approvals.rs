@@ -38,7 +38,6 @@ pub struct QueueParams {
     params(QueueParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "Submitted expenses of others, oldest submission first", body = ExpensePage),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only approvers and admins decide", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
@@ -131,7 +130,6 @@ pub struct Summary {
     params(SummaryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "Totals of the organization's expenses (employees: their own)", body = Summary),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
     ),

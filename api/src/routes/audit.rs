@@ -95,7 +95,6 @@ pub fn ndjson_stream(
     responses(
         (status = 200, description = "A page of events; with NDJSON, every matching event as one EventView per line",
          content((AuditPage = "application/json"), (String = "application/x-ndjson"))),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Auditors and admins only", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
     ),

@@ -144,7 +144,6 @@ fn require_admin(user: &AuthUser) -> ApiResult<()> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "The user was added", body = CreatedUser),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The e-mail address is already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -207,7 +206,6 @@ pub async fn create_user(
     responses(
         (status = 200, description = "A page of users, ordered by id", body = UserPage),
         (status = 400, description = "A malformed consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
@@ -259,7 +257,6 @@ pub async fn list_users(
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The user as they are now", body = UserView),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in the organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The organization would be left without an active admin", body = Problem, content_type = "application/problem+json"),

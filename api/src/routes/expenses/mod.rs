@@ -75,7 +75,6 @@ fn expense_response(
     responses(
         (status = 201, description = "The draft expense", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"), ("Location" = String))),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Auditors cannot record expenses", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
     ),
@@ -120,7 +119,6 @@ pub async fn create_expense(
     responses(
         (status = 200, description = "A page of expenses (employees: their own)", body = ExpensePage),
         (status = 400, description = "A malformed cursor or consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
@@ -195,7 +193,6 @@ pub async fn list_expenses(
     responses(
         (status = 200, description = "The expense", body = ExpenseView, headers(("ETag" = String, description = "The version"))),
         (status = 400, description = "A malformed consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
@@ -241,7 +238,6 @@ pub async fn get_expense(
     responses(
         (status = 200, description = "The edited expense", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only the owner edits", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The expense's status does not allow edits, or a concurrent change won", body = Problem, content_type = "application/problem+json"),
@@ -279,7 +275,6 @@ pub async fn patch_expense(
            ("If-Match" = Option<String>, Header, description = "The ETag you last saw; a stale one gives 412")),
     responses(
         (status = 204, description = "Deleted", headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only the owner deletes", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Only drafts can be deleted", body = Problem, content_type = "application/problem+json"),
@@ -314,7 +309,6 @@ macro_rules! transition {
             responses(
                 (status = 200, description = "The expense after the change", body = ExpenseView,
                  headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-                (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
                 (status = 403, description = $who, body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "The expense's status does not allow this (the status is in `detail`), or a concurrent change won", body = Problem, content_type = "application/problem+json"),
@@ -376,7 +370,6 @@ transition!(
     responses(
         (status = 200, description = "The rejected expense", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Only approvers and admins decide, and never on their own expense", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The expense's status does not allow this (the status is in `detail`), or a concurrent change won", body = Problem, content_type = "application/problem+json"),
@@ -408,7 +401,6 @@ pub async fn reject_expense(
     params(("id" = Uuid, Path, description = "The expense's id")),
     responses(
         (status = 200, description = "The expense's events, from the event store", body = Vec<EventView>),
-        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
     ),

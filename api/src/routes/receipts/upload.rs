@@ -102,7 +102,6 @@ async fn field_text(field: multer::Field<'static>) -> ApiResult<String> {
         (status = 202, description = "Stored; OCR reads it next", body = ReceiptView,
          headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"), ("Location" = String))),
         (status = 400, description = "A malformed multipart body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or expired token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Auditors cannot upload receipts", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such expense of yours", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The expense can no longer take receipts", body = crate::error::Problem, content_type = "application/problem+json"),
