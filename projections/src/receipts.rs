@@ -80,14 +80,13 @@ impl Projection for ReceiptsProjection {
             let Some(state) = receipt.state.as_ref() else {
                 continue;
             };
-            let status = serde_json::to_value(state.status)?;
             on_tx!(tx, |conn| {
                 sqlx::query(&sql)
                     .bind(id.to_string())
                     .bind(state.organization_id.to_string())
                     .bind(state.uploader_id.to_string())
                     .bind(&state.sha256)
-                    .bind(status.as_str().unwrap_or_default())
+                    .bind(state.status.as_str())
                     .bind(state.expense_id.map(|e| e.to_string()))
                     .bind(state.uploaded_at)
                     .bind(i64::try_from(receipt.version)?)

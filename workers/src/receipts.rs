@@ -161,10 +161,16 @@ impl Handler for ReceiptExpenses {
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
         let receipt_id = Uuid::parse_str(&event.aggregate_id)?;
-        let Some(receipt) = load_receipt(&self.store, &event.aggregate_id).await? else {
-            anyhow::bail!("receipt {receipt_id} is not in the store");
-        };
-        let metadata = caused_by(event, receipt.organization_id);
+        // The use case loads the receipt; the event says whose it is.
+        let organization_id = event
+            .metadata
+            .get(expensewise_domain::metadata::ORGANIZATION_ID)
+            .and_then(|v| v.as_str())
+            .and_then(|v| Uuid::parse_str(v).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!("event of receipt {receipt_id} names no organization")
+            })?;
+        let metadata = caused_by(event, organization_id);
         draft_from_receipt(&self.store, receipt_id, &metadata)
             .await
             .map_err(|e| anyhow::anyhow!("making the draft expense: {e}"))?;

@@ -174,6 +174,19 @@ pub async fn attach_to_expense(
     expense_id: Uuid,
     receipt_id: Uuid,
 ) -> UseCaseResult<Committed<Expense>> {
+    let committed = list_on_expense(store, actor, metadata, expense_id, receipt_id).await?;
+    mark_attached(store, actor, metadata, receipt_id, expense_id).await?;
+    Ok(committed)
+}
+
+/// The expense's side of an attachment: it lists the receipt.
+pub(crate) async fn list_on_expense(
+    store: &EventStore,
+    actor: Actor,
+    metadata: &EventMetadata,
+    expense_id: Uuid,
+    receipt_id: Uuid,
+) -> UseCaseResult<Committed<Expense>> {
     let attach = ExpenseCommand::AttachReceipt {
         ctx: Context {
             actor,
@@ -182,11 +195,9 @@ pub async fn attach_to_expense(
         },
         receipt_id,
     };
-    let committed = store
+    Ok(store
         .execute::<Expense>(&expense_id.to_string(), attach, metadata)
-        .await?;
-    mark_attached(store, actor, metadata, receipt_id, expense_id).await?;
-    Ok(committed)
+        .await?)
 }
 
 /// A step of an expense's lifecycle, with what it needs besides who and when.

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails, ExpenseError};
-use expensewise_domain::receipt::{
-    ReceiptCommand, ReceiptState, ReviewedFields, ScanStatus, Upload,
-};
+use expensewise_domain::receipt::{ReceiptCommand, ReceiptState, ReviewedFields, Upload};
 use expensewise_domain::{
     Actor, Currency, EventMetadata, Expense, Money, Receipt, Rejection, Role,
 };
@@ -17,7 +15,7 @@ use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_projections::receipts as receipts_model;
 use uuid::Uuid;
 
-use crate::expenses::{attach_to_expense, parse_currency, parse_money};
+use crate::expenses::{list_on_expense, parse_currency, parse_money};
 use crate::{latest_today, UseCaseError, UseCaseResult};
 
 /// The category of expenses made from receipts, for their owner to change.
@@ -166,8 +164,9 @@ pub async fn upload(
     };
     let mut head = committed.head;
     if let Some(expense_id) = new.expense_id {
+        // The receipt names its expense from its upload on; the expense lists it now.
         // Written after the receipt: its position covers both.
-        head = attach_to_expense(store, actor, metadata, expense_id, id)
+        head = list_on_expense(store, actor, metadata, expense_id, id)
             .await?
             .head;
     }
@@ -312,9 +311,12 @@ pub async fn review(
     receipt_id: Uuid,
     input: ReviewInput,
 ) -> UseCaseResult<Committed<Receipt>> {
-    let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
+    let loaded = store
+        .load_for_command::<Receipt>(&receipt_id.to_string())
+        .await?;
     // Employees do not learn of other employees' receipts.
-    let state = receipt
+    let state = loaded
+        .aggregate()
         .visible_to(&actor)
         .filter(|s| s.uploader_id == actor.user_id || actor.role != Role::Employee)
         .ok_or_else(|| UseCaseError::not_found("no such receipt"))?;
@@ -370,9 +372,7 @@ pub async fn review(
         today: latest_today(),
         at: Utc::now(),
     };
-    Ok(store
-        .execute::<Receipt>(&receipt_id.to_string(), command, metadata)
-        .await?)
+    Ok(store.execute_loaded(loaded, command, metadata).await?)
 }
 
 /// Reads a receipt again (a failed, unsure or scanned one). `actor` is `None` for an
@@ -390,12 +390,4 @@ pub async fn rescan(
     Ok(store
         .execute::<Receipt>(&receipt_id.to_string(), command, metadata)
         .await?)
-}
-
-/// Whether a receipt in this status may be read again.
-pub fn rescannable(status: ScanStatus) -> bool {
-    matches!(
-        status,
-        ScanStatus::Failed | ScanStatus::NeedsReview | ScanStatus::Scanned
-    )
 }

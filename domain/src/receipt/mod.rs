@@ -68,14 +68,6 @@ pub enum ScanStatus {
 }
 
 impl ScanStatus {
-    pub const ALL: [ScanStatus; 5] = [
-        Self::Pending,
-        Self::Scanned,
-        Self::NeedsReview,
-        Self::Reviewed,
-        Self::Failed,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -84,10 +76,6 @@ impl ScanStatus {
             Self::Reviewed => "reviewed",
             Self::Failed => "failed",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<ScanStatus> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 

@@ -80,20 +80,6 @@ impl Score {
     }
 }
 
-/// The fields whose confidence is checked against the truth, and whether each was right.
-fn sure_fields(
-    confidence: &BTreeMap<String, f32>,
-    right: [(&'static str, bool); 4],
-) -> Vec<(&'static str, bool, bool)> {
-    right
-        .into_iter()
-        .map(|(field, ok)| {
-            let sure = confidence.get(field).is_some_and(|c| *c >= 0.9);
-            (field, sure, ok)
-        })
-        .collect()
-}
-
 /// Merchant names compared as a person would: case, accents and punctuation aside.
 fn folded(name: &str) -> String {
     name.nfd()
@@ -180,7 +166,8 @@ async fn main() -> anyhow::Result<()> {
                     ("date", date_ok),
                     ("merchant", merchant_ok),
                 ];
-                for (name, sure, ok) in sure_fields(&f.confidence, checked) {
+                for (name, ok) in checked {
+                    let sure = f.confidence.get(name).is_some_and(|c| *c >= 0.9);
                     let entry = score.sure.entry(name).or_default();
                     entry.0 += usize::from(sure);
                     entry.1 += usize::from(sure && ok);
