@@ -82,7 +82,7 @@ async fn read_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
         .await
         .map_err(|rejection| match rejection {
             BytesRejection::FailedToBufferBody(_) => {
-                ApiError::payload_too_large(state.config.json_body_limit)
+                ApiError::payload_too_large(state.config.limits.json_body)
             }
             other => ApiError::bad_request(other.body_text()),
         })

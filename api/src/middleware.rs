@@ -26,7 +26,7 @@ pub async fn optimistic(State(app): State<AppState>, req: Request, next: Next) -
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let limit = app.config.json_body_limit;
+    let limit = app.config.limits.json_body;
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::payload_too_large(limit).into_response();
     };
@@ -95,7 +95,7 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     let scope = crate::auth::request_claims(&app.tokens, &mut parts)
         .map(|c| c.sub.to_string())
         .unwrap_or_else(|| "anonymous".to_string());
-    let limit = app.config.json_body_limit;
+    let limit = app.config.limits.json_body;
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::payload_too_large(limit).into_response();
     };

@@ -28,6 +28,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::middleware;
 use crate::openapi;
@@ -39,23 +40,28 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Connects to the database, applies migrations, and builds the application.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     expensewise_infra::metrics::install();
-    let (pool_size, _) = config.database_connections();
-    let db = Database::connect(&config.database_url, pool_size).await?;
+    let (pool_size, _) = config.database.connections();
+    let db = Database::connect(&config.database.url, pool_size).await?;
     db.migrate().await?;
-    let objects = ObjectStore::open(&config.receipt_storage).await?;
+    let objects = ObjectStore::open(&config.receipts).await?;
     let mailer = Mailer::new(&config.mail, &config.data_dir)?;
-    let nats = match &config.nats_url {
+    let nats = match &config.stream.nats_url {
         Some(url) => Some(nats::connect(url).await?.client()),
         None => None,
     };
-    Ok(App::new(config, db, objects, mailer, nats))
+    let secret = match &config.auth.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => expensewise_infra::config::local_secret(&config.data_dir)?,
+    };
+    let tokens = Tokens::new(&secret, config.auth.jwt_expires_in);
+    Ok(App::new(config, tokens, db, objects, mailer, nats))
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
 pub fn router(app: AppState) -> Router {
     let (api, mut document) = openapi::router().split_for_parts();
     openapi::document_common_answers(&mut document);
-    let body_limit = app.config.json_body_limit;
+    let body_limit = app.config.limits.json_body;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::optimistic))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::idempotency))
@@ -137,7 +143,7 @@ impl Background {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut ocr_engine = None;
-        let jetstream = match &app.config.nats_url {
+        let jetstream = match &app.config.stream.nats_url {
             Some(url) if roles.relay || roles.projector => Some(nats::connect(url).await?),
             _ => None,
         };
@@ -165,7 +171,7 @@ impl Background {
             }
         }
         if roles.ocr || roles.email {
-            let feed = match &app.config.nats_url {
+            let feed = match &app.config.stream.nats_url {
                 Some(url) => Feed::JetStream(Box::new(nats::connect(url).await?)),
                 None => Feed::Store {
                     db: app.db.clone(),
@@ -193,7 +199,7 @@ impl Background {
                     reader: ReceiptReader {
                         engine,
                         pdf: PdfTools::default(),
-                        time_limit: app.config.ocr_time_limit,
+                        time_limit: app.config.ocr.time_limit,
                     },
                 };
                 let expenses = ReceiptExpenses {
@@ -207,7 +213,7 @@ impl Background {
                     store: app.store.clone(),
                     db: app.db.clone(),
                     mailer: app.mailer.clone(),
-                    public_url: app.config.public_url.clone(),
+                    public_url: app.config.http.public_url.clone(),
                 };
                 tracing::info!(mail = app.mailer.kind(), "email worker running");
                 // A mail server can be down for a while: keep trying for about a quarter
@@ -248,13 +254,13 @@ impl Background {
 
 /// ocrs where its models are configured, Tesseract otherwise.
 fn choose_ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
-    let engine: Box<dyn OcrEngine> = match &config.ocrs_models {
+    let engine: Box<dyn OcrEngine> = match &config.ocr.ocrs_models {
         Some(models) => Box::new(
             Ocrs::load(&models.detection, Some(&models.recognition))
                 .context("OCRS_DETECTION_MODEL / OCRS_RECOGNITION_MODEL")?,
         ),
         None => Box::new(Tesseract {
-            program: config.tesseract_path.clone(),
+            program: config.ocr.tesseract_path.clone(),
         }),
     };
     tracing::info!(engine = engine.name(), "OCR engine chosen");

@@ -36,17 +36,18 @@ pub type AppState = Arc<App>;
 impl App {
     pub fn new(
         config: Config,
+        tokens: Tokens,
         db: Database,
         objects: ObjectStore,
         mailer: Mailer,
         nats: Option<async_nats::Client>,
     ) -> AppState {
         Arc::new(App {
-            tokens: Tokens::new(&config.jwt_secret, config.jwt_expires_in),
-            rate_limiter: RateLimiter::new(config.rate_limit, config.auth_rate_limit),
+            tokens,
+            rate_limiter: RateLimiter::new(config.limits.requests, config.limits.sign_ins),
             store: Arc::new(EventStore::with_append_connections(
                 db.clone(),
-                config.database_connections().1 as usize,
+                config.database.connections().1 as usize,
             )),
             ledger: IdempotencyLedger::new(db.clone()),
             objects,

@@ -58,9 +58,12 @@ impl Mailer {
         };
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut parameters = TlsParameters::builder(smtp.host.clone());
-            if let Some(pem) = &smtp.ca_certificates {
-                let certificates =
-                    Certificate::from_pem(pem).map_err(|e| anyhow::anyhow!("SMTP_CA_FILE: {e}"))?;
+            if let Some(path) = &smtp.ca_file {
+                let pem = std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!("SMTP_CA_FILE: cannot read {}: {e}", path.display())
+                })?;
+                let certificates = Certificate::from_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("SMTP_CA_FILE: {e}"))?;
                 parameters = parameters.add_root_certificate(certificates);
             }
             Ok(parameters.build()?)

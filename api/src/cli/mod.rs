@@ -139,7 +139,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config = Config::from_env().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     // Kept to the end of `main`: dropping it flushes the last spans.
-    let _telemetry = telemetry::init(&config.log_level, config.otlp_endpoint.as_deref())?;
+    let _telemetry = telemetry::init(
+        &config.telemetry.log_level,
+        config.telemetry.otlp_endpoint.as_deref(),
+    )?;
     match cli.command {
         Command::Serve | Command::Api => {
             let roles = match cli.command {
@@ -151,7 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     email: false,
                 },
             };
-            let address = (config.host, config.port);
+            let address = (config.http.host, config.http.port);
             let app = server::prepare(config).await?;
             let listener = TcpListener::bind(address).await.map_err(|e| {
                 anyhow::anyhow!("cannot listen on {}:{}: {e}", address.0, address.1)
@@ -159,13 +162,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(
                 address = %listener.local_addr()?,
                 database = app.db.kind(),
-                nats = app.config.nats_url.is_some(),
+                nats = app.config.stream.nats_url.is_some(),
                 "expensewise is serving; API docs at /docs"
             );
             server::serve(listener, app, roles, shutdown_signal()).await
         }
         Command::Relay => {
-            if config.nats_url.is_none() {
+            if config.stream.nats_url.is_none() {
                 anyhow::bail!("invalid configuration: NATS_URL: the relay needs it");
             }
             let roles = Roles {
@@ -195,7 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             run_background(config, roles).await
         }
         Command::Migrate => {
-            let db = Database::connect(&config.database_url, 1).await?;
+            let db = Database::connect(&config.database.url, 1).await?;
             db.migrate().await?;
             tracing::info!(database = db.kind(), "migrations applied");
             Ok(())
@@ -210,10 +213,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn stream(config: Config, action: StreamCommand) -> anyhow::Result<()> {
     let StreamCommand::Reset { from_start } = action;
-    let Some(url) = &config.nats_url else {
+    let Some(url) = &config.stream.nats_url else {
         anyhow::bail!("invalid configuration: NATS_URL: resetting the stream needs it");
     };
-    let db = Database::connect(&config.database_url, 2).await?;
+    let db = Database::connect(&config.database.url, 2).await?;
     db.migrate().await?;
     let from = if from_start {
         Default::default()
@@ -250,7 +253,7 @@ async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
             .parse()
             .map_err(|_| anyhow::anyhow!("--after: {a:?} is not a global position like 1234.56"))?,
     };
-    let db = Database::connect(&config.database_url, 2).await?;
+    let db = Database::connect(&config.database.url, 2).await?;
     let filter = expensewise_infra::event_store::AuditFilter {
         organization_id: organization.map(|o| o.to_string()),
         ..Default::default()
@@ -282,7 +285,7 @@ async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
 }
 
 async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url, 4).await?;
+    let db = Database::connect(&config.database.url, 4).await?;
     db.migrate().await?;
     let (selection, swap) = match action {
         ProjectionsCommand::Status => {
@@ -373,7 +376,7 @@ async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Resu
 /// Such a process still answers `/health`, `/ready` and `/metrics` on `HOST:PORT`, for
 /// its orchestrator's probes and for Prometheus.
 async fn run_background(config: Config, roles: Roles) -> anyhow::Result<()> {
-    let address = (config.host, config.port);
+    let address = (config.http.host, config.http.port);
     let app = server::prepare(config).await?;
     let listener = TcpListener::bind(address)
         .await

@@ -45,7 +45,7 @@ pub enum ReceiptsCommand {
 }
 
 pub async fn run(config: Config, action: ReceiptsCommand) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url, 2).await?;
+    let db = Database::connect(&config.database.url, 2).await?;
     db.migrate().await?;
     let outcome = match action {
         ReceiptsCommand::Rescan {

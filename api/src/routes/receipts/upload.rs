@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 /// Streams the file part to a staged file, taking its size, digest and type.
 async fn receive_file(app: &AppState, field: &mut multer::Field<'static>) -> ApiResult<StagedFile> {
-    let limit = app.config.receipt_max_bytes;
+    let limit = app.config.limits.receipt_bytes;
     let dir = app.config.data_dir.join("uploads");
     tokio::fs::create_dir_all(&dir)
         .await

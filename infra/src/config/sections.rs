@@ -1,0 +1,338 @@
+//! The configuration's sections, each parsed from its own variables.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::source::{both_or_neither, with_scheme, Source};
+use super::{invalid, AppEnv, ConfigError, Secret, MIN_PRODUCTION_SECRET_LEN};
+
+type Lookup<'a> = Source<&'a dyn Fn(&str) -> Option<String>>;
+
+/// PostgreSQL's two spellings, then SQLite's.
+const DATABASE_SCHEMES: [&str; 3] = ["postgres://", "postgresql://", "sqlite:"];
+
+const HTTP_SCHEMES: [&str; 2] = ["http://", "https://"];
+
+/// Where events are kept.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub(super) fn parse(source: &Lookup, data_dir: &Path) -> Result<Self, ConfigError> {
+        // It carries the database password: it may come from a mounted file.
+        let url = source
+            .secret("DATABASE_URL")?
+            .map(|url| url.expose().to_string())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("expensewise.db").display()));
+        Ok(Self {
+            url: with_scheme("DATABASE_URL", url, &DATABASE_SCHEMES)?,
+            max_connections: source.positive("DATABASE_MAX_CONNECTIONS", 10)?,
+        })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        DATABASE_SCHEMES[..2]
+            .iter()
+            .any(|scheme| self.url.starts_with(scheme))
+    }
+
+    /// How `DATABASE_MAX_CONNECTIONS` is shared on PostgreSQL: half (rounded down) are
+    /// the event store's own, for appends, the rest the pool's. SQLite has only the pool.
+    pub fn connections(&self) -> (u32, u32) {
+        let total = self.max_connections;
+        let appends = if self.is_postgres() { total / 2 } else { 0 };
+        (total - appends, appends)
+    }
+}
+
+/// How events fan out to other processes.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// JetStream; `None` means every reader tails the store itself.
+    pub nats_url: Option<String>,
+}
+
+impl StreamConfig {
+    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            nats_url: source.url("NATS_URL", &["nats://", "tls://", "ws://", "wss://"])?,
+        })
+    }
+}
+
+/// Where the API listens and where people reach it.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    /// The base of links in mails.
+    pub public_url: String,
+}
+
+impl HttpConfig {
+    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+        let host = match source.get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("HOST", format!("'{v}' is not an IP address")))?,
+        };
+        let port = source.number("PORT", 4000u16)?;
+        let public_url = source
+            .url("PUBLIC_URL", &HTTP_SCHEMES)?
+            .unwrap_or_else(|| format!("http://localhost:{port}"))
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Self {
+            host,
+            port,
+            public_url,
+        })
+    }
+}
+
+/// How sign-in tokens are signed and how long they last.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `None` outside production: the process keeps a generated one under `DATA_DIR`
+    /// (see [`AuthConfig::signing_secret`]).
+    pub jwt_secret: Option<Secret>,
+    pub jwt_expires_in: Duration,
+}
+
+impl AuthConfig {
+    pub(super) fn parse(source: &Lookup, app_env: AppEnv) -> Result<Self, ConfigError> {
+        let jwt_secret = source.secret("JWT_SECRET")?;
+        match (&jwt_secret, app_env) {
+            (Some(s), AppEnv::Production) if s.expose().len() < MIN_PRODUCTION_SECRET_LEN => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!(
+                        "must be at least {MIN_PRODUCTION_SECRET_LEN} characters in production"
+                    ),
+                ))
+            }
+            (None, AppEnv::Production) => {
+                return Err(invalid("JWT_SECRET", "is required in production"))
+            }
+            _ => {}
+        }
+        Ok(Self {
+            jwt_secret,
+            jwt_expires_in: source
+                .duration("JWT_EXPIRES_IN", Duration::from_secs(7 * 24 * 3600))?,
+        })
+    }
+}
+
+/// Where receipt files are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptStorage {
+    /// A directory on this machine (the embedded default: `DATA_DIR/receipts`).
+    Local(PathBuf),
+    /// An S3 bucket, or a bucket of any S3-compatible server at `endpoint_url`.
+    S3 {
+        bucket: String,
+        region: String,
+        endpoint_url: Option<String>,
+        /// `AWS_ACCESS_KEY_ID` with `AWS_SECRET_ACCESS_KEY` (or `_FILE`); without them
+        /// the AWS default chain finds credentials (web identity, instance role, …).
+        credentials: Option<(String, Secret)>,
+    },
+}
+
+impl ReceiptStorage {
+    pub(super) fn parse(source: &Lookup, data_dir: &Path) -> Result<Self, ConfigError> {
+        let endpoint_url = source.url("S3_ENDPOINT_URL", &HTTP_SCHEMES)?;
+        let credentials = both_or_neither(
+            ("AWS_ACCESS_KEY_ID", source.get("AWS_ACCESS_KEY_ID")),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                source.secret("AWS_SECRET_ACCESS_KEY")?,
+            ),
+        )?;
+        match source.get("AWS_S3_BUCKET") {
+            Some(bucket) => Ok(ReceiptStorage::S3 {
+                bucket,
+                region: source.get_or("AWS_REGION", "us-east-1"),
+                endpoint_url,
+                credentials,
+            }),
+            None if endpoint_url.is_some() => Err(invalid(
+                "AWS_S3_BUCKET",
+                "is required when S3_ENDPOINT_URL is set",
+            )),
+            None => Ok(ReceiptStorage::Local(data_dir.join("receipts"))),
+        }
+    }
+}
+
+/// Who mails come from, and how they leave.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub from: lettre::message::Mailbox,
+    /// `None`: mails are written as `.eml` files under `DATA_DIR/mail`.
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// `SMTP_USER` with `SMTP_PASSWORD` (or `SMTP_PASSWORD_FILE`).
+    pub credentials: Option<(String, Secret)>,
+    /// `SMTP_CA_FILE`: PEM certificates trusted besides the system's, for a server whose
+    /// certificate a private CA signed.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a server on this machine or a test.
+    None,
+}
+
+impl MailConfig {
+    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+        let from = source.get_or("MAIL_FROM", "Expense-Wise <no-reply@localhost>");
+        let from = from
+            .parse()
+            .map_err(|e| invalid("MAIL_FROM", format!("'{from}' is not a mail address: {e}")))?;
+        let smtp = match source.get("SMTP_HOST") {
+            None => None,
+            Some(host) => {
+                let security = source.choice(
+                    "SMTP_SECURITY",
+                    "starttls",
+                    &[
+                        ("starttls", SmtpSecurity::StartTls),
+                        ("tls", SmtpSecurity::Tls),
+                        ("none", SmtpSecurity::None),
+                    ],
+                )?;
+                let default_port = if security == SmtpSecurity::Tls {
+                    465
+                } else {
+                    587
+                };
+                Some(SmtpConfig {
+                    host,
+                    port: source.number("SMTP_PORT", default_port)?,
+                    security,
+                    credentials: both_or_neither(
+                        ("SMTP_USER", source.get("SMTP_USER")),
+                        ("SMTP_PASSWORD", source.secret("SMTP_PASSWORD")?),
+                    )?,
+                    ca_file: source.get("SMTP_CA_FILE").map(PathBuf::from),
+                })
+            }
+        };
+        Ok(Self { from, smtp })
+    }
+}
+
+/// How receipts are read.
+#[derive(Debug, Clone)]
+pub struct OcrConfig {
+    /// The `tesseract` program run where the ocrs models are absent.
+    pub tesseract_path: String,
+    /// The ocrs engine's detection and recognition models; `None` means Tesseract.
+    pub ocrs_models: Option<OcrsModels>,
+    /// The most reading one receipt may take.
+    pub time_limit: Duration,
+}
+
+/// Where the ocrs engine's two model files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcrsModels {
+    pub detection: PathBuf,
+    pub recognition: PathBuf,
+}
+
+impl OcrConfig {
+    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+        let ocrs_models = both_or_neither(
+            ("OCRS_DETECTION_MODEL", source.get("OCRS_DETECTION_MODEL")),
+            (
+                "OCRS_RECOGNITION_MODEL",
+                source.get("OCRS_RECOGNITION_MODEL"),
+            ),
+        )?
+        .map(|(detection, recognition)| OcrsModels {
+            detection: detection.into(),
+            recognition: recognition.into(),
+        });
+        Ok(Self {
+            tesseract_path: source.get_or("TESSERACT_PATH", "tesseract"),
+            ocrs_models,
+            time_limit: source.duration("OCR_TIME_LIMIT", Duration::from_secs(30))?,
+        })
+    }
+}
+
+/// Logs and traces.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    pub log_level: String,
+    /// Where traces go (OTLP over HTTP); `None`: nowhere.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            log_level: source.get_or("LOG_LEVEL", "info"),
+            // OTLP over HTTP: gRPC's endpoints would need another exporter.
+            otlp_endpoint: source.url("OTEL_EXPORTER_OTLP_ENDPOINT", &HTTP_SCHEMES)?,
+        })
+    }
+}
+
+/// How much one client may ask, and how large a request may be.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Largest JSON request body accepted, in bytes.
+    pub json_body: usize,
+    /// Largest receipt file accepted, in bytes.
+    pub receipt_bytes: u64,
+    /// Requests per client (user, or address when anonymous) and window.
+    pub requests: RateLimit,
+    /// The stricter limit on sign-in and registration attempts per address.
+    pub sign_ins: RateLimit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub window: Duration,
+    pub max: u64,
+}
+
+impl LimitsConfig {
+    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+        let rate = |window: &str, max: &str, window_ms: u64, max_default: u64| {
+            let window_ms: u64 = source.number(window, window_ms)?;
+            if window_ms == 0 {
+                return Err(invalid(window, "must be at least 1 (milliseconds)"));
+            }
+            Ok(RateLimit {
+                window: Duration::from_millis(window_ms),
+                max: source.positive(max, max_default)?,
+            })
+        };
+        Ok(Self {
+            json_body: source.number("JSON_BODY_LIMIT", 1usize << 20)?,
+            receipt_bytes: source.positive("RECEIPT_MAX_BYTES", 10u64 << 20)?,
+            requests: rate("RATE_LIMIT_WINDOW", "RATE_LIMIT_MAX", 3_600_000, 1000)?,
+            sign_ins: rate("AUTH_RATE_LIMIT_WINDOW", "AUTH_RATE_LIMIT_MAX", 900_000, 20)?,
+        })
+    }
+}

@@ -1,0 +1,146 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load(|k| map.get(k).cloned())
+}
+
+#[test]
+fn production_refuses_a_missing_or_weak_secret() {
+    let err = config(&[("APP_ENV", "production")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_SECRET");
+    let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_SECRET");
+    let ok = config(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).unwrap();
+    assert_eq!(ok.auth.jwt_secret.unwrap().expose().len(), 32);
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    assert_eq!(config(&[("PORT", "http")]).unwrap_err().variable, "PORT");
+    assert_eq!(
+        config(&[("JWT_EXPIRES_IN", "7w"), ("JWT_SECRET", "x")])
+            .unwrap_err()
+            .variable,
+        "JWT_EXPIRES_IN"
+    );
+    assert_eq!(
+        config(&[("DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .variable,
+        "DATABASE_URL"
+    );
+    assert_eq!(
+        config(&[("APP_ENV", "prod")]).unwrap_err().variable,
+        "APP_ENV"
+    );
+    assert_eq!(
+        config(&[("OCRS_DETECTION_MODEL", "/nonexistent/detection.rten")])
+            .unwrap_err()
+            .variable,
+        "OCRS_DETECTION_MODEL"
+    );
+    let model = std::env::current_exe().unwrap();
+    let model = model.to_str().unwrap();
+    assert_eq!(
+        config(&[("OCRS_DETECTION_MODEL", model)])
+            .unwrap_err()
+            .variable,
+        "OCRS_RECOGNITION_MODEL"
+    );
+    let both = config(&[
+        ("OCRS_DETECTION_MODEL", model),
+        ("OCRS_RECOGNITION_MODEL", model),
+    ])
+    .unwrap();
+    assert!(both.ocr.ocrs_models.is_some());
+    assert!(config(&[]).unwrap().ocr.ocrs_models.is_none());
+    assert_eq!(
+        config(&[("SMTP_HOST", "mail.test"), ("SMTP_SECURITY", "ssl")])
+            .unwrap_err()
+            .variable,
+        "SMTP_SECURITY"
+    );
+    assert_eq!(
+        config(&[("SMTP_HOST", "mail.test"), ("SMTP_USER", "bot")])
+            .unwrap_err()
+            .variable,
+        "SMTP_PASSWORD"
+    );
+    assert_eq!(
+        config(&[("MAIL_FROM", "not an address")])
+            .unwrap_err()
+            .variable,
+        "MAIL_FROM"
+    );
+    let smtp = config(&[("SMTP_HOST", "mail.test"), ("SMTP_SECURITY", "tls")])
+        .unwrap()
+        .mail
+        .smtp
+        .unwrap();
+    assert_eq!((smtp.port, smtp.security), (465, SmtpSecurity::Tls));
+    assert!(config(&[]).unwrap().mail.smtp.is_none());
+    assert_eq!(
+        config(&[("SMTP_HOST", "mail.test"), ("SMTP_CA_FILE", "Cargo.toml")])
+            .unwrap_err()
+            .variable,
+        "SMTP_CA_FILE"
+    );
+    assert_eq!(
+        config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")])
+            .unwrap_err()
+            .variable,
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    );
+}
+
+#[test]
+fn secrets_can_come_from_files_and_never_print() {
+    let dir = std::env::temp_dir().join(format!("ew-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, "from-a-file-0123456789-0123456789\n").unwrap();
+    let c = config(&[("JWT_SECRET_FILE", file.to_str().unwrap())]).unwrap();
+    assert_eq!(
+        c.auth.jwt_secret.as_ref().unwrap().expose(),
+        "from-a-file-0123456789-0123456789"
+    );
+    let url = dir.join("database-url");
+    std::fs::write(&url, "postgres://app:pw@db:5432/expensewise\n").unwrap();
+    let c = config(&[("DATABASE_URL_FILE", url.to_str().unwrap())]).unwrap();
+    assert_eq!(c.database.url, "postgres://app:pw@db:5432/expensewise");
+    assert!(!format!("{c:?}").contains("from-a-file"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_local_secret_is_generated_once_and_kept() {
+    let dir = std::env::temp_dir().join(format!("ew-local-{}", std::process::id()));
+    let first = local_secret(&dir).unwrap();
+    let second = local_secret(&dir).unwrap();
+    assert_eq!(first, second);
+    assert!(first.expose().len() >= MIN_PRODUCTION_SECRET_LEN);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn reading_the_configuration_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("ew-untouched-{}", std::process::id()));
+    let config = config(&[("DATA_DIR", dir.to_str().unwrap())]).unwrap();
+    assert!(config.auth.jwt_secret.is_none());
+    assert!(!dir.exists(), "parsing created {}", dir.display());
+}
+
+#[test]
+fn durations_read_like_the_seed_writes_them() {
+    assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+    assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+    assert!(parse_duration("0").is_err());
+    assert!(parse_duration("1y").is_err());
+    assert!(parse_duration("").is_err());
+}
