@@ -2,21 +2,26 @@
 //! on PostgreSQL (loaded by postgres-es, appended by one statement of ours) or SQLite
 //! (sqlite-es), whichever the database is.
 
+mod append;
 mod append_connections;
+mod cache;
+mod error;
 mod global_order;
 mod optimistic;
 mod repository;
+mod stores;
 
 use cqrs_es::event_sink::EventSink;
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore, SerializedEvent};
-use cqrs_es::{Aggregate, AggregateError, EventStore as _};
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, EventStore as _};
 use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGANIZATION_TYPE};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 
+use append::{append_at_once, Expected};
 use append_connections::AppendConnections;
+pub use cache::AggregateCache;
+use error::stale_or_conflict;
+pub use error::{CommandError, Committed};
 use global_order::version_and_last_write;
 pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, read_after, read_filtered, AuditFilter,
@@ -24,247 +29,10 @@ pub use global_order::{
 };
 pub use optimistic::{Scope, Settle};
 pub use repository::AnyEventRepository;
+use stores::{snapshot_due, Store};
+pub use stores::{StoreFor, EXPENSE_SNAPSHOT_EVERY, ORGANIZATION_SNAPSHOT_EVERY};
 
 use crate::db::Database;
-
-type Store<A> = PersistedEventStore<AnyEventRepository, A>;
-
-/// Events between two snapshots of an organization.
-pub const ORGANIZATION_SNAPSHOT_EVERY: usize = 20;
-/// Events between two snapshots of an expense: most expenses have fewer than twenty events
-/// and never get one; long-lived ones load a snapshot and at most 19 events. (Every 50
-/// made edits of a 1,000-event expense 47 % as fast as creates; every 20, 77 %.)
-pub const EXPENSE_SNAPSHOT_EVERY: usize = 20;
-
-/// Why a command did not take effect.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError<E: std::error::Error> {
-    /// The aggregate said no; `E` tells why in business terms.
-    #[error(transparent)]
-    Rejected(E),
-    /// Another writer appended to the same aggregate between our load and our append.
-    #[error("the aggregate was changed concurrently")]
-    Conflict,
-    /// An optimistic request (see [`Scope`]) was decided on an organization or aggregate
-    /// that has changed since; nothing was appended, and the request is to run again.
-    #[error("the request was decided on state that has changed since")]
-    Stale,
-    #[error(transparent)]
-    Technical(anyhow::Error),
-}
-
-impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
-    fn from(err: AggregateError<E>) -> Self {
-        match err {
-            AggregateError::UserError(e) => Self::Rejected(e),
-            AggregateError::AggregateConflict => Self::Conflict,
-            AggregateError::DatabaseConnectionError(e)
-            | AggregateError::DeserializationError(e)
-            | AggregateError::UnexpectedError(e) => Self::Technical(anyhow::anyhow!(e)),
-        }
-    }
-}
-
-/// The outcome of a command that was accepted.
-#[derive(Debug)]
-pub struct Committed<A> {
-    /// The aggregate after the command's events were applied.
-    pub aggregate: A,
-    /// How many events the command appended (0 when it changed nothing).
-    pub appended: usize,
-    /// Where the aggregate's latest event stands in the global order; `None` only for an
-    /// aggregate that has no events at all.
-    pub head: Option<GlobalPosition>,
-}
-
-/// Gives the event store for one aggregate type.
-pub trait StoreFor<A: Aggregate> {
-    /// Events between two snapshots, for a snapshotted aggregate type.
-    const SNAPSHOT_EVERY: Option<usize>;
-    fn store(&self) -> &Store<A>;
-    /// Where aggregates of this type are remembered, if they are.
-    fn cache(&self) -> Option<&AggregateCache<A>>;
-}
-
-/// Whether appending `count` events after `sequence` reaches the next snapshot: the rule
-/// cqrs-es applies on SQLite (a snapshot at every multiple of the snapshot size), kept by
-/// our PostgreSQL append so that both stores snapshot alike.
-fn snapshot_due<A: Aggregate, S: StoreFor<A>>(sequence: usize, count: usize) -> bool {
-    S::SNAPSHOT_EVERY.is_some_and(|every| count >= every - sequence % every)
-}
-
-/// The events as cqrs-es would store them: numbered after `sequence`, each with the
-/// command's metadata.
-fn serialize<A: Aggregate>(
-    aggregate_id: &str,
-    sequence: usize,
-    events: Vec<A::Event>,
-    metadata: &EventMetadata,
-) -> Result<Vec<SerializedEvent>, cqrs_es::persist::PersistenceError> {
-    let metadata = metadata.to_map();
-    events
-        .into_iter()
-        .zip(sequence + 1..)
-        .map(|(payload, sequence)| {
-            SerializedEvent::try_from(&cqrs_es::EventEnvelope::<A> {
-                aggregate_id: aggregate_id.to_string(),
-                sequence,
-                payload,
-                metadata: metadata.clone(),
-            })
-        })
-        .collect()
-}
-
-/// What an append must still find for it to hold: the aggregate at the sequence the
-/// command was decided on, and (in an optimistic request) the organization at the version
-/// the caller was authorized at.
-struct Expected<'a> {
-    aggregate_type: &'a str,
-    aggregate_id: &'a str,
-    sequence: usize,
-    organization: Option<&'a (String, u64)>,
-}
-
-/// Appends the events, and the aggregate's snapshot when one is due, in one statement — its
-/// own transaction — if what it expects still holds, and returns the last event's place in
-/// the global order (`None`: it did not hold, nothing was written). One round trip to
-/// PostgreSQL where postgres-es takes three (BEGIN, an INSERT per event, COMMIT) or four
-/// with a snapshot, asking for the position one more and checking the organization
-/// another. A sequence number taken meanwhile by another writer fails it whole, as a
-/// conflict.
-async fn append_at_once<E: std::error::Error>(
-    pool: &sqlx::PgPool,
-    connections: Option<&AppendConnections>,
-    expected: Expected<'_>,
-    events: &[SerializedEvent],
-    snapshot: Option<String>,
-) -> Result<Option<GlobalPosition>, CommandError<E>> {
-    let appended = match connections {
-        Some(connections) => {
-            let mut lease = connections
-                .acquire()
-                .await
-                .map_err(|e| CommandError::Technical(e.into()))?;
-            let appended = append_statement(lease.connection(), expected, events, snapshot).await;
-            lease.finish(&appended);
-            appended
-        }
-        None => append_statement(pool, expected, events, snapshot).await,
-    };
-    match appended {
-        Ok(rows) => Ok(rows
-            .into_iter()
-            .map(|(txid, position)| GlobalPosition { txid, position })
-            .max()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-            Err(CommandError::Conflict)
-        }
-        Err(e) => Err(CommandError::Technical(e.into())),
-    }
-}
-
-/// The statement of [`append_at_once`]: the events' (txid, position), none if what it
-/// expects did not hold.
-async fn append_statement<'c>(
-    executor: impl sqlx::PgExecutor<'c>,
-    expected: Expected<'_>,
-    events: &[SerializedEvent],
-    snapshot: Option<String>,
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
-    let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
-    // As text: the columns are `json`, which PostgreSQL then only validates (bound as
-    // values they would travel as jsonb, be decoded, and be printed back to text).
-    let payloads = column(|e| e.payload.to_string());
-    let metadata = column(|e| e.metadata.to_string());
-    let (organization, organization_version) = match expected.organization {
-        Some((id, version)) => (Some(id.as_str()), *version as i64),
-        None => (None, 0),
-    };
-    // The snapshot, when one is due, in postgres-es's layout (one row per aggregate,
-    // `current_snapshot` counting them), written only if the events were.
-    sqlx::query_as::<_, (i64, i64)>(
-        "WITH appended AS ( \
-           INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) \
-           SELECT t, id, seq, et, ev, p::json, m::json \
-           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-             $6::text[], $7::text[]) AS u(t, id, seq, et, ev, p, m) \
-           WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                  WHERE aggregate_type = $8 AND aggregate_id = $9) = $10 \
-             AND ($11::text IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                  WHERE aggregate_type = $12 AND aggregate_id = $11) = $13) \
-           RETURNING (txid::text)::bigint AS txid, position), \
-         updated AS ( \
-           UPDATE snapshots SET last_sequence = $14, payload = $15::json, \
-             current_snapshot = current_snapshot + 1 \
-           WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
-             AND aggregate_type = $8 AND aggregate_id = $9 \
-           RETURNING 1), \
-         inserted AS ( \
-           INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
-             current_snapshot, payload) \
-           SELECT $8, $9, $14, 1, $15::json \
-           WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
-             AND NOT EXISTS (SELECT FROM updated)) \
-         SELECT txid, position FROM appended",
-    )
-    .bind(column(|e| e.aggregate_type.clone()))
-    .bind(column(|e| e.aggregate_id.clone()))
-    .bind(sequences)
-    .bind(column(|e| e.event_type.clone()))
-    .bind(column(|e| e.event_version.clone()))
-    .bind(payloads)
-    .bind(metadata)
-    .bind(expected.aggregate_type)
-    .bind(expected.aggregate_id)
-    .bind(expected.sequence as i64)
-    .bind(organization)
-    .bind(ORGANIZATION_TYPE)
-    .bind(organization_version)
-    .bind((expected.sequence + events.len()) as i64)
-    .bind(snapshot)
-    .fetch_all(executor)
-    .await
-}
-
-/// Aggregates as this process last wrote (or, for organizations, loaded) them, with their
-/// sequence. Bounded: beyond its size it starts over.
-pub struct AggregateCache<A> {
-    entries: Mutex<HashMap<String, (A, usize)>>,
-}
-
-/// Aggregates kept in memory at most, per type.
-const CACHE_SIZE: usize = 10_000;
-
-impl<A: Clone> AggregateCache<A> {
-    fn new() -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (A, usize)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, id: &str) -> Option<(A, usize)> {
-        self.entries().get(id).cloned()
-    }
-
-    fn put(&self, id: &str, aggregate: A, sequence: usize) {
-        let mut entries = self.entries();
-        if entries.len() >= CACHE_SIZE {
-            entries.clear();
-        }
-        entries.insert(id.to_string(), (aggregate, sequence));
-    }
-
-    fn forget(&self, id: &str) {
-        self.entries().remove(id);
-    }
-}
 
 /// How a decision on an aggregate ended.
 enum Attempt<A> {
@@ -425,62 +193,6 @@ impl EventStore {
         self.load_organization(id).await
     }
 
-    /// Whether the answer of a finished optimistic request stands: false when it was
-    /// decided on state that has changed since (it committed nothing then, and is to run
-    /// again outside any scope).
-    pub async fn settle(&self, scope: Scope) -> Result<bool, sqlx::Error> {
-        let (organization, reads) = match scope.settle() {
-            Settle::Confirmed => return Ok(true),
-            Settle::RunAgain => return Ok(false),
-            Settle::Check {
-                organization,
-                reads,
-            } => (organization, reads),
-        };
-        if let Some((id, version)) = organization {
-            if aggregate_version(&self.db, ORGANIZATION_TYPE, &id).await? != version {
-                return Ok(false);
-            }
-        }
-        for read in reads {
-            let current = aggregate_version(&self.db, read.aggregate_type, &read.id).await?;
-            if current != read.sequence as u64 {
-                (read.forget)(self, &read.id);
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// The aggregate as this process remembers it, for an optimistic request on
-    /// PostgreSQL (where an append can check the sequence in the same statement).
-    fn remembered<A>(&self, aggregate_id: &str) -> Option<EventStoreAggregateContext<A>>
-    where
-        Self: StoreFor<A>,
-        A: Aggregate + Clone,
-    {
-        if !matches!(self.db, Database::Postgres(_)) || !optimistic::active() {
-            return None;
-        }
-        let (aggregate, sequence) = self.cache()?.get(aggregate_id)?;
-        Some(EventStoreAggregateContext {
-            aggregate_id: aggregate_id.to_string(),
-            aggregate,
-            current_sequence: sequence,
-            current_snapshot: None,
-        })
-    }
-
-    fn forget<A>(&self, aggregate_id: &str)
-    where
-        Self: StoreFor<A>,
-        A: Aggregate + Clone,
-    {
-        if let Some(cache) = self.cache() {
-            cache.forget(aggregate_id);
-        }
-    }
-
     /// Like [`EventStore::execute`] for an aggregate that cannot exist yet (its id was
     /// just generated at random): nothing is read before the append. Should the id exist
     /// after all, the append conflicts on the first sequence number and changes nothing.
@@ -576,8 +288,7 @@ impl EventStore {
             Attempt::Done(committed) => Ok(committed),
             // The caller built the command from what it saw: only running the whole
             // request again can decide anew.
-            Attempt::Doubtful if optimistic::stale() => Err(CommandError::Stale),
-            Attempt::Doubtful => Err(CommandError::Conflict),
+            Attempt::Doubtful => Err(stale_or_conflict()),
         }
     }
 
@@ -645,23 +356,17 @@ impl EventStore {
         if appended > 0 {
             match &self.db {
                 Database::Postgres(pool) => {
-                    let serialized = serialize::<A>(aggregate_id, base_sequence, events, metadata)
-                        .map_err(|e| CommandError::Technical(e.into()))?;
-                    let snapshot = match snapshot_due::<A, Self>(base_sequence, appended) {
-                        true => Some(
-                            serde_json::to_string(&aggregate)
-                                .map_err(|e| CommandError::Technical(e.into()))?,
-                        ),
-                        false => None,
-                    };
                     let expected = Expected {
                         aggregate_type: A::TYPE,
                         aggregate_id,
                         sequence: base_sequence,
                         organization: guard.as_ref(),
                     };
+                    let snapshot =
+                        snapshot_due::<A, Self>(base_sequence, appended).then_some(&aggregate);
                     let connections = self.append_connections.as_ref();
-                    match append_at_once(pool, connections, expected, &serialized, snapshot).await?
+                    match append_at_once(pool, connections, expected, events, metadata, snapshot)
+                        .await?
                     {
                         Some(position) => head = Some(position),
                         None => {
@@ -674,7 +379,7 @@ impl EventStore {
                 // Nothing is remembered on SQLite, where cqrs-es appends (and snapshots).
                 Database::Sqlite(_) => {
                     if self.organization_changed(guard.as_ref()).await? {
-                        return stale();
+                        return Err(stale_or_conflict());
                     }
                     store_commit(self.store(), events, context, metadata).await?;
                 }
@@ -714,7 +419,7 @@ impl EventStore {
         A: Aggregate + Clone,
     {
         if self.organization_changed(guard.as_ref()).await? {
-            return stale();
+            return Err(stale_or_conflict());
         }
         if remembered {
             self.forget::<A>(aggregate_id);
@@ -737,15 +442,6 @@ impl EventStore {
     }
 }
 
-/// A stale optimistic request, to be run again; a conflict where it cannot be.
-fn stale<T, E: std::error::Error>() -> Result<T, CommandError<E>> {
-    if optimistic::stale() {
-        Err(CommandError::Stale)
-    } else {
-        Err(CommandError::Conflict)
-    }
-}
-
 async fn store_commit<A: Aggregate>(
     store: &Store<A>,
     events: Vec<A::Event>,
@@ -762,58 +458,6 @@ impl<A> Attempt<A> {
         match self {
             Self::Done(committed) => Ok(committed),
             Self::Doubtful => Err(CommandError::Conflict),
-        }
-    }
-}
-
-macro_rules! store_for {
-    ($aggregate:ty, $field:ident, $snapshot_every:expr $(, remembered in $cache:ident)?) => {
-        impl StoreFor<$aggregate> for EventStore {
-            const SNAPSHOT_EVERY: Option<usize> = $snapshot_every;
-            fn store(&self) -> &Store<$aggregate> {
-                &self.$field
-            }
-            fn cache(&self) -> Option<&AggregateCache<$aggregate>> {
-                None $(.or(Some(&self.$cache)))?
-            }
-        }
-    };
-}
-
-store_for!(
-    Organization,
-    organizations,
-    Some(ORGANIZATION_SNAPSHOT_EVERY),
-    remembered in organization_cache
-);
-store_for!(EmailClaim, email_claims, None);
-store_for!(
-    Expense,
-    expenses,
-    Some(EXPENSE_SNAPSHOT_EVERY),
-    remembered in expense_cache
-);
-store_for!(Receipt, receipts, None);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// cqrs-es snapshots when an append reaches a multiple of the snapshot size; the
-    /// PostgreSQL append must snapshot at exactly those appends.
-    #[test]
-    fn a_snapshot_is_due_when_an_append_reaches_a_multiple_of_its_size() {
-        for sequence in 0..100 {
-            for count in 1..50 {
-                let reaches =
-                    (sequence + 1..=sequence + count).any(|s| s % EXPENSE_SNAPSHOT_EVERY == 0);
-                assert_eq!(
-                    snapshot_due::<Expense, EventStore>(sequence, count),
-                    reaches,
-                    "{count} events after {sequence}"
-                );
-                assert!(!snapshot_due::<Receipt, EventStore>(sequence, count));
-            }
         }
     }
 }

@@ -13,7 +13,9 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use super::EventStore;
+use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
+
+use super::{aggregate_version, EventStore};
 
 tokio::task_local! {
     static SCOPE: Arc<Mutex<State>>;
@@ -143,7 +145,7 @@ pub(super) fn committed(aggregate_type: &str, id: &str) {
 
 /// Marks the request as decided on stale state. False when that can no longer be undone
 /// by running it again (something was committed, or there is no scope).
-pub(super) fn stale() -> bool {
+pub(super) fn mark_stale() -> bool {
     with(|s| {
         if s.committed {
             false
@@ -153,4 +155,33 @@ pub(super) fn stale() -> bool {
         }
     })
     .unwrap_or(false)
+}
+
+impl EventStore {
+    /// Whether the answer of a finished optimistic request stands: false when it was
+    /// decided on state that has changed since (it committed nothing then, and is to run
+    /// again outside any scope).
+    pub async fn settle(&self, scope: Scope) -> Result<bool, sqlx::Error> {
+        let (organization, reads) = match scope.settle() {
+            Settle::Confirmed => return Ok(true),
+            Settle::RunAgain => return Ok(false),
+            Settle::Check {
+                organization,
+                reads,
+            } => (organization, reads),
+        };
+        if let Some((id, version)) = organization {
+            if aggregate_version(&self.db, ORGANIZATION_TYPE, &id).await? != version {
+                return Ok(false);
+            }
+        }
+        for read in reads {
+            let current = aggregate_version(&self.db, read.aggregate_type, &read.id).await?;
+            if current != read.sequence as u64 {
+                (read.forget)(self, &read.id);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }

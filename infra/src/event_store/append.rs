@@ -1,0 +1,155 @@
+//! The PostgreSQL append: a command's events, and its snapshot when one is due, in one
+//! statement that also checks what the command was decided on.
+
+use cqrs_es::persist::SerializedEvent;
+use cqrs_es::Aggregate;
+use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
+use expensewise_domain::EventMetadata;
+
+use super::append_connections::AppendConnections;
+use super::{CommandError, GlobalPosition};
+
+/// The events as cqrs-es would store them: numbered after `sequence`, each with the
+/// command's metadata.
+fn serialize<A: Aggregate>(
+    aggregate_id: &str,
+    sequence: usize,
+    events: Vec<A::Event>,
+    metadata: &EventMetadata,
+) -> Result<Vec<SerializedEvent>, cqrs_es::persist::PersistenceError> {
+    let metadata = metadata.to_map();
+    events
+        .into_iter()
+        .zip(sequence + 1..)
+        .map(|(payload, sequence)| {
+            SerializedEvent::try_from(&cqrs_es::EventEnvelope::<A> {
+                aggregate_id: aggregate_id.to_string(),
+                sequence,
+                payload,
+                metadata: metadata.clone(),
+            })
+        })
+        .collect()
+}
+
+/// What an append must still find for it to hold: the aggregate at the sequence the
+/// command was decided on, and (in an optimistic request) the organization at the version
+/// the caller was authorized at.
+pub(super) struct Expected<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: usize,
+    pub organization: Option<&'a (String, u64)>,
+}
+
+/// Appends the events, and the aggregate's snapshot when one is due, in one statement — its
+/// own transaction — if what it expects still holds, and returns the last event's place in
+/// the global order (`None`: it did not hold, nothing was written). One round trip to
+/// PostgreSQL where postgres-es takes three (BEGIN, an INSERT per event, COMMIT) or four
+/// with a snapshot, asking for the position one more and checking the organization
+/// another. A sequence number taken meanwhile by another writer fails it whole, as a
+/// conflict.
+pub(super) async fn append_at_once<A: Aggregate>(
+    pool: &sqlx::PgPool,
+    connections: Option<&AppendConnections>,
+    expected: Expected<'_>,
+    events: Vec<A::Event>,
+    metadata: &EventMetadata,
+    snapshot: Option<&A>,
+) -> Result<Option<GlobalPosition>, CommandError<A::Error>> {
+    let technical = |e: &dyn std::fmt::Display| CommandError::Technical(anyhow::anyhow!("{e}"));
+    let events = serialize::<A>(expected.aggregate_id, expected.sequence, events, metadata)
+        .map_err(|e| technical(&e))?;
+    let snapshot = snapshot
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| technical(&e))?;
+    let events = &events;
+    let appended = match connections {
+        Some(connections) => {
+            let mut lease = connections
+                .acquire()
+                .await
+                .map_err(|e| CommandError::Technical(e.into()))?;
+            let appended = append_statement(lease.connection(), expected, events, snapshot).await;
+            lease.finish(&appended);
+            appended
+        }
+        None => append_statement(pool, expected, events, snapshot).await,
+    };
+    match appended {
+        Ok(rows) => Ok(rows
+            .into_iter()
+            .map(|(txid, position)| GlobalPosition { txid, position })
+            .max()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+            Err(CommandError::Conflict)
+        }
+        Err(e) => Err(CommandError::Technical(e.into())),
+    }
+}
+
+/// The statement of [`append_at_once`]: the events' (txid, position), none if what it
+/// expects did not hold.
+async fn append_statement<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    expected: Expected<'_>,
+    events: &[SerializedEvent],
+    snapshot: Option<String>,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
+    // As text: the columns are `json`, which PostgreSQL then only validates (bound as
+    // values they would travel as jsonb, be decoded, and be printed back to text).
+    let payloads = column(|e| e.payload.to_string());
+    let metadata = column(|e| e.metadata.to_string());
+    let (organization, organization_version) = match expected.organization {
+        Some((id, version)) => (Some(id.as_str()), *version as i64),
+        None => (None, 0),
+    };
+    // The snapshot, when one is due, in postgres-es's layout (one row per aggregate,
+    // `current_snapshot` counting them), written only if the events were.
+    sqlx::query_as::<_, (i64, i64)>(
+        "WITH appended AS ( \
+           INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) \
+           SELECT t, id, seq, et, ev, p::json, m::json \
+           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+             $6::text[], $7::text[]) AS u(t, id, seq, et, ev, p, m) \
+           WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                  WHERE aggregate_type = $8 AND aggregate_id = $9) = $10 \
+             AND ($11::text IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                  WHERE aggregate_type = $12 AND aggregate_id = $11) = $13) \
+           RETURNING (txid::text)::bigint AS txid, position), \
+         updated AS ( \
+           UPDATE snapshots SET last_sequence = $14, payload = $15::json, \
+             current_snapshot = current_snapshot + 1 \
+           WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
+             AND aggregate_type = $8 AND aggregate_id = $9 \
+           RETURNING 1), \
+         inserted AS ( \
+           INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
+             current_snapshot, payload) \
+           SELECT $8, $9, $14, 1, $15::json \
+           WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
+             AND NOT EXISTS (SELECT FROM updated)) \
+         SELECT txid, position FROM appended",
+    )
+    .bind(column(|e| e.aggregate_type.clone()))
+    .bind(column(|e| e.aggregate_id.clone()))
+    .bind(sequences)
+    .bind(column(|e| e.event_type.clone()))
+    .bind(column(|e| e.event_version.clone()))
+    .bind(payloads)
+    .bind(metadata)
+    .bind(expected.aggregate_type)
+    .bind(expected.aggregate_id)
+    .bind(expected.sequence as i64)
+    .bind(organization)
+    .bind(ORGANIZATION_TYPE)
+    .bind(organization_version)
+    .bind((expected.sequence + events.len()) as i64)
+    .bind(snapshot)
+    .fetch_all(executor)
+    .await
+}
