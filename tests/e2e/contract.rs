@@ -77,11 +77,10 @@ async fn health_and_readiness_answer(backend: Backend) {
     app.finish().await;
 
     // Without an OCR engine the product still serves, and says what to install.
-    let app = TestApp::spawn_with_env(
-        backend,
-        vec![("TESSERACT_PATH", "/nonexistent/tesseract".into())],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .env(vec![("TESSERACT_PATH", "/nonexistent/tesseract".into())])
+        .start()
+        .await;
     let ready = app
         .request(Method::GET, "/ready", None)
         .send()

@@ -114,13 +114,12 @@ async fn each_person_gets_each_mail_once_through_worker_kills_and_smtp_outages()
         email: false,
         ..Roles::ALL
     };
-    let app = TestApp::spawn_with_roles(
-        Backend::Postgres,
-        Some(&nats.url),
-        smtp.environment(),
-        without_email,
-    )
-    .await;
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .env(smtp.environment())
+        .roles(without_email)
+        .start()
+        .await;
     let mut env = app.database.environment();
     env.push(("NATS_URL", nats.url.clone()));
     env.extend(smtp.environment());
@@ -350,7 +349,10 @@ async fn the_embedded_default_writes_mails_as_files() {
 async fn mail_goes_out_over_starttls_and_tls_to_a_verified_server() {
     for security in ["starttls", "tls"] {
         let smtp = SmtpServer::start_with(security);
-        let app = TestApp::spawn_with_env(Backend::Sqlite, smtp.environment()).await;
+        let app = TestApp::builder(Backend::Sqlite)
+            .env(smtp.environment())
+            .start()
+            .await;
         let ready = app
             .request(reqwest::Method::GET, "/ready", None)
             .send()
@@ -371,7 +373,10 @@ async fn mail_goes_out_over_starttls_and_tls_to_a_verified_server() {
             .into_iter()
             .filter(|(name, _)| *name != "SMTP_CA_FILE")
             .collect();
-        let app = TestApp::spawn_with_env(Backend::Sqlite, untrusting).await;
+        let app = TestApp::builder(Backend::Sqlite)
+            .env(untrusting)
+            .start()
+            .await;
         let ready = app
             .request(reqwest::Method::GET, "/ready", None)
             .send()

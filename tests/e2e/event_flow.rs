@@ -24,7 +24,10 @@ async fn read_model_count(db: &Database) -> i64 {
 #[tokio::test]
 async fn events_flow_through_jetstream_into_the_read_models_and_onto_the_stream() {
     let nats = NatsServer::start();
-    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .start()
+        .await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let bob = app.add_user(&admin, "bob@acme.test", "approver").await;
     let created = app.create_expense(&admin).await;
@@ -101,7 +104,10 @@ async fn ready_nats(app: &TestApp) -> (StatusCode, String) {
 #[tokio::test]
 async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
     let mut nats = NatsServer::start();
-    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .start()
+        .await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let mut last = String::new();
     for i in 0..60 {
@@ -201,7 +207,10 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
 #[tokio::test]
 async fn a_message_that_is_not_an_event_is_dead_lettered_and_projections_go_on() {
     let nats = NatsServer::start();
-    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .start()
+        .await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
     js.publish(

@@ -17,14 +17,13 @@ fn header(response: &reqwest::Response, name: &str) -> String {
 
 #[tokio::test]
 async fn the_request_after_the_maximum_gets_429_until_the_window_ends() {
-    let app = TestApp::spawn_with_env(
-        Backend::Sqlite,
-        vec![
+    let app = TestApp::builder(Backend::Sqlite)
+        .env(vec![
             ("RATE_LIMIT_MAX", "1000".to_string()),
             ("RATE_LIMIT_WINDOW", "3600000".to_string()),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let ada = app.register("Acme", "ada@acme.test").await;
     let eve = app.add_user(&ada, "eve@acme.test", "employee").await;
     // Adding Eve was Ada's first request in the window; 999 reads make 1,000.
@@ -68,11 +67,10 @@ async fn the_request_after_the_maximum_gets_429_until_the_window_ends() {
 
 #[tokio::test]
 async fn password_guessing_is_stopped_early() {
-    let app = TestApp::spawn_with_env(
-        Backend::Sqlite,
-        vec![("AUTH_RATE_LIMIT_MAX", "5".to_string())],
-    )
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .env(vec![("AUTH_RATE_LIMIT_MAX", "5".to_string())])
+        .start()
+        .await;
     app.register("Acme", "ada@acme.test").await;
     // The registration was the first attempt from this address; four wrong guesses follow.
     for _ in 0..4 {

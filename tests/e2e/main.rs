@@ -12,6 +12,7 @@ mod email;
 mod event_flow;
 mod event_schemas;
 mod event_store;
+mod expense_requests;
 mod expenses;
 mod harness;
 mod limits;

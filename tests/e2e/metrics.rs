@@ -32,7 +32,10 @@ pub fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 #[tokio::test]
 async fn metrics_show_requests_events_projections_and_the_process() {
     let nats = NatsServer::start();
-    let app = TestApp::spawn_with_nats(Backend::Postgres, &nats.url).await;
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .start()
+        .await;
     let ada = app.register("Acme", "ada@acme.test").await;
     let mut last = String::new();
     for _ in 0..20 {

@@ -85,13 +85,11 @@ async fn stream_reset_republishes_what_the_database_holds() {
         relay: false,
         ..Roles::ALL
     };
-    let app = TestApp::spawn_with_roles(
-        Backend::Postgres,
-        Some(&nats.url),
-        Vec::new(),
-        without_relay,
-    )
-    .await;
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .roles(without_relay)
+        .start()
+        .await;
     let mut env = app.database.environment();
     env.push(("NATS_URL", nats.url.clone()));
     let relay_env = |env: &Vec<(&'static str, String)>| {

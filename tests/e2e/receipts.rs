@@ -11,7 +11,10 @@ use reqwest::{Method, StatusCode};
 const TRUNCATED_JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F'];
 
 async fn uploads_are_typed_by_their_bytes_and_limited(backend: Backend) {
-    let app = TestApp::spawn_with_env(backend, vec![("RECEIPT_MAX_BYTES", "4096".into())]).await;
+    let app = TestApp::builder(backend)
+        .env(vec![("RECEIPT_MAX_BYTES", "4096".into())])
+        .start()
+        .await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let eve = app.add_user(&admin, "eve@acme.test", "employee").await;
 
@@ -319,7 +322,7 @@ on_both_backends!(
 #[tokio::test]
 async fn on_s3_the_file_is_in_the_bucket_encrypted_and_downloads_by_a_presigned_link() {
     let s3 = S3Server::start();
-    let app = TestApp::spawn_with_s3(Backend::Postgres, &s3).await;
+    let app = TestApp::builder(Backend::Postgres).s3(&s3).start().await;
     let ready = app
         .request(Method::GET, "/ready", None)
         .send()

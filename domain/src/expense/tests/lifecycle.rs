@@ -1,0 +1,259 @@
+//! Submitting, deciding on, reimbursing and deleting an expense.
+
+use super::*;
+
+// --- submit ---
+
+#[test]
+fn the_owner_submits_a_draft() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_events(vec![submitted(false)]);
+}
+
+#[test]
+fn only_the_owner_submits() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::SubmitExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::NotOwner);
+}
+
+#[test]
+fn submitting_twice_is_a_conflict() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn a_rejected_expense_is_resubmitted() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), rejected()])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_events(vec![submitted(true)]);
+}
+
+#[test]
+fn a_rejected_expense_can_be_edited_before_resubmitting() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), rejected()])
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                merchant: Some("Café Central GmbH".into()),
+                ..Default::default()
+            },
+        ))
+        .then_expect_events(vec![ExpenseEvent::ExpenseUpdated {
+            money: eur("42.50"),
+            merchant: "Café Central GmbH".into(),
+            category: "meals".into(),
+            spent_on: day(20),
+            description: Some("Team lunch".into()),
+            updated_at: at(),
+        }]);
+}
+
+#[test]
+fn resubmission_clears_the_earlier_decision() {
+    let mut expense = Expense::default();
+    for e in [created(), submitted(false), rejected(), submitted(true)] {
+        expense.apply(e);
+    }
+    let s = expense.state.unwrap();
+    assert_eq!(s.status, ExpenseStatus::Submitted);
+    assert_eq!((s.decided_by, s.decision_reason), (None, None));
+    assert_eq!(expense.version, 4);
+}
+
+// --- approve / reject ---
+
+#[test]
+fn an_approver_approves_a_submitted_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::ApproveExpense {
+            ctx: approver(),
+            comment: Some(" ok ".into()),
+        })
+        .then_expect_events(vec![ExpenseEvent::ExpenseApproved {
+            approver_id: APPROVER,
+            comment: Some("ok".into()),
+            approved_at: at(),
+        }]);
+}
+
+#[test]
+fn an_admin_may_approve_too() {
+    let result = Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(admin()))
+        .inspect_result();
+    assert!(matches!(
+        result.as_deref(),
+        Ok([ExpenseEvent::ExpenseApproved { .. }])
+    ));
+}
+
+#[test]
+fn an_employee_cannot_approve() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(ctx(Uuid::from_u128(9), Role::Employee)))
+        .then_expect_error(ExpenseError::NotAnApprover);
+}
+
+#[test]
+fn an_auditor_cannot_approve() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(ctx(Uuid::from_u128(9), Role::Auditor)))
+        .then_expect_error(ExpenseError::NotAnApprover);
+}
+
+#[test]
+fn nobody_approves_their_own_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(ctx(OWNER, Role::Admin)))
+        .then_expect_error(ExpenseError::OwnExpense);
+}
+
+#[test]
+fn nobody_rejects_their_own_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(ctx(OWNER, Role::Approver), "no"))
+        .then_expect_error(ExpenseError::OwnExpense);
+}
+
+#[test]
+fn a_draft_cannot_be_approved() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(approve(approver()))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Draft));
+}
+
+#[test]
+fn an_approved_expense_cannot_be_approved_again() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(approve(approver()))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Approved));
+}
+
+#[test]
+fn an_approver_rejects_with_a_reason() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(approver(), "No receipt"))
+        .then_expect_events(vec![rejected()]);
+}
+
+#[test]
+fn rejecting_needs_a_reason() {
+    let result = Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(approver(), "   "))
+        .inspect_result();
+    expect_invalid_fields(result, &["reason"]);
+}
+
+#[test]
+fn an_employee_cannot_reject() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(reject(ctx(Uuid::from_u128(9), Role::Employee), "no"))
+        .then_expect_error(ExpenseError::NotAnApprover);
+}
+
+#[test]
+fn a_rejected_expense_cannot_be_rejected_again() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), rejected()])
+        .when(reject(approver(), "still no"))
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Rejected));
+}
+
+#[test]
+fn a_decision_checks_the_version() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(approve(Context {
+            expected_version: Some(1),
+            ..approver()
+        }))
+        .then_expect_error(ExpenseError::StaleVersion { current: 2 });
+}
+
+// --- reimburse ---
+
+#[test]
+fn an_admin_reimburses_an_approved_expense() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(ExpenseCommand::ReimburseExpense { ctx: admin() })
+        .then_expect_events(vec![reimbursed()]);
+}
+
+#[test]
+fn only_admins_reimburse() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved()])
+        .when(ExpenseCommand::ReimburseExpense { ctx: approver() })
+        .then_expect_error(ExpenseError::NotAnAdmin);
+}
+
+#[test]
+fn an_unapproved_expense_cannot_be_reimbursed() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::ReimburseExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn reimbursing_twice_is_a_conflict() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false), approved(), reimbursed()])
+        .when(ExpenseCommand::ReimburseExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Reimbursed));
+}
+
+// --- delete ---
+
+#[test]
+fn the_owner_deletes_a_draft() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::DeleteExpense { ctx: owner() })
+        .then_expect_events(vec![deleted()]);
+}
+
+#[test]
+fn only_drafts_are_deleted() {
+    Fixture::with(())
+        .given(vec![created(), submitted(false)])
+        .when(ExpenseCommand::DeleteExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+}
+
+#[test]
+fn only_the_owner_deletes() {
+    Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::DeleteExpense { ctx: admin() })
+        .then_expect_error(ExpenseError::NotOwner);
+}
+
+#[test]
+fn a_deleted_expense_is_gone() {
+    Fixture::with(())
+        .given(vec![created(), deleted()])
+        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .then_expect_error(ExpenseError::NotFound);
+}

@@ -1,0 +1,288 @@
+//! The expenses read model: one row per live expense, for lists, the approvals queue and
+//! summaries.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use cqrs_es::Aggregate;
+use expensewise_domain::expense::{ExpenseEvent, ExpenseState, ExpenseStatus, AGGREGATE_TYPE};
+use expensewise_domain::{Currency, Expense, Money};
+use expensewise_infra::db::Tx;
+use expensewise_infra::{on_tx, RecordedEvent};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::runner::Projection;
+
+mod queries;
+
+pub use queries::{
+    approvals, get, list, summary, ExpenseRow, GroupBy, ListCursor, ListFilter, QueueCursor,
+    SummaryRow,
+};
+use queries::{decode_row, COLUMNS};
+
+pub const NAME: &str = "expenses";
+
+/// Writes the expenses read model into `table`: the live one, or a shadow being
+/// rebuilt beside it.
+pub struct ExpensesProjection {
+    table: &'static str,
+    checkpoint: &'static str,
+}
+
+pub const TABLE: &str = "rm_expenses";
+
+impl ExpensesProjection {
+    pub fn live() -> Self {
+        Self {
+            table: TABLE,
+            checkpoint: NAME,
+        }
+    }
+
+    pub fn shadow() -> Self {
+        Self {
+            table: "rm_expenses_rebuild",
+            checkpoint: "expenses.rebuild",
+        }
+    }
+}
+
+fn minor_units(money: &Money) -> i64 {
+    let mut amount = money.amount();
+    amount.rescale(money.currency().minor_units());
+    i64::try_from(amount.mantissa()).unwrap_or(i64::MAX)
+}
+
+fn search_text(merchant: &str, description: Option<&str>) -> String {
+    format!("{} {}", merchant, description.unwrap_or_default()).to_lowercase()
+}
+
+/// One row of the read model while a batch is folded into it: the domain's own
+/// aggregate, so the read model follows exactly the rules the commands were decided by.
+#[derive(Debug, Clone, Default)]
+struct Draft {
+    in_table: bool,
+    expense: Expense,
+}
+
+/// Rows per multi-row statement: 20 parameters each stay under SQLite's limit of 32,766.
+const WRITE_CHUNK: usize = 500;
+
+#[async_trait]
+impl Projection for ExpensesProjection {
+    fn name(&self) -> &'static str {
+        self.checkpoint
+    }
+
+    fn table(&self) -> &'static str {
+        self.table
+    }
+
+    /// Folds the batch into the rows it touches, in memory, then writes each changed row
+    /// once: a rebuild writes a row per expense, not a statement per event.
+    async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        let table = self.table;
+        let mut touched: Vec<Uuid> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut decoded = Vec::new();
+        for event in events.iter().filter(|e| e.aggregate_type == AGGREGATE_TYPE) {
+            let id = Uuid::parse_str(&event.aggregate_id)?;
+            let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
+            if seen.insert(id) {
+                touched.push(id);
+            }
+            decoded.push((id, event.sequence, payload));
+        }
+        if decoded.is_empty() {
+            return Ok(());
+        }
+        let mut drafts = load_drafts(tx, table, &touched).await?;
+        for (id, version, event) in decoded {
+            let draft = drafts.entry(id).or_default();
+            // An event the row already includes changes nothing.
+            if u64::try_from(version).unwrap_or_default() > draft.expense.version {
+                draft.expense.apply(event);
+            }
+        }
+        let gone: Vec<String> = drafts
+            .iter()
+            .filter(|(_, d)| d.in_table && d.expense.deleted)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let live: Vec<(Uuid, &ExpenseState, u64)> = drafts
+            .iter()
+            .filter(|(_, d)| !d.expense.deleted)
+            .filter_map(|(id, d)| {
+                d.expense
+                    .state
+                    .as_ref()
+                    .map(|s| (*id, s, d.expense.version))
+            })
+            .collect();
+        for chunk in gone.chunks(WRITE_CHUNK) {
+            let sql = format!(
+                "DELETE FROM {table} WHERE id IN ({})",
+                placeholders(chunk.len(), 0)
+            );
+            on_tx!(tx, |conn| {
+                let mut query = sqlx::query(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *conn).await?;
+            });
+        }
+        for chunk in live.chunks(WRITE_CHUNK) {
+            upsert(tx, table, chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `$start+1, $start+2, …` for `count` parameters.
+fn placeholders(count: usize, start: usize) -> String {
+    (start + 1..=start + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+const WRITE_COLUMNS: [&str; 20] = [
+    "id",
+    "organization_id",
+    "owner_id",
+    "amount",
+    "amount_minor",
+    "currency",
+    "merchant",
+    "category",
+    "spent_on",
+    "description",
+    "status",
+    "receipt_ids",
+    "version",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "decided_at",
+    "decided_by",
+    "decision_reason",
+    "search",
+];
+
+async fn upsert(
+    tx: &mut Tx,
+    table: &str,
+    rows: &[(Uuid, &ExpenseState, u64)],
+) -> anyhow::Result<()> {
+    let width = WRITE_COLUMNS.len();
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| format!("({})", placeholders(width, r * width)))
+        .collect();
+    let updates: Vec<String> = WRITE_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT (id) DO UPDATE SET {}",
+        WRITE_COLUMNS.join(", "),
+        values.join(", "),
+        updates.join(", ")
+    );
+    on_tx!(tx, |conn| {
+        let mut query = sqlx::query(&sql);
+        for (id, s, version) in rows {
+            query = query
+                .bind(id.to_string())
+                .bind(s.organization_id.to_string())
+                .bind(s.owner_id.to_string())
+                .bind(s.money.amount_string())
+                .bind(minor_units(&s.money))
+                .bind(s.money.currency().code().to_string())
+                .bind(&s.merchant)
+                .bind(&s.category)
+                .bind(s.spent_on)
+                .bind(&s.description)
+                .bind(s.status.as_str())
+                .bind(serde_json::to_string(&s.receipt_ids)?)
+                .bind(i64::try_from(*version)?)
+                .bind(s.created_at)
+                .bind(s.updated_at)
+                .bind(s.submitted_at)
+                .bind(s.decided_at)
+                .bind(s.decided_by.map(|u| u.to_string()))
+                .bind(&s.decision_reason)
+                .bind(search_text(&s.merchant, s.description.as_deref()));
+        }
+        query.execute(&mut *conn).await?;
+    });
+    Ok(())
+}
+
+/// The rows of `ids` already in the table, as aggregates to fold into.
+async fn load_drafts(
+    tx: &mut Tx,
+    table: &str,
+    ids: &[Uuid],
+) -> anyhow::Result<HashMap<Uuid, Draft>> {
+    let mut drafts = HashMap::new();
+    for chunk in ids.chunks(WRITE_CHUNK) {
+        let sql = format!(
+            "SELECT {COLUMNS}, organization_id FROM {table} WHERE id IN ({})",
+            placeholders(chunk.len(), 0)
+        );
+        let found: Vec<(ExpenseRow, String)> = on_tx!(tx, |conn| {
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let mut found = Vec::new();
+            for row in query.fetch_all(&mut *conn).await? {
+                found.push((decode_row(&row)?, row.try_get("organization_id")?));
+            }
+            found
+        });
+        for (row, organization_id) in found {
+            drafts.insert(
+                row.id,
+                Draft {
+                    in_table: true,
+                    expense: to_aggregate(row, &organization_id)?,
+                },
+            );
+        }
+    }
+    Ok(drafts)
+}
+
+/// A stored row back as the aggregate state it was written from.
+fn to_aggregate(row: ExpenseRow, organization_id: &str) -> anyhow::Result<Expense> {
+    let currency = Currency::parse(&row.currency)?;
+    let state = ExpenseState {
+        organization_id: Uuid::parse_str(organization_id)?,
+        owner_id: row.owner_id,
+        money: Money::parse(&row.amount, currency)?,
+        merchant: row.merchant,
+        category: row.category,
+        spent_on: row.spent_on,
+        description: row.description,
+        status: ExpenseStatus::parse(&row.status)
+            .ok_or_else(|| anyhow::anyhow!("unknown status {:?} in the read model", row.status))?,
+        receipt_ids: row.receipt_ids,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        submitted_at: row.submitted_at,
+        decided_at: row.decided_at,
+        decided_by: row.decided_by,
+        decision_reason: row.decision_reason,
+        // Not kept in the read model, and not needed to fold later events.
+        reimbursed_at: None,
+    };
+    Ok(Expense {
+        state: Some(state),
+        deleted: false,
+        version: u64::try_from(row.version)?,
+    })
+}

@@ -1,0 +1,171 @@
+use super::*;
+use chrono::NaiveDate;
+
+fn eur() -> Currency {
+    Currency::parse("EUR").unwrap()
+}
+
+fn total(e: &Extraction) -> Option<String> {
+    e.total
+        .map(|m| format!("{} {}", m.amount_string(), m.currency().code()))
+}
+
+#[test]
+fn the_total_is_not_the_subtotal_the_tax_or_the_change() {
+    let text = "CAFE NERO\n12 High Street\n03/04/2026 12:31\nLatte 3.20\nMuffin 2.60\n\
+                Subtotal 5.80\nVAT 20% 0.97\nTOTAL £5.80\nCash 10.00\nChange 4.20\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("5.80 GBP"));
+    assert_eq!(e.merchant.as_deref(), Some("CAFE NERO"));
+    assert_eq!(e.tax.as_deref(), Some("0.97"));
+    // 03/04 with pounds: day first.
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2026, 4, 3));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn amounts_in_either_notation() {
+    let e = extract("Bäckerei Huber\n24.12.2025\nSumme EUR 1.234,56\n", eur());
+    assert_eq!(total(&e).as_deref(), Some("1234.56 EUR"));
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2025, 12, 24));
+    let e = extract("Ramen Ya\n2026-01-15\nTotal ¥1,200\n", eur());
+    assert_eq!(total(&e).as_deref(), Some("1200 JPY"));
+}
+
+#[test]
+fn grand_total_beats_total_and_the_last_total_line_wins() {
+    let e = extract(
+        "Hotel Adler\nTotal 100.00\nTip 15.00\nGrand Total 115.00 USD\n",
+        eur(),
+    );
+    assert_eq!(total(&e).as_deref(), Some("115.00 USD"));
+    let e = extract("Shop\nTotal 10.00\nTotal 12.00\n", eur());
+    assert_eq!(
+        total(&e).as_deref(),
+        Some("12.00 EUR"),
+        "the organization's currency"
+    );
+}
+
+#[test]
+fn the_merchant_is_the_first_line_that_reads_like_a_name() {
+    let e = extract("Hotel Adler\nTel. 0711 123456\nTotal 90.00\n", eur());
+    assert_eq!(e.merchant.as_deref(), Some("Hotel Adler"));
+    let e = extract("TAX! ROMA\nTotal 20.00\n", eur());
+    assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
+    let e = extract("TAX| ROMA\nTotal 20.00\n", eur());
+    assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
+    let e = extract(
+        "RECEIPT\n*** Joe's Diner ***\n555-1234\nTotal 9.99\n",
+        eur(),
+    );
+    assert_eq!(e.merchant.as_deref(), Some("Joe's Diner"));
+    let e = extract("\n\n", eur());
+    assert_eq!(e.merchant, None);
+    assert_eq!(e.total, None);
+    assert!(needs_review(&e));
+}
+
+// The failure kinds seen on receipts drawn outside the project (issue 14), as text.
+
+#[test]
+fn cldr_dollar_symbols_name_their_currency() {
+    for (printed, code) in [
+        ("CA$", "CAD"),
+        ("A$", "AUD"),
+        ("NZ$", "NZD"),
+        ("HK$", "HKD"),
+        ("MX$", "MXN"),
+        ("R$", "BRL"),
+    ] {
+        let e = extract(&format!("Shop\n2026-01-15\nTotal {printed}12.50\n"), eur());
+        assert_eq!(total(&e), Some(format!("12.50 {code}")), "{printed}");
+    }
+    let e = extract("Shop\n2026-01-15\nTotal 12,50 zł\n", eur());
+    assert_eq!(total(&e).as_deref(), Some("12.50 PLN"));
+    let e = extract(
+        "Shop\nZürich, Schweiz\n2026-01-15\nTotal Fr. 12.50\n",
+        eur(),
+    );
+    assert_eq!(total(&e).as_deref(), Some("12.50 CHF"));
+}
+
+#[test]
+fn a_shared_symbol_is_read_by_the_country_or_marked_unsure() {
+    let e = extract("Shop\nOslo, Norge\n2026-01-15\nTotal kr 120,00\n", eur());
+    assert_eq!(total(&e).as_deref(), Some("120.00 NOK"));
+    assert!(!needs_review(&e));
+    let e = extract("Shop\n2026-01-15\nTotal $12.50\n", eur());
+    assert_eq!(total(&e).as_deref(), Some("12.50 USD"));
+    assert!(
+        needs_review(&e),
+        "a bare $ with no country: {:?}",
+        e.confidence
+    );
+}
+
+#[test]
+fn a_misread_total_is_repaired_by_the_arithmetic() {
+    let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £L9%.10\n\
+                Cash £210.00\nChange £10.90\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("199.10 GBP"));
+    let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £199.18\n\
+                Cash £210.00\nChange £10.90\n";
+    assert_eq!(total(&extract(text, eur())).as_deref(), Some("199.10 GBP"));
+}
+
+#[test]
+fn the_items_added_up_confirm_a_total_and_a_lost_point_is_found() {
+    let text = "Maple Hotel\n2026-01-15\n2 x 35.12\nRoom 70.24\nBreakfast 12.00\n\
+                AMOUNT HKD 82.24\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("82.24 HKD"));
+    assert_eq!(e.confidence.get("total"), Some(&0.97));
+    let text = "Grill\n2024-08-12\nNet amount 39.01\nVAT 19% 741\nGratuity 7.02\n\
+                Total CHF 53.44\n";
+    assert_eq!(extract(text, eur()).confidence.get("total"), Some(&0.97));
+    let text = "Grill\n2024-08-12\nSteak 40.00\nTotal CHF 4.00\n";
+    assert!(needs_review(&extract(text, eur())), "a total below an item");
+}
+
+#[test]
+fn yen_with_thousands_separators() {
+    let e = extract(
+        "Ramen Ya\nTokyo, Japan\n2026/01/15\nGRAND TOTAL ¥8 ,040\n",
+        eur(),
+    );
+    assert_eq!(total(&e).as_deref(), Some("8040 JPY"));
+}
+
+#[test]
+fn totals_in_six_languages() {
+    for (text, want) in [
+        (
+            "Bäckerei\n24.12.2025\nZwischensumme 10,00\nGesamtbetrag 11,90 €\n",
+            "11.90 EUR",
+        ),
+        (
+            "Café\n24.12.2025\nTotal HT 10,00\nTVA 20% 2,00\nTOTAL TTC 12,00 €\n",
+            "12.00 EUR",
+        ),
+        (
+            "Bar\n24.12.2025\nBase imponible 10,00\nTotal a pagar 12,10 EUR\n",
+            "12.10 EUR",
+        ),
+        (
+            "Trattoria\n24.12.2025\nSubtotale 10,00\nTotale complessivo 10,00 €\n",
+            "10.00 EUR",
+        ),
+        (
+            "Eetcafé\n24.12.2025\nSubtotaal 10,00\nTe betalen € 10,00\nPin 10,00\n",
+            "10.00 EUR",
+        ),
+    ] {
+        assert_eq!(
+            total(&extract(text, eur())).as_deref(),
+            Some(want),
+            "{text}"
+        );
+    }
+}
