@@ -1,7 +1,8 @@
 # Shared by scripts/test.sh and scripts/bench.sh: install and start what they need.
 # shellcheck shell=bash
 
-log() { printf '\n==> %s\n' "$*"; }
+# The elapsed seconds show, in CI's log, which step the time went to.
+log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 find_initdb() {
     find /usr/lib/postgresql -path '*/bin/initdb' 2>/dev/null | sort -V | tail -n 1
