@@ -5,15 +5,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use expensewise_domain::email_claim::{self, ClaimEmail, EmailClaim};
-use expensewise_domain::organization::{NewUser, OrganizationCommand};
-use expensewise_domain::{validate, Currency, FieldError, Organization, Role};
+use expensewise_application::accounts::{self, Person, Registered, Registration};
+use expensewise_domain::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::users::RoleView;
-use crate::auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{AuthUser, JsonBody, RequestMeta};
 use crate::state::AppState;
@@ -66,62 +64,6 @@ pub struct MeResponse {
     pub role: RoleView,
 }
 
-/// Claims `email` for `user_id` so no other account can take it. A claim whose user
-/// never came to be (its registration died half-way) is taken over once it is old.
-pub async fn claim_email(
-    app: &AppState,
-    meta: &RequestMeta,
-    email: &str,
-    user_id: Uuid,
-    organization_id: Uuid,
-) -> ApiResult<()> {
-    let claim_id = email_claim::claim_id(email).to_string();
-    let current: EmailClaim = app.store.load(&claim_id).await?;
-    let holder_is_missing = match current.holder() {
-        None => false,
-        Some(holder) => {
-            let org: Organization = app.store.load(&holder.organization_id.to_string()).await?;
-            org.member(holder.user_id).is_none()
-        }
-    };
-    let command = ClaimEmail {
-        email: email.to_string(),
-        user_id,
-        organization_id,
-        at: Utc::now(),
-        holder_is_missing,
-    };
-    app.store
-        .execute::<EmailClaim>(
-            &claim_id,
-            command,
-            &meta.metadata(organization_id, Some(user_id)),
-        )
-        .await?;
-    Ok(())
-}
-
-/// A new person of `organization_id`: the password hashed and the e-mail address
-/// claimed, ready to be added to the organization.
-pub async fn new_user(
-    app: &AppState,
-    meta: &RequestMeta,
-    organization_id: Uuid,
-    name: String,
-    email: String,
-    password: String,
-) -> ApiResult<NewUser> {
-    let user_id = Uuid::new_v4();
-    let password_hash = auth::hash_password(password).await?;
-    claim_email(app, meta, &email, user_id, organization_id).await?;
-    Ok(NewUser {
-        user_id,
-        name,
-        email,
-        password_hash,
-    })
-}
-
 /// Register an organization and its first admin
 #[utoipa::path(
     post, path = "/v1/auth/register", tag = "accounts",
@@ -138,54 +80,22 @@ pub async fn register(
     meta: RequestMeta,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let mut errors: Vec<FieldError> = Vec::new();
-    let email = validate::email("email", &body.email)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if let Err(e) = validate::required_text("organization", &body.organization, 200) {
-        errors.push(e);
-    }
-    if let Err(e) = validate::required_text("name", &body.name, 200) {
-        errors.push(e);
-    }
-    if let Err(e) = auth::check_password_policy(&body.password) {
-        errors.push(e);
-    }
-    let currency = match body.default_currency.as_deref() {
-        None => Currency::parse("EUR").ok(),
-        Some(code) => Currency::parse(code)
-            .map_err(|e| errors.push(FieldError::new("default_currency", e.to_string())))
-            .ok(),
+    let registration = Registration {
+        organization: body.organization,
+        admin: Person {
+            name: body.name,
+            email: body.email,
+            password: body.password,
+        },
+        default_currency: body.default_currency,
     };
-    let (Some(email), Some(default_currency), true) = (email, currency, errors.is_empty()) else {
-        return Err(ApiError::invalid(errors));
-    };
-
-    let organization_id = Uuid::new_v4();
-    let admin = new_user(
-        &app,
-        &meta,
+    // The use case puts the new organization and admin into the events' metadata.
+    let metadata = meta.metadata(Uuid::nil(), None);
+    let Registered {
         organization_id,
-        body.name,
-        email,
-        body.password,
-    )
-    .await?;
-    let user_id = admin.user_id;
-    let command = OrganizationCommand::RegisterOrganization {
-        name: body.organization,
-        default_currency,
-        admin,
-        at: Utc::now(),
-    };
-    let committed = app
-        .store
-        .execute::<Organization>(
-            &organization_id.to_string(),
-            command,
-            &meta.metadata(organization_id, Some(user_id)),
-        )
-        .await?;
+        admin_id: user_id,
+        committed,
+    } = accounts::register(&app.store, &metadata, registration).await?;
     let (token, expires_at) = app
         .tokens
         .issue(user_id, organization_id, Role::Admin.as_str())?;
@@ -215,45 +125,20 @@ pub async fn login(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let wrong = || ApiError::unauthorized("wrong e-mail address or password");
-    if body.password.chars().count() > auth::MAX_PASSWORD_CHARS {
-        return Err(wrong());
-    }
-    let account = match validate::email("email", &body.email) {
-        Err(_) => None,
-        Ok(email) => {
-            let claim: EmailClaim = app
-                .store
-                .load(&email_claim::claim_id(&email).to_string())
-                .await?;
-            match claim.holder() {
-                None => None,
-                Some(holder) => {
-                    let org: Organization =
-                        app.store.load(&holder.organization_id.to_string()).await?;
-                    org.member(holder.user_id)
-                        .filter(|m| m.active)
-                        .cloned()
-                        .map(|m| (holder, m))
-                }
-            }
-        }
-    };
-    let hash = account.as_ref().map(|(_, m)| m.password_hash.clone());
-    let verified = auth::verify_password(body.password, hash).await?;
-    let (holder, member) = match account {
-        Some(account) if verified => account,
-        _ => return Err(wrong()),
-    };
-    let (token, expires_at) =
-        app.tokens
-            .issue(holder.user_id, holder.organization_id, member.role.as_str())?;
+    let signed_in = accounts::sign_in(&app.store, &body.email, body.password)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("wrong e-mail address or password"))?;
+    let (token, expires_at) = app.tokens.issue(
+        signed_in.user_id,
+        signed_in.organization_id,
+        signed_in.role.as_str(),
+    )?;
     Ok(Json(LoginResponse {
         token,
         expires_at,
-        user_id: holder.user_id,
-        organization_id: holder.organization_id,
-        role: member.role.into(),
+        user_id: signed_in.user_id,
+        organization_id: signed_in.organization_id,
+        role: signed_in.role.into(),
     }))
 }
 

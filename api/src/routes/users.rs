@@ -4,17 +4,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::Utc;
-use expensewise_domain::organization::{Member, OrganizationCommand};
-use expensewise_domain::{validate, FieldError, Organization, Role};
+use expensewise_application::accounts::{self, Person, UserChange};
+use expensewise_domain::organization::Member;
+use expensewise_domain::Role;
 use expensewise_projections::users as users_model;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::accounts::new_user;
 use super::consistency::ConsistencyToken;
-use crate::auth;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{AuthUser, JsonBody, RequestMeta};
 use crate::state::AppState;
@@ -129,14 +127,6 @@ pub fn page_limit(limit: Option<u32>) -> ApiResult<usize> {
     }
 }
 
-fn require_admin(user: &AuthUser) -> ApiResult<()> {
-    if user.actor.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("only admins manage users"))
-    }
-}
-
 /// Add a user to the organization
 #[utoipa::path(
     post, path = "/v1/users", tag = "users",
@@ -156,37 +146,14 @@ pub async fn create_user(
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    require_admin(&user)?;
-    let mut errors: Vec<FieldError> = Vec::new();
-    let email = validate::email("email", &body.email)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if let Err(e) = validate::required_text("name", &body.name, 200) {
-        errors.push(e);
-    }
-    if let Err(e) = auth::check_password_policy(&body.password) {
-        errors.push(e);
-    }
-    let (Some(email), true) = (email, errors.is_empty()) else {
-        return Err(ApiError::invalid(errors));
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let person = Person {
+        name: body.name,
+        email: body.email,
+        password: body.password,
     };
-    let org_id = user.actor.organization_id;
-    let new = new_user(&app, &meta, org_id, body.name, email, body.password).await?;
-    let user_id = new.user_id;
-    let command = OrganizationCommand::AddUser {
-        actor_id: user.actor.user_id,
-        user: new,
-        role: body.role.into(),
-        at: Utc::now(),
-    };
-    let committed = app
-        .store
-        .execute::<Organization>(
-            &org_id.to_string(),
-            command,
-            &meta.metadata(org_id, Some(user.actor.user_id)),
-        )
-        .await?;
+    let (user_id, committed) =
+        accounts::add_user(&app.store, user.actor, &metadata, person, body.role.into()).await?;
     Ok((
         StatusCode::CREATED,
         [super::consistency_header(committed.head)],
@@ -218,7 +185,7 @@ pub async fn list_users(
     consistency: ConsistencyToken,
     Query(params): Query<ListUsersParams>,
 ) -> ApiResult<Json<UserPage>> {
-    require_admin(&user)?;
+    accounts::may_manage_users(&user.actor)?;
     let limit = page_limit(params.limit)?;
     let after = match params.cursor.as_deref() {
         None => None,
@@ -271,51 +238,22 @@ pub async fn patch_user(
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<PatchUserRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    require_admin(&user)?;
-    let org_id = user.actor.organization_id;
-    if user.organization.member(id).is_none() {
-        return Err(ApiError::not_found("no such user in this organization"));
-    }
-    let metadata = meta.metadata(org_id, Some(user.actor.user_id));
-    let actor_id = user.actor.user_id;
-    let now = Utc::now();
-    let mut commands = Vec::new();
-    if let Some(role) = body.role {
-        commands.push(OrganizationCommand::ChangeUserRole {
-            actor_id,
-            user_id: id,
-            role: role.into(),
-            at: now,
-        });
-    }
-    match body.active {
-        Some(false) => commands.push(OrganizationCommand::DeactivateUser {
-            actor_id,
-            user_id: id,
-            at: now,
-        }),
-        Some(true) => commands.push(OrganizationCommand::ReactivateUser {
-            actor_id,
-            user_id: id,
-            at: now,
-        }),
-        None => {}
-    }
-    let mut organization = user.organization;
-    let mut head = None;
-    for command in commands {
-        let committed = app
-            .store
-            .execute::<Organization>(&org_id.to_string(), command, &metadata)
-            .await?;
-        organization = committed.aggregate;
-        head = committed.head;
-    }
-    let member = organization
-        .member(id)
-        .ok_or_else(|| ApiError::not_found("no such user in this organization"))?;
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let change = UserChange {
+        role: body.role.map(Into::into),
+        active: body.active,
+    };
+    let (member, last) = accounts::change_user(
+        &app.store,
+        user.actor,
+        user.organization,
+        &metadata,
+        id,
+        change,
+    )
+    .await?;
     Ok((
-        [super::consistency_header(head)],
-        Json(UserView::new(id, member)),
+        [super::consistency_header(last.and_then(|c| c.head))],
+        Json(UserView::new(id, &member)),
     ))
 }

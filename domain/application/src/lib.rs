@@ -8,6 +8,7 @@
 //! needs to find something (a receipt by its digest). It knows nothing of HTTP, so the
 //! workers use it without the API crate.
 
+pub mod accounts;
 pub mod expenses;
 pub mod receipts;
 

@@ -1,0 +1,312 @@
+//! People and their organizations: registering one, signing in, and the users its admins
+//! add, promote and deactivate. Each user's e-mail address is claimed (an aggregate of
+//! its own) before the user is added, so no two accounts share one.
+
+pub mod passwords;
+
+use chrono::Utc;
+use expensewise_domain::email_claim::{self, ClaimEmail, EmailClaim};
+use expensewise_domain::organization::{Member, NewUser, OrganizationCommand};
+use expensewise_domain::{
+    validate, Actor, Currency, EventMetadata, FieldError, Organization, Rejection, Role,
+};
+use expensewise_infra::event_store::Committed;
+use expensewise_infra::EventStore;
+use uuid::Uuid;
+
+use crate::{UseCaseError, UseCaseResult};
+
+/// A person's name, e-mail address and password as they typed them.
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// A new organization with its first user, its admin.
+pub struct Registration {
+    pub organization: String,
+    pub admin: Person,
+    /// An ISO 4217 code; EUR when `None`.
+    pub default_currency: Option<String>,
+}
+
+/// A registered organization, and its admin.
+pub struct Registered {
+    pub organization_id: Uuid,
+    pub admin_id: Uuid,
+    pub committed: Committed<Organization>,
+}
+
+/// Registers an organization and its admin. `metadata` is the request's; the events
+/// carry the new organization and admin in it.
+pub async fn register(
+    store: &EventStore,
+    metadata: &EventMetadata,
+    registration: Registration,
+) -> UseCaseResult<Registered> {
+    // Every problem is named at once, in the order of the form.
+    let mut errors: Vec<FieldError> = Vec::new();
+    let email = check_email(&registration.admin.email, &mut errors);
+    if let Err(e) = validate::required_text("organization", &registration.organization, 200) {
+        errors.push(e);
+    }
+    check_name_and_password(&registration.admin, &mut errors);
+    let currency = match registration.default_currency.as_deref() {
+        None => Currency::parse("EUR").ok(),
+        Some(code) => Currency::parse(code)
+            .map_err(|e| errors.push(FieldError::new("default_currency", e.to_string())))
+            .ok(),
+    };
+    let (Some(email), Some(default_currency), true) = (email, currency, errors.is_empty()) else {
+        return Err(UseCaseError::Rejected(Rejection::Invalid(errors)));
+    };
+    let admin = Person {
+        email,
+        ..registration.admin
+    };
+    let organization_id = Uuid::new_v4();
+    let admin = new_user(store, metadata, organization_id, admin).await?;
+    let admin_id = admin.user_id;
+    let metadata = on_behalf(metadata, organization_id, admin_id);
+    let command = OrganizationCommand::RegisterOrganization {
+        name: registration.organization,
+        default_currency,
+        admin,
+        at: Utc::now(),
+    };
+    let committed = store
+        .execute::<Organization>(&organization_id.to_string(), command, &metadata)
+        .await?;
+    Ok(Registered {
+        organization_id,
+        admin_id,
+        committed,
+    })
+}
+
+/// Only admins manage an organization's users.
+pub fn may_manage_users(actor: &Actor) -> UseCaseResult<()> {
+    if actor.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(UseCaseError::forbidden("only admins manage users"))
+    }
+}
+
+/// An admin adds a user with `role` to their organization; the new user's id comes
+/// with the outcome.
+pub async fn add_user(
+    store: &EventStore,
+    actor: Actor,
+    metadata: &EventMetadata,
+    person: Person,
+    role: Role,
+) -> UseCaseResult<(Uuid, Committed<Organization>)> {
+    may_manage_users(&actor)?;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let email = check_email(&person.email, &mut errors);
+    check_name_and_password(&person, &mut errors);
+    let (Some(email), true) = (email, errors.is_empty()) else {
+        return Err(UseCaseError::Rejected(Rejection::Invalid(errors)));
+    };
+    let person = Person { email, ..person };
+    let organization_id = actor.organization_id;
+    let user = new_user(store, metadata, organization_id, person).await?;
+    let user_id = user.user_id;
+    let command = OrganizationCommand::AddUser {
+        actor_id: actor.user_id,
+        user,
+        role,
+        at: Utc::now(),
+    };
+    let committed = store
+        .execute::<Organization>(&organization_id.to_string(), command, metadata)
+        .await?;
+    Ok((user_id, committed))
+}
+
+/// What an admin changes about a user; `None` leaves it as it is.
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+/// An admin changes a user's role, or deactivates or reactivates them. `organization`
+/// is the actor's, as the request was authorized on; the answer is the user as they are
+/// afterwards, with the last append (none when nothing changed).
+pub async fn change_user(
+    store: &EventStore,
+    actor: Actor,
+    organization: Organization,
+    metadata: &EventMetadata,
+    user_id: Uuid,
+    change: UserChange,
+) -> UseCaseResult<(Member, Option<Committed<Organization>>)> {
+    may_manage_users(&actor)?;
+    let missing = || UseCaseError::not_found("no such user in this organization");
+    if organization.member(user_id).is_none() {
+        return Err(missing());
+    }
+    let (actor_id, at) = (actor.user_id, Utc::now());
+    let mut commands = Vec::new();
+    if let Some(role) = change.role {
+        commands.push(OrganizationCommand::ChangeUserRole {
+            actor_id,
+            user_id,
+            role,
+            at,
+        });
+    }
+    match change.active {
+        Some(false) => commands.push(OrganizationCommand::DeactivateUser {
+            actor_id,
+            user_id,
+            at,
+        }),
+        Some(true) => commands.push(OrganizationCommand::ReactivateUser {
+            actor_id,
+            user_id,
+            at,
+        }),
+        None => {}
+    }
+    let mut organization = organization;
+    let mut last = None;
+    for command in commands {
+        let committed = store
+            .execute::<Organization>(&actor.organization_id.to_string(), command, metadata)
+            .await?;
+        organization = committed.aggregate.clone();
+        last = Some(committed);
+    }
+    let member = organization.member(user_id).cloned().ok_or_else(missing)?;
+    Ok((member, last))
+}
+
+/// Who signed in.
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub organization_id: Uuid,
+    pub role: Role,
+}
+
+/// The active user with this e-mail address and password, if there is one. Whether the
+/// address is unknown or the password wrong is not told apart, and costs the same time.
+pub async fn sign_in(
+    store: &EventStore,
+    email: &str,
+    password: String,
+) -> UseCaseResult<Option<SignedIn>> {
+    if password.chars().count() > passwords::MAX_PASSWORD_CHARS {
+        return Ok(None);
+    }
+    let account = match validate::email("email", email) {
+        Err(_) => None,
+        Ok(email) => {
+            let claim: EmailClaim = store
+                .load(&email_claim::claim_id(&email).to_string())
+                .await?;
+            match claim.holder() {
+                None => None,
+                Some(holder) => {
+                    let org: Organization = store.load(&holder.organization_id.to_string()).await?;
+                    org.member(holder.user_id)
+                        .filter(|m| m.active)
+                        .cloned()
+                        .map(|m| (holder, m))
+                }
+            }
+        }
+    };
+    let hash = account.as_ref().map(|(_, m)| m.password_hash.clone());
+    let verified = passwords::verify_password(password, hash).await?;
+    Ok(match account {
+        Some((holder, member)) if verified => Some(SignedIn {
+            user_id: holder.user_id,
+            organization_id: holder.organization_id,
+            role: member.role,
+        }),
+        _ => None,
+    })
+}
+
+/// The address in its normal form, or why it is not one.
+fn check_email(email: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    validate::email("email", email)
+        .map_err(|e| errors.push(e))
+        .ok()
+}
+
+fn check_name_and_password(person: &Person, errors: &mut Vec<FieldError>) {
+    if let Err(e) = validate::required_text("name", &person.name, 200) {
+        errors.push(e);
+    }
+    if let Err(e) = passwords::check_password_policy(&person.password) {
+        errors.push(e);
+    }
+}
+
+/// A new person of `organization_id`: the password hashed and the e-mail address
+/// claimed, ready to be added to the organization.
+async fn new_user(
+    store: &EventStore,
+    metadata: &EventMetadata,
+    organization_id: Uuid,
+    person: Person,
+) -> UseCaseResult<NewUser> {
+    let user_id = Uuid::new_v4();
+    let password_hash = passwords::hash_password(person.password).await?;
+    claim_email(store, metadata, &person.email, user_id, organization_id).await?;
+    Ok(NewUser {
+        user_id,
+        name: person.name,
+        email: person.email,
+        password_hash,
+    })
+}
+
+/// Claims `email` for `user_id` so no other account can take it. A claim whose user
+/// never came to be (its registration died half-way) is taken over once it is old.
+async fn claim_email(
+    store: &EventStore,
+    metadata: &EventMetadata,
+    email: &str,
+    user_id: Uuid,
+    organization_id: Uuid,
+) -> UseCaseResult<()> {
+    let claim_id = email_claim::claim_id(email).to_string();
+    let current: EmailClaim = store.load(&claim_id).await?;
+    let holder_is_missing = match current.holder() {
+        None => false,
+        Some(holder) => {
+            let org: Organization = store.load(&holder.organization_id.to_string()).await?;
+            org.member(holder.user_id).is_none()
+        }
+    };
+    let command = ClaimEmail {
+        email: email.to_string(),
+        user_id,
+        organization_id,
+        at: Utc::now(),
+        holder_is_missing,
+    };
+    store
+        .execute::<EmailClaim>(
+            &claim_id,
+            command,
+            &on_behalf(metadata, organization_id, user_id),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The request's metadata for events of `organization_id` caused by `user_id` — a
+/// registration's organization and admin exist only once it has made them.
+fn on_behalf(metadata: &EventMetadata, organization_id: Uuid, user_id: Uuid) -> EventMetadata {
+    EventMetadata {
+        organization_id,
+        actor_id: Some(user_id),
+        ..metadata.clone()
+    }
+}
