@@ -98,10 +98,12 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// limiter's 429 (`crate::rate_limit`), 400 for what cannot be parsed at all (malformed
 /// JSON, header, path or query values), 415 for a body of the wrong media type, and —
 /// where a bearer token is required — 401 without a valid one. They are added here
-/// rather than written on each handler.
+/// rather than written on each handler. So is the body of every error answer: an RFC
+/// 9457 problem (`application/problem+json`), which handlers document by status and
+/// description alone.
 pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Type};
 
     let integer = |description: &str| {
         HeaderBuilder::new()
@@ -111,6 +113,9 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             .description(Some(description))
             .build()
     };
+    let problem_body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
     let refused = ResponseBuilder::new()
         .description("Too many requests in the rate-limit window")
         .header("Retry-After", integer("Seconds until the window ends"))
@@ -120,22 +125,12 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             integer("Requests left in the window"),
         )
         .header("RateLimit-Reset", integer("Seconds until the window ends"))
-        .content(
-            crate::error::PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
+        .content(crate::error::PROBLEM_JSON, problem_body.clone())
         .build();
     let problem = |description: &str| {
         ResponseBuilder::new()
             .description(description)
-            .content(
-                crate::error::PROBLEM_JSON,
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
+            .content(crate::error::PROBLEM_JSON, problem_body.clone())
             .build()
     };
     let unparseable =
@@ -157,6 +152,16 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             let has_body = operation.request_body.is_some();
             let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) {
+                    if response.content.is_empty() {
+                        response.content.insert(
+                            crate::error::PROBLEM_JSON.to_string(),
+                            problem_body.clone().into(),
+                        );
+                    }
+                }
+            }
             if signed_in {
                 responses
                     .entry("401".to_string())

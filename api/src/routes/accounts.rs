@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::users::RoleView;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonBody, RequestMeta};
 use crate::state::AppState;
 
@@ -71,8 +71,8 @@ pub struct MeResponse {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "The organization exists and its admin is signed in", body = RegisterResponse),
-        (status = 409, description = "The e-mail address is already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address is already registered"),
+        (status = 422, description = "Invalid input"),
     )
 )]
 pub async fn register(
@@ -117,8 +117,8 @@ pub async fn register(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
-        (status = 401, description = "Wrong e-mail or password (the same answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong e-mail or password (the same answer for both)"),
+        (status = 422, description = "Invalid input"),
     )
 )]
 pub async fn login(

@@ -8,7 +8,7 @@ use expensewise_projections::{rebuild, status};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ fn require_admin(user: &AuthUser) -> ApiResult<()> {
     get, path = "/v1/admin/projections", tag = "operations",
     responses(
         (status = 200, description = "Every read model", body = Vec<ProjectionView>),
-        (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admins only"),
     ),
     security(("bearer" = []))
 )]
@@ -94,9 +94,9 @@ pub async fn list_projections(
     params(("name" = String, Path, description = "The read model, e.g. `expenses`")),
     responses(
         (status = 202, description = "The rebuild started; the old model serves until the new one has caught up", body = RebuildAccepted),
-        (status = 403, description = "Admins only", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such read model", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A rebuild of it is already running", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such read model"),
+        (status = 409, description = "A rebuild of it is already running"),
     ),
     security(("bearer" = []))
 )]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::consistency::ConsistencyToken;
 use super::expenses::{ExpensePage, ExpenseView};
 use super::users::page_limit;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
@@ -38,9 +38,9 @@ pub struct QueueParams {
     params(QueueParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "Submitted expenses of others, oldest submission first", body = ExpensePage),
-        (status = 403, description = "Only approvers and admins decide", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only approvers and admins decide"),
+        (status = 422, description = "Invalid query"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]
@@ -130,8 +130,8 @@ pub struct Summary {
     params(SummaryParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "Totals of the organization's expenses (employees: their own)", body = Summary),
-        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]

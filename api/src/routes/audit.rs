@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::events::EventView;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
@@ -95,8 +95,8 @@ pub fn ndjson_stream(
     responses(
         (status = 200, description = "A page of events; with NDJSON, every matching event as one EventView per line",
          content((AuditPage = "application/json"), (String = "application/x-ndjson"))),
-        (status = 403, description = "Auditors and admins only", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Auditors and admins only"),
+        (status = 422, description = "Invalid query"),
     ),
     security(("bearer" = []))
 )]

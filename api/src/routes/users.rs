@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::consistency::ConsistencyToken;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, JsonBody, RequestMeta};
 use crate::state::AppState;
 
@@ -134,9 +134,9 @@ pub fn page_limit(limit: Option<u32>) -> ApiResult<usize> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "The user was added", body = CreatedUser),
-        (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The e-mail address is already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admins manage users"),
+        (status = 409, description = "The e-mail address is already registered"),
+        (status = 422, description = "Invalid input"),
     ),
     security(("bearer" = []))
 )]
@@ -172,10 +172,10 @@ pub async fn create_user(
     params(ListUsersParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "A page of users, ordered by id", body = UserPage),
-        (status = 400, description = "A malformed consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed consistency token"),
+        (status = 403, description = "Only admins manage users"),
+        (status = 422, description = "Invalid query"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]
@@ -224,10 +224,10 @@ pub async fn list_users(
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The user as they are now", body = UserView),
-        (status = 403, description = "Only admins manage users", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such user in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The organization would be left without an active admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only admins manage users"),
+        (status = 404, description = "No such user in the organization"),
+        (status = 409, description = "The organization would be left without an active admin"),
+        (status = 422, description = "Invalid input"),
     ),
     security(("bearer" = []))
 )]

@@ -20,7 +20,7 @@ pub use wire::*;
 use super::consistency::ConsistencyToken;
 use super::events::EventView;
 use super::users::page_limit;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, IfMatch, JsonBody, OptionalJsonBody, RequestMeta};
 use crate::state::AppState;
 
@@ -75,8 +75,8 @@ fn expense_response(
     responses(
         (status = 201, description = "The draft expense", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"), ("Location" = String))),
-        (status = 403, description = "Auditors cannot record expenses", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Auditors cannot record expenses"),
+        (status = 422, description = "Invalid input"),
     ),
     security(("bearer" = []))
 )]
@@ -118,10 +118,10 @@ pub async fn create_expense(
     params(ListParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "A page of expenses (employees: their own)", body = ExpensePage),
-        (status = 400, description = "A malformed cursor or consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed cursor or consistency token"),
+        (status = 403, description = "Employees see only their own expenses"),
+        (status = 422, description = "Invalid query"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]
@@ -192,10 +192,10 @@ pub async fn list_expenses(
            ("consistency_token" = Option<String>, Query, description = "The same, as a query parameter")),
     responses(
         (status = 200, description = "The expense", body = ExpenseView, headers(("ETag" = String, description = "The version"))),
-        (status = 400, description = "A malformed consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed consistency token"),
+        (status = 403, description = "Employees see only their own expenses"),
+        (status = 404, description = "No such expense in the organization"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]
@@ -238,11 +238,11 @@ pub async fn get_expense(
     responses(
         (status = 200, description = "The edited expense", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 403, description = "Only the owner edits", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The expense's status does not allow edits, or a concurrent change won", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the owner edits"),
+        (status = 404, description = "No such expense in the organization"),
+        (status = 409, description = "The expense's status does not allow edits, or a concurrent change won"),
+        (status = 412, description = "If-Match is stale"),
+        (status = 422, description = "Invalid input"),
     ),
     security(("bearer" = []))
 )]
@@ -275,10 +275,10 @@ pub async fn patch_expense(
            ("If-Match" = Option<String>, Header, description = "The ETag you last saw; a stale one gives 412")),
     responses(
         (status = 204, description = "Deleted", headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 403, description = "Only the owner deletes", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only drafts can be deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the owner deletes"),
+        (status = 404, description = "No such expense in the organization"),
+        (status = 409, description = "Only drafts can be deleted"),
+        (status = 412, description = "If-Match is stale"),
     ),
     security(("bearer" = []))
 )]
@@ -309,11 +309,11 @@ macro_rules! transition {
             responses(
                 (status = 200, description = "The expense after the change", body = ExpenseView,
                  headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-                (status = 403, description = $who, body = Problem, content_type = "application/problem+json"),
-                (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
-                (status = 409, description = "The expense's status does not allow this (the status is in `detail`), or a concurrent change won", body = Problem, content_type = "application/problem+json"),
-                (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-                (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = $who),
+                (status = 404, description = "No such expense in the organization"),
+                (status = 409, description = "The expense's status does not allow this (the status is in `detail`), or a concurrent change won"),
+                (status = 412, description = "If-Match is stale"),
+                (status = 422, description = "Invalid input"),
             ),
             security(("bearer" = []))
         )]
@@ -370,11 +370,11 @@ transition!(
     responses(
         (status = 200, description = "The rejected expense", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 403, description = "Only approvers and admins decide, and never on their own expense", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The expense's status does not allow this (the status is in `detail`), or a concurrent change won", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input (the reason is required)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only approvers and admins decide, and never on their own expense"),
+        (status = 404, description = "No such expense in the organization"),
+        (status = 409, description = "The expense's status does not allow this (the status is in `detail`), or a concurrent change won"),
+        (status = 412, description = "If-Match is stale"),
+        (status = 422, description = "Invalid input (the reason is required)"),
     ),
     security(("bearer" = []))
 )]
@@ -401,8 +401,8 @@ pub async fn reject_expense(
     params(("id" = Uuid, Path, description = "The expense's id")),
     responses(
         (status = 200, description = "The expense's events, from the event store", body = Vec<EventView>),
-        (status = 403, description = "Employees see only their own expenses", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such expense in the organization", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Employees see only their own expenses"),
+        (status = 404, description = "No such expense in the organization"),
     ),
     security(("bearer" = []))
 )]

@@ -23,7 +23,7 @@ pub use wire::*;
 
 use super::consistency::ConsistencyToken;
 use super::users::page_limit;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, OptionalJsonBody, RequestMeta};
 use crate::state::AppState;
 
@@ -70,8 +70,8 @@ async fn visible_receipt(
            ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "The receipt", body = ReceiptView),
-        (status = 404, description = "No such receipt (or not yours to see)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such receipt (or not yours to see)"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]
@@ -99,7 +99,7 @@ pub async fn get_receipt(
             (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"),
             (Vec<u8> = "image/tiff"), (Vec<u8> = "application/pdf"))),
         (status = 302, description = "A presigned link to the file in object storage, valid 5 minutes"),
-        (status = 404, description = "No such receipt (or not yours to see)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such receipt (or not yours to see)"),
     ),
     security(("bearer" = []))
 )]
@@ -147,10 +147,10 @@ pub async fn get_receipt_file(
     params(ReceiptListParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "A page of receipts", body = ReceiptPage),
-        (status = 400, description = "A malformed cursor or consistency token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Employees see only their own receipts", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed cursor or consistency token"),
+        (status = 403, description = "Employees see only their own receipts"),
+        (status = 422, description = "Invalid query"),
+        (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
 )]
@@ -229,10 +229,10 @@ fn receipt_response(id: Uuid, committed: &Committed<Receipt>) -> ApiResult<Respo
     responses(
         (status = 200, description = "The reviewed receipt", body = ReceiptView,
          headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 403, description = "Only the uploader, an approver or an admin reviews", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such receipt in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The receipt does not await review, or was reviewed with other values", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input, or a field nothing was read for is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the uploader, an approver or an admin reviews"),
+        (status = 404, description = "No such receipt in the organization"),
+        (status = 409, description = "The receipt does not await review, or was reviewed with other values"),
+        (status = 422, description = "Invalid input, or a field nothing was read for is missing"),
     ),
     security(("bearer" = []))
 )]
@@ -266,10 +266,10 @@ pub async fn review_receipt(
     responses(
         (status = 202, description = "Queued for OCR", body = ReceiptView,
          headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 403, description = "Only the uploader, an approver or an admin asks for a rescan", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such receipt in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A person has reviewed the receipt", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A body that is neither empty nor `{}`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the uploader, an approver or an admin asks for a rescan"),
+        (status = 404, description = "No such receipt in the organization"),
+        (status = 409, description = "A person has reviewed the receipt"),
+        (status = 422, description = "A body that is neither empty nor `{}`"),
     ),
     security(("bearer" = []))
 )]

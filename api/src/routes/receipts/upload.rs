@@ -101,13 +101,13 @@ async fn field_text(field: multer::Field<'static>) -> ApiResult<String> {
     responses(
         (status = 202, description = "Stored; OCR reads it next", body = ReceiptView,
          headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"), ("Location" = String))),
-        (status = 400, description = "A malformed multipart body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Auditors cannot upload receipts", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such expense of yours", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The expense can no longer take receipts", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than the limit (10 MiB by default)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a PNG, JPEG, WebP, TIFF or PDF file", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input (missing or empty file, bad fields)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed multipart body"),
+        (status = 403, description = "Auditors cannot upload receipts"),
+        (status = 404, description = "No such expense of yours"),
+        (status = 409, description = "The expense can no longer take receipts"),
+        (status = 413, description = "Larger than the limit (10 MiB by default)"),
+        (status = 415, description = "Not a PNG, JPEG, WebP, TIFF or PDF file"),
+        (status = 422, description = "Invalid input (missing or empty file, bad fields)"),
     ),
     security(("bearer" = []))
 )]
