@@ -198,7 +198,10 @@ impl Background {
                     objects: app.objects.clone(),
                     reader: ReceiptReader {
                         engine,
-                        pdf: PdfTools::default(),
+                        pdf: PdfTools {
+                            max_pages: app.config.ocr.pdf_max_pages,
+                            ..PdfTools::default()
+                        },
                         time_limit: app.config.ocr.time_limit,
                     },
                 };

@@ -21,6 +21,7 @@ pub use local_secret::local_secret;
 pub use sections::{
     AuthConfig, DatabaseConfig, HttpConfig, LimitsConfig, MailConfig, OcrConfig, OcrsModels,
     RateLimit, ReceiptStorage, SmtpConfig, SmtpSecurity, StreamConfig, TelemetryConfig,
+    DEFAULT_PDF_PAGES,
 };
 use source::Source;
 

@@ -249,7 +249,13 @@ pub struct OcrConfig {
     pub ocrs_models: Option<OcrsModels>,
     /// The most reading one receipt may take.
     pub time_limit: Duration,
+    /// Pages read from the start of a PDF receipt; the rest are ignored.
+    pub pdf_max_pages: u32,
 }
+
+/// Pages of a PDF read when the operator sets no other limit: a receipt is a page or
+/// two, and every page read costs OCR time.
+pub const DEFAULT_PDF_PAGES: u32 = 5;
 
 /// Where the ocrs engine's two model files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +281,7 @@ impl OcrConfig {
             tesseract_path: source.get_or("TESSERACT_PATH", "tesseract"),
             ocrs_models,
             time_limit: source.duration("OCR_TIME_LIMIT", Duration::from_secs(30))?,
+            pdf_max_pages: source.positive("OCR_PDF_MAX_PAGES", DEFAULT_PDF_PAGES)?,
         })
     }
 }

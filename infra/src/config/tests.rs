@@ -92,6 +92,17 @@ fn bad_values_name_their_variable() {
         "SMTP_CA_FILE"
     );
     assert_eq!(
+        config(&[("OCR_PDF_MAX_PAGES", "0")]).unwrap_err().variable,
+        "OCR_PDF_MAX_PAGES"
+    );
+    assert_eq!(
+        config(&[("OCR_PDF_MAX_PAGES", "2")])
+            .unwrap()
+            .ocr
+            .pdf_max_pages,
+        2
+    );
+    assert_eq!(
         config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")])
             .unwrap_err()
             .variable,

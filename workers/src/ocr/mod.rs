@@ -14,8 +14,7 @@ use crate::prepare::prepare;
 /// Images larger than this are refused before any decoding: a few kilobytes of PNG can
 /// claim gigabytes of pixels.
 pub const MAX_PIXELS: u64 = 40_000_000;
-/// Receipts are short; a long PDF is read no further than this.
-const MAX_PDF_PAGES: u32 = 5;
+
 /// The longest side of a rasterised PDF page, in pixels: 10 pt print on an A4 page
 /// comes out about 20 px high, which the engine reads well, and the size is bounded
 /// whatever page size the PDF claims. (2,400 read no better on the corpus's development
@@ -199,6 +198,7 @@ mod tests {
             pdf: PdfTools {
                 pdftotext: "/nonexistent/pdftotext".into(),
                 pdftoppm: "/nonexistent/pdftoppm".into(),
+                ..PdfTools::default()
             },
             ..reader
         };

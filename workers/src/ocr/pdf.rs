@@ -1,12 +1,16 @@
 //! PDFs: their text layer, or their pages as images.
 
-use super::{run, temporary_copy, OcrError, MAX_PDF_PAGES, PDF_PAGE_PIXELS};
+use expensewise_infra::config::DEFAULT_PDF_PAGES;
+
+use super::{run, temporary_copy, OcrError, PDF_PAGE_PIXELS};
 
 /// Poppler's command-line tools (Debian's `poppler-utils`): `pdftotext` for text layers,
 /// `pdftoppm` to turn a scanned page into an image.
 pub struct PdfTools {
     pub pdftotext: String,
     pub pdftoppm: String,
+    /// Pages read from the start of a PDF; the rest are ignored.
+    pub max_pages: u32,
 }
 
 impl Default for PdfTools {
@@ -14,6 +18,7 @@ impl Default for PdfTools {
         PdfTools {
             pdftotext: "pdftotext".into(),
             pdftoppm: "pdftoppm".into(),
+            max_pages: DEFAULT_PDF_PAGES,
         }
     }
 }
@@ -22,7 +27,7 @@ impl PdfTools {
     /// The PDF's own text, if it has any worth the name (a scan saved as PDF has none).
     pub async fn text_layer(&self, pdf: &[u8]) -> Result<Option<String>, OcrError> {
         let file = temporary_copy(pdf)?;
-        let last_page = MAX_PDF_PAGES.to_string();
+        let last_page = self.max_pages.to_string();
         let output = run(
             &self.pdftotext,
             &[
@@ -45,7 +50,7 @@ impl PdfTools {
         let folder = tempfile::tempdir().map_err(|e| OcrError::Engine(e.to_string()))?;
         let prefix = folder.path().join("page");
         let size = PDF_PAGE_PIXELS.to_string();
-        let last_page = MAX_PDF_PAGES.to_string();
+        let last_page = self.max_pages.to_string();
         run(
             &self.pdftoppm,
             &[
