@@ -9,6 +9,7 @@ use axum::http::Method;
 use chrono::Utc;
 use expensewise_domain::organization::Member;
 use expensewise_domain::{Actor, EventMetadata, Organization};
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::GlobalPosition;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -155,7 +156,7 @@ impl FromRequestParts<AppState> for AuthUser {
             } else {
                 let organization = state
                     .store
-                    .organization_for_request(&claims.org.to_string())
+                    .organization_for_request(&request_scope(parts), &claims.org.to_string())
                     .await?;
                 (organization, None)
             };
@@ -175,6 +176,30 @@ impl FromRequestParts<AppState> for AuthUser {
             last_write,
         })
     }
+}
+
+/// The request's optimistic scope (see `middleware::optimistic`), which the handler
+/// passes to the use cases it calls. A handler that takes it may be run twice: when what
+/// the first run decided on turns out to have changed, nothing it appended stands and the
+/// request runs once more from the start, with no scope (everything read afresh). So
+/// such a handler does nothing but call use cases; their appends hold or fail whole.
+pub struct Optimistic(pub Scope);
+
+impl<S: Send + Sync> FromRequestParts<S> for Optimistic {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Optimistic(request_scope(parts)))
+    }
+}
+
+/// The scope the middleware gave the request; none for reads, uploads and a run again.
+fn request_scope(parts: &Parts) -> Scope {
+    parts
+        .extensions
+        .get::<Scope>()
+        .cloned()
+        .unwrap_or_else(Scope::none)
 }
 
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

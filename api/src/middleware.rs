@@ -30,12 +30,14 @@ pub async fn optimistic(State(app): State<AppState>, req: Request, next: Next) -
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::payload_too_large(limit).into_response();
     };
-    let scope = Scope::new();
-    let first = scope
-        .run(next.clone().run(Request::from_parts(
-            parts.clone(),
-            Body::from(bytes.clone()),
-        )))
+    // The handler reaches the scope through its `Optimistic` extractor; the run again
+    // below gets none.
+    let scope = Scope::optimistic();
+    let mut first_parts = parts.clone();
+    first_parts.extensions.insert(scope.clone());
+    let first = next
+        .clone()
+        .run(Request::from_parts(first_parts, Body::from(bytes.clone())))
         .await;
     match app.store.settle(scope).await {
         Ok(true) => first,

@@ -1,3 +1,4 @@
+use expensewise_infra::event_store::Scope;
 use expensewise_tests::{
     consistency, expect_problem, expect_status, on_both_backends, send_concurrently, Backend,
     TestApp, PASSWORD,
@@ -282,6 +283,7 @@ async fn a_deactivation_by_another_replica_applies_at_once(backend: Backend) {
     };
     other_replica
         .execute::<expensewise_domain::Organization>(
+            &Scope::none(),
             &admin.organization_id,
             command,
             &expensewise_tests::event_metadata(organization_id, None),

@@ -1,5 +1,6 @@
 //! The relay and the projector as separate processes, killed with SIGKILL mid-stream.
 
+use expensewise_infra::event_store::Scope;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,7 +33,7 @@ async fn create_expense(store: &EventStore, actor: Actor) {
     };
     let metadata = event_metadata(actor.organization_id, Some(actor.user_id));
     store
-        .execute::<Expense>(&id.to_string(), command, &metadata)
+        .execute::<Expense>(&Scope::none(), &id.to_string(), command, &metadata)
         .await
         .unwrap();
 }

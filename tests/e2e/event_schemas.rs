@@ -1,6 +1,7 @@
 //! Every event type the product writes matches its JSON Schema in `schema/events`, as a
 //! validator that is not ours (Python's `jsonschema`) reads it.
 
+use expensewise_infra::event_store::Scope;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -107,7 +108,7 @@ async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid 
         at: Utc::now(),
     };
     store
-        .execute::<Receipt>(&id.to_string(), upload, &metadata)
+        .execute::<Receipt>(&Scope::none(), &id.to_string(), upload, &metadata)
         .await
         .unwrap();
     let outcome = match digest {
@@ -126,7 +127,7 @@ async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid 
         },
     };
     store
-        .execute::<Receipt>(&id.to_string(), outcome, &metadata)
+        .execute::<Receipt>(&Scope::none(), &id.to_string(), outcome, &metadata)
         .await
         .unwrap();
     id

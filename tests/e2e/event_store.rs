@@ -4,6 +4,7 @@ use chrono::Utc;
 use expensewise_domain::organization::{OrganizationCommand, PasswordHash};
 use expensewise_domain::{Currency, Organization};
 use expensewise_infra::event_store::read_after;
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
 use expensewise_tests::{
     event_metadata, on_both_backends, register_directly as register, store_v1_registration,
@@ -196,7 +197,12 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
             at: Utc::now(),
         };
         store
-            .execute::<Organization>(&org.to_string(), command, &event_metadata(org, None))
+            .execute::<Organization>(
+                &Scope::none(),
+                &org.to_string(),
+                command,
+                &event_metadata(org, None),
+            )
             .await
             .unwrap();
     }
@@ -261,7 +267,10 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
         today,
     };
     let meta = event_metadata(actor.organization_id, None);
-    store.execute::<Expense>(&id, create, &meta).await.unwrap();
+    store
+        .execute::<Expense>(&Scope::none(), &id, create, &meta)
+        .await
+        .unwrap();
     let edits = 2 * expensewise_infra::event_store::EXPENSE_SNAPSHOT_EVERY + 7;
     for n in 0..edits {
         let edit = ExpenseCommand::UpdateExpense {
@@ -272,7 +281,10 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
             },
             today,
         };
-        let committed = store.execute::<Expense>(&id, edit, &meta).await.unwrap();
+        let committed = store
+            .execute::<Expense>(&Scope::none(), &id, edit, &meta)
+            .await
+            .unwrap();
         assert_eq!(committed.aggregate.version as usize, n + 2);
     }
     let loaded: Expense = store.load(&id).await.unwrap();

@@ -9,6 +9,7 @@ use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand};
 use expensewise_domain::organization::OrganizationCommand;
 use expensewise_domain::{Actor, Expense, Organization, Role};
 use expensewise_infra::event_store::aggregate_version;
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::{Database, EventStore};
 use expensewise_tests::{
     consistency, event_metadata, expect_problem, expect_status, on_both_backends, Backend, TestApp,
@@ -37,6 +38,7 @@ impl OtherReplica {
         let organization_id = Uuid::parse_str(&admin.organization_id).unwrap();
         self.store
             .execute::<Organization>(
+                &Scope::none(),
                 &admin.organization_id,
                 command,
                 &event_metadata(organization_id, None),
@@ -68,6 +70,7 @@ impl OtherReplica {
         let owner_id = Uuid::parse_str(&owner.user_id).unwrap();
         self.store
             .execute::<Expense>(
+                &Scope::none(),
                 id,
                 command,
                 &event_metadata(organization_id, Some(owner_id)),

@@ -1,5 +1,6 @@
 //! Read models fed by events written straight through the event store.
 
+use expensewise_infra::event_store::Scope;
 use std::collections::BTreeMap;
 
 use chrono::Utc;
@@ -33,6 +34,7 @@ async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
     };
     store
         .execute::<Receipt>(
+            &Scope::none(),
             &id.to_string(),
             command,
             &event_metadata(actor.organization_id, Some(actor.user_id)),
@@ -63,6 +65,7 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     };
     store
         .execute::<Receipt>(
+            &Scope::none(),
             &scanned.to_string(),
             ReceiptCommand::RecordScan {
                 extraction: extraction.clone(),
@@ -75,6 +78,7 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     let failed = upload(&store, &actor, "bb").await;
     store
         .execute::<Receipt>(
+            &Scope::none(),
             &failed.to_string(),
             ReceiptCommand::RecordScanFailure {
                 reason: "the file is not a readable image".into(),

@@ -1,5 +1,6 @@
 //! Looking under the hood: the event store and read models straight, without HTTP.
 
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::Database;
 use serde_json::json;
 use uuid::Uuid;
@@ -81,6 +82,7 @@ pub async fn register_directly(store: &expensewise_infra::EventStore) -> Uuid {
     };
     store
         .execute::<expensewise_domain::Organization>(
+            &Scope::none(),
             &org.to_string(),
             command,
             &event_metadata(org, None),

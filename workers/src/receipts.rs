@@ -13,6 +13,7 @@ use expensewise_domain::receipt::{
 };
 use expensewise_domain::{Currency, EventMetadata, Receipt};
 use expensewise_infra::consumer::Handler;
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, EventStore, RecordedEvent};
 use uuid::Uuid;
@@ -131,6 +132,7 @@ impl Handler for OcrWorker {
         );
         self.store
             .execute::<Receipt>(
+                &Scope::none(),
                 &event.aggregate_id,
                 command,
                 &caused_by(event, receipt.organization_id),

@@ -7,6 +7,7 @@ use expensewise_application::receipts as use_case;
 use expensewise_application::UseCaseError;
 use expensewise_domain::receipt::{ReceiptState, ScanStatus};
 use expensewise_domain::EventMetadata;
+use expensewise_infra::event_store::Scope;
 use expensewise_infra::{Config, Database, EventStore};
 use expensewise_projections::receipts as receipts_model;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -100,7 +101,7 @@ async fn rescan(
             request_id: None,
             traceparent: None,
         };
-        match use_case::rescan(&store, None, &metadata, *id).await {
+        match use_case::rescan(&store, &Scope::none(), None, &metadata, *id).await {
             Ok(_) => queued += 1,
             // Changed since the list was read (reviewed, or already queued).
             Err(UseCaseError::Rejected(_)) => skipped += 1,

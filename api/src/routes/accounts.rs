@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::users::RoleView;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody, RequestMeta};
+use crate::extract::{AuthUser, JsonBody, Optimistic, RequestMeta};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,6 +78,7 @@ pub struct MeResponse {
 pub async fn register(
     State(app): State<AppState>,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let registration = Registration {
@@ -95,7 +96,7 @@ pub async fn register(
         organization_id,
         admin_id: user_id,
         committed,
-    } = accounts::register(&app.store, &metadata, registration).await?;
+    } = accounts::register(&app.store, &scope, &metadata, registration).await?;
     let (token, expires_at) = app
         .tokens
         .issue(user_id, organization_id, Role::Admin.as_str())?;

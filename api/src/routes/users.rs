@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::consistency::ConsistencyToken;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, JsonBody, RequestMeta};
+use crate::extract::{AuthUser, JsonBody, Optimistic, RequestMeta};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -144,6 +144,7 @@ pub async fn create_user(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
@@ -152,8 +153,15 @@ pub async fn create_user(
         email: body.email,
         password: body.password,
     };
-    let (user_id, committed) =
-        accounts::add_user(&app.store, user.actor, &metadata, person, body.role.into()).await?;
+    let (user_id, committed) = accounts::add_user(
+        &app.store,
+        &scope,
+        user.actor,
+        &metadata,
+        person,
+        body.role.into(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         [super::consistency_header(committed.head)],
@@ -235,6 +243,7 @@ pub async fn patch_user(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<PatchUserRequest>,
 ) -> ApiResult<impl IntoResponse> {
@@ -245,6 +254,7 @@ pub async fn patch_user(
     };
     let (member, last) = accounts::change_user(
         &app.store,
+        &scope,
         user.actor,
         user.organization,
         &metadata,

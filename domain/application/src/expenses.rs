@@ -6,7 +6,7 @@ use expensewise_domain::expense::{
     Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, ExpenseError,
 };
 use expensewise_domain::{Actor, Currency, EventMetadata, Expense, FieldError, Money};
-use expensewise_infra::event_store::{CommandError, Committed};
+use expensewise_infra::event_store::{CommandError, Committed, Scope};
 use expensewise_infra::EventStore;
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ pub struct NewExpense {
 /// first attempt made (when it is the same user's).
 pub async fn create(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     new: NewExpense,
@@ -51,9 +52,13 @@ pub async fn create(
         today: latest_today(),
     };
     let outcome = if new.keyed {
-        store.execute::<Expense>(&id, command, metadata).await
+        store
+            .execute::<Expense>(scope, &id, command, metadata)
+            .await
     } else {
-        store.execute_new::<Expense>(&id, command, metadata).await
+        store
+            .execute_new::<Expense>(scope, &id, command, metadata)
+            .await
     };
     let committed = match outcome {
         Err(CommandError::Rejected(ExpenseError::AlreadyExists)) => {
@@ -67,7 +72,7 @@ pub async fn create(
         other => other?,
     };
     if let Some(receipt_id) = new.receipt_id {
-        mark_attached(store, actor, metadata, receipt_id, new.id).await?;
+        mark_attached(store, scope, actor, metadata, receipt_id, new.id).await?;
     }
     Ok(committed)
 }
@@ -97,13 +102,16 @@ pub fn parse_money(amount: &str, currency: Currency) -> Result<Money, FieldError
 /// `expected_version` is the client's `If-Match`.
 pub async fn edit(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     id: Uuid,
     edit: Edit,
     expected_version: Option<u64>,
 ) -> UseCaseResult<Committed<Expense>> {
-    let loaded = store.load_for_command::<Expense>(&id.to_string()).await?;
+    let loaded = store
+        .load_for_command::<Expense>(scope, &id.to_string())
+        .await?;
     let state = loaded
         .aggregate()
         .visible_to(&actor)
@@ -160,7 +168,7 @@ pub async fn edit(
         )
         .await?;
     if let Some(receipt_id) = edit.receipt_id {
-        committed = attach_to_expense(store, actor, metadata, id, receipt_id).await?;
+        committed = attach_to_expense(store, scope, actor, metadata, id, receipt_id).await?;
     }
     Ok(committed)
 }
@@ -169,19 +177,21 @@ pub async fn edit(
 /// receipt, then the receipt names the expense.
 pub async fn attach_to_expense(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     expense_id: Uuid,
     receipt_id: Uuid,
 ) -> UseCaseResult<Committed<Expense>> {
-    let committed = list_on_expense(store, actor, metadata, expense_id, receipt_id).await?;
-    mark_attached(store, actor, metadata, receipt_id, expense_id).await?;
+    let committed = list_on_expense(store, scope, actor, metadata, expense_id, receipt_id).await?;
+    mark_attached(store, scope, actor, metadata, receipt_id, expense_id).await?;
     Ok(committed)
 }
 
 /// The expense's side of an attachment: it lists the receipt.
 pub(crate) async fn list_on_expense(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     expense_id: Uuid,
@@ -196,7 +206,7 @@ pub(crate) async fn list_on_expense(
         receipt_id,
     };
     Ok(store
-        .execute::<Expense>(&expense_id.to_string(), attach, metadata)
+        .execute::<Expense>(scope, &expense_id.to_string(), attach, metadata)
         .await?)
 }
 
@@ -213,6 +223,7 @@ pub enum Step {
 /// Takes one lifecycle step. `expected_version` is the client's `If-Match`.
 pub async fn take_step(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     id: Uuid,
@@ -232,6 +243,6 @@ pub async fn take_step(
         Step::Delete => ExpenseCommand::DeleteExpense { ctx },
     };
     Ok(store
-        .execute::<Expense>(&id.to_string(), command, metadata)
+        .execute::<Expense>(scope, &id.to_string(), command, metadata)
         .await?)
 }

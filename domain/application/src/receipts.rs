@@ -9,7 +9,7 @@ use expensewise_domain::receipt::{ReceiptCommand, ReceiptState, ReviewedFields, 
 use expensewise_domain::{
     Actor, Currency, EventMetadata, Expense, Money, Receipt, Rejection, Role,
 };
-use expensewise_infra::event_store::{CommandError, Committed};
+use expensewise_infra::event_store::{CommandError, Committed, Scope};
 use expensewise_infra::object_store::{receipt_key, ObjectStore};
 use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_projections::receipts as receipts_model;
@@ -90,6 +90,8 @@ pub async fn upload(
     metadata: &EventMetadata,
     mut new: NewReceipt,
 ) -> UseCaseResult<Uploaded> {
+    // An upload is streamed, so it never runs twice: it reads everything afresh.
+    let scope = &Scope::none();
     may_upload(&actor)?;
     if new.file.size == 0 {
         return Err(UseCaseError::invalid("file", "is empty"));
@@ -149,7 +151,7 @@ pub async fn upload(
         .ok_or_else(|| anyhow::anyhow!("the staged file was handed on already"))?;
     objects.put_file(&key, &path, content_type).await?;
     let committed = match store
-        .execute::<Receipt>(&id.to_string(), command, metadata)
+        .execute::<Receipt>(scope, &id.to_string(), command, metadata)
         .await
     {
         Err(CommandError::Rejected(expensewise_domain::receipt::ReceiptError::AlreadyExists)) => {
@@ -166,7 +168,7 @@ pub async fn upload(
     if let Some(expense_id) = new.expense_id {
         // The receipt names its expense from its upload on; the expense lists it now.
         // Written after the receipt: its position covers both.
-        head = list_on_expense(store, actor, metadata, expense_id, id)
+        head = list_on_expense(store, scope, actor, metadata, expense_id, id)
             .await?
             .head;
     }
@@ -194,6 +196,7 @@ pub(crate) async fn attachable_receipt(
 /// The receipt's side of an attachment: it names its expense.
 pub(crate) async fn mark_attached(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     receipt_id: Uuid,
@@ -201,6 +204,7 @@ pub(crate) async fn mark_attached(
 ) -> UseCaseResult<()> {
     store
         .execute::<Receipt>(
+            scope,
             &receipt_id.to_string(),
             ReceiptCommand::AttachToExpense {
                 actor,
@@ -228,6 +232,8 @@ pub async fn draft_from_receipt(
     receipt_id: Uuid,
     metadata: &EventMetadata,
 ) -> UseCaseResult<Option<Uuid>> {
+    // Workers are not requests: nothing is decided on what this process remembers.
+    let scope = &Scope::none();
     let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
     let receipt = receipt
         .state
@@ -282,13 +288,13 @@ pub async fn draft_from_receipt(
     };
     let expense_id = expense_from_receipt(receipt_id);
     match store
-        .execute::<Expense>(&expense_id.to_string(), command, metadata)
+        .execute::<Expense>(scope, &expense_id.to_string(), command, metadata)
         .await
     {
         Ok(_) | Err(CommandError::Rejected(ExpenseError::AlreadyExists)) => {}
         Err(e) => return Err(e.into()),
     }
-    mark_attached(store, actor, metadata, receipt_id, expense_id).await?;
+    mark_attached(store, scope, actor, metadata, receipt_id, expense_id).await?;
     Ok(Some(expense_id))
 }
 
@@ -306,13 +312,14 @@ pub struct ReviewInput {
 /// recorded review (see [`draft_from_receipt`]).
 pub async fn review(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     receipt_id: Uuid,
     input: ReviewInput,
 ) -> UseCaseResult<Committed<Receipt>> {
     let loaded = store
-        .load_for_command::<Receipt>(&receipt_id.to_string())
+        .load_for_command::<Receipt>(scope, &receipt_id.to_string())
         .await?;
     // Employees do not learn of other employees' receipts.
     let state = loaded
@@ -379,6 +386,7 @@ pub async fn review(
 /// operator. The expense made of it, if any, stays the one expense.
 pub async fn rescan(
     store: &EventStore,
+    scope: &Scope,
     actor: Option<Actor>,
     metadata: &EventMetadata,
     receipt_id: Uuid,
@@ -388,6 +396,6 @@ pub async fn rescan(
         at: Utc::now(),
     };
     Ok(store
-        .execute::<Receipt>(&receipt_id.to_string(), command, metadata)
+        .execute::<Receipt>(scope, &receipt_id.to_string(), command, metadata)
         .await?)
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::Aggregate;
 
-use super::{optimistic, EventStore, StoreFor};
+use super::{EventStore, Scope, StoreFor};
 use crate::db::Database;
 
 /// Aggregates as this process last wrote (or, for organizations, loaded) them, with their
@@ -49,12 +49,16 @@ impl<A: Clone> AggregateCache<A> {
 impl EventStore {
     /// The aggregate as this process remembers it, for an optimistic request on
     /// PostgreSQL (where an append can check the sequence in the same statement).
-    pub(super) fn remembered<A>(&self, aggregate_id: &str) -> Option<EventStoreAggregateContext<A>>
+    pub(super) fn remembered<A>(
+        &self,
+        scope: &Scope,
+        aggregate_id: &str,
+    ) -> Option<EventStoreAggregateContext<A>>
     where
         Self: StoreFor<A>,
         A: Aggregate + Clone,
     {
-        if !matches!(self.db, Database::Postgres(_)) || !optimistic::active() {
+        if !matches!(self.db, Database::Postgres(_)) || !scope.active() {
             return None;
         }
         let (aggregate, sequence) = self.cache()?.get(aggregate_id)?;

@@ -2,7 +2,7 @@
 
 use cqrs_es::AggregateError;
 
-use super::{optimistic, GlobalPosition};
+use super::{GlobalPosition, Scope};
 
 /// Why a command did not take effect.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +47,8 @@ pub struct Committed<A> {
 
 /// What a doubtful decision comes to: a stale optimistic request, which is to run again
 /// (the request is marked so), or a conflict where it cannot run again.
-pub(super) fn stale_or_conflict<E: std::error::Error>() -> CommandError<E> {
-    if optimistic::mark_stale() {
+pub(super) fn stale_or_conflict<E: std::error::Error>(scope: &Scope) -> CommandError<E> {
+    if scope.mark_stale() {
         CommandError::Stale
     } else {
         CommandError::Conflict

@@ -64,6 +64,8 @@ pub struct EventStore {
 pub struct Loaded<A: Aggregate> {
     context: EventStoreAggregateContext<A>,
     remembered: bool,
+    /// The scope it was loaded in, which the command on it is appended in.
+    scope: Scope,
 }
 
 impl<A: Aggregate> Loaded<A> {
@@ -182,11 +184,12 @@ impl EventStore {
     /// appends nothing has it checked when it ends.
     pub async fn organization_for_request(
         &self,
+        scope: &Scope,
         id: &str,
     ) -> Result<Organization, CommandError<OrganizationError>> {
-        if optimistic::active() {
+        if scope.active() {
             if let Some((organization, version)) = self.organization_cache.get(id) {
-                optimistic::expect_organization(id, version as u64);
+                scope.expect_organization(id, version as u64);
                 return Ok(organization);
             }
         }
@@ -198,6 +201,7 @@ impl EventStore {
     /// after all, the append conflicts on the first sequence number and changes nothing.
     pub async fn execute_new<A>(
         &self,
+        scope: &Scope,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
@@ -212,7 +216,7 @@ impl EventStore {
             current_sequence: 0,
             current_snapshot: None,
         };
-        self.decide_and_append(aggregate_id, context, false, command, metadata)
+        self.decide_and_append(scope, aggregate_id, context, false, command, metadata)
             .await?
             .done()
     }
@@ -246,14 +250,15 @@ impl EventStore {
     /// checks (or, without one, the end of the request).
     pub async fn load_for_command<A>(
         &self,
+        scope: &Scope,
         aggregate_id: &str,
     ) -> Result<Loaded<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
         A: Aggregate + Clone,
     {
-        if let Some(context) = self.remembered::<A>(aggregate_id) {
-            optimistic::record_read(
+        if let Some(context) = self.remembered::<A>(scope, aggregate_id) {
+            scope.record_read(
                 A::TYPE,
                 aggregate_id,
                 context.current_sequence,
@@ -262,11 +267,13 @@ impl EventStore {
             return Ok(Loaded {
                 context,
                 remembered: true,
+                scope: scope.clone(),
             });
         }
         Ok(Loaded {
             context: self.store().load_aggregate(aggregate_id).await?,
             remembered: false,
+            scope: scope.clone(),
         })
     }
 
@@ -281,14 +288,22 @@ impl EventStore {
         A: Aggregate<Services = ()> + Clone,
     {
         let id = loaded.context.aggregate_id.clone();
+        let scope = &loaded.scope;
         match self
-            .decide_and_append(&id, loaded.context, loaded.remembered, command, metadata)
+            .decide_and_append(
+                scope,
+                &id,
+                loaded.context,
+                loaded.remembered,
+                command,
+                metadata,
+            )
             .await?
         {
             Attempt::Done(committed) => Ok(committed),
             // The caller built the command from what it saw: only running the whole
             // request again can decide anew.
-            Attempt::Doubtful => Err(stale_or_conflict()),
+            Attempt::Doubtful => Err(stale_or_conflict(scope)),
         }
     }
 
@@ -298,6 +313,7 @@ impl EventStore {
     /// remembers it; unless that append holds, it is decided again on the stored one.
     pub async fn execute<A>(
         &self,
+        scope: &Scope,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
@@ -307,16 +323,23 @@ impl EventStore {
         A: Aggregate<Services = ()> + Clone,
         A::Command: Clone,
     {
-        if let Some(context) = self.remembered::<A>(aggregate_id) {
+        if let Some(context) = self.remembered::<A>(scope, aggregate_id) {
             let attempt = self
-                .decide_and_append(aggregate_id, context, true, command.clone(), metadata)
+                .decide_and_append(
+                    scope,
+                    aggregate_id,
+                    context,
+                    true,
+                    command.clone(),
+                    metadata,
+                )
                 .await?;
             if let Attempt::Done(committed) = attempt {
                 return Ok(committed);
             }
         }
         let context = self.store().load_aggregate(aggregate_id).await?;
-        self.decide_and_append(aggregate_id, context, false, command, metadata)
+        self.decide_and_append(scope, aggregate_id, context, false, command, metadata)
             .await?
             .done()
     }
@@ -326,6 +349,7 @@ impl EventStore {
     /// memory may be out of date, so a rejection or a no-op is not trusted either.
     async fn decide_and_append<A>(
         &self,
+        scope: &Scope,
         aggregate_id: &str,
         context: EventStoreAggregateContext<A>,
         remembered: bool,
@@ -351,7 +375,7 @@ impl EventStore {
             return Ok(Attempt::Doubtful);
         }
         decided.map_err(CommandError::Rejected)?;
-        let guard = optimistic::organization_guard();
+        let guard = scope.organization_guard();
         let mut head = None;
         if appended > 0 {
             match &self.db {
@@ -371,7 +395,7 @@ impl EventStore {
                         Some(position) => head = Some(position),
                         None => {
                             return self
-                                .not_appended::<A>(aggregate_id, guard, remembered)
+                                .not_appended::<A>(scope, aggregate_id, guard, remembered)
                                 .await
                         }
                     }
@@ -379,12 +403,12 @@ impl EventStore {
                 // Nothing is remembered on SQLite, where cqrs-es appends (and snapshots).
                 Database::Sqlite(_) => {
                     if self.organization_changed(guard.as_ref()).await? {
-                        return Err(stale_or_conflict());
+                        return Err(stale_or_conflict(scope));
                     }
                     store_commit(self.store(), events, context, metadata).await?;
                 }
             }
-            optimistic::committed(A::TYPE, aggregate_id);
+            scope.committed(A::TYPE, aggregate_id);
             if let (Database::Postgres(_), Some(cache)) = (&self.db, self.cache()) {
                 cache.put(aggregate_id, aggregate.clone(), base_sequence + appended);
             }
@@ -410,6 +434,7 @@ impl EventStore {
     /// another writer took the sequence (a conflict).
     async fn not_appended<A>(
         &self,
+        scope: &Scope,
         aggregate_id: &str,
         guard: Option<(String, u64)>,
         remembered: bool,
@@ -419,7 +444,7 @@ impl EventStore {
         A: Aggregate + Clone,
     {
         if self.organization_changed(guard.as_ref()).await? {
-            return Err(stale_or_conflict());
+            return Err(stale_or_conflict(scope));
         }
         if remembered {
             self.forget::<A>(aggregate_id);

@@ -9,17 +9,16 @@
 //! ([`EventStore::settle`](super::EventStore::settle)). A request found to have decided on
 //! stale state has committed nothing, and is run again from the start outside any scope,
 //! where everything is read afresh.
+//!
+//! The scope is a value the request's code passes to every store call that may use it
+//! (`Scope::none()` outside requests): what is decided optimistically is visible where it
+//! is decided.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
 
 use super::{aggregate_version, EventStore};
-
-tokio::task_local! {
-    static SCOPE: Arc<Mutex<State>>;
-}
 
 /// An aggregate a request read from memory.
 #[derive(Debug)]
@@ -45,9 +44,10 @@ struct State {
     stale: bool,
 }
 
-/// The scope one request runs in; see the module documentation.
-#[derive(Default)]
-pub struct Scope(Arc<Mutex<State>>);
+/// The scope one request runs in (see the module documentation), or none: a handle,
+/// cloned into wherever the request's code needs it.
+#[derive(Clone)]
+pub struct Scope(Option<Arc<Mutex<State>>>);
 
 /// What is left to check once the handler is done.
 #[derive(Debug)]
@@ -64,18 +64,23 @@ pub enum Settle {
 }
 
 impl Scope {
-    pub fn new() -> Self {
-        Self::default()
+    /// An optimistic request's scope.
+    pub fn optimistic() -> Self {
+        Self(Some(Arc::default()))
     }
 
-    /// Runs `request` (a handler) inside this scope.
-    pub async fn run<F: Future>(&self, request: F) -> F::Output {
-        SCOPE.scope(self.0.clone(), request).await
+    /// No scope: everything is read afresh (workers, the command line, a request run
+    /// again).
+    pub fn none() -> Self {
+        Self(None)
     }
 
     /// What the finished request leaves to check.
     pub fn settle(self) -> Settle {
-        let state = std::mem::take(&mut *lock(&self.0));
+        let Some(state) = self.0 else {
+            return Settle::Confirmed;
+        };
+        let state = std::mem::take(&mut *lock(&state));
         if state.committed {
             // The first append held, so the organization and the aggregate it was decided
             // on were current; after it nothing is read from memory. (Handlers append to
@@ -93,68 +98,70 @@ impl Scope {
             reads: state.reads,
         }
     }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> Option<T> {
+        self.0.as_ref().map(|s| f(&mut lock(s)))
+    }
+
+    /// Whether the request may decide on what this process remembers.
+    pub(super) fn active(&self) -> bool {
+        self.with(|s| !s.committed && !s.stale).unwrap_or(false)
+    }
+
+    pub(super) fn expect_organization(&self, id: &str, version: u64) {
+        self.with(|s| s.organization = Some((id.to_string(), version)));
+    }
+
+    pub(super) fn record_read(
+        &self,
+        aggregate_type: &'static str,
+        id: &str,
+        sequence: usize,
+        forget: fn(&EventStore, &str),
+    ) {
+        self.with(|s| {
+            s.reads.push(Read {
+                aggregate_type,
+                id: id.to_string(),
+                sequence,
+                forget,
+            })
+        });
+    }
+
+    /// The organization version an append must still find, if one is unconfirmed.
+    pub(super) fn organization_guard(&self) -> Option<(String, u64)> {
+        self.with(|s| s.organization.clone()).flatten()
+    }
+
+    /// An append held: its organization guard and the read of its aggregate are
+    /// confirmed.
+    pub(super) fn committed(&self, aggregate_type: &str, id: &str) {
+        self.with(|s| {
+            s.committed = true;
+            s.organization = None;
+            s.reads
+                .retain(|r| !(r.aggregate_type == aggregate_type && r.id == id));
+        });
+    }
+
+    /// Marks the request as decided on stale state. False when that can no longer be
+    /// undone by running it again (something was committed, or there is no scope).
+    pub(super) fn mark_stale(&self) -> bool {
+        self.with(|s| {
+            if s.committed {
+                false
+            } else {
+                s.stale = true;
+                true
+            }
+        })
+        .unwrap_or(false)
+    }
 }
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn with<T>(f: impl FnOnce(&mut State) -> T) -> Option<T> {
-    SCOPE.try_with(|s| f(&mut lock(s))).ok()
-}
-
-/// Whether the running request may decide on what this process remembers.
-pub(super) fn active() -> bool {
-    with(|s| !s.committed && !s.stale).unwrap_or(false)
-}
-
-pub(super) fn expect_organization(id: &str, version: u64) {
-    with(|s| s.organization = Some((id.to_string(), version)));
-}
-
-pub(super) fn record_read(
-    aggregate_type: &'static str,
-    id: &str,
-    sequence: usize,
-    forget: fn(&EventStore, &str),
-) {
-    with(|s| {
-        s.reads.push(Read {
-            aggregate_type,
-            id: id.to_string(),
-            sequence,
-            forget,
-        })
-    });
-}
-
-/// The organization version an append must still find, if one is unconfirmed.
-pub(super) fn organization_guard() -> Option<(String, u64)> {
-    with(|s| s.organization.clone()).flatten()
-}
-
-/// An append held: its organization guard and the read of its aggregate are confirmed.
-pub(super) fn committed(aggregate_type: &str, id: &str) {
-    with(|s| {
-        s.committed = true;
-        s.organization = None;
-        s.reads
-            .retain(|r| !(r.aggregate_type == aggregate_type && r.id == id));
-    });
-}
-
-/// Marks the request as decided on stale state. False when that can no longer be undone
-/// by running it again (something was committed, or there is no scope).
-pub(super) fn mark_stale() -> bool {
-    with(|s| {
-        if s.committed {
-            false
-        } else {
-            s.stale = true;
-            true
-        }
-    })
-    .unwrap_or(false)
 }
 
 impl EventStore {

@@ -9,7 +9,7 @@ use expensewise_application::expenses::{
 };
 use expensewise_domain::expense::{ExpenseDetails, AGGREGATE_TYPE};
 use expensewise_domain::Expense;
-use expensewise_infra::event_store::{aggregate_events, Committed};
+use expensewise_infra::event_store::{aggregate_events, Committed, Scope};
 use expensewise_projections::expenses::{self as read_model, ExpenseRow, ListCursor, ListFilter};
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use super::consistency::ConsistencyToken;
 use super::events::EventView;
 use super::users::page_limit;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, IfMatch, JsonBody, OptionalJsonBody, RequestMeta};
+use crate::extract::{AuthUser, IfMatch, JsonBody, Optimistic, OptionalJsonBody, RequestMeta};
 use crate::state::AppState;
 
 /// Namespace of key-derived expense ids (see [`super::id_for_request`]).
@@ -30,6 +30,7 @@ const EXPENSE_IDS: Uuid = Uuid::from_u128(0x3d5c_a0f1_8b2e_4f7a_9c61_2e8d_5b4a_7
 /// Takes one lifecycle step as the signed-in user, on the `If-Match` version.
 async fn step(
     app: &AppState,
+    scope: &Scope,
     user: &AuthUser,
     meta: &RequestMeta,
     if_match: IfMatch,
@@ -37,7 +38,10 @@ async fn step(
     step: Step,
 ) -> ApiResult<Committed<Expense>> {
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
-    Ok(expenses::take_step(&app.store, user.actor, &metadata, id, step, if_match.0).await?)
+    Ok(expenses::take_step(
+        &app.store, scope, user.actor, &metadata, id, step, if_match.0,
+    )
+    .await?)
 }
 
 fn expense_response(
@@ -84,6 +88,7 @@ pub async fn create_expense(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateExpenseRequest>,
 ) -> ApiResult<Response> {
@@ -103,7 +108,7 @@ pub async fn create_expense(
         receipt_id: body.receipt_id,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
-    let committed = expenses::create(&app.store, user.actor, &metadata, new).await?;
+    let committed = expenses::create(&app.store, &scope, user.actor, &metadata, new).await?;
     expense_response(StatusCode::CREATED, id, &committed)
 }
 
@@ -250,6 +255,7 @@ pub async fn patch_expense(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     if_match: IfMatch,
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<PatchExpenseRequest>,
@@ -264,7 +270,10 @@ pub async fn patch_expense(
         receipt_id: body.receipt_id,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
-    let committed = expenses::edit(&app.store, user.actor, &metadata, id, edit, if_match.0).await?;
+    let committed = expenses::edit(
+        &app.store, &scope, user.actor, &metadata, id, edit, if_match.0,
+    )
+    .await?;
     expense_response(StatusCode::OK, id, &committed)
 }
 
@@ -286,10 +295,11 @@ pub async fn delete_expense(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     if_match: IfMatch,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Response> {
-    let committed = step(&app, &user, &meta, if_match, id, Step::Delete).await?;
+    let committed = step(&app, &scope, &user, &meta, if_match, id, Step::Delete).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [super::consistency_header(committed.head)],
@@ -321,11 +331,12 @@ macro_rules! transition {
             State(app): State<AppState>,
             user: AuthUser,
             meta: RequestMeta,
+            Optimistic(scope): Optimistic,
             if_match: IfMatch,
             Path(id): Path<Uuid>,
             OptionalJsonBody($input): OptionalJsonBody<$body>,
         ) -> ApiResult<Response> {
-            let committed = step(&app, &user, &meta, if_match, id, $step).await?;
+            let committed = step(&app, &scope, &user, &meta, if_match, id, $step).await?;
             expense_response(StatusCode::OK, id, &committed)
         }
     };
@@ -382,6 +393,7 @@ pub async fn reject_expense(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     if_match: IfMatch,
     Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<RejectRequest>,
@@ -389,7 +401,7 @@ pub async fn reject_expense(
     let reject = Step::Reject {
         reason: body.reason,
     };
-    let committed = step(&app, &user, &meta, if_match, id, reject).await?;
+    let committed = step(&app, &scope, &user, &meta, if_match, id, reject).await?;
     expense_response(StatusCode::OK, id, &committed)
 }
 

@@ -24,7 +24,7 @@ pub use wire::*;
 use super::consistency::ConsistencyToken;
 use super::users::page_limit;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, OptionalJsonBody, RequestMeta};
+use crate::extract::{AuthUser, Optimistic, OptionalJsonBody, RequestMeta};
 use crate::state::AppState;
 
 /// The receipt if the user may see it: its uploader, or an approver, auditor or admin of
@@ -240,6 +240,7 @@ pub async fn review_receipt(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     Path(id): Path<Uuid>,
     OptionalJsonBody(body): OptionalJsonBody<ReviewRequest>,
 ) -> ApiResult<Response> {
@@ -250,7 +251,7 @@ pub async fn review_receipt(
         currency: body.currency,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
-    let committed = use_case::review(&app.store, user.actor, &metadata, id, input).await?;
+    let committed = use_case::review(&app.store, &scope, user.actor, &metadata, id, input).await?;
     receipt_response(id, &committed)
 }
 
@@ -277,11 +278,12 @@ pub async fn rescan_receipt(
     State(app): State<AppState>,
     user: AuthUser,
     meta: RequestMeta,
+    Optimistic(scope): Optimistic,
     Path(id): Path<Uuid>,
     OptionalJsonBody(_body): OptionalJsonBody<super::expenses::EmptyRequest>,
 ) -> ApiResult<Response> {
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
-    let committed = use_case::rescan(&app.store, Some(user.actor), &metadata, id).await?;
+    let committed = use_case::rescan(&app.store, &scope, Some(user.actor), &metadata, id).await?;
     let mut response = receipt_response(id, &committed)?;
     *response.status_mut() = StatusCode::ACCEPTED;
     Ok(response)

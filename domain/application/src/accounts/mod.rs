@@ -10,7 +10,7 @@ use expensewise_domain::organization::{Member, NewUser, OrganizationCommand};
 use expensewise_domain::{
     validate, Actor, Currency, EventMetadata, FieldError, Organization, Rejection, Role,
 };
-use expensewise_infra::event_store::Committed;
+use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_infra::EventStore;
 use uuid::Uuid;
 
@@ -42,6 +42,7 @@ pub struct Registered {
 /// carry the new organization and admin in it.
 pub async fn register(
     store: &EventStore,
+    scope: &Scope,
     metadata: &EventMetadata,
     registration: Registration,
 ) -> UseCaseResult<Registered> {
@@ -66,7 +67,7 @@ pub async fn register(
         ..registration.admin
     };
     let organization_id = Uuid::new_v4();
-    let admin = new_user(store, metadata, organization_id, admin).await?;
+    let admin = new_user(store, scope, metadata, organization_id, admin).await?;
     let admin_id = admin.user_id;
     let metadata = on_behalf(metadata, organization_id, admin_id);
     let command = OrganizationCommand::RegisterOrganization {
@@ -76,7 +77,7 @@ pub async fn register(
         at: Utc::now(),
     };
     let committed = store
-        .execute::<Organization>(&organization_id.to_string(), command, &metadata)
+        .execute::<Organization>(scope, &organization_id.to_string(), command, &metadata)
         .await?;
     Ok(Registered {
         organization_id,
@@ -98,6 +99,7 @@ pub fn may_manage_users(actor: &Actor) -> UseCaseResult<()> {
 /// with the outcome.
 pub async fn add_user(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
     person: Person,
@@ -112,7 +114,7 @@ pub async fn add_user(
     };
     let person = Person { email, ..person };
     let organization_id = actor.organization_id;
-    let user = new_user(store, metadata, organization_id, person).await?;
+    let user = new_user(store, scope, metadata, organization_id, person).await?;
     let user_id = user.user_id;
     let command = OrganizationCommand::AddUser {
         actor_id: actor.user_id,
@@ -121,7 +123,7 @@ pub async fn add_user(
         at: Utc::now(),
     };
     let committed = store
-        .execute::<Organization>(&organization_id.to_string(), command, metadata)
+        .execute::<Organization>(scope, &organization_id.to_string(), command, metadata)
         .await?;
     Ok((user_id, committed))
 }
@@ -137,6 +139,7 @@ pub struct UserChange {
 /// afterwards, with the last append (none when nothing changed).
 pub async fn change_user(
     store: &EventStore,
+    scope: &Scope,
     actor: Actor,
     organization: Organization,
     metadata: &EventMetadata,
@@ -175,7 +178,7 @@ pub async fn change_user(
     let mut last = None;
     for command in commands {
         let committed = store
-            .execute::<Organization>(&actor.organization_id.to_string(), command, metadata)
+            .execute::<Organization>(scope, &actor.organization_id.to_string(), command, metadata)
             .await?;
         organization = committed.aggregate.clone();
         last = Some(committed);
@@ -251,13 +254,22 @@ fn check_name_and_password(person: &Person, errors: &mut Vec<FieldError>) {
 /// claimed, ready to be added to the organization.
 async fn new_user(
     store: &EventStore,
+    scope: &Scope,
     metadata: &EventMetadata,
     organization_id: Uuid,
     person: Person,
 ) -> UseCaseResult<NewUser> {
     let user_id = Uuid::new_v4();
     let password_hash = passwords::hash_password(person.password).await?;
-    claim_email(store, metadata, &person.email, user_id, organization_id).await?;
+    claim_email(
+        store,
+        scope,
+        metadata,
+        &person.email,
+        user_id,
+        organization_id,
+    )
+    .await?;
     Ok(NewUser {
         user_id,
         name: person.name,
@@ -270,6 +282,7 @@ async fn new_user(
 /// never came to be (its registration died half-way) is taken over once it is old.
 async fn claim_email(
     store: &EventStore,
+    scope: &Scope,
     metadata: &EventMetadata,
     email: &str,
     user_id: Uuid,
@@ -293,6 +306,7 @@ async fn claim_email(
     };
     store
         .execute::<EmailClaim>(
+            scope,
             &claim_id,
             command,
             &on_behalf(metadata, organization_id, user_id),
