@@ -12,10 +12,15 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# A port below the kernel's range for outgoing connections: a port in that range can be
+# the local end of some connection, which no connect test sees but which makes a server's
+# bind fail ("Address already in use" — seen when the smoke stack's relay started).
 free_port() {
-    local port
+    local port lowest_outgoing
+    read -r lowest_outgoing _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lowest_outgoing=32768
+    [ "$lowest_outgoing" -gt 11000 ] || lowest_outgoing=32768
     for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (lowest_outgoing - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
