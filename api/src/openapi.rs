@@ -153,13 +153,14 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut operation.responses.responses;
             for (status, response) in responses.iter_mut() {
-                if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) {
-                    if response.content.is_empty() {
-                        response.content.insert(
-                            crate::error::PROBLEM_JSON.to_string(),
-                            problem_body.clone().into(),
-                        );
-                    }
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if status.starts_with(['4', '5']) && response.content.is_empty() {
+                    response.content.insert(
+                        crate::error::PROBLEM_JSON.to_string(),
+                        problem_body.clone().into(),
+                    );
                 }
             }
             if signed_in {

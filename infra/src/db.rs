@@ -36,11 +36,17 @@ macro_rules! on_database {
 /// A pooled PostgreSQL connection idle this long is checked before it is used again.
 pub(crate) const IDLE_BEFORE_CHECK: Duration = Duration::from_secs(1);
 
+/// Whether `url` names a PostgreSQL server (in either of its spellings) rather than a
+/// SQLite file.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 impl Database {
     /// Connects to `url`: `postgres://…` or `sqlite://path`. A SQLite file and its folder
     /// are created when missing.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if is_postgres_url(url) {
             let options = PgConnectOptions::from_str(url)
                 .context("DATABASE_URL is not a valid PostgreSQL URL")?;
             let pool = PgPoolOptions::new()

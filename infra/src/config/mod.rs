@@ -101,7 +101,7 @@ impl Config {
     /// should — so a typo stops the process at start rather than at the first receipt
     /// or mail; then the configuration is parsed.
     pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let source = Source::new(&lookup as &dyn Fn(&str) -> Option<String>);
+        let source = Source::new(&lookup);
         for variable in ["OCRS_DETECTION_MODEL", "OCRS_RECOGNITION_MODEL"] {
             if let Some(path) = source.get(variable) {
                 if !Path::new(&path).is_file() {
@@ -125,7 +125,7 @@ impl Config {
     /// Parses the configuration from any variable source (the environment, or a map in
     /// tests), reading no file but a secret's `NAME_FILE`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let source = Source::new(&lookup as &dyn Fn(&str) -> Option<String>);
+        let source = Source::new(&lookup);
         let app_env = source.choice(
             "APP_ENV",
             "development",

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use super::source::{both_or_neither, with_scheme, Source};
 use super::{invalid, AppEnv, ConfigError, Secret, MIN_PRODUCTION_SECRET_LEN};
+use crate::db::is_postgres_url;
 
-type Lookup<'a> = Source<&'a dyn Fn(&str) -> Option<String>>;
-
-/// PostgreSQL's two spellings, then SQLite's.
+/// PostgreSQL's two spellings and SQLite's.
 const DATABASE_SCHEMES: [&str; 3] = ["postgres://", "postgresql://", "sqlite:"];
 
 const HTTP_SCHEMES: [&str; 2] = ["http://", "https://"];
@@ -22,7 +21,7 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    pub(super) fn parse(source: &Lookup, data_dir: &Path) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source, data_dir: &Path) -> Result<Self, ConfigError> {
         // It carries the database password: it may come from a mounted file.
         let url = source
             .secret("DATABASE_URL")?
@@ -34,17 +33,15 @@ impl DatabaseConfig {
         })
     }
 
-    pub fn is_postgres(&self) -> bool {
-        DATABASE_SCHEMES[..2]
-            .iter()
-            .any(|scheme| self.url.starts_with(scheme))
-    }
-
     /// How `DATABASE_MAX_CONNECTIONS` is shared on PostgreSQL: half (rounded down) are
     /// the event store's own, for appends, the rest the pool's. SQLite has only the pool.
     pub fn connections(&self) -> (u32, u32) {
         let total = self.max_connections;
-        let appends = if self.is_postgres() { total / 2 } else { 0 };
+        let appends = if is_postgres_url(&self.url) {
+            total / 2
+        } else {
+            0
+        };
         (total - appends, appends)
     }
 }
@@ -57,7 +54,7 @@ pub struct StreamConfig {
 }
 
 impl StreamConfig {
-    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
         Ok(Self {
             nats_url: source.url("NATS_URL", &["nats://", "tls://", "ws://", "wss://"])?,
         })
@@ -74,7 +71,7 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
         let host = match source.get("HOST") {
             None => IpAddr::from([127, 0, 0, 1]),
             Some(v) => v
@@ -105,7 +102,7 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    pub(super) fn parse(source: &Lookup, app_env: AppEnv) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source, app_env: AppEnv) -> Result<Self, ConfigError> {
         let jwt_secret = source.secret("JWT_SECRET")?;
         match (&jwt_secret, app_env) {
             (Some(s), AppEnv::Production) if s.expose().len() < MIN_PRODUCTION_SECRET_LEN => {
@@ -146,7 +143,7 @@ pub enum ReceiptStorage {
 }
 
 impl ReceiptStorage {
-    pub(super) fn parse(source: &Lookup, data_dir: &Path) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source, data_dir: &Path) -> Result<Self, ConfigError> {
         let endpoint_url = source.url("S3_ENDPOINT_URL", &HTTP_SCHEMES)?;
         let credentials = both_or_neither(
             ("AWS_ACCESS_KEY_ID", source.get("AWS_ACCESS_KEY_ID")),
@@ -202,7 +199,7 @@ pub enum SmtpSecurity {
 }
 
 impl MailConfig {
-    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
         let from = source.get_or("MAIL_FROM", "Expense-Wise <no-reply@localhost>");
         let from = from
             .parse()
@@ -265,7 +262,7 @@ pub struct OcrsModels {
 }
 
 impl OcrConfig {
-    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
         let ocrs_models = both_or_neither(
             ("OCRS_DETECTION_MODEL", source.get("OCRS_DETECTION_MODEL")),
             (
@@ -295,7 +292,7 @@ pub struct TelemetryConfig {
 }
 
 impl TelemetryConfig {
-    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
         Ok(Self {
             log_level: source.get_or("LOG_LEVEL", "info"),
             // OTLP over HTTP: gRPC's endpoints would need another exporter.
@@ -324,7 +321,7 @@ pub struct RateLimit {
 }
 
 impl LimitsConfig {
-    pub(super) fn parse(source: &Lookup) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
         let rate = |window: &str, max: &str, window_ms: u64, max_default: u64| {
             let window_ms: u64 = source.number(window, window_ms)?;
             if window_ms == 0 {

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use super::{invalid, parse_duration, ConfigError, Secret};
 
-pub(super) struct Source<F> {
-    lookup: F,
+pub(super) struct Source<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
 }
 
-impl<F: Fn(&str) -> Option<String>> Source<F> {
-    pub fn new(lookup: F) -> Self {
+impl<'a> Source<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
         Self { lookup }
     }
 
