@@ -12,6 +12,8 @@ pub mod metrics;
 pub mod nats;
 pub mod object_store;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wake;
 
 pub use config::{Config, ConfigError};

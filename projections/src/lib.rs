@@ -11,6 +11,8 @@ pub mod rebuild;
 pub mod receipts;
 pub mod runner;
 pub mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod users;
 
 pub use checkpoint::{Checkpoints, ConsistencyError};

@@ -89,12 +89,7 @@ async fn registration_names_every_invalid_field(backend: Backend) {
         )
         .await;
     let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .expect("field errors")
-        .iter()
-        .map(|e| e["field"].as_str().expect("a field"))
-        .collect();
+    let fields: Vec<&str> = problem.fields();
     assert_eq!(fields, ["email", "organization", "password"]);
     app.finish().await;
 }

@@ -12,7 +12,7 @@ async fn the_audit_log_pages_filters_streams_and_stays_in_its_organization(backe
     let mut expenses = Vec::new();
     for _ in 0..3 {
         let created = app.create_expense(&eve).await;
-        let id = created["id"].as_str().unwrap().to_string();
+        let id = created.id.clone();
         app.post(
             &format!("/v1/expenses/{id}/submit"),
             Some(&eve.token),

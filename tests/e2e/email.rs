@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use expensewise_api::server::Roles;
 use expensewise_tests::{
-    draw_receipt, expect_status, upload_receipt, Backend, NatsServer, Process, SmtpServer, TestApp,
-    User,
+    draw_receipt, expect_json, expect_status, upload_receipt, Backend, Expense, NatsServer,
+    Process, SmtpServer, TestApp, User,
 };
 use reqwest::StatusCode;
 
@@ -17,12 +17,12 @@ use serde_json::{json, Value};
 async fn submitted_expense(app: &TestApp, user: &User, merchant: &str) -> String {
     let body = json!({"amount": "18.40", "currency": "EUR", "merchant": merchant,
                       "category": "travel", "spent_on": "2026-03-02"});
-    let created = expect_status(
+    let created: Expense = expect_json(
         app.post("/v1/expenses", Some(&user.token), body).await,
         StatusCode::CREATED,
     )
     .await;
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = created.id.clone();
     let submitted = app
         .post(
             &format!("/v1/expenses/{id}/submit"),

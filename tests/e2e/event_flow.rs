@@ -31,7 +31,7 @@ async fn events_flow_through_jetstream_into_the_read_models_and_onto_the_stream(
     let admin = app.register("Acme", "ada@acme.test").await;
     let bob = app.add_user(&admin, "bob@acme.test", "approver").await;
     let created = app.create_expense(&admin).await;
-    let id = created["id"].as_str().unwrap();
+    let id = created.id.as_str();
     app.post(
         &format!("/v1/expenses/{id}/submit"),
         Some(&admin.token),

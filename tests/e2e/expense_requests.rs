@@ -2,8 +2,8 @@
 //! and malformed bodies, retried and lost requests.
 
 use expensewise_tests::{
-    consistency, expect_problem, expect_status, expense_body, on_both_backends, send_concurrently,
-    Backend, TestApp,
+    consistency, expect_json, expect_problem, expect_status, expense_body, on_both_backends,
+    send_concurrently, Backend, Expense, TestApp,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ fn id(expense: &Value) -> String {
 async fn a_stale_if_match_is_a_failed_precondition(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&admin).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&admin).await.id);
     let fresh = app
         .request(Method::PATCH, &path, Some(&admin.token))
         .header("if-match", "\"1\"")
@@ -35,8 +35,8 @@ async fn a_stale_if_match_is_a_failed_precondition(backend: Backend) {
         .unwrap();
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
     let unchanged = app.get_after(&path, &admin.token, &written).await;
-    let unchanged = expect_status(unchanged, StatusCode::OK).await;
-    assert_eq!(unchanged["merchant"], "Café Zentral");
+    let unchanged: Expense = expect_json(unchanged, StatusCode::OK).await;
+    assert_eq!(unchanged.merchant, "Café Zentral");
     let garbage = app
         .request(Method::POST, &format!("{path}/submit"), Some(&admin.token))
         .header("if-match", "yesterday")
@@ -50,7 +50,7 @@ async fn a_stale_if_match_is_a_failed_precondition(backend: Backend) {
 async fn concurrent_writers_on_one_version_let_exactly_one_win(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&admin).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&admin).await.id);
     let edits = (0..8).map(|i| {
         app.request(Method::PATCH, &path, Some(&admin.token))
             .header("if-match", "\"1\"")
@@ -95,19 +95,20 @@ async fn invalid_money_is_refused_with_the_field_named(backend: Backend) {
         let response = app.post("/v1/expenses", Some(&admin.token), body).await;
         let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(
-            problem["errors"][0]["field"], field,
+            problem.field(),
+            Some(field),
             "{amount} {currency}: {problem}"
         );
     }
     let mut yen = expense_body();
     yen["amount"] = json!("500");
     yen["currency"] = json!("JPY");
-    let created = expect_status(
+    let created: Expense = expect_json(
         app.post("/v1/expenses", Some(&admin.token), yen).await,
         StatusCode::CREATED,
     )
     .await;
-    assert_eq!(created["amount"], "500");
+    assert_eq!(created.amount, "500");
     app.finish().await;
 }
 
@@ -130,7 +131,7 @@ async fn malformed_bodies_are_refused_and_change_nothing(backend: Backend) {
             .post("/v1/expenses", Some(&admin.token), body.clone())
             .await;
         let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+        assert_eq!(problem.field(), Some(field), "{body}: {problem}");
     }
     let mut missing = expense_body();
     missing.as_object_mut().unwrap().remove("merchant");
@@ -139,10 +140,7 @@ async fn malformed_bodies_are_refused_and_change_nothing(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("merchant"),
-        "{problem}"
-    );
+    assert!(problem.detail.contains("merchant"), "{problem}");
 
     let broken = app
         .request(Method::POST, "/v1/expenses", Some(&admin.token))
@@ -255,8 +253,8 @@ async fn a_create_whose_response_was_lost_is_answered_from_the_same_expense(back
         .send()
         .await
         .unwrap();
-    let retry = expect_status(retry, StatusCode::CREATED).await;
-    assert_eq!(retry["id"], first["id"]);
+    let retry: Expense = expect_json(retry, StatusCode::CREATED).await;
+    assert_eq!(retry.id, id(&first));
     let history = expect_status(
         app.get(
             &format!("/v1/expenses/{}/history", id(&first)),

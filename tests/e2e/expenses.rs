@@ -1,12 +1,9 @@
 use expensewise_tests::{
-    consistency, expect_problem, expect_status, expense_body, on_both_backends, Backend, TestApp,
+    consistency, expect_json, expect_problem, expect_status, expense_body, on_both_backends,
+    Backend, Expense, TestApp,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-fn id(expense: &Value) -> String {
-    expense["id"].as_str().expect("an expense id").to_string()
-}
 
 async fn the_approval_flow_runs_end_to_end_and_survives_a_restart(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -15,10 +12,10 @@ async fn the_approval_flow_runs_end_to_end_and_survives_a_restart(backend: Backe
     let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
 
     let created = app.create_expense(&employee).await;
-    assert_eq!(created["status"], "draft");
-    assert_eq!(created["amount"], "42.50");
-    assert_eq!(created["version"], 1);
-    let path = format!("/v1/expenses/{}", id(&created));
+    assert_eq!(created.status, "draft");
+    assert_eq!(created.amount, "42.50");
+    assert_eq!(created.version, 1);
+    let path = format!("/v1/expenses/{}", created.id);
 
     let submitted = app
         .post(
@@ -29,10 +26,8 @@ async fn the_approval_flow_runs_end_to_end_and_survives_a_restart(backend: Backe
         .await;
     assert!(submitted.headers().contains_key("x-consistency-token"));
     assert_eq!(submitted.headers()["etag"], "\"2\"");
-    assert_eq!(
-        expect_status(submitted, StatusCode::OK).await["status"],
-        "submitted"
-    );
+    let submitted: Expense = expect_json(submitted, StatusCode::OK).await;
+    assert_eq!(submitted.status, "submitted");
 
     let approved = app
         .post(
@@ -41,10 +36,13 @@ async fn the_approval_flow_runs_end_to_end_and_survives_a_restart(backend: Backe
             json!({"comment": "fine"}),
         )
         .await;
-    let approved = expect_status(approved, StatusCode::OK).await;
-    assert_eq!(approved["status"], "approved");
-    assert_eq!(approved["decided_by"], approver.user_id.as_str());
-    assert_eq!(approved["decision_reason"], "fine");
+    let approved: Expense = expect_json(approved, StatusCode::OK).await;
+    assert_eq!(approved.status, "approved");
+    assert_eq!(
+        approved.decided_by.as_deref(),
+        Some(approver.user_id.as_str())
+    );
+    assert_eq!(approved.decision_reason.as_deref(), Some("fine"));
 
     let reimbursed = app
         .post(
@@ -54,16 +52,14 @@ async fn the_approval_flow_runs_end_to_end_and_survives_a_restart(backend: Backe
         )
         .await;
     let last_write = consistency(&reimbursed);
-    assert_eq!(
-        expect_status(reimbursed, StatusCode::OK).await["status"],
-        "reimbursed"
-    );
+    let reimbursed: Expense = expect_json(reimbursed, StatusCode::OK).await;
+    assert_eq!(reimbursed.status, "reimbursed");
 
     let app = app.restart().await;
     let after = app.get_after(&path, &employee.token, &last_write).await;
-    let after = expect_status(after, StatusCode::OK).await;
-    assert_eq!(after["status"], "reimbursed");
-    assert_eq!(after["version"], 4);
+    let after: Expense = expect_json(after, StatusCode::OK).await;
+    assert_eq!(after.status, "reimbursed");
+    assert_eq!(after.version, 4);
     app.login("eve@acme.test").await;
 
     let history = expect_status(
@@ -111,7 +107,7 @@ async fn a_rejected_expense_is_edited_and_resubmitted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&employee).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&employee).await.id);
     expect_status(
         app.post(
             &format!("{path}/submit"),
@@ -131,7 +127,7 @@ async fn a_rejected_expense_is_edited_and_resubmitted(backend: Backend) {
         )
         .await;
     let problem = expect_problem(no_reason, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(problem["errors"][0]["field"], "reason");
+    assert_eq!(problem.field(), Some("reason"));
 
     let rejected = app
         .post(
@@ -140,13 +136,13 @@ async fn a_rejected_expense_is_edited_and_resubmitted(backend: Backend) {
             json!({"reason": "No receipt"}),
         )
         .await;
-    let rejected = expect_status(rejected, StatusCode::OK).await;
+    let rejected: Expense = expect_json(rejected, StatusCode::OK).await;
     assert_eq!(
         (
-            rejected["status"].as_str(),
-            rejected["decision_reason"].as_str()
+            rejected.status.as_str(),
+            rejected.decision_reason.as_deref()
         ),
-        (Some("rejected"), Some("No receipt"))
+        ("rejected", Some("No receipt"))
     );
 
     let edited = app
@@ -155,10 +151,10 @@ async fn a_rejected_expense_is_edited_and_resubmitted(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let edited = expect_status(edited, StatusCode::OK).await;
+    let edited: Expense = expect_json(edited, StatusCode::OK).await;
     assert_eq!(
-        (edited["amount"].as_str(), edited["description"].clone()),
-        (Some("40.00"), Value::Null)
+        (edited.amount.as_str(), edited.description),
+        ("40.00", None)
     );
 
     let resubmitted = app
@@ -168,9 +164,9 @@ async fn a_rejected_expense_is_edited_and_resubmitted(backend: Backend) {
             Value::Null,
         )
         .await;
-    let resubmitted = expect_status(resubmitted, StatusCode::OK).await;
-    assert_eq!(resubmitted["status"], "submitted");
-    assert_eq!(resubmitted["decision_reason"], Value::Null);
+    let resubmitted: Expense = expect_json(resubmitted, StatusCode::OK).await;
+    assert_eq!(resubmitted.status, "submitted");
+    assert_eq!(resubmitted.decision_reason, None);
     app.finish().await;
 }
 
@@ -178,15 +174,12 @@ async fn commands_the_status_does_not_allow_are_conflicts(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&employee).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&employee).await.id);
     let approve_draft = app
         .post(&format!("{path}/approve"), Some(&admin.token), Value::Null)
         .await;
     let problem = expect_problem(approve_draft, StatusCode::CONFLICT).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("draft"),
-        "{problem}"
-    );
+    assert!(problem.detail.contains("draft"), "{problem}");
 
     expect_status(
         app.post(
@@ -211,17 +204,14 @@ async fn commands_the_status_does_not_allow_are_conflicts(backend: Backend) {
         .await
         .unwrap();
     let problem = expect_problem(edit_approved, StatusCode::CONFLICT).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("approved"),
-        "{problem}"
-    );
+    assert!(problem.detail.contains("approved"), "{problem}");
     app.finish().await;
 }
 
 async fn only_drafts_are_deleted_and_then_gone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&admin).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&admin).await.id);
     let deleted = app
         .request(Method::DELETE, &path, Some(&admin.token))
         .send()
@@ -247,7 +237,7 @@ async fn another_organizations_expense_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let acme = app.register("Acme", "ada@acme.test").await;
     let globex = app.register("Globex", "hank@globex.test").await;
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&acme).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&acme).await.id);
     expect_problem(app.get(&path, &globex.token).await, StatusCode::NOT_FOUND).await;
     expect_problem(
         app.get(&format!("{path}/history"), &globex.token).await,
@@ -283,7 +273,7 @@ async fn roles_decide_who_may_act(backend: Backend) {
     let colleague = app.add_user(&admin, "mal@acme.test", "employee").await;
     let auditor = app.add_user(&admin, "aud@acme.test", "auditor").await;
 
-    let own = format!("/v1/expenses/{}", id(&app.create_expense(&approver).await));
+    let own = format!("/v1/expenses/{}", app.create_expense(&approver).await.id);
     expect_status(
         app.post(&format!("{own}/submit"), Some(&approver.token), Value::Null)
             .await,
@@ -307,7 +297,7 @@ async fn roles_decide_who_may_act(backend: Backend) {
         .await;
     expect_problem(self_rejection, StatusCode::FORBIDDEN).await;
 
-    let path = format!("/v1/expenses/{}", id(&app.create_expense(&employee).await));
+    let path = format!("/v1/expenses/{}", app.create_expense(&employee).await.id);
     let submitted = app
         .post(
             &format!("{path}/submit"),

@@ -41,7 +41,7 @@ async fn the_request_after_the_maximum_gets_429_until_the_window_ends() {
     assert!((3500..=3600).contains(&retry_after), "{retry_after}");
     assert_eq!(header(&refused, "ratelimit-remaining"), "0");
     let problem = expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await;
-    assert_eq!(problem["status"], 429);
+    assert_eq!(problem.status, 429);
     // Refused requests do not do anything: no expense was created by this one.
     let refused = app
         .post(

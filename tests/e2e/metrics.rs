@@ -40,7 +40,7 @@ async fn metrics_show_requests_events_projections_and_the_process() {
     let mut last = String::new();
     for _ in 0..20 {
         let created = app.create_expense(&ada).await;
-        last = created["id"].as_str().unwrap().to_string();
+        last = created.id.clone();
     }
     let submitted = app
         .post(

@@ -7,31 +7,31 @@ use expensewise_infra::consumer::Handler;
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::{EventStore, GlobalPosition};
 use expensewise_tests::{
-    consistency, draw_receipt, expect_status, on_both_backends, upload_receipt, Backend, TestApp,
-    User,
+    consistency, draw_receipt, expect_json, money, on_both_backends, upload_receipt, Backend,
+    Expense, Page, Receipt, TestApp, User,
 };
 use expensewise_workers::ocr::Ocrs;
 use expensewise_workers::prepare::prepare;
 use expensewise_workers::receipts::ReceiptExpenses;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Waits until the receipt is no longer pending; returns it.
-pub(crate) async fn scanned(app: &TestApp, user: &User, (id, token): &(String, String)) -> Value {
+pub(crate) async fn scanned(app: &TestApp, user: &User, (id, token): &(String, String)) -> Receipt {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let receipt = expect_status(
+        let receipt: Receipt = expect_json(
             app.get_after(&format!("/v1/receipts/{id}"), &user.token, token)
                 .await,
             StatusCode::OK,
         )
         .await;
-        if receipt["status"] != "pending" {
+        if receipt.status != "pending" {
             return receipt;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never read: {receipt}"
+            "never read: {receipt:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -52,32 +52,22 @@ pub(crate) async fn upload(
     };
     let response = upload_receipt(app, user, name, bytes, fields).await;
     let token = consistency(&response);
-    let id = expect_status(response, StatusCode::ACCEPTED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = expect_json::<Receipt>(response, StatusCode::ACCEPTED)
+        .await
+        .id;
     (id, token)
 }
 
 /// The expenses whose receipts include `receipt_id`.
-pub(crate) async fn expenses_of(app: &TestApp, user: &User, receipt_id: &str) -> Vec<Value> {
-    let page = expect_status(
+pub(crate) async fn expenses_of(app: &TestApp, user: &User, receipt_id: &str) -> Vec<Expense> {
+    let page: Page<Expense> = expect_json(
         app.get("/v1/expenses?limit=500", &user.token).await,
         StatusCode::OK,
     )
     .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e["receipt_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r == receipt_id)
-        })
-        .cloned()
+    page.items
+        .into_iter()
+        .filter(|e| e.receipt_ids.iter().any(|r| r == receipt_id))
         .collect()
 }
 
@@ -94,15 +84,15 @@ async fn a_photographed_receipt_becomes_a_draft_expense_once(backend: Backend) {
     let uploaded = upload(&app, &eve, "photo.png", photo, true).await;
     let receipt = scanned(&app, &eve, &uploaded).await;
     let id = uploaded.0.clone();
-    assert_eq!(receipt["status"], "scanned", "{receipt}");
-    let extracted = &receipt["extracted"];
-    assert_eq!(extracted["merchant"], "BLUE BOTTLE COFFEE");
-    assert_eq!(extracted["date"], "2026-03-14");
-    assert_eq!(
-        extracted["total"],
-        json!({"amount": "7.70", "currency": "EUR"})
-    );
-    assert_eq!(extracted["tax"], "0.70");
+    assert_eq!(receipt.status, "scanned", "{receipt:?}");
+    let extracted = receipt
+        .extracted
+        .as_ref()
+        .unwrap_or_else(|| panic!("no reading: {receipt:?}"));
+    assert_eq!(extracted.merchant.as_deref(), Some("BLUE BOTTLE COFFEE"));
+    assert_eq!(extracted.date.as_deref(), Some("2026-03-14"));
+    assert_eq!(extracted.total, Some(money("7.70", "EUR")));
+    assert_eq!(extracted.tax.as_deref(), Some("0.70"));
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let expense = loop {
@@ -115,12 +105,12 @@ async fn a_photographed_receipt_becomes_a_draft_expense_once(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(expense["status"], "draft");
-    assert_eq!(expense["owner_id"], eve.user_id.as_str());
-    assert_eq!(expense["merchant"], "BLUE BOTTLE COFFEE");
-    assert_eq!(expense["amount"], "7.70");
-    assert_eq!(expense["currency"], "EUR");
-    assert_eq!(expense["spent_on"], "2026-03-14");
+    assert_eq!(expense.status, "draft");
+    assert_eq!(expense.owner_id, eve.user_id.as_str());
+    assert_eq!(expense.merchant, "BLUE BOTTLE COFFEE");
+    assert_eq!(expense.amount, "7.70");
+    assert_eq!(expense.currency, "EUR");
+    assert_eq!(expense.spent_on, "2026-03-14");
 
     // The scan event delivered again (twice) makes no second expense.
     let db = app.database.connect().await;
@@ -138,18 +128,18 @@ async fn a_photographed_receipt_becomes_a_draft_expense_once(backend: Backend) {
     // a moment later than the expenses one.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let receipt = expect_status(
+        let receipt: Receipt = expect_json(
             app.get(&format!("/v1/receipts/{id}"), &eve.token).await,
             StatusCode::OK,
         )
         .await;
-        if !receipt["expense_id"].is_null() {
-            assert_eq!(receipt["expense_id"], expense["id"]);
+        if receipt.expense_id.is_some() {
+            assert_eq!(receipt.expense_id, Some(expense.id.clone()));
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never attached: {receipt}"
+            "never attached: {receipt:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -179,32 +169,35 @@ async fn bad_files_fail_their_scan_and_the_worker_keeps_working(backend: Backend
     .await;
 
     let receipt = scanned(&app, &admin, &truncated).await;
-    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert_eq!(receipt.status, "failed", "{receipt:?}");
     assert!(
-        receipt["failure_reason"]
-            .as_str()
+        receipt
+            .failure_reason
+            .as_deref()
             .unwrap()
             .contains("cannot be read")
-            || receipt["failure_reason"]
-                .as_str()
+            || receipt
+                .failure_reason
+                .as_deref()
                 .unwrap()
                 .contains("damaged"),
-        "{receipt}"
+        "{receipt:?}"
     );
     let receipt = scanned(&app, &admin, &bomb).await;
-    assert_eq!(receipt["status"], "failed");
+    assert_eq!(receipt.status, "failed");
     assert!(
-        receipt["failure_reason"]
-            .as_str()
+        receipt
+            .failure_reason
+            .as_deref()
             .unwrap()
             .contains("too large"),
-        "{receipt}"
+        "{receipt:?}"
     );
     let receipt = scanned(&app, &admin, &blank).await;
-    assert_eq!(receipt["status"], "failed");
+    assert_eq!(receipt.status, "failed");
     assert_eq!(
-        receipt["failure_reason"],
-        "no text was found on the receipt"
+        receipt.failure_reason.as_deref(),
+        Some("no text was found on the receipt")
     );
 
     // And the next good receipt is read as usual. (It names its currency: one that names
@@ -213,10 +206,10 @@ async fn bad_files_fail_their_scan_and_the_worker_keeps_working(backend: Backend
     let good = upload(&app, &admin, "good.png", good, false).await;
     let receipt = scanned(&app, &admin, &good).await;
     let good = good.0;
-    assert_eq!(receipt["status"], "scanned", "{receipt}");
+    assert_eq!(receipt.status, "scanned", "{receipt:?}");
     assert_eq!(
-        receipt["extracted"]["total"],
-        json!({"amount": "12.30", "currency": "EUR"})
+        receipt.extracted.and_then(|e| e.total),
+        Some(money("12.30", "EUR"))
     );
     assert_eq!(
         expenses_of(&app, &admin, &good).await.len(),
@@ -254,22 +247,25 @@ async fn pdfs_are_read_from_their_text_or_their_scan(backend: Backend) {
 
     for uploaded in [&text_pdf, &scan_pdf, &pages] {
         let receipt = scanned(&app, &admin, uploaded).await;
-        assert_eq!(receipt["status"], "scanned", "{receipt}");
-        assert_eq!(receipt["content_type"], "application/pdf");
-        let extracted = &receipt["extracted"];
-        assert_eq!(extracted["merchant"], "HOTEL ADLER", "{receipt}");
-        assert_eq!(extracted["date"], "2026-06-05", "{receipt}");
+        assert_eq!(receipt.status, "scanned", "{receipt:?}");
+        assert_eq!(receipt.content_type, "application/pdf");
+        let extracted = receipt
+            .extracted
+            .as_ref()
+            .unwrap_or_else(|| panic!("no reading: {receipt:?}"));
         assert_eq!(
-            extracted["total"],
-            json!({"amount": "124.00", "currency": "EUR"}),
-            "{receipt}"
+            extracted.merchant.as_deref(),
+            Some("HOTEL ADLER"),
+            "{receipt:?}"
         );
+        assert_eq!(extracted.date.as_deref(), Some("2026-06-05"), "{receipt:?}");
+        assert_eq!(extracted.total, Some(money("124.00", "EUR")), "{receipt:?}");
     }
     let receipt = scanned(&app, &admin, &broken).await;
-    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert_eq!(receipt.status, "failed", "{receipt:?}");
     assert_eq!(
-        receipt["failure_reason"],
-        "the PDF cannot be read (it may be damaged, cut short or password-protected)"
+        receipt.failure_reason.as_deref(),
+        Some("the PDF cannot be read (it may be damaged, cut short or password-protected)")
     );
     // The text PDF was uploaded to become an expense, and became one.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -278,8 +274,8 @@ async fn pdfs_are_read_from_their_text_or_their_scan(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let expense = expenses_of(&app, &admin, &text_pdf.0).await.remove(0);
-    assert_eq!(expense["amount"], "124.00");
-    assert_eq!(expense["spent_on"], "2026-06-05");
+    assert_eq!(expense.amount, "124.00");
+    assert_eq!(expense.spent_on, "2026-06-05");
     assert!(expenses_of(&app, &admin, &broken.0).await.is_empty());
     app.finish().await;
 }
@@ -305,15 +301,18 @@ async fn turned_and_tilted_photos_are_set_upright_before_reading(backend: Backen
     ];
     for uploaded in &uploads {
         let receipt = scanned(&app, &admin, uploaded).await;
-        assert_eq!(receipt["status"], "scanned", "{receipt}");
-        let extracted = &receipt["extracted"];
-        assert_eq!(extracted["merchant"], "PIZZERIA NAPOLI", "{receipt}");
-        assert_eq!(extracted["date"], "2026-09-21", "{receipt}");
+        assert_eq!(receipt.status, "scanned", "{receipt:?}");
+        let extracted = receipt
+            .extracted
+            .as_ref()
+            .unwrap_or_else(|| panic!("no reading: {receipt:?}"));
         assert_eq!(
-            extracted["total"],
-            json!({"amount": "12.00", "currency": "EUR"}),
-            "{receipt}"
+            extracted.merchant.as_deref(),
+            Some("PIZZERIA NAPOLI"),
+            "{receipt:?}"
         );
+        assert_eq!(extracted.date.as_deref(), Some("2026-09-21"), "{receipt:?}");
+        assert_eq!(extracted.total, Some(money("12.00", "EUR")), "{receipt:?}");
     }
     app.finish().await;
 }
@@ -351,14 +350,17 @@ async fn receipts_that_failed_elsewhere_are_read_right(backend: Backend) {
     for (spec, (merchant, date, amount, currency)) in receipts {
         let uploaded = upload(&app, &admin, "receipt.png", draw_receipt(&spec), false).await;
         let receipt = scanned(&app, &admin, &uploaded).await;
-        assert_eq!(receipt["status"], "scanned", "{receipt}");
-        let extracted = &receipt["extracted"];
-        assert_eq!(extracted["merchant"], merchant, "{receipt}");
-        assert_eq!(extracted["date"], date, "{receipt}");
+        assert_eq!(receipt.status, "scanned", "{receipt:?}");
+        let extracted = receipt
+            .extracted
+            .as_ref()
+            .unwrap_or_else(|| panic!("no reading: {receipt:?}"));
+        assert_eq!(extracted.merchant.as_deref(), Some(merchant), "{receipt:?}");
+        assert_eq!(extracted.date.as_deref(), Some(date), "{receipt:?}");
         assert_eq!(
-            extracted["total"],
-            json!({"amount": amount, "currency": currency}),
-            "{receipt}"
+            extracted.total,
+            Some(money(amount, currency)),
+            "{receipt:?}"
         );
     }
     app.finish().await;

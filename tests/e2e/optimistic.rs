@@ -96,7 +96,7 @@ impl Scene {
         let admin = app.register("Acme", "ada@acme.test").await;
         let bob = app.add_user(&admin, "bob@acme.test", "employee").await;
         let expense = app.create_expense(&bob).await;
-        let expense_id = expense["id"].as_str().unwrap().to_string();
+        let expense_id = expense.id.clone();
         let other = OtherReplica::of(&app).await;
         Scene {
             app,

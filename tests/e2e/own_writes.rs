@@ -4,8 +4,8 @@
 //! load balancer.
 
 use expensewise_tests::{
-    expect_status, expense_body, free_port, wait_for_port, Api, Backend, LoadBalancer, NatsServer,
-    Process, TestApp, TestDatabase, User,
+    expect_json, expect_status, expense_body, free_port, wait_for_port, Api, Backend, Expense,
+    LoadBalancer, NatsServer, Process, TestApp, TestDatabase, User,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -42,21 +42,21 @@ async fn rounds(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for round in range {
-        let created = expect_status(
+        let created: Expense = expect_json(
             writes
                 .post("/v1/expenses", Some(&owner.token), expense_body())
                 .await,
             StatusCode::CREATED,
         )
         .await;
-        let id = created["id"].as_str().unwrap().to_string();
+        let id = created.id.clone();
         let path = format!("/v1/expenses/{id}");
         problems.extend(stale(
             round,
             "get after create",
             read(reads, &path, owner).await,
             "draft",
-            &created["version"],
+            &json!(created.version),
         ));
         let submitted = expect_status(
             writes

@@ -1,6 +1,6 @@
 use expensewise_tests::{
-    consistency, expect_problem, expect_status, expense_body, on_both_backends, Backend, TestApp,
-    User,
+    consistency, expect_json, expect_problem, expect_status, expense_body, on_both_backends,
+    Backend, Expense, TestApp, User,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -13,8 +13,8 @@ async fn expense(app: &TestApp, user: &User, fields: Value) -> (String, String) 
         .extend(fields.as_object().unwrap().clone());
     let response = app.post("/v1/expenses", Some(&user.token), body).await;
     let token = consistency(&response);
-    let created = expect_status(response, StatusCode::CREATED).await;
-    (created["id"].as_str().unwrap().to_string(), token)
+    let created: Expense = expect_json(response, StatusCode::CREATED).await;
+    (created.id, token)
 }
 
 async fn submit(app: &TestApp, user: &User, id: &str) -> String {

@@ -8,8 +8,8 @@ use expensewise_infra::consumer::Handler;
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::{EventStore, GlobalPosition};
 use expensewise_tests::{
-    draw_receipt, expect_problem, expect_status, expensewise, on_both_backends, Backend, TestApp,
-    User,
+    draw_receipt, expect_json, expect_problem, expect_status, expensewise, money, on_both_backends,
+    Backend, Expense, Page, Receipt, TestApp, User,
 };
 use expensewise_workers::receipts::ReceiptExpenses;
 use reqwest::{Method, StatusCode};
@@ -18,19 +18,17 @@ use serde_json::{json, Value};
 use crate::ocr::{expenses_of, scanned, upload};
 
 async fn queue(app: &TestApp, user: &User) -> Vec<String> {
-    let page = expect_status(
+    let page: Page<Receipt> = expect_json(
         app.get("/v1/receipts?status=needs_review", &user.token)
             .await,
         StatusCode::OK,
     )
     .await;
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+    page.items
+        .into_iter()
         .map(|r| {
-            assert_eq!(r["status"], "needs_review", "{r}");
-            r["id"].as_str().unwrap().to_string()
+            assert_eq!(r.status, "needs_review", "{r:?}");
+            r.id
         })
         .collect()
 }
@@ -44,7 +42,7 @@ async fn post(app: &TestApp, user: &User, path: &str, body: Value) -> reqwest::R
 }
 
 /// The expense made of the receipt, once there is one.
-async fn draft_of(app: &TestApp, user: &User, receipt_id: &str) -> Value {
+async fn draft_of(app: &TestApp, user: &User, receipt_id: &str) -> Expense {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut found = expenses_of(app, user, receipt_id).await;
@@ -89,14 +87,8 @@ async fn an_unsure_photo_is_reviewed_and_becomes_one_draft(backend: Backend) {
     let uploaded = upload(&app, &eve, "kiosk.jpg", photo, true).await;
     let receipt = scanned(&app, &eve, &uploaded).await;
     let id = uploaded.0.clone();
-    assert_eq!(receipt["status"], "needs_review", "{receipt}");
-    let doubts: Vec<&str> = receipt["doubts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
-    assert!(doubts.contains(&"date"), "{receipt}");
+    assert_eq!(receipt.status, "needs_review", "{receipt:?}");
+    assert!(receipt.doubts.iter().any(|d| d == "date"), "{receipt:?}");
 
     // In the queue of the uploader and the approver, not of another employee; no draft.
     assert!(queue(&app, &eve).await.contains(&id));
@@ -124,44 +116,37 @@ async fn an_unsure_photo_is_reviewed_and_becomes_one_draft(backend: Backend) {
     )
     .await;
     assert!(problem.to_string().contains("currency"), "{problem}");
+    let unchanged: Receipt = expect_json(
+        app.get(&format!("/v1/receipts/{id}"), &eve.token).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(
-        expect_status(
-            app.get(&format!("/v1/receipts/{id}"), &eve.token).await,
-            StatusCode::OK
-        )
-        .await["status"],
-        "needs_review",
+        unchanged.status, "needs_review",
         "a refused review changes nothing"
     );
 
-    let reviewed = expect_status(
+    let reviewed: Receipt = expect_json(
         post(&app, &bob, &review, corrected.clone()).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(reviewed["status"], "reviewed", "{reviewed}");
-    assert_eq!(reviewed["review"]["reviewer_id"], bob.user_id.as_str());
-    assert_eq!(
-        reviewed["review"]["total"],
-        json!({"amount": "7.50", "currency": "USD"})
-    );
+    assert_eq!(reviewed.status, "reviewed", "{reviewed:?}");
+    let review_made = reviewed.review.expect("the review");
+    assert_eq!(review_made.reviewer_id, bob.user_id);
+    assert_eq!(review_made.total, money("7.50", "USD"));
 
     let expense = draft_of(&app, &eve, &id).await;
-    assert_eq!(expense["status"], "draft");
-    assert_eq!(expense["owner_id"], eve.user_id.as_str());
+    assert_eq!(expense.status, "draft");
+    assert_eq!(expense.owner_id, eve.user_id.as_str());
     assert_eq!(
         (
-            &expense["merchant"],
-            &expense["spent_on"],
-            &expense["amount"],
-            &expense["currency"]
+            expense.merchant.as_str(),
+            expense.spent_on.as_str(),
+            expense.amount.as_str(),
+            expense.currency.as_str()
         ),
-        (
-            &json!("Ferry Kiosk"),
-            &json!("2026-03-14"),
-            &json!("7.50"),
-            &json!("USD")
-        )
+        ("Ferry Kiosk", "2026-03-14", "7.50", "USD")
     );
 
     // The same review again is a retry; another one is refused; the queue is empty of it.
@@ -251,7 +236,7 @@ async fn receipts_are_read_again_and_never_make_a_second_expense(backend: Backen
     )
     .await;
     let receipt = scanned(&app, &eve, &blank).await;
-    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert_eq!(receipt.status, "failed", "{receipt:?}");
     let rescan = format!("/v1/receipts/{}/rescan", blank.0);
     expect_problem(
         post(&app, &mallory, &rescan, json!({})).await,
@@ -260,12 +245,10 @@ async fn receipts_are_read_again_and_never_make_a_second_expense(backend: Backen
     .await;
     let queued = post(&app, &eve, &rescan, json!({})).await;
     let token = expensewise_tests::consistency(&queued);
-    assert_eq!(
-        expect_status(queued, StatusCode::ACCEPTED).await["status"],
-        "pending"
-    );
+    let queued: Receipt = expect_json(queued, StatusCode::ACCEPTED).await;
+    assert_eq!(queued.status, "pending");
     let receipt = scanned(&app, &eve, &(blank.0.clone(), token)).await;
-    assert_eq!(receipt["status"], "failed", "{receipt}");
+    assert_eq!(receipt.status, "failed", "{receipt:?}");
     let failures = events_of(&app, &blank.0)
         .await
         .iter()
@@ -281,7 +264,7 @@ async fn receipts_are_read_again_and_never_make_a_second_expense(backend: Backen
                                                "Change 1.40"]}),
     );
     let good = upload(&app, &eve, "shop.png", good, true).await;
-    assert_eq!(scanned(&app, &eve, &good).await["status"], "scanned");
+    assert_eq!(scanned(&app, &eve, &good).await.status, "scanned");
     let expense = draft_of(&app, &eve, &good.0).await;
     let env = app.database.environment();
     for status in ["scanned", "failed"] {
@@ -320,7 +303,7 @@ async fn receipts_are_read_again_and_never_make_a_second_expense(backend: Backen
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    assert_eq!(scanned(&app, &eve, &good).await["status"], "scanned");
+    assert_eq!(scanned(&app, &eve, &good).await.status, "scanned");
     let scans = events_of(&app, &good.0)
         .await
         .iter()
@@ -330,7 +313,7 @@ async fn receipts_are_read_again_and_never_make_a_second_expense(backend: Backen
     tokio::time::sleep(Duration::from_millis(500)).await;
     let all = expenses_of(&app, &eve, &good.0).await;
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!(all[0]["id"], expense["id"]);
+    assert_eq!(all[0].id, expense.id);
     app.finish().await;
 }
 

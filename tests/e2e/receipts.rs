@@ -2,8 +2,8 @@
 //! in a real S3-compatible bucket.
 
 use expensewise_tests::{
-    consistency, draw_receipt, expect_problem, expect_status, on_both_backends, upload_receipt,
-    Backend, S3Server, TestApp, TINY_PNG,
+    consistency, draw_receipt, expect_json, expect_problem, expect_status, on_both_backends,
+    upload_receipt, Backend, Expense, Page, Receipt, S3Server, TestApp, TINY_PNG,
 };
 use reqwest::{Method, StatusCode};
 
@@ -41,21 +41,19 @@ async fn uploads_are_typed_by_their_bytes_and_limited(backend: Backend) {
 
     // The same bytes again, under another name: a duplicate, pointing at the first.
     let again = upload_receipt(&app, &eve, "copy.png", TINY_PNG.to_vec(), &[]).await;
-    let again = expect_status(again, StatusCode::ACCEPTED).await;
-    assert_eq!(again["duplicate_of"], id.as_str());
-    assert_ne!(again["id"], id.as_str());
+    let again: Receipt = expect_json(again, StatusCode::ACCEPTED).await;
+    assert_eq!(again.duplicate_of.as_deref(), Some(id.as_str()));
+    assert_ne!(again.id, id);
 
     // A JPEG that stops after its header is still a JPEG by its bytes: OCR will fail it.
     let truncated = upload_receipt(&app, &eve, "cut.jpg", TRUNCATED_JPEG.to_vec(), &[]).await;
-    assert_eq!(
-        expect_status(truncated, StatusCode::ACCEPTED).await["content_type"],
-        "image/jpeg"
-    );
+    let truncated: Receipt = expect_json(truncated, StatusCode::ACCEPTED).await;
+    assert_eq!(truncated.content_type, "image/jpeg");
     let text = upload_receipt(&app, &eve, "receipt.png", b"TOTAL 12.30".to_vec(), &[]).await;
     expect_problem(text, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     let empty = upload_receipt(&app, &eve, "empty.png", Vec::new(), &[]).await;
     let problem = expect_problem(empty, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(problem["errors"][0]["field"], "file");
+    assert_eq!(problem.field(), Some("file"));
     let mut big = TINY_PNG.to_vec();
     big.resize(5000, 0);
     let too_big = upload_receipt(&app, &eve, "big.png", big, &[]).await;
@@ -107,10 +105,9 @@ async fn who_may_upload_and_see_receipts(backend: Backend) {
     expect_problem(refused, StatusCode::FORBIDDEN).await;
     let uploaded = upload_receipt(&app, &eve, "a.png", TINY_PNG.to_vec(), &[]).await;
     let token = consistency(&uploaded);
-    let id = expect_status(uploaded, StatusCode::ACCEPTED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = expect_json::<Receipt>(uploaded, StatusCode::ACCEPTED)
+        .await
+        .id;
     let path = format!("/v1/receipts/{id}");
     for viewer in [&eve, &bob, &aud, &admin] {
         expect_status(
@@ -133,10 +130,8 @@ async fn who_may_upload_and_see_receipts(backend: Backend) {
     }
     // The same bytes in another organization are not a duplicate of this one's.
     let elsewhere = upload_receipt(&app, &other, "a.png", TINY_PNG.to_vec(), &[]).await;
-    assert_eq!(
-        expect_status(elsewhere, StatusCode::ACCEPTED).await["duplicate_of"],
-        serde_json::Value::Null
-    );
+    let elsewhere: Receipt = expect_json(elsewhere, StatusCode::ACCEPTED).await;
+    assert_eq!(elsewhere.duplicate_of, None);
     app.finish().await;
 }
 
@@ -145,7 +140,7 @@ async fn a_receipt_uploaded_for_an_expense_is_attached_to_it(backend: Backend) {
     let admin = app.register("Acme", "ada@acme.test").await;
     let eve = app.add_user(&admin, "eve@acme.test", "employee").await;
     let expense = app.create_expense(&eve).await;
-    let expense_id = expense["id"].as_str().unwrap();
+    let expense_id = expense.id.as_str();
 
     let uploaded = upload_receipt(
         &app,
@@ -156,15 +151,15 @@ async fn a_receipt_uploaded_for_an_expense_is_attached_to_it(backend: Backend) {
     )
     .await;
     let token = consistency(&uploaded);
-    let receipt = expect_status(uploaded, StatusCode::ACCEPTED).await;
-    assert_eq!(receipt["expense_id"], expense_id);
-    let expense = expect_status(
+    let receipt: Receipt = expect_json(uploaded, StatusCode::ACCEPTED).await;
+    assert_eq!(receipt.expense_id.as_deref(), Some(expense_id));
+    let expense: Expense = expect_json(
         app.get_after(&format!("/v1/expenses/{expense_id}"), &eve.token, &token)
             .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(expense["receipt_ids"], serde_json::json!([receipt["id"]]));
+    assert_eq!(expense.receipt_ids, [receipt.id]);
 
     // Someone else's expense, or one that was submitted, takes no receipt.
     let sam = app.add_user(&admin, "sam@acme.test", "employee").await;
@@ -238,48 +233,41 @@ async fn receipts_are_listed_to_whom_may_see_them_in_pages(backend: Backend) {
         bytes.push(n);
         let uploaded = upload_receipt(&app, &eve, "r.png", bytes, &[]).await;
         ids.push(
-            expect_status(uploaded, StatusCode::ACCEPTED).await["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
+            expect_json::<Receipt>(uploaded, StatusCode::ACCEPTED)
+                .await
+                .id,
         );
     }
     let upload = upload_receipt(&app, &mallory, "m.png", TINY_PNG.to_vec(), &[]).await;
     let mallorys = consistency(&upload);
     expect_status(upload, StatusCode::ACCEPTED).await;
-    let listed = |page: &serde_json::Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let first = expect_status(
+    let listed =
+        |page: &Page<Receipt>| -> Vec<String> { page.items.iter().map(|r| r.id.clone()).collect() };
+    let first: Page<Receipt> = expect_json(
         app.get("/v1/receipts?limit=2", &eve.token).await,
         StatusCode::OK,
     )
     .await;
-    let cursor = first["next_cursor"].as_str().unwrap().to_string();
-    let second = expect_status(
+    let cursor = first.next_cursor.clone().unwrap();
+    let second: Page<Receipt> = expect_json(
         app.get(&format!("/v1/receipts?limit=2&cursor={cursor}"), &eve.token)
             .await,
         StatusCode::OK,
     )
     .await;
-    assert!(second["next_cursor"].is_null(), "{second}");
+    assert_eq!(second.next_cursor, None, "{second:?}");
     let mut seen = [listed(&first), listed(&second)].concat();
     seen.reverse();
     assert_eq!(seen, ids, "eve's own, newest first, each once");
 
     // Another user's upload: the admin waits for it with its token.
-    let all = expect_status(
+    let all: Page<Receipt> = expect_json(
         app.get_after("/v1/receipts", &admin.token, &mallorys).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(listed(&all).len(), 4);
-    let eves = expect_status(
+    let eves: Page<Receipt> = expect_json(
         app.get(
             &format!("/v1/receipts?uploader_id={}", eve.user_id),
             &admin.token,
@@ -398,10 +386,9 @@ async fn on_s3_the_file_is_in_the_bucket_encrypted_and_downloads_by_a_presigned_
         &[("create_expense", "true")],
     )
     .await;
-    let id = expect_status(uploaded, StatusCode::ACCEPTED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = expect_json::<Receipt>(uploaded, StatusCode::ACCEPTED)
+        .await
+        .id;
     let listed = s3.aws(&[
         "s3",
         "ls",
@@ -413,19 +400,9 @@ async fn on_s3_the_file_is_in_the_bucket_encrypted_and_downloads_by_a_presigned_
     );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let expense = loop {
-        let page = expect_status(app.get("/v1/expenses", &admin.token).await, StatusCode::OK).await;
-        let found = page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| {
-                e["receipt_ids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|r| r == id.as_str())
-            })
-            .cloned();
+        let page: Page<Expense> =
+            expect_json(app.get("/v1/expenses", &admin.token).await, StatusCode::OK).await;
+        let found = page.items.into_iter().find(|e| e.receipt_ids.contains(&id));
         if let Some(expense) = found {
             break expense;
         }
@@ -435,11 +412,11 @@ async fn on_s3_the_file_is_in_the_bucket_encrypted_and_downloads_by_a_presigned_
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    assert_eq!(expense["merchant"], "CORNER SHOP");
-    assert_eq!(expense["spent_on"], "2026-02-01");
+    assert_eq!(expense.merchant, "CORNER SHOP");
+    assert_eq!(expense.spent_on, "2026-02-01");
     assert_eq!(
-        (expense["amount"].as_str(), expense["currency"].as_str()),
-        (Some("3.60"), Some("EUR"))
+        (expense.amount.as_str(), expense.currency.as_str()),
+        ("3.60", "EUR")
     );
 
     drop(s3);

@@ -27,7 +27,7 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
             let mut n = 0;
             while running.load(Ordering::Relaxed) {
                 let created = app.create_expense(&admin).await;
-                let id = created["id"].as_str().unwrap().to_string();
+                let id = created.id.clone();
                 let submitted = app
                     .post(
                         &format!("/v1/expenses/{id}/submit"),

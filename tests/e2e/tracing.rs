@@ -86,7 +86,7 @@ async fn one_trace_spans_the_request_the_projection_and_the_email() {
     let ada = api.register("Acme", "ada@acme.test").await;
     let eve = api.add_user(&ada, "eve@acme.test", "employee").await;
     let expense = api.create_expense(&eve).await;
-    let id = expense["id"].as_str().unwrap();
+    let id = expense.id.as_str();
 
     // The caller's own trace: the submission continues it.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -107,7 +107,7 @@ impl TestApp {
     /// Stops the server (gracefully) and starts a new one on the same data.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let database = std::mem::replace(&mut self.database, TestDatabase::none());
+        let database = self.database.take();
         let nats_url = self.nats_url.clone();
         let extra = std::mem::take(&mut self.extra);
         Self::launch(database, nats_url, extra, self.roles).await
@@ -127,7 +127,7 @@ impl TestApp {
 
     pub async fn finish(mut self) {
         self.stop().await;
-        let database = std::mem::replace(&mut self.database, TestDatabase::none());
+        let database = self.database.take();
         database.drop_database().await;
     }
 }

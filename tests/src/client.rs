@@ -3,6 +3,7 @@
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+use crate::responses::{expect_json, Expense, Problem};
 use crate::TestApp;
 
 /// A client of an Expense-Wise HTTP API: the in-process server of a [`TestApp`], or an
@@ -90,12 +91,12 @@ impl Api {
         User::signed_in(&body)
     }
 
-    /// Creates a draft expense of 42.50 EUR; returns its body.
-    pub async fn create_expense(&self, user: &User) -> Value {
+    /// Creates a draft expense of 42.50 EUR.
+    pub async fn create_expense(&self, user: &User) -> Expense {
         let response = self
             .post("/v1/expenses", Some(&user.token), expense_body())
             .await;
-        expect_status(response, StatusCode::CREATED).await
+        expect_json(response, StatusCode::CREATED).await
     }
 }
 
@@ -158,24 +159,19 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
 }
 
 /// Asserts an RFC 9457 problem response with `status`; returns the problem.
-pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
+pub async fn expect_problem(response: Response, status: StatusCode) -> Problem {
     let content_type = response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let problem = expect_status(response, status).await;
+    let problem: Problem = expect_json(response, status).await;
     assert_eq!(
         content_type, "application/problem+json",
-        "problem: {problem}"
+        "problem: {problem:?}"
     );
-    assert_eq!(problem["status"], status.as_u16(), "problem: {problem}");
-    assert!(
-        problem["type"].is_string()
-            && problem["title"].is_string()
-            && problem["detail"].is_string()
-    );
+    assert_eq!(problem.status, status.as_u16(), "problem: {problem:?}");
     problem
 }
 

@@ -7,48 +7,28 @@
 
 mod app;
 mod client;
-mod database;
 mod process;
 mod receipts;
+mod responses;
 mod services;
-mod store;
 
 pub use app::{TestApp, TestAppBuilder};
 pub use client::{
     consistency, expect_problem, expect_status, expense_body, send_concurrently, upload_receipt,
     Api, User, PASSWORD, TINY_PNG,
 };
-pub use database::{Backend, TestDatabase};
+pub use expensewise_infra::on_both_backends;
+pub use expensewise_infra::testing::{
+    event_metadata, register_directly, store_v1_registration, stored_event_ids, Backend,
+    TestDatabase,
+};
+pub use expensewise_projections::testing::assert_read_models_equal_a_rebuild;
 pub use process::{expensewise, expensewise_bin, Process};
 pub use receipts::draw_receipt;
+pub use responses::{
+    expect_json, money, Expense, Extracted, FieldError, Money, Page, Problem, Receipt, Review,
+};
 pub use services::{
     free_port, stream_messages, test_tool, wait_for_port, wait_for_stream, LoadBalancer,
     NatsServer, S3Server, SmtpServer,
 };
-pub use store::{
-    assert_read_models_equal_a_rebuild, event_metadata, register_directly, store_v1_registration,
-    stored_event_ids,
-};
-
-/// Runs each listed scenario once on PostgreSQL and once on SQLite.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario($crate::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario($crate::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}

@@ -46,6 +46,11 @@ impl Process {
         process
     }
 
+    /// The running process's id, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -162,6 +162,11 @@ impl NatsServer {
     }
 
     /// SIGKILL: no chance to flush or say goodbye.
+    /// The server's process id, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn kill(&mut self) {
         kill_child(&mut self.child);
     }

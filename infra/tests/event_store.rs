@@ -1,15 +1,19 @@
 //! The event store below the API: global order, upcasting on load, append-only rows.
 
+// Scenarios are plain async functions run by generated #[tokio::test]s; in them a panic
+// is how a failure is reported.
+#![allow(clippy::unwrap_used)]
+
 use chrono::Utc;
 use expensewise_domain::organization::{OrganizationCommand, PasswordHash};
 use expensewise_domain::{Currency, Organization};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::event_store::Scope;
-use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
-use expensewise_tests::{
-    event_metadata, on_both_backends, register_directly as register, store_v1_registration,
-    Backend, TestDatabase,
+use expensewise_infra::on_both_backends;
+use expensewise_infra::testing::{
+    event_metadata, register_directly as register, store_v1_registration, Backend, TestDatabase,
 };
+use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
 use uuid::Uuid;
 
 async fn all_after(db: &Database, from: GlobalPosition) -> Vec<(GlobalPosition, String)> {

@@ -1,5 +1,9 @@
 //! Read models fed by events written straight through the event store.
 
+// Scenarios are plain async functions run by generated #[tokio::test]s; in them a panic
+// is how a failure is reported.
+#![allow(clippy::unwrap_used)]
+
 use expensewise_infra::event_store::Scope;
 use std::collections::BTreeMap;
 
@@ -7,14 +11,13 @@ use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, ScanStatus, Upload};
 use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
+use expensewise_infra::on_both_backends;
+use expensewise_infra::testing::{event_metadata, stored_event_ids, Backend, TestDatabase};
 use expensewise_infra::{EventStore, GlobalPosition};
 use expensewise_projections::receipts::{self, ReceiptsProjection};
 use expensewise_projections::runner::apply_batch;
+use expensewise_projections::testing::assert_read_models_equal_a_rebuild;
 use expensewise_projections::{rebuild, Projection};
-use expensewise_tests::{
-    assert_read_models_equal_a_rebuild, event_metadata, on_both_backends, stored_event_ids,
-    Backend, TestDatabase,
-};
 use uuid::Uuid;
 
 async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {

@@ -1,0 +1,28 @@
+//! What tests of the read models and of the crates above them share.
+//!
+//! Compiled only with the `testing` feature, which test code turns on.
+
+use expensewise_infra::Database;
+
+/// Checks that every read model equals what a rebuild from the event store makes of the
+/// events it has read: nothing missing, nothing doubled. Returns how many read models.
+pub async fn assert_read_models_equal_a_rebuild(db: &Database) -> usize {
+    let models = crate::status::read_models();
+    for model in &models {
+        let verified = crate::rebuild::rebuild(
+            db,
+            model.live.as_ref(),
+            model.shadow.as_ref(),
+            false,
+            &|_| {},
+        )
+        .await
+        .expect("verify the read model");
+        assert!(
+            verified.identical(),
+            "the {} read model equals a rebuild: {verified:?}",
+            model.name
+        );
+    }
+    models.len()
+}
