@@ -320,6 +320,107 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
     database.drop_database().await;
 }
 
+/// A request that read one aggregate from memory and appends to another: that append
+/// cannot vouch for the first, so the first is checked before it. Changed meanwhile by
+/// another replica, nothing is appended and the request is to run again. (Only
+/// PostgreSQL remembers aggregates.)
+#[tokio::test]
+async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
+    use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
+    use expensewise_domain::{Actor, Expense, Money, Role};
+    use expensewise_infra::event_store::{aggregate_version, CommandError};
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let this_replica = EventStore::new(db.clone());
+    let other_replica = EventStore::new(db.clone());
+    let actor = Actor {
+        user_id: Uuid::new_v4(),
+        organization_id: Uuid::new_v4(),
+        role: Role::Employee,
+    };
+    let ctx = || Context {
+        actor,
+        at: Utc::now(),
+        expected_version: None,
+    };
+    let today = Utc::now().date_naive();
+    let create = || ExpenseCommand::CreateExpense {
+        ctx: ctx(),
+        details: ExpenseDetails {
+            money: Money::parse("1.00", Currency::parse("EUR").unwrap()).unwrap(),
+            merchant: "Kiosk".into(),
+            category: "meals".into(),
+            spent_on: today,
+            description: None,
+        },
+        receipt_id: None,
+        today,
+    };
+    let meta = event_metadata(actor.organization_id, None);
+    let read = Uuid::new_v4().to_string();
+    let written = Uuid::new_v4().to_string();
+    this_replica
+        .execute::<Expense>(&Scope::none(), &read, create(), &meta)
+        .await
+        .unwrap();
+    let rename = ExpenseCommand::UpdateExpense {
+        ctx: ctx(),
+        changes: ExpenseChanges {
+            merchant: Some("Elsewhere".into()),
+            ..ExpenseChanges::default()
+        },
+        today,
+    };
+    other_replica
+        .execute::<Expense>(&Scope::none(), &read, rename, &meta)
+        .await
+        .unwrap();
+
+    let scope = Scope::optimistic();
+    let loaded = this_replica
+        .load_for_command::<Expense>(&scope, &read)
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded.aggregate().visible_to(&actor).unwrap().merchant,
+        "Kiosk",
+        "decided on the copy in memory, which is out of date"
+    );
+    let appended = this_replica
+        .execute_new::<Expense>(&scope, &written, create(), &meta)
+        .await;
+    assert!(
+        matches!(appended, Err(CommandError::Stale)),
+        "{:?}",
+        appended.map(|c| c.appended)
+    );
+    assert_eq!(
+        aggregate_version(&db, expensewise_domain::expense::AGGREGATE_TYPE, &written)
+            .await
+            .unwrap(),
+        0,
+        "nothing appended"
+    );
+    assert!(!this_replica.settle(scope).await.unwrap(), "run it again");
+
+    // Run again outside the scope, it reads afresh.
+    let again = Scope::optimistic();
+    let loaded = this_replica
+        .load_for_command::<Expense>(&again, &read)
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded.aggregate().visible_to(&actor).unwrap().merchant,
+        "Elsewhere"
+    );
+    this_replica
+        .execute_new::<Expense>(&again, &written, create(), &meta)
+        .await
+        .unwrap();
+    assert!(this_replica.settle(again).await.unwrap());
+    db.close().await;
+}
+
 on_both_backends!(
     long_lived_expenses_load_the_same_from_snapshots,
     organizations_load_the_same_from_snapshots,

@@ -378,6 +378,15 @@ impl EventStore {
         let guard = scope.organization_guard();
         let mut head = None;
         if appended > 0 {
+            let others = scope.take_other_reads(A::TYPE, aggregate_id);
+            if !others.is_empty()
+                && !self
+                    .reads_current(others)
+                    .await
+                    .map_err(|e| CommandError::Technical(e.into()))?
+            {
+                return Err(stale_or_conflict(scope));
+            }
             match &self.db {
                 Database::Postgres(pool) => {
                     let expected = Expected {

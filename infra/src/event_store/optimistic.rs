@@ -83,8 +83,8 @@ impl Scope {
         let state = std::mem::take(&mut *lock(&state));
         if state.committed {
             // The first append held, so the organization and the aggregate it was decided
-            // on were current; after it nothing is read from memory. (Handlers append to
-            // the aggregate they read: a read of another one would go unchecked here.)
+            // on were current, and every other aggregate read from memory was confirmed
+            // just before it; after it nothing is read from memory.
             return Settle::Confirmed;
         }
         if state.stale {
@@ -132,6 +132,20 @@ impl Scope {
     /// The organization version an append must still find, if one is unconfirmed.
     pub(super) fn organization_guard(&self) -> Option<(String, u64)> {
         self.with(|s| s.organization.clone()).flatten()
+    }
+
+    /// The aggregates other than this one that the request read from memory and no
+    /// append has confirmed: the append of this one cannot vouch for them, so they are
+    /// checked before it (and taken out of the scope: checked, or the request runs again).
+    pub(super) fn take_other_reads(&self, aggregate_type: &str, id: &str) -> Vec<Read> {
+        self.with(|s| {
+            let (others, own) = std::mem::take(&mut s.reads)
+                .into_iter()
+                .partition(|r| !(r.aggregate_type == aggregate_type && r.id == id));
+            s.reads = own;
+            others
+        })
+        .unwrap_or_default()
     }
 
     /// An append held: its organization guard and the read of its aggregate are
@@ -182,6 +196,12 @@ impl EventStore {
                 return Ok(false);
             }
         }
+        self.reads_current(reads).await
+    }
+
+    /// Whether every aggregate read from memory is still at the version read; the copy
+    /// of one that is not is forgotten.
+    pub(super) async fn reads_current(&self, reads: Vec<Read>) -> Result<bool, sqlx::Error> {
         for read in reads {
             let current = aggregate_version(&self.db, read.aggregate_type, &read.id).await?;
             if current != read.sequence as u64 {
