@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, visibility, reads, rebuild, ocr
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, embedded, visibility, reads, rebuild, ocr
 #   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-commands visibility reads rebuild ocr}
+BENCHMARKS=${BENCHMARKS:-commands embedded visibility reads rebuild ocr}
 RECEIPTS=${RECEIPTS:-200}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
@@ -55,11 +55,15 @@ echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (default set
 
 # The load generator is a handful of users sending far more than a person would: the
 # rate limits are raised out of its way (they are measured by tests, not here).
+# EMBEDDED=1: the README's run command as it is, SQLite in the data directory and no NATS.
 app_variables() {
     APP_VARIABLES=(APP_ENV=production JWT_SECRET=bench-secret-bench-secret-bench-secret
         HOST=127.0.0.1 PORT="$APP_PORT" RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000
-        DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASE:-bench}" DATABASE_MAX_CONNECTIONS=32
-        NATS_URL="nats://127.0.0.1:$NATS_PORT" LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data")
+        LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data")
+    if [ -z "${EMBEDDED:-}" ]; then
+        APP_VARIABLES+=(DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASE:-bench}"
+            DATABASE_MAX_CONNECTIONS=32 NATS_URL="nats://127.0.0.1:$NATS_PORT")
+    fi
 }
 run_app() {
     app_variables
@@ -128,6 +132,15 @@ if wanted commands; then
     log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
     DATABASE=bench_serve start_app serve
     "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    stop_app
+fi
+
+if wanted embedded; then
+    log "Commands on the embedded default (expensewise serve: SQLite, every role in one process, no NATS)"
+    rm -rf "$BENCH_DIR/data"
+    EMBEDDED=1 start_app serve
+    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
     stop_app
 fi
 

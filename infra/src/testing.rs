@@ -298,3 +298,46 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// An employee of an organization the store has no events of: commands on expenses
+/// need no organization.
+pub fn new_employee() -> expensewise_domain::Actor {
+    expensewise_domain::Actor {
+        user_id: Uuid::new_v4(),
+        organization_id: Uuid::new_v4(),
+        role: expensewise_domain::Role::Employee,
+    }
+}
+
+/// `actor` acting now, on whatever version there is.
+pub fn acting_now(actor: expensewise_domain::Actor) -> expensewise_domain::expense::Context {
+    expensewise_domain::expense::Context {
+        actor,
+        at: chrono::Utc::now(),
+        expected_version: None,
+    }
+}
+
+/// The command recording a draft expense of `amount` EUR at `merchant`, spent today.
+pub fn draft_expense(
+    actor: expensewise_domain::Actor,
+    amount: &str,
+    merchant: &str,
+) -> expensewise_domain::expense::ExpenseCommand {
+    use expensewise_domain::expense::{ExpenseCommand, ExpenseDetails};
+    use expensewise_domain::{Currency, Money};
+    let today = chrono::Utc::now().date_naive();
+    ExpenseCommand::CreateExpense {
+        ctx: acting_now(actor),
+        details: ExpenseDetails {
+            money: Money::parse(amount, Currency::parse("EUR").expect("EUR"))
+                .expect("an amount in euros"),
+            merchant: merchant.into(),
+            category: "meals".into(),
+            spent_on: today,
+            description: None,
+        },
+        receipt_id: None,
+        today,
+    }
+}

@@ -11,7 +11,8 @@ use expensewise_infra::event_store::read_after;
 use expensewise_infra::event_store::Scope;
 use expensewise_infra::on_both_backends;
 use expensewise_infra::testing::{
-    event_metadata, register_directly as register, store_v1_registration, Backend, TestDatabase,
+    acting_now, draft_expense, event_metadata, new_employee, register_directly as register,
+    store_v1_registration, Backend, TestDatabase,
 };
 use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
 use uuid::Uuid;
@@ -240,36 +241,16 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
 }
 
 async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
-    use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
-    use expensewise_domain::{Actor, Expense, Money, Role};
+    use expensewise_domain::expense::{ExpenseChanges, ExpenseCommand};
+    use expensewise_domain::{Expense, Money};
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
     let store = EventStore::new(db.clone());
-    let actor = Actor {
-        user_id: Uuid::new_v4(),
-        organization_id: Uuid::new_v4(),
-        role: Role::Employee,
-    };
-    let ctx = || Context {
-        actor,
-        at: Utc::now(),
-        expected_version: None,
-    };
+    let actor = new_employee();
     let eur = Currency::parse("EUR").unwrap();
     let id = Uuid::new_v4().to_string();
     let today = Utc::now().date_naive();
-    let create = ExpenseCommand::CreateExpense {
-        ctx: ctx(),
-        details: ExpenseDetails {
-            money: Money::parse("1.00", eur).unwrap(),
-            merchant: "Kiosk".into(),
-            category: "meals".into(),
-            spent_on: today,
-            description: None,
-        },
-        receipt_id: None,
-        today,
-    };
+    let create = draft_expense(actor, "1.00", "Kiosk");
     let meta = event_metadata(actor.organization_id, None);
     store
         .execute::<Expense>(&Scope::none(), &id, create, &meta)
@@ -278,7 +259,7 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
     let edits = 2 * expensewise_infra::event_store::EXPENSE_SNAPSHOT_EVERY + 7;
     for n in 0..edits {
         let edit = ExpenseCommand::UpdateExpense {
-            ctx: ctx(),
+            ctx: acting_now(actor),
             changes: ExpenseChanges {
                 money: Some(Money::parse(&format!("{}.00", n + 2), eur).unwrap()),
                 ..Default::default()
@@ -326,36 +307,16 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
 /// PostgreSQL remembers aggregates.)
 #[tokio::test]
 async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
-    use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
-    use expensewise_domain::{Actor, Expense, Money, Role};
+    use expensewise_domain::expense::{ExpenseChanges, ExpenseCommand};
+    use expensewise_domain::Expense;
     use expensewise_infra::event_store::{aggregate_version, CommandError};
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
     let this_replica = EventStore::new(db.clone());
     let other_replica = EventStore::new(db.clone());
-    let actor = Actor {
-        user_id: Uuid::new_v4(),
-        organization_id: Uuid::new_v4(),
-        role: Role::Employee,
-    };
-    let ctx = || Context {
-        actor,
-        at: Utc::now(),
-        expected_version: None,
-    };
+    let actor = new_employee();
     let today = Utc::now().date_naive();
-    let create = || ExpenseCommand::CreateExpense {
-        ctx: ctx(),
-        details: ExpenseDetails {
-            money: Money::parse("1.00", Currency::parse("EUR").unwrap()).unwrap(),
-            merchant: "Kiosk".into(),
-            category: "meals".into(),
-            spent_on: today,
-            description: None,
-        },
-        receipt_id: None,
-        today,
-    };
+    let create = || draft_expense(actor, "1.00", "Kiosk");
     let meta = event_metadata(actor.organization_id, None);
     let read = Uuid::new_v4().to_string();
     let written = Uuid::new_v4().to_string();
@@ -364,7 +325,7 @@ async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
         .await
         .unwrap();
     let rename = ExpenseCommand::UpdateExpense {
-        ctx: ctx(),
+        ctx: acting_now(actor),
         changes: ExpenseChanges {
             merchant: Some("Elsewhere".into()),
             ..ExpenseChanges::default()

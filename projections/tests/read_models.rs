@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, ScanStatus, Upload};
-use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
+use expensewise_domain::{Actor, Currency, Money, Receipt};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::on_both_backends;
-use expensewise_infra::testing::{event_metadata, stored_event_ids, Backend, TestDatabase};
+use expensewise_infra::testing::{
+    event_metadata, new_employee, stored_event_ids, Backend, TestDatabase,
+};
 use expensewise_infra::{EventStore, GlobalPosition};
 use expensewise_projections::receipts::{self, ReceiptsProjection};
 use expensewise_projections::runner::apply_batch;
@@ -51,11 +53,7 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
     let store = EventStore::new(db.clone());
-    let actor = Actor {
-        user_id: Uuid::new_v4(),
-        organization_id: Uuid::new_v4(),
-        role: Role::Employee,
-    };
+    let actor = new_employee();
     // Stand-ins for the digests of three different files.
     let scanned = upload(&store, &actor, "aa").await;
     let extraction = Extraction {

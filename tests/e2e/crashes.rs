@@ -3,34 +3,18 @@
 use expensewise_infra::event_store::Scope;
 use std::time::Duration;
 
-use chrono::Utc;
-use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails};
-use expensewise_domain::{Actor, Currency, Expense, Money, Role};
+use expensewise_domain::{Actor, Expense};
 use expensewise_infra::{on_database, Database, EventStore};
 use expensewise_projections::status;
 use expensewise_tests::{
-    event_metadata, expect_status, Backend, NatsServer, Process, TestApp, TestDatabase,
+    draft_expense, event_metadata, expect_status, new_employee, Backend, NatsServer, Process,
+    TestApp, TestDatabase,
 };
 use uuid::Uuid;
 
 async fn create_expense(store: &EventStore, actor: Actor) {
     let id = Uuid::new_v4();
-    let command = ExpenseCommand::CreateExpense {
-        ctx: Context {
-            actor,
-            at: Utc::now(),
-            expected_version: None,
-        },
-        details: ExpenseDetails {
-            money: Money::parse("12.30", Currency::parse("EUR").unwrap()).unwrap(),
-            merchant: "Kiosk".into(),
-            category: "meals".into(),
-            spent_on: Utc::now().date_naive(),
-            description: None,
-        },
-        receipt_id: None,
-        today: Utc::now().date_naive(),
-    };
+    let command = draft_expense(actor, "12.30", "Kiosk");
     let metadata = event_metadata(actor.organization_id, Some(actor.user_id));
     store
         .execute::<Expense>(&Scope::none(), &id.to_string(), command, &metadata)
@@ -50,11 +34,7 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     let log = database.data_dir.join("processes.log");
     let mut relay = Process::start(&["relay"], &env, log.clone());
     let mut projector = Process::start(&["projector"], &env, log.clone());
-    let actor = Actor {
-        user_id: Uuid::new_v4(),
-        organization_id: Uuid::new_v4(),
-        role: Role::Employee,
-    };
+    let actor = new_employee();
     for i in 0..150 {
         match i {
             40 => relay.kill(),
