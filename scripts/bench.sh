@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: commands, embedded, visibility, reads, rebuild, ocr
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, rebuild, ocr
 #   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-commands embedded visibility reads rebuild ocr}
+BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads rebuild ocr}
 RECEIPTS=${RECEIPTS:-200}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "Building (release)"
-cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen --bin ocrbench
+cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen --bin ocrbench --bin baseline
 BIN=target/release
 SERVER_BIN=${SERVER_BIN:-$BIN/expensewise}
 
@@ -45,6 +45,7 @@ PG_PORT=${PG_PORT%%/*}
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres bench_serve
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres rebuild
+"$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres baseline
 
 "$NATS_SERVER_BIN" -c "$BENCH_DIR/nats.conf" >"$BENCH_DIR/nats.log" 2>&1 &
 NATS_PID=$!
@@ -74,12 +75,15 @@ start_app() {
     app_variables
     env "${APP_VARIABLES[@]}" "$SERVER_BIN" "$@" >>"$BENCH_DIR/app.log" 2>&1 &
     APP_PID=$!
+    wait_for_app "expensewise $*"
+}
+wait_for_app() {
     for _ in $(seq 1 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$APP_PORT") 2>/dev/null && return 0
         kill -0 "$APP_PID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "expensewise $* did not start; its log:" >&2
+    echo "$1 did not start; its log:" >&2
     tail -n 20 "$BENCH_DIR/app.log" >&2
     exit 1
 }
@@ -95,6 +99,28 @@ run_app migrate >>"$BENCH_DIR/app.log" 2>&1
 # The runs with `serve` have a database of their own, so that their relay does not first
 # publish what the API-only runs wrote.
 DATABASE=bench_serve run_app migrate >>"$BENCH_DIR/app.log" 2>&1
+
+if wanted baseline; then
+    # What the product's figures are compared with, measured in the same run: the plain
+    # framework as documented (tests/src/bin/baseline.rs), and PostgreSQL itself reading
+    # an aggregate's (empty) stream and inserting its first event, one statement each.
+    log "Baseline: cqrs-es + postgres-es as documented, one GenericQuery view"
+    DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/baseline" PORT="$APP_PORT" \
+        "$BIN/baseline" >>"$BENCH_DIR/app.log" 2>&1 &
+    APP_PID=$!
+    wait_for_app baseline
+    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    stop_app
+    log "Baseline: pgbench, read a stream and insert an event, 16 clients"
+    cat >"$BENCH_DIR/append.sql" <<'SQL'
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+SELECT 'pgbench', s.id, 1, 'Created', '1.0', '{"Created": {}}', '{}'
+FROM (SELECT gen_random_uuid()::text AS id) s
+WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.aggregate_type = 'pgbench' AND e.aggregate_id = s.id);
+SQL
+    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c 16 -j 2 -T "$SECONDS_PER_RUN" \
+        -f "$BENCH_DIR/append.sql" baseline | grep -E "^(tps|latency)"
+fi
 
 if wanted commands; then
     # The command side as it scales out: the API process alone with PostgreSQL (relay,

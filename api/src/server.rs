@@ -148,12 +148,7 @@ impl Background {
             _ => None,
         };
         if let (true, Some(js)) = (roles.relay, &jetstream) {
-            let relay = nats::run_relay(
-                app.db.clone(),
-                js.clone(),
-                app.store.subscribe_appends(),
-                stopped.clone(),
-            );
+            let relay = nats::run_relay(app.store.follow(), js.clone(), stopped.clone());
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = relay.await {
                     tracing::error!(error = format!("{e:#}"), "the relay stopped");
@@ -165,7 +160,7 @@ impl Background {
                 Some(js) => Source::JetStream(Box::new(js.clone())),
                 None => Source::Store,
             };
-            let projector = Projector::new(app.db.clone(), app.store.subscribe_appends(), source);
+            let projector = Projector::new(app.store.follow(), source);
             for model in read_models() {
                 tasks.push(projector.spawn(model.live, stopped.clone()));
             }
@@ -173,10 +168,7 @@ impl Background {
         if roles.ocr || roles.email {
             let feed = match &app.config.stream.nats_url {
                 Some(url) => Feed::JetStream(Box::new(nats::connect(url).await?)),
-                None => Feed::Store {
-                    db: app.db.clone(),
-                    appends: app.store.subscribe_appends(),
-                },
+                None => Feed::Store(app.store.follow()),
             };
             let mut handlers: Vec<(Arc<dyn Handler>, Delivery)> = Vec::new();
             if roles.ocr {

@@ -23,9 +23,9 @@ use tokio::sync::watch;
 
 use crate::checkpoints;
 use crate::db::Database;
-use crate::event_store::{read_after, RecordedEvent};
+use crate::event_store::{Follow, RecordedEvent};
 use crate::nats::{self, EventMessage, SUBJECT_PREFIX};
-use crate::on_database;
+use crate::on_writer;
 use crate::wake::Wake;
 
 /// The stream dead letters are kept on.
@@ -83,10 +83,8 @@ impl Delivery {
 /// Where a worker's events come from.
 #[derive(Clone)]
 pub enum Feed {
-    Store {
-        db: Database,
-        appends: watch::Receiver<u64>,
-    },
+    /// The event store, through this process's tail.
+    Store(Follow),
     JetStream(Box<jetstream::Context>),
 }
 
@@ -101,15 +99,8 @@ pub async fn run(
     let name = handler.name();
     while !*shutdown.borrow() {
         let outcome = match &feed {
-            Feed::Store { db, appends } => {
-                tail_store(
-                    db,
-                    appends.clone(),
-                    handler.as_ref(),
-                    delivery,
-                    &mut shutdown,
-                )
-                .await
+            Feed::Store(follow) => {
+                tail_store(follow, handler.as_ref(), delivery, &mut shutdown).await
             }
             Feed::JetStream(js) => {
                 pull_messages(js, handler.as_ref(), delivery, &mut shutdown).await
@@ -134,17 +125,17 @@ fn checkpoint_name(handler: &dyn Handler) -> String {
 }
 
 async fn tail_store(
-    db: &Database,
-    appends: watch::Receiver<u64>,
+    follow: &Follow,
     handler: &dyn Handler,
     delivery: Delivery,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let db = follow.database();
     let checkpoint = checkpoint_name(handler);
-    let mut wake = Wake::new(db.clone(), appends);
+    let mut wake = Wake::new(db.clone(), follow.appends.clone());
     let mut position = checkpoints::load(db, &checkpoint).await?;
     while !*shutdown.borrow() {
-        let events = read_after(db, position, 100).await?;
+        let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
             tokio::select! {
                 _ = wake.wait(Duration::from_millis(100)) => {}
@@ -224,7 +215,7 @@ async fn record_dead_letter(
     tracing::error!(worker, event_id = %id, error = reason, "gave up on an event: dead letter");
     metrics::counter!("expensewise_dead_letters_total", "worker" => worker.to_string())
         .increment(1);
-    on_database!(db, |pool| {
+    on_writer!(db, |pool| {
         sqlx::query(
             "INSERT INTO dead_letters (worker, event_id, global_position, aggregate_type, aggregate_id, \
              sequence, event_type, error, failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

@@ -11,24 +11,59 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, PgPool, SqlitePool};
 
+use crate::event_store::GroupCommit;
+
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schema/sqlite");
 
 #[derive(Clone, Debug)]
 pub enum Database {
     Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
 }
 
-/// Runs the same statement on whichever pool the database has. The body is compiled once
-/// per dialect, so it may use anything both sqlx drivers accept (`$1` placeholders work
-/// in SQLite too).
+/// A SQLite file's connections: several that read, and the one that writes.
+///
+/// SQLite lets one writer in at a time. Writers on connections of their own find the
+/// file locked and poll for it with growing sleeps (up to 100 ms each), which is what a
+/// request's tail latency then shows. On one connection they queue in order instead, and
+/// readers never wait for them (WAL).
+#[derive(Clone, Debug)]
+pub struct SqlitePools {
+    pub reads: SqlitePool,
+    pub writes: SqlitePool,
+    /// Events are appended through here, many commands' in one transaction.
+    pub appends: GroupCommit,
+}
+
+/// Runs the same statement on whichever pool the database has: on SQLite, a reading
+/// connection (use [`on_writer!`] to change anything). The body is compiled once per
+/// dialect, so it may use anything both sqlx drivers accept (`$1` placeholders work in
+/// SQLite too).
 #[macro_export]
 macro_rules! on_database {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Database::Postgres($pool) => $body,
-            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Sqlite(pools) => {
+                let $pool = &pools.reads;
+                $body
+            }
+        }
+    };
+}
+
+/// Like [`on_database!`], for statements that write: on SQLite they run on the one
+/// writing connection, after the writes queued before them.
+#[macro_export]
+macro_rules! on_writer {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Database::Postgres($pool) => $body,
+            $crate::db::Database::Sqlite(pools) => {
+                let $pool = &pools.writes;
+                $body
+            }
         }
     };
 }
@@ -86,12 +121,21 @@ impl Database {
                     })?;
                 }
             }
-            let pool = SqlitePoolOptions::new()
+            let writes = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .context("cannot open the SQLite database")?;
+            let reads = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .connect_with(options)
                 .await
                 .context("cannot open the SQLite database")?;
-            Ok(Database::Sqlite(pool))
+            Ok(Database::Sqlite(SqlitePools {
+                reads,
+                appends: GroupCommit::new(writes.clone()),
+                writes,
+            }))
         } else {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")
         }
@@ -101,7 +145,7 @@ impl Database {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
-            Database::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Database::Sqlite(pools) => SQLITE_MIGRATIONS.run(&pools.writes).await,
         }
         .context("migrating the database failed")
     }
@@ -122,7 +166,13 @@ impl Database {
     }
 
     pub async fn close(&self) {
-        on_database!(self, |pool| pool.close().await)
+        match self {
+            Database::Postgres(pool) => pool.close().await,
+            Database::Sqlite(pools) => {
+                pools.writes.close().await;
+                pools.reads.close().await;
+            }
+        }
     }
 }
 
@@ -167,7 +217,9 @@ impl Database {
             // IMMEDIATE takes the write lock up front. A deferred transaction that reads
             // first and writes later fails at once with SQLITE_BUSY when another writer
             // got in between, instead of waiting its turn.
-            Database::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Database::Sqlite(pools) => {
+                Tx::Sqlite(pools.writes.begin_with("BEGIN IMMEDIATE").await?)
+            }
         })
     }
 }

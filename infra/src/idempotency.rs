@@ -5,7 +5,7 @@ use chrono::Utc;
 use sqlx::Row;
 
 use crate::db::Database;
-use crate::on_database;
+use crate::on_writer;
 
 /// How long a key is remembered.
 pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
@@ -44,7 +44,7 @@ impl IdempotencyLedger {
 
     pub async fn begin(&self, scope: &str, key: &str, request_hash: &str) -> anyhow::Result<Begin> {
         let now = Utc::now().timestamp_millis();
-        on_database!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query(
                 "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 \
                  AND (created_at_ms < $3 OR (in_flight AND created_at_ms < $4))",
@@ -107,7 +107,7 @@ impl IdempotencyLedger {
         response: &StoredResponse,
     ) -> anyhow::Result<()> {
         let headers = serde_json::to_string(&response.headers)?;
-        on_database!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query(
                 "UPDATE idempotency_keys SET in_flight = FALSE, status = $3, headers = $4, body = $5 \
                  WHERE scope = $1 AND key = $2",
@@ -126,7 +126,7 @@ impl IdempotencyLedger {
     /// Forgets the key, so that a retry runs the request again (after a failure that
     /// changed nothing).
     pub async fn release(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        on_database!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND in_flight")
                 .bind(scope)
                 .bind(key)
@@ -139,7 +139,7 @@ impl IdempotencyLedger {
     /// Drops keys past their retention; run now and then.
     pub async fn purge_expired(&self) -> anyhow::Result<u64> {
         let cutoff = Utc::now().timestamp_millis() - RETENTION_MS;
-        let deleted = on_database!(&self.db, |pool| {
+        let deleted = on_writer!(&self.db, |pool| {
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
                 .bind(cutoff)
                 .execute(pool)

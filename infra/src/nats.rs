@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::db::Database;
-use crate::event_store::{read_after, GlobalPosition, RecordedEvent};
+use crate::event_store::{Follow, GlobalPosition, RecordedEvent};
 
 /// The stream every event goes to.
 pub const STREAM: &str = "EXPENSEWISE_EVENTS";
@@ -163,7 +163,7 @@ pub async fn publish(js: &jetstream::Context, events: &[RecordedEvent]) -> anyho
 /// Where the relay stands, under the checkpoint name `relay`.
 pub const RELAY: &str = "relay";
 
-const RELAY_BATCH: i64 = 500;
+const RELAY_BATCH: usize = 500;
 const POLL: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest the relay goes without storing its checkpoint while it keeps publishing.
@@ -178,12 +178,12 @@ const RELAY_LOCK: i64 = 0x0045_5752_454c_4159;
 /// store. On PostgreSQL only the relay holding an advisory lock publishes; the others
 /// wait to take over.
 pub async fn run_relay(
-    db: Database,
+    follow: Follow,
     js: jetstream::Context,
-    appends: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut wake = crate::wake::Wake::new(db.clone(), appends);
+    let db = follow.database().clone();
+    let mut wake = crate::wake::Wake::new(db.clone(), follow.appends.clone());
     let _leadership = match &db {
         Database::Postgres(pool) => {
             let mut conn = pool.acquire().await?.detach();
@@ -227,7 +227,7 @@ pub async fn run_relay(
                     stored
                 }
             };
-            let events = read_after(&db, from, RELAY_BATCH).await?;
+            let events = follow.tail.read_after(from, RELAY_BATCH).await?;
             let caught_up = events.is_empty();
             // How long the oldest unpublished event has waited: grows while NATS is down.
             metrics::gauge!("expensewise_relay_lag_seconds").set(lag_seconds(events.first()));

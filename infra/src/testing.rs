@@ -265,7 +265,7 @@ pub async fn store_v1_registration(db: &Database) -> Uuid {
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
          VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
     );
-    crate::on_database!(db, |pool| {
+    crate::on_writer!(db, |pool| {
         sqlx::query(&insert)
             .bind(org.to_string())
             .bind(&v1)

@@ -14,7 +14,7 @@ use expensewise_infra::testing::{
     acting_now, draft_expense, event_metadata, new_employee, register_directly as register,
     store_v1_registration, Backend, TestDatabase,
 };
-use expensewise_infra::{on_database, Database, EventStore, GlobalPosition};
+use expensewise_infra::{on_database, on_writer, Database, EventStore, GlobalPosition};
 use uuid::Uuid;
 
 async fn all_after(db: &Database, from: GlobalPosition) -> Vec<(GlobalPosition, String)> {
@@ -159,7 +159,7 @@ async fn stored_events_cannot_be_changed_or_removed(backend: Backend) {
     let db = database.connect().await;
     let store = EventStore::new(db.clone());
     let org = register(&store).await.to_string();
-    let (update, delete) = on_database!(&db, |pool| {
+    let (update, delete) = on_writer!(&db, |pool| {
         let update = sqlx::query("UPDATE events SET event_type = 'Forged' WHERE aggregate_id = $1")
             .bind(&org)
             .execute(pool)
@@ -382,7 +382,60 @@ async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
     db.close().await;
 }
 
+/// Consumers reading through one shared tail, each from its own place and in batches of
+/// its own size, see what reading the store itself shows: every event once, in order —
+/// whether the tail remembers the events, or they are behind what it remembers, or
+/// ahead of it.
+async fn consumers_sharing_a_tail_read_what_the_store_holds(backend: Backend) {
+    use expensewise_infra::event_store::Tail;
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = EventStore::new(db.clone());
+    for _ in 0..12 {
+        register(&store).await;
+    }
+    let stored = at_least(&db, GlobalPosition::default(), 12).await;
+    let tail = Tail::remembering(db.clone(), 8);
+    // Three consumers: from the start, from the middle, and (later) from the start again
+    // once the tail has moved past what it can remember.
+    let mut places = [
+        (GlobalPosition::default(), 3usize, Vec::new()),
+        (stored[5].0, 2, Vec::new()),
+    ];
+    register(&store).await;
+    register(&store).await;
+    let stored = at_least(&db, GlobalPosition::default(), 14).await;
+    assert_eq!(stored.len(), 14);
+    let head = stored[13].0;
+    // The tail, like the store, may answer "nothing yet" while other transactions on the
+    // cluster are open: read until both are at the head.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while places.iter().any(|(at, _, _)| *at < head) {
+        assert!(tokio::time::Instant::now() < deadline, "the tail stalled");
+        for (at, batch, seen) in places.iter_mut() {
+            for event in tail.read_after(*at, *batch).await.unwrap() {
+                assert!(event.global > *at, "in order");
+                *at = event.global;
+                seen.push((event.global, event.aggregate_id));
+            }
+        }
+    }
+    assert_eq!(places[0].2, stored);
+    assert_eq!(places[1].2, stored[6..].to_vec());
+    let mut late = Vec::new();
+    let mut at = GlobalPosition::default();
+    loop {
+        let events = tail.read_after(at, 5).await.unwrap();
+        let Some(last) = events.last() else { break };
+        at = last.global;
+        late.extend(events.into_iter().map(|e| (e.global, e.aggregate_id)));
+    }
+    assert_eq!(late, stored, "a consumer behind the tail reads the store");
+    db.close().await;
+}
+
 on_both_backends!(
+    consumers_sharing_a_tail_read_what_the_store_holds,
     long_lived_expenses_load_the_same_from_snapshots,
     organizations_load_the_same_from_snapshots,
     events_are_read_back_in_commit_order,

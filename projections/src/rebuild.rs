@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use expensewise_infra::checkpoints;
 use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{on_database, on_tx, Database, GlobalPosition};
+use expensewise_infra::{on_tx, on_writer, Database, GlobalPosition};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -58,7 +58,7 @@ pub async fn rebuild(
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     create_shadow(db, live.table(), shadow.table()).await?;
-    on_database!(db, |pool| {
+    on_writer!(db, |pool| {
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(shadow.name())
             .execute(pool)
@@ -282,7 +282,7 @@ async fn index_shadow(db: &Database, live: &str, shadow: &str) -> anyhow::Result
 }
 
 async fn drop_shadow(db: &Database, shadow: &dyn Projection) -> anyhow::Result<()> {
-    on_database!(db, |pool| {
+    on_writer!(db, |pool| {
         sqlx::query(&format!("DROP TABLE IF EXISTS {}", shadow.table()))
             .execute(pool)
             .await?;

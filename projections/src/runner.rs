@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use expensewise_infra::checkpoints as checkpoint;
 use expensewise_infra::consumer;
 use expensewise_infra::db::Tx;
-use expensewise_infra::event_store::read_after;
+use expensewise_infra::event_store::{Follow, Tail};
 use expensewise_infra::nats::{self, EventMessage};
 use expensewise_infra::telemetry::{self, traceparent};
 use expensewise_infra::wake::Wake;
@@ -57,20 +57,15 @@ pub enum Source {
 }
 
 pub struct Projector {
-    db: Database,
-    appends: watch::Receiver<u64>,
+    follow: Follow,
     source: Source,
 }
 
 impl Projector {
-    /// `appends` changes when this process appends events (see
-    /// `EventStore::subscribe_appends`); appends elsewhere arrive by LISTEN/NOTIFY.
-    pub fn new(db: Database, appends: watch::Receiver<u64>, source: Source) -> Self {
-        Self {
-            db,
-            appends,
-            source,
-        }
+    /// `follow` is how this process follows its store (`EventStore::follow`): the tail
+    /// its projections share, woken by its appends.
+    pub fn new(follow: Follow, source: Source) -> Self {
+        Self { follow, source }
     }
 
     /// Runs `projection` until `shutdown` becomes true.
@@ -79,22 +74,25 @@ impl Projector {
         projection: Arc<dyn Projection>,
         shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let db = self.db.clone();
-        let appends = self.appends.clone();
-        let source = self.source.clone();
-        tokio::spawn(run(db, projection, source, appends, shutdown))
+        tokio::spawn(run(
+            self.follow.clone(),
+            projection,
+            self.source.clone(),
+            shutdown,
+        ))
     }
 }
 
 async fn run(
-    db: Database,
+    follow: Follow,
     projection: Arc<dyn Projection>,
     source: Source,
-    appends: watch::Receiver<u64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let name = projection.name();
-    let mut wake = Wake::new(db.clone(), appends);
+    let db = follow.database();
+    let tail = &follow.tail;
+    let mut wake = Wake::new(db.clone(), follow.appends.clone());
     let mut consumer: Option<PullConsumer> = None;
     // The checkpoint as this loop last wrote it; read again only after a failure (another
     // instance may have moved it, which the next batch would notice anyway).
@@ -103,10 +101,10 @@ async fn run(
         let step = async {
             let from = match known {
                 Some(position) => position,
-                None => checkpoint::load(&db, name).await?,
+                None => checkpoint::load(db, name).await?,
             };
             match &source {
-                Source::Store => apply_store_batch(&db, projection.as_ref(), from).await,
+                Source::Store => apply_store_batch(tail, projection.as_ref(), from).await,
                 Source::JetStream(js) => {
                     let consumer = match &consumer {
                         Some(c) => c.clone(),
@@ -116,7 +114,7 @@ async fn run(
                             c
                         }
                     };
-                    apply_messages(&db, js, projection.as_ref(), &consumer, from).await
+                    apply_messages(tail, js, projection.as_ref(), &consumer, from).await
                 }
             }
         };
@@ -172,20 +170,20 @@ pub async fn apply_batch(
     projection: &dyn Projection,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<GlobalPosition>> {
-    Ok(apply_store_batch(db, projection, from)
+    Ok(apply_store_batch(&Tail::new(db.clone()), projection, from)
         .await?
         .map(|(p, _)| p))
 }
 
-/// [`apply_batch`], also telling how many events the batch had.
+/// [`apply_batch`] through a process's tail, also telling how many events the batch had.
 async fn apply_store_batch(
-    db: &Database,
+    tail: &Tail,
     projection: &dyn Projection,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<(GlobalPosition, usize)>> {
-    let events = read_after(db, from, BATCH as i64).await?;
+    let events = tail.read_after(from, BATCH).await?;
     let count = events.len();
-    Ok(apply_events(db, projection, from, events)
+    Ok(apply_events(tail.database(), projection, from, events)
         .await?
         .map(|p| (p, count)))
 }
@@ -252,7 +250,7 @@ struct CheckpointMoved;
 /// to go; the events up to there are read from the store, in its global order, and
 /// every hole is filled.
 async fn fill_from_store(
-    db: &Database,
+    tail: &Tail,
     projection: &dyn Projection,
     from: GlobalPosition,
     announced: Vec<RecordedEvent>,
@@ -267,7 +265,8 @@ async fn fill_from_store(
     };
     let mut position = from;
     while position < upto {
-        let events: Vec<RecordedEvent> = read_after(db, position, BATCH as i64)
+        let events: Vec<RecordedEvent> = tail
+            .read_after(position, BATCH)
             .await?
             .into_iter()
             .filter(|e| e.global <= upto)
@@ -283,7 +282,7 @@ async fn fill_from_store(
                 "filled events the broker did not deliver from the event store"
             );
         }
-        match apply_events(db, projection, position, events).await? {
+        match apply_events(tail.database(), projection, position, events).await? {
             Some(next) => position = next,
             None => {
                 anyhow::bail!("announced events up to {upto} are not readable in the store yet")
@@ -317,7 +316,7 @@ async fn durable_consumer(js: &jetstream::Context, name: &str) -> anyhow::Result
 /// Applies one fetched batch of messages. They are acknowledged only after their effect
 /// (and the checkpoint) committed; on any failure they are handed back for redelivery.
 async fn apply_messages(
-    db: &Database,
+    tail: &Tail,
     js: &jetstream::Context,
     projection: &dyn Projection,
     pull: &PullConsumer,
@@ -365,7 +364,7 @@ async fn apply_messages(
     }
     let messages = kept;
     let count = messages.len();
-    let outcome = fill_from_store(db, projection, from, events).await;
+    let outcome = fill_from_store(tail, projection, from, events).await;
     match outcome {
         Ok(applied) => {
             for message in &messages {

@@ -81,7 +81,8 @@ pub async fn events_after(db: &Database, position: GlobalPosition) -> Result<i64
         .bind(position.position)
         .fetch_one(pool)
         .await?,
-        Database::Sqlite(pool) => {
+        Database::Sqlite(pools) => {
+            let pool = &pools.reads;
             sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE rowid > $1")
                 .bind(position.position)
                 .fetch_one(pool)

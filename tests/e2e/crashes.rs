@@ -3,13 +3,16 @@
 use expensewise_infra::event_store::Scope;
 use std::time::Duration;
 
-use expensewise_domain::{Actor, Expense};
+use expensewise_domain::{expense, Actor, Expense};
+use expensewise_infra::event_store::aggregate_version;
 use expensewise_infra::{on_database, Database, EventStore};
 use expensewise_projections::status;
 use expensewise_tests::{
-    draft_expense, event_metadata, expect_status, new_employee, Backend, NatsServer, Process,
+    assert_read_models_equal_a_rebuild, draft_expense, event_metadata, expect_status, expense_body,
+    free_port, new_employee, on_both_backends, wait_for_port, Api, Backend, NatsServer, Process,
     TestApp, TestDatabase,
 };
+use reqwest::StatusCode;
 use uuid::Uuid;
 
 async fn create_expense(store: &EventStore, actor: Actor) {
@@ -116,3 +119,84 @@ async fn commands_go_on_after_the_database_drops_every_connection() {
     db.close().await;
     app.finish().await;
 }
+
+/// SIGKILL while sixteen writers' commands are being committed together: after a
+/// restart every command that was answered is in the store, whole; the store holds no
+/// aggregate with a gap in its sequence; the read models equal a rebuild.
+async fn a_server_killed_mid_batch_keeps_every_acknowledged_command(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let port = free_port();
+    let mut env = database.environment();
+    env.push(("PORT", port.to_string()));
+    let mut server = Process::start(&["serve"], &env, database.data_dir.join("serve.log"));
+    wait_for_port(port, 30, "the server did not start");
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let user = api.register("Acme", "ada@acme.test").await;
+
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let client = api.client.clone();
+            let url = format!("{}/v1/expenses", api.base);
+            let token = user.token.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                // Until the server is gone: then the request fails, or its answer does.
+                while let Ok(answer) = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&expense_body())
+                    .send()
+                    .await
+                {
+                    if answer.status() != StatusCode::CREATED {
+                        break;
+                    }
+                    match answer.json::<expensewise_tests::Expense>().await {
+                        Ok(expense) => acknowledged.push(expense.id),
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() > 50, "{} commands", acknowledged.len());
+
+    server.kill_and_restart();
+    wait_for_port(port, 30, "the server did not start again");
+    let db = database.connect().await;
+    for id in &acknowledged {
+        assert_eq!(
+            aggregate_version(&db, expense::AGGREGATE_TYPE, id)
+                .await
+                .unwrap(),
+            1,
+            "acknowledged expense {id}"
+        );
+    }
+    let gaps: i64 = on_database!(&db, |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT aggregate_type, aggregate_id FROM events \
+             GROUP BY aggregate_type, aggregate_id HAVING MAX(sequence) <> COUNT(*)) AS holed",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(gaps, 0, "aggregates with a gap in their sequence");
+    // Commands go on after the restart.
+    let after = api.login("ada@acme.test").await;
+    api.create_expense(&after).await;
+    assert_read_models_equal_a_rebuild(&db).await;
+    server.kill();
+    db.close().await;
+    database.drop_database().await;
+}
+
+on_both_backends!(a_server_killed_mid_batch_keeps_every_acknowledged_command);

@@ -179,9 +179,8 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
     let relays: Vec<_> = (0..2)
         .map(|_| {
             tokio::spawn(expensewise_infra::nats::run_relay(
-                db.clone(),
+                store.follow(),
                 js.clone(),
-                store.subscribe_appends(),
                 stopped.clone(),
             ))
         })

@@ -240,7 +240,7 @@ async fn a_create_whose_response_was_lost_is_answered_from_the_same_expense(back
     let first = expect_status(first, StatusCode::CREATED).await;
     // Simulate a crash after the append but before the ledger kept the response.
     let db = app.database.connect().await;
-    expensewise_infra::on_database!(&db, |pool| {
+    expensewise_infra::on_writer!(&db, |pool| {
         sqlx::query("DELETE FROM idempotency_keys")
             .execute(pool)
             .await

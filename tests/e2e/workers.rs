@@ -99,12 +99,7 @@ async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_letter
     let store = EventStore::new(db.clone());
     let js = nats::connect(&nats.url).await.unwrap();
     let (stop, stopped) = watch::channel(false);
-    let relay = tokio::spawn(nats::run_relay(
-        db.clone(),
-        js.clone(),
-        store.subscribe_appends(),
-        stopped.clone(),
-    ));
+    let relay = tokio::spawn(nats::run_relay(store.follow(), js.clone(), stopped.clone()));
     let mut organizations = Vec::new();
     for _ in 0..40 {
         organizations.push(register_directly(&store).await.to_string());
@@ -190,12 +185,7 @@ async fn a_worker_updates_the_consumer_an_older_version_made() {
         .await
         .unwrap();
     let (stop, stopped) = watch::channel(false);
-    let relay = tokio::spawn(nats::run_relay(
-        db.clone(),
-        js.clone(),
-        store.subscribe_appends(),
-        stopped.clone(),
-    ));
+    let relay = tokio::spawn(nats::run_relay(store.follow(), js.clone(), stopped.clone()));
     let log = Arc::new(Mutex::new(Log::default()));
     let feed = Feed::JetStream(Box::new(js.clone()));
     let workers = spawn_replicas(&feed, 1, "", &log, &stopped);
@@ -227,10 +217,7 @@ async fn reading_the_store_a_failing_event_is_retried_then_recorded_as_dead() {
     let poisoned = organizations[2].clone();
     let log = Arc::new(Mutex::new(Log::default()));
     let (stop, stopped) = watch::channel(false);
-    let feed = Feed::Store {
-        db: db.clone(),
-        appends: store.subscribe_appends(),
-    };
+    let feed = Feed::Store(store.follow());
     let workers = spawn_replicas(&feed, 1, &poisoned, &log, &stopped);
     // Events written while the worker runs reach it too.
     organizations.push(register_directly(&store).await.to_string());

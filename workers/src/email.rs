@@ -23,7 +23,7 @@ use expensewise_domain::receipt::{ReceiptState, AGGREGATE_TYPE as RECEIPT, RECEI
 use expensewise_domain::{Expense, Receipt};
 use expensewise_infra::consumer::Handler;
 use expensewise_infra::mail::{Mail, MailError, Mailer};
-use expensewise_infra::{nats, on_database, Database, EventStore, RecordedEvent};
+use expensewise_infra::{nats, on_database, on_writer, Database, EventStore, RecordedEvent};
 use lettre::message::Mailbox;
 use uuid::Uuid;
 
@@ -201,7 +201,7 @@ impl EmailWorker {
         recipient: Uuid,
         message_id: &str,
     ) -> anyhow::Result<()> {
-        on_database!(&self.db, |pool| {
+        on_writer!(&self.db, |pool| {
             sqlx::query(
                 "INSERT INTO email_ledger (event_id, recipient, message_id, sent_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (event_id, recipient) DO NOTHING",

@@ -261,7 +261,8 @@ pub async fn read_filtered(
             let rows = query.bind(limit).fetch_all(pool).await?;
             rows.iter().map(pg_event).collect()
         }
-        Database::Sqlite(pool) => {
+        Database::Sqlite(pools) => {
+            let pool = &pools.reads;
             let mut query = sqlx::query(&sql).bind(after.txid).bind(after.position);
             for t in &texts {
                 query = query.bind(t);
@@ -291,7 +292,8 @@ pub async fn aggregate_events(
                 .await?;
             rows.iter().map(pg_event).collect()
         }
-        Database::Sqlite(pool) => {
+        Database::Sqlite(pools) => {
+            let pool = &pools.reads;
             let sql = format!(
                 "SELECT {SQLITE_COLUMNS} FROM events \
                  WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
@@ -384,7 +386,8 @@ pub async fn version_and_last_write(
             .fetch_one(pool)
             .await?
         }
-        Database::Sqlite(pool) => {
+        Database::Sqlite(pools) => {
+            let pool = &pools.reads;
             sqlx::query_as(
                 "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events \
                          WHERE aggregate_type = $1 AND aggregate_id = $2), \

@@ -7,9 +7,11 @@ mod append_connections;
 mod cache;
 mod error;
 mod global_order;
+mod group_commit;
 mod optimistic;
 mod repository;
 mod stores;
+mod tail;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
@@ -27,10 +29,12 @@ pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, read_after, read_filtered, AuditFilter,
     BadPosition, GlobalPosition, RecordedEvent,
 };
+pub use group_commit::GroupCommit;
 pub use optimistic::{Scope, Settle};
 pub use repository::AnyEventRepository;
 use stores::{snapshot_due, Store};
 pub use stores::{StoreFor, EXPENSE_SNAPSHOT_EVERY, ORGANIZATION_SNAPSHOT_EVERY};
+pub use tail::{Follow, Tail};
 
 use crate::db::Database;
 
@@ -46,6 +50,8 @@ pub struct EventStore {
     db: Database,
     /// Counts commits made through this store, so in-process tailers wake at once.
     appended: tokio::sync::watch::Sender<u64>,
+    /// The tail every consumer in this process reads new events through.
+    tail: Tail,
     organizations: Store<Organization>,
     email_claims: Store<EmailClaim>,
     expenses: Store<Expense>,
@@ -110,6 +116,7 @@ impl EventStore {
             expense_cache: AggregateCache::new(),
             append_connections: None,
             appended: tokio::sync::watch::Sender::new(0),
+            tail: Tail::new(db.clone()),
             db,
         }
     }
@@ -121,6 +128,15 @@ impl EventStore {
     /// Changes whenever a command of this process has appended events.
     pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// How a consumer in this process (the relay, a projector, a worker) follows the
+    /// store: through the one tail of the process, woken by this store's appends.
+    pub fn follow(&self) -> Follow {
+        Follow {
+            tail: self.tail.clone(),
+            appends: self.subscribe_appends(),
+        }
     }
 
     /// The current state of an aggregate (its `Default` if it has no events).

@@ -9,18 +9,27 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
+use super::GroupCommit;
 use crate::db::Database;
 
 pub enum AnyEventRepository {
     Postgres(PostgresEventRepository),
-    Sqlite(SqliteEventRepository),
+    /// On SQLite, loading reads on the reading connections; appends are group-committed
+    /// on the writing one.
+    Sqlite {
+        reads: SqliteEventRepository,
+        appends: GroupCommit,
+    },
 }
 
 impl AnyEventRepository {
     pub fn new(db: &Database) -> Self {
         match db {
             Database::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
-            Database::Sqlite(pool) => Self::Sqlite(SqliteEventRepository::new(pool.clone())),
+            Database::Sqlite(pools) => Self::Sqlite {
+                reads: SqliteEventRepository::new(pools.reads.clone()),
+                appends: pools.appends.clone(),
+            },
         }
     }
 }
@@ -32,7 +41,7 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         match self {
             Self::Postgres(r) => r.get_events::<A>(aggregate_id).await,
-            Self::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
+            Self::Sqlite { reads, .. } => reads.get_events::<A>(aggregate_id).await,
         }
     }
 
@@ -43,7 +52,11 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         match self {
             Self::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
-            Self::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+            Self::Sqlite { reads, .. } => {
+                reads
+                    .get_last_events::<A>(aggregate_id, last_sequence)
+                    .await
+            }
         }
     }
 
@@ -53,7 +66,7 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
         match self {
             Self::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
-            Self::Sqlite(r) => r.get_snapshot::<A>(aggregate_id).await,
+            Self::Sqlite { reads, .. } => reads.get_snapshot::<A>(aggregate_id).await,
         }
     }
 
@@ -64,7 +77,7 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<(), PersistenceError> {
         match self {
             Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
-            Self::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
+            Self::Sqlite { appends, .. } => appends.append(A::TYPE, events, snapshot_update).await,
         }
     }
 
@@ -74,14 +87,14 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<ReplayStream, PersistenceError> {
         match self {
             Self::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
-            Self::Sqlite(r) => r.stream_events::<A>(aggregate_id).await,
+            Self::Sqlite { reads, .. } => reads.stream_events::<A>(aggregate_id).await,
         }
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
         match self {
             Self::Postgres(r) => r.stream_all_events::<A>().await,
-            Self::Sqlite(r) => r.stream_all_events::<A>().await,
+            Self::Sqlite { reads, .. } => reads.stream_all_events::<A>().await,
         }
     }
 }

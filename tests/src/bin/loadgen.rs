@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
-use expensewise_infra::{on_database, Database};
+use expensewise_infra::{on_writer, Database};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -444,7 +444,7 @@ async fn seed(args: &Args) -> anyhow::Result<()> {
                 b + 2, b + 3, b + 4, b + 5
             ));
         }
-        on_database!(&db, |pool| {
+        on_writer!(&db, |pool| {
             let mut query = sqlx::query(&sql).bind(&meta);
             for (id, seq, event_type, payload) in &rows {
                 query = query.bind(id).bind(seq).bind(*event_type).bind(payload);

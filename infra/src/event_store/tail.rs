@@ -1,0 +1,138 @@
+//! One tail of the event store per process, shared by every consumer in it.
+//!
+//! The relay, the projectors and the workers of a process all follow the store in its
+//! global order, each from its own checkpoint. Reading and decoding the same new events
+//! once per consumer cost a query and a JSON parse each; the tail remembers the most
+//! recent events it read, so that consumers at the head of the store are served from
+//! memory and only one of them asks the database for what is new. A consumer behind
+//! what the tail remembers (one catching up after a restart, a rebuild) reads the store
+//! itself, as before.
+//!
+//! What the tail serves is what [`read_after`] returned, in its order: an answer for a
+//! position inside the remembered window is a prefix of what the store would answer, so
+//! a consumer can neither skip nor repeat an event through it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::{read_after, GlobalPosition, RecordedEvent};
+use crate::db::Database;
+
+/// How many of the most recent events the tail remembers.
+const REMEMBERED: usize = 4096;
+
+#[derive(Clone)]
+pub struct Tail {
+    db: Database,
+    window: Arc<Mutex<Window>>,
+}
+
+/// The events read after `start`, in order, with nothing missing between; at most
+/// `capacity` of them.
+struct Window {
+    start: GlobalPosition,
+    events: VecDeque<RecordedEvent>,
+    capacity: usize,
+}
+
+impl Window {
+    fn end(&self) -> GlobalPosition {
+        self.events.back().map(|e| e.global).unwrap_or(self.start)
+    }
+
+    fn covers(&self, from: GlobalPosition) -> bool {
+        from >= self.start && from <= self.end()
+    }
+
+    fn after(&self, from: GlobalPosition, limit: usize) -> Vec<RecordedEvent> {
+        self.events
+            .iter()
+            .skip_while(|e| e.global <= from)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    fn extend(&mut self, events: &[RecordedEvent]) {
+        self.events.extend(events.iter().cloned());
+        while self.events.len() > self.capacity {
+            if let Some(oldest) = self.events.pop_front() {
+                self.start = oldest.global;
+            }
+        }
+    }
+}
+
+impl Tail {
+    pub fn new(db: Database) -> Self {
+        Self::remembering(db, REMEMBERED)
+    }
+
+    /// A tail that remembers at most `capacity` events.
+    pub fn remembering(db: Database, capacity: usize) -> Self {
+        Self {
+            db,
+            window: Arc::new(Mutex::new(Window {
+                start: GlobalPosition::default(),
+                events: VecDeque::new(),
+                capacity: capacity.max(1),
+            })),
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Up to `limit` events after `from` in the global order, as
+    /// [`read_after`] answers (an empty answer means "nothing more yet").
+    pub async fn read_after(
+        &self,
+        from: GlobalPosition,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        let limit = limit.max(1);
+        {
+            let mut window = self.window.lock().await;
+            if window.covers(from) {
+                let remembered = window.after(from, limit);
+                if !remembered.is_empty() {
+                    return Ok(remembered);
+                }
+                // At the head of what is remembered: this consumer reads what is new for
+                // all of them, and the others wait for it rather than read it too.
+                let end = window.end();
+                let fresh = read_after(&self.db, end, limit as i64).await?;
+                window.extend(&fresh);
+                return Ok(fresh);
+            }
+        }
+        let fresh = read_after(&self.db, from, limit as i64).await?;
+        let mut window = self.window.lock().await;
+        // A consumer ahead of the window (the first to read after a start, or after
+        // everyone moved on) moves it to where it reads.
+        if from > window.end() && !fresh.is_empty() {
+            window.start = from;
+            window.events.clear();
+            window.extend(&fresh);
+        }
+        Ok(fresh)
+    }
+}
+
+/// What a consumer in this process follows the store with: the shared tail, and the
+/// signal of this process's appends (appends elsewhere arrive by LISTEN/NOTIFY or polling;
+/// see `wake`).
+#[derive(Clone)]
+pub struct Follow {
+    pub tail: Tail,
+    pub appends: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Follow {
+    pub fn database(&self) -> &Database {
+        self.tail.database()
+    }
+}
