@@ -133,28 +133,37 @@ async fn tail_store(
     let db = follow.database();
     let checkpoint = checkpoint_name(handler);
     let mut wake = Wake::new(db.clone(), follow.appends.clone());
-    let mut position = checkpoints::load(db, &checkpoint).await?;
+    // Where the worker has read up to, and where its stored checkpoint is. A handled
+    // event's checkpoint is stored at once; events the worker ignores move it in memory,
+    // stored when the worker catches up, at most every CHECKPOINT_EVERY under load, and
+    // at shutdown: after a crash the worker reads at most that much again and ignores it
+    // again, and under load ignoring costs no write per batch.
+    let mut stored = checkpoints::load(db, &checkpoint).await?;
+    let mut position = stored;
+    let mut stored_at = tokio::time::Instant::now();
     while !*shutdown.borrow() {
         let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
+            if position != stored {
+                checkpoints::store(db, &checkpoint, stored, position).await?;
+                (stored, stored_at) = (position, tokio::time::Instant::now());
+            }
             tokio::select! {
                 _ = wake.wait(Duration::from_millis(100)) => {}
                 _ = shutdown.changed() => {}
             }
             continue;
         }
-        let last = events.last().map(|e| e.global);
-        // The checkpoint moves after each handled event and once at the end of the batch:
-        // the many events a worker ignores cost no write each.
         for event in events {
             if *shutdown.borrow() {
-                return Ok(());
+                break;
             }
             let wanted = handler
                 .handles()
                 .iter()
                 .any(|(a, t)| *a == event.aggregate_type && *t == event.event_type);
             if !wanted {
+                position = event.global;
                 continue;
             }
             let global = event.global;
@@ -162,16 +171,22 @@ async fn tail_store(
             if let Err(reason) = attempt(handler, &event, delivery, shutdown).await {
                 record_dead_letter(db, handler.name(), &event, &reason).await?;
             }
-            checkpoints::store(db, &checkpoint, position, global).await?;
-            position = global;
+            checkpoints::store(db, &checkpoint, stored, global).await?;
+            (stored, stored_at, position) = (global, tokio::time::Instant::now(), global);
         }
-        if let Some(last) = last.filter(|l| *l != position) {
-            checkpoints::store(db, &checkpoint, position, last).await?;
-            position = last;
+        if position != stored && stored_at.elapsed() >= CHECKPOINT_EVERY {
+            checkpoints::store(db, &checkpoint, stored, position).await?;
+            (stored, stored_at) = (position, tokio::time::Instant::now());
         }
+    }
+    if position != stored {
+        checkpoints::store(db, &checkpoint, stored, position).await?;
     }
     Ok(())
 }
+
+/// How long a worker's stored checkpoint may trail the events it ignored, under load.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Tries `event` up to the delivery limit, waiting longer after each failure. Returns
 /// the last error when it gives up (or shutdown interrupts the waits).

@@ -2,12 +2,12 @@
 //! transaction, so one fsync makes many of them durable.
 //!
 //! A single task owns the appending. It takes whatever appends are waiting (a command's
-//! events, and the aggregate's snapshot when one is due), writes each inside a savepoint
-//! of one transaction, commits, and only then answers each command. Appends arriving
-//! while a commit is on disk wait for the next one: under load the batches grow by
-//! themselves, and a lone command is written at once, without a timer. A conflict (the
-//! sequence was taken: another command on the same aggregate got in first) rolls back
-//! only its own savepoint and fails only its own command.
+//! events, and the aggregate's snapshot when one is due), checks each against the
+//! sequences stored, writes the events of all that hold with one statement, commits, and
+//! only then answers each command. Appends arriving while a commit is on disk wait for
+//! the next one: under load the batches grow by themselves, and a lone command is written
+//! at once, without a timer. A conflict (the sequence was taken: another command on the
+//! same aggregate got in first) fails only its own command.
 //!
 //! The task is not part of any request: a request dropped mid-way (its client went away)
 //! leaves the batch it joined to be committed and answered as usual.
@@ -119,47 +119,139 @@ async fn run(writes: SqlitePool, mut queue: mpsc::Receiver<Append>) {
 }
 
 /// Writes the batch in one transaction; the outcome of each append, once committed.
+///
+/// With the write lock held nobody else can append, so the sequences the batch's
+/// aggregates have now are the ones it commits on: each append is checked against them
+/// (and against the appends before it in the batch) in memory, and the events of all
+/// that pass are written with one statement. An append with a snapshot due (every 20th
+/// event of an aggregate) is written on its own, in a savepoint, as its snapshot may
+/// still find another.
 async fn write(
     writes: &SqlitePool,
     batch: &[Append],
 ) -> Result<Vec<Result<(), PersistenceError>>, sqlx::Error> {
     let mut tx = writes.begin_with("BEGIN IMMEDIATE").await?;
+    let mut heads = stored_heads(&mut tx, batch).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut plain = Vec::with_capacity(batch.len());
     for append in batch {
+        let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
+            outcomes.push(Ok(()));
+            continue;
+        };
+        let key = (append.aggregate_type.clone(), first.aggregate_id.clone());
+        let head = heads.get(&key).copied().unwrap_or(0);
+        if first.sequence as i64 != head + 1 {
+            outcomes.push(Err(PersistenceError::OptimisticLockError));
+            continue;
+        }
+        if append.snapshot.is_none() {
+            heads.insert(key, last.sequence as i64);
+            plain.push(append);
+            outcomes.push(Ok(()));
+            continue;
+        }
         sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
-        let outcome = write_one(&mut tx, append).await;
-        if outcome.is_err() {
+        let outcome = async {
+            insert_events(&mut tx, &[append])
+                .await
+                .map_err(persistence_error)?;
+            write_snapshot(&mut tx, append).await
+        }
+        .await;
+        if outcome.is_ok() {
+            heads.insert(key, last.sequence as i64);
+        } else {
             sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
         }
         sqlx::query("RELEASE append").execute(&mut *tx).await?;
         outcomes.push(outcome);
     }
+    insert_events(&mut tx, &plain).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-async fn write_one(conn: &mut SqliteConnection, append: &Append) -> Result<(), PersistenceError> {
-    let mut last_sequence = 0;
-    for event in &append.events {
-        last_sequence = event.sequence;
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&append.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence as i64)
-        .bind(&event.event_type)
-        .bind(&event.event_version)
-        .bind(&event.payload)
-        .bind(&event.metadata)
-        .execute(&mut *conn)
-        .await
-        .map_err(persistence_error)?;
+type Head = (String, String);
+
+/// The last stored sequence of each aggregate the batch appends to.
+async fn stored_heads(
+    conn: &mut SqliteConnection,
+    batch: &[Append],
+) -> Result<std::collections::HashMap<Head, i64>, sqlx::Error> {
+    let keys: std::collections::BTreeSet<(&str, &str)> = batch
+        .iter()
+        .filter_map(|a| {
+            a.events
+                .first()
+                .map(|e| (a.aggregate_type.as_str(), e.aggregate_id.as_str()))
+        })
+        .collect();
+    let mut heads = std::collections::HashMap::with_capacity(keys.len());
+    let keys: Vec<_> = keys.into_iter().collect();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events \
+             WHERE (aggregate_type, aggregate_id) IN (VALUES {pairs}) \
+             GROUP BY aggregate_type, aggregate_id"
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        for (aggregate_type, aggregate_id) in chunk {
+            query = query.bind(*aggregate_type).bind(*aggregate_id);
+        }
+        for (aggregate_type, aggregate_id, head) in query.fetch_all(&mut *conn).await? {
+            heads.insert((aggregate_type, aggregate_id), head);
+        }
     }
+    Ok(heads)
+}
+
+/// Rows of events (and pairs of ids) per statement: well under SQLite's limit of bound
+/// parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts the events of `appends`, in order, a few hundred rows per statement.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    appends: &[&Append],
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&str, &SerializedEvent)> = appends
+        .iter()
+        .flat_map(|a| a.events.iter().map(|e| (a.aggregate_type.as_str(), e)))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for (aggregate_type, event) in chunk {
+            query = query
+                .bind(*aggregate_type)
+                .bind(&event.aggregate_id)
+                .bind(event.sequence as i64)
+                .bind(&event.event_type)
+                .bind(&event.event_version)
+                .bind(&event.payload)
+                .bind(&event.metadata);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes the snapshot that comes with an append: the first one of an aggregate, or the
+/// next one in place of the last.
+async fn write_snapshot(
+    conn: &mut SqliteConnection,
+    append: &Append,
+) -> Result<(), PersistenceError> {
     let Some((aggregate_id, state, current_snapshot)) = &append.snapshot else {
         return Ok(());
     };
+    let last_sequence = append.events.last().map(|e| e.sequence).unwrap_or(0) as i64;
     let written = if *current_snapshot == 1 {
         sqlx::query(
             "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
@@ -167,7 +259,7 @@ async fn write_one(conn: &mut SqliteConnection, append: &Append) -> Result<(), P
         )
         .bind(&append.aggregate_type)
         .bind(aggregate_id)
-        .bind(last_sequence as i64)
+        .bind(last_sequence)
         .bind(*current_snapshot as i64)
         .bind(state)
         .execute(&mut *conn)
@@ -177,7 +269,7 @@ async fn write_one(conn: &mut SqliteConnection, append: &Append) -> Result<(), P
             "UPDATE snapshots SET last_sequence = $1, payload = $2, current_snapshot = $3 \
              WHERE aggregate_type = $4 AND aggregate_id = $5 AND current_snapshot = $6",
         )
-        .bind(last_sequence as i64)
+        .bind(last_sequence)
         .bind(state)
         .bind(*current_snapshot as i64)
         .bind(&append.aggregate_type)
