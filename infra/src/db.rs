@@ -126,8 +126,9 @@ impl Database {
                 .connect_with(options.clone())
                 .await
                 .context("cannot open the SQLite database")?;
+            // The writing connection is one of the `max_connections`.
             let reads = SqlitePoolOptions::new()
-                .max_connections(max_connections)
+                .max_connections(max_connections.saturating_sub(1).max(1))
                 .connect_with(options)
                 .await
                 .context("cannot open the SQLite database")?;

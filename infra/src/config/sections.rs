@@ -34,7 +34,8 @@ impl DatabaseConfig {
     }
 
     /// How `DATABASE_MAX_CONNECTIONS` is shared on PostgreSQL: half (rounded down) are
-    /// the event store's own, for appends, the rest the pool's. SQLite has only the pool.
+    /// the event store's own, for appends, the rest the pool's. On SQLite one of them is
+    /// the one writing connection, the rest read (`db::SqlitePools`).
     pub fn connections(&self) -> (u32, u32) {
         let total = self.max_connections;
         let appends = if is_postgres_url(&self.url) {
