@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::checkpoints;
 use crate::db::Database;
-use crate::event_store::{Follow, RecordedEvent};
+use crate::event_store::{Follow, GlobalPosition, RecordedEvent};
 use crate::nats::{self, EventMessage, SUBJECT_PREFIX};
 use crate::on_writer;
 use crate::wake::Wake;
@@ -133,21 +133,16 @@ async fn tail_store(
     let db = follow.database();
     let checkpoint = checkpoint_name(handler);
     let mut wake = Wake::new(db.clone(), follow.appends.clone());
-    // Where the worker has read up to, and where its stored checkpoint is. A handled
-    // event's checkpoint is stored at once; events the worker ignores move it in memory,
-    // stored when the worker catches up, at most every CHECKPOINT_EVERY under load, and
-    // at shutdown: after a crash the worker reads at most that much again and ignores it
-    // again, and under load ignoring costs no write per batch.
-    let mut stored = checkpoints::load(db, &checkpoint).await?;
-    let mut position = stored;
-    let mut stored_at = tokio::time::Instant::now();
+    // A handled event's checkpoint is stored at once; events the worker ignores move it
+    // in memory, stored when the worker catches up, at most every CHECKPOINT_EVERY under
+    // load, and at shutdown: after a crash the worker reads at most that much again and
+    // ignores it again, and under load ignoring costs no write per batch.
+    let mut stored = StoredCheckpoint::load(db, checkpoint).await?;
+    let mut position = stored.at;
     while !*shutdown.borrow() {
         let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
-            if position != stored {
-                checkpoints::store(db, &checkpoint, stored, position).await?;
-                (stored, stored_at) = (position, tokio::time::Instant::now());
-            }
+            stored.advance(db, position).await?;
             tokio::select! {
                 _ = wake.wait(Duration::from_millis(100)) => {}
                 _ = shutdown.changed() => {}
@@ -158,35 +153,55 @@ async fn tail_store(
             if *shutdown.borrow() {
                 break;
             }
+            position = event.global;
             let wanted = handler
                 .handles()
                 .iter()
                 .any(|(a, t)| *a == event.aggregate_type && *t == event.event_type);
             if !wanted {
-                position = event.global;
                 continue;
             }
-            let global = event.global;
             let event = event.upcast();
             if let Err(reason) = attempt(handler, &event, delivery, shutdown).await {
                 record_dead_letter(db, handler.name(), &event, &reason).await?;
             }
-            checkpoints::store(db, &checkpoint, stored, global).await?;
-            (stored, stored_at, position) = (global, tokio::time::Instant::now(), global);
+            stored.advance(db, position).await?;
         }
-        if position != stored && stored_at.elapsed() >= CHECKPOINT_EVERY {
-            checkpoints::store(db, &checkpoint, stored, position).await?;
-            (stored, stored_at) = (position, tokio::time::Instant::now());
+        if stored.written.elapsed() >= CHECKPOINT_EVERY {
+            stored.advance(db, position).await?;
         }
     }
-    if position != stored {
-        checkpoints::store(db, &checkpoint, stored, position).await?;
-    }
-    Ok(())
+    stored.advance(db, position).await
 }
 
 /// How long a worker's stored checkpoint may trail the events it ignored, under load.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// A worker's checkpoint as stored, and when it was last written.
+struct StoredCheckpoint {
+    name: String,
+    at: GlobalPosition,
+    written: tokio::time::Instant,
+}
+
+impl StoredCheckpoint {
+    async fn load(db: &Database, name: String) -> anyhow::Result<Self> {
+        Ok(Self {
+            at: checkpoints::load(db, &name).await?,
+            name,
+            written: tokio::time::Instant::now(),
+        })
+    }
+
+    /// Stores `to` unless it is stored already.
+    async fn advance(&mut self, db: &Database, to: GlobalPosition) -> anyhow::Result<()> {
+        if to != self.at {
+            checkpoints::store(db, &self.name, self.at, to).await?;
+            (self.at, self.written) = (to, tokio::time::Instant::now());
+        }
+        Ok(())
+    }
+}
 
 /// Tries `event` up to the delivery limit, waiting longer after each failure. Returns
 /// the last error when it gives up (or shutdown interrupts the waits).

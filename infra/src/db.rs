@@ -43,13 +43,7 @@ pub struct SqlitePools {
 #[macro_export]
 macro_rules! on_database {
     ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::db::Database::Postgres($pool) => $body,
-            $crate::db::Database::Sqlite(pools) => {
-                let $pool = &pools.reads;
-                $body
-            }
-        }
+        $crate::on_pool!($db, reads, |$pool| $body)
     };
 }
 
@@ -58,10 +52,20 @@ macro_rules! on_database {
 #[macro_export]
 macro_rules! on_writer {
     ($db:expr, |$pool:ident| $body:expr) => {
+        $crate::on_pool!($db, writes, |$pool| $body)
+    };
+}
+
+/// What [`on_database!`] and [`on_writer!`] share: the PostgreSQL pool, or the SQLite
+/// pool named by `$sqlite`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $sqlite:ident, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Database::Postgres($pool) => $body,
             $crate::db::Database::Sqlite(pools) => {
-                let $pool = &pools.writes;
+                let $pool = &pools.$sqlite;
                 $body
             }
         }
