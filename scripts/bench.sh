@@ -155,9 +155,14 @@ if wanted reads; then
 fi
 
 if wanted commands; then
+    # Also measured: each created expense's event arriving at a JetStream subscriber of
+    # its own while the load runs, and how long after the load every reader (projections,
+    # relay, the workers' JetStream consumers) takes to reach the newest event.
     log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
     DATABASE=bench_serve start_app serve
-    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" \
+        --nats-url "nats://127.0.0.1:$NATS_PORT" \
+        --database-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_serve"
     stop_app
 fi
 
@@ -165,7 +170,8 @@ if wanted embedded; then
     log "Commands on the embedded default (expensewise serve: SQLite, every role in one process, no NATS)"
     rm -rf "$BENCH_DIR/data"
     EMBEDDED=1 start_app serve
-    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" \
+        --database-url "sqlite://$BENCH_DIR/data/expensewise.db"
     "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
     stop_app
 fi

@@ -59,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::me))
+        .routes(routes!(accounts::change_password))
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::patch_user))
         .routes(routes!(expenses::create_expense, expenses::list_expenses))

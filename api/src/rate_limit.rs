@@ -102,8 +102,11 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/health" | "/ready" | "/metrics")
 }
 
+/// Requests that try a password (changing one's own needs the current one), limited as
+/// sign-in attempts are.
 fn is_attempt(method: &Method, path: &str) -> bool {
-    method == Method::POST && matches!(path, "/v1/auth/login" | "/v1/auth/register")
+    (method == Method::POST && matches!(path, "/v1/auth/login" | "/v1/auth/register"))
+        || (method == Method::PUT && path == "/v1/me/password")
 }
 
 pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -> Response {

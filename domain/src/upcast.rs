@@ -1,22 +1,45 @@
 //! Upcasters turn stored payloads of older event versions into the current shape as they
-//! are loaded, so the aggregates only ever see current events. Stored rows are never
-//! rewritten: the event store stays the record of what was said at the time.
+//! are loaded, so the aggregates only ever see current events. Stored rows are not
+//! rewritten, with one documented exception: `expensewise migrate` moves password hashes
+//! out of events written before version 3 of `OrganizationRegistered` and version 2 of
+//! `UserAdded` (see `docs/personal-data.md`), storing them upcast by these very functions.
 
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use serde_json::Value;
 
-use crate::organization::{ORGANIZATION_REGISTERED, ORGANIZATION_REGISTERED_VERSION};
+use crate::organization::{ORGANIZATION_REGISTERED, USER_ADDED, USER_ADDED_VERSION};
 
 /// The currency organizations registered before version 2 had implicitly.
 const PRE_V2_DEFAULT_CURRENCY: &str = "EUR";
 
-/// Every upcaster the event stores apply when loading aggregates.
+/// Every upcaster the event stores apply when loading aggregates, in the order they
+/// apply: a version 1 registration goes through both of its own.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
-    vec![Box::new(SemanticVersionEventUpcaster::new(
-        ORGANIZATION_REGISTERED,
-        ORGANIZATION_REGISTERED_VERSION,
-        Box::new(organization_registered_v1_to_v2),
-    ))]
+    vec![
+        Box::new(SemanticVersionEventUpcaster::new(
+            ORGANIZATION_REGISTERED,
+            "2.0",
+            Box::new(organization_registered_v1_to_v2),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            ORGANIZATION_REGISTERED,
+            "3.0",
+            Box::new(|payload| without(payload, ORGANIZATION_REGISTERED, "admin_password_hash")),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            USER_ADDED,
+            USER_ADDED_VERSION,
+            Box::new(|payload| without(payload, USER_ADDED, "password_hash")),
+        )),
+    ]
+}
+
+/// The payload of an event of `event_type` without `field`.
+fn without(mut payload: Value, event_type: &str, field: &str) -> Value {
+    if let Some(body) = payload.get_mut(event_type).and_then(Value::as_object_mut) {
+        body.remove(field);
+    }
+    payload
 }
 
 /// Version 1 of `OrganizationRegistered` had no `default_currency`.
@@ -37,7 +60,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::organization::OrganizationEvent;
+    use crate::organization::{OrganizationEvent, ORGANIZATION_REGISTERED_VERSION};
 
     fn v1_registration() -> SerializedEvent {
         SerializedEvent::new(
@@ -58,16 +81,25 @@ mod tests {
         )
     }
 
+    /// Every upcaster that applies, in order, as the stores do.
+    fn upcast(mut event: SerializedEvent) -> SerializedEvent {
+        for upcaster in upcasters() {
+            if upcaster.can_upcast(&event.event_type, &event.event_version) {
+                event = upcaster.upcast(event);
+            }
+        }
+        event
+    }
+
     #[test]
-    fn a_version_1_registration_loads_with_the_old_default_currency() {
-        let upcasters = upcasters();
-        let old = v1_registration();
-        let upcaster = upcasters
-            .iter()
-            .find(|u| u.can_upcast(&old.event_type, &old.event_version))
-            .expect("an upcaster for OrganizationRegistered 1.0");
-        let new = upcaster.upcast(old);
-        assert_eq!(new.event_version, "2.0.0");
+    fn a_version_1_registration_loads_with_the_old_default_currency_and_no_hash() {
+        let new = upcast(v1_registration());
+        assert_eq!(new.event_version, "3.0.0");
+        assert!(
+            !new.payload.to_string().contains("argon2"),
+            "{}",
+            new.payload
+        );
         let event: OrganizationEvent = serde_json::from_value(new.payload).unwrap();
         let OrganizationEvent::OrganizationRegistered {
             default_currency, ..
@@ -85,11 +117,43 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_user_loads_without_its_hash() {
+        let old = SerializedEvent::new(
+            "org-1".into(),
+            2,
+            "organization".into(),
+            USER_ADDED.into(),
+            "1.0".into(),
+            json!({"UserAdded": {
+                "user_id": "00000000-0000-0000-0000-000000000002",
+                "name": "Bob",
+                "email": "bob@acme.test",
+                "role": "approver",
+                "password_hash": "$argon2id$y",
+                "added_at": "2025-01-01T00:00:00Z"
+            }}),
+            json!({}),
+        );
+        assert!(serde_json::from_value::<OrganizationEvent>(old.payload.clone()).is_err());
+        let new = upcast(old);
+        assert_eq!(new.event_version, "2.0.0");
+        let event: OrganizationEvent = serde_json::from_value(new.payload).unwrap();
+        assert!(
+            matches!(event, OrganizationEvent::UserAdded { .. }),
+            "{event:?}"
+        );
+    }
+
+    #[test]
     fn current_versions_are_left_alone() {
         let mut current = v1_registration();
         current.event_version = ORGANIZATION_REGISTERED_VERSION.into();
-        assert!(!upcasters()
-            .iter()
-            .any(|u| u.can_upcast(&current.event_type, &current.event_version)));
+        let mut user = v1_registration();
+        (user.event_type, user.event_version) = (USER_ADDED.into(), USER_ADDED_VERSION.into());
+        for event in [current, user] {
+            assert!(!upcasters()
+                .iter()
+                .any(|u| u.can_upcast(&event.event_type, &event.event_version)));
+        }
     }
 }

@@ -16,6 +16,23 @@ use crate::event_store::GroupCommit;
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schema/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schema/sqlite");
 
+/// Some of the migrations above, as a source of migrations of its own.
+#[cfg(feature = "testing")]
+#[derive(Debug)]
+struct OlderMigrations(Vec<sqlx::migrate::Migration>);
+
+#[cfg(feature = "testing")]
+impl sqlx::migrate::MigrationSource<'static> for OlderMigrations {
+    fn resolve(
+        self,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
+    > {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Database {
     Postgres(PgPool),
@@ -151,6 +168,28 @@ impl Database {
         match self {
             Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
             Database::Sqlite(pools) => SQLITE_MIGRATIONS.run(&pools.writes).await,
+        }
+        .context("migrating the database failed")
+    }
+
+    /// Applies only the migrations numbered below `version`: the database as an older
+    /// release left it, for tests of what a later migration does to its data.
+    #[cfg(feature = "testing")]
+    pub async fn migrate_before(&self, version: i64) -> anyhow::Result<()> {
+        let all = match self {
+            Database::Postgres(_) => &POSTGRES_MIGRATIONS,
+            Database::Sqlite(_) => &SQLITE_MIGRATIONS,
+        };
+        let older = sqlx::migrate::Migrator::new(OlderMigrations(
+            all.iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect(),
+        ))
+        .await?;
+        match self {
+            Database::Postgres(pool) => older.run(pool).await,
+            Database::Sqlite(pools) => older.run(&pools.writes).await,
         }
         .context("migrating the database failed")
     }

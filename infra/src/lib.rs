@@ -4,6 +4,7 @@
 pub mod checkpoints;
 pub mod config;
 pub mod consumer;
+pub mod credentials;
 pub mod db;
 pub mod event_store;
 pub mod idempotency;

@@ -124,17 +124,110 @@ pub async fn connect(url: &str) -> anyhow::Result<jetstream::Context> {
     Ok(jetstream::new(client))
 }
 
-/// Creates the event stream when it does not exist (file storage, kept until removed).
+/// Creates the event stream when it does not exist (file storage, kept until removed),
+/// allowing atomic batches (NATS 2.12 and later; older servers ignore it).
 pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<stream::Stream> {
     js.get_or_create_stream(stream::Config {
         name: STREAM.to_string(),
         subjects: vec![format!("{SUBJECT_PREFIX}.>")],
         storage: stream::StorageType::File,
         duplicate_window: DUPLICATE_WINDOW,
+        allow_atomic_publish: true,
         ..Default::default()
     })
     .await
     .map_err(|e| anyhow::anyhow!("cannot create the JetStream stream {STREAM}: {e}"))
+}
+
+/// Whether the stream takes atomic batches. A stream made before they existed (or by an
+/// operator) is asked to allow them; where the server or its owner says no, the relay
+/// publishes one message at a time.
+async fn allows_atomic_batches(js: &jetstream::Context, stream: &stream::Stream) -> bool {
+    let config = &stream.cached_info().config;
+    if config.allow_atomic_publish {
+        return true;
+    }
+    let wanted = stream::Config {
+        allow_atomic_publish: true,
+        ..config.clone()
+    };
+    match js.update_stream(wanted).await {
+        Ok(info) => info.config.allow_atomic_publish,
+        Err(e) => {
+            tracing::info!(error = %e, "relay: the stream does not take atomic batches; publishing one event at a time");
+            false
+        }
+    }
+}
+
+/// Publishes `events` as one atomic batch (ADR-50): the server stores all of them or
+/// none, with one write to disk where one per event would be made otherwise (with
+/// `sync_interval: always`, an fsync each). Only the last message is answered.
+async fn publish_atomically(
+    js: &jetstream::Context,
+    events: &[RecordedEvent],
+) -> anyhow::Result<()> {
+    let client = js.client();
+    let batch = Uuid::new_v4().simple().to_string();
+    let Some((last, rest)) = events.split_last() else {
+        return Ok(());
+    };
+    let message = |event: &RecordedEvent, number: usize| -> anyhow::Result<_> {
+        let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+        let mut headers = headers(event, id);
+        headers.insert("Nats-Batch-Id", batch.as_str());
+        headers.insert("Nats-Batch-Sequence", number.to_string().as_str());
+        Ok((headers, serde_json::to_vec(&EventMessage::new(event))?))
+    };
+    for (number, event) in rest.iter().enumerate() {
+        let (headers, body) = message(event, number + 1)?;
+        client
+            .publish_with_headers(subject(event), headers, body.into())
+            .await?;
+    }
+    let (mut headers, body) = message(last, events.len())?;
+    headers.insert("Nats-Batch-Commit", "1");
+    js.publish_with_headers(subject(last), headers, body.into())
+        .await?
+        .await
+        .map_err(|e| anyhow::anyhow!("JetStream did not store batch {batch}: {e}"))?;
+    Ok(())
+}
+
+/// The fewest events the relay publishes as an atomic batch. Committing a batch costs the
+/// server a few milliseconds of its own (measured with NATS 2.15: about 4 ms for one
+/// message, 6 ms for twenty, 9 ms for a hundred, where one message alone takes 0.6 ms
+/// with its fsync): a few events go sooner one by one.
+const ATOMIC_FROM: usize = 16;
+
+/// How the relay publishes a read of events: as one atomic batch while the stream takes
+/// them, and one message at a time otherwise. A batch is refused whole when it holds an
+/// event the stream has (the relay publishes again what it may have published before a
+/// crash); that batch goes one by one instead, and the server drops what it has by id.
+/// When a refused batch held nothing the stream had, batches are not what the stream
+/// takes: the relay stops trying them.
+async fn publish_read(
+    js: &jetstream::Context,
+    events: &[RecordedEvent],
+    atomic: &mut bool,
+) -> anyhow::Result<()> {
+    if *atomic && events.len() >= ATOMIC_FROM {
+        match publish_atomically(js, events).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let duplicates = publish(js, events).await?;
+                if duplicates == 0 {
+                    tracing::info!(
+                        error = format!("{e:#}"),
+                        "relay: atomic batches refused; publishing one event at a time"
+                    );
+                    *atomic = false;
+                }
+                return Ok(());
+            }
+        }
+    }
+    publish(js, events).await.map(|_| ())
 }
 
 /// Publishes `events` and waits for the server to store every one. Returns how many the
@@ -206,6 +299,7 @@ pub async fn run_relay(
     };
     let mut backoff = Duration::from_millis(100);
     let mut stream_ready = false;
+    let mut atomic = false;
     // Where the relay has published up to, and where its stored checkpoint is. The
     // checkpoint is written at most every CHECKPOINT_EVERY (and whenever the relay has
     // caught up): after a crash it re-publishes at most that much, which JetStream drops
@@ -216,7 +310,8 @@ pub async fn run_relay(
     while !*shutdown.borrow() {
         let step = async {
             if !stream_ready {
-                ensure_stream(&js).await?;
+                let stream = ensure_stream(&js).await?;
+                atomic = allows_atomic_batches(&js, &stream).await;
                 stream_ready = true;
             }
             let from = match published {
@@ -232,7 +327,7 @@ pub async fn run_relay(
             // How long the oldest unpublished event has waited: grows while NATS is down.
             metrics::gauge!("expensewise_relay_lag_seconds").set(lag_seconds(events.first()));
             if let Some(last) = events.last().map(|e| e.global) {
-                publish(&js, &events).await?;
+                publish_read(&js, &events, &mut atomic).await?;
                 published = Some(last);
                 metrics::counter!("expensewise_relay_published_total")
                     .increment(events.len() as u64);

@@ -200,7 +200,7 @@ pub async fn stored_event_ids(db: &Database) -> Vec<String> {
 /// Registers an organization straight through the event store (no HTTP, no password
 /// hashing); returns its id.
 pub async fn register_directly(store: &EventStore) -> Uuid {
-    use expensewise_domain::organization::{NewUser, OrganizationCommand, PasswordHash};
+    use expensewise_domain::organization::{NewUser, OrganizationCommand};
     let org = Uuid::new_v4();
     let command = OrganizationCommand::RegisterOrganization {
         name: "Acme".into(),
@@ -209,7 +209,6 @@ pub async fn register_directly(store: &EventStore) -> Uuid {
             user_id: Uuid::new_v4(),
             name: "Ada".into(),
             email: format!("{org}@acme.test"),
-            password_hash: PasswordHash("$argon2id$test".into()),
         },
         at: chrono::Utc::now(),
     };
@@ -273,6 +272,84 @@ pub async fn store_v1_registration(db: &Database) -> Uuid {
             .await
             .expect("store a version 1.0 registration");
     });
+    org
+}
+
+/// Writes an organization as releases before the credentials store did (migration 0011):
+/// `OrganizationRegistered` 2.0 with the admin's password hash, `UserAdded` 1.0 with the
+/// user's (each given as `(user id, hash)`), and both e-mail claims — `ada@old.test` and
+/// `bob@old.test`. Returns the organization's id.
+pub async fn store_pre_credentials_organization(
+    db: &Database,
+    admin: (Uuid, String),
+    user: (Uuid, String),
+) -> Uuid {
+    use expensewise_domain::email_claim::claim_id;
+    let org = Uuid::new_v4();
+    let rows = [
+        (
+            "organization",
+            org,
+            1,
+            "OrganizationRegistered",
+            "2.0",
+            json!({"OrganizationRegistered": {
+            "name": "Old Corp", "default_currency": "CHF", "admin_user_id": admin.0,
+            "admin_name": "Ada", "admin_email": "ada@old.test",
+            "admin_password_hash": admin.1, "registered_at": "2025-05-01T10:00:00Z"}}),
+        ),
+        (
+            "organization",
+            org,
+            2,
+            "UserAdded",
+            "1.0",
+            json!({"UserAdded": {
+            "user_id": user.0, "name": "Bob", "email": "bob@old.test", "role": "approver",
+            "password_hash": user.1, "added_at": "2025-05-02T10:00:00Z"}}),
+        ),
+        (
+            "email_claim",
+            claim_id("ada@old.test"),
+            1,
+            "EmailClaimed",
+            "1.0",
+            json!({"EmailClaimed": {"email": "ada@old.test", "user_id": admin.0,
+                   "organization_id": org, "claimed_at": "2025-05-01T10:00:00Z"}}),
+        ),
+        (
+            "email_claim",
+            claim_id("bob@old.test"),
+            1,
+            "EmailClaimed",
+            "1.0",
+            json!({"EmailClaimed": {"email": "bob@old.test", "user_id": user.0,
+                   "organization_id": org, "claimed_at": "2025-05-02T10:00:00Z"}}),
+        ),
+    ];
+    // PostgreSQL stores payloads and metadata as json, SQLite as text.
+    let insert = match db {
+        Database::Postgres(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, CAST($6 AS json), CAST($7 AS json))",
+        Database::Sqlite(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    };
+    let metadata = json!({"organization_id": org, "actor_id": admin.0}).to_string();
+    for (aggregate_type, id, sequence, event_type, version, payload) in rows {
+        crate::on_writer!(db, |pool| {
+            sqlx::query(insert)
+                .bind(aggregate_type)
+                .bind(id.to_string())
+                .bind(sequence as i64)
+                .bind(event_type)
+                .bind(version)
+                .bind(payload.to_string())
+                .bind(&metadata)
+                .execute(pool)
+                .await
+                .expect("store a pre-credentials event");
+        });
+    }
     org
 }
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Utc;
-use expensewise_domain::organization::{OrganizationCommand, PasswordHash};
+use expensewise_domain::organization::OrganizationCommand;
 use expensewise_domain::{Currency, Organization};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::event_store::Scope;
@@ -196,7 +196,6 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
                 user_id: Uuid::new_v4(),
                 name: format!("User {i}"),
                 email: format!("user{i}@acme.test"),
-                password_hash: PasswordHash("$argon2id$test".into()),
             },
             role: expensewise_domain::Role::Employee,
             at: Utc::now(),

@@ -59,9 +59,10 @@ enum Change {
     },
 }
 
-impl From<OrganizationEvent> for Change {
-    fn from(event: OrganizationEvent) -> Self {
-        match event {
+impl Change {
+    /// What `event` changes in the model; a password change changes nothing it shows.
+    fn of(event: OrganizationEvent) -> Option<Self> {
+        Some(match event {
             OrganizationEvent::OrganizationRegistered {
                 admin_user_id,
                 admin_name,
@@ -114,7 +115,8 @@ impl From<OrganizationEvent> for Change {
                 active: true,
                 at: reactivated_at,
             },
-        }
+            OrganizationEvent::PasswordChanged { .. } => return None,
+        })
     }
 }
 
@@ -146,7 +148,10 @@ impl Projection for UsersProjection {
             let set_active = format!(
                 "UPDATE {table} SET active = $2, version = $3, updated_at = $4 WHERE id = $1 AND version < $3"
             );
-            match Change::from(payload) {
+            let Some(change) = Change::of(payload) else {
+                continue;
+            };
+            match change {
                 Change::Joined {
                     user_id,
                     name,

@@ -203,6 +203,84 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
     database.drop_database().await;
 }
 
+/// Runs a relay until the stream holds every stored event; returns the stream's messages.
+async fn relay_until_published(
+    store: &expensewise_infra::EventStore,
+    db: &Database,
+    nats_url: &str,
+) -> Vec<Value> {
+    let js = expensewise_infra::nats::connect(nats_url).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(expensewise_infra::nats::run_relay(
+        store.follow(),
+        js,
+        stopped,
+    ));
+    let stored = stored_event_ids(db).await;
+    let messages = wait_for_stream(nats_url, stored.len()).await;
+    let published: Vec<&str> = messages
+        .iter()
+        .map(|m| m["msg_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(published, stored, "nothing lost, nothing twice, in order");
+    let _ = stop.send(true);
+    relay.await.unwrap().unwrap();
+    messages
+}
+
+#[tokio::test]
+async fn a_backlog_goes_out_in_atomic_batches_and_going_out_again_doubles_nothing() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = expensewise_infra::EventStore::new(db.clone());
+    let batched = |messages: &[Value]| {
+        messages
+            .iter()
+            .filter(|m| m["batch_id"].is_string())
+            .count()
+    };
+
+    // Written while no relay runs: the relay's first read is a batch.
+    for _ in 0..30 {
+        register_directly(&store).await;
+    }
+    let first = relay_until_published(&store, &db, &nats.url).await;
+    assert_eq!(
+        batched(&first),
+        first.len(),
+        "the backlog went out in batches"
+    );
+
+    // The relay forgets how far it came, as when it crashed before storing that, and
+    // more is written meanwhile: its next read holds events the stream has, which the
+    // server refuses as a batch. They go one at a time and are dropped by id.
+    on_database!(&db, |pool| {
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = 'relay'")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    for _ in 0..5 {
+        register_directly(&store).await;
+    }
+    let second = relay_until_published(&store, &db, &nats.url).await;
+    assert_eq!(
+        batched(&second),
+        first.len(),
+        "what came after went out one at a time"
+    );
+
+    // And batches go on afterwards.
+    for _ in 0..30 {
+        register_directly(&store).await;
+    }
+    let third = relay_until_published(&store, &db, &nats.url).await;
+    assert_eq!(batched(&third), first.len() + third.len() - second.len());
+    db.close().await;
+    database.drop_database().await;
+}
+
 #[tokio::test]
 async fn a_message_that_is_not_an_event_is_dead_lettered_and_projections_go_on() {
     let nats = NatsServer::start();

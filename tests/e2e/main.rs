@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod contract;
 mod crashes;
+mod credentials;
 mod email;
 mod event_flow;
 mod event_schemas;

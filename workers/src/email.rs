@@ -300,7 +300,6 @@ mod tests {
             email: "eve@acme.test".into(),
             role: expensewise_domain::Role::Employee,
             active: true,
-            password_hash: expensewise_domain::organization::PasswordHash("x".into()),
         };
         let id = Uuid::nil();
         let m = mail(

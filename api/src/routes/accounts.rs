@@ -55,6 +55,14 @@ pub struct LoginResponse {
     pub role: RoleView,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// At least 8 characters.
+    pub new_password: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeResponse {
     pub user_id: Uuid,
@@ -161,4 +169,42 @@ pub async fn me(user: AuthUser) -> Json<MeResponse> {
         email: user.member.email,
         role: user.actor.role.into(),
     })
+}
+
+/// Change the caller's password
+///
+/// The new hash is kept in the credentials store; the event history records only that
+/// the password changed. Tokens issued before stay valid until they expire. Limited like
+/// sign-in attempts.
+#[utoipa::path(
+    put, path = "/v1/me/password", tag = "accounts",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "The password is changed"),
+        (status = 422, description = "The current password is wrong, or the new one breaks the policy"),
+        (status = 429, description = "Too many attempts"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn change_password(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Optimistic(scope): Optimistic,
+    JsonBody(body): JsonBody<ChangePasswordRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let committed = accounts::change_password(
+        &app.store,
+        &scope,
+        &user.actor,
+        &metadata,
+        body.current_password,
+        body.new_password,
+    )
+    .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [super::consistency_header(committed.head)],
+    ))
 }

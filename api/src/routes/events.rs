@@ -27,7 +27,8 @@ pub struct EventView {
     pub actor_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
-    /// The event's fields as stored (secrets such as password hashes left out).
+    /// The event's fields as stored (no event holds a secret: passwords live in the
+    /// credentials store).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
@@ -47,7 +48,7 @@ impl EventView {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(event.recorded_at);
         // cqrs-es stores `{"EventType": {fields}}`; clients want the fields.
-        let mut payload = match event.payload {
+        let payload = match event.payload {
             serde_json::Value::Object(mut map)
                 if map.len() == 1 && map.contains_key(&event.event_type) =>
             {
@@ -55,9 +56,6 @@ impl EventView {
             }
             other => other,
         };
-        if let Some(fields) = payload.as_object_mut() {
-            fields.retain(|k, _| !k.ends_with("password_hash"));
-        }
         Self {
             event_id: expensewise_infra::nats::event_id(
                 &event.aggregate_type,

@@ -1,18 +1,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::PasswordHash;
 use crate::actor::Role;
 use crate::money::Currency;
 
-/// A person to add to an organization. The password arrives already hashed: hashing is
-/// slow, salted and random, which a pure decision must not be.
+/// A person to add to an organization. Their password is not part of it: it is hashed
+/// and kept in the credentials store, beside the events and never in them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUser {
     pub user_id: Uuid,
     pub name: String,
     pub email: String,
-    pub password_hash: PasswordHash,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,4 +44,7 @@ pub enum OrganizationCommand {
         user_id: Uuid,
         at: DateTime<Utc>,
     },
+    /// A user sets a new password for themselves (the caller has checked the current
+    /// one); the event says only that it changed.
+    ChangePassword { actor_id: Uuid, at: DateTime<Utc> },
 }

@@ -3,7 +3,6 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::PasswordHash;
 use crate::actor::Role;
 use crate::money::Currency;
 
@@ -13,9 +12,13 @@ pub const USER_ADDED: &str = "UserAdded";
 pub const USER_ROLE_CHANGED: &str = "UserRoleChanged";
 pub const USER_DEACTIVATED: &str = "UserDeactivated";
 pub const USER_REACTIVATED: &str = "UserReactivated";
+pub const PASSWORD_CHANGED: &str = "PasswordChanged";
 
-/// Version 2 added `default_currency`; version 1 payloads are upcast (see `crate::upcast`).
-pub const ORGANIZATION_REGISTERED_VERSION: &str = "2.0";
+/// Version 2 added `default_currency`; version 3 dropped `admin_password_hash` (passwords
+/// live in the credentials store). Older payloads are upcast (see `crate::upcast`).
+pub const ORGANIZATION_REGISTERED_VERSION: &str = "3.0";
+/// Version 2 dropped `password_hash`.
+pub const USER_ADDED_VERSION: &str = "2.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +29,6 @@ pub enum OrganizationEvent {
         admin_user_id: Uuid,
         admin_name: String,
         admin_email: String,
-        admin_password_hash: PasswordHash,
         registered_at: DateTime<Utc>,
     },
     UserAdded {
@@ -34,7 +36,6 @@ pub enum OrganizationEvent {
         name: String,
         email: String,
         role: Role,
-        password_hash: PasswordHash,
         added_at: DateTime<Utc>,
     },
     UserRoleChanged {
@@ -50,6 +51,11 @@ pub enum OrganizationEvent {
         user_id: Uuid,
         reactivated_at: DateTime<Utc>,
     },
+    /// The user's password was changed (the new hash is in the credentials store).
+    PasswordChanged {
+        user_id: Uuid,
+        changed_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -60,6 +66,7 @@ impl DomainEvent for OrganizationEvent {
             Self::UserRoleChanged { .. } => USER_ROLE_CHANGED,
             Self::UserDeactivated { .. } => USER_DEACTIVATED,
             Self::UserReactivated { .. } => USER_REACTIVATED,
+            Self::PasswordChanged { .. } => PASSWORD_CHANGED,
         }
         .to_string()
     }
@@ -67,6 +74,7 @@ impl DomainEvent for OrganizationEvent {
     fn event_version(&self) -> String {
         match self {
             Self::OrganizationRegistered { .. } => ORGANIZATION_REGISTERED_VERSION,
+            Self::UserAdded { .. } => USER_ADDED_VERSION,
             _ => "1.0",
         }
         .to_string()

@@ -9,7 +9,6 @@ mod event;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -25,24 +24,12 @@ use crate::money::Currency;
 use crate::rejection::FieldError;
 use crate::validate;
 
-/// An argon2id PHC string. Kept out of `Debug` output so it never reaches a log.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PasswordHash(pub String);
-
-impl fmt::Debug for PasswordHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PasswordHash(<redacted>)")
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub name: String,
     pub email: String,
     pub role: Role,
     pub active: bool,
-    pub password_hash: PasswordHash,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,9 +98,6 @@ impl Organization {
         let mut errors = Vec::new();
         let name = validate::required_text("name", &user.name, 200).map_err(|e| errors.push(e));
         let email = validate::email("email", &user.email).map_err(|e| errors.push(e));
-        if user.password_hash.0.is_empty() {
-            errors.push(FieldError::new("password", "must not be empty"));
-        }
         match (name, email) {
             (Ok(name), Ok(email)) if errors.is_empty() => {
                 if self.members.values().any(|m| m.email == email) {
@@ -167,7 +151,6 @@ impl Aggregate for Organization {
                     admin_user_id: admin.user_id,
                     admin_name,
                     admin_email,
-                    admin_password_hash: admin.password_hash,
                     registered_at: at,
                 };
                 sink.write(event, self).await;
@@ -188,7 +171,6 @@ impl Aggregate for Organization {
                     name,
                     email,
                     role,
-                    password_hash: user.password_hash,
                     added_at: at,
                 };
                 sink.write(event, self).await;
@@ -258,6 +240,19 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            OrganizationCommand::ChangePassword { actor_id, at } => {
+                if !self.registered {
+                    return Err(OrganizationError::NotFound);
+                }
+                if self.active_role(actor_id).is_none() {
+                    return Err(OrganizationError::UserNotFound);
+                }
+                let event = OrganizationEvent::PasswordChanged {
+                    user_id: actor_id,
+                    changed_at: at,
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -271,7 +266,6 @@ impl Aggregate for Organization {
                 admin_user_id,
                 admin_name,
                 admin_email,
-                admin_password_hash,
                 ..
             } => {
                 self.registered = true;
@@ -284,7 +278,6 @@ impl Aggregate for Organization {
                         email: admin_email,
                         role: Role::Admin,
                         active: true,
-                        password_hash: admin_password_hash,
                     },
                 );
             }
@@ -293,7 +286,6 @@ impl Aggregate for Organization {
                 name,
                 email,
                 role,
-                password_hash,
                 ..
             } => {
                 self.members.insert(
@@ -303,7 +295,6 @@ impl Aggregate for Organization {
                         email,
                         role,
                         active: true,
-                        password_hash,
                     },
                 );
             }
@@ -322,6 +313,7 @@ impl Aggregate for Organization {
                     m.active = true;
                 }
             }
+            OrganizationEvent::PasswordChanged { .. } => {}
         }
     }
 }

@@ -8,6 +8,7 @@ use expensewise_domain::EventMetadata;
 
 use super::append_connections::AppendConnections;
 use super::{CommandError, GlobalPosition};
+use crate::credentials::Credential;
 
 /// The events as cqrs-es would store them: numbered after `sequence`, each with the
 /// command's metadata.
@@ -42,8 +43,9 @@ pub(super) struct Expected<'a> {
     pub organization: Option<&'a (String, u64)>,
 }
 
-/// Appends the events, and the aggregate's snapshot when one is due, in one statement — its
-/// own transaction — if what it expects still holds, and returns the last event's place in
+/// Appends the events, and the aggregate's snapshot when one is due, and the credential
+/// that comes with them, in one statement — its own transaction — if what it expects
+/// still holds, and returns the last event's place in
 /// the global order (`None`: it did not hold, nothing was written). One round trip to
 /// PostgreSQL where postgres-es takes three (BEGIN, an INSERT per event, COMMIT) or four
 /// with a snapshot, asking for the position one more and checking the organization
@@ -56,6 +58,7 @@ pub(super) async fn append_at_once<A: Aggregate>(
     events: Vec<A::Event>,
     metadata: &EventMetadata,
     snapshot: Option<&A>,
+    credential: Option<&Credential>,
 ) -> Result<Option<GlobalPosition>, CommandError<A::Error>> {
     let technical = |e: &dyn std::fmt::Display| CommandError::Technical(anyhow::anyhow!("{e}"));
     let events = serialize::<A>(expected.aggregate_id, expected.sequence, events, metadata)
@@ -71,11 +74,12 @@ pub(super) async fn append_at_once<A: Aggregate>(
                 .acquire()
                 .await
                 .map_err(|e| CommandError::Technical(e.into()))?;
-            let appended = append_statement(lease.connection(), expected, events, snapshot).await;
+            let appended =
+                append_statement(lease.connection(), expected, events, snapshot, credential).await;
             lease.finish(&appended);
             appended
         }
-        None => append_statement(pool, expected, events, snapshot).await,
+        None => append_statement(pool, expected, events, snapshot, credential).await,
     };
     match appended {
         Ok(rows) => Ok(rows
@@ -96,6 +100,7 @@ async fn append_statement<'c>(
     expected: Expected<'_>,
     events: &[SerializedEvent],
     snapshot: Option<String>,
+    credential: Option<&Credential>,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
@@ -132,7 +137,13 @@ async fn append_statement<'c>(
              current_snapshot, payload) \
            SELECT $8, $9, $14, 1, $15::json \
            WHERE $15::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
-             AND NOT EXISTS (SELECT FROM updated)) \
+             AND NOT EXISTS (SELECT FROM updated)), \
+         credential AS ( \
+           INSERT INTO credentials (user_id, organization_id, password_hash, updated_at) \
+           SELECT $16, $17, $18, now() \
+           WHERE $16::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
+           ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, \
+             updated_at = EXCLUDED.updated_at) \
          SELECT txid, position FROM appended",
     )
     .bind(column(|e| e.aggregate_type.clone()))
@@ -150,6 +161,9 @@ async fn append_statement<'c>(
     .bind(organization_version)
     .bind((expected.sequence + events.len()) as i64)
     .bind(snapshot)
+    .bind(credential.map(|c| c.user_id.to_string()))
+    .bind(credential.map(|c| c.organization_id.to_string()))
+    .bind(credential.map(|c| c.password_hash.0.as_str()))
     .fetch_all(executor)
     .await
 }

@@ -36,6 +36,7 @@ use stores::{snapshot_due, Store};
 pub use stores::{StoreFor, EXPENSE_SNAPSHOT_EVERY, ORGANIZATION_SNAPSHOT_EVERY};
 pub use tail::{Follow, Tail};
 
+use crate::credentials::Credential;
 use crate::db::Database;
 
 /// How a decision on an aggregate ended.
@@ -64,6 +65,13 @@ pub struct EventStore {
     expense_cache: AggregateCache<Expense>,
     /// On PostgreSQL, the connections appends use instead of the pool's, if any.
     append_connections: Option<AppendConnections>,
+}
+
+/// What a command is decided on: the aggregate, and whether it is as this process
+/// remembers it (rather than as just loaded).
+struct Basis<A: Aggregate> {
+    context: EventStoreAggregateContext<A>,
+    remembered: bool,
 }
 
 /// An aggregate as loaded for a command (see [`EventStore::load_for_command`]).
@@ -232,7 +240,11 @@ impl EventStore {
             current_sequence: 0,
             current_snapshot: None,
         };
-        self.decide_and_append(scope, aggregate_id, context, false, command, metadata)
+        let basis = Basis {
+            context,
+            remembered: false,
+        };
+        self.decide_and_append(scope, aggregate_id, basis, command, metadata, None)
             .await?
             .done()
     }
@@ -309,10 +321,13 @@ impl EventStore {
             .decide_and_append(
                 scope,
                 &id,
-                loaded.context,
-                loaded.remembered,
+                Basis {
+                    context: loaded.context,
+                    remembered: loaded.remembered,
+                },
                 command,
                 metadata,
+                None,
             )
             .await?
         {
@@ -339,15 +354,55 @@ impl EventStore {
         A: Aggregate<Services = ()> + Clone,
         A::Command: Clone,
     {
+        self.execute_storing(scope, aggregate_id, command, metadata, None)
+            .await
+    }
+
+    /// Like [`EventStore::execute`], storing `credential` with the events (in the same
+    /// transaction) if the command appends any: for commands that create a user or change
+    /// a password, whose events only say so.
+    pub async fn execute_with_credential<A>(
+        &self,
+        scope: &Scope,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+        credential: &Credential,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+        A::Command: Clone,
+    {
+        self.execute_storing(scope, aggregate_id, command, metadata, Some(credential))
+            .await
+    }
+
+    async fn execute_storing<A>(
+        &self,
+        scope: &Scope,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &EventMetadata,
+        credential: Option<&Credential>,
+    ) -> Result<Committed<A>, CommandError<A::Error>>
+    where
+        Self: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+        A::Command: Clone,
+    {
         if let Some(context) = self.remembered::<A>(scope, aggregate_id) {
             let attempt = self
                 .decide_and_append(
                     scope,
                     aggregate_id,
-                    context,
-                    true,
+                    Basis {
+                        context,
+                        remembered: true,
+                    },
                     command.clone(),
                     metadata,
+                    credential,
                 )
                 .await?;
             if let Attempt::Done(committed) = attempt {
@@ -355,7 +410,11 @@ impl EventStore {
             }
         }
         let context = self.store().load_aggregate(aggregate_id).await?;
-        self.decide_and_append(scope, aggregate_id, context, false, command, metadata)
+        let basis = Basis {
+            context,
+            remembered: false,
+        };
+        self.decide_and_append(scope, aggregate_id, basis, command, metadata, credential)
             .await?
             .done()
     }
@@ -367,10 +426,13 @@ impl EventStore {
         &self,
         scope: &Scope,
         aggregate_id: &str,
-        context: EventStoreAggregateContext<A>,
-        remembered: bool,
+        Basis {
+            context,
+            remembered,
+        }: Basis<A>,
         command: A::Command,
         metadata: &EventMetadata,
+        credential: Option<&Credential>,
     ) -> Result<Attempt<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
@@ -414,8 +476,16 @@ impl EventStore {
                     let snapshot =
                         snapshot_due::<A, Self>(base_sequence, appended).then_some(&aggregate);
                     let connections = self.append_connections.as_ref();
-                    match append_at_once(pool, connections, expected, events, metadata, snapshot)
-                        .await?
+                    match append_at_once(
+                        pool,
+                        connections,
+                        expected,
+                        events,
+                        metadata,
+                        snapshot,
+                        credential,
+                    )
+                    .await?
                     {
                         Some(position) => head = Some(position),
                         None => {
@@ -430,7 +500,15 @@ impl EventStore {
                     if self.organization_changed(guard.as_ref()).await? {
                         return Err(stale_or_conflict(scope));
                     }
-                    store_commit(self.store(), events, context, metadata).await?;
+                    let commit = store_commit(self.store(), events, context, metadata);
+                    match credential {
+                        Some(credential) => {
+                            group_commit::CREDENTIAL
+                                .scope(credential.clone(), commit)
+                                .await?
+                        }
+                        None => commit.await?,
+                    }
                 }
             }
             scope.committed(A::TYPE, aggregate_id);

@@ -77,7 +77,12 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<(), PersistenceError> {
         match self {
             Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
-            Self::Sqlite { appends, .. } => appends.append(A::TYPE, events, snapshot_update).await,
+            Self::Sqlite { appends, .. } => {
+                let credential = super::group_commit::credential_in_scope();
+                appends
+                    .append(A::TYPE, events, snapshot_update, credential)
+                    .await
+            }
         }
     }
 

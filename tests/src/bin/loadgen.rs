@@ -3,18 +3,24 @@
 //! time, and prints what it measured.
 //!
 //! ```text
-//! loadgen create     --base http://127.0.0.1:4000 --connections 16 --seconds 20
+//! loadgen create     --base http://127.0.0.1:4000 --connections 16 --seconds 20 \
+//!                    [--nats-url nats://… ] [--database-url postgres://… | sqlite://…]
 //! loadgen long-lived --base http://127.0.0.1:4000 --connections 16 --seconds 20 --events 1000
 //! loadgen visibility --base http://127.0.0.1:4000 --samples 500
 //! loadgen reads      --base http://127.0.0.1:4000 --connections 16 --seconds 20
 //! loadgen seed       --database-url postgres://… --events 1000000
 //! ```
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use async_nats::jetstream::consumer::{push, DeliverPolicy};
 use chrono::Utc;
-use expensewise_infra::{on_writer, Database};
+use expensewise_infra::nats::{STREAM, SUBJECT_PREFIX};
+use expensewise_infra::{on_database, on_writer, Database, GlobalPosition};
+use futures::StreamExt as _;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -27,6 +33,7 @@ struct Args {
     events: usize,
     samples: usize,
     database_url: String,
+    nats_url: String,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -42,6 +49,7 @@ fn args() -> anyhow::Result<Args> {
         events: 1000,
         samples: 500,
         database_url: String::new(),
+        nats_url: String::new(),
     };
     while let Some(flag) = raw.next() {
         let value = raw
@@ -54,13 +62,24 @@ fn args() -> anyhow::Result<Args> {
             "--events" => args.events = value.parse()?,
             "--samples" => args.samples = value.parse()?,
             "--database-url" => args.database_url = value,
+            "--nats-url" => args.nats_url = value,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
     Ok(args)
 }
 
-fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration, errors: usize) {
+fn report(label: &str, latencies: Vec<Duration>, elapsed: Duration, errors: usize) {
+    let count = latencies.len();
+    println!(
+        "{label}: {count} ok, {errors} failed in {:.1} s = {:.0}/s; {}",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        percentiles(latencies),
+    );
+}
+
+fn percentiles(mut latencies: Vec<Duration>) -> String {
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -68,15 +87,12 @@ fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration, errors: 
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or(0.0)
     };
-    println!(
-        "{label}: {} ok, {errors} failed in {:.1} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        latencies.len(),
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
+    format!(
+        "latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pct(0.50),
         pct(0.99),
-        pct(1.0),
-    );
+        pct(1.0)
+    )
 }
 
 async fn register(client: &Client, base: &str) -> anyhow::Result<String> {
@@ -97,10 +113,18 @@ fn expense() -> Value {
            "spent_on": Utc::now().date_naive().to_string(), "description": "load"})
 }
 
-async fn create(client: &Client, base: &str, token: &str) -> anyhow::Result<String> {
+/// Creates an expense; its events carry `correlation` (as any client may ask), which is
+/// how its arrival on JetStream is recognised.
+async fn create(
+    client: &Client,
+    base: &str,
+    token: &str,
+    correlation: Uuid,
+) -> anyhow::Result<String> {
     let body: Value = client
         .post(format!("{base}/v1/expenses"))
         .bearer_auth(token)
+        .header("x-correlation-id", correlation.to_string())
         .json(&expense())
         .send()
         .await?
@@ -143,6 +167,144 @@ where
     report(label, all, started.elapsed(), errors);
 }
 
+/// Each command sent: when it was sent and when its answer came, by correlation id.
+type Commands = Arc<Mutex<HashMap<String, (Instant, Instant)>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Expenses created as they arrive through JetStream: a consumer of the product's stream
+/// of its own (ordered, from now on), as any subscriber downstream would have.
+struct Deliveries {
+    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Deliveries {
+    async fn watch(url: &str) -> anyhow::Result<Self> {
+        let client = async_nats::connect(url).await?;
+        let stream = async_nats::jetstream::new(client.clone())
+            .get_stream(STREAM)
+            .await
+            .context("the product's stream (is `serve` running with NATS_URL?)")?;
+        let consumer = stream
+            .create_consumer(push::OrderedConfig {
+                deliver_subject: client.new_inbox(),
+                filter_subject: format!("{SUBJECT_PREFIX}.expense.ExpenseCreated"),
+                deliver_policy: DeliverPolicy::New,
+                ..Default::default()
+            })
+            .await?;
+        let mut messages = consumer.messages().await?;
+        let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let seen = arrivals.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Ok(message)) = messages.next().await {
+                let at = Instant::now();
+                if let Some(id) = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Ew-Correlation-Id"))
+                {
+                    lock(&seen).insert(id.to_string(), at);
+                }
+            }
+        });
+        Ok(Self { arrivals, task })
+    }
+
+    /// Waits (up to 10 s) for every command's event, then prints how long each took from
+    /// its request, and from its answer, to a JetStream subscriber.
+    async fn report(self, commands: &Commands) {
+        let wanted = lock(commands).len();
+        let waited = Instant::now();
+        while lock(&self.arrivals).len() < wanted && waited.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.task.abort();
+        let arrivals = lock(&self.arrivals);
+        let commands = lock(commands);
+        let (mut from_request, mut from_answer) = (Vec::new(), Vec::new());
+        for (correlation, (sent, answered)) in commands.iter() {
+            if let Some(arrived) = arrivals.get(correlation) {
+                from_request.push(arrived.saturating_duration_since(*sent));
+                // The relay may publish before the answer reaches the client: zero.
+                from_answer.push(arrived.saturating_duration_since(*answered));
+            }
+        }
+        let missing = commands.len() - from_request.len();
+        for (label, latencies) in [("sent", from_request), ("answered", from_answer)] {
+            println!(
+                "command {label} → delivered through JetStream, under that load: {} seen, {missing} never; {}",
+                latencies.len(),
+                percentiles(latencies)
+            );
+        }
+    }
+}
+
+/// When every reader of the events has reached the newest one: the projections and the
+/// relay (their checkpoints in the database), and every consumer of the JetStream stream
+/// (nothing pending, nothing unacknowledged) when `nats_url` is given. Gives up after 30 s.
+async fn every_consumer_caught_up(db: &Database, nats_url: &str) -> anyhow::Result<Instant> {
+    let head_sql = match db {
+        Database::Postgres(_) => {
+            "SELECT (txid::text)::bigint, position FROM events \
+             ORDER BY events.txid DESC, events.position DESC LIMIT 1"
+        }
+        Database::Sqlite(_) => "SELECT 0, rowid FROM events ORDER BY rowid DESC LIMIT 1",
+    };
+    let stream = match nats_url {
+        "" => None,
+        url => Some(
+            async_nats::jetstream::new(async_nats::connect(url).await?)
+                .get_stream(STREAM)
+                .await?,
+        ),
+    };
+    let gave_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (txid, position): (i64, i64) = on_database!(db, |pool| {
+            sqlx::query_as(head_sql).fetch_one(pool).await?
+        });
+        let head = GlobalPosition { txid, position };
+        let checkpoints: Vec<(String, i64, i64)> = on_database!(db, |pool| {
+            sqlx::query_as("SELECT name, txid, position FROM projection_checkpoints")
+                .fetch_all(pool)
+                .await?
+        });
+        let mut behind: Vec<String> = checkpoints
+            .into_iter()
+            .filter(|(_, txid, position)| {
+                GlobalPosition {
+                    txid: *txid,
+                    position: *position,
+                } < head
+            })
+            .map(|(name, _, _)| name)
+            .collect();
+        if let Some(stream) = &stream {
+            let mut names = stream.consumer_names();
+            while let Some(name) = names.next().await {
+                let name = name?;
+                let info = stream.consumer_info(&name).await?;
+                if info.num_pending > 0 || info.num_ack_pending > 0 {
+                    behind.push(format!("JetStream consumer {name}"));
+                }
+            }
+        }
+        if behind.is_empty() {
+            return Ok(Instant::now());
+        }
+        anyhow::ensure!(
+            Instant::now() < gave_up,
+            "still behind 30 s after the load: {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
@@ -152,16 +314,40 @@ async fn main() -> anyhow::Result<()> {
     match args.mode.as_str() {
         "create" => {
             let token = register(&client, &args.base).await?;
-            let (client, base) = (client.clone(), args.base.clone());
+            let deliveries = match args.nats_url.as_str() {
+                "" => None,
+                url => Some(Deliveries::watch(url).await?),
+            };
+            let commands: Commands = Arc::default();
+            let (client, base, sent) = (client.clone(), args.base.clone(), commands.clone());
             run_workers(
                 &args,
                 &format!("create-expense, {} connections", args.connections),
                 move |_| {
                     let (client, base, token) = (client.clone(), base.clone(), token.clone());
-                    async move { create(&client, &base, &token).await.map(|_| ()) }
+                    let sent = sent.clone();
+                    async move {
+                        let correlation = Uuid::new_v4();
+                        let at = Instant::now();
+                        create(&client, &base, &token, correlation).await?;
+                        lock(&sent).insert(correlation.to_string(), (at, Instant::now()));
+                        Ok(())
+                    }
                 },
             )
             .await;
+            let stopped = Instant::now();
+            if !args.database_url.is_empty() {
+                let db = Database::connect(&args.database_url, 2).await?;
+                let caught_up = every_consumer_caught_up(&db, &args.nats_url).await?;
+                println!(
+                    "after the load stopped, every consumer had caught up in {:.0} ms",
+                    caught_up.duration_since(stopped).as_secs_f64() * 1000.0
+                );
+            }
+            if let Some(deliveries) = deliveries {
+                deliveries.report(&commands).await;
+            }
         }
         "long-lived" => {
             let token = register(&client, &args.base).await?;
@@ -175,7 +361,7 @@ async fn main() -> anyhow::Result<()> {
                     args.events,
                 );
                 growing.push(tokio::spawn(async move {
-                    let id = create(&client, &base, &token).await?;
+                    let id = create(&client, &base, &token, Uuid::new_v4()).await?;
                     for n in 1..events {
                         client
                             .patch(format!("{base}/v1/expenses/{id}"))
@@ -317,7 +503,7 @@ async fn reads(args: &Args, client: &Client) -> anyhow::Result<()> {
     let token = register(client, &args.base).await?;
     let mut ids = Vec::new();
     for _ in 0..200 {
-        ids.push(create(client, &args.base, &token).await?);
+        ids.push(create(client, &args.base, &token, Uuid::new_v4()).await?);
     }
     let email = format!("reader-{}@example.test", Uuid::new_v4());
     client

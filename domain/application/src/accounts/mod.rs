@@ -1,6 +1,8 @@
-//! People and their organizations: registering one, signing in, and the users its admins
-//! add, promote and deactivate. Each user's e-mail address is claimed (an aggregate of
-//! its own) before the user is added, so no two accounts share one.
+//! People and their organizations: registering one, signing in, changing one's password,
+//! and the users its admins add, promote and deactivate. Each user's e-mail address is
+//! claimed (an aggregate of its own) before the user is added, so no two accounts share
+//! one. Password hashes go to the credentials store with the event that creates the user
+//! or records the change, never into an event.
 
 pub mod passwords;
 
@@ -10,6 +12,7 @@ use expensewise_domain::organization::{Member, NewUser, OrganizationCommand};
 use expensewise_domain::{
     validate, Actor, Currency, EventMetadata, FieldError, Organization, Rejection, Role,
 };
+use expensewise_infra::credentials::{self, Credential};
 use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_infra::EventStore;
 use uuid::Uuid;
@@ -67,7 +70,7 @@ pub async fn register(
         ..registration.admin
     };
     let organization_id = Uuid::new_v4();
-    let admin = new_user(store, scope, metadata, organization_id, admin).await?;
+    let (admin, credential) = new_user(store, scope, metadata, organization_id, admin).await?;
     let admin_id = admin.user_id;
     let metadata = on_behalf(metadata, organization_id, admin_id);
     let command = OrganizationCommand::RegisterOrganization {
@@ -77,7 +80,13 @@ pub async fn register(
         at: Utc::now(),
     };
     let committed = store
-        .execute::<Organization>(scope, &organization_id.to_string(), command, &metadata)
+        .execute_with_credential::<Organization>(
+            scope,
+            &organization_id.to_string(),
+            command,
+            &metadata,
+            &credential,
+        )
         .await?;
     Ok(Registered {
         organization_id,
@@ -114,7 +123,7 @@ pub async fn add_user(
     };
     let person = Person { email, ..person };
     let organization_id = actor.organization_id;
-    let user = new_user(store, scope, metadata, organization_id, person).await?;
+    let (user, credential) = new_user(store, scope, metadata, organization_id, person).await?;
     let user_id = user.user_id;
     let command = OrganizationCommand::AddUser {
         actor_id: actor.user_id,
@@ -123,7 +132,13 @@ pub async fn add_user(
         at: Utc::now(),
     };
     let committed = store
-        .execute::<Organization>(scope, &organization_id.to_string(), command, metadata)
+        .execute_with_credential::<Organization>(
+            scope,
+            &organization_id.to_string(),
+            command,
+            metadata,
+            &credential,
+        )
         .await?;
     Ok((user_id, committed))
 }
@@ -222,7 +237,12 @@ pub async fn sign_in(
             }
         }
     };
-    let hash = account.as_ref().map(|(_, m)| m.password_hash.clone());
+    let hash = match &account {
+        Some((holder, _)) => credentials::password_hash(store.database(), holder.user_id)
+            .await
+            .map_err(anyhow::Error::from)?,
+        None => None,
+    };
     let verified = passwords::verify_password(password, hash).await?;
     Ok(match account {
         Some((holder, member)) if verified => Some(SignedIn {
@@ -232,6 +252,49 @@ pub async fn sign_in(
         }),
         _ => None,
     })
+}
+
+/// A user sets a new password for themselves, having shown the current one.
+pub async fn change_password(
+    store: &EventStore,
+    scope: &Scope,
+    actor: &Actor,
+    metadata: &EventMetadata,
+    current: String,
+    new: String,
+) -> UseCaseResult<Committed<Organization>> {
+    if let Err(e) = passwords::check_password_policy(&new) {
+        return Err(UseCaseError::invalid("new_password", e.message));
+    }
+    let stored = credentials::password_hash(store.database(), actor.user_id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if current.chars().count() > passwords::MAX_PASSWORD_CHARS
+        || !passwords::verify_password(current, stored).await?
+    {
+        return Err(UseCaseError::invalid(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    let credential = Credential {
+        user_id: actor.user_id,
+        organization_id: actor.organization_id,
+        password_hash: passwords::hash_password(new).await?,
+    };
+    let command = OrganizationCommand::ChangePassword {
+        actor_id: actor.user_id,
+        at: Utc::now(),
+    };
+    Ok(store
+        .execute_with_credential::<Organization>(
+            scope,
+            &actor.organization_id.to_string(),
+            command,
+            metadata,
+            &credential,
+        )
+        .await?)
 }
 
 /// The address in its normal form, or why it is not one.
@@ -250,15 +313,15 @@ fn check_name_and_password(person: &Person, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// A new person of `organization_id`: the password hashed and the e-mail address
-/// claimed, ready to be added to the organization.
+/// A new person of `organization_id`, with the e-mail address claimed, ready to be added
+/// to the organization, and their hashed password to store with that.
 async fn new_user(
     store: &EventStore,
     scope: &Scope,
     metadata: &EventMetadata,
     organization_id: Uuid,
     person: Person,
-) -> UseCaseResult<NewUser> {
+) -> UseCaseResult<(NewUser, Credential)> {
     let user_id = Uuid::new_v4();
     let password_hash = passwords::hash_password(person.password).await?;
     claim_email(
@@ -270,12 +333,17 @@ async fn new_user(
         organization_id,
     )
     .await?;
-    Ok(NewUser {
+    let credential = Credential {
+        user_id,
+        organization_id,
+        password_hash,
+    };
+    let user = NewUser {
         user_id,
         name: person.name,
         email: person.email,
-        password_hash,
-    })
+    };
+    Ok((user, credential))
 }
 
 /// Claims `email` for `user_id` so no other account can take it. A claim whose user

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use expensewise_domain::organization::PasswordHash;
 use expensewise_domain::FieldError;
+use expensewise_infra::credentials::PasswordHash;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Hashing cost grows with input; nobody's real password is longer than this.
