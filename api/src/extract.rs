@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
 use axum::http::Method;
@@ -14,7 +14,9 @@ use expensewise_infra::GlobalPosition;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::scopes::Access;
 use crate::state::AppState;
 
 /// A JSON body, strictly parsed: wrong content type → 415, too large → 413, malformed
@@ -145,30 +147,42 @@ impl FromRequestParts<AppState> for AuthUser {
                 "an Authorization: Bearer token is required",
             ));
         }
-        let claims = crate::auth::request_claims(&state.tokens, parts)
+        let caller = crate::auth::request_caller(state, parts)
+            .await
+            .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::unauthorized("the token is invalid or has expired"))?;
+        let (user_id, organization_id) = match caller {
+            Caller::User(claims) => (claims.sub, claims.org),
+            Caller::Token {
+                organization_id,
+                token_id,
+            } => (
+                token_holder(state, parts, organization_id, token_id).await?,
+                organization_id,
+            ),
+        };
         let (organization, last_write) =
             if parts.method == Method::GET || parts.method == Method::HEAD {
                 state
                     .store
-                    .organization_for_query(&claims.org.to_string(), &claims.sub.to_string())
+                    .organization_for_query(&organization_id.to_string(), &user_id.to_string())
                     .await?
             } else {
                 let organization = state
                     .store
-                    .organization_for_request(&request_scope(parts), &claims.org.to_string())
+                    .organization_for_request(&request_scope(parts), &organization_id.to_string())
                     .await?;
                 (organization, None)
             };
         let member = organization
-            .member(claims.sub)
+            .member(user_id)
             .filter(|m| m.active)
             .cloned()
             .ok_or_else(|| ApiError::unauthorized("the token's user is not active"))?;
         Ok(AuthUser {
             actor: Actor {
-                user_id: claims.sub,
-                organization_id: claims.org,
+                user_id,
+                organization_id,
                 role: member.role,
             },
             member,
@@ -176,6 +190,46 @@ impl FromRequestParts<AppState> for AuthUser {
             last_write,
         })
     }
+}
+
+/// The owner of a personal access token, if the token is still usable and may do what the
+/// request asks (`crate::scopes`); its use is recorded, at most once a minute.
+async fn token_holder(
+    state: &AppState,
+    parts: &Parts,
+    organization_id: Uuid,
+    token_id: Uuid,
+) -> Result<Uuid, ApiError> {
+    let organization = state
+        .store
+        .load_organization(&organization_id.to_string())
+        .await?;
+    let now = Utc::now();
+    let token = organization
+        .token(token_id)
+        .filter(|t| t.usable(now))
+        .ok_or_else(|| ApiError::unauthorized("the token is revoked or has expired"))?;
+    let path = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or("", |p| p.as_str());
+    match crate::scopes::required(&parts.method, path) {
+        Access::AnyToken => {}
+        Access::Scope(scope) if token.allows(scope, now) => {}
+        Access::Scope(scope) => {
+            return Err(ApiError::forbidden(format!(
+                "this token lacks the scope {}",
+                scope.as_str()
+            )))
+        }
+        Access::SignedInOnly => {
+            return Err(ApiError::forbidden(
+                "a personal access token cannot do this: sign in",
+            ))
+        }
+    }
+    state.token_uses.record(&state.db, token_id);
+    Ok(token.user_id)
 }
 
 /// The request's optimistic scope (see `middleware::optimistic`), which the handler

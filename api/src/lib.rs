@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod scopes;
 pub mod server;
 pub mod smoke;
 pub mod state;

@@ -91,12 +91,15 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
             .into_response()
         }
     };
-    // Keys are per user; unauthenticated requests (registration) share one scope, where
-    // random keys do not collide.
+    // Keys are per user (or personal access token); unauthenticated requests
+    // (registration) share one scope, where random keys do not collide.
     let (mut parts, body) = req.into_parts();
-    let scope = crate::auth::request_claims(&app.tokens, &mut parts)
-        .map(|c| c.sub.to_string())
-        .unwrap_or_else(|| "anonymous".to_string());
+    let scope = match crate::auth::request_caller(&app, &mut parts).await {
+        Ok(caller) => caller
+            .map(|c| c.key().to_string())
+            .unwrap_or_else(|| "anonymous".to_string()),
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
     let limit = app.config.limits.json_body;
     let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::payload_too_large(limit).into_response();

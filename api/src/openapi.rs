@@ -1,12 +1,16 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is kept in
 //! `schema/openapi.json` and a test fails when the two drift apart.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use axum::http::Method;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{accounts, admin, approvals, audit, expenses, receipts, service, users};
+use crate::routes::{
+    accounts, admin, approvals, audit, expenses, receipts, service, tokens, users,
+};
+use crate::scopes::Access;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -47,6 +51,21 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some("The token sign-in or registration gives a user"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ewt_<id>_<secret>")
+                    .description(Some(
+                        "A personal access token (POST /v1/tokens). An operation lists the \
+                         scope it needs; `admin` grants every scope. Operations that do not \
+                         list this scheme are for signed-in users only (403).",
+                    ))
                     .build(),
             ),
         );
@@ -60,6 +79,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::change_password))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::patch_user))
         .routes(routes!(expenses::create_expense, expenses::list_expenses))
@@ -137,21 +158,48 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
     let unparseable =
         problem("The request cannot be parsed: malformed JSON, header, path or query value");
     let wrong_type = problem("The body is not of the media type this operation takes");
-    let unauthenticated = problem("Missing, invalid or expired token");
+    let unauthenticated = problem("Missing, invalid, revoked or expired token");
+    let lacking = |scope: &str| {
+        problem(&format!(
+            "A personal access token without the scope {scope}"
+        ))
+    };
+    let signed_in_only = problem("A personal access token: only a signed-in user may do this");
     for (path, item) in document.paths.paths.iter_mut() {
         if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
             continue;
         }
         let operations = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::PATCH, &mut item.patch),
+            (Method::DELETE, &mut item.delete),
         ];
-        for operation in operations.into_iter().flatten() {
+        for (method, operation) in operations {
+            let Some(operation) = operation else {
+                continue;
+            };
             let has_body = operation.request_body.is_some();
             let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            // Which tokens may call it, from the table that enforces it.
+            let (scopes, refusal) = match crate::scopes::required(&method, path) {
+                Access::Scope(scope) => (Some(vec![scope.as_str()]), Some(lacking(scope.as_str()))),
+                Access::AnyToken => (Some(Vec::new()), None),
+                Access::SignedInOnly => (None, Some(signed_in_only.clone())),
+            };
+            if signed_in {
+                if let (Some(scopes), Some(security)) = (scopes, operation.security.as_mut()) {
+                    security.push(SecurityRequirement::new("token", scopes));
+                }
+                if let Some(refusal) = refusal {
+                    operation
+                        .responses
+                        .responses
+                        .entry("403".to_string())
+                        .or_insert_with(|| refusal.into());
+                }
+            }
             let responses = &mut operation.responses.responses;
             for (status, response) in responses.iter_mut() {
                 let RefOr::T(response) = response else {

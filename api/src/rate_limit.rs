@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use expensewise_infra::config::RateLimit;
 
-use crate::auth::request_claims;
+use crate::auth::request_caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -125,7 +125,12 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
         verdicts.push(limiter.count(Client::Attempts(address), now));
     }
     let (mut parts, body) = req.into_parts();
-    let user = request_claims(&app.tokens, &mut parts).map(|claims| claims.sub);
+    // A caller whose token cannot be checked now is counted by address.
+    let user = request_caller(&app, &mut parts)
+        .await
+        .ok()
+        .flatten()
+        .map(|caller| caller.key());
     let req = Request::from_parts(parts, body);
     verdicts.push(limiter.count(user.map_or(Client::Address(address), Client::User), now));
     // The tightest window speaks for the request.

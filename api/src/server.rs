@@ -53,7 +53,11 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         Some(secret) => secret.clone(),
         None => expensewise_infra::config::local_secret(&config.data_dir)?,
     };
-    let tokens = Tokens::new(&secret, config.auth.jwt_expires_in);
+    let tokens = Tokens::new(
+        &secret,
+        config.auth.jwt_previous_secret.as_ref(),
+        config.auth.jwt_expires_in,
+    );
     Ok(App::new(config, tokens, db, objects, mailer, nats))
 }
 

@@ -1,12 +1,14 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use expensewise_infra::credentials;
 use expensewise_infra::idempotency::IdempotencyLedger;
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{Config, Database, EventStore};
 use expensewise_projections::Checkpoints;
+use uuid::Uuid;
 
 use crate::auth::Tokens;
 use crate::rate_limit::RateLimiter;
@@ -29,6 +31,38 @@ pub struct App {
     pub rebuilding: Mutex<HashSet<&'static str>>,
     /// How far each read model was last seen to have come, for queries that wait.
     pub checkpoints: Checkpoints,
+    pub token_uses: TokenUses,
+}
+
+/// When personal access tokens were last used, written down at most once a minute per
+/// token so that a busy program does not cost a write per request.
+#[derive(Default)]
+pub struct TokenUses {
+    written: Mutex<HashMap<Uuid, Instant>>,
+}
+
+impl TokenUses {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    pub fn record(&self, db: &Database, token_id: Uuid) {
+        {
+            let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            if written
+                .get(&token_id)
+                .is_some_and(|at| now.duration_since(*at) < Self::EVERY)
+            {
+                return;
+            }
+            written.insert(token_id, now);
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = credentials::token_used(&db, token_id).await {
+                tracing::warn!(error = %e, "recording a token's use failed");
+            }
+        });
+    }
 }
 
 pub type AppState = Arc<App>;
@@ -58,6 +92,7 @@ impl App {
             started_at: Instant::now(),
             rebuilding: Mutex::new(HashSet::new()),
             checkpoints: Checkpoints::default(),
+            token_uses: TokenUses::default(),
         })
     }
 }

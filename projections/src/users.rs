@@ -60,7 +60,7 @@ enum Change {
 }
 
 impl Change {
-    /// What `event` changes in the model; a password change changes nothing it shows.
+    /// What `event` changes in the model; passwords and tokens change nothing it shows.
     fn of(event: OrganizationEvent) -> Option<Self> {
         Some(match event {
             OrganizationEvent::OrganizationRegistered {
@@ -115,7 +115,9 @@ impl Change {
                 active: true,
                 at: reactivated_at,
             },
-            OrganizationEvent::PasswordChanged { .. } => return None,
+            OrganizationEvent::PasswordChanged { .. }
+            | OrganizationEvent::ApiTokenIssued { .. }
+            | OrganizationEvent::ApiTokenRevoked { .. } => return None,
         })
     }
 }

@@ -26,5 +26,6 @@ mod receipt_review;
 mod receipts;
 mod replay;
 mod shutdown;
+mod tokens;
 mod tracing;
 mod workers;

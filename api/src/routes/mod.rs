@@ -9,6 +9,7 @@ pub mod events;
 pub mod expenses;
 pub mod receipts;
 pub mod service;
+pub mod tokens;
 pub mod users;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};

@@ -1,6 +1,9 @@
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::TokenScope;
 use crate::actor::Role;
 use crate::money::Currency;
 
@@ -47,4 +50,20 @@ pub enum OrganizationCommand {
     /// A user sets a new password for themselves (the caller has checked the current
     /// one); the event says only that it changed.
     ChangePassword { actor_id: Uuid, at: DateTime<Utc> },
+    /// A user gives a program a personal access token of their own (its secret is made
+    /// and kept outside the domain).
+    IssueToken {
+        actor_id: Uuid,
+        token_id: Uuid,
+        name: String,
+        scopes: BTreeSet<TokenScope>,
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+    /// The token's owner, or an admin, revokes it.
+    RevokeToken {
+        actor_id: Uuid,
+        token_id: Uuid,
+        at: DateTime<Utc>,
+    },
 }

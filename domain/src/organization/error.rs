@@ -14,6 +14,10 @@ pub enum OrganizationError {
     EmailInUse,
     #[error("the organization needs at least one active admin")]
     LastAdmin,
+    #[error("no such token")]
+    TokenNotFound,
+    #[error("a token with this id exists")]
+    TokenExists,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
 }
@@ -21,10 +25,12 @@ pub enum OrganizationError {
 impl IntoRejection for OrganizationError {
     fn rejection(&self) -> Rejection {
         match self {
-            Self::AlreadyRegistered | Self::EmailInUse | Self::LastAdmin => {
+            Self::AlreadyRegistered | Self::EmailInUse | Self::LastAdmin | Self::TokenExists => {
                 Rejection::Conflict(self.to_string())
             }
-            Self::NotFound | Self::UserNotFound => Rejection::NotFound(self.to_string()),
+            Self::NotFound | Self::UserNotFound | Self::TokenNotFound => {
+                Rejection::NotFound(self.to_string())
+            }
             Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
         }

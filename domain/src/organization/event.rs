@@ -1,8 +1,11 @@
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::TokenScope;
 use crate::actor::Role;
 use crate::money::Currency;
 
@@ -13,6 +16,8 @@ pub const USER_ROLE_CHANGED: &str = "UserRoleChanged";
 pub const USER_DEACTIVATED: &str = "UserDeactivated";
 pub const USER_REACTIVATED: &str = "UserReactivated";
 pub const PASSWORD_CHANGED: &str = "PasswordChanged";
+pub const API_TOKEN_ISSUED: &str = "ApiTokenIssued";
+pub const API_TOKEN_REVOKED: &str = "ApiTokenRevoked";
 
 /// Version 2 added `default_currency`; version 3 dropped `admin_password_hash` (passwords
 /// live in the credentials store). Older payloads are upcast (see `crate::upcast`).
@@ -56,6 +61,19 @@ pub enum OrganizationEvent {
         user_id: Uuid,
         changed_at: DateTime<Utc>,
     },
+    /// A personal access token of `user_id` (its secret's hash is kept beside the log).
+    ApiTokenIssued {
+        token_id: Uuid,
+        user_id: Uuid,
+        name: String,
+        scopes: BTreeSet<TokenScope>,
+        expires_at: Option<DateTime<Utc>>,
+        issued_at: DateTime<Utc>,
+    },
+    ApiTokenRevoked {
+        token_id: Uuid,
+        revoked_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -67,6 +85,8 @@ impl DomainEvent for OrganizationEvent {
             Self::UserDeactivated { .. } => USER_DEACTIVATED,
             Self::UserReactivated { .. } => USER_REACTIVATED,
             Self::PasswordChanged { .. } => PASSWORD_CHANGED,
+            Self::ApiTokenIssued { .. } => API_TOKEN_ISSUED,
+            Self::ApiTokenRevoked { .. } => API_TOKEN_REVOKED,
         }
         .to_string()
     }

@@ -7,6 +7,7 @@ mod error;
 mod event;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use uuid::Uuid;
 pub use command::{NewUser, OrganizationCommand};
 pub use error::OrganizationError;
 pub use event::*;
+pub use tokens::{ApiToken, TokenScope};
 
 use crate::actor::Role;
 use crate::money::Currency;
@@ -38,6 +40,9 @@ pub struct Organization {
     name: String,
     default_currency: Option<Currency>,
     members: BTreeMap<Uuid, Member>,
+    /// Personal access tokens by id (snapshots from before tokens have none).
+    #[serde(default)]
+    tokens: BTreeMap<Uuid, ApiToken>,
     /// The number of events applied: the version clients see as `ETag`.
     version: u64,
 }
@@ -69,6 +74,14 @@ impl Organization {
         self.members.iter()
     }
 
+    pub fn token(&self, token_id: Uuid) -> Option<&ApiToken> {
+        self.tokens.get(&token_id)
+    }
+
+    pub fn tokens(&self) -> impl Iterator<Item = (&Uuid, &ApiToken)> {
+        self.tokens.iter()
+    }
+
     /// The member's role if they may act at all: present and active.
     pub fn active_role(&self, user_id: Uuid) -> Option<Role> {
         self.members
@@ -85,6 +98,15 @@ impl Organization {
             Some(Role::Admin) => Ok(()),
             _ => Err(OrganizationError::NotAnAdmin),
         }
+    }
+
+    /// The role of `actor_id`, an active member acting for themselves.
+    fn acting_member(&self, actor_id: Uuid) -> Result<Role, OrganizationError> {
+        if !self.registered {
+            return Err(OrganizationError::NotFound);
+        }
+        self.active_role(actor_id)
+            .ok_or(OrganizationError::UserNotFound)
     }
 
     fn active_admins_without(&self, user_id: Uuid) -> usize {
@@ -240,13 +262,69 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            OrganizationCommand::IssueToken {
+                actor_id,
+                token_id,
+                name,
+                scopes,
+                expires_at,
+                at,
+            } => {
+                let role = self.acting_member(actor_id)?;
+                if self.tokens.contains_key(&token_id) {
+                    return Err(OrganizationError::TokenExists);
+                }
+                let mut errors = Vec::new();
+                let name = validate::required_text("name", &name, 100).map_err(|e| errors.push(e));
+                if scopes.is_empty() {
+                    errors.push(FieldError::new("scopes", "name at least one scope"));
+                }
+                if scopes.contains(&TokenScope::Admin) && role != Role::Admin {
+                    errors.push(FieldError::new(
+                        "scopes",
+                        "only admins may give a token the admin scope",
+                    ));
+                }
+                if expires_at.is_some_and(|expiry| expiry <= at) {
+                    errors.push(FieldError::new("expires_at", "must be in the future"));
+                }
+                let (Ok(name), true) = (name, errors.is_empty()) else {
+                    return Err(OrganizationError::Invalid(errors));
+                };
+                let event = OrganizationEvent::ApiTokenIssued {
+                    token_id,
+                    user_id: actor_id,
+                    name,
+                    scopes,
+                    expires_at,
+                    issued_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::RevokeToken {
+                actor_id,
+                token_id,
+                at,
+            } => {
+                let role = self.acting_member(actor_id)?;
+                let token = self
+                    .tokens
+                    .get(&token_id)
+                    .ok_or(OrganizationError::TokenNotFound)?;
+                if token.user_id != actor_id && role != Role::Admin {
+                    return Err(OrganizationError::TokenNotFound);
+                }
+                if token.revoked {
+                    return Ok(());
+                }
+                let event = OrganizationEvent::ApiTokenRevoked {
+                    token_id,
+                    revoked_at: at,
+                };
+                sink.write(event, self).await;
+            }
             OrganizationCommand::ChangePassword { actor_id, at } => {
-                if !self.registered {
-                    return Err(OrganizationError::NotFound);
-                }
-                if self.active_role(actor_id).is_none() {
-                    return Err(OrganizationError::UserNotFound);
-                }
+                self.acting_member(actor_id)?;
                 let event = OrganizationEvent::PasswordChanged {
                     user_id: actor_id,
                     changed_at: at,
@@ -314,6 +392,31 @@ impl Aggregate for Organization {
                 }
             }
             OrganizationEvent::PasswordChanged { .. } => {}
+            OrganizationEvent::ApiTokenIssued {
+                token_id,
+                user_id,
+                name,
+                scopes,
+                expires_at,
+                issued_at,
+            } => {
+                self.tokens.insert(
+                    token_id,
+                    ApiToken {
+                        user_id,
+                        name,
+                        scopes,
+                        expires_at,
+                        issued_at,
+                        revoked: false,
+                    },
+                );
+            }
+            OrganizationEvent::ApiTokenRevoked { token_id, .. } => {
+                if let Some(token) = self.tokens.get_mut(&token_id) {
+                    token.revoked = true;
+                }
+            }
         }
     }
 }

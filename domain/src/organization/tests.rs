@@ -351,3 +351,114 @@ fn a_member_changes_their_own_password_and_nobody_else_does() {
         })
         .then_expect_error(OrganizationError::UserNotFound);
 }
+
+fn scopes(list: &[TokenScope]) -> std::collections::BTreeSet<TokenScope> {
+    list.iter().copied().collect()
+}
+
+fn issued(token: u128, user: u128, list: &[TokenScope]) -> OrganizationEvent {
+    OrganizationEvent::ApiTokenIssued {
+        token_id: Uuid::from_u128(token),
+        user_id: Uuid::from_u128(user),
+        name: "ci".into(),
+        scopes: scopes(list),
+        expires_at: None,
+        issued_at: at(),
+    }
+}
+
+#[test]
+fn a_member_issues_a_token_with_the_scopes_their_role_allows() {
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::IssueToken {
+            actor_id: Uuid::from_u128(2),
+            token_id: Uuid::from_u128(7),
+            name: "ci".into(),
+            scopes: scopes(&[TokenScope::ExpensesRead]),
+            expires_at: None,
+            at: at(),
+        })
+        .then_expect_events(vec![issued(7, 2, &[TokenScope::ExpensesRead])]);
+    let too_much = |scopes_wanted: &[TokenScope], expires_at: Option<DateTime<Utc>>| {
+        Fixture::with(())
+            .given(vec![registered(), user_added(2, Role::Employee)])
+            .when(OrganizationCommand::IssueToken {
+                actor_id: Uuid::from_u128(2),
+                token_id: Uuid::from_u128(7),
+                name: "ci".into(),
+                scopes: scopes(scopes_wanted),
+                expires_at,
+                at: at(),
+            })
+            .inspect_result()
+            .unwrap_err()
+    };
+    let OrganizationError::Invalid(errors) = too_much(&[TokenScope::Admin], None) else {
+        panic!("an employee's admin token is refused as invalid");
+    };
+    assert_eq!(errors[0].field, "scopes");
+    let OrganizationError::Invalid(errors) = too_much(&[], Some(at())) else {
+        panic!("no scopes and an expiry now are refused as invalid");
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["scopes", "expires_at"]);
+}
+
+#[test]
+fn a_token_is_revoked_by_its_owner_or_an_admin_and_only_once() {
+    let given = || {
+        vec![
+            registered(),
+            user_added(2, Role::Employee),
+            user_added(3, Role::Employee),
+            issued(7, 2, &[TokenScope::ExpensesRead]),
+        ]
+    };
+    let revoke = |actor: u128| OrganizationCommand::RevokeToken {
+        actor_id: Uuid::from_u128(actor),
+        token_id: Uuid::from_u128(7),
+        at: at(),
+    };
+    let revoked = OrganizationEvent::ApiTokenRevoked {
+        token_id: Uuid::from_u128(7),
+        revoked_at: at(),
+    };
+    Fixture::with(())
+        .given(given())
+        .when(revoke(2))
+        .then_expect_events(vec![revoked.clone()]);
+    Fixture::with(())
+        .given(given())
+        .when(revoke(1))
+        .then_expect_events(vec![revoked.clone()]);
+    Fixture::with(())
+        .given(given())
+        .when(revoke(3))
+        .then_expect_error(OrganizationError::TokenNotFound);
+    let mut twice = given();
+    twice.push(revoked);
+    Fixture::with(())
+        .given(twice)
+        .when(revoke(2))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_token_allows_its_scopes_until_it_expires_or_is_revoked() {
+    let mut token = ApiToken {
+        user_id: admin_id(),
+        name: "ci".into(),
+        scopes: scopes(&[TokenScope::ExpensesRead]),
+        expires_at: Some(at() + chrono::Duration::days(1)),
+        issued_at: at(),
+        revoked: false,
+    };
+    assert!(token.allows(TokenScope::ExpensesRead, at()));
+    assert!(!token.allows(TokenScope::ExpensesWrite, at()));
+    assert!(!token.allows(TokenScope::ExpensesRead, at() + chrono::Duration::days(1)));
+    token.scopes = scopes(&[TokenScope::Admin]);
+    assert!(token.allows(TokenScope::AuditRead, at()));
+    token.revoked = true;
+    assert!(!token.allows(TokenScope::AuditRead, at()));
+}

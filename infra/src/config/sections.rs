@@ -99,12 +99,25 @@ pub struct AuthConfig {
     /// `None` outside production: the process keeps a generated one under `DATA_DIR`
     /// (see [`AuthConfig::signing_secret`]).
     pub jwt_secret: Option<Secret>,
+    /// The secret before a rotation: tokens it signed stay valid until they expire.
+    pub jwt_previous_secret: Option<Secret>,
     pub jwt_expires_in: Duration,
 }
 
 impl AuthConfig {
     pub(super) fn parse(source: &Source, app_env: AppEnv) -> Result<Self, ConfigError> {
         let jwt_secret = source.secret("JWT_SECRET")?;
+        let jwt_previous_secret = source.secret("JWT_PREVIOUS_SECRET")?;
+        if let (Some(s), AppEnv::Production) = (&jwt_previous_secret, app_env) {
+            if s.expose().len() < MIN_PRODUCTION_SECRET_LEN {
+                return Err(invalid(
+                    "JWT_PREVIOUS_SECRET",
+                    format!(
+                        "must be at least {MIN_PRODUCTION_SECRET_LEN} characters in production"
+                    ),
+                ));
+            }
+        }
         match (&jwt_secret, app_env) {
             (Some(s), AppEnv::Production) if s.expose().len() < MIN_PRODUCTION_SECRET_LEN => {
                 return Err(invalid(
@@ -121,6 +134,7 @@ impl AuthConfig {
         }
         Ok(Self {
             jwt_secret,
+            jwt_previous_secret,
             jwt_expires_in: source
                 .duration("JWT_EXPIRES_IN", Duration::from_secs(7 * 24 * 3600))?,
         })

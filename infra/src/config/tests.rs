@@ -18,6 +18,23 @@ fn production_refuses_a_missing_or_weak_secret() {
     assert_eq!(err.variable, "JWT_SECRET");
     let ok = config(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).unwrap();
     assert_eq!(ok.auth.jwt_secret.unwrap().expose().len(), 32);
+    let strong = "k".repeat(32);
+    let weak_previous = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", strong.as_str()),
+        ("JWT_PREVIOUS_SECRET", "old"),
+    ];
+    assert_eq!(
+        config(&weak_previous).unwrap_err().variable,
+        "JWT_PREVIOUS_SECRET"
+    );
+    let rotating = config(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", strong.as_str()),
+        ("JWT_PREVIOUS_SECRET", &"o".repeat(32)),
+    ])
+    .unwrap();
+    assert!(rotating.auth.jwt_previous_secret.is_some());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use expensewise_domain::EventMetadata;
 
 use super::append_connections::AppendConnections;
 use super::{CommandError, GlobalPosition};
-use crate::credentials::Credential;
+use crate::credentials::Companion;
 
 /// The events as cqrs-es would store them: numbered after `sequence`, each with the
 /// command's metadata.
@@ -43,8 +43,8 @@ pub(super) struct Expected<'a> {
     pub organization: Option<&'a (String, u64)>,
 }
 
-/// Appends the events, and the aggregate's snapshot when one is due, and the credential
-/// that comes with them, in one statement — its own transaction — if what it expects
+/// Appends the events, and the aggregate's snapshot when one is due, and the secret that
+/// comes with them (see `credentials`), in one statement — its own transaction — if what it expects
 /// still holds, and returns the last event's place in
 /// the global order (`None`: it did not hold, nothing was written). One round trip to
 /// PostgreSQL where postgres-es takes three (BEGIN, an INSERT per event, COMMIT) or four
@@ -58,7 +58,7 @@ pub(super) async fn append_at_once<A: Aggregate>(
     events: Vec<A::Event>,
     metadata: &EventMetadata,
     snapshot: Option<&A>,
-    credential: Option<&Credential>,
+    companion: Option<&Companion>,
 ) -> Result<Option<GlobalPosition>, CommandError<A::Error>> {
     let technical = |e: &dyn std::fmt::Display| CommandError::Technical(anyhow::anyhow!("{e}"));
     let events = serialize::<A>(expected.aggregate_id, expected.sequence, events, metadata)
@@ -75,11 +75,11 @@ pub(super) async fn append_at_once<A: Aggregate>(
                 .await
                 .map_err(|e| CommandError::Technical(e.into()))?;
             let appended =
-                append_statement(lease.connection(), expected, events, snapshot, credential).await;
+                append_statement(lease.connection(), expected, events, snapshot, companion).await;
             lease.finish(&appended);
             appended
         }
-        None => append_statement(pool, expected, events, snapshot, credential).await,
+        None => append_statement(pool, expected, events, snapshot, companion).await,
     };
     match appended {
         Ok(rows) => Ok(rows
@@ -100,7 +100,7 @@ async fn append_statement<'c>(
     expected: Expected<'_>,
     events: &[SerializedEvent],
     snapshot: Option<String>,
-    credential: Option<&Credential>,
+    companion: Option<&Companion>,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
@@ -108,6 +108,11 @@ async fn append_statement<'c>(
     // values they would travel as jsonb, be decoded, and be printed back to text).
     let payloads = column(|e| e.payload.to_string());
     let metadata = column(|e| e.metadata.to_string());
+    let (credential, token) = match companion {
+        Some(Companion::Password(credential)) => (Some(credential), None),
+        Some(Companion::Token(token)) => (None, Some(token)),
+        None => (None, None),
+    };
     let (organization, organization_version) = match expected.organization {
         Some((id, version)) => (Some(id.as_str()), *version as i64),
         None => (None, 0),
@@ -143,7 +148,11 @@ async fn append_statement<'c>(
            SELECT $16, $17, $18, now() \
            WHERE $16::text IS NOT NULL AND EXISTS (SELECT FROM appended) \
            ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, \
-             updated_at = EXCLUDED.updated_at) \
+             updated_at = EXCLUDED.updated_at), \
+         token AS ( \
+           INSERT INTO api_token_secrets (token_id, organization_id, secret_hash) \
+           SELECT $19, $20, $21 \
+           WHERE $19::text IS NOT NULL AND EXISTS (SELECT FROM appended)) \
          SELECT txid, position FROM appended",
     )
     .bind(column(|e| e.aggregate_type.clone()))
@@ -164,6 +173,9 @@ async fn append_statement<'c>(
     .bind(credential.map(|c| c.user_id.to_string()))
     .bind(credential.map(|c| c.organization_id.to_string()))
     .bind(credential.map(|c| c.password_hash.0.as_str()))
+    .bind(token.map(|t| t.token_id.to_string()))
+    .bind(token.map(|t| t.organization_id.to_string()))
+    .bind(token.map(|t| t.secret_hash.as_str()))
     .fetch_all(executor)
     .await
 }

@@ -20,7 +20,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::credentials::Credential;
+use crate::credentials::Companion;
 
 /// At most this many commands' appends share a transaction.
 const MAX_BATCH: usize = 256;
@@ -36,20 +36,20 @@ struct Append {
     aggregate_type: String,
     events: Vec<SerializedEvent>,
     snapshot: Option<SnapshotUpdate>,
-    credential: Option<Credential>,
+    companion: Option<Companion>,
     done: oneshot::Sender<Result<(), PersistenceError>>,
 }
 
 tokio::task_local! {
-    /// The credential to store with the append made within its scope. cqrs-es's commit,
+    /// The secret to store with the append made within its scope. cqrs-es's commit,
     /// which SQLite's appends go through, has no room for a row beside the events: the
     /// event store sets this around that one commit, and the repository hands it on.
-    pub static CREDENTIAL: Credential;
+    pub static COMPANION: Companion;
 }
 
-/// The credential set for the append being made, if any.
-pub fn credential_in_scope() -> Option<Credential> {
-    CREDENTIAL.try_with(Credential::clone).ok()
+/// The secret set for the append being made, if any.
+pub fn companion_in_scope() -> Option<Companion> {
+    COMPANION.try_with(Companion::clone).ok()
 }
 
 /// The appender of one SQLite database, shared by every event store on it.
@@ -76,13 +76,13 @@ impl GroupCommit {
     }
 
     /// Appends `events` of an aggregate of `aggregate_type` (and its snapshot, and a
-    /// credential), durably: it returns once the transaction holding them is committed.
+    /// secret), durably: it returns once the transaction holding them is committed.
     pub async fn append(
         &self,
         aggregate_type: &str,
         events: &[SerializedEvent],
         snapshot: Option<SnapshotUpdate>,
-        credential: Option<Credential>,
+        companion: Option<Companion>,
     ) -> Result<(), PersistenceError> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
@@ -94,7 +94,7 @@ impl GroupCommit {
             aggregate_type: aggregate_type.to_string(),
             events: events.to_vec(),
             snapshot,
-            credential,
+            companion,
             done,
         };
         queue
@@ -141,7 +141,7 @@ async fn run(writes: SqlitePool, mut queue: mpsc::Receiver<Append>) {
 /// aggregates have now are the ones it commits on: each append is checked against them
 /// (and against the appends before it in the batch) in memory, and the events of all
 /// that pass are written with one statement. An append with a snapshot due (every 20th
-/// event of an aggregate) or a credential is written on its own, in a savepoint, as its
+/// event of an aggregate) or a secret is written on its own, in a savepoint, as its
 /// snapshot may still find another.
 async fn write(
     writes: &SqlitePool,
@@ -162,7 +162,7 @@ async fn write(
             outcomes.push(Err(PersistenceError::OptimisticLockError));
             continue;
         }
-        if append.snapshot.is_none() && append.credential.is_none() {
+        if append.snapshot.is_none() && append.companion.is_none() {
             heads.insert(key, last.sequence as i64);
             plain.push(append);
             outcomes.push(Ok(()));
@@ -173,7 +173,7 @@ async fn write(
             insert_events(&mut tx, &[append])
                 .await
                 .map_err(persistence_error)?;
-            write_credential(&mut tx, append).await?;
+            write_companion(&mut tx, append).await?;
             write_snapshot(&mut tx, append).await
         }
         .await;
@@ -305,23 +305,31 @@ async fn write_snapshot(
     }
 }
 
-/// Stores the credential that comes with an append, in place of the user's last one.
-async fn write_credential(
+/// Stores the secret that comes with an append: a password hash in place of the user's
+/// last one, or a new token's hash.
+async fn write_companion(
     conn: &mut SqliteConnection,
     append: &Append,
 ) -> Result<(), PersistenceError> {
-    let Some(credential) = &append.credential else {
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO credentials (user_id, organization_id, password_hash, updated_at) \
-         VALUES ($1, $2, $3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
-         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(credential.user_id.to_string())
-    .bind(credential.organization_id.to_string())
-    .bind(&credential.password_hash.0)
+    match &append.companion {
+        None => return Ok(()),
+        Some(Companion::Password(credential)) => sqlx::query(
+            "INSERT INTO credentials (user_id, organization_id, password_hash, updated_at) \
+             VALUES ($1, $2, $3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(credential.user_id.to_string())
+        .bind(credential.organization_id.to_string())
+        .bind(&credential.password_hash.0),
+        Some(Companion::Token(token)) => sqlx::query(
+            "INSERT INTO api_token_secrets (token_id, organization_id, secret_hash) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(token.token_id.to_string())
+        .bind(token.organization_id.to_string())
+        .bind(&token.secret_hash),
+    }
     .execute(&mut *conn)
     .await
     .map_err(persistence_error)?;

@@ -36,7 +36,7 @@ use stores::{snapshot_due, Store};
 pub use stores::{StoreFor, EXPENSE_SNAPSHOT_EVERY, ORGANIZATION_SNAPSHOT_EVERY};
 pub use tail::{Follow, Tail};
 
-use crate::credentials::Credential;
+use crate::credentials::Companion;
 use crate::db::Database;
 
 /// How a decision on an aggregate ended.
@@ -358,23 +358,23 @@ impl EventStore {
             .await
     }
 
-    /// Like [`EventStore::execute`], storing `credential` with the events (in the same
-    /// transaction) if the command appends any: for commands that create a user or change
-    /// a password, whose events only say so.
-    pub async fn execute_with_credential<A>(
+    /// Like [`EventStore::execute`], storing `companion` with the events (in the same
+    /// transaction) if the command appends any: for commands that create a user, change a
+    /// password or issue a token, whose events only say so.
+    pub async fn execute_with<A>(
         &self,
         scope: &Scope,
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
-        credential: &Credential,
+        companion: &Companion,
     ) -> Result<Committed<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
         A: Aggregate<Services = ()> + Clone,
         A::Command: Clone,
     {
-        self.execute_storing(scope, aggregate_id, command, metadata, Some(credential))
+        self.execute_storing(scope, aggregate_id, command, metadata, Some(companion))
             .await
     }
 
@@ -384,7 +384,7 @@ impl EventStore {
         aggregate_id: &str,
         command: A::Command,
         metadata: &EventMetadata,
-        credential: Option<&Credential>,
+        companion: Option<&Companion>,
     ) -> Result<Committed<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
@@ -402,7 +402,7 @@ impl EventStore {
                     },
                     command.clone(),
                     metadata,
-                    credential,
+                    companion,
                 )
                 .await?;
             if let Attempt::Done(committed) = attempt {
@@ -414,7 +414,7 @@ impl EventStore {
             context,
             remembered: false,
         };
-        self.decide_and_append(scope, aggregate_id, basis, command, metadata, credential)
+        self.decide_and_append(scope, aggregate_id, basis, command, metadata, companion)
             .await?
             .done()
     }
@@ -432,7 +432,7 @@ impl EventStore {
         }: Basis<A>,
         command: A::Command,
         metadata: &EventMetadata,
-        credential: Option<&Credential>,
+        companion: Option<&Companion>,
     ) -> Result<Attempt<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
@@ -483,7 +483,7 @@ impl EventStore {
                         events,
                         metadata,
                         snapshot,
-                        credential,
+                        companion,
                     )
                     .await?
                     {
@@ -501,10 +501,10 @@ impl EventStore {
                         return Err(stale_or_conflict(scope));
                     }
                     let commit = store_commit(self.store(), events, context, metadata);
-                    match credential {
-                        Some(credential) => {
-                            group_commit::CREDENTIAL
-                                .scope(credential.clone(), commit)
+                    match companion {
+                        Some(companion) => {
+                            group_commit::COMPANION
+                                .scope(companion.clone(), commit)
                                 .await?
                         }
                         None => commit.await?,

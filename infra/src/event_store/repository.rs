@@ -78,9 +78,9 @@ impl PersistedEventRepository for AnyEventRepository {
         match self {
             Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
             Self::Sqlite { appends, .. } => {
-                let credential = super::group_commit::credential_in_scope();
+                let companion = super::group_commit::companion_in_scope();
                 appends
-                    .append(A::TYPE, events, snapshot_update, credential)
+                    .append(A::TYPE, events, snapshot_update, companion)
                     .await
             }
         }

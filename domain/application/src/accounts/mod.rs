@@ -5,6 +5,7 @@
 //! or records the change, never into an event.
 
 pub mod passwords;
+pub mod tokens;
 
 use chrono::Utc;
 use expensewise_domain::email_claim::{self, ClaimEmail, EmailClaim};
@@ -12,7 +13,7 @@ use expensewise_domain::organization::{Member, NewUser, OrganizationCommand};
 use expensewise_domain::{
     validate, Actor, Currency, EventMetadata, FieldError, Organization, Rejection, Role,
 };
-use expensewise_infra::credentials::{self, Credential};
+use expensewise_infra::credentials::{self, Companion, Credential};
 use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_infra::EventStore;
 use uuid::Uuid;
@@ -80,12 +81,12 @@ pub async fn register(
         at: Utc::now(),
     };
     let committed = store
-        .execute_with_credential::<Organization>(
+        .execute_with::<Organization>(
             scope,
             &organization_id.to_string(),
             command,
             &metadata,
-            &credential,
+            &Companion::Password(credential),
         )
         .await?;
     Ok(Registered {
@@ -132,12 +133,12 @@ pub async fn add_user(
         at: Utc::now(),
     };
     let committed = store
-        .execute_with_credential::<Organization>(
+        .execute_with::<Organization>(
             scope,
             &organization_id.to_string(),
             command,
             metadata,
-            &credential,
+            &Companion::Password(credential),
         )
         .await?;
     Ok((user_id, committed))
@@ -287,12 +288,12 @@ pub async fn change_password(
         at: Utc::now(),
     };
     Ok(store
-        .execute_with_credential::<Organization>(
+        .execute_with::<Organization>(
             scope,
             &actor.organization_id.to_string(),
             command,
             metadata,
-            &credential,
+            &Companion::Password(credential),
         )
         .await?)
 }

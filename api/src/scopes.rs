@@ -1,0 +1,49 @@
+//! What a personal access token needs for each operation. This one table decides it, and
+//! the OpenAPI document is written from it (`openapi::document_common_answers`), so what
+//! is documented is what is enforced; a test checks every operation against the
+//! document. An operation missing here is for signed-in users only: new routes are
+//! closed to tokens until they are given a scope.
+
+use axum::http::Method;
+use expensewise_domain::organization::TokenScope;
+
+/// What a personal access token needs for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A token with this scope (or `admin`).
+    Scope(TokenScope),
+    /// Any token of the user.
+    AnyToken,
+    /// No token: only a user who signed in (managing tokens and one's password).
+    SignedInOnly,
+}
+
+/// The access `method` on the route `path` (as routed, e.g. `/v1/expenses/{id}`) needs.
+pub fn required(method: &Method, path: &str) -> Access {
+    use TokenScope::*;
+    let scope = match (method.as_str(), path) {
+        ("GET", "/v1/me") => return Access::AnyToken,
+        ("GET", "/v1/expenses" | "/v1/expenses/{id}" | "/v1/expenses/{id}/history")
+        | ("GET", "/v1/reports/summary")
+        | ("GET", "/v1/receipts" | "/v1/receipts/{id}" | "/v1/receipts/{id}/file") => ExpensesRead,
+        ("POST", "/v1/expenses" | "/v1/expenses/{id}/submit")
+        | ("PATCH" | "DELETE", "/v1/expenses/{id}") => ExpensesWrite,
+        ("POST", "/v1/receipts" | "/v1/receipts/{id}/review" | "/v1/receipts/{id}/rescan") => {
+            ReceiptsWrite
+        }
+        ("GET", "/v1/approvals")
+        | (
+            "POST",
+            "/v1/expenses/{id}/approve"
+            | "/v1/expenses/{id}/reject"
+            | "/v1/expenses/{id}/reimburse",
+        ) => ApprovalsWrite,
+        ("GET", "/v1/audit/events") => AuditRead,
+        ("GET" | "POST", "/v1/users")
+        | ("PATCH", "/v1/users/{id}")
+        | ("GET", "/v1/admin/projections")
+        | ("POST", "/v1/admin/projections/{name}/rebuild") => Admin,
+        _ => return Access::SignedInOnly,
+    };
+    Access::Scope(scope)
+}
