@@ -41,6 +41,7 @@ pub fn required(method: &Method, path: &str) -> Access {
         ("GET", "/v1/audit/events") => AuditRead,
         ("GET" | "POST", "/v1/users")
         | ("PATCH", "/v1/users/{id}")
+        | ("GET", "/v1/users/{id}/personal-data")
         | ("GET", "/v1/admin/projections")
         | ("POST", "/v1/admin/projections/{name}/rebuild") => Admin,
         _ => return Access::SignedInOnly,

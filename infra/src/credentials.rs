@@ -68,6 +68,20 @@ pub async fn password_hash(
     Ok(hash.map(PasswordHash))
 }
 
+/// When `user_id`'s password was last set, if they have one.
+pub async fn password_set_at(
+    db: &Database,
+    user_id: Uuid,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    let at = on_database!(db, |pool| {
+        sqlx::query_scalar("SELECT updated_at FROM credentials WHERE user_id = $1")
+            .bind(user_id.to_string())
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(at)
+}
+
 /// A token's organization and secret hash, if the token was ever issued.
 pub async fn token_secret(
     db: &Database,

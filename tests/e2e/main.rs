@@ -21,6 +21,7 @@ mod ocr;
 mod operations;
 mod optimistic;
 mod own_writes;
+mod personal_data;
 mod queries;
 mod receipt_review;
 mod receipts;

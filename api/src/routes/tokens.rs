@@ -59,7 +59,7 @@ pub struct TokenList {
     pub items: Vec<TokenView>,
 }
 
-fn view(id: Uuid, token: &ApiToken, last_used_at: Option<DateTime<Utc>>) -> TokenView {
+pub(crate) fn view(id: Uuid, token: &ApiToken, last_used_at: Option<DateTime<Utc>>) -> TokenView {
     TokenView {
         id,
         user_id: token.user_id,

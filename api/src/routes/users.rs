@@ -267,3 +267,91 @@ pub async fn patch_user(
         Json(UserView::new(id, &member)),
     ))
 }
+
+/// Whether a password is set, and when; never the password or its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordView {
+    pub set: bool,
+    pub set_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Everything the product holds about one person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonalDataView {
+    pub user: UserView,
+    pub password: PasswordView,
+    /// Their personal access tokens (never the tokens themselves).
+    pub tokens: Vec<super::tokens::TokenView>,
+    /// The expenses they own.
+    pub expenses: Vec<super::expenses::ExpenseView>,
+    /// The receipts they uploaded, with what OCR read from them.
+    pub receipts: Vec<super::receipts::ReceiptView>,
+    /// Every event about them, in the global order: caused by them, naming them, or of
+    /// their expenses, receipts and e-mail address.
+    pub events: Vec<super::events::EventView>,
+}
+
+/// Everything the product holds about a person (subject access)
+///
+/// For the person themselves or an admin: their account, whether a password is set,
+/// their tokens, expenses and receipts, and every event about them it came from.
+#[utoipa::path(
+    get, path = "/v1/users/{id}/personal-data", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id"),
+           ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
+    responses(
+        (status = 200, description = "What the product holds about the person", body = PersonalDataView),
+        (status = 403, description = "Neither the person nor an admin"),
+        (status = 404, description = "No such user in the organization"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn personal_data(
+    State(app): State<AppState>,
+    user: AuthUser,
+    consistency: ConsistencyToken,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<PersonalDataView>> {
+    // Expenses and receipts come from their read models; events from the store.
+    for model in [
+        expensewise_projections::expenses::NAME,
+        expensewise_projections::receipts::NAME,
+    ] {
+        consistency.wait(&app, &user, model).await?;
+    }
+    let data =
+        accounts::subject_access::personal_data(&app.store, &user.actor, &user.organization, id)
+            .await?;
+    let last_used =
+        expensewise_infra::credentials::tokens_last_used(&app.db, user.actor.organization_id)
+            .await
+            .map_err(|e| ApiError::internal(e.into()))?;
+    let expenses = data
+        .expenses
+        .into_iter()
+        .map(super::expenses::ExpenseView::from_row)
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(PersonalDataView {
+        user: UserView::new(data.user_id, &data.member),
+        password: PasswordView {
+            set: data.password_set_at.is_some(),
+            set_at: data.password_set_at,
+        },
+        tokens: data
+            .tokens
+            .iter()
+            .map(|(id, t)| super::tokens::view(*id, t, last_used.get(id).copied()))
+            .collect(),
+        expenses,
+        receipts: data
+            .receipts
+            .iter()
+            .map(|(id, state)| super::receipts::ReceiptView::new(*id, state))
+            .collect(),
+        events: data
+            .events
+            .into_iter()
+            .map(|e| super::events::EventView::new(e.upcast()))
+            .collect(),
+    }))
+}

@@ -273,6 +273,55 @@ pub async fn read_filtered(
     }
 }
 
+/// Every event of an organization that concerns one person, in the global order: those
+/// they caused, those whose payload names their id, and every event of `aggregates` (the
+/// things that are theirs). For subject access: it reads the organization's whole
+/// history, which the index on the organization narrows.
+pub async fn events_about(
+    db: &Database,
+    organization_id: &str,
+    person: &str,
+    aggregates: &[String],
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let pattern = format!("%{person}%");
+    match db {
+        Database::Postgres(pool) => {
+            let sql = format!(
+                "SELECT {PG_COLUMNS} FROM events WHERE (metadata ->> 'organization_id') = $1 \
+                 AND ((metadata ->> 'actor_id') = $2 OR CAST(payload AS text) LIKE $3 \
+                      OR aggregate_id = ANY($4)) \
+                 ORDER BY events.txid, events.position"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(organization_id)
+                .bind(person)
+                .bind(&pattern)
+                .bind(aggregates)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(pg_event).collect()
+        }
+        Database::Sqlite(pools) => {
+            let sql = format!(
+                "SELECT {SQLITE_COLUMNS} FROM events \
+                 WHERE json_extract(metadata, '$.organization_id') = $1 \
+                 AND (json_extract(metadata, '$.actor_id') = $2 OR payload LIKE $3 \
+                      OR aggregate_id IN (SELECT value FROM json_each($4))) \
+                 ORDER BY rowid"
+            );
+            let ids = serde_json::to_string(aggregates).unwrap_or_else(|_| "[]".into());
+            let rows = sqlx::query(&sql)
+                .bind(organization_id)
+                .bind(person)
+                .bind(&pattern)
+                .bind(ids)
+                .fetch_all(&pools.reads)
+                .await?;
+            rows.iter().map(sqlite_event).collect()
+        }
+    }
+}
+
 /// Every event of one aggregate, oldest first.
 pub async fn aggregate_events(
     db: &Database,

@@ -5,6 +5,7 @@
 //! or records the change, never into an event.
 
 pub mod passwords;
+pub mod subject_access;
 pub mod tokens;
 
 use chrono::Utc;
