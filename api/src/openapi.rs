@@ -102,6 +102,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(receipts::get_receipt_file))
         .routes(routes!(receipts::review_receipt))
         .routes(routes!(receipts::rescan_receipt))
+        .routes(routes!(receipts::set_legal_hold))
         .routes(routes!(audit::audit_events))
         .routes(routes!(admin::list_projections))
         .routes(routes!(admin::rebuild_projection))

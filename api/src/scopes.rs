@@ -42,6 +42,7 @@ pub fn required(method: &Method, path: &str) -> Access {
         ("GET" | "POST", "/v1/users")
         | ("PATCH", "/v1/users/{id}")
         | ("GET", "/v1/users/{id}/personal-data")
+        | ("POST", "/v1/receipts/{id}/legal-hold")
         | ("GET", "/v1/admin/projections")
         | ("POST", "/v1/admin/projections/{name}/rebuild") => Admin,
         _ => return Access::SignedInOnly,

@@ -43,7 +43,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let (pool_size, _) = config.database.connections();
     let db = Database::connect(&config.database.url, pool_size).await?;
     db.migrate().await?;
-    let objects = ObjectStore::open(&config.receipts).await?;
+    let objects = ObjectStore::open(&config.receipts, config.receipt_retention).await?;
     let mailer = Mailer::new(&config.mail, &config.data_dir)?;
     let nats = match &config.stream.nats_url {
         Some(url) => Some(nats::connect(url).await?.client()),

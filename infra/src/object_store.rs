@@ -10,19 +10,43 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::{
+    ObjectLockEnabled, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ServerSideEncryption,
+};
 use aws_sdk_s3::Client;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::config::ReceiptStorage;
+use crate::config::{ReceiptRetention, ReceiptStorage, RetentionMode};
 
 /// How long a presigned download link works.
 pub const PRESIGNED_FOR: Duration = Duration::from_secs(300);
 
+/// Each receipt file is locked against deletion until the end of its retention
+/// (`ReceiptRetention`): on S3 with Object Lock in the configured mode, in the local
+/// directory by a note beside the file (`<file>.retention.json`) that deletes must obey.
+/// A legal hold keeps a file past its date until released.
 #[derive(Clone)]
 pub enum ObjectStore {
-    Local { root: PathBuf },
-    S3 { client: Client, bucket: String },
+    Local {
+        root: PathBuf,
+        retention: ReceiptRetention,
+    },
+    S3 {
+        client: Client,
+        bucket: String,
+        retention: ReceiptRetention,
+    },
+}
+
+/// How a stored file is kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lock {
+    pub retain_until: Option<DateTime<Utc>>,
+    /// `governance` or `compliance`.
+    pub mode: Option<String>,
+    pub legal_hold: bool,
 }
 
 /// How a client gets a stored file.
@@ -39,13 +63,19 @@ pub fn receipt_key(organization_id: Uuid, receipt_id: Uuid) -> String {
 }
 
 impl ObjectStore {
-    pub async fn open(storage: &ReceiptStorage) -> anyhow::Result<ObjectStore> {
+    pub async fn open(
+        storage: &ReceiptStorage,
+        retention: ReceiptRetention,
+    ) -> anyhow::Result<ObjectStore> {
         match storage {
             ReceiptStorage::Local(root) => {
                 tokio::fs::create_dir_all(root)
                     .await
                     .with_context(|| format!("cannot create {}", root.display()))?;
-                Ok(ObjectStore::Local { root: root.clone() })
+                Ok(ObjectStore::Local {
+                    root: root.clone(),
+                    retention,
+                })
             }
             ReceiptStorage::S3 {
                 bucket,
@@ -70,9 +100,14 @@ impl ObjectStore {
                     // S3-compatible servers rarely serve bucket names as host names.
                     config = config.endpoint_url(url).force_path_style(true);
                 }
+                let client = Client::from_conf(config.build());
+                if retention.years > 0 {
+                    require_object_lock(&client, bucket).await?;
+                }
                 Ok(ObjectStore::S3 {
-                    client: Client::from_conf(config.build()),
+                    client,
                     bucket: bucket.clone(),
+                    retention,
                 })
             }
         }
@@ -87,29 +122,49 @@ impl ObjectStore {
     /// at `path` is gone afterwards either way.
     pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> anyhow::Result<()> {
         match self {
-            ObjectStore::Local { root } => {
+            ObjectStore::Local { root, retention } => {
                 let target = Self::local_path(root, key);
                 if let Some(parent) = target.parent() {
                     tokio::fs::create_dir_all(parent).await?;
                 }
+                // The note first: a file is never there without what keeps it.
+                let lock = Lock {
+                    retain_until: retention.until(Utc::now()),
+                    mode: (retention.years > 0).then(|| retention.mode.as_str().to_string()),
+                    legal_hold: false,
+                };
+                write_lock(&target, &lock).await?;
                 tokio::fs::rename(path, &target)
                     .await
                     .with_context(|| format!("cannot store the receipt at {}", target.display()))?;
                 Ok(())
             }
-            ObjectStore::S3 { client, bucket } => {
+            ObjectStore::S3 {
+                client,
+                bucket,
+                retention,
+            } => {
                 let body = ByteStream::from_path(path)
                     .await
                     .context("cannot read the uploaded file")?;
-                let result = client
+                let mut put = client
                     .put_object()
                     .bucket(bucket)
                     .key(key)
                     .content_type(content_type)
                     .server_side_encryption(ServerSideEncryption::Aes256)
-                    .body(body)
-                    .send()
-                    .await;
+                    .body(body);
+                if let Some(until) = retention.until(Utc::now()) {
+                    put = put
+                        .object_lock_mode(match retention.mode {
+                            RetentionMode::Governance => ObjectLockMode::Governance,
+                            RetentionMode::Compliance => ObjectLockMode::Compliance,
+                        })
+                        .object_lock_retain_until_date(
+                            aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp()),
+                        );
+                }
+                let result = put.send().await;
                 let _ = tokio::fs::remove_file(path).await;
                 result
                     .map(|_| ())
@@ -121,13 +176,13 @@ impl ObjectStore {
     /// The whole file: for workers that read it (receipts are at most a few MiB).
     pub async fn get(&self, key: &str) -> anyhow::Result<Vec<u8>> {
         match self {
-            ObjectStore::Local { root } => {
+            ObjectStore::Local { root, .. } => {
                 let path = Self::local_path(root, key);
                 tokio::fs::read(&path)
                     .await
                     .with_context(|| format!("cannot read {}", path.display()))
             }
-            ObjectStore::S3 { client, bucket } => {
+            ObjectStore::S3 { client, bucket, .. } => {
                 let object = client
                     .get_object()
                     .bucket(bucket)
@@ -148,14 +203,14 @@ impl ObjectStore {
     /// A presigned link (S3) or the open file (local directory).
     pub async fn download(&self, key: &str) -> anyhow::Result<Download> {
         match self {
-            ObjectStore::Local { root } => {
+            ObjectStore::Local { root, .. } => {
                 let path = Self::local_path(root, key);
                 let file = tokio::fs::File::open(&path)
                     .await
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 Ok(Download::File(file))
             }
-            ObjectStore::S3 { client, bucket } => {
+            ObjectStore::S3 { client, bucket, .. } => {
                 let presigned = client
                     .get_object()
                     .bucket(bucket)
@@ -171,13 +226,13 @@ impl ObjectStore {
     /// For readiness: the bucket answers (or the directory exists).
     pub async fn check(&self) -> anyhow::Result<()> {
         match self {
-            ObjectStore::Local { root } => {
+            ObjectStore::Local { root, .. } => {
                 tokio::fs::metadata(root)
                     .await
                     .with_context(|| format!("{} is not there", root.display()))?;
                 Ok(())
             }
-            ObjectStore::S3 { client, bucket } => client
+            ObjectStore::S3 { client, bucket, .. } => client
                 .head_bucket()
                 .bucket(bucket)
                 .send()
@@ -186,6 +241,109 @@ impl ObjectStore {
                 .map_err(|e| anyhow::anyhow!("bucket {bucket}: {}", describe(&e))),
         }
     }
+}
+
+impl ObjectStore {
+    /// How the file under `key` is kept now.
+    pub async fn lock(&self, key: &str) -> anyhow::Result<Lock> {
+        match self {
+            ObjectStore::Local { root, .. } => read_lock(&Self::local_path(root, key)).await,
+            ObjectStore::S3 { client, bucket, .. } => {
+                let head = client
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot look at {key} in S3: {}", describe(&e)))?;
+                Ok(Lock {
+                    retain_until: head
+                        .object_lock_retain_until_date()
+                        .and_then(|d| DateTime::from_timestamp(d.secs(), 0)),
+                    mode: head
+                        .object_lock_mode()
+                        .map(|m| m.as_str().to_ascii_lowercase()),
+                    legal_hold: head.object_lock_legal_hold_status()
+                        == Some(&ObjectLockLegalHoldStatus::On),
+                })
+            }
+        }
+    }
+
+    /// Places or releases a legal hold on the file under `key`: while it holds, the file
+    /// is kept whatever its retention date.
+    pub async fn set_legal_hold(&self, key: &str, on: bool) -> anyhow::Result<()> {
+        match self {
+            ObjectStore::Local { root, .. } => {
+                let path = Self::local_path(root, key);
+                let lock = Lock {
+                    legal_hold: on,
+                    ..read_lock(&path).await?
+                };
+                write_lock(&path, &lock).await
+            }
+            ObjectStore::S3 { client, bucket, .. } => {
+                let status = if on {
+                    ObjectLockLegalHoldStatus::On
+                } else {
+                    ObjectLockLegalHoldStatus::Off
+                };
+                client
+                    .put_object_legal_hold()
+                    .bucket(bucket)
+                    .key(key)
+                    .legal_hold(ObjectLockLegalHold::builder().status(status).build())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        anyhow::anyhow!("S3 did not set the legal hold on {key}: {}", describe(&e))
+                    })
+            }
+        }
+    }
+}
+
+/// Receipts must stay as long as the law says: a bucket that cannot lock objects is
+/// refused rather than used without locks.
+async fn require_object_lock(client: &Client, bucket: &str) -> anyhow::Result<()> {
+    let enabled = client
+        .get_object_lock_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .ok()
+        .and_then(|c| c.object_lock_configuration)
+        .and_then(|c| c.object_lock_enabled)
+        == Some(ObjectLockEnabled::Enabled);
+    anyhow::ensure!(
+        enabled,
+        "the receipts bucket {bucket} does not have S3 Object Lock enabled: receipts must be \
+         kept RECEIPT_RETENTION_YEARS. Create the bucket with Object Lock (infra/deploy/terraform \
+         does), or set RECEIPT_RETENTION_YEARS=0 to store receipts without a lock"
+    );
+    Ok(())
+}
+
+fn lock_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".retention.json");
+    PathBuf::from(name)
+}
+
+async fn write_lock(file: &Path, lock: &Lock) -> anyhow::Result<()> {
+    let path = lock_path(file);
+    tokio::fs::write(&path, serde_json::to_vec(lock)?)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn read_lock(file: &Path) -> anyhow::Result<Lock> {
+    let path = lock_path(file);
+    let text = tokio::fs::read(&path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(serde_json::from_slice(&text)?)
 }
 
 /// The SDK's `Display` says only "service error"; the debug form names the cause.

@@ -26,6 +26,7 @@ mod queries;
 mod receipt_review;
 mod receipts;
 mod replay;
+mod retention;
 mod shutdown;
 mod tokens;
 mod tracing;

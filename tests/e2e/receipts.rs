@@ -84,11 +84,17 @@ async fn uploads_are_typed_by_their_bytes_and_limited(backend: Backend) {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(leftovers, 0, "temporary upload files are removed");
-    let stored: usize = std::fs::read_dir(app.database.data_dir.join("receipts"))
+    let stored: Vec<String> = std::fs::read_dir(app.database.data_dir.join("receipts"))
         .unwrap()
-        .map(|org| std::fs::read_dir(org.unwrap().path()).unwrap().count())
-        .sum();
-    assert_eq!(stored, 3, "only accepted files are kept");
+        .flat_map(|org| std::fs::read_dir(org.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let notes = stored
+        .iter()
+        .filter(|f| f.ends_with(".retention.json"))
+        .count();
+    assert_eq!(stored.len() - notes, 3, "only accepted files are kept");
+    assert_eq!(notes, 3, "each with the note that keeps it");
     app.finish().await;
 }
 

@@ -74,7 +74,15 @@ impl S3Server {
             child,
         };
         wait_for_port(port, 30, "the S3 server did not start");
-        let made = server.aws(&["s3", "mb", &format!("s3://{}", server.bucket)]);
+        // As production's bucket is made (infra/deploy/terraform): with Object Lock,
+        // which receipts are stored under.
+        let made = server.aws(&[
+            "s3api",
+            "create-bucket",
+            "--bucket",
+            &server.bucket,
+            "--object-lock-enabled-for-bucket",
+        ]);
         assert!(made.status.success(), "cannot create the bucket: {made:?}");
         server
     }

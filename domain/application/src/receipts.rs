@@ -10,7 +10,7 @@ use expensewise_domain::{
     Actor, Currency, EventMetadata, Expense, Money, Receipt, Rejection, Role,
 };
 use expensewise_infra::event_store::{CommandError, Committed, Scope};
-use expensewise_infra::object_store::{receipt_key, ObjectStore};
+use expensewise_infra::object_store::{receipt_key, Lock, ObjectStore};
 use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_projections::receipts as receipts_model;
 use uuid::Uuid;
@@ -398,4 +398,68 @@ pub async fn rescan(
     Ok(store
         .execute::<Receipt>(scope, &receipt_id.to_string(), command, metadata)
         .await?)
+}
+
+/// A legal hold to place (`on`, with why) or release.
+pub struct LegalHold {
+    pub on: bool,
+    pub reason: Option<String>,
+}
+
+/// An admin or auditor places (with a reason) or releases a legal hold on a receipt's
+/// file; the answer says how the file is kept now. Placing one locks the file before the
+/// history records it, releasing records it before unlocking: a step that fails halfway
+/// leaves the file kept longer, never shorter.
+pub async fn set_legal_hold(
+    store: &EventStore,
+    objects: &ObjectStore,
+    scope: &Scope,
+    actor: Actor,
+    metadata: &EventMetadata,
+    receipt_id: Uuid,
+    LegalHold { on, reason }: LegalHold,
+) -> UseCaseResult<(Committed<Receipt>, Lock)> {
+    let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
+    let key = receipt
+        .visible_to(&actor)
+        .ok_or_else(|| UseCaseError::not_found("no such receipt"))?
+        .storage_key
+        .clone();
+    if !matches!(actor.role, Role::Admin | Role::Auditor) {
+        return Err(UseCaseError::forbidden(
+            "only admins and auditors place or release legal holds",
+        ));
+    }
+    if on && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(UseCaseError::invalid(
+            "reason",
+            "say why the receipt is held",
+        ));
+    }
+    if on {
+        objects.set_legal_hold(&key, true).await?;
+    }
+    // OCR may record its reading of the receipt meanwhile; the hold is decided again on
+    // the receipt as it then stands.
+    let mut attempts = 0;
+    let committed = loop {
+        attempts += 1;
+        let command = ReceiptCommand::SetLegalHold {
+            actor,
+            on,
+            reason: reason.clone(),
+            at: Utc::now(),
+        };
+        match store
+            .execute::<Receipt>(scope, &receipt_id.to_string(), command, metadata)
+            .await
+        {
+            Err(CommandError::Conflict) if attempts < 3 => continue,
+            outcome => break outcome?,
+        }
+    };
+    if !on {
+        objects.set_legal_hold(&key, false).await?;
+    }
+    Ok((committed, objects.lock(&key).await?))
 }

@@ -66,6 +66,13 @@ pub enum ReceiptCommand {
         actor: Option<Actor>,
         at: DateTime<Utc>,
     },
+    /// An admin or auditor places (with a reason) or releases a legal hold.
+    SetLegalHold {
+        actor: Actor,
+        on: bool,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 pub(super) fn validate_upload(upload: &Upload) -> Result<(), ReceiptError> {

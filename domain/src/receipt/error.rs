@@ -20,6 +20,8 @@ pub enum ReceiptError {
     AlreadyReviewed,
     #[error("a person has reviewed the receipt: its values stand and it is not read again")]
     ReviewedStands,
+    #[error("only admins and auditors place or release legal holds")]
+    NotKeeper,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
 }
@@ -33,9 +35,10 @@ impl IntoRejection for ReceiptError {
             | Self::AlreadyReviewed
             | Self::ReviewedStands => Rejection::Conflict(self.to_string()),
             Self::NotFound => Rejection::NotFound(self.to_string()),
-            Self::AuditorsCannotUpload | Self::NotUploader | Self::NotReviewer => {
-                Rejection::Forbidden(self.to_string())
-            }
+            Self::AuditorsCannotUpload
+            | Self::NotUploader
+            | Self::NotReviewer
+            | Self::NotKeeper => Rejection::Forbidden(self.to_string()),
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
         }
     }

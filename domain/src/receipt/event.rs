@@ -13,6 +13,7 @@ pub const RECEIPT_SENT_TO_REVIEW: &str = "ReceiptSentToReview";
 pub const RECEIPT_SCAN_FAILED: &str = "ReceiptScanFailed";
 pub const RECEIPT_REVIEWED: &str = "ReceiptReviewed";
 pub const RECEIPT_RESCAN_REQUESTED: &str = "ReceiptRescanRequested";
+pub const RECEIPT_LEGAL_HOLD_SET: &str = "ReceiptLegalHoldSet";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +64,14 @@ pub enum ReceiptEvent {
         requested_by: Option<Uuid>,
         requested_at: DateTime<Utc>,
     },
+    /// An admin or auditor placed (`on`) or released a legal hold: while it holds, the
+    /// file is kept whatever its retention date.
+    ReceiptLegalHoldSet {
+        on: bool,
+        reason: Option<String>,
+        set_by: Uuid,
+        set_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ReceiptEvent {
@@ -75,6 +84,7 @@ impl DomainEvent for ReceiptEvent {
             Self::ReceiptScanFailed { .. } => RECEIPT_SCAN_FAILED,
             Self::ReceiptReviewed { .. } => RECEIPT_REVIEWED,
             Self::ReceiptRescanRequested { .. } => RECEIPT_RESCAN_REQUESTED,
+            Self::ReceiptLegalHoldSet { .. } => RECEIPT_LEGAL_HOLD_SET,
         }
         .to_string()
     }

@@ -19,9 +19,10 @@ pub use command::{ReceiptCommand, ReviewedFields, Upload};
 pub use error::ReceiptError;
 pub use event::*;
 
-use crate::actor::Actor;
+use crate::actor::{Actor, Role};
 use crate::money::Money;
 use crate::rejection::FieldError;
+use crate::validate;
 
 pub const AGGREGATE_TYPE: &str = "receipt";
 
@@ -137,6 +138,9 @@ pub struct ReceiptState {
     pub failure_reason: Option<String>,
     pub uploaded_at: DateTime<Utc>,
     pub scanned_at: Option<DateTime<Utc>>,
+    /// Under a legal hold (kept whatever its retention date).
+    #[serde(default)]
+    pub legal_hold: bool,
 }
 
 impl ReceiptState {
@@ -325,6 +329,39 @@ impl Aggregate for Receipt {
                     requested_at: at,
                 }
             }
+            ReceiptCommand::SetLegalHold {
+                actor,
+                on,
+                reason,
+                at,
+            } => {
+                let s = self.visible_to(&actor).ok_or(ReceiptError::NotFound)?;
+                if !matches!(actor.role, Role::Admin | Role::Auditor) {
+                    return Err(ReceiptError::NotKeeper);
+                }
+                let reason = match reason.as_deref().map(str::trim) {
+                    Some(text) if !text.is_empty() => Some(
+                        validate::required_text("reason", text, 500)
+                            .map_err(|e| ReceiptError::Invalid(vec![e]))?,
+                    ),
+                    _ if on => {
+                        return Err(ReceiptError::Invalid(vec![FieldError::new(
+                            "reason",
+                            "say why the receipt is held",
+                        )]))
+                    }
+                    _ => None,
+                };
+                if s.legal_hold == on {
+                    return Ok(());
+                }
+                ReceiptEvent::ReceiptLegalHoldSet {
+                    on,
+                    reason,
+                    set_by: actor.user_id,
+                    set_at: at,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -362,6 +399,7 @@ impl Aggregate for Receipt {
                 failure_reason: None,
                 uploaded_at,
                 scanned_at: None,
+                legal_hold: false,
             });
             return;
         }
@@ -420,6 +458,7 @@ impl Aggregate for Receipt {
                 });
             }
             ReceiptEvent::ReceiptRescanRequested { .. } => s.status = ScanStatus::Pending,
+            ReceiptEvent::ReceiptLegalHoldSet { on, .. } => s.legal_hold = on,
         }
     }
 }

@@ -496,3 +496,48 @@ fn a_rescan_waits_for_ocr_and_its_new_reading_replaces_the_old() {
     assert_eq!(state.status, ScanStatus::Scanned);
     assert!(state.doubts.is_empty());
 }
+
+#[test]
+fn admins_and_auditors_hold_a_receipt_with_a_reason_and_release_it() {
+    let keeper = Uuid::from_u128(77);
+    let hold = |role: Role, on: bool, reason: Option<&str>| ReceiptCommand::SetLegalHold {
+        actor: actor(keeper, role),
+        on,
+        reason: reason.map(str::to_string),
+        at: at(),
+    };
+    let held = ReceiptEvent::ReceiptLegalHoldSet {
+        on: true,
+        reason: Some("tax audit".into()),
+        set_by: keeper,
+        set_at: at(),
+    };
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(hold(Role::Auditor, true, Some("tax audit")))
+        .then_expect_events(vec![held.clone()]);
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(hold(Role::Approver, true, Some("tax audit")))
+        .then_expect_error(ReceiptError::NotKeeper);
+    Fixture::with(())
+        .given(vec![uploaded()])
+        .when(hold(Role::Admin, true, Some("  ")))
+        .then_expect_error(ReceiptError::Invalid(vec![FieldError::new(
+            "reason",
+            "say why the receipt is held",
+        )]));
+    Fixture::with(())
+        .given(vec![uploaded(), held.clone()])
+        .when(hold(Role::Admin, true, Some("again")))
+        .then_expect_events(vec![]);
+    Fixture::with(())
+        .given(vec![uploaded(), held])
+        .when(hold(Role::Admin, false, None))
+        .then_expect_events(vec![ReceiptEvent::ReceiptLegalHoldSet {
+            on: false,
+            reason: None,
+            set_by: keeper,
+            set_at: at(),
+        }]);
+}

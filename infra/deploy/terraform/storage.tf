@@ -1,10 +1,14 @@
 # Receipt files: versioned, encrypted with the key, never public; to Glacier after 90
-# days and deleted after 7 years (the retention finance records need). Versions that
-# were replaced or deleted follow the same rule, or versioning would keep them forever.
+# days. The product locks each file with S3 Object Lock until the end of its year plus
+# RECEIPT_RETENTION_YEARS (8 by default: booking vouchers, §147 AO), so the bucket has
+# Object Lock enabled (it can only be enabled when the bucket is made) and lifecycle
+# expiry comes after the longest lock: 10 years. Versions that were replaced or deleted
+# follow the same rule, or versioning would keep them forever.
 resource "aws_s3_bucket" "receipts" {
   #checkov:skip=CKV2_AWS_62:Nothing reacts to bucket events: the product records every receipt it stores as an event of its own
   #checkov:skip=CKV_AWS_144:Receipts stay in one region (data residency); S3 keeps them across three zones and versioning keeps every version. Add a replication rule where a second region is wanted
-  bucket = var.receipts_bucket_name
+  bucket              = var.receipts_bucket_name
+  object_lock_enabled = true
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
@@ -20,14 +24,14 @@ resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
       storage_class = "GLACIER"
     }
     expiration {
-      days = 2555
+      days = 3653
     }
     noncurrent_version_transition {
       noncurrent_days = 90
       storage_class   = "GLACIER"
     }
     noncurrent_version_expiration {
-      noncurrent_days = 2555
+      noncurrent_days = 3653
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 7

@@ -20,8 +20,8 @@ use std::time::Duration;
 pub use local_secret::local_secret;
 pub use sections::{
     AuthConfig, DatabaseConfig, HttpConfig, LimitsConfig, MailConfig, OcrConfig, OcrsModels,
-    RateLimit, ReceiptStorage, SmtpConfig, SmtpSecurity, StreamConfig, TelemetryConfig,
-    DEFAULT_PDF_PAGES,
+    RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode, SmtpConfig, SmtpSecurity,
+    StreamConfig, TelemetryConfig, DEFAULT_PDF_PAGES,
 };
 use source::Source;
 
@@ -76,6 +76,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub receipts: ReceiptStorage,
+    pub receipt_retention: ReceiptRetention,
     pub mail: MailConfig,
     pub ocr: OcrConfig,
     pub telemetry: TelemetryConfig,
@@ -142,6 +143,7 @@ impl Config {
             http: HttpConfig::parse(&source)?,
             auth: AuthConfig::parse(&source, app_env)?,
             receipts: ReceiptStorage::parse(&source, &data_dir)?,
+            receipt_retention: ReceiptRetention::parse(&source)?,
             mail: MailConfig::parse(&source)?,
             ocr: OcrConfig::parse(&source)?,
             telemetry: TelemetryConfig::parse(&source)?,

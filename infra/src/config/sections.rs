@@ -183,6 +183,64 @@ impl ReceiptStorage {
     }
 }
 
+/// How long receipt files are kept from deletion: booking vouchers that tax law requires
+/// to keep (Germany: 8 years, §147 AO, counted from the end of the calendar year).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptRetention {
+    /// `RECEIPT_RETENTION_YEARS` (default 8); 0 keeps receipts under no lock.
+    pub years: u32,
+    /// `RECEIPT_RETENTION_MODE`: in compliance mode nobody, not even the bucket's owner,
+    /// can shorten the lock; in governance mode (the default) a permitted user can.
+    pub mode: RetentionMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionMode {
+    Governance,
+    Compliance,
+}
+
+impl RetentionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "governance",
+            RetentionMode::Compliance => "compliance",
+        }
+    }
+}
+
+impl ReceiptRetention {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
+        let years: u32 = source.number("RECEIPT_RETENTION_YEARS", 8)?;
+        if years > 30 {
+            return Err(invalid("RECEIPT_RETENTION_YEARS", "must be at most 30"));
+        }
+        let mode = source.choice(
+            "RECEIPT_RETENTION_MODE",
+            "governance",
+            &[
+                ("governance", RetentionMode::Governance),
+                ("compliance", RetentionMode::Compliance),
+            ],
+        )?;
+        Ok(Self { years, mode })
+    }
+
+    /// Until when a receipt stored at `at` is kept: the end of the calendar year plus the
+    /// retention years (`None` when receipts are not locked).
+    pub fn until(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        use chrono::{Datelike as _, TimeZone as _};
+        if self.years == 0 {
+            return None;
+        }
+        let year = at.year() + 1 + self.years as i32;
+        chrono::Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single()
+    }
+}
+
 /// Who mails come from, and how they leave.
 #[derive(Debug, Clone)]
 pub struct MailConfig {

@@ -172,3 +172,36 @@ fn durations_read_like_the_seed_writes_them() {
     assert!(parse_duration("1y").is_err());
     assert!(parse_duration("").is_err());
 }
+
+#[test]
+fn receipts_are_kept_from_the_end_of_their_year_for_the_retention_years() {
+    use chrono::TimeZone as _;
+    let default = config(&[]).unwrap().receipt_retention;
+    assert_eq!(
+        (default.years, default.mode),
+        (8, RetentionMode::Governance)
+    );
+    let uploaded = chrono::Utc.with_ymd_and_hms(2026, 3, 15, 12, 0, 0).unwrap();
+    let until = chrono::Utc.with_ymd_and_hms(2035, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(default.until(uploaded), Some(until));
+    let strict = config(&[
+        ("RECEIPT_RETENTION_YEARS", "10"),
+        ("RECEIPT_RETENTION_MODE", "compliance"),
+    ])
+    .unwrap()
+    .receipt_retention;
+    assert_eq!(strict.mode, RetentionMode::Compliance);
+    assert_eq!(
+        strict.until(uploaded),
+        chrono::Utc.with_ymd_and_hms(2037, 1, 1, 0, 0, 0).single()
+    );
+    let unlocked = config(&[("RECEIPT_RETENTION_YEARS", "0")]).unwrap();
+    assert_eq!(unlocked.receipt_retention.until(uploaded), None);
+    for (name, value) in [
+        ("RECEIPT_RETENTION_YEARS", "31"),
+        ("RECEIPT_RETENTION_YEARS", "eight"),
+        ("RECEIPT_RETENTION_MODE", "forever"),
+    ] {
+        assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
+    }
+}

@@ -12,7 +12,7 @@ use axum::Json;
 use expensewise_application::receipts::{self as use_case, ReviewInput};
 use expensewise_domain::receipt::{ReceiptState, ScanStatus, AGGREGATE_TYPE};
 use expensewise_domain::{Receipt, Role};
-use expensewise_infra::event_store::Committed;
+use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_infra::object_store::Download;
 use expensewise_projections::receipts::{self as receipts_model, ReceiptCursor, ReceiptFilter};
 use futures::TryStreamExt;
@@ -24,7 +24,7 @@ pub use wire::*;
 use super::consistency::ConsistencyToken;
 use super::users::page_limit;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AuthUser, Optimistic, OptionalJsonBody, RequestMeta};
+use crate::extract::{AuthUser, JsonBody, Optimistic, OptionalJsonBody, RequestMeta};
 use crate::state::AppState;
 
 /// The receipt if the user may see it: its uploader, or an approver, auditor or admin of
@@ -287,4 +287,79 @@ pub async fn rescan_receipt(
     let mut response = receipt_response(id, &committed)?;
     *response.status_mut() = StatusCode::ACCEPTED;
     Ok(response)
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHoldRequest {
+    /// `true` places a hold, `false` releases it.
+    pub hold: bool,
+    /// Why the receipt is held (required to place a hold; up to 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// How a receipt's file is kept.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RetentionView {
+    pub receipt_id: Uuid,
+    /// Kept at least until then (the end of the upload's year plus the retention years);
+    /// `null` when receipts are stored without a lock.
+    pub retain_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// `governance` or `compliance`.
+    pub mode: Option<String>,
+    pub legal_hold: bool,
+}
+
+/// Place or release a legal hold on a receipt (admins and auditors)
+///
+/// While a hold stands the file is kept whatever its retention date. The file is locked
+/// in storage (S3 Object Lock legal hold, or the local store's note) and the history
+/// records who did it and why.
+#[utoipa::path(
+    post, path = "/v1/receipts/{id}/legal-hold", tag = "receipts",
+    params(("id" = Uuid, Path, description = "The receipt's id")),
+    request_body = LegalHoldRequest,
+    responses(
+        (status = 200, description = "How the file is kept now", body = RetentionView,
+         headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
+        (status = 403, description = "Only admins and auditors hold receipts"),
+        (status = 404, description = "No such receipt in the organization"),
+        (status = 422, description = "A hold without a reason"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_legal_hold(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody<LegalHoldRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    // The file is locked outside the store: the request runs once, deciding on what is
+    // stored (never an optimistic run that could be made again).
+    let hold = use_case::LegalHold {
+        on: body.hold,
+        reason: body.reason,
+    };
+    let (committed, lock) = use_case::set_legal_hold(
+        &app.store,
+        &app.objects,
+        &Scope::none(),
+        user.actor,
+        &metadata,
+        id,
+        hold,
+    )
+    .await?;
+    Ok((
+        [super::consistency_header(committed.head)],
+        Json(RetentionView {
+            receipt_id: id,
+            retain_until: lock.retain_until,
+            mode: lock.mode,
+            legal_hold: lock.legal_hold,
+        }),
+    ))
 }

@@ -107,6 +107,8 @@ pub struct ReceiptView {
     pub failure_reason: Option<String>,
     pub uploaded_at: DateTime<Utc>,
     pub scanned_at: Option<DateTime<Utc>>,
+    /// Under a legal hold: kept whatever its retention date.
+    pub legal_hold: bool,
 }
 
 impl ReceiptView {
@@ -140,6 +142,7 @@ impl ReceiptView {
             failure_reason: s.failure_reason.clone(),
             uploaded_at: s.uploaded_at,
             scanned_at: s.scanned_at,
+            legal_hold: s.legal_hold,
         }
     }
 }
