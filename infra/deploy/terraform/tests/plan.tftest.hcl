@@ -83,11 +83,15 @@ run "production" {
     error_message = "Receipts go to Glacier after 90 days."
   }
   assert {
-    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].expiration).days == 2555
-    error_message = "Receipts expire after 7 years."
+    condition     = aws_s3_bucket.receipts.object_lock_enabled == true
+    error_message = "The receipts bucket has Object Lock: the product locks each receipt for its retention and refuses a bucket without it."
   }
   assert {
-    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].noncurrent_version_expiration).noncurrent_days == 2555 && one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].noncurrent_version_transition).noncurrent_days == 90
+    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].expiration).days == 3653
+    error_message = "Receipts expire after 10 years, past the longest lock (the end of the year plus 8 years)."
+  }
+  assert {
+    condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].noncurrent_version_expiration).noncurrent_days == 3653 && one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].noncurrent_version_transition).noncurrent_days == 90
     error_message = "Replaced and deleted versions follow the same lifecycle, or versioning keeps them forever."
   }
   assert {
