@@ -40,6 +40,14 @@ pub enum ObjectStore {
     },
 }
 
+/// A stored file: its key, and on S3 the version the product stored (what locks and
+/// holds apply to, whatever was written under the key since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub key: String,
+    pub version: Option<String>,
+}
+
 /// How a stored file is kept.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lock {
@@ -119,8 +127,13 @@ impl ObjectStore {
     }
 
     /// Stores the file at `path` (where an upload was streamed to) under `key`; the file
-    /// at `path` is gone afterwards either way.
-    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> anyhow::Result<()> {
+    /// at `path` is gone afterwards either way. Returns the version S3 stored it as.
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> anyhow::Result<Option<String>> {
         match self {
             ObjectStore::Local { root, retention } => {
                 let target = Self::local_path(root, key);
@@ -137,7 +150,7 @@ impl ObjectStore {
                 tokio::fs::rename(path, &target)
                     .await
                     .with_context(|| format!("cannot store the receipt at {}", target.display()))?;
-                Ok(())
+                Ok(None)
             }
             ObjectStore::S3 {
                 client,
@@ -167,7 +180,7 @@ impl ObjectStore {
                 let result = put.send().await;
                 let _ = tokio::fs::remove_file(path).await;
                 result
-                    .map(|_| ())
+                    .map(|stored| stored.version_id)
                     .map_err(|e| anyhow::anyhow!("S3 did not store {key}: {}", describe(&e)))
             }
         }
@@ -244,8 +257,9 @@ impl ObjectStore {
 }
 
 impl ObjectStore {
-    /// How the file under `key` is kept now.
-    pub async fn lock(&self, key: &str) -> anyhow::Result<Lock> {
+    /// How a stored file is kept now.
+    pub async fn lock(&self, file: &StoredFile) -> anyhow::Result<Lock> {
+        let key = &file.key;
         match self {
             ObjectStore::Local { root, .. } => read_lock(&Self::local_path(root, key)).await,
             ObjectStore::S3 { client, bucket, .. } => {
@@ -253,6 +267,7 @@ impl ObjectStore {
                     .head_object()
                     .bucket(bucket)
                     .key(key)
+                    .set_version_id(file.version.clone())
                     .send()
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot look at {key} in S3: {}", describe(&e)))?;
@@ -270,9 +285,10 @@ impl ObjectStore {
         }
     }
 
-    /// Places or releases a legal hold on the file under `key`: while it holds, the file
-    /// is kept whatever its retention date.
-    pub async fn set_legal_hold(&self, key: &str, on: bool) -> anyhow::Result<()> {
+    /// Places or releases a legal hold on a stored file: while it holds, the file is kept
+    /// whatever its retention date.
+    pub async fn set_legal_hold(&self, file: &StoredFile, on: bool) -> anyhow::Result<()> {
+        let key = &file.key;
         match self {
             ObjectStore::Local { root, .. } => {
                 let path = Self::local_path(root, key);
@@ -292,6 +308,7 @@ impl ObjectStore {
                     .put_object_legal_hold()
                     .bucket(bucket)
                     .key(key)
+                    .set_version_id(file.version.clone())
                     .legal_hold(ObjectLockLegalHold::builder().status(status).build())
                     .send()
                     .await

@@ -31,6 +31,7 @@ async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
             size: bytes.len() as u64,
             sha256: bytes.repeat(32),
             storage_key: format!("{}/{id}", actor.organization_id),
+            storage_version: None,
             duplicate_of: None,
             expense_id: None,
             create_expense: true,

@@ -10,7 +10,7 @@ use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, Upload};
 use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{EventStore, GlobalPosition};
+use expensewise_infra::{on_writer, Database, EventStore, GlobalPosition};
 use expensewise_tests::{
     event_metadata, expect_status, expense_body, on_both_backends,
     store_pre_credentials_organization, store_v1_registration, Backend, TestApp, User, PASSWORD,
@@ -101,6 +101,7 @@ async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid 
             size: 2048,
             sha256: digest.to_string().repeat(64),
             storage_key: format!("{}/{id}", actor.organization_id),
+            storage_version: Some("3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY".into()),
             duplicate_of: None,
             expense_id: None,
             create_expense: false,
@@ -310,6 +311,7 @@ async fn every_kind_of_event(app: &TestApp) {
     // Organizations as older releases stored them: before version 2 of the registration,
     // and before the credentials store (version 2 of it, and version 1 of UserAdded).
     store_v1_registration(&db).await;
+    store_v1_upload(&db).await;
     store_pre_credentials_organization(
         &db,
         (Uuid::new_v4(), "$argon2id$old".into()),
@@ -317,6 +319,37 @@ async fn every_kind_of_event(app: &TestApp) {
     )
     .await;
     db.close().await;
+}
+
+/// A `ReceiptUploaded` of version 1.0 (before uploads named their S3 version), as it was
+/// stored then, of an organization of its own.
+async fn store_v1_upload(db: &Database) {
+    let (organization, id) = (Uuid::new_v4(), Uuid::new_v4());
+    let payload = json!({"ReceiptUploaded": {
+        "organization_id": organization, "uploader_id": Uuid::new_v4(),
+        "content_type": "image/png", "size": 68, "sha256": "b".repeat(64),
+        "storage_key": format!("{organization}/{id}"), "duplicate_of": null,
+        "expense_id": null, "create_expense": false,
+        "uploaded_at": "2026-01-05T10:00:00Z"}})
+    .to_string();
+    let metadata = json!({"organization_id": organization}).to_string();
+    let insert = match db {
+        Database::Postgres(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, \
+             event_type, event_version, payload, metadata) \
+             VALUES ('receipt', $1, 1, 'ReceiptUploaded', '1.0', CAST($2 AS json), CAST($3 AS json))",
+        Database::Sqlite(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, \
+             event_type, event_version, payload, metadata) \
+             VALUES ('receipt', $1, 1, 'ReceiptUploaded', '1.0', $2, $3)",
+    };
+    on_writer!(db, |pool| {
+        sqlx::query(insert)
+            .bind(id.to_string())
+            .bind(&payload)
+            .bind(&metadata)
+            .execute(pool)
+            .await
+            .unwrap();
+    });
 }
 
 async fn every_event_matches_its_schema(backend: Backend) {
@@ -351,7 +384,7 @@ async fn every_event_matches_its_schema(backend: Backend) {
         report.used, report.schemas,
         "every schema describes an event the product writes, and every type was written"
     );
-    assert_eq!(report.schemas.len(), 28);
+    assert_eq!(report.schemas.len(), 29);
 
     // As auditors read them.
     let admin = app.login("ada@acme.test").await;
@@ -370,6 +403,7 @@ async fn every_event_matches_its_schema(backend: Backend) {
             "organization/OrganizationRegistered/1.0",
             "organization/OrganizationRegistered/2.0",
             "organization/UserAdded/1.0",
+            "receipt/ReceiptUploaded/1.0",
         ]
         .contains(&s.as_str())
     });

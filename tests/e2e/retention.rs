@@ -40,48 +40,6 @@ async fn on_s3_a_receipt_in_compliance_mode_outlives_deletes_and_overwrites_and_
     let year = chrono::Utc::now().year() + 9;
     assert!(until.starts_with(&format!("{year}-01-01")), "{until}");
 
-    // Legal holds: admins and auditors, with a reason.
-    let hold = format!("/v1/receipts/{id}/legal-hold");
-    let refused = app
-        .post(
-            &hold,
-            Some(&eve.token),
-            json!({"hold": true, "reason": "x"}),
-        )
-        .await;
-    expect_problem(refused, StatusCode::FORBIDDEN).await;
-    let unexplained = app
-        .post(&hold, Some(&auditor.token), json!({"hold": true}))
-        .await;
-    let unexplained = expect_problem(unexplained, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(unexplained.errors[0].field, "reason");
-    let legal_hold = |s3: &S3Server| {
-        aws_json(
-            s3,
-            &[&["s3api", "get-object-legal-hold"][..], &object].concat(),
-        )["LegalHold"]["Status"]
-            .clone()
-    };
-    assert_ne!(legal_hold(&s3), "ON", "no hold before one is placed");
-    let held = app
-        .post(
-            &hold,
-            Some(&auditor.token),
-            json!({"hold": true, "reason": "tax audit 2026"}),
-        )
-        .await;
-    let held = expect_status(held, StatusCode::OK).await;
-    assert_eq!(held["legal_hold"], true);
-    assert_eq!(held["mode"], "compliance");
-    assert_eq!(legal_hold(&s3), "ON");
-    let released = app
-        .post(&hold, Some(&admin.token), json!({"hold": false}))
-        .await;
-    assert_eq!(
-        expect_status(released, StatusCode::OK).await["legal_hold"],
-        false
-    );
-    assert_eq!(legal_hold(&s3), "OFF");
     // The stored version can be neither deleted nor replaced.
     let versions = aws_json(
         &s3,
@@ -140,6 +98,61 @@ async fn on_s3_a_receipt_in_compliance_mode_outlives_deletes_and_overwrites_and_
         "the receipt is still there"
     );
 
+    // Legal holds: admins and auditors, with a reason; on the receipt's own version,
+    // not on what was written under its key since.
+    let hold = format!("/v1/receipts/{id}/legal-hold");
+    let refused = app
+        .post(
+            &hold,
+            Some(&eve.token),
+            json!({"hold": true, "reason": "x"}),
+        )
+        .await;
+    expect_problem(refused, StatusCode::FORBIDDEN).await;
+    let unexplained = app
+        .post(&hold, Some(&auditor.token), json!({"hold": true}))
+        .await;
+    let unexplained = expect_problem(unexplained, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(unexplained.errors[0].field, "reason");
+    let legal_hold = |s3: &S3Server| {
+        aws_json(
+            s3,
+            &[
+                &["s3api", "get-object-legal-hold"][..],
+                &object,
+                &["--version-id", &version],
+            ]
+            .concat(),
+        )["LegalHold"]["Status"]
+            .clone()
+    };
+    assert_ne!(legal_hold(&s3), "ON", "no hold before one is placed");
+    let held = app
+        .post(
+            &hold,
+            Some(&auditor.token),
+            json!({"hold": true, "reason": "tax audit 2026"}),
+        )
+        .await;
+    let held = expect_status(held, StatusCode::OK).await;
+    assert_eq!(held["legal_hold"], true);
+    assert_eq!(held["mode"], "compliance");
+    assert_eq!(legal_hold(&s3), "ON");
+    let released = app
+        .post(&hold, Some(&admin.token), json!({"hold": false}))
+        .await;
+    assert_eq!(
+        expect_status(released, StatusCode::OK).await["legal_hold"],
+        false
+    );
+    assert_eq!(legal_hold(&s3), "OFF");
+    let current = aws_json(&s3, &[&["s3api", "head-object"][..], &object].concat());
+    assert_ne!(
+        current["VersionId"],
+        version.as_str(),
+        "the key has a newer version"
+    );
+    assert_ne!(current["ObjectLockLegalHoldStatus"], "ON");
     app.finish().await;
 
     // A bucket that cannot lock objects is refused at start, not used without locks.

@@ -10,7 +10,7 @@ use expensewise_domain::{
     Actor, Currency, EventMetadata, Expense, Money, Receipt, Rejection, Role,
 };
 use expensewise_infra::event_store::{CommandError, Committed, Scope};
-use expensewise_infra::object_store::{receipt_key, Lock, ObjectStore};
+use expensewise_infra::object_store::{receipt_key, Lock, ObjectStore, StoredFile};
 use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_projections::receipts as receipts_model;
 use uuid::Uuid;
@@ -129,19 +129,6 @@ pub async fn upload(
             .await?
             .filter(|d| *d != id);
     let key = receipt_key(actor.organization_id, id);
-    let command = ReceiptCommand::RecordUpload {
-        actor,
-        upload: Upload {
-            content_type: content_type.to_string(),
-            size: new.file.size,
-            sha256: new.file.sha256.clone(),
-            storage_key: key.clone(),
-            duplicate_of,
-            expense_id: new.expense_id,
-            create_expense: new.create_expense,
-        },
-        at: Utc::now(),
-    };
     // The file is stored before the event that points at it is written: an event never
     // names a file that is not there. (A crash in between leaves an unreferenced file.)
     let path = new
@@ -149,7 +136,21 @@ pub async fn upload(
         .path
         .take()
         .ok_or_else(|| anyhow::anyhow!("the staged file was handed on already"))?;
-    objects.put_file(&key, &path, content_type).await?;
+    let storage_version = objects.put_file(&key, &path, content_type).await?;
+    let command = ReceiptCommand::RecordUpload {
+        actor,
+        upload: Upload {
+            content_type: content_type.to_string(),
+            size: new.file.size,
+            sha256: new.file.sha256.clone(),
+            storage_key: key.clone(),
+            storage_version,
+            duplicate_of,
+            expense_id: new.expense_id,
+            create_expense: new.create_expense,
+        },
+        at: Utc::now(),
+    };
     let committed = match store
         .execute::<Receipt>(scope, &id.to_string(), command, metadata)
         .await
@@ -420,11 +421,13 @@ pub async fn set_legal_hold(
     LegalHold { on, reason }: LegalHold,
 ) -> UseCaseResult<(Committed<Receipt>, Lock)> {
     let receipt: Receipt = store.load(&receipt_id.to_string()).await?;
-    let key = receipt
+    let stored = receipt
         .visible_to(&actor)
-        .ok_or_else(|| UseCaseError::not_found("no such receipt"))?
-        .storage_key
-        .clone();
+        .ok_or_else(|| UseCaseError::not_found("no such receipt"))?;
+    let file = StoredFile {
+        key: stored.storage_key.clone(),
+        version: stored.storage_version.clone(),
+    };
     if !matches!(actor.role, Role::Admin | Role::Auditor) {
         return Err(UseCaseError::forbidden(
             "only admins and auditors place or release legal holds",
@@ -437,7 +440,7 @@ pub async fn set_legal_hold(
         ));
     }
     if on {
-        objects.set_legal_hold(&key, true).await?;
+        objects.set_legal_hold(&file, true).await?;
     }
     // OCR may record its reading of the receipt meanwhile; the hold is decided again on
     // the receipt as it then stands.
@@ -459,7 +462,7 @@ pub async fn set_legal_hold(
         }
     };
     if !on {
-        objects.set_legal_hold(&key, false).await?;
+        objects.set_legal_hold(&file, false).await?;
     }
-    Ok((committed, objects.lock(&key).await?))
+    Ok((committed, objects.lock(&file).await?))
 }

@@ -13,6 +13,8 @@ pub struct Upload {
     pub size: u64,
     pub sha256: String,
     pub storage_key: String,
+    /// The S3 version the file was stored as, where the store keeps versions.
+    pub storage_version: Option<String>,
     pub duplicate_of: Option<Uuid>,
     pub expense_id: Option<Uuid>,
     pub create_expense: bool,

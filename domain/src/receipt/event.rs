@@ -25,6 +25,10 @@ pub enum ReceiptEvent {
         size: u64,
         sha256: String,
         storage_key: String,
+        /// The S3 version of the file as stored (version 2.0; none in a local directory,
+        /// and in 1.0 events): what retention and legal holds apply to.
+        #[serde(default)]
+        storage_version: Option<String>,
         duplicate_of: Option<Uuid>,
         expense_id: Option<Uuid>,
         create_expense: bool,
@@ -90,6 +94,11 @@ impl DomainEvent for ReceiptEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            // 2.0 added `storage_version`; 1.0 payloads read without it.
+            Self::ReceiptUploaded { .. } => "2.0",
+            _ => "1.0",
+        }
+        .to_string()
     }
 }
