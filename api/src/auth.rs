@@ -99,9 +99,9 @@ struct SigningKey {
 
 impl SigningKey {
     fn new(secret: &Secret) -> Self {
-        let digest = sha2::Sha256::digest(secret.expose().as_bytes());
+        let digest = format!("{:x}", sha2::Sha256::digest(secret.expose().as_bytes()));
         Self {
-            kid: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            kid: digest[..16].to_string(),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
         }
     }

@@ -241,37 +241,64 @@ pub fn event_metadata(
     }
 }
 
+/// One event row written as an older release stored it, bypassing the event store (and
+/// its upcasters): the way to put a legacy version into a test database.
+pub struct StoredRow<'a> {
+    pub aggregate_type: &'a str,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub payload: serde_json::Value,
+    pub metadata: serde_json::Value,
+}
+
+pub async fn store_row(db: &Database, row: StoredRow<'_>) {
+    // PostgreSQL stores payloads and metadata as json, SQLite as text.
+    let insert = match db {
+        Database::Postgres(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, CAST($6 AS json), CAST($7 AS json))",
+        Database::Sqlite(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    };
+    crate::on_writer!(db, |pool| {
+        sqlx::query(insert)
+            .bind(row.aggregate_type)
+            .bind(&row.aggregate_id)
+            .bind(row.sequence)
+            .bind(row.event_type)
+            .bind(row.event_version)
+            .bind(row.payload.to_string())
+            .bind(row.metadata.to_string())
+            .execute(pool)
+            .await
+            .expect("store a legacy event row");
+    });
+}
+
 /// Writes an `OrganizationRegistered` of version 1.0 (before organizations had a default
 /// currency) straight into the event store, as it was stored then; returns the
 /// organization's id.
 pub async fn store_v1_registration(db: &Database) -> Uuid {
     let org = Uuid::new_v4();
-    let v1 = json!({"OrganizationRegistered": {
+    let payload = json!({"OrganizationRegistered": {
         "name": "Old Corp",
         "admin_user_id": Uuid::new_v4(),
         "admin_name": "Ada",
         "admin_email": "ada@old.test",
         "admin_password_hash": "$argon2id$old",
         "registered_at": "2024-05-01T10:00:00Z"
-    }})
-    .to_string();
-    // PostgreSQL stores payloads as json, SQLite as text.
-    let payload = match db {
-        Database::Postgres(_) => "CAST($2 AS json)",
-        Database::Sqlite(_) => "$2",
+    }});
+    let row = StoredRow {
+        aggregate_type: "organization",
+        aggregate_id: org.to_string(),
+        sequence: 1,
+        event_type: "OrganizationRegistered",
+        event_version: "1.0",
+        payload,
+        metadata: json!({}),
     };
-    let insert = format!(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('organization', $1, 1, 'OrganizationRegistered', '1.0', {payload}, '{{}}')"
-    );
-    crate::on_writer!(db, |pool| {
-        sqlx::query(&insert)
-            .bind(org.to_string())
-            .bind(&v1)
-            .execute(pool)
-            .await
-            .expect("store a version 1.0 registration");
-    });
+    store_row(db, row).await;
     org
 }
 
@@ -327,28 +354,17 @@ pub async fn store_pre_credentials_organization(
                    "organization_id": org, "claimed_at": "2025-05-02T10:00:00Z"}}),
         ),
     ];
-    // PostgreSQL stores payloads and metadata as json, SQLite as text.
-    let insert = match db {
-        Database::Postgres(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, CAST($6 AS json), CAST($7 AS json))",
-        Database::Sqlite(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    };
-    let metadata = json!({"organization_id": org, "actor_id": admin.0}).to_string();
-    for (aggregate_type, id, sequence, event_type, version, payload) in rows {
-        crate::on_writer!(db, |pool| {
-            sqlx::query(insert)
-                .bind(aggregate_type)
-                .bind(id.to_string())
-                .bind(sequence as i64)
-                .bind(event_type)
-                .bind(version)
-                .bind(payload.to_string())
-                .bind(&metadata)
-                .execute(pool)
-                .await
-                .expect("store a pre-credentials event");
-        });
+    for (aggregate_type, id, sequence, event_type, event_version, payload) in rows {
+        let row = StoredRow {
+            aggregate_type,
+            aggregate_id: id.to_string(),
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata: json!({"organization_id": org, "actor_id": admin.0}),
+        };
+        store_row(db, row).await;
     }
     org
 }

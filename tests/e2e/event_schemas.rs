@@ -10,7 +10,8 @@ use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, Upload};
 use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{on_writer, Database, EventStore, GlobalPosition};
+use expensewise_infra::testing::{store_row, StoredRow};
+use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_tests::{
     event_metadata, expect_status, expense_body, on_both_backends,
     store_pre_credentials_organization, store_v1_registration, Backend, TestApp, User, PASSWORD,
@@ -330,26 +331,17 @@ async fn store_v1_upload(db: &Database) {
         "content_type": "image/png", "size": 68, "sha256": "b".repeat(64),
         "storage_key": format!("{organization}/{id}"), "duplicate_of": null,
         "expense_id": null, "create_expense": false,
-        "uploaded_at": "2026-01-05T10:00:00Z"}})
-    .to_string();
-    let metadata = json!({"organization_id": organization}).to_string();
-    let insert = match db {
-        Database::Postgres(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, \
-             event_type, event_version, payload, metadata) \
-             VALUES ('receipt', $1, 1, 'ReceiptUploaded', '1.0', CAST($2 AS json), CAST($3 AS json))",
-        Database::Sqlite(_) => "INSERT INTO events (aggregate_type, aggregate_id, sequence, \
-             event_type, event_version, payload, metadata) \
-             VALUES ('receipt', $1, 1, 'ReceiptUploaded', '1.0', $2, $3)",
+        "uploaded_at": "2026-01-05T10:00:00Z"}});
+    let row = StoredRow {
+        aggregate_type: "receipt",
+        aggregate_id: id.to_string(),
+        sequence: 1,
+        event_type: "ReceiptUploaded",
+        event_version: "1.0",
+        payload,
+        metadata: json!({"organization_id": organization}),
     };
-    on_writer!(db, |pool| {
-        sqlx::query(insert)
-            .bind(id.to_string())
-            .bind(&payload)
-            .bind(&metadata)
-            .execute(pool)
-            .await
-            .unwrap();
-    });
+    store_row(db, row).await;
 }
 
 async fn every_event_matches_its_schema(backend: Backend) {

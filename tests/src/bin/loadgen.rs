@@ -248,13 +248,6 @@ impl Deliveries {
 /// relay (their checkpoints in the database), and every consumer of the JetStream stream
 /// (nothing pending, nothing unacknowledged) when `nats_url` is given. Gives up after 30 s.
 async fn every_consumer_caught_up(db: &Database, nats_url: &str) -> anyhow::Result<Instant> {
-    let head_sql = match db {
-        Database::Postgres(_) => {
-            "SELECT (txid::text)::bigint, position FROM events \
-             ORDER BY events.txid DESC, events.position DESC LIMIT 1"
-        }
-        Database::Sqlite(_) => "SELECT 0, rowid FROM events ORDER BY rowid DESC LIMIT 1",
-    };
     let stream = match nats_url {
         "" => None,
         url => Some(
@@ -265,10 +258,7 @@ async fn every_consumer_caught_up(db: &Database, nats_url: &str) -> anyhow::Resu
     };
     let gave_up = Instant::now() + Duration::from_secs(30);
     loop {
-        let (txid, position): (i64, i64) = on_database!(db, |pool| {
-            sqlx::query_as(head_sql).fetch_one(pool).await?
-        });
-        let head = GlobalPosition { txid, position };
+        let head = expensewise_projections::status::head(db).await?;
         let checkpoints: Vec<(String, i64, i64)> = on_database!(db, |pool| {
             sqlx::query_as("SELECT name, txid, position FROM projection_checkpoints")
                 .fetch_all(pool)

@@ -68,9 +68,9 @@ pub async fn issue_token(
         ])));
     }
     let token_id = Uuid::new_v4();
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let secret = hex(&secret);
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let secret: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let command = OrganizationCommand::IssueToken {
         actor_id: actor.user_id,
         token_id,
@@ -147,11 +147,7 @@ pub async fn authenticate(
 }
 
 fn digest(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:x}", Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]
