@@ -131,8 +131,10 @@ smoke_stack() {
     "$NATS_SERVER_BIN" -a 127.0.0.1 -p "$nats_port" -js -sd "$dir/nats" >"$dir/nats.log" 2>&1 &
     pids+=($!)
     head -c 48 /dev/urandom | base64 >"$dir/jwt-secret"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/data-key"
     export DATABASE_URL=$url NATS_URL="nats://127.0.0.1:$nats_port" APP_ENV=production \
-        JWT_SECRET_FILE=$dir/jwt-secret DATA_DIR=$dir/data HOST=127.0.0.1 LOG_LEVEL=warn
+        JWT_SECRET_FILE=$dir/jwt-secret DATA_KEY_FILE=$dir/data-key DATA_DIR=$dir/data \
+        HOST=127.0.0.1 LOG_LEVEL=warn
     wait_for_port "$nats_port" || status=1
     if [ "$status" -eq 0 ] && "$bin" migrate; then
         api_port=$(free_port)
@@ -157,7 +159,7 @@ smoke_stack() {
     fi
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
-    unset DATABASE_URL NATS_URL APP_ENV JWT_SECRET_FILE DATA_DIR HOST LOG_LEVEL
+    unset DATABASE_URL NATS_URL APP_ENV JWT_SECRET_FILE DATA_KEY_FILE DATA_DIR HOST LOG_LEVEL
     psql "$admin" -XAtqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || status=1
     [ "$status" -eq 0 ] || tail -n 5 "$dir"/*.log
     rm -rf "$dir"

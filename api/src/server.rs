@@ -13,7 +13,7 @@ use axum::Router;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
-use expensewise_infra::{nats, telemetry, Config, Database};
+use expensewise_infra::{nats, telemetry, Config, Database, Vault};
 use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
@@ -43,6 +43,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let (pool_size, _) = config.database.connections();
     let db = Database::connect(&config.database.url, pool_size).await?;
     db.migrate().await?;
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
     let objects = ObjectStore::open(&config.receipts, config.receipt_retention).await?;
     let mailer = Mailer::new(&config.mail, &config.data_dir)?;
     let nats = match &config.stream.nats_url {
@@ -58,7 +59,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         config.auth.jwt_previous_secret.as_ref(),
         config.auth.jwt_expires_in,
     );
-    Ok(App::new(config, tokens, db, objects, mailer, nats))
+    Ok(App::new(config, tokens, (db, vault), objects, mailer, nats))
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
@@ -171,7 +172,10 @@ impl Background {
         }
         if roles.ocr || roles.email {
             let feed = match &app.config.stream.nats_url {
-                Some(url) => Feed::JetStream(Box::new(nats::connect(url).await?)),
+                Some(url) => Feed::JetStream(
+                    Box::new(nats::connect(url).await?),
+                    app.store.vault().clone(),
+                ),
                 None => Feed::Store(app.store.follow()),
             };
             let mut handlers: Vec<(Arc<dyn Handler>, Delivery)> = Vec::new();

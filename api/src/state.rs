@@ -6,7 +6,7 @@ use expensewise_infra::credentials;
 use expensewise_infra::idempotency::IdempotencyLedger;
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
-use expensewise_infra::{Config, Database, EventStore};
+use expensewise_infra::{Config, Database, EventStore, Vault};
 use expensewise_projections::Checkpoints;
 use uuid::Uuid;
 
@@ -71,7 +71,7 @@ impl App {
     pub fn new(
         config: Config,
         tokens: Tokens,
-        db: Database,
+        (db, vault): (Database, Vault),
         objects: ObjectStore,
         mailer: Mailer,
         nats: Option<async_nats::Client>,
@@ -81,6 +81,7 @@ impl App {
             rate_limiter: RateLimiter::new(config.limits.requests, config.limits.sign_ins),
             store: Arc::new(EventStore::with_append_connections(
                 db.clone(),
+                vault,
                 config.database.connections().1 as usize,
             )),
             ledger: IdempotencyLedger::new(db.clone()),

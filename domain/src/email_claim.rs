@@ -1,6 +1,8 @@
-//! Global e-mail uniqueness. Each address is its own tiny aggregate, keyed by a UUIDv5 of
-//! the lower-cased address, so two registrations racing for one address both try to
-//! append sequence 1 of the same stream and the event store lets exactly one win.
+//! Global e-mail uniqueness. Each address is its own tiny aggregate, keyed by a keyed hash
+//! of the lower-cased address, so two registrations racing for one address both try to
+//! append sequence 1 of the same stream and the event store lets exactly one win. The
+//! hash is keyed (HMAC-SHA-256 under a secret of the deployment) so that the stream ids
+//! in a copy of the store do not tell whether an address was ever registered.
 //!
 //! Registering is claim-then-create across two aggregates, which cannot share one
 //! transaction. If the process dies between them, the claim points at a user that never
@@ -24,8 +26,23 @@ pub const ABANDONED_AFTER: Duration = Duration::minutes(5);
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6f1b_3c8e_51d4_4c2a_9e0f_7a52_d1c0_e11a);
 
-/// The stream id of an address (which must already be lower case, see `validate::email`).
-pub fn claim_id(email: &str) -> Uuid {
+/// The stream id of an address (which must already be lower case, see `validate::email`)
+/// under the deployment's claim key: the HMAC-SHA-256 of the address, as a UUID (version
+/// 8, for ids of one's own making).
+pub fn claim_id(key: &[u8; 32], email: &str) -> Uuid {
+    use hmac::{Mac as _, SimpleHmac};
+    let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(email.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// The stream id releases before keyed ids gave an address (an unkeyed UUIDv5): claims
+/// made then are still found under it.
+pub fn legacy_claim_id(email: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, email.as_bytes())
 }
 
@@ -210,8 +227,24 @@ mod tests {
     }
 
     #[test]
-    fn claim_ids_depend_only_on_the_address() {
-        assert_eq!(claim_id("ada@acme.test"), claim_id("ada@acme.test"));
-        assert_ne!(claim_id("ada@acme.test"), claim_id("bob@acme.test"));
+    fn claim_ids_depend_on_the_address_and_the_key() {
+        let (key, other) = (&[1; 32], &[2; 32]);
+        assert_eq!(
+            claim_id(key, "ada@acme.test"),
+            claim_id(key, "ada@acme.test")
+        );
+        assert_ne!(
+            claim_id(key, "ada@acme.test"),
+            claim_id(key, "bob@acme.test")
+        );
+        assert_ne!(
+            claim_id(key, "ada@acme.test"),
+            claim_id(other, "ada@acme.test")
+        );
+        assert_ne!(
+            claim_id(key, "ada@acme.test"),
+            legacy_claim_id("ada@acme.test")
+        );
+        assert_eq!(claim_id(key, "ada@acme.test").get_version_num(), 8);
     }
 }

@@ -8,6 +8,7 @@ pub mod expense;
 pub mod metadata;
 pub mod money;
 pub mod organization;
+pub mod personal;
 pub mod receipt;
 pub mod rejection;
 pub mod upcast;

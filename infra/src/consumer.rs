@@ -26,6 +26,7 @@ use crate::db::Database;
 use crate::event_store::{Follow, GlobalPosition, RecordedEvent};
 use crate::nats::{self, EventMessage, SUBJECT_PREFIX};
 use crate::on_writer;
+use crate::vault::Vault;
 use crate::wake::Wake;
 
 /// The stream dead letters are kept on.
@@ -85,7 +86,8 @@ impl Delivery {
 pub enum Feed {
     /// The event store, through this process's tail.
     Store(Follow),
-    JetStream(Box<jetstream::Context>),
+    /// JetStream, whose messages hold events as stored: the vault opens them.
+    JetStream(Box<jetstream::Context>, Vault),
 }
 
 /// Runs `handler` until `shutdown` turns true. Infrastructure failures (the database or
@@ -102,8 +104,8 @@ pub async fn run(
             Feed::Store(follow) => {
                 tail_store(follow, handler.as_ref(), delivery, &mut shutdown).await
             }
-            Feed::JetStream(js) => {
-                pull_messages(js, handler.as_ref(), delivery, &mut shutdown).await
+            Feed::JetStream(js, vault) => {
+                pull_messages(js, vault, handler.as_ref(), delivery, &mut shutdown).await
             }
         };
         if let Err(e) = outcome {
@@ -161,7 +163,7 @@ async fn tail_store(
             if !wanted {
                 continue;
             }
-            let event = event.upcast();
+            let event = follow.vault.reveal(event).await?;
             if let Err(reason) = attempt(handler, &event, delivery, shutdown).await {
                 record_dead_letter(db, handler.name(), &event, &reason).await?;
             }
@@ -317,6 +319,7 @@ enum Outcome {
 
 async fn pull_messages(
     js: &jetstream::Context,
+    vault: &Vault,
     handler: &dyn Handler,
     delivery: Delivery,
     shutdown: &mut watch::Receiver<bool>,
@@ -341,15 +344,14 @@ async fn pull_messages(
                 .unwrap_or(1);
             let event = serde_json::from_slice::<EventMessage>(&message.payload)
                 .map_err(anyhow::Error::from)
-                .and_then(EventMessage::into_event)
-                .map(RecordedEvent::upcast);
+                .and_then(EventMessage::into_event);
             let outcome = match event {
                 Err(e) => Outcome::GiveUp(format!("the message is not an event: {e:#}")),
                 Ok(_) if delivered > delivery.max_deliver => Outcome::GiveUp(format!(
                     "{} deliveries without an acknowledgement",
                     delivery.max_deliver
                 )),
-                Ok(event) => match handle_in_progress(handler, &event, &message).await {
+                Ok(event) => match reveal_and_handle(vault, handler, event, &message).await {
                     Ok(()) => Outcome::Done,
                     Err(e) if delivered >= delivery.max_deliver => {
                         Outcome::GiveUp(format!("{e:#}"))
@@ -377,6 +379,18 @@ async fn pull_messages(
         }
     }
     Ok(())
+}
+
+/// Opens the event's personal fields (a failure there, like the handler's, is tried
+/// again) and handles it.
+async fn reveal_and_handle(
+    vault: &Vault,
+    handler: &dyn Handler,
+    event: RecordedEvent,
+    message: &jetstream::Message,
+) -> anyhow::Result<()> {
+    let event = vault.reveal(event).await?;
+    handle_in_progress(handler, &event, message).await
 }
 
 /// Handles the event in a span that continues the trace the event was written in.

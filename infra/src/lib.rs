@@ -1,5 +1,6 @@
 //! Adapters between the domain and the outside world: the event stores (PostgreSQL or
-//! embedded SQLite), the idempotency ledger, configuration and telemetry.
+//! embedded SQLite), the vault of personal data, the idempotency ledger, configuration
+//! and telemetry.
 
 pub mod checkpoints;
 pub mod config;
@@ -15,8 +16,10 @@ pub mod object_store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod vault;
 pub mod wake;
 
 pub use config::{Config, ConfigError};
 pub use db::Database;
 pub use event_store::{EventStore, GlobalPosition, RecordedEvent};
+pub use vault::Vault;

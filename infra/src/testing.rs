@@ -90,6 +90,19 @@ impl TestDatabase {
         db
     }
 
+    /// The vault of this database under the master key a server started on it uses
+    /// (the one generated in its data directory, unless `DATA_KEY_FILE` is set).
+    pub async fn vault(&self, db: &Database) -> crate::Vault {
+        crate::Vault::from_config(db.clone(), &self.config().keys)
+            .await
+            .expect("open the test database's vault")
+    }
+
+    /// An event store on `db` with this database's vault.
+    pub async fn event_store(&self, db: &Database) -> crate::EventStore {
+        crate::EventStore::new(db.clone(), self.vault(db).await)
+    }
+
     pub fn config(&self) -> Config {
         self.config_with(&[])
     }
@@ -311,7 +324,7 @@ pub async fn store_pre_credentials_organization(
     admin: (Uuid, String),
     user: (Uuid, String),
 ) -> Uuid {
-    use expensewise_domain::email_claim::claim_id;
+    use expensewise_domain::email_claim::legacy_claim_id;
     let org = Uuid::new_v4();
     let rows = [
         (
@@ -337,7 +350,7 @@ pub async fn store_pre_credentials_organization(
         ),
         (
             "email_claim",
-            claim_id("ada@old.test"),
+            legacy_claim_id("ada@old.test"),
             1,
             "EmailClaimed",
             "1.0",
@@ -346,7 +359,7 @@ pub async fn store_pre_credentials_organization(
         ),
         (
             "email_claim",
-            claim_id("bob@old.test"),
+            legacy_claim_id("bob@old.test"),
             1,
             "EmailClaimed",
             "1.0",

@@ -14,7 +14,7 @@ use expensewise_infra::testing::{
     acting_now, draft_expense, event_metadata, new_employee, register_directly as register,
     store_v1_registration, Backend, TestDatabase,
 };
-use expensewise_infra::{on_database, on_writer, Database, EventStore, GlobalPosition};
+use expensewise_infra::{on_database, on_writer, Database, GlobalPosition};
 use uuid::Uuid;
 
 async fn all_after(db: &Database, from: GlobalPosition) -> Vec<(GlobalPosition, String)> {
@@ -50,7 +50,7 @@ async fn at_least(
 async fn the_tailer_never_skips_a_transaction_that_commits_late() {
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let Database::Postgres(pool) = &db else {
         unreachable!("a PostgreSQL test database")
     };
@@ -117,7 +117,7 @@ async fn the_tailer_never_skips_a_transaction_that_commits_late() {
 async fn events_are_read_back_in_commit_order(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let mut written = Vec::new();
     for _ in 0..5 {
         written.push(register(&store).await.to_string());
@@ -142,7 +142,7 @@ async fn an_old_event_version_is_upcast_when_loaded(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
     let org = store_v1_registration(&db).await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let loaded: Organization = store.load(&org.to_string()).await.unwrap();
     assert!(loaded.exists());
     assert_eq!(loaded.name(), "Old Corp");
@@ -157,7 +157,7 @@ async fn an_old_event_version_is_upcast_when_loaded(backend: Backend) {
 async fn stored_events_cannot_be_changed_or_removed(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let org = register(&store).await.to_string();
     let (update, delete) = on_writer!(&db, |pool| {
         let update = sqlx::query("UPDATE events SET event_type = 'Forged' WHERE aggregate_id = $1")
@@ -180,7 +180,7 @@ async fn stored_events_cannot_be_changed_or_removed(backend: Backend) {
 async fn organizations_load_the_same_from_snapshots(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let org = register(&store).await;
     let loaded: Organization = store.load(&org.to_string()).await.unwrap();
     let (admin, _) = loaded
@@ -228,7 +228,7 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
             .unwrap();
     assert_eq!(events.len(), users + 1);
     let mut replayed = Organization::default();
-    for event in events {
+    for event in store.vault().open_all(events).await.unwrap() {
         cqrs_es::Aggregate::apply(
             &mut replayed,
             serde_json::from_value(event.payload).unwrap(),
@@ -244,7 +244,7 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
     use expensewise_domain::{Expense, Money};
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let actor = new_employee();
     let eur = Currency::parse("EUR").unwrap();
     let id = Uuid::new_v4().to_string();
@@ -311,8 +311,8 @@ async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
     use expensewise_infra::event_store::{aggregate_version, CommandError};
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let this_replica = EventStore::new(db.clone());
-    let other_replica = EventStore::new(db.clone());
+    let this_replica = database.event_store(&db).await;
+    let other_replica = database.event_store(&db).await;
     let actor = new_employee();
     let today = Utc::now().date_naive();
     let create = || draft_expense(actor, "1.00", "Kiosk");
@@ -389,7 +389,7 @@ async fn consumers_sharing_a_tail_read_what_the_store_holds(backend: Backend) {
     use expensewise_infra::event_store::Tail;
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     for _ in 0..12 {
         register(&store).await;
     }

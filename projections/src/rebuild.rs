@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use expensewise_infra::checkpoints;
 use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{on_tx, on_writer, Database, GlobalPosition};
+use expensewise_infra::{on_tx, on_writer, Database, GlobalPosition, Vault};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -51,6 +51,7 @@ impl Report {
 /// the live table. `progress` is told how many events have been applied so far.
 pub async fn rebuild(
     db: &Database,
+    vault: &Vault,
     live: &dyn Projection,
     shadow: &dyn Projection,
     swap: bool,
@@ -73,7 +74,7 @@ pub async fn rebuild(
             break;
         }
         let mut tx = db.begin().await?;
-        let last = apply(&mut tx, shadow, events, &mut applied).await?;
+        let last = apply(&mut tx, vault, shadow, events, &mut applied).await?;
         checkpoints::advance(&mut tx, shadow.name(), position, last).await?;
         tx.commit().await?;
         position = last;
@@ -88,7 +89,7 @@ pub async fn rebuild(
         if events.is_empty() {
             break;
         }
-        position = apply(&mut tx, shadow, events, &mut applied).await?;
+        position = apply(&mut tx, vault, shadow, events, &mut applied).await?;
         progress(applied);
     }
     // Bring the live model to the same place, so the two compare like for like. A live
@@ -110,7 +111,7 @@ pub async fn rebuild(
                 break;
             }
             let mut ignored = 0;
-            live_at = apply(&mut tx, live, events, &mut ignored).await?;
+            live_at = apply(&mut tx, vault, live, events, &mut ignored).await?;
         }
     }
     if live_at != live_position {
@@ -159,16 +160,14 @@ pub async fn rebuild(
 
 async fn apply(
     tx: &mut Tx,
+    vault: &Vault,
     projection: &dyn Projection,
     events: Vec<expensewise_infra::RecordedEvent>,
     applied: &mut u64,
 ) -> anyhow::Result<GlobalPosition> {
     let last = events.last().map(|e| e.global).unwrap_or_default();
     *applied += events.len() as u64;
-    let events: Vec<_> = events
-        .into_iter()
-        .map(expensewise_infra::RecordedEvent::upcast)
-        .collect();
+    let events = vault.reveal_all(events).await?;
     projection.apply(tx, &events).await?;
     Ok(last)
 }

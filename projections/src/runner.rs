@@ -19,7 +19,7 @@ use expensewise_infra::event_store::{Follow, Tail};
 use expensewise_infra::nats::{self, EventMessage};
 use expensewise_infra::telemetry::{self, traceparent};
 use expensewise_infra::wake::Wake;
-use expensewise_infra::{Database, GlobalPosition, RecordedEvent};
+use expensewise_infra::{Database, GlobalPosition, RecordedEvent, Vault};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -91,7 +91,6 @@ async fn run(
 ) {
     let name = projection.name();
     let db = follow.database();
-    let tail = &follow.tail;
     let mut wake = Wake::new(db.clone(), follow.appends.clone());
     let mut consumer: Option<PullConsumer> = None;
     // The checkpoint as this loop last wrote it; read again only after a failure (another
@@ -104,7 +103,7 @@ async fn run(
                 None => checkpoint::load(db, name).await?,
             };
             match &source {
-                Source::Store => apply_store_batch(tail, projection.as_ref(), from).await,
+                Source::Store => apply_store_batch(&follow, projection.as_ref(), from).await,
                 Source::JetStream(js) => {
                     let consumer = match &consumer {
                         Some(c) => c.clone(),
@@ -114,7 +113,7 @@ async fn run(
                             c
                         }
                     };
-                    apply_messages(tail, js, projection.as_ref(), &consumer, from).await
+                    apply_messages(&follow, js, projection.as_ref(), &consumer, from).await
                 }
             }
         };
@@ -167,23 +166,29 @@ async fn run(
 /// `None` when there was nothing to do.
 pub async fn apply_batch(
     db: &Database,
+    vault: &Vault,
     projection: &dyn Projection,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<GlobalPosition>> {
-    Ok(apply_store_batch(&Tail::new(db.clone()), projection, from)
+    let follow = Follow {
+        tail: Tail::new(db.clone()),
+        appends: watch::channel(0).1,
+        vault: vault.clone(),
+    };
+    Ok(apply_store_batch(&follow, projection, from)
         .await?
         .map(|(p, _)| p))
 }
 
 /// [`apply_batch`] through a process's tail, also telling how many events the batch had.
 async fn apply_store_batch(
-    tail: &Tail,
+    follow: &Follow,
     projection: &dyn Projection,
     from: GlobalPosition,
 ) -> anyhow::Result<Option<(GlobalPosition, usize)>> {
-    let events = tail.read_after(from, BATCH).await?;
+    let events = follow.tail.read_after(from, BATCH).await?;
     let count = events.len();
-    Ok(apply_events(tail.database(), projection, from, events)
+    Ok(apply_events(follow, projection, from, events)
         .await?
         .map(|p| (p, count)))
 }
@@ -191,7 +196,7 @@ async fn apply_store_batch(
 /// Applies `events` (those after `from`) and moves the checkpoint, in one transaction. A
 /// checkpoint moved meanwhile by another instance rolls it all back.
 async fn apply_events(
-    db: &Database,
+    follow: &Follow,
     projection: &dyn Projection,
     from: GlobalPosition,
     events: Vec<RecordedEvent>,
@@ -220,11 +225,13 @@ async fn apply_events(
     } else {
         Vec::new()
     };
-    let mut tx = db.begin().await?;
+    // Opened before the transaction begins: a data key not yet in memory is read
+    // without holding it.
+    let events = follow.vault.reveal_all(events).await?;
+    let mut tx = follow.database().begin().await?;
     if checkpoint::lock(&mut tx, projection.name()).await? != from {
         return Err(CheckpointMoved.into());
     }
-    let events: Vec<RecordedEvent> = events.into_iter().map(RecordedEvent::upcast).collect();
     projection.apply(&mut tx, &events).await?;
     if checkpoint::advance(&mut tx, projection.name(), from, last).await? {
         tx.commit().await?;
@@ -250,7 +257,7 @@ struct CheckpointMoved;
 /// to go; the events up to there are read from the store, in its global order, and
 /// every hole is filled.
 async fn fill_from_store(
-    tail: &Tail,
+    follow: &Follow,
     projection: &dyn Projection,
     from: GlobalPosition,
     announced: Vec<RecordedEvent>,
@@ -265,7 +272,8 @@ async fn fill_from_store(
     };
     let mut position = from;
     while position < upto {
-        let events: Vec<RecordedEvent> = tail
+        let events: Vec<RecordedEvent> = follow
+            .tail
             .read_after(position, BATCH)
             .await?
             .into_iter()
@@ -282,7 +290,7 @@ async fn fill_from_store(
                 "filled events the broker did not deliver from the event store"
             );
         }
-        match apply_events(tail.database(), projection, position, events).await? {
+        match apply_events(follow, projection, position, events).await? {
             Some(next) => position = next,
             None => {
                 anyhow::bail!("announced events up to {upto} are not readable in the store yet")
@@ -316,7 +324,7 @@ async fn durable_consumer(js: &jetstream::Context, name: &str) -> anyhow::Result
 /// Applies one fetched batch of messages. They are acknowledged only after their effect
 /// (and the checkpoint) committed; on any failure they are handed back for redelivery.
 async fn apply_messages(
-    tail: &Tail,
+    follow: &Follow,
     js: &jetstream::Context,
     projection: &dyn Projection,
     pull: &PullConsumer,
@@ -364,7 +372,7 @@ async fn apply_messages(
     }
     let messages = kept;
     let count = messages.len();
-    let outcome = fill_from_store(tail, projection, from, events).await;
+    let outcome = fill_from_store(follow, projection, from, events).await;
     match outcome {
         Ok(applied) => {
             for message in &messages {

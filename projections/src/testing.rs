@@ -2,15 +2,16 @@
 //!
 //! Compiled only with the `testing` feature, which test code turns on.
 
-use expensewise_infra::Database;
+use expensewise_infra::{Database, Vault};
 
 /// Checks that every read model equals what a rebuild from the event store makes of the
 /// events it has read: nothing missing, nothing doubled. Returns how many read models.
-pub async fn assert_read_models_equal_a_rebuild(db: &Database) -> usize {
+pub async fn assert_read_models_equal_a_rebuild(db: &Database, vault: &Vault) -> usize {
     let models = crate::status::read_models();
     for model in &models {
         let verified = crate::rebuild::rebuild(
             db,
+            vault,
             model.live.as_ref(),
             model.shadow.as_ref(),
             false,

@@ -53,7 +53,7 @@ async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
 async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let actor = new_employee();
     // Stand-ins for the digests of three different files.
     let scanned = upload(&store, &actor, "aa").await;
@@ -97,7 +97,10 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     // wait until it hands out every event of this database.
     stored_event_ids(&db).await;
     let mut position = GlobalPosition::default();
-    while let Some(next) = apply_batch(&db, &projection, position).await.unwrap() {
+    while let Some(next) = apply_batch(&db, store.vault(), &projection, position)
+        .await
+        .unwrap()
+    {
         position = next;
     }
 
@@ -143,7 +146,10 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
         before
     );
     assert!(before.starts_with("3:"), "{before}");
-    assert_eq!(assert_read_models_equal_a_rebuild(&db).await, 3);
+    assert_eq!(
+        assert_read_models_equal_a_rebuild(&db, store.vault()).await,
+        3
+    );
     db.close().await;
     database.drop_database().await;
 }

@@ -269,7 +269,7 @@ async fn a_deactivation_by_another_replica_applies_at_once(backend: Backend) {
     expect_status(app.get("/v1/me", &admin.token).await, StatusCode::OK).await;
 
     let db = app.database.connect().await;
-    let other_replica = expensewise_infra::EventStore::new(db.clone());
+    let other_replica = app.database.event_store(&db).await;
     let organization_id = uuid::Uuid::parse_str(&admin.organization_id).unwrap();
     let command = expensewise_domain::organization::OrganizationCommand::DeactivateUser {
         actor_id: uuid::Uuid::parse_str(&admin.user_id).unwrap(),

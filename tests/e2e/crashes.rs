@@ -30,7 +30,7 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
     let nats = NatsServer::start();
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     // Each process serves its probes on a port of its own choosing (PORT 0).
     let mut env = database.environment();
     env.push(("NATS_URL", nats.url.clone()));
@@ -83,7 +83,7 @@ async fn killing_the_relay_and_the_projector_mid_stream_loses_and_doubles_nothin
         "every event on the stream once, in order"
     );
     drop(relay);
-    expensewise_tests::assert_read_models_equal_a_rebuild(&db).await;
+    expensewise_tests::assert_read_models_equal_a_rebuild(&db, store.vault()).await;
     db.close().await;
     database.drop_database().await;
 }
@@ -193,7 +193,7 @@ async fn a_server_killed_mid_batch_keeps_every_acknowledged_command(backend: Bac
     // Commands go on after the restart.
     let after = api.login("ada@acme.test").await;
     api.create_expense(&after).await;
-    assert_read_models_equal_a_rebuild(&db).await;
+    assert_read_models_equal_a_rebuild(&db, &database.vault(&db).await).await;
     server.kill();
     db.close().await;
     database.drop_database().await;

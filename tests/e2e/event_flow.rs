@@ -164,7 +164,7 @@ async fn a_nats_outage_during_a_burst_loses_and_doubles_nothing() {
         .map(|m| m["msg_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(published, stored, "nothing lost, nothing twice, in order");
-    assert_read_models_equal_a_rebuild(&db).await;
+    assert_read_models_equal_a_rebuild(&db, &app.database.vault(&db).await).await;
     app.finish().await;
 }
 
@@ -173,7 +173,7 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
     let nats = NatsServer::start();
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let store = expensewise_infra::EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relays: Vec<_> = (0..2)
@@ -233,7 +233,7 @@ async fn a_backlog_goes_out_in_atomic_batches_and_going_out_again_doubles_nothin
     let nats = NatsServer::start();
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let store = expensewise_infra::EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let batched = |messages: &[Value]| {
         messages
             .iter()

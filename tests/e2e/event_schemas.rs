@@ -177,7 +177,7 @@ async fn every_kind_of_event(app: &TestApp) {
 
     // Uploads come with the receipts API; here the store records them as it will.
     let db = app.database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = app.database.event_store(&db).await;
     let actor = Actor {
         user_id: Uuid::parse_str(&employee.user_id).unwrap(),
         organization_id: Uuid::parse_str(&employee.organization_id).unwrap(),

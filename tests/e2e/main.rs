@@ -27,6 +27,7 @@ mod receipt_review;
 mod receipts;
 mod replay;
 mod retention;
+mod shredding;
 mod shutdown;
 mod tokens;
 mod tracing;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use expensewise_infra::consumer::Handler;
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{EventStore, GlobalPosition};
+use expensewise_infra::GlobalPosition;
 use expensewise_tests::{
     consistency, draw_receipt, expect_json, money, on_both_backends, upload_receipt, Backend,
     Expense, Page, Receipt, TestApp, User,
@@ -114,7 +114,7 @@ async fn a_photographed_receipt_becomes_a_draft_expense_once(backend: Backend) {
 
     // The scan event delivered again (twice) makes no second expense.
     let db = app.database.connect().await;
-    let store = std::sync::Arc::new(EventStore::new(db.clone()));
+    let store = std::sync::Arc::new(app.database.event_store(&db).await);
     let scan = read_after(&db, GlobalPosition::default(), 10_000)
         .await
         .unwrap()

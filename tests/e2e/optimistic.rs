@@ -29,7 +29,7 @@ impl OtherReplica {
     async fn of(app: &TestApp) -> OtherReplica {
         let db = app.database.connect().await;
         OtherReplica {
-            store: EventStore::new(db.clone()),
+            store: app.database.event_store(&db).await,
             db,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use expensewise_infra::consumer::Handler;
 use expensewise_infra::event_store::read_after;
-use expensewise_infra::{EventStore, GlobalPosition};
+use expensewise_infra::GlobalPosition;
 use expensewise_tests::{
     draw_receipt, expect_json, expect_problem, expect_status, expensewise, money, on_both_backends,
     Backend, Expense, Page, Receipt, TestApp, User,
@@ -172,7 +172,7 @@ async fn an_unsure_photo_is_reviewed_and_becomes_one_draft(backend: Backend) {
         .find(|e| e.aggregate_id == id && e.event_type == "ReceiptReviewed")
         .expect("the review event");
     let manager = ReceiptExpenses {
-        store: std::sync::Arc::new(EventStore::new(db.clone())),
+        store: std::sync::Arc::new(app.database.event_store(&db).await),
     };
     manager.handle(&event).await.unwrap();
     manager.handle(&event).await.unwrap();

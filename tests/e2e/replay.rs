@@ -74,9 +74,11 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let db = app.database.connect().await;
+    let vault = app.database.vault(&db).await;
     for model in status::read_models() {
         let report = rebuild::rebuild(
             &db,
+            &vault,
             model.live.as_ref(),
             model.shadow.as_ref(),
             true,
@@ -123,7 +125,7 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
         users["items"].as_array().unwrap().len(),
         1 + commands.div_ceil(5)
     );
-    assert_read_models_equal_a_rebuild(&db).await;
+    assert_read_models_equal_a_rebuild(&db, &app.database.vault(&db).await).await;
     db.close().await;
     Arc::into_inner(app).unwrap().finish().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
-use expensewise_infra::{nats, on_database, EventStore, RecordedEvent};
+use expensewise_infra::{nats, on_database, RecordedEvent};
 use expensewise_tests::{register_directly, Backend, NatsServer, TestDatabase};
 use tokio::sync::watch;
 
@@ -96,7 +96,7 @@ async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_letter
     let nats = NatsServer::start();
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let js = nats::connect(&nats.url).await.unwrap();
     let (stop, stopped) = watch::channel(false);
     let relay = tokio::spawn(nats::run_relay(store.follow(), js.clone(), stopped.clone()));
@@ -106,7 +106,7 @@ async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_letter
     }
     let poisoned = organizations[7].clone();
     let log = Arc::new(Mutex::new(Log::default()));
-    let feed = Feed::JetStream(Box::new(js.clone()));
+    let feed = Feed::JetStream(Box::new(js.clone()), store.vault().clone());
     let workers = spawn_replicas(&feed, 2, &poisoned, &log, &stopped);
 
     let dead_letters = consumer::ensure_dead_letter_stream(&js).await.unwrap();
@@ -169,7 +169,7 @@ async fn a_worker_updates_the_consumer_an_older_version_made() {
     let nats = NatsServer::start();
     let database = TestDatabase::create(Backend::Postgres).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let js = nats::connect(&nats.url).await.unwrap();
     let stream = nats::ensure_stream(&js).await.unwrap();
     stream
@@ -187,7 +187,7 @@ async fn a_worker_updates_the_consumer_an_older_version_made() {
     let (stop, stopped) = watch::channel(false);
     let relay = tokio::spawn(nats::run_relay(store.follow(), js.clone(), stopped.clone()));
     let log = Arc::new(Mutex::new(Log::default()));
-    let feed = Feed::JetStream(Box::new(js.clone()));
+    let feed = Feed::JetStream(Box::new(js.clone()), store.vault().clone());
     let workers = spawn_replicas(&feed, 1, "", &log, &stopped);
     for _ in 0..3 {
         register_directly(&store).await;
@@ -209,7 +209,7 @@ async fn a_worker_updates_the_consumer_an_older_version_made() {
 async fn reading_the_store_a_failing_event_is_retried_then_recorded_as_dead() {
     let database = TestDatabase::create(Backend::Sqlite).await;
     let db = database.connect().await;
-    let store = EventStore::new(db.clone());
+    let store = database.event_store(&db).await;
     let mut organizations = Vec::new();
     for _ in 0..6 {
         organizations.push(register_directly(&store).await.to_string());

@@ -113,6 +113,15 @@ impl TestApp {
         Self::launch(database, nats_url, extra, self.roles).await
     }
 
+    /// Like [`TestApp::restart`], with `extra` instead of the variables it was started
+    /// with.
+    pub async fn restart_with(mut self, extra: Vec<(&'static str, String)>) -> TestApp {
+        self.stop().await;
+        let database = self.database.take();
+        let nats_url = self.nats_url.clone();
+        Self::launch(database, nats_url, extra, self.roles).await
+    }
+
     async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

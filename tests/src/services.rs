@@ -98,6 +98,29 @@ impl S3Server {
         ]
     }
 
+    /// A new symmetric key of the KMS moto serves beside S3 (made with the `aws` command
+    /// line, as an operator would): its id.
+    pub fn kms_key(&self) -> String {
+        let made = self.aws(&["kms", "create-key", "--description", "expensewise test"]);
+        assert!(made.status.success(), "cannot create a KMS key: {made:?}");
+        let answer: Value = serde_json::from_slice(&made.stdout).expect("create-key's JSON");
+        answer["KeyMetadata"]["KeyId"]
+            .as_str()
+            .expect("a key id")
+            .to_string()
+    }
+
+    /// What the application needs to wrap its data keys with the KMS key `key_id`.
+    pub fn kms_environment(&self, key_id: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("KMS_KEY_ID", key_id.to_string()),
+            ("KMS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", S3_KEY_ID.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET.to_string()),
+        ]
+    }
+
     /// Runs the `aws` command line against this server.
     pub fn aws(&self, args: &[&str]) -> std::process::Output {
         let binary = test_tool("aws");

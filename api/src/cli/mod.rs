@@ -5,7 +5,7 @@ mod receipts;
 use std::future::IntoFuture;
 
 use clap::{Parser, Subcommand};
-use expensewise_infra::{telemetry, Config, Database};
+use expensewise_infra::{telemetry, Config, Database, Vault};
 use tokio::net::TcpListener;
 
 use expensewise_projections::{rebuild, status};
@@ -60,6 +60,11 @@ pub enum Command {
         #[command(subcommand)]
         action: receipts::ReceiptsCommand,
     },
+    /// Manage the keys personal data is encrypted with (docs/personal-data.md).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Manage the JetStream event stream (needs NATS_URL).
     Stream {
         #[command(subcommand)]
@@ -81,6 +86,14 @@ pub enum StreamCommand {
         #[arg(long)]
         from_start: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// After changing the master key (DATA_KEY_FILE, or KMS_KEY_ID, with the old file as
+    /// DATA_KEY_PREVIOUS_FILE): wrap every data key with the new one. Runs beside the
+    /// product; once it has, the old key is no longer needed.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,9 +219,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections { action } => projections(config, action).await,
         Command::Audit { action } => audit(config, action).await,
         Command::Stream { action } => stream(config, action).await,
+        Command::Keys { action } => keys(config, action).await,
         Command::Receipts { action } => receipts::run(config, action).await,
         Command::Openapi | Command::Smoke(_) => Ok(()),
     }
+}
+
+async fn keys(config: Config, action: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Rotate = action;
+    let db = Database::connect(&config.database.url, 2).await?;
+    db.migrate().await?;
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
+    let count = vault.rotate().await?;
+    println!(
+        "{count} keys wrapped anew with {}; every key is now wrapped by it",
+        vault.master_key_id()
+    );
+    db.close().await;
+    Ok(())
 }
 
 async fn stream(config: Config, action: StreamCommand) -> anyhow::Result<()> {
@@ -266,8 +294,10 @@ async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
         ),
         None => Box::new(tokio::io::stdout()),
     };
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
     let mut lines = std::pin::pin!(crate::routes::audit::ndjson_stream(
         db.clone(),
+        vault,
         filter,
         after
     ));
@@ -287,6 +317,7 @@ async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
 async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Result<()> {
     let db = Database::connect(&config.database.url, 4).await?;
     db.migrate().await?;
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
     let (selection, swap) = match action {
         ProjectionsCommand::Status => {
             println!(
@@ -328,6 +359,7 @@ async fn projections(config: Config, action: ProjectionsCommand) -> anyhow::Resu
         bar.set_prefix(model.name);
         let report = rebuild::rebuild(
             &db,
+            &vault,
             model.live.as_ref(),
             model.shadow.as_ref(),
             swap,

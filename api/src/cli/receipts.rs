@@ -8,7 +8,7 @@ use expensewise_application::UseCaseError;
 use expensewise_domain::receipt::{ReceiptState, ScanStatus};
 use expensewise_domain::EventMetadata;
 use expensewise_infra::event_store::Scope;
-use expensewise_infra::{Config, Database, EventStore};
+use expensewise_infra::{Config, Database, EventStore, Vault};
 use expensewise_projections::receipts as receipts_model;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -53,7 +53,11 @@ pub async fn run(config: Config, action: ReceiptsCommand) -> anyhow::Result<()> 
             status,
             since,
             organization,
-        } => rescan(&db, &status, since.as_deref(), organization).await,
+        } => {
+            let vault = Vault::from_config(db.clone(), &config.keys).await?;
+            let store = EventStore::new(db.clone(), vault);
+            rescan(&store, &status, since.as_deref(), organization).await
+        }
         ReceiptsCommand::Corrections {
             export,
             organization,
@@ -74,14 +78,14 @@ fn parse_since(text: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 async fn rescan(
-    db: &Database,
+    store: &EventStore,
     status: &str,
     since: Option<&str>,
     organization: Option<Uuid>,
 ) -> anyhow::Result<()> {
     let since = since.map(parse_since).transpose()?;
-    let receipts = receipts_model::with_status(db, status, since, organization).await?;
-    let store = EventStore::new(db.clone());
+    let receipts =
+        receipts_model::with_status(store.database(), status, since, organization).await?;
     let bar = ProgressBar::new(receipts.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("rescan [{bar:40}] {pos}/{len} receipts, eta {eta}")
@@ -101,7 +105,7 @@ async fn rescan(
             request_id: None,
             traceparent: None,
         };
-        match use_case::rescan(&store, &Scope::none(), None, &metadata, *id).await {
+        match use_case::rescan(store, &Scope::none(), None, &metadata, *id).await {
             Ok(_) => queued += 1,
             // Changed since the list was read (reviewed, or already queued).
             Err(UseCaseError::Rejected(_)) => skipped += 1,

@@ -122,6 +122,7 @@ pub async fn rebuild_projection(
     tokio::spawn(async move {
         let result = rebuild::rebuild(
             &task_app.db,
+            task_app.store.vault(),
             model.live.as_ref(),
             model.shadow.as_ref(),
             true,

@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use expensewise_domain::Role;
 use expensewise_infra::event_store::{read_filtered, AuditFilter};
-use expensewise_infra::{Database, GlobalPosition};
+use expensewise_infra::{Database, GlobalPosition, Vault};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -59,16 +59,21 @@ pub fn ndjson_line(view: &EventView) -> Vec<u8> {
 /// All matching events after `after`, page by page, as NDJSON.
 pub fn ndjson_stream(
     db: Database,
+    vault: Vault,
     filter: AuditFilter,
     after: GlobalPosition,
 ) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures::stream::try_unfold(Some(after), move |cursor| {
-        let (db, filter) = (db.clone(), filter.clone());
+        let (db, vault, filter) = (db.clone(), vault.clone(), filter.clone());
         async move {
             let Some(cursor) = cursor else {
                 return Ok(None);
             };
             let events = read_filtered(&db, &filter, cursor, STREAM_PAGE)
+                .await
+                .map_err(std::io::Error::other)?;
+            let events = vault
+                .open_all(events)
                 .await
                 .map_err(std::io::Error::other)?;
             let next = (events.len() as i64 == STREAM_PAGE)
@@ -137,7 +142,12 @@ pub async fn audit_events(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains(NDJSON));
     if wants_ndjson {
-        let body = Body::from_stream(ndjson_stream(app.db.clone(), filter, after));
+        let body = Body::from_stream(ndjson_stream(
+            app.db.clone(),
+            app.store.vault().clone(),
+            filter,
+            after,
+        ));
         return Ok((
             [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))],
             body,
@@ -147,6 +157,12 @@ pub async fn audit_events(
     let events = read_filtered(&app.db, &filter, after, limit)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
+    let events = app
+        .store
+        .vault()
+        .open_all(events)
+        .await
+        .map_err(ApiError::internal)?;
     let next_after = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.global.to_string()))
         .flatten();

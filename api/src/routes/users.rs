@@ -351,7 +351,7 @@ pub async fn personal_data(
         events: data
             .events
             .into_iter()
-            .map(|e| super::events::EventView::new(e.upcast()))
+            .map(super::events::EventView::new)
             .collect(),
     }))
 }

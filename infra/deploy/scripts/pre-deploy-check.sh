@@ -35,7 +35,7 @@ kubectl apply --server-side --dry-run=server -f "$rendered" >/dev/null \
     || fail "the cluster refuses the rendered objects"
 
 # 4. The secrets the pods mount exist (from the secret store) with every key.
-for key in DATABASE_URL JWT_SECRET SMTP_PASSWORD; do
+for key in DATABASE_URL JWT_SECRET DATA_KEY SMTP_PASSWORD; do
     kubectl -n "$namespace" get secret expensewise-secrets -o "jsonpath={.data.$key}" | grep -q . \
         || fail "secret expensewise-secrets has no $key"
 done

@@ -1,4 +1,4 @@
-//! The one piece of configuration the process makes rather than reads.
+//! The pieces of configuration the process makes rather than reads.
 
 use std::path::Path;
 
@@ -27,6 +27,30 @@ pub fn local_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
     write_private(&path, &secret)
         .map_err(|e| invalid("DATA_DIR", format!("cannot write {}: {e}", path.display())))?;
     Ok(Secret::new(secret))
+}
+
+/// Outside production a missing master key is generated once at `path` (in the data
+/// directory): a local installation keeps reading what it encrypted across restarts.
+/// It is written aside and linked into place, so a process starting at the same moment
+/// reads either no file or the whole key; whoever links first wins.
+pub fn local_data_key(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let aside = path.with_extension(format!("{}.new", rand::random::<u32>()));
+    write_private(&aside, &key)?;
+    let linked = std::fs::hard_link(&aside, path);
+    std::fs::remove_file(&aside)?;
+    match linked {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(unix)]

@@ -5,7 +5,8 @@
 //! Each section parses its own variables through the same readers (`source.rs`);
 //! parsing reads no file except a secret's `NAME_FILE` and writes none. The files that
 //! variables name are checked by [`Config::load`] before parsing, and the local signing
-//! secret is made by [`local_secret`] when a server starts.
+//! secret and master key are made by [`local_secret`] and [`local_data_key`] when a
+//! server starts.
 
 mod local_secret;
 mod sections;
@@ -17,11 +18,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use local_secret::local_secret;
+pub use local_secret::{local_data_key, local_secret};
 pub use sections::{
-    AuthConfig, DatabaseConfig, HttpConfig, LimitsConfig, MailConfig, OcrConfig, OcrsModels,
-    RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode, SmtpConfig, SmtpSecurity,
-    StreamConfig, TelemetryConfig, DEFAULT_PDF_PAGES,
+    AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig, MailConfig,
+    OcrConfig, OcrsModels, RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode, SmtpConfig,
+    SmtpSecurity, StreamConfig, TelemetryConfig, DEFAULT_PDF_PAGES,
 };
 use source::Source;
 
@@ -75,6 +76,7 @@ pub struct Config {
     pub stream: StreamConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub keys: KeysConfig,
     pub receipts: ReceiptStorage,
     pub receipt_retention: ReceiptRetention,
     pub mail: MailConfig,
@@ -103,7 +105,12 @@ impl Config {
     /// or mail; then the configuration is parsed.
     pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let source = Source::new(&lookup);
-        for variable in ["OCRS_DETECTION_MODEL", "OCRS_RECOGNITION_MODEL"] {
+        for variable in [
+            "OCRS_DETECTION_MODEL",
+            "OCRS_RECOGNITION_MODEL",
+            "DATA_KEY_FILE",
+            "DATA_KEY_PREVIOUS_FILE",
+        ] {
             if let Some(path) = source.get(variable) {
                 if !Path::new(&path).is_file() {
                     return Err(invalid(variable, format!("{path} is not a file")));
@@ -142,6 +149,7 @@ impl Config {
             stream: StreamConfig::parse(&source)?,
             http: HttpConfig::parse(&source)?,
             auth: AuthConfig::parse(&source, app_env)?,
+            keys: KeysConfig::parse(&source, app_env, &data_dir)?,
             receipts: ReceiptStorage::parse(&source, &data_dir)?,
             receipt_retention: ReceiptRetention::parse(&source)?,
             mail: MailConfig::parse(&source)?,

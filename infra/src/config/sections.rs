@@ -413,3 +413,75 @@ impl LimitsConfig {
         })
     }
 }
+
+/// The master key that wraps the data keys personal fields are encrypted with
+/// (docs/personal-data.md).
+#[derive(Debug, Clone)]
+pub struct KeysConfig {
+    /// `DATA_KEY_FILE`: 32 bytes as 64 hex digits. Outside production, without it or
+    /// KMS, `DATA_DIR/data-key`, made on first start (see [`KeysConfig::generated`]).
+    pub file: Option<PathBuf>,
+    /// Whether `file` is the generated one, to be made if missing.
+    pub generated: bool,
+    /// `DATA_KEY_PREVIOUS_FILE`: the file key before a rotation, which still unwraps
+    /// what it wrapped until `expensewise keys rotate` has wrapped it anew.
+    pub previous_file: Option<PathBuf>,
+    /// `KMS_KEY_ID`: wrap with this AWS KMS key instead of a file's.
+    pub kms: Option<KmsConfig>,
+}
+
+/// A key of AWS KMS, or of a KMS-compatible server at `endpoint_url`.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    pub key_id: String,
+    pub region: String,
+    /// `KMS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// As for S3: `AWS_ACCESS_KEY_ID` with `AWS_SECRET_ACCESS_KEY`, else the default chain.
+    pub credentials: Option<(String, Secret)>,
+}
+
+impl KeysConfig {
+    pub(super) fn parse(
+        source: &Source,
+        app_env: AppEnv,
+        data_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let endpoint_url = source.url("KMS_ENDPOINT_URL", &HTTP_SCHEMES)?;
+        let kms = match source.get("KMS_KEY_ID") {
+            Some(key_id) => Some(KmsConfig {
+                key_id,
+                region: source.get_or("AWS_REGION", "us-east-1"),
+                endpoint_url,
+                credentials: both_or_neither(
+                    ("AWS_ACCESS_KEY_ID", source.get("AWS_ACCESS_KEY_ID")),
+                    (
+                        "AWS_SECRET_ACCESS_KEY",
+                        source.secret("AWS_SECRET_ACCESS_KEY")?,
+                    ),
+                )?,
+            }),
+            None if endpoint_url.is_some() => {
+                return Err(invalid(
+                    "KMS_KEY_ID",
+                    "is required when KMS_ENDPOINT_URL is set",
+                ))
+            }
+            None => None,
+        };
+        let file = source.get("DATA_KEY_FILE").map(PathBuf::from);
+        let generated = file.is_none() && kms.is_none();
+        if generated && app_env == AppEnv::Production {
+            return Err(invalid(
+                "DATA_KEY_FILE",
+                "or KMS_KEY_ID is required in production",
+            ));
+        }
+        Ok(Self {
+            file: file.or_else(|| generated.then(|| data_dir.join("data-key"))),
+            generated,
+            previous_file: source.get("DATA_KEY_PREVIOUS_FILE").map(PathBuf::from),
+            kms,
+        })
+    }
+}

@@ -11,12 +11,58 @@ fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
 }
 
 #[test]
+fn the_master_key_is_required_in_production_and_made_locally_elsewhere() {
+    let strong = "k".repeat(32);
+    let production = [("APP_ENV", "production"), ("JWT_SECRET", strong.as_str())];
+    assert_eq!(config(&production).unwrap_err().variable, "DATA_KEY_FILE");
+    let missing = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", strong.as_str()),
+        ("DATA_KEY_FILE", "/nonexistent/data-key"),
+    ];
+    assert_eq!(config(&missing).unwrap_err().variable, "DATA_KEY_FILE");
+    let endpoint_alone = [("KMS_ENDPOINT_URL", "http://127.0.0.1:1")];
+    assert_eq!(config(&endpoint_alone).unwrap_err().variable, "KMS_KEY_ID");
+    let kms = config(&[
+        ("KMS_KEY_ID", "alias/expensewise"),
+        ("KMS_ENDPOINT_URL", "http://127.0.0.1:1"),
+    ])
+    .unwrap();
+    assert_eq!(kms.keys.kms.unwrap().key_id, "alias/expensewise");
+    assert_eq!(kms.keys.file, None);
+    let local = config(&[("DATA_DIR", "/srv/expensewise")]).unwrap();
+    assert!(local.keys.generated);
+    assert_eq!(
+        local.keys.file,
+        Some(std::path::PathBuf::from("/srv/expensewise/data-key"))
+    );
+}
+
+#[test]
+fn a_local_master_key_is_generated_once_and_kept() {
+    let dir = std::env::temp_dir().join(format!("expensewise-key-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("data-key");
+    local_data_key(&path).unwrap();
+    let first = std::fs::read_to_string(&path).unwrap();
+    local_data_key(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    assert_eq!(first.len(), 64);
+    assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn production_refuses_a_missing_or_weak_secret() {
     let err = config(&[("APP_ENV", "production")]).unwrap_err();
     assert_eq!(err.variable, "JWT_SECRET");
     let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
     assert_eq!(err.variable, "JWT_SECRET");
-    let ok = config(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).unwrap();
+    let ok = config(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", &"k".repeat(32)),
+        ("KMS_KEY_ID", "alias/expensewise"),
+    ])
+    .unwrap();
     assert_eq!(ok.auth.jwt_secret.unwrap().expose().len(), 32);
     let strong = "k".repeat(32);
     let weak_previous = [
@@ -32,6 +78,7 @@ fn production_refuses_a_missing_or_weak_secret() {
         ("APP_ENV", "production"),
         ("JWT_SECRET", strong.as_str()),
         ("JWT_PREVIOUS_SECRET", &"o".repeat(32)),
+        ("KMS_KEY_ID", "alias/expensewise"),
     ])
     .unwrap();
     assert!(rotating.auth.jwt_previous_secret.is_some());

@@ -6,9 +6,12 @@ use cqrs_es::Aggregate;
 use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
 use expensewise_domain::EventMetadata;
 
+use uuid::Uuid;
+
 use super::append_connections::AppendConnections;
 use super::{CommandError, GlobalPosition};
 use crate::credentials::Companion;
+use crate::vault::Vault;
 
 /// The events as cqrs-es would store them: numbered after `sequence`, each with the
 /// command's metadata.
@@ -43,7 +46,8 @@ pub(super) struct Expected<'a> {
     pub organization: Option<&'a (String, u64)>,
 }
 
-/// Appends the events, and the aggregate's snapshot when one is due, and the secret that
+/// Appends the events (their personal fields sealed, `subject`'s where their aggregate
+/// says whose), and the aggregate's snapshot when one is due, and the secret that
 /// comes with them (see `credentials`), in one statement — its own transaction — if what it expects
 /// still holds, and returns the last event's place in
 /// the global order (`None`: it did not hold, nothing was written). One round trip to
@@ -55,14 +59,18 @@ pub(super) async fn append_at_once<A: Aggregate>(
     pool: &sqlx::PgPool,
     connections: Option<&AppendConnections>,
     expected: Expected<'_>,
-    events: Vec<A::Event>,
+    (events, vault, subject): (Vec<A::Event>, &Vault, Option<Uuid>),
     metadata: &EventMetadata,
     snapshot: Option<&A>,
     companion: Option<&Companion>,
 ) -> Result<Option<GlobalPosition>, CommandError<A::Error>> {
     let technical = |e: &dyn std::fmt::Display| CommandError::Technical(anyhow::anyhow!("{e}"));
-    let events = serialize::<A>(expected.aggregate_id, expected.sequence, events, metadata)
+    let mut events = serialize::<A>(expected.aggregate_id, expected.sequence, events, metadata)
         .map_err(|e| technical(&e))?;
+    vault
+        .seal(&mut events, subject)
+        .await
+        .map_err(CommandError::Technical)?;
     let snapshot = snapshot
         .map(serde_json::to_string)
         .transpose()

@@ -45,11 +45,20 @@ tokio::task_local! {
     /// which SQLite's appends go through, has no room for a row beside the events: the
     /// event store sets this around that one commit, and the repository hands it on.
     pub static COMPANION: Companion;
+    /// Whose personal data the events of the append made within its scope are, where
+    /// their aggregate says (see `vault`): handed on to the repository like the
+    /// companion.
+    pub static SUBJECT: Option<uuid::Uuid>;
 }
 
 /// The secret set for the append being made, if any.
 pub fn companion_in_scope() -> Option<Companion> {
     COMPANION.try_with(Companion::clone).ok()
+}
+
+/// The subject set for the append being made (none outside such a scope).
+pub fn subject_in_scope() -> Option<uuid::Uuid> {
+    SUBJECT.try_with(|s| *s).ok().flatten()
 }
 
 /// The appender of one SQLite database, shared by every event store on it.

@@ -38,6 +38,7 @@ pub use tail::{Follow, Tail};
 
 use crate::credentials::Companion;
 use crate::db::Database;
+use crate::vault::Vault;
 
 /// How a decision on an aggregate ended.
 enum Attempt<A> {
@@ -49,6 +50,8 @@ enum Attempt<A> {
 
 pub struct EventStore {
     db: Database,
+    /// Seals personal fields as they are appended and opens them as they are loaded.
+    vault: Vault,
     /// Counts commits made through this store, so in-process tailers wake at once.
     appended: tokio::sync::watch::Sender<u64>,
     /// The tail every consumer in this process reads new events through.
@@ -91,7 +94,7 @@ impl<A: Aggregate> Loaded<A> {
 impl EventStore {
     /// An event store that appends through `connections` connections of its own on
     /// PostgreSQL (see `append_connections.rs`), or through the pool with 0.
-    pub fn with_append_connections(db: Database, connections: usize) -> Self {
+    pub fn with_append_connections(db: Database, vault: Vault, connections: usize) -> Self {
         let append_connections = match &db {
             Database::Postgres(pool) if connections > 0 => {
                 Some(AppendConnections::new(&pool.connect_options(), connections))
@@ -100,37 +103,43 @@ impl EventStore {
         };
         Self {
             append_connections,
-            ..Self::new(db)
+            ..Self::new(db, vault)
         }
     }
 
-    pub fn new(db: Database) -> Self {
-        fn store<A: Aggregate>(db: &Database) -> Store<A> {
-            PersistedEventStore::new_event_store(AnyEventRepository::new(db))
+    pub fn new(db: Database, vault: Vault) -> Self {
+        fn store<A: Aggregate>(db: &Database, vault: &Vault) -> Store<A> {
+            PersistedEventStore::new_event_store(AnyEventRepository::new(db, vault))
                 .with_upcasters(upcast::upcasters())
         }
         // Organizations are loaded on every authenticated request and grow with their
         // users; a snapshot every few events keeps loading to a row and a short tail.
-        fn snapshotted<A: Aggregate>(db: &Database, every: usize) -> Store<A> {
-            PersistedEventStore::new_snapshot_store(AnyEventRepository::new(db), every)
+        fn snapshotted<A: Aggregate>(db: &Database, vault: &Vault, every: usize) -> Store<A> {
+            PersistedEventStore::new_snapshot_store(AnyEventRepository::new(db, vault), every)
                 .with_upcasters(upcast::upcasters())
         }
         Self {
-            organizations: snapshotted(&db, ORGANIZATION_SNAPSHOT_EVERY),
-            email_claims: store(&db),
-            expenses: snapshotted(&db, EXPENSE_SNAPSHOT_EVERY),
-            receipts: store(&db),
+            organizations: snapshotted(&db, &vault, ORGANIZATION_SNAPSHOT_EVERY),
+            email_claims: store(&db, &vault),
+            expenses: snapshotted(&db, &vault, EXPENSE_SNAPSHOT_EVERY),
+            receipts: store(&db, &vault),
             organization_cache: AggregateCache::new(),
             expense_cache: AggregateCache::new(),
             append_connections: None,
             appended: tokio::sync::watch::Sender::new(0),
             tail: Tail::new(db.clone()),
+            vault,
             db,
         }
     }
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The keys personal fields are sealed with (see `vault`).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// Changes whenever a command of this process has appended events.
@@ -144,6 +153,7 @@ impl EventStore {
         Follow {
             tail: self.tail.clone(),
             appends: self.subscribe_appends(),
+            vault: self.vault.clone(),
         }
     }
 
@@ -453,6 +463,7 @@ impl EventStore {
             return Ok(Attempt::Doubtful);
         }
         decided.map_err(CommandError::Rejected)?;
+        let subject = <Self as StoreFor<A>>::subject(&aggregate);
         let guard = scope.organization_guard();
         let mut head = None;
         if appended > 0 {
@@ -480,7 +491,7 @@ impl EventStore {
                         pool,
                         connections,
                         expected,
-                        events,
+                        (events, &self.vault, subject),
                         metadata,
                         snapshot,
                         companion,
@@ -500,7 +511,10 @@ impl EventStore {
                     if self.organization_changed(guard.as_ref()).await? {
                         return Err(stale_or_conflict(scope));
                     }
-                    let commit = store_commit(self.store(), events, context, metadata);
+                    let commit = group_commit::SUBJECT.scope(
+                        subject,
+                        store_commit(self.store(), events, context, metadata),
+                    );
                     match companion {
                         Some(companion) => {
                             group_commit::COMPANION

@@ -1,5 +1,6 @@
 //! One repository type over both event-store crates, so each aggregate has a single
-//! concrete store type whichever database the configuration picks.
+//! concrete store type whichever database the configuration picks. Events pass the
+//! vault on their way: sealed as they are stored, opened as they are loaded.
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -11,8 +12,14 @@ use sqlite_es::SqliteEventRepository;
 
 use super::GroupCommit;
 use crate::db::Database;
+use crate::vault::Vault;
 
-pub enum AnyEventRepository {
+pub struct AnyEventRepository {
+    stored: Stored,
+    vault: Vault,
+}
+
+enum Stored {
     Postgres(PostgresEventRepository),
     /// On SQLite, loading reads on the reading connections; appends are group-committed
     /// on the writing one.
@@ -23,14 +30,32 @@ pub enum AnyEventRepository {
 }
 
 impl AnyEventRepository {
-    pub fn new(db: &Database) -> Self {
-        match db {
-            Database::Postgres(pool) => Self::Postgres(PostgresEventRepository::new(pool.clone())),
-            Database::Sqlite(pools) => Self::Sqlite {
+    pub fn new(db: &Database, vault: &Vault) -> Self {
+        let stored = match db {
+            Database::Postgres(pool) => {
+                Stored::Postgres(PostgresEventRepository::new(pool.clone()))
+            }
+            Database::Sqlite(pools) => Stored::Sqlite {
                 reads: SqliteEventRepository::new(pools.reads.clone()),
                 appends: pools.appends.clone(),
             },
+        };
+        Self {
+            stored,
+            vault: vault.clone(),
         }
+    }
+
+    async fn opened(
+        &self,
+        events: Result<Vec<SerializedEvent>, PersistenceError>,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let mut events = events?;
+        self.vault
+            .open_serialized(&mut events)
+            .await
+            .map_err(|e| PersistenceError::UnknownError(e.into()))?;
+        Ok(events)
     }
 }
 
@@ -39,10 +64,11 @@ impl PersistedEventRepository for AnyEventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match self {
-            Self::Postgres(r) => r.get_events::<A>(aggregate_id).await,
-            Self::Sqlite { reads, .. } => reads.get_events::<A>(aggregate_id).await,
-        }
+        let events = match &self.stored {
+            Stored::Postgres(r) => r.get_events::<A>(aggregate_id).await,
+            Stored::Sqlite { reads, .. } => reads.get_events::<A>(aggregate_id).await,
+        };
+        self.opened(events).await
     }
 
     async fn get_last_events<A: Aggregate>(
@@ -50,23 +76,24 @@ impl PersistedEventRepository for AnyEventRepository {
         aggregate_id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match self {
-            Self::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
-            Self::Sqlite { reads, .. } => {
+        let events = match &self.stored {
+            Stored::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+            Stored::Sqlite { reads, .. } => {
                 reads
                     .get_last_events::<A>(aggregate_id, last_sequence)
                     .await
             }
-        }
+        };
+        self.opened(events).await
     }
 
     async fn get_snapshot<A: Aggregate>(
         &self,
         aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        match self {
-            Self::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
-            Self::Sqlite { reads, .. } => reads.get_snapshot::<A>(aggregate_id).await,
+        match &self.stored {
+            Stored::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
+            Stored::Sqlite { reads, .. } => reads.get_snapshot::<A>(aggregate_id).await,
         }
     }
 
@@ -75,12 +102,17 @@ impl PersistedEventRepository for AnyEventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        match self {
-            Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
-            Self::Sqlite { appends, .. } => {
+        let mut events = events.to_vec();
+        self.vault
+            .seal(&mut events, super::group_commit::subject_in_scope())
+            .await
+            .map_err(|e| PersistenceError::UnknownError(e.into()))?;
+        match &self.stored {
+            Stored::Postgres(r) => r.persist::<A>(&events, snapshot_update).await,
+            Stored::Sqlite { appends, .. } => {
                 let companion = super::group_commit::companion_in_scope();
                 appends
-                    .append(A::TYPE, events, snapshot_update, companion)
+                    .append(A::TYPE, &events, snapshot_update, companion)
                     .await
             }
         }
@@ -90,16 +122,16 @@ impl PersistedEventRepository for AnyEventRepository {
         &self,
         aggregate_id: &str,
     ) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Self::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
-            Self::Sqlite { reads, .. } => reads.stream_events::<A>(aggregate_id).await,
+        match &self.stored {
+            Stored::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
+            Stored::Sqlite { reads, .. } => reads.stream_events::<A>(aggregate_id).await,
         }
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Self::Postgres(r) => r.stream_all_events::<A>().await,
-            Self::Sqlite { reads, .. } => reads.stream_all_events::<A>().await,
+        match &self.stored {
+            Stored::Postgres(r) => r.stream_all_events::<A>().await,
+            Stored::Sqlite { reads, .. } => reads.stream_all_events::<A>().await,
         }
     }
 }

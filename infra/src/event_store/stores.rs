@@ -23,6 +23,8 @@ pub trait StoreFor<A: Aggregate> {
     fn store(&self) -> &Store<A>;
     /// Where aggregates of this type are remembered, if they are.
     fn cache(&self) -> Option<&AggregateCache<A>>;
+    /// Whose personal data the aggregate's events hold, where it is one person's.
+    fn subject(aggregate: &A) -> Option<uuid::Uuid>;
 }
 
 /// Whether appending `count` events after `sequence` reaches the next snapshot: the rule
@@ -41,6 +43,9 @@ macro_rules! store_for {
             }
             fn cache(&self) -> Option<&AggregateCache<$aggregate>> {
                 None $(.or(Some(&self.$cache)))?
+            }
+            fn subject(aggregate: &$aggregate) -> Option<uuid::Uuid> {
+                expensewise_domain::personal::DataSubject::data_subject(aggregate)
             }
         }
     };

@@ -127,6 +127,9 @@ impl Tail {
 pub struct Follow {
     pub tail: Tail,
     pub appends: tokio::sync::watch::Receiver<u64>,
+    /// What the tail serves is as stored (the relay publishes it so); consumers open it
+    /// with this (`Vault::reveal`).
+    pub vault: crate::vault::Vault,
 }
 
 impl Follow {

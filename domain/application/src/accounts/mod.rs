@@ -224,9 +224,7 @@ pub async fn sign_in(
     let account = match validate::email("email", email) {
         Err(_) => None,
         Ok(email) => {
-            let claim: EmailClaim = store
-                .load(&email_claim::claim_id(&email).to_string())
-                .await?;
+            let (_, claim) = claim_of(store, &email).await?;
             match claim.holder() {
                 None => None,
                 Some(holder) => {
@@ -358,8 +356,7 @@ async fn claim_email(
     user_id: Uuid,
     organization_id: Uuid,
 ) -> UseCaseResult<()> {
-    let claim_id = email_claim::claim_id(email).to_string();
-    let current: EmailClaim = store.load(&claim_id).await?;
+    let (claim_id, current) = claim_of(store, email).await?;
     let holder_is_missing = match current.holder() {
         None => false,
         Some(holder) => {
@@ -383,6 +380,23 @@ async fn claim_email(
         )
         .await?;
     Ok(())
+}
+
+/// The claim of an address and its stream id: the keyed id (`email_claim::claim_id`),
+/// unless the address was claimed before ids were keyed — such a claim stays where it
+/// was made, so that an address is never claimed twice.
+pub(crate) async fn claim_of(
+    store: &EventStore,
+    email: &str,
+) -> UseCaseResult<(String, EmailClaim)> {
+    let legacy_id = email_claim::legacy_claim_id(email).to_string();
+    let legacy: EmailClaim = store.load(&legacy_id).await?;
+    if legacy.holder().is_some() {
+        return Ok((legacy_id, legacy));
+    }
+    let id = email_claim::claim_id(store.vault().claim_key(), email).to_string();
+    let claim = store.load(&id).await?;
+    Ok((id, claim))
 }
 
 /// The request's metadata for events of `organization_id` caused by `user_id` — a

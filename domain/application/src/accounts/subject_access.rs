@@ -2,7 +2,6 @@
 //! the events it came from.
 
 use chrono::{DateTime, Utc};
-use expensewise_domain::email_claim;
 use expensewise_domain::organization::{ApiToken, Member};
 use expensewise_domain::receipt::ReceiptState;
 use expensewise_domain::{Actor, Organization, Role};
@@ -89,7 +88,8 @@ pub async fn personal_data(
 
     let mut theirs: Vec<String> = owned.iter().map(|e| e.id.to_string()).collect();
     theirs.extend(uploaded.iter().map(|(id, _)| id.to_string()));
-    theirs.push(email_claim::claim_id(&member.email).to_string());
+    // Boxed: two aggregate loads nested in this future exceed the compiler's layout depth.
+    theirs.push(Box::pin(super::claim_of(store, &member.email)).await?.0);
     let events = events_about(
         db,
         &organization_id.to_string(),
@@ -98,6 +98,7 @@ pub async fn personal_data(
     )
     .await
     .map_err(technical)?;
+    let events = store.vault().reveal_all(events).await.map_err(technical)?;
     let tokens = organization
         .tokens()
         .filter(|(_, t)| t.user_id == user_id)
