@@ -24,6 +24,8 @@ start_postgres
 BENCH_DIR=$(mktemp -d /tmp/expensewise-bench.XXXXXX)
 NATS_PORT=$(free_port)
 APP_PORT=$(free_port)
+# Production wants a master key for personal data (docs/personal-data.md).
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BENCH_DIR/data-key"
 printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s/nats", sync_interval: always }\n' \
     "$NATS_PORT" "$BENCH_DIR" >"$BENCH_DIR/nats.conf"
 
@@ -59,7 +61,7 @@ echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (default set
 # EMBEDDED=1: the README's run command as it is, SQLite in the data directory and no NATS.
 app_variables() {
     APP_VARIABLES=(APP_ENV=production JWT_SECRET=bench-secret-bench-secret-bench-secret
-        HOST=127.0.0.1 PORT="$APP_PORT" RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000
+        DATA_KEY_FILE="$BENCH_DIR/data-key" HOST=127.0.0.1 PORT="$APP_PORT" RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000
         LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data")
     if [ -z "${EMBEDDED:-}" ]; then
         APP_VARIABLES+=(DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASE:-bench}"

@@ -84,6 +84,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::patch_user))
         .routes(routes!(users::personal_data))
+        .routes(routes!(users::erase_user, users::erasure))
         .routes(routes!(expenses::create_expense, expenses::list_expenses))
         .routes(routes!(approvals::approvals))
         .routes(routes!(approvals::summary))

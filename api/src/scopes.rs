@@ -38,10 +38,11 @@ pub fn required(method: &Method, path: &str) -> Access {
             | "/v1/expenses/{id}/reject"
             | "/v1/expenses/{id}/reimburse",
         ) => ApprovalsWrite,
-        ("GET", "/v1/audit/events") => AuditRead,
+        ("GET", "/v1/audit/events" | "/v1/users/{id}/erasure") => AuditRead,
         ("GET" | "POST", "/v1/users")
         | ("PATCH", "/v1/users/{id}")
         | ("GET", "/v1/users/{id}/personal-data")
+        | ("POST", "/v1/users/{id}/erasure")
         | ("POST", "/v1/receipts/{id}/legal-hold")
         | ("GET", "/v1/admin/projections")
         | ("POST", "/v1/admin/projections/{name}/rebuild") => Admin,

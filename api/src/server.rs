@@ -210,6 +210,10 @@ impl Background {
                 };
                 handlers.push((Arc::new(ocr), Delivery::default()));
                 handlers.push((Arc::new(expenses), Delivery::default()));
+                tasks.push(tokio::spawn(sweep_retentions(
+                    app.store.clone(),
+                    stopped.clone(),
+                )));
             }
             if roles.email {
                 let email = EmailWorker {
@@ -251,6 +255,30 @@ impl Background {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "a background task failed");
             }
+        }
+    }
+}
+
+/// How often the sweeper looks for retentions that are over.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Ends retentions as they run out (docs/personal-data.md), beside the receipt workers:
+/// every replica may sweep, as ending one twice changes nothing.
+async fn sweep_retentions(
+    store: Arc<expensewise_infra::EventStore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match expensewise_application::accounts::erasure::sweep(&store, chrono::Utc::now()).await {
+            Ok(swept) if swept.ended > 0 || swept.held > 0 => {
+                tracing::info!(ended = swept.ended, held = swept.held, "retentions swept")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping retentions failed; trying again later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = stop.changed() => {}
         }
     }
 }

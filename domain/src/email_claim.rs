@@ -20,6 +20,7 @@ use crate::rejection::{IntoRejection, Rejection};
 
 pub const AGGREGATE_TYPE: &str = "email_claim";
 pub const EMAIL_CLAIMED: &str = "EmailClaimed";
+pub const EMAIL_RELEASED: &str = "EmailReleased";
 
 /// How long a claim whose user does not exist is still presumed to be in flight.
 pub const ABANDONED_AFTER: Duration = Duration::minutes(5);
@@ -75,6 +76,25 @@ pub struct ClaimEmail {
     pub holder_is_missing: bool,
 }
 
+/// The user holding the address was erased: it is free to be registered again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseEmail {
+    pub user_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailClaimCommand {
+    Claim(ClaimEmail),
+    Release(ReleaseEmail),
+}
+
+impl From<ClaimEmail> for EmailClaimCommand {
+    fn from(claim: ClaimEmail) -> Self {
+        Self::Claim(claim)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum EmailClaimEvent {
@@ -84,11 +104,19 @@ pub enum EmailClaimEvent {
         organization_id: Uuid,
         claimed_at: DateTime<Utc>,
     },
+    EmailReleased {
+        user_id: Uuid,
+        released_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for EmailClaimEvent {
     fn event_type(&self) -> String {
-        EMAIL_CLAIMED.to_string()
+        match self {
+            Self::EmailClaimed { .. } => EMAIL_CLAIMED,
+            Self::EmailReleased { .. } => EMAIL_RELEASED,
+        }
+        .to_string()
     }
 
     fn event_version(&self) -> String {
@@ -110,7 +138,7 @@ impl IntoRejection for EmailClaimError {
 
 impl Aggregate for EmailClaim {
     const TYPE: &'static str = AGGREGATE_TYPE;
-    type Command = ClaimEmail;
+    type Command = EmailClaimCommand;
     type Event = EmailClaimEvent;
     type Error = EmailClaimError;
     type Services = ();
@@ -121,6 +149,19 @@ impl Aggregate for EmailClaim {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        let command = match command {
+            EmailClaimCommand::Claim(claim) => claim,
+            EmailClaimCommand::Release(release) => {
+                if self.holder.is_some_and(|h| h.user_id == release.user_id) {
+                    let event = EmailClaimEvent::EmailReleased {
+                        user_id: release.user_id,
+                        released_at: release.at,
+                    };
+                    sink.write(event, self).await;
+                }
+                return Ok(());
+            }
+        };
         if let Some(holder) = self.holder {
             if holder.user_id == command.user_id {
                 return Ok(());
@@ -142,17 +183,19 @@ impl Aggregate for EmailClaim {
     }
 
     fn apply(&mut self, event: Self::Event) {
-        let EmailClaimEvent::EmailClaimed {
-            user_id,
-            organization_id,
-            claimed_at,
-            ..
-        } = event;
-        self.holder = Some(Holder {
-            user_id,
-            organization_id,
-            claimed_at,
-        });
+        self.holder = match event {
+            EmailClaimEvent::EmailClaimed {
+                user_id,
+                organization_id,
+                claimed_at,
+                ..
+            } => Some(Holder {
+                user_id,
+                organization_id,
+                claimed_at,
+            }),
+            EmailClaimEvent::EmailReleased { .. } => None,
+        };
     }
 }
 
@@ -190,7 +233,7 @@ mod tests {
     fn a_free_address_is_claimed() {
         TestFramework::<EmailClaim>::with(())
             .given_no_previous_events()
-            .when(claim(1, 0, false))
+            .when(claim(1, 0, false).into())
             .then_expect_events(vec![claimed(1, 0)]);
     }
 
@@ -198,7 +241,7 @@ mod tests {
     fn a_held_address_cannot_be_claimed_by_another_user() {
         TestFramework::<EmailClaim>::with(())
             .given(vec![claimed(1, 0)])
-            .when(claim(2, 30, false))
+            .when(claim(2, 30, false).into())
             .then_expect_error(EmailClaimError::Taken);
     }
 
@@ -206,7 +249,7 @@ mod tests {
     fn claiming_again_for_the_same_user_records_nothing() {
         TestFramework::<EmailClaim>::with(())
             .given(vec![claimed(1, 0)])
-            .when(claim(1, 1, false))
+            .when(claim(1, 1, false).into())
             .then_expect_events(vec![]);
     }
 
@@ -214,7 +257,7 @@ mod tests {
     fn a_fresh_claim_of_a_missing_user_is_presumed_in_flight() {
         TestFramework::<EmailClaim>::with(())
             .given(vec![claimed(1, 0)])
-            .when(claim(2, 4, true))
+            .when(claim(2, 4, true).into())
             .then_expect_error(EmailClaimError::Taken);
     }
 
@@ -222,8 +265,45 @@ mod tests {
     fn an_abandoned_claim_is_taken_over() {
         TestFramework::<EmailClaim>::with(())
             .given(vec![claimed(1, 0)])
-            .when(claim(2, 5, true))
+            .when(claim(2, 5, true).into())
             .then_expect_events(vec![claimed(2, 5)]);
+    }
+
+    #[test]
+    fn a_released_address_can_be_claimed_again() {
+        let release = EmailClaimCommand::Release(ReleaseEmail {
+            user_id: Uuid::from_u128(1),
+            at: at(2),
+        });
+        TestFramework::<EmailClaim>::with(())
+            .given(vec![claimed(1, 0)])
+            .when(release)
+            .then_expect_events(vec![EmailClaimEvent::EmailReleased {
+                user_id: Uuid::from_u128(1),
+                released_at: at(2),
+            }]);
+        TestFramework::<EmailClaim>::with(())
+            .given(vec![
+                claimed(1, 0),
+                EmailClaimEvent::EmailReleased {
+                    user_id: Uuid::from_u128(1),
+                    released_at: at(2),
+                },
+            ])
+            .when(claim(2, 3, false).into())
+            .then_expect_events(vec![claimed(2, 3)]);
+    }
+
+    #[test]
+    fn only_the_holder_releases_an_address() {
+        let release = EmailClaimCommand::Release(ReleaseEmail {
+            user_id: Uuid::from_u128(2),
+            at: at(2),
+        });
+        TestFramework::<EmailClaim>::with(())
+            .given(vec![claimed(1, 0)])
+            .when(release)
+            .then_expect_events(vec![]);
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! the digest of its bytes.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use expensewise_domain::organization::{OrganizationEvent, AGGREGATE_TYPE as ORGANIZATION};
+use expensewise_domain::personal::ERASED;
 use expensewise_domain::receipt::{ReceiptEvent, ReceiptState, AGGREGATE_TYPE};
 use expensewise_domain::Receipt;
 use expensewise_infra::db::Tx;
@@ -95,8 +97,62 @@ impl Projection for ReceiptsProjection {
                     .await?;
             });
         }
+        for event in events.iter().filter(|e| e.aggregate_type == ORGANIZATION) {
+            let erased = match serde_json::from_value(event.payload.clone())? {
+                OrganizationEvent::UserErased {
+                    user_id, retained, ..
+                } => {
+                    let sql = format!("SELECT id FROM {table} WHERE uploader_id = $1");
+                    let ids: Vec<String> = on_tx!(tx, |conn| {
+                        sqlx::query_scalar(&sql)
+                            .bind(user_id.to_string())
+                            .fetch_all(&mut *conn)
+                            .await?
+                    });
+                    let kept: HashSet<Uuid> = retained
+                        .iter()
+                        .filter(|r| r.aggregate_type == AGGREGATE_TYPE)
+                        .map(|r| r.aggregate_id)
+                        .collect();
+                    ids.iter()
+                        .filter_map(|id| Uuid::parse_str(id).ok())
+                        .filter(|id| !kept.contains(id))
+                        .collect()
+                }
+                OrganizationEvent::RetentionEnded {
+                    aggregate_type,
+                    aggregate_id,
+                    ..
+                } if aggregate_type == AGGREGATE_TYPE => vec![aggregate_id],
+                _ => continue,
+            };
+            for id in erased {
+                erase_text(tx, table, id).await?;
+            }
+        }
         Ok(())
     }
+}
+
+/// What OCR read of the receipt reads erased, as the events do once its key is gone.
+async fn erase_text(tx: &mut Tx, table: &str, id: Uuid) -> anyhow::Result<()> {
+    let Some(mut state) = load(tx, table, id).await?.and_then(|r| r.state) else {
+        return Ok(());
+    };
+    let Some(extraction) = state.extraction.as_mut() else {
+        return Ok(());
+    };
+    extraction.text = ERASED.to_string();
+    let sql = format!("UPDATE {table} SET state = $2 WHERE id = $1");
+    let state = serde_json::to_string(&state)?;
+    on_tx!(tx, |conn| {
+        sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(state)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
 }
 
 async fn load(tx: &mut Tx, table: &str, id: Uuid) -> anyhow::Result<Option<Receipt>> {

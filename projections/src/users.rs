@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use expensewise_domain::organization::{OrganizationEvent, AGGREGATE_TYPE};
+use expensewise_domain::personal::ERASED;
 use expensewise_domain::Role;
 use expensewise_infra::db::Tx;
 use expensewise_infra::{on_database, on_tx, Database, RecordedEvent};
@@ -57,6 +58,8 @@ enum Change {
         active: bool,
         at: DateTime<Utc>,
     },
+    /// Their name and address read erased, as the events now do after a rebuild.
+    Erased { user_id: Uuid, at: DateTime<Utc> },
 }
 
 impl Change {
@@ -115,9 +118,16 @@ impl Change {
                 active: true,
                 at: reactivated_at,
             },
+            OrganizationEvent::UserErased {
+                user_id, erased_at, ..
+            } => Change::Erased {
+                user_id,
+                at: erased_at,
+            },
             OrganizationEvent::PasswordChanged { .. }
             | OrganizationEvent::ApiTokenIssued { .. }
-            | OrganizationEvent::ApiTokenRevoked { .. } => return None,
+            | OrganizationEvent::ApiTokenRevoked { .. }
+            | OrganizationEvent::RetentionEnded { .. } => return None,
         })
     }
 }
@@ -149,6 +159,10 @@ impl Projection for UsersProjection {
             );
             let set_active = format!(
                 "UPDATE {table} SET active = $2, version = $3, updated_at = $4 WHERE id = $1 AND version < $3"
+            );
+            let erase = format!(
+                "UPDATE {table} SET name = $2, email = $2, active = $3, version = $4, \
+                 updated_at = $5 WHERE id = $1 AND version < $4"
             );
             let Some(change) = Change::of(payload) else {
                 continue;
@@ -190,6 +204,16 @@ impl Projection for UsersProjection {
                     sqlx::query(&set_active)
                         .bind(user_id.to_string())
                         .bind(active)
+                        .bind(version)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                }),
+                Change::Erased { user_id, at } => on_tx!(tx, |conn| {
+                    sqlx::query(&erase)
+                        .bind(user_id.to_string())
+                        .bind(ERASED)
+                        .bind(false)
                         .bind(version)
                         .bind(at)
                         .execute(&mut *conn)
@@ -247,4 +271,16 @@ pub async fn list(
         rows
     });
     Ok(rows)
+}
+
+/// The organization `user_id` belongs to, if the read model knows them.
+pub async fn organization_of(db: &Database, user_id: Uuid) -> anyhow::Result<Option<Uuid>> {
+    let sql = format!("SELECT organization_id FROM {TABLE} WHERE id = $1");
+    let organization: Option<String> = on_database!(db, |pool| {
+        sqlx::query_scalar(&sql)
+            .bind(user_id.to_string())
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(organization.map(|o| Uuid::parse_str(&o)).transpose()?)
 }

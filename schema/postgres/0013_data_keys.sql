@@ -19,3 +19,21 @@ CREATE TABLE vault_secrets
     wrapped_by text        NOT NULL,
     created_at timestamptz NOT NULL
 );
+
+-- What the law requires keeping outlives its person's key: before that key is shredded,
+-- the derived key of each such expense or receipt (`scope`: `<type>/<id>`) is kept here
+-- until `retain_until`, when the sweeper shreds it.
+CREATE TABLE retained_keys
+(
+    subject_id      text        NOT NULL,
+    scope           text        NOT NULL,
+    organization_id text        NOT NULL,
+    wrapped         bytea,
+    wrapped_by      text,
+    retain_until    timestamptz NOT NULL,
+    created_at      timestamptz NOT NULL,
+    shredded_at     timestamptz,
+    PRIMARY KEY (subject_id, scope)
+);
+
+CREATE INDEX retained_keys_due ON retained_keys (retain_until) WHERE shredded_at IS NULL;

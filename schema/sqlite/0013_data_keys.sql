@@ -15,3 +15,18 @@ CREATE TABLE vault_secrets
     wrapped_by text NOT NULL,
     created_at text NOT NULL
 );
+
+CREATE TABLE retained_keys
+(
+    subject_id      text NOT NULL,
+    scope           text NOT NULL,
+    organization_id text NOT NULL,
+    wrapped         blob,
+    wrapped_by      text,
+    retain_until    text NOT NULL,
+    created_at      text NOT NULL,
+    shredded_at     text,
+    PRIMARY KEY (subject_id, scope)
+);
+
+CREATE INDEX retained_keys_due ON retained_keys (retain_until) WHERE shredded_at IS NULL;

@@ -10,6 +10,7 @@ mod contract;
 mod crashes;
 mod credentials;
 mod email;
+mod erasure;
 mod event_flow;
 mod event_schemas;
 mod expense_requests;

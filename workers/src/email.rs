@@ -300,6 +300,7 @@ mod tests {
             email: "eve@acme.test".into(),
             role: expensewise_domain::Role::Employee,
             active: true,
+            erasure: None,
         };
         let id = Uuid::nil();
         let m = mail(

@@ -60,6 +60,11 @@ pub enum Command {
         #[command(subcommand)]
         action: receipts::ReceiptsCommand,
     },
+    /// Erase people (GDPR art. 17) as the law allows, and end retentions that are over.
+    Gdpr {
+        #[command(subcommand)]
+        action: GdprCommand,
+    },
     /// Manage the keys personal data is encrypted with (docs/personal-data.md).
     Keys {
         #[command(subcommand)]
@@ -86,6 +91,19 @@ pub enum StreamCommand {
         #[arg(long)]
         from_start: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GdprCommand {
+    /// Erase a user, as POST /v1/users/{id}/erasure does for an admin: the account is
+    /// closed, the address freed, their personal data erased except booking vouchers,
+    /// which are kept until their retention ends.
+    Erase {
+        /// The user's id.
+        user: uuid::Uuid,
+    },
+    /// End every retention that is over now (what the background sweeper does hourly).
+    Sweep,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,9 +238,91 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { action } => audit(config, action).await,
         Command::Stream { action } => stream(config, action).await,
         Command::Keys { action } => keys(config, action).await,
+        Command::Gdpr { action } => gdpr(config, action).await,
         Command::Receipts { action } => receipts::run(config, action).await,
         Command::Openapi | Command::Smoke(_) => Ok(()),
     }
+}
+
+async fn gdpr(config: Config, action: GdprCommand) -> anyhow::Result<()> {
+    use expensewise_application::accounts::erasure;
+    let db = Database::connect(&config.database.url, 2).await?;
+    db.migrate().await?;
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
+    let store = expensewise_infra::EventStore::new(db.clone(), vault);
+    let outcome = match action {
+        GdprCommand::Erase { user } => {
+            // The plan is made from the expenses and receipts read models.
+            let behind: Vec<_> = status::status(&db)
+                .await?
+                .into_iter()
+                .filter(|s| {
+                    [
+                        expensewise_projections::expenses::NAME,
+                        expensewise_projections::receipts::NAME,
+                    ]
+                    .contains(&s.name)
+                        && s.lag > 0
+                })
+                .map(|s| s.name)
+                .collect();
+            if !behind.is_empty() {
+                anyhow::bail!(
+                    "the {} read models are behind the events: run the projector (or \
+                     `expensewise projections rebuild --all`) first",
+                    behind.join(" and ")
+                );
+            }
+            let organization_id = expensewise_projections::users::organization_of(&db, user)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user {user}"))?;
+            let correlation = uuid::Uuid::new_v4();
+            let metadata = expensewise_domain::EventMetadata {
+                organization_id,
+                actor_id: None,
+                occurred_at: chrono::Utc::now(),
+                correlation_id: correlation,
+                causation_id: correlation,
+                request_id: None,
+                traceparent: None,
+            };
+            erasure::erase_user(
+                &store,
+                erasure::Eraser::Operator { organization_id },
+                &metadata,
+                user,
+                config.receipt_retention.years,
+            )
+            .await
+            .map(|(erased, _)| {
+                println!(
+                    "user {user} erased; {} booking vouchers kept until their retention ends",
+                    erased.retained.len()
+                );
+                for r in erased.retained {
+                    println!(
+                        "  {} {} until {} ({})",
+                        r.retention.aggregate_type,
+                        r.retention.aggregate_id,
+                        r.retention.until.date_naive(),
+                        r.retention.basis
+                    );
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        GdprCommand::Sweep => erasure::sweep(&store, chrono::Utc::now())
+            .await
+            .map(|swept| {
+                println!(
+                    "{} retentions ended, {} receipts kept by a legal hold",
+                    swept.ended, swept.held
+                )
+            })
+            .map_err(|e| anyhow::anyhow!("{e}")),
+    };
+    db.close().await;
+    outcome
 }
 
 async fn keys(config: Config, action: KeysCommand) -> anyhow::Result<()> {

@@ -99,6 +99,15 @@ where
     Ok(read().await?.0)
 }
 
+/// Waits until read model `projection` has passed every event stored so far, whoever
+/// wrote it: for a command that plans from read models what must not be missed.
+pub async fn wait_for_head(app: &AppState, projection: &str) -> Result<(), ApiError> {
+    let head = expensewise_projections::status::head(&app.db)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    wait_for(app, projection, head).await
+}
+
 async fn wait_for(app: &AppState, projection: &str, write: GlobalPosition) -> Result<(), ApiError> {
     match app
         .checkpoints

@@ -355,3 +355,122 @@ pub async fn personal_data(
             .collect(),
     }))
 }
+
+/// Something of an erased user that the law requires keeping.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetainedView {
+    /// `expense` or `receipt`.
+    pub aggregate_type: String,
+    pub aggregate_id: Uuid,
+    /// Why it is kept.
+    pub basis: String,
+    /// When its retention ends and the sweeper erases it.
+    pub until: chrono::DateTime<chrono::Utc>,
+    /// When the sweeper erased it (none yet: it is kept).
+    pub ended_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How a user was erased, and what of theirs is kept until when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasureView {
+    pub user_id: Uuid,
+    pub erased: bool,
+    pub erased_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The admin who erased them (none: an operator's command line).
+    pub erased_by: Option<Uuid>,
+    /// Booking vouchers kept (expenses that were submitted, their receipts and the
+    /// decisions on them), each until the end of its retention.
+    pub retained: Vec<RetainedView>,
+}
+
+impl ErasureView {
+    fn new(user_id: Uuid, erasure: Option<&expensewise_domain::organization::Erasure>) -> Self {
+        Self {
+            user_id,
+            erased: erasure.is_some(),
+            erased_at: erasure.map(|e| e.erased_at),
+            erased_by: erasure.and_then(|e| e.erased_by),
+            retained: erasure
+                .map(|e| {
+                    e.retained
+                        .iter()
+                        .map(|r| RetainedView {
+                            aggregate_type: r.retention.aggregate_type.clone(),
+                            aggregate_id: r.retention.aggregate_id,
+                            basis: r.retention.basis.clone(),
+                            until: r.retention.until,
+                            ended_at: r.ended_at,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Erase a user (GDPR art. 17), keeping what the law requires (admins)
+///
+/// Closes the account for good, frees the e-mail address, and destroys the person's
+/// key: their name, address and every other personal field read `[erased]` everywhere
+/// from now on. Booking vouchers — expenses that were submitted, their receipts and the
+/// decisions on them — stay readable until the end of their retention
+/// (`RECEIPT_RETENTION_YEARS` after the year they were last changed), when the sweeper
+/// erases them too. Asking again finishes an erasure cut short, and changes nothing
+/// after one that was not.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/erasure", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user is erased; what is kept, until when", body = ErasureView,
+         headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
+        (status = 403, description = "Only admins erase users"),
+        (status = 404, description = "No such user in the organization"),
+        (status = 409, description = "The organization's last admin"),
+        (status = 503, description = "The read models have not caught up with the events within 5 s"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn erase_user(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> ApiResult<impl IntoResponse> {
+    // The plan is made from the expenses and receipts read models: they must have seen
+    // every expense and receipt of the person first.
+    for model in [
+        expensewise_projections::expenses::NAME,
+        expensewise_projections::receipts::NAME,
+    ] {
+        super::consistency::wait_for_head(&app, model).await?;
+    }
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let (erasure, committed) = accounts::erasure::erase_user(
+        &app.store,
+        accounts::erasure::Eraser::Admin(&user.actor),
+        &metadata,
+        id,
+        app.config.receipt_retention.years,
+    )
+    .await?;
+    Ok((
+        [super::consistency_header(committed.head)],
+        Json(ErasureView::new(id, Some(&erasure))),
+    ))
+}
+
+/// Whether a user was erased, and what of theirs is kept until when (admins, auditors)
+#[utoipa::path(
+    get, path = "/v1/users/{id}/erasure", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The erasure as recorded (`erased: false` when there is none)", body = ErasureView),
+        (status = 403, description = "Only admins and auditors"),
+        (status = 404, description = "No such user in the organization"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn erasure(user: AuthUser, Path(id): Path<Uuid>) -> ApiResult<Json<ErasureView>> {
+    let erasure = accounts::erasure::erasure_of(&user.actor, &user.organization, id)?;
+    Ok(Json(ErasureView::new(id, erasure.as_ref())))
+}

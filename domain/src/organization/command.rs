@@ -60,6 +60,21 @@ pub enum OrganizationCommand {
         expires_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     },
+    /// An admin (or, with no actor, an operator's command line) erases a user, keeping
+    /// `retained` as the law requires.
+    EraseUser {
+        actor_id: Option<Uuid>,
+        user_id: Uuid,
+        retained: Vec<super::Retention>,
+        at: DateTime<Utc>,
+    },
+    /// The sweeper ends the retention of something an erased user left.
+    EndRetention {
+        user_id: Uuid,
+        aggregate_type: String,
+        aggregate_id: Uuid,
+        at: DateTime<Utc>,
+    },
     /// The token's owner, or an admin, revokes it.
     RevokeToken {
         actor_id: Uuid,

@@ -18,6 +18,8 @@ pub enum OrganizationError {
     TokenNotFound,
     #[error("a token with this id exists")]
     TokenExists,
+    #[error("the user was erased: their account cannot be opened again")]
+    Erased,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
 }
@@ -25,9 +27,11 @@ pub enum OrganizationError {
 impl IntoRejection for OrganizationError {
     fn rejection(&self) -> Rejection {
         match self {
-            Self::AlreadyRegistered | Self::EmailInUse | Self::LastAdmin | Self::TokenExists => {
-                Rejection::Conflict(self.to_string())
-            }
+            Self::AlreadyRegistered
+            | Self::EmailInUse
+            | Self::LastAdmin
+            | Self::TokenExists
+            | Self::Erased => Rejection::Conflict(self.to_string()),
             Self::NotFound | Self::UserNotFound | Self::TokenNotFound => {
                 Rejection::NotFound(self.to_string())
             }

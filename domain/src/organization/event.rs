@@ -18,6 +18,23 @@ pub const USER_REACTIVATED: &str = "UserReactivated";
 pub const PASSWORD_CHANGED: &str = "PasswordChanged";
 pub const API_TOKEN_ISSUED: &str = "ApiTokenIssued";
 pub const API_TOKEN_REVOKED: &str = "ApiTokenRevoked";
+pub const USER_ERASED: &str = "UserErased";
+pub const RETENTION_ENDED: &str = "RetentionEnded";
+
+/// Why booking vouchers are kept after their person is erased.
+pub const VOUCHER_RETENTION_BASIS: &str =
+    "booking voucher: §147 AO, §257 HGB (kept for the retention years after the year it was last changed)";
+
+/// Something of an erased person that the law requires keeping, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// `expense` or `receipt`.
+    pub aggregate_type: String,
+    pub aggregate_id: Uuid,
+    pub basis: String,
+    pub until: DateTime<Utc>,
+}
 
 /// Version 2 added `default_currency`; version 3 dropped `admin_password_hash` (passwords
 /// live in the credentials store). Older payloads are upcast (see `crate::upcast`).
@@ -74,6 +91,23 @@ pub enum OrganizationEvent {
         token_id: Uuid,
         revoked_at: DateTime<Utc>,
     },
+    /// An admin erased the user (GDPR art. 17): their account is closed for good, their
+    /// key destroyed, and what is listed in `retained` kept until its date, when the
+    /// sweeper ends its retention.
+    UserErased {
+        user_id: Uuid,
+        /// No one: an operator's command line.
+        erased_by: Option<Uuid>,
+        retained: Vec<Retention>,
+        erased_at: DateTime<Utc>,
+    },
+    /// The retention of something an erased user left ended: it is erased too.
+    RetentionEnded {
+        user_id: Uuid,
+        aggregate_type: String,
+        aggregate_id: Uuid,
+        ended_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for OrganizationEvent {
@@ -87,6 +121,8 @@ impl DomainEvent for OrganizationEvent {
             Self::PasswordChanged { .. } => PASSWORD_CHANGED,
             Self::ApiTokenIssued { .. } => API_TOKEN_ISSUED,
             Self::ApiTokenRevoked { .. } => API_TOKEN_REVOKED,
+            Self::UserErased { .. } => USER_ERASED,
+            Self::RetentionEnded { .. } => RETENTION_ENDED,
         }
         .to_string()
     }

@@ -11,6 +11,7 @@ mod tokens;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,24 @@ pub struct Member {
     pub email: String,
     pub role: Role,
     pub active: bool,
+    /// Set once the user is erased (snapshots from before erasure have none).
+    #[serde(default)]
+    pub erasure: Option<Erasure>,
+}
+
+/// How a user was erased, and what of theirs is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Erasure {
+    pub erased_by: Option<Uuid>,
+    pub erased_at: DateTime<Utc>,
+    pub retained: Vec<Retained>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retained {
+    pub retention: Retention,
+    /// When the sweeper ended it.
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -211,6 +230,9 @@ impl Aggregate for Organization {
                 if member.role == role {
                     return Ok(());
                 }
+                if member.erasure.is_some() {
+                    return Err(OrganizationError::Erased);
+                }
                 if member.role == Role::Admin && self.active_admins_without(user_id) == 0 {
                     return Err(OrganizationError::LastAdmin);
                 }
@@ -255,6 +277,9 @@ impl Aggregate for Organization {
                     .ok_or(OrganizationError::UserNotFound)?;
                 if member.active {
                     return Ok(());
+                }
+                if member.erasure.is_some() {
+                    return Err(OrganizationError::Erased);
                 }
                 let event = OrganizationEvent::UserReactivated {
                     user_id,
@@ -323,6 +348,66 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            OrganizationCommand::EraseUser {
+                actor_id,
+                user_id,
+                retained,
+                at,
+            } => {
+                match actor_id {
+                    Some(actor_id) => self.require_admin(actor_id)?,
+                    None if !self.registered => return Err(OrganizationError::NotFound),
+                    None => {}
+                }
+                let member = self
+                    .members
+                    .get(&user_id)
+                    .ok_or(OrganizationError::UserNotFound)?;
+                if member.erasure.is_some() {
+                    return Ok(());
+                }
+                if member.active
+                    && member.role == Role::Admin
+                    && self.active_admins_without(user_id) == 0
+                {
+                    return Err(OrganizationError::LastAdmin);
+                }
+                let event = OrganizationEvent::UserErased {
+                    user_id,
+                    erased_by: actor_id,
+                    retained,
+                    erased_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::EndRetention {
+                user_id,
+                aggregate_type,
+                aggregate_id,
+                at,
+            } => {
+                let pending = self
+                    .members
+                    .get(&user_id)
+                    .and_then(|m| m.erasure.as_ref())
+                    .is_some_and(|e| {
+                        e.retained.iter().any(|r| {
+                            r.ended_at.is_none()
+                                && r.retention.aggregate_type == aggregate_type
+                                && r.retention.aggregate_id == aggregate_id
+                        })
+                    });
+                if !pending {
+                    return Ok(());
+                }
+                let event = OrganizationEvent::RetentionEnded {
+                    user_id,
+                    aggregate_type,
+                    aggregate_id,
+                    ended_at: at,
+                };
+                sink.write(event, self).await;
+            }
             OrganizationCommand::ChangePassword { actor_id, at } => {
                 self.acting_member(actor_id)?;
                 let event = OrganizationEvent::PasswordChanged {
@@ -356,6 +441,7 @@ impl Aggregate for Organization {
                         email: admin_email,
                         role: Role::Admin,
                         active: true,
+                        erasure: None,
                     },
                 );
             }
@@ -373,6 +459,7 @@ impl Aggregate for Organization {
                         email,
                         role,
                         active: true,
+                        erasure: None,
                     },
                 );
             }
@@ -415,6 +502,54 @@ impl Aggregate for Organization {
             OrganizationEvent::ApiTokenRevoked { token_id, .. } => {
                 if let Some(token) = self.tokens.get_mut(&token_id) {
                     token.revoked = true;
+                }
+            }
+            OrganizationEvent::UserErased {
+                user_id,
+                erased_by,
+                retained,
+                erased_at,
+            } => {
+                // What the destroyed key sealed reads erased from now on: so does this
+                // aggregate, in memory and in the snapshots made of it.
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.active = false;
+                    m.name = crate::personal::ERASED.to_string();
+                    m.email = crate::personal::ERASED.to_string();
+                    m.erasure = Some(Erasure {
+                        erased_by,
+                        erased_at,
+                        retained: retained
+                            .into_iter()
+                            .map(|retention| Retained {
+                                retention,
+                                ended_at: None,
+                            })
+                            .collect(),
+                    });
+                }
+                for token in self.tokens.values_mut().filter(|t| t.user_id == user_id) {
+                    token.revoked = true;
+                    token.name = crate::personal::ERASED.to_string();
+                }
+            }
+            OrganizationEvent::RetentionEnded {
+                user_id,
+                aggregate_type,
+                aggregate_id,
+                ended_at,
+            } => {
+                let erasure = self
+                    .members
+                    .get_mut(&user_id)
+                    .and_then(|m| m.erasure.as_mut());
+                if let Some(erasure) = erasure {
+                    for r in erasure.retained.iter_mut().filter(|r| {
+                        r.retention.aggregate_type == aggregate_type
+                            && r.retention.aggregate_id == aggregate_id
+                    }) {
+                        r.ended_at = Some(ended_at);
+                    }
                 }
             }
         }

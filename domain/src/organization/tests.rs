@@ -462,3 +462,110 @@ fn a_token_allows_its_scopes_until_it_expires_or_is_revoked() {
     token.revoked = true;
     assert!(!token.allows(TokenScope::AuditRead, at()));
 }
+
+fn kept(id: u128) -> Retention {
+    Retention {
+        aggregate_type: "expense".into(),
+        aggregate_id: Uuid::from_u128(id),
+        basis: VOUCHER_RETENTION_BASIS.into(),
+        until: Utc.with_ymd_and_hms(2035, 1, 1, 0, 0, 0).unwrap(),
+    }
+}
+
+fn erased(id: u128) -> OrganizationEvent {
+    OrganizationEvent::UserErased {
+        user_id: Uuid::from_u128(id),
+        erased_by: Some(admin_id()),
+        retained: vec![kept(50)],
+        erased_at: at(),
+    }
+}
+
+#[test]
+fn an_admin_erases_a_user_once_keeping_what_the_law_requires() {
+    let erase = || OrganizationCommand::EraseUser {
+        actor_id: Some(admin_id()),
+        user_id: Uuid::from_u128(2),
+        retained: vec![kept(50)],
+        at: at(),
+    };
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(erase())
+        .then_expect_events(vec![erased(2)]);
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee), erased(2)])
+        .when(erase())
+        .then_expect_events(vec![]);
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::EraseUser {
+            actor_id: Some(Uuid::from_u128(2)),
+            user_id: admin_id(),
+            retained: vec![],
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::NotAnAdmin);
+}
+
+#[test]
+fn the_last_admin_is_not_erased() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::EraseUser {
+            actor_id: None,
+            user_id: admin_id(),
+            retained: vec![],
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::LastAdmin);
+}
+
+#[test]
+fn an_erased_user_reads_erased_and_cannot_come_back() {
+    let mut org = Organization::default();
+    for event in [registered(), user_added(2, Role::Employee), erased(2)] {
+        cqrs_es::Aggregate::apply(&mut org, event);
+    }
+    let member = org.member(Uuid::from_u128(2)).unwrap();
+    assert_eq!(member.name, crate::personal::ERASED);
+    assert_eq!(member.email, crate::personal::ERASED);
+    assert!(!member.active);
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee), erased(2)])
+        .when(OrganizationCommand::ReactivateUser {
+            actor_id: admin_id(),
+            user_id: Uuid::from_u128(2),
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::Erased);
+}
+
+#[test]
+fn a_retention_ends_once() {
+    let end = || OrganizationCommand::EndRetention {
+        user_id: Uuid::from_u128(2),
+        aggregate_type: "expense".into(),
+        aggregate_id: Uuid::from_u128(50),
+        at: at(),
+    };
+    let ended = OrganizationEvent::RetentionEnded {
+        user_id: Uuid::from_u128(2),
+        aggregate_type: "expense".into(),
+        aggregate_id: Uuid::from_u128(50),
+        ended_at: at(),
+    };
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee), erased(2)])
+        .when(end())
+        .then_expect_events(vec![ended.clone()]);
+    Fixture::with(())
+        .given(vec![
+            registered(),
+            user_added(2, Role::Employee),
+            erased(2),
+            ended,
+        ])
+        .when(end())
+        .then_expect_events(vec![]);
+}

@@ -137,6 +137,26 @@ impl EventStore {
         &self.db
     }
 
+    /// Deletes the snapshots of these aggregates (type, id) and forgets them in this
+    /// process: after an erasure, for they hold what they were made of in clear. They are
+    /// made again from the events, which read erased now.
+    pub async fn forget_snapshots(&self, aggregates: &[(&str, String)]) -> anyhow::Result<()> {
+        for (aggregate_type, aggregate_id) in aggregates {
+            crate::on_writer!(&self.db, |pool| {
+                sqlx::query(
+                    "DELETE FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2",
+                )
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .execute(pool)
+                .await?;
+            });
+            self.organization_cache.forget(aggregate_id);
+            self.expense_cache.forget(aggregate_id);
+        }
+        Ok(())
+    }
+
     /// The keys personal fields are sealed with (see `vault`).
     pub fn vault(&self) -> &Vault {
         &self.vault

@@ -3,18 +3,25 @@
 //! are about, so destroying that key erases them from the log, its copies on JetStream
 //! and every backup, without rewriting one event.
 //!
-//! - **Data keys**: one AES-256-GCM key per data subject, made when their first
-//!   personal field is written, stored in `data_keys` wrapped by the master key
-//!   ([`MasterKey`]: a key file, or AWS KMS). Shredding deletes the wrapped key and
-//!   remembers that it did, so no new key is ever made for that person.
-//! - **Sealed fields** read `ew1:<subject>:<base64 of nonce and ciphertext>`, the
-//!   ciphertext bound to the aggregate, event type and field it was written for: it
-//!   cannot be moved elsewhere and read there.
+//! - **Data keys**: one 256-bit key per data subject, made when their first personal
+//!   field is written, stored in `data_keys` wrapped by the master key ([`MasterKey`]: a
+//!   key file, or AWS KMS). Fields are encrypted (AES-256-GCM) with keys derived from it
+//!   (HMAC-SHA-256): one for what is about the person themselves (their name, address),
+//!   one for each of their expenses and receipts. Shredding deletes the person's key and
+//!   remembers that it did, so no new key is ever made for them.
+//! - **Retention**: what the law requires keeping (booking vouchers) outlives the
+//!   person's key: before it is shredded, the derived key of each such expense or receipt
+//!   is stored on its own (`retained_keys`, wrapped by the master key, with the date its
+//!   retention ends), and the sweeper shreds it then.
+//! - **Sealed fields** read `ew1:<subject>[.a]:<base64 of nonce and ciphertext>` (`.a`:
+//!   under the key of the event's aggregate), the ciphertext bound to the aggregate,
+//!   event type and field it was written for: it cannot be moved elsewhere and read
+//!   there.
 //! - **On the way out** (aggregates loaded, consumers, history, audit, exports) sealed
 //!   fields are opened; a shredded subject's read [`ERASED`]. A field stored before
 //!   encryption existed is left as it is.
-//! - **Keys are cached** unwrapped in this process for [`CACHE_FOR`] (a shredded key's
-//!   absence for good), and never printed.
+//! - **Keys are cached** unwrapped in this process for [`CACHE_FOR`] (a shredded
+//!   person's absence for good), and never printed.
 
 mod master;
 
@@ -32,6 +39,7 @@ use cqrs_es::persist::SerializedEvent;
 use expensewise_domain::personal::{personal_fields, Subject, ERASED};
 use rand::RngCore;
 use serde_json::Value;
+use sha2::Sha256;
 use uuid::Uuid;
 
 pub use master::MasterKey;
@@ -47,6 +55,8 @@ use crate::{on_database, on_writer};
 pub const CACHE_FOR: Duration = Duration::from_secs(60);
 
 const SEALED_PREFIX: &str = "ew1:";
+/// Follows the subject in a field sealed under its aggregate's key.
+const AGGREGATE_MARK: &str = ".a";
 const NONCE_LEN: usize = 12;
 /// The name of the key e-mail claims' ids are derived with, in `vault_secrets`.
 const CLAIM_KEY: &str = "email-claim";
@@ -61,16 +71,28 @@ pub struct Vault {
 struct Inner {
     db: Database,
     master: MasterKey,
-    keys: Mutex<HashMap<Uuid, Cached>>,
+    keys: Mutex<HashMap<Stored, Cached>>,
     claim_key: [u8; 32],
 }
 
-/// A data key as last read: `None` once shredded.
+/// A key as stored: a person's, or one kept for retention after the person's was
+/// shredded (the person, and the aggregate's scope).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Stored {
+    Person(Uuid),
+    Retained(Uuid, String),
+}
+
+/// A stored key as last read: `None` once shredded.
 #[derive(Clone)]
 struct Cached {
-    cipher: Option<Arc<Aes256Gcm>>,
+    key: Option<Arc<[u8; 32]>>,
     read_at: Instant,
 }
+
+/// What a derived key is for: the person themselves, or one of their aggregates
+/// (`<aggregate type>/<aggregate id>`).
+const PERSON: &str = "person";
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +166,11 @@ impl Vault {
                 Subject::Aggregate => aggregate_subject,
             }
             .ok_or_else(|| anyhow!("whose personal data {} holds is unknown", event.event_type))?;
-            let key = Box::pin(self.key(subject, Need::Writing)).await?;
+            let scope = match personal.subject {
+                Subject::Field(_) => PERSON.to_string(),
+                Subject::Aggregate => aggregate_scope(&event.aggregate_type, &event.aggregate_id),
+            };
+            let key = Box::pin(self.key(subject, &scope, Need::Writing)).await?;
             for field in personal.fields {
                 let Some(value) = field_mut(body, field) else {
                     continue;
@@ -160,7 +186,7 @@ impl Vault {
                             &event.event_type,
                             field,
                         );
-                        seal_text(cipher, subject, plain, &aad)?
+                        seal_text(cipher, subject, scope != PERSON, plain, &aad)?
                     }
                     // The person was erased: nothing personal of theirs is written again.
                     None => ERASED.to_string(),
@@ -189,10 +215,15 @@ impl Vault {
             let Some(value) = field_mut(body, field) else {
                 continue;
             };
-            let Some((subject, sealed)) = value.as_str().and_then(parse_sealed) else {
+            let Some((subject, of_aggregate, sealed)) = value.as_str().and_then(parse_sealed)
+            else {
                 continue;
             };
-            let opened = match Box::pin(self.key(subject, Need::Reading)).await? {
+            let scope = match of_aggregate {
+                true => aggregate_scope(aggregate_type, aggregate_id),
+                false => PERSON.to_string(),
+            };
+            let opened = match Box::pin(self.key(subject, &scope, Need::Reading)).await? {
                 Some(cipher) => {
                     let aad = binding(aggregate_type, aggregate_id, event_type, field);
                     open_text(&cipher, &sealed, &aad).with_context(|| {
@@ -285,8 +316,99 @@ impl Vault {
             .await?;
             updated > 0
         });
-        self.remember(subject, None);
+        self.remember(Stored::Person(subject), None);
         Ok(destroyed)
+    }
+
+    /// Keeps the key of `subject`'s aggregate (`aggregate_type`, `aggregate_id`) of
+    /// `organization_id` until `until`, so that it outlives the person's own key: for
+    /// what the law requires keeping. Keeping it again changes nothing, and once the
+    /// person's key is shredded nothing can be kept any more (an erasure run again
+    /// after it kept what it had to before shredding).
+    pub async fn retain(
+        &self,
+        subject: Uuid,
+        organization_id: Uuid,
+        (aggregate_type, aggregate_id): (&str, &str),
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let scope = aggregate_scope(aggregate_type, aggregate_id);
+        let Some(root) = self.stored(&Stored::Person(subject), Need::Writing).await? else {
+            return Ok(());
+        };
+        let key = derive(&root, &scope);
+        let master = &self.inner.master;
+        let wrapped = master
+            .wrap(&key, &retained_context(subject, &scope))
+            .await?;
+        on_writer!(&self.inner.db, |pool| {
+            sqlx::query(
+                "INSERT INTO retained_keys (subject_id, scope, organization_id, wrapped, \
+                 wrapped_by, retain_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (subject_id, scope) DO NOTHING",
+            )
+            .bind(subject.to_string())
+            .bind(&scope)
+            .bind(organization_id.to_string())
+            .bind(&wrapped)
+            .bind(master.current_id())
+            .bind(until)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The kept keys whose retention ended at `as_of` and that are not shredded yet.
+    pub async fn retention_ended(&self, as_of: DateTime<Utc>) -> anyhow::Result<Vec<Kept>> {
+        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+            on_database!(&self.inner.db, |pool| {
+                sqlx::query_as(
+                    "SELECT subject_id, scope, organization_id, retain_until FROM retained_keys \
+                     WHERE shredded_at IS NULL AND retain_until <= $1 ORDER BY retain_until",
+                )
+                .bind(as_of)
+                .fetch_all(pool)
+                .await?
+            });
+        rows.into_iter()
+            .map(|(subject, scope, organization, until)| {
+                let (aggregate_type, aggregate_id) = scope
+                    .split_once('/')
+                    .ok_or_else(|| anyhow!("a kept key's scope {scope} names no aggregate"))?;
+                Ok(Kept {
+                    subject_id: Uuid::parse_str(&subject)?,
+                    organization_id: Uuid::parse_str(&organization)?,
+                    aggregate_type: aggregate_type.to_string(),
+                    aggregate_id: aggregate_id.to_string(),
+                    until,
+                })
+            })
+            .collect()
+    }
+
+    /// Shreds the kept key of `subject`'s aggregate: what it sealed reads [`ERASED`].
+    pub async fn shred_retained(
+        &self,
+        subject: Uuid,
+        (aggregate_type, aggregate_id): (&str, &str),
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let scope = aggregate_scope(aggregate_type, aggregate_id);
+        on_writer!(&self.inner.db, |pool| {
+            sqlx::query(
+                "UPDATE retained_keys SET wrapped = NULL, wrapped_by = NULL, shredded_at = $3 \
+                 WHERE subject_id = $1 AND scope = $2 AND shredded_at IS NULL",
+            )
+            .bind(subject.to_string())
+            .bind(&scope)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        self.remember(Stored::Retained(subject, scope), None);
+        Ok(())
     }
 
     /// Wraps every data key (and the claim key) not wrapped by the current master key
@@ -323,6 +445,34 @@ impl Vault {
             });
             count += 1;
         }
+        let kept: Vec<(String, String, Vec<u8>, String)> = on_database!(&self.inner.db, |pool| {
+            sqlx::query_as(
+                "SELECT subject_id, scope, wrapped, wrapped_by FROM retained_keys \
+                 WHERE wrapped IS NOT NULL AND wrapped_by <> $1",
+            )
+            .bind(&current)
+            .fetch_all(pool)
+            .await?
+        });
+        for (subject, scope, wrapped, wrapped_by) in kept {
+            let context = format!("retained:{subject}/{scope}");
+            let key = master.unwrap(&wrapped_by, &wrapped, &context).await?;
+            let rewrapped = master.wrap(&key, &context).await?;
+            on_writer!(&self.inner.db, |pool| {
+                sqlx::query(
+                    "UPDATE retained_keys SET wrapped = $4, wrapped_by = $5 \
+                     WHERE subject_id = $1 AND scope = $2 AND wrapped_by = $3",
+                )
+                .bind(&subject)
+                .bind(&scope)
+                .bind(&wrapped_by)
+                .bind(&rewrapped)
+                .bind(&current)
+                .execute(pool)
+                .await?;
+            });
+            count += 1;
+        }
         let secrets: Vec<(String, Vec<u8>, String)> = on_database!(&self.inner.db, |pool| {
             sqlx::query_as(
                 "SELECT name, wrapped, wrapped_by FROM vault_secrets WHERE wrapped_by <> $1",
@@ -350,13 +500,64 @@ impl Vault {
         Ok(count)
     }
 
-    /// `subject`'s data key: `None` once shredded. For writing, one is made if the
-    /// subject has none yet; for reading, a missing key is an error (sealed fields
-    /// whose key never existed mean the store is not the one they were written to).
-    async fn key(&self, subject: Uuid, need: Need) -> anyhow::Result<Option<Arc<Aes256Gcm>>> {
-        if let Some(cached) = self.cached(subject) {
+    /// The key of `subject` for `scope`: derived from the person's key while it exists,
+    /// else the one kept for that scope, if any; `None` when shredded.
+    async fn key(
+        &self,
+        subject: Uuid,
+        scope: &str,
+        need: Need,
+    ) -> anyhow::Result<Option<Aes256Gcm>> {
+        let key = match self.stored(&Stored::Person(subject), need).await? {
+            Some(root) => Some(derive(&root, scope)),
+            None if scope != PERSON => self
+                .stored(&Stored::Retained(subject, scope.to_string()), Need::Reading)
+                .await?
+                .map(|kept| *kept),
+            None => None,
+        };
+        Ok(key.map(|k| Aes256Gcm::new(&k.into())))
+    }
+
+    /// A stored key, unwrapped: `None` once shredded (or, for a kept key, never kept).
+    /// For writing, a person's key is made if they have none yet; for reading, a missing
+    /// person's key is an error (sealed fields whose key never existed mean the store is
+    /// not the one they were written to).
+    async fn stored(&self, which: &Stored, need: Need) -> anyhow::Result<Option<Arc<[u8; 32]>>> {
+        if let Some(cached) = self.cached(which) {
             return Ok(cached);
         }
+        let key = match which {
+            Stored::Person(subject) => self.person_key(*subject, need).await?,
+            Stored::Retained(subject, scope) => {
+                let row: Option<(Option<Vec<u8>>, Option<String>)> =
+                    on_database!(&self.inner.db, |pool| {
+                        sqlx::query_as(
+                            "SELECT wrapped, wrapped_by FROM retained_keys \
+                             WHERE subject_id = $1 AND scope = $2",
+                        )
+                        .bind(subject.to_string())
+                        .bind(scope)
+                        .fetch_optional(pool)
+                        .await?
+                    });
+                match row {
+                    Some((Some(wrapped), Some(by))) => Some(
+                        self.inner
+                            .master
+                            .unwrap(&by, &wrapped, &retained_context(*subject, scope))
+                            .await?,
+                    ),
+                    _ => None,
+                }
+            }
+        };
+        let key = key.map(Arc::new);
+        self.remember(which.clone(), key.clone());
+        Ok(key)
+    }
+
+    async fn person_key(&self, subject: Uuid, need: Need) -> anyhow::Result<Option<[u8; 32]>> {
         let db = &self.inner.db;
         let mut stored = stored_key(db, subject).await?;
         if stored.is_none() {
@@ -384,39 +585,44 @@ impl Vault {
             // Another writer may have made one first: theirs is the one that counts.
             stored = stored_key(db, subject).await?;
         }
-        let cipher = match stored {
-            Some(StoredKey::Wrapped { wrapped, by }) => {
-                let key = self
-                    .inner
+        match stored {
+            Some(StoredKey::Wrapped { wrapped, by }) => Ok(Some(
+                self.inner
                     .master
                     .unwrap(&by, &wrapped, &subject_context(&subject.to_string()))
-                    .await?;
-                Some(Arc::new(Aes256Gcm::new(&key.into())))
-            }
-            Some(StoredKey::Shredded) => None,
-            None => return Err(anyhow!("the data key of {subject} was not stored")),
-        };
-        self.remember(subject, cipher.clone());
-        Ok(cipher)
+                    .await?,
+            )),
+            Some(StoredKey::Shredded) => Ok(None),
+            None => Err(anyhow!("the data key of {subject} was not stored")),
+        }
     }
 
-    fn cached(&self, subject: Uuid) -> Option<Option<Arc<Aes256Gcm>>> {
+    fn cached(&self, which: &Stored) -> Option<Option<Arc<[u8; 32]>>> {
         let keys = self.inner.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let cached = keys.get(&subject)?;
-        (cached.cipher.is_none() || cached.read_at.elapsed() < CACHE_FOR)
-            .then(|| cached.cipher.clone())
+        let cached = keys.get(which)?;
+        (cached.key.is_none() || cached.read_at.elapsed() < CACHE_FOR).then(|| cached.key.clone())
     }
 
-    fn remember(&self, subject: Uuid, cipher: Option<Arc<Aes256Gcm>>) {
+    fn remember(&self, which: Stored, key: Option<Arc<[u8; 32]>>) {
         let mut keys = self.inner.keys.lock().unwrap_or_else(|e| e.into_inner());
         keys.insert(
-            subject,
+            which,
             Cached {
-                cipher,
+                key,
                 read_at: Instant::now(),
             },
         );
     }
+}
+
+/// A key kept for retention: whose, of what, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub subject_id: Uuid,
+    pub organization_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub until: DateTime<Utc>,
 }
 
 enum StoredKey {
@@ -475,6 +681,25 @@ async fn secret(db: &Database, master: &MasterKey, name: &str) -> anyhow::Result
         .with_context(|| format!("the vault secret {name}"))
 }
 
+fn aggregate_scope(aggregate_type: &str, aggregate_id: &str) -> String {
+    format!("{aggregate_type}/{aggregate_id}")
+}
+
+fn retained_context(subject: Uuid, scope: &str) -> String {
+    format!("retained:{subject}/{scope}")
+}
+
+/// The key for `scope` derived from a person's key: HMAC-SHA-256 as a pseudo-random
+/// function, so that one scope's key tells nothing of the person's or another's.
+fn derive(root: &[u8; 32], scope: &str) -> [u8; 32] {
+    use hmac::{Mac, SimpleHmac};
+    let mut mac = <SimpleHmac<Sha256> as Mac>::new_from_slice(root)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"expensewise data key\0");
+    mac.update(scope.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 fn subject_context(subject: &str) -> String {
     format!("data-key:{subject}")
 }
@@ -501,7 +726,13 @@ fn field_mut<'a>(
     Some(value)
 }
 
-fn seal_text(cipher: &Aes256Gcm, subject: Uuid, plain: &str, aad: &str) -> anyhow::Result<String> {
+fn seal_text(
+    cipher: &Aes256Gcm,
+    subject: Uuid,
+    of_aggregate: bool,
+    plain: &str,
+    aad: &str,
+) -> anyhow::Result<String> {
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     let sealed = cipher
         .encrypt(
@@ -514,21 +745,27 @@ fn seal_text(cipher: &Aes256Gcm, subject: Uuid, plain: &str, aad: &str) -> anyho
         .map_err(|_| anyhow!("cannot encrypt a personal field"))?;
     let mut bytes = nonce.to_vec();
     bytes.extend_from_slice(&sealed);
+    let scope = if of_aggregate { AGGREGATE_MARK } else { "" };
     Ok(format!(
-        "{SEALED_PREFIX}{}:{}",
+        "{SEALED_PREFIX}{}{scope}:{}",
         subject.simple(),
         BASE64.encode(bytes)
     ))
 }
 
-/// The subject and the nonce-and-ciphertext of a sealed field; `None` for a value
-/// that is not one (a field stored before encryption, or already opened).
-fn parse_sealed(value: &str) -> Option<(Uuid, Vec<u8>)> {
+/// The subject, whether the key was the aggregate's, and the nonce-and-ciphertext of a
+/// sealed field; `None` for a value that is not one (a field stored before encryption,
+/// or already opened).
+fn parse_sealed(value: &str) -> Option<(Uuid, bool, Vec<u8>)> {
     let rest = value.strip_prefix(SEALED_PREFIX)?;
-    let (subject, sealed) = rest.split_once(':')?;
+    let (key, sealed) = rest.split_once(':')?;
+    let (subject, of_aggregate) = match key.strip_suffix(AGGREGATE_MARK) {
+        Some(subject) => (subject, true),
+        None => (key, false),
+    };
     let subject = Uuid::try_parse(subject).ok()?;
     let bytes = BASE64.decode(sealed).ok()?;
-    (bytes.len() > NONCE_LEN).then_some((subject, bytes))
+    (bytes.len() > NONCE_LEN).then_some((subject, of_aggregate, bytes))
 }
 
 fn open_text(cipher: &Aes256Gcm, sealed: &[u8], aad: &str) -> anyhow::Result<String> {
@@ -553,15 +790,32 @@ mod tests {
     fn a_sealed_field_opens_only_where_it_was_written() {
         let cipher = Aes256Gcm::new(&[3u8; 32].into());
         let subject = Uuid::new_v4();
-        let sealed = seal_text(&cipher, subject, "Taxi to the airport", "expense/1/E/d").unwrap();
+        let sealed = seal_text(
+            &cipher,
+            subject,
+            true,
+            "Taxi to the airport",
+            "expense/1/E/d",
+        )
+        .unwrap();
         assert!(!sealed.contains("Taxi"));
-        let (parsed_subject, bytes) = parse_sealed(&sealed).unwrap();
+        let (parsed_subject, of_aggregate, bytes) = parse_sealed(&sealed).unwrap();
         assert_eq!(parsed_subject, subject);
+        assert!(of_aggregate);
         assert_eq!(
             open_text(&cipher, &bytes, "expense/1/E/d").unwrap(),
             "Taxi to the airport"
         );
         assert!(open_text(&cipher, &bytes, "expense/2/E/d").is_err());
+    }
+
+    #[test]
+    fn each_scope_has_a_key_of_its_own() {
+        let root = [9u8; 32];
+        assert_ne!(derive(&root, PERSON), derive(&root, "expense/1"));
+        assert_ne!(derive(&root, "expense/1"), derive(&root, "expense/2"));
+        assert_eq!(derive(&root, "expense/1"), derive(&root, "expense/1"));
+        assert_ne!(derive(&root, PERSON), root);
     }
 
     #[test]

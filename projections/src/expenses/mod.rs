@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use expensewise_domain::expense::{ExpenseEvent, ExpenseState, ExpenseStatus, AGGREGATE_TYPE};
+use expensewise_domain::organization::{OrganizationEvent, AGGREGATE_TYPE as ORGANIZATION};
+use expensewise_domain::personal::ERASED;
 use expensewise_domain::{Currency, Expense, Money};
 use expensewise_infra::db::Tx;
 use expensewise_infra::{on_tx, RecordedEvent};
@@ -67,6 +69,64 @@ struct Draft {
     expense: Expense,
 }
 
+/// The free text of expenses whose person was erased (all but what is kept for the law),
+/// or whose retention ended, reads erased, as the events do once their keys are gone.
+async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Result<()> {
+    for event in events.iter().filter(|e| e.aggregate_type == ORGANIZATION) {
+        let (owner, kept, only) = match serde_json::from_value(event.payload.clone())? {
+            OrganizationEvent::UserErased {
+                user_id, retained, ..
+            } => {
+                let kept: HashSet<String> = retained
+                    .iter()
+                    .filter(|r| r.aggregate_type == AGGREGATE_TYPE)
+                    .map(|r| r.aggregate_id.to_string())
+                    .collect();
+                (Some(user_id.to_string()), kept, None)
+            }
+            OrganizationEvent::RetentionEnded {
+                aggregate_type,
+                aggregate_id,
+                ..
+            } if aggregate_type == AGGREGATE_TYPE => {
+                (None, HashSet::new(), Some(aggregate_id.to_string()))
+            }
+            _ => continue,
+        };
+        let select = format!(
+            "SELECT id, merchant, description, decision_reason FROM {table} \
+             WHERE owner_id = $1 OR id = $2"
+        );
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = on_tx!(tx, |conn| {
+            sqlx::query_as(&select)
+                .bind(owner.as_deref().unwrap_or_default())
+                .bind(only.as_deref().unwrap_or_default())
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        let update = format!(
+            "UPDATE {table} SET description = $2, decision_reason = $3, search = $4 WHERE id = $1"
+        );
+        for (id, merchant, description, reason) in rows {
+            if kept.contains(&id) {
+                continue;
+            }
+            let description = description.map(|_| ERASED.to_string());
+            let search = search_text(&merchant, description.as_deref());
+            on_tx!(tx, |conn| {
+                sqlx::query(&update)
+                    .bind(&id)
+                    .bind(&description)
+                    .bind(reason.as_ref().map(|_| ERASED))
+                    .bind(&search)
+                    .execute(&mut *conn)
+                    .await?;
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Rows per multi-row statement: 20 parameters each stay under SQLite's limit of 32,766.
 const WRITE_CHUNK: usize = 500;
 
@@ -84,6 +144,9 @@ impl Projection for ExpensesProjection {
     /// once: a rebuild writes a row per expense, not a statement per event.
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {
         let table = self.table;
+        if !events.iter().any(|e| e.aggregate_type == AGGREGATE_TYPE) {
+            return erase(tx, table, events).await;
+        }
         let mut touched: Vec<Uuid> = Vec::new();
         let mut seen = HashSet::new();
         let mut decoded = Vec::new();
@@ -94,9 +157,6 @@ impl Projection for ExpensesProjection {
                 touched.push(id);
             }
             decoded.push((id, event.sequence, payload));
-        }
-        if decoded.is_empty() {
-            return Ok(());
         }
         let mut drafts = load_drafts(tx, table, &touched).await?;
         for (id, version, event) in decoded {
@@ -137,7 +197,7 @@ impl Projection for ExpensesProjection {
         for chunk in live.chunks(WRITE_CHUNK) {
             upsert(tx, table, chunk).await?;
         }
-        Ok(())
+        erase(tx, table, events).await
     }
 }
 

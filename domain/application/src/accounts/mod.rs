@@ -4,6 +4,7 @@
 //! one. Password hashes go to the credentials store with the event that creates the user
 //! or records the change, never into an event.
 
+pub mod erasure;
 pub mod passwords;
 pub mod subject_access;
 pub mod tokens;
@@ -375,7 +376,7 @@ async fn claim_email(
         .execute::<EmailClaim>(
             scope,
             &claim_id,
-            command,
+            command.into(),
             &on_behalf(metadata, organization_id, user_id),
         )
         .await?;

@@ -1,0 +1,350 @@
+//! Erasure (GDPR art. 17) that respects retention law (docs/personal-data.md).
+//!
+//! Erasing a user closes their account for good and destroys their key, so that
+//! everything personal of theirs in the log reads `[erased]` — except booking vouchers:
+//! expenses that were submitted, their receipts and the decisions on them, which tax law
+//! requires keeping (§147 AO, §257 HGB). Those keep a key of their own until the end of
+//! the calendar year they were last changed in plus the retention years; the sweeper
+//! then ends their retention, unless a legal hold stands.
+//!
+//! Every step is an event (`UserErased` with the plan, `EmailReleased`,
+//! `RetentionEnded`), and each step can be run again: an erasure cut short is finished
+//! by asking for it again.
+
+use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
+use expensewise_domain::email_claim::{EmailClaim, EmailClaimCommand, ReleaseEmail};
+use expensewise_domain::expense::{ExpenseStatus, AGGREGATE_TYPE as EXPENSE};
+use expensewise_domain::organization::{
+    Erasure, OrganizationCommand, Retention, VOUCHER_RETENTION_BASIS,
+};
+use expensewise_domain::receipt::AGGREGATE_TYPE as RECEIPT;
+use expensewise_domain::{Actor, EventMetadata, Expense, Organization, Receipt, Role};
+use expensewise_infra::event_store::{Committed, Scope};
+use expensewise_infra::EventStore;
+use expensewise_projections::expenses::{self, ListFilter};
+use expensewise_projections::receipts::{self, ReceiptFilter};
+use uuid::Uuid;
+
+use crate::{UseCaseError, UseCaseResult};
+
+fn technical(e: impl Into<anyhow::Error>) -> UseCaseError {
+    UseCaseError::Technical(e.into())
+}
+
+/// Why a receipt under a legal hold is kept.
+const LEGAL_HOLD_BASIS: &str = "legal hold: kept while the hold stands";
+
+/// Rows per read-model page while gathering.
+const PAGE: usize = 500;
+
+/// The end of a booking voucher's retention: 1 January after the year it was last
+/// changed in, plus `years`.
+pub fn retained_until(last_changed: DateTime<Utc>, years: u32) -> DateTime<Utc> {
+    let year = last_changed.year() + 1 + years as i32;
+    Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Who erases: an admin of the organization, or an operator's command line.
+pub enum Eraser<'a> {
+    Admin(&'a Actor),
+    Operator { organization_id: Uuid },
+}
+
+/// Erases `user_id`; `retention_years` is how long booking vouchers are kept
+/// (`RECEIPT_RETENTION_YEARS`). Returns the erasure as recorded.
+pub async fn erase_user(
+    store: &EventStore,
+    eraser: Eraser<'_>,
+    metadata: &EventMetadata,
+    user_id: Uuid,
+    retention_years: u32,
+) -> UseCaseResult<(Erasure, Committed<Organization>)> {
+    let (organization_id, actor_id) = match eraser {
+        Eraser::Admin(actor) if actor.role != Role::Admin => {
+            return Err(UseCaseError::forbidden("only admins erase users"))
+        }
+        Eraser::Admin(actor) => (actor.organization_id, Some(actor.user_id)),
+        Eraser::Operator { organization_id } => (organization_id, None),
+    };
+    let organization: Organization = store
+        .load_organization(&organization_id.to_string())
+        .await?;
+    let member = organization
+        .member(user_id)
+        .cloned()
+        .ok_or_else(|| UseCaseError::not_found("no such user in this organization"))?;
+    let retained = match &member.erasure {
+        Some(erasure) => erasure
+            .retained
+            .iter()
+            .map(|r| r.retention.clone())
+            .collect(),
+        None => {
+            Box::pin(vouchers_of(
+                store,
+                organization_id,
+                user_id,
+                retention_years,
+            ))
+            .await?
+        }
+    };
+    let at = Utc::now();
+    let committed = store
+        .execute::<Organization>(
+            &Scope::none(),
+            &organization_id.to_string(),
+            OrganizationCommand::EraseUser {
+                actor_id,
+                user_id,
+                retained: retained.clone(),
+                at,
+            },
+            metadata,
+        )
+        .await?;
+    if member.erasure.is_none() {
+        // The address as it was before this erasure; one erasure cut short before this
+        // step leaves the address claimed (the person is erased all the same).
+        release_email(store, metadata, &member.email, user_id).await?;
+    }
+    let vault = store.vault();
+    // Before the key is destroyed: the vouchers' own keys are derived from it.
+    for r in &retained {
+        vault
+            .retain(
+                user_id,
+                organization_id,
+                (&r.aggregate_type, &r.aggregate_id.to_string()),
+                r.until,
+            )
+            .await
+            .map_err(technical)?;
+    }
+    vault.shred(user_id, at).await.map_err(technical)?;
+    // Snapshots hold the aggregates as loaded, the person's fields in clear.
+    let mut snapshotted = vec![(
+        expensewise_domain::organization::AGGREGATE_TYPE,
+        organization_id.to_string(),
+    )];
+    snapshotted.extend(
+        owned_expenses(store, organization_id, user_id)
+            .await?
+            .into_iter()
+            .map(|id| (EXPENSE, id.to_string())),
+    );
+    store
+        .forget_snapshots(&snapshotted)
+        .await
+        .map_err(technical)?;
+    let erasure = committed
+        .aggregate
+        .member(user_id)
+        .and_then(|m| m.erasure.clone())
+        .ok_or_else(|| technical(anyhow::anyhow!("the erasure was not recorded")))?;
+    Ok((erasure, committed))
+}
+
+/// The erasure of `user_id` as recorded, if they were erased (admins, and auditors).
+pub fn erasure_of(
+    actor: &Actor,
+    organization: &Organization,
+    user_id: Uuid,
+) -> UseCaseResult<Option<Erasure>> {
+    if !matches!(actor.role, Role::Admin | Role::Auditor) {
+        return Err(UseCaseError::forbidden(
+            "only admins and auditors see erasures",
+        ));
+    }
+    let member = organization
+        .member(user_id)
+        .ok_or_else(|| UseCaseError::not_found("no such user in this organization"))?;
+    Ok(member.erasure.clone())
+}
+
+/// The person's expenses that were ever submitted, and the receipts they uploaded that
+/// belong to one: booking vouchers, with the date their retention ends.
+async fn vouchers_of(
+    store: &EventStore,
+    organization_id: Uuid,
+    user_id: Uuid,
+    retention_years: u32,
+) -> UseCaseResult<Vec<Retention>> {
+    let mut retained = Vec::new();
+    let mut until_of_expense = std::collections::HashMap::new();
+    for id in owned_expenses(store, organization_id, user_id).await? {
+        // The store decides, not the read model, which may not have seen the latest
+        // submission yet: a voucher is never lost to a lagging projection.
+        let expense: Expense = store.load(&id.to_string()).await?;
+        let Some(state) = expense.state.as_ref().filter(|_| !expense.deleted) else {
+            continue;
+        };
+        if state.status == ExpenseStatus::Draft && state.submitted_at.is_none() {
+            continue;
+        }
+        let until = retained_until(state.updated_at, retention_years);
+        until_of_expense.insert(id, until);
+        retained.push(Retention {
+            aggregate_type: EXPENSE.to_string(),
+            aggregate_id: id,
+            basis: VOUCHER_RETENTION_BASIS.to_string(),
+            until,
+        });
+    }
+    let db = store.database();
+    let filter = ReceiptFilter {
+        uploader_id: Some(user_id),
+        ..ReceiptFilter::default()
+    };
+    let mut cursor = None;
+    loop {
+        let (page, next) = receipts::list(db, organization_id, &filter, cursor.as_ref(), PAGE)
+            .await
+            .map_err(technical)?;
+        for (id, _) in page {
+            let receipt: Receipt = store.load(&id.to_string()).await?;
+            let Some(state) = receipt.state.as_ref() else {
+                continue;
+            };
+            let voucher = state.expense_id.and_then(|e| until_of_expense.get(&e));
+            let (basis, until) = match voucher {
+                Some(until) => (VOUCHER_RETENTION_BASIS, *until),
+                // Held for a case: kept while the hold stands, the sweeper's first look
+                // after its release erases it.
+                None if state.legal_hold => (LEGAL_HOLD_BASIS, Utc::now()),
+                None => continue,
+            };
+            retained.push(Retention {
+                aggregate_type: RECEIPT.to_string(),
+                aggregate_id: id,
+                basis: basis.to_string(),
+                until,
+            });
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(retained)
+}
+
+async fn owned_expenses(
+    store: &EventStore,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> UseCaseResult<Vec<Uuid>> {
+    let filter = ListFilter {
+        owner_id: Some(user_id),
+        ..ListFilter::default()
+    };
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = expenses::list(
+            store.database(),
+            organization_id,
+            &filter,
+            cursor.as_ref(),
+            PAGE,
+        )
+        .await
+        .map_err(technical)?;
+        ids.extend(page.into_iter().map(|row| row.id));
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// Frees the person's address: it may be registered again, by anyone.
+async fn release_email(
+    store: &EventStore,
+    metadata: &EventMetadata,
+    email: &str,
+    user_id: Uuid,
+) -> UseCaseResult<()> {
+    let (claim_id, _) = Box::pin(super::claim_of(store, email)).await?;
+    store
+        .execute::<EmailClaim>(
+            &Scope::none(),
+            &claim_id,
+            EmailClaimCommand::Release(ReleaseEmail {
+                user_id,
+                at: Utc::now(),
+            }),
+            metadata,
+        )
+        .await?;
+    Ok(())
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Retentions ended: their keys shredded.
+    pub ended: usize,
+    /// Receipts whose retention is over but that a legal hold keeps.
+    pub held: usize,
+}
+
+/// Ends every retention that is over at `as_of`: records it (`RetentionEnded`) and
+/// shreds the kept key. A receipt under a legal hold is kept, and looked at again by the
+/// next sweep.
+pub async fn sweep(store: &EventStore, as_of: DateTime<Utc>) -> UseCaseResult<Swept> {
+    let vault = store.vault();
+    let mut swept = Swept::default();
+    for kept in vault.retention_ended(as_of).await.map_err(technical)? {
+        let aggregate_id = Uuid::parse_str(&kept.aggregate_id).map_err(technical)?;
+        if kept.aggregate_type == RECEIPT {
+            let receipt: Receipt = store.load(&kept.aggregate_id).await?;
+            if receipt.state.as_ref().is_some_and(|s| s.legal_hold) {
+                swept.held += 1;
+                continue;
+            }
+        }
+        let correlation = Uuid::new_v4();
+        let metadata = EventMetadata {
+            organization_id: kept.organization_id,
+            actor_id: None,
+            occurred_at: Utc::now(),
+            correlation_id: correlation,
+            causation_id: correlation,
+            request_id: None,
+            traceparent: None,
+        };
+        store
+            .execute::<Organization>(
+                &Scope::none(),
+                &kept.organization_id.to_string(),
+                OrganizationCommand::EndRetention {
+                    user_id: kept.subject_id,
+                    aggregate_type: kept.aggregate_type.clone(),
+                    aggregate_id,
+                    at: as_of,
+                },
+                &metadata,
+            )
+            .await?;
+        vault
+            .shred_retained(
+                kept.subject_id,
+                (&kept.aggregate_type, &kept.aggregate_id),
+                as_of,
+            )
+            .await
+            .map_err(technical)?;
+        if kept.aggregate_type == EXPENSE {
+            store
+                .forget_snapshots(&[(EXPENSE, kept.aggregate_id.clone())])
+                .await
+                .map_err(technical)?;
+        }
+        swept.ended += 1;
+    }
+    Ok(swept)
+}

@@ -1,0 +1,286 @@
+//! Erasure that respects retention law: an erased user's name, address and drafts read
+//! `[erased]` everywhere — read models, histories, the audit log and its export, after a
+//! rebuild — while their reimbursed expense and its receipt stay readable to auditors
+//! until the retention ends; then the sweeper erases them too, except what a legal hold
+//! keeps. The account is closed for good and the address free again.
+
+use chrono::{Duration, Utc};
+use expensewise_application::accounts::erasure;
+use expensewise_projections::{rebuild, status};
+use expensewise_tests::{
+    expect_status, expensewise, on_both_backends, upload_receipt, Backend, TestApp, User, PASSWORD,
+    TINY_PNG,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const NAME: &str = "Philippa Thistlewood";
+const EMAIL: &str = "philippa@acme.test";
+const DRAFT: &str = "Physiotherapy near the office";
+const KEPT: &str = "Client dinner in Hamburg";
+
+async fn send(app: &TestApp, method: Method, path: &str, user: &User, body: Value) -> Value {
+    let response = app
+        .request(method, path, Some(&user.token))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(status.is_success(), "{path}: {status}");
+    response.json().await.unwrap_or(Value::Null)
+}
+
+/// What an auditor sees of the employee: the users list (as admin), both expenses, their
+/// histories, and the audit log.
+async fn shown(app: &TestApp, admin: &User, auditor: &User, expenses: [&str; 2]) -> String {
+    let mut shown = vec![
+        expect_status(app.get("/v1/users", &admin.token).await, StatusCode::OK).await,
+        expect_status(
+            app.get("/v1/audit/events?limit=500", &auditor.token).await,
+            StatusCode::OK,
+        )
+        .await,
+    ];
+    for id in expenses {
+        for path in [
+            format!("/v1/expenses/{id}"),
+            format!("/v1/expenses/{id}/history"),
+        ] {
+            shown.push(expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await);
+        }
+    }
+    Value::Array(shown).to_string()
+}
+
+async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "admin@acme.test").await;
+    let auditor = app.add_user(&admin, "audrey@acme.test", "auditor").await;
+    let added = app
+        .post(
+            "/v1/users",
+            Some(&admin.token),
+            json!({"name": NAME, "email": EMAIL, "password": PASSWORD, "role": "employee"}),
+        )
+        .await;
+    let employee_id = expect_status(added, StatusCode::CREATED).await["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let employee = app.login(EMAIL).await;
+    let body = |description: &str| {
+        json!({"amount": "80.00", "currency": "EUR", "merchant": "Elbblick",
+               "category": "meals", "spent_on": "2026-03-02", "description": description})
+    };
+    let draft = send(&app, Method::POST, "/v1/expenses", &employee, body(DRAFT)).await;
+    let draft = draft["id"].as_str().unwrap().to_string();
+    let uploaded = upload_receipt(&app, &employee, "dinner.png", TINY_PNG.to_vec(), &[]).await;
+    assert_eq!(uploaded.status(), StatusCode::ACCEPTED);
+    let receipt = uploaded.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut kept = body(KEPT);
+    kept["receipt_id"] = json!(receipt);
+    let kept = send(&app, Method::POST, "/v1/expenses", &employee, kept).await;
+    let kept = kept["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/expenses/{kept}");
+    send(
+        &app,
+        Method::POST,
+        &format!("{path}/submit"),
+        &employee,
+        Value::Null,
+    )
+    .await;
+    send(
+        &app,
+        Method::POST,
+        &format!("{path}/approve"),
+        &admin,
+        json!({"comment": "ok"}),
+    )
+    .await;
+    send(
+        &app,
+        Method::POST,
+        &format!("{path}/reimburse"),
+        &admin,
+        Value::Null,
+    )
+    .await;
+    let before = shown(&app, &admin, &auditor, [&draft, &kept]).await;
+    for text in [NAME, EMAIL, DRAFT, KEPT] {
+        assert!(before.contains(text), "{text} is shown before the erasure");
+    }
+
+    // Only admins erase.
+    let refused = app
+        .request(
+            Method::POST,
+            &format!("/v1/users/{employee_id}/erasure"),
+            Some(&auditor.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let erased = send(
+        &app,
+        Method::POST,
+        &format!("/v1/users/{employee_id}/erasure"),
+        &admin,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(erased["erased"], true);
+    let retained: Vec<(String, String)> = erased["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["aggregate_type"].as_str().unwrap().to_string(),
+                r["aggregate_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        retained.contains(&("expense".into(), kept.clone())),
+        "{erased}"
+    );
+    assert!(
+        retained.contains(&("receipt".into(), receipt.clone())),
+        "{erased}"
+    );
+    assert!(!retained.iter().any(|(_, id)| *id == draft), "{erased}");
+    let until = erased["retained"][0]["until"].as_str().unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    assert!(until > Utc::now() + Duration::days(365 * 8), "{until}");
+    // Asking again changes nothing.
+    let again = send(
+        &app,
+        Method::POST,
+        &format!("/v1/users/{employee_id}/erasure"),
+        &admin,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(again, erased);
+    let seen = expect_status(
+        app.get(&format!("/v1/users/{employee_id}/erasure"), &auditor.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(seen, erased);
+
+    let check = |shown: String, when: &str| {
+        for text in [NAME, EMAIL, DRAFT] {
+            assert!(!shown.contains(text), "{when}: {text} is still shown");
+        }
+        assert!(shown.contains(KEPT), "{when}: the voucher reads as before");
+        assert!(shown.contains("[erased]"), "{when}");
+    };
+    check(
+        shown(&app, &admin, &auditor, [&draft, &kept]).await,
+        "after erasure",
+    );
+    let exported = expensewise(&["audit", "export"], &app.database.environment()).await;
+    assert!(exported.status.success(), "{exported:?}");
+    check(
+        String::from_utf8_lossy(&exported.stdout).to_string(),
+        "audit export",
+    );
+    let db = app.database.connect().await;
+    let vault = app.database.vault(&db).await;
+    for model in status::read_models() {
+        let report = rebuild::rebuild(
+            &db,
+            &vault,
+            model.live.as_ref(),
+            model.shadow.as_ref(),
+            true,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert!(report.identical(), "{}: {report:?}", model.name);
+    }
+    check(
+        shown(&app, &admin, &auditor, [&draft, &kept]).await,
+        "after a rebuild",
+    );
+
+    // The account is closed for good; the address is free for anyone.
+    let login = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": EMAIL, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    let reactivate = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/users/{employee_id}"),
+            Some(&admin.token),
+        )
+        .json(&json!({"active": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reactivate.status(), StatusCode::CONFLICT);
+    app.register("Elsewhere", EMAIL).await;
+
+    // A legal hold on the receipt; then the sweeper, with the clock past the retention.
+    send(
+        &app,
+        Method::POST,
+        &format!("/v1/receipts/{receipt}/legal-hold"),
+        &admin,
+        json!({"hold": true, "reason": "tax audit 2027"}),
+    )
+    .await;
+    let store = app.database.event_store(&db).await;
+    let early = erasure::sweep(&store, Utc::now()).await.unwrap();
+    assert_eq!(early, erasure::Swept::default(), "nothing is due yet");
+    let later = until.with_timezone(&Utc) + Duration::days(1);
+    let swept = erasure::sweep(&store, later).await.unwrap();
+    assert_eq!((swept.ended, swept.held), (1, 1), "{swept:?}");
+    // Another process swept: this one's memory of the kept keys goes with a restart.
+    let app = app.restart().await;
+    let after = shown(&app, &admin, &auditor, [&draft, &kept]).await;
+    assert!(
+        !after.contains(KEPT),
+        "the voucher is erased after its retention"
+    );
+    let seen = expect_status(
+        app.get(&format!("/v1/users/{employee_id}/erasure"), &auditor.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let ended: Vec<(String, bool)> = seen["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["aggregate_type"].as_str().unwrap().to_string(),
+                !r["ended_at"].is_null(),
+            )
+        })
+        .collect();
+    assert!(ended.contains(&("expense".into(), true)), "{seen}");
+    assert!(
+        ended.contains(&("receipt".into(), false)),
+        "the hold keeps it: {seen}"
+    );
+    db.close().await;
+    app.finish().await;
+}
+
+on_both_backends!(erasure_keeps_booking_vouchers_until_their_retention_ends);
