@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -91,18 +89,7 @@ impl ObjectStore {
                 endpoint_url,
                 credentials,
             } => {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .region(Region::new(region.clone()));
-                if let Some((id, secret)) = credentials {
-                    loader = loader.credentials_provider(Credentials::new(
-                        id,
-                        secret.expose(),
-                        None,
-                        None,
-                        "expensewise-config",
-                    ));
-                }
-                let shared = loader.load().await;
+                let shared = crate::aws::sdk_config(region, credentials.as_ref()).await;
                 let mut config = aws_sdk_s3::config::Builder::from(&shared);
                 if let Some(url) = endpoint_url {
                     // S3-compatible servers rarely serve bucket names as host names.

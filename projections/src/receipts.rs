@@ -253,6 +253,27 @@ impl ReceiptCursor {
     }
 }
 
+/// Every receipt of an organization that `filter` lets through, page by page.
+pub async fn list_all(
+    db: &Database,
+    organization_id: Uuid,
+    filter: &ReceiptFilter,
+) -> anyhow::Result<Vec<(Uuid, ReceiptState)>> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = list(db, organization_id, filter, cursor.as_ref(), ALL_PAGE).await?;
+        all.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Rows per page while gathering every row.
+const ALL_PAGE: usize = 500;
+
 /// Receipts of an organization, newest upload first, `limit` per page.
 pub async fn list(
     db: &Database,

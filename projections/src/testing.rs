@@ -27,3 +27,25 @@ pub async fn assert_read_models_equal_a_rebuild(db: &Database, vault: &Vault) ->
     }
     models.len()
 }
+
+/// Rebuilds every read model and swaps it in; returns each one's report.
+pub async fn rebuild_all(
+    db: &Database,
+    vault: &Vault,
+) -> Vec<(&'static str, crate::rebuild::Report)> {
+    let mut reports = Vec::new();
+    for model in crate::status::read_models() {
+        let report = crate::rebuild::rebuild(
+            db,
+            vault,
+            model.live.as_ref(),
+            model.shadow.as_ref(),
+            true,
+            &|_| {},
+        )
+        .await
+        .expect("rebuild the read model");
+        reports.push((model.name, report));
+    }
+    reports
+}

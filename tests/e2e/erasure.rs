@@ -6,10 +6,9 @@
 
 use chrono::{Duration, Utc};
 use expensewise_application::accounts::erasure;
-use expensewise_projections::{rebuild, status};
 use expensewise_tests::{
-    expect_status, expensewise, on_both_backends, upload_receipt, Backend, TestApp, User, PASSWORD,
-    TINY_PNG,
+    expect_status, expensewise, on_both_backends, rebuild_all, upload_receipt, Backend, TestApp,
+    PASSWORD, TINY_PNG,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -18,40 +17,6 @@ const NAME: &str = "Philippa Thistlewood";
 const EMAIL: &str = "philippa@acme.test";
 const DRAFT: &str = "Physiotherapy near the office";
 const KEPT: &str = "Client dinner in Hamburg";
-
-async fn send(app: &TestApp, method: Method, path: &str, user: &User, body: Value) -> Value {
-    let response = app
-        .request(method, path, Some(&user.token))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    assert!(status.is_success(), "{path}: {status}");
-    response.json().await.unwrap_or(Value::Null)
-}
-
-/// What an auditor sees of the employee: the users list (as admin), both expenses, their
-/// histories, and the audit log.
-async fn shown(app: &TestApp, admin: &User, auditor: &User, expenses: [&str; 2]) -> String {
-    let mut shown = vec![
-        expect_status(app.get("/v1/users", &admin.token).await, StatusCode::OK).await,
-        expect_status(
-            app.get("/v1/audit/events?limit=500", &auditor.token).await,
-            StatusCode::OK,
-        )
-        .await,
-    ];
-    for id in expenses {
-        for path in [
-            format!("/v1/expenses/{id}"),
-            format!("/v1/expenses/{id}/history"),
-        ] {
-            shown.push(expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await);
-        }
-    }
-    Value::Array(shown).to_string()
-}
 
 async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -73,7 +38,9 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         json!({"amount": "80.00", "currency": "EUR", "merchant": "Elbblick",
                "category": "meals", "spent_on": "2026-03-02", "description": description})
     };
-    let draft = send(&app, Method::POST, "/v1/expenses", &employee, body(DRAFT)).await;
+    let draft = app
+        .send_ok(Method::POST, "/v1/expenses", &employee, body(DRAFT))
+        .await;
     let draft = draft["id"].as_str().unwrap().to_string();
     let uploaded = upload_receipt(&app, &employee, "dinner.png", TINY_PNG.to_vec(), &[]).await;
     assert_eq!(uploaded.status(), StatusCode::ACCEPTED);
@@ -83,34 +50,33 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         .to_string();
     let mut kept = body(KEPT);
     kept["receipt_id"] = json!(receipt);
-    let kept = send(&app, Method::POST, "/v1/expenses", &employee, kept).await;
+    let kept = app
+        .send_ok(Method::POST, "/v1/expenses", &employee, kept)
+        .await;
     let kept = kept["id"].as_str().unwrap().to_string();
     let path = format!("/v1/expenses/{kept}");
-    send(
-        &app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/submit"),
         &employee,
         Value::Null,
     )
     .await;
-    send(
-        &app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/approve"),
         &admin,
         json!({"comment": "ok"}),
     )
     .await;
-    send(
-        &app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/reimburse"),
         &admin,
         Value::Null,
     )
     .await;
-    let before = shown(&app, &admin, &auditor, [&draft, &kept]).await;
+    let before = app.shown(&admin, &auditor, &[&draft, &kept]).await;
     for text in [NAME, EMAIL, DRAFT, KEPT] {
         assert!(before.contains(text), "{text} is shown before the erasure");
     }
@@ -126,14 +92,14 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let erased = send(
-        &app,
-        Method::POST,
-        &format!("/v1/users/{employee_id}/erasure"),
-        &admin,
-        Value::Null,
-    )
-    .await;
+    let erased = app
+        .send_ok(
+            Method::POST,
+            &format!("/v1/users/{employee_id}/erasure"),
+            &admin,
+            Value::Null,
+        )
+        .await;
     assert_eq!(erased["erased"], true);
     let retained: Vec<(String, String)> = erased["retained"]
         .as_array()
@@ -159,14 +125,14 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
     assert!(until > Utc::now() + Duration::days(365 * 8), "{until}");
     // Asking again changes nothing.
-    let again = send(
-        &app,
-        Method::POST,
-        &format!("/v1/users/{employee_id}/erasure"),
-        &admin,
-        Value::Null,
-    )
-    .await;
+    let again = app
+        .send_ok(
+            Method::POST,
+            &format!("/v1/users/{employee_id}/erasure"),
+            &admin,
+            Value::Null,
+        )
+        .await;
     assert_eq!(again, erased);
     let seen = expect_status(
         app.get(&format!("/v1/users/{employee_id}/erasure"), &auditor.token)
@@ -184,7 +150,7 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         assert!(shown.contains("[erased]"), "{when}");
     };
     check(
-        shown(&app, &admin, &auditor, [&draft, &kept]).await,
+        app.shown(&admin, &auditor, &[&draft, &kept]).await,
         "after erasure",
     );
     let exported = expensewise(&["audit", "export"], &app.database.environment()).await;
@@ -195,21 +161,11 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     );
     let db = app.database.connect().await;
     let vault = app.database.vault(&db).await;
-    for model in status::read_models() {
-        let report = rebuild::rebuild(
-            &db,
-            &vault,
-            model.live.as_ref(),
-            model.shadow.as_ref(),
-            true,
-            &|_| {},
-        )
-        .await
-        .unwrap();
-        assert!(report.identical(), "{}: {report:?}", model.name);
+    for (model, report) in rebuild_all(&db, &vault).await {
+        assert!(report.identical(), "{model}: {report:?}");
     }
     check(
-        shown(&app, &admin, &auditor, [&draft, &kept]).await,
+        app.shown(&admin, &auditor, &[&draft, &kept]).await,
         "after a rebuild",
     );
 
@@ -236,8 +192,7 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     app.register("Elsewhere", EMAIL).await;
 
     // A legal hold on the receipt; then the sweeper, with the clock past the retention.
-    send(
-        &app,
+    app.send_ok(
         Method::POST,
         &format!("/v1/receipts/{receipt}/legal-hold"),
         &admin,
@@ -252,7 +207,7 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     assert_eq!((swept.ended, swept.held), (1, 1), "{swept:?}");
     // Another process swept: this one's memory of the kept keys goes with a restart.
     let app = app.restart().await;
-    let after = shown(&app, &admin, &auditor, [&draft, &kept]).await;
+    let after = app.shown(&admin, &auditor, &[&draft, &kept]).await;
     assert!(
         !after.contains(KEPT),
         "the voucher is erased after its retention"

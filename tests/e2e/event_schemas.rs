@@ -14,7 +14,7 @@ use expensewise_infra::testing::{store_row, StoredRow};
 use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_tests::{
     event_metadata, expect_status, expense_body, on_both_backends,
-    store_pre_credentials_organization, store_v1_registration, Backend, TestApp, User, PASSWORD,
+    store_pre_credentials_organization, store_v1_registration, Backend, TestApp, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -67,18 +67,6 @@ fn validate(events: &[Value]) -> Validation {
         used: list("used"),
         failures: list("failures"),
     }
-}
-
-async fn send(app: &TestApp, method: Method, path: &str, user: &User, body: Value) -> Value {
-    let response = app
-        .request(method, path, Some(&user.token))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    assert!(status.is_success(), "{path}: {status}");
-    response.json().await.unwrap_or(Value::Null)
 }
 
 fn kiosk() -> Extraction {
@@ -141,38 +129,24 @@ async fn every_kind_of_event(app: &TestApp) {
     let approver = app.add_user(&admin, "bob@acme.test", "approver").await;
     let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
     let user_path = format!("/v1/users/{}", approver.user_id);
-    send(
-        app,
+    app.send_ok(
         Method::PATCH,
         &user_path,
         &admin,
         json!({"role": "auditor"}),
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::PATCH,
         &user_path,
         &admin,
         json!({"role": "approver"}),
     )
     .await;
-    send(
-        app,
-        Method::PATCH,
-        &user_path,
-        &admin,
-        json!({"active": false}),
-    )
-    .await;
-    send(
-        app,
-        Method::PATCH,
-        &user_path,
-        &admin,
-        json!({"active": true}),
-    )
-    .await;
+    app.send_ok(Method::PATCH, &user_path, &admin, json!({"active": false}))
+        .await;
+    app.send_ok(Method::PATCH, &user_path, &admin, json!({"active": true}))
+        .await;
     let approver = app.login("bob@acme.test").await;
 
     // Uploads come with the receipts API; here the store records them as it will.
@@ -186,16 +160,14 @@ async fn every_kind_of_event(app: &TestApp) {
     let scanned = record_receipt(&store, actor, 'a').await;
     let failed = record_receipt(&store, actor, 'b').await;
     let unsure = record_receipt(&store, actor, 'c').await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("/v1/receipts/{unsure}/review"),
         &approver,
         json!({"amount": "4.30"}),
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("/v1/receipts/{failed}/rescan"),
         &employee,
@@ -205,57 +177,55 @@ async fn every_kind_of_event(app: &TestApp) {
 
     let mut body = expense_body();
     body["receipt_id"] = json!(scanned);
-    let expense = send(app, Method::POST, "/v1/expenses", &employee, body).await;
+    let expense = app
+        .send_ok(Method::POST, "/v1/expenses", &employee, body)
+        .await;
     let path = format!("/v1/expenses/{}", expense["id"].as_str().unwrap());
-    send(
-        app,
+    app.send_ok(
         Method::PATCH,
         &path,
         &employee,
         json!({"amount": "43.00", "receipt_id": failed}),
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/submit"),
         &employee,
         Value::Null,
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/reject"),
         &approver,
         json!({"reason": "no receipt date"}),
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/submit"),
         &employee,
         Value::Null,
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/approve"),
         &approver,
         json!({"comment": "fine"}),
     )
     .await;
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("{path}/reimburse"),
         &admin,
         Value::Null,
     )
     .await;
-    let doomed = send(app, Method::POST, "/v1/expenses", &employee, expense_body()).await;
+    let doomed = app
+        .send_ok(Method::POST, "/v1/expenses", &employee, expense_body())
+        .await;
     let doomed = format!("/v1/expenses/{}", doomed["id"].as_str().unwrap());
     let deleted = app
         .request(Method::DELETE, &doomed, Some(&employee.token))
@@ -264,8 +234,7 @@ async fn every_kind_of_event(app: &TestApp) {
         .unwrap();
     assert!(deleted.status().is_success());
 
-    send(
-        app,
+    app.send_ok(
         Method::PUT,
         "/v1/me/password",
         &employee,
@@ -273,16 +242,15 @@ async fn every_kind_of_event(app: &TestApp) {
     )
     .await;
 
-    let token = send(
-        app,
-        Method::POST,
-        "/v1/tokens",
-        &employee,
-        json!({"name": "sync", "scopes": ["expenses:read"]}),
-    )
-    .await;
-    send(
-        app,
+    let token = app
+        .send_ok(
+            Method::POST,
+            "/v1/tokens",
+            &employee,
+            json!({"name": "sync", "scopes": ["expenses:read"]}),
+        )
+        .await;
+    app.send_ok(
         Method::DELETE,
         &format!("/v1/tokens/{}", token["id"].as_str().unwrap()),
         &employee,
@@ -300,8 +268,7 @@ async fn every_kind_of_event(app: &TestApp) {
     .await;
     assert_eq!(uploaded.status(), StatusCode::ACCEPTED);
     let held: Value = uploaded.json().await.unwrap();
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("/v1/receipts/{}/legal-hold", held["id"].as_str().unwrap()),
         &admin,
@@ -311,8 +278,7 @@ async fn every_kind_of_event(app: &TestApp) {
 
     // The employee is erased; their reimbursed expense and its receipts are kept, until
     // a sweep well after their retention ends.
-    send(
-        app,
+    app.send_ok(
         Method::POST,
         &format!("/v1/users/{}/erasure", employee.user_id),
         &admin,

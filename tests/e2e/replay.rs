@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use expensewise_projections::{rebuild, status};
 use expensewise_tests::{
     assert_read_models_equal_a_rebuild, consistency, expect_problem, expect_status, expense_body,
     on_both_backends, Backend, TestApp, PASSWORD,
@@ -75,18 +74,8 @@ async fn a_rebuild_during_a_stream_of_commands_is_identical_and_queries_keep_ans
     tokio::time::sleep(Duration::from_millis(300)).await;
     let db = app.database.connect().await;
     let vault = app.database.vault(&db).await;
-    for model in status::read_models() {
-        let report = rebuild::rebuild(
-            &db,
-            &vault,
-            model.live.as_ref(),
-            model.shadow.as_ref(),
-            true,
-            &|_| {},
-        )
-        .await
-        .unwrap();
-        assert!(report.identical(), "{}: {report:?}", model.name);
+    for (model, report) in expensewise_tests::rebuild_all(&db, &vault).await {
+        assert!(report.identical(), "{model}: {report:?}");
         assert!(report.swapped);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;

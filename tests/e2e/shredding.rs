@@ -5,13 +5,12 @@
 //! from a file or from KMS (moto's), and rotate.
 
 use expensewise_infra::{on_database, Database};
-use expensewise_projections::{rebuild, status};
 use expensewise_tests::{
-    expect_status, expensewise, on_both_backends, stream_messages, wait_for_stream, Api, Backend,
-    NatsServer, S3Server, TestApp, User, PASSWORD,
+    expect_status, expensewise, on_both_backends, rebuild_all, stream_messages, wait_for_stream,
+    Api, Backend, NatsServer, S3Server, TestApp, User, PASSWORD,
 };
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 const NAME: &str = "Bartholomew Quince";
@@ -87,28 +86,6 @@ async fn employee_with_expenses(api: &Api, admin: &User) -> (User, String, Strin
     (employee, ids[0].clone(), ids[1].clone())
 }
 
-/// What the product shows of the employee and their expenses, as one text: the users
-/// read model, both expenses, their histories and the audit log.
-async fn shown(api: &Api, admin: &User, expenses: [&str; 2]) -> String {
-    let mut shown = vec![
-        expect_status(api.get("/v1/users", &admin.token).await, StatusCode::OK).await,
-        expect_status(
-            api.get("/v1/audit/events?limit=500", &admin.token).await,
-            StatusCode::OK,
-        )
-        .await,
-    ];
-    for id in expenses {
-        for path in [
-            format!("/v1/expenses/{id}"),
-            format!("/v1/expenses/{id}/history"),
-        ] {
-            shown.push(expect_status(api.get(&path, &admin.token).await, StatusCode::OK).await);
-        }
-    }
-    Value::Array(shown).to_string()
-}
-
 async fn personal_fields_are_sealed_in_the_log_and_erased_with_their_key(backend: Backend) {
     let nats = matches!(backend, Backend::Postgres).then(NatsServer::start);
     let mut builder = TestApp::builder(backend);
@@ -139,7 +116,7 @@ async fn personal_fields_are_sealed_in_the_log_and_erased_with_their_key(backend
         assert_holds_none("the JetStream stream", &stream.join("\n"));
         assert!(!stream_messages(&nats.url).is_empty());
     }
-    let before = shown(&app, &admin, [&draft, &submitted]).await;
+    let before = app.shown(&admin, &admin, &[&draft, &submitted]).await;
     assert_holds_all("what the product shows", &before);
     let exported = expensewise(&["audit", "export"], &app.database.environment()).await;
     assert!(exported.status.success(), "{exported:?}");
@@ -151,20 +128,10 @@ async fn personal_fields_are_sealed_in_the_log_and_erased_with_their_key(backend
     assert!(vault.shred(employee_id, chrono::Utc::now()).await.unwrap());
     assert!(!vault.shred(employee_id, chrono::Utc::now()).await.unwrap());
     let app = app.restart().await;
-    for model in status::read_models() {
-        let report = rebuild::rebuild(
-            &db,
-            &vault,
-            model.live.as_ref(),
-            model.shadow.as_ref(),
-            true,
-            &|_| {},
-        )
-        .await
-        .unwrap();
-        assert!(report.swapped, "{}", model.name);
+    for (model, report) in rebuild_all(&db, &vault).await {
+        assert!(report.swapped, "{model}");
     }
-    let after = shown(&app, &admin, [&draft, &submitted]).await;
+    let after = app.shown(&admin, &admin, &[&draft, &submitted]).await;
     assert_holds_none("what the product shows after erasure", &after);
     assert!(after.contains("[erased]"), "{after}");
     assert!(

@@ -53,6 +53,44 @@ impl Api {
             .expect("POST")
     }
 
+    /// Sends `body` as `user`; the answer must be a success. Returns its JSON body
+    /// (`null` when there is none).
+    pub async fn send_ok(&self, method: Method, path: &str, user: &User, body: Value) -> Value {
+        let response = self
+            .request(method, path, Some(&user.token))
+            .json(&body)
+            .send()
+            .await
+            .expect("send the request");
+        let status = response.status();
+        assert!(status.is_success(), "{path}: {status}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// What the product shows about people and these expenses, as one text: the users
+    /// list (to `admin`), and the audit log, each expense and its history (to `reader`).
+    pub async fn shown(&self, admin: &User, reader: &User, expenses: &[&str]) -> String {
+        let mut shown = vec![
+            expect_status(self.get("/v1/users", &admin.token).await, StatusCode::OK).await,
+            expect_status(
+                self.get("/v1/audit/events?limit=500", &reader.token).await,
+                StatusCode::OK,
+            )
+            .await,
+        ];
+        for id in expenses {
+            for path in [
+                format!("/v1/expenses/{id}"),
+                format!("/v1/expenses/{id}/history"),
+            ] {
+                shown.push(
+                    expect_status(self.get(&path, &reader.token).await, StatusCode::OK).await,
+                );
+            }
+        }
+        Value::Array(shown).to_string()
+    }
+
     /// Registers a new organization; returns its admin.
     pub async fn register(&self, organization: &str, email: &str) -> User {
         let response = self

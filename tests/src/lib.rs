@@ -23,7 +23,7 @@ pub use expensewise_infra::testing::{
     store_pre_credentials_organization, store_v1_registration, stored_event_ids, Backend,
     TestDatabase,
 };
-pub use expensewise_projections::testing::assert_read_models_equal_a_rebuild;
+pub use expensewise_projections::testing::{assert_read_models_equal_a_rebuild, rebuild_all};
 pub use process::{expensewise, expensewise_bin, Process};
 pub use receipts::draw_receipt;
 pub use responses::{

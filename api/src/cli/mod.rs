@@ -276,16 +276,8 @@ async fn gdpr(config: Config, action: GdprCommand) -> anyhow::Result<()> {
             let organization_id = expensewise_projections::users::organization_of(&db, user)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user {user}"))?;
-            let correlation = uuid::Uuid::new_v4();
-            let metadata = expensewise_domain::EventMetadata {
-                organization_id,
-                actor_id: None,
-                occurred_at: chrono::Utc::now(),
-                correlation_id: correlation,
-                causation_id: correlation,
-                request_id: None,
-                traceparent: None,
-            };
+            let metadata =
+                expensewise_application::operator_metadata(organization_id, uuid::Uuid::new_v4());
             erasure::erase_user(
                 &store,
                 erasure::Eraser::Operator { organization_id },

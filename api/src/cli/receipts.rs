@@ -6,7 +6,6 @@ use clap::Subcommand;
 use expensewise_application::receipts as use_case;
 use expensewise_application::UseCaseError;
 use expensewise_domain::receipt::{ReceiptState, ScanStatus};
-use expensewise_domain::EventMetadata;
 use expensewise_infra::event_store::Scope;
 use expensewise_infra::{Config, Database, EventStore, Vault};
 use expensewise_projections::receipts as receipts_model;
@@ -96,15 +95,8 @@ async fn rescan(
     let correlation = Uuid::new_v4();
     let (mut queued, mut skipped) = (0usize, 0usize);
     for (id, receipt) in &receipts {
-        let metadata = EventMetadata {
-            organization_id: receipt.organization_id,
-            actor_id: None,
-            occurred_at: Utc::now(),
-            correlation_id: correlation,
-            causation_id: correlation,
-            request_id: None,
-            traceparent: None,
-        };
+        let metadata =
+            expensewise_application::operator_metadata(receipt.organization_id, correlation);
         match use_case::rescan(store, &Scope::none(), None, &metadata, *id).await {
             Ok(_) => queued += 1,
             // Changed since the list was read (reviewed, or already queued).

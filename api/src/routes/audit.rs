@@ -157,17 +157,11 @@ pub async fn audit_events(
     let events = read_filtered(&app.db, &filter, after, limit)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
-    let events = app
-        .store
-        .vault()
-        .open_all(events)
-        .await
-        .map_err(ApiError::internal)?;
     let next_after = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.global.to_string()))
         .flatten();
     Ok(Json(AuditPage {
-        events: events.into_iter().map(EventView::new).collect(),
+        events: EventView::opened(&app, events).await?,
         next_after,
     })
     .into_response())

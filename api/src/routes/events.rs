@@ -8,6 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
 /// One event from the event store.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
@@ -34,6 +37,17 @@ pub struct EventView {
 }
 
 impl EventView {
+    /// Stored events as clients read them, their personal fields opened.
+    pub async fn opened(app: &AppState, events: Vec<RecordedEvent>) -> ApiResult<Vec<Self>> {
+        let events = app
+            .store
+            .vault()
+            .open_all(events)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(events.into_iter().map(Self::new).collect())
+    }
+
     pub fn new(event: RecordedEvent) -> Self {
         let meta = |key: &str| {
             event

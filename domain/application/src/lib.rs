@@ -13,8 +13,24 @@ pub mod expenses;
 pub mod receipts;
 
 use chrono::{Duration, NaiveDate, Utc};
-use expensewise_domain::{IntoRejection, Rejection};
+use expensewise_domain::{EventMetadata, IntoRejection, Rejection};
 use expensewise_infra::event_store::CommandError;
+use uuid::Uuid;
+
+/// The metadata of events that no person causes — an operator's command line, or a
+/// background task — in `organization_id`, now: every event of one such action shares
+/// `correlation`.
+pub fn operator_metadata(organization_id: Uuid, correlation: Uuid) -> EventMetadata {
+    EventMetadata {
+        organization_id,
+        actor_id: None,
+        occurred_at: Utc::now(),
+        correlation_id: correlation,
+        causation_id: correlation,
+        request_id: None,
+        traceparent: None,
+    }
+}
 
 /// Why a use case did not happen.
 #[derive(Debug, thiserror::Error)]

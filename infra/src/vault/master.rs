@@ -6,7 +6,6 @@ use std::path::Path;
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
 use anyhow::{anyhow, bail, Context as _};
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_kms::primitives::Blob;
 use sha2::{Digest, Sha256};
 
@@ -199,18 +198,7 @@ fn decode_hex_key(text: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 async fn kms_wrapper(kms: &KmsConfig) -> anyhow::Result<Wrapper> {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(kms.region.clone()));
-    if let Some((id, secret)) = &kms.credentials {
-        loader = loader.credentials_provider(aws_sdk_kms::config::Credentials::new(
-            id,
-            secret.expose(),
-            None,
-            None,
-            "expensewise-config",
-        ));
-    }
-    let shared = loader.load().await;
+    let shared = crate::aws::sdk_config(&kms.region, kms.credentials.as_ref()).await;
     let mut config = aws_sdk_kms::config::Builder::from(&shared);
     if let Some(url) = &kms.endpoint_url {
         config = config.endpoint_url(url);

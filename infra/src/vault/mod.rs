@@ -417,85 +417,37 @@ impl Vault {
     pub async fn rotate(&self) -> anyhow::Result<usize> {
         let master = &self.inner.master;
         let current = master.current_id().to_string();
-        let stale: Vec<(String, Vec<u8>, String)> = on_database!(&self.inner.db, |pool| {
-            sqlx::query_as(
-                "SELECT subject_id, wrapped, wrapped_by FROM data_keys \
-                 WHERE wrapped IS NOT NULL AND wrapped_by <> $1",
-            )
-            .bind(&current)
-            .fetch_all(pool)
-            .await?
-        });
         let mut count = 0;
-        for (subject, wrapped, wrapped_by) in stale {
-            let context = subject_context(&subject);
-            let key = master.unwrap(&wrapped_by, &wrapped, &context).await?;
-            let rewrapped = master.wrap(&key, &context).await?;
-            on_writer!(&self.inner.db, |pool| {
-                sqlx::query(
-                    "UPDATE data_keys SET wrapped = $3, wrapped_by = $4 \
-                     WHERE subject_id = $1 AND wrapped_by = $2",
-                )
-                .bind(&subject)
-                .bind(&wrapped_by)
-                .bind(&rewrapped)
-                .bind(&current)
-                .execute(pool)
-                .await?;
+        for (table, name, purpose) in WRAPPED_KEYS {
+            let select = format!(
+                "SELECT {name}, wrapped, wrapped_by FROM {table} \
+                 WHERE wrapped IS NOT NULL AND wrapped_by <> $1"
+            );
+            let stale: Vec<(String, Vec<u8>, String)> = on_database!(&self.inner.db, |pool| {
+                sqlx::query_as(&select)
+                    .bind(&current)
+                    .fetch_all(pool)
+                    .await?
             });
-            count += 1;
-        }
-        let kept: Vec<(String, String, Vec<u8>, String)> = on_database!(&self.inner.db, |pool| {
-            sqlx::query_as(
-                "SELECT subject_id, scope, wrapped, wrapped_by FROM retained_keys \
-                 WHERE wrapped IS NOT NULL AND wrapped_by <> $1",
-            )
-            .bind(&current)
-            .fetch_all(pool)
-            .await?
-        });
-        for (subject, scope, wrapped, wrapped_by) in kept {
-            let context = format!("retained:{subject}/{scope}");
-            let key = master.unwrap(&wrapped_by, &wrapped, &context).await?;
-            let rewrapped = master.wrap(&key, &context).await?;
-            on_writer!(&self.inner.db, |pool| {
-                sqlx::query(
-                    "UPDATE retained_keys SET wrapped = $4, wrapped_by = $5 \
-                     WHERE subject_id = $1 AND scope = $2 AND wrapped_by = $3",
-                )
-                .bind(&subject)
-                .bind(&scope)
-                .bind(&wrapped_by)
-                .bind(&rewrapped)
-                .bind(&current)
-                .execute(pool)
-                .await?;
-            });
-            count += 1;
-        }
-        let secrets: Vec<(String, Vec<u8>, String)> = on_database!(&self.inner.db, |pool| {
-            sqlx::query_as(
-                "SELECT name, wrapped, wrapped_by FROM vault_secrets WHERE wrapped_by <> $1",
-            )
-            .bind(&current)
-            .fetch_all(pool)
-            .await?
-        });
-        for (name, wrapped, wrapped_by) in secrets {
-            let context = secret_context(&name);
-            let key = master.unwrap(&wrapped_by, &wrapped, &context).await?;
-            let rewrapped = master.wrap(&key, &context).await?;
-            on_writer!(&self.inner.db, |pool| {
-                sqlx::query(
-                    "UPDATE vault_secrets SET wrapped = $2, wrapped_by = $3 WHERE name = $1",
-                )
-                .bind(&name)
-                .bind(&rewrapped)
-                .bind(&current)
-                .execute(pool)
-                .await?;
-            });
-            count += 1;
+            let update = format!(
+                "UPDATE {table} SET wrapped = $3, wrapped_by = $4 \
+                 WHERE {name} = $1 AND wrapped_by = $2"
+            );
+            for (id, wrapped, wrapped_by) in stale {
+                let context = format!("{purpose}{id}");
+                let key = master.unwrap(&wrapped_by, &wrapped, &context).await?;
+                let rewrapped = master.wrap(&key, &context).await?;
+                on_writer!(&self.inner.db, |pool| {
+                    sqlx::query(&update)
+                        .bind(&id)
+                        .bind(&wrapped_by)
+                        .bind(&rewrapped)
+                        .bind(&current)
+                        .execute(pool)
+                        .await?;
+                });
+                count += 1;
+            }
         }
         Ok(count)
     }
@@ -680,6 +632,14 @@ async fn secret(db: &Database, master: &MasterKey, name: &str) -> anyhow::Result
         .await
         .with_context(|| format!("the vault secret {name}"))
 }
+
+/// The tables of wrapped keys: each row's name (as SQL), and the purpose the key is
+/// wrapped for, which the name completes (see the `*_context` functions).
+const WRAPPED_KEYS: [(&str, &str, &str); 3] = [
+    ("data_keys", "subject_id", "data-key:"),
+    ("retained_keys", "subject_id || '/' || scope", "retained:"),
+    ("vault_secrets", "name", "secret:"),
+];
 
 fn aggregate_scope(aggregate_type: &str, aggregate_id: &str) -> String {
     format!("{aggregate_type}/{aggregate_id}")

@@ -19,8 +19,8 @@ use crate::runner::Projection;
 mod queries;
 
 pub use queries::{
-    approvals, get, list, summary, ExpenseRow, GroupBy, ListCursor, ListFilter, QueueCursor,
-    SummaryRow,
+    approvals, get, list, list_all, summary, ExpenseRow, GroupBy, ListCursor, ListFilter,
+    QueueCursor, SummaryRow,
 };
 use queries::{decode_row, COLUMNS};
 

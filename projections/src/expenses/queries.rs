@@ -166,6 +166,27 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Every expense of an organization that `filter` lets through, page by page.
+pub async fn list_all(
+    db: &Database,
+    organization_id: Uuid,
+    filter: &ListFilter,
+) -> Result<Vec<ExpenseRow>, sqlx::Error> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = list(db, organization_id, filter, cursor.as_ref(), ALL_PAGE).await?;
+        all.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Rows per page while gathering every row.
+const ALL_PAGE: usize = 500;
+
 /// Expenses of an organization, newest `spent_on` first, `limit` per page.
 pub async fn list(
     db: &Database,

@@ -436,11 +436,5 @@ pub async fn expense_history(
     let events = aggregate_events(&app.db, AGGREGATE_TYPE, &id.to_string())
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
-    let events = app
-        .store
-        .vault()
-        .open_all(events)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(events.into_iter().map(EventView::new).collect()))
+    Ok(Json(EventView::opened(&app, events).await?))
 }

@@ -21,8 +21,6 @@ use expensewise_domain::receipt::AGGREGATE_TYPE as RECEIPT;
 use expensewise_domain::{Actor, EventMetadata, Expense, Organization, Receipt, Role};
 use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_infra::EventStore;
-use expensewise_projections::expenses::{self, ListFilter};
-use expensewise_projections::receipts::{self, ReceiptFilter};
 use uuid::Uuid;
 
 use crate::{UseCaseError, UseCaseResult};
@@ -33,9 +31,6 @@ fn technical(e: impl Into<anyhow::Error>) -> UseCaseError {
 
 /// Why a receipt under a legal hold is kept.
 const LEGAL_HOLD_BASIS: &str = "legal hold: kept while the hold stands";
-
-/// Rows per read-model page while gathering.
-const PAGE: usize = 500;
 
 /// The end of a booking voucher's retention: 1 January after the year it was last
 /// changed in, plus `years`.
@@ -130,10 +125,11 @@ pub async fn erase_user(
         organization_id.to_string(),
     )];
     snapshotted.extend(
-        owned_expenses(store, organization_id, user_id)
+        super::theirs(store, organization_id, user_id)
             .await?
+            .0
             .into_iter()
-            .map(|id| (EXPENSE, id.to_string())),
+            .map(|row| (EXPENSE, row.id.to_string())),
     );
     store
         .forget_snapshots(&snapshotted)
@@ -174,7 +170,8 @@ async fn vouchers_of(
 ) -> UseCaseResult<Vec<Retention>> {
     let mut retained = Vec::new();
     let mut until_of_expense = std::collections::HashMap::new();
-    for id in owned_expenses(store, organization_id, user_id).await? {
+    let (owned, uploaded) = super::theirs(store, organization_id, user_id).await?;
+    for id in owned.into_iter().map(|row| row.id) {
         // The store decides, not the read model, which may not have seen the latest
         // submission yet: a voucher is never lost to a lagging projection.
         let expense: Expense = store.load(&id.to_string()).await?;
@@ -193,72 +190,27 @@ async fn vouchers_of(
             until,
         });
     }
-    let db = store.database();
-    let filter = ReceiptFilter {
-        uploader_id: Some(user_id),
-        ..ReceiptFilter::default()
-    };
-    let mut cursor = None;
-    loop {
-        let (page, next) = receipts::list(db, organization_id, &filter, cursor.as_ref(), PAGE)
-            .await
-            .map_err(technical)?;
-        for (id, _) in page {
-            let receipt: Receipt = store.load(&id.to_string()).await?;
-            let Some(state) = receipt.state.as_ref() else {
-                continue;
-            };
-            let voucher = state.expense_id.and_then(|e| until_of_expense.get(&e));
-            let (basis, until) = match voucher {
-                Some(until) => (VOUCHER_RETENTION_BASIS, *until),
-                // Held for a case: kept while the hold stands, the sweeper's first look
-                // after its release erases it.
-                None if state.legal_hold => (LEGAL_HOLD_BASIS, Utc::now()),
-                None => continue,
-            };
-            retained.push(Retention {
-                aggregate_type: RECEIPT.to_string(),
-                aggregate_id: id,
-                basis: basis.to_string(),
-                until,
-            });
-        }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    for (id, _) in uploaded {
+        let receipt: Receipt = store.load(&id.to_string()).await?;
+        let Some(state) = receipt.state.as_ref() else {
+            continue;
+        };
+        let voucher = state.expense_id.and_then(|e| until_of_expense.get(&e));
+        let (basis, until) = match voucher {
+            Some(until) => (VOUCHER_RETENTION_BASIS, *until),
+            // Held for a case: kept while the hold stands, the sweeper's first look
+            // after its release erases it.
+            None if state.legal_hold => (LEGAL_HOLD_BASIS, Utc::now()),
+            None => continue,
+        };
+        retained.push(Retention {
+            aggregate_type: RECEIPT.to_string(),
+            aggregate_id: id,
+            basis: basis.to_string(),
+            until,
+        });
     }
     Ok(retained)
-}
-
-async fn owned_expenses(
-    store: &EventStore,
-    organization_id: Uuid,
-    user_id: Uuid,
-) -> UseCaseResult<Vec<Uuid>> {
-    let filter = ListFilter {
-        owner_id: Some(user_id),
-        ..ListFilter::default()
-    };
-    let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = expenses::list(
-            store.database(),
-            organization_id,
-            &filter,
-            cursor.as_ref(),
-            PAGE,
-        )
-        .await
-        .map_err(technical)?;
-        ids.extend(page.into_iter().map(|row| row.id));
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok(ids)
 }
 
 /// Frees the person's address: it may be registered again, by anyone.
@@ -307,16 +259,7 @@ pub async fn sweep(store: &EventStore, as_of: DateTime<Utc>) -> UseCaseResult<Sw
                 continue;
             }
         }
-        let correlation = Uuid::new_v4();
-        let metadata = EventMetadata {
-            organization_id: kept.organization_id,
-            actor_id: None,
-            occurred_at: Utc::now(),
-            correlation_id: correlation,
-            causation_id: correlation,
-            request_id: None,
-            traceparent: None,
-        };
+        let metadata = crate::operator_metadata(kept.organization_id, Uuid::new_v4());
         store
             .execute::<Organization>(
                 &Scope::none(),

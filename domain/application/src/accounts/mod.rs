@@ -383,6 +383,34 @@ async fn claim_email(
     Ok(())
 }
 
+/// The expenses `user_id` owns and the receipts they uploaded in `organization_id`, as
+/// their read models have them.
+pub(crate) async fn theirs(
+    store: &EventStore,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> UseCaseResult<(
+    Vec<expensewise_projections::expenses::ExpenseRow>,
+    Vec<(Uuid, expensewise_domain::receipt::ReceiptState)>,
+)> {
+    use expensewise_projections::{expenses, receipts};
+    let db = store.database();
+    let owned = expenses::ListFilter {
+        owner_id: Some(user_id),
+        ..Default::default()
+    };
+    let uploaded = receipts::ReceiptFilter {
+        uploader_id: Some(user_id),
+        ..Default::default()
+    };
+    Ok((
+        expenses::list_all(db, organization_id, &owned)
+            .await
+            .map_err(anyhow::Error::from)?,
+        receipts::list_all(db, organization_id, &uploaded).await?,
+    ))
+}
+
 /// The claim of an address and its stream id: the keyed id (`email_claim::claim_id`),
 /// unless the address was claimed before ids were keyed — such a claim stays where it
 /// was made, so that an address is never claimed twice.

@@ -8,8 +8,7 @@ use expensewise_domain::{Actor, Organization, Role};
 use expensewise_infra::credentials;
 use expensewise_infra::event_store::{events_about, RecordedEvent};
 use expensewise_infra::EventStore;
-use expensewise_projections::expenses::{self, ExpenseRow, ListFilter};
-use expensewise_projections::receipts::{self, ReceiptFilter};
+use expensewise_projections::expenses::ExpenseRow;
 use uuid::Uuid;
 
 use crate::{UseCaseError, UseCaseResult};
@@ -17,9 +16,6 @@ use crate::{UseCaseError, UseCaseResult};
 fn technical(e: impl Into<anyhow::Error>) -> UseCaseError {
     UseCaseError::Technical(e.into())
 }
-
-/// Rows per read-model page while gathering.
-const PAGE: usize = 500;
 
 pub struct PersonalData {
     pub user_id: Uuid,
@@ -53,38 +49,7 @@ pub async fn personal_data(
     let db = store.database();
     let organization_id = actor.organization_id;
 
-    let mut owned = Vec::new();
-    let filter = ListFilter {
-        owner_id: Some(user_id),
-        ..ListFilter::default()
-    };
-    let mut cursor = None;
-    loop {
-        let (page, next) = expenses::list(db, organization_id, &filter, cursor.as_ref(), PAGE)
-            .await
-            .map_err(technical)?;
-        owned.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let mut uploaded = Vec::new();
-    let filter = ReceiptFilter {
-        uploader_id: Some(user_id),
-        ..ReceiptFilter::default()
-    };
-    let mut cursor = None;
-    loop {
-        let (page, next) = receipts::list(db, organization_id, &filter, cursor.as_ref(), PAGE)
-            .await
-            .map_err(technical)?;
-        uploaded.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let (owned, uploaded) = super::theirs(store, organization_id, user_id).await?;
 
     let mut theirs: Vec<String> = owned.iter().map(|e| e.id.to_string()).collect();
     theirs.extend(uploaded.iter().map(|(id, _)| id.to_string()));
