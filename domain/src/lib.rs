@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod email_claim;
 pub mod expense;
+pub mod merkle;
 pub mod metadata;
 pub mod money;
 pub mod organization;
