@@ -210,10 +210,7 @@ impl Background {
                 };
                 handlers.push((Arc::new(ocr), Delivery::default()));
                 handlers.push((Arc::new(expenses), Delivery::default()));
-                tasks.push(tokio::spawn(sweep_retentions(
-                    app.store.clone(),
-                    stopped.clone(),
-                )));
+                tasks.push(tokio::spawn(sweep_retentions(app.clone(), stopped.clone())));
             }
             if roles.email {
                 let email = EmailWorker {
@@ -264,12 +261,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Ends retentions as they run out (docs/personal-data.md), beside the receipt workers:
 /// every replica may sweep, as ending one twice changes nothing.
-async fn sweep_retentions(
-    store: Arc<expensewise_infra::EventStore>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn sweep_retentions(app: AppState, mut stop: watch::Receiver<bool>) {
+    use expensewise_application::accounts::erasure;
     while !*stop.borrow() {
-        match expensewise_application::accounts::erasure::sweep(&store, chrono::Utc::now()).await {
+        match erasure::sweep(&app.store, &app.objects, chrono::Utc::now()).await {
             Ok(swept) if swept.ended > 0 || swept.held > 0 => {
                 tracing::info!(ended = swept.ended, held = swept.held, "retentions swept")
             }

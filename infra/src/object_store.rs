@@ -308,6 +308,54 @@ impl ObjectStore {
     }
 }
 
+impl ObjectStore {
+    /// Deletes a stored file whose retention is over at `now`: `false` when it must still
+    /// be kept (locked until later, or under a legal hold) and stays. On S3 the version
+    /// the receipt was stored as is deleted, and S3 itself refuses while it is locked.
+    pub async fn delete(&self, file: &StoredFile, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let key = &file.key;
+        match self {
+            ObjectStore::Local { root, .. } => {
+                let path = Self::local_path(root, key);
+                let lock = match read_lock(&path).await {
+                    Ok(lock) => Some(lock),
+                    // Deleted before, note and all.
+                    Err(_) if !tokio::fs::try_exists(&path).await? => return Ok(true),
+                    Err(e) => return Err(e),
+                };
+                if lock.is_some_and(|l| l.legal_hold || l.retain_until.is_some_and(|u| u > now)) {
+                    return Ok(false);
+                }
+                for gone in [path.clone(), lock_path(&path)] {
+                    match tokio::fs::remove_file(&gone).await {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(e)
+                                .with_context(|| format!("cannot delete {}", gone.display()))
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(true)
+            }
+            ObjectStore::S3 { client, bucket, .. } => {
+                let lock = self.lock(file).await.ok();
+                if lock.is_some_and(|l| l.legal_hold || l.retain_until.is_some_and(|u| u > now)) {
+                    return Ok(false);
+                }
+                client
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_version_id(file.version.clone())
+                    .send()
+                    .await
+                    .map(|_| true)
+                    .map_err(|e| anyhow::anyhow!("S3 did not delete {key}: {}", describe(&e)))
+            }
+        }
+    }
+}
+
 /// Receipts must stay as long as the law says: a bucket that cannot lock objects is
 /// refused rather than used without locks.
 async fn require_object_lock(client: &Client, bucket: &str) -> anyhow::Result<()> {

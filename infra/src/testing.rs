@@ -98,6 +98,15 @@ impl TestDatabase {
             .expect("open the test database's vault")
     }
 
+    /// The receipt files of a server started on this database (its data directory,
+    /// unless S3 is configured).
+    pub async fn objects(&self) -> crate::object_store::ObjectStore {
+        let config = self.config();
+        crate::object_store::ObjectStore::open(&config.receipts, config.receipt_retention)
+            .await
+            .expect("open the test database's receipt files")
+    }
+
     /// An event store on `db` with this database's vault.
     pub async fn event_store(&self, db: &Database) -> crate::EventStore {
         crate::EventStore::new(db.clone(), self.vault(db).await)

@@ -42,12 +42,20 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         .send_ok(Method::POST, "/v1/expenses", &employee, body(DRAFT))
         .await;
     let draft = draft["id"].as_str().unwrap().to_string();
-    let uploaded = upload_receipt(&app, &employee, "dinner.png", TINY_PNG.to_vec(), &[]).await;
-    assert_eq!(uploaded.status(), StatusCode::ACCEPTED);
-    let receipt = uploaded.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mut receipts = Vec::new();
+    for name in ["dinner.png", "taxi.png"] {
+        let mut bytes = TINY_PNG.to_vec();
+        // Two files, not one uploaded twice.
+        bytes.extend_from_slice(name.as_bytes());
+        let uploaded = upload_receipt(&app, &employee, name, bytes, &[]).await;
+        assert_eq!(uploaded.status(), StatusCode::ACCEPTED);
+        let id = uploaded.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        receipts.push(id);
+    }
+    let (receipt, other_receipt) = (receipts[0].clone(), receipts[1].clone());
     let mut kept = body(KEPT);
     kept["receipt_id"] = json!(receipt);
     let kept = app
@@ -55,6 +63,13 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         .await;
     let kept = kept["id"].as_str().unwrap().to_string();
     let path = format!("/v1/expenses/{kept}");
+    app.send_ok(
+        Method::PATCH,
+        &path,
+        &employee,
+        json!({"receipt_id": other_receipt}),
+    )
+    .await;
     app.send_ok(
         Method::POST,
         &format!("{path}/submit"),
@@ -149,10 +164,14 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         assert!(shown.contains(KEPT), "{when}: the voucher reads as before");
         assert!(shown.contains("[erased]"), "{when}");
     };
+    // Read by the admin, whose reads wait for their own write, the erasure; the
+    // auditor still reads the voucher.
     check(
-        app.shown(&admin, &auditor, &[&draft, &kept]).await,
+        app.shown(&admin, &admin, &[&draft, &kept]).await,
         "after erasure",
     );
+    let voucher = expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await;
+    assert_eq!(voucher["description"], KEPT);
     let exported = expensewise(&["audit", "export"], &app.database.environment()).await;
     assert!(exported.status.success(), "{exported:?}");
     check(
@@ -200,13 +219,34 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     )
     .await;
     let store = app.database.event_store(&db).await;
-    let early = erasure::sweep(&store, Utc::now()).await.unwrap();
+    let objects = app.database.objects().await;
+    let early = erasure::sweep(&store, &objects, Utc::now()).await.unwrap();
     assert_eq!(early, erasure::Swept::default(), "nothing is due yet");
+    let file = |id: &str| {
+        app.database
+            .data_dir
+            .join("receipts")
+            .join(&admin.organization_id)
+            .join(id)
+    };
+    assert!(file(&receipt).exists() && file(&other_receipt).exists());
     let later = until.with_timezone(&Utc) + Duration::days(1);
-    let swept = erasure::sweep(&store, later).await.unwrap();
-    assert_eq!((swept.ended, swept.held), (1, 1), "{swept:?}");
+    let swept = erasure::sweep(&store, &objects, later).await.unwrap();
+    assert_eq!((swept.ended, swept.held), (2, 1), "{swept:?}");
+    assert!(!file(&other_receipt).exists(), "its file is deleted");
+    assert!(file(&receipt).exists(), "the held receipt's file is kept");
     // Another process swept: this one's memory of the kept keys goes with a restart.
     let app = app.restart().await;
+    // The sweep's events reach the read models like any other process's writes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let expense = expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await;
+        if expense["description"] == "[erased]" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{expense}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let after = app.shown(&admin, &auditor, &[&draft, &kept]).await;
     assert!(
         !after.contains(KEPT),

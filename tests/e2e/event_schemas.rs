@@ -286,7 +286,8 @@ async fn every_kind_of_event(app: &TestApp) {
     )
     .await;
     let far = chrono::Utc::now() + chrono::Duration::days(365 * 40);
-    let swept = expensewise_application::accounts::erasure::sweep(&store, far)
+    let objects = app.database.objects().await;
+    let swept = expensewise_application::accounts::erasure::sweep(&store, &objects, far)
         .await
         .unwrap();
     assert!(swept.ended > 0, "{swept:?}");

@@ -303,15 +303,22 @@ async fn gdpr(config: Config, action: GdprCommand) -> anyhow::Result<()> {
             })
             .map_err(|e| anyhow::anyhow!("{e}"))
         }
-        GdprCommand::Sweep => erasure::sweep(&store, chrono::Utc::now())
-            .await
-            .map(|swept| {
-                println!(
-                    "{} retentions ended, {} receipts kept by a legal hold",
-                    swept.ended, swept.held
-                )
-            })
-            .map_err(|e| anyhow::anyhow!("{e}")),
+        GdprCommand::Sweep => {
+            let objects = expensewise_infra::object_store::ObjectStore::open(
+                &config.receipts,
+                config.receipt_retention,
+            )
+            .await?;
+            erasure::sweep(&store, &objects, chrono::Utc::now())
+                .await
+                .map(|swept| {
+                    println!(
+                        "{} retentions ended, {} receipts kept by a legal hold or their lock",
+                        swept.ended, swept.held
+                    )
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
     };
     db.close().await;
     outcome

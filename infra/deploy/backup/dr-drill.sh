@@ -134,7 +134,7 @@ write_after_restore() { # DATABASE_URL LABEL
 }
 # "model checksum" lines of the rebuilt read models, after waiting for them to catch up.
 checksums() { # DATABASE_URL
-    DATABASE_URL=$1 LOG_LEVEL=warn "$bin" projections verify --all \
+    DATABASE_URL=$1 DATA_DIR=$drill/app LOG_LEVEL=warn "$bin" projections verify --all \
         | awk '/: verified/ { sub(":", "", $1); model = $1 } /checksum/ { for (i = 1; i <= NF; i++) if ($i == "rebuilt") print model, $(i + 1) }'
 }
 

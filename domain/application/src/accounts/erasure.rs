@@ -5,7 +5,7 @@
 //! expenses that were submitted, their receipts and the decisions on them, which tax law
 //! requires keeping (§147 AO, §257 HGB). Those keep a key of their own until the end of
 //! the calendar year they were last changed in plus the retention years; the sweeper
-//! then ends their retention, unless a legal hold stands.
+//! then ends their retention — a receipt's file is deleted — unless a legal hold stands.
 //!
 //! Every step is an event (`UserErased` with the plan, `EmailReleased`,
 //! `RetentionEnded`), and each step can be run again: an erasure cut short is finished
@@ -20,6 +20,7 @@ use expensewise_domain::organization::{
 use expensewise_domain::receipt::AGGREGATE_TYPE as RECEIPT;
 use expensewise_domain::{Actor, EventMetadata, Expense, Organization, Receipt, Role};
 use expensewise_infra::event_store::{Committed, Scope};
+use expensewise_infra::object_store::{ObjectStore, StoredFile};
 use expensewise_infra::EventStore;
 use uuid::Uuid;
 
@@ -240,21 +241,37 @@ async fn release_email(
 pub struct Swept {
     /// Retentions ended: their keys shredded.
     pub ended: usize,
-    /// Receipts whose retention is over but that a legal hold keeps.
+    /// Receipts whose retention is over but that a legal hold (or their file's own
+    /// lock) keeps.
     pub held: usize,
 }
 
-/// Ends every retention that is over at `as_of`: records it (`RetentionEnded`) and
-/// shreds the kept key. A receipt under a legal hold is kept, and looked at again by the
-/// next sweep.
-pub async fn sweep(store: &EventStore, as_of: DateTime<Utc>) -> UseCaseResult<Swept> {
+/// Ends every retention that is over at `as_of`: a receipt's file is deleted, then the
+/// end recorded (`RetentionEnded`) and the kept key shredded. A receipt under a legal
+/// hold, or whose file is still locked, is kept, and looked at again by the next sweep.
+pub async fn sweep(
+    store: &EventStore,
+    objects: &ObjectStore,
+    as_of: DateTime<Utc>,
+) -> UseCaseResult<Swept> {
     let vault = store.vault();
     let mut swept = Swept::default();
     for kept in vault.retention_ended(as_of).await.map_err(technical)? {
         let aggregate_id = Uuid::parse_str(&kept.aggregate_id).map_err(technical)?;
         if kept.aggregate_type == RECEIPT {
             let receipt: Receipt = store.load(&kept.aggregate_id).await?;
-            if receipt.state.as_ref().is_some_and(|s| s.legal_hold) {
+            let deleted = match receipt.state.as_ref() {
+                Some(s) if s.legal_hold => false,
+                Some(s) => {
+                    let file = StoredFile {
+                        key: s.storage_key.clone(),
+                        version: s.storage_version.clone(),
+                    };
+                    objects.delete(&file, as_of).await.map_err(technical)?
+                }
+                None => true,
+            };
+            if !deleted {
                 swept.held += 1;
                 continue;
             }
