@@ -317,12 +317,11 @@ impl ObjectStore {
         match self {
             ObjectStore::Local { root, .. } => {
                 let path = Self::local_path(root, key);
-                let lock = match read_lock(&path).await {
-                    Ok(lock) => Some(lock),
-                    // Deleted before, note and all.
-                    Err(_) if !tokio::fs::try_exists(&path).await? => return Ok(true),
-                    Err(e) => return Err(e),
-                };
+                if !tokio::fs::try_exists(&path).await? {
+                    return Ok(true);
+                }
+                // Files stored before retention existed have no note: nothing locks them.
+                let lock = read_lock(&path).await.ok();
                 if lock.is_some_and(|l| l.legal_hold || l.retain_until.is_some_and(|u| u > now)) {
                     return Ok(false);
                 }

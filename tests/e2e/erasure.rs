@@ -43,7 +43,7 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
         .await;
     let draft = draft["id"].as_str().unwrap().to_string();
     let mut receipts = Vec::new();
-    for name in ["dinner.png", "taxi.png"] {
+    for name in ["dinner.png", "taxi.png", "stray.png"] {
         let mut bytes = TINY_PNG.to_vec();
         // Two files, not one uploaded twice.
         bytes.extend_from_slice(name.as_bytes());
@@ -55,7 +55,12 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
             .to_string();
         receipts.push(id);
     }
-    let (receipt, other_receipt) = (receipts[0].clone(), receipts[1].clone());
+    // Two receipts of the voucher, and one never attached to anything.
+    let (receipt, other_receipt, stray) = (
+        receipts[0].clone(),
+        receipts[1].clone(),
+        receipts[2].clone(),
+    );
     let mut kept = body(KEPT);
     kept["receipt_id"] = json!(receipt);
     let kept = app
@@ -229,11 +234,12 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
             .join(&admin.organization_id)
             .join(id)
     };
-    assert!(file(&receipt).exists() && file(&other_receipt).exists());
+    assert!(file(&receipt).exists() && file(&other_receipt).exists() && file(&stray).exists());
     let later = until.with_timezone(&Utc) + Duration::days(1);
     let swept = erasure::sweep(&store, &objects, later).await.unwrap();
-    assert_eq!((swept.ended, swept.held), (2, 1), "{swept:?}");
+    assert_eq!((swept.ended, swept.held), (3, 1), "{swept:?}");
     assert!(!file(&other_receipt).exists(), "its file is deleted");
+    assert!(!file(&stray).exists(), "its file is deleted");
     assert!(file(&receipt).exists(), "the held receipt's file is kept");
     // Another process swept: this one's memory of the kept keys goes with a restart.
     let app = app.restart().await;

@@ -250,6 +250,11 @@ async fn gdpr(config: Config, action: GdprCommand) -> anyhow::Result<()> {
     db.migrate().await?;
     let vault = Vault::from_config(db.clone(), &config.keys).await?;
     let store = expensewise_infra::EventStore::new(db.clone(), vault);
+    let objects = expensewise_infra::object_store::ObjectStore::open(
+        &config.receipts,
+        config.receipt_retention,
+    )
+    .await?;
     let outcome = match action {
         GdprCommand::Erase { user } => {
             // The plan is made from the expenses and receipts read models.
@@ -280,6 +285,7 @@ async fn gdpr(config: Config, action: GdprCommand) -> anyhow::Result<()> {
                 expensewise_application::operator_metadata(organization_id, uuid::Uuid::new_v4());
             erasure::erase_user(
                 &store,
+                &objects,
                 erasure::Eraser::Operator { organization_id },
                 &metadata,
                 user,
@@ -303,22 +309,15 @@ async fn gdpr(config: Config, action: GdprCommand) -> anyhow::Result<()> {
             })
             .map_err(|e| anyhow::anyhow!("{e}"))
         }
-        GdprCommand::Sweep => {
-            let objects = expensewise_infra::object_store::ObjectStore::open(
-                &config.receipts,
-                config.receipt_retention,
-            )
-            .await?;
-            erasure::sweep(&store, &objects, chrono::Utc::now())
-                .await
-                .map(|swept| {
-                    println!(
-                        "{} retentions ended, {} receipts kept by a legal hold or their lock",
-                        swept.ended, swept.held
-                    )
-                })
-                .map_err(|e| anyhow::anyhow!("{e}"))
-        }
+        GdprCommand::Sweep => erasure::sweep(&store, &objects, chrono::Utc::now())
+            .await
+            .map(|swept| {
+                println!(
+                    "{} retentions ended, {} receipts kept by a legal hold or their lock",
+                    swept.ended, swept.held
+                )
+            })
+            .map_err(|e| anyhow::anyhow!("{e}")),
     };
     db.close().await;
     outcome

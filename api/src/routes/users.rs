@@ -447,6 +447,7 @@ pub async fn erase_user(
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let (erasure, committed) = accounts::erasure::erase_user(
         &app.store,
+        &app.objects,
         accounts::erasure::Eraser::Admin(&user.actor),
         &metadata,
         id,

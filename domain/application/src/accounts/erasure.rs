@@ -32,6 +32,9 @@ fn technical(e: impl Into<anyhow::Error>) -> UseCaseError {
 
 /// Why a receipt under a legal hold is kept.
 const LEGAL_HOLD_BASIS: &str = "legal hold: kept while the hold stands";
+/// Why a receipt that is no voucher is kept.
+const FILE_LOCK_BASIS: &str =
+    "its file is locked until then (S3 Object Lock, set when it was stored); not a voucher";
 
 /// The end of a booking voucher's retention: 1 January after the year it was last
 /// changed in, plus `years`.
@@ -52,6 +55,7 @@ pub enum Eraser<'a> {
 /// (`RECEIPT_RETENTION_YEARS`). Returns the erasure as recorded.
 pub async fn erase_user(
     store: &EventStore,
+    objects: &ObjectStore,
     eraser: Eraser<'_>,
     metadata: &EventMetadata,
     user_id: Uuid,
@@ -71,15 +75,19 @@ pub async fn erase_user(
         .member(user_id)
         .cloned()
         .ok_or_else(|| UseCaseError::not_found("no such user in this organization"))?;
-    let retained = match &member.erasure {
-        Some(erasure) => erasure
-            .retained
-            .iter()
-            .map(|r| r.retention.clone())
-            .collect(),
+    let Plan { retained, files } = match &member.erasure {
+        Some(erasure) => Plan {
+            retained: erasure
+                .retained
+                .iter()
+                .map(|r| r.retention.clone())
+                .collect(),
+            files: Vec::new(),
+        },
         None => {
-            Box::pin(vouchers_of(
+            Box::pin(plan(
                 store,
+                objects,
                 organization_id,
                 user_id,
                 retention_years,
@@ -101,6 +109,9 @@ pub async fn erase_user(
             metadata,
         )
         .await?;
+    for file in &files {
+        objects.delete(file, at).await.map_err(technical)?;
+    }
     if member.erasure.is_none() {
         // The address as it was before this erasure; one erasure cut short before this
         // step leaves the address claimed (the person is erased all the same).
@@ -163,13 +174,22 @@ pub fn erasure_of(
 
 /// The person's expenses that were ever submitted, and the receipts they uploaded that
 /// belong to one: booking vouchers, with the date their retention ends.
-async fn vouchers_of(
+/// What an erasure keeps, and the receipt files it deletes (once it is recorded).
+struct Plan {
+    retained: Vec<Retention>,
+    files: Vec<StoredFile>,
+}
+
+async fn plan(
     store: &EventStore,
+    objects: &ObjectStore,
     organization_id: Uuid,
     user_id: Uuid,
     retention_years: u32,
-) -> UseCaseResult<Vec<Retention>> {
+) -> UseCaseResult<Plan> {
     let mut retained = Vec::new();
+    let mut files = Vec::new();
+    let now = Utc::now();
     let mut until_of_expense = std::collections::HashMap::new();
     let (owned, uploaded) = super::theirs(store, organization_id, user_id).await?;
     for id in owned.into_iter().map(|row| row.id) {
@@ -197,12 +217,33 @@ async fn vouchers_of(
             continue;
         };
         let voucher = state.expense_id.and_then(|e| until_of_expense.get(&e));
+        let file = StoredFile {
+            key: state.storage_key.clone(),
+            version: state.storage_version.clone(),
+        };
         let (basis, until) = match voucher {
             Some(until) => (VOUCHER_RETENTION_BASIS, *until),
             // Held for a case: kept while the hold stands, the sweeper's first look
             // after its release erases it.
-            None if state.legal_hold => (LEGAL_HOLD_BASIS, Utc::now()),
-            None => continue,
+            None if state.legal_hold => (LEGAL_HOLD_BASIS, now),
+            None => {
+                // Every file is locked as it is stored, a voucher or not yet: one whose
+                // lock outlasts this erasure is kept until the lock ends (what OCR read
+                // of it with it: the file says as much), the rest go now.
+                let locked = objects
+                    .lock(&file)
+                    .await
+                    .ok()
+                    .and_then(|l| l.retain_until)
+                    .filter(|until| *until > now);
+                match locked {
+                    Some(until) => (FILE_LOCK_BASIS, until),
+                    None => {
+                        files.push(file);
+                        continue;
+                    }
+                }
+            }
         };
         retained.push(Retention {
             aggregate_type: RECEIPT.to_string(),
@@ -211,7 +252,7 @@ async fn vouchers_of(
             until,
         });
     }
-    Ok(retained)
+    Ok(Plan { retained, files })
 }
 
 /// Frees the person's address: it may be registered again, by anyone.
