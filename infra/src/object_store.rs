@@ -61,6 +61,8 @@ pub enum Download {
     Redirect(String),
     /// The file itself, from the local directory.
     File(tokio::fs::File),
+    /// The file is no longer kept (the sweeper deleted it when its retention ended).
+    Gone,
 }
 
 /// The key of a receipt's file.
@@ -205,10 +207,11 @@ impl ObjectStore {
         match self {
             ObjectStore::Local { root, .. } => {
                 let path = Self::local_path(root, key);
-                let file = tokio::fs::File::open(&path)
-                    .await
-                    .with_context(|| format!("cannot open {}", path.display()))?;
-                Ok(Download::File(file))
+                match tokio::fs::File::open(&path).await {
+                    Ok(file) => Ok(Download::File(file)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Download::Gone),
+                    Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
+                }
             }
             ObjectStore::S3 { client, bucket, .. } => {
                 let presigned = client

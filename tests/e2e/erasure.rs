@@ -177,6 +177,13 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     );
     let voucher = expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await;
     assert_eq!(voucher["description"], KEPT);
+    let receipt_file = format!("/v1/receipts/{other_receipt}/file");
+    let kept_file = app.get(&receipt_file, &auditor.token).await;
+    assert_eq!(
+        kept_file.status(),
+        StatusCode::OK,
+        "the voucher's receipt is kept"
+    );
     let exported = expensewise(&["audit", "export"], &app.database.environment()).await;
     assert!(exported.status.success(), "{exported:?}");
     check(
@@ -240,6 +247,8 @@ async fn erasure_keeps_booking_vouchers_until_their_retention_ends(backend: Back
     assert_eq!((swept.ended, swept.held), (3, 1), "{swept:?}");
     assert!(!file(&other_receipt).exists(), "its file is deleted");
     assert!(!file(&stray).exists(), "its file is deleted");
+    let gone = app.get(&receipt_file, &auditor.token).await;
+    assert_eq!(gone.status(), StatusCode::GONE);
     assert!(file(&receipt).exists(), "the held receipt's file is kept");
     // Another process swept: this one's memory of the kept keys goes with a restart.
     let app = app.restart().await;

@@ -5,8 +5,9 @@
 # that the relay publishes again what the database holds (consumers skip what they
 # already applied by event id and checkpoint). Stop relays, projectors and workers
 # first; start them afterwards.
-# DATABASE_URL (and NATS_URL where used) as for the product; EXPENSEWISE names the
-# binary (default: expensewise on the PATH).
+# DATABASE_URL (and NATS_URL where used) as for the product, and its master key
+# (DATA_KEY_FILE or KMS_KEY_ID; outside production its DATA_DIR): the rebuild opens the
+# personal fields with it. EXPENSEWISE names the binary (default: expensewise on the PATH).
 set -euo pipefail
 expensewise=${EXPENSEWISE:-expensewise}
 

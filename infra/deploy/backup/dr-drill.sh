@@ -184,7 +184,7 @@ started=$(now_ms)
 PGBACKREST_CONFIG=$conf "${as_pg[@]}" "$backup/restore-pitr.sh" drill "$target" >/dev/null
 pg_start "$drill/data" "$port"
 until [ "$(sql "$url" "SELECT pg_is_in_recovery()")" = f ]; do sleep 0.2; done
-DATABASE_URL=$url EXPENSEWISE=$bin LOG_LEVEL=warn "$backup/after-restore.sh" >"$drill/log/after-pitr.log"
+DATABASE_URL=$url DATA_DIR=$drill/app EXPENSEWISE=$bin LOG_LEVEL=warn "$backup/after-restore.sh" >"$drill/log/after-pitr.log"
 start_app "$url"
 pitr_ms=$(($(now_ms) - started))
 stop_app
@@ -203,7 +203,7 @@ source_epoch=$(sql "$url" "SELECT (pg_current_xact_id()::text::numeric / 4294967
 "${as_pg[@]}" "$pg_bin/pg_resetwal" --epoch=$((source_epoch + 1)) -D "$drill/logical" >/dev/null
 pg_start "$drill/logical" "$logical_port"
 sql "postgres://postgres@127.0.0.1:$logical_port/postgres" "CREATE DATABASE expensewise"
-DATABASE_URL=$logical_url EXPENSEWISE=$bin LOG_LEVEL=warn \
+DATABASE_URL=$logical_url DATA_DIR=$drill/app EXPENSEWISE=$bin LOG_LEVEL=warn \
     "$backup/restore-logical.sh" "$(ls "$drill"/dumps/expensewise-*.dump)" >"$drill/log/after-logical.log"
 logical_ms=$(($(now_ms) - started))
 events_logical=$(events "$logical_url")

@@ -100,6 +100,7 @@ pub async fn get_receipt(
             (Vec<u8> = "image/tiff"), (Vec<u8> = "application/pdf"))),
         (status = 302, description = "A presigned link to the file in object storage, valid 5 minutes"),
         (status = 404, description = "No such receipt (or not yours to see)"),
+        (status = 410, description = "The file is no longer kept: its retention ended after its uploader was erased"),
     ),
     security(("bearer" = []))
 )]
@@ -116,6 +117,9 @@ pub async fn get_receipt_file(
         .await
         .map_err(ApiError::internal)?
     {
+        Download::Gone => Err(ApiError::gone(
+            "the receipt's file is no longer kept: its retention ended",
+        )),
         Download::Redirect(url) => {
             let location = HeaderValue::from_str(&url).map_err(|e| ApiError::internal(e.into()))?;
             Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
