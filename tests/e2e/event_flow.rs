@@ -241,9 +241,25 @@ async fn a_backlog_goes_out_in_atomic_batches_and_going_out_again_doubles_nothin
             .count()
     };
 
-    // Written while no relay runs: the relay's first read is a batch.
+    // Written while no relay runs: the relay's first read is a batch — once all of them
+    // are readable in the global order, which a transaction still open elsewhere on the
+    // cluster (another test's database: transaction ids are the cluster's) holds back.
     for _ in 0..30 {
         register_directly(&store).await;
+    }
+    let written = stored_event_ids(&db).await.len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while expensewise_infra::event_store::read_after(&db, Default::default(), 1000)
+        .await
+        .unwrap()
+        .len()
+        < written
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the events never became readable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let first = relay_until_published(&store, &db, &nats.url).await;
     assert_eq!(
