@@ -24,6 +24,10 @@ async def main(url: str, stream: str) -> None:
             # Not created yet (or deleted): no messages so far.
             print("[]")
             return
+        if info.state.messages == 0:
+            # Created, nothing stored yet: its sequences read 0 to 0, and 0 is no message.
+            print("[]")
+            return
         messages = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             message = await jetstream.get_msg(stream, seq)
