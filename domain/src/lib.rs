@@ -3,6 +3,7 @@
 //! decision can be tested as given/when/then. Time and identity arrive inside commands.
 
 pub mod actor;
+pub mod audit_log;
 pub mod canonical;
 pub mod email_claim;
 pub mod expense;
