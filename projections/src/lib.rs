@@ -16,4 +16,26 @@ pub mod testing;
 pub mod users;
 
 pub use checkpoint::{Checkpoints, ConsistencyError};
+
+/// Rows per page while gathering every row of a paged query.
+const ALL_PAGE: usize = 500;
+
+/// Every row of a paged query: `page(cursor, limit)` answers a page and where the next
+/// one starts (none after the last).
+async fn all_pages<T, C, E, F, Fut>(mut page: F) -> Result<Vec<T>, E>
+where
+    F: FnMut(Option<C>, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<C>), E>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (rows, next) = page(cursor, ALL_PAGE).await?;
+        all.extend(rows);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
 pub use runner::{Projection, Projector};

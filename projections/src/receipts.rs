@@ -259,20 +259,11 @@ pub async fn list_all(
     organization_id: Uuid,
     filter: &ReceiptFilter,
 ) -> anyhow::Result<Vec<(Uuid, ReceiptState)>> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = list(db, organization_id, filter, cursor.as_ref(), ALL_PAGE).await?;
-        all.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
+    crate::all_pages(|cursor: Option<ReceiptCursor>, limit| async move {
+        list(db, organization_id, filter, cursor.as_ref(), limit).await
+    })
+    .await
 }
-
-/// Rows per page while gathering every row.
-const ALL_PAGE: usize = 500;
 
 /// Receipts of an organization, newest upload first, `limit` per page.
 pub async fn list(

@@ -40,25 +40,24 @@ struct Append {
     done: oneshot::Sender<Result<(), PersistenceError>>,
 }
 
+/// What an append carries beside its events, which cqrs-es's commit (SQLite's appends
+/// go through it) has no room for: the event store sets it around that one commit, and
+/// the repository takes it from there.
+#[derive(Debug, Clone, Default)]
+pub struct Beside {
+    /// The secret to store in the same transaction (see `credentials`).
+    pub companion: Option<Companion>,
+    /// Whose personal data the events are, where their aggregate says (see `vault`).
+    pub subject: Option<uuid::Uuid>,
+}
+
 tokio::task_local! {
-    /// The secret to store with the append made within its scope. cqrs-es's commit,
-    /// which SQLite's appends go through, has no room for a row beside the events: the
-    /// event store sets this around that one commit, and the repository hands it on.
-    pub static COMPANION: Companion;
-    /// Whose personal data the events of the append made within its scope are, where
-    /// their aggregate says (see `vault`): handed on to the repository like the
-    /// companion.
-    pub static SUBJECT: Option<uuid::Uuid>;
+    pub static BESIDE: Beside;
 }
 
-/// The secret set for the append being made, if any.
-pub fn companion_in_scope() -> Option<Companion> {
-    COMPANION.try_with(Companion::clone).ok()
-}
-
-/// The subject set for the append being made (none outside such a scope).
-pub fn subject_in_scope() -> Option<uuid::Uuid> {
-    SUBJECT.try_with(|s| *s).ok().flatten()
+/// What the append being made carries (nothing outside such a scope).
+pub fn beside_in_scope() -> Beside {
+    BESIDE.try_with(Beside::clone).unwrap_or_default()
 }
 
 /// The appender of one SQLite database, shared by every event store on it.

@@ -531,18 +531,16 @@ impl EventStore {
                     if self.organization_changed(guard.as_ref()).await? {
                         return Err(stale_or_conflict(scope));
                     }
-                    let commit = group_commit::SUBJECT.scope(
+                    let beside = group_commit::Beside {
+                        companion: companion.cloned(),
                         subject,
-                        store_commit(self.store(), events, context, metadata),
-                    );
-                    match companion {
-                        Some(companion) => {
-                            group_commit::COMPANION
-                                .scope(companion.clone(), commit)
-                                .await?
-                        }
-                        None => commit.await?,
-                    }
+                    };
+                    group_commit::BESIDE
+                        .scope(
+                            beside,
+                            store_commit(self.store(), events, context, metadata),
+                        )
+                        .await?;
                 }
             }
             scope.committed(A::TYPE, aggregate_id);

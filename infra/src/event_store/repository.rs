@@ -102,17 +102,17 @@ impl PersistedEventRepository for AnyEventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
+        let beside = super::group_commit::beside_in_scope();
         let mut events = events.to_vec();
         self.vault
-            .seal(&mut events, super::group_commit::subject_in_scope())
+            .seal(&mut events, beside.subject)
             .await
             .map_err(|e| PersistenceError::UnknownError(e.into()))?;
         match &self.stored {
             Stored::Postgres(r) => r.persist::<A>(&events, snapshot_update).await,
             Stored::Sqlite { appends, .. } => {
-                let companion = super::group_commit::companion_in_scope();
                 appends
-                    .append(A::TYPE, &events, snapshot_update, companion)
+                    .append(A::TYPE, &events, snapshot_update, beside.companion)
                     .await
             }
         }

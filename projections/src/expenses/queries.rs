@@ -172,20 +172,11 @@ pub async fn list_all(
     organization_id: Uuid,
     filter: &ListFilter,
 ) -> Result<Vec<ExpenseRow>, sqlx::Error> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = list(db, organization_id, filter, cursor.as_ref(), ALL_PAGE).await?;
-        all.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
+    crate::all_pages(|cursor: Option<ListCursor>, limit| async move {
+        list(db, organization_id, filter, cursor.as_ref(), limit).await
+    })
+    .await
 }
-
-/// Rows per page while gathering every row.
-const ALL_PAGE: usize = 500;
 
 /// Expenses of an organization, newest `spent_on` first, `limit` per page.
 pub async fn list(
