@@ -41,6 +41,8 @@ log "Building (release)"
 cargo build --release --locked -p expensewise-api -p expensewise-tests --bin expensewise --bin loadgen --bin ocrbench --bin baseline
 BIN=target/release
 SERVER_BIN=${SERVER_BIN:-$BIN/expensewise}
+# Production wants the audit log's signing key too (docs/audit-log.md).
+"$BIN/expensewise" audit new-key --origin bench.expensewise.test/audit-log >"$BENCH_DIR/audit-signing-key" 2>/dev/null
 
 PG_PORT=${TEST_DATABASE_URL##*:}
 PG_PORT=${PG_PORT%%/*}
@@ -61,7 +63,7 @@ echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') (default set
 # EMBEDDED=1: the README's run command as it is, SQLite in the data directory and no NATS.
 app_variables() {
     APP_VARIABLES=(APP_ENV=production JWT_SECRET=bench-secret-bench-secret-bench-secret
-        DATA_KEY_FILE="$BENCH_DIR/data-key" HOST=127.0.0.1 PORT="$APP_PORT" RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000
+        DATA_KEY_FILE="$BENCH_DIR/data-key" AUDIT_SIGNING_KEY_FILE="$BENCH_DIR/audit-signing-key" HOST=127.0.0.1 PORT="$APP_PORT" RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000
         LOG_LEVEL=warn DATA_DIR="$BENCH_DIR/data")
     if [ -z "${EMBEDDED:-}" ]; then
         APP_VARIABLES+=(DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/${DATABASE:-bench}"

@@ -132,14 +132,15 @@ smoke_stack() {
     pids+=($!)
     head -c 48 /dev/urandom | base64 >"$dir/jwt-secret"
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/data-key"
+    "$bin" audit new-key --origin validate.expensewise.test/audit-log >"$dir/audit-signing-key" 2>/dev/null
     export DATABASE_URL=$url NATS_URL="nats://127.0.0.1:$nats_port" APP_ENV=production \
         JWT_SECRET_FILE=$dir/jwt-secret DATA_KEY_FILE=$dir/data-key DATA_DIR=$dir/data \
-        HOST=127.0.0.1 LOG_LEVEL=warn
+        AUDIT_SIGNING_KEY_FILE=$dir/audit-signing-key HOST=127.0.0.1 LOG_LEVEL=warn
     wait_for_port "$nats_port" || status=1
     if [ "$status" -eq 0 ] && "$bin" migrate; then
         api_port=$(free_port)
         local role port
-        for role in "api" "relay" "projector" "worker ocr" "worker email"; do
+        for role in "api" "relay" "projector" "notary" "worker ocr" "worker email"; do
             port=$(free_port)
             [ "$role" = api ] && port=$api_port
             # shellcheck disable=SC2086 # the role is a command and its argument
@@ -153,13 +154,16 @@ smoke_stack() {
                 >/dev/null || status=1
             SMOKE_EMAIL=smoke@example.test SMOKE_PASSWORD="correct horse battery staple" \
                 "$bin" smoke --base-url "http://127.0.0.1:$api_port" --write || status=1
+            # The notary of the stack has logged what the smoke test did, verifiably.
+            "$bin" audit verify >"$dir/audit-verify.log" 2>&1 || status=1
         fi
     else
         status=1
     fi
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
-    unset DATABASE_URL NATS_URL APP_ENV JWT_SECRET_FILE DATA_KEY_FILE DATA_DIR HOST LOG_LEVEL
+    unset DATABASE_URL NATS_URL APP_ENV JWT_SECRET_FILE DATA_KEY_FILE DATA_DIR HOST LOG_LEVEL \
+        AUDIT_SIGNING_KEY_FILE
     psql "$admin" -XAtqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || status=1
     [ "$status" -eq 0 ] || tail -n 5 "$dir"/*.log
     rm -rf "$dir"

@@ -38,7 +38,14 @@ pub fn required(method: &Method, path: &str) -> Access {
             | "/v1/expenses/{id}/reject"
             | "/v1/expenses/{id}/reimburse",
         ) => ApprovalsWrite,
-        ("GET", "/v1/audit/events" | "/v1/users/{id}/erasure") => AuditRead,
+        (
+            "GET",
+            "/v1/audit/events"
+            | "/v1/audit/checkpoint"
+            | "/v1/audit/events/{id}/proof"
+            | "/v1/audit/consistency"
+            | "/v1/users/{id}/erasure",
+        ) => AuditRead,
         ("GET" | "POST", "/v1/users")
         | ("PATCH", "/v1/users/{id}")
         | ("GET", "/v1/users/{id}/personal-data")

@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
+use expensewise_infra::audit_log::CheckpointArchive;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
@@ -18,6 +19,7 @@ use expensewise_projections::runner::Source;
 use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
 use expensewise_workers::email::EmailWorker;
+use expensewise_workers::notary::Notary;
 use expensewise_workers::ocr::{OcrEngine, Ocrs, PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
 use tokio::net::TcpListener;
@@ -59,7 +61,16 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         config.auth.jwt_previous_secret.as_ref(),
         config.auth.jwt_expires_in,
     );
-    Ok(App::new(config, tokens, (db, vault), objects, mailer, nats))
+    let audit_signer = expensewise_infra::audit_log::signing_key(&config.audit)?;
+    Ok(App::new(
+        config,
+        tokens,
+        (db, vault),
+        objects,
+        mailer,
+        nats,
+        audit_signer,
+    ))
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
@@ -123,6 +134,8 @@ pub struct Roles {
     pub ocr: bool,
     /// Send mail about submitted, decided and unreadable things.
     pub email: bool,
+    /// Extend the audit log and sign its checkpoints.
+    pub notary: bool,
 }
 
 impl Roles {
@@ -132,6 +145,16 @@ impl Roles {
         projector: true,
         ocr: true,
         email: true,
+        notary: true,
+    };
+
+    /// Nothing: the API alone.
+    pub const NONE: Roles = Roles {
+        relay: false,
+        projector: false,
+        ocr: false,
+        email: false,
+        notary: false,
     };
 }
 
@@ -169,6 +192,14 @@ impl Background {
             for model in read_models() {
                 tasks.push(projector.spawn(model.live, stopped.clone()));
             }
+        }
+        if roles.notary {
+            let notary = Notary {
+                follow: app.store.follow(),
+                signer: app.audit_signer.clone(),
+                archive: CheckpointArchive::open(&app.config.audit).await?,
+            };
+            tasks.push(tokio::spawn(notary.run(stopped.clone())));
         }
         if roles.ocr || roles.email {
             let feed = match &app.config.stream.nats_url {

@@ -2,6 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use expensewise_domain::signed_note::NoteSigner;
 use expensewise_infra::credentials;
 use expensewise_infra::idempotency::IdempotencyLedger;
 use expensewise_infra::mail::Mailer;
@@ -32,6 +33,8 @@ pub struct App {
     /// How far each read model was last seen to have come, for queries that wait.
     pub checkpoints: Checkpoints,
     pub token_uses: TokenUses,
+    /// The key the notary signs checkpoints with (its public half is served).
+    pub audit_signer: NoteSigner,
 }
 
 /// When personal access tokens were last used, written down at most once a minute per
@@ -75,6 +78,7 @@ impl App {
         objects: ObjectStore,
         mailer: Mailer,
         nats: Option<async_nats::Client>,
+        audit_signer: NoteSigner,
     ) -> AppState {
         Arc::new(App {
             tokens,
@@ -94,6 +98,7 @@ impl App {
             rebuilding: Mutex::new(HashSet::new()),
             checkpoints: Checkpoints::default(),
             token_uses: TokenUses::default(),
+            audit_signer,
         })
     }
 }

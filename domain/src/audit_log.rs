@@ -4,9 +4,12 @@
 //! and rewrites nothing, leaves every leaf as it was.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::merkle::{leaf_hash, Hash};
+use crate::merkle::{leaf_hash, Frontier, Hash};
+use crate::signed_note::{Checkpoint, NoteVerifier};
 
 /// An event as stored, the fields a leaf is made of.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +45,251 @@ pub fn leaf_bytes(event: &StoredEvent) -> Vec<u8> {
 /// The event's leaf hash in the tree: SHA-256 of `0x00` and its leaf bytes.
 pub fn event_leaf_hash(event: &StoredEvent) -> Hash {
     leaf_hash(&leaf_bytes(event))
+}
+
+/// What the notary recorded for one leaf: its hash and, where known, whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotarizedLeaf {
+    pub hash: Hash,
+    pub event_id: Option<Uuid>,
+}
+
+/// An event as the store holds it now, met in the store's global order.
+#[derive(Debug, Clone, Copy)]
+pub struct PresentEvent {
+    pub event_id: Uuid,
+    /// The leaf the notary gave it; none if the notary never saw it.
+    pub leaf_index: Option<u64>,
+    /// Its leaf hash, computed from what is stored now.
+    pub leaf_hash: Hash,
+}
+
+/// What kind of divergence `audit verify` found (docs/audit-log.md, "Verifying").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A checkpoint whose signature does not verify with the log's public key.
+    BadSignature,
+    /// A checkpoint whose root is not the root of the recorded leaves.
+    TreeMismatch,
+    /// An event whose stored form no longer hashes to its leaf.
+    Changed,
+    /// A leaf whose event is gone.
+    Missing,
+    /// An event the log never recorded, amid events it did.
+    Inserted,
+    /// An event out of the order the log recorded.
+    Reordered,
+    /// Leaves gone from the end: the first of them.
+    Truncated,
+    /// A receipt file whose SHA-256 is not the one its upload recorded.
+    ReceiptChanged,
+    /// A receipt file that is gone while its upload is not erased.
+    ReceiptMissing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    pub kind: Kind,
+    /// The leaf concerned: an inserted event's is the leaf it stands in front of.
+    pub leaf_index: Option<u64>,
+    pub event_id: Option<Uuid>,
+    /// The checkpoint concerned (bad signatures, mismatched trees).
+    pub tree_size: Option<u64>,
+}
+
+impl Divergence {
+    pub fn at(kind: Kind, leaf_index: u64, event_id: Option<Uuid>) -> Self {
+        Self {
+            kind,
+            leaf_index: Some(leaf_index),
+            event_id,
+            tree_size: None,
+        }
+    }
+
+    fn checkpoint(kind: Kind, tree_size: Option<u64>) -> Self {
+        Self {
+            kind,
+            leaf_index: None,
+            event_id: None,
+            tree_size,
+        }
+    }
+
+    /// Checkpoints first, by size; then by leaf, kind and event: one order whoever
+    /// verifies.
+    fn order_key(&self) -> (bool, u64, u64, Kind, Option<Uuid>) {
+        (
+            self.tree_size.is_none(),
+            self.tree_size.unwrap_or(0),
+            self.leaf_index.unwrap_or(u64::MAX),
+            self.kind,
+            self.event_id,
+        )
+    }
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// "clean" or "tampered".
+    pub verdict: &'static str,
+    /// The largest tree a verified checkpoint signs (0 if none).
+    pub signed_size: u64,
+    pub checkpoints: u64,
+    pub leaves: u64,
+    pub events: u64,
+    /// Events after the last one the notary recorded: not yet in the log.
+    pub pending: u64,
+    pub divergences: Vec<Divergence>,
+}
+
+impl Report {
+    /// Adds what was found beside the log (receipt files), keeping the order.
+    pub fn add(&mut self, divergence: Divergence) {
+        self.divergences.push(divergence);
+        self.divergences.sort_by_key(Divergence::order_key);
+        self.verdict = "tampered";
+    }
+}
+
+/// Checks a store against its log (docs/audit-log.md, "Verifying"): the notarized leaves
+/// against every signed checkpoint, and the events as stored now, in the store's order,
+/// against the leaves. Feed it the events one by one ([`Verification::event`]), then
+/// [`Verification::finish`].
+pub struct Verification {
+    leaves: Vec<NotarizedLeaf>,
+    /// Each notarized event's leaf, in the store's order.
+    order: Vec<(u64, Uuid)>,
+    seen: Vec<bool>,
+    /// Events the notary never saw, with how many notarized events came before them.
+    unrecorded: Vec<(u64, Uuid)>,
+    divergences: Vec<Divergence>,
+    events: u64,
+}
+
+impl Verification {
+    pub fn new(leaves: Vec<NotarizedLeaf>) -> Self {
+        let seen = vec![false; leaves.len()];
+        Self {
+            leaves,
+            order: Vec::new(),
+            seen,
+            unrecorded: Vec::new(),
+            divergences: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// The next event in the store's order.
+    pub fn event(&mut self, event: PresentEvent) {
+        self.events += 1;
+        let recorded = event
+            .leaf_index
+            .filter(|&i| i < self.leaves.len() as u64 && !self.seen[i as usize]);
+        let Some(index) = recorded else {
+            self.unrecorded
+                .push((self.order.len() as u64, event.event_id));
+            return;
+        };
+        self.seen[index as usize] = true;
+        if self.leaves[index as usize].hash != event.leaf_hash {
+            self.divergences
+                .push(Divergence::at(Kind::Changed, index, Some(event.event_id)));
+        }
+        self.order.push((index, event.event_id));
+    }
+
+    /// Checks the leaves against `checkpoints` (signed notes) and ends the verification.
+    pub fn finish(mut self, checkpoints: &[String], verifier: &NoteVerifier) -> Report {
+        let mut signed = Vec::new();
+        for note in checkpoints {
+            match Checkpoint::open(note, verifier) {
+                Ok(checkpoint) => signed.push(checkpoint),
+                Err(_) => {
+                    // The size is named as the note claims it, unverified, to find it.
+                    let claimed = note.split('\n').nth(1).and_then(|s| s.parse::<u64>().ok());
+                    self.divergences
+                        .push(Divergence::checkpoint(Kind::BadSignature, claimed));
+                }
+            }
+        }
+        signed.sort_by_key(|c| c.size);
+        let signed_size = signed.last().map_or(0, |c| c.size);
+        let mut frontier = Frontier::default();
+        let mut next = signed.iter().peekable();
+        while next.peek().is_some_and(|c| c.size == 0) {
+            next.next();
+        }
+        for leaf in &self.leaves {
+            frontier.push(leaf.hash, |_, _, _| {});
+            while let Some(checkpoint) = next.next_if(|c| c.size == frontier.size()) {
+                if checkpoint.root != frontier.root() {
+                    self.divergences.push(Divergence::checkpoint(
+                        Kind::TreeMismatch,
+                        Some(checkpoint.size),
+                    ));
+                }
+            }
+        }
+        let recorded = self.leaves.len() as u64;
+        let present: Vec<u64> = (0..recorded).filter(|&i| self.seen[i as usize]).collect();
+        // In the log's order, the k-th notarized event met must hold the k-th leaf of
+        // those present; deleted events leave gaps, not shifts.
+        for (rank, (index, event_id)) in self.order.iter().enumerate() {
+            if present[rank] != *index {
+                self.divergences
+                    .push(Divergence::at(Kind::Reordered, *index, Some(*event_id)));
+            }
+        }
+        let mut pending = 0;
+        for (before, event_id) in &self.unrecorded {
+            match present.get(*before as usize) {
+                Some(&index) => {
+                    self.divergences
+                        .push(Divergence::at(Kind::Inserted, index, Some(*event_id)))
+                }
+                None => pending += 1,
+            }
+        }
+        // Leaves whose event is named are expected among the events; a leaf withheld (an
+        // organization's bundle names only its own) is not.
+        let last_present = present.last().map_or(0, |i| i + 1);
+        let gone = (0..recorded)
+            .filter(|&i| !self.seen[i as usize] && self.leaves[i as usize].event_id.is_some());
+        let mut tail = None;
+        for index in gone {
+            let event_id = self.leaves[index as usize].event_id;
+            if index < last_present {
+                self.divergences
+                    .push(Divergence::at(Kind::Missing, index, event_id));
+            } else {
+                tail = Some((index, event_id));
+                break;
+            }
+        }
+        // Checkpoints signing more leaves than are recorded: leaves gone as well.
+        let tail = tail.or((recorded < signed_size).then_some((recorded, None)));
+        if let Some((index, event_id)) = tail {
+            self.divergences
+                .push(Divergence::at(Kind::Truncated, index, event_id));
+        }
+        self.divergences.sort_by_key(Divergence::order_key);
+        Report {
+            verdict: if self.divergences.is_empty() {
+                "clean"
+            } else {
+                "tampered"
+            },
+            signed_size,
+            checkpoints: checkpoints.len() as u64,
+            leaves: recorded,
+            events: self.events,
+            pending,
+            divergences: self.divergences,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +341,144 @@ mod tests {
     /// docs/audit-log.md, "A worked example".
     const DOCUMENTED_HASH: &str =
         "7502ccc01efdeee7f51a9dc07c9d9aabdde8584ce4ea5f04bb18fc1a7aa4cfcc";
+
+    mod verifying {
+        use super::super::*;
+        use crate::merkle::{leaf_hash, Frontier};
+        use crate::signed_note::{Checkpoint, NoteSigner, NoteVerifier};
+
+        const N: u64 = 10;
+
+        fn id(i: u64) -> Uuid {
+            Uuid::from_u128(i as u128 + 1)
+        }
+
+        fn hash(i: u64) -> Hash {
+            leaf_hash(&i.to_be_bytes())
+        }
+
+        fn signer() -> NoteSigner {
+            NoteSigner::new("test/log", &[1; 32]).unwrap()
+        }
+
+        /// A log of N leaves, with checkpoints at 4 and N signed by `signer`.
+        fn log(signer: &NoteSigner) -> (Vec<NotarizedLeaf>, Vec<String>) {
+            let leaves: Vec<NotarizedLeaf> = (0..N)
+                .map(|i| NotarizedLeaf {
+                    hash: hash(i),
+                    event_id: Some(id(i)),
+                })
+                .collect();
+            let mut frontier = Frontier::default();
+            let mut notes = Vec::new();
+            for leaf in &leaves {
+                frontier.push(leaf.hash, |_, _, _| {});
+                if [4, N].contains(&frontier.size()) {
+                    let checkpoint = Checkpoint {
+                        origin: "test/log".into(),
+                        size: frontier.size(),
+                        root: frontier.root(),
+                    };
+                    notes.push(signer.sign(&checkpoint.text()));
+                }
+            }
+            (leaves, notes)
+        }
+
+        /// Verifies the events `(event, leaf, hash)` of the untouched log, in the order
+        /// given, against it.
+        fn verify(events: &[(u64, Option<u64>, Hash)], notes: Option<Vec<String>>) -> Report {
+            let (leaves, ours) = log(&signer());
+            let mut verification = Verification::new(leaves);
+            for &(event, leaf_index, leaf_hash) in events {
+                verification.event(PresentEvent {
+                    event_id: id(event),
+                    leaf_index,
+                    leaf_hash,
+                });
+            }
+            let verifier = NoteVerifier::parse(&signer().verifier_key()).unwrap();
+            verification.finish(&notes.unwrap_or(ours), &verifier)
+        }
+
+        fn untouched() -> Vec<(u64, Option<u64>, Hash)> {
+            (0..N).map(|i| (i, Some(i), hash(i))).collect()
+        }
+
+        fn kinds(report: &Report) -> Vec<(Kind, Option<u64>, Option<Uuid>)> {
+            report
+                .divergences
+                .iter()
+                .map(|d| (d.kind, d.leaf_index, d.event_id))
+                .collect()
+        }
+
+        #[test]
+        fn an_untouched_store_verifies_clean_with_what_is_pending() {
+            let mut events = untouched();
+            events.push((N, None, hash(N)));
+            let report = verify(&events, None);
+            assert_eq!(report.verdict, "clean", "{report:?}");
+            assert_eq!((report.signed_size, report.pending), (N, 1));
+        }
+
+        #[test]
+        fn each_kind_of_tampering_is_named_at_its_leaf() {
+            let mut changed = untouched();
+            changed[3].2 = hash(99);
+            assert_eq!(
+                kinds(&verify(&changed, None)),
+                [(Kind::Changed, Some(3), Some(id(3)))]
+            );
+            let mut deleted = untouched();
+            deleted.remove(5);
+            assert_eq!(
+                kinds(&verify(&deleted, None)),
+                [(Kind::Missing, Some(5), Some(id(5)))]
+            );
+            let mut swapped = untouched();
+            swapped.swap(2, 7);
+            assert_eq!(
+                kinds(&verify(&swapped, None)),
+                [
+                    (Kind::Reordered, Some(2), Some(id(2))),
+                    (Kind::Reordered, Some(7), Some(id(7)))
+                ]
+            );
+            let mut forged = untouched();
+            forged.insert(6, (42, None, hash(42)));
+            assert_eq!(
+                kinds(&verify(&forged, None)),
+                [(Kind::Inserted, Some(6), Some(id(42)))]
+            );
+            let truncated: Vec<_> = untouched().into_iter().take(8).collect();
+            assert_eq!(
+                kinds(&verify(&truncated, None)),
+                [(Kind::Truncated, Some(8), Some(id(8)))]
+            );
+        }
+
+        #[test]
+        fn a_checkpoint_signed_by_another_key_or_over_other_leaves_is_named() {
+            let (_, mut notes) = log(&signer());
+            let other = NoteSigner::new("test/log", &[2; 32]).unwrap();
+            notes[1] = log(&other).1[1].clone();
+            let report = verify(&untouched(), Some(notes));
+            assert_eq!(report.divergences.len(), 1);
+            assert_eq!(report.divergences[0].kind, Kind::BadSignature);
+            assert_eq!(report.divergences[0].tree_size, Some(N));
+
+            let forged_root = Checkpoint {
+                origin: "test/log".into(),
+                size: 4,
+                root: hash(0),
+            };
+            let notes = vec![signer().sign(&forged_root.text())];
+            let report = verify(&untouched(), Some(notes));
+            assert_eq!(report.divergences[0].kind, Kind::TreeMismatch);
+            assert_eq!(report.divergences[0].tree_size, Some(4));
+        }
+    }
 
     #[test]
     fn anything_changed_changes_the_leaf() {

@@ -14,6 +14,7 @@ pub mod organization;
 pub mod personal;
 pub mod receipt;
 pub mod rejection;
+pub mod signed_note;
 pub mod upcast;
 pub mod validate;
 

@@ -81,6 +81,60 @@ pub fn root(size: u64, perfect: &impl Fn(u32, u64) -> Hash) -> Hash {
     }
 }
 
+/// The right edge of a growing tree: the hashes of the perfect subtrees its leaves make
+/// up so far (those [`subtrees`] names for `0..size`). Enough to add leaves and to give
+/// the root, so whoever extends a tree keeps this in memory and stores the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// `(level, hash)` from left to right; levels strictly decrease.
+    edge: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    /// The frontier of a tree of `size` leaves, from the hashes of `subtrees(0..size)`.
+    pub fn new(size: u64, hashes: Vec<Hash>) -> Option<Self> {
+        let levels: Vec<u32> = match size {
+            0 => Vec::new(),
+            _ => subtrees(0..size).into_iter().map(|(l, _)| l).collect(),
+        };
+        (levels.len() == hashes.len()).then(|| Self {
+            size,
+            edge: levels.into_iter().zip(hashes).collect(),
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adds a leaf's hash. `completed` hears of every perfect subtree above a single leaf
+    /// that this leaf completes, as `(level, index, hash)`.
+    pub fn push(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
+        self.size += 1;
+        let mut level = 0;
+        let mut hash = leaf;
+        while let Some(&(top, left)) = self.edge.last() {
+            if top != level {
+                break;
+            }
+            self.edge.pop();
+            level += 1;
+            hash = node_hash(&left, &hash);
+            completed(level, (self.size >> level) - 1, &hash);
+        }
+        self.edge.push((level, hash));
+    }
+
+    pub fn root(&self) -> Hash {
+        let mut hashes = self.edge.iter().rev().map(|(_, h)| *h);
+        match hashes.next() {
+            None => empty_root(),
+            Some(last) => hashes.fold(last, |right, left| node_hash(&left, &right)),
+        }
+    }
+}
+
 /// The ranges of leaves whose hashes, in order, prove leaf `index` in a tree of `size`
 /// leaves (RFC 9162 §2.1.3.1); empty for a tree of one leaf.
 pub fn inclusion_ranges(index: u64, size: u64) -> Vec<Range<u64>> {
@@ -313,6 +367,29 @@ mod tests {
                 let forged = mth(&leaves(old + 1)[1..]);
                 assert!(!verify_consistency(old, new, &forged, &new_root, &proof));
             }
+        }
+    }
+
+    #[test]
+    fn a_frontier_grows_the_tree_and_names_each_completed_subtree() {
+        let all = leaves(70);
+        let mut frontier = Frontier::default();
+        for (i, leaf) in all.iter().enumerate() {
+            let mut completed = Vec::new();
+            frontier.push(*leaf, |level, index, hash| {
+                completed.push((level, index, *hash))
+            });
+            let size = i as u64 + 1;
+            assert_eq!(frontier.root(), mth(&all[..size as usize]), "size {size}");
+            for (level, index, hash) in completed {
+                assert_eq!(hash, perfect(&all)(level, index));
+                assert_eq!((index + 1) << level, size);
+            }
+            let hashes: Vec<Hash> = subtrees(0..size)
+                .into_iter()
+                .map(|(l, x)| perfect(&all)(l, x))
+                .collect();
+            assert_eq!(Frontier::new(size, hashes), Some(frontier.clone()));
         }
     }
 

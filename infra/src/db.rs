@@ -220,6 +220,30 @@ impl Database {
     }
 }
 
+/// A PostgreSQL advisory lock, held for as long as this lives (on a connection of its
+/// own, taken out of the pool): how one instance of a role (the relay, the notary) is
+/// the active one among replicas. SQLite serves one process, which holds nothing.
+pub struct Leadership {
+    _held: Option<sqlx::PgConnection>,
+}
+
+impl Database {
+    /// The lock `key`, unless another session holds it.
+    pub async fn try_lead(&self, key: i64) -> anyhow::Result<Option<Leadership>> {
+        match self {
+            Database::Postgres(pool) => {
+                let mut conn = pool.acquire().await?.detach();
+                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(key)
+                    .fetch_one(&mut conn)
+                    .await?;
+                Ok(locked.then_some(Leadership { _held: Some(conn) }))
+            }
+            Database::Sqlite(_) => Ok(Some(Leadership { _held: None })),
+        }
+    }
+}
+
 /// A transaction on whichever database there is, for writers that must change several
 /// tables atomically (a projection's rows and its checkpoint).
 pub enum Tx {

@@ -2,6 +2,7 @@
 //! embedded SQLite), the vault of personal data, the idempotency ledger, configuration
 //! and telemetry.
 
+pub mod audit_log;
 mod aws;
 pub mod checkpoints;
 pub mod config;

@@ -277,25 +277,15 @@ pub async fn run_relay(
 ) -> anyhow::Result<()> {
     let db = follow.database().clone();
     let mut wake = crate::wake::Wake::new(db.clone(), follow.appends.clone());
-    let _leadership = match &db {
-        Database::Postgres(pool) => {
-            let mut conn = pool.acquire().await?.detach();
-            loop {
-                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(RELAY_LOCK)
-                    .fetch_one(&mut conn)
-                    .await?;
-                if locked {
-                    tracing::info!("relay: active");
-                    break Some(conn);
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
+    let _leadership = loop {
+        if let Some(lead) = db.try_lead(RELAY_LOCK).await? {
+            tracing::info!("relay: active");
+            break lead;
         }
-        Database::Sqlite(_) => None,
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
     };
     let mut backoff = Duration::from_millis(100);
     let mut stream_ready = false;
@@ -399,19 +389,8 @@ pub async fn reset_stream(
     js: &jetstream::Context,
     from: GlobalPosition,
 ) -> anyhow::Result<GlobalPosition> {
-    let _lock = match db {
-        Database::Postgres(pool) => {
-            let mut conn = pool.acquire().await?.detach();
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(RELAY_LOCK)
-                .fetch_one(&mut conn)
-                .await?;
-            if !locked {
-                anyhow::bail!("a relay is running: stop every relay first");
-            }
-            Some(conn)
-        }
-        Database::Sqlite(_) => None,
+    let Some(_lock) = db.try_lead(RELAY_LOCK).await? else {
+        anyhow::bail!("a relay is running: stop every relay first");
     };
     match js.delete_stream(STREAM).await {
         Ok(_) => {}

@@ -149,28 +149,101 @@ impl ObjectStore {
                 let body = ByteStream::from_path(path)
                     .await
                     .context("cannot read the uploaded file")?;
-                let mut put = client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .content_type(content_type)
-                    .server_side_encryption(ServerSideEncryption::Aes256)
-                    .body(body);
-                if let Some(until) = retention.until(Utc::now()) {
-                    put = put
-                        .object_lock_mode(match retention.mode {
-                            RetentionMode::Governance => ObjectLockMode::Governance,
-                            RetentionMode::Compliance => ObjectLockMode::Compliance,
-                        })
-                        .object_lock_retain_until_date(
-                            aws_sdk_s3::primitives::DateTime::from_secs(until.timestamp()),
-                        );
-                }
-                let result = put.send().await;
+                let result = Self::put_s3(client, bucket, retention, key, content_type, body).await;
                 let _ = tokio::fs::remove_file(path).await;
                 result
-                    .map(|stored| stored.version_id)
-                    .map_err(|e| anyhow::anyhow!("S3 did not store {key}: {}", describe(&e)))
+            }
+        }
+    }
+
+    /// Stores `bytes` under `key`, locked as the store's retention says.
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> anyhow::Result<Option<String>> {
+        match self {
+            ObjectStore::Local { root, .. } => {
+                let aside = root.join(format!(".{}.new", Uuid::new_v4()));
+                tokio::fs::write(&aside, bytes).await?;
+                self.put_file(key, &aside, content_type).await
+            }
+            ObjectStore::S3 {
+                client,
+                bucket,
+                retention,
+            } => Self::put_s3(client, bucket, retention, key, content_type, bytes.into()).await,
+        }
+    }
+
+    async fn put_s3(
+        client: &Client,
+        bucket: &str,
+        retention: &ReceiptRetention,
+        key: &str,
+        content_type: &str,
+        body: ByteStream,
+    ) -> anyhow::Result<Option<String>> {
+        let mut put = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .body(body);
+        if let Some(until) = retention.until(Utc::now()) {
+            put = put
+                .object_lock_mode(match retention.mode {
+                    RetentionMode::Governance => ObjectLockMode::Governance,
+                    RetentionMode::Compliance => ObjectLockMode::Compliance,
+                })
+                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    until.timestamp(),
+                ));
+        }
+        put.send()
+            .await
+            .map(|stored| stored.version_id)
+            .map_err(|e| anyhow::anyhow!("S3 did not store {key}: {}", describe(&e)))
+    }
+
+    /// The keys under `prefix`, in order (S3 lists them so; locally, sorted).
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        match self {
+            ObjectStore::Local { root, .. } => {
+                let dir = Self::local_path(root, prefix.trim_end_matches('/'));
+                let mut keys = Vec::new();
+                if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+                    while let Some(entry) = entries.next_entry().await? {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if !name.ends_with(".retention.json") && !name.starts_with('.') {
+                            keys.push(format!("{}/{name}", prefix.trim_end_matches('/')));
+                        }
+                    }
+                }
+                keys.sort();
+                Ok(keys)
+            }
+            ObjectStore::S3 { client, bucket, .. } => {
+                let mut keys = Vec::new();
+                let mut pages = client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| {
+                        anyhow::anyhow!("S3 did not list {prefix}: {}", describe(&e))
+                    })?;
+                    keys.extend(
+                        page.contents()
+                            .iter()
+                            .filter_map(|o| o.key().map(str::to_string)),
+                    );
+                }
+                Ok(keys)
             }
         }
     }

@@ -134,6 +134,12 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and hands over its database, kept, for what runs after it.
+    pub async fn shut_down(mut self) -> TestDatabase {
+        self.stop().await;
+        self.database.take()
+    }
+
     pub async fn finish(mut self) {
         self.stop().await;
         let database = self.database.take();

@@ -1,6 +1,9 @@
 //! The `expensewise` command: one binary, one subcommand per role.
 
+mod audit;
 mod receipts;
+
+pub use audit::Tampered;
 
 use std::future::IntoFuture;
 
@@ -36,6 +39,9 @@ pub enum Command {
     Relay,
     /// Run only the projections (from JetStream with NATS_URL, else from the store).
     Projector,
+    /// Run only the notary: extend the audit log and sign its checkpoints (one active
+    /// per database, the others stand by).
+    Notary,
     /// Run only a worker (from JetStream with NATS_URL, else from the store).
     Worker {
         #[command(subcommand)]
@@ -45,10 +51,10 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
-    /// Read the event history.
+    /// Read, bundle and verify the event history.
     Audit {
         #[command(subcommand)]
-        action: AuditCommand,
+        action: audit::AuditCommand,
     },
     /// Inspect and rebuild the read models.
     Projections {
@@ -125,22 +131,6 @@ pub enum WorkerKind {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Write events as NDJSON (one event per line, the format of GET /v1/audit/events).
-    Export {
-        /// Only this organization's events.
-        #[arg(long)]
-        organization: Option<uuid::Uuid>,
-        /// Only events after this global position (`txid.position`).
-        #[arg(long)]
-        after: Option<String>,
-        /// Write here instead of standard output.
-        #[arg(long, short)]
-        output: Option<std::path::PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
     /// Where each read model stands, and how far behind the events it is.
     Status,
@@ -178,12 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve | Command::Api => {
             let roles = match cli.command {
                 Command::Serve => Roles::ALL,
-                _ => Roles {
-                    relay: false,
-                    projector: false,
-                    ocr: false,
-                    email: false,
-                },
+                _ => Roles::NONE,
             };
             let address = (config.http.host, config.http.port);
             let app = server::prepare(config).await?;
@@ -204,27 +189,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let roles = Roles {
                 relay: true,
-                projector: false,
-                ocr: false,
-                email: false,
+                ..Roles::NONE
             };
             run_background(config, roles).await
         }
         Command::Projector => {
             let roles = Roles {
-                relay: false,
                 projector: true,
-                ocr: false,
-                email: false,
+                ..Roles::NONE
             };
             run_background(config, roles).await
         }
         Command::Worker { kind } => {
             let roles = Roles {
-                relay: false,
-                projector: false,
                 ocr: matches!(kind, WorkerKind::Ocr),
                 email: matches!(kind, WorkerKind::Email),
+                ..Roles::NONE
+            };
+            run_background(config, roles).await
+        }
+        Command::Notary => {
+            let roles = Roles {
+                notary: true,
+                ..Roles::NONE
             };
             run_background(config, roles).await
         }
@@ -235,7 +222,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Projections { action } => projections(config, action).await,
-        Command::Audit { action } => audit(config, action).await,
+        Command::Audit { action } => audit::run(config, action).await,
         Command::Stream { action } => stream(config, action).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Gdpr { action } => gdpr(config, action).await,
@@ -360,54 +347,6 @@ async fn stream(config: Config, action: StreamCommand) -> anyhow::Result<()> {
         "stream {} deleted; the relay publishes again everything after {from}",
         expensewise_infra::nats::STREAM
     );
-    db.close().await;
-    Ok(())
-}
-
-async fn audit(config: Config, action: AuditCommand) -> anyhow::Result<()> {
-    use futures::TryStreamExt;
-    use tokio::io::AsyncWriteExt;
-
-    let AuditCommand::Export {
-        organization,
-        after,
-        output,
-    } = action;
-    let after = match after {
-        None => Default::default(),
-        Some(a) => a
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--after: {a:?} is not a global position like 1234.56"))?,
-    };
-    let db = Database::connect(&config.database.url, 2).await?;
-    let filter = expensewise_infra::event_store::AuditFilter {
-        organization_id: organization.map(|o| o.to_string()),
-        ..Default::default()
-    };
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
-        Some(path) => Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
-        ),
-        None => Box::new(tokio::io::stdout()),
-    };
-    let vault = Vault::from_config(db.clone(), &config.keys).await?;
-    let mut lines = std::pin::pin!(crate::routes::audit::ndjson_stream(
-        db.clone(),
-        vault,
-        filter,
-        after
-    ));
-    let mut bytes = 0usize;
-    while let Some(chunk) = lines.try_next().await? {
-        bytes += chunk.len();
-        out.write_all(&chunk).await?;
-    }
-    out.flush().await?;
-    if let Some(path) = output {
-        eprintln!("wrote {bytes} bytes of events to {}", path.display());
-    }
     db.close().await;
     Ok(())
 }

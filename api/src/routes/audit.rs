@@ -1,12 +1,19 @@
-//! The audit log: every event of the organization, straight from the event store.
+//! The audit log: every event of the organization, straight from the event store, and
+//! the proofs that it is whole (docs/audit-log.md): signed checkpoints, inclusion of an
+//! event, consistency of two checkpoints.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chrono::SecondsFormat;
 use chrono::{DateTime, Utc};
+use expensewise_domain::merkle::Hash;
 use expensewise_domain::Role;
+use expensewise_infra::audit_log::{self, StoredCheckpoint};
 use expensewise_infra::event_store::{read_filtered, AuditFilter};
 use expensewise_infra::{Database, GlobalPosition, Vault};
 use serde::{Deserialize, Serialize};
@@ -16,6 +23,7 @@ use super::events::EventView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
 use crate::state::AppState;
+use uuid::Uuid;
 
 pub const NDJSON: &str = "application/x-ndjson";
 const DEFAULT_LIMIT: i64 = 100;
@@ -82,10 +90,10 @@ pub fn ndjson_stream(
             if events.is_empty() {
                 return Ok(None);
             }
-            let chunk: Vec<u8> = events
-                .into_iter()
-                .flat_map(|e| ndjson_line(&EventView::new(e)))
-                .collect();
+            let views = EventView::with_leaves(&db, events)
+                .await
+                .map_err(std::io::Error::other)?;
+            let chunk: Vec<u8> = views.iter().flat_map(ndjson_line).collect();
             Ok(Some((chunk, next)))
         }
     })
@@ -165,4 +173,256 @@ pub async fn audit_events(
         next_after,
     })
     .into_response())
+}
+
+fn auditor(user: &AuthUser) -> ApiResult<()> {
+    match user.actor.role {
+        Role::Auditor | Role::Admin => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "only auditors and admins read the audit log",
+        )),
+    }
+}
+
+fn b64(hash: &Hash) -> String {
+    B64.encode(hash)
+}
+
+fn text_plain(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The audit log's public key
+///
+/// The Ed25519 key that signs every checkpoint, as C2SP signed-note verifiers take it:
+/// `<name>+<key id>+<base64 key>`. Auditors keep it apart from the product and verify
+/// checkpoints and bundles with it (docs/audit-log.md).
+#[utoipa::path(
+    get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, description = "The verifier key", content_type = "text/plain", body = String)),
+)]
+pub async fn public_key(State(app): State<AppState>) -> Response {
+    text_plain(format!("{}\n", app.audit_signer.verifier_key()))
+}
+
+/// The newest signed checkpoint
+///
+/// A C2SP tlog-checkpoint (origin, tree size, base64 root hash) in a signed note.
+#[utoipa::path(
+    get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses(
+        (status = 200, description = "The signed checkpoint", content_type = "text/plain", body = String),
+        (status = 403, description = "Auditors and admins only"),
+        (status = 404, description = "No checkpoint has been signed yet"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn checkpoint(State(app): State<AppState>, user: AuthUser) -> ApiResult<Response> {
+    auditor(&user)?;
+    let latest = audit_log::latest_checkpoint(&app.db)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("no checkpoint has been signed yet"))?;
+    Ok(text_plain(latest.note))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ProofParams {
+    /// The tree to prove the event in: the size of a signed checkpoint (default: the
+    /// newest).
+    pub tree_size: Option<u64>,
+}
+
+/// An event as it is hashed into its leaf: the canonical JSON (RFC 8785) of this object
+/// is the leaf's bytes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeafView {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// As stored: personal fields sealed.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// RFC 3339, UTC, six fractional digits.
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    pub event_id: Uuid,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// What the leaf hashes.
+    pub leaf: LeafView,
+    /// SHA-256(0x00 ‖ leaf bytes), base64.
+    pub leaf_hash: String,
+    /// The RFC 9162 inclusion path, base64 hashes from the leaf up.
+    pub proof: Vec<String>,
+    /// The signed checkpoint of `tree_size` leaves.
+    pub checkpoint: String,
+}
+
+/// A signed checkpoint of exactly `size` leaves, or the newest when `size` is not given.
+async fn signed_tree(app: &AppState, size: Option<u64>) -> ApiResult<StoredCheckpoint> {
+    let found = match size {
+        Some(size) => audit_log::checkpoint_of_size(&app.db, size).await,
+        None => audit_log::latest_checkpoint(&app.db).await,
+    }
+    .map_err(ApiError::internal)?;
+    found.ok_or_else(|| match size {
+        Some(size) => ApiError::not_found(format!("no checkpoint signs a tree of {size} leaves")),
+        None => ApiError::not_found("no checkpoint has been signed yet"),
+    })
+}
+
+/// Proof that an event is in the log
+///
+/// The event as hashed, and its inclusion path to the root of a signed checkpoint: an
+/// auditor checks it with nothing of ours (docs/audit-log.md, "Proofs"). Other
+/// organizations' events are not found; their leaves appear only as hashes.
+#[utoipa::path(
+    get, path = "/v1/audit/events/{id}/proof", tag = "audit",
+    params(("id" = Uuid, Path, description = "The event id"), ProofParams),
+    responses(
+        (status = 200, body = InclusionProof),
+        (status = 403, description = "Auditors and admins only"),
+        (status = 404, description = "No such event of the organization in that tree (an event is in the log within moments of its commit)"),
+        (status = 422, description = "Invalid query"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn event_proof(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<Uuid>,
+    Query(params): Query<ProofParams>,
+) -> ApiResult<Json<InclusionProof>> {
+    auditor(&user)?;
+    let not_found = || ApiError::not_found(format!("event {event_id} is not in the log"));
+    let leaf = audit_log::leaf_of(&app.db, event_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|l| l.organization_id.as_deref() == Some(&user.actor.organization_id.to_string()))
+        .ok_or_else(not_found)?;
+    let tree = signed_tree(&app, params.tree_size).await?;
+    if leaf.index >= tree.tree_size {
+        return Err(ApiError::not_found(format!(
+            "event {event_id} is not in the tree of {} leaves",
+            tree.tree_size
+        )));
+    }
+    let filter = AuditFilter {
+        organization_id: Some(user.actor.organization_id.to_string()),
+        aggregate_type: Some(leaf.event.aggregate_type.clone()),
+        aggregate_id: Some(leaf.event.aggregate_id.clone()),
+        ..AuditFilter::default()
+    };
+    // A stream's events are few; the one wanted is read with them.
+    let event = read_filtered(&app.db, &filter, GlobalPosition::default(), i64::MAX)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .into_iter()
+        .find(|e| e.sequence == leaf.event.sequence)
+        .ok_or_else(not_found)?;
+    let proof = audit_log::inclusion_proof(&app.db, leaf.index, tree.tree_size)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(InclusionProof {
+        event_id,
+        leaf_index: leaf.index,
+        tree_size: tree.tree_size,
+        leaf_hash: b64(&leaf.hash),
+        proof: proof.iter().map(b64).collect(),
+        checkpoint: tree.note,
+        leaf: LeafView {
+            aggregate_type: event.aggregate_type,
+            aggregate_id: event.aggregate_id,
+            sequence: event.sequence,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            payload: event.payload,
+            metadata: event.metadata,
+            recorded_at: event
+                .recorded_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true),
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    /// The older tree's size (a signed checkpoint's).
+    pub from: u64,
+    /// The newer tree's size (a signed checkpoint's; default: the newest).
+    pub to: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// The RFC 9162 consistency proof, base64 hashes (empty when the trees are equal).
+    pub proof: Vec<String>,
+    /// The signed checkpoints of both trees.
+    pub from_checkpoint: String,
+    pub to_checkpoint: String,
+}
+
+/// Proof that the log only grew
+///
+/// That the tree of `from` leaves is a prefix of the tree of `to` leaves: nothing
+/// signed before was changed, dropped or reordered since.
+#[utoipa::path(
+    get, path = "/v1/audit/consistency", tag = "audit",
+    params(ConsistencyParams),
+    responses(
+        (status = 200, body = ConsistencyProof),
+        (status = 403, description = "Auditors and admins only"),
+        (status = 404, description = "No checkpoint signs a tree of that size"),
+        (status = 422, description = "Invalid query"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn consistency(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<ConsistencyParams>,
+) -> ApiResult<Json<ConsistencyProof>> {
+    auditor(&user)?;
+    let new = signed_tree(&app, params.to).await?;
+    if params.from == 0 || params.from > new.tree_size {
+        return Err(ApiError::invalid_field(
+            "from",
+            format!("must be between 1 and {}", new.tree_size),
+        ));
+    }
+    let old = signed_tree(&app, Some(params.from)).await?;
+    let proof = match old.tree_size == new.tree_size {
+        true => Vec::new(),
+        false => audit_log::consistency_proof(&app.db, old.tree_size, new.tree_size)
+            .await
+            .map_err(ApiError::internal)?,
+    };
+    Ok(Json(ConsistencyProof {
+        from: old.tree_size,
+        to: new.tree_size,
+        proof: proof.iter().map(b64).collect(),
+        from_checkpoint: old.note,
+        to_checkpoint: new.note,
+    }))
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use expensewise_domain::metadata;
-use expensewise_infra::RecordedEvent;
+use expensewise_infra::{Database, RecordedEvent};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -20,6 +20,9 @@ pub struct EventView {
     pub position: i64,
     /// The event's place in the global order as `txid.position`: the audit cursor.
     pub global_position: String,
+    /// Its leaf in the audit log (docs/audit-log.md); none until the notary has added
+    /// it, moments after the commit.
+    pub leaf_index: Option<u64>,
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// 1 for an aggregate's first event, then 2, 3, …
@@ -45,10 +48,26 @@ impl EventView {
             .open_all(events)
             .await
             .map_err(ApiError::internal)?;
-        Ok(events.into_iter().map(Self::new).collect())
+        Self::with_leaves(&app.db, events)
+            .await
+            .map_err(ApiError::internal)
     }
 
-    pub fn new(event: RecordedEvent) -> Self {
+    /// Views of `events`, each with its leaf in the audit log.
+    pub async fn with_leaves(
+        db: &Database,
+        events: Vec<RecordedEvent>,
+    ) -> anyhow::Result<Vec<Self>> {
+        let mut views: Vec<Self> = events.into_iter().map(Self::new).collect();
+        let ids: Vec<Uuid> = views.iter().map(|v| v.event_id).collect();
+        let leaves = expensewise_infra::audit_log::leaves_of(db, &ids).await?;
+        for view in &mut views {
+            view.leaf_index = leaves.get(&view.event_id).copied();
+        }
+        Ok(views)
+    }
+
+    fn new(event: RecordedEvent) -> Self {
         let meta = |key: &str| {
             event
                 .metadata
@@ -78,6 +97,7 @@ impl EventView {
             ),
             position: event.global.position,
             global_position: event.global.to_string(),
+            leaf_index: None,
             actor_id: uuid(metadata::ACTOR_ID),
             correlation_id: uuid(metadata::CORRELATION_ID),
             causation_id: uuid(metadata::CAUSATION_ID),

@@ -331,6 +331,9 @@ pub async fn personal_data(
         .into_iter()
         .map(super::expenses::ExpenseView::from_row)
         .collect::<ApiResult<Vec<_>>>()?;
+    let events = super::events::EventView::with_leaves(&app.db, data.events)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(PersonalDataView {
         user: UserView::new(data.user_id, &data.member),
         password: PasswordView {
@@ -348,11 +351,7 @@ pub async fn personal_data(
             .iter()
             .map(|(id, state)| super::receipts::ReceiptView::new(*id, state))
             .collect(),
-        events: data
-            .events
-            .into_iter()
-            .map(super::events::EventView::new)
-            .collect(),
+        events,
     }))
 }
 

@@ -2,7 +2,7 @@ locals {
   oidc_issuer = replace(aws_iam_openid_connect_provider.cluster.url, "https://", "")
   # The roles pods assume (IRSA), each bound to one service account of the namespace.
   irsa_roles = {
-    # The product's pods: the receipts bucket and its key, nothing else.
+    # The product's pods: the receipts and audit checkpoint buckets and their key, nothing else.
     receipts = var.kubernetes_service_account
     # The nightly logical backup: add dumps to the backups bucket and read them back.
     backups = "${var.kubernetes_service_account}-backup"
@@ -72,6 +72,17 @@ data "aws_iam_policy_document" "receipts" {
     sid       = "UseTheBucketKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
+  }
+  # The notary adds checkpoints and `audit verify` reads them; nothing deletes one.
+  statement {
+    sid       = "ListTheCheckpoints"
+    actions   = ["s3:ListBucket", "s3:GetBucketObjectLockConfiguration"]
+    resources = [aws_s3_bucket.audit_checkpoints.arn]
+  }
+  statement {
+    sid       = "AddAndReadCheckpoints"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"]
+    resources = ["${aws_s3_bucket.audit_checkpoints.arn}/*"]
   }
 }
 

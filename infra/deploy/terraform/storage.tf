@@ -47,7 +47,17 @@ resource "aws_s3_bucket" "backups" {
   bucket = var.backups_bucket_name
 }
 
-# Server access logs of the two buckets above.
+# The audit log's signed checkpoints (docs/audit-log.md): the notary writes each one
+# locked in compliance mode for AUDIT_CHECKPOINT_RETENTION_YEARS (10), so that nobody —
+# the account's administrators included — can rewrite the history's signed roots.
+resource "aws_s3_bucket" "audit_checkpoints" {
+  #checkov:skip=CKV2_AWS_62:Nothing reacts to bucket events: `expensewise audit verify` reads the checkpoints
+  #checkov:skip=CKV_AWS_144:Checkpoints stay in the region (data residency); a copy is kept in the database as well
+  bucket              = var.audit_checkpoints_bucket_name
+  object_lock_enabled = true
+}
+
+# Server access logs of the buckets above.
 resource "aws_s3_bucket" "access_logs" {
   #checkov:skip=CKV2_AWS_62:Nothing reacts to bucket events: the product records every receipt it stores as an event of its own
   #checkov:skip=CKV_AWS_144:Access logs are not worth a second region
@@ -57,9 +67,10 @@ resource "aws_s3_bucket" "access_logs" {
 
 locals {
   buckets = {
-    receipts    = aws_s3_bucket.receipts
-    backups     = aws_s3_bucket.backups
-    access_logs = aws_s3_bucket.access_logs
+    receipts          = aws_s3_bucket.receipts
+    backups           = aws_s3_bucket.backups
+    audit_checkpoints = aws_s3_bucket.audit_checkpoints
+    access_logs       = aws_s3_bucket.access_logs
   }
   # How long the backups and the access logs keep current and replaced objects.
   retention = {

@@ -85,6 +85,12 @@ variable "db_backup_retention_days" {
   }
 }
 
+variable "audit_checkpoints_bucket_name" {
+  description = "Name of the bucket of the audit log's signed checkpoints (globally unique)"
+  type        = string
+  default     = "expensewise-production-audit-checkpoints"
+}
+
 variable "receipts_bucket_name" {
   description = "Name of the receipts bucket (globally unique)"
   type        = string

@@ -31,20 +31,38 @@ pub fn local_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
 
 /// Outside production a missing master key is generated once at `path` (in the data
 /// directory): a local installation keeps reading what it encrypted across restarts.
-/// It is written aside and linked into place, so a process starting at the same moment
-/// reads either no file or the whole key; whoever links first wins.
 pub fn local_data_key(path: &Path) -> std::io::Result<()> {
+    local_key_file(path, || {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
+/// Outside production a missing audit log signing key is generated once at `path`, named
+/// `origin`, so a local installation's checkpoints keep verifying across restarts.
+pub fn local_audit_key(path: &Path, origin: &str) -> std::io::Result<()> {
+    local_key_file(path, || {
+        let mut seed = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut seed);
+        expensewise_domain::signed_note::NoteSigner::new(origin, &seed)
+            .map(|signer| signer.to_private_text() + "\n")
+            .unwrap_or_default()
+    })
+}
+
+/// Writes what `make` gives at `path` unless a file is there. It is written aside and
+/// linked into place, so a process starting at the same moment reads either no file or
+/// the whole key; whoever links first wins.
+fn local_key_file(path: &Path, make: impl FnOnce() -> String) -> std::io::Result<()> {
     if path.exists() {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let aside = path.with_extension(format!("{}.new", rand::random::<u32>()));
-    write_private(&aside, &key)?;
+    write_private(&aside, &make())?;
     let linked = std::fs::hard_link(&aside, path);
     std::fs::remove_file(&aside)?;
     match linked {

@@ -18,11 +18,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use local_secret::{local_data_key, local_secret};
+pub use local_secret::{local_audit_key, local_data_key, local_secret};
 pub use sections::{
-    AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig, MailConfig,
-    OcrConfig, OcrsModels, RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode, SmtpConfig,
-    SmtpSecurity, StreamConfig, TelemetryConfig, DEFAULT_PDF_PAGES,
+    AuditConfig, AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig,
+    MailConfig, OcrConfig, OcrsModels, RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode,
+    SmtpConfig, SmtpSecurity, StreamConfig, TelemetryConfig, DEFAULT_PDF_PAGES,
 };
 use source::Source;
 
@@ -77,6 +77,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub keys: KeysConfig,
+    pub audit: AuditConfig,
     pub receipts: ReceiptStorage,
     pub receipt_retention: ReceiptRetention,
     pub mail: MailConfig,
@@ -110,6 +111,7 @@ impl Config {
             "OCRS_RECOGNITION_MODEL",
             "DATA_KEY_FILE",
             "DATA_KEY_PREVIOUS_FILE",
+            "AUDIT_SIGNING_KEY_FILE",
         ] {
             if let Some(path) = source.get(variable) {
                 if !Path::new(&path).is_file() {
@@ -150,6 +152,7 @@ impl Config {
             http: HttpConfig::parse(&source)?,
             auth: AuthConfig::parse(&source, app_env)?,
             keys: KeysConfig::parse(&source, app_env, &data_dir)?,
+            audit: AuditConfig::parse(&source, app_env, &data_dir)?,
             receipts: ReceiptStorage::parse(&source, &data_dir)?,
             receipt_retention: ReceiptRetention::parse(&source)?,
             mail: MailConfig::parse(&source)?,

@@ -159,27 +159,35 @@ pub enum ReceiptStorage {
 
 impl ReceiptStorage {
     pub(super) fn parse(source: &Source, data_dir: &Path) -> Result<Self, ConfigError> {
-        let endpoint_url = source.url("S3_ENDPOINT_URL", &HTTP_SCHEMES)?;
-        let credentials = both_or_neither(
-            ("AWS_ACCESS_KEY_ID", source.get("AWS_ACCESS_KEY_ID")),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                source.secret("AWS_SECRET_ACCESS_KEY")?,
-            ),
-        )?;
         match source.get("AWS_S3_BUCKET") {
-            Some(bucket) => Ok(ReceiptStorage::S3 {
-                bucket,
-                region: source.get_or("AWS_REGION", "us-east-1"),
-                endpoint_url,
-                credentials,
-            }),
-            None if endpoint_url.is_some() => Err(invalid(
-                "AWS_S3_BUCKET",
-                "is required when S3_ENDPOINT_URL is set",
-            )),
+            Some(bucket) => Self::s3(source, bucket),
+            None if source.get("S3_ENDPOINT_URL").is_some()
+                && source.get("AUDIT_CHECKPOINT_BUCKET").is_none() =>
+            {
+                Err(invalid(
+                    "AWS_S3_BUCKET",
+                    "is required when S3_ENDPOINT_URL is set",
+                ))
+            }
             None => Ok(ReceiptStorage::Local(data_dir.join("receipts"))),
         }
+    }
+
+    /// `bucket` on the S3 server the configuration names (`S3_ENDPOINT_URL`,
+    /// `AWS_REGION`, credentials): the receipts' bucket, or the audit checkpoints'.
+    pub(super) fn s3(source: &Source, bucket: String) -> Result<Self, ConfigError> {
+        Ok(ReceiptStorage::S3 {
+            bucket,
+            region: source.get_or("AWS_REGION", "us-east-1"),
+            endpoint_url: source.url("S3_ENDPOINT_URL", &HTTP_SCHEMES)?,
+            credentials: both_or_neither(
+                ("AWS_ACCESS_KEY_ID", source.get("AWS_ACCESS_KEY_ID")),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    source.secret("AWS_SECRET_ACCESS_KEY")?,
+                ),
+            )?,
+        })
     }
 }
 
@@ -482,6 +490,60 @@ impl KeysConfig {
             generated,
             previous_file: source.get("DATA_KEY_PREVIOUS_FILE").map(PathBuf::from),
             kms,
+        })
+    }
+}
+
+/// The audit log's signing key and where checkpoints are archived (docs/audit-log.md).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `AUDIT_SIGNING_KEY_FILE`: an Ed25519 signer key as Go's `sumdb/note` writes one
+    /// (`PRIVATE+KEY+<name>+<id>+<key>`). Outside production, without it,
+    /// `DATA_DIR/audit-signing-key`, made on first start.
+    pub key_file: PathBuf,
+    /// Whether `key_file` is the generated one, to be made if missing.
+    pub generated: bool,
+    /// `AUDIT_LOG_ORIGIN`: the name a generated key is given, which is the log's origin
+    /// line in every checkpoint.
+    pub origin: String,
+    /// `AUDIT_CHECKPOINT_BUCKET`: an S3 bucket with Object Lock that every checkpoint is
+    /// written to, locked in compliance mode (the S3 settings are the receipts').
+    pub checkpoint_bucket: Option<ReceiptStorage>,
+    /// `AUDIT_CHECKPOINT_RETENTION_YEARS` (10): how long each archived checkpoint is
+    /// locked.
+    pub checkpoint_retention_years: u32,
+}
+
+impl AuditConfig {
+    pub(super) fn parse(
+        source: &Source,
+        app_env: AppEnv,
+        data_dir: &Path,
+    ) -> Result<Self, ConfigError> {
+        let file = source.get("AUDIT_SIGNING_KEY_FILE").map(PathBuf::from);
+        if file.is_none() && app_env == AppEnv::Production {
+            return Err(invalid(
+                "AUDIT_SIGNING_KEY_FILE",
+                "is required in production",
+            ));
+        }
+        let origin = source.get_or("AUDIT_LOG_ORIGIN", "expensewise.local/audit-log");
+        if origin.is_empty() || origin.contains(|c: char| c.is_whitespace() || c == '+') {
+            return Err(invalid(
+                "AUDIT_LOG_ORIGIN",
+                "must be a name without spaces or '+', such as example.com/audit-log",
+            ));
+        }
+        Ok(Self {
+            generated: file.is_none(),
+            key_file: file.unwrap_or_else(|| data_dir.join("audit-signing-key")),
+            origin,
+            checkpoint_bucket: source
+                .get("AUDIT_CHECKPOINT_BUCKET")
+                .map(|bucket| ReceiptStorage::s3(source, bucket))
+                .transpose()?,
+            checkpoint_retention_years: source
+                .positive("AUDIT_CHECKPOINT_RETENTION_YEARS", 10u32)?,
         })
     }
 }

@@ -39,6 +39,36 @@ fn the_master_key_is_required_in_production_and_made_locally_elsewhere() {
 }
 
 #[test]
+fn the_audit_signing_key_is_required_in_production_and_made_locally_elsewhere() {
+    let strong = "k".repeat(32);
+    let production = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", strong.as_str()),
+        ("KMS_KEY_ID", "alias/expensewise"),
+    ];
+    assert_eq!(
+        config(&production).unwrap_err().variable,
+        "AUDIT_SIGNING_KEY_FILE"
+    );
+    let missing = [("AUDIT_SIGNING_KEY_FILE", "/nonexistent/audit-key")];
+    assert_eq!(
+        config(&missing).unwrap_err().variable,
+        "AUDIT_SIGNING_KEY_FILE"
+    );
+    let bad_origin = [("AUDIT_LOG_ORIGIN", "my log")];
+    assert_eq!(
+        config(&bad_origin).unwrap_err().variable,
+        "AUDIT_LOG_ORIGIN"
+    );
+    let local = config(&[("DATA_DIR", "/srv/expensewise")]).unwrap();
+    assert!(local.audit.generated);
+    assert_eq!(
+        local.audit.key_file,
+        std::path::PathBuf::from("/srv/expensewise/audit-signing-key")
+    );
+}
+
+#[test]
 fn a_local_master_key_is_generated_once_and_kept() {
     let dir = std::env::temp_dir().join(format!("expensewise-key-{}", uuid::Uuid::new_v4()));
     let path = dir.join("data-key");
@@ -57,10 +87,14 @@ fn production_refuses_a_missing_or_weak_secret() {
     assert_eq!(err.variable, "JWT_SECRET");
     let err = config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
     assert_eq!(err.variable, "JWT_SECRET");
+    let key = std::env::temp_dir().join(format!("audit-key-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&key, "a key file").unwrap();
+    let key = key.display().to_string();
     let ok = config(&[
         ("APP_ENV", "production"),
         ("JWT_SECRET", &"k".repeat(32)),
         ("KMS_KEY_ID", "alias/expensewise"),
+        ("AUDIT_SIGNING_KEY_FILE", &key),
     ])
     .unwrap();
     assert_eq!(ok.auth.jwt_secret.unwrap().expose().len(), 32);
@@ -79,9 +113,11 @@ fn production_refuses_a_missing_or_weak_secret() {
         ("JWT_SECRET", strong.as_str()),
         ("JWT_PREVIOUS_SECRET", &"o".repeat(32)),
         ("KMS_KEY_ID", "alias/expensewise"),
+        ("AUDIT_SIGNING_KEY_FILE", &key),
     ])
     .unwrap();
     assert!(rotating.auth.jwt_previous_secret.is_some());
+    std::fs::remove_file(&key).unwrap();
 }
 
 #[test]

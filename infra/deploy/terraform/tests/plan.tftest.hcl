@@ -46,6 +46,10 @@ override_resource {
   values = { arn = "arn:aws:s3:::backups" }
 }
 override_resource {
+  target = aws_s3_bucket.audit_checkpoints
+  values = { arn = "arn:aws:s3:::audit-checkpoints" }
+}
+override_resource {
   target = aws_s3_bucket.access_logs
   values = { arn = "arn:aws:s3:::access-logs" }
 }
@@ -77,6 +81,10 @@ run "production" {
   assert {
     condition     = aws_s3_bucket_versioning.all["receipts"].versioning_configuration[0].status == "Enabled"
     error_message = "The receipts bucket must be versioned."
+  }
+  assert {
+    condition     = aws_s3_bucket.audit_checkpoints.object_lock_enabled
+    error_message = "The audit checkpoints bucket must lock its objects, so that no signed root can be rewritten."
   }
   assert {
     condition     = one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].transition).days == 90 && one(aws_s3_bucket_lifecycle_configuration.receipts.rule[0].transition).storage_class == "GLACIER"

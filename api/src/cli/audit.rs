@@ -1,0 +1,288 @@
+//! `expensewise audit`: the event history as auditors take it away (`export`, `bundle`),
+//! and the proof that it is whole (`verify`, against the database or a bundle).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use expensewise_domain::audit_log::Report;
+use expensewise_domain::signed_note::{NoteSigner, NoteVerifier};
+use expensewise_infra::audit_log::{self, CheckpointArchive, EventName};
+use expensewise_infra::object_store::ObjectStore;
+use expensewise_infra::{Config, Database, Vault};
+use indicatif::{ProgressBar, ProgressStyle};
+use uuid::Uuid;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write events as NDJSON (one event per line, the format of GET /v1/audit/events).
+    Export {
+        /// Only this organization's events.
+        #[arg(long)]
+        organization: Option<Uuid>,
+        /// Only events after this global position (`txid.position`).
+        #[arg(long)]
+        after: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Check that the history is whole: every event as stored against the leaf the
+    /// notary recorded, every leaf against every signed checkpoint (the database's and
+    /// the checkpoint bucket's). Exit status 0: clean; 2: tampered; 1: could not verify.
+    Verify {
+        /// Verify this bundle (`audit bundle`) instead, with no database.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Also check each receipt file against the SHA-256 its upload recorded.
+        #[arg(long)]
+        receipts: bool,
+        /// The log's public key (as `GET /v1/audit/public-key` gives it); by default the
+        /// configured signing key's, or the bundle's own.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Print the report as JSON (docs/audit-log.md, "Verifying").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a bundle an auditor verifies offline: the events as stored, every leaf,
+    /// every checkpoint and the public key (docs/audit-log.md, "Bundles").
+    Bundle {
+        /// The directory to write (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this organization's events (other leaves are given as hashes only).
+        #[arg(long)]
+        organization: Option<Uuid>,
+        /// Also copy the receipt files, for `verify --bundle` to check.
+        #[arg(long)]
+        receipts: bool,
+    },
+    /// Print the log's public key (what auditors verify checkpoints with).
+    PublicKey,
+    /// Print a new signing key for AUDIT_SIGNING_KEY_FILE, named `origin`.
+    NewKey {
+        /// The log's name: a schema-less URL such as example.com/audit-log.
+        #[arg(long)]
+        origin: String,
+    },
+}
+
+/// The verification found the history changed (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log does not verify")]
+pub struct Tampered;
+
+pub async fn run(config: Config, action: AuditCommand) -> anyhow::Result<()> {
+    match action {
+        AuditCommand::Export {
+            organization,
+            after,
+            output,
+        } => export(config, organization, after, output).await,
+        AuditCommand::Verify {
+            bundle,
+            receipts,
+            public_key,
+            json,
+        } => {
+            let verifier = match &public_key {
+                Some(path) => Some(read_verifier(path)?),
+                None => None,
+            };
+            let (report, names) = match bundle {
+                Some(dir) => (
+                    audit_log::verify_bundle(&dir, verifier)?,
+                    Default::default(),
+                ),
+                None => verify_database(&config, verifier, receipts).await?,
+            };
+            print_report(&report, &names, json)?;
+            match report.divergences.is_empty() {
+                true => Ok(()),
+                false => Err(Tampered.into()),
+            }
+        }
+        AuditCommand::Bundle {
+            out,
+            organization,
+            receipts,
+        } => {
+            let db = Database::connect(&config.database.url, 2).await?;
+            let signer = audit_log::signing_key(&config.audit)?;
+            let notes = checkpoint_notes(&config, &db).await?;
+            let objects = match receipts {
+                true => Some(ObjectStore::open(&config.receipts, config.receipt_retention).await?),
+                false => None,
+            };
+            let organization = organization.map(|o| o.to_string());
+            let events = audit_log::write_bundle(
+                &db,
+                &out,
+                &signer.verifier_key(),
+                &notes,
+                organization.as_deref(),
+                objects.as_ref(),
+            )
+            .await?;
+            eprintln!(
+                "wrote a bundle of {events} events and {} checkpoints to {}",
+                notes.len(),
+                out.display()
+            );
+            db.close().await;
+            Ok(())
+        }
+        AuditCommand::PublicKey => {
+            println!("{}", audit_log::signing_key(&config.audit)?.verifier_key());
+            Ok(())
+        }
+        AuditCommand::NewKey { origin } => {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
+            let signer =
+                NoteSigner::new(&origin, &seed).map_err(|e| anyhow::anyhow!("--origin: {e}"))?;
+            println!("{}", signer.to_private_text());
+            eprintln!("public key: {}", signer.verifier_key());
+            Ok(())
+        }
+    }
+}
+
+fn read_verifier(path: &PathBuf) -> anyhow::Result<NoteVerifier> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--public-key: cannot read {}", path.display()))?;
+    NoteVerifier::parse(&text).map_err(|e| anyhow::anyhow!("--public-key: {e}"))
+}
+
+/// Every checkpoint kept: the database's and the archive's.
+async fn checkpoint_notes(config: &Config, db: &Database) -> anyhow::Result<Vec<String>> {
+    let mut notes: Vec<String> = audit_log::all_checkpoints(db)
+        .await?
+        .into_iter()
+        .map(|c| c.note)
+        .collect();
+    if let Some(archive) = CheckpointArchive::open(&config.audit).await? {
+        notes.extend(archive.notes().await?);
+    }
+    Ok(audit_log::distinct_notes(notes))
+}
+
+async fn verify_database(
+    config: &Config,
+    verifier: Option<NoteVerifier>,
+    receipts: bool,
+) -> anyhow::Result<(Report, std::collections::HashMap<Uuid, EventName>)> {
+    let db = Database::connect(&config.database.url, 2).await?;
+    let verifier = match verifier {
+        Some(v) => v,
+        None => NoteVerifier::parse(&audit_log::signing_key(&config.audit)?.verifier_key())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let notes = checkpoint_notes(config, &db).await?;
+    let objects = match receipts {
+        true => Some(ObjectStore::open(&config.receipts, config.receipt_retention).await?),
+        false => None,
+    };
+    let bar = ProgressBar::new(audit_log::event_count(&db).await?);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let verified = audit_log::verify_store(&db, &verifier, &notes, objects.as_ref(), &|n| {
+        bar.set_position(n)
+    })
+    .await?;
+    bar.finish_and_clear();
+    db.close().await;
+    Ok((verified.report, verified.names))
+}
+
+fn print_report(
+    report: &Report,
+    names: &std::collections::HashMap<Uuid, EventName>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+        return Ok(());
+    }
+    println!(
+        "{} events; the log has {} leaves, {} checkpoints, the largest signing {} leaves; \
+         {} events not yet in the log",
+        report.events, report.leaves, report.checkpoints, report.signed_size, report.pending
+    );
+    if report.divergences.is_empty() {
+        println!("clean: every event is as the log recorded it");
+        return Ok(());
+    }
+    println!(
+        "TAMPERED: {} divergences, the first:",
+        report.divergences.len()
+    );
+    for d in &report.divergences {
+        let kind = serde_json::to_value(d.kind)?;
+        let mut line = format!("  {}", kind.as_str().unwrap_or_default());
+        if let Some(size) = d.tree_size {
+            line.push_str(&format!(" checkpoint of {size} leaves"));
+        }
+        if let Some(index) = d.leaf_index {
+            line.push_str(&format!(" at leaf {index}"));
+        }
+        match d.event_id.map(|id| (id, names.get(&id))) {
+            Some((_, Some(name))) => line.push_str(&format!(": event {name}")),
+            Some((id, None)) => line.push_str(&format!(": event {id}")),
+            None => {}
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+async fn export(
+    config: Config,
+    organization: Option<Uuid>,
+    after: Option<String>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use futures::TryStreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    let after = match after {
+        None => Default::default(),
+        Some(a) => a
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--after: {a:?} is not a global position like 1234.56"))?,
+    };
+    let db = Database::connect(&config.database.url, 2).await?;
+    let filter = expensewise_infra::event_store::AuditFilter {
+        organization_id: organization.map(|o| o.to_string()),
+        ..Default::default()
+    };
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
+        Some(path) => Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(tokio::io::stdout()),
+    };
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
+    let mut lines = std::pin::pin!(crate::routes::audit::ndjson_stream(
+        db.clone(),
+        vault,
+        filter,
+        after
+    ));
+    let mut bytes = 0usize;
+    while let Some(chunk) = lines.try_next().await? {
+        bytes += chunk.len();
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await?;
+    if let Some(path) = output {
+        eprintln!("wrote {bytes} bytes of events to {}", path.display());
+    }
+    db.close().await;
+    Ok(())
+}
