@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, rebuild, ocr
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, audit, rebuild, ocr
 #   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads rebuild ocr}
+BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads audit rebuild ocr}
+AUDIT_EVENTS=${AUDIT_EVENTS:-1000000}
 RECEIPTS=${RECEIPTS:-200}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
@@ -178,6 +179,64 @@ if wanted embedded; then
         --database-url "sqlite://$BENCH_DIR/data/expensewise.db"
     "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
     stop_app
+fi
+
+if wanted audit; then
+    # The audit log (docs/audit-log.md): creates through the API alone, then with the
+    # notary beside it on the same cores, twice, interleaved (the machine's speed drifts
+    # between runs); how long each event waits to be in a signed checkpoint; then a log of
+    # AUDIT_EVENTS events: the notary's catch-up, `audit verify`, and proofs.
+    NOTARY_PORT=$(free_port)
+    leaves_behind() {
+        "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -XAtc \
+            "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM audit_leaves)" "$1"
+    }
+    notary_caught_up() {
+        for _ in $(seq 1 3600); do
+            [ "$(leaves_behind "$1")" = 0 ] && sleep 0.5 && return 0
+            sleep 0.2
+        done
+        echo "the notary did not catch up" >&2
+        return 1
+    }
+    start_notary() {
+        app_variables
+        env "${APP_VARIABLES[@]}" PORT="$NOTARY_PORT" "$SERVER_BIN" notary >>"$BENCH_DIR/app.log" 2>&1 &
+        NOTARY_PID=$!
+    }
+    stop_notary() {
+        kill "$NOTARY_PID" 2>/dev/null || true
+        wait "$NOTARY_PID" 2>/dev/null || true
+    }
+    log "Creates through HTTP on PostgreSQL without and with the notary (expensewise api [+ notary])"
+    start_app api
+    for round in 1 2; do
+        echo "round $round, without the notary:"
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+        start_notary
+        notary_caught_up bench
+        since=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+        echo "round $round, with the notary:"
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+        notary_caught_up bench
+        "$BIN/loadgen" provable --database-url "postgres://postgres@127.0.0.1:$PG_PORT/bench" --since "$since"
+        stop_notary
+    done
+    stop_app
+    log "A log of $AUDIT_EVENTS events"
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres auditlog
+    "$BIN/loadgen" seed --database-url "postgres://postgres@127.0.0.1:$PG_PORT/auditlog" --events "$AUDIT_EVENTS"
+    started=$(date +%s.%N)
+    DATABASE=auditlog start_notary
+    DATABASE=auditlog notary_caught_up auditlog
+    stop_notary
+    awk -v s="$started" -v e="$(date +%s.%N)" -v n="$AUDIT_EVENTS" \
+        'BEGIN { printf "the notary took in %d events in %.1f s: %.0f events/s\n", n, e - s, n / (e - s) }'
+    started=$(date +%s.%N)
+    DATABASE=auditlog run_app audit verify
+    awk -v s="$started" -v e="$(date +%s.%N)" -v n="$AUDIT_EVENTS" \
+        'BEGIN { printf "audit verify: %d events in %.1f s: %.0f events/s\n", n, e - s, n / (e - s) }' 
+    "$BIN/loadgen" proofs --database-url "postgres://postgres@127.0.0.1:$PG_PORT/auditlog" --samples 1000
 fi
 
 if wanted rebuild; then

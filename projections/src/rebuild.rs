@@ -158,6 +158,43 @@ pub async fn rebuild(
     })
 }
 
+/// The read model as it was at a moment of the history: `scratch`, a table made anew
+/// beside `live`'s, filled with the events `then` accepts, in the global order (all are
+/// read: on PostgreSQL the order is not quite the order of recording). The caller reads
+/// it and drops it ([`drop_scratch`]). Returns the number of events applied.
+pub async fn replay(
+    db: &Database,
+    vault: &Vault,
+    live: &dyn Projection,
+    scratch: &dyn Projection,
+    then: &(dyn Fn(&expensewise_infra::RecordedEvent) -> bool + Sync),
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<u64> {
+    create_shadow(db, live.table(), scratch.table()).await?;
+    let mut position = GlobalPosition::default();
+    let mut applied = 0u64;
+    loop {
+        let events = read_after(db, position, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.global) else {
+            break;
+        };
+        position = last;
+        let wanted: Vec<_> = events.into_iter().filter(|e| then(e)).collect();
+        if !wanted.is_empty() {
+            let mut tx = db.begin().await?;
+            apply(&mut tx, vault, scratch, wanted, &mut applied).await?;
+            tx.commit().await?;
+        }
+        progress(applied);
+    }
+    Ok(applied)
+}
+
+/// Drops a replay's table.
+pub async fn drop_scratch(db: &Database, scratch: &dyn Projection) -> anyhow::Result<()> {
+    drop_shadow(db, scratch).await
+}
+
 async fn apply(
     tx: &mut Tx,
     vault: &Vault,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use expensewise_domain::signed_note::NoteSigner;
 use expensewise_infra::nats::event_id;
 use expensewise_tests::{
-    expect_problem, expect_status, expensewise, on_both_backends, upload_receipt, Backend,
-    S3Server, TestApp, TestDatabase, User, TINY_PNG,
+    consistency, expect_problem, expect_status, expense_body, expensewise, on_both_backends,
+    upload_receipt, Backend, S3Server, TestApp, TestDatabase, User, TINY_PNG,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -657,7 +657,155 @@ async fn proofs_over_http_check_out_with_an_independent_verifier(backend: Backen
     check_bundle_agrees(&env, &database.config().data_dir.join("bundle"), &report).await;
 }
 
+async fn the_past_reads_as_it_was_by_time_and_by_position(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let auditor = app.add_user(&admin, "aud@acme.test", "auditor").await;
+    let created = app
+        .post("/v1/expenses", Some(&admin.token), expense_body())
+        .await;
+    let mut moments = vec![(
+        consistency(&created),
+        chrono::Utc::now(),
+        "42.50".to_string(),
+    )];
+    let id = expect_status(created, StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Three edits, each at a time of its own (SQLite records milliseconds).
+    for amount in ["43.00", "44.10", "45.99"] {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let edited = app
+            .request(
+                Method::PATCH,
+                &format!("/v1/expenses/{id}"),
+                Some(&admin.token),
+            )
+            .json(&json!({"amount": amount}))
+            .send()
+            .await
+            .unwrap();
+        let token = consistency(&edited);
+        expect_status(edited, StatusCode::OK).await;
+        moments.push((token, chrono::Utc::now(), amount.to_string()));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Read by the admin, whose reads wait for their own writes.
+    let summary_then = expect_status(
+        app.get("/v1/reports/summary", &admin.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let quarter_close = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Later: another expense, and the first submitted.
+    app.create_expense(&admin).await;
+    let path = format!("/v1/expenses/{id}/submit");
+    let submitted = app
+        .request(Method::POST, &path, Some(&admin.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::OK);
+
+    for (i, (token, time, amount)) in moments.iter().enumerate() {
+        let stamp = time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for as_of in [token.as_str(), stamp.as_str()] {
+            let path = format!("/v1/expenses/{id}?as_of={}", as_of.replace('+', "%2B"));
+            let then = expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await;
+            assert_eq!(then["amount"], json!(amount), "as of {as_of}");
+            assert_eq!(then["status"], "draft");
+            assert_eq!(then["version"], json!(i + 1));
+            let path = format!("/v1/expenses/{id}/history?as_of={as_of}");
+            let history = expect_status(app.get(&path, &auditor.token).await, StatusCode::OK).await;
+            let history = history.as_array().unwrap();
+            assert_eq!(history.len(), i + 1, "as of {as_of}");
+            if i > 0 {
+                assert_eq!(
+                    history[i]["changes"],
+                    json!([{"field": "amount", "from": moments[i - 1].2, "to": amount}])
+                );
+            }
+        }
+    }
+    let now = expect_status(
+        app.get(&format!("/v1/expenses/{id}"), &auditor.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(now["status"], "submitted");
+    let before = moments[0].1 - chrono::Duration::seconds(5);
+    let path = format!(
+        "/v1/expenses/{id}?as_of={}",
+        before.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    expect_problem(app.get(&path, &auditor.token).await, StatusCode::NOT_FOUND).await;
+    let path = format!("/v1/expenses/{id}?as_of=last-tuesday");
+    expect_problem(
+        app.get(&path, &auditor.token).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    // The audit log shows what each edit changed, too.
+    let page = expect_status(
+        app.get("/v1/audit/events?event_type=ExpenseUpdated", &auditor.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let edits: Vec<&Value> = page["events"].as_array().unwrap().iter().collect();
+    assert_eq!(edits.len(), 3);
+    assert_eq!(edits[2]["changes"][0]["from"], "44.10");
+
+    // The books as they were at the quarter's close: the summary taken then.
+    let database = app.shut_down().await;
+    let env = database.environment();
+    let until = quarter_close.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let replayed = expensewise(
+        &[
+            "audit",
+            "replay",
+            "--until",
+            &until,
+            "--organization",
+            &admin.organization_id,
+        ],
+        &env,
+    )
+    .await;
+    assert!(replayed.status.success(), "{replayed:?}");
+    let replayed: Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    assert_eq!(replayed, summary_then);
+    let listed = expensewise(
+        &[
+            "audit",
+            "replay",
+            "--until",
+            &until,
+            "--organization",
+            &admin.organization_id,
+            "--report",
+            "expenses",
+            "--format",
+            "csv",
+        ],
+        &env,
+    )
+    .await;
+    let csv = String::from_utf8(listed.stdout).unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "a header and the one expense: {csv}");
+    assert!(
+        lines[1].contains(",45.99,EUR,") && lines[1].contains(",draft,"),
+        "{csv}"
+    );
+}
+
 on_both_backends!(
     every_kind_of_tampering_is_named_and_an_independent_verifier_agrees,
     proofs_over_http_check_out_with_an_independent_verifier,
+    the_past_reads_as_it_was_by_time_and_by_position,
 );

@@ -58,6 +58,24 @@ pub enum AuditCommand {
         #[arg(long)]
         receipts: bool,
     },
+    /// The expenses read model as it was at a moment of the history (a quarter's close,
+    /// say), rebuilt in a scratch table from the events recorded by then.
+    Replay {
+        /// An RFC 3339 time of recording, or a global position (`txid.position`).
+        #[arg(long)]
+        until: String,
+        /// The organization whose books to replay.
+        #[arg(long)]
+        organization: Uuid,
+        /// `summary` (totals, as GET /v1/reports/summary) or `expenses` (every one).
+        #[arg(long, default_value = "summary", value_parser = ["summary", "expenses"])]
+        report: String,
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
+        /// How the summary groups: category, month or user.
+        #[arg(long, default_value = "category", value_parser = ["category", "month", "user"])]
+        group_by: String,
+    },
     /// Print the log's public key (what auditors verify checkpoints with).
     PublicKey,
     /// Print a new signing key for AUDIT_SIGNING_KEY_FILE, named `origin`.
@@ -133,6 +151,13 @@ pub async fn run(config: Config, action: AuditCommand) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        AuditCommand::Replay {
+            until,
+            organization,
+            report,
+            format,
+            group_by,
+        } => replay(config, &until, organization, &report, &format, &group_by).await,
         AuditCommand::PublicKey => {
             println!("{}", audit_log::signing_key(&config.audit)?.verifier_key());
             Ok(())
@@ -285,4 +310,161 @@ async fn export(
     }
     db.close().await;
     Ok(())
+}
+
+/// A field of RFC 4180 CSV: quoted when it holds a comma, quote or line break.
+pub fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// One CSV record, ended by CRLF as RFC 4180 has it.
+pub fn csv_record<S: AsRef<str>>(fields: &[S]) -> String {
+    let fields: Vec<String> = fields.iter().map(|f| csv_field(f.as_ref())).collect();
+    format!("{}\r\n", fields.join(","))
+}
+
+async fn replay(
+    config: Config,
+    until: &str,
+    organization: Uuid,
+    report: &str,
+    format: &str,
+    group_by: &str,
+) -> anyhow::Result<()> {
+    use expensewise_application::history::AsOf;
+    use expensewise_projections::expenses::{self as model, ExpensesProjection, GroupBy};
+    use expensewise_projections::rebuild;
+
+    let then = AsOf::parse(until).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--until: {until:?} is neither an RFC 3339 time nor a position like 1234.56"
+        )
+    })?;
+    let db = Database::connect(&config.database.url, 2).await?;
+    let vault = Vault::from_config(db.clone(), &config.keys).await?;
+    let scratch = ExpensesProjection::scratch();
+    let bar = ProgressBar::new(audit_log::event_count(&db).await?);
+    let replayed = rebuild::replay(
+        &db,
+        &vault,
+        &ExpensesProjection::live(),
+        &scratch,
+        &|e| then.includes(e),
+        &|n| bar.set_position(n),
+    )
+    .await;
+    bar.finish_and_clear();
+    let table = expensewise_projections::runner::Projection::table(&scratch);
+    let written = match replayed {
+        Ok(_) => match report {
+            "summary" => {
+                let group_by = match group_by {
+                    "month" => GroupBy::Month,
+                    "user" => GroupBy::User,
+                    _ => GroupBy::Category,
+                };
+                let rows =
+                    model::summary_in(&db, table, organization, None, None, None, group_by).await;
+                rows.map_err(anyhow::Error::from).map(|rows| match format {
+                    "csv" => {
+                        let mut out = csv_record(&["key", "currency", "total", "count"]);
+                        for r in &rows {
+                            out.push_str(&csv_record(&[
+                                r.key.clone(),
+                                r.currency.clone(),
+                                r.total.clone(),
+                                r.count.to_string(),
+                            ]));
+                        }
+                        out
+                    }
+                    _ => {
+                        let summary = crate::routes::approvals::Summary {
+                            rows: rows
+                                .into_iter()
+                                .map(|r| crate::routes::approvals::SummaryRowView {
+                                    key: r.key,
+                                    currency: r.currency,
+                                    total: r.total,
+                                    count: r.count,
+                                })
+                                .collect(),
+                        };
+                        serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n"
+                    }
+                })
+            }
+            _ => {
+                let rows = model::list_all_in(&db, table, organization, &Default::default()).await;
+                rows.map_err(anyhow::Error::from).and_then(|rows| {
+                    let views = rows
+                        .into_iter()
+                        .map(crate::routes::expenses::ExpenseView::from_row)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    Ok(match format {
+                        "csv" => expenses_csv(&views),
+                        _ => serde_json::to_string_pretty(&views)? + "\n",
+                    })
+                })
+            }
+        },
+        Err(e) => Err(e),
+    };
+    rebuild::drop_scratch(&db, &scratch).await?;
+    db.close().await;
+    print!("{}", written?);
+    Ok(())
+}
+
+/// Expenses as CSV, one per row, with a header (RFC 4180).
+pub fn expenses_csv(views: &[crate::routes::expenses::ExpenseView]) -> String {
+    let mut out = csv_record(&[
+        "id",
+        "owner_id",
+        "amount",
+        "currency",
+        "merchant",
+        "category",
+        "spent_on",
+        "description",
+        "status",
+        "version",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "decided_at",
+        "decided_by",
+        "decision_reason",
+    ]);
+    let text = |v: Option<String>| v.unwrap_or_default();
+    for e in views {
+        let status = serde_json::to_value(e.status)
+            .ok()
+            .and_then(|s| s.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push_str(&csv_record(&[
+            e.id.to_string(),
+            e.owner_id.to_string(),
+            e.amount.clone(),
+            e.currency.clone(),
+            e.merchant.clone(),
+            e.category.clone(),
+            e.spent_on.to_string(),
+            text(e.description.clone()),
+            status,
+            e.version.to_string(),
+            e.created_at.to_rfc3339(),
+            e.updated_at.to_rfc3339(),
+            text(e.submitted_at.map(|t| t.to_rfc3339())),
+            text(e.decided_at.map(|t| t.to_rfc3339())),
+            text(e.decided_by.map(|u| u.to_string())),
+            text(e.decision_reason.clone()),
+        ]));
+    }
+    out
 }

@@ -80,17 +80,13 @@ pub fn ndjson_stream(
             let events = read_filtered(&db, &filter, cursor, STREAM_PAGE)
                 .await
                 .map_err(std::io::Error::other)?;
-            let events = vault
-                .open_all(events)
-                .await
-                .map_err(std::io::Error::other)?;
             let next = (events.len() as i64 == STREAM_PAGE)
                 .then(|| events.last().map(|e| e.global))
                 .flatten();
             if events.is_empty() {
                 return Ok(None);
             }
-            let views = EventView::with_leaves(&db, events)
+            let views = EventView::for_clients(&db, &vault, events)
                 .await
                 .map_err(std::io::Error::other)?;
             let chunk: Vec<u8> = views.iter().flat_map(ndjson_line).collect();

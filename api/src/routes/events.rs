@@ -2,8 +2,9 @@
 //! this view, so the redaction of secrets lives in one place.
 
 use chrono::{DateTime, Utc};
+use expensewise_application::history;
 use expensewise_domain::metadata;
-use expensewise_infra::{Database, RecordedEvent};
+use expensewise_infra::{Database, RecordedEvent, Vault};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -37,28 +38,65 @@ pub struct EventView {
     /// credentials store).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
+    /// For an edit: each field it changed, with the value before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<ChangeView>>,
+}
+
+/// One field an edit changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeView {
+    /// `amount`, `currency`, `merchant`, `category`, `spent_on` or `description`.
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub from: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub to: serde_json::Value,
 }
 
 impl EventView {
     /// Stored events as clients read them, their personal fields opened.
     pub async fn opened(app: &AppState, events: Vec<RecordedEvent>) -> ApiResult<Vec<Self>> {
-        let events = app
-            .store
-            .vault()
-            .open_all(events)
-            .await
-            .map_err(ApiError::internal)?;
-        Self::with_leaves(&app.db, events)
+        Self::for_clients(&app.db, app.store.vault(), events)
             .await
             .map_err(ApiError::internal)
     }
 
-    /// Views of `events`, each with its leaf in the audit log.
-    pub async fn with_leaves(
+    /// Stored `events` opened, each with what it changed (edits) and its leaf in the
+    /// audit log.
+    pub async fn for_clients(
         db: &Database,
+        vault: &Vault,
         events: Vec<RecordedEvent>,
     ) -> anyhow::Result<Vec<Self>> {
-        let mut views: Vec<Self> = events.into_iter().map(Self::new).collect();
+        let events = vault.open_all(events).await?;
+        Self::from_opened(db, vault, events).await
+    }
+
+    /// Like [`EventView::for_clients`], for events already opened.
+    pub async fn from_opened(
+        db: &Database,
+        vault: &Vault,
+        events: Vec<RecordedEvent>,
+    ) -> anyhow::Result<Vec<Self>> {
+        let mut changes = history::edit_changes(db, vault, &events).await?;
+        let mut views: Vec<Self> = events
+            .into_iter()
+            .map(|event| {
+                let edited = changes.remove(&(event.aggregate_id.clone(), event.sequence));
+                let mut view = Self::new(event);
+                view.changes = edited.map(|list| {
+                    list.into_iter()
+                        .map(|c| ChangeView {
+                            field: c.field.to_string(),
+                            from: c.from,
+                            to: c.to,
+                        })
+                        .collect()
+                });
+                view
+            })
+            .collect();
         let ids: Vec<Uuid> = views.iter().map(|v| v.event_id).collect();
         let leaves = expensewise_infra::audit_log::leaves_of(db, &ids).await?;
         for view in &mut views {
@@ -108,6 +146,7 @@ impl EventView {
             event_version: event.event_version,
             occurred_at,
             payload,
+            changes: None,
         }
     }
 }

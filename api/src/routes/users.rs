@@ -331,7 +331,7 @@ pub async fn personal_data(
         .into_iter()
         .map(super::expenses::ExpenseView::from_row)
         .collect::<ApiResult<Vec<_>>>()?;
-    let events = super::events::EventView::with_leaves(&app.db, data.events)
+    let events = super::events::EventView::from_opened(&app.db, app.store.vault(), data.events)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(PersonalDataView {

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod expenses;
+pub mod history;
 pub mod receipts;
 
 use chrono::{Duration, NaiveDate, Utc};

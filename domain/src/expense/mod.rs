@@ -2,6 +2,7 @@
 //! `draft` → `submitted` → `approved` | `rejected`; `rejected` → (edit) → `submitted`;
 //! `approved` → `reimbursed`; a `draft` can be deleted.
 
+mod changes;
 mod command;
 mod error;
 mod event;
@@ -16,6 +17,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use changes::FieldChange;
 pub use command::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
 pub use error::ExpenseError;
 pub use event::*;

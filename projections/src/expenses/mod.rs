@@ -19,8 +19,8 @@ use crate::runner::Projection;
 mod queries;
 
 pub use queries::{
-    approvals, get, list, list_all, summary, ExpenseRow, GroupBy, ListCursor, ListFilter,
-    QueueCursor, SummaryRow,
+    approvals, get, list, list_all, list_all_in, summary, summary_in, ExpenseRow, GroupBy,
+    ListCursor, ListFilter, QueueCursor, SummaryRow,
 };
 use queries::{decode_row, COLUMNS};
 
@@ -47,6 +47,17 @@ impl ExpensesProjection {
         Self {
             table: "rm_expenses_rebuild",
             checkpoint: "expenses.rebuild",
+        }
+    }
+
+    /// A table of this process's own for a replay of the history (`rebuild::replay`),
+    /// so that replays run side by side.
+    pub fn scratch() -> Self {
+        let table = format!("rm_expenses_replay_{}", std::process::id());
+        Self {
+            // A process makes at most one; the name lives as long as the process.
+            table: Box::leak(table.into_boxed_str()),
+            checkpoint: "expenses.replay",
         }
     }
 }

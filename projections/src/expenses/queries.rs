@@ -172,8 +172,18 @@ pub async fn list_all(
     organization_id: Uuid,
     filter: &ListFilter,
 ) -> Result<Vec<ExpenseRow>, sqlx::Error> {
+    list_all_in(db, super::TABLE, organization_id, filter).await
+}
+
+/// [`list_all`] of the model in `table` (a replay's, say).
+pub async fn list_all_in(
+    db: &Database,
+    table: &str,
+    organization_id: Uuid,
+    filter: &ListFilter,
+) -> Result<Vec<ExpenseRow>, sqlx::Error> {
     crate::all_pages(|cursor: Option<ListCursor>, limit| async move {
-        list(db, organization_id, filter, cursor.as_ref(), limit).await
+        list_in(db, table, organization_id, filter, cursor.as_ref(), limit).await
     })
     .await
 }
@@ -186,7 +196,18 @@ pub async fn list(
     cursor: Option<&ListCursor>,
     limit: usize,
 ) -> Result<(Vec<ExpenseRow>, Option<ListCursor>), sqlx::Error> {
-    let mut select = Select::new(&format!("SELECT {COLUMNS} FROM rm_expenses WHERE "));
+    list_in(db, super::TABLE, organization_id, filter, cursor, limit).await
+}
+
+async fn list_in(
+    db: &Database,
+    table: &str,
+    organization_id: Uuid,
+    filter: &ListFilter,
+    cursor: Option<&ListCursor>,
+    limit: usize,
+) -> Result<(Vec<ExpenseRow>, Option<ListCursor>), sqlx::Error> {
+    let mut select = Select::new(&format!("SELECT {COLUMNS} FROM {table} WHERE "));
     select.push(
         "organization_id = ?",
         Arg::Text(organization_id.to_string()),
@@ -349,6 +370,28 @@ pub async fn summary(
     to: Option<NaiveDate>,
     group_by: GroupBy,
 ) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    summary_in(
+        db,
+        super::TABLE,
+        organization_id,
+        owner_id,
+        from,
+        to,
+        group_by,
+    )
+    .await
+}
+
+/// [`summary`] of the model in `table` (a replay's, say).
+pub async fn summary_in(
+    db: &Database,
+    table: &str,
+    organization_id: Uuid,
+    owner_id: Option<Uuid>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    group_by: GroupBy,
+) -> Result<Vec<SummaryRow>, sqlx::Error> {
     let key = match (group_by, db) {
         (GroupBy::Category, _) => "category",
         (GroupBy::User, _) => "owner_id",
@@ -357,7 +400,7 @@ pub async fn summary(
     };
     let mut sql = format!(
         "SELECT {key} AS key, currency, CAST(SUM(amount_minor) AS BIGINT) AS total, COUNT(*) AS count \
-         FROM rm_expenses WHERE organization_id = $1"
+         FROM {table} WHERE organization_id = $1"
     );
     let mut n = 1;
     let mut next = |column: &str, op: &str| {

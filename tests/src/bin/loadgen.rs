@@ -9,6 +9,8 @@
 //! loadgen visibility --base http://127.0.0.1:4000 --samples 500
 //! loadgen reads      --base http://127.0.0.1:4000 --connections 16 --seconds 20
 //! loadgen seed       --database-url postgres://… --events 1000000
+//! loadgen proofs     --database-url postgres://… --samples 1000
+//! loadgen provable   --database-url postgres://… [--after-seconds-ago 60]
 //! ```
 
 use std::collections::HashMap;
@@ -34,13 +36,15 @@ struct Args {
     samples: usize,
     database_url: String,
     nats_url: String,
+    /// `provable`: only events recorded at or after this time (RFC 3339).
+    since: Option<chrono::DateTime<Utc>>,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut raw = std::env::args().skip(1);
-    let mode = raw
-        .next()
-        .context("usage: loadgen <create|long-lived|visibility|reads|seed> [options]")?;
+    let mode = raw.next().context(
+        "usage: loadgen <create|long-lived|visibility|reads|seed|proofs|provable> [options]",
+    )?;
     let mut args = Args {
         mode,
         base: "http://127.0.0.1:4000".into(),
@@ -50,6 +54,7 @@ fn args() -> anyhow::Result<Args> {
         samples: 500,
         database_url: String::new(),
         nats_url: String::new(),
+        since: None,
     };
     while let Some(flag) = raw.next() {
         let value = raw
@@ -63,6 +68,7 @@ fn args() -> anyhow::Result<Args> {
             "--samples" => args.samples = value.parse()?,
             "--database-url" => args.database_url = value,
             "--nats-url" => args.nats_url = value,
+            "--since" => args.since = Some(value.parse()?),
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -482,6 +488,8 @@ async fn main() -> anyhow::Result<()> {
         }
         "reads" => reads(&args, &client).await?,
         "seed" => seed(&args).await?,
+        "proofs" => proofs(&args).await?,
+        "provable" => provable(&args).await?,
         other => anyhow::bail!("unknown mode {other}"),
     }
     Ok(())
@@ -632,6 +640,78 @@ async fn seed(args: &Args) -> anyhow::Result<()> {
     println!(
         "seeded {written} events in {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Inclusion proofs of random leaves in the whole signed tree, and consistency proofs
+/// from random earlier sizes, as the HTTP handlers make them from the stored tree: how
+/// long each takes and how many hashes it holds.
+async fn proofs(args: &Args) -> anyhow::Result<()> {
+    use expensewise_infra::audit_log;
+    let db = Database::connect(&args.database_url, 4).await?;
+    let size = audit_log::latest_checkpoint(&db)
+        .await?
+        .context("no checkpoint: run the notary first")?
+        .tree_size;
+    let mut inclusion = Vec::new();
+    let mut consistency = Vec::new();
+    let mut hashes = (0usize, 0usize);
+    for _ in 0..args.samples {
+        let index = rand::random::<u64>() % size;
+        let started = Instant::now();
+        let proof = audit_log::inclusion_proof(&db, index, size).await?;
+        inclusion.push(started.elapsed());
+        hashes.0 = hashes.0.max(proof.len());
+        let old = 1 + rand::random::<u64>() % (size - 1);
+        let started = Instant::now();
+        let proof = audit_log::consistency_proof(&db, old, size).await?;
+        consistency.push(started.elapsed());
+        hashes.1 = hashes.1.max(proof.len());
+    }
+    println!(
+        "inclusion proofs in a tree of {size}: at most {} hashes ({} bytes); {}",
+        hashes.0,
+        hashes.0 * 32,
+        percentiles(inclusion)
+    );
+    println!(
+        "consistency proofs to a tree of {size}: at most {} hashes ({} bytes); {}",
+        hashes.1,
+        hashes.1 * 32,
+        percentiles(consistency)
+    );
+    Ok(())
+}
+
+/// From an event's commit to the first signed checkpoint that includes it: the time
+/// from its recording (taken inside its transaction, so a little before the commit) to
+/// the checkpoint's signing, for every event recorded since `--since`.
+async fn provable(args: &Args) -> anyhow::Result<()> {
+    let db = Database::connect(&args.database_url, 4).await?;
+    let since = args.since.context("--since is needed")?;
+    let Database::Postgres(pool) = &db else {
+        anyhow::bail!("provable reads PostgreSQL");
+    };
+    let delays: Vec<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM (SELECT MIN(c.signed_at) FROM audit_checkpoints c \
+                 WHERE c.tree_size > l.leaf_index) - e.recorded_at)::float8 \
+         FROM audit_leaves l JOIN events e ON (e.aggregate_type, e.aggregate_id, e.sequence) \
+              = (l.aggregate_type, l.aggregate_id, l.sequence) \
+         WHERE e.recorded_at >= $1 \
+           AND l.leaf_index < (SELECT MAX(tree_size) FROM audit_checkpoints)",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    let latencies = delays
+        .into_iter()
+        .map(|s| Duration::from_secs_f64(s.max(0.0)))
+        .collect::<Vec<_>>();
+    println!(
+        "commit → in a signed checkpoint, {} events: {}",
+        latencies.len(),
+        percentiles(latencies)
     );
     Ok(())
 }

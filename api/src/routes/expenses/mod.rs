@@ -7,9 +7,10 @@ use axum::Json;
 use expensewise_application::expenses::{
     self, parse_currency, parse_money, Edit, NewExpense, Step,
 };
+use expensewise_application::history;
 use expensewise_domain::expense::{ExpenseDetails, AGGREGATE_TYPE};
 use expensewise_domain::Expense;
-use expensewise_infra::event_store::{aggregate_events, Committed, Scope};
+use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_projections::expenses::{self as read_model, ExpenseRow, ListCursor, ListFilter};
 use uuid::Uuid;
 
@@ -194,12 +195,14 @@ pub async fn list_expenses(
     get, path = "/v1/expenses/{id}", tag = "expenses",
     params(("id" = Uuid, Path, description = "The expense's id"),
            ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it"),
-           ("consistency_token" = Option<String>, Query, description = "The same, as a query parameter")),
+           ("consistency_token" = Option<String>, Query, description = "The same, as a query parameter"),
+           AsOfParams),
     responses(
-        (status = 200, description = "The expense", body = ExpenseView, headers(("ETag" = String, description = "The version"))),
+        (status = 200, description = "The expense (as it was then, with `as_of`)", body = ExpenseView, headers(("ETag" = String, description = "The version"))),
         (status = 400, description = "A malformed consistency token"),
         (status = 403, description = "Employees see only their own expenses"),
-        (status = 404, description = "No such expense in the organization"),
+        (status = 404, description = "No such expense in the organization (or not then, or deleted by then)"),
+        (status = 422, description = "`as_of` is neither a time nor a global position"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
     security(("bearer" = []))
@@ -209,7 +212,19 @@ pub async fn get_expense(
     user: AuthUser,
     consistency: ConsistencyToken,
     Path(id): Path<Uuid>,
+    Query(params): Query<AsOfParams>,
 ) -> ApiResult<Response> {
+    if let Some(as_of) = params.parse()? {
+        // The past is read from the store, folded as the aggregate folds it.
+        let (expense, _) = history::expense_as_of(&app.store, &user.actor, id, Some(as_of)).await?;
+        let state = expense
+            .state
+            .as_ref()
+            .filter(|_| !expense.deleted)
+            .ok_or_else(|| ApiError::not_found("the expense was deleted by then"))?;
+        let view = ExpenseView::new(id, state, expense.version);
+        return Ok(([super::etag_header(view.version)], Json(view)).into_response());
+    }
     consistency.wait(&app, &user, read_model::NAME).await?;
     let read = || async {
         read_model::get(&app.db, user.actor.organization_id, id)
@@ -410,7 +425,7 @@ pub async fn reject_expense(
 /// Read from the event store: always current.
 #[utoipa::path(
     get, path = "/v1/expenses/{id}/history", tag = "expenses",
-    params(("id" = Uuid, Path, description = "The expense's id")),
+    params(("id" = Uuid, Path, description = "The expense's id"), AsOfParams),
     responses(
         (status = 200, description = "The expense's events, from the event store", body = Vec<EventView>),
         (status = 403, description = "Employees see only their own expenses"),
@@ -422,19 +437,12 @@ pub async fn expense_history(
     State(app): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
+    Query(params): Query<AsOfParams>,
 ) -> ApiResult<Json<Vec<EventView>>> {
-    let expense: Expense = app.store.load(&id.to_string()).await?;
-    // Deleted expenses keep their history: auditors need to see what was removed.
-    let state = expense
-        .state
-        .as_ref()
-        .filter(|s| s.organization_id == user.actor.organization_id)
-        .ok_or_else(|| ApiError::not_found("no such expense"))?;
-    if state.owner_id != user.actor.user_id && !user.actor.role.sees_all_expenses() {
-        return Err(ApiError::forbidden("employees see only their own expenses"));
-    }
-    let events = aggregate_events(&app.db, AGGREGATE_TYPE, &id.to_string())
+    let as_of = params.parse()?;
+    let (_, events) = history::expense_as_of(&app.store, &user.actor, id, as_of).await?;
+    let views = EventView::from_opened(&app.db, app.store.vault(), events)
         .await
-        .map_err(|e| ApiError::internal(e.into()))?;
-    Ok(Json(EventView::opened(&app, events).await?))
+        .map_err(ApiError::internal)?;
+    Ok(Json(views))
 }

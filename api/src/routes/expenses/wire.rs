@@ -233,3 +233,28 @@ pub struct RejectRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyRequest {}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOfParams {
+    /// The expense as it was then: a time of recording (RFC 3339, e.g.
+    /// `2026-03-31T23:59:59Z`) or a place in the global order (`txid.position`, as a
+    /// consistency token or audit cursor gives it). Not the business date `spent_on`.
+    pub as_of: Option<String>,
+}
+
+impl AsOfParams {
+    pub fn parse(&self) -> ApiResult<Option<expensewise_application::history::AsOf>> {
+        self.as_of
+            .as_deref()
+            .map(|text| {
+                expensewise_application::history::AsOf::parse(text).ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "as_of",
+                        "is neither an RFC 3339 time nor a global position like 1234.56",
+                    )
+                })
+            })
+            .transpose()
+    }
+}
