@@ -28,18 +28,34 @@ pub struct StoredEvent<'a> {
 /// The bytes of the event's leaf: the canonical JSON (RFC 8785) of an object of its
 /// fields, the time of recording in RFC 3339, UTC, to the microsecond. (The event id is
 /// made of the aggregate type, id and sequence, so it is not repeated.)
+///
+/// Written member by member, in the canonical order of their names, rather than through
+/// an object of them: that would copy the payload first, and verification hashes every
+/// event of the store.
 pub fn leaf_bytes(event: &StoredEvent) -> Vec<u8> {
-    let leaf = json!({
-        "aggregate_type": event.aggregate_type,
-        "aggregate_id": event.aggregate_id,
-        "sequence": event.sequence,
-        "event_type": event.event_type,
-        "event_version": event.event_version,
-        "payload": event.payload,
-        "metadata": event.metadata,
-        "recorded_at": event.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-    });
-    crate::canonical::to_string(&leaf).into_bytes()
+    use crate::canonical::{string, write};
+    let mut out = String::with_capacity(512);
+    out.push_str("{\"aggregate_id\":");
+    string(event.aggregate_id, &mut out);
+    out.push_str(",\"aggregate_type\":");
+    string(event.aggregate_type, &mut out);
+    out.push_str(",\"event_type\":");
+    string(event.event_type, &mut out);
+    out.push_str(",\"event_version\":");
+    string(event.event_version, &mut out);
+    out.push_str(",\"metadata\":");
+    write(event.metadata, &mut out);
+    out.push_str(",\"payload\":");
+    write(event.payload, &mut out);
+    out.push_str(",\"recorded_at\":");
+    let recorded_at = event
+        .recorded_at
+        .to_rfc3339_opts(SecondsFormat::Micros, true);
+    string(&recorded_at, &mut out);
+    out.push_str(",\"sequence\":");
+    write(&json!(event.sequence), &mut out);
+    out.push('}');
+    out.into_bytes()
 }
 
 /// The event's leaf hash in the tree: SHA-256 of `0x00` and its leaf bytes.
@@ -478,6 +494,32 @@ mod tests {
             assert_eq!(report.divergences[0].kind, Kind::TreeMismatch);
             assert_eq!(report.divergences[0].tree_size, Some(4));
         }
+    }
+
+    #[test]
+    fn the_leaf_is_the_canonical_form_of_the_events_object() {
+        let payload = json!({"B": {"z": "tab\there", "a": [1.5, 2e21, null]}, "é": "\u{1}"});
+        let metadata = json!({"organization_id": "x", "actor_id": null});
+        let event = StoredEvent {
+            aggregate_type: "exp\"ense",
+            aggregate_id: "a\\b",
+            sequence: 9_007_199_254_740_993,
+            event_type: "B",
+            event_version: "1.0",
+            payload: &payload,
+            metadata: &metadata,
+            recorded_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        };
+        let object = json!({
+            "aggregate_type": event.aggregate_type, "aggregate_id": event.aggregate_id,
+            "sequence": event.sequence, "event_type": event.event_type,
+            "event_version": event.event_version, "payload": payload, "metadata": metadata,
+            "recorded_at": "2026-01-01T00:00:00.000000Z",
+        });
+        assert_eq!(
+            String::from_utf8(leaf_bytes(&event)).unwrap(),
+            crate::canonical::to_string(&object)
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub fn to_string(value: &Value) -> String {
     out
 }
 
-fn write(value: &Value, out: &mut String) {
+/// Appends `value` in canonical form to `out`.
+pub fn write(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -47,21 +48,31 @@ fn write(value: &Value, out: &mut String) {
     }
 }
 
-fn string(s: &str, out: &mut String) {
+/// A string as `JSON.stringify` writes it. Runs of characters that need no escape are
+/// copied whole: most of what the audit log hashes is such runs.
+pub fn string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        match escaped {
+            "" => out.push_str(&format!("\\u{b:04x}")),
+            e => out.push_str(e),
         }
+        plain = i + 1;
     }
+    out.push_str(&s[plain..]);
     out.push('"');
 }
 

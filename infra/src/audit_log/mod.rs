@@ -59,21 +59,24 @@ impl std::fmt::Display for EventName {
     }
 }
 
+/// An event's leaf hash, from the event as stored (personal fields sealed).
+pub fn leaf_hash_of(event: &crate::RecordedEvent) -> Hash {
+    expensewise_domain::audit_log::event_leaf_hash(&expensewise_domain::audit_log::StoredEvent {
+        aggregate_type: &event.aggregate_type,
+        aggregate_id: &event.aggregate_id,
+        sequence: event.sequence,
+        event_type: &event.event_type,
+        event_version: &event.event_version,
+        payload: &event.payload,
+        metadata: &event.metadata,
+        recorded_at: event.recorded_at,
+    })
+}
+
 impl LeafRecord {
-    /// An event's leaf, from the event as stored (personal fields sealed).
+    /// An event's leaf.
     pub fn of(event: &crate::RecordedEvent) -> Self {
-        let hash = expensewise_domain::audit_log::event_leaf_hash(
-            &expensewise_domain::audit_log::StoredEvent {
-                aggregate_type: &event.aggregate_type,
-                aggregate_id: &event.aggregate_id,
-                sequence: event.sequence,
-                event_type: &event.event_type,
-                event_version: &event.event_version,
-                payload: &event.payload,
-                metadata: &event.metadata,
-                recorded_at: event.recorded_at,
-            },
-        );
+        let hash = leaf_hash_of(event);
         Self {
             event: EventName {
                 event_id: crate::nats::event_id(
@@ -215,6 +218,17 @@ pub async fn record(
                 .await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Lets `tx` commit without waiting for its write to reach the disk (PostgreSQL's
+/// `synchronous_commit = off`; SQLite's one writer has no such setting per transaction).
+pub async fn without_waiting_for_the_disk(tx: &mut Tx) -> anyhow::Result<()> {
+    if let Tx::Postgres(tx) = tx {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

@@ -45,22 +45,35 @@ struct Uploads {
     ended: HashSet<String>,
 }
 
+/// What an event says that the receipts check needs.
+struct Noted<'a> {
+    event_id: Uuid,
+    leaf_index: Option<u64>,
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    event_type: &'a str,
+    payload: &'a Value,
+}
+
 impl Uploads {
-    fn note(&mut self, event: &EventLine) {
-        let fields = event.payload.get(&event.event_type);
+    fn note(&mut self, event: Noted) {
+        if event.event_type != "ReceiptUploaded" && event.event_type != "RetentionEnded" {
+            return;
+        }
+        let fields = event.payload.get(event.event_type);
         let text = |name: &str| {
             fields
                 .and_then(|f| f.get(name))
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        match (event.aggregate_type.as_str(), event.event_type.as_str()) {
+        match (event.aggregate_type, event.event_type) {
             ("receipt", "ReceiptUploaded") => {
                 if let (Some(storage_key), Some(sha256)) = (text("storage_key"), text("sha256")) {
                     self.uploads.push(Upload {
                         event_id: event.event_id,
                         leaf_index: event.leaf_index,
-                        receipt_id: event.aggregate_id.clone(),
+                        receipt_id: event.aggregate_id.to_string(),
                         storage_key,
                         sha256,
                     });
@@ -139,6 +152,17 @@ impl EventLine {
         }
     }
 
+    fn noted(&self) -> Noted<'_> {
+        Noted {
+            event_id: self.event_id,
+            leaf_index: self.leaf_index,
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            event_type: &self.event_type,
+            payload: &self.payload,
+        }
+    }
+
     fn name(&self) -> super::EventName {
         super::EventName {
             event_id: self.event_id,
@@ -197,6 +221,7 @@ async fn recorded_leaves(
 }
 
 /// Every event of the store (of one organization), in its global order, page by page.
+/// The next page is read while `each` goes through this one.
 async fn for_each_event(
     db: &Database,
     organization: Option<&str>,
@@ -206,17 +231,31 @@ async fn for_each_event(
         organization_id: organization.map(str::to_string),
         ..AuditFilter::default()
     };
-    let mut after = GlobalPosition::default();
-    loop {
-        let page = read_filtered(db, &filter, after, PAGE).await?;
-        let Some(last) = page.last().map(|e| e.global) else {
-            return Ok(());
-        };
-        after = last;
+    let (pages, mut received) = tokio::sync::mpsc::channel(2);
+    let db = db.clone();
+    let reader = tokio::spawn(async move {
+        let mut after = GlobalPosition::default();
+        loop {
+            let page = read_filtered(&db, &filter, after, PAGE).await?;
+            let Some(last) = page.last().map(|e| e.global) else {
+                return Ok::<_, sqlx::Error>(());
+            };
+            after = last;
+            if pages.send(page).await.is_err() {
+                return Ok(());
+            }
+        }
+    });
+    while let Some(page) = received.recv().await {
         for event in page {
-            each(event)?;
+            if let Err(e) = each(event) {
+                reader.abort();
+                return Err(e);
+            }
         }
     }
+    reader.await??;
+    Ok(())
 }
 
 /// How many events the store holds: what a progress bar counts towards.
@@ -260,12 +299,23 @@ pub async fn verify_store(
     let mut unrecorded = HashMap::new();
     for_each_event(db, None, |event| {
         let id = crate::nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
-        let line = EventLine::new(event, index.get(&id).copied());
-        if line.leaf_index.is_none() {
-            unrecorded.insert(id, line.name());
+        let leaf_index = index.get(&id).copied();
+        if leaf_index.is_none() {
+            unrecorded.insert(id, EventLine::new(event.clone(), None).name());
         }
-        verification.event(line.present()?);
-        uploads.note(&line);
+        verification.event(PresentEvent {
+            event_id: id,
+            leaf_index,
+            leaf_hash: super::leaf_hash_of(&event),
+        });
+        uploads.note(Noted {
+            event_id: id,
+            leaf_index,
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            event_type: &event.event_type,
+            payload: &event.payload,
+        });
         done += 1;
         if done.is_multiple_of(10_000) {
             progress(done);
@@ -370,7 +420,7 @@ pub async fn write_bundle(
         let line = EventLine::new(event, index.get(&id).copied());
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
-        uploads.note(&line);
+        uploads.note(line.noted());
         written += 1;
         Ok(())
     })
@@ -438,7 +488,7 @@ pub fn verify_bundle(dir: &Path, verifier: Option<NoteVerifier>) -> anyhow::Resu
         let line: EventLine = serde_json::from_str(&line?)
             .with_context(|| format!("events.ndjson: line {} is not an event", n + 1))?;
         verification.event(line.present()?);
-        uploads.note(&line);
+        uploads.note(line.noted());
     }
     let mut report = verification.finish(&notes, &verifier);
     let files = dir.join(Bundle::RECEIPTS);
