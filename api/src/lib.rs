@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;

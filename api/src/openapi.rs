@@ -109,6 +109,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::checkpoint))
         .routes(routes!(audit::event_proof))
         .routes(routes!(audit::consistency))
+        .routes(routes!(audit::export))
         .routes(routes!(admin::list_projections))
         .routes(routes!(admin::rebuild_projection))
         .routes(routes!(service::health))

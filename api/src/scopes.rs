@@ -44,6 +44,7 @@ pub fn required(method: &Method, path: &str) -> Access {
             | "/v1/audit/checkpoint"
             | "/v1/audit/events/{id}/proof"
             | "/v1/audit/consistency"
+            | "/v1/audit/export"
             | "/v1/users/{id}/erasure",
         ) => AuditRead,
         ("GET" | "POST", "/v1/users")

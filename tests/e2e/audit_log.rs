@@ -804,8 +804,148 @@ async fn the_past_reads_as_it_was_by_time_and_by_position(backend: Backend) {
     );
 }
 
+async fn exports_take_the_history_away_in_the_auditors_formats(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let auditor = app.add_user(&admin, "aud@acme.test", "auditor").await;
+    let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
+    let first = app.create_expense(&admin).await;
+    let mut body = expense_body();
+    body["merchant"] = json!("Müller; \"Bäckerei\", Köln");
+    body["amount"] = json!("7.05");
+    expect_status(
+        app.post("/v1/expenses", Some(&employee.token), body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let edited = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/expenses/{}", first.id),
+            Some(&admin.token),
+        )
+        .json(&json!({"amount": "40.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), StatusCode::OK);
+    let mut dba = Dba::connect(&app.database).await;
+    wait_until_signed(&app, &mut dba, &auditor).await;
+    let events = expect_status(
+        app.get("/v1/audit/events", &auditor.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let events = events["events"].as_array().unwrap().len();
+    let dir = app.database.config().data_dir;
+
+    // Over HTTP: NDJSON, and GDPdU as the tax auditors' tools read it.
+    let path = "/v1/audit/export?format=ndjson";
+    let ndjson = app
+        .request(Method::GET, path, Some(&auditor.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ndjson.text().await.unwrap().lines().count(), events);
+    let path = "/v1/audit/export?format=gdpdu";
+    let zipped = app
+        .request(Method::GET, path, Some(&auditor.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.status(), StatusCode::OK);
+    assert_eq!(zipped.headers()["content-type"], "application/zip");
+    let archive = dir.join("gdpdu.zip");
+    std::fs::write(&archive, zipped.bytes().await.unwrap()).unwrap();
+    let out = dir.join("gdpdu");
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/check_gdpdu.py");
+    let read = std::process::Command::new(&python)
+        .args([
+            script,
+            &archive.display().to_string(),
+            &out.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stdout)
+    );
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(read["tables"]["expenses.csv"], 2);
+    assert_eq!(read["tables"]["events.csv"], json!(events));
+    // The export holds the organization's bundle: it verifies where it lands.
+    let (code, report) = python_verifier(&["bundle", &out.display().to_string()]);
+    assert_eq!(code, 0, "{report}");
+    let expenses = std::fs::read_to_string(out.join("expenses.csv")).unwrap();
+    assert!(
+        expenses.contains(";40,00;EUR;"),
+        "decimal comma: {expenses}"
+    );
+    assert!(
+        expenses.contains("\"Müller; \"\"Bäckerei\"\", Köln\""),
+        "{expenses}"
+    );
+
+    // Employees take no exports away.
+    let refused = app
+        .request(Method::GET, path, Some(&employee.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // From the command line: RFC 4180 CSV into a directory.
+    let database = app.shut_down().await;
+    let out = dir.join("csv");
+    let written = expensewise(
+        &[
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--organization",
+            &admin.organization_id,
+            "-o",
+            &out.display().to_string(),
+        ],
+        &database.environment(),
+    )
+    .await;
+    assert!(written.status.success(), "{written:?}");
+    let expenses = std::fs::read_to_string(out.join("expenses.csv")).unwrap();
+    assert!(
+        expenses.starts_with("id,owner_id,amount,currency,"),
+        "{expenses}"
+    );
+    assert!(expenses.contains(",40.00,EUR,"), "{expenses}");
+    let events_csv = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    assert_eq!(
+        events_csv.matches("\r\n").count(),
+        events + 1 + embedded_breaks(&events_csv)
+    );
+}
+
+/// Line breaks inside quoted fields of a CSV text (none are expected in these events).
+fn embedded_breaks(text: &str) -> usize {
+    let mut quoted = false;
+    let mut breaks = 0;
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\r' if quoted && bytes.get(i + 1) == Some(&b'\n') => breaks += 1,
+            _ => {}
+        }
+    }
+    breaks
+}
+
 on_both_backends!(
     every_kind_of_tampering_is_named_and_an_independent_verifier_agrees,
     proofs_over_http_check_out_with_an_independent_verifier,
     the_past_reads_as_it_was_by_time_and_by_position,
+    exports_take_the_history_away_in_the_auditors_formats,
 );

@@ -13,17 +13,30 @@ use expensewise_infra::{Config, Database, Vault};
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
+use crate::export::csv_record;
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Write events as NDJSON (one event per line, the format of GET /v1/audit/events).
+    /// Export the history: `ndjson` (one event per line, the format of GET
+    /// /v1/audit/events), or into a directory `csv` (events.csv, and expenses.csv as they
+    /// stood at `--to`) or `gdpdu` (the same described by index.xml for the tax
+    /// auditors' tools, with the audit log bundle and a SHA-256 manifest).
     Export {
-        /// Only this organization's events.
+        #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "csv", "gdpdu"])]
+        format: String,
+        /// Only this organization's events (required for csv and gdpdu).
         #[arg(long)]
         organization: Option<Uuid>,
-        /// Only events after this global position (`txid.position`).
+        /// Only events recorded at or after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events recorded before this time (RFC 3339); the expenses as of then.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events after this global position (`txid.position`; ndjson).
         #[arg(long)]
         after: Option<String>,
-        /// Write here instead of standard output.
+        /// Write here (a file for ndjson, else a directory) instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
@@ -94,10 +107,47 @@ pub struct Tampered;
 pub async fn run(config: Config, action: AuditCommand) -> anyhow::Result<()> {
     match action {
         AuditCommand::Export {
+            format,
             organization,
+            from,
+            to,
             after,
             output,
-        } => export(config, organization, after, output).await,
+        } => match crate::export::Format::parse(&format) {
+            None => export(config, organization, (from, to), after, output).await,
+            Some(format) => {
+                let (Some(organization), Some(dir)) = (organization, output) else {
+                    anyhow::bail!("--format csv and gdpdu need --organization and --output DIR");
+                };
+                let db = Database::connect(&config.database.url, 2).await?;
+                let vault = Vault::from_config(db.clone(), &config.keys).await?;
+                let signer = audit_log::signing_key(&config.audit)?;
+                let notes = checkpoint_notes(&config, &db).await?;
+                let scope = crate::export::Scope {
+                    organization,
+                    from,
+                    to,
+                };
+                let written = crate::export::write(
+                    &db,
+                    &vault,
+                    &dir,
+                    format,
+                    &scope,
+                    &signer.verifier_key(),
+                    &notes,
+                )
+                .await?;
+                eprintln!(
+                    "wrote {} events and {} expenses to {}",
+                    written.events,
+                    written.expenses,
+                    dir.display()
+                );
+                db.close().await;
+                Ok(())
+            }
+        },
         AuditCommand::Verify {
             bundle,
             receipts,
@@ -267,6 +317,10 @@ fn print_report(
 async fn export(
     config: Config,
     organization: Option<Uuid>,
+    (from, to): (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
     after: Option<String>,
     output: Option<PathBuf>,
 ) -> anyhow::Result<()> {
@@ -282,6 +336,8 @@ async fn export(
     let db = Database::connect(&config.database.url, 2).await?;
     let filter = expensewise_infra::event_store::AuditFilter {
         organization_id: organization.map(|o| o.to_string()),
+        from,
+        to,
         ..Default::default()
     };
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
@@ -310,21 +366,6 @@ async fn export(
     }
     db.close().await;
     Ok(())
-}
-
-/// A field of RFC 4180 CSV: quoted when it holds a comma, quote or line break.
-pub fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// One CSV record, ended by CRLF as RFC 4180 has it.
-pub fn csv_record<S: AsRef<str>>(fields: &[S]) -> String {
-    let fields: Vec<String> = fields.iter().map(|f| csv_field(f.as_ref())).collect();
-    format!("{}\r\n", fields.join(","))
 }
 
 async fn replay(
@@ -371,7 +412,8 @@ async fn replay(
                     model::summary_in(&db, table, organization, None, None, None, group_by).await;
                 rows.map_err(anyhow::Error::from).map(|rows| match format {
                     "csv" => {
-                        let mut out = csv_record(&["key", "currency", "total", "count"]);
+                        let header = ["key", "currency", "total", "count"].map(String::from);
+                        let mut out = csv_record(&header);
                         for r in &rows {
                             out.push_str(&csv_record(&[
                                 r.key.clone(),
@@ -407,7 +449,7 @@ async fn replay(
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                     Ok(match format {
-                        "csv" => expenses_csv(&views),
+                        "csv" => crate::export::expenses_csv(&views),
                         _ => serde_json::to_string_pretty(&views)? + "\n",
                     })
                 })
@@ -419,52 +461,4 @@ async fn replay(
     db.close().await;
     print!("{}", written?);
     Ok(())
-}
-
-/// Expenses as CSV, one per row, with a header (RFC 4180).
-pub fn expenses_csv(views: &[crate::routes::expenses::ExpenseView]) -> String {
-    let mut out = csv_record(&[
-        "id",
-        "owner_id",
-        "amount",
-        "currency",
-        "merchant",
-        "category",
-        "spent_on",
-        "description",
-        "status",
-        "version",
-        "created_at",
-        "updated_at",
-        "submitted_at",
-        "decided_at",
-        "decided_by",
-        "decision_reason",
-    ]);
-    let text = |v: Option<String>| v.unwrap_or_default();
-    for e in views {
-        let status = serde_json::to_value(e.status)
-            .ok()
-            .and_then(|s| s.as_str().map(str::to_string))
-            .unwrap_or_default();
-        out.push_str(&csv_record(&[
-            e.id.to_string(),
-            e.owner_id.to_string(),
-            e.amount.clone(),
-            e.currency.clone(),
-            e.merchant.clone(),
-            e.category.clone(),
-            e.spent_on.to_string(),
-            text(e.description.clone()),
-            status,
-            e.version.to_string(),
-            e.created_at.to_rfc3339(),
-            e.updated_at.to_rfc3339(),
-            text(e.submitted_at.map(|t| t.to_rfc3339())),
-            text(e.decided_at.map(|t| t.to_rfc3339())),
-            text(e.decided_by.map(|u| u.to_string())),
-            text(e.decision_reason.clone()),
-        ]));
-    }
-    out
 }

@@ -422,3 +422,113 @@ pub async fn consistency(
         to_checkpoint: new.note,
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// `ndjson` (default: every event, one per line), `csv` or `gdpdu` (a ZIP of the
+    /// export's files: docs/audit-log.md, "Exports").
+    pub format: Option<String>,
+    /// Events recorded at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events recorded before this time; the expenses as they stood then.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The organization's history to take away (auditors and admins)
+///
+/// NDJSON streams the events; `csv` and `gdpdu` answer a ZIP: the events of the period
+/// and the expenses as they stood at its end (RFC 4180 CSV, or GDPdU with `index.xml`),
+/// a GDPdU export with the audit log bundle and a SHA-256 manifest.
+#[utoipa::path(
+    get, path = "/v1/audit/export", tag = "audit",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The export",
+         content((String = "application/x-ndjson"), (Vec<u8> = "application/zip"))),
+        (status = 403, description = "Auditors and admins only"),
+        (status = 422, description = "Invalid query"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<ExportParams>,
+) -> ApiResult<Response> {
+    auditor(&user)?;
+    let organization = user.actor.organization_id;
+    let format = match params.format.as_deref().unwrap_or("ndjson") {
+        "ndjson" => None,
+        other => Some(
+            crate::export::Format::parse(other)
+                .ok_or_else(|| ApiError::invalid_field("format", "is ndjson, csv or gdpdu"))?,
+        ),
+    };
+    let Some(format) = format else {
+        let filter = AuditFilter {
+            organization_id: Some(organization.to_string()),
+            from: params.from,
+            to: params.to,
+            ..AuditFilter::default()
+        };
+        let body = Body::from_stream(ndjson_stream(
+            app.db.clone(),
+            app.store.vault().clone(),
+            filter,
+            GlobalPosition::default(),
+        ));
+        return Ok((
+            [(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON))],
+            body,
+        )
+            .into_response());
+    };
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal(e.into()))?;
+    let notes: Vec<String> = audit_log::all_checkpoints(&app.db)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|c| c.note)
+        .collect();
+    let scope = crate::export::Scope {
+        organization,
+        from: params.from,
+        to: params.to,
+    };
+    crate::export::write(
+        &app.db,
+        app.store.vault(),
+        dir.path(),
+        format,
+        &scope,
+        &app.audit_signer.verifier_key(),
+        &notes,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let zipped = tokio::task::spawn_blocking(move || crate::export::zip_dir(dir.path()))
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .map_err(ApiError::internal)?;
+    let name = match format {
+        crate::export::Format::Csv => "csv",
+        crate::export::Format::Gdpdu => "gdpdu",
+    };
+    let disposition = format!("attachment; filename=\"expensewise-{organization}-{name}.zip\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).map_err(|e| ApiError::internal(e.into()))?,
+            ),
+        ],
+        zipped,
+    )
+        .into_response())
+}

@@ -30,7 +30,10 @@ pub struct EventView {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
+    /// When it happened, as its command said.
     pub occurred_at: DateTime<Utc>,
+    /// When the store recorded it: what time travel (`as_of`) goes by.
+    pub recorded_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
@@ -145,6 +148,7 @@ impl EventView {
             event_type: event.event_type,
             event_version: event.event_version,
             occurred_at,
+            recorded_at: event.recorded_at,
             payload,
             changes: None,
         }

@@ -50,12 +50,15 @@ impl ExpensesProjection {
         }
     }
 
-    /// A table of this process's own for a replay of the history (`rebuild::replay`),
-    /// so that replays run side by side.
+    /// A table of its own for a replay of the history (`rebuild::replay`), so that
+    /// replays run side by side, in one process and in several.
     pub fn scratch() -> Self {
-        let table = format!("rm_expenses_replay_{}", std::process::id());
+        static REPLAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = REPLAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let table = format!("rm_expenses_replay_{}_{n}", std::process::id());
         Self {
-            // A process makes at most one; the name lives as long as the process.
+            // Replays are few (an auditor's export, a command); each name is kept for the
+            // life of the process, as the trait hands out `&'static str`.
             table: Box::leak(table.into_boxed_str()),
             checkpoint: "expenses.replay",
         }
