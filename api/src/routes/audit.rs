@@ -293,7 +293,7 @@ async fn signed_tree(app: &AppState, size: Option<u64>) -> ApiResult<StoredCheck
     get, path = "/v1/audit/events/{id}/proof", tag = "audit",
     params(("id" = Uuid, Path, description = "The event id"), ProofParams),
     responses(
-        (status = 200, body = InclusionProof),
+        (status = 200, description = "The event as hashed, and its path to the signed root", body = InclusionProof),
         (status = 403, description = "Auditors and admins only"),
         (status = 404, description = "No such event of the organization in that tree (an event is in the log within moments of its commit)"),
         (status = 422, description = "Invalid query"),
@@ -387,7 +387,7 @@ pub struct ConsistencyProof {
     get, path = "/v1/audit/consistency", tag = "audit",
     params(ConsistencyParams),
     responses(
-        (status = 200, body = ConsistencyProof),
+        (status = 200, description = "The proof, and both signed checkpoints", body = ConsistencyProof),
         (status = 403, description = "Auditors and admins only"),
         (status = 404, description = "No checkpoint signs a tree of that size"),
         (status = 422, description = "Invalid query"),

@@ -429,7 +429,8 @@ pub async fn reject_expense(
     responses(
         (status = 200, description = "The expense's events, from the event store", body = Vec<EventView>),
         (status = 403, description = "Employees see only their own expenses"),
-        (status = 404, description = "No such expense in the organization"),
+        (status = 404, description = "No such expense in the organization (or not then)"),
+        (status = 422, description = "`as_of` is neither a time nor a global position"),
     ),
     security(("bearer" = []))
 )]
