@@ -76,6 +76,8 @@ locals {
   retention = {
     backups     = { bucket = aws_s3_bucket.backups, days = var.logical_backup_retention_days, noncurrent_days = 7 }
     access_logs = { bucket = aws_s3_bucket.access_logs, days = 365, noncurrent_days = 30 }
+    # Past the checkpoints' lock (AUDIT_CHECKPOINT_RETENTION_YEARS, 10 by default).
+    audit_checkpoints = { bucket = aws_s3_bucket.audit_checkpoints, days = 3660, noncurrent_days = 3660 }
   }
 }
 

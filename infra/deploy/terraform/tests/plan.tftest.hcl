@@ -120,17 +120,25 @@ run "production" {
   }
 }
 
-run "the_pods_role_touches_only_the_receipts_bucket" {
+run "the_pods_role_touches_only_the_receipts_and_checkpoints_buckets" {
   command = apply
 
   assert {
     condition = alltrue(flatten([
       for statement in data.aws_iam_policy_document.receipts.statement : [
         for resource in statement.resources :
-        startswith(resource, aws_s3_bucket.receipts.arn) || resource == aws_kms_key.main.arn
+        startswith(resource, aws_s3_bucket.receipts.arn) || startswith(resource, aws_s3_bucket.audit_checkpoints.arn) || resource == aws_kms_key.main.arn
       ]
     ]))
-    error_message = "The pods' role may use the receipts bucket and its key only."
+    error_message = "The pods' role may use the receipts and audit checkpoints buckets and their key only."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for statement in data.aws_iam_policy_document.receipts.statement : [
+        for action in statement.actions : !(strcontains(action, "Delete") && anytrue([for resource in statement.resources : startswith(resource, aws_s3_bucket.audit_checkpoints.arn)]))
+      ]
+    ]))
+    error_message = "Nothing of the product may delete a signed checkpoint."
   }
   assert {
     condition     = one([for c in data.aws_iam_policy_document.irsa_assume["receipts"].statement[0].condition : c.values[0] if endswith(c.variable, ":sub")]) == "system:serviceaccount:expensewise:expensewise"
