@@ -374,15 +374,18 @@ pub async fn leaves_of(db: &Database, events: &[Uuid]) -> anyhow::Result<HashMap
             out.extend(rows.into_iter().map(|(id, i)| (id, i as u64)));
         }
         Database::Sqlite(pools) => {
-            for id in events {
-                let index: Option<i64> =
-                    sqlx::query_scalar("SELECT leaf_index FROM audit_leaves WHERE event_id = $1")
-                        .bind(id)
-                        .fetch_optional(&pools.reads)
-                        .await?;
-                if let Some(index) = index {
-                    out.insert(*id, index as u64);
+            // SQLite has no arrays: a list of parameters, in chunks under its limit.
+            for chunk in events.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = format!(
+                    "SELECT event_id, leaf_index FROM audit_leaves WHERE event_id IN ({marks})"
+                );
+                let mut query = sqlx::query_as::<_, (Uuid, i64)>(&sql);
+                for id in chunk {
+                    query = query.bind(id);
                 }
+                let rows = query.fetch_all(&pools.reads).await?;
+                out.extend(rows.into_iter().map(|(id, i)| (id, i as u64)));
             }
         }
     }
@@ -445,15 +448,19 @@ impl CheckpointRow {
     }
 }
 
+/// Checkpoints `clause` selects (with `$1` bound to `value`, where given).
 async fn checkpoints_where(
     db: &Database,
     clause: &str,
-    value: i64,
+    value: Option<i64>,
 ) -> anyhow::Result<Vec<StoredCheckpoint>> {
     let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints {clause}");
     on_database!(db, |pool| {
-        sqlx::query_as::<_, CheckpointRow>(&sql)
-            .bind(value)
+        let mut query = sqlx::query_as::<_, CheckpointRow>(&sql);
+        if let Some(value) = value {
+            query = query.bind(value);
+        }
+        query
             .fetch_all(pool)
             .await?
             .into_iter()
@@ -465,7 +472,7 @@ async fn checkpoints_where(
 /// The newest checkpoint.
 pub async fn latest_checkpoint(db: &Database) -> anyhow::Result<Option<StoredCheckpoint>> {
     Ok(
-        checkpoints_where(db, "WHERE $1 = $1 ORDER BY tree_size DESC LIMIT 1", 0)
+        checkpoints_where(db, "ORDER BY tree_size DESC LIMIT 1", None)
             .await?
             .pop(),
     )
@@ -476,28 +483,25 @@ pub async fn checkpoint_of_size(
     db: &Database,
     size: u64,
 ) -> anyhow::Result<Option<StoredCheckpoint>> {
-    Ok(checkpoints_where(db, "WHERE tree_size = $1", size as i64)
-        .await?
-        .pop())
+    Ok(
+        checkpoints_where(db, "WHERE tree_size = $1", Some(size as i64))
+            .await?
+            .pop(),
+    )
 }
 
 /// Every checkpoint, smallest first.
 pub async fn all_checkpoints(db: &Database) -> anyhow::Result<Vec<StoredCheckpoint>> {
-    checkpoints_where(db, "WHERE $1 = $1 ORDER BY tree_size", 0).await
+    checkpoints_where(db, "ORDER BY tree_size", None).await
 }
 
 /// Checkpoints not yet written to the checkpoint bucket.
 async fn unarchived(db: &Database) -> anyhow::Result<Vec<StoredCheckpoint>> {
-    let archived_false = match db {
-        Database::Postgres(_) => "archived = false",
-        Database::Sqlite(_) => "archived = 0",
+    let clause = match db {
+        Database::Postgres(_) => "WHERE archived = false ORDER BY tree_size",
+        Database::Sqlite(_) => "WHERE archived = 0 ORDER BY tree_size",
     };
-    checkpoints_where(
-        db,
-        &format!("WHERE {archived_false} AND $1 = $1 ORDER BY tree_size"),
-        0,
-    )
-    .await
+    checkpoints_where(db, clause, None).await
 }
 
 async fn mark_archived(db: &Database, size: u64) -> anyhow::Result<()> {
