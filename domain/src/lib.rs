@@ -6,6 +6,7 @@ pub mod actor;
 pub mod audit_log;
 pub mod canonical;
 pub mod email_claim;
+pub mod exchange;
 pub mod expense;
 pub mod merkle;
 pub mod metadata;

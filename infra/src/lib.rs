@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod credentials;
 pub mod db;
 pub mod event_store;
+pub mod exchange_rates;
 pub mod idempotency;
 pub mod mail;
 pub mod metrics;

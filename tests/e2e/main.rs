@@ -10,6 +10,7 @@ mod audit_log;
 mod contract;
 mod crashes;
 mod credentials;
+mod currencies;
 mod email;
 mod erasure;
 mod event_flow;

@@ -1,6 +1,7 @@
 //! The `expensewise` command: one binary, one subcommand per role.
 
 mod audit;
+mod rates;
 mod receipts;
 
 pub use audit::Tampered;
@@ -60,6 +61,11 @@ pub enum Command {
     Projections {
         #[command(subcommand)]
         action: ProjectionsCommand,
+    },
+    /// Reference rates for expenses in other currencies: import the ECB's, convert.
+    Rates {
+        #[command(subcommand)]
+        action: rates::RatesCommand,
     },
     /// Read receipts again in bulk; export people's corrections of OCR.
     Receipts {
@@ -227,6 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { action } => keys(config, action).await,
         Command::Gdpr { action } => gdpr(config, action).await,
         Command::Receipts { action } => receipts::run(config, action).await,
+        Command::Rates { action } => rates::run(config, action).await,
         Command::Openapi | Command::Smoke(_) => Ok(()),
     }
 }
