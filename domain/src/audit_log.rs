@@ -218,12 +218,17 @@ impl Verification {
     }
 
     /// Checks the leaves against `checkpoints` (signed notes) and ends the verification.
-    pub fn finish(mut self, checkpoints: &[String], verifier: &NoteVerifier) -> Report {
+    /// A checkpoint counts as signed if one of `verifiers` signed it for its own name (a
+    /// log whose key was changed is verified with the keys of each era).
+    pub fn finish(mut self, checkpoints: &[String], verifiers: &[NoteVerifier]) -> Report {
         let mut signed = Vec::new();
         for note in checkpoints {
-            match Checkpoint::open(note, verifier) {
-                Ok(checkpoint) => signed.push(checkpoint),
-                Err(_) => {
+            match verifiers
+                .iter()
+                .find_map(|verifier| Checkpoint::open(note, verifier).ok())
+            {
+                Some(checkpoint) => signed.push(checkpoint),
+                None => {
                     // The size is named as the note claims it, unverified, to find it.
                     let claimed = note.split('\n').nth(1).and_then(|s| s.parse::<u64>().ok());
                     self.divergences
@@ -414,7 +419,7 @@ mod tests {
                 });
             }
             let verifier = NoteVerifier::parse(&signer().verifier_key()).unwrap();
-            verification.finish(&notes.unwrap_or(ours), &verifier)
+            verification.finish(&notes.unwrap_or(ours), &[verifier])
         }
 
         fn untouched() -> Vec<(u64, Option<u64>, Hash)> {
@@ -483,6 +488,21 @@ mod tests {
             assert_eq!(report.divergences.len(), 1);
             assert_eq!(report.divergences[0].kind, Kind::BadSignature);
             assert_eq!(report.divergences[0].tree_size, Some(N));
+
+            // With the other key trusted too (a log whose key was changed), it counts.
+            let (_, mut notes) = log(&signer());
+            notes[1] = log(&other).1[1].clone();
+            let (leaves, _) = log(&signer());
+            let mut verification = Verification::new(leaves);
+            for (event, leaf_index, leaf_hash) in untouched() {
+                verification.event(PresentEvent {
+                    event_id: id(event),
+                    leaf_index,
+                    leaf_hash,
+                });
+            }
+            let keys = [signer(), other].map(|k| NoteVerifier::parse(&k.verifier_key()).unwrap());
+            assert_eq!(verification.finish(&notes, &keys).verdict, "clean");
 
             let forged_root = Checkpoint {
                 origin: "test/log".into(),

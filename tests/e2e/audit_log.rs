@@ -518,6 +518,17 @@ async fn every_kind_of_tampering_is_named_and_an_independent_verifier_agrees(bac
     assert_eq!(report["divergences"][0]["kind"], "bad-signature");
     assert_eq!(report["divergences"][0]["tree_size"], json!(size));
     check_bundle_agrees(&env, &bundle, &report).await;
+    // Trusting the other key as well (a log whose key changed) makes it count, for both
+    // verifiers.
+    let keys = database.config().data_dir.join("both-keys");
+    let ours = std::fs::read_to_string(bundle.join("public-key")).unwrap();
+    std::fs::write(&keys, format!("{ours}{}\n", forger.verifier_key())).unwrap();
+    let keys = keys.display().to_string();
+    let both = expensewise(&["audit", "verify", "--json", "--public-key", &keys], &env).await;
+    assert_eq!(both.status.code(), Some(0), "{both:?}");
+    let bundled = bundle.display().to_string();
+    let (code, _) = python_verifier(&["bundle", &bundled, "--public-key", &keys]);
+    assert_eq!(code, 0);
     dba.set_checkpoint_note(size, &note).await;
     assert_eq!(verify(&env).await.0, 0, "undone");
 

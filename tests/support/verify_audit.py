@@ -2,7 +2,7 @@
 alone: it shares no code with the product, and needs nothing of it but the files a
 bundle holds, or the JSON of a proof fetched over HTTP, and the log's public key.
 
-    verify_audit.py bundle DIR [--public-key FILE]
+    verify_audit.py bundle DIR [--public-key FILE]      (FILE: keys, one per line)
     verify_audit.py inclusion PROOF.json --public-key FILE
     verify_audit.py consistency PROOF.json --public-key FILE
 
@@ -223,7 +223,21 @@ class Key:
             raise ValueError("the key id does not match the key")
 
 
-def open_checkpoint(note, key):
+def keys_of(text):
+    """The keys of a key file: one per line."""
+    return [Key(line) for line in text.splitlines() if line.strip()]
+
+
+def open_checkpoint(note, keys):
+    """(size, root) of a checkpoint one of `keys` signed for its own origin, else None."""
+    for key in keys:
+        opened = open_with(note, key)
+        if opened is not None:
+            return opened
+    return None
+
+
+def open_with(note, key):
     """(size, root) of a checkpoint `key` signed for its own origin, else None."""
     if "\n\n" not in note:
         return None
@@ -306,7 +320,7 @@ def order_key(d):
     )
 
 
-def verify_bundle(directory, key):
+def verify_bundle(directory, keys):
     def path(name):
         return os.path.join(directory, name)
 
@@ -318,7 +332,7 @@ def verify_bundle(directory, key):
     found = []
     signed = []
     for note in notes:
-        opened = open_checkpoint(note, key)
+        opened = open_checkpoint(note, keys)
         if opened is None:
             found.append(divergence("bad-signature", tree_size=claimed_size(note)))
         else:
@@ -404,8 +418,8 @@ def verify_bundle(directory, key):
 # --- proofs fetched over HTTP -----------------------------------------------------------
 
 
-def check_inclusion(proof, key):
-    opened = open_checkpoint(proof["checkpoint"], key)
+def check_inclusion(proof, keys):
+    opened = open_checkpoint(proof["checkpoint"], keys)
     if opened is None:
         return "the checkpoint's signature does not verify"
     size, root = opened
@@ -420,9 +434,9 @@ def check_inclusion(proof, key):
     return None
 
 
-def check_consistency(proof, key):
-    old = open_checkpoint(proof["from_checkpoint"], key)
-    new = open_checkpoint(proof["to_checkpoint"], key)
+def check_consistency(proof, keys):
+    old = open_checkpoint(proof["from_checkpoint"], keys)
+    new = open_checkpoint(proof["to_checkpoint"], keys)
     if old is None or new is None:
         return "a checkpoint's signature does not verify"
     path = [base64.b64decode(p) for p in proof["proof"]]
@@ -435,13 +449,13 @@ def main(argv):
     command, target = argv[1], argv[2]
     key_file = argv[argv.index("--public-key") + 1] if "--public-key" in argv else None
     if command == "bundle":
-        key = Key(open(key_file or os.path.join(target, "public-key"), encoding="utf-8").read())
-        report = verify_bundle(target, key)
+        keys = keys_of(open(key_file or os.path.join(target, "public-key"), encoding="utf-8").read())
+        report = verify_bundle(target, keys)
         print(json.dumps(report, indent=2))
         return 0 if report["verdict"] == "clean" else 2
-    key = Key(open(key_file, encoding="utf-8").read())
+    keys = keys_of(open(key_file, encoding="utf-8").read())
     proof = json.load(open(target, encoding="utf-8"))
-    problem = (check_inclusion if command == "inclusion" else check_consistency)(proof, key)
+    problem = (check_inclusion if command == "inclusion" else check_consistency)(proof, keys)
     print(problem or "ok")
     return 2 if problem else 0
 

@@ -50,10 +50,11 @@ pub enum AuditCommand {
         /// Also check each receipt file against the SHA-256 its upload recorded.
         #[arg(long)]
         receipts: bool,
-        /// The log's public key (as `GET /v1/audit/public-key` gives it); by default the
-        /// configured signing key's, or the bundle's own.
+        /// A file of the log's public keys (as `GET /v1/audit/public-key` gives one), one
+        /// per line; repeat for the keys of each era after a key change. By default the
+        /// configured signing key's, or the bundle's own `public-key` file.
         #[arg(long)]
-        public_key: Option<PathBuf>,
+        public_key: Vec<PathBuf>,
         /// Print the report as JSON (docs/audit-log.md, "Verifying").
         #[arg(long)]
         json: bool,
@@ -154,16 +155,16 @@ pub async fn run(config: Config, action: AuditCommand) -> anyhow::Result<()> {
             public_key,
             json,
         } => {
-            let verifier = match &public_key {
-                Some(path) => Some(read_verifier(path)?),
-                None => None,
-            };
+            let mut verifiers = Vec::new();
+            for path in &public_key {
+                verifiers.extend(read_verifiers(path)?);
+            }
             let (report, names) = match bundle {
                 Some(dir) => (
-                    audit_log::verify_bundle(&dir, verifier)?,
+                    audit_log::verify_bundle(&dir, verifiers)?,
                     Default::default(),
                 ),
-                None => verify_database(&config, verifier, receipts).await?,
+                None => verify_database(&config, verifiers, receipts).await?,
             };
             print_report(&report, &names, json)?;
             match report.divergences.is_empty() {
@@ -224,10 +225,11 @@ pub async fn run(config: Config, action: AuditCommand) -> anyhow::Result<()> {
     }
 }
 
-fn read_verifier(path: &PathBuf) -> anyhow::Result<NoteVerifier> {
+fn read_verifiers(path: &PathBuf) -> anyhow::Result<Vec<NoteVerifier>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--public-key: cannot read {}", path.display()))?;
-    NoteVerifier::parse(&text).map_err(|e| anyhow::anyhow!("--public-key: {e}"))
+    audit_log::public_keys(&text)
+        .map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))
 }
 
 /// Every checkpoint kept: the database's and the archive's.
@@ -245,14 +247,16 @@ async fn checkpoint_notes(config: &Config, db: &Database) -> anyhow::Result<Vec<
 
 async fn verify_database(
     config: &Config,
-    verifier: Option<NoteVerifier>,
+    verifiers: Vec<NoteVerifier>,
     receipts: bool,
 ) -> anyhow::Result<(Report, std::collections::HashMap<Uuid, EventName>)> {
     let db = Database::connect(&config.database.url, 2).await?;
-    let verifier = match verifier {
-        Some(v) => v,
-        None => NoteVerifier::parse(&audit_log::signing_key(&config.audit)?.verifier_key())
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    let verifiers = match verifiers.is_empty() {
+        false => verifiers,
+        true => vec![
+            NoteVerifier::parse(&audit_log::signing_key(&config.audit)?.verifier_key())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ],
     };
     let notes = checkpoint_notes(config, &db).await?;
     let objects = match receipts {
@@ -264,7 +268,7 @@ async fn verify_database(
         ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let verified = audit_log::verify_store(&db, &verifier, &notes, objects.as_ref(), &|n| {
+    let verified = audit_log::verify_store(&db, &verifiers, &notes, objects.as_ref(), &|n| {
         bar.set_position(n)
     })
     .await?;

@@ -21,7 +21,8 @@ use uuid::Uuid;
 pub use archive::CheckpointArchive;
 pub use key::signing_key;
 pub use verify::{
-    distinct_notes, event_count, verify_bundle, verify_store, write_bundle, Bundle, Verified,
+    distinct_notes, event_count, public_keys, verify_bundle, verify_store, write_bundle, Bundle,
+    Verified,
 };
 
 use crate::db::{Database, Tx};

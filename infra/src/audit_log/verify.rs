@@ -278,7 +278,7 @@ pub struct Verified {
 /// and, with `receipts`, each receipt file. `progress` hears how many events are done.
 pub async fn verify_store(
     db: &Database,
-    verifier: &NoteVerifier,
+    verifiers: &[NoteVerifier],
     notes: &[String],
     receipts: Option<&ObjectStore>,
     progress: &dyn Fn(u64),
@@ -324,7 +324,7 @@ pub async fn verify_store(
     })
     .await?;
     progress(done);
-    let mut report = verification.finish(notes, verifier);
+    let mut report = verification.finish(notes, verifiers);
     if let Some(objects) = receipts {
         let mut files = HashMap::new();
         for upload in &uploads.uploads {
@@ -357,6 +357,16 @@ pub fn distinct_notes(notes: impl IntoIterator<Item = String>) -> Vec<String> {
     notes
         .into_iter()
         .filter(|n| seen.insert(n.clone()))
+        .collect()
+}
+
+/// The public keys of a key file: one per line (blank lines ignored).
+pub fn public_keys(
+    text: &str,
+) -> Result<Vec<NoteVerifier>, expensewise_domain::signed_note::NoteError> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(NoteVerifier::parse)
         .collect()
 }
 
@@ -438,9 +448,9 @@ pub async fn write_bundle(
     Ok(written)
 }
 
-/// Verifies a bundle, with nothing but its files and a public key (`verifier`, or the
-/// bundle's own `public-key` file).
-pub fn verify_bundle(dir: &Path, verifier: Option<NoteVerifier>) -> anyhow::Result<Report> {
+/// Verifies a bundle, with nothing but its files and the log's public keys (`verifiers`,
+/// or else those of the bundle's own `public-key` file, one per line).
+pub fn verify_bundle(dir: &Path, verifiers: Vec<NoteVerifier>) -> anyhow::Result<Report> {
     let read = |name: &str| -> anyhow::Result<std::io::BufReader<std::fs::File>> {
         let path = dir.join(name);
         Ok(std::io::BufReader::new(
@@ -448,12 +458,12 @@ pub fn verify_bundle(dir: &Path, verifier: Option<NoteVerifier>) -> anyhow::Resu
                 .with_context(|| format!("the bundle has no {}", path.display()))?,
         ))
     };
-    let verifier = match verifier {
-        Some(v) => v,
-        None => {
+    let verifiers = match verifiers.is_empty() {
+        false => verifiers,
+        true => {
             let text = std::fs::read_to_string(dir.join(Bundle::PUBLIC_KEY))
                 .context("the bundle has no public-key file")?;
-            NoteVerifier::parse(&text).map_err(|e| anyhow::anyhow!("public-key: {e}"))?
+            public_keys(&text).map_err(|e| anyhow::anyhow!("public-key: {e}"))?
         }
     };
     let mut notes = Vec::new();
@@ -490,7 +500,7 @@ pub fn verify_bundle(dir: &Path, verifier: Option<NoteVerifier>) -> anyhow::Resu
         verification.event(line.present()?);
         uploads.note(line.noted());
     }
-    let mut report = verification.finish(&notes, &verifier);
+    let mut report = verification.finish(&notes, &verifiers);
     let files = dir.join(Bundle::RECEIPTS);
     if files.is_dir() {
         for divergence in uploads.check(|u| std::fs::read(files.join(&u.receipt_id)).ok()) {
