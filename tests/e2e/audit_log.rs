@@ -62,6 +62,7 @@ impl Dba {
                 "events_are_append_only_update",
                 "events_are_append_only_delete",
                 "audit_checkpoints_no_update",
+                "audit_leaves_no_delete",
             ] {
                 sqlx::query(&format!("DROP TRIGGER IF EXISTS {trigger}"))
                     .execute(&mut conn)
@@ -203,6 +204,18 @@ impl Dba {
                 .await
                 .unwrap();
         }
+    }
+
+    /// Runs `sql` (no parameters) as it is.
+    async fn execute(&mut self, sql: &str) {
+        match self {
+            Dba::Postgres(conn) => {
+                sqlx::query(sql).execute(conn).await.unwrap();
+            }
+            Dba::Sqlite(conn) => {
+                sqlx::query(sql).execute(conn).await.unwrap();
+            }
+        };
     }
 
     async fn latest_checkpoint(&mut self) -> (i64, String) {
@@ -530,6 +543,33 @@ async fn every_kind_of_tampering_is_named_and_an_independent_verifier_agrees(bac
     let (code, _) = python_verifier(&["bundle", &bundled, "--public-key", &keys]);
     assert_eq!(code, 0);
     dba.set_checkpoint_note(size, &note).await;
+    assert_eq!(verify(&env).await.0, 0, "undone");
+
+    // The notary's record of a leaf removed: every checkpoint over it fails, and its
+    // event stands unrecorded amid the others.
+    let leaf = n / 3;
+    dba.execute(&format!(
+        "CREATE TABLE leaf_copy AS SELECT * FROM audit_leaves WHERE leaf_index = {leaf}"
+    ))
+    .await;
+    dba.execute(&format!(
+        "DELETE FROM audit_leaves WHERE leaf_index = {leaf}"
+    ))
+    .await;
+    let (code, report) = verify(&env).await;
+    assert_eq!(code, 2);
+    assert_eq!(report["divergences"][0]["kind"], "tree-mismatch");
+    let divergences = report["divergences"].as_array().unwrap();
+    assert!(
+        divergences.iter().any(|d| d["kind"] == "inserted"
+            && d["event_id"] == json!(rows[leaf].id())
+            && d["leaf_index"] == json!(leaf + 1)),
+        "{report}"
+    );
+    check_bundle_agrees(&env, &bundle, &report).await;
+    dba.execute("INSERT INTO audit_leaves SELECT * FROM leaf_copy")
+        .await;
+    dba.execute("DROP TABLE leaf_copy").await;
     assert_eq!(verify(&env).await.0, 0, "undone");
 
     // A receipt's file swapped for another.

@@ -203,21 +203,43 @@ impl EventLine {
 async fn recorded_leaves(
     db: &Database,
     organization: Option<&str>,
-) -> anyhow::Result<(Vec<super::StoredLeaf>, HashMap<Uuid, u64>)> {
-    let mut leaves = Vec::new();
+) -> anyhow::Result<(Vec<Option<super::StoredLeaf>>, HashMap<Uuid, u64>)> {
+    // By index: a leaf row removed behind the notary's back leaves a hole (None), which
+    // then fails every checkpoint over it, rather than shifting the leaves after it.
+    let mut leaves: Vec<Option<super::StoredLeaf>> = Vec::new();
     loop {
         let page = super::leaves_from(db, leaves.len() as u64, 50_000).await?;
         if page.is_empty() {
             break;
         }
-        leaves.extend(page);
+        for leaf in page {
+            while (leaves.len() as u64) < leaf.index {
+                leaves.push(None);
+            }
+            leaves.push(Some(leaf));
+        }
     }
     let index = leaves
         .iter()
+        .flatten()
         .filter(|l| organization.is_none() || l.organization_id.as_deref() == organization)
         .map(|l| (l.event.event_id, l.index))
         .collect();
     Ok((leaves, index))
+}
+
+/// A leaf for the verification; a hole has a hash no event has.
+fn notarized(leaf: &Option<super::StoredLeaf>) -> NotarizedLeaf {
+    match leaf {
+        Some(l) => NotarizedLeaf {
+            hash: l.hash,
+            event_id: Some(l.event.event_id),
+        },
+        None => NotarizedLeaf {
+            hash: [0; 32],
+            event_id: None,
+        },
+    }
 }
 
 /// Every event of the store (of one organization), in its global order, page by page.
@@ -284,15 +306,7 @@ pub async fn verify_store(
     progress: &dyn Fn(u64),
 ) -> anyhow::Result<Verified> {
     let (leaves, index) = recorded_leaves(db, None).await?;
-    let mut verification = Verification::new(
-        leaves
-            .iter()
-            .map(|l| NotarizedLeaf {
-                hash: l.hash,
-                event_id: Some(l.event.event_id),
-            })
-            .collect(),
-    );
+    let mut verification = Verification::new(leaves.iter().map(notarized).collect());
     let mut uploads = Uploads::default();
     let mut done = 0u64;
     // Events the notary never recorded, named here as no leaf names them.
@@ -343,6 +357,7 @@ pub async fn verify_store(
         .collect();
     let mut names: HashMap<Uuid, super::EventName> = leaves
         .into_iter()
+        .flatten()
         .filter(|l| named.contains(&l.event.event_id))
         .map(|l| (l.event.event_id, l.event))
         .collect();
@@ -414,11 +429,10 @@ pub async fn write_bundle(
     out.flush()?;
     let (leaves, index) = recorded_leaves(db, organization).await?;
     let mut out = create(Bundle::LEAVES)?;
-    for leaf in &leaves {
-        let named = index.contains_key(&leaf.event.event_id);
-        match named {
-            true => writeln!(out, "{} {}", hex(&leaf.hash), leaf.event.event_id)?,
-            false => writeln!(out, "{} -", hex(&leaf.hash))?,
+    for leaf in leaves.iter().map(notarized) {
+        match leaf.event_id.filter(|id| index.contains_key(id)) {
+            Some(id) => writeln!(out, "{} {id}", hex(&leaf.hash))?,
+            None => writeln!(out, "{} -", hex(&leaf.hash))?,
         }
     }
     out.flush()?;
