@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 use expensewise_infra::audit_log;
 use expensewise_infra::event_store::{read_filtered, AuditFilter};
 use expensewise_infra::{Database, GlobalPosition, Vault};
-use expensewise_projections::expenses::{self as model, ExpensesProjection};
-use expensewise_projections::rebuild;
+use expensewise_projections::expenses::{self as model, Replayed};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -236,26 +235,23 @@ pub async fn write(
     out.flush()?;
 
     // The expenses as they stood at the end of the period, from the events recorded by
-    // then, in a scratch table of their own.
-    let scratch = ExpensesProjection::scratch();
+    // then.
     let end = scope.to;
-    let replayed = rebuild::replay(
+    let replayed = Replayed::build(
         db,
         vault,
-        &ExpensesProjection::live(),
-        &scratch,
         &|e| end.is_none_or(|to| e.recorded_at < to),
         &|_| {},
     )
+    .await?;
+    let rows = model::list_all_in(
+        db,
+        replayed.table(),
+        scope.organization,
+        &Default::default(),
+    )
     .await;
-    let table = expensewise_projections::runner::Projection::table(&scratch);
-    let rows = match replayed {
-        Ok(_) => model::list_all_in(db, table, scope.organization, &Default::default())
-            .await
-            .map_err(anyhow::Error::from),
-        Err(e) => Err(e),
-    };
-    rebuild::drop_scratch(db, &scratch).await?;
+    replayed.discard(db).await?;
     let mut out = create("expenses.csv")?;
     if format == Format::Csv {
         out.write_all(record(format, &header(&EXPENSE_COLUMNS)).as_bytes())?;

@@ -47,7 +47,7 @@ impl Projection for ReceiptsProjection {
         self.checkpoint
     }
 
-    fn table(&self) -> &'static str {
+    fn table(&self) -> &str {
         self.table
     }
 

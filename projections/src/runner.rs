@@ -40,7 +40,7 @@ pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// The table it writes.
-    fn table(&self) -> &'static str;
+    fn table(&self) -> &str;
 
     /// Applies a batch of events, in order. Events it does not care about are ignored;
     /// events it already applied change nothing.

@@ -138,7 +138,7 @@ impl Projection for UsersProjection {
         self.checkpoint
     }
 
-    fn table(&self) -> &'static str {
+    fn table(&self) -> &str {
         self.table
     }
 

@@ -12,7 +12,7 @@ use expensewise_domain::signed_note::NoteSigner;
 use expensewise_infra::nats::event_id;
 use expensewise_tests::{
     consistency, expect_problem, expect_status, expense_body, expensewise, on_both_backends,
-    upload_receipt, Backend, S3Server, TestApp, TestDatabase, User, TINY_PNG,
+    support_script, upload_receipt, Backend, S3Server, TestApp, TestDatabase, User, TINY_PNG,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -269,13 +269,7 @@ async fn verify(env: &[(&str, String)]) -> (i32, Value) {
 }
 
 fn python_verifier(args: &[&str]) -> (i32, String) {
-    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/verify_audit.py");
-    let output = std::process::Command::new(&python)
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (./scripts/test.sh installs it): {e}"));
+    let output = support_script("verify_audit.py", args);
     assert!(
         output.status.code().is_some_and(|c| c == 0 || c == 2),
         "the Python verifier failed: {}",
@@ -909,16 +903,10 @@ async fn exports_take_the_history_away_in_the_auditors_formats(backend: Backend)
     let archive = dir.join("gdpdu.zip");
     std::fs::write(&archive, zipped.bytes().await.unwrap()).unwrap();
     let out = dir.join("gdpdu");
-    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/check_gdpdu.py");
-    let read = std::process::Command::new(&python)
-        .args([
-            script,
-            &archive.display().to_string(),
-            &out.display().to_string(),
-        ])
-        .output()
-        .unwrap();
+    let read = support_script(
+        "check_gdpdu.py",
+        &[&archive.display().to_string(), &out.display().to_string()],
+    );
     assert!(
         read.status.success(),
         "{}",

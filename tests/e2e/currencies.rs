@@ -3,17 +3,11 @@
 //! rates import`, and conversions of a Saturday, the Monday after and a holiday checked
 //! against what a script computes from the same file with Python's decimals.
 
-use expensewise_tests::{expensewise, on_both_backends, Backend, TestDatabase};
+use expensewise_tests::{expensewise, on_both_backends, support_script, Backend, TestDatabase};
 use serde_json::Value;
 
 fn python(args: &[&str]) -> String {
-    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/ecb_expected.py");
-    let output = std::process::Command::new(&python)
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (./scripts/test.sh installs it): {e}"));
+    let output = support_script("ecb_expected.py", args);
     assert!(
         output.status.success(),
         "{}",

@@ -30,6 +30,6 @@ pub use responses::{
     expect_json, money, Expense, Extracted, FieldError, Money, Page, Problem, Receipt, Review,
 };
 pub use services::{
-    free_port, stream_messages, test_tool, wait_for_port, wait_for_stream, LoadBalancer,
-    NatsServer, S3Server, SmtpServer,
+    free_port, stream_messages, support_script, test_tool, wait_for_port, wait_for_stream,
+    LoadBalancer, NatsServer, S3Server, SmtpServer,
 };

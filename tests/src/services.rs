@@ -43,6 +43,20 @@ pub struct S3Server {
 const S3_KEY_ID: &str = "expensewise-test";
 const S3_SECRET: &str = "expensewise-test-secret";
 
+/// Runs one of the Python scripts of `tests/support` with the test tools' Python (the
+/// tools that are not ours); panics if it cannot start.
+pub fn support_script(name: &str, args: &[&str]) -> std::process::Output {
+    let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("support")
+        .join(name);
+    std::process::Command::new(&python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (./scripts/test.sh installs it): {e}"))
+}
+
 /// A program installed next to the test tools' Python (./scripts/test.sh puts them there).
 pub fn test_tool(name: &str) -> PathBuf {
     let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());

@@ -344,14 +344,7 @@ async fn export(
         to,
         ..Default::default()
     };
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
-        Some(path) => Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
-        ),
-        None => Box::new(tokio::io::stdout()),
-    };
+    let mut out = super::output(output.as_deref()).await?;
     let vault = Vault::from_config(db.clone(), &config.keys).await?;
     let mut lines = std::pin::pin!(crate::routes::audit::ndjson_stream(
         db.clone(),
@@ -381,8 +374,7 @@ async fn replay(
     group_by: &str,
 ) -> anyhow::Result<()> {
     use expensewise_application::history::AsOf;
-    use expensewise_projections::expenses::{self as model, ExpensesProjection, GroupBy};
-    use expensewise_projections::rebuild;
+    use expensewise_projections::expenses::Replayed;
 
     let then = AsOf::parse(until).ok_or_else(|| {
         anyhow::anyhow!(
@@ -391,78 +383,73 @@ async fn replay(
     })?;
     let db = Database::connect(&config.database.url, 2).await?;
     let vault = Vault::from_config(db.clone(), &config.keys).await?;
-    let scratch = ExpensesProjection::scratch();
     let bar = ProgressBar::new(audit_log::event_count(&db).await?);
-    let replayed = rebuild::replay(
+    let replayed =
+        Replayed::build(&db, &vault, &|e| then.includes(e), &|n| bar.set_position(n)).await;
+    bar.finish_and_clear();
+    let replayed = replayed?;
+    let written = replay_report(
         &db,
-        &vault,
-        &ExpensesProjection::live(),
-        &scratch,
-        &|e| then.includes(e),
-        &|n| bar.set_position(n),
+        replayed.table(),
+        organization,
+        report,
+        format,
+        group_by,
     )
     .await;
-    bar.finish_and_clear();
-    let table = expensewise_projections::runner::Projection::table(&scratch);
-    let written = match replayed {
-        Ok(_) => match report {
-            "summary" => {
-                let group_by = match group_by {
-                    "month" => GroupBy::Month,
-                    "user" => GroupBy::User,
-                    _ => GroupBy::Category,
-                };
-                let rows =
-                    model::summary_in(&db, table, organization, None, None, None, group_by).await;
-                rows.map_err(anyhow::Error::from).map(|rows| match format {
-                    "csv" => {
-                        let header = ["key", "currency", "total", "count"].map(String::from);
-                        let mut out = csv_record(&header);
-                        for r in &rows {
-                            out.push_str(&csv_record(&[
-                                r.key.clone(),
-                                r.currency.clone(),
-                                r.total.clone(),
-                                r.count.to_string(),
-                            ]));
-                        }
-                        out
-                    }
-                    _ => {
-                        let summary = crate::routes::approvals::Summary {
-                            rows: rows
-                                .into_iter()
-                                .map(|r| crate::routes::approvals::SummaryRowView {
-                                    key: r.key,
-                                    currency: r.currency,
-                                    total: r.total,
-                                    count: r.count,
-                                })
-                                .collect(),
-                        };
-                        serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n"
-                    }
-                })
-            }
-            _ => {
-                let rows = model::list_all_in(&db, table, organization, &Default::default()).await;
-                rows.map_err(anyhow::Error::from).and_then(|rows| {
-                    let views = rows
-                        .into_iter()
-                        .map(crate::routes::expenses::ExpenseView::from_row)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                    Ok(match format {
-                        "csv" => crate::export::expenses_csv(&views),
-                        _ => serde_json::to_string_pretty(&views)? + "\n",
-                    })
-                })
-            }
-        },
-        Err(e) => Err(e),
-    };
-    rebuild::drop_scratch(&db, &scratch).await?;
+    replayed.discard(&db).await?;
     db.close().await;
     print!("{}", written?);
     Ok(())
+}
+
+/// The report `audit replay` prints, read from the replayed model in `table`.
+async fn replay_report(
+    db: &Database,
+    table: &str,
+    organization: Uuid,
+    report: &str,
+    format: &str,
+    group_by: &str,
+) -> anyhow::Result<String> {
+    use crate::routes::approvals::{Summary, SummaryRowView};
+    use expensewise_projections::expenses::{self as model, GroupBy};
+
+    if report == "summary" {
+        let group_by = match group_by {
+            "month" => GroupBy::Month,
+            "user" => GroupBy::User,
+            _ => GroupBy::Category,
+        };
+        let rows = model::summary_in(db, table, organization, None, None, None, group_by).await?;
+        return Ok(match format {
+            "csv" => {
+                let header = ["key", "currency", "total", "count"].map(String::from);
+                let mut out = csv_record(&header);
+                for r in &rows {
+                    out.push_str(&csv_record(&[
+                        r.key.clone(),
+                        r.currency.clone(),
+                        r.total.clone(),
+                        r.count.to_string(),
+                    ]));
+                }
+                out
+            }
+            _ => {
+                let rows = rows.into_iter().map(SummaryRowView::from).collect();
+                serde_json::to_string_pretty(&Summary { rows })? + "\n"
+            }
+        });
+    }
+    let views = model::list_all_in(db, table, organization, &Default::default())
+        .await?
+        .into_iter()
+        .map(crate::routes::expenses::ExpenseView::from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(match format {
+        "csv" => crate::export::expenses_csv(&views),
+        _ => serde_json::to_string_pretty(&views)? + "\n",
+    })
 }

@@ -6,6 +6,21 @@ mod receipts;
 
 pub use audit::Tampered;
 
+/// Where a command writes what it exports: the file at `path` (made anew), or standard
+/// output.
+async fn output(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Box<dyn tokio::io::AsyncWrite + Unpin + Send>> {
+    Ok(match path {
+        Some(path) => Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(tokio::io::stdout()),
+    })
+}
+
 use std::future::IntoFuture;
 
 use clap::{Parser, Subcommand};

@@ -160,14 +160,7 @@ async fn corrections(
         }
         return Ok(());
     }
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
-        Some(path) => Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
-        ),
-        None => Box::new(tokio::io::stdout()),
-    };
+    let mut out = super::output(output.as_deref()).await?;
     for (id, receipt) in &reviewed {
         let Some(review) = &receipt.review else {
             continue;

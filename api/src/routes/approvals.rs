@@ -114,6 +114,17 @@ pub struct SummaryRowView {
     pub count: i64,
 }
 
+impl From<read_model::SummaryRow> for SummaryRowView {
+    fn from(r: read_model::SummaryRow) -> Self {
+        Self {
+            key: r.key,
+            currency: r.currency,
+            total: r.total,
+            count: r.count,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Summary {
     pub rows: Vec<SummaryRowView>,
@@ -164,14 +175,6 @@ pub async fn summary(
     .await
     .map_err(|e| ApiError::internal(e.into()))?;
     Ok(Json(Summary {
-        rows: rows
-            .into_iter()
-            .map(|r| SummaryRowView {
-                key: r.key,
-                currency: r.currency,
-                total: r.total,
-                count: r.count,
-            })
-            .collect(),
+        rows: rows.into_iter().map(SummaryRowView::from).collect(),
     }))
 }

@@ -163,15 +163,6 @@ impl EventLine {
         }
     }
 
-    fn name(&self) -> super::EventName {
-        super::EventName {
-            event_id: self.event_id,
-            aggregate_type: self.aggregate_type.clone(),
-            aggregate_id: self.aggregate_id.clone(),
-            sequence: self.sequence,
-        }
-    }
-
     fn leaf_hash(&self) -> anyhow::Result<Hash> {
         let recorded_at = DateTime::parse_from_rfc3339(&self.recorded_at)
             .with_context(|| format!("event {}: recorded_at", self.event_id))?
@@ -315,7 +306,13 @@ pub async fn verify_store(
         let id = crate::nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
         let leaf_index = index.get(&id).copied();
         if leaf_index.is_none() {
-            unrecorded.insert(id, EventLine::new(event.clone(), None).name());
+            let name = super::EventName {
+                event_id: id,
+                aggregate_type: event.aggregate_type.clone(),
+                aggregate_id: event.aggregate_id.clone(),
+                sequence: event.sequence,
+            };
+            unrecorded.insert(id, name);
         }
         verification.event(PresentEvent {
             event_id: id,

@@ -10,7 +10,7 @@ use expensewise_domain::organization::{OrganizationEvent, AGGREGATE_TYPE as ORGA
 use expensewise_domain::personal::ERASED;
 use expensewise_domain::{Currency, Expense, Money};
 use expensewise_infra::db::Tx;
-use expensewise_infra::{on_tx, RecordedEvent};
+use expensewise_infra::{on_tx, Database, RecordedEvent, Vault};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ pub const NAME: &str = "expenses";
 /// Writes the expenses read model into `table`: the live one, or a shadow being
 /// rebuilt beside it.
 pub struct ExpensesProjection {
-    table: &'static str,
+    table: std::borrow::Cow<'static, str>,
     checkpoint: &'static str,
 }
 
@@ -38,30 +38,62 @@ pub const TABLE: &str = "rm_expenses";
 impl ExpensesProjection {
     pub fn live() -> Self {
         Self {
-            table: TABLE,
+            table: TABLE.into(),
             checkpoint: NAME,
         }
     }
 
     pub fn shadow() -> Self {
         Self {
-            table: "rm_expenses_rebuild",
+            table: "rm_expenses_rebuild".into(),
             checkpoint: "expenses.rebuild",
         }
     }
 
     /// A table of its own for a replay of the history (`rebuild::replay`), so that
     /// replays run side by side, in one process and in several.
-    pub fn scratch() -> Self {
+    fn scratch() -> Self {
         static REPLAYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = REPLAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let table = format!("rm_expenses_replay_{}_{n}", std::process::id());
         Self {
-            // Replays are few (an auditor's export, a command); each name is kept for the
-            // life of the process, as the trait hands out `&'static str`.
-            table: Box::leak(table.into_boxed_str()),
+            table: table.into(),
             checkpoint: "expenses.replay",
         }
+    }
+}
+
+/// The expenses read model as it was at a moment of the history: rebuilt in a table of
+/// its own from the events `then` accepts (`rebuild::replay`). Read it through
+/// [`Replayed::table`], then [`Replayed::discard`] it.
+pub struct Replayed {
+    scratch: ExpensesProjection,
+}
+
+impl Replayed {
+    pub async fn build(
+        db: &Database,
+        vault: &Vault,
+        then: &(dyn Fn(&RecordedEvent) -> bool + Sync),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> anyhow::Result<Replayed> {
+        let scratch = ExpensesProjection::scratch();
+        let live = ExpensesProjection::live();
+        match crate::rebuild::replay(db, vault, &live, &scratch, then, progress).await {
+            Ok(_) => Ok(Replayed { scratch }),
+            Err(e) => {
+                crate::rebuild::drop_scratch(db, &scratch).await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.scratch.table
+    }
+
+    pub async fn discard(self, db: &Database) -> anyhow::Result<()> {
+        crate::rebuild::drop_scratch(db, &self.scratch).await
     }
 }
 
@@ -150,14 +182,14 @@ impl Projection for ExpensesProjection {
         self.checkpoint
     }
 
-    fn table(&self) -> &'static str {
-        self.table
+    fn table(&self) -> &str {
+        &self.table
     }
 
     /// Folds the batch into the rows it touches, in memory, then writes each changed row
     /// once: a rebuild writes a row per expense, not a statement per event.
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {
-        let table = self.table;
+        let table = self.table.as_ref();
         if !events.iter().any(|e| e.aggregate_type == AGGREGATE_TYPE) {
             return erase(tx, table, events).await;
         }
