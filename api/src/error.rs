@@ -7,10 +7,13 @@
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use expensewise_application::UseCaseError;
+use expensewise_domain::policy::{Level, Violation};
 use expensewise_domain::{FieldError, IntoRejection, Rejection};
 use expensewise_infra::event_store::CommandError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::routes::expenses::ViolationView;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -26,6 +29,9 @@ pub struct Problem {
     /// For invalid input: one entry per offending field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldErrorView>>,
+    /// When the organization's policy stops a submission: every rule it breaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<Vec<ViolationView>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,6 +47,7 @@ pub struct ApiError {
     slug: &'static str,
     detail: String,
     errors: Option<Vec<FieldError>>,
+    violations: Option<Vec<ViolationView>>,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -53,6 +60,7 @@ impl ApiError {
             slug,
             detail: detail.into(),
             errors: None,
+            violations: None,
             headers: Vec::new(),
         }
     }
@@ -70,6 +78,41 @@ impl ApiError {
 
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, message)])
+    }
+
+    /// The policy blocks a submission: 409 listing every violation, blocks and warnings.
+    pub fn policy_blocks(violations: &[Violation]) -> Self {
+        let blocking: Vec<&str> = violations
+            .iter()
+            .filter(|v| v.level == Level::Block)
+            .map(|v| v.rule.as_str())
+            .collect();
+        Self {
+            violations: Some(violations.iter().map(ViolationView::from).collect()),
+            ..Self::new(
+                StatusCode::CONFLICT,
+                "policy-violation",
+                format!(
+                    "the organization's policy blocks this submission: {}",
+                    blocking.join(", ")
+                ),
+            )
+        }
+    }
+
+    /// The policy warns and no justification was given: 422 naming `justification`.
+    pub fn justification_needed(violations: &[Violation]) -> Self {
+        let rules: Vec<&str> = violations.iter().map(|v| v.rule.as_str()).collect();
+        Self {
+            violations: Some(violations.iter().map(ViolationView::from).collect()),
+            ..Self::invalid_field(
+                "justification",
+                format!(
+                    "is required: the expense breaks rules of the policy that warn ({})",
+                    rules.join(", ")
+                ),
+            )
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -179,6 +222,7 @@ pub fn problem_body(
                 })
                 .collect()
         }),
+        violations: None,
     }
 }
 
@@ -194,7 +238,10 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = problem_body(self.status, self.slug, self.detail, self.errors);
+        let problem = Problem {
+            violations: self.violations,
+            ..problem_body(self.status, self.slug, self.detail, self.errors)
+        };
         let mut response = problem_response(self.status, &problem);
         response.headers_mut().extend(self.headers);
         response
@@ -209,6 +256,8 @@ impl From<Rejection> for ApiError {
             Rejection::NotFound(detail) => Self::not_found(detail),
             Rejection::Conflict(detail) => Self::conflict(detail),
             Rejection::StaleVersion { current } => Self::stale_version(current),
+            Rejection::Blocked(violations) => Self::policy_blocks(&violations),
+            Rejection::Unjustified(violations) => Self::justification_needed(&violations),
         }
     }
 }
@@ -230,6 +279,8 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Rejected(rejection) => rejection.into(),
             // A stale request is run again before it is answered (middleware::optimistic).
             UseCaseError::LostRace => Self::lost_race(),
+            UseCaseError::NotYet(detail) => Self::unavailable(detail)
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
             UseCaseError::Technical(e) => Self::internal(e),
         }
     }

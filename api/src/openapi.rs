@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    accounts, admin, approvals, audit, expenses, receipts, service, tokens, users,
+    accounts, admin, approvals, audit, expenses, policy, receipts, service, tokens, users,
 };
 use crate::scopes::Access;
 use crate::state::AppState;
@@ -32,6 +32,7 @@ use crate::state::AppState;
         (name = "accounts", description = "Registration and sign-in"),
         (name = "users", description = "The organization's users (admins)"),
         (name = "expenses", description = "Expenses and their approval"),
+        (name = "policy", description = "The organization's spend policy and its versions"),
         (name = "receipts", description = "Receipt files and what OCR read from them"),
         (name = "audit", description = "The event history (auditors and admins)"),
         (name = "operations", description = "Read models: status and rebuilds (admins)"),
@@ -98,6 +99,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(expenses::reject_expense))
         .routes(routes!(expenses::reimburse_expense))
         .routes(routes!(expenses::expense_history))
+        .routes(routes!(policy::get_policy, policy::put_policy))
+        .routes(routes!(policy::policy_history))
         .routes(routes!(receipts::upload_receipt, receipts::list_receipts))
         .routes(routes!(receipts::get_receipt))
         .routes(routes!(receipts::get_receipt_file))

@@ -24,7 +24,7 @@ pub fn required(method: &Method, path: &str) -> Access {
     let scope = match (method.as_str(), path) {
         ("GET", "/v1/me") => return Access::AnyToken,
         ("GET", "/v1/expenses" | "/v1/expenses/{id}" | "/v1/expenses/{id}/history")
-        | ("GET", "/v1/reports/summary")
+        | ("GET", "/v1/reports/summary" | "/v1/policy" | "/v1/policy/history")
         | ("GET", "/v1/receipts" | "/v1/receipts/{id}" | "/v1/receipts/{id}/file") => ExpensesRead,
         ("POST", "/v1/expenses" | "/v1/expenses/{id}/submit")
         | ("PATCH" | "DELETE", "/v1/expenses/{id}") => ExpensesWrite,
@@ -52,6 +52,7 @@ pub fn required(method: &Method, path: &str) -> Access {
         | ("GET", "/v1/users/{id}/personal-data")
         | ("POST", "/v1/users/{id}/erasure")
         | ("POST", "/v1/receipts/{id}/legal-hold")
+        | ("PUT", "/v1/policy")
         | ("GET", "/v1/admin/projections")
         | ("POST", "/v1/admin/projections/{name}/rebuild") => Admin,
         _ => return Access::SignedInOnly,

@@ -24,20 +24,49 @@ pub struct ReferenceRate {
     pub per_euro: Decimal,
 }
 
-/// A conversion as it is recorded beside the amount it made: which rates of which day
-/// and source, so that it is never recomputed silently.
+/// A conversion: the amount, the amount it made and the rate that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversion {
     pub from: Money,
     pub to: Money,
-    /// Units of `from`'s currency one euro bought, and of `to`'s.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub from_per_euro: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub to_per_euro: Decimal,
-    /// The day the rates were published for.
-    pub rate_date: NaiveDate,
-    pub source: String,
+    pub rate: Rate,
+}
+
+/// The rate a converted amount was made with, recorded beside it so that it is never
+/// recomputed silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rate {
+    /// Reference rates `source` published for `date`: units of the original currency one
+    /// euro bought, and of the target's.
+    Reference {
+        source: String,
+        date: NaiveDate,
+        #[serde(with = "rust_decimal::serde::str")]
+        from_per_euro: Decimal,
+        #[serde(with = "rust_decimal::serde::str")]
+        to_per_euro: Decimal,
+    },
+    /// Given by hand (from a card statement, say): units of the target currency per unit
+    /// of the original.
+    Manual {
+        #[serde(with = "rust_decimal::serde::str")]
+        per_unit: Decimal,
+    },
+}
+
+impl Rate {
+    /// `amount` in `to` at this rate, rounded once, half away from zero.
+    pub fn apply(&self, amount: &Money, to: Currency) -> Result<Money, ExchangeError> {
+        match self {
+            Rate::Reference {
+                from_per_euro,
+                to_per_euro,
+                ..
+            } => convert(amount, to, *from_per_euro, *to_per_euro),
+            Rate::Manual { per_unit } => convert(amount, to, Decimal::ONE, *per_unit),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

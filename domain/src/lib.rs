@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod money;
 pub mod organization;
 pub mod personal;
+pub mod policy;
 pub mod receipt;
 pub mod rejection;
 pub mod signed_note;

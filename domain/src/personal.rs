@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::email_claim::EMAIL_CLAIMED;
 use crate::expense::{
-    Expense, EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_UPDATED,
+    Expense, EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_SUBMITTED,
+    EXPENSE_UPDATED,
 };
 use crate::organization::{API_TOKEN_ISSUED, ORGANIZATION_REGISTERED, USER_ADDED};
 use crate::receipt::{Receipt, RECEIPT_LEGAL_HOLD_SET, RECEIPT_SCANNED, RECEIPT_SENT_TO_REVIEW};
@@ -48,6 +49,7 @@ pub fn personal_fields(event_type: &str) -> Option<PersonalFields> {
         API_TOKEN_ISSUED => (Subject::Field("user_id"), &["name"]),
         EMAIL_CLAIMED => (Subject::Field("user_id"), &["email"]),
         EXPENSE_CREATED | EXPENSE_UPDATED => (Subject::Aggregate, &["description"]),
+        EXPENSE_SUBMITTED => (Subject::Aggregate, &["justification"]),
         EXPENSE_APPROVED => (Subject::Aggregate, &["comment"]),
         EXPENSE_REJECTED => (Subject::Aggregate, &["reason"]),
         RECEIPT_SCANNED | RECEIPT_SENT_TO_REVIEW => (Subject::Aggregate, &["extraction.text"]),
@@ -71,6 +73,13 @@ impl DataSubject for Expense {
 impl DataSubject for Receipt {
     fn data_subject(&self) -> Option<Uuid> {
         self.state.as_ref().map(|s| s.uploader_id)
+    }
+}
+
+/// A policy is the organization's, no person's.
+impl DataSubject for crate::policy::Policy {
+    fn data_subject(&self) -> Option<Uuid> {
+        None
     }
 }
 
@@ -109,7 +118,7 @@ mod tests {
 
     #[test]
     fn events_without_free_text_hold_no_personal_fields() {
-        for event_type in ["ExpenseSubmitted", "ExpenseReimbursed", "UserDeactivated"] {
+        for event_type in ["ExpenseReimbursed", "PolicyChanged", "UserDeactivated"] {
             assert_eq!(personal_fields(event_type), None, "{event_type}");
         }
     }

@@ -30,6 +30,10 @@ pub enum Rejection {
     Conflict(String),
     /// The client's `If-Match` version is not the current one.
     StaleVersion { current: u64 },
+    /// The organization's policy stops it: every violation found, blocks and warnings.
+    Blocked(Vec<crate::policy::Violation>),
+    /// The policy warns and the submitter gave no justification.
+    Unjustified(Vec<crate::policy::Violation>),
 }
 
 /// Implemented by every aggregate's error: which kind of "no" it is.

@@ -7,6 +7,7 @@
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use serde_json::Value;
 
+use crate::expense::{EXPENSE_CREATED, EXPENSE_SUBMITTED, EXPENSE_UPDATED, EXPENSE_VERSION_2};
 use crate::organization::{ORGANIZATION_REGISTERED, USER_ADDED, USER_ADDED_VERSION};
 
 /// The currency organizations registered before version 2 had implicitly.
@@ -31,7 +32,49 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
             USER_ADDED_VERSION,
             Box::new(|payload| without(payload, USER_ADDED, "password_hash")),
         )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_CREATED,
+            EXPENSE_VERSION_2,
+            Box::new(|payload| with_defaults(payload, EXPENSE_CREATED, UNVALUED_UNEVALUATED)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_UPDATED,
+            EXPENSE_VERSION_2,
+            Box::new(|payload| with_defaults(payload, EXPENSE_UPDATED, UNVALUED_UNEVALUATED)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_SUBMITTED,
+            EXPENSE_VERSION_2,
+            Box::new(|payload| with_defaults(payload, EXPENSE_SUBMITTED, UNEVALUATED_SUBMISSION)),
+        )),
     ]
+}
+
+/// A field an older version lacked, and the value it reads as.
+type Absent = (&'static str, fn() -> Value);
+
+/// Expenses recorded before version 2 had no amount in the organization's currency (it
+/// was not known then, and is not made up now) and met no policy (version 0).
+const UNVALUED_UNEVALUATED: &[Absent] = &[
+    ("base_amount", || Value::Null),
+    ("rate", || Value::Null),
+    ("policy_version", || Value::from(0)),
+    ("violations", || Value::Array(Vec::new())),
+];
+const UNEVALUATED_SUBMISSION: &[Absent] = &[
+    ("policy_version", || Value::from(0)),
+    ("violations", || Value::Array(Vec::new())),
+    ("justification", || Value::Null),
+];
+
+/// The payload of an event of `event_type` with each absent field of `defaults` added.
+fn with_defaults(mut payload: Value, event_type: &str, defaults: &[Absent]) -> Value {
+    if let Some(body) = payload.get_mut(event_type).and_then(Value::as_object_mut) {
+        for (field, value) in defaults {
+            body.entry(*field).or_insert_with(value);
+        }
+    }
+    payload
 }
 
 /// The payload of an event of `event_type` without `field`.
@@ -108,6 +151,46 @@ mod tests {
             panic!("wrong event {event:?}");
         };
         assert_eq!(default_currency.code(), "EUR");
+    }
+
+    #[test]
+    fn version_1_expenses_load_unvalued_and_unevaluated() {
+        let created = SerializedEvent::new(
+            "e-1".into(),
+            1,
+            "expense".into(),
+            EXPENSE_CREATED.into(),
+            "1.0".into(),
+            json!({"ExpenseCreated": {
+                "organization_id": "00000000-0000-0000-0000-000000000002",
+                "owner_id": "00000000-0000-0000-0000-000000000001",
+                "money": {"amount": "12.50", "currency": "EUR"},
+                "merchant": "Kiosk", "category": "meals", "spent_on": "2025-01-02",
+                "description": null, "receipt_id": null,
+                "created_at": "2025-01-02T10:00:00Z"
+            }}),
+            json!({}),
+        );
+        let submitted = SerializedEvent::new(
+            "e-1".into(),
+            2,
+            "expense".into(),
+            EXPENSE_SUBMITTED.into(),
+            "1.0".into(),
+            json!({"ExpenseSubmitted": {"resubmission": false,
+                                        "submitted_at": "2025-01-02T11:00:00Z"}}),
+            json!({}),
+        );
+        let mut expense = crate::Expense::default();
+        for event in [created, submitted] {
+            let event = upcast(event);
+            assert_eq!(event.event_version, "2.0.0");
+            cqrs_es::Aggregate::apply(&mut expense, serde_json::from_value(event.payload).unwrap());
+        }
+        let state = expense.state.unwrap();
+        assert_eq!(state.base_amount, None);
+        assert_eq!(state.policy_version, 0);
+        assert!(state.violations.is_empty());
     }
 
     #[test]

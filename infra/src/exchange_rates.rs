@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
-use expensewise_domain::exchange::{self, Conversion, ReferenceRate};
+use expensewise_domain::exchange::{self, Conversion, Rate, ReferenceRate};
 use expensewise_domain::money::{Currency, Money};
 use rust_decimal::Decimal;
 
@@ -163,18 +163,22 @@ pub async fn convert_on(
                 continue;
             }
         };
-        return Ok(Some(Conversion {
-            from: *amount,
-            to: exchange::convert(amount, to, from_rate.per_euro, to_rate.per_euro)?,
+        // The euro's side has no source of its own.
+        let source = [from_source, to_source]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .max()
+            .unwrap_or_else(|| exchange::ECB.to_string());
+        let rate = Rate::Reference {
+            source,
+            date,
             from_per_euro: from_rate.per_euro,
             to_per_euro: to_rate.per_euro,
-            rate_date: date,
-            // The euro's side has no source of its own.
-            source: [from_source, to_source]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .max()
-                .unwrap_or_else(|| exchange::ECB.to_string()),
+        };
+        return Ok(Some(Conversion {
+            from: *amount,
+            to: rate.apply(amount, to)?,
+            rate,
         }));
     }
     Ok(None)

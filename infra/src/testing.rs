@@ -439,14 +439,15 @@ pub fn draft_expense(
     amount: &str,
     merchant: &str,
 ) -> expensewise_domain::expense::ExpenseCommand {
-    use expensewise_domain::expense::{ExpenseCommand, ExpenseDetails};
+    use expensewise_domain::expense::{Assessment, ExpenseCommand, ExpenseDetails, Valuation};
     use expensewise_domain::{Currency, Money};
     let today = chrono::Utc::now().date_naive();
+    let money =
+        Money::parse(amount, Currency::parse("EUR").expect("EUR")).expect("an amount in euros");
     ExpenseCommand::CreateExpense {
         ctx: acting_now(actor),
         details: ExpenseDetails {
-            money: Money::parse(amount, Currency::parse("EUR").expect("EUR"))
-                .expect("an amount in euros"),
+            money,
             merchant: merchant.into(),
             category: "meals".into(),
             spent_on: today,
@@ -454,5 +455,11 @@ pub fn draft_expense(
         },
         receipt_id: None,
         today,
+        // The test organizations' currency is the euro.
+        valuation: Valuation {
+            base_amount: Some(money),
+            rate: None,
+        },
+        assessment: Assessment::default(),
     }
 }

@@ -240,7 +240,7 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
 }
 
 async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
-    use expensewise_domain::expense::{ExpenseChanges, ExpenseCommand};
+    use expensewise_domain::expense::{Assessment, ExpenseChanges, ExpenseCommand, Valuation};
     use expensewise_domain::{Expense, Money};
     let database = TestDatabase::create(backend).await;
     let db = database.connect().await;
@@ -257,13 +257,19 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
         .unwrap();
     let edits = 2 * expensewise_infra::event_store::EXPENSE_SNAPSHOT_EVERY + 7;
     for n in 0..edits {
+        let money = Money::parse(&format!("{}.00", n + 2), eur).unwrap();
         let edit = ExpenseCommand::UpdateExpense {
             ctx: acting_now(actor),
             changes: ExpenseChanges {
-                money: Some(Money::parse(&format!("{}.00", n + 2), eur).unwrap()),
+                money: Some(money),
                 ..Default::default()
             },
             today,
+            valuation: Some(Valuation {
+                base_amount: Some(money),
+                rate: None,
+            }),
+            assessment: Assessment::default(),
         };
         let committed = store
             .execute::<Expense>(&Scope::none(), &id, edit, &meta)
@@ -306,7 +312,7 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
 /// PostgreSQL remembers aggregates.)
 #[tokio::test]
 async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
-    use expensewise_domain::expense::{ExpenseChanges, ExpenseCommand};
+    use expensewise_domain::expense::{Assessment, ExpenseChanges, ExpenseCommand};
     use expensewise_domain::Expense;
     use expensewise_infra::event_store::{aggregate_version, CommandError};
     let database = TestDatabase::create(Backend::Postgres).await;
@@ -330,6 +336,8 @@ async fn an_append_elsewhere_first_checks_what_was_read_from_memory() {
             ..ExpenseChanges::default()
         },
         today,
+        valuation: None,
+        assessment: Assessment::default(),
     };
     other_replica
         .execute::<Expense>(&Scope::none(), &read, rename, &meta)

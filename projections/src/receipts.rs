@@ -326,3 +326,35 @@ pub async fn with_status(
         .map(|(id, state)| Ok((Uuid::parse_str(&id)?, serde_json::from_str(&state)?)))
         .collect()
 }
+
+/// The expenses other than `except` that receipts of the organization with one of these
+/// digests are attached to.
+pub async fn expenses_with_digests(
+    db: &Database,
+    organization_id: Uuid,
+    digests: &[String],
+    except: Uuid,
+) -> anyhow::Result<Vec<Uuid>> {
+    let mut found = Vec::new();
+    for digest in digests {
+        let sql = format!(
+            "SELECT DISTINCT expense_id FROM {TABLE} WHERE organization_id = $1 AND sha256 = $2 \
+             AND expense_id IS NOT NULL AND expense_id <> $3"
+        );
+        let ids: Vec<String> = on_database!(db, |pool| {
+            sqlx::query_scalar(&sql)
+                .bind(organization_id.to_string())
+                .bind(digest)
+                .bind(except.to_string())
+                .fetch_all(pool)
+                .await?
+        });
+        for id in ids {
+            let id = Uuid::parse_str(&id)?;
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    Ok(found)
+}

@@ -77,8 +77,8 @@ async fn conversions_use_the_ecb_rate_of_the_right_day_to_the_minor_unit(backend
             converted["to"]["amount"], expected["amount"],
             "{amount} {from} → {to} on {day}: {converted}"
         );
-        assert_eq!(converted["rate_date"], expected["rate_date"], "{day}");
-        assert_eq!(converted["source"], "ECB");
+        assert_eq!(converted["rate"]["date"], expected["rate_date"], "{day}");
+        assert_eq!(converted["rate"]["source"], "ECB");
     }
 
     // A day long before the history, or a currency the ECB never quoted: no rate.

@@ -25,6 +25,7 @@ mod operations;
 mod optimistic;
 mod own_writes;
 mod personal_data;
+mod policies;
 mod queries;
 mod receipt_review;
 mod receipts;

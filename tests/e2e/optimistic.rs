@@ -5,7 +5,7 @@
 //! appended by a refused command.
 
 use chrono::Utc;
-use expensewise_domain::expense::{Context, ExpenseChanges, ExpenseCommand};
+use expensewise_domain::expense::{Assessment, Context, ExpenseChanges, ExpenseCommand};
 use expensewise_domain::organization::OrganizationCommand;
 use expensewise_domain::{Actor, Expense, Organization, Role};
 use expensewise_infra::event_store::aggregate_version;
@@ -145,6 +145,8 @@ fn rename(owner: &User, merchant: &str) -> ExpenseCommand {
             ..ExpenseChanges::default()
         },
         today: Utc::now().date_naive(),
+        valuation: None,
+        assessment: Assessment::default(),
     }
 }
 
@@ -298,7 +300,11 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
 
     // Submitted elsewhere: no longer a draft, so neither edits nor deletion.
-    let submit = ExpenseCommand::SubmitExpense { ctx: as_owner(bob) };
+    let submit = ExpenseCommand::SubmitExpense {
+        ctx: as_owner(bob),
+        assessment: Assessment::default(),
+        justification: None,
+    };
     other.change_expense(bob, id, submit).await;
     let edit = patch(app, bob, id, json!({"description": "too late"})).await;
     expect_problem(edit, StatusCode::CONFLICT).await;

@@ -412,8 +412,8 @@ async fn replay_report(
     format: &str,
     group_by: &str,
 ) -> anyhow::Result<String> {
-    use crate::routes::approvals::{Summary, SummaryRowView};
-    use expensewise_projections::expenses::{self as model, GroupBy};
+    use crate::routes::approvals::{BaseSummaryRowView, Summary, SummaryRowView};
+    use expensewise_projections::expenses::{self as model, GroupBy, Measure};
 
     if report == "summary" {
         let group_by = match group_by {
@@ -421,7 +421,18 @@ async fn replay_report(
             "user" => GroupBy::User,
             _ => GroupBy::Category,
         };
-        let rows = model::summary_in(db, table, organization, None, None, None, group_by).await?;
+        let summary = |measure| {
+            model::summary_in(
+                db,
+                table,
+                organization,
+                None,
+                (None, None),
+                group_by,
+                measure,
+            )
+        };
+        let rows = summary(Measure::Original).await?;
         return Ok(match format {
             "csv" => {
                 let header = ["key", "currency", "total", "count"].map(String::from);
@@ -438,7 +449,12 @@ async fn replay_report(
             }
             _ => {
                 let rows = rows.into_iter().map(SummaryRowView::from).collect();
-                serde_json::to_string_pretty(&Summary { rows })? + "\n"
+                let in_base = summary(Measure::Base)
+                    .await?
+                    .into_iter()
+                    .map(BaseSummaryRowView::from)
+                    .collect();
+                serde_json::to_string_pretty(&Summary { rows, in_base })? + "\n"
             }
         });
     }

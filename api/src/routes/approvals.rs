@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use chrono::NaiveDate;
-use expensewise_projections::expenses::{self as read_model, GroupBy, QueueCursor};
+use expensewise_projections::expenses::{self as read_model, GroupBy, Measure, QueueCursor};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -125,12 +125,43 @@ impl From<read_model::SummaryRow> for SummaryRowView {
     }
 }
 
+/// A group's total in the organization's currency.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Summary {
-    pub rows: Vec<SummaryRowView>,
+pub struct BaseSummaryRowView {
+    pub key: String,
+    /// The organization's currency (empty when no expense of the group has an amount in it).
+    pub currency: String,
+    /// The sum of each expense's recorded amount in that currency (each converted at the
+    /// rate of its own day, rounded once).
+    pub total: String,
+    pub count: i64,
+    /// Expenses of the group whose amount in that currency is unknown (no rate was
+    /// kept for their day, or recorded before amounts were kept in it): in neither
+    /// `total` nor `count`.
+    pub unconverted: i64,
 }
 
-/// Totals per category, month or user, per currency
+impl From<read_model::SummaryRow> for BaseSummaryRowView {
+    fn from(r: read_model::SummaryRow) -> Self {
+        Self {
+            key: r.key,
+            currency: r.currency,
+            total: r.total,
+            count: r.count,
+            unconverted: r.unconverted,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    /// Per group and original currency (amounts of different currencies never added).
+    pub rows: Vec<SummaryRowView>,
+    /// Per group, in the organization's currency.
+    pub in_base: Vec<BaseSummaryRowView>,
+}
+
+/// Totals per category, month or user: per original currency and in the organization's
 ///
 /// Reflects your own changes immediately, with no header needed, whichever replica took
 /// them. Other users' changes appear within milliseconds (p99 under 10 ms in
@@ -164,17 +195,24 @@ pub async fn summary(
         GroupByParam::User => GroupBy::User,
     };
     consistency.wait(&app, &user, read_model::NAME).await?;
-    let rows = read_model::summary(
-        &app.db,
-        user.actor.organization_id,
-        owner,
-        params.from,
-        params.to,
-        group_by,
-    )
-    .await
-    .map_err(|e| ApiError::internal(e.into()))?;
+    let summary = |measure| {
+        read_model::summary(
+            &app.db,
+            user.actor.organization_id,
+            owner,
+            (params.from, params.to),
+            group_by,
+            measure,
+        )
+    };
+    let rows = summary(Measure::Original)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    let in_base = summary(Measure::Base)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
     Ok(Json(Summary {
         rows: rows.into_iter().map(SummaryRowView::from).collect(),
+        in_base: in_base.into_iter().map(BaseSummaryRowView::from).collect(),
     }))
 }

@@ -3,13 +3,15 @@
 
 use chrono::{NaiveDate, Utc};
 use expensewise_domain::expense::{
-    Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, ExpenseError,
+    Assessment, Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, ExpenseError, Valuation,
 };
 use expensewise_domain::{Actor, Currency, EventMetadata, Expense, FieldError, Money};
 use expensewise_infra::event_store::{CommandError, Committed, Scope};
 use expensewise_infra::EventStore;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::policy::{assess, base_currency, value, Candidate};
 use crate::receipts::{attachable_receipt, mark_attached};
 use crate::{latest_today, UseCaseError, UseCaseResult};
 
@@ -21,6 +23,9 @@ pub struct NewExpense {
     pub details: ExpenseDetails,
     /// A receipt of the actor's, not attached elsewhere, to attach.
     pub receipt_id: Option<Uuid>,
+    /// Units of the organization's currency per unit of the expense's (a card
+    /// statement's), instead of the reference rate of the day.
+    pub exchange_rate: Option<Decimal>,
 }
 
 /// Records a draft expense. A retry with the same key answers with the expense the
@@ -41,15 +46,29 @@ pub async fn create(
         }
     }
     let id = new.id.to_string();
+    let details = new.details;
+    let receipt_ids: Vec<Uuid> = new.receipt_id.into_iter().collect();
+    let (valuation, assessment) = judge_new(
+        store,
+        scope,
+        actor,
+        new.id,
+        &details,
+        &receipt_ids,
+        new.exchange_rate,
+    )
+    .await?;
     let command = ExpenseCommand::CreateExpense {
         ctx: Context {
             actor,
             at: Utc::now(),
             expected_version: None,
         },
-        details: new.details,
+        details,
         receipt_id: new.receipt_id,
         today: latest_today(),
+        valuation,
+        assessment,
     };
     let outcome = if new.keyed {
         store
@@ -77,6 +96,38 @@ pub async fn create(
     Ok(committed)
 }
 
+/// A new expense's value in the organization's currency and what its policy says of it.
+pub(crate) async fn judge_new(
+    store: &EventStore,
+    scope: &Scope,
+    actor: Actor,
+    id: Uuid,
+    details: &ExpenseDetails,
+    receipt_ids: &[Uuid],
+    exchange_rate: Option<Decimal>,
+) -> UseCaseResult<(Valuation, Assessment)> {
+    let base = base_currency(store, scope, actor.organization_id).await?;
+    let valuation = value(store, base, details.money, details.spent_on, exchange_rate).await?;
+    let assessment = assess(
+        store,
+        &Candidate {
+            id,
+            organization_id: actor.organization_id,
+            owner_id: actor.user_id,
+            owner_role: actor.role,
+            money: details.money,
+            base_amount: valuation.base_amount,
+            merchant: details.merchant.trim(),
+            category: details.category.trim(),
+            description: details.description.as_deref(),
+            spent_on: details.spent_on,
+            receipt_ids,
+        },
+    )
+    .await?;
+    Ok((valuation, assessment))
+}
+
 /// A partial edit as a client sends it: amounts and currencies still as text, checked
 /// against the expense they change.
 #[derive(Debug, Default)]
@@ -88,6 +139,8 @@ pub struct Edit {
     pub spent_on: Option<NaiveDate>,
     pub description: Option<Option<String>>,
     pub receipt_id: Option<Uuid>,
+    /// A card statement's rate (see [`NewExpense::exchange_rate`]).
+    pub exchange_rate: Option<Decimal>,
 }
 
 pub fn parse_currency(code: &str) -> Result<Currency, FieldError> {
@@ -151,6 +204,53 @@ pub async fn edit(
         spent_on: edit.spent_on,
         description: edit.description,
     };
+    let merged_money = changes.money.unwrap_or(state.money);
+    let merged_day = changes.spent_on.unwrap_or(state.spent_on);
+    // A rate is found again only when what it values changed, when a rate is given, or
+    // when none was known before: a recorded one is never recomputed silently.
+    let revalue = merged_money != state.money
+        || merged_day != state.spent_on
+        || edit.exchange_rate.is_some()
+        || state.base_amount.is_none();
+    let valuation: Option<Valuation> = if revalue {
+        let base = base_currency(store, scope, actor.organization_id).await?;
+        Some(value(store, base, merged_money, merged_day, edit.exchange_rate).await?)
+    } else {
+        None
+    };
+    let mut receipt_ids = state.receipt_ids.clone();
+    receipt_ids.extend(edit.receipt_id.filter(|r| !state.receipt_ids.contains(r)));
+    let description = match &changes.description {
+        Some(d) => d.as_deref(),
+        None => state.description.as_deref(),
+    };
+    let assessment = assess(
+        store,
+        &Candidate {
+            id,
+            organization_id: actor.organization_id,
+            owner_id: state.owner_id,
+            owner_role: actor.role,
+            money: merged_money,
+            base_amount: valuation
+                .as_ref()
+                .map_or(state.base_amount, |v| v.base_amount),
+            merchant: changes
+                .merchant
+                .as_deref()
+                .unwrap_or(&state.merchant)
+                .trim(),
+            category: changes
+                .category
+                .as_deref()
+                .unwrap_or(&state.category)
+                .trim(),
+            description,
+            spent_on: merged_day,
+            receipt_ids: &receipt_ids,
+        },
+    )
+    .await?;
     let ctx = Context {
         actor,
         at: Utc::now(),
@@ -163,6 +263,8 @@ pub async fn edit(
                 ctx: ctx.clone(),
                 changes,
                 today: latest_today(),
+                valuation,
+                assessment,
             },
             metadata,
         )
@@ -213,9 +315,16 @@ pub(crate) async fn list_on_expense(
 /// A step of an expense's lifecycle, with what it needs besides who and when.
 #[derive(Debug, Clone)]
 pub enum Step {
-    Submit,
-    Approve { comment: Option<String> },
-    Reject { reason: String },
+    /// `justification` answers the policy's warnings, when there are any.
+    Submit {
+        justification: Option<String>,
+    },
+    Approve {
+        comment: Option<String>,
+    },
+    Reject {
+        reason: String,
+    },
     Reimburse,
     Delete,
 }
@@ -236,7 +345,9 @@ pub async fn take_step(
         expected_version,
     };
     let command = match step {
-        Step::Submit => ExpenseCommand::SubmitExpense { ctx },
+        Step::Submit { justification } => {
+            return submit(store, scope, ctx, metadata, id, justification).await
+        }
         Step::Approve { comment } => ExpenseCommand::ApproveExpense { ctx, comment },
         Step::Reject { reason } => ExpenseCommand::RejectExpense { ctx, reason },
         Step::Reimburse => ExpenseCommand::ReimburseExpense { ctx },
@@ -245,4 +356,47 @@ pub async fn take_step(
     Ok(store
         .execute::<Expense>(scope, &id.to_string(), command, metadata)
         .await?)
+}
+
+/// Submits an expense after evaluating it against the organization's policy as it is
+/// now: a `block` refuses it, a warning needs `justification`, and the submission records
+/// the policy version and what it found.
+async fn submit(
+    store: &EventStore,
+    scope: &Scope,
+    ctx: Context,
+    metadata: &EventMetadata,
+    id: Uuid,
+    justification: Option<String>,
+) -> UseCaseResult<Committed<Expense>> {
+    let loaded = store
+        .load_for_command::<Expense>(scope, &id.to_string())
+        .await?;
+    let state = loaded
+        .aggregate()
+        .visible_to(&ctx.actor)
+        .ok_or_else(|| UseCaseError::not_found("no such expense"))?;
+    let assessment = assess(
+        store,
+        &Candidate {
+            id,
+            organization_id: state.organization_id,
+            owner_id: state.owner_id,
+            owner_role: ctx.actor.role,
+            money: state.money,
+            base_amount: state.base_amount,
+            merchant: &state.merchant,
+            category: &state.category,
+            description: state.description.as_deref(),
+            spent_on: state.spent_on,
+            receipt_ids: &state.receipt_ids,
+        },
+    )
+    .await?;
+    let command = ExpenseCommand::SubmitExpense {
+        ctx,
+        assessment,
+        justification,
+    };
+    Ok(store.execute_loaded(loaded, command, metadata).await?)
 }

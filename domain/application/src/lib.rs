@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod expenses;
 pub mod history;
+pub mod policy;
 pub mod receipts;
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -43,6 +44,9 @@ pub enum UseCaseError {
     /// was decided on state that has changed since): the caller may run it again.
     #[error("a concurrent change won")]
     LostRace,
+    /// What the decision counts on is not up to date yet: the caller may retry shortly.
+    #[error("{0}")]
+    NotYet(String),
     #[error(transparent)]
     Technical(#[from] anyhow::Error),
 }

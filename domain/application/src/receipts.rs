@@ -15,7 +15,7 @@ use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_projections::receipts as receipts_model;
 use uuid::Uuid;
 
-use crate::expenses::{list_on_expense, parse_currency, parse_money};
+use crate::expenses::{judge_new, list_on_expense, parse_currency, parse_money};
 use crate::{latest_today, UseCaseError, UseCaseResult};
 
 /// The category of expenses made from receipts, for their owner to change.
@@ -269,25 +269,38 @@ pub async fn draft_from_receipt(
         .date
         .filter(|d| *d <= today)
         .unwrap_or_else(|| receipt.uploaded_at.date_naive());
+    let expense_id = expense_from_receipt(receipt_id);
+    let details = ExpenseDetails {
+        money,
+        merchant: fields
+            .merchant
+            .unwrap_or_else(|| "Unknown merchant".to_string()),
+        category: RECEIPT_CATEGORY.to_string(),
+        spent_on,
+        description: Some("Pre-filled from a scanned receipt".to_string()),
+    };
+    let (valuation, assessment) = judge_new(
+        store,
+        scope,
+        actor,
+        expense_id,
+        &details,
+        &[receipt_id],
+        None,
+    )
+    .await?;
     let command = ExpenseCommand::CreateExpense {
         ctx: Context {
             actor,
             at: Utc::now(),
             expected_version: None,
         },
-        details: ExpenseDetails {
-            money,
-            merchant: fields
-                .merchant
-                .unwrap_or_else(|| "Unknown merchant".to_string()),
-            category: RECEIPT_CATEGORY.to_string(),
-            spent_on,
-            description: Some("Pre-filled from a scanned receipt".to_string()),
-        },
+        details,
         receipt_id: Some(receipt_id),
         today,
+        valuation,
+        assessment,
     };
-    let expense_id = expense_from_receipt(receipt_id);
     match store
         .execute::<Expense>(scope, &expense_id.to_string(), command, metadata)
         .await

@@ -2,7 +2,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::exchange::Rate;
 use crate::money::Money;
+use crate::policy::Violation;
 
 /// What an employee says about an expense. Text fields are checked by the aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +26,21 @@ pub struct ExpenseChanges {
     pub description: Option<Option<String>>,
 }
 
+/// The amount in the organization's currency, and the rate that made it (none when the
+/// expense is in that currency). Found by the application; checked by the aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Valuation {
+    pub base_amount: Option<Money>,
+    pub rate: Option<Rate>,
+}
+
+/// What the organization's policy says of the expense, as evaluated by the application.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assessment {
+    pub policy_version: u64,
+    pub violations: Vec<Violation>,
+}
+
 /// Fields every command has: who, when, and which version the client last saw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Context {
@@ -41,11 +58,16 @@ pub enum ExpenseCommand {
         receipt_id: Option<Uuid>,
         /// The actor's local date: `spent_on` may not be after it.
         today: NaiveDate,
+        valuation: Valuation,
+        assessment: Assessment,
     },
     UpdateExpense {
         ctx: Context,
         changes: ExpenseChanges,
         today: NaiveDate,
+        /// `None` keeps the recorded one (the amount, currency and day are unchanged).
+        valuation: Option<Valuation>,
+        assessment: Assessment,
     },
     AttachReceipt {
         ctx: Context,
@@ -53,6 +75,9 @@ pub enum ExpenseCommand {
     },
     SubmitExpense {
         ctx: Context,
+        assessment: Assessment,
+        /// Required when the assessment has warnings.
+        justification: Option<String>,
     },
     ApproveExpense {
         ctx: Context,

@@ -1,4 +1,5 @@
 use super::ExpenseStatus;
+use crate::policy::Violation;
 use crate::rejection::{FieldError, IntoRejection, Rejection};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,6 +24,10 @@ pub enum ExpenseError {
     StaleVersion { current: u64 },
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    #[error("the expense breaks the organization's policy")]
+    Blocked(Vec<Violation>),
+    #[error("the expense breaks rules of the organization's policy that need a justification")]
+    Unjustified(Vec<Violation>),
 }
 
 impl IntoRejection for ExpenseError {
@@ -37,6 +42,8 @@ impl IntoRejection for ExpenseError {
             | Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
             Self::StaleVersion { current } => Rejection::StaleVersion { current: *current },
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
+            Self::Blocked(violations) => Rejection::Blocked(violations.clone()),
+            Self::Unjustified(violations) => Rejection::Unjustified(violations.clone()),
         }
     }
 }

@@ -3,7 +3,9 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::exchange::Rate;
 use crate::money::Money;
+use crate::policy::Violation;
 
 pub const EXPENSE_CREATED: &str = "ExpenseCreated";
 pub const EXPENSE_UPDATED: &str = "ExpenseUpdated";
@@ -13,6 +15,10 @@ pub const EXPENSE_APPROVED: &str = "ExpenseApproved";
 pub const EXPENSE_REJECTED: &str = "ExpenseRejected";
 pub const EXPENSE_REIMBURSED: &str = "ExpenseReimbursed";
 pub const EXPENSE_DELETED: &str = "ExpenseDeleted";
+
+/// Version 2 of `ExpenseCreated`, `ExpenseUpdated` and `ExpenseSubmitted` added the amount
+/// in the organization's currency with its rate, and the policy evaluation.
+pub const EXPENSE_VERSION_2: &str = "2.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +32,13 @@ pub enum ExpenseEvent {
         spent_on: NaiveDate,
         description: Option<String>,
         receipt_id: Option<Uuid>,
+        /// The amount in the organization's currency; `None` when no rate was known.
+        base_amount: Option<Money>,
+        /// The rate that made `base_amount`; `None` when no conversion was needed.
+        rate: Option<Rate>,
+        /// The policy version evaluated against (0: none set) and what it found.
+        policy_version: u64,
+        violations: Vec<Violation>,
         created_at: DateTime<Utc>,
     },
     /// Carries the full details after the edit, so consumers need no earlier event.
@@ -35,6 +48,10 @@ pub enum ExpenseEvent {
         category: String,
         spent_on: NaiveDate,
         description: Option<String>,
+        base_amount: Option<Money>,
+        rate: Option<Rate>,
+        policy_version: u64,
+        violations: Vec<Violation>,
         updated_at: DateTime<Utc>,
     },
     ExpenseReceiptAttached {
@@ -44,6 +61,11 @@ pub enum ExpenseEvent {
     ExpenseSubmitted {
         /// True when the expense had been rejected before.
         resubmission: bool,
+        /// The policy version the submission was evaluated against (0: none set), what it
+        /// found (never a `block`), and the submitter's word on the warnings.
+        policy_version: u64,
+        violations: Vec<Violation>,
+        justification: Option<String>,
         submitted_at: DateTime<Utc>,
     },
     ExpenseApproved {
@@ -82,6 +104,12 @@ impl DomainEvent for ExpenseEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            Self::ExpenseCreated { .. }
+            | Self::ExpenseUpdated { .. }
+            | Self::ExpenseSubmitted { .. } => EXPENSE_VERSION_2,
+            _ => "1.0",
+        }
+        .to_string()
     }
 }

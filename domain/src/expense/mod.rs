@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use changes::FieldChange;
-pub use command::{Context, ExpenseChanges, ExpenseCommand, ExpenseDetails};
+pub use command::{Assessment, Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, Valuation};
 pub use error::ExpenseError;
 pub use event::*;
 
 use crate::actor::{Actor, Role};
+use crate::exchange::Rate;
 use crate::money::Money;
+use crate::policy::{Level, Violation};
 use crate::rejection::FieldError;
 use crate::validate;
 
@@ -95,6 +97,14 @@ pub struct ExpenseState {
     pub category: String,
     pub spent_on: NaiveDate,
     pub description: Option<String>,
+    /// The amount in the organization's currency (`None`: no rate was known) and the
+    /// rate that made it (`None`: none was needed).
+    pub base_amount: Option<Money>,
+    pub rate: Option<Rate>,
+    /// The latest policy evaluation: of the submission once submitted.
+    pub policy_version: u64,
+    pub violations: Vec<Violation>,
+    pub justification: Option<String>,
     pub status: ExpenseStatus,
     pub receipt_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -189,6 +199,33 @@ fn validate_details(
     })
 }
 
+/// A valuation agrees with the amount it values: the rate applied to the amount gives the
+/// base amount, and an amount already in the base currency needs no rate.
+fn check_valuation(money: &Money, valuation: &Valuation) -> Result<(), ExpenseError> {
+    let wrong = |message: &str| {
+        Err(ExpenseError::Invalid(vec![FieldError::new(
+            "exchange_rate",
+            message,
+        )]))
+    };
+    match (&valuation.base_amount, &valuation.rate) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => wrong("a rate without the amount it makes"),
+        (Some(base), None) if base != money => {
+            wrong("the amount in the organization's currency needs a rate")
+        }
+        (Some(_), None) => Ok(()),
+        (Some(base), Some(_)) if base.currency() == money.currency() => {
+            wrong("the expense is in the organization's currency: no rate applies")
+        }
+        (Some(base), Some(rate)) => match rate.apply(money, base.currency()) {
+            Ok(made) if made == *base => Ok(()),
+            Ok(_) => wrong("the rate does not make the amount in the organization's currency"),
+            Err(e) => wrong(&e.to_string()),
+        },
+    }
+}
+
 impl Aggregate for Expense {
     const TYPE: &'static str = AGGREGATE_TYPE;
     type Command = ExpenseCommand;
@@ -208,6 +245,8 @@ impl Aggregate for Expense {
                 details,
                 receipt_id,
                 today,
+                valuation,
+                assessment,
             } => {
                 if self.state.is_some() {
                     return Err(ExpenseError::AlreadyExists);
@@ -216,6 +255,7 @@ impl Aggregate for Expense {
                     return Err(ExpenseError::AuditorsCannotRecord);
                 }
                 let d = validate_details(details, today)?;
+                check_valuation(&d.money, &valuation)?;
                 ExpenseEvent::ExpenseCreated {
                     organization_id: ctx.actor.organization_id,
                     owner_id: ctx.actor.user_id,
@@ -225,6 +265,10 @@ impl Aggregate for Expense {
                     spent_on: d.spent_on,
                     description: d.description,
                     receipt_id,
+                    base_amount: valuation.base_amount,
+                    rate: valuation.rate,
+                    policy_version: assessment.policy_version,
+                    violations: assessment.violations,
                     created_at: ctx.at,
                 }
             }
@@ -232,6 +276,8 @@ impl Aggregate for Expense {
                 ctx,
                 changes,
                 today,
+                valuation,
+                assessment,
             } => {
                 let s = self.owned(&ctx)?;
                 if !s.status.editable() {
@@ -245,11 +291,27 @@ impl Aggregate for Expense {
                     description: changes.description.unwrap_or_else(|| s.description.clone()),
                 };
                 let d = validate_details(merged, today)?;
+                let valued = (d.money == s.money && d.spent_on == s.spent_on).then(|| Valuation {
+                    base_amount: s.base_amount,
+                    rate: s.rate.clone(),
+                });
+                let valuation = match (valuation, valued) {
+                    (Some(v), _) | (None, Some(v)) => v,
+                    (None, None) => {
+                        return Err(ExpenseError::Invalid(vec![FieldError::new(
+                            "amount",
+                            "a new amount or day needs its value in the organization's currency",
+                        )]))
+                    }
+                };
+                check_valuation(&d.money, &valuation)?;
                 let unchanged = d.money == s.money
                     && d.merchant == s.merchant
                     && d.category == s.category
                     && d.spent_on == s.spent_on
-                    && d.description == s.description;
+                    && d.description == s.description
+                    && valuation.base_amount == s.base_amount
+                    && valuation.rate == s.rate;
                 if unchanged {
                     return Ok(());
                 }
@@ -259,6 +321,10 @@ impl Aggregate for Expense {
                     category: d.category,
                     spent_on: d.spent_on,
                     description: d.description,
+                    base_amount: valuation.base_amount,
+                    rate: valuation.rate,
+                    policy_version: assessment.policy_version,
+                    violations: assessment.violations,
                     updated_at: ctx.at,
                 }
             }
@@ -281,13 +347,35 @@ impl Aggregate for Expense {
                     attached_at: ctx.at,
                 }
             }
-            ExpenseCommand::SubmitExpense { ctx } => {
+            ExpenseCommand::SubmitExpense {
+                ctx,
+                assessment,
+                justification,
+            } => {
                 let s = self.owned(&ctx)?;
                 if !s.status.editable() {
                     return Err(ExpenseError::WrongStatus(s.status));
                 }
+                let violations = assessment.violations;
+                if violations.iter().any(|v| v.level == Level::Block) {
+                    return Err(ExpenseError::Blocked(violations));
+                }
+                let justification = match justification {
+                    None => None,
+                    Some(j) => Some(
+                        validate::optional_text("justification", &j, 2000)
+                            .map_err(|e| ExpenseError::Invalid(vec![e]))?,
+                    )
+                    .filter(|j| !j.is_empty()),
+                };
+                if !violations.is_empty() && justification.is_none() {
+                    return Err(ExpenseError::Unjustified(violations));
+                }
                 ExpenseEvent::ExpenseSubmitted {
                     resubmission: s.status == ExpenseStatus::Rejected,
+                    policy_version: assessment.policy_version,
+                    violations,
+                    justification,
                     submitted_at: ctx.at,
                 }
             }
@@ -357,6 +445,10 @@ impl Aggregate for Expense {
             spent_on,
             description,
             receipt_id,
+            base_amount,
+            rate,
+            policy_version,
+            violations,
             created_at,
         } = event
         {
@@ -368,6 +460,11 @@ impl Aggregate for Expense {
                 category,
                 spent_on,
                 description,
+                base_amount,
+                rate,
+                policy_version,
+                violations,
+                justification: None,
                 status: ExpenseStatus::Draft,
                 receipt_ids: receipt_id.into_iter().collect(),
                 created_at,
@@ -391,6 +488,10 @@ impl Aggregate for Expense {
                 category,
                 spent_on,
                 description,
+                base_amount,
+                rate,
+                policy_version,
+                violations,
                 updated_at,
             } => {
                 s.money = money;
@@ -398,6 +499,11 @@ impl Aggregate for Expense {
                 s.category = category;
                 s.spent_on = spent_on;
                 s.description = description;
+                s.base_amount = base_amount;
+                s.rate = rate;
+                s.policy_version = policy_version;
+                s.violations = violations;
+                s.justification = None;
                 s.updated_at = updated_at;
             }
             ExpenseEvent::ExpenseReceiptAttached {
@@ -407,8 +513,17 @@ impl Aggregate for Expense {
                 s.receipt_ids.push(receipt_id);
                 s.updated_at = attached_at;
             }
-            ExpenseEvent::ExpenseSubmitted { submitted_at, .. } => {
+            ExpenseEvent::ExpenseSubmitted {
+                policy_version,
+                violations,
+                justification,
+                submitted_at,
+                ..
+            } => {
                 s.status = ExpenseStatus::Submitted;
+                s.policy_version = policy_version;
+                s.violations = violations;
+                s.justification = justification;
                 s.submitted_at = Some(submitted_at);
                 s.decided_at = None;
                 s.decided_by = None;

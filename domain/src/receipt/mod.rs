@@ -4,6 +4,7 @@
 mod command;
 mod error;
 mod event;
+mod items;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,7 @@ use uuid::Uuid;
 pub use command::{ReceiptCommand, ReviewedFields, Upload};
 pub use error::ReceiptError;
 pub use event::*;
+pub use items::lists_items;
 
 use crate::actor::{Actor, Role};
 use crate::money::Money;

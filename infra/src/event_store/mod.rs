@@ -17,6 +17,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, EventStore as _};
 use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGANIZATION_TYPE};
+use expensewise_domain::policy::{Policy, PolicyError, AGGREGATE_TYPE as POLICY_TYPE};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 
 use append::{append_at_once, Expected};
@@ -60,6 +61,10 @@ pub struct EventStore {
     email_claims: Store<EmailClaim>,
     expenses: Store<Expense>,
     receipts: Store<Receipt>,
+    policies: Store<Policy>,
+    /// Policies as last loaded or written, by organization: every expense recorded is
+    /// evaluated against its organization's, which seldom changes.
+    policy_cache: AggregateCache<Policy>,
     /// Organizations as last loaded or written, by id. Every authenticated request needs
     /// its organization; while its version is unchanged the copy here is exact.
     organization_cache: AggregateCache<Organization>,
@@ -123,6 +128,8 @@ impl EventStore {
             email_claims: store(&db, &vault),
             expenses: snapshotted(&db, &vault, EXPENSE_SNAPSHOT_EVERY),
             receipts: store(&db, &vault),
+            policies: store(&db, &vault),
+            policy_cache: AggregateCache::new(),
             organization_cache: AggregateCache::new(),
             expense_cache: AggregateCache::new(),
             append_connections: None,
@@ -197,6 +204,28 @@ impl EventStore {
             .await
             .map_err(|e| CommandError::Technical(e.into()))?;
         self.organization_at(id, version).await
+    }
+
+    /// The spend policy of an organization as of its latest change (version 0, no rules,
+    /// when it never set one). Like organizations, kept in memory while its version holds.
+    pub async fn load_policy(
+        &self,
+        organization_id: &str,
+    ) -> Result<Policy, CommandError<PolicyError>> {
+        let version = aggregate_version(&self.db, POLICY_TYPE, organization_id)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?;
+        if version == 0 {
+            return Ok(Policy::default());
+        }
+        match self.policy_cache.get(organization_id) {
+            Some((cached, sequence)) if sequence as u64 == version => return Ok(cached),
+            _ => {}
+        }
+        let policy: Policy = self.load(organization_id).await?;
+        self.policy_cache
+            .put(organization_id, policy.clone(), policy.version as usize);
+        Ok(policy)
     }
 
     /// The organization for a query by `user`, and where the latest event that user

@@ -2,6 +2,7 @@
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::Aggregate;
+use expensewise_domain::policy::Policy;
 use expensewise_domain::{EmailClaim, Expense, Organization, Receipt};
 
 use super::cache::AggregateCache;
@@ -65,6 +66,7 @@ store_for!(
     remembered in expense_cache
 );
 store_for!(Receipt, receipts, None);
+store_for!(Policy, policies, None, remembered in policy_cache);
 
 #[cfg(test)]
 mod tests {

@@ -19,8 +19,8 @@ use crate::runner::Projection;
 mod queries;
 
 pub use queries::{
-    approvals, get, list, list_all, list_all_in, summary, summary_in, ExpenseRow, GroupBy,
-    ListCursor, ListFilter, QueueCursor, SummaryRow,
+    approvals, claimed_between, get, list, list_all, list_all_in, same_details, summary,
+    summary_in, ExpenseRow, GroupBy, ListCursor, ListFilter, Measure, QueueCursor, SummaryRow,
 };
 use queries::{decode_row, COLUMNS};
 
@@ -140,10 +140,17 @@ async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Re
             _ => continue,
         };
         let select = format!(
-            "SELECT id, merchant, description, decision_reason FROM {table} \
+            "SELECT id, merchant, description, decision_reason, justification FROM {table} \
              WHERE owner_id = $1 OR id = $2"
         );
-        let rows: Vec<(String, String, Option<String>, Option<String>)> = on_tx!(tx, |conn| {
+        type Erasable = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Erasable> = on_tx!(tx, |conn| {
             sqlx::query_as(&select)
                 .bind(owner.as_deref().unwrap_or_default())
                 .bind(only.as_deref().unwrap_or_default())
@@ -151,9 +158,10 @@ async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Re
                 .await?
         });
         let update = format!(
-            "UPDATE {table} SET description = $2, decision_reason = $3, search = $4 WHERE id = $1"
+            "UPDATE {table} SET description = $2, decision_reason = $3, search = $4, \
+             justification = $5 WHERE id = $1"
         );
-        for (id, merchant, description, reason) in rows {
+        for (id, merchant, description, reason, justification) in rows {
             if kept.contains(&id) {
                 continue;
             }
@@ -165,6 +173,7 @@ async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Re
                     .bind(&description)
                     .bind(reason.as_ref().map(|_| ERASED))
                     .bind(&search)
+                    .bind(justification.as_ref().map(|_| ERASED))
                     .execute(&mut *conn)
                     .await?;
             });
@@ -173,7 +182,7 @@ async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Re
     Ok(())
 }
 
-/// Rows per multi-row statement: 20 parameters each stay under SQLite's limit of 32,766.
+/// Rows per multi-row statement: 27 parameters each stay under SQLite's limit of 32,766.
 const WRITE_CHUNK: usize = 500;
 
 #[async_trait]
@@ -255,7 +264,7 @@ fn placeholders(count: usize, start: usize) -> String {
         .join(", ")
 }
 
-const WRITE_COLUMNS: [&str; 20] = [
+const WRITE_COLUMNS: [&str; 27] = [
     "id",
     "organization_id",
     "owner_id",
@@ -276,6 +285,13 @@ const WRITE_COLUMNS: [&str; 20] = [
     "decided_by",
     "decision_reason",
     "search",
+    "base_amount",
+    "base_amount_minor",
+    "base_currency",
+    "rate",
+    "policy_version",
+    "violations",
+    "justification",
 ];
 
 async fn upsert(
@@ -320,7 +336,14 @@ async fn upsert(
                 .bind(s.decided_at)
                 .bind(s.decided_by.map(|u| u.to_string()))
                 .bind(&s.decision_reason)
-                .bind(search_text(&s.merchant, s.description.as_deref()));
+                .bind(search_text(&s.merchant, s.description.as_deref()))
+                .bind(s.base_amount.map(|b| b.amount_string()))
+                .bind(s.base_amount.as_ref().map(minor_units))
+                .bind(s.base_amount.map(|b| b.currency().code().to_string()))
+                .bind(s.rate.as_ref().map(serde_json::to_string).transpose()?)
+                .bind(i64::try_from(s.policy_version)?)
+                .bind(serde_json::to_string(&s.violations)?)
+                .bind(&s.justification);
         }
         query.execute(&mut *conn).await?;
     });
@@ -374,6 +397,16 @@ fn to_aggregate(row: ExpenseRow, organization_id: &str) -> anyhow::Result<Expens
         category: row.category,
         spent_on: row.spent_on,
         description: row.description,
+        base_amount: match (&row.base_amount, &row.base_currency) {
+            (Some(amount), Some(currency)) => {
+                Some(Money::parse(amount, Currency::parse(currency)?)?)
+            }
+            _ => None,
+        },
+        rate: row.rate,
+        policy_version: u64::try_from(row.policy_version)?,
+        violations: row.violations,
+        justification: row.justification,
         status: ExpenseStatus::parse(&row.status)
             .ok_or_else(|| anyhow::anyhow!("unknown status {:?} in the read model", row.status))?,
         receipt_ids: row.receipt_ids,

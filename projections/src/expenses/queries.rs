@@ -1,7 +1,10 @@
 //! Queries of the expenses read model: lists, the approvals queue, one expense, summaries.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::AGGREGATE_TYPE;
+use expensewise_domain::policy::{Claimed, Violation};
+use expensewise_domain::{Currency, Money};
 use expensewise_infra::{on_database, Database};
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -27,10 +30,18 @@ pub struct ExpenseRow {
     pub decided_at: Option<DateTime<Utc>>,
     pub decided_by: Option<Uuid>,
     pub decision_reason: Option<String>,
+    /// The amount in the organization's currency, when known, and the rate that made it.
+    pub base_amount: Option<String>,
+    pub base_currency: Option<String>,
+    pub rate: Option<Rate>,
+    pub policy_version: i64,
+    pub violations: Vec<Violation>,
+    pub justification: Option<String>,
 }
 
 pub(super) const COLUMNS: &str = "id, owner_id, amount, currency, merchant, category, spent_on, description, status, \
-     receipt_ids, version, created_at, updated_at, submitted_at, decided_at, decided_by, decision_reason";
+     receipt_ids, version, created_at, updated_at, submitted_at, decided_at, decided_by, decision_reason, \
+     base_amount, base_currency, rate, policy_version, violations, justification";
 
 fn uuid(text: String) -> Result<Uuid, sqlx::Error> {
     Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -49,6 +60,9 @@ where
     Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let receipts: String = row.try_get("receipt_ids")?;
+    let json = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
+    let rate: Option<String> = row.try_get("rate")?;
+    let violations: String = row.try_get("violations")?;
     Ok(ExpenseRow {
         id: uuid(row.try_get("id")?)?,
         owner_id: uuid(row.try_get("owner_id")?)?,
@@ -71,6 +85,15 @@ where
             .map(uuid)
             .transpose()?,
         decision_reason: row.try_get("decision_reason")?,
+        base_amount: row.try_get("base_amount")?,
+        base_currency: row.try_get("base_currency")?,
+        rate: rate
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(json)?,
+        policy_version: row.try_get("policy_version")?,
+        violations: serde_json::from_str(&violations).map_err(json)?,
+        justification: row.try_get("justification")?,
     })
 }
 
@@ -359,6 +382,18 @@ pub struct SummaryRow {
     /// Exact, with the currency's number of fraction digits.
     pub total: String,
     pub count: i64,
+    /// In the base currency: the group's expenses whose amount in it is unknown (not in
+    /// `total` nor `count`). Always 0 in original currencies.
+    pub unconverted: i64,
+}
+
+/// Which amounts a summary adds up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Each currency apart, as spent.
+    Original,
+    /// Everything in the organization's currency, as recorded with each expense.
+    Base,
 }
 
 /// Totals per group and currency (amounts in different currencies are never added).
@@ -366,18 +401,18 @@ pub async fn summary(
     db: &Database,
     organization_id: Uuid,
     owner_id: Option<Uuid>,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
     group_by: GroupBy,
+    measure: Measure,
 ) -> Result<Vec<SummaryRow>, sqlx::Error> {
     summary_in(
         db,
         super::TABLE,
         organization_id,
         owner_id,
-        from,
-        to,
+        (from, to),
         group_by,
+        measure,
     )
     .await
 }
@@ -388,9 +423,9 @@ pub async fn summary_in(
     table: &str,
     organization_id: Uuid,
     owner_id: Option<Uuid>,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
     group_by: GroupBy,
+    measure: Measure,
 ) -> Result<Vec<SummaryRow>, sqlx::Error> {
     let key = match (group_by, db) {
         (GroupBy::Category, _) => "category",
@@ -398,9 +433,22 @@ pub async fn summary_in(
         (GroupBy::Month, Database::Postgres(_)) => "to_char(spent_on, 'YYYY-MM')",
         (GroupBy::Month, Database::Sqlite(_)) => "substr(spent_on, 1, 7)",
     };
+    // Every converted amount of an organization is in its one base currency; MAX picks
+    // it (NULL when none of the group is converted).
+    let (currency, total, count, unconverted, group) = match measure {
+        Measure::Original => ("currency", "amount_minor", "COUNT(*)", "0", "1, 2"),
+        Measure::Base => (
+            "MAX(base_currency)",
+            "base_amount_minor",
+            "COUNT(base_amount_minor)",
+            "COUNT(*) - COUNT(base_amount_minor)",
+            "1",
+        ),
+    };
     let mut sql = format!(
-        "SELECT {key} AS key, currency, CAST(SUM(amount_minor) AS BIGINT) AS total, COUNT(*) AS count \
-         FROM {table} WHERE organization_id = $1"
+        "SELECT {key} AS key, {currency} AS currency, \
+         CAST(COALESCE(SUM({total}), 0) AS BIGINT) AS total, {count} AS count, \
+         CAST({unconverted} AS BIGINT) AS unconverted FROM {table} WHERE organization_id = $1"
     );
     let mut n = 1;
     let mut next = |column: &str, op: &str| {
@@ -416,8 +464,9 @@ pub async fn summary_in(
     {
         sql.push_str(clause);
     }
-    sql.push_str(" GROUP BY 1, 2 ORDER BY 1, 2");
-    let rows: Vec<(String, String, i64, i64)> = on_database!(db, |pool| {
+    sql.push_str(&format!(" GROUP BY {group} ORDER BY {group}"));
+    type Grouped = (String, Option<String>, i64, i64, i64);
+    let rows: Vec<Grouped> = on_database!(db, |pool| {
         let mut query = sqlx::query(&sql).bind(organization_id.to_string());
         if let Some(owner) = owner_id {
             query = query.bind(owner.to_string());
@@ -438,13 +487,15 @@ pub async fn summary_in(
                     r.try_get("currency")?,
                     r.try_get("total")?,
                     r.try_get("count")?,
+                    r.try_get("unconverted")?,
                 ))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?
     });
     Ok(rows
         .into_iter()
-        .map(|(key, currency, total, count)| {
+        .map(|(key, currency, total, count, unconverted)| {
+            let currency = currency.unwrap_or_default();
             let digits = expensewise_domain::Currency::parse(&currency)
                 .map(|c| c.minor_units())
                 .unwrap_or(2);
@@ -453,7 +504,79 @@ pub async fn summary_in(
                 total: Decimal::new(total, digits).to_string(),
                 currency,
                 count,
+                unconverted,
             }
         })
         .collect())
+}
+
+/// What the policy's daily and monthly limits count: an owner's expenses claimed (submitted,
+/// approved or reimbursed) between `from` and `to`, in `base` (the organization's
+/// currency), other than `except`.
+pub async fn claimed_between(
+    db: &Database,
+    organization_id: Uuid,
+    owner_id: Uuid,
+    (from, to): (NaiveDate, NaiveDate),
+    base: Currency,
+    except: Uuid,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let sql = format!(
+        "SELECT category, spent_on, base_amount FROM {} WHERE organization_id = $1 \
+         AND owner_id = $2 AND spent_on >= $3 AND spent_on <= $4 AND base_currency = $5 \
+         AND id <> $6 AND status IN ('submitted', 'approved', 'reimbursed')",
+        super::TABLE
+    );
+    let rows: Vec<(String, NaiveDate, String)> = on_database!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(organization_id.to_string())
+            .bind(owner_id.to_string())
+            .bind(from)
+            .bind(to)
+            .bind(base.code())
+            .bind(except.to_string())
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(category, spent_on, amount)| {
+            let amount =
+                Money::parse(&amount, base).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(Claimed {
+                category,
+                spent_on,
+                amount,
+            })
+        })
+        .collect()
+}
+
+/// The organization's other expenses with the same merchant (ignoring case), amount and
+/// day as `money` spent at `merchant` on `spent_on`.
+pub async fn same_details(
+    db: &Database,
+    organization_id: Uuid,
+    (merchant, money, spent_on): (&str, &Money, NaiveDate),
+    except: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id, merchant FROM {} WHERE organization_id = $1 AND spent_on = $2 \
+         AND amount_minor = $3 AND currency = $4 AND id <> $5 ORDER BY created_at LIMIT 50",
+        super::TABLE
+    );
+    let rows: Vec<(String, String)> = on_database!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(organization_id.to_string())
+            .bind(spent_on)
+            .bind(super::minor_units(money))
+            .bind(money.currency().code())
+            .bind(except.to_string())
+            .fetch_all(pool)
+            .await?
+    });
+    let wanted = merchant.trim().to_lowercase();
+    rows.into_iter()
+        .filter(|(_, m)| m.trim().to_lowercase() == wanted)
+        .map(|(id, _)| uuid(id))
+        .collect()
 }

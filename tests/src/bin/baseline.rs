@@ -25,7 +25,9 @@ use axum::{Json, Router};
 use chrono::{NaiveDate, Utc};
 use cqrs_es::persist::{GenericQuery, ViewRepository};
 use cqrs_es::{EventEnvelope, View};
-use expensewise_domain::expense::{Context, ExpenseCommand, ExpenseDetails, ExpenseEvent};
+use expensewise_domain::expense::{
+    Assessment, Context, ExpenseCommand, ExpenseDetails, ExpenseEvent, Valuation,
+};
 use expensewise_domain::{Actor, Currency, Expense, Money, Role};
 use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresViewRepository};
 use serde::{Deserialize, Serialize};
@@ -115,6 +117,12 @@ async fn create_expense(
         },
         receipt_id: None,
         today: Utc::now().date_naive(),
+        // The baseline has no organization or policy: the amount is its own base.
+        valuation: Valuation {
+            base_amount: Some(money),
+            rate: None,
+        },
+        assessment: Assessment::default(),
     };
     let metadata = HashMap::from([("request_id".to_string(), Uuid::new_v4().to_string())]);
     baseline

@@ -78,10 +78,11 @@ fn expense_response(
     request_body = CreateExpenseRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body create one expense")),
     responses(
-        (status = 201, description = "The draft expense", body = ExpenseView,
+        (status = 201, description = "The draft expense, with its amount in the organization's currency and what the policy says of it", body = ExpenseView,
          headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"), ("Location" = String))),
         (status = 403, description = "Auditors cannot record expenses"),
         (status = 422, description = "Invalid input"),
+        (status = 503, description = "The read models the policy's limits or duplicate check count on have not caught up within 5 s; retry"),
     ),
     security(("bearer" = []))
 )]
@@ -107,6 +108,7 @@ pub async fn create_expense(
             description: body.description,
         },
         receipt_id: body.receipt_id,
+        exchange_rate: parse_rate(body.exchange_rate.as_deref())?,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let committed = expenses::create(&app.store, &scope, user.actor, &metadata, new).await?;
@@ -263,6 +265,7 @@ pub async fn get_expense(
         (status = 409, description = "The expense's status does not allow edits, or a concurrent change won"),
         (status = 412, description = "If-Match is stale"),
         (status = 422, description = "Invalid input"),
+        (status = 503, description = "The read models the policy counts on have not caught up within 5 s; retry"),
     ),
     security(("bearer" = []))
 )]
@@ -283,6 +286,7 @@ pub async fn patch_expense(
         spent_on: body.spent_on,
         description: body.description,
         receipt_id: body.receipt_id,
+        exchange_rate: parse_rate(body.exchange_rate.as_deref())?,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let committed = expenses::edit(
@@ -357,14 +361,45 @@ macro_rules! transition {
     };
 }
 
-transition!(
-    submit_expense,
-    "/v1/expenses/{id}/submit",
-    "Submit a draft or rejected expense (owner only)",
-    EmptyRequest,
-    "Only the owner submits",
-    |_input| Step::Submit
-);
+/// Submit a draft or rejected expense (owner only)
+///
+/// The expense is evaluated against the organization's policy as it is now: a rule at
+/// level `block` refuses the submission (409, every violation listed in `violations`);
+/// rules at level `warn` need a `justification` (422 naming it, with `violations`). The
+/// submission records the policy version and the violations, shown to the approvers.
+#[utoipa::path(
+    post, path = "/v1/expenses/{id}/submit", tag = "expenses",
+    params(("id" = Uuid, Path, description = "The expense's id"),
+           ("If-Match" = Option<String>, Header, description = "The ETag you last saw; a stale one gives 412"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content = Option<SubmitRequest>, description = "Optional; `justification` is required when the policy warns"),
+    responses(
+        (status = 200, description = "The submitted expense", body = ExpenseView,
+         headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
+        (status = 403, description = "Only the owner submits"),
+        (status = 404, description = "No such expense in the organization"),
+        (status = 409, description = "The policy blocks it (problem type `urn:expensewise:problem:policy-violation`, every violation in `violations`), the status does not allow it, or a concurrent change won"),
+        (status = 412, description = "If-Match is stale"),
+        (status = 422, description = "Invalid input, or a justification is needed for the policy's warnings (`violations` lists them)"),
+        (status = 503, description = "The read models the policy counts on have not caught up within 5 s; retry"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn submit_expense(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Optimistic(scope): Optimistic,
+    if_match: IfMatch,
+    Path(id): Path<Uuid>,
+    OptionalJsonBody(body): OptionalJsonBody<SubmitRequest>,
+) -> ApiResult<Response> {
+    let submit = Step::Submit {
+        justification: body.justification,
+    };
+    let committed = step(&app, &scope, &user, &meta, if_match, id, submit).await?;
+    expense_response(StatusCode::OK, id, &committed)
+}
 
 transition!(
     approve_expense,

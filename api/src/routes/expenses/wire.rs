@@ -1,8 +1,13 @@
 //! What expenses look like on the wire: views, requests and list parameters.
 
+use std::str::FromStr;
+
 use chrono::{DateTime, NaiveDate, Utc};
+use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::{ExpenseState, ExpenseStatus};
+use expensewise_domain::policy::{Level, Violation};
 use expensewise_projections::expenses::ExpenseRow;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -56,6 +61,120 @@ pub struct ExpenseView {
     pub decided_by: Option<Uuid>,
     /// The approver's comment, or the reason for a rejection.
     pub decision_reason: Option<String>,
+    /// The amount in the organization's currency; `null` when no rate was known for the
+    /// day it was spent (it cannot be submitted so), or for expenses recorded before
+    /// amounts were kept in it.
+    #[schema(example = "5.69")]
+    pub base_amount: Option<String>,
+    #[schema(example = "EUR")]
+    pub base_currency: Option<String>,
+    /// The rate that made `base_amount`; `null` when the expense is in that currency.
+    pub rate: Option<RateView>,
+    /// The policy version of the latest evaluation (of the submission once submitted; 0
+    /// when the organization has none) and what it found.
+    pub policy_version: u64,
+    pub violations: Vec<ViolationView>,
+    /// The submitter's word on the policy's warnings.
+    pub justification: Option<String>,
+}
+
+/// How an amount in another currency was converted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RateView {
+    /// `reference`: the published rates of `date` (the latest on or before the day
+    /// spent) from `source`, through the euro; `manual`: given with the expense.
+    #[schema(example = "reference")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "ECB")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// Units of the expense's currency one euro bought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "175.68")]
+    pub from_per_euro: Option<String>,
+    /// Units of the organization's currency one euro bought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1")]
+    pub to_per_euro: Option<String>,
+    /// For a manual rate: units of the organization's currency per unit of the expense's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_unit: Option<String>,
+}
+
+impl From<&Rate> for RateView {
+    fn from(rate: &Rate) -> Self {
+        match rate {
+            Rate::Reference {
+                source,
+                date,
+                from_per_euro,
+                to_per_euro,
+            } => Self {
+                kind: "reference".into(),
+                source: Some(source.clone()),
+                date: Some(*date),
+                from_per_euro: Some(from_per_euro.to_string()),
+                to_per_euro: Some(to_per_euro.to_string()),
+                per_unit: None,
+            },
+            Rate::Manual { per_unit } => Self {
+                kind: "manual".into(),
+                source: None,
+                date: None,
+                from_per_euro: None,
+                to_per_euro: None,
+                per_unit: Some(per_unit.to_string()),
+            },
+        }
+    }
+}
+
+/// A rule of the organization's policy the expense breaks.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ViolationView {
+    /// The rule's id (`exchange_rate`: the built-in check that the amount is known in
+    /// the organization's currency).
+    pub rule: String,
+    pub level: LevelView,
+    pub message: String,
+}
+
+/// `warn` needs a justification to submit; `block` refuses the submission.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelView {
+    Warn,
+    Block,
+}
+
+impl From<&Violation> for ViolationView {
+    fn from(v: &Violation) -> Self {
+        Self {
+            rule: v.rule.clone(),
+            level: match v.level {
+                Level::Warn => LevelView::Warn,
+                Level::Block => LevelView::Block,
+            },
+            message: v.message.clone(),
+        }
+    }
+}
+
+/// A decimal rate as a client sends it: positive, at most 12 fraction digits.
+pub fn parse_rate(text: Option<&str>) -> ApiResult<Option<Decimal>> {
+    let Some(text) = text else { return Ok(None) };
+    let rate = Decimal::from_str(text.trim()).map_err(|_| {
+        ApiError::invalid_field("exchange_rate", "is not a decimal number like \"0.0057\"")
+    })?;
+    if rate <= Decimal::ZERO || rate.scale() > 12 || rate > Decimal::from(1_000_000) {
+        return Err(ApiError::invalid_field(
+            "exchange_rate",
+            "must be positive, at most 1,000,000, with at most 12 fraction digits",
+        ));
+    }
+    Ok(Some(rate))
 }
 
 impl ExpenseView {
@@ -78,6 +197,12 @@ impl ExpenseView {
             decided_at: s.decided_at,
             decided_by: s.decided_by,
             decision_reason: s.decision_reason.clone(),
+            base_amount: s.base_amount.map(|b| b.amount_string()),
+            base_currency: s.base_amount.map(|b| b.currency().code().to_string()),
+            rate: s.rate.as_ref().map(RateView::from),
+            policy_version: s.policy_version,
+            violations: s.violations.iter().map(ViolationView::from).collect(),
+            justification: s.justification.clone(),
         }
     }
 }
@@ -110,6 +235,12 @@ impl ExpenseView {
             decided_at: row.decided_at,
             decided_by: row.decided_by,
             decision_reason: row.decision_reason,
+            base_amount: row.base_amount,
+            base_currency: row.base_currency,
+            rate: row.rate.as_ref().map(RateView::from),
+            policy_version: u64::try_from(row.policy_version).unwrap_or_default(),
+            violations: row.violations.iter().map(ViolationView::from).collect(),
+            justification: row.justification,
         })
     }
 }
@@ -184,6 +315,12 @@ pub struct CreateExpenseRequest {
     /// A receipt you uploaded, to attach.
     #[serde(default)]
     pub receipt_id: Option<Uuid>,
+    /// For an expense in another currency than the organization's: units of the
+    /// organization's currency per unit of the expense's, as on a card statement. Without
+    /// it, the reference rate of `spent_on` is used (the latest published on or before it).
+    #[serde(default)]
+    #[schema(example = "0.0057")]
+    pub exchange_rate: Option<String>,
 }
 
 /// Any of the create fields; absent fields stay as they are, `"description": null`
@@ -206,6 +343,10 @@ pub struct PatchExpenseRequest {
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub receipt_id: Option<Uuid>,
+    /// A card statement's rate (see the create request); a new amount, currency or day
+    /// without one is converted at the reference rate of the day.
+    #[serde(default)]
+    pub exchange_rate: Option<String>,
 }
 
 /// Tells "absent" (outer `None`, from `default`) from "null" (`Some(None)`).
@@ -227,6 +368,15 @@ pub struct ApproveRequest {
 pub struct RejectRequest {
     /// Why the expense is rejected; required.
     pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// Why the expense is right although it breaks rules that warn; required when it
+    /// does (422 names `justification` otherwise), shown to the approvers.
+    #[serde(default)]
+    pub justification: Option<String>,
 }
 
 /// Commands with no input accept an empty body or `{}`.

@@ -8,7 +8,7 @@ use super::*;
 fn the_owner_submits_a_draft() {
     Fixture::with(())
         .given(vec![created()])
-        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .when(submit(owner()))
         .then_expect_events(vec![submitted(false)]);
 }
 
@@ -16,7 +16,7 @@ fn the_owner_submits_a_draft() {
 fn only_the_owner_submits() {
     Fixture::with(())
         .given(vec![created()])
-        .when(ExpenseCommand::SubmitExpense { ctx: admin() })
+        .when(submit(admin()))
         .then_expect_error(ExpenseError::NotOwner);
 }
 
@@ -24,7 +24,7 @@ fn only_the_owner_submits() {
 fn submitting_twice_is_a_conflict() {
     Fixture::with(())
         .given(vec![created(), submitted(false)])
-        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .when(submit(owner()))
         .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
 }
 
@@ -32,7 +32,7 @@ fn submitting_twice_is_a_conflict() {
 fn a_rejected_expense_is_resubmitted() {
     Fixture::with(())
         .given(vec![created(), submitted(false), rejected()])
-        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .when(submit(owner()))
         .then_expect_events(vec![submitted(true)]);
 }
 
@@ -53,6 +53,10 @@ fn a_rejected_expense_can_be_edited_before_resubmitting() {
             category: "meals".into(),
             spent_on: day(20),
             description: Some("Team lunch".into()),
+            base_amount: Some(eur("42.50")),
+            rate: None,
+            policy_version: 0,
+            violations: Vec::new(),
             updated_at: at(),
         }]);
 }
@@ -254,6 +258,108 @@ fn only_the_owner_deletes() {
 fn a_deleted_expense_is_gone() {
     Fixture::with(())
         .given(vec![created(), deleted()])
-        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .when(submit(owner()))
         .then_expect_error(ExpenseError::NotFound);
+}
+
+// --- policy and currency ---
+
+fn violation(rule: &str, level: Level) -> Violation {
+    Violation {
+        rule: rule.into(),
+        level,
+        message: format!("breaks {rule}"),
+    }
+}
+
+fn submit_with(violations: Vec<Violation>, justification: Option<&str>) -> ExpenseCommand {
+    ExpenseCommand::SubmitExpense {
+        ctx: owner(),
+        assessment: Assessment {
+            policy_version: 4,
+            violations,
+        },
+        justification: justification.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_block_refuses_the_submission_naming_every_violation() {
+    let found = vec![
+        violation("memo", Level::Warn),
+        violation("cap", Level::Block),
+    ];
+    Fixture::with(())
+        .given(vec![created()])
+        .when(submit_with(found.clone(), Some("client visit")))
+        .then_expect_error(ExpenseError::Blocked(found));
+}
+
+#[test]
+fn a_warning_needs_a_justification_which_the_submission_records() {
+    let found = vec![violation("memo", Level::Warn)];
+    Fixture::with(())
+        .given(vec![created()])
+        .when(submit_with(found.clone(), Some("  ")))
+        .then_expect_error(ExpenseError::Unjustified(found.clone()));
+    Fixture::with(())
+        .given(vec![created()])
+        .when(submit_with(found.clone(), Some("client visit")))
+        .then_expect_events(vec![ExpenseEvent::ExpenseSubmitted {
+            resubmission: false,
+            policy_version: 4,
+            violations: found,
+            justification: Some("client visit".into()),
+            submitted_at: at(),
+        }]);
+}
+
+#[test]
+fn a_valuation_must_agree_with_its_rate() {
+    let yen = Money::parse("1000", Currency::parse("JPY").unwrap()).unwrap();
+    let create_in_yen = |base: &str| ExpenseCommand::CreateExpense {
+        ctx: owner(),
+        details: ExpenseDetails {
+            money: yen,
+            ..details()
+        },
+        receipt_id: None,
+        today: today(),
+        valuation: Valuation {
+            base_amount: Some(eur(base)),
+            rate: Some(crate::exchange::Rate::Manual {
+                per_unit: "0.0057".parse().unwrap(),
+            }),
+        },
+        assessment: Assessment::default(),
+    };
+    let made = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_in_yen("5.70"))
+        .inspect_result()
+        .unwrap();
+    assert!(matches!(
+        &made[0],
+        ExpenseEvent::ExpenseCreated { base_amount: Some(b), .. } if *b == eur("5.70")
+    ));
+    let result = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_in_yen("5.71"))
+        .inspect_result();
+    expect_invalid_fields(result, &["exchange_rate"]);
+    // A new amount cannot keep the old valuation.
+    let result = Fixture::with(())
+        .given(vec![created()])
+        .when(ExpenseCommand::UpdateExpense {
+            ctx: owner(),
+            changes: ExpenseChanges {
+                money: Some(eur("50.00")),
+                ..ExpenseChanges::default()
+            },
+            today: today(),
+            valuation: None,
+            assessment: Assessment::default(),
+        })
+        .inspect_result();
+    expect_invalid_fields(result, &["amount"]);
 }

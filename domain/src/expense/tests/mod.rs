@@ -78,6 +78,10 @@ fn created() -> ExpenseEvent {
         spent_on: day(20),
         description: Some("Team lunch".into()),
         receipt_id: None,
+        base_amount: Some(eur("42.50")),
+        rate: None,
+        policy_version: 0,
+        violations: Vec::new(),
         created_at: at(),
     }
 }
@@ -85,6 +89,9 @@ fn created() -> ExpenseEvent {
 fn submitted(resubmission: bool) -> ExpenseEvent {
     ExpenseEvent::ExpenseSubmitted {
         resubmission,
+        policy_version: 0,
+        violations: Vec::new(),
+        justification: None,
         submitted_at: at(),
     }
 }
@@ -125,6 +132,24 @@ fn create(ctx: Context) -> ExpenseCommand {
         details: details(),
         receipt_id: None,
         today: today(),
+        valuation: in_euros(&details().money),
+        assessment: Assessment::default(),
+    }
+}
+
+/// An amount already in the organization's currency (the tests' organization's is EUR).
+fn in_euros(money: &Money) -> Valuation {
+    Valuation {
+        base_amount: Some(*money),
+        rate: None,
+    }
+}
+
+fn submit(ctx: Context) -> ExpenseCommand {
+    ExpenseCommand::SubmitExpense {
+        ctx,
+        assessment: Assessment::default(),
+        justification: None,
     }
 }
 
@@ -142,8 +167,10 @@ fn reject(ctx: Context, reason: &str) -> ExpenseCommand {
 fn update(ctx: Context, changes: ExpenseChanges) -> ExpenseCommand {
     ExpenseCommand::UpdateExpense {
         ctx,
+        valuation: changes.money.as_ref().map(in_euros),
         changes,
         today: today(),
+        assessment: Assessment::default(),
     }
 }
 
@@ -174,6 +201,8 @@ fn a_draft_can_start_with_a_receipt() {
             details: details(),
             receipt_id: Some(RECEIPT),
             today: today(),
+            valuation: in_euros(&eur("42.50")),
+            assessment: Assessment::default(),
         })
         .inspect_result()
         .unwrap();
@@ -210,6 +239,8 @@ fn an_expense_cannot_be_spent_in_the_future() {
             },
             receipt_id: None,
             today: today(),
+            valuation: in_euros(&eur("42.50")),
+            assessment: Assessment::default(),
         })
         .inspect_result();
     expect_invalid_fields(result, &["spent_on"]);
@@ -229,6 +260,8 @@ fn empty_merchant_and_category_are_refused_together() {
             },
             receipt_id: None,
             today: today(),
+            valuation: in_euros(&eur("42.50")),
+            assessment: Assessment::default(),
         })
         .inspect_result();
     expect_invalid_fields(result, &["merchant", "category", "description"]);
@@ -254,6 +287,10 @@ fn the_owner_edits_a_draft() {
             category: "meals".into(),
             spent_on: day(20),
             description: None,
+            base_amount: Some(eur("40.00")),
+            rate: None,
+            policy_version: 0,
+            violations: Vec::new(),
             updated_at: at(),
         }]);
 }
@@ -329,12 +366,10 @@ fn a_stale_version_is_refused() {
 fn the_current_version_is_accepted() {
     Fixture::with(())
         .given(vec![created()])
-        .when(ExpenseCommand::SubmitExpense {
-            ctx: Context {
-                expected_version: Some(1),
-                ..owner()
-            },
-        })
+        .when(submit(Context {
+            expected_version: Some(1),
+            ..owner()
+        }))
         .then_expect_events(vec![submitted(false)]);
 }
 
@@ -344,7 +379,7 @@ fn an_expense_of_another_organization_is_not_found() {
     stranger.actor.organization_id = Uuid::from_u128(999);
     Fixture::with(())
         .given(vec![created()])
-        .when(ExpenseCommand::SubmitExpense { ctx: stranger })
+        .when(submit(stranger))
         .then_expect_error(ExpenseError::NotFound);
 }
 
@@ -352,7 +387,7 @@ fn an_expense_of_another_organization_is_not_found() {
 fn a_missing_expense_is_not_found() {
     Fixture::with(())
         .given_no_previous_events()
-        .when(ExpenseCommand::SubmitExpense { ctx: owner() })
+        .when(submit(owner()))
         .then_expect_error(ExpenseError::NotFound);
 }
 

@@ -1,0 +1,312 @@
+//! The organization's spend policy: its rules (admins change them; everyone reads them)
+//! and every version it has had.
+
+use std::str::FromStr;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use expensewise_application::policy as use_case;
+use expensewise_domain::policy::{Level, Policy, Rule, RuleKind};
+use expensewise_domain::Role;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::expenses::LevelView;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AuthUser, IfMatch, JsonBody, Optimistic, RequestMeta};
+use crate::state::AppState;
+
+/// What a rule checks; amounts are in the organization's currency.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKindView {
+    /// A receipt is attached when the expense is over `amount`.
+    ReceiptRequired,
+    /// A receipt listing what was bought, over `amount`.
+    ItemisedReceipt,
+    /// One expense is at most `amount`.
+    MaxPerExpense,
+    /// A person's expenses of one day (in `categories`, if given) are at most `amount`.
+    MaxPerDay,
+    /// The same per calendar month.
+    MaxPerMonth,
+    /// Submitted at most `days` after `spent_on`.
+    MaxAge,
+    /// Flags a Saturday, Sunday or one of `holidays`.
+    WeekendOrHoliday,
+    /// A merchant with one of `merchant_words`, or a category of `prohibited_categories`.
+    Prohibited,
+    /// A description over `amount`.
+    DescriptionRequired,
+    /// Another expense with the same receipt, or the same merchant, amount and day.
+    Duplicate,
+}
+
+const KINDS: [(RuleKindView, RuleKind); 10] = [
+    (RuleKindView::ReceiptRequired, RuleKind::ReceiptRequired),
+    (RuleKindView::ItemisedReceipt, RuleKind::ItemisedReceipt),
+    (RuleKindView::MaxPerExpense, RuleKind::MaxPerExpense),
+    (RuleKindView::MaxPerDay, RuleKind::MaxPerDay),
+    (RuleKindView::MaxPerMonth, RuleKind::MaxPerMonth),
+    (RuleKindView::MaxAge, RuleKind::MaxAge),
+    (RuleKindView::WeekendOrHoliday, RuleKind::WeekendOrHoliday),
+    (RuleKindView::Prohibited, RuleKind::Prohibited),
+    (
+        RuleKindView::DescriptionRequired,
+        RuleKind::DescriptionRequired,
+    ),
+    (RuleKindView::Duplicate, RuleKind::Duplicate),
+];
+
+/// A role a rule may be narrowed to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleView {
+    Employee,
+    Approver,
+    Auditor,
+    Admin,
+}
+
+const ROLES: [(RoleView, Role); 4] = [
+    (RoleView::Employee, Role::Employee),
+    (RoleView::Approver, Role::Approver),
+    (RoleView::Auditor, Role::Auditor),
+    (RoleView::Admin, Role::Admin),
+];
+
+/// One rule. `kind` decides which of the optional fields it takes (422 names the rule
+/// when one is missing or does not apply).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleView {
+    /// Unique in the policy: 1 to 64 of a-z, 0-9, `-` and `_`.
+    #[schema(example = "receipts-over-75")]
+    pub id: String,
+    pub kind: RuleKindView,
+    pub level: LevelView,
+    /// A decimal string in the organization's currency (thresholds are strictly "over").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "75.00")]
+    pub amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<NaiveDate>,
+    /// Whole words or phrases, matched case-insensitively in the merchant's name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merchant_words: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prohibited_categories: Vec<String>,
+    /// Only expenses of these categories (all when empty); for daily and monthly limits,
+    /// also which expenses count towards the sum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Only expenses of people with these roles (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<RoleView>,
+}
+
+impl RuleView {
+    fn from_rule(rule: &Rule) -> Self {
+        let kind = KINDS
+            .iter()
+            .find(|(_, k)| *k == rule.kind)
+            .map_or(RuleKindView::Duplicate, |(v, _)| *v);
+        Self {
+            id: rule.id.clone(),
+            kind,
+            level: match rule.level {
+                Level::Warn => LevelView::Warn,
+                Level::Block => LevelView::Block,
+            },
+            amount: rule.amount.map(|a| a.to_string()),
+            days: rule.days,
+            holidays: rule.holidays.clone(),
+            merchant_words: rule.merchant_words.clone(),
+            prohibited_categories: rule.prohibited_categories.clone(),
+            categories: rule.categories.clone(),
+            roles: rule
+                .roles
+                .iter()
+                .filter_map(|r| ROLES.iter().find(|(_, d)| d == r).map(|(v, _)| *v))
+                .collect(),
+        }
+    }
+
+    fn into_rule(self, n: usize) -> ApiResult<Rule> {
+        let amount = match self.amount.as_deref() {
+            None => None,
+            Some(text) => Some(Decimal::from_str(text.trim()).map_err(|_| {
+                ApiError::invalid_field(
+                    &format!("rules[{n}] ({})", self.id),
+                    format!("amount {text:?} is not a decimal number"),
+                )
+            })?),
+        };
+        Ok(Rule {
+            kind: KINDS
+                .iter()
+                .find(|(v, _)| *v == self.kind)
+                .map_or(RuleKind::Duplicate, |(_, k)| *k),
+            level: match self.level {
+                LevelView::Warn => Level::Warn,
+                LevelView::Block => Level::Block,
+            },
+            amount,
+            days: self.days,
+            holidays: self.holidays,
+            merchant_words: self.merchant_words,
+            prohibited_categories: self.prohibited_categories,
+            categories: self.categories,
+            roles: self
+                .roles
+                .iter()
+                .filter_map(|r| ROLES.iter().find(|(v, _)| v == r).map(|(_, d)| *d))
+                .collect(),
+            id: self.id,
+        })
+    }
+}
+
+/// The organization's policy at one version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    /// 0 while the organization has never set a policy. Also the `ETag`.
+    pub version: u64,
+    pub rules: Vec<RuleView>,
+    pub changed_at: Option<DateTime<Utc>>,
+    pub changed_by: Option<Uuid>,
+}
+
+impl From<&Policy> for PolicyView {
+    fn from(p: &Policy) -> Self {
+        Self {
+            version: p.version,
+            rules: p.rules.iter().map(RuleView::from_rule).collect(),
+            changed_at: p.changed_at,
+            changed_by: p.changed_by,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicyRequest {
+    /// The whole rule set; at most 200 rules. `[]` removes every rule.
+    pub rules: Vec<RuleView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyParams {
+    /// The policy as it read at this version (an expense's `policy_version`).
+    pub version: Option<u64>,
+}
+
+fn with_etag(policy: &Policy) -> Response {
+    (
+        [super::etag_header(policy.version)],
+        Json(PolicyView::from(policy)),
+    )
+        .into_response()
+}
+
+/// The organization's spend policy
+///
+/// Every member may read the rules their expenses are held to; `version` gives the policy
+/// as it read then, e.g. at the version a submission recorded.
+#[utoipa::path(
+    get, path = "/v1/policy", tag = "policy",
+    params(PolicyParams),
+    responses(
+        (status = 200, description = "The policy (version 0 and no rules if none was ever set)", body = PolicyView,
+         headers(("ETag" = String, description = "The version"))),
+        (status = 404, description = "The policy never had that version"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_policy(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<PolicyParams>,
+) -> ApiResult<Response> {
+    let organization = user.actor.organization_id;
+    let Some(version) = params.version else {
+        let policy = app.store.load_policy(&organization.to_string()).await?;
+        return Ok(with_etag(&policy));
+    };
+    if version == 0 {
+        return Ok(with_etag(&Policy::default()));
+    }
+    let versions = use_case::versions(&app.store, organization).await?;
+    let policy = versions
+        .iter()
+        .find(|p| p.version == version)
+        .ok_or_else(|| ApiError::not_found(format!("the policy never had version {version}")))?;
+    Ok(with_etag(policy))
+}
+
+/// Every version of the policy, oldest first
+///
+/// Who changed it when, and the whole rule set after each change.
+#[utoipa::path(
+    get, path = "/v1/policy/history", tag = "policy",
+    responses(
+        (status = 200, description = "The policy's versions, oldest first", body = Vec<PolicyView>),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn policy_history(
+    State(app): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<PolicyView>>> {
+    let versions = use_case::versions(&app.store, user.actor.organization_id).await?;
+    Ok(Json(versions.iter().map(PolicyView::from).collect()))
+}
+
+/// Replace the policy's rules (admins)
+///
+/// Applies to expenses created, edited or submitted from now on; what earlier
+/// submissions recorded stays as it was.
+#[utoipa::path(
+    put, path = "/v1/policy", tag = "policy",
+    params(("If-Match" = Option<String>, Header, description = "The ETag you last saw; a stale one gives 412")),
+    request_body = PutPolicyRequest,
+    responses(
+        (status = 200, description = "The policy after the change (unchanged rules make no new version)", body = PolicyView,
+         headers(("ETag" = String, description = "The version"), ("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
+        (status = 403, description = "Only admins change the policy"),
+        (status = 409, description = "A concurrent change won"),
+        (status = 412, description = "If-Match is stale"),
+        (status = 422, description = "An invalid rule: `errors` names each as `rules[n] (id)`"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn put_policy(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Optimistic(scope): Optimistic,
+    if_match: IfMatch,
+    JsonBody(body): JsonBody<PutPolicyRequest>,
+) -> ApiResult<Response> {
+    let rules = body
+        .rules
+        .into_iter()
+        .enumerate()
+        .map(|(n, r)| r.into_rule(n))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let committed =
+        use_case::set_rules(&app.store, &scope, user.actor, &metadata, rules, if_match.0).await?;
+    let mut response = with_etag(&committed.aggregate);
+    let (name, value) = super::consistency_header(committed.head);
+    response.headers_mut().insert(name, value);
+    Ok(response)
+}

@@ -1,0 +1,304 @@
+//! Spend policies and money in the organization's currency (issue 19): setting the
+//! policy, valuing an expense in the base currency, and gathering what a policy needs to
+//! evaluate one — the rules themselves are decided by `expensewise_domain::policy`.
+
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use expensewise_domain::exchange::Rate;
+use expensewise_domain::expense::{Assessment, Valuation};
+use expensewise_domain::policy::{
+    self, Claimed, Duplicate, DuplicateReason, Facts, Policy, PolicyCommand, PolicyEvent, Rule,
+    RuleKind,
+};
+use expensewise_domain::receipt::lists_items;
+use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
+use expensewise_infra::event_store::{Committed, Scope};
+use expensewise_infra::{exchange_rates, EventStore};
+use expensewise_projections::checkpoint::{Checkpoints, ConsistencyError};
+use expensewise_projections::{expenses as expenses_model, receipts as receipts_model};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::{UseCaseError, UseCaseResult};
+
+/// Replaces the organization's rules (admins only); `expected_version` is the client's
+/// `If-Match`.
+pub async fn set_rules(
+    store: &EventStore,
+    scope: &Scope,
+    actor: Actor,
+    metadata: &EventMetadata,
+    rules: Vec<Rule>,
+    expected_version: Option<u64>,
+) -> UseCaseResult<Committed<Policy>> {
+    let command = PolicyCommand::SetRules {
+        actor,
+        at: Utc::now(),
+        expected_version,
+        rules,
+    };
+    Ok(store
+        .execute::<Policy>(scope, &actor.organization_id.to_string(), command, metadata)
+        .await?)
+}
+
+/// Every version the organization's policy has had, oldest first: what auditors read to
+/// know which rules a submission met (its `policy_version`).
+pub async fn versions(store: &EventStore, organization_id: Uuid) -> UseCaseResult<Vec<Policy>> {
+    let events = expensewise_infra::event_store::aggregate_events(
+        store.database(),
+        policy::AGGREGATE_TYPE,
+        &organization_id.to_string(),
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    let mut policy = Policy::default();
+    let mut versions = Vec::with_capacity(events.len());
+    for event in events {
+        let event: PolicyEvent = serde_json::from_value(event.payload)
+            .map_err(|e| anyhow::anyhow!("a stored policy event does not read: {e}"))?;
+        cqrs_es::Aggregate::apply(&mut policy, event);
+        versions.push(policy.clone());
+    }
+    Ok(versions)
+}
+
+/// The organization's currency, in which limits, thresholds and summaries are kept.
+pub async fn base_currency(
+    store: &EventStore,
+    scope: &Scope,
+    organization_id: Uuid,
+) -> UseCaseResult<Currency> {
+    store
+        .organization_for_request(scope, &organization_id.to_string())
+        .await?
+        .default_currency()
+        .ok_or_else(|| UseCaseError::not_found("no such organization"))
+}
+
+/// `money` spent on `spent_on` in `base`: as it is when already in it; at `manual` (units
+/// of `base` per unit, from a card statement) when given; else at the reference rates of
+/// the day (the latest publication on or before it). Unknown when no rate is kept.
+pub async fn value(
+    store: &EventStore,
+    base: Currency,
+    money: Money,
+    spent_on: NaiveDate,
+    manual: Option<Decimal>,
+) -> UseCaseResult<Valuation> {
+    if money.currency() == base {
+        if manual.is_some() {
+            return Err(UseCaseError::invalid(
+                "exchange_rate",
+                format!("the expense is in the organization's currency ({base}): no rate applies"),
+            ));
+        }
+        return Ok(Valuation {
+            base_amount: Some(money),
+            rate: None,
+        });
+    }
+    if let Some(per_unit) = manual {
+        let rate = Rate::Manual { per_unit };
+        let base_amount = rate
+            .apply(&money, base)
+            .map_err(|e| UseCaseError::invalid("exchange_rate", e.to_string()))?;
+        return Ok(Valuation {
+            base_amount: Some(base_amount),
+            rate: Some(rate),
+        });
+    }
+    Ok(
+        match exchange_rates::convert_on(store.database(), &money, base, spent_on).await? {
+            Some(conversion) => Valuation {
+                base_amount: Some(conversion.to),
+                rate: Some(conversion.rate),
+            },
+            None => Valuation {
+                base_amount: None,
+                rate: None,
+            },
+        },
+    )
+}
+
+/// An expense as it will stand after the command being decided.
+pub struct Candidate<'a> {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub owner_role: Role,
+    pub money: Money,
+    pub base_amount: Option<Money>,
+    pub merchant: &'a str,
+    pub category: &'a str,
+    pub description: Option<&'a str>,
+    pub spent_on: NaiveDate,
+    pub receipt_ids: &'a [Uuid],
+}
+
+/// How long an evaluation waits for the read models it counts on to include every write
+/// so far, before asking the client to try again.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+/// Evaluates `candidate` against its organization's policy as it is now: the rules it
+/// needs decide what is read (the person's month, the receipts, possible duplicates).
+pub async fn assess(store: &EventStore, candidate: &Candidate<'_>) -> UseCaseResult<Assessment> {
+    let policy = store
+        .load_policy(&candidate.organization_id.to_string())
+        .await?;
+    let applying: Vec<&Rule> = policy
+        .rules
+        .iter()
+        .filter(|r| r.applies_to(candidate.category, candidate.owner_role))
+        .collect();
+    let needs = |kinds: &[RuleKind]| applying.iter().any(|r| kinds.contains(&r.kind));
+    let counts_sums = needs(&[RuleKind::MaxPerDay, RuleKind::MaxPerMonth]);
+    let finds_duplicates = needs(&[RuleKind::Duplicate]);
+    if counts_sums || finds_duplicates {
+        caught_up(store, &[expenses_model::NAME, receipts_model::NAME]).await?;
+    }
+    let others = match (counts_sums, candidate.base_amount) {
+        (true, Some(base)) => {
+            let month = month_of(candidate.spent_on);
+            expenses_model::claimed_between(
+                store.database(),
+                candidate.organization_id,
+                candidate.owner_id,
+                month,
+                base.currency(),
+                candidate.id,
+            )
+            .await
+            .map_err(anyhow::Error::from)?
+        }
+        _ => Vec::<Claimed>::new(),
+    };
+    let receipts = if needs(&[RuleKind::ItemisedReceipt]) || finds_duplicates {
+        let mut loaded = Vec::new();
+        for id in candidate.receipt_ids {
+            let receipt: Receipt = store.load(&id.to_string()).await?;
+            loaded.extend(receipt.state);
+        }
+        loaded
+    } else {
+        Vec::new()
+    };
+    let itemised = receipts
+        .iter()
+        .any(|r| r.extraction.as_ref().is_some_and(|e| lists_items(&e.text)));
+    let duplicates = if finds_duplicates {
+        duplicates(store, candidate, &receipts).await?
+    } else {
+        Vec::new()
+    };
+    let facts = Facts {
+        role: candidate.owner_role,
+        category: candidate.category,
+        merchant: candidate.merchant,
+        description: candidate.description,
+        spent_on: candidate.spent_on,
+        today: Utc::now().date_naive(),
+        amount: candidate.base_amount,
+        receipts: candidate.receipt_ids.len(),
+        itemised,
+        others: &others,
+        duplicates: &duplicates,
+    };
+    Ok(Assessment {
+        policy_version: policy.version,
+        violations: policy::evaluate(&policy.rules, &facts),
+    })
+}
+
+/// Other expenses of the organization that look like the same spending: one with a
+/// receipt of the very same bytes, or with the same merchant, amount and day.
+async fn duplicates(
+    store: &EventStore,
+    candidate: &Candidate<'_>,
+    receipts: &[expensewise_domain::receipt::ReceiptState],
+) -> UseCaseResult<Vec<Duplicate>> {
+    let db = store.database();
+    let digests: Vec<String> = receipts.iter().map(|r| r.sha256.clone()).collect();
+    let mut found: Vec<Duplicate> = receipts_model::expenses_with_digests(
+        db,
+        candidate.organization_id,
+        &digests,
+        candidate.id,
+    )
+    .await?
+    .into_iter()
+    .map(|expense_id| Duplicate {
+        expense_id,
+        reason: DuplicateReason::SameReceipt,
+    })
+    .collect();
+    let same = expenses_model::same_details(
+        db,
+        candidate.organization_id,
+        (candidate.merchant, &candidate.money, candidate.spent_on),
+        candidate.id,
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    for expense_id in same {
+        if !found.iter().any(|d| d.expense_id == expense_id) {
+            found.push(Duplicate {
+                expense_id,
+                reason: DuplicateReason::SameDetails,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The first and last day of `day`'s month.
+fn month_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let first = day.with_day(1).unwrap_or(day);
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    (first, next.pred_opt().unwrap_or(day))
+}
+
+/// Waits until `projections` include every event stored so far: limits and duplicates
+/// are counted from them, and must not miss what was written a moment ago.
+async fn caught_up(store: &EventStore, projections: &[&str]) -> UseCaseResult<()> {
+    let db = store.database();
+    let head = expensewise_projections::status::head(db)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let checkpoints = Checkpoints::default();
+    for name in projections {
+        match checkpoints.wait_until(db, name, head, CATCH_UP).await {
+            Ok(()) => {}
+            Err(ConsistencyError::NotYet) => {
+                return Err(UseCaseError::NotYet(
+                    "the read models the policy counts on have not caught up yet; retry shortly"
+                        .into(),
+                ))
+            }
+            Err(ConsistencyError::Database(e)) => return Err(anyhow::Error::from(e).into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_runs_from_its_first_to_its_last_day() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            month_of(day(2028, 2, 15)),
+            (day(2028, 2, 1), day(2028, 2, 29))
+        );
+        assert_eq!(
+            month_of(day(2026, 12, 31)),
+            (day(2026, 12, 1), day(2026, 12, 31))
+        );
+    }
+}
