@@ -80,6 +80,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::change_password))
+        .routes(routes!(
+            accounts::get_delegation,
+            accounts::delegate,
+            accounts::end_delegation
+        ))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(users::create_user, users::list_users))

@@ -258,7 +258,13 @@ impl Background {
                     first_retry: Duration::from_secs(2),
                     max_retry: Duration::from_secs(300),
                 };
-                handlers.push((Arc::new(email), patient));
+                let email = Arc::new(email);
+                tasks.push(tokio::spawn(remind_approvers(
+                    email.clone(),
+                    app.config.mail.remind_after,
+                    stopped.clone(),
+                )));
+                handlers.push((email, patient));
             }
             for (handler, delivery) in handlers {
                 tasks.push(tokio::spawn(consumer::run(
@@ -283,6 +289,28 @@ impl Background {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "a background task failed");
             }
+        }
+    }
+}
+
+/// Mails the approvers of steps awaited longer than `after` (workers::email::remind),
+/// looking a few times per period and at least every minute. Every replica may look: a
+/// reminder is sent once whoever sends it.
+async fn remind_approvers(
+    worker: Arc<EmailWorker>,
+    after: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = (after / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    while !*stop.borrow() {
+        match expensewise_workers::email::remind(&worker, after).await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "approval reminders mailed"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "approval reminders failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
         }
     }
 }

@@ -10,10 +10,18 @@ pub enum Role {
     Approver,
     Auditor,
     Admin,
+    /// Takes the finance steps of approval chains; sees every expense.
+    Finance,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Employee, Role::Approver, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Employee,
+        Role::Approver,
+        Role::Auditor,
+        Role::Admin,
+        Role::Finance,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -21,6 +29,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Finance => "finance",
         }
     }
 
@@ -28,9 +37,10 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// Approvers and admins decide on other people's submitted expenses.
+    /// Approvers, finance and admins decide on other people's submitted expenses (each
+    /// on the steps of an approval chain that await their role).
     pub fn may_decide(self) -> bool {
-        matches!(self, Role::Approver | Role::Admin)
+        matches!(self, Role::Approver | Role::Admin | Role::Finance)
     }
 
     /// Auditors only read; everyone else may record expenses and receipts.
@@ -40,7 +50,10 @@ impl Role {
 
     /// Roles that see every expense of the organization, not just their own.
     pub fn sees_all_expenses(self) -> bool {
-        matches!(self, Role::Approver | Role::Auditor | Role::Admin)
+        matches!(
+            self,
+            Role::Approver | Role::Auditor | Role::Admin | Role::Finance
+        )
     }
 }
 

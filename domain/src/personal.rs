@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::email_claim::EMAIL_CLAIMED;
 use crate::expense::{
-    Expense, EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_SUBMITTED,
-    EXPENSE_UPDATED,
+    Expense, EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_STEP_APPROVED,
+    EXPENSE_SUBMITTED, EXPENSE_UPDATED,
 };
 use crate::organization::{API_TOKEN_ISSUED, ORGANIZATION_REGISTERED, USER_ADDED};
 use crate::receipt::{Receipt, RECEIPT_LEGAL_HOLD_SET, RECEIPT_SCANNED, RECEIPT_SENT_TO_REVIEW};
@@ -50,7 +50,7 @@ pub fn personal_fields(event_type: &str) -> Option<PersonalFields> {
         EMAIL_CLAIMED => (Subject::Field("user_id"), &["email"]),
         EXPENSE_CREATED | EXPENSE_UPDATED => (Subject::Aggregate, &["description"]),
         EXPENSE_SUBMITTED => (Subject::Aggregate, &["justification"]),
-        EXPENSE_APPROVED => (Subject::Aggregate, &["comment"]),
+        EXPENSE_APPROVED | EXPENSE_STEP_APPROVED => (Subject::Aggregate, &["comment"]),
         EXPENSE_REJECTED => (Subject::Aggregate, &["reason"]),
         RECEIPT_SCANNED | RECEIPT_SENT_TO_REVIEW => (Subject::Aggregate, &["extraction.text"]),
         RECEIPT_LEGAL_HOLD_SET => (Subject::Aggregate, &["reason"]),

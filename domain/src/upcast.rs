@@ -7,7 +7,10 @@
 use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use serde_json::Value;
 
-use crate::expense::{EXPENSE_CREATED, EXPENSE_SUBMITTED, EXPENSE_UPDATED, EXPENSE_VERSION_2};
+use crate::expense::{
+    EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_SUBMITTED, EXPENSE_UPDATED,
+    EXPENSE_VERSION_2,
+};
 use crate::organization::{ORGANIZATION_REGISTERED, USER_ADDED, USER_ADDED_VERSION};
 
 /// The currency organizations registered before version 2 had implicitly.
@@ -47,6 +50,16 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
             EXPENSE_VERSION_2,
             Box::new(|payload| with_defaults(payload, EXPENSE_SUBMITTED, UNEVALUATED_SUBMISSION)),
         )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_APPROVED,
+            EXPENSE_VERSION_2,
+            Box::new(|payload| with_defaults(payload, EXPENSE_APPROVED, ONE_STEP_DECISION)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_REJECTED,
+            EXPENSE_VERSION_2,
+            Box::new(|payload| with_defaults(payload, EXPENSE_REJECTED, ONE_STEP_DECISION)),
+        )),
     ]
 }
 
@@ -65,6 +78,13 @@ const UNEVALUATED_SUBMISSION: &[Absent] = &[
     ("policy_version", || Value::from(0)),
     ("violations", || Value::Array(Vec::new())),
     ("justification", || Value::Null),
+    // An empty chain reads as the one step by an approver that every chain was then.
+    ("approval_steps", || Value::Array(Vec::new())),
+];
+/// Decisions before approval chains decided the one step, each for themselves.
+const ONE_STEP_DECISION: &[Absent] = &[
+    ("step", || Value::from(1)),
+    ("on_behalf_of", || Value::Null),
 ];
 
 /// The payload of an event of `event_type` with each absent field of `defaults` added.

@@ -60,6 +60,11 @@ enum Change {
     },
     /// Their name and address read erased, as the events now do after a rebuild.
     Erased { user_id: Uuid, at: DateTime<Utc> },
+    Manager {
+        user_id: Uuid,
+        manager_id: Option<Uuid>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Change {
@@ -124,7 +129,18 @@ impl Change {
                 user_id,
                 at: erased_at,
             },
+            OrganizationEvent::ManagerSet {
+                user_id,
+                manager_id,
+                set_at,
+            } => Change::Manager {
+                user_id,
+                manager_id,
+                at: set_at,
+            },
             OrganizationEvent::PasswordChanged { .. }
+            | OrganizationEvent::DelegationSet { .. }
+            | OrganizationEvent::DelegationEnded { .. }
             | OrganizationEvent::ApiTokenIssued { .. }
             | OrganizationEvent::ApiTokenRevoked { .. }
             | OrganizationEvent::RetentionEnded { .. } => return None,
@@ -163,6 +179,9 @@ impl Projection for UsersProjection {
             let erase = format!(
                 "UPDATE {table} SET name = $2, email = $2, active = $3, version = $4, \
                  updated_at = $5 WHERE id = $1 AND version < $4"
+            );
+            let set_manager = format!(
+                "UPDATE {table} SET manager_id = $2, version = $3, updated_at = $4 WHERE id = $1 AND version < $3"
             );
             let Some(change) = Change::of(payload) else {
                 continue;
@@ -209,6 +228,19 @@ impl Projection for UsersProjection {
                         .execute(&mut *conn)
                         .await?;
                 }),
+                Change::Manager {
+                    user_id,
+                    manager_id,
+                    at,
+                } => on_tx!(tx, |conn| {
+                    sqlx::query(&set_manager)
+                        .bind(user_id.to_string())
+                        .bind(manager_id.map(|m| m.to_string()))
+                        .bind(version)
+                        .bind(at)
+                        .execute(&mut *conn)
+                        .await?;
+                }),
                 Change::Erased { user_id, at } => on_tx!(tx, |conn| {
                     sqlx::query(&erase)
                         .bind(user_id.to_string())
@@ -232,6 +264,7 @@ pub struct UserRow {
     pub email: String,
     pub role: Role,
     pub active: bool,
+    pub manager_id: Option<Uuid>,
 }
 
 /// A page of the organization's users ordered by id, after `after`; one more row than
@@ -243,7 +276,7 @@ pub async fn list(
     limit: usize,
 ) -> anyhow::Result<Vec<UserRow>> {
     let sql = format!(
-        "SELECT id, name, email, role, active FROM {TABLE} \
+        "SELECT id, name, email, role, active, manager_id FROM {TABLE} \
          WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
     );
     let after = after.map(|a| a.to_string()).unwrap_or_default();
@@ -266,6 +299,10 @@ pub async fn list(
                 role: Role::parse(&role)
                     .ok_or_else(|| anyhow::anyhow!("unknown role {role:?} in the read model"))?,
                 active: row.try_get("active")?,
+                manager_id: row
+                    .try_get::<Option<String>, _>("manager_id")?
+                    .map(|m| Uuid::parse_str(&m))
+                    .transpose()?,
             });
         }
         rows

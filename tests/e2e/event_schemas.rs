@@ -148,6 +148,7 @@ async fn every_kind_of_event(app: &TestApp) {
     app.send_ok(Method::PATCH, &user_path, &admin, json!({"active": true}))
         .await;
     let approver = app.login("bob@acme.test").await;
+    let finance = app.add_user(&admin, "fin@acme.test", "finance").await;
 
     // Uploads come with the receipts API; here the store records them as it will.
     let db = app.database.connect().await;
@@ -176,15 +177,38 @@ async fn every_kind_of_event(app: &TestApp) {
     .await;
 
     // A policy that warns about the expense's day, so that its submission records a
-    // violation and the submitter's justification.
+    // violation and the submitter's justification; and a chain of two steps (the
+    // employee's manager, then finance), so that a step is approved before the last.
     app.send_ok(
         Method::PUT,
         "/v1/policy",
         &admin,
         json!({"rules": [{"id": "holiday", "kind": "weekend_or_holiday", "level": "warn",
-                          "holidays": ["2026-01-15"]}]}),
+                          "holidays": ["2026-01-15"]}],
+               "approval_chains": [{"id": "two", "steps": ["manager", "finance"]}]}),
     )
     .await;
+    app.send_ok(
+        Method::PATCH,
+        &format!("/v1/users/{}", employee.user_id),
+        &admin,
+        json!({"manager_id": approver.user_id}),
+    )
+    .await;
+    let next_year = (chrono::Utc::now() + chrono::Duration::days(365)).date_naive();
+    app.send_ok(
+        Method::POST,
+        "/v1/me/delegation",
+        &approver,
+        json!({"delegate_id": admin.user_id, "from": "2026-01-01", "until": next_year}),
+    )
+    .await;
+    let ended = app
+        .request(Method::DELETE, "/v1/me/delegation", Some(&approver.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
     let mut body = expense_body();
     body["receipt_id"] = json!(scanned);
     let expense = app
@@ -224,6 +248,13 @@ async fn every_kind_of_event(app: &TestApp) {
         &format!("{path}/approve"),
         &approver,
         json!({"comment": "fine"}),
+    )
+    .await;
+    app.send_ok(
+        Method::POST,
+        &format!("{path}/approve"),
+        &finance,
+        json!({"comment": "booked"}),
     )
     .await;
     app.send_ok(
@@ -316,8 +347,9 @@ async fn every_kind_of_event(app: &TestApp) {
     db.close().await;
 }
 
-/// An expense created, edited and submitted as version 1.0 stored them (before amounts in
-/// the organization's currency and policies), of an organization of its own.
+/// An expense created, edited, submitted, rejected, submitted again and approved as
+/// version 1.0 stored them (before amounts in the organization's currency, policies and
+/// approval chains), of an organization of its own.
 async fn store_v1_expense(db: &Database) {
     let (organization, id, owner) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let money = json!({"amount": "12.50", "currency": "EUR"});
@@ -339,6 +371,20 @@ async fn store_v1_expense(db: &Database) {
             "ExpenseSubmitted",
             json!({"resubmission": false,
             "submitted_at": "2026-01-05T10:02:00Z"}),
+        ),
+        (
+            "ExpenseRejected",
+            json!({"approver_id": Uuid::new_v4(), "reason": "no receipt",
+            "rejected_at": "2026-01-05T10:03:00Z"}),
+        ),
+        (
+            "ExpenseSubmitted",
+            json!({"resubmission": true, "submitted_at": "2026-01-05T10:04:00Z"}),
+        ),
+        (
+            "ExpenseApproved",
+            json!({"approver_id": Uuid::new_v4(), "comment": null,
+            "approved_at": "2026-01-05T10:05:00Z"}),
         ),
     ];
     for (n, (event_type, fields)) in events.into_iter().enumerate() {
@@ -409,7 +455,7 @@ async fn every_event_matches_its_schema(backend: Backend) {
         report.used, report.schemas,
         "every schema describes an event the product writes, and every type was written"
     );
-    assert_eq!(report.schemas.len(), 36);
+    assert_eq!(report.schemas.len(), 42);
 
     // As auditors read them.
     let admin = app.login("ada@acme.test").await;
@@ -432,6 +478,8 @@ async fn every_event_matches_its_schema(backend: Backend) {
             "expense/ExpenseCreated/1.0",
             "expense/ExpenseUpdated/1.0",
             "expense/ExpenseSubmitted/1.0",
+            "expense/ExpenseApproved/1.0",
+            "expense/ExpenseRejected/1.0",
         ]
         .contains(&s.as_str())
     });

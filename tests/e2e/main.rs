@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod approval_chains;
 mod audit;
 mod audit_log;
 mod contract;

@@ -7,6 +7,7 @@
 use chrono::Utc;
 use expensewise_domain::expense::{Assessment, Context, ExpenseChanges, ExpenseCommand};
 use expensewise_domain::organization::OrganizationCommand;
+use expensewise_domain::policy::{ApprovalStep, Approver};
 use expensewise_domain::{Actor, Expense, Organization, Role};
 use expensewise_infra::event_store::aggregate_version;
 use expensewise_infra::event_store::Scope;
@@ -299,15 +300,18 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
         .unwrap();
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
 
-    // Submitted elsewhere: no longer a draft, so neither edits nor deletion.
+    // Submitted elsewhere: no longer a draft, so no deletion; an edit withdraws the
+    // submission, decided on the stored version.
     let submit = ExpenseCommand::SubmitExpense {
         ctx: as_owner(bob),
         assessment: Assessment::default(),
         justification: None,
+        approval_steps: vec![ApprovalStep {
+            approver: Approver::Approver,
+            user_id: None,
+        }],
     };
     other.change_expense(bob, id, submit).await;
-    let edit = patch(app, bob, id, json!({"description": "too late"})).await;
-    expect_problem(edit, StatusCode::CONFLICT).await;
     let delete = app
         .request(
             Method::DELETE,
@@ -319,6 +323,10 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
         .unwrap();
     expect_problem(delete, StatusCode::CONFLICT).await;
     assert_eq!(scene.expense_version().await, 5);
+    let edit = patch(app, bob, id, json!({"description": "withdrawn"})).await;
+    let withdrawn = expect_status(edit, StatusCode::OK).await;
+    assert_eq!(withdrawn["status"], "draft");
+    assert_eq!(withdrawn["version"], 6);
     scene.finish().await;
 }
 

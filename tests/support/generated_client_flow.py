@@ -45,7 +45,8 @@ def main() -> int:
                                            CreateUserRequest, EmptyRequest,
                                            ExpenseStatusFilter,
                                            ExpenseView,
-                                           LoginRequest, RegisterRequest, RoleView)
+                                           LoginRequest, RegisterRequest, RoleView,
+                                           SubmitRequest)
 
     password = "correct horse battery"
     domain = f"{uuid.uuid4().hex[:8]}.test"
@@ -80,7 +81,7 @@ def main() -> int:
         expect(f"round {n}, create", created, "draft")
         expense = created.id
         expect(f"round {n}, get after create", get_expense.sync(expense, client=employee), "draft")
-        submit_expense.sync(expense, client=employee, body=EmptyRequest())
+        submit_expense.sync(expense, client=employee, body=SubmitRequest())
         expect(f"round {n}, get after submit", get_expense.sync(expense, client=employee), "submitted")
         page = list_expenses.sync(client=employee, status=ExpenseStatusFilter.SUBMITTED)
         listed = [e for e in page.items if e.id == expense] if page is not None else []

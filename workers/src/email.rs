@@ -1,7 +1,10 @@
 //! The email worker: tells people what needs them or what happened to their things.
 //!
-//! - an expense submitted → every active approver and admin of the organization (not the
-//!   submitter);
+//! - an expense submitted, or a step of its approval chain approved → whoever takes the
+//!   step now awaited (the manager and their delegate of the day, or the active members
+//!   of the step's roles; never the submitter nor who decided a step of the chain);
+//! - a step awaited longer than `APPROVAL_REMIND_AFTER` → the same people, once per step
+//!   and period ([`remind`]);
 //! - approved or rejected (with the reason) → the expense's owner;
 //! - a receipt that could not be read → its uploader.
 //!
@@ -16,9 +19,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use expensewise_domain::expense::{
-    ExpenseEvent, ExpenseState, EXPENSE_APPROVED, EXPENSE_REJECTED, EXPENSE_SUBMITTED,
+    ExpenseEvent, ExpenseState, EXPENSE_APPROVED, EXPENSE_REJECTED, EXPENSE_STEP_APPROVED,
+    EXPENSE_SUBMITTED,
 };
-use expensewise_domain::organization::Member;
+use expensewise_domain::organization::{Member, Organization};
+use expensewise_domain::policy::{ApprovalStep, Approver};
 use expensewise_domain::receipt::{ReceiptState, AGGREGATE_TYPE as RECEIPT, RECEIPT_SCAN_FAILED};
 use expensewise_domain::{Expense, Receipt};
 use expensewise_infra::consumer::Handler;
@@ -46,6 +51,7 @@ impl Handler for EmailWorker {
     fn handles(&self) -> &'static [(&'static str, &'static str)] {
         &[
             (EXPENSE, EXPENSE_SUBMITTED),
+            (EXPENSE, EXPENSE_STEP_APPROVED),
             (EXPENSE, EXPENSE_APPROVED),
             (EXPENSE, EXPENSE_REJECTED),
             (RECEIPT, RECEIPT_SCAN_FAILED),
@@ -54,8 +60,17 @@ impl Handler for EmailWorker {
 
     async fn handle(&self, event: &RecordedEvent) -> anyhow::Result<()> {
         let event_id = nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
-        for (recipient, mail) in self.mails_for(event, event_id).await? {
-            if self.already_sent(event_id, recipient).await? {
+        let mails = self.mails_for(event, event_id).await?;
+        self.deliver(event_id, mails, &event.event_type).await
+    }
+}
+
+impl EmailWorker {
+    /// Sends each mail not sent before under `key` (an event's id, or a reminder's), and
+    /// records it once the server took it.
+    async fn deliver(&self, key: Uuid, mails: Vec<(Uuid, Mail)>, why: &str) -> anyhow::Result<()> {
+        for (recipient, mail) in mails {
+            if self.already_sent(key, recipient).await? {
                 continue;
             }
             match self.mailer.send(&mail).await {
@@ -64,7 +79,7 @@ impl Handler for EmailWorker {
                 Err(MailError::Permanent(reason)) => {
                     metrics::counter!("expensewise_emails_failed_total", "reason" => "refused")
                         .increment(1);
-                    tracing::warn!(%event_id, %recipient, reason, "mail refused for good");
+                    tracing::warn!(%key, %recipient, reason, "mail refused for good");
                     continue;
                 }
                 Err(e) => {
@@ -73,14 +88,12 @@ impl Handler for EmailWorker {
                     return Err(e.into());
                 }
             }
-            self.record(event_id, recipient, &mail.message_id).await?;
-            tracing::info!(%event_id, %recipient, event_type = %event.event_type, "mail sent");
+            self.record(key, recipient, &mail.message_id).await?;
+            tracing::info!(%key, %recipient, why, "mail sent");
         }
         Ok(())
     }
-}
 
-impl EmailWorker {
     /// The mails an event calls for, each with its recipient's user id.
     async fn mails_for(
         &self,
@@ -114,16 +127,23 @@ impl EmailWorker {
                 .map(|m| m.map(|m| (expense.owner_id, m)).into_iter().collect())
         };
         let mails = match payload {
-            ExpenseEvent::ExpenseSubmitted { .. } => {
+            ExpenseEvent::ExpenseSubmitted { .. } | ExpenseEvent::ExpenseStepApproved { .. } => {
                 let from = owner.map_or("Someone", |m| m.name.as_str());
-                organization
-                    .members()
-                    .filter(|(id, m)| m.active && m.role.may_decide() && **id != expense.owner_id)
+                let Some((n, step)) = expense.pending_step() else {
+                    // Decided or withdrawn since: nobody is waited for.
+                    return Ok(Vec::new());
+                };
+                let of = expense.chain().len();
+                let text = format!(
+                    "{from} submitted an expense for approval (step {} of {of}):\n\n{what}\n\n\
+                     Review it: {link}\n",
+                    n + 1
+                );
+                takers(&organization, &expense, &step)
+                    .into_iter()
                     .map(|(id, member)| {
-                        let text = format!(
-                            "{from} submitted an expense for approval:\n\n{what}\n\nReview it: {link}\n"
-                        );
-                        Ok((*id, mail(member, format!("Expense to approve: {what}"), text, event_id, *id)?))
+                        let subject = format!("Expense to approve: {what}");
+                        Ok((id, mail(member, subject, text.clone(), event_id, id)?))
                     })
                     .collect::<anyhow::Result<_>>()?
             }
@@ -217,6 +237,102 @@ impl EmailWorker {
     }
 }
 
+/// Who takes `step` of the expense's chain today: its manager and whoever decides for them
+/// today, or the active members of its roles — never the owner, nor anyone who decided a
+/// step of this chain.
+fn takers<'a>(
+    organization: &'a Organization,
+    expense: &ExpenseState,
+    step: &ApprovalStep,
+) -> Vec<(Uuid, &'a Member)> {
+    let today = Utc::now().date_naive();
+    let decided = |id: Uuid| {
+        expense
+            .approvals
+            .iter()
+            .any(|a| a.approver_id == id || a.on_behalf_of == Some(id))
+    };
+    let mut people: Vec<Uuid> = match step.approver {
+        Approver::Manager => step.user_id.into_iter().collect(),
+        other => organization
+            .members()
+            .filter(|(_, m)| other.roles().contains(&m.role))
+            .map(|(id, _)| *id)
+            .collect(),
+    };
+    if step.approver == Approver::Manager {
+        let stand_ins = people.iter().filter_map(|p| {
+            organization
+                .member(*p)
+                .and_then(|m| m.delegation.as_ref())
+                .filter(|d| d.covers(today))
+                .map(|d| d.delegate_id)
+        });
+        people = people
+            .iter()
+            .copied()
+            .chain(stand_ins.collect::<Vec<_>>())
+            .collect();
+    }
+    people
+        .into_iter()
+        .filter(|id| *id != expense.owner_id && !decided(*id))
+        .filter_map(|id| active(organization.member(id)).map(|m| (id, m)))
+        .collect()
+}
+
+/// Mails a reminder for each step awaited longer than `after`, once per step and period:
+/// the mail's key names the expense, the step and how many periods it has waited, so a
+/// step waiting two periods is reminded twice, and each reminder only once whatever
+/// replica sends it.
+pub async fn remind(worker: &EmailWorker, after: std::time::Duration) -> anyhow::Result<usize> {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x6c1e_0b7a_52d4_4e0f_9a3b_7d2e_11c8_f4a5);
+    let now = Utc::now();
+    let after = chrono::Duration::from_std(after)?;
+    let due =
+        expensewise_projections::expenses::waiting_since(&worker.db, now - after, 500).await?;
+    let mut sent = 0;
+    for (organization_id, row) in due {
+        let expense: Expense = worker.store.load(&row.id.to_string()).await?;
+        let Some(expense) = expense.state else {
+            continue;
+        };
+        let (Some((n, step)), Some(since)) = (expense.pending_step(), expense.step_since) else {
+            continue;
+        };
+        let periods = (now - since).num_seconds() / after.num_seconds().max(1);
+        if periods < 1 {
+            continue;
+        }
+        let key = Uuid::new_v5(
+            &NAMESPACE,
+            format!("{}/{}/{}", row.id, n + 1, periods).as_bytes(),
+        );
+        let organization = worker
+            .store
+            .load_organization(&organization_id.to_string())
+            .await?;
+        let what = describe(&expense);
+        let link = format!("{}/v1/expenses/{}", worker.public_url, row.id);
+        let waited = (now - since).num_hours();
+        let text = format!(
+            "An expense has waited {waited} hours for step {} of its approval:\n\n{what}\n\n\
+             Review it: {link}\n",
+            n + 1
+        );
+        let mails = takers(&organization, &expense, &step)
+            .into_iter()
+            .map(|(id, member)| {
+                let subject = format!("Reminder: expense to approve: {what}");
+                Ok((id, mail(member, subject, text.clone(), key, id)?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        sent += mails.len();
+        worker.deliver(key, mails, "approval reminder").await?;
+    }
+    Ok(sent)
+}
+
 fn active(member: Option<&Member>) -> Option<&Member> {
     member.filter(|m| m.active)
 }
@@ -301,6 +417,8 @@ mod tests {
             role: expensewise_domain::Role::Employee,
             active: true,
             erasure: None,
+            manager_id: None,
+            delegation: None,
         };
         let id = Uuid::nil();
         let m = mail(

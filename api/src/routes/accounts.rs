@@ -208,3 +208,97 @@ pub async fn change_password(
         [super::consistency_header(committed.head)],
     ))
 }
+
+/// Who decides for the caller over a period.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationView {
+    /// Another active member (not an auditor) who takes the caller's approval steps.
+    pub delegate_id: Uuid,
+    /// The first day (UTC) the delegate decides for the caller.
+    pub from: chrono::NaiveDate,
+    /// The last day, included; not in the past.
+    pub until: chrono::NaiveDate,
+}
+
+fn delegation_of(member: &expensewise_domain::organization::Member) -> Option<DelegationView> {
+    member.delegation.as_ref().map(|d| DelegationView {
+        delegate_id: d.delegate_id,
+        from: d.from,
+        until: d.until,
+    })
+}
+
+/// The caller's delegation, if any
+#[utoipa::path(
+    get, path = "/v1/me/delegation", tag = "accounts",
+    responses(
+        (status = 200, description = "Who decides for the caller, and when (null: nobody)", body = Option<DelegationView>),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_delegation(user: AuthUser) -> Json<Option<DelegationView>> {
+    Json(delegation_of(&user.member))
+}
+
+/// Name a delegate for a period
+///
+/// While away, an approver (or finance, an admin, a manager) names who takes their
+/// approval steps: every decision the delegate takes for them records both people. It
+/// replaces an earlier delegation. Segregation of duties holds for both: neither decides
+/// on their own expense nor takes two steps of one chain.
+#[utoipa::path(
+    post, path = "/v1/me/delegation", tag = "accounts",
+    request_body = DelegationView,
+    responses(
+        (status = 200, description = "The delegation", body = DelegationView,
+         headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
+        (status = 422, description = "The delegate is not another active member, the period is backwards or over, or the caller approves nothing"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delegate(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Optimistic(scope): Optimistic,
+    JsonBody(body): JsonBody<DelegationView>,
+) -> ApiResult<impl IntoResponse> {
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let delegation = expensewise_domain::organization::Delegation {
+        delegate_id: body.delegate_id,
+        from: body.from,
+        until: body.until,
+    };
+    let committed =
+        accounts::delegate(&app.store, &scope, user.actor, &metadata, Some(delegation)).await?;
+    let view = committed
+        .aggregate
+        .member(user.actor.user_id)
+        .and_then(delegation_of)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the delegation was not kept")))?;
+    Ok(([super::consistency_header(committed.head)], Json(view)))
+}
+
+/// End the caller's delegation
+#[utoipa::path(
+    delete, path = "/v1/me/delegation", tag = "accounts",
+    responses(
+        (status = 204, description = "Nobody decides for the caller any more",
+         headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn end_delegation(
+    State(app): State<AppState>,
+    user: AuthUser,
+    meta: RequestMeta,
+    Optimistic(scope): Optimistic,
+) -> ApiResult<impl IntoResponse> {
+    let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
+    let committed = accounts::delegate(&app.store, &scope, user.actor, &metadata, None).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [super::consistency_header(committed.head)],
+    ))
+}

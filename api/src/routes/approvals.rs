@@ -3,7 +3,10 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use chrono::NaiveDate;
-use expensewise_projections::expenses::{self as read_model, GroupBy, Measure, QueueCursor};
+use expensewise_domain::policy::Approver;
+use expensewise_projections::expenses::{
+    self as read_model, GroupBy, Measure, QueueCursor, Takers,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -27,6 +30,35 @@ pub struct QueueParams {
     pub consistency_token: Option<String>,
 }
 
+/// Who the caller decides as: by their role, as a manager, and for those who named them
+/// delegate for today.
+fn takers(user: &AuthUser) -> Takers {
+    let today = chrono::Utc::now().date_naive();
+    let me = (user.actor.user_id, user.actor.role);
+    let mut takers = Takers {
+        person: user.actor.user_id,
+        ..Takers::default()
+    };
+    let manages = |person: Uuid| {
+        user.organization
+            .members()
+            .any(|(_, m)| m.active && m.manager_id == Some(person))
+    };
+    let people =
+        std::iter::once(me).chain(user.organization.delegators_of(user.actor.user_id, today));
+    for (person, role) in people {
+        for approver in [Approver::Approver, Approver::Finance, Approver::Admin] {
+            if approver.roles().contains(&role) && !takers.approvers.contains(&approver.as_str()) {
+                takers.approvers.push(approver.as_str());
+            }
+        }
+        if manages(person) {
+            takers.managers.push(person);
+        }
+    }
+    takers
+}
+
 /// Submitted expenses awaiting your decision, oldest first
 ///
 /// Reflects your own changes immediately, with no header needed, whichever replica took
@@ -37,8 +69,8 @@ pub struct QueueParams {
     get, path = "/v1/approvals", tag = "expenses",
     params(QueueParams, ("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
-        (status = 200, description = "Submitted expenses of others, oldest submission first", body = ExpensePage),
-        (status = 403, description = "Only approvers and admins decide"),
+        (status = 200, description = "Submitted expenses of others whose awaited step of the approval chain you take (by your role, as their manager, or as someone's delegate today), oldest submission first; none whose chain you decided a step of", body = ExpensePage),
+        (status = 403, description = "Only approvers, finance, admins, managers and delegates decide"),
         (status = 422, description = "Invalid query"),
         (status = 503, description = "The read model has not caught up with your latest write (or the consistency token's) within 5 s"),
     ),
@@ -50,9 +82,10 @@ pub async fn approvals(
     consistency: ConsistencyToken,
     Query(params): Query<QueueParams>,
 ) -> ApiResult<Json<ExpensePage>> {
-    if !user.actor.role.may_decide() {
+    let takers = takers(&user);
+    if takers.approvers.is_empty() && takers.managers.is_empty() {
         return Err(ApiError::forbidden(
-            "only approvers and admins decide on expenses",
+            "only approvers, finance, admins, managers and their delegates decide on expenses",
         ));
     }
     let limit = page_limit(params.limit)?;
@@ -67,7 +100,7 @@ pub async fn approvals(
     let (rows, next) = read_model::approvals(
         &app.db,
         user.actor.organization_id,
-        user.actor.user_id,
+        &takers,
         cursor.as_ref(),
         limit,
     )

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_application::policy as use_case;
-use expensewise_domain::policy::{Level, Policy, Rule, RuleKind};
+use expensewise_domain::policy::{Approver, ChainRule, Level, Policy, Rule, RuleKind};
 use expensewise_domain::Role;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::expenses::LevelView;
+use super::users::RoleView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, IfMatch, JsonBody, Optimistic, RequestMeta};
 use crate::state::AppState;
@@ -60,23 +61,6 @@ const KINDS: [(RuleKindView, RuleKind); 10] = [
         RuleKind::DescriptionRequired,
     ),
     (RuleKindView::Duplicate, RuleKind::Duplicate),
-];
-
-/// A role a rule may be narrowed to.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleView {
-    Employee,
-    Approver,
-    Auditor,
-    Admin,
-}
-
-const ROLES: [(RoleView, Role); 4] = [
-    (RoleView::Employee, Role::Employee),
-    (RoleView::Approver, Role::Approver),
-    (RoleView::Auditor, Role::Auditor),
-    (RoleView::Admin, Role::Admin),
 ];
 
 /// One rule. `kind` decides which of the optional fields it takes (422 names the rule
@@ -130,11 +114,7 @@ impl RuleView {
             merchant_words: rule.merchant_words.clone(),
             prohibited_categories: rule.prohibited_categories.clone(),
             categories: rule.categories.clone(),
-            roles: rule
-                .roles
-                .iter()
-                .filter_map(|r| ROLES.iter().find(|(_, d)| d == r).map(|(v, _)| *v))
-                .collect(),
+            roles: rule.roles.iter().map(|r| RoleView::from(*r)).collect(),
         }
     }
 
@@ -163,11 +143,7 @@ impl RuleView {
             merchant_words: self.merchant_words,
             prohibited_categories: self.prohibited_categories,
             categories: self.categories,
-            roles: self
-                .roles
-                .iter()
-                .filter_map(|r| ROLES.iter().find(|(v, _)| v == r).map(|(_, d)| *d))
-                .collect(),
+            roles: self.roles.into_iter().map(Role::from).collect(),
             id: self.id,
         })
     }
@@ -179,6 +155,7 @@ pub struct PolicyView {
     /// 0 while the organization has never set a policy. Also the `ETag`.
     pub version: u64,
     pub rules: Vec<RuleView>,
+    pub approval_chains: Vec<ChainView>,
     pub changed_at: Option<DateTime<Utc>>,
     pub changed_by: Option<Uuid>,
 }
@@ -188,6 +165,11 @@ impl From<&Policy> for PolicyView {
         Self {
             version: p.version,
             rules: p.rules.iter().map(RuleView::from_rule).collect(),
+            approval_chains: p
+                .approval_chains
+                .iter()
+                .map(ChainView::from_chain)
+                .collect(),
             changed_at: p.changed_at,
             changed_by: p.changed_by,
         }
@@ -199,6 +181,82 @@ impl From<&Policy> for PolicyView {
 pub struct PutPolicyRequest {
     /// The whole rule set; at most 200 rules. `[]` removes every rule.
     pub rules: Vec<RuleView>,
+    /// Who approves what (absent or `[]`: one approver for everything).
+    #[serde(default)]
+    pub approval_chains: Vec<ChainView>,
+}
+
+/// Who approves a step: the submitter's manager, or anyone with a role (`approver`
+/// steps: approvers and admins).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApproverView {
+    Manager,
+    Approver,
+    Finance,
+    Admin,
+}
+
+const APPROVERS: [(ApproverView, Approver); 4] = [
+    (ApproverView::Manager, Approver::Manager),
+    (ApproverView::Approver, Approver::Approver),
+    (ApproverView::Finance, Approver::Finance),
+    (ApproverView::Admin, Approver::Admin),
+];
+
+/// An approval chain for expenses over `over` (in the organization's currency; any
+/// amount when absent) in `categories` (all when empty). Of the chains that apply to an
+/// expense when it is submitted, the one with the highest `over` is used; with none, one
+/// approver. Each step is approved in turn; nobody takes two steps of one chain.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChainView {
+    #[schema(example = "over-500")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "500")]
+    pub over: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// 1 to 5 steps, each kind at most once.
+    pub steps: Vec<ApproverView>,
+}
+
+impl ChainView {
+    fn from_chain(chain: &ChainRule) -> Self {
+        Self {
+            id: chain.id.clone(),
+            over: chain.over.map(|o| o.to_string()),
+            categories: chain.categories.clone(),
+            steps: chain
+                .steps
+                .iter()
+                .filter_map(|s| APPROVERS.iter().find(|(_, a)| a == s).map(|(v, _)| *v))
+                .collect(),
+        }
+    }
+
+    fn into_chain(self, n: usize) -> ApiResult<ChainRule> {
+        let over = match self.over.as_deref() {
+            None => None,
+            Some(text) => Some(Decimal::from_str(text.trim()).map_err(|_| {
+                ApiError::invalid_field(
+                    &format!("approval_chains[{n}] ({})", self.id),
+                    format!("over {text:?} is not a decimal number"),
+                )
+            })?),
+        };
+        Ok(ChainRule {
+            over,
+            categories: self.categories,
+            steps: self
+                .steps
+                .iter()
+                .filter_map(|s| APPROVERS.iter().find(|(v, _)| v == s).map(|(_, a)| *a))
+                .collect(),
+            id: self.id,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -302,9 +360,22 @@ pub async fn put_policy(
         .enumerate()
         .map(|(n, r)| r.into_rule(n))
         .collect::<ApiResult<Vec<_>>>()?;
+    let chains = body
+        .approval_chains
+        .into_iter()
+        .enumerate()
+        .map(|(n, c)| c.into_chain(n))
+        .collect::<ApiResult<Vec<_>>>()?;
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
-    let committed =
-        use_case::set_rules(&app.store, &scope, user.actor, &metadata, rules, if_match.0).await?;
+    let committed = use_case::set_rules(
+        &app.store,
+        &scope,
+        user.actor,
+        &metadata,
+        (rules, chains),
+        if_match.0,
+    )
+    .await?;
     let mut response = with_etag(&committed.aggregate);
     let (name, value) = super::consistency_header(committed.head);
     response.headers_mut().insert(name, value);

@@ -24,6 +24,8 @@ pub enum RoleView {
     Approver,
     Auditor,
     Admin,
+    /// Takes the finance steps of approval chains.
+    Finance,
 }
 
 impl From<Role> for RoleView {
@@ -33,6 +35,7 @@ impl From<Role> for RoleView {
             Role::Approver => Self::Approver,
             Role::Auditor => Self::Auditor,
             Role::Admin => Self::Admin,
+            Role::Finance => Self::Finance,
         }
     }
 }
@@ -44,6 +47,7 @@ impl From<RoleView> for Role {
             RoleView::Approver => Self::Approver,
             RoleView::Auditor => Self::Auditor,
             RoleView::Admin => Self::Admin,
+            RoleView::Finance => Self::Finance,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct UserView {
     pub email: String,
     pub role: RoleView,
     pub active: bool,
+    /// Whose manager steps of approval chains take this user's expenses.
+    pub manager_id: Option<Uuid>,
 }
 
 impl UserView {
@@ -65,6 +71,7 @@ impl UserView {
             email: m.email.clone(),
             role: m.role.into(),
             active: m.active,
+            manager_id: m.manager_id,
         }
     }
 }
@@ -100,6 +107,18 @@ pub struct PatchUserRequest {
     /// them back.
     #[serde(default)]
     pub active: Option<bool>,
+    /// The user's manager (another active member, not an auditor), whose step approval
+    /// chains begin with; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub manager_id: Option<Option<Uuid>>,
+}
+
+/// Tells "absent" (outer `None`, from `default`) from "null" (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -214,6 +233,7 @@ pub async fn list_users(
             email: r.email,
             role: r.role.into(),
             active: r.active,
+            manager_id: r.manager_id,
         })
         .collect();
     let next_cursor = if items.len() > limit {
@@ -225,7 +245,7 @@ pub async fn list_users(
     Ok(Json(UserPage { items, next_cursor }))
 }
 
-/// Change a user's role or deactivate them
+/// Change a user's role or manager, or deactivate them
 #[utoipa::path(
     patch, path = "/v1/users/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "The user's id")),
@@ -251,6 +271,7 @@ pub async fn patch_user(
     let change = UserChange {
         role: body.role.map(Into::into),
         active: body.active,
+        manager_id: body.manager_id,
     };
     let (member, last) = accounts::change_user(
         &app.store,

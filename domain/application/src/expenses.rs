@@ -3,9 +3,11 @@
 
 use chrono::{NaiveDate, Utc};
 use expensewise_domain::expense::{
-    Assessment, Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, ExpenseError, Valuation,
+    Assessment, Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, ExpenseError,
+    ExpenseState, Valuation,
 };
-use expensewise_domain::{Actor, Currency, EventMetadata, Expense, FieldError, Money};
+use expensewise_domain::policy::{chain, ApprovalStep, Approver, Level, Violation};
+use expensewise_domain::{Actor, Currency, EventMetadata, Expense, FieldError, Money, Role};
 use expensewise_infra::event_store::{CommandError, Committed, Scope};
 use expensewise_infra::EventStore;
 use rust_decimal::Decimal;
@@ -348,8 +350,22 @@ pub async fn take_step(
         Step::Submit { justification } => {
             return submit(store, scope, ctx, metadata, id, justification).await
         }
-        Step::Approve { comment } => ExpenseCommand::ApproveExpense { ctx, comment },
-        Step::Reject { reason } => ExpenseCommand::RejectExpense { ctx, reason },
+        Step::Approve { comment } => {
+            let on_behalf_of = stand_in(store, scope, &ctx, id).await?;
+            ExpenseCommand::ApproveExpense {
+                ctx,
+                comment,
+                on_behalf_of,
+            }
+        }
+        Step::Reject { reason } => {
+            let on_behalf_of = stand_in(store, scope, &ctx, id).await?;
+            ExpenseCommand::RejectExpense {
+                ctx,
+                reason,
+                on_behalf_of,
+            }
+        }
         Step::Reimburse => ExpenseCommand::ReimburseExpense { ctx },
         Step::Delete => ExpenseCommand::DeleteExpense { ctx },
     };
@@ -376,7 +392,7 @@ async fn submit(
         .aggregate()
         .visible_to(&ctx.actor)
         .ok_or_else(|| UseCaseError::not_found("no such expense"))?;
-    let assessment = assess(
+    let mut assessment = assess(
         store,
         &Candidate {
             id,
@@ -393,10 +409,80 @@ async fn submit(
         },
     )
     .await?;
+    let (approval_steps, unresolved) = chain_for(store, scope, state).await?;
+    assessment.violations.extend(unresolved);
     let command = ExpenseCommand::SubmitExpense {
         ctx,
         assessment,
         justification,
+        approval_steps,
     };
     Ok(store.execute_loaded(loaded, command, metadata).await?)
+}
+
+/// The approval chain the policy gives the expense, its manager's step naming the
+/// submitter's manager of the day; a violation at level block when a step has no one.
+async fn chain_for(
+    store: &EventStore,
+    scope: &Scope,
+    state: &ExpenseState,
+) -> UseCaseResult<(Vec<ApprovalStep>, Option<Violation>)> {
+    let policy = store
+        .load_policy(&state.organization_id.to_string())
+        .await?;
+    let amount = state.base_amount.map_or(Decimal::ZERO, |b| b.amount());
+    let (rule, approvers) = chain::select(&policy.approval_chains, amount, &state.category);
+    let organization = store
+        .organization_for_request(scope, &state.organization_id.to_string())
+        .await?;
+    let manager = organization
+        .member(state.owner_id)
+        .and_then(|m| m.manager_id)
+        .filter(|m| organization.active_role(*m).is_some());
+    let mut missing = None;
+    let steps = approvers
+        .into_iter()
+        .map(|approver| {
+            let user_id = (approver == Approver::Manager).then_some(manager).flatten();
+            if approver == Approver::Manager && user_id.is_none() {
+                missing = Some(Violation {
+                    rule: rule.map_or("approval_chain", |r| r.id.as_str()).to_string(),
+                    level: Level::Block,
+                    message: "the approval chain starts with your manager, and you have none \
+                              (or they left): an admin names one"
+                        .into(),
+                });
+            }
+            ApprovalStep { approver, user_id }
+        })
+        .collect();
+    Ok((steps, missing))
+}
+
+/// Whom the actor decides for on the expense's awaited step: nobody when they take it
+/// themselves, else a person of the organization who named them delegate for today and
+/// takes it.
+async fn stand_in(
+    store: &EventStore,
+    scope: &Scope,
+    ctx: &Context,
+    id: Uuid,
+) -> UseCaseResult<Option<(Uuid, Role)>> {
+    let expense = store.load::<Expense>(&id.to_string()).await?;
+    let Some((_, step)) = expense
+        .visible_to(&ctx.actor)
+        .and_then(ExpenseState::pending_step)
+    else {
+        return Ok(None);
+    };
+    if step.taken_by(ctx.actor.user_id, ctx.actor.role) {
+        return Ok(None);
+    }
+    let organization = store
+        .organization_for_request(scope, &ctx.actor.organization_id.to_string())
+        .await?;
+    Ok(organization
+        .delegators_of(ctx.actor.user_id, ctx.at.date_naive())
+        .into_iter()
+        .find(|(person, role)| step.taken_by(*person, *role)))
 }

@@ -8,8 +8,8 @@ use chrono::{Datelike, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::{Assessment, Valuation};
 use expensewise_domain::policy::{
-    self, Claimed, Duplicate, DuplicateReason, Facts, Policy, PolicyCommand, PolicyEvent, Rule,
-    RuleKind,
+    self, ChainRule, Claimed, Duplicate, DuplicateReason, Facts, Policy, PolicyCommand,
+    PolicyEvent, Rule, RuleKind,
 };
 use expensewise_domain::receipt::lists_items;
 use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
@@ -22,14 +22,14 @@ use uuid::Uuid;
 
 use crate::{UseCaseError, UseCaseResult};
 
-/// Replaces the organization's rules (admins only); `expected_version` is the client's
+/// Replaces the organization's rules and approval chains (admins only); `expected_version` is the client's
 /// `If-Match`.
 pub async fn set_rules(
     store: &EventStore,
     scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
-    rules: Vec<Rule>,
+    (rules, approval_chains): (Vec<Rule>, Vec<ChainRule>),
     expected_version: Option<u64>,
 ) -> UseCaseResult<Committed<Policy>> {
     let command = PolicyCommand::SetRules {
@@ -37,6 +37,7 @@ pub async fn set_rules(
         at: Utc::now(),
         expected_version,
         rules,
+        approval_chains,
     };
     Ok(store
         .execute::<Policy>(scope, &actor.organization_id.to_string(), command, metadata)

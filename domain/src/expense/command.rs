@@ -1,10 +1,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::actor::Actor;
+use crate::actor::{Actor, Role};
 use crate::exchange::Rate;
 use crate::money::Money;
-use crate::policy::Violation;
+use crate::policy::{ApprovalStep, Violation};
 
 /// What an employee says about an expense. Text fields are checked by the aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,14 +78,19 @@ pub enum ExpenseCommand {
         assessment: Assessment,
         /// Required when the assessment has warnings.
         justification: Option<String>,
+        /// The chain the policy chose, resolved for the submitter (their manager).
+        approval_steps: Vec<ApprovalStep>,
     },
     ApproveExpense {
         ctx: Context,
         comment: Option<String>,
+        /// The person the actor decides for, by delegation, with their role.
+        on_behalf_of: Option<(Uuid, Role)>,
     },
     RejectExpense {
         ctx: Context,
         reason: String,
+        on_behalf_of: Option<(Uuid, Role)>,
     },
     ReimburseExpense {
         ctx: Context,

@@ -16,6 +16,10 @@ pub enum ExpenseError {
     NotAnApprover,
     #[error("nobody may decide on their own expense")]
     OwnExpense,
+    #[error("this step of the approval chain awaits {0}")]
+    NotYourStep(String),
+    #[error("nobody approves twice in one approval chain")]
+    DecidedBefore,
     #[error("only admins reimburse expenses")]
     NotAnAdmin,
     #[error("the expense is {0}")]
@@ -39,6 +43,8 @@ impl IntoRejection for ExpenseError {
             | Self::NotOwner
             | Self::NotAnApprover
             | Self::OwnExpense
+            | Self::NotYourStep(_)
+            | Self::DecidedBefore
             | Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
             Self::StaleVersion { current } => Rejection::StaleVersion { current: *current },
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),

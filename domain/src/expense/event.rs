@@ -5,19 +5,22 @@ use uuid::Uuid;
 
 use crate::exchange::Rate;
 use crate::money::Money;
-use crate::policy::Violation;
+use crate::policy::{ApprovalStep, Violation};
 
 pub const EXPENSE_CREATED: &str = "ExpenseCreated";
 pub const EXPENSE_UPDATED: &str = "ExpenseUpdated";
 pub const EXPENSE_RECEIPT_ATTACHED: &str = "ExpenseReceiptAttached";
 pub const EXPENSE_SUBMITTED: &str = "ExpenseSubmitted";
+pub const EXPENSE_STEP_APPROVED: &str = "ExpenseStepApproved";
 pub const EXPENSE_APPROVED: &str = "ExpenseApproved";
 pub const EXPENSE_REJECTED: &str = "ExpenseRejected";
 pub const EXPENSE_REIMBURSED: &str = "ExpenseReimbursed";
 pub const EXPENSE_DELETED: &str = "ExpenseDeleted";
 
 /// Version 2 of `ExpenseCreated`, `ExpenseUpdated` and `ExpenseSubmitted` added the amount
-/// in the organization's currency with its rate, and the policy evaluation.
+/// in the organization's currency with its rate, and the policy evaluation; of
+/// `ExpenseSubmitted` also the approval chain, and of `ExpenseApproved` and
+/// `ExpenseRejected` the step decided and for whom.
 pub const EXPENSE_VERSION_2: &str = "2.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,16 +69,33 @@ pub enum ExpenseEvent {
         policy_version: u64,
         violations: Vec<Violation>,
         justification: Option<String>,
+        /// Who approves, step by step (a manager's step names the manager of the day).
+        approval_steps: Vec<ApprovalStep>,
         submitted_at: DateTime<Utc>,
     },
-    ExpenseApproved {
+    /// A step of the chain other than the last was approved (`step` counts from 1);
+    /// `on_behalf_of` is the person whose delegate decided.
+    ExpenseStepApproved {
+        step: u32,
         approver_id: Uuid,
+        on_behalf_of: Option<Uuid>,
         comment: Option<String>,
         approved_at: DateTime<Utc>,
     },
+    /// The last step was approved: the expense is approved.
+    ExpenseApproved {
+        approver_id: Uuid,
+        comment: Option<String>,
+        step: u32,
+        on_behalf_of: Option<Uuid>,
+        approved_at: DateTime<Utc>,
+    },
+    /// A step was rejected, which ends the chain.
     ExpenseRejected {
         approver_id: Uuid,
         reason: String,
+        step: u32,
+        on_behalf_of: Option<Uuid>,
         rejected_at: DateTime<Utc>,
     },
     ExpenseReimbursed {
@@ -95,6 +115,7 @@ impl DomainEvent for ExpenseEvent {
             Self::ExpenseUpdated { .. } => EXPENSE_UPDATED,
             Self::ExpenseReceiptAttached { .. } => EXPENSE_RECEIPT_ATTACHED,
             Self::ExpenseSubmitted { .. } => EXPENSE_SUBMITTED,
+            Self::ExpenseStepApproved { .. } => EXPENSE_STEP_APPROVED,
             Self::ExpenseApproved { .. } => EXPENSE_APPROVED,
             Self::ExpenseRejected { .. } => EXPENSE_REJECTED,
             Self::ExpenseReimbursed { .. } => EXPENSE_REIMBURSED,
@@ -107,7 +128,9 @@ impl DomainEvent for ExpenseEvent {
         match self {
             Self::ExpenseCreated { .. }
             | Self::ExpenseUpdated { .. }
-            | Self::ExpenseSubmitted { .. } => EXPENSE_VERSION_2,
+            | Self::ExpenseSubmitted { .. }
+            | Self::ExpenseApproved { .. }
+            | Self::ExpenseRejected { .. } => EXPENSE_VERSION_2,
             _ => "1.0",
         }
         .to_string()

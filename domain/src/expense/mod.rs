@@ -25,7 +25,7 @@ pub use event::*;
 use crate::actor::{Actor, Role};
 use crate::exchange::Rate;
 use crate::money::Money;
-use crate::policy::{Level, Violation};
+use crate::policy::{ApprovalStep, Approver, Level, Violation};
 use crate::rejection::FieldError;
 use crate::validate;
 
@@ -105,6 +105,11 @@ pub struct ExpenseState {
     pub policy_version: u64,
     pub violations: Vec<Violation>,
     pub justification: Option<String>,
+    /// The chain of the current submission, and its steps approved so far.
+    pub approval_steps: Vec<ApprovalStep>,
+    pub approvals: Vec<StepApproval>,
+    /// When the step now awaited began (the submission, or the last step's approval).
+    pub step_since: Option<DateTime<Utc>>,
     pub status: ExpenseStatus,
     pub receipt_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -114,6 +119,37 @@ pub struct ExpenseState {
     pub decided_by: Option<Uuid>,
     pub decision_reason: Option<String>,
     pub reimbursed_at: Option<DateTime<Utc>>,
+}
+
+/// A step of the current chain approved, and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepApproval {
+    pub approver_id: Uuid,
+    pub on_behalf_of: Option<Uuid>,
+}
+
+impl ExpenseState {
+    /// The chain of the current submission; a submission recorded before chains had one
+    /// step by an approver.
+    pub fn chain(&self) -> Vec<ApprovalStep> {
+        if self.approval_steps.is_empty() {
+            vec![ApprovalStep {
+                approver: Approver::Approver,
+                user_id: None,
+            }]
+        } else {
+            self.approval_steps.clone()
+        }
+    }
+
+    /// The step a submitted expense awaits (counting from 0), if it is submitted.
+    pub fn pending_step(&self) -> Option<(usize, ApprovalStep)> {
+        if self.status != ExpenseStatus::Submitted {
+            return None;
+        }
+        let n = self.approvals.len();
+        self.chain().get(n).cloned().map(|step| (n, step))
+    }
 }
 
 impl Expense {
@@ -149,19 +185,55 @@ impl Expense {
         Ok(state)
     }
 
-    fn decidable(&self, ctx: &Context) -> Result<&ExpenseState, ExpenseError> {
+    /// The step the actor may decide now (counting from 0), for themselves or for the
+    /// person `on_behalf_of` (a delegation the application checked): never on the
+    /// owner's behalf nor the actor's own expense, never by someone who decided an
+    /// earlier step of the same chain.
+    fn decidable(
+        &self,
+        ctx: &Context,
+        on_behalf_of: Option<(Uuid, Role)>,
+    ) -> Result<(&ExpenseState, usize), ExpenseError> {
         let state = self.live(ctx)?;
-        if !ctx.actor.role.may_decide() {
-            return Err(ExpenseError::NotAnApprover);
+        let (person, role) = on_behalf_of.unwrap_or((ctx.actor.user_id, ctx.actor.role));
+        let (n, step) = match state.pending_step() {
+            Some(pending) => pending,
+            None => {
+                if !role.may_decide() {
+                    return Err(ExpenseError::NotAnApprover);
+                }
+                if state.owner_id == ctx.actor.user_id {
+                    return Err(ExpenseError::OwnExpense);
+                }
+                self.check_version(ctx)?;
+                return Err(ExpenseError::WrongStatus(state.status));
+            }
+        };
+        if !step.taken_by(person, role) {
+            if !role.may_decide() && step.approver != Approver::Manager {
+                return Err(ExpenseError::NotAnApprover);
+            }
+            if state.owner_id == ctx.actor.user_id {
+                return Err(ExpenseError::OwnExpense);
+            }
+            let awaited = match step.approver {
+                Approver::Manager => "the submitter's manager".to_string(),
+                other => format!("the {} role", other.as_str()),
+            };
+            return Err(ExpenseError::NotYourStep(awaited));
         }
-        if state.owner_id == ctx.actor.user_id {
+        if state.owner_id == ctx.actor.user_id || state.owner_id == person {
             return Err(ExpenseError::OwnExpense);
         }
-        self.check_version(ctx)?;
-        if state.status != ExpenseStatus::Submitted {
-            return Err(ExpenseError::WrongStatus(state.status));
+        let people = [ctx.actor.user_id, person];
+        let decided_before = state.approvals.iter().any(|a| {
+            people.contains(&a.approver_id) || a.on_behalf_of.is_some_and(|o| people.contains(&o))
+        });
+        if decided_before {
+            return Err(ExpenseError::DecidedBefore);
         }
-        Ok(state)
+        self.check_version(ctx)?;
+        Ok((state, n))
     }
 }
 
@@ -280,7 +352,9 @@ impl Aggregate for Expense {
                 assessment,
             } => {
                 let s = self.owned(&ctx)?;
-                if !s.status.editable() {
+                // Editing a submitted expense withdraws it: its chain starts again at the
+                // next submission.
+                if !s.status.editable() && s.status != ExpenseStatus::Submitted {
                     return Err(ExpenseError::WrongStatus(s.status));
                 }
                 let merged = ExpenseDetails {
@@ -351,6 +425,7 @@ impl Aggregate for Expense {
                 ctx,
                 assessment,
                 justification,
+                approval_steps,
             } => {
                 let s = self.owned(&ctx)?;
                 if !s.status.editable() {
@@ -371,16 +446,33 @@ impl Aggregate for Expense {
                 if !violations.is_empty() && justification.is_none() {
                     return Err(ExpenseError::Unjustified(violations));
                 }
+                let unresolved = approval_steps.is_empty()
+                    || approval_steps.iter().any(|step| {
+                        step.approver == Approver::Manager
+                            && step.user_id.is_none_or(|m| m == s.owner_id)
+                    });
+                if unresolved {
+                    return Err(ExpenseError::Invalid(vec![FieldError::new(
+                        "approval_steps",
+                        "every step of the chain needs someone other than the owner",
+                    )]));
+                }
                 ExpenseEvent::ExpenseSubmitted {
                     resubmission: s.status == ExpenseStatus::Rejected,
                     policy_version: assessment.policy_version,
                     violations,
                     justification,
+                    approval_steps,
                     submitted_at: ctx.at,
                 }
             }
-            ExpenseCommand::ApproveExpense { ctx, comment } => {
-                self.decidable(&ctx)?;
+            ExpenseCommand::ApproveExpense {
+                ctx,
+                comment,
+                on_behalf_of,
+            } => {
+                let (s, n) = self.decidable(&ctx, on_behalf_of)?;
+                let last = n + 1 == s.chain().len();
                 let comment = match comment {
                     None => None,
                     Some(c) => Some(
@@ -389,19 +481,39 @@ impl Aggregate for Expense {
                     )
                     .filter(|c| !c.is_empty()),
                 };
-                ExpenseEvent::ExpenseApproved {
-                    approver_id: ctx.actor.user_id,
-                    comment,
-                    approved_at: ctx.at,
+                let step = u32::try_from(n + 1).unwrap_or(u32::MAX);
+                let on_behalf_of = on_behalf_of.map(|(person, _)| person);
+                if last {
+                    ExpenseEvent::ExpenseApproved {
+                        approver_id: ctx.actor.user_id,
+                        comment,
+                        step,
+                        on_behalf_of,
+                        approved_at: ctx.at,
+                    }
+                } else {
+                    ExpenseEvent::ExpenseStepApproved {
+                        step,
+                        approver_id: ctx.actor.user_id,
+                        on_behalf_of,
+                        comment,
+                        approved_at: ctx.at,
+                    }
                 }
             }
-            ExpenseCommand::RejectExpense { ctx, reason } => {
-                self.decidable(&ctx)?;
+            ExpenseCommand::RejectExpense {
+                ctx,
+                reason,
+                on_behalf_of,
+            } => {
+                let (_, n) = self.decidable(&ctx, on_behalf_of)?;
                 let reason = validate::required_text("reason", &reason, 2000)
                     .map_err(|e| ExpenseError::Invalid(vec![e]))?;
                 ExpenseEvent::ExpenseRejected {
                     approver_id: ctx.actor.user_id,
                     reason,
+                    step: u32::try_from(n + 1).unwrap_or(u32::MAX),
+                    on_behalf_of: on_behalf_of.map(|(person, _)| person),
                     rejected_at: ctx.at,
                 }
             }
@@ -465,6 +577,9 @@ impl Aggregate for Expense {
                 policy_version,
                 violations,
                 justification: None,
+                approval_steps: Vec::new(),
+                approvals: Vec::new(),
+                step_since: None,
                 status: ExpenseStatus::Draft,
                 receipt_ids: receipt_id.into_iter().collect(),
                 created_at,
@@ -504,6 +619,13 @@ impl Aggregate for Expense {
                 s.policy_version = policy_version;
                 s.violations = violations;
                 s.justification = None;
+                if s.status == ExpenseStatus::Submitted {
+                    s.status = ExpenseStatus::Draft;
+                    s.submitted_at = None;
+                }
+                s.approval_steps.clear();
+                s.approvals.clear();
+                s.step_since = None;
                 s.updated_at = updated_at;
             }
             ExpenseEvent::ExpenseReceiptAttached {
@@ -517,10 +639,14 @@ impl Aggregate for Expense {
                 policy_version,
                 violations,
                 justification,
+                approval_steps,
                 submitted_at,
                 ..
             } => {
                 s.status = ExpenseStatus::Submitted;
+                s.approval_steps = approval_steps;
+                s.approvals.clear();
+                s.step_since = Some(submitted_at);
                 s.policy_version = policy_version;
                 s.violations = violations;
                 s.justification = justification;
@@ -530,11 +656,31 @@ impl Aggregate for Expense {
                 s.decision_reason = None;
                 s.updated_at = submitted_at;
             }
+            ExpenseEvent::ExpenseStepApproved {
+                approver_id,
+                on_behalf_of,
+                approved_at,
+                ..
+            } => {
+                s.approvals.push(StepApproval {
+                    approver_id,
+                    on_behalf_of,
+                });
+                s.step_since = Some(approved_at);
+                s.updated_at = approved_at;
+            }
             ExpenseEvent::ExpenseApproved {
                 approver_id,
                 comment,
+                on_behalf_of,
                 approved_at,
+                ..
             } => {
+                s.approvals.push(StepApproval {
+                    approver_id,
+                    on_behalf_of,
+                });
+                s.step_since = None;
                 s.status = ExpenseStatus::Approved;
                 s.decided_at = Some(approved_at);
                 s.decided_by = Some(approver_id);
@@ -545,7 +691,9 @@ impl Aggregate for Expense {
                 approver_id,
                 reason,
                 rejected_at,
+                ..
             } => {
+                s.step_since = None;
                 s.status = ExpenseStatus::Rejected;
                 s.decided_at = Some(rejected_at);
                 s.decided_by = Some(approver_id);

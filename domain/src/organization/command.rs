@@ -75,6 +75,19 @@ pub enum OrganizationCommand {
         aggregate_id: Uuid,
         at: DateTime<Utc>,
     },
+    /// An admin names (or, with `None`, removes) the manager of `user_id`.
+    SetManager {
+        actor_id: Uuid,
+        user_id: Uuid,
+        manager_id: Option<Uuid>,
+        at: DateTime<Utc>,
+    },
+    /// Someone who approves names who decides for them over a period (`None` ends it).
+    Delegate {
+        actor_id: Uuid,
+        delegation: Option<super::Delegation>,
+        at: DateTime<Utc>,
+    },
     /// The token's owner, or an admin, revokes it.
     RevokeToken {
         actor_id: Uuid,

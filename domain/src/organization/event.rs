@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -20,6 +20,9 @@ pub const API_TOKEN_ISSUED: &str = "ApiTokenIssued";
 pub const API_TOKEN_REVOKED: &str = "ApiTokenRevoked";
 pub const USER_ERASED: &str = "UserErased";
 pub const RETENTION_ENDED: &str = "RetentionEnded";
+pub const MANAGER_SET: &str = "ManagerSet";
+pub const DELEGATION_SET: &str = "DelegationSet";
+pub const DELEGATION_ENDED: &str = "DelegationEnded";
 
 /// Why booking vouchers are kept after their person is erased.
 pub const VOUCHER_RETENTION_BASIS: &str =
@@ -101,6 +104,26 @@ pub enum OrganizationEvent {
         retained: Vec<Retention>,
         erased_at: DateTime<Utc>,
     },
+    /// An admin named the manager whose approval chains' manager steps take the user's
+    /// expenses (`None`: no manager any more).
+    ManagerSet {
+        user_id: Uuid,
+        manager_id: Option<Uuid>,
+        set_at: DateTime<Utc>,
+    },
+    /// `user_id` named `delegate_id` to decide for them from `from` to `until` (days,
+    /// both included); it replaces an earlier delegation.
+    DelegationSet {
+        user_id: Uuid,
+        delegate_id: Uuid,
+        from: NaiveDate,
+        until: NaiveDate,
+        set_at: DateTime<Utc>,
+    },
+    DelegationEnded {
+        user_id: Uuid,
+        ended_at: DateTime<Utc>,
+    },
     /// The retention of something an erased user left ended: it is erased too.
     RetentionEnded {
         user_id: Uuid,
@@ -123,6 +146,9 @@ impl DomainEvent for OrganizationEvent {
             Self::ApiTokenRevoked { .. } => API_TOKEN_REVOKED,
             Self::UserErased { .. } => USER_ERASED,
             Self::RetentionEnded { .. } => RETENTION_ENDED,
+            Self::ManagerSet { .. } => MANAGER_SET,
+            Self::DelegationSet { .. } => DELEGATION_SET,
+            Self::DelegationEnded { .. } => DELEGATION_ENDED,
         }
         .to_string()
     }

@@ -11,7 +11,7 @@ mod tokens;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,26 @@ pub struct Member {
     /// Set once the user is erased (snapshots from before erasure have none).
     #[serde(default)]
     pub erasure: Option<Erasure>,
+    /// Whose manager steps of approval chains take this user's expenses.
+    #[serde(default)]
+    pub manager_id: Option<Uuid>,
+    /// Who decides for this user while they are away.
+    #[serde(default)]
+    pub delegation: Option<Delegation>,
+}
+
+/// A user's decisions taken by `delegate_id` from `from` to `until` (both included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delegation {
+    pub delegate_id: Uuid,
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl Delegation {
+    pub fn covers(&self, day: NaiveDate) -> bool {
+        self.from <= day && day <= self.until
+    }
 }
 
 /// How a user was erased, and what of theirs is kept.
@@ -107,6 +127,20 @@ impl Organization {
             .get(&user_id)
             .filter(|m| m.active)
             .map(|m| m.role)
+    }
+
+    /// The active members `delegate` decides for on `day`, with their roles.
+    pub fn delegators_of(&self, delegate: Uuid, day: NaiveDate) -> Vec<(Uuid, Role)> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.active)
+            .filter(|(_, m)| {
+                m.delegation
+                    .as_ref()
+                    .is_some_and(|d| d.delegate_id == delegate && d.covers(day))
+            })
+            .map(|(id, m)| (*id, m.role))
+            .collect()
     }
 
     fn require_admin(&self, actor_id: Uuid) -> Result<(), OrganizationError> {
@@ -408,6 +442,99 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            OrganizationCommand::SetManager {
+                actor_id,
+                user_id,
+                manager_id,
+                at,
+            } => {
+                self.require_admin(actor_id)?;
+                let member = self
+                    .members
+                    .get(&user_id)
+                    .ok_or(OrganizationError::UserNotFound)?;
+                if member.manager_id == manager_id {
+                    return Ok(());
+                }
+                if let Some(manager) = manager_id {
+                    let fit = manager != user_id
+                        && self
+                            .active_role(manager)
+                            .is_some_and(|r| r != Role::Auditor);
+                    if !fit {
+                        return Err(OrganizationError::Invalid(vec![FieldError::new(
+                            "manager_id",
+                            "must be another active member of the organization, not an auditor",
+                        )]));
+                    }
+                }
+                let event = OrganizationEvent::ManagerSet {
+                    user_id,
+                    manager_id,
+                    set_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::Delegate {
+                actor_id,
+                delegation,
+                at,
+            } => {
+                let role = self.acting_member(actor_id)?;
+                let Some(delegation) = delegation else {
+                    let current = self
+                        .members
+                        .get(&actor_id)
+                        .and_then(|m| m.delegation.as_ref());
+                    if current.is_none() {
+                        return Ok(());
+                    }
+                    let event = OrganizationEvent::DelegationEnded {
+                        user_id: actor_id,
+                        ended_at: at,
+                    };
+                    sink.write(event, self).await;
+                    return Ok(());
+                };
+                let manages = self
+                    .members
+                    .values()
+                    .any(|m| m.manager_id == Some(actor_id));
+                if !role.may_decide() && !manages {
+                    return Err(OrganizationError::Invalid(vec![FieldError::new(
+                        "delegate_id",
+                        "only people who approve (approvers, finance, admins, managers) delegate",
+                    )]));
+                }
+                let mut errors = Vec::new();
+                let fit = delegation.delegate_id != actor_id
+                    && self
+                        .active_role(delegation.delegate_id)
+                        .is_some_and(|r| r != Role::Auditor);
+                if !fit {
+                    errors.push(FieldError::new(
+                        "delegate_id",
+                        "must be another active member of the organization, not an auditor",
+                    ));
+                }
+                if delegation.until < delegation.from {
+                    errors.push(FieldError::new("until", "must not be before `from`"));
+                }
+                if delegation.until < at.date_naive() {
+                    errors.push(FieldError::new("until", "must not be in the past"));
+                }
+                if !errors.is_empty() {
+                    return Err(OrganizationError::Invalid(errors));
+                }
+                let event = OrganizationEvent::DelegationSet {
+                    user_id: actor_id,
+                    delegate_id: delegation.delegate_id,
+                    from: delegation.from,
+                    until: delegation.until,
+                    set_at: at,
+                };
+                sink.write(event, self).await;
+            }
             OrganizationCommand::ChangePassword { actor_id, at } => {
                 self.acting_member(actor_id)?;
                 let event = OrganizationEvent::PasswordChanged {
@@ -442,6 +569,8 @@ impl Aggregate for Organization {
                         role: Role::Admin,
                         active: true,
                         erasure: None,
+                        manager_id: None,
+                        delegation: None,
                     },
                 );
             }
@@ -460,6 +589,8 @@ impl Aggregate for Organization {
                         role,
                         active: true,
                         erasure: None,
+                        manager_id: None,
+                        delegation: None,
                     },
                 );
             }
@@ -479,6 +610,35 @@ impl Aggregate for Organization {
                 }
             }
             OrganizationEvent::PasswordChanged { .. } => {}
+            OrganizationEvent::ManagerSet {
+                user_id,
+                manager_id,
+                ..
+            } => {
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.manager_id = manager_id;
+                }
+            }
+            OrganizationEvent::DelegationSet {
+                user_id,
+                delegate_id,
+                from,
+                until,
+                ..
+            } => {
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.delegation = Some(Delegation {
+                        delegate_id,
+                        from,
+                        until,
+                    });
+                }
+            }
+            OrganizationEvent::DelegationEnded { user_id, .. } => {
+                if let Some(m) = self.members.get_mut(&user_id) {
+                    m.delegation = None;
+                }
+            }
             OrganizationEvent::ApiTokenIssued {
                 token_id,
                 user_id,

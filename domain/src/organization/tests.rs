@@ -569,3 +569,88 @@ fn a_retention_ends_once() {
         .when(end())
         .then_expect_events(vec![]);
 }
+
+// --- managers and delegation ---
+
+#[test]
+fn admins_name_managers_who_are_other_active_members() {
+    let given = vec![
+        registered(),
+        user_added(2, Role::Employee),
+        user_added(3, Role::Approver),
+        user_added(4, Role::Auditor),
+    ];
+    let set = |user: u128, manager: Option<u128>| OrganizationCommand::SetManager {
+        actor_id: admin_id(),
+        user_id: Uuid::from_u128(user),
+        manager_id: manager.map(Uuid::from_u128),
+        at: at(),
+    };
+    Fixture::with(())
+        .given(given.clone())
+        .when(set(2, Some(3)))
+        .then_expect_events(vec![OrganizationEvent::ManagerSet {
+            user_id: Uuid::from_u128(2),
+            manager_id: Some(Uuid::from_u128(3)),
+            set_at: at(),
+        }]);
+    for wrong in [2, 4, 9] {
+        let result = Fixture::with(())
+            .given(given.clone())
+            .when(set(2, Some(wrong)))
+            .inspect_result();
+        assert!(
+            matches!(result, Err(OrganizationError::Invalid(_))),
+            "manager {wrong}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn people_who_approve_delegate_for_a_period() {
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    let delegate = |actor: u128, from, until| OrganizationCommand::Delegate {
+        actor_id: Uuid::from_u128(actor),
+        delegation: Some(Delegation {
+            delegate_id: Uuid::from_u128(3),
+            from,
+            until,
+        }),
+        at: at(),
+    };
+    let given = vec![
+        registered(),
+        user_added(2, Role::Approver),
+        user_added(3, Role::Employee),
+        user_added(5, Role::Employee),
+    ];
+    let events = Fixture::with(())
+        .given(given.clone())
+        .when(delegate(2, day(2), day(9)))
+        .inspect_result()
+        .unwrap();
+    let mut organization = Organization::default();
+    for event in given.iter().cloned().chain(events) {
+        organization.apply(event);
+    }
+    assert_eq!(
+        organization.delegators_of(Uuid::from_u128(3), day(5)),
+        [(Uuid::from_u128(2), Role::Approver)]
+    );
+    assert!(organization
+        .delegators_of(Uuid::from_u128(3), day(10))
+        .is_empty());
+    // An employee who manages nobody approves nothing to hand over; a period that ended
+    // is refused.
+    let yesterday = day(1).pred_opt().unwrap();
+    for (actor, from, until) in [(5, day(2), day(9)), (2, yesterday, yesterday)] {
+        let result = Fixture::with(())
+            .given(given.clone())
+            .when(delegate(actor, from, until))
+            .inspect_result();
+        assert!(
+            matches!(result, Err(OrganizationError::Invalid(_))),
+            "{result:?}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! organization's, so every change — who, when, the rules before and after — is history,
 //! and the policy a submission was evaluated against can be read as it was.
 
+pub mod chain;
 mod evaluate;
 mod rule;
 
@@ -11,6 +12,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use chain::{ApprovalStep, Approver, ChainRule};
 pub use evaluate::{
     evaluate, Claimed, Duplicate, DuplicateReason, Facts, Violation, EXCHANGE_RATE,
 };
@@ -26,6 +28,8 @@ pub const POLICY_CHANGED: &str = "PolicyChanged";
 pub struct Policy {
     pub organization_id: Option<Uuid>,
     pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub approval_chains: Vec<ChainRule>,
     /// The number of changes: 0 for an organization that never set a policy.
     pub version: u64,
     pub changed_at: Option<DateTime<Utc>>,
@@ -34,23 +38,26 @@ pub struct Policy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyCommand {
-    /// Replaces the rules. `expected_version` is the client's `If-Match`.
+    /// Replaces the rules and the approval chains. `expected_version` is the client's
+    /// `If-Match`.
     SetRules {
         actor: Actor,
         at: DateTime<Utc>,
         expected_version: Option<u64>,
         rules: Vec<Rule>,
+        approval_chains: Vec<ChainRule>,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum PolicyEvent {
-    /// The whole rule set after the change; the one before is the previous event's.
+    /// The whole policy after the change; the one before is the previous event's.
     PolicyChanged {
         organization_id: Uuid,
         version: u64,
         rules: Vec<Rule>,
+        approval_chains: Vec<ChainRule>,
         changed_by: Uuid,
         changed_at: DateTime<Utc>,
     },
@@ -107,6 +114,7 @@ impl Aggregate for Policy {
             at,
             expected_version,
             rules,
+            approval_chains,
         } = command;
         if self
             .organization_id
@@ -122,14 +130,23 @@ impl Aggregate for Policy {
                 current: self.version,
             });
         }
-        let rules = validate(rules).map_err(PolicyError::Invalid)?;
-        if rules == self.rules && self.version > 0 {
+        let chain_errors = chain::validate(&approval_chains);
+        let rules = match validate(rules) {
+            Ok(rules) if chain_errors.is_empty() => rules,
+            Ok(_) => return Err(PolicyError::Invalid(chain_errors)),
+            Err(mut errors) => {
+                errors.extend(chain_errors);
+                return Err(PolicyError::Invalid(errors));
+            }
+        };
+        if rules == self.rules && approval_chains == self.approval_chains && self.version > 0 {
             return Ok(());
         }
         let event = PolicyEvent::PolicyChanged {
             organization_id: actor.organization_id,
             version: self.version + 1,
             rules,
+            approval_chains,
             changed_by: actor.user_id,
             changed_at: at,
         };
@@ -142,12 +159,14 @@ impl Aggregate for Policy {
             organization_id,
             version,
             rules,
+            approval_chains,
             changed_by,
             changed_at,
         } = event;
         self.organization_id = Some(organization_id);
         self.version = version;
         self.rules = rules;
+        self.approval_chains = approval_chains;
         self.changed_by = Some(changed_by);
         self.changed_at = Some(changed_at);
     }
@@ -189,6 +208,7 @@ mod tests {
             at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             expected_version: None,
             rules,
+            approval_chains: Vec::new(),
         }
     }
 
@@ -197,6 +217,7 @@ mod tests {
             organization_id: Uuid::from_u128(2),
             version,
             rules,
+            approval_chains: Vec::new(),
             changed_by: Uuid::from_u128(1),
             changed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         }

@@ -255,6 +255,9 @@ pub struct MailConfig {
     pub from: lettre::message::Mailbox,
     /// `None`: mails are written as `.eml` files under `DATA_DIR/mail`.
     pub smtp: Option<SmtpConfig>,
+    /// A step of an approval chain awaited this long mails its approvers a reminder, once
+    /// per step and period (`APPROVAL_REMIND_AFTER`, default 2 days).
+    pub remind_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -314,7 +317,13 @@ impl MailConfig {
                 })
             }
         };
-        Ok(Self { from, smtp })
+        let remind_after =
+            source.duration("APPROVAL_REMIND_AFTER", Duration::from_secs(2 * 86_400))?;
+        Ok(Self {
+            from,
+            smtp,
+            remind_after,
+        })
     }
 }
 

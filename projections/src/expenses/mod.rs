@@ -20,7 +20,8 @@ mod queries;
 
 pub use queries::{
     approvals, claimed_between, get, list, list_all, list_all_in, same_details, summary,
-    summary_in, ExpenseRow, GroupBy, ListCursor, ListFilter, Measure, QueueCursor, SummaryRow,
+    summary_in, waiting_since, ExpenseRow, GroupBy, ListCursor, ListFilter, Measure, QueueCursor,
+    SummaryRow, Takers,
 };
 use queries::{decode_row, COLUMNS};
 
@@ -182,7 +183,7 @@ async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Re
     Ok(())
 }
 
-/// Rows per multi-row statement: 27 parameters each stay under SQLite's limit of 32,766.
+/// Rows per multi-row statement: 32 parameters each stay under SQLite's limit of 32,766.
 const WRITE_CHUNK: usize = 500;
 
 #[async_trait]
@@ -264,7 +265,7 @@ fn placeholders(count: usize, start: usize) -> String {
         .join(", ")
 }
 
-const WRITE_COLUMNS: [&str; 27] = [
+const WRITE_COLUMNS: [&str; 32] = [
     "id",
     "organization_id",
     "owner_id",
@@ -292,6 +293,11 @@ const WRITE_COLUMNS: [&str; 27] = [
     "policy_version",
     "violations",
     "justification",
+    "approval_steps",
+    "approvals",
+    "pending_approver",
+    "pending_user",
+    "step_since",
 ];
 
 async fn upsert(
@@ -316,6 +322,7 @@ async fn upsert(
     on_tx!(tx, |conn| {
         let mut query = sqlx::query(&sql);
         for (id, s, version) in rows {
+            let pending = s.pending_step();
             query = query
                 .bind(id.to_string())
                 .bind(s.organization_id.to_string())
@@ -343,7 +350,17 @@ async fn upsert(
                 .bind(s.rate.as_ref().map(serde_json::to_string).transpose()?)
                 .bind(i64::try_from(s.policy_version)?)
                 .bind(serde_json::to_string(&s.violations)?)
-                .bind(&s.justification);
+                .bind(&s.justification)
+                .bind(serde_json::to_string(&s.approval_steps)?)
+                .bind(serde_json::to_string(&s.approvals)?)
+                .bind(pending.as_ref().map(|(_, step)| step.approver.as_str()))
+                .bind(
+                    pending
+                        .as_ref()
+                        .and_then(|(_, step)| step.user_id)
+                        .map(|u| u.to_string()),
+                )
+                .bind(s.step_since);
         }
         query.execute(&mut *conn).await?;
     });
@@ -407,6 +424,9 @@ fn to_aggregate(row: ExpenseRow, organization_id: &str) -> anyhow::Result<Expens
         policy_version: u64::try_from(row.policy_version)?,
         violations: row.violations,
         justification: row.justification,
+        approval_steps: row.approval_steps,
+        approvals: row.approvals,
+        step_since: row.step_since,
         status: ExpenseStatus::parse(&row.status)
             .ok_or_else(|| anyhow::anyhow!("unknown status {:?} in the read model", row.status))?,
         receipt_ids: row.receipt_ids,

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
+use expensewise_domain::expense::StepApproval;
 use expensewise_domain::expense::AGGREGATE_TYPE;
-use expensewise_domain::policy::{Claimed, Violation};
+use expensewise_domain::policy::{ApprovalStep, Claimed, Violation};
 use expensewise_domain::{Currency, Money};
 use expensewise_infra::{on_database, Database};
 use rust_decimal::Decimal;
@@ -37,11 +38,15 @@ pub struct ExpenseRow {
     pub policy_version: i64,
     pub violations: Vec<Violation>,
     pub justification: Option<String>,
+    pub approval_steps: Vec<ApprovalStep>,
+    pub approvals: Vec<StepApproval>,
+    pub step_since: Option<DateTime<Utc>>,
 }
 
 pub(super) const COLUMNS: &str = "id, owner_id, amount, currency, merchant, category, spent_on, description, status, \
      receipt_ids, version, created_at, updated_at, submitted_at, decided_at, decided_by, decision_reason, \
-     base_amount, base_currency, rate, policy_version, violations, justification";
+     base_amount, base_currency, rate, policy_version, violations, justification, approval_steps, \
+     approvals, step_since";
 
 fn uuid(text: String) -> Result<Uuid, sqlx::Error> {
     Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -94,6 +99,10 @@ where
         policy_version: row.try_get("policy_version")?,
         violations: serde_json::from_str(&violations).map_err(json)?,
         justification: row.try_get("justification")?,
+        approval_steps: serde_json::from_str(&row.try_get::<String, _>("approval_steps")?)
+            .map_err(json)?,
+        approvals: serde_json::from_str(&row.try_get::<String, _>("approvals")?).map_err(json)?,
+        step_since: row.try_get("step_since")?,
     })
 }
 
@@ -300,11 +309,22 @@ impl QueueCursor {
     }
 }
 
-/// Submitted expenses `approver_id` may decide on (not their own), oldest first.
+/// Whose approvals queue it is: the person, the kinds of steps they take by role (theirs,
+/// and those of the people they stand in for), and the people whose manager steps they
+/// take (themselves, and those they stand in for).
+#[derive(Debug, Clone, Default)]
+pub struct Takers {
+    pub person: Uuid,
+    pub approvers: Vec<&'static str>,
+    pub managers: Vec<Uuid>,
+}
+
+/// Submitted expenses whose awaited step `takers` take (not the person's own, nor one
+/// whose chain they decided a step of), oldest first.
 pub async fn approvals(
     db: &Database,
     organization_id: Uuid,
-    approver_id: Uuid,
+    takers: &Takers,
     cursor: Option<&QueueCursor>,
     limit: usize,
 ) -> Result<(Vec<ExpenseRow>, Option<QueueCursor>), sqlx::Error> {
@@ -315,7 +335,18 @@ pub async fn approvals(
         "organization_id = ?",
         Arg::Text(organization_id.to_string()),
     );
-    select.push(" AND owner_id <> ?", Arg::Text(approver_id.to_string()));
+    select.push(" AND owner_id <> ?", Arg::Text(takers.person.to_string()));
+    select.text(" AND (1 = 0");
+    for approver in &takers.approvers {
+        select.push(" OR pending_approver = ?", Arg::Text(approver.to_string()));
+    }
+    for manager in &takers.managers {
+        select.push(
+            " OR (pending_approver = 'manager' AND pending_user = ?)",
+            Arg::Text(manager.to_string()),
+        );
+    }
+    select.text(")");
     if let Some(c) = cursor {
         select.push(" AND (submitted_at > ?", Arg::Time(c.submitted_at));
         select.push(" OR (submitted_at = ?", Arg::Time(c.submitted_at));
@@ -335,7 +366,40 @@ pub async fn approvals(
     } else {
         None
     };
+    // Segregation of duties: whoever decided a step of a chain takes no other.
+    let person = takers.person;
+    rows.retain(|r| {
+        !r.approvals
+            .iter()
+            .any(|a| a.approver_id == person || a.on_behalf_of == Some(person))
+    });
     Ok((rows, next))
+}
+
+/// Submitted expenses whose awaited step began before `before`, oldest first, at most
+/// `limit`: the ones reminders are due for.
+pub async fn waiting_since(
+    db: &Database,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<(Uuid, ExpenseRow)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, organization_id FROM rm_expenses WHERE status = 'submitted' \
+         AND step_since < $1 ORDER BY step_since LIMIT $2"
+    );
+    on_database!(db, |pool| {
+        let rows = sqlx::query(&sql)
+            .bind(before)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let organization: String = row.try_get("organization_id")?;
+                Ok((uuid(organization)?, decode_row(row)?))
+            })
+            .collect()
+    })
 }
 
 /// One expense as the read model has it in this organization (if it does), and the

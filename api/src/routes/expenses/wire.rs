@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
-use expensewise_domain::expense::{ExpenseState, ExpenseStatus};
-use expensewise_domain::policy::{Level, Violation};
+use expensewise_domain::expense::{ExpenseState, ExpenseStatus, StepApproval};
+use expensewise_domain::policy::{ApprovalStep, Level, Violation};
 use expensewise_projections::expenses::ExpenseRow;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -76,6 +76,43 @@ pub struct ExpenseView {
     pub violations: Vec<ViolationView>,
     /// The submitter's word on the policy's warnings.
     pub justification: Option<String>,
+    /// The approval chain of the current submission, step by step, with who approved
+    /// each step so far (empty before the first submission).
+    pub approval_steps: Vec<ApprovalStepView>,
+    /// The step now awaited (counting from 1), while submitted.
+    pub awaiting_step: Option<u32>,
+}
+
+/// One step of an approval chain.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApprovalStepView {
+    /// `manager` (then `user_id` is the manager), `approver`, `finance` or `admin`.
+    #[schema(example = "finance")]
+    pub approver: String,
+    pub user_id: Option<Uuid>,
+    /// Who approved the step, once approved.
+    pub approved_by: Option<Uuid>,
+    /// The person `approved_by` decided for, as their delegate.
+    pub on_behalf_of: Option<Uuid>,
+}
+
+fn chain_view(steps: &[ApprovalStep], approvals: &[StepApproval]) -> Vec<ApprovalStepView> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(n, step)| ApprovalStepView {
+            approver: step.approver.as_str().to_string(),
+            user_id: step.user_id,
+            approved_by: approvals.get(n).map(|a| a.approver_id),
+            on_behalf_of: approvals.get(n).and_then(|a| a.on_behalf_of),
+        })
+        .collect()
+}
+
+fn awaiting(status: &str, steps: usize, approvals: usize) -> Option<u32> {
+    (status == "submitted")
+        .then(|| u32::try_from(approvals.min(steps.max(1)) + 1).ok())
+        .flatten()
 }
 
 /// How an amount in another currency was converted.
@@ -203,6 +240,8 @@ impl ExpenseView {
             policy_version: s.policy_version,
             violations: s.violations.iter().map(ViolationView::from).collect(),
             justification: s.justification.clone(),
+            approval_steps: chain_view(&s.approval_steps, &s.approvals),
+            awaiting_step: awaiting(s.status.as_str(), s.approval_steps.len(), s.approvals.len()),
         }
     }
 }
@@ -241,6 +280,8 @@ impl ExpenseView {
             policy_version: u64::try_from(row.policy_version).unwrap_or_default(),
             violations: row.violations.iter().map(ViolationView::from).collect(),
             justification: row.justification,
+            approval_steps: chain_view(&row.approval_steps, &row.approvals),
+            awaiting_step: awaiting(&row.status, row.approval_steps.len(), row.approvals.len()),
         })
     }
 }

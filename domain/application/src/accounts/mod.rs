@@ -11,7 +11,7 @@ pub mod tokens;
 
 use chrono::Utc;
 use expensewise_domain::email_claim::{self, ClaimEmail, EmailClaim};
-use expensewise_domain::organization::{Member, NewUser, OrganizationCommand};
+use expensewise_domain::organization::{Delegation, Member, NewUser, OrganizationCommand};
 use expensewise_domain::{
     validate, Actor, Currency, EventMetadata, FieldError, Organization, Rejection, Role,
 };
@@ -150,6 +150,8 @@ pub async fn add_user(
 pub struct UserChange {
     pub role: Option<Role>,
     pub active: Option<bool>,
+    /// `Some(None)` removes the manager.
+    pub manager_id: Option<Option<Uuid>>,
 }
 
 /// An admin changes a user's role, or deactivates or reactivates them. `organization`
@@ -192,6 +194,14 @@ pub async fn change_user(
         }),
         None => {}
     }
+    if let Some(manager_id) = change.manager_id {
+        commands.push(OrganizationCommand::SetManager {
+            actor_id,
+            user_id,
+            manager_id,
+            at,
+        });
+    }
     let mut organization = organization;
     let mut last = None;
     for command in commands {
@@ -203,6 +213,24 @@ pub async fn change_user(
     }
     let member = organization.member(user_id).cloned().ok_or_else(missing)?;
     Ok((member, last))
+}
+
+/// The actor names who decides for them over a period, or (with `None`) ends it.
+pub async fn delegate(
+    store: &EventStore,
+    scope: &Scope,
+    actor: Actor,
+    metadata: &EventMetadata,
+    delegation: Option<Delegation>,
+) -> UseCaseResult<Committed<Organization>> {
+    let command = OrganizationCommand::Delegate {
+        actor_id: actor.user_id,
+        delegation,
+        at: Utc::now(),
+    };
+    Ok(store
+        .execute::<Organization>(scope, &actor.organization_id.to_string(), command, metadata)
+        .await?)
 }
 
 /// Who signed in.

@@ -82,10 +82,13 @@ fn an_approver_approves_a_submitted_expense() {
         .when(ExpenseCommand::ApproveExpense {
             ctx: approver(),
             comment: Some(" ok ".into()),
+            on_behalf_of: None,
         })
         .then_expect_events(vec![ExpenseEvent::ExpenseApproved {
             approver_id: APPROVER,
             comment: Some("ok".into()),
+            step: 1,
+            on_behalf_of: None,
             approved_at: at(),
         }]);
 }
@@ -280,6 +283,7 @@ fn submit_with(violations: Vec<Violation>, justification: Option<&str>) -> Expen
             violations,
         },
         justification: justification.map(str::to_string),
+        approval_steps: one_approver(),
     }
 }
 
@@ -310,6 +314,7 @@ fn a_warning_needs_a_justification_which_the_submission_records() {
             policy_version: 4,
             violations: found,
             justification: Some("client visit".into()),
+            approval_steps: one_approver(),
             submitted_at: at(),
         }]);
 }
@@ -362,4 +367,116 @@ fn a_valuation_must_agree_with_its_rate() {
         })
         .inspect_result();
     expect_invalid_fields(result, &["amount"]);
+}
+
+// --- approval chains ---
+
+const MANAGER: Uuid = Uuid::from_u128(20);
+const FINANCE: Uuid = Uuid::from_u128(21);
+const BOSS: Uuid = Uuid::from_u128(22);
+
+/// A submission whose chain is the owner's manager, then finance, then an admin.
+fn submitted_to_three() -> ExpenseEvent {
+    let step = |approver, user_id| ApprovalStep { approver, user_id };
+    ExpenseEvent::ExpenseSubmitted {
+        resubmission: false,
+        policy_version: 1,
+        violations: Vec::new(),
+        justification: None,
+        approval_steps: vec![
+            step(Approver::Manager, Some(MANAGER)),
+            step(Approver::Finance, None),
+            step(Approver::Admin, None),
+        ],
+        submitted_at: at(),
+    }
+}
+
+fn decide(user_id: Uuid, role: Role, on_behalf_of: Option<(Uuid, Role)>) -> ExpenseCommand {
+    ExpenseCommand::ApproveExpense {
+        ctx: ctx(user_id, role),
+        comment: None,
+        on_behalf_of,
+    }
+}
+
+fn step_approved(step: u32, approver_id: Uuid) -> ExpenseEvent {
+    ExpenseEvent::ExpenseStepApproved {
+        step,
+        approver_id,
+        on_behalf_of: None,
+        comment: None,
+        approved_at: at(),
+    }
+}
+
+#[test]
+fn each_step_is_taken_in_turn_and_the_last_approves() {
+    let given = vec![created(), submitted_to_three()];
+    Fixture::with(())
+        .given(given.clone())
+        .when(decide(FINANCE, Role::Finance, None))
+        .then_expect_error(ExpenseError::NotYourStep("the submitter's manager".into()));
+    Fixture::with(())
+        .given(given.clone())
+        .when(decide(MANAGER, Role::Employee, None))
+        .then_expect_events(vec![step_approved(1, MANAGER)]);
+    let mut after_two = given.clone();
+    after_two.extend([step_approved(1, MANAGER), step_approved(2, FINANCE)]);
+    Fixture::with(())
+        .given(after_two.clone())
+        .when(decide(BOSS, Role::Admin, None))
+        .then_expect_events(vec![ExpenseEvent::ExpenseApproved {
+            approver_id: BOSS,
+            comment: None,
+            step: 3,
+            on_behalf_of: None,
+            approved_at: at(),
+        }]);
+    Fixture::with(())
+        .given(after_two)
+        .when(ExpenseCommand::RejectExpense {
+            ctx: ctx(BOSS, Role::Admin),
+            reason: "too much".into(),
+            on_behalf_of: None,
+        })
+        .then_expect_events(vec![ExpenseEvent::ExpenseRejected {
+            approver_id: BOSS,
+            reason: "too much".into(),
+            step: 3,
+            on_behalf_of: None,
+            rejected_at: at(),
+        }]);
+}
+
+#[test]
+fn a_delegate_decides_for_the_absent_and_nobody_decides_twice() {
+    let given = vec![created(), submitted_to_three()];
+    let delegate = Uuid::from_u128(30);
+    Fixture::with(())
+        .given(given.clone())
+        .when(decide(
+            delegate,
+            Role::Employee,
+            Some((MANAGER, Role::Employee)),
+        ))
+        .then_expect_events(vec![ExpenseEvent::ExpenseStepApproved {
+            step: 1,
+            approver_id: delegate,
+            on_behalf_of: Some(MANAGER),
+            comment: None,
+            approved_at: at(),
+        }]);
+    // The manager, who is also in finance, may not take the finance step after theirs.
+    let mut after_one = given.clone();
+    after_one.push(step_approved(1, MANAGER));
+    Fixture::with(())
+        .given(after_one)
+        .when(decide(MANAGER, Role::Finance, None))
+        .then_expect_error(ExpenseError::DecidedBefore);
+    // Nobody decides for the owner.
+    Fixture::with(())
+        .given(given)
+        .when(decide(MANAGER, Role::Employee, Some((OWNER, Role::Admin))))
+        .then_expect_error(ExpenseError::NotYourStep("the submitter's manager".into()));
 }

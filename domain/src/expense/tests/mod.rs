@@ -92,14 +92,25 @@ fn submitted(resubmission: bool) -> ExpenseEvent {
         policy_version: 0,
         violations: Vec::new(),
         justification: None,
+        approval_steps: one_approver(),
         submitted_at: at(),
     }
+}
+
+/// The chain without a policy: one step by an approver.
+fn one_approver() -> Vec<ApprovalStep> {
+    vec![ApprovalStep {
+        approver: Approver::Approver,
+        user_id: None,
+    }]
 }
 
 fn approved() -> ExpenseEvent {
     ExpenseEvent::ExpenseApproved {
         approver_id: APPROVER,
         comment: None,
+        step: 1,
+        on_behalf_of: None,
         approved_at: at(),
     }
 }
@@ -108,6 +119,8 @@ fn rejected() -> ExpenseEvent {
     ExpenseEvent::ExpenseRejected {
         approver_id: APPROVER,
         reason: "No receipt".into(),
+        step: 1,
+        on_behalf_of: None,
         rejected_at: at(),
     }
 }
@@ -150,17 +163,23 @@ fn submit(ctx: Context) -> ExpenseCommand {
         ctx,
         assessment: Assessment::default(),
         justification: None,
+        approval_steps: one_approver(),
     }
 }
 
 fn approve(ctx: Context) -> ExpenseCommand {
-    ExpenseCommand::ApproveExpense { ctx, comment: None }
+    ExpenseCommand::ApproveExpense {
+        ctx,
+        comment: None,
+        on_behalf_of: None,
+    }
 }
 
 fn reject(ctx: Context, reason: &str) -> ExpenseCommand {
     ExpenseCommand::RejectExpense {
         ctx,
         reason: reason.into(),
+        on_behalf_of: None,
     }
 }
 
@@ -318,11 +337,24 @@ fn only_the_owner_edits() {
 }
 
 #[test]
-fn a_submitted_expense_cannot_be_edited() {
-    Fixture::with(())
+fn editing_a_submitted_expense_withdraws_it_and_its_chain_starts_again() {
+    let mut expense = Expense::default();
+    for event in [created(), submitted(false)] {
+        expense.apply(event);
+    }
+    let changes = ExpenseChanges {
+        money: Some(eur("40.00")),
+        ..ExpenseChanges::default()
+    };
+    let result = Fixture::with(())
         .given(vec![created(), submitted(false)])
-        .when(update(owner(), ExpenseChanges::default()))
-        .then_expect_error(ExpenseError::WrongStatus(ExpenseStatus::Submitted));
+        .when(update(owner(), changes))
+        .inspect_result()
+        .unwrap();
+    result.into_iter().for_each(|e| expense.apply(e));
+    let state = expense.state.unwrap();
+    assert_eq!(state.status, ExpenseStatus::Draft);
+    assert!(state.approval_steps.is_empty() && state.approvals.is_empty());
 }
 
 #[test]
