@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use expensewise_domain::organization::{OrganizationEvent, AGGREGATE_TYPE as ORGANIZATION};
 use expensewise_domain::personal::ERASED;
+use expensewise_domain::receipt::fingerprint::Fingerprint;
 use expensewise_domain::receipt::{ReceiptEvent, ReceiptState, AGGREGATE_TYPE};
 use expensewise_domain::Receipt;
 use expensewise_infra::db::Tx;
@@ -73,8 +74,8 @@ impl Projection for ReceiptsProjection {
             }
         }
         let sql = format!(
-            "INSERT INTO {table} (id, organization_id, uploader_id, sha256, status, expense_id, uploaded_at, version, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO {table} (id, organization_id, uploader_id, sha256, status, expense_id, uploaded_at, version, state, fingerprint) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET \
              status = excluded.status, expense_id = excluded.expense_id, version = excluded.version, state = excluded.state"
         );
         for id in order {
@@ -93,6 +94,7 @@ impl Projection for ReceiptsProjection {
                     .bind(state.uploaded_at)
                     .bind(i64::try_from(receipt.version)?)
                     .bind(serde_json::to_string(state)?)
+                    .bind(state.fingerprint.map(|f| f.to_string()))
                     .execute(&mut *conn)
                     .await?;
             });
@@ -357,4 +359,27 @@ pub async fn expenses_with_digests(
         }
     }
     Ok(found)
+}
+
+/// The fingerprints of the organization's receipt images attached to expenses other than
+/// `except`, with their expense.
+pub async fn fingerprints_elsewhere(
+    db: &Database,
+    organization_id: Uuid,
+    except: Uuid,
+) -> anyhow::Result<Vec<(Uuid, Fingerprint)>> {
+    let sql = format!(
+        "SELECT expense_id, fingerprint FROM {TABLE} WHERE organization_id = $1 \
+         AND fingerprint IS NOT NULL AND expense_id IS NOT NULL AND expense_id <> $2"
+    );
+    let rows: Vec<(String, String)> = on_database!(db, |pool| {
+        sqlx::query_as(&sql)
+            .bind(organization_id.to_string())
+            .bind(except.to_string())
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter()
+        .map(|(expense, print)| Ok((Uuid::parse_str(&expense)?, print.parse()?)))
+        .collect()
 }

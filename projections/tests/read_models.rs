@@ -35,6 +35,7 @@ async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
             duplicate_of: None,
             expense_id: None,
             create_expense: true,
+            fingerprint: None,
         },
         at: Utc::now(),
     };

@@ -12,6 +12,7 @@ mod contract;
 mod crashes;
 mod credentials;
 mod currencies;
+mod duplicates;
 mod email;
 mod erasure;
 mod event_flow;

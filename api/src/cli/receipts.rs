@@ -29,6 +29,14 @@ pub enum ReceiptsCommand {
         #[arg(long)]
         organization: Option<Uuid>,
     },
+    /// The fingerprints of receipt images (one line each: fingerprint, then the file;
+    /// `-` for a file without one), and with `--same`, the pairs of files taken for the
+    /// same receipt (two files per line) — what duplicate detection compares.
+    Fingerprint {
+        files: Vec<std::path::PathBuf>,
+        #[arg(long)]
+        same: bool,
+    },
     /// People's reviews of OCR readings: what was read, what they confirmed, and where
     /// the file is stored.
     Corrections {
@@ -45,9 +53,13 @@ pub enum ReceiptsCommand {
 }
 
 pub async fn run(config: Config, action: ReceiptsCommand) -> anyhow::Result<()> {
+    if let ReceiptsCommand::Fingerprint { files, same } = action {
+        return fingerprints(&files, same);
+    }
     let db = Database::connect(&config.database.url, 2).await?;
     db.migrate().await?;
     let outcome = match action {
+        ReceiptsCommand::Fingerprint { .. } => Ok(()),
         ReceiptsCommand::Rescan {
             status,
             since,
@@ -65,6 +77,34 @@ pub async fn run(config: Config, action: ReceiptsCommand) -> anyhow::Result<()> 
     };
     db.close().await;
     outcome
+}
+
+/// Prints each file's fingerprint, or the pairs taken for one receipt.
+fn fingerprints(files: &[std::path::PathBuf], same: bool) -> anyhow::Result<()> {
+    use expensewise_application::receipts::fingerprint_of;
+    let mut found = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes = std::fs::read(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        found.push((file, fingerprint_of(&bytes)));
+    }
+    if !same {
+        for (file, print) in &found {
+            let print = print.map_or_else(|| "-".to_string(), |p| p.to_string());
+            println!("{print} {}", file.display());
+        }
+        return Ok(());
+    }
+    for (n, (a, pa)) in found.iter().enumerate() {
+        for (b, pb) in &found[n + 1..] {
+            if let (Some(pa), Some(pb)) = (pa, pb) {
+                if pa.same_receipt(*pb) {
+                    println!("{} {}", a.display(), b.display());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_since(text: &str) -> anyhow::Result<DateTime<Utc>> {

@@ -214,7 +214,8 @@ pub async fn assess(store: &EventStore, candidate: &Candidate<'_>) -> UseCaseRes
 }
 
 /// Other expenses of the organization that look like the same spending: one with a
-/// receipt of the very same bytes, or with the same merchant, amount and day.
+/// receipt of the very same bytes, or whose receipt image looks the same (its
+/// fingerprint), or with the same merchant, amount and day.
 async fn duplicates(
     store: &EventStore,
     candidate: &Candidate<'_>,
@@ -235,6 +236,21 @@ async fn duplicates(
         reason: DuplicateReason::SameReceipt,
     })
     .collect();
+    let prints: Vec<_> = receipts.iter().filter_map(|r| r.fingerprint).collect();
+    if !prints.is_empty() {
+        let elsewhere =
+            receipts_model::fingerprints_elsewhere(db, candidate.organization_id, candidate.id)
+                .await?;
+        for (expense_id, print) in elsewhere {
+            let looks_alike = prints.iter().any(|p| p.same_receipt(print));
+            if looks_alike && !found.iter().any(|d| d.expense_id == expense_id) {
+                found.push(Duplicate {
+                    expense_id,
+                    reason: DuplicateReason::SimilarReceipt,
+                });
+            }
+        }
+    }
     let same = expenses_model::same_details(
         db,
         candidate.organization_id,

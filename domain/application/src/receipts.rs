@@ -15,6 +15,8 @@ use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_projections::receipts as receipts_model;
 use uuid::Uuid;
 
+use expensewise_domain::receipt::fingerprint::{fingerprint, Fingerprint, Gray};
+
 use crate::expenses::{judge_new, list_on_expense, parse_currency, parse_money};
 use crate::{latest_today, UseCaseError, UseCaseResult};
 
@@ -136,6 +138,16 @@ pub async fn upload(
         .path
         .take()
         .ok_or_else(|| anyhow::anyhow!("the staged file was handed on already"))?;
+    let fingerprint = if content_type.starts_with("image/") {
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the staged file: {e}"))?;
+        tokio::task::spawn_blocking(move || fingerprint_of(&bytes))
+            .await
+            .map_err(|e| anyhow::anyhow!("fingerprinting failed: {e}"))?
+    } else {
+        None
+    };
     let storage_version = objects.put_file(&key, &path, content_type).await?;
     let command = ReceiptCommand::RecordUpload {
         actor,
@@ -148,6 +160,7 @@ pub async fn upload(
             duplicate_of,
             expense_id: new.expense_id,
             create_expense: new.create_expense,
+            fingerprint,
         },
         at: Utc::now(),
     };
@@ -203,19 +216,27 @@ pub(crate) async fn mark_attached(
     receipt_id: Uuid,
     expense_id: Uuid,
 ) -> UseCaseResult<()> {
-    store
-        .execute::<Receipt>(
-            scope,
-            &receipt_id.to_string(),
-            ReceiptCommand::AttachToExpense {
-                actor,
-                expense_id,
-                at: Utc::now(),
-            },
-            metadata,
-        )
-        .await?;
-    Ok(())
+    // The OCR worker records what it read on the same receipt, often at the very moment
+    // it is attached: the attachment is decided again on the receipt as it then is,
+    // rather than the client being told of a conflict it did not cause.
+    let mut attempts = 0;
+    loop {
+        let attach = ReceiptCommand::AttachToExpense {
+            actor,
+            expense_id,
+            at: Utc::now(),
+        };
+        match store
+            .execute::<Receipt>(scope, &receipt_id.to_string(), attach, metadata)
+            .await
+        {
+            Err(CommandError::Conflict) if attempts < 3 => attempts += 1,
+            outcome => {
+                outcome?;
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// The id of the expense made from a receipt: one receipt, one expense, however often
@@ -478,4 +499,21 @@ pub async fn set_legal_hold(
         objects.set_legal_hold(&file, false).await?;
     }
     Ok((committed, objects.lock(&file).await?))
+}
+
+/// The fingerprint of a receipt image (PNG, JPEG, WebP, TIFF), for finding the same
+/// receipt again; `None` for PDFs, undecodable files and images without print.
+pub fn fingerprint_of(bytes: &[u8]) -> Option<Fingerprint> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(512 * 1024 * 1024);
+    reader.limits(limits);
+    let gray = reader.decode().ok()?.into_luma8();
+    fingerprint(&Gray {
+        pixels: gray.as_raw(),
+        width: gray.width() as usize,
+        height: gray.height() as usize,
+    })
 }

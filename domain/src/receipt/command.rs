@@ -18,6 +18,7 @@ pub struct Upload {
     pub duplicate_of: Option<Uuid>,
     pub expense_id: Option<Uuid>,
     pub create_expense: bool,
+    pub fingerprint: Option<super::fingerprint::Fingerprint>,
 }
 
 /// What a reviewer says the receipt shows.

@@ -1,6 +1,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+
+use super::fingerprint::Fingerprint;
 use uuid::Uuid;
 
 use super::Extraction;
@@ -32,6 +34,9 @@ pub enum ReceiptEvent {
         duplicate_of: Option<Uuid>,
         expense_id: Option<Uuid>,
         create_expense: bool,
+        /// The image's fingerprint (3.0; none for PDFs, and in earlier events).
+        #[serde(default)]
+        fingerprint: Option<Fingerprint>,
         uploaded_at: DateTime<Utc>,
     },
     ReceiptAttached {
@@ -95,8 +100,9 @@ impl DomainEvent for ReceiptEvent {
 
     fn event_version(&self) -> String {
         match self {
-            // 2.0 added `storage_version`; 1.0 payloads read without it.
-            Self::ReceiptUploaded { .. } => "2.0",
+            // 2.0 added `storage_version`, 3.0 `fingerprint`; earlier payloads read
+            // without them.
+            Self::ReceiptUploaded { .. } => "3.0",
             _ => "1.0",
         }
         .to_string()

@@ -4,6 +4,7 @@
 mod command;
 mod error;
 mod event;
+pub mod fingerprint;
 mod items;
 #[cfg(test)]
 mod tests;
@@ -132,6 +133,10 @@ pub struct ReceiptState {
     pub duplicate_of: Option<Uuid>,
     pub expense_id: Option<Uuid>,
     pub create_expense: bool,
+    /// What the image looks like, for finding the same receipt photographed again (none
+    /// for PDFs, and for receipts uploaded before version 3.0 of the upload).
+    #[serde(default)]
+    pub fingerprint: Option<fingerprint::Fingerprint>,
     pub status: ScanStatus,
     pub extraction: Option<Extraction>,
     /// The fields OCR was not sure of, when the receipt was sent to review.
@@ -221,6 +226,7 @@ impl Aggregate for Receipt {
                     duplicate_of: upload.duplicate_of,
                     expense_id: upload.expense_id,
                     create_expense: upload.create_expense,
+                    fingerprint: upload.fingerprint,
                     uploaded_at: at,
                 }
             }
@@ -385,6 +391,7 @@ impl Aggregate for Receipt {
             duplicate_of,
             expense_id,
             create_expense,
+            fingerprint,
             uploaded_at,
         } = event
         {
@@ -399,6 +406,7 @@ impl Aggregate for Receipt {
                 duplicate_of,
                 expense_id,
                 create_expense,
+                fingerprint,
                 status: ScanStatus::Pending,
                 extraction: None,
                 doubts: Vec::new(),

@@ -33,8 +33,11 @@ fn upload() -> Upload {
         duplicate_of: None,
         expense_id: None,
         create_expense: true,
+        fingerprint: Some(PRINT),
     }
 }
+
+const PRINT: super::fingerprint::Fingerprint = super::fingerprint::Fingerprint(0x1234);
 
 fn uploaded() -> ReceiptEvent {
     ReceiptEvent::ReceiptUploaded {
@@ -48,6 +51,7 @@ fn uploaded() -> ReceiptEvent {
         duplicate_of: None,
         expense_id: None,
         create_expense: true,
+        fingerprint: Some(PRINT),
         uploaded_at: at(),
     }
 }
