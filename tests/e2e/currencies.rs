@@ -6,7 +6,8 @@
 use expensewise_tests::{expensewise, on_both_backends, support_script, Backend, TestDatabase};
 use serde_json::Value;
 
-fn python(args: &[&str]) -> String {
+/// What `tests/support/ecb_expected.py` prints for `args`.
+pub(crate) fn ecb_expected(args: &[&str]) -> String {
     let output = support_script("ecb_expected.py", args);
     assert!(
         output.status.success(),
@@ -19,7 +20,7 @@ fn python(args: &[&str]) -> String {
 async fn conversions_use_the_ecb_rate_of_the_right_day_to_the_minor_unit(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let env = database.environment();
-    let history = python(&["--where"]).trim().to_string();
+    let history = ecb_expected(&["--where"]).trim().to_string();
     let imported = expensewise(&["rates", "import", &history], &env).await;
     assert!(imported.status.success(), "{imported:?}");
     let said = String::from_utf8_lossy(&imported.stdout).to_string();
@@ -61,7 +62,7 @@ async fn conversions_use_the_ecb_rate_of_the_right_day_to_the_minor_unit(backend
         .collect();
     let mut args = vec![history.as_str()];
     args.extend(specs.iter().map(String::as_str));
-    let expected: Vec<Value> = serde_json::from_str(&python(&args)).unwrap();
+    let expected: Vec<Value> = serde_json::from_str(&ecb_expected(&args)).unwrap();
     assert_eq!(expected.len(), cases.len());
     for ((amount, from, to, day), expected) in cases.iter().zip(&expected) {
         let converted = expensewise(

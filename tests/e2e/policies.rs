@@ -8,11 +8,13 @@
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use expensewise_tests::{
     assert_read_models_equal_a_rebuild, consistency, expect_status, expensewise, on_both_backends,
-    support_script, Backend, TestApp, User, PASSWORD,
+    Backend, TestApp, User, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
+
+use crate::currencies::ecb_expected;
 
 async fn set_policy(app: &TestApp, admin: &User, rules: Value) -> Value {
     app.send_ok(Method::PUT, "/v1/policy", admin, json!({ "rules": rules }))
@@ -401,19 +403,9 @@ async fn every_rule_kind_warns_or_blocks(backend: Backend) {
     app.finish().await;
 }
 
-fn ecb(args: &[&str]) -> String {
-    let output = support_script("ecb_expected.py", args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 async fn expenses_in_other_currencies_keep_the_rate_of_their_day(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let history = ecb(&["--where"]).trim().to_string();
+    let history = ecb_expected(&["--where"]).trim().to_string();
     let imported = expensewise(&["rates", "import", &history], &app.database.environment()).await;
     assert!(imported.status.success(), "{imported:?}");
 
@@ -448,7 +440,7 @@ async fn expenses_in_other_currencies_keep_the_rate_of_their_day(backend: Backen
         .collect();
     let mut args = vec![history.as_str()];
     args.extend(specs.iter().map(String::as_str));
-    let expected: Vec<Value> = serde_json::from_str(&ecb(&args)).unwrap();
+    let expected: Vec<Value> = serde_json::from_str(&ecb_expected(&args)).unwrap();
     let mut sums = [Decimal::ZERO, Decimal::ZERO];
     for ((user, base, amount, from, day), expected) in cases.iter().zip(&expected) {
         let made = create(

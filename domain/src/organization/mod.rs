@@ -143,6 +143,14 @@ impl Organization {
             .collect()
     }
 
+    /// `user_id`'s membership, for an active admin `actor_id` to change.
+    fn managed_member(&self, actor_id: Uuid, user_id: Uuid) -> Result<&Member, OrganizationError> {
+        self.require_admin(actor_id)?;
+        self.members
+            .get(&user_id)
+            .ok_or(OrganizationError::UserNotFound)
+    }
+
     fn require_admin(&self, actor_id: Uuid) -> Result<(), OrganizationError> {
         if !self.registered {
             return Err(OrganizationError::NotFound);
@@ -256,11 +264,7 @@ impl Aggregate for Organization {
                 role,
                 at,
             } => {
-                self.require_admin(actor_id)?;
-                let member = self
-                    .members
-                    .get(&user_id)
-                    .ok_or(OrganizationError::UserNotFound)?;
+                let member = self.managed_member(actor_id, user_id)?;
                 if member.role == role {
                     return Ok(());
                 }
@@ -282,11 +286,7 @@ impl Aggregate for Organization {
                 user_id,
                 at,
             } => {
-                self.require_admin(actor_id)?;
-                let member = self
-                    .members
-                    .get(&user_id)
-                    .ok_or(OrganizationError::UserNotFound)?;
+                let member = self.managed_member(actor_id, user_id)?;
                 if !member.active {
                     return Ok(());
                 }
@@ -304,11 +304,7 @@ impl Aggregate for Organization {
                 user_id,
                 at,
             } => {
-                self.require_admin(actor_id)?;
-                let member = self
-                    .members
-                    .get(&user_id)
-                    .ok_or(OrganizationError::UserNotFound)?;
+                let member = self.managed_member(actor_id, user_id)?;
                 if member.active {
                     return Ok(());
                 }
@@ -448,11 +444,7 @@ impl Aggregate for Organization {
                 manager_id,
                 at,
             } => {
-                self.require_admin(actor_id)?;
-                let member = self
-                    .members
-                    .get(&user_id)
-                    .ok_or(OrganizationError::UserNotFound)?;
+                let member = self.managed_member(actor_id, user_id)?;
                 if member.manager_id == manager_id {
                     return Ok(());
                 }
