@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, audit, rebuild, ocr
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, audit, policy, rebuild, ocr
 #   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads audit rebuild ocr}
+BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads audit policy rebuild ocr}
 AUDIT_EVENTS=${AUDIT_EVENTS:-1000000}
 RECEIPTS=${RECEIPTS:-200}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
@@ -178,6 +178,20 @@ if wanted embedded; then
     "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" \
         --database-url "sqlite://$BENCH_DIR/data/expensewise.db"
     "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
+    stop_app
+fi
+
+if wanted policy; then
+    # What a spend policy costs on the command path (docs/policies.md): creates in an
+    # organization without one, then with rules that read the read models (a daily limit,
+    # duplicates), twice, interleaved; projections run beside the API (expensewise serve)
+    # as the evaluation waits for them.
+    log "Creates without and with a spend policy (expensewise serve)"
+    DATABASE=bench_serve start_app serve
+    for _ in 1 2; do
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --policy limits
+    done
     stop_app
 fi
 

@@ -38,6 +38,9 @@ struct Args {
     nats_url: String,
     /// `provable`: only events recorded at or after this time (RFC 3339).
     since: Option<chrono::DateTime<Utc>>,
+    /// `limits`: the organization gets a spend policy whose rules read the read models
+    /// (a daily limit and duplicate detection) before the load.
+    policy: String,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -55,6 +58,7 @@ fn args() -> anyhow::Result<Args> {
         database_url: String::new(),
         nats_url: String::new(),
         since: None,
+        policy: String::new(),
     };
     while let Some(flag) = raw.next() {
         let value = raw
@@ -69,6 +73,7 @@ fn args() -> anyhow::Result<Args> {
             "--database-url" => args.database_url = value,
             "--nats-url" => args.nats_url = value,
             "--since" => args.since = Some(value.parse()?),
+            "--policy" => args.policy = value,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -112,6 +117,25 @@ async fn register(client: &Client, base: &str) -> anyhow::Result<String> {
         .json()
         .await?;
     Ok(body["token"].as_str().context("a token")?.to_string())
+}
+
+/// A policy whose rules make every create read the read models: the person's day (a
+/// daily limit), and duplicates (same receipt, same merchant, amount and day) — each
+/// created expense here is a duplicate of the others, the costliest case.
+async fn set_policy(client: &Client, base: &str, token: &str) -> anyhow::Result<()> {
+    let rules = json!({"rules": [
+        {"id": "receipts", "kind": "receipt_required", "level": "warn", "amount": "75"},
+        {"id": "daily", "kind": "max_per_day", "level": "warn", "amount": "1000"},
+        {"id": "duplicates", "kind": "duplicate", "level": "warn"},
+    ]});
+    client
+        .put(format!("{base}/v1/policy"))
+        .bearer_auth(token)
+        .json(&rules)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }
 
 fn expense() -> Value {
@@ -310,6 +334,9 @@ async fn main() -> anyhow::Result<()> {
     match args.mode.as_str() {
         "create" => {
             let token = register(&client, &args.base).await?;
+            if args.policy == "limits" {
+                set_policy(&client, &args.base, &token).await?;
+            }
             let deliveries = match args.nats_url.as_str() {
                 "" => None,
                 url => Some(Deliveries::watch(url).await?),
@@ -318,7 +345,15 @@ async fn main() -> anyhow::Result<()> {
             let (client, base, sent) = (client.clone(), args.base.clone(), commands.clone());
             run_workers(
                 &args,
-                &format!("create-expense, {} connections", args.connections),
+                &format!(
+                    "create-expense{}, {} connections",
+                    if args.policy.is_empty() {
+                        ""
+                    } else {
+                        " with a policy"
+                    },
+                    args.connections
+                ),
                 move |_| {
                     let (client, base, token) = (client.clone(), base.clone(), token.clone());
                     let sent = sent.clone();
