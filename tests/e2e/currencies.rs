@@ -31,7 +31,7 @@ async fn conversions_use_the_ecb_rate_of_the_right_day_to_the_minor_unit(backend
     let again = expensewise(&["rates", "import", &history], &env).await;
     assert!(
         String::from_utf8_lossy(&again.stdout).starts_with("0 rates added"),
-        "importing twice keeps what was kept"
+        "importing twice keeps what was kept: {again:?}"
     );
 
     // The daily file of the last day says what the history says of it.
