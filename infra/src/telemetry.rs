@@ -44,10 +44,16 @@ impl Drop for Telemetry {
 pub fn init(level: &str, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_new(level)
         .map_err(|e| anyhow::anyhow!("LOG_LEVEL: '{level}' is not a valid filter: {e}"))?;
-    let logs = if std::io::stdout().is_terminal() {
-        tracing_subscriber::fmt::layer().with_filter(filter).boxed()
+    // Logs go to standard error: standard output is what a command answers (a conversion
+    // as JSON, an export, a report), which scripts read; a log line there corrupts it.
+    let logs = if std::io::stderr().is_terminal() {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     } else {
         tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_filter(filter)
