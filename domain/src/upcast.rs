@@ -23,7 +23,9 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
         Box::new(SemanticVersionEventUpcaster::new(
             ORGANIZATION_REGISTERED,
             "2.0",
-            Box::new(organization_registered_v1_to_v2),
+            Box::new(|payload| {
+                with_defaults(payload, ORGANIZATION_REGISTERED, PRE_V2_REGISTRATION)
+            }),
         )),
         Box::new(SemanticVersionEventUpcaster::new(
             ORGANIZATION_REGISTERED,
@@ -106,16 +108,9 @@ fn without(mut payload: Value, event_type: &str, field: &str) -> Value {
 }
 
 /// Version 1 of `OrganizationRegistered` had no `default_currency`.
-fn organization_registered_v1_to_v2(mut payload: Value) -> Value {
-    if let Some(body) = payload
-        .get_mut(ORGANIZATION_REGISTERED)
-        .and_then(Value::as_object_mut)
-    {
-        body.entry("default_currency")
-            .or_insert_with(|| Value::String(PRE_V2_DEFAULT_CURRENCY.to_string()));
-    }
-    payload
-}
+const PRE_V2_REGISTRATION: &[Absent] = &[("default_currency", || {
+    Value::String(PRE_V2_DEFAULT_CURRENCY.to_string())
+})];
 
 #[cfg(test)]
 mod tests {

@@ -119,15 +119,8 @@ impl RuleView {
     }
 
     fn into_rule(self, n: usize) -> ApiResult<Rule> {
-        let amount = match self.amount.as_deref() {
-            None => None,
-            Some(text) => Some(Decimal::from_str(text.trim()).map_err(|_| {
-                ApiError::invalid_field(
-                    &format!("rules[{n}] ({})", self.id),
-                    format!("amount {text:?} is not a decimal number"),
-                )
-            })?),
-        };
+        let field = format!("rules[{n}] ({})", self.id);
+        let amount = decimal(&field, "amount", self.amount.as_deref())?;
         Ok(Rule {
             kind: KINDS
                 .iter()
@@ -147,6 +140,16 @@ impl RuleView {
             id: self.id,
         })
     }
+}
+
+/// A decimal `name` of the rule or chain `field`, when given.
+fn decimal(field: &str, name: &str, text: Option<&str>) -> ApiResult<Option<Decimal>> {
+    text.map(|text| {
+        Decimal::from_str(text.trim()).map_err(|_| {
+            ApiError::invalid_field(field, format!("{name} {text:?} is not a decimal number"))
+        })
+    })
+    .transpose()
 }
 
 /// The organization's policy at one version.
@@ -237,15 +240,8 @@ impl ChainView {
     }
 
     fn into_chain(self, n: usize) -> ApiResult<ChainRule> {
-        let over = match self.over.as_deref() {
-            None => None,
-            Some(text) => Some(Decimal::from_str(text.trim()).map_err(|_| {
-                ApiError::invalid_field(
-                    &format!("approval_chains[{n}] ({})", self.id),
-                    format!("over {text:?} is not a decimal number"),
-                )
-            })?),
-        };
+        let field = format!("approval_chains[{n}] ({})", self.id);
+        let over = decimal(&field, "over", self.over.as_deref())?;
         Ok(ChainRule {
             over,
             categories: self.categories,

@@ -111,14 +111,8 @@ pub fn validate(chains: &[ChainRule]) -> Vec<FieldError> {
     for (n, chain) in chains.iter().enumerate() {
         let field = format!("approval_chains[{n}] ({})", chain.id);
         let mut fail = |message: &str| errors.push(FieldError::new(field.clone(), message));
-        let id_ok = !chain.id.is_empty()
-            && chain.id.len() <= 64
-            && chain
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !id_ok {
-            fail("id must be 1 to 64 characters of a-z, 0-9, - and _");
+        if !super::rule::valid_id(&chain.id) {
+            fail(super::rule::ID_RULE);
         } else if !ids.insert(chain.id.as_str()) {
             fail("another chain has the same id");
         }

@@ -123,6 +123,17 @@ pub struct Rule {
 pub const MAX_RULES: usize = 200;
 const MAX_LIST: usize = 400;
 const MAX_ID: usize = 64;
+/// What [`valid_id`] asks of the ids of rules and approval chains.
+pub(super) const ID_RULE: &str = "id must be 1 to 64 characters of a-z, 0-9, - and _";
+
+/// An id a policy names a rule or chain by: what violations and errors print.
+pub(super) fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
 
 impl Rule {
     /// Whether the rule speaks to an expense of `category` by someone of `role`.
@@ -153,16 +164,8 @@ pub fn validate(rules: Vec<Rule>) -> Result<Vec<Rule>, Vec<FieldError>> {
     for (n, rule) in rules.into_iter().enumerate() {
         let field = format!("rules[{n}] ({})", rule.id);
         let mut fail = |message: String| errors.push(FieldError::new(field.clone(), message));
-        let id_ok = !rule.id.is_empty()
-            && rule.id.len() <= MAX_ID
-            && rule
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !id_ok {
-            fail(format!(
-                "id must be 1 to {MAX_ID} characters of a-z, 0-9, - and _"
-            ));
+        if !valid_id(&rule.id) {
+            fail(ID_RULE.into());
         } else if !ids.insert(rule.id.clone()) {
             fail("another rule has the same id".into());
         }
