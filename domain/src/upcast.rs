@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::expense::{
     EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_SUBMITTED, EXPENSE_UPDATED,
-    EXPENSE_VERSION_2,
+    EXPENSE_VERSION_2, EXPENSE_VERSION_3,
 };
 use crate::organization::{ORGANIZATION_REGISTERED, USER_ADDED, USER_ADDED_VERSION};
+use crate::policy::{POLICY_CHANGED, POLICY_CHANGED_VERSION};
 
 /// The currency organizations registered before version 2 had implicitly.
 const PRE_V2_DEFAULT_CURRENCY: &str = "EUR";
@@ -48,6 +49,16 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
             Box::new(|payload| with_defaults(payload, EXPENSE_UPDATED, UNVALUED_UNEVALUATED)),
         )),
         Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_CREATED,
+            EXPENSE_VERSION_3,
+            Box::new(|payload| with_defaults(payload, EXPENSE_CREATED, AN_AMOUNT_SPENT)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            EXPENSE_UPDATED,
+            EXPENSE_VERSION_3,
+            Box::new(|payload| with_defaults(payload, EXPENSE_UPDATED, AN_AMOUNT_SPENT)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
             EXPENSE_SUBMITTED,
             EXPENSE_VERSION_2,
             Box::new(|payload| with_defaults(payload, EXPENSE_SUBMITTED, UNEVALUATED_SUBMISSION)),
@@ -61,6 +72,11 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
             EXPENSE_REJECTED,
             EXPENSE_VERSION_2,
             Box::new(|payload| with_defaults(payload, EXPENSE_REJECTED, ONE_STEP_DECISION)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            POLICY_CHANGED,
+            POLICY_CHANGED_VERSION,
+            Box::new(|payload| with_defaults(payload, POLICY_CHANGED, NO_MILEAGE_RATES)),
         )),
     ]
 }
@@ -76,6 +92,10 @@ const UNVALUED_UNEVALUATED: &[Absent] = &[
     ("policy_version", || Value::from(0)),
     ("violations", || Value::Array(Vec::new())),
 ];
+/// Before version 3 every expense was an amount spent, none a distance driven.
+const AN_AMOUNT_SPENT: &[Absent] = &[("mileage", || Value::Null)];
+/// Policies before version 2 paid no mileage.
+const NO_MILEAGE_RATES: &[Absent] = &[("mileage_rates", || Value::Array(Vec::new()))];
 const UNEVALUATED_SUBMISSION: &[Absent] = &[
     ("policy_version", || Value::from(0)),
     ("violations", || Value::Array(Vec::new())),
@@ -197,15 +217,41 @@ mod tests {
             json!({}),
         );
         let mut expense = crate::Expense::default();
-        for event in [created, submitted] {
+        for (event, version) in [(created, "3.0.0"), (submitted, "2.0.0")] {
             let event = upcast(event);
-            assert_eq!(event.event_version, "2.0.0");
+            assert_eq!(event.event_version, version);
             cqrs_es::Aggregate::apply(&mut expense, serde_json::from_value(event.payload).unwrap());
         }
         let state = expense.state.unwrap();
         assert_eq!(state.base_amount, None);
+        assert_eq!(state.mileage, None);
         assert_eq!(state.policy_version, 0);
         assert!(state.violations.is_empty());
+    }
+
+    #[test]
+    fn a_version_1_policy_loads_without_mileage_rates() {
+        let old = SerializedEvent::new(
+            "org-1".into(),
+            1,
+            "policy".into(),
+            POLICY_CHANGED.into(),
+            "1.0".into(),
+            json!({"PolicyChanged": {
+                "organization_id": "00000000-0000-0000-0000-000000000002",
+                "version": 1, "rules": [], "approval_chains": [],
+                "changed_by": "00000000-0000-0000-0000-000000000001",
+                "changed_at": "2026-01-02T10:00:00Z"
+            }}),
+            json!({}),
+        );
+        assert!(serde_json::from_value::<crate::policy::PolicyEvent>(old.payload.clone()).is_err());
+        let new = upcast(old);
+        assert_eq!(new.event_version, "2.0.0");
+        let mut policy = crate::policy::Policy::default();
+        cqrs_es::Aggregate::apply(&mut policy, serde_json::from_value(new.payload).unwrap());
+        assert_eq!(policy.version, 1);
+        assert!(policy.mileage_rates.is_empty());
     }
 
     #[test]

@@ -452,6 +452,7 @@ pub fn draft_expense(
             category: "meals".into(),
             spent_on: today,
             description: None,
+            mileage: None,
         },
         receipt_id: None,
         today,

@@ -22,6 +22,7 @@ mod expenses;
 mod harness;
 mod limits;
 mod metrics;
+mod mileage;
 mod ocr;
 mod operations;
 mod optimistic;

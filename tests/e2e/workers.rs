@@ -114,10 +114,17 @@ async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_letter
         log.lock().unwrap().handled.len() >= 39
     })
     .await;
+    // Bounded, so that a dead letter that never comes fails the test instead of hanging it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let dead = loop {
         if let Ok(message) = dead_letters.get_raw_message(1).await {
             break message;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead letter within 60 s; attempts so far: {:?}",
+            log.lock().unwrap().attempts
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let _ = stop.send(true);

@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_application::policy as use_case;
-use expensewise_domain::policy::{Approver, ChainRule, Level, Policy, Rule, RuleKind};
+use expensewise_domain::policy::{Approver, ChainRule, Level, MileageRate, Policy, Rule, RuleKind};
 use expensewise_domain::Role;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::expenses::LevelView;
+use super::expenses::{DistanceUnitView, LevelView};
 use super::users::RoleView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, IfMatch, JsonBody, Optimistic, RequestMeta};
@@ -159,6 +159,7 @@ pub struct PolicyView {
     pub version: u64,
     pub rules: Vec<RuleView>,
     pub approval_chains: Vec<ChainView>,
+    pub mileage_rates: Vec<MileageRateView>,
     pub changed_at: Option<DateTime<Utc>>,
     pub changed_by: Option<Uuid>,
 }
@@ -173,6 +174,7 @@ impl From<&Policy> for PolicyView {
                 .iter()
                 .map(ChainView::from_chain)
                 .collect(),
+            mileage_rates: p.mileage_rates.iter().map(MileageRateView::from).collect(),
             changed_at: p.changed_at,
             changed_by: p.changed_by,
         }
@@ -187,6 +189,48 @@ pub struct PutPolicyRequest {
     /// Who approves what (absent or `[]`: one approver for everything).
     #[serde(default)]
     pub approval_chains: Vec<ChainView>,
+    /// What mileage claims are paid per unit, from when to when (absent or `[]`: mileage
+    /// is not claimed); at most 100, one rate per unit and day.
+    #[serde(default)]
+    pub mileage_rates: Vec<MileageRateView>,
+}
+
+/// The organization pays `per_unit` (in its currency) per `unit` driven from
+/// `valid_from` to `valid_until` (both included; open-ended when absent).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MileageRateView {
+    pub unit: DistanceUnitView,
+    /// A positive decimal string with at most 4 fraction digits.
+    #[schema(example = "0.30")]
+    pub per_unit: String,
+    pub valid_from: NaiveDate,
+    #[serde(default)]
+    pub valid_until: Option<NaiveDate>,
+}
+
+impl From<&MileageRate> for MileageRateView {
+    fn from(rate: &MileageRate) -> Self {
+        Self {
+            unit: rate.unit.into(),
+            per_unit: rate.per_unit.to_string(),
+            valid_from: rate.valid_from,
+            valid_until: rate.valid_until,
+        }
+    }
+}
+
+impl MileageRateView {
+    fn into_rate(self, n: usize) -> ApiResult<MileageRate> {
+        let field = format!("mileage_rates[{n}]");
+        let per_unit = decimal(&field, "per_unit", Some(&self.per_unit))?.unwrap_or_default();
+        Ok(MileageRate {
+            unit: self.unit.into(),
+            per_unit,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+        })
+    }
 }
 
 /// Who approves a step: the submitter's manager, or anyone with a role (`approver`
@@ -324,10 +368,11 @@ pub async fn policy_history(
     Ok(Json(versions.iter().map(PolicyView::from).collect()))
 }
 
-/// Replace the policy's rules (admins)
+/// Replace the policy's rules, approval chains and mileage rates (admins)
 ///
 /// Applies to expenses created, edited or submitted from now on; what earlier
-/// submissions recorded stays as it was.
+/// submissions recorded, and the rates earlier mileage claims were priced at, stay as
+/// they were.
 #[utoipa::path(
     put, path = "/v1/policy", tag = "policy",
     params(("If-Match" = Option<String>, Header, description = "The ETag you last saw; a stale one gives 412")),
@@ -338,7 +383,7 @@ pub async fn policy_history(
         (status = 403, description = "Only admins change the policy"),
         (status = 409, description = "A concurrent change won"),
         (status = 412, description = "If-Match is stale"),
-        (status = 422, description = "An invalid rule: `errors` names each as `rules[n] (id)`"),
+        (status = 422, description = "An invalid rule, chain or rate: `errors` names each as `rules[n] (id)`, `approval_chains[n] (id)` or `mileage_rates[n]`"),
     ),
     security(("bearer" = []))
 )]
@@ -362,13 +407,23 @@ pub async fn put_policy(
         .enumerate()
         .map(|(n, c)| c.into_chain(n))
         .collect::<ApiResult<Vec<_>>>()?;
+    let mileage_rates = body
+        .mileage_rates
+        .into_iter()
+        .enumerate()
+        .map(|(n, r)| r.into_rate(n))
+        .collect::<ApiResult<Vec<_>>>()?;
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let committed = use_case::set_rules(
         &app.store,
         &scope,
         user.actor,
         &metadata,
-        (rules, chains),
+        use_case::PolicyText {
+            rules,
+            approval_chains: chains,
+            mileage_rates,
+        },
         if_match.0,
     )
     .await?;

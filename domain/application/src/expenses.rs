@@ -4,30 +4,59 @@
 use chrono::{NaiveDate, Utc};
 use expensewise_domain::expense::{
     Assessment, Context, ExpenseChanges, ExpenseCommand, ExpenseDetails, ExpenseError,
-    ExpenseState, Valuation,
+    ExpenseState, Valuation, NOT_A_MILEAGE_CLAIM,
 };
-use expensewise_domain::policy::{chain, ApprovalStep, Approver, Level, Violation};
+use expensewise_domain::policy::{chain, ApprovalStep, Approver, Level, Mileage, Violation};
 use expensewise_domain::{Actor, Currency, EventMetadata, Expense, FieldError, Money, Role};
 use expensewise_infra::event_store::{CommandError, Committed, Scope};
 use expensewise_infra::EventStore;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::policy::{assess, base_currency, value, Candidate};
+use crate::policy::{assess, base_currency, price_mileage, value, Candidate, Distance};
 use crate::receipts::{attachable_receipt, mark_attached};
 use crate::{latest_today, UseCaseError, UseCaseResult};
+
+/// What an expense claims.
+pub enum Claim {
+    /// An amount spent; `exchange_rate` is units of the organization's currency per unit
+    /// of the amount's (a card statement's), instead of the reference rate of the day.
+    Spent {
+        money: Money,
+        exchange_rate: Option<Decimal>,
+    },
+    /// A distance driven, priced at the organization's mileage rate of the day.
+    Driven(Distance),
+}
 
 /// An expense to record.
 pub struct NewExpense {
     /// Derived from the client's idempotency key when `keyed`, random otherwise.
     pub id: Uuid,
     pub keyed: bool,
-    pub details: ExpenseDetails,
+    pub claim: Claim,
+    /// Required for an amount spent; a mileage claim is named after its distance and
+    /// rate, and filed under `mileage`, unless told otherwise.
+    pub merchant: Option<String>,
+    pub category: Option<String>,
+    pub spent_on: NaiveDate,
+    pub description: Option<String>,
     /// A receipt of the actor's, not attached elsewhere, to attach.
     pub receipt_id: Option<Uuid>,
-    /// Units of the organization's currency per unit of the expense's (a card
-    /// statement's), instead of the reference rate of the day.
-    pub exchange_rate: Option<Decimal>,
+}
+
+/// The category of mileage claims that name none.
+pub const MILEAGE_CATEGORY: &str = "mileage";
+
+/// How a mileage claim reads where a merchant would: "123.45 km at 0.30 EUR/km".
+fn trip_name(claim: &Mileage, money: &Money) -> String {
+    let unit = claim.rate.unit.as_str();
+    format!(
+        "{} {unit} at {} {}/{unit}",
+        claim.distance,
+        claim.rate.per_unit,
+        money.currency().code()
+    )
 }
 
 /// Records a draft expense. A retry with the same key answers with the expense the
@@ -48,7 +77,33 @@ pub async fn create(
         }
     }
     let id = new.id.to_string();
-    let details = new.details;
+    let (money, mileage, exchange_rate) = match new.claim {
+        Claim::Spent {
+            money,
+            exchange_rate,
+        } => (money, None, exchange_rate),
+        Claim::Driven(driven) => {
+            let (money, claim) =
+                price_mileage(store, scope, actor.organization_id, driven, new.spent_on).await?;
+            (money, Some(claim), None)
+        }
+    };
+    let details = ExpenseDetails {
+        merchant: match (new.merchant, &mileage) {
+            (Some(merchant), _) => merchant,
+            (None, Some(claim)) => trip_name(claim, &money),
+            (None, None) => String::new(),
+        },
+        category: match (new.category, &mileage) {
+            (Some(category), _) => category,
+            (None, Some(_)) => MILEAGE_CATEGORY.to_string(),
+            (None, None) => String::new(),
+        },
+        money,
+        spent_on: new.spent_on,
+        description: new.description,
+        mileage,
+    };
     let receipt_ids: Vec<Uuid> = new.receipt_id.into_iter().collect();
     let (valuation, assessment) = judge_new(
         store,
@@ -57,7 +112,7 @@ pub async fn create(
         new.id,
         &details,
         &receipt_ids,
-        new.exchange_rate,
+        exchange_rate,
     )
     .await?;
     let command = ExpenseCommand::CreateExpense {
@@ -124,6 +179,7 @@ pub(crate) async fn judge_new(
             description: details.description.as_deref(),
             spent_on: details.spent_on,
             receipt_ids,
+            mileage: details.mileage.is_some(),
         },
     )
     .await?;
@@ -141,8 +197,10 @@ pub struct Edit {
     pub spent_on: Option<NaiveDate>,
     pub description: Option<Option<String>>,
     pub receipt_id: Option<Uuid>,
-    /// A card statement's rate (see [`NewExpense::exchange_rate`]).
+    /// A card statement's rate (see [`Claim::Spent`]).
     pub exchange_rate: Option<Decimal>,
+    /// A mileage claim's new distance (and unit).
+    pub mileage: Option<Distance>,
 }
 
 pub fn parse_currency(code: &str) -> Result<Currency, FieldError> {
@@ -171,6 +229,17 @@ pub async fn edit(
         .aggregate()
         .visible_to(&actor)
         .ok_or_else(|| UseCaseError::not_found("no such expense"))?;
+    if state.mileage.is_none() && edit.mileage.is_some() {
+        return Err(UseCaseError::invalid("mileage", NOT_A_MILEAGE_CLAIM));
+    }
+    let amount_given =
+        edit.amount.is_some() || edit.currency.is_some() || edit.exchange_rate.is_some();
+    if state.mileage.is_some() && amount_given {
+        return Err(UseCaseError::invalid(
+            "amount",
+            "a mileage claim's amount follows its distance: change mileage instead",
+        ));
+    }
     let mut errors = Vec::new();
     let currency = match edit.currency.as_deref() {
         None => Some(state.money.currency()),
@@ -199,12 +268,38 @@ pub async fn edit(
             ));
         }
     }
+    // A claim is priced again when its distance or day changes, at the rate of its day.
+    let repriced = match &state.mileage {
+        Some(claim) if edit.mileage.is_some() || edit.spent_on.is_some() => {
+            let driven = edit.mileage.unwrap_or(Distance {
+                distance: claim.distance,
+                unit: claim.rate.unit,
+            });
+            let day = edit.spent_on.unwrap_or(state.spent_on);
+            Some(price_mileage(store, scope, actor.organization_id, driven, day).await?)
+        }
+        _ => None,
+    };
+    // A claim still named as it was made is named after its new distance and rate.
+    let renamed = match (&repriced, &state.mileage) {
+        (Some((money, claim)), Some(old))
+            if edit.merchant.is_none() && state.merchant == trip_name(old, &state.money) =>
+        {
+            Some(trip_name(claim, money))
+        }
+        _ => None,
+    };
+    let (money, mileage) = match repriced {
+        Some((money, claim)) => (Some(money), Some(claim)),
+        None => (money, None),
+    };
     let changes = ExpenseChanges {
         money,
-        merchant: edit.merchant,
+        merchant: edit.merchant.or(renamed),
         category: edit.category,
         spent_on: edit.spent_on,
         description: edit.description,
+        mileage,
     };
     let merged_money = changes.money.unwrap_or(state.money);
     let merged_day = changes.spent_on.unwrap_or(state.spent_on);
@@ -250,6 +345,7 @@ pub async fn edit(
             description,
             spent_on: merged_day,
             receipt_ids: &receipt_ids,
+            mileage: state.mileage.is_some(),
         },
     )
     .await?;
@@ -406,6 +502,7 @@ async fn submit(
             description: state.description.as_deref(),
             spent_on: state.spent_on,
             receipt_ids: &state.receipt_ids,
+            mileage: state.mileage.is_some(),
         },
     )
     .await?;

@@ -8,8 +8,8 @@ use chrono::{Datelike, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::{Assessment, Valuation};
 use expensewise_domain::policy::{
-    self, ChainRule, Claimed, Duplicate, DuplicateReason, Facts, Policy, PolicyCommand,
-    PolicyEvent, Rule, RuleKind,
+    self, mileage, ChainRule, Claimed, DistanceUnit, Duplicate, DuplicateReason, Facts, Mileage,
+    MileageRate, Policy, PolicyCommand, PolicyEvent, Rule, RuleKind,
 };
 use expensewise_domain::receipt::lists_items;
 use expensewise_domain::{Actor, Currency, EventMetadata, Money, Receipt, Role};
@@ -22,22 +22,30 @@ use uuid::Uuid;
 
 use crate::{UseCaseError, UseCaseResult};
 
-/// Replaces the organization's rules and approval chains (admins only); `expected_version` is the client's
-/// `If-Match`.
+/// Everything an admin sets at once: the policy is replaced whole.
+pub struct PolicyText {
+    pub rules: Vec<Rule>,
+    pub approval_chains: Vec<ChainRule>,
+    pub mileage_rates: Vec<MileageRate>,
+}
+
+/// Replaces the organization's rules, approval chains and mileage rates (admins only);
+/// `expected_version` is the client's `If-Match`.
 pub async fn set_rules(
     store: &EventStore,
     scope: &Scope,
     actor: Actor,
     metadata: &EventMetadata,
-    (rules, approval_chains): (Vec<Rule>, Vec<ChainRule>),
+    text: PolicyText,
     expected_version: Option<u64>,
 ) -> UseCaseResult<Committed<Policy>> {
     let command = PolicyCommand::SetRules {
         actor,
         at: Utc::now(),
         expected_version,
-        rules,
-        approval_chains,
+        rules: text.rules,
+        approval_chains: text.approval_chains,
+        mileage_rates: text.mileage_rates,
     };
     Ok(store
         .execute::<Policy>(scope, &actor.organization_id.to_string(), command, metadata)
@@ -124,6 +132,46 @@ pub async fn value(
     )
 }
 
+/// A distance driven, as a claim states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Distance {
+    pub distance: Decimal,
+    pub unit: DistanceUnit,
+}
+
+/// A distance driven on `spent_on`, priced at the organization's mileage rate of that
+/// day: the amount (in the organization's currency) and the claim that records the rate.
+pub async fn price_mileage(
+    store: &EventStore,
+    scope: &Scope,
+    organization_id: Uuid,
+    driven: Distance,
+    spent_on: NaiveDate,
+) -> UseCaseResult<(Money, Mileage)> {
+    mileage::check_distance(driven.distance)
+        .map_err(|e| UseCaseError::Rejected(expensewise_domain::Rejection::Invalid(vec![e])))?;
+    let base = base_currency(store, scope, organization_id).await?;
+    let policy = store.load_policy(&organization_id.to_string()).await?;
+    let rate = mileage::rate_on(&policy.mileage_rates, driven.unit, spent_on).ok_or_else(|| {
+        UseCaseError::invalid(
+            "mileage.unit",
+            format!(
+                "the organization has no mileage rate per {} valid on {spent_on} (an admin \
+                 sets them in the policy's mileage_rates)",
+                driven.unit.as_str()
+            ),
+        )
+    })?;
+    let claim = Mileage {
+        distance: driven.distance,
+        rate: rate.clone(),
+    };
+    let money = claim
+        .amount(base)
+        .map_err(|e| UseCaseError::invalid("mileage.distance", format!("makes no amount: {e}")))?;
+    Ok((money, claim))
+}
+
 /// An expense as it will stand after the command being decided.
 pub struct Candidate<'a> {
     pub id: Uuid,
@@ -137,6 +185,7 @@ pub struct Candidate<'a> {
     pub description: Option<&'a str>,
     pub spent_on: NaiveDate,
     pub receipt_ids: &'a [Uuid],
+    pub mileage: bool,
 }
 
 /// How long an evaluation waits for the read models it counts on to include every write
@@ -203,6 +252,7 @@ pub async fn assess(store: &EventStore, candidate: &Candidate<'_>) -> UseCaseRes
         today: Utc::now().date_naive(),
         amount: candidate.base_amount,
         receipts: candidate.receipt_ids.len(),
+        mileage: candidate.mileage,
         itemised,
         others: &others,
         duplicates: &duplicates,

@@ -299,6 +299,7 @@ pub async fn draft_from_receipt(
         category: RECEIPT_CATEGORY.to_string(),
         spent_on,
         description: Some("Pre-filled from a scanned receipt".to_string()),
+        mileage: None,
     };
     let (valuation, assessment) = judge_new(
         store,

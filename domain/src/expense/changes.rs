@@ -16,7 +16,7 @@ pub struct FieldChange {
 
 impl ExpenseState {
     /// The fields people edit, as clients read them.
-    fn edited_fields(&self) -> [(&'static str, Value); 6] {
+    fn edited_fields(&self) -> [(&'static str, Value); 7] {
         [
             ("amount", json!(self.money.amount_string())),
             ("currency", json!(self.money.currency().code())),
@@ -24,6 +24,10 @@ impl ExpenseState {
             ("category", json!(self.category)),
             ("spent_on", json!(self.spent_on)),
             ("description", json!(self.description)),
+            (
+                "distance",
+                json!(self.mileage.as_ref().map(|m| m.distance.to_string())),
+            ),
         ]
     }
 
@@ -57,6 +61,7 @@ mod tests {
             category: "meals".into(),
             spent_on: NaiveDate::from_ymd_opt(2026, 1, 15).unwrap(),
             description: None,
+            mileage: None,
             base_amount: None,
             rate: None,
             policy_version: 0,

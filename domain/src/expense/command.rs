@@ -4,7 +4,7 @@ use uuid::Uuid;
 use crate::actor::{Actor, Role};
 use crate::exchange::Rate;
 use crate::money::Money;
-use crate::policy::{ApprovalStep, Violation};
+use crate::policy::{ApprovalStep, Mileage, Violation};
 
 /// What an employee says about an expense. Text fields are checked by the aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,8 @@ pub struct ExpenseDetails {
     pub category: String,
     pub spent_on: NaiveDate,
     pub description: Option<String>,
+    /// For a mileage claim: the distance and the rate that make `money`.
+    pub mileage: Option<Mileage>,
 }
 
 /// A partial edit: `None` leaves a field as it is; `description: Some(None)` clears it.
@@ -24,6 +26,8 @@ pub struct ExpenseChanges {
     pub category: Option<String>,
     pub spent_on: Option<NaiveDate>,
     pub description: Option<Option<String>>,
+    /// A mileage claim's distance priced again (with `money` the amount it makes).
+    pub mileage: Option<Mileage>,
 }
 
 /// The amount in the organization's currency, and the rate that made it (none when the

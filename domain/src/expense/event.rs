@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::exchange::Rate;
 use crate::money::Money;
-use crate::policy::{ApprovalStep, Violation};
+use crate::policy::{ApprovalStep, Mileage, Violation};
 
 pub const EXPENSE_CREATED: &str = "ExpenseCreated";
 pub const EXPENSE_UPDATED: &str = "ExpenseUpdated";
@@ -22,6 +22,8 @@ pub const EXPENSE_DELETED: &str = "ExpenseDeleted";
 /// `ExpenseSubmitted` also the approval chain, and of `ExpenseApproved` and
 /// `ExpenseRejected` the step decided and for whom.
 pub const EXPENSE_VERSION_2: &str = "2.0";
+/// Version 3 of `ExpenseCreated` and `ExpenseUpdated` added mileage claims.
+pub const EXPENSE_VERSION_3: &str = "3.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +37,8 @@ pub enum ExpenseEvent {
         spent_on: NaiveDate,
         description: Option<String>,
         receipt_id: Option<Uuid>,
+        /// A mileage claim's distance and the rate that made `money`.
+        mileage: Option<Mileage>,
         /// The amount in the organization's currency; `None` when no rate was known.
         base_amount: Option<Money>,
         /// The rate that made `base_amount`; `None` when no conversion was needed.
@@ -51,6 +55,7 @@ pub enum ExpenseEvent {
         category: String,
         spent_on: NaiveDate,
         description: Option<String>,
+        mileage: Option<Mileage>,
         base_amount: Option<Money>,
         rate: Option<Rate>,
         policy_version: u64,
@@ -126,9 +131,8 @@ impl DomainEvent for ExpenseEvent {
 
     fn event_version(&self) -> String {
         match self {
-            Self::ExpenseCreated { .. }
-            | Self::ExpenseUpdated { .. }
-            | Self::ExpenseSubmitted { .. }
+            Self::ExpenseCreated { .. } | Self::ExpenseUpdated { .. } => EXPENSE_VERSION_3,
+            Self::ExpenseSubmitted { .. }
             | Self::ExpenseApproved { .. }
             | Self::ExpenseRejected { .. } => EXPENSE_VERSION_2,
             _ => "1.0",

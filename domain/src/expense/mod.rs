@@ -25,11 +25,16 @@ pub use event::*;
 use crate::actor::{Actor, Role};
 use crate::exchange::Rate;
 use crate::money::Money;
-use crate::policy::{ApprovalStep, Approver, Level, Violation};
+use crate::policy::mileage::check_distance;
+use crate::policy::{ApprovalStep, Approver, Level, Mileage, Violation};
 use crate::rejection::FieldError;
 use crate::validate;
 
 pub const AGGREGATE_TYPE: &str = "expense";
+
+/// Why an edit cannot turn an amount spent into a distance driven.
+pub const NOT_A_MILEAGE_CLAIM: &str =
+    "an expense recorded as an amount does not become a mileage claim; record a new expense";
 
 /// At most this many receipts per expense; more is a client bug, not an expense.
 pub const MAX_RECEIPTS: usize = 20;
@@ -97,6 +102,9 @@ pub struct ExpenseState {
     pub category: String,
     pub spent_on: NaiveDate,
     pub description: Option<String>,
+    /// A mileage claim's distance and the rate that made `money` (`None`: an amount spent).
+    #[serde(default)]
+    pub mileage: Option<Mileage>,
     /// The amount in the organization's currency (`None`: no rate was known) and the
     /// rate that made it (`None`: none was needed).
     pub base_amount: Option<Money>,
@@ -268,7 +276,41 @@ fn validate_details(
         category,
         spent_on: details.spent_on,
         description,
+        mileage: details.mileage,
     })
+}
+
+/// A mileage claim's amount is its distance at the rate of its day, in the organization's
+/// currency (so no exchange rate applies).
+fn check_mileage(details: &ExpenseDetails, valuation: &Valuation) -> Result<(), ExpenseError> {
+    let Some(mileage) = &details.mileage else {
+        return Ok(());
+    };
+    let wrong = |field: &str, message: String| {
+        Err(ExpenseError::Invalid(vec![FieldError::new(field, message)]))
+    };
+    check_distance(mileage.distance).map_err(|e| ExpenseError::Invalid(vec![e]))?;
+    if !mileage.rate.covers(details.spent_on) {
+        return wrong(
+            "spent_on",
+            format!(
+                "the mileage rate applied is not valid on {}",
+                details.spent_on
+            ),
+        );
+    }
+    match mileage.amount(details.money.currency()) {
+        Ok(amount) if amount == details.money && valuation.rate.is_none() => Ok(()),
+        Ok(amount) => wrong(
+            "amount",
+            format!(
+                "a mileage claim is its distance at the rate: {} {}",
+                amount.amount_string(),
+                amount.currency().code()
+            ),
+        ),
+        Err(e) => wrong("mileage.distance", format!("makes no amount: {e}")),
+    }
 }
 
 /// A valuation agrees with the amount it values: the rate applied to the amount gives the
@@ -328,6 +370,7 @@ impl Aggregate for Expense {
                 }
                 let d = validate_details(details, today)?;
                 check_valuation(&d.money, &valuation)?;
+                check_mileage(&d, &valuation)?;
                 ExpenseEvent::ExpenseCreated {
                     organization_id: ctx.actor.organization_id,
                     owner_id: ctx.actor.user_id,
@@ -337,6 +380,7 @@ impl Aggregate for Expense {
                     spent_on: d.spent_on,
                     description: d.description,
                     receipt_id,
+                    mileage: d.mileage,
                     base_amount: valuation.base_amount,
                     rate: valuation.rate,
                     policy_version: assessment.policy_version,
@@ -357,12 +401,19 @@ impl Aggregate for Expense {
                 if !s.status.editable() && s.status != ExpenseStatus::Submitted {
                     return Err(ExpenseError::WrongStatus(s.status));
                 }
+                if s.mileage.is_none() && changes.mileage.is_some() {
+                    return Err(ExpenseError::Invalid(vec![FieldError::new(
+                        "mileage",
+                        NOT_A_MILEAGE_CLAIM,
+                    )]));
+                }
                 let merged = ExpenseDetails {
                     money: changes.money.unwrap_or(s.money),
                     merchant: changes.merchant.unwrap_or_else(|| s.merchant.clone()),
                     category: changes.category.unwrap_or_else(|| s.category.clone()),
                     spent_on: changes.spent_on.unwrap_or(s.spent_on),
                     description: changes.description.unwrap_or_else(|| s.description.clone()),
+                    mileage: changes.mileage.or_else(|| s.mileage.clone()),
                 };
                 let d = validate_details(merged, today)?;
                 let valued = (d.money == s.money && d.spent_on == s.spent_on).then(|| Valuation {
@@ -379,7 +430,9 @@ impl Aggregate for Expense {
                     }
                 };
                 check_valuation(&d.money, &valuation)?;
+                check_mileage(&d, &valuation)?;
                 let unchanged = d.money == s.money
+                    && d.mileage == s.mileage
                     && d.merchant == s.merchant
                     && d.category == s.category
                     && d.spent_on == s.spent_on
@@ -395,6 +448,7 @@ impl Aggregate for Expense {
                     category: d.category,
                     spent_on: d.spent_on,
                     description: d.description,
+                    mileage: d.mileage,
                     base_amount: valuation.base_amount,
                     rate: valuation.rate,
                     policy_version: assessment.policy_version,
@@ -557,6 +611,7 @@ impl Aggregate for Expense {
             spent_on,
             description,
             receipt_id,
+            mileage,
             base_amount,
             rate,
             policy_version,
@@ -572,6 +627,7 @@ impl Aggregate for Expense {
                 category,
                 spent_on,
                 description,
+                mileage,
                 base_amount,
                 rate,
                 policy_version,
@@ -603,6 +659,7 @@ impl Aggregate for Expense {
                 category,
                 spent_on,
                 description,
+                mileage,
                 base_amount,
                 rate,
                 policy_version,
@@ -614,6 +671,7 @@ impl Aggregate for Expense {
                 s.category = category;
                 s.spent_on = spent_on;
                 s.description = description;
+                s.mileage = mileage;
                 s.base_amount = base_amount;
                 s.rate = rate;
                 s.policy_version = policy_version;

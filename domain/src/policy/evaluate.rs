@@ -38,6 +38,8 @@ pub struct Facts<'a> {
     /// `None` when no rate was known for the expense's currency.
     pub amount: Option<Money>,
     pub receipts: usize,
+    /// A mileage claim: the distance is its evidence, so no receipt is asked for.
+    pub mileage: bool,
     /// Whether one of the receipts lists what was bought.
     pub itemised: bool,
     /// The same person's other claimed expenses of `spent_on`'s month.
@@ -100,6 +102,7 @@ pub fn evaluate(rules: &[Rule], facts: &Facts<'_>) -> Vec<Violation> {
             format!("{d} {currency}")
         };
         let message = match rule.kind {
+            RuleKind::ReceiptRequired | RuleKind::ItemisedReceipt if facts.mileage => None,
             RuleKind::ReceiptRequired if over(limit) && facts.receipts == 0 => {
                 Some(format!("a receipt is required over {}", shown(limit)))
             }
@@ -272,6 +275,7 @@ mod tests {
             today: day("2026-11-10"),
             amount: Some(eur("100.00")),
             receipts: 0,
+            mileage: false,
             itemised: false,
             others,
             duplicates,
@@ -308,6 +312,9 @@ mod tests {
         with_everything.itemised = true;
         with_everything.description = Some("client dinner");
         assert_eq!(ids(&evaluate(&rules, &with_everything)), ["cap"]);
+        let mut driven = facts(&[], &[]);
+        driven.mileage = true;
+        assert_eq!(ids(&evaluate(&rules, &driven)), ["cap", "memo"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod chain;
 mod evaluate;
+pub mod mileage;
 mod rule;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ pub use chain::{ApprovalStep, Approver, ChainRule};
 pub use evaluate::{
     evaluate, Claimed, Duplicate, DuplicateReason, Facts, Violation, EXCHANGE_RATE,
 };
+pub use mileage::{DistanceUnit, Mileage, MileageRate};
 pub use rule::{validate, Level, Rule, RuleKind, MAX_RULES};
 
 use crate::actor::{Actor, Role};
@@ -23,6 +25,8 @@ use crate::rejection::{FieldError, IntoRejection, Rejection};
 
 pub const AGGREGATE_TYPE: &str = "policy";
 pub const POLICY_CHANGED: &str = "PolicyChanged";
+/// Version 2 of `PolicyChanged` added the mileage rates.
+pub const POLICY_CHANGED_VERSION: &str = "2.0";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
@@ -30,6 +34,8 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub approval_chains: Vec<ChainRule>,
+    #[serde(default)]
+    pub mileage_rates: Vec<MileageRate>,
     /// The number of changes: 0 for an organization that never set a policy.
     pub version: u64,
     pub changed_at: Option<DateTime<Utc>>,
@@ -38,14 +44,15 @@ pub struct Policy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyCommand {
-    /// Replaces the rules and the approval chains. `expected_version` is the client's
-    /// `If-Match`.
+    /// Replaces the rules, the approval chains and the mileage rates.
+    /// `expected_version` is the client's `If-Match`.
     SetRules {
         actor: Actor,
         at: DateTime<Utc>,
         expected_version: Option<u64>,
         rules: Vec<Rule>,
         approval_chains: Vec<ChainRule>,
+        mileage_rates: Vec<MileageRate>,
     },
 }
 
@@ -58,6 +65,7 @@ pub enum PolicyEvent {
         version: u64,
         rules: Vec<Rule>,
         approval_chains: Vec<ChainRule>,
+        mileage_rates: Vec<MileageRate>,
         changed_by: Uuid,
         changed_at: DateTime<Utc>,
     },
@@ -69,7 +77,7 @@ impl DomainEvent for PolicyEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        POLICY_CHANGED_VERSION.to_string()
     }
 }
 
@@ -115,6 +123,7 @@ impl Aggregate for Policy {
             expected_version,
             rules,
             approval_chains,
+            mileage_rates,
         } = command;
         if self
             .organization_id
@@ -130,16 +139,20 @@ impl Aggregate for Policy {
                 current: self.version,
             });
         }
-        let chain_errors = chain::validate(&approval_chains);
+        let mut other_errors = chain::validate(&approval_chains);
+        other_errors.extend(mileage::validate_rates(&mileage_rates));
         let rules = match validate(rules) {
-            Ok(rules) if chain_errors.is_empty() => rules,
-            Ok(_) => return Err(PolicyError::Invalid(chain_errors)),
+            Ok(rules) if other_errors.is_empty() => rules,
+            Ok(_) => return Err(PolicyError::Invalid(other_errors)),
             Err(mut errors) => {
-                errors.extend(chain_errors);
+                errors.extend(other_errors);
                 return Err(PolicyError::Invalid(errors));
             }
         };
-        if rules == self.rules && approval_chains == self.approval_chains && self.version > 0 {
+        let unchanged = rules == self.rules
+            && approval_chains == self.approval_chains
+            && mileage_rates == self.mileage_rates;
+        if unchanged && self.version > 0 {
             return Ok(());
         }
         let event = PolicyEvent::PolicyChanged {
@@ -147,6 +160,7 @@ impl Aggregate for Policy {
             version: self.version + 1,
             rules,
             approval_chains,
+            mileage_rates,
             changed_by: actor.user_id,
             changed_at: at,
         };
@@ -160,6 +174,7 @@ impl Aggregate for Policy {
             version,
             rules,
             approval_chains,
+            mileage_rates,
             changed_by,
             changed_at,
         } = event;
@@ -167,6 +182,7 @@ impl Aggregate for Policy {
         self.version = version;
         self.rules = rules;
         self.approval_chains = approval_chains;
+        self.mileage_rates = mileage_rates;
         self.changed_by = Some(changed_by);
         self.changed_at = Some(changed_at);
     }
@@ -209,6 +225,7 @@ mod tests {
             expected_version: None,
             rules,
             approval_chains: Vec::new(),
+            mileage_rates: Vec::new(),
         }
     }
 
@@ -218,6 +235,7 @@ mod tests {
             version,
             rules,
             approval_chains: Vec::new(),
+            mileage_rates: Vec::new(),
             changed_by: Uuid::from_u128(1),
             changed_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         }

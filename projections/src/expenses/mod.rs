@@ -265,7 +265,7 @@ fn placeholders(count: usize, start: usize) -> String {
         .join(", ")
 }
 
-const WRITE_COLUMNS: [&str; 32] = [
+const WRITE_COLUMNS: [&str; 33] = [
     "id",
     "organization_id",
     "owner_id",
@@ -298,6 +298,7 @@ const WRITE_COLUMNS: [&str; 32] = [
     "pending_approver",
     "pending_user",
     "step_since",
+    "mileage",
 ];
 
 async fn upsert(
@@ -360,7 +361,8 @@ async fn upsert(
                         .and_then(|(_, step)| step.user_id)
                         .map(|u| u.to_string()),
                 )
-                .bind(s.step_since);
+                .bind(s.step_since)
+                .bind(s.mileage.as_ref().map(serde_json::to_string).transpose()?);
         }
         query.execute(&mut *conn).await?;
     });
@@ -414,6 +416,7 @@ fn to_aggregate(row: ExpenseRow, organization_id: &str) -> anyhow::Result<Expens
         category: row.category,
         spent_on: row.spent_on,
         description: row.description,
+        mileage: row.mileage,
         base_amount: match (&row.base_amount, &row.base_currency) {
             (Some(amount), Some(currency)) => {
                 Some(Money::parse(amount, Currency::parse(currency)?)?)

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::StepApproval;
 use expensewise_domain::expense::AGGREGATE_TYPE;
-use expensewise_domain::policy::{ApprovalStep, Claimed, Violation};
+use expensewise_domain::policy::{ApprovalStep, Claimed, Mileage, Violation};
 use expensewise_domain::{Currency, Money};
 use expensewise_infra::{on_database, Database};
 use rust_decimal::Decimal;
@@ -41,12 +41,14 @@ pub struct ExpenseRow {
     pub approval_steps: Vec<ApprovalStep>,
     pub approvals: Vec<StepApproval>,
     pub step_since: Option<DateTime<Utc>>,
+    /// A mileage claim's distance and the rate that priced it.
+    pub mileage: Option<Mileage>,
 }
 
 pub(super) const COLUMNS: &str = "id, owner_id, amount, currency, merchant, category, spent_on, description, status, \
      receipt_ids, version, created_at, updated_at, submitted_at, decided_at, decided_by, decision_reason, \
      base_amount, base_currency, rate, policy_version, violations, justification, approval_steps, \
-     approvals, step_since";
+     approvals, step_since, mileage";
 
 fn uuid(text: String) -> Result<Uuid, sqlx::Error> {
     Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -67,6 +69,7 @@ where
     let receipts: String = row.try_get("receipt_ids")?;
     let json = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
     let rate: Option<String> = row.try_get("rate")?;
+    let mileage: Option<String> = row.try_get("mileage")?;
     let violations: String = row.try_get("violations")?;
     Ok(ExpenseRow {
         id: uuid(row.try_get("id")?)?,
@@ -103,6 +106,10 @@ where
             .map_err(json)?,
         approvals: serde_json::from_str(&row.try_get::<String, _>("approvals")?).map_err(json)?,
         step_since: row.try_get("step_since")?,
+        mileage: mileage
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(json)?,
     })
 }
 

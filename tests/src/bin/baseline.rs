@@ -114,6 +114,7 @@ async fn create_expense(
             category: body.category,
             spent_on: body.spent_on,
             description: body.description,
+            mileage: None,
         },
         receipt_id: None,
         today: Utc::now().date_naive(),

@@ -5,11 +5,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use expensewise_application::expenses::{
-    self, parse_currency, parse_money, Edit, NewExpense, Step,
+    self, parse_currency, parse_money, Claim, Edit, NewExpense, Step,
 };
 use expensewise_application::history;
-use expensewise_domain::expense::{ExpenseDetails, AGGREGATE_TYPE};
-use expensewise_domain::Expense;
+use expensewise_domain::expense::AGGREGATE_TYPE;
+use expensewise_domain::{Expense, FieldError};
 use expensewise_infra::event_store::{Committed, Scope};
 use expensewise_projections::expenses::{self as read_model, ExpenseRow, ListCursor, ListFilter};
 use uuid::Uuid;
@@ -72,6 +72,43 @@ fn expense_response(
     Ok(response)
 }
 
+/// What a create request claims: a distance driven, or an amount spent (and how to
+/// convert it) — never both.
+fn claim(body: &CreateExpenseRequest) -> ApiResult<Claim> {
+    if let Some(mileage) = &body.mileage {
+        if body.amount.is_some() || body.currency.is_some() || body.exchange_rate.is_some() {
+            return Err(ApiError::invalid_field(
+                "amount",
+                "a mileage claim's amount follows its distance: send mileage or amount, currency \
+                 and exchange_rate, not both",
+            ));
+        }
+        return Ok(Claim::Driven(mileage.distance()?));
+    }
+    let required = |field: &str| FieldError::new(field, "is required (or mileage)");
+    let currency = match body.currency.as_deref() {
+        Some(code) => parse_currency(code),
+        None => Err(required("currency")),
+    };
+    let money = match (body.amount.as_deref(), &currency) {
+        (Some(amount), Ok(currency)) => parse_money(amount, *currency).map(Some),
+        (Some(_), Err(_)) => Ok(None),
+        (None, _) => Err(required("amount")),
+    };
+    match (money, currency) {
+        (Ok(Some(money)), Ok(_)) => Ok(Claim::Spent {
+            money,
+            exchange_rate: parse_rate(body.exchange_rate.as_deref())?,
+        }),
+        (money, currency) => Err(ApiError::invalid(
+            [money.err(), currency.err()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        )),
+    }
+}
+
 /// Record an expense (as a draft)
 #[utoipa::path(
     post, path = "/v1/expenses", tag = "expenses",
@@ -94,21 +131,17 @@ pub async fn create_expense(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateExpenseRequest>,
 ) -> ApiResult<Response> {
-    let currency = parse_currency(&body.currency).map_err(|e| ApiError::invalid(vec![e]))?;
-    let money = parse_money(&body.amount, currency).map_err(|e| ApiError::invalid(vec![e]))?;
+    let claim = claim(&body)?;
     let id = super::id_for_request(EXPENSE_IDS, user.actor.user_id, &headers);
     let new = NewExpense {
         id,
         keyed: headers.contains_key("idempotency-key"),
-        details: ExpenseDetails {
-            money,
-            merchant: body.merchant,
-            category: body.category,
-            spent_on: body.spent_on,
-            description: body.description,
-        },
+        claim,
+        merchant: body.merchant,
+        category: body.category,
+        spent_on: body.spent_on,
+        description: body.description,
         receipt_id: body.receipt_id,
-        exchange_rate: parse_rate(body.exchange_rate.as_deref())?,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let committed = expenses::create(&app.store, &scope, user.actor, &metadata, new).await?;
@@ -287,6 +320,11 @@ pub async fn patch_expense(
         description: body.description,
         receipt_id: body.receipt_id,
         exchange_rate: parse_rate(body.exchange_rate.as_deref())?,
+        mileage: body
+            .mileage
+            .as_ref()
+            .map(MileageRequest::distance)
+            .transpose()?,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let committed = expenses::edit(

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::{ExpenseState, ExpenseStatus, StepApproval};
-use expensewise_domain::policy::{ApprovalStep, Level, Violation};
+use expensewise_domain::policy::{ApprovalStep, DistanceUnit, Level, Mileage, Violation};
 use expensewise_projections::expenses::ExpenseRow;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use expensewise_application::policy::Distance;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +82,81 @@ pub struct ExpenseView {
     pub approval_steps: Vec<ApprovalStepView>,
     /// The step now awaited (counting from 1), while submitted.
     pub awaiting_step: Option<u32>,
+    /// For a mileage claim: the distance and the organization's rate that made `amount`.
+    pub mileage: Option<MileageView>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DistanceUnitView {
+    Km,
+    Mi,
+}
+
+impl From<DistanceUnit> for DistanceUnitView {
+    fn from(unit: DistanceUnit) -> Self {
+        match unit {
+            DistanceUnit::Km => Self::Km,
+            DistanceUnit::Mi => Self::Mi,
+        }
+    }
+}
+
+impl From<DistanceUnitView> for DistanceUnit {
+    fn from(unit: DistanceUnitView) -> Self {
+        match unit {
+            DistanceUnitView::Km => Self::Km,
+            DistanceUnitView::Mi => Self::Mi,
+        }
+    }
+}
+
+/// A mileage claim as recorded: the rate is the one valid on `spent_on` when it was
+/// priced, kept whatever the policy says later.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MileageView {
+    #[schema(example = "123.45")]
+    pub distance: String,
+    pub unit: DistanceUnitView,
+    /// Units of the organization's currency per `unit`.
+    #[schema(example = "0.30")]
+    pub per_unit: String,
+    pub rate_valid_from: NaiveDate,
+    pub rate_valid_until: Option<NaiveDate>,
+}
+
+impl From<&Mileage> for MileageView {
+    fn from(m: &Mileage) -> Self {
+        Self {
+            distance: m.distance.to_string(),
+            unit: m.rate.unit.into(),
+            per_unit: m.rate.per_unit.to_string(),
+            rate_valid_from: m.rate.valid_from,
+            rate_valid_until: m.rate.valid_until,
+        }
+    }
+}
+
+/// A distance driven, to claim at the organization's mileage rate of `spent_on`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MileageRequest {
+    /// A positive decimal string, at most 100000, with at most 2 fraction digits.
+    #[schema(example = "123.45")]
+    pub distance: String,
+    pub unit: DistanceUnitView,
+}
+
+impl MileageRequest {
+    pub fn distance(&self) -> ApiResult<Distance> {
+        let distance = Decimal::from_str(self.distance.trim()).map_err(|_| {
+            ApiError::invalid_field("mileage.distance", "is not a decimal number like \"42.5\"")
+        })?;
+        Ok(Distance {
+            distance,
+            unit: self.unit.into(),
+        })
+    }
 }
 
 /// One step of an approval chain.
@@ -242,6 +318,7 @@ impl ExpenseView {
             justification: s.justification.clone(),
             approval_steps: chain_view(&s.approval_steps, &s.approvals),
             awaiting_step: awaiting(s.status.as_str(), s.approval_steps.len(), s.approvals.len()),
+            mileage: s.mileage.as_ref().map(MileageView::from),
         }
     }
 }
@@ -282,6 +359,7 @@ impl ExpenseView {
             justification: row.justification,
             approval_steps: chain_view(&row.approval_steps, &row.approvals),
             awaiting_step: awaiting(&row.status, row.approval_steps.len(), row.approvals.len()),
+            mileage: row.mileage.as_ref().map(MileageView::from),
         })
     }
 }
@@ -341,14 +419,21 @@ impl ExpenseStatusFilter {
 #[serde(deny_unknown_fields)]
 pub struct CreateExpenseRequest {
     /// A positive decimal string, e.g. "12.34", with no more fraction digits than the
-    /// currency has.
+    /// currency has. Required unless `mileage` is given (then it must be absent).
+    #[serde(default)]
     #[schema(example = "42.50")]
-    pub amount: String,
-    /// An ISO 4217 code.
+    pub amount: Option<String>,
+    /// An ISO 4217 code; required with `amount`.
+    #[serde(default)]
     #[schema(example = "EUR")]
-    pub currency: String,
-    pub merchant: String,
-    pub category: String,
+    pub currency: Option<String>,
+    /// Required for an amount spent; a mileage claim without one reads "123.45 km at
+    /// 0.30 EUR/km".
+    #[serde(default)]
+    pub merchant: Option<String>,
+    /// Required for an amount spent; `mileage` for a mileage claim without one.
+    #[serde(default)]
+    pub category: Option<String>,
     /// Not after today.
     pub spent_on: NaiveDate,
     #[serde(default)]
@@ -362,6 +447,10 @@ pub struct CreateExpenseRequest {
     #[serde(default)]
     #[schema(example = "0.0057")]
     pub exchange_rate: Option<String>,
+    /// A distance driven instead of an amount: the amount is the distance at the
+    /// organization's mileage rate of `spent_on`, in its currency (422 when it has none).
+    #[serde(default)]
+    pub mileage: Option<MileageRequest>,
 }
 
 /// Any of the create fields; absent fields stay as they are, `"description": null`
@@ -388,6 +477,10 @@ pub struct PatchExpenseRequest {
     /// without one is converted at the reference rate of the day.
     #[serde(default)]
     pub exchange_rate: Option<String>,
+    /// A mileage claim's new distance; a new distance or day is priced at the rate of the
+    /// day. Amounts spent do not take one, nor mileage claims an amount.
+    #[serde(default)]
+    pub mileage: Option<MileageRequest>,
 }
 
 /// Tells "absent" (outer `None`, from `default`) from "null" (`Some(None)`).

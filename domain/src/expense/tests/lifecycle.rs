@@ -53,6 +53,7 @@ fn a_rejected_expense_can_be_edited_before_resubmitting() {
             category: "meals".into(),
             spent_on: day(20),
             description: Some("Team lunch".into()),
+            mileage: None,
             base_amount: Some(eur("42.50")),
             rate: None,
             policy_version: 0,

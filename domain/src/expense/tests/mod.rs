@@ -65,6 +65,7 @@ fn details() -> ExpenseDetails {
         category: "meals".into(),
         spent_on: day(20),
         description: Some("Team lunch".into()),
+        mileage: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn created() -> ExpenseEvent {
         spent_on: day(20),
         description: Some("Team lunch".into()),
         receipt_id: None,
+        mileage: None,
         base_amount: Some(eur("42.50")),
         rate: None,
         policy_version: 0,
@@ -306,6 +308,7 @@ fn the_owner_edits_a_draft() {
             category: "meals".into(),
             spent_on: day(20),
             description: None,
+            mileage: None,
             base_amount: Some(eur("40.00")),
             rate: None,
             policy_version: 0,
@@ -491,4 +494,120 @@ fn others_cannot_attach_receipts() {
             receipt_id: RECEIPT,
         })
         .then_expect_error(ExpenseError::NotOwner);
+}
+
+// --- mileage ---
+
+fn per_km(per_unit: &str, from: NaiveDate) -> crate::policy::MileageRate {
+    crate::policy::MileageRate {
+        unit: crate::policy::DistanceUnit::Km,
+        per_unit: per_unit.parse().unwrap(),
+        valid_from: from,
+        valid_until: Some(day(28)),
+    }
+}
+
+fn trip(distance: &str, amount: &str) -> ExpenseDetails {
+    ExpenseDetails {
+        money: eur(amount),
+        mileage: Some(Mileage {
+            distance: distance.parse().unwrap(),
+            rate: per_km("0.30", day(1)),
+        }),
+        ..details()
+    }
+}
+
+fn create_trip(details: ExpenseDetails) -> ExpenseCommand {
+    ExpenseCommand::CreateExpense {
+        ctx: owner(),
+        valuation: in_euros(&details.money),
+        details,
+        receipt_id: None,
+        today: today(),
+        assessment: Assessment::default(),
+    }
+}
+
+#[test]
+fn a_mileage_claim_is_its_distance_at_the_rate_of_its_day() {
+    let events = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_trip(trip("123.45", "37.04")))
+        .inspect_result()
+        .unwrap();
+    let ExpenseEvent::ExpenseCreated { mileage, money, .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(money, &eur("37.04"));
+    assert_eq!(mileage.as_ref().unwrap().distance.to_string(), "123.45");
+    let wrong_amount = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_trip(trip("123.45", "37.00")))
+        .inspect_result();
+    expect_invalid_fields(wrong_amount, &["amount"]);
+    let out_of_period = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_trip(ExpenseDetails {
+            spent_on: NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+            ..trip("10", "3.00")
+        }))
+        .inspect_result();
+    expect_invalid_fields(out_of_period, &["spent_on"]);
+    let no_distance = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_trip(trip("0", "3.00")))
+        .inspect_result();
+    expect_invalid_fields(no_distance, &["mileage.distance"]);
+}
+
+#[test]
+fn an_amount_spent_does_not_become_a_mileage_claim_but_a_claim_is_priced_again() {
+    let result = Fixture::with(())
+        .given(vec![created()])
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                money: Some(eur("3.00")),
+                mileage: trip("10", "3.00").mileage,
+                ..Default::default()
+            },
+        ))
+        .inspect_result();
+    expect_invalid_fields(result, &["mileage"]);
+    let recorded = Fixture::with(())
+        .given_no_previous_events()
+        .when(create_trip(trip("10", "3.00")))
+        .inspect_result()
+        .unwrap();
+    let longer = trip("20.5", "6.15");
+    let events = Fixture::with(())
+        .given(recorded.clone())
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                money: Some(longer.money),
+                mileage: longer.mileage.clone(),
+                ..Default::default()
+            },
+        ))
+        .inspect_result()
+        .unwrap();
+    assert!(
+        matches!(&events[0], ExpenseEvent::ExpenseUpdated { mileage, money, .. }
+            if *mileage == longer.mileage && *money == eur("6.15")),
+        "{events:?}"
+    );
+    // A new amount alone does not change the distance it must come from.
+    let amount_only = Fixture::with(())
+        .given(recorded)
+        .when(update(
+            owner(),
+            ExpenseChanges {
+                money: Some(eur("9.99")),
+                ..Default::default()
+            },
+        ))
+        .inspect_result();
+    expect_invalid_fields(amount_only, &["amount"]);
 }
