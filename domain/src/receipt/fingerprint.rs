@@ -3,11 +3,14 @@
 //! two receipts of the same shop. Duplicate detection compares them (issue 19).
 //!
 //! How: the ink is found against the paper around it (each pixel against the mean of its
-//! neighbourhood, so uneven light and faded print do not matter), the printed area is
-//! cut out (so margins and crops of the frame do not matter), its ink density is sampled
-//! on a 32 × 64 grid (so size does not matter), and the signs of the lowest 8 × 16
-//! frequencies of its cosine transform against their median are the bits: the layout of
-//! lines and words, not their pixels.
+//! neighbourhood, the paper against the brightest paper near it, so uneven light and
+//! faded print do not matter; strokes with paper all around, so the table and the
+//! paper's edge in a photo do not pass for print), the printed area is cut out (so
+//! margins and crops of the frame do not matter), its ink density is sampled on a 32 × 64
+//! grid (so size does not matter; each dot shared by its nearest cells, so a small shift
+//! does not either), and the signs of the lowest 8 × 16 frequencies of its cosine
+//! transform against their median are the bits: the layout of lines and words, not
+//! their pixels.
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +29,18 @@ const FREQ_H: usize = 16;
 /// Images are first brought down to this many pixels on their long side: enough for the
 /// grid, and the cost stays bounded whatever the camera.
 const WORKING_SIZE: usize = 800;
+/// A stroke of print is at most this fraction of the image's long side thick.
+const STROKES_PER_SIDE: usize = 80;
+/// Print has paper within this fraction of the image's long side on every side; the
+/// paper's edge has the table, wider than that in a photo, on one.
+const PAPER_WITHIN_PER_SIDE: usize = 20;
+/// Paper is at least this bright against the brightest paper near it; a table is darker.
+const PAPER: f32 = 0.72;
+
+/// Bit 0 is the cosine transform's constant term, which the bits leave out: it tells the
+/// method instead — 0 in prints of the first method (ink found against a global paper
+/// level, so a photo's paper edge and uneven light could pass for print), 1 since.
+const METHOD_2: u128 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub u128);
@@ -35,8 +50,10 @@ impl Fingerprint {
         (self.0 ^ other.0).count_ones()
     }
 
+    /// Prints made by different methods are never taken for one receipt: their bits do
+    /// not mean the same.
     pub fn same_receipt(self, other: Fingerprint) -> bool {
-        self.distance(other) <= SAME_RECEIPT_WITHIN
+        (self.0 ^ other.0) & METHOD_2 == 0 && self.distance(other) <= SAME_RECEIPT_WITHIN
     }
 }
 
@@ -145,61 +162,137 @@ fn shrunk(image: &Gray<'_>) -> (Vec<f32>, usize, usize) {
     (out, w, h)
 }
 
-/// Ink: pixels clearly darker than the paper around them, where there is paper around
-/// them — not the table a photo shows the receipt on, nor the edge between the two.
+/// Ink: pixels clearly darker than the paper around them (each against the mean of its
+/// neighbourhood), where most of the neighbourhood is paper, in strokes (a dark run across
+/// or down no thicker than a bold letter's), with paper on every side within reach. The
+/// table a photo shows the receipt on, and the shadow or fringe along the paper's edge,
+/// fail the last: they have table on one side.
 fn ink(pixels: &[f32], width: usize, height: usize) -> Vec<bool> {
-    let threshold = otsu(pixels);
+    let long = width.max(height);
+    let brightest = brightest_near(pixels, width, height);
+    let paper: Vec<bool> = (0..width * height)
+        .map(|i| pixels[i] > PAPER * brightest(i))
+        .collect();
     let sums = Integral::of(width, height, |i| f64::from(pixels[i]));
-    let paper = Integral::of(width, height, |i| {
-        f64::from(u8::from(pixels[i] > threshold))
-    });
-    let r = (width.max(height) / 24).max(4);
-    let mut ink = vec![false; width * height];
+    let papers = Integral::of(width, height, |i| f64::from(u8::from(paper[i])));
+    let r = (long / 24).max(4);
+    let mut dark = vec![false; width * height];
     for y in 0..height {
         for x in 0..width {
             let window = Window::around(x, y, r, width, height);
             let mean = (sums.sum(&window) / window.area()) as f32;
-            let paper_share = paper.sum(&window) / window.area();
-            // Print has paper right beside it; the table just past the paper's edge
-            // has paper on one side only.
+            let paper_share = papers.sum(&window) / window.area();
             let close = Window::around(x, y, 3, width, height);
-            let beside = paper.sum(&close) / close.area();
-            ink[y * width + x] =
+            let beside = papers.sum(&close) / close.area();
+            dark[y * width + x] =
                 paper_share >= 0.6 && beside >= 0.3 && pixels[y * width + x] < 0.72 * mean;
         }
     }
-    ink
+    let stroke = (long / STROKES_PER_SIDE).max(3);
+    let across = runs(&dark, width, height, 1, width);
+    let down = runs(&dark, height, width, width, 1);
+    let reach = long / PAPER_WITHIN_PER_SIDE;
+    let sideways = within(&paper, reach, width, height, 1, width);
+    let upways = within(&paper, reach, height, width, width, 1);
+    (0..width * height)
+        .map(|i| dark[i] && across[i].min(down[i]) <= stroke && sideways[i] && upways[i])
+        .collect()
 }
 
-/// The grey level that best splits the image in two (Otsu's method): paper above it,
-/// ink and background below.
-fn otsu(pixels: &[f32]) -> f32 {
-    let mut histogram = [0u64; 256];
-    for p in pixels {
-        histogram[p.clamp(0.0, 255.0) as usize] += 1;
-    }
-    let total = pixels.len() as f64;
-    let sum: f64 = histogram
-        .iter()
-        .enumerate()
-        .map(|(v, n)| v as f64 * *n as f64)
-        .sum();
-    let (mut below, mut below_sum, mut best, mut best_level) = (0f64, 0f64, 0f64, 128usize);
-    for (level, n) in histogram.iter().enumerate() {
-        below += *n as f64;
-        below_sum += level as f64 * *n as f64;
-        let above = total - below;
-        if below == 0.0 || above == 0.0 {
-            continue;
+/// For each pixel, whether `bright` pixels lie within `reach` of it on both sides along
+/// its line (lines as in [`runs`]): print has paper all around it, the paper's edge has
+/// the table on one side.
+fn within(
+    bright: &[bool],
+    reach: usize,
+    len: usize,
+    lines: usize,
+    step: usize,
+    stride: usize,
+) -> Vec<bool> {
+    let mut out = vec![false; bright.len()];
+    for line in 0..lines {
+        let at = |k: usize| line * stride + k * step;
+        let mut last: Option<usize> = None;
+        let mut before = vec![false; len];
+        for (k, b) in before.iter_mut().enumerate() {
+            if bright[at(k)] {
+                last = Some(k);
+            }
+            *b = last.is_some_and(|l| k - l <= reach);
         }
-        let (m0, m1) = (below_sum / below, (sum - below_sum) / above);
-        let between = below * above * (m0 - m1) * (m0 - m1);
-        if between > best {
-            best = between;
-            best_level = level;
+        let mut next: Option<usize> = None;
+        for k in (0..len).rev() {
+            if bright[at(k)] {
+                next = Some(k);
+            }
+            out[at(k)] = before[k] && next.is_some_and(|n| n - k <= reach);
         }
     }
-    best_level as f32
+    out
+}
+
+/// For each pixel, the brightness of the brightest paper near it: the maximum, within an
+/// eighth of the image's long side, of the image averaged in small blocks (so that noise
+/// does not count). Light falling across the page changes little over that distance; the
+/// table beside the paper is far darker than the paper.
+fn brightest_near(pixels: &[f32], width: usize, height: usize) -> impl Fn(usize) -> f32 {
+    let block = (width.max(height) / 64).max(2);
+    let (bw, bh) = (width.div_ceil(block), height.div_ceil(block));
+    let mut means = vec![0f32; bw * bh];
+    let mut counts = vec![0f32; bw * bh];
+    for y in 0..height {
+        for x in 0..width {
+            let b = (y / block) * bw + x / block;
+            means[b] += pixels[y * width + x];
+            counts[b] += 1.0;
+        }
+    }
+    for (m, c) in means.iter_mut().zip(&counts) {
+        *m /= c.max(1.0);
+    }
+    let reach = 8;
+    let across: Vec<f32> = (0..bw * bh)
+        .map(|b| {
+            let (bx, by) = (b % bw, b / bw);
+            (bx.saturating_sub(reach)..(bx + reach + 1).min(bw))
+                .map(|x| means[by * bw + x])
+                .fold(0f32, f32::max)
+        })
+        .collect();
+    let near: Vec<f32> = (0..bw * bh)
+        .map(|b| {
+            let (bx, by) = (b % bw, b / bw);
+            (by.saturating_sub(reach)..(by + reach + 1).min(bh))
+                .map(|y| across[y * bw + bx])
+                .fold(0f32, f32::max)
+        })
+        .collect();
+    move |i| near[(i / width / block) * bw + (i % width) / block]
+}
+
+/// For each pixel, the length of the run of dark pixels it is in, along lines of `len`
+/// pixels `step` apart, `lines` of them starting `stride` apart.
+fn runs(dark: &[bool], len: usize, lines: usize, step: usize, stride: usize) -> Vec<usize> {
+    let mut out = vec![0usize; dark.len()];
+    for line in 0..lines {
+        let at = |k: usize| line * stride + k * step;
+        let mut k = 0;
+        while k < len {
+            if !dark[at(k)] {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            while k < len && dark[at(k)] {
+                k += 1;
+            }
+            for j in start..k {
+                out[at(j)] = k - start;
+            }
+        }
+    }
+    out
 }
 
 /// Sums over rectangles in constant time.
@@ -274,9 +367,17 @@ fn density(points: &[(f32, f32)]) -> Option<Vec<f32>> {
         if *x < left || *x > right || *y < top || *y > bottom {
             continue;
         }
-        let gx = (((x - left) / cell_w) as usize).min(GRID_W - 1);
-        let gy = (((y - top) / cell_h) as usize).min(GRID_H - 1);
-        grid[gy * GRID_W + gx] += 1.0;
+        // Shared between the four nearest cells by closeness, so that a small shift
+        // moves ink between cells gradually rather than all at once.
+        let fx = ((x - left) / cell_w - 0.5).clamp(0.0, (GRID_W - 1) as f32);
+        let fy = ((y - top) / cell_h - 0.5).clamp(0.0, (GRID_H - 1) as f32);
+        let (gx, gy) = (fx as usize, fy as usize);
+        let (ax, ay) = (fx - gx as f32, fy - gy as f32);
+        let (gx1, gy1) = ((gx + 1).min(GRID_W - 1), (gy + 1).min(GRID_H - 1));
+        grid[gy * GRID_W + gx] += (1.0 - ax) * (1.0 - ay);
+        grid[gy * GRID_W + gx1] += ax * (1.0 - ay);
+        grid[gy1 * GRID_W + gx] += (1.0 - ax) * ay;
+        grid[gy1 * GRID_W + gx1] += ax * ay;
     }
     let area = (cell_w * cell_h).max(1.0);
     grid.iter_mut().for_each(|c| *c /= area);
@@ -309,7 +410,7 @@ fn bits(grid: &[f32]) -> Fingerprint {
     let mut sorted = coefficients.clone();
     sorted.sort_by(f32::total_cmp);
     let median = sorted[sorted.len() / 2];
-    let mut value = 0u128;
+    let mut value = METHOD_2;
     for (i, c) in coefficients.iter().enumerate() {
         if *c > median {
             value |= 1 << (i + 1);
@@ -321,6 +422,15 @@ fn bits(grid: &[f32]) -> Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prints_of_the_first_method_are_never_taken_for_prints_of_this_one() {
+        let print = Fingerprint(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert!(print.same_receipt(print));
+        let first_method = Fingerprint(print.0 & !METHOD_2);
+        assert_eq!(print.distance(first_method), 1);
+        assert!(!print.same_receipt(first_method));
+    }
 
     /// A white page with dark "lines of text" of the given lengths (share of the width).
     fn page(width: usize, height: usize, lines: &[f32], shade: u8) -> Vec<u8> {
