@@ -91,7 +91,17 @@ async fn read_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
         })
 }
 
+/// Every body this API takes is a JSON object: serde would also read a struct from an
+/// array of its fields in order (`[null, null]`), which no client means.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::invalid_field("body", "must be a JSON object"),
+                Err(e) => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
+            },
+        );
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

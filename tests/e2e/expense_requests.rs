@@ -142,6 +142,34 @@ async fn malformed_bodies_are_refused_and_change_nothing(backend: Backend) {
     .await;
     assert!(problem.detail.contains("merchant"), "{problem}");
 
+    // Every body is a JSON object: serde would read a struct from an array of its fields
+    // in order, and the user's PATCH answered 200 to `[null, null]`.
+    let in_order: Vec<Value> = expense_body()
+        .as_object()
+        .unwrap()
+        .values()
+        .cloned()
+        .collect();
+    for body in [Value::Array(in_order), json!("text"), json!(42)] {
+        let response = app
+            .post("/v1/expenses", Some(&admin.token), body.clone())
+            .await;
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(problem.field(), Some("body"), "{body}: {problem}");
+    }
+    let response = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/users/{}", admin.user_id),
+            Some(&admin.token),
+        )
+        .json(&json!([null, null]))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem.field(), Some("body"), "{problem}");
+
     let broken = app
         .request(Method::POST, "/v1/expenses", Some(&admin.token))
         .header("content-type", "application/json")

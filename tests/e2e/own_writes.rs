@@ -154,7 +154,8 @@ async fn a_client_without_tokens_reads_its_own_writes(backend: Backend) {
 }
 
 /// The README's generated-client flow: a client generated from `schema/openapi.json` by
-/// openapi-python-client reads every state, its own writes and others', right.
+/// openapi-python-client reads every state, its own writes and others', right, and
+/// uploads and downloads a receipt's file.
 async fn a_generated_client_reads_every_state(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
@@ -179,6 +180,7 @@ async fn a_generated_client_reads_every_state(backend: Backend) {
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["reads"], 50 * 6, "{report}");
     assert_eq!(report["wrong"], 0, "{report}");
+    assert_eq!(report["file"], "same", "{report}");
     app.finish().await;
 }
 

@@ -7,11 +7,14 @@ the way client developers use one, without ever sending X-Consistency-Token.
 It generates the client into WORK_DIR, signs up an organization with an approver and an
 employee, then ROUNDS times: the employee creates an expense and reads it, submits and
 reads and lists it, the approver approves, the employee reads it, the admin reimburses,
-the employee reads it. Every read must show the state just written. Prints one
-JSON line ({"reads": n, "wrong": n, "first wrong": [...]}) and exits 1 if any read was
-wrong.
+the employee reads it. Every read must show the state just written. Then the employee
+uploads a receipt image and downloads it again through the client (following the link to
+object storage when the file is kept there), which must give back the very bytes. Prints
+one JSON line ({"reads": n, "wrong": n, "first wrong": [...], "file": "same" | what went
+wrong}) and exits 1 if any read was wrong or the file did not come back.
 """
 
+import io
 import json
 import subprocess
 import sys
@@ -92,8 +95,39 @@ def main() -> int:
         expect(f"round {n}, get after reimbursement",
                get_expense.sync(expense, client=employee), "reimbursed")
 
-    print(json.dumps({"reads": reads, "wrong": len(wrong), "first wrong": wrong[:10]}))
-    return 1 if wrong else 0
+    file = round_trip_a_file(employee)
+    print(json.dumps({"reads": reads, "wrong": len(wrong), "first wrong": wrong[:10],
+                      "file": file}))
+    return 1 if wrong or file != "same" else 0
+
+
+def round_trip_a_file(employee) -> str:
+    """Uploads a small receipt image through the generated client and downloads it."""
+    import httpx
+    from PIL import Image, ImageDraw
+    from expensewise_client.api.receipts import get_receipt_file, upload_receipt
+    from expensewise_client.models import UploadForm
+    from expensewise_client.types import File
+
+    image = Image.new("L", (240, 120), 255)
+    ImageDraw.Draw(image).text((20, 50), "KIOSK  TOTAL 4.20 EUR", fill=0)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    png = buffer.getvalue()
+    uploaded = upload_receipt.sync_detailed(client=employee, body=UploadForm(
+        file=File(payload=io.BytesIO(png), file_name="kiosk.png", mime_type="image/png")))
+    if uploaded.status_code not in (201, 202):
+        return f"upload answered {uploaded.status_code}: {uploaded.content[:200]!r}"
+    receipt = json.loads(uploaded.content)["id"]
+    answer = get_receipt_file.sync_detailed(receipt, client=employee)
+    body = answer.content
+    if answer.status_code == 302:
+        body = httpx.get(answer.headers["location"]).content
+    elif answer.status_code != 200:
+        return f"download answered {answer.status_code}"
+    if body != png:
+        return f"download gave {len(body)} bytes, not the {len(png)} uploaded"
+    return "same"
 
 
 if __name__ == "__main__":

@@ -446,7 +446,7 @@ pub struct ExportParams {
     params(ExportParams),
     responses(
         (status = 200, description = "The export",
-         content((String = "application/x-ndjson"), (Vec<u8> = "application/zip"))),
+         content((String = "application/x-ndjson"), (super::receipts::FileBytes = "application/zip"))),
         (status = 403, description = "Auditors and admins only"),
         (status = 422, description = "Invalid query"),
     ),

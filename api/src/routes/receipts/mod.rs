@@ -96,8 +96,8 @@ pub async fn get_receipt(
     responses(
         (status = 200, description = "The file, with the type read from its bytes (embedded default: kept on this server)",
          content(
-            (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"),
-            (Vec<u8> = "image/tiff"), (Vec<u8> = "application/pdf"))),
+            (FileBytes = "image/png"), (FileBytes = "image/jpeg"), (FileBytes = "image/webp"),
+            (FileBytes = "image/tiff"), (FileBytes = "application/pdf"))),
         (status = 302, description = "A presigned link to the file in object storage, valid 5 minutes"),
         (status = 404, description = "No such receipt (or not yours to see)"),
         (status = 410, description = "The file is no longer kept: its retention ended after its uploader was erased"),

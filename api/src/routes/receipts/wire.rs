@@ -188,6 +188,13 @@ pub struct ReviewRequest {
     pub currency: Option<String>,
 }
 
+// Documented as binary, not as an array of numbers, so that generated clients hand the
+// bytes over as a file.
+/// The file's bytes, as they were uploaded.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(pub Vec<u8>);
+
 /// The multipart form of an upload, as documented for OpenAPI.
 #[derive(ToSchema)]
 pub struct UploadForm {
