@@ -185,12 +185,15 @@ if wanted policy; then
     # What a spend policy costs on the command path (docs/policies.md): creates in an
     # organization without one, then with rules that read the read models (a daily limit,
     # duplicates), twice, interleaved; projections run beside the API (expensewise serve)
-    # as the evaluation waits for them.
+    # as the evaluation waits for them. By one person (the worst case: every create waits
+    # for the one before), then by a person per connection.
     log "Creates without and with a spend policy (expensewise serve)"
     DATABASE=bench_serve start_app serve
     for _ in 1 2; do
-        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
-        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --policy limits
+        for people in one each; do
+            "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --people "$people"
+            "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --people "$people" --policy limits
+        done
     done
     stop_app
 fi

@@ -41,6 +41,9 @@ struct Args {
     /// `limits`: the organization gets a spend policy whose rules read the read models
     /// (a daily limit and duplicate detection) before the load.
     policy: String,
+    /// `create`: `one` person makes every expense (the admin), or `each` connection is
+    /// an employee of its own — what an organization's many people look like.
+    people: String,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -59,6 +62,7 @@ fn args() -> anyhow::Result<Args> {
         nats_url: String::new(),
         since: None,
         policy: String::new(),
+        people: "one".into(),
     };
     while let Some(flag) = raw.next() {
         let value = raw
@@ -74,6 +78,7 @@ fn args() -> anyhow::Result<Args> {
             "--nats-url" => args.nats_url = value,
             "--since" => args.since = Some(value.parse()?),
             "--policy" => args.policy = value,
+            "--people" => args.people = value,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -117,6 +122,40 @@ async fn register(client: &Client, base: &str) -> anyhow::Result<String> {
         .json()
         .await?;
     Ok(body["token"].as_str().context("a token")?.to_string())
+}
+
+/// One signed-in employee of the admin's organization per connection.
+async fn employees(
+    client: &Client,
+    base: &str,
+    admin: &str,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let email = format!("bench-{}@example.test", Uuid::new_v4());
+        let password = "benchmark password";
+        client
+            .post(format!("{base}/v1/users"))
+            .bearer_auth(admin)
+            .json(
+                &json!({"name": "Employee", "email": email, "password": password,
+                          "role": "employee"}),
+            )
+            .send()
+            .await?
+            .error_for_status()?;
+        let body: Value = client
+            .post(format!("{base}/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        tokens.push(body["token"].as_str().context("a token")?.to_string());
+    }
+    Ok(tokens)
 }
 
 /// A policy whose rules make every create read the read models: the person's day (a
@@ -337,6 +376,11 @@ async fn main() -> anyhow::Result<()> {
             if args.policy == "limits" {
                 set_policy(&client, &args.base, &token).await?;
             }
+            let tokens: Arc<Vec<String>> = Arc::new(match args.people.as_str() {
+                "one" => vec![token; args.connections],
+                "each" => employees(&client, &args.base, &token, args.connections).await?,
+                other => anyhow::bail!("--people is one or each, not {other}"),
+            });
             let deliveries = match args.nats_url.as_str() {
                 "" => None,
                 url => Some(Deliveries::watch(url).await?),
@@ -346,16 +390,22 @@ async fn main() -> anyhow::Result<()> {
             run_workers(
                 &args,
                 &format!(
-                    "create-expense{}, {} connections",
+                    "create-expense{}, {} connections, {}",
                     if args.policy.is_empty() {
                         ""
                     } else {
                         " with a policy"
                     },
-                    args.connections
+                    args.connections,
+                    if args.people == "each" {
+                        "a person each"
+                    } else {
+                        "one person"
+                    }
                 ),
-                move |_| {
-                    let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                move |worker| {
+                    let (client, base) = (client.clone(), base.clone());
+                    let token = tokens[worker].clone();
                     let sent = sent.clone();
                     async move {
                         let correlation = Uuid::new_v4();
