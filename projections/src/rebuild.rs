@@ -235,6 +235,8 @@ fn rename_index(
     table: &str,
     new_table: &str,
 ) -> String {
+    // SQLite keeps an index's DDL as its migration wrote it, line breaks included.
+    let definition = definition.split_whitespace().collect::<Vec<_>>().join(" ");
     definition
         .replacen(
             &format!("INDEX {index} "),
@@ -412,4 +414,35 @@ async fn checksum_in(tx: &mut Tx, table: &str, columns_of: &str) -> anyhow::Resu
 pub async fn checksum(db: &Database, table: &str) -> anyhow::Result<String> {
     let mut tx = db.begin().await?;
     checksum_in(&mut tx, table, table).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rename_index;
+
+    #[test]
+    fn an_index_is_renamed_however_its_definition_is_laid_out() {
+        let rename = |definition: &str| {
+            rename_index(
+                definition,
+                "rm_expenses_same_details",
+                "rm_expenses_same_details__rebuild",
+                "rm_expenses",
+                "rm_expenses__rebuild",
+            )
+        };
+        // As SQLite keeps a migration's text, and as PostgreSQL writes it.
+        assert_eq!(
+            rename(
+                "CREATE INDEX rm_expenses_same_details\n    ON rm_expenses (organization_id, spent_on)"
+            ),
+            "CREATE INDEX rm_expenses_same_details__rebuild ON rm_expenses__rebuild (organization_id, spent_on)"
+        );
+        assert_eq!(
+            rename(
+                "CREATE INDEX rm_expenses_same_details ON public.rm_expenses USING btree (organization_id)"
+            ),
+            "CREATE INDEX rm_expenses_same_details__rebuild ON public.rm_expenses__rebuild USING btree (organization_id)"
+        );
+    }
 }
