@@ -13,7 +13,7 @@ use expensewise_infra::EventStore;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::policy::{assess, base_currency, price_mileage, value, Candidate, Distance};
+use crate::policy::{assess, base_currency, price_mileage, value, Candidate, Counting, Distance};
 use crate::receipts::{attachable_receipt, mark_attached};
 use crate::{latest_today, UseCaseError, UseCaseResult};
 
@@ -181,6 +181,7 @@ pub(crate) async fn judge_new(
             receipt_ids,
             mileage: details.mileage.is_some(),
         },
+        Counting::OwnWrites,
     )
     .await?;
     Ok((valuation, assessment))
@@ -347,6 +348,7 @@ pub async fn edit(
             receipt_ids: &receipt_ids,
             mileage: state.mileage.is_some(),
         },
+        Counting::OwnWrites,
     )
     .await?;
     let ctx = Context {
@@ -504,6 +506,7 @@ async fn submit(
             receipt_ids: &state.receipt_ids,
             mileage: state.mileage.is_some(),
         },
+        Counting::Everything,
     )
     .await?;
     let (approval_steps, unresolved) = chain_for(store, scope, state).await?;

@@ -188,13 +188,28 @@ pub struct Candidate<'a> {
     pub mileage: bool,
 }
 
-/// How long an evaluation waits for the read models it counts on to include every write
-/// so far, before asking the client to try again.
+/// How long an evaluation waits for the read models it counts on, before asking the client
+/// to try again.
 const CATCH_UP: Duration = Duration::from_secs(5);
+
+/// Which writes the read models an evaluation counts on must include.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// Every write so far: a submission's evaluation is recorded and decides.
+    Everything,
+    /// The owner's own: on create and edit the evaluation is an early word, which the
+    /// submission checks again — waiting there for everyone's writes would hold every
+    /// command up by the projections' lag behind the busiest moment.
+    OwnWrites,
+}
 
 /// Evaluates `candidate` against its organization's policy as it is now: the rules it
 /// needs decide what is read (the person's month, the receipts, possible duplicates).
-pub async fn assess(store: &EventStore, candidate: &Candidate<'_>) -> UseCaseResult<Assessment> {
+pub async fn assess(
+    store: &EventStore,
+    candidate: &Candidate<'_>,
+    counting: Counting,
+) -> UseCaseResult<Assessment> {
     let policy = store
         .load_policy(&candidate.organization_id.to_string())
         .await?;
@@ -207,7 +222,11 @@ pub async fn assess(store: &EventStore, candidate: &Candidate<'_>) -> UseCaseRes
     let counts_sums = needs(&[RuleKind::MaxPerDay, RuleKind::MaxPerMonth]);
     let finds_duplicates = needs(&[RuleKind::Duplicate]);
     if counts_sums || finds_duplicates {
-        caught_up(store, &[expenses_model::NAME, receipts_model::NAME]).await?;
+        let owner = match counting {
+            Counting::Everything => None,
+            Counting::OwnWrites => Some(candidate.owner_id),
+        };
+        caught_up(store, &[expenses_model::NAME, receipts_model::NAME], owner).await?;
     }
     let others = match (counts_sums, candidate.base_amount) {
         (true, Some(base)) => {
@@ -329,13 +348,29 @@ fn month_of(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     (first, next.pred_opt().unwrap_or(day))
 }
 
-/// Waits until `projections` include every event stored so far: limits and duplicates
-/// are counted from them, and must not miss what was written a moment ago.
-async fn caught_up(store: &EventStore, projections: &[&str]) -> UseCaseResult<()> {
+/// Waits until `projections` include every event stored so far, or every event `owner`
+/// caused: limits and duplicates are counted from them, and must not miss what was
+/// written a moment ago.
+async fn caught_up(
+    store: &EventStore,
+    projections: &[&str],
+    owner: Option<Uuid>,
+) -> UseCaseResult<()> {
     let db = store.database();
-    let head = expensewise_projections::status::head(db)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let head = match owner {
+        None => expensewise_projections::status::head(db)
+            .await
+            .map_err(anyhow::Error::from)?,
+        Some(owner) => {
+            match expensewise_infra::event_store::last_write(db, &owner.to_string())
+                .await
+                .map_err(anyhow::Error::from)?
+            {
+                Some(position) => position,
+                None => return Ok(()),
+            }
+        }
+    };
     let checkpoints = Checkpoints::default();
     for name in projections {
         match checkpoints.wait_until(db, name, head, CATCH_UP).await {

@@ -408,6 +408,31 @@ pub async fn aggregate_version(
     Ok(u64::try_from(version).unwrap_or_default())
 }
 
+/// The latest event of the actor given as parameter `param`, on PostgreSQL: its
+/// transaction and position, answered by the index `events_by_actor`.
+fn latest_of_actor_postgres(param: &str) -> String {
+    format!(
+        "SELECT events.txid, events.position FROM events \
+         WHERE (metadata ->> 'actor_id') = {param} \
+         ORDER BY events.txid DESC, events.position DESC LIMIT 1"
+    )
+}
+
+/// The same on SQLite: its row id.
+fn latest_of_actor_sqlite(param: &str) -> String {
+    format!(
+        "SELECT rowid FROM events WHERE json_extract(metadata, '$.actor_id') = {param} \
+         ORDER BY rowid DESC LIMIT 1"
+    )
+}
+
+fn position_of(txid: Option<i64>, position: Option<i64>) -> Option<GlobalPosition> {
+    match (txid, position) {
+        (Some(txid), Some(position)) => Some(GlobalPosition { txid, position }),
+        _ => None,
+    }
+}
+
 /// An aggregate's version (as [`aggregate_version`]) and where the latest event that
 /// `actor` caused stands in the global order, in one statement: what a query needs to
 /// know of its caller to answer with the caller's own writes included.
@@ -420,15 +445,13 @@ pub async fn version_and_last_write(
     // Both lookups are answered by indexes: the primary key, and `events_by_actor`.
     let (version, txid, position): (i64, Option<i64>, Option<i64>) = match db {
         Database::Postgres(pool) => {
-            sqlx::query_as(
+            sqlx::query_as(&format!(
                 "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events \
                          WHERE aggregate_type = $1 AND aggregate_id = $2), \
                         (mine.txid::text)::bigint, mine.position \
-                 FROM (SELECT 1) AS one LEFT JOIN LATERAL \
-                      (SELECT events.txid, events.position FROM events \
-                       WHERE (metadata ->> 'actor_id') = $3 \
-                       ORDER BY events.txid DESC, events.position DESC LIMIT 1) AS mine ON true",
-            )
+                 FROM (SELECT 1) AS one LEFT JOIN LATERAL ({}) AS mine ON true",
+                latest_of_actor_postgres("$3")
+            ))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(actor)
@@ -437,14 +460,11 @@ pub async fn version_and_last_write(
         }
         Database::Sqlite(pools) => {
             let pool = &pools.reads;
-            sqlx::query_as(
+            sqlx::query_as(&format!(
                 "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                         WHERE aggregate_type = $1 AND aggregate_id = $2), \
-                        0, \
-                        (SELECT rowid FROM events \
-                         WHERE json_extract(metadata, '$.actor_id') = $3 \
-                         ORDER BY rowid DESC LIMIT 1)",
-            )
+                         WHERE aggregate_type = $1 AND aggregate_id = $2), 0, ({})",
+                latest_of_actor_sqlite("$3")
+            ))
             .bind(aggregate_type)
             .bind(aggregate_id)
             .bind(actor)
@@ -452,11 +472,34 @@ pub async fn version_and_last_write(
             .await?
         }
     };
-    let last_write = match (txid, position) {
-        (Some(txid), Some(position)) => Some(GlobalPosition { txid, position }),
-        _ => None,
+    Ok((
+        u64::try_from(version).unwrap_or_default(),
+        position_of(txid, position),
+    ))
+}
+
+/// Where the latest event that `actor` caused stands in the global order (`None`: they
+/// caused none).
+pub async fn last_write(db: &Database, actor: &str) -> Result<Option<GlobalPosition>, sqlx::Error> {
+    let (txid, position): (Option<i64>, Option<i64>) = match db {
+        Database::Postgres(pool) => {
+            sqlx::query_as(&format!(
+                "SELECT (mine.txid::text)::bigint, mine.position \
+                 FROM (SELECT 1) AS one LEFT JOIN LATERAL ({}) AS mine ON true",
+                latest_of_actor_postgres("$1")
+            ))
+            .bind(actor)
+            .fetch_one(pool)
+            .await?
+        }
+        Database::Sqlite(pools) => {
+            sqlx::query_as(&format!("SELECT 0, ({})", latest_of_actor_sqlite("$1")))
+                .bind(actor)
+                .fetch_one(&pools.reads)
+                .await?
+        }
     };
-    Ok((u64::try_from(version).unwrap_or_default(), last_write))
+    Ok(position_of(txid, position))
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ use error::stale_or_conflict;
 pub use error::{CommandError, Committed};
 use global_order::version_and_last_write;
 pub use global_order::{
-    aggregate_events, aggregate_head, aggregate_version, events_about, read_after, read_filtered,
-    AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
+    aggregate_events, aggregate_head, aggregate_version, events_about, last_write, read_after,
+    read_filtered, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
 };
 pub use group_commit::GroupCommit;
 pub use optimistic::{Scope, Settle};

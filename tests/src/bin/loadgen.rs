@@ -41,9 +41,9 @@ struct Args {
     /// `limits`: the organization gets a spend policy whose rules read the read models
     /// (a daily limit and duplicate detection) before the load.
     policy: String,
-    /// `create`: `one` person makes every expense (the admin), or `each` connection is
-    /// an employee of its own — what an organization's many people look like.
-    people: String,
+    /// `create`: 0, the admin makes every expense; N, N employees make them in turn —
+    /// each seldom, as an organization's many people do.
+    people: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -62,7 +62,7 @@ fn args() -> anyhow::Result<Args> {
         nats_url: String::new(),
         since: None,
         policy: String::new(),
-        people: "one".into(),
+        people: 0,
     };
     while let Some(flag) = raw.next() {
         let value = raw
@@ -78,7 +78,7 @@ fn args() -> anyhow::Result<Args> {
             "--nats-url" => args.nats_url = value,
             "--since" => args.since = Some(value.parse()?),
             "--policy" => args.policy = value,
-            "--people" => args.people = value,
+            "--people" => args.people = value.parse()?,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -124,7 +124,7 @@ async fn register(client: &Client, base: &str) -> anyhow::Result<String> {
     Ok(body["token"].as_str().context("a token")?.to_string())
 }
 
-/// One signed-in employee of the admin's organization per connection.
+/// `count` signed-in employees of the admin's organization.
 async fn employees(
     client: &Client,
     base: &str,
@@ -376,11 +376,11 @@ async fn main() -> anyhow::Result<()> {
             if args.policy == "limits" {
                 set_policy(&client, &args.base, &token).await?;
             }
-            let tokens: Arc<Vec<String>> = Arc::new(match args.people.as_str() {
-                "one" => vec![token; args.connections],
-                "each" => employees(&client, &args.base, &token, args.connections).await?,
-                other => anyhow::bail!("--people is one or each, not {other}"),
+            let tokens: Arc<Vec<String>> = Arc::new(match args.people {
+                0 => vec![token],
+                n => employees(&client, &args.base, &token, n).await?,
             });
+            let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let deliveries = match args.nats_url.as_str() {
                 "" => None,
                 url => Some(Deliveries::watch(url).await?),
@@ -397,15 +397,15 @@ async fn main() -> anyhow::Result<()> {
                         " with a policy"
                     },
                     args.connections,
-                    if args.people == "each" {
-                        "a person each"
-                    } else {
-                        "one person"
+                    match args.people {
+                        0 => "one person".to_string(),
+                        n => format!("{n} people in turn"),
                     }
                 ),
-                move |worker| {
+                move |_| {
                     let (client, base) = (client.clone(), base.clone());
-                    let token = tokens[worker].clone();
+                    let next = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let token = tokens[next % tokens.len()].clone();
                     let sent = sent.clone();
                     async move {
                         let correlation = Uuid::new_v4();
