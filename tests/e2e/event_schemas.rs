@@ -409,13 +409,23 @@ async fn store_v1_expense(db: &Database) {
             "approved_at": "2026-01-05T10:05:00Z"}),
         ),
     ];
+    store_expense_rows(db, (organization, id), "1.0", events).await;
+}
+
+/// Stores `events` as one expense's, in order, as `version` wrote them.
+async fn store_expense_rows<const N: usize>(
+    db: &Database,
+    (organization, id): (Uuid, Uuid),
+    version: &'static str,
+    events: [(&'static str, Value); N],
+) {
     for (n, (event_type, fields)) in events.into_iter().enumerate() {
         let row = StoredRow {
             aggregate_type: "expense",
             aggregate_id: id.to_string(),
             sequence: n as i64 + 1,
             event_type,
-            event_version: "1.0",
+            event_version: version,
             payload: json!({ event_type: fields }),
             metadata: json!({"organization_id": organization}),
         };
@@ -423,9 +433,8 @@ async fn store_v1_expense(db: &Database) {
     }
 }
 
-/// An expense created and edited as version 2.0 stored them (before mileage claims), and
-/// a policy as version 1.0 of `PolicyChanged` stored it (before mileage rates), of an
-/// organization of their own each.
+/// An expense created and edited as version 2.0 stored them (before mileage claims), of
+/// an organization of its own.
 async fn store_v2_expense(db: &Database) {
     let (organization, id) = (Uuid::new_v4(), Uuid::new_v4());
     let money = json!({"amount": "12.50", "currency": "EUR"});
@@ -458,20 +467,11 @@ async fn store_v2_expense(db: &Database) {
             "updated_at": "2026-06-05T10:01:00Z"})),
         ),
     ];
-    for (n, (event_type, fields)) in events.into_iter().enumerate() {
-        let row = StoredRow {
-            aggregate_type: "expense",
-            aggregate_id: id.to_string(),
-            sequence: n as i64 + 1,
-            event_type,
-            event_version: "2.0",
-            payload: json!({ event_type: fields }),
-            metadata: json!({"organization_id": organization}),
-        };
-        store_row(db, row).await;
-    }
+    store_expense_rows(db, (organization, id), "2.0", events).await;
 }
 
+/// A policy as version 1.0 of `PolicyChanged` stored it (before mileage rates), of an
+/// organization of its own.
 async fn store_v1_policy(db: &Database) {
     let organization = Uuid::new_v4();
     let payload = json!({"PolicyChanged": {
