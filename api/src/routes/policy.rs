@@ -142,6 +142,15 @@ impl RuleView {
     }
 }
 
+/// Each item read with its place in the list, which errors name.
+fn numbered<T, U>(items: Vec<T>, read: impl Fn(T, usize) -> ApiResult<U>) -> ApiResult<Vec<U>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| read(item, n))
+        .collect()
+}
+
 /// A decimal `name` of the rule or chain `field`, when given.
 fn decimal(field: &str, name: &str, text: Option<&str>) -> ApiResult<Option<Decimal>> {
     text.map(|text| {
@@ -395,24 +404,9 @@ pub async fn put_policy(
     if_match: IfMatch,
     JsonBody(body): JsonBody<PutPolicyRequest>,
 ) -> ApiResult<Response> {
-    let rules = body
-        .rules
-        .into_iter()
-        .enumerate()
-        .map(|(n, r)| r.into_rule(n))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let chains = body
-        .approval_chains
-        .into_iter()
-        .enumerate()
-        .map(|(n, c)| c.into_chain(n))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let mileage_rates = body
-        .mileage_rates
-        .into_iter()
-        .enumerate()
-        .map(|(n, r)| r.into_rate(n))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let rules = numbered(body.rules, RuleView::into_rule)?;
+    let chains = numbered(body.approval_chains, ChainView::into_chain)?;
+    let mileage_rates = numbered(body.mileage_rates, MileageRateView::into_rate)?;
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let committed = use_case::set_rules(
         &app.store,

@@ -86,24 +86,19 @@ fn claim(body: &CreateExpenseRequest) -> ApiResult<Claim> {
         return Ok(Claim::Driven(mileage.distance()?));
     }
     let required = |field: &str| FieldError::new(field, "is required (or mileage)");
-    let currency = match body.currency.as_deref() {
-        Some(code) => parse_currency(code),
-        None => Err(required("currency")),
-    };
-    let money = match (body.amount.as_deref(), &currency) {
-        (Some(amount), Ok(currency)) => parse_money(amount, *currency).map(Some),
-        (Some(_), Err(_)) => Ok(None),
-        (None, _) => Err(required("amount")),
-    };
-    match (money, currency) {
-        (Ok(Some(money)), Ok(_)) => Ok(Claim::Spent {
-            money,
+    let currency = body
+        .currency
+        .as_deref()
+        .map_or_else(|| Err(required("currency")), parse_currency);
+    match (body.amount.as_deref(), currency) {
+        (Some(amount), Ok(currency)) => Ok(Claim::Spent {
+            money: parse_money(amount, currency).map_err(|e| ApiError::invalid(vec![e]))?,
             exchange_rate: parse_rate(body.exchange_rate.as_deref())?,
         }),
-        (money, currency) => Err(ApiError::invalid(
-            [money.err(), currency.err()]
-                .into_iter()
-                .flatten()
+        (Some(_), Err(e)) => Err(ApiError::invalid(vec![e])),
+        (None, currency) => Err(ApiError::invalid(
+            std::iter::once(required("amount"))
+                .chain(currency.err())
                 .collect(),
         )),
     }
