@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    accounts, admin, approvals, audit, expenses, policy, receipts, service, tokens, users,
+    accounts, admin, approvals, audit, expenses, policy, receipts, service, tokens, users, webhooks,
 };
 use crate::scopes::Access;
 use crate::state::AppState;
@@ -34,6 +34,7 @@ use crate::state::AppState;
         (name = "expenses", description = "Expenses and their approval"),
         (name = "policy", description = "The organization's spend policy and its versions"),
         (name = "receipts", description = "Receipt files and what OCR read from them"),
+        (name = "webhooks", description = "Signed messages about every change, posted to the organization's endpoints (admins)"),
         (name = "audit", description = "The event history (auditors and admins)"),
         (name = "operations", description = "Read models: status and rebuilds (admins)"),
         (name = "service", description = "Health, readiness and metrics"),
@@ -112,6 +113,18 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(receipts::review_receipt))
         .routes(routes!(receipts::rescan_receipt))
         .routes(routes!(receipts::set_legal_hold))
+        .routes(routes!(webhooks::event_types))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::resend_delivery))
         .routes(routes!(audit::audit_events))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::checkpoint))

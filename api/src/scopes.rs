@@ -54,7 +54,17 @@ pub fn required(method: &Method, path: &str) -> Access {
         | ("POST", "/v1/receipts/{id}/legal-hold")
         | ("PUT", "/v1/policy")
         | ("GET", "/v1/admin/projections")
-        | ("POST", "/v1/admin/projections/{name}/rebuild") => Admin,
+        | ("POST", "/v1/admin/projections/{name}/rebuild")
+        | ("GET" | "POST", "/v1/webhooks")
+        | ("GET" | "PATCH" | "DELETE", "/v1/webhooks/{id}")
+        | ("GET", "/v1/webhooks/event-types")
+        | ("GET", "/v1/webhooks/{id}/deliveries" | "/v1/webhooks/{id}/deliveries/{delivery_id}")
+        | (
+            "POST",
+            "/v1/webhooks/{id}/rotate-secret"
+            | "/v1/webhooks/{id}/test"
+            | "/v1/webhooks/{id}/deliveries/{delivery_id}/resend",
+        ) => Admin,
         _ => return Access::SignedInOnly,
     };
     Access::Scope(scope)

@@ -22,6 +22,7 @@ use expensewise_workers::email::EmailWorker;
 use expensewise_workers::notary::Notary;
 use expensewise_workers::ocr::{OcrEngine, Ocrs, PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
+use expensewise_workers::webhooks::WebhookSender;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -136,6 +137,8 @@ pub struct Roles {
     pub email: bool,
     /// Extend the audit log and sign its checkpoints.
     pub notary: bool,
+    /// Send webhooks.
+    pub webhooks: bool,
 }
 
 impl Roles {
@@ -146,6 +149,7 @@ impl Roles {
         ocr: true,
         email: true,
         notary: true,
+        webhooks: true,
     };
 
     /// Nothing: the API alone.
@@ -155,6 +159,7 @@ impl Roles {
         ocr: false,
         email: false,
         notary: false,
+        webhooks: false,
     };
 }
 
@@ -200,6 +205,18 @@ impl Background {
                 archive: CheckpointArchive::open(&app.config.audit).await?,
             };
             tasks.push(tokio::spawn(notary.run(stopped.clone())));
+        }
+        if roles.webhooks {
+            let sender = WebhookSender {
+                store: app.store.clone(),
+                mailer: app.mailer.clone(),
+                settings: app.config.webhooks.clone(),
+                checkpoints: Arc::default(),
+                queued: Arc::default(),
+            };
+            tasks.push(tokio::spawn(
+                sender.run(app.store.follow(), stopped.clone()),
+            ));
         }
         if roles.ocr || roles.email {
             let feed = match &app.config.stream.nats_url {

@@ -19,6 +19,7 @@ pub mod rejection;
 pub mod signed_note;
 pub mod upcast;
 pub mod validate;
+pub mod webhook;
 
 pub use actor::{Actor, Role};
 pub use email_claim::EmailClaim;

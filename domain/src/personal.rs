@@ -83,6 +83,13 @@ impl DataSubject for crate::policy::Policy {
     }
 }
 
+/// Webhook endpoints are the organization's, no person's.
+impl DataSubject for crate::webhook::Webhooks {
+    fn data_subject(&self) -> Option<Uuid> {
+        None
+    }
+}
+
 /// Organizations and e-mail claims name the person in each event.
 impl DataSubject for crate::Organization {
     fn data_subject(&self) -> Option<Uuid> {

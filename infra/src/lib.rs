@@ -21,6 +21,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod vault;
 pub mod wake;
+pub mod webhooks;
 
 pub use config::{Config, ConfigError};
 pub use db::Database;

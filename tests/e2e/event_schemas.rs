@@ -15,7 +15,7 @@ use expensewise_infra::testing::{store_row, StoredRow};
 use expensewise_infra::{Database, EventStore, GlobalPosition};
 use expensewise_tests::{
     event_metadata, expect_status, expense_body, on_both_backends,
-    store_pre_credentials_organization, store_v1_registration, Backend, TestApp, PASSWORD,
+    store_pre_credentials_organization, store_v1_registration, Backend, TestApp, User, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -125,9 +125,35 @@ async fn record_receipt(store: &EventStore, actor: Actor, digest: char) -> Uuid 
     id
 }
 
-/// Writes at least one event of every type, through the API where it has a way to.
-async fn every_kind_of_event(app: &TestApp) {
-    let admin = app.register("Acme", "ada@acme.test").await;
+/// Writes at least one event of every type, through the API where it has a way to, in
+/// the organization `admin` (ada@acme.test) registered.
+pub(crate) async fn every_kind_of_event(app: &TestApp, admin: &User) {
+    let admin = admin.clone();
+    // An endpoint added, changed, rotated, turned off (as the sender does when it keeps
+    // failing) and removed; it points at a port nothing listens on.
+    let scratch = app
+        .send_ok(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            json!({"url": "http://127.0.0.1:9/nowhere", "event_types": ["ExpenseCreated"]}),
+        )
+        .await;
+    let scratch_path = format!("/v1/webhooks/{}", scratch["id"].as_str().unwrap());
+    app.send_ok(
+        Method::PATCH,
+        &scratch_path,
+        &admin,
+        json!({"description": "scratch", "event_types": []}),
+    )
+    .await;
+    app.send_ok(
+        Method::POST,
+        &format!("{scratch_path}/rotate-secret"),
+        &admin,
+        json!({"overlap_seconds": 60}),
+    )
+    .await;
     let approver = app.add_user(&admin, "bob@acme.test", "approver").await;
     let employee = app.add_user(&admin, "eve@acme.test", "employee").await;
     let user_path = format!("/v1/users/{}", approver.user_id);
@@ -352,6 +378,22 @@ async fn every_kind_of_event(app: &TestApp) {
         .unwrap();
     assert!(swept.ended > 0, "{swept:?}");
 
+    let scratch_id = Uuid::parse_str(scratch["id"].as_str().unwrap()).unwrap();
+    expensewise_application::webhooks::disable_endpoint(
+        &store,
+        actor.organization_id,
+        scratch_id,
+        "deliveries failed".into(),
+    )
+    .await
+    .unwrap();
+    let removed = app
+        .request(Method::DELETE, &scratch_path, Some(&admin.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+
     // Organizations as older releases stored them: before version 2 of the registration,
     // and before the credentials store (version 2 of it, and version 1 of UserAdded).
     store_v1_registration(&db).await;
@@ -536,7 +578,8 @@ async fn store_v1_upload(db: &Database) {
 
 async fn every_event_matches_its_schema(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    every_kind_of_event(&app).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    every_kind_of_event(&app, &admin).await;
 
     // As stored and as published on JetStream: `{"<event type>": fields}`.
     let db = app.database.connect().await;
@@ -566,7 +609,20 @@ async fn every_event_matches_its_schema(backend: Backend) {
         report.used, report.schemas,
         "every schema describes an event the product writes, and every type was written"
     );
-    assert_eq!(report.schemas.len(), 46);
+    assert_eq!(report.schemas.len(), 51);
+    let written: std::collections::BTreeSet<&str> = report
+        .schemas
+        .iter()
+        .map(|s| s.split('/').nth(1).unwrap())
+        .collect();
+    let deliverable = expensewise_domain::webhook::EVENT_TYPES
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(
+        written, deliverable,
+        "webhooks offer every event type there is"
+    );
 
     // As auditors read them.
     let admin = app.login("ada@acme.test").await;

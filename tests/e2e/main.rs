@@ -38,4 +38,5 @@ mod shredding;
 mod shutdown;
 mod tokens;
 mod tracing;
+mod webhooks;
 mod workers;

@@ -31,5 +31,5 @@ pub use responses::{
 };
 pub use services::{
     free_port, stream_messages, support_script, test_tool, wait_for_port, wait_for_stream,
-    LoadBalancer, NatsServer, S3Server, SmtpServer,
+    LoadBalancer, NatsServer, S3Server, SmtpServer, WebhookReceiver,
 };

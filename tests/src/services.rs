@@ -419,3 +419,119 @@ pub async fn wait_for_stream(nats_url: &str, count: usize) -> Vec<Value> {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A webhook receiver that verifies with the `standardwebhooks` package from PyPI
+/// (`support/webhook_receiver.py`), or one that redirects every message elsewhere.
+pub struct WebhookReceiver {
+    pub port: u16,
+    folder: PathBuf,
+    redirect_to: Option<String>,
+    /// The API a verified `ExpenseCreated` is looked up in at once.
+    check_base: Option<String>,
+    child: Option<std::process::Child>,
+}
+
+impl WebhookReceiver {
+    /// Verifies with the secrets [`WebhookReceiver::trust`] was given, logging each message.
+    pub fn start() -> WebhookReceiver {
+        Self::launched(None)
+    }
+
+    /// Answers every message with a 307 to `url`.
+    pub fn redirecting_to(url: &str) -> WebhookReceiver {
+        Self::launched(Some(url.to_string()))
+    }
+
+    fn launched(redirect_to: Option<String>) -> WebhookReceiver {
+        let folder = std::env::temp_dir().join(format!("expensewise-hooks-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&folder).expect("a folder for the receiver");
+        std::fs::write(folder.join("secrets"), "").expect("the receiver's secrets");
+        let mut receiver = WebhookReceiver {
+            port: free_port(),
+            folder,
+            redirect_to,
+            check_base: None,
+            child: None,
+        };
+        receiver.launch();
+        receiver
+    }
+
+    /// From its next start on, the receiver lists the organization's expenses at `base`
+    /// (with `token`, no consistency token) on each verified `ExpenseCreated`, and logs
+    /// whether the new one is listed (`visible`).
+    pub fn look_up_expenses_in(&mut self, base: &str, token: &str) {
+        std::fs::write(self.folder.join("token"), token).expect("the receiver's token");
+        self.check_base = Some(base.to_string());
+    }
+
+    /// `http://127.0.0.1:<port>/hooks`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+
+    /// The receiver verifies with these secrets from the next message on, each on its
+    /// own (`verified_by` names them by their place here).
+    pub fn trust(&self, secrets: &[&str]) {
+        std::fs::write(self.folder.join("secrets"), secrets.join("\n"))
+            .expect("the receiver's secrets");
+    }
+
+    fn launch(&mut self) {
+        let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/webhook_receiver.py");
+        let mut command = std::process::Command::new(&python);
+        command
+            .arg(script)
+            .args(["--port", &self.port.to_string()])
+            .arg("--secrets")
+            .arg(self.folder.join("secrets"))
+            .arg("--log")
+            .arg(self.folder.join("log.jsonl"));
+        if let Some(url) = &self.redirect_to {
+            command.args(["--redirect-to", url]);
+        }
+        if let Some(base) = &self.check_base {
+            command
+                .args(["--check-base", base])
+                .arg("--check-token-file")
+                .arg(self.folder.join("token"));
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {python} (with standardwebhooks; ./scripts/test.sh installs it): {e}"
+            )
+        });
+        self.child = Some(child);
+        wait_for_port(self.port, 15, "the webhook receiver did not start");
+    }
+
+    /// Every message received so far, in order: `headers`, `body`, `verified_by`,
+    /// `reason` (why none verified it).
+    pub fn messages(&self) -> Vec<Value> {
+        let Ok(text) = std::fs::read_to_string(self.folder.join("log.jsonl")) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("a logged message"))
+            .collect()
+    }
+
+    /// SIGKILL: connections are refused until [`WebhookReceiver::restart`].
+    pub fn kill(&mut self) {
+        kill_child(&mut self.child);
+    }
+
+    /// Starts again on the same port, keeping what was received.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}

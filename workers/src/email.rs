@@ -351,7 +351,7 @@ fn describe(expense: &ExpenseState) -> String {
 
 /// A mail with a plain-text body and the same text as HTML; its `Message-ID` names the
 /// event and the recipient.
-fn mail(
+pub(crate) fn mail(
     to: &Member,
     subject: String,
     text: String,

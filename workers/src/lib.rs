@@ -9,3 +9,4 @@ pub mod notary;
 pub mod ocr;
 pub mod prepare;
 pub mod receipts;
+pub mod webhooks;

@@ -149,6 +149,9 @@ pub enum WorkerKind {
     /// Send mail: submitted expenses to approvers, decisions to owners, unreadable
     /// receipts to their uploaders (SMTP with SMTP_HOST, else files in DATA_DIR/mail).
     Email,
+    /// Send the organizations' events to their webhook endpoints (from the store; one
+    /// instance queues, every instance sends).
+    Webhooks,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +228,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let roles = Roles {
                 ocr: matches!(kind, WorkerKind::Ocr),
                 email: matches!(kind, WorkerKind::Email),
+                webhooks: matches!(kind, WorkerKind::Webhooks),
                 ..Roles::NONE
             };
             run_background(config, roles).await

@@ -12,6 +12,7 @@ pub mod receipts;
 pub mod service;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use expensewise_infra::GlobalPosition;

@@ -13,6 +13,7 @@ pub mod expenses;
 pub mod history;
 pub mod policy;
 pub mod receipts;
+pub mod webhooks;
 
 use chrono::{Duration, NaiveDate, Utc};
 use expensewise_domain::{EventMetadata, IntoRejection, Rejection};

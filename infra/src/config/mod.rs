@@ -22,7 +22,7 @@ pub use local_secret::{local_audit_key, local_data_key, local_secret};
 pub use sections::{
     AuditConfig, AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig,
     MailConfig, OcrConfig, OcrsModels, RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode,
-    SmtpConfig, SmtpSecurity, StreamConfig, TelemetryConfig, DEFAULT_PDF_PAGES,
+    SmtpConfig, SmtpSecurity, StreamConfig, TelemetryConfig, WebhookConfig, DEFAULT_PDF_PAGES,
 };
 use source::Source;
 
@@ -84,6 +84,7 @@ pub struct Config {
     pub ocr: OcrConfig,
     pub telemetry: TelemetryConfig,
     pub limits: LimitsConfig,
+    pub webhooks: WebhookConfig,
 }
 
 /// Shortest JWT secret accepted in production: 256 bits for HS256.
@@ -159,6 +160,7 @@ impl Config {
             ocr: OcrConfig::parse(&source)?,
             telemetry: TelemetryConfig::parse(&source)?,
             limits: LimitsConfig::parse(&source)?,
+            webhooks: WebhookConfig::parse(&source)?,
             app_env,
             data_dir,
         })

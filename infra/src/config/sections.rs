@@ -556,3 +556,50 @@ impl AuditConfig {
         })
     }
 }
+
+/// How webhooks are sent (docs/webhooks.md).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `WEBHOOK_ALLOW_PRIVATE`: internal addresses webhooks may go to after all (`true`,
+    /// `false` — the default — or a list of addresses, networks and sockets).
+    pub allowance: expensewise_domain::webhook::address::Allowance,
+    /// `WEBHOOK_TIMEOUT` (10 s): for a whole message, redirects included.
+    pub timeout: Duration,
+    /// `WEBHOOK_RETRY_FIRST` (10 s), doubling up to `WEBHOOK_RETRY_LONGEST` (12 h),
+    /// until `WEBHOOK_GIVE_UP_AFTER` (3 d) has passed since the first attempt.
+    pub schedule: expensewise_domain::webhook::retry::Schedule,
+}
+
+impl WebhookConfig {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
+        let allowance = expensewise_domain::webhook::address::Allowance::parse(
+            &source.get_or("WEBHOOK_ALLOW_PRIVATE", "false"),
+        )
+        .map_err(|m| invalid("WEBHOOK_ALLOW_PRIVATE", m))?;
+        let chrono_duration =
+            |name: &str, default: Duration| -> Result<chrono::Duration, ConfigError> {
+                let value = source.duration(name, default)?;
+                chrono::Duration::from_std(value).map_err(|_| invalid(name, "is too long"))
+            };
+        let defaults = expensewise_domain::webhook::retry::Schedule::default();
+        let schedule = expensewise_domain::webhook::retry::Schedule {
+            first: chrono_duration(
+                "WEBHOOK_RETRY_FIRST",
+                defaults.first.to_std().unwrap_or_default(),
+            )?,
+            longest: chrono_duration(
+                "WEBHOOK_RETRY_LONGEST",
+                defaults.longest.to_std().unwrap_or_default(),
+            )?,
+            give_up_after: chrono_duration(
+                "WEBHOOK_GIVE_UP_AFTER",
+                defaults.give_up_after.to_std().unwrap_or_default(),
+            )?,
+        };
+        Ok(Self {
+            allowance,
+            timeout: source.duration("WEBHOOK_TIMEOUT", Duration::from_secs(10))?,
+            schedule,
+        })
+    }
+}

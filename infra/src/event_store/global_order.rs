@@ -357,6 +357,38 @@ pub async fn aggregate_events(
     }
 }
 
+/// One event of an aggregate, by its sequence.
+pub async fn event_at(
+    db: &Database,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<Option<RecordedEvent>, sqlx::Error> {
+    let condition = "WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+    match db {
+        Database::Postgres(pool) => {
+            let sql = format!("SELECT {PG_COLUMNS} FROM events {condition}");
+            let row = sqlx::query(&sql)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(sequence)
+                .fetch_optional(pool)
+                .await?;
+            row.as_ref().map(pg_event).transpose()
+        }
+        Database::Sqlite(pools) => {
+            let sql = format!("SELECT {SQLITE_COLUMNS} FROM events {condition}");
+            let row = sqlx::query(&sql)
+                .bind(aggregate_type)
+                .bind(aggregate_id)
+                .bind(sequence)
+                .fetch_optional(&pools.reads)
+                .await?;
+            row.as_ref().map(sqlite_event).transpose()
+        }
+    }
+}
+
 /// Where the latest event of an aggregate stands in the global order.
 pub async fn aggregate_head(
     db: &Database,

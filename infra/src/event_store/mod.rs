@@ -27,8 +27,8 @@ use error::stale_or_conflict;
 pub use error::{CommandError, Committed};
 use global_order::version_and_last_write;
 pub use global_order::{
-    aggregate_events, aggregate_head, aggregate_version, events_about, last_write, read_after,
-    read_filtered, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
+    aggregate_events, aggregate_head, aggregate_version, event_at, events_about, last_write,
+    read_after, read_filtered, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
 };
 pub use group_commit::GroupCommit;
 pub use optimistic::{Scope, Settle};
@@ -62,6 +62,7 @@ pub struct EventStore {
     expenses: Store<Expense>,
     receipts: Store<Receipt>,
     policies: Store<Policy>,
+    webhooks: Store<expensewise_domain::webhook::Webhooks>,
     /// Policies as last loaded or written, by organization: every expense recorded is
     /// evaluated against its organization's, which seldom changes.
     policy_cache: AggregateCache<Policy>,
@@ -129,6 +130,7 @@ impl EventStore {
             expenses: snapshotted(&db, &vault, EXPENSE_SNAPSHOT_EVERY),
             receipts: store(&db, &vault),
             policies: store(&db, &vault),
+            webhooks: store(&db, &vault),
             policy_cache: AggregateCache::new(),
             organization_cache: AggregateCache::new(),
             expense_cache: AggregateCache::new(),
