@@ -63,7 +63,17 @@ fn is_multipart(req: &Request) -> bool {
 }
 
 /// Response headers worth replaying; the rest are per-response (dates, request ids).
-const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location", "x-consistency-token"];
+const REPLAYED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "etag",
+    "location",
+    "x-consistency-token",
+    "x-export-batch",
+    "x-export-count",
+    "x-export-remaining",
+    "x-export-left-out",
+];
 
 /// POSTs with an `Idempotency-Key`: the first response is kept, and a retry with the same
 /// key and body (by the same user, within 24 h) gets it again without running anything.

@@ -8,7 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    accounts, admin, approvals, audit, expenses, policy, receipts, service, tokens, users, webhooks,
+    accounts, admin, approvals, audit, expenses, exports, policy, receipts, service, tokens, users,
+    webhooks,
 };
 use crate::scopes::Access;
 use crate::state::AppState;
@@ -34,6 +35,7 @@ use crate::state::AppState;
         (name = "expenses", description = "Expenses and their approval"),
         (name = "policy", description = "The organization's spend policy and its versions"),
         (name = "receipts", description = "Receipt files and what OCR read from them"),
+        (name = "exports", description = "Approved and reimbursed expenses for accounting systems: CSV and DATEV, incremental (admins and finance)"),
         (name = "webhooks", description = "Signed messages about every change, posted to the organization's endpoints (admins)"),
         (name = "audit", description = "The event history (auditors and admins)"),
         (name = "operations", description = "Read models: status and rebuilds (admins)"),
@@ -113,6 +115,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(receipts::review_receipt))
         .routes(routes!(receipts::rescan_receipt))
         .routes(routes!(receipts::set_legal_hold))
+        .routes(routes!(exports::get_accounting, exports::put_accounting))
+        .routes(routes!(exports::create_export, exports::list_exports))
+        .routes(routes!(exports::get_export))
         .routes(routes!(webhooks::event_types))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(

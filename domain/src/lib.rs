@@ -2,6 +2,7 @@
 //! they are made of. Everything here is pure — no I/O, no clock, no randomness — so every
 //! decision can be tested as given/when/then. Time and identity arrive inside commands.
 
+pub mod accounting;
 pub mod actor;
 pub mod audit_log;
 pub mod canonical;

@@ -83,6 +83,13 @@ impl DataSubject for crate::policy::Policy {
     }
 }
 
+/// Bookkeeping settings are the organization's, no person's.
+impl DataSubject for crate::accounting::Accounting {
+    fn data_subject(&self) -> Option<Uuid> {
+        None
+    }
+}
+
 /// Webhook endpoints are the organization's, no person's.
 impl DataSubject for crate::webhook::Webhooks {
     fn data_subject(&self) -> Option<Uuid> {

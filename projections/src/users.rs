@@ -321,3 +321,23 @@ pub async fn organization_of(db: &Database, user_id: Uuid) -> anyhow::Result<Opt
     });
     Ok(organization.map(|o| Uuid::parse_str(&o)).transpose()?)
 }
+
+/// Every member's name by id: how exports name whose expense it is.
+pub async fn names(
+    db: &Database,
+    organization_id: Uuid,
+) -> anyhow::Result<std::collections::HashMap<Uuid, String>> {
+    let mut names = std::collections::HashMap::new();
+    let mut after = None;
+    loop {
+        let page = list(db, organization_id, after, 500).await?;
+        let more = page.len() > 500;
+        for row in page.into_iter().take(500) {
+            after = Some(row.user_id);
+            names.insert(row.user_id, row.name);
+        }
+        if !more {
+            return Ok(names);
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod event_flow;
 mod event_schemas;
 mod expense_requests;
 mod expenses;
+mod exports;
 mod harness;
 mod limits;
 mod metrics;

@@ -382,7 +382,7 @@ async fn signatures_rotate_tampering_fails_internal_addresses_are_refused_and_fa
         Method::PATCH,
         &format!("/v1/webhooks/{direct}"),
         &admin,
-        json!({"event_types": ["ExpenseCreated", "ExpenseUpdated"]}),
+        json!({"event_types": ["ExpenseCreated", "ExpenseUpdated", "ready_to_sync"]}),
     )
     .await;
     let ping = app
@@ -536,6 +536,41 @@ async fn signatures_rotate_tampering_fails_internal_addresses_are_refused_and_fa
         "99.00",
         "{edit}"
     );
+
+    // The expense approved: a `ready_to_sync` message beside the approval (which this
+    // endpoint does not ask for), with an id of its own.
+    app.send_ok(
+        Method::POST,
+        &format!("/v1/expenses/{expense_id}/submit"),
+        &employee,
+        Value::Null,
+    )
+    .await;
+    app.send_ok(
+        Method::POST,
+        &format!("/v1/expenses/{expense_id}/approve"),
+        &admin,
+        Value::Null,
+    )
+    .await;
+    let messages = wait_for(&receiver, 30, "ready_to_sync", |m| {
+        m.iter().any(|m| body(m)["type"] == "ready_to_sync")
+    })
+    .await;
+    let ready = messages
+        .iter()
+        .find(|m| body(m)["type"] == "ready_to_sync")
+        .unwrap();
+    assert_eq!(ready["verified_by"], json!([2]), "{ready}");
+    assert_eq!(body(ready)["data"]["aggregate_id"], expense_id.as_str());
+    assert_eq!(body(ready)["data"]["event_type"], "ExpenseApproved");
+    assert_ne!(
+        body(ready)["data"]["event_id"],
+        ready["headers"]["webhook-id"]
+    );
+    assert!(!messages
+        .iter()
+        .any(|m| body(m)["type"] == "ExpenseApproved"));
 
     // The library refuses a tampered message, and a genuine one too old to be fresh.
     let post = |headers: Value, text: String| {

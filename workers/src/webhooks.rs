@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use expensewise_application::webhooks as use_cases;
+use expensewise_domain::expense::EXPENSE_APPROVED;
 use expensewise_domain::metadata;
 use expensewise_domain::webhook::address;
 use expensewise_domain::webhook::signing::{self, Secret};
-use expensewise_domain::webhook::{Endpoint, Webhooks, PING};
+use expensewise_domain::webhook::{Endpoint, Webhooks, PING, READY_TO_SYNC};
 use expensewise_domain::Role;
 use expensewise_infra::config::WebhookConfig;
 use expensewise_infra::event_store::{event_at, Follow};
@@ -197,7 +198,22 @@ impl WebhookSender {
                     new.insert(use_cases::endpoints(&self.store, organization_id).await?)
                 }
             };
+            let ready = event.event_type == EXPENSE_APPROVED;
             for (endpoint_id, endpoint) in &webhooks.endpoints {
+                if ready && endpoint.wants(READY_TO_SYNC, event.recorded_at) {
+                    let approval =
+                        nats::event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+                    deliveries.push(NewDelivery {
+                        organization_id,
+                        endpoint_id: *endpoint_id,
+                        event_id: Uuid::new_v5(&approval, READY_TO_SYNC.as_bytes()),
+                        event_type: READY_TO_SYNC.to_string(),
+                        aggregate_type: event.aggregate_type.clone(),
+                        aggregate_id: event.aggregate_id.clone(),
+                        sequence: event.sequence,
+                        global: event.global,
+                    });
+                }
                 if endpoint.wants(&event.event_type, event.recorded_at) {
                     deliveries.push(NewDelivery {
                         organization_id,
@@ -266,7 +282,10 @@ impl WebhookSender {
         .await?
         .with_context(|| format!("event {} is not in the store", delivery.event_id))?;
         let event = self.store.vault().reveal(event).await?;
-        let body = body(&event).to_string();
+        let mut message = body(&event);
+        // A `ready_to_sync` message carries the approval it follows.
+        message["type"] = Value::from(delivery.event_type.clone());
+        let body = message.to_string();
         let sent_at = Utc::now();
         let attempt = post(
             self.db(),

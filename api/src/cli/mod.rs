@@ -1,6 +1,7 @@
 //! The `expensewise` command: one binary, one subcommand per role.
 
 mod audit;
+mod export;
 mod rates;
 mod receipts;
 
@@ -87,6 +88,9 @@ pub enum Command {
         #[command(subcommand)]
         action: receipts::ReceiptsCommand,
     },
+    /// Export approved and reimbursed expenses no export took yet, as CSV or DATEV
+    /// (docs/exports.md), as `POST /v1/exports` does.
+    Export(export::ExportArgs),
     /// Erase people (GDPR art. 17) as the law allows, and end retentions that are over.
     Gdpr {
         #[command(subcommand)]
@@ -253,6 +257,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gdpr { action } => gdpr(config, action).await,
         Command::Receipts { action } => receipts::run(config, action).await,
         Command::Rates { action } => rates::run(config, action).await,
+        Command::Export(args) => export::run(config, args).await,
         Command::Openapi | Command::Smoke(_) => Ok(()),
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod consistency;
 pub mod events;
 pub mod expenses;
+pub mod exports;
 pub mod policy;
 pub mod receipts;
 pub mod service;

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod expenses;
+pub mod exports;
 pub mod history;
 pub mod policy;
 pub mod receipts;

@@ -79,6 +79,7 @@ mod tests {
             decided_by: None,
             decision_reason: None,
             reimbursed_at: None,
+            exported: None,
         }
     }
 

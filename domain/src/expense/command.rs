@@ -99,6 +99,14 @@ pub enum ExpenseCommand {
     ReimburseExpense {
         ctx: Context,
     },
+    /// Marks an approved or reimbursed expense as taken by an accounting system in
+    /// `batch_id`; an expense exported in another batch only `again`.
+    ExportExpense {
+        ctx: Context,
+        batch_id: Uuid,
+        format: String,
+        again: bool,
+    },
     DeleteExpense {
         ctx: Context,
     },

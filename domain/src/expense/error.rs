@@ -22,6 +22,10 @@ pub enum ExpenseError {
     DecidedBefore,
     #[error("only admins reimburse expenses")]
     NotAnAdmin,
+    #[error("only admins and finance export expenses")]
+    NotFinance,
+    #[error("the expense was exported in batch {0}; export it again deliberately")]
+    AlreadyExported(uuid::Uuid),
     #[error("the expense is {0}")]
     WrongStatus(ExpenseStatus),
     #[error("the expense is at version {current}")]
@@ -37,7 +41,9 @@ pub enum ExpenseError {
 impl IntoRejection for ExpenseError {
     fn rejection(&self) -> Rejection {
         match self {
-            Self::AlreadyExists | Self::WrongStatus(_) => Rejection::Conflict(self.to_string()),
+            Self::AlreadyExists | Self::WrongStatus(_) | Self::AlreadyExported(_) => {
+                Rejection::Conflict(self.to_string())
+            }
             Self::NotFound => Rejection::NotFound(self.to_string()),
             Self::AuditorsCannotRecord
             | Self::NotOwner
@@ -45,7 +51,8 @@ impl IntoRejection for ExpenseError {
             | Self::OwnExpense
             | Self::NotYourStep(_)
             | Self::DecidedBefore
-            | Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
+            | Self::NotAnAdmin
+            | Self::NotFinance => Rejection::Forbidden(self.to_string()),
             Self::StaleVersion { current } => Rejection::StaleVersion { current: *current },
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
             Self::Blocked(violations) => Rejection::Blocked(violations.clone()),

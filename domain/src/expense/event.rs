@@ -16,6 +16,7 @@ pub const EXPENSE_APPROVED: &str = "ExpenseApproved";
 pub const EXPENSE_REJECTED: &str = "ExpenseRejected";
 pub const EXPENSE_REIMBURSED: &str = "ExpenseReimbursed";
 pub const EXPENSE_DELETED: &str = "ExpenseDeleted";
+pub const EXPENSE_EXPORTED: &str = "ExpenseExported";
 
 /// Version 2 of `ExpenseCreated`, `ExpenseUpdated` and `ExpenseSubmitted` added the amount
 /// in the organization's currency with its rate, and the policy evaluation; of
@@ -111,6 +112,14 @@ pub enum ExpenseEvent {
         deleted_by: Uuid,
         deleted_at: DateTime<Utc>,
     },
+    /// An accounting system took the expense, in export batch `batch_id`.
+    ExpenseExported {
+        batch_id: Uuid,
+        /// `csv` or `datev`.
+        format: String,
+        exported_by: Uuid,
+        exported_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for ExpenseEvent {
@@ -125,6 +134,7 @@ impl DomainEvent for ExpenseEvent {
             Self::ExpenseRejected { .. } => EXPENSE_REJECTED,
             Self::ExpenseReimbursed { .. } => EXPENSE_REIMBURSED,
             Self::ExpenseDeleted { .. } => EXPENSE_DELETED,
+            Self::ExpenseExported { .. } => EXPENSE_EXPORTED,
         }
         .to_string()
     }

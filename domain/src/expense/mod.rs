@@ -127,6 +127,17 @@ pub struct ExpenseState {
     pub decided_by: Option<Uuid>,
     pub decision_reason: Option<String>,
     pub reimbursed_at: Option<DateTime<Utc>>,
+    /// The last export to an accounting system (`None`: never exported).
+    #[serde(default)]
+    pub exported: Option<Export>,
+}
+
+/// An expense taken by an accounting system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    pub batch_id: Uuid,
+    pub format: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A step of the current chain approved, and by whom.
@@ -585,6 +596,36 @@ impl Aggregate for Expense {
                     reimbursed_at: ctx.at,
                 }
             }
+            ExpenseCommand::ExportExpense {
+                ctx,
+                batch_id,
+                format,
+                again,
+            } => {
+                let s = self.live(&ctx)?;
+                if !matches!(ctx.actor.role, Role::Admin | Role::Finance) {
+                    return Err(ExpenseError::NotFinance);
+                }
+                if !matches!(
+                    s.status,
+                    ExpenseStatus::Approved | ExpenseStatus::Reimbursed
+                ) {
+                    return Err(ExpenseError::WrongStatus(s.status));
+                }
+                match &s.exported {
+                    Some(done) if done.batch_id == batch_id => return Ok(()),
+                    Some(done) if !again => {
+                        return Err(ExpenseError::AlreadyExported(done.batch_id))
+                    }
+                    _ => {}
+                }
+                ExpenseEvent::ExpenseExported {
+                    batch_id,
+                    format,
+                    exported_by: ctx.actor.user_id,
+                    exported_at: ctx.at,
+                }
+            }
             ExpenseCommand::DeleteExpense { ctx } => {
                 let s = self.owned(&ctx)?;
                 if s.status != ExpenseStatus::Draft {
@@ -645,6 +686,7 @@ impl Aggregate for Expense {
                 decided_by: None,
                 decision_reason: None,
                 reimbursed_at: None,
+                exported: None,
             });
             return;
         }
@@ -766,6 +808,19 @@ impl Aggregate for Expense {
             ExpenseEvent::ExpenseDeleted { deleted_at, .. } => {
                 self.deleted = true;
                 s.updated_at = deleted_at;
+            }
+            ExpenseEvent::ExpenseExported {
+                batch_id,
+                format,
+                exported_at,
+                ..
+            } => {
+                s.exported = Some(Export {
+                    batch_id,
+                    format,
+                    at: exported_at,
+                });
+                s.updated_at = exported_at;
             }
         }
     }

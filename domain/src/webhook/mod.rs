@@ -35,13 +35,17 @@ pub const MAX_DESCRIPTION_LENGTH: usize = 200;
 pub const MAX_OVERLAP: Duration = Duration::days(7);
 /// A message sent by `POST /v1/webhooks/{id}/test`, not caused by an event.
 pub const PING: &str = "ping";
+/// A message sent beside an expense's final `ExpenseApproved`: it may be booked now.
+pub const READY_TO_SYNC: &str = "ready_to_sync";
 
 /// Every event type an endpoint can ask for: each the product writes (checked against
-/// `schema/events` by the event-schema test).
+/// `schema/events` by the event-schema test); besides them, [`READY_TO_SYNC`].
 pub const EVENT_TYPES: &[&str] = &[
+    "AccountingSettingsChanged",
     "EmailClaimed",
     "EmailReleased",
     "ExpenseApproved",
+    "ExpenseExported",
     "ExpenseCreated",
     "ExpenseDeleted",
     "ExpenseReceiptAttached",
@@ -97,11 +101,13 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Whether an event of `event_type` recorded at `recorded_at` goes here: the
-    /// endpoint must be on, ask for the type, and have existed when it was recorded.
+    /// endpoint must be on, ask for the type (no types: every event type, but not
+    /// [`READY_TO_SYNC`], which is asked for by name), and have existed when it was
+    /// recorded.
     pub fn wants(&self, event_type: &str, recorded_at: DateTime<Utc>) -> bool {
-        self.enabled
-            && recorded_at >= self.created_at
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+        let named = self.event_types.iter().any(|t| t == event_type);
+        let every = self.event_types.is_empty() && event_type != READY_TO_SYNC;
+        self.enabled && recorded_at >= self.created_at && (named || every)
     }
 
     /// The secrets that sign a message sent at `at`: the newest, and during a rotation's
@@ -290,7 +296,7 @@ fn validate(
             String::new()
         });
     for (i, name) in event_types.iter().enumerate() {
-        if !EVENT_TYPES.contains(&name.as_str()) {
+        if !EVENT_TYPES.contains(&name.as_str()) && name != READY_TO_SYNC {
             errors.push(FieldError::new(
                 format!("event_types[{i}]"),
                 format!("{name:?} is not an event type (GET /v1/webhooks/event-types lists them)"),
@@ -682,6 +688,12 @@ mod tests {
         assert!(endpoint.wants("ExpenseApproved", at(1)));
         assert!(!endpoint.wants("ExpenseCreated", at(1)));
         assert!(!endpoint.wants("ExpenseApproved", at(-1)));
+        let mut every = endpoint.clone();
+        every.event_types.clear();
+        assert!(every.wants("ExpenseCreated", at(1)));
+        assert!(!every.wants(READY_TO_SYNC, at(1)));
+        every.event_types = vec![READY_TO_SYNC.into()];
+        assert!(every.wants(READY_TO_SYNC, at(1)));
         webhooks.apply(WebhooksEvent::WebhookEndpointDisabled {
             endpoint_id: Uuid::from_u128(10),
             reason: "failing".into(),

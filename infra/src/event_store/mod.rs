@@ -63,6 +63,7 @@ pub struct EventStore {
     receipts: Store<Receipt>,
     policies: Store<Policy>,
     webhooks: Store<expensewise_domain::webhook::Webhooks>,
+    accounting: Store<expensewise_domain::accounting::Accounting>,
     /// Policies as last loaded or written, by organization: every expense recorded is
     /// evaluated against its organization's, which seldom changes.
     policy_cache: AggregateCache<Policy>,
@@ -131,6 +132,7 @@ impl EventStore {
             receipts: store(&db, &vault),
             policies: store(&db, &vault),
             webhooks: store(&db, &vault),
+            accounting: store(&db, &vault),
             policy_cache: AggregateCache::new(),
             organization_cache: AggregateCache::new(),
             expense_cache: AggregateCache::new(),

@@ -2,6 +2,7 @@
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::Aggregate;
+use expensewise_domain::accounting::Accounting;
 use expensewise_domain::policy::Policy;
 use expensewise_domain::webhook::Webhooks;
 use expensewise_domain::{EmailClaim, Expense, Organization, Receipt};
@@ -69,6 +70,7 @@ store_for!(
 store_for!(Receipt, receipts, None);
 store_for!(Policy, policies, None, remembered in policy_cache);
 store_for!(Webhooks, webhooks, None);
+store_for!(Accounting, accounting, None);
 
 #[cfg(test)]
 mod tests {

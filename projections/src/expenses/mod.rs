@@ -19,9 +19,10 @@ use crate::runner::Projection;
 mod queries;
 
 pub use queries::{
-    approvals, claimed_between, get, list, list_all, list_all_in, same_details, summary,
-    summary_in, waiting_since, ExpenseRow, GroupBy, ListCursor, ListFilter, Measure, QueueCursor,
-    SummaryRow, Takers,
+    approvals, changed_since, claimed_between, export_batches, exported_in, get, list, list_all,
+    list_all_in, same_details, summary, summary_in, to_export, waiting_since, ChangedCursor,
+    ExpenseRow, ExportBatch, GroupBy, ListCursor, ListFilter, Measure, QueueCursor, SummaryRow,
+    Takers,
 };
 use queries::{decode_row, COLUMNS};
 
@@ -265,7 +266,7 @@ fn placeholders(count: usize, start: usize) -> String {
         .join(", ")
 }
 
-const WRITE_COLUMNS: [&str; 33] = [
+const WRITE_COLUMNS: [&str; 36] = [
     "id",
     "organization_id",
     "owner_id",
@@ -299,6 +300,9 @@ const WRITE_COLUMNS: [&str; 33] = [
     "pending_user",
     "step_since",
     "mileage",
+    "exported_batch",
+    "exported_format",
+    "exported_at",
 ];
 
 async fn upsert(
@@ -362,7 +366,10 @@ async fn upsert(
                         .map(|u| u.to_string()),
                 )
                 .bind(s.step_since)
-                .bind(s.mileage.as_ref().map(serde_json::to_string).transpose()?);
+                .bind(s.mileage.as_ref().map(serde_json::to_string).transpose()?)
+                .bind(s.exported.as_ref().map(|e| e.batch_id.to_string()))
+                .bind(s.exported.as_ref().map(|e| e.format.clone()))
+                .bind(s.exported.as_ref().map(|e| e.at));
         }
         query.execute(&mut *conn).await?;
     });
@@ -441,6 +448,7 @@ fn to_aggregate(row: ExpenseRow, organization_id: &str) -> anyhow::Result<Expens
         decision_reason: row.decision_reason,
         // Not kept in the read model, and not needed to fold later events.
         reimbursed_at: None,
+        exported: row.exported,
     };
     Ok(Expense {
         state: Some(state),

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
-use expensewise_domain::expense::StepApproval;
 use expensewise_domain::expense::AGGREGATE_TYPE;
+use expensewise_domain::expense::{Export, StepApproval};
 use expensewise_domain::policy::{ApprovalStep, Claimed, Mileage, Violation};
 use expensewise_domain::{Currency, Money};
 use expensewise_infra::{on_database, Database};
@@ -43,12 +43,14 @@ pub struct ExpenseRow {
     pub step_since: Option<DateTime<Utc>>,
     /// A mileage claim's distance and the rate that priced it.
     pub mileage: Option<Mileage>,
+    /// The export batch that last took it.
+    pub exported: Option<Export>,
 }
 
 pub(super) const COLUMNS: &str = "id, owner_id, amount, currency, merchant, category, spent_on, description, status, \
      receipt_ids, version, created_at, updated_at, submitted_at, decided_at, decided_by, decision_reason, \
      base_amount, base_currency, rate, policy_version, violations, justification, approval_steps, \
-     approvals, step_since, mileage";
+     approvals, step_since, mileage, exported_batch, exported_format, exported_at";
 
 fn uuid(text: String) -> Result<Uuid, sqlx::Error> {
     Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
@@ -110,6 +112,18 @@ where
             .map(|m| serde_json::from_str(&m))
             .transpose()
             .map_err(json)?,
+        exported: match (
+            row.try_get::<Option<String>, _>("exported_batch")?,
+            row.try_get::<Option<String>, _>("exported_format")?,
+            row.try_get::<Option<DateTime<Utc>>, _>("exported_at")?,
+        ) {
+            (Some(batch), Some(format), Some(at)) => Some(Export {
+                batch_id: uuid(batch)?,
+                format,
+                at,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -284,6 +298,84 @@ async fn list_in(
         rows.truncate(limit);
         rows.last().map(|r| ListCursor {
             spent_on: r.spent_on,
+            id: r.id,
+        })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Where a page of changed expenses ended: the last row's `updated_at` and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedCursor {
+    pub updated_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl ChangedCursor {
+    pub fn encode(&self) -> String {
+        format!("u{}_{}", self.updated_at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<ChangedCursor> {
+        let (micros, id) = text.strip_prefix('u')?.split_once('_')?;
+        Some(ChangedCursor {
+            updated_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// Expenses of an organization changed at or after `since` that `filter` lets through,
+/// oldest change first: what a client that polls for changes reads.
+pub async fn changed_since(
+    db: &Database,
+    organization_id: Uuid,
+    filter: &ListFilter,
+    since: DateTime<Utc>,
+    cursor: Option<&ChangedCursor>,
+    limit: usize,
+) -> Result<(Vec<ExpenseRow>, Option<ChangedCursor>), sqlx::Error> {
+    let mut select = Select::new(&format!("SELECT {COLUMNS} FROM {} WHERE ", super::TABLE));
+    select.push(
+        "organization_id = ?",
+        Arg::Text(organization_id.to_string()),
+    );
+    select.push(" AND updated_at >= ?", Arg::Time(since));
+    if let Some(status) = &filter.status {
+        select.push(" AND status = ?", Arg::Text(status.clone()));
+    }
+    if let Some(category) = &filter.category {
+        select.push(" AND category = ?", Arg::Text(category.clone()));
+    }
+    if let Some(owner) = filter.owner_id {
+        select.push(" AND owner_id = ?", Arg::Text(owner.to_string()));
+    }
+    if let Some(from) = filter.from {
+        select.push(" AND spent_on >= ?", Arg::Date(from));
+    }
+    if let Some(to) = filter.to {
+        select.push(" AND spent_on <= ?", Arg::Date(to));
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        select.push(
+            " AND search LIKE ? ESCAPE '\\'",
+            Arg::Text(like_pattern(q.trim())),
+        );
+    }
+    if let Some(c) = cursor {
+        select.push(" AND (updated_at > ?", Arg::Time(c.updated_at));
+        select.push(" OR (updated_at = ?", Arg::Time(c.updated_at));
+        select.push(" AND id > ?))", Arg::Text(c.id.to_string()));
+    }
+    select.text(" ORDER BY updated_at, id");
+    select.push(" LIMIT ?", Arg::Int(limit as i64 + 1));
+    let mut rows = select.rows(db).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| ChangedCursor {
+            updated_at: r.updated_at,
             id: r.id,
         })
     } else {
@@ -650,4 +742,90 @@ pub async fn same_details(
         .filter(|(_, m)| m.trim().to_lowercase() == wanted)
         .map(|(id, _)| uuid(id))
         .collect()
+}
+
+/// The approved and reimbursed expenses an export takes: those no export took, those
+/// batch `batch_id` took (the same export asked again), or, `again`, all of them —
+/// oldest first.
+pub async fn to_export(
+    db: &Database,
+    organization_id: Uuid,
+    batch_id: Uuid,
+    again: bool,
+) -> Result<Vec<ExpenseRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE organization_id = $1 \
+         AND status IN ('approved', 'reimbursed') \
+         AND (exported_batch IS NULL OR exported_batch = $2 OR $3) ORDER BY spent_on, id",
+        super::TABLE
+    );
+    on_database!(db, |pool| {
+        let rows = sqlx::query(&sql)
+            .bind(organization_id.to_string())
+            .bind(batch_id.to_string())
+            .bind(again)
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    })
+}
+
+/// The expenses export batch `batch_id` took last.
+pub async fn exported_in(
+    db: &Database,
+    organization_id: Uuid,
+    batch_id: Uuid,
+) -> Result<Vec<ExpenseRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE organization_id = $1 AND exported_batch = $2 \
+         ORDER BY spent_on, id",
+        super::TABLE
+    );
+    on_database!(db, |pool| {
+        let rows = sqlx::query(&sql)
+            .bind(organization_id.to_string())
+            .bind(batch_id.to_string())
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(decode_row).collect()
+    })
+}
+
+/// One export batch: what it took, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportBatch {
+    pub batch_id: Uuid,
+    pub format: String,
+    pub exported_at: DateTime<Utc>,
+    pub expenses: i64,
+}
+
+/// The organization's export batches, newest first (an expense exported again counts in
+/// its latest batch only).
+pub async fn export_batches(
+    db: &Database,
+    organization_id: Uuid,
+) -> Result<Vec<ExportBatch>, sqlx::Error> {
+    let sql = format!(
+        "SELECT exported_batch, MIN(exported_format) AS format, MIN(exported_at) AS exported_at, \
+         COUNT(*) AS expenses FROM {} WHERE organization_id = $1 AND exported_batch IS NOT NULL \
+         GROUP BY exported_batch ORDER BY MIN(exported_at) DESC LIMIT 500",
+        super::TABLE
+    );
+    on_database!(db, |pool| {
+        let mut batches = Vec::new();
+        for row in sqlx::query(&sql)
+            .bind(organization_id.to_string())
+            .fetch_all(pool)
+            .await?
+        {
+            batches.push(ExportBatch {
+                batch_id: uuid(row.try_get("exported_batch")?)?,
+                format: row.try_get("format")?,
+                exported_at: row.try_get("exported_at")?,
+                expenses: row.try_get("expenses")?,
+            });
+        }
+        Ok(batches)
+    })
 }

@@ -11,7 +11,9 @@ use expensewise_application::history;
 use expensewise_domain::expense::AGGREGATE_TYPE;
 use expensewise_domain::{Expense, FieldError};
 use expensewise_infra::event_store::{Committed, Scope};
-use expensewise_projections::expenses::{self as read_model, ExpenseRow, ListCursor, ListFilter};
+use expensewise_projections::expenses::{
+    self as read_model, ChangedCursor, ExpenseRow, ListCursor, ListFilter,
+};
 use uuid::Uuid;
 
 mod wire;
@@ -178,13 +180,6 @@ pub async fn list_expenses(
             _ => Some(user.actor.user_id),
         }
     };
-    let cursor =
-        match params.cursor.as_deref() {
-            None => None,
-            Some(c) => Some(ListCursor::decode(c).ok_or_else(|| {
-                ApiError::invalid_field("cursor", "is not a cursor from this list")
-            })?),
-        };
     if let (Some(from), Some(to)) = (params.from, params.to) {
         if from > to {
             return Err(ApiError::invalid_field("from", "must not be after `to`"));
@@ -197,6 +192,36 @@ pub async fn list_expenses(
         from: params.from,
         to: params.to,
         q: params.q,
+    };
+    let not_a_cursor = || ApiError::invalid_field("cursor", "is not a cursor from this list");
+    if let Some(since) = params.updated_since {
+        let cursor = match params.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(ChangedCursor::decode(c).ok_or_else(not_a_cursor)?),
+        };
+        // Everything committed before this request is in the answer, whoever wrote it.
+        super::consistency::wait_for_head(&app, read_model::NAME).await?;
+        let (rows, next) = read_model::changed_since(
+            &app.db,
+            user.actor.organization_id,
+            &filter,
+            since,
+            cursor.as_ref(),
+            limit,
+        )
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+        return Ok(Json(ExpensePage {
+            items: rows
+                .into_iter()
+                .map(ExpenseView::from_row)
+                .collect::<ApiResult<_>>()?,
+            next_cursor: next.map(|c| c.encode()),
+        }));
+    }
+    let cursor = match params.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(ListCursor::decode(c).ok_or_else(not_a_cursor)?),
     };
     consistency.wait(&app, &user, read_model::NAME).await?;
     let (rows, next) = read_model::list(

@@ -84,6 +84,27 @@ pub struct ExpenseView {
     pub awaiting_step: Option<u32>,
     /// For a mileage claim: the distance and the organization's rate that made `amount`.
     pub mileage: Option<MileageView>,
+    /// The accounting export that last took it (`POST /v1/exports`).
+    pub exported: Option<ExportedView>,
+}
+
+/// An export batch that took an expense.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportedView {
+    pub batch_id: Uuid,
+    /// `csv` or `datev`.
+    pub format: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&expensewise_domain::expense::Export> for ExportedView {
+    fn from(e: &expensewise_domain::expense::Export) -> Self {
+        Self {
+            batch_id: e.batch_id,
+            format: e.format.clone(),
+            at: e.at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -319,6 +340,7 @@ impl ExpenseView {
             approval_steps: chain_view(&s.approval_steps, &s.approvals),
             awaiting_step: awaiting(s.status.as_str(), s.approval_steps.len(), s.approvals.len()),
             mileage: s.mileage.as_ref().map(MileageView::from),
+            exported: s.exported.as_ref().map(ExportedView::from),
         }
     }
 }
@@ -360,6 +382,7 @@ impl ExpenseView {
             approval_steps: chain_view(&row.approval_steps, &row.approvals),
             awaiting_step: awaiting(&row.status, row.approval_steps.len(), row.approvals.len()),
             mileage: row.mileage.as_ref().map(MileageView::from),
+            exported: row.exported.as_ref().map(ExportedView::from),
         })
     }
 }
@@ -385,6 +408,9 @@ pub struct ListParams {
     pub to: Option<NaiveDate>,
     /// Text in the merchant or description (case-insensitive).
     pub q: Option<String>,
+    /// Only expenses changed at or after this time (RFC 3339), oldest change first —
+    /// for clients that poll for changes (deletions are not listed: webhooks tell them).
+    pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1 to 500 (default 50).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
