@@ -266,6 +266,7 @@ fn file_response(exported: Exported) -> Response {
         (status = 204, description = "Nothing to take", headers(("X-Export-Batch" = String, description = "The batch's id"))),
         (status = 403, description = "Only admins and finance export"),
         (status = 409, description = "DATEV: the accounting settings are not set"),
+        (status = 422, description = "An invalid body, or an Idempotency-Key used before for another request"),
         (status = 503, description = "The read model has not caught up yet"),
     ),
     security(("bearer" = []))
@@ -302,6 +303,7 @@ const EXPORT_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_0e2b_7d4a_4f4e_9a31_e7f0_2
     responses(
         (status = 200, description = "Batches, newest first", body = BatchList),
         (status = 403, description = "Only admins and finance export"),
+        (status = 503, description = "The read model has not caught up yet"),
     ),
     security(("bearer" = []))
 )]
@@ -341,6 +343,7 @@ pub async fn list_exports(
         (status = 200, description = "The batch's file", content_type = "text/csv", body = String),
         (status = 403, description = "Only admins and finance export"),
         (status = 404, description = "No such batch"),
+        (status = 503, description = "The read model has not caught up yet"),
     ),
     security(("bearer" = []))
 )]
