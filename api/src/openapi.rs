@@ -110,6 +110,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(policy::get_policy, policy::put_policy))
         .routes(routes!(policy::policy_history))
         .routes(routes!(receipts::upload_receipt, receipts::list_receipts))
+        .routes(routes!(receipts::email_receipts))
         .routes(routes!(receipts::get_receipt))
         .routes(routes!(receipts::get_receipt_file))
         .routes(routes!(receipts::review_receipt))

@@ -51,7 +51,7 @@ pub fn required(method: &Method, path: &str) -> Access {
         | ("PATCH", "/v1/users/{id}")
         | ("GET", "/v1/users/{id}/personal-data")
         | ("POST", "/v1/users/{id}/erasure")
-        | ("POST", "/v1/receipts/{id}/legal-hold")
+        | ("POST", "/v1/receipts/{id}/legal-hold" | "/v1/receipts/email")
         | ("PUT", "/v1/policy")
         | ("GET", "/v1/admin/projections")
         | ("POST", "/v1/admin/projections/{name}/rebuild")

@@ -14,6 +14,7 @@ mod credentials;
 mod currencies;
 mod duplicates;
 mod email;
+mod email_receipts;
 mod erasure;
 mod event_flow;
 mod event_schemas;

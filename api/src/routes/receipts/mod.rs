@@ -1,6 +1,7 @@
 //! Receipts: uploads (`upload`), what OCR read from them, the review queue where a
 //! person confirms what OCR was not sure of, and reading them again.
 
+mod email;
 mod upload;
 mod wire;
 
@@ -18,6 +19,7 @@ use expensewise_projections::receipts::{self as receipts_model, ReceiptCursor, R
 use futures::TryStreamExt;
 use uuid::Uuid;
 
+pub use email::*;
 pub use upload::*;
 pub use wire::*;
 
