@@ -14,7 +14,9 @@ use crate::expense::{
     EXPENSE_SUBMITTED, EXPENSE_UPDATED,
 };
 use crate::organization::{API_TOKEN_ISSUED, ORGANIZATION_REGISTERED, USER_ADDED};
-use crate::receipt::{Receipt, RECEIPT_LEGAL_HOLD_SET, RECEIPT_SCANNED, RECEIPT_SENT_TO_REVIEW};
+use crate::receipt::{
+    Receipt, RECEIPT_LEGAL_HOLD_SET, RECEIPT_SCANNED, RECEIPT_SENT_TO_REVIEW, RECEIPT_UPLOADED,
+};
 
 /// What a personal field reads as once its subject's key is destroyed.
 pub const ERASED: &str = "[erased]";
@@ -54,6 +56,7 @@ pub fn personal_fields(event_type: &str) -> Option<PersonalFields> {
         EXPENSE_REJECTED => (Subject::Aggregate, &["reason"]),
         RECEIPT_SCANNED | RECEIPT_SENT_TO_REVIEW => (Subject::Aggregate, &["extraction.text"]),
         RECEIPT_LEGAL_HOLD_SET => (Subject::Aggregate, &["reason"]),
+        RECEIPT_UPLOADED => (Subject::Aggregate, &["note"]),
         _ => return None,
     };
     Some(PersonalFields { subject, fields })

@@ -36,6 +36,7 @@ async fn upload(store: &EventStore, actor: &Actor, bytes: &str) -> Uuid {
             expense_id: None,
             create_expense: true,
             fingerprint: None,
+            note: None,
         },
         at: Utc::now(),
     };

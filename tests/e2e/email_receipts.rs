@@ -131,7 +131,15 @@ async fn an_emailed_message_makes_its_receipts_and_drafts_once(backend: Backend)
     let drafts = app
         .send_ok(Method::GET, "/v1/expenses?limit=500", &eve, Value::Null)
         .await;
-    assert_eq!(drafts["items"].as_array().unwrap().len(), 2);
+    let drafts = drafts["items"].as_array().unwrap();
+    assert_eq!(drafts.len(), 2);
+    // The message's text describes them.
+    assert!(
+        drafts
+            .iter()
+            .all(|d| d["description"] == "Taxi and lunch, Hamburg"),
+        "{drafts:?}"
+    );
 
     // A stranger, and a message without receipts: refused, and the sender told.
     let stranger = message(

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use expensewise_domain::receipt::{sniff_content_type, SNIFF_LEN};
+use expensewise_domain::receipt::{sniff_content_type, MAX_NOTE, SNIFF_LEN};
 use expensewise_domain::{Actor, EventMetadata, Rejection, Role};
 use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{Database, EventStore};
@@ -27,6 +27,8 @@ pub struct Inbound {
     /// The sender's address (the first of `From`), in lower case.
     pub from: String,
     pub subject: String,
+    /// The text of its body (its first text part, or the HTML one's text).
+    pub text: String,
     pub attachments: Vec<Vec<u8>>,
 }
 
@@ -46,6 +48,10 @@ pub fn read_message(raw: &[u8]) -> Option<Inbound> {
         message_id,
         from,
         subject: message.subject().unwrap_or_default().to_string(),
+        text: message
+            .body_text(0)
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default(),
         attachments: message
             .attachments()
             .map(|part| part.contents().to_vec())
@@ -154,6 +160,16 @@ pub async fn receive(
         actor_id: Some(sender.user_id),
         ..metadata.clone()
     };
+    // The body's text describes the receipts: cut to what a note keeps, never refused.
+    let note = Some(
+        message
+            .text
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .take(MAX_NOTE)
+            .collect::<String>(),
+    )
+    .filter(|n| !n.trim().is_empty());
     let mut receipts = Vec::with_capacity(files.len());
     for (i, bytes) in files.into_iter().enumerate() {
         let mut staged = StagedFile::new(staging.join(Uuid::new_v4().to_string()));
@@ -175,6 +191,7 @@ pub async fn receive(
             file: staged,
             expense_id: None,
             create_expense,
+            note: note.clone(),
         };
         receipts.push(receipts::upload(store, objects, db, sender, &metadata, new).await?);
     }
@@ -209,6 +226,7 @@ mod tests {
         assert_eq!(message.from, "eve@acme.test");
         assert_eq!(message.message_id, "abc@mail.test");
         assert_eq!(message.subject, "Taxi");
+        assert_eq!(message.text, "Taxi to the airport");
         assert_eq!(message.attachments, vec![b"%PDF-1.4\n".to_vec()]);
         assert!(read_message(b"").is_none());
     }

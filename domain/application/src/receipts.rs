@@ -73,6 +73,8 @@ pub struct NewReceipt {
     pub expense_id: Option<Uuid>,
     /// Once read, make a draft expense of it.
     pub create_expense: bool,
+    /// What the uploader wrote with it: the draft's description.
+    pub note: Option<String>,
 }
 
 /// The recorded receipt, and the store position a reader waits for to see it.
@@ -161,6 +163,7 @@ pub async fn upload(
             expense_id: new.expense_id,
             create_expense: new.create_expense,
             fingerprint,
+            note: new.note.clone(),
         },
         at: Utc::now(),
     };
@@ -298,7 +301,12 @@ pub async fn draft_from_receipt(
             .unwrap_or_else(|| "Unknown merchant".to_string()),
         category: RECEIPT_CATEGORY.to_string(),
         spent_on,
-        description: Some("Pre-filled from a scanned receipt".to_string()),
+        description: Some(
+            receipt
+                .note
+                .clone()
+                .unwrap_or_else(|| "Pre-filled from a scanned receipt".to_string()),
+        ),
         mileage: None,
     };
     let (valuation, assessment) = judge_new(

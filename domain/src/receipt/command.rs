@@ -19,6 +19,9 @@ pub struct Upload {
     pub expense_id: Option<Uuid>,
     pub create_expense: bool,
     pub fingerprint: Option<super::fingerprint::Fingerprint>,
+    /// What the uploader wrote with it (an e-mailed receipt: the message's text); the
+    /// draft made of the receipt takes it as its description.
+    pub note: Option<String>,
 }
 
 /// What a reviewer says the receipt shows.
@@ -78,6 +81,9 @@ pub enum ReceiptCommand {
     },
 }
 
+/// The longest note an upload keeps (an expense's description is as long).
+pub const MAX_NOTE: usize = 2000;
+
 pub(super) fn validate_upload(upload: &Upload) -> Result<(), ReceiptError> {
     let mut errors = Vec::new();
     if !ACCEPTED_CONTENT_TYPES.contains(&upload.content_type.as_str()) {
@@ -102,6 +108,11 @@ pub(super) fn validate_upload(upload: &Upload) -> Result<(), ReceiptError> {
     }
     if upload.storage_key.is_empty() {
         errors.push(FieldError::new("storage_key", "must not be empty"));
+    }
+    if let Some(note) = &upload.note {
+        if let Err(e) = crate::validate::optional_text("note", note, MAX_NOTE) {
+            errors.push(e);
+        }
     }
     if upload.create_expense && upload.expense_id.is_some() {
         errors.push(FieldError::new(

@@ -37,6 +37,9 @@ pub enum ReceiptEvent {
         /// The image's fingerprint (3.0; none for PDFs, and in earlier events).
         #[serde(default)]
         fingerprint: Option<Fingerprint>,
+        /// What the uploader wrote with it (4.0; personal: sealed for the uploader).
+        #[serde(default)]
+        note: Option<String>,
         uploaded_at: DateTime<Utc>,
     },
     ReceiptAttached {
@@ -102,7 +105,7 @@ impl DomainEvent for ReceiptEvent {
         match self {
             // 2.0 added `storage_version`, 3.0 `fingerprint`; earlier payloads read
             // without them.
-            Self::ReceiptUploaded { .. } => "3.0",
+            Self::ReceiptUploaded { .. } => "4.0",
             _ => "1.0",
         }
         .to_string()

@@ -17,7 +17,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use command::{ReceiptCommand, ReviewedFields, Upload};
+pub use command::{ReceiptCommand, ReviewedFields, Upload, MAX_NOTE};
 pub use error::ReceiptError;
 pub use event::*;
 pub use items::lists_items;
@@ -150,6 +150,9 @@ pub struct ReceiptState {
     /// Under a legal hold (kept whatever its retention date).
     #[serde(default)]
     pub legal_hold: bool,
+    /// What the uploader wrote with it.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl ReceiptState {
@@ -227,6 +230,10 @@ impl Aggregate for Receipt {
                     expense_id: upload.expense_id,
                     create_expense: upload.create_expense,
                     fingerprint: upload.fingerprint,
+                    note: upload
+                        .note
+                        .map(|n| n.trim().to_string())
+                        .filter(|n| !n.is_empty()),
                     uploaded_at: at,
                 }
             }
@@ -392,6 +399,7 @@ impl Aggregate for Receipt {
             expense_id,
             create_expense,
             fingerprint,
+            note,
             uploaded_at,
         } = event
         {
@@ -407,6 +415,7 @@ impl Aggregate for Receipt {
                 expense_id,
                 create_expense,
                 fingerprint,
+                note,
                 status: ScanStatus::Pending,
                 extraction: None,
                 doubts: Vec::new(),

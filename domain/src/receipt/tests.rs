@@ -34,6 +34,7 @@ fn upload() -> Upload {
         expense_id: None,
         create_expense: true,
         fingerprint: Some(PRINT),
+        note: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn uploaded() -> ReceiptEvent {
         expense_id: None,
         create_expense: true,
         fingerprint: Some(PRINT),
+        note: None,
         uploaded_at: at(),
     }
 }

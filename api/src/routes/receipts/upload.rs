@@ -126,6 +126,7 @@ pub async fn upload_receipt(
     let mut received = None;
     let mut expense_id = None;
     let mut create_expense = false;
+    let mut note = None;
     while let Some(mut field) = form
         .next_field()
         .await
@@ -144,6 +145,7 @@ pub async fn upload_receipt(
                     })?);
             }
             "create_expense" => create_expense = parse_flag(&field_text(field).await?)?,
+            "note" => note = Some(field_text(field).await?),
             other => {
                 return Err(ApiError::invalid_field(
                     other,
@@ -166,6 +168,7 @@ pub async fn upload_receipt(
         file,
         expense_id,
         create_expense,
+        note,
     };
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let uploaded = use_case::upload(

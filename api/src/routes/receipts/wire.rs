@@ -206,4 +206,7 @@ pub struct UploadForm {
     /// `true`: once scanned, the receipt becomes a draft expense pre-filled from what
     /// was read (after a person's review when OCR is not sure).
     pub create_expense: Option<bool>,
+    /// What the receipt was for (at most 2000 characters): the draft's description.
+    #[schema(max_length = 2000)]
+    pub note: Option<String>,
 }
