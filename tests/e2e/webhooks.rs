@@ -395,20 +395,17 @@ async fn signatures_rotate_tampering_fails_internal_addresses_are_refused_and_fa
         .await;
     assert_eq!(ping["delivered"], true, "{ping}");
     assert_eq!(ping["status"], 204);
-    let resend = app
-        .request(
-            Method::POST,
-            &format!(
-                "/v1/webhooks/{redirected}/deliveries/{}/resend",
-                failed["id"].as_str().unwrap()
-            ),
-            Some(&admin.token),
-        )
-        .send()
-        .await
-        .unwrap();
+    let resend_path = format!(
+        "/v1/webhooks/{redirected}/deliveries/{}/resend",
+        failed["id"].as_str().unwrap()
+    );
+    let resend = || {
+        app.request(Method::POST, &resend_path, Some(&admin.token))
+            .send()
+    };
+    let resend_off = resend().await.unwrap();
     assert_eq!(
-        resend.status(),
+        resend_off.status(),
         StatusCode::CONFLICT,
         "an endpoint that is off"
     );
@@ -419,19 +416,7 @@ async fn signatures_rotate_tampering_fails_internal_addresses_are_refused_and_fa
         json!({"enabled": true}),
     )
     .await;
-    let resend = app
-        .request(
-            Method::POST,
-            &format!(
-                "/v1/webhooks/{redirected}/deliveries/{}/resend",
-                failed["id"].as_str().unwrap()
-            ),
-            Some(&admin.token),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resend.status(), StatusCode::ACCEPTED);
+    assert_eq!(resend().await.unwrap().status(), StatusCode::ACCEPTED);
 
     // Rotation with an overlap: each message verifies with the old secret and the new.
     let rotated = app

@@ -219,6 +219,31 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Adds `filter`'s conditions to a query of the organization's expenses.
+fn filtered(select: &mut Select, filter: &ListFilter) {
+    if let Some(status) = &filter.status {
+        select.push(" AND status = ?", Arg::Text(status.clone()));
+    }
+    if let Some(category) = &filter.category {
+        select.push(" AND category = ?", Arg::Text(category.clone()));
+    }
+    if let Some(owner) = filter.owner_id {
+        select.push(" AND owner_id = ?", Arg::Text(owner.to_string()));
+    }
+    if let Some(from) = filter.from {
+        select.push(" AND spent_on >= ?", Arg::Date(from));
+    }
+    if let Some(to) = filter.to {
+        select.push(" AND spent_on <= ?", Arg::Date(to));
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        select.push(
+            " AND search LIKE ? ESCAPE '\\'",
+            Arg::Text(like_pattern(q.trim())),
+        );
+    }
+}
+
 /// Every expense of an organization that `filter` lets through, page by page.
 pub async fn list_all(
     db: &Database,
@@ -265,27 +290,7 @@ async fn list_in(
         "organization_id = ?",
         Arg::Text(organization_id.to_string()),
     );
-    if let Some(status) = &filter.status {
-        select.push(" AND status = ?", Arg::Text(status.clone()));
-    }
-    if let Some(category) = &filter.category {
-        select.push(" AND category = ?", Arg::Text(category.clone()));
-    }
-    if let Some(owner) = filter.owner_id {
-        select.push(" AND owner_id = ?", Arg::Text(owner.to_string()));
-    }
-    if let Some(from) = filter.from {
-        select.push(" AND spent_on >= ?", Arg::Date(from));
-    }
-    if let Some(to) = filter.to {
-        select.push(" AND spent_on <= ?", Arg::Date(to));
-    }
-    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
-        select.push(
-            " AND search LIKE ? ESCAPE '\\'",
-            Arg::Text(like_pattern(q.trim())),
-        );
-    }
+    filtered(&mut select, filter);
     if let Some(c) = cursor {
         select.push(" AND (spent_on < ?", Arg::Date(c.spent_on));
         select.push(" OR (spent_on = ?", Arg::Date(c.spent_on));
@@ -343,27 +348,7 @@ pub async fn changed_since(
         Arg::Text(organization_id.to_string()),
     );
     select.push(" AND updated_at >= ?", Arg::Time(since));
-    if let Some(status) = &filter.status {
-        select.push(" AND status = ?", Arg::Text(status.clone()));
-    }
-    if let Some(category) = &filter.category {
-        select.push(" AND category = ?", Arg::Text(category.clone()));
-    }
-    if let Some(owner) = filter.owner_id {
-        select.push(" AND owner_id = ?", Arg::Text(owner.to_string()));
-    }
-    if let Some(from) = filter.from {
-        select.push(" AND spent_on >= ?", Arg::Date(from));
-    }
-    if let Some(to) = filter.to {
-        select.push(" AND spent_on <= ?", Arg::Date(to));
-    }
-    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
-        select.push(
-            " AND search LIKE ? ESCAPE '\\'",
-            Arg::Text(like_pattern(q.trim())),
-        );
-    }
+    filtered(&mut select, filter);
     if let Some(c) = cursor {
         select.push(" AND (updated_at > ?", Arg::Time(c.updated_at));
         select.push(" OR (updated_at = ?", Arg::Time(c.updated_at));
