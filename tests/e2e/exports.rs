@@ -100,6 +100,14 @@ async fn exports_take_each_expense_once_in_files_others_read(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, ..) = export(&app, &finance, json!({"format": "datev"}), "d0").await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let (status, ..) = export(
+        &app,
+        &finance,
+        json!({"format": "csv", "fiscal_year": 1899}),
+        "y",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let invalid = app
         .request(Method::PUT, "/v1/accounting", Some(&admin.token))
         .json(

@@ -278,6 +278,15 @@ pub async fn create_export(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ExportRequest>,
 ) -> ApiResult<Response> {
+    if body
+        .fiscal_year
+        .is_some_and(|y| !(1900..=9999).contains(&y))
+    {
+        return Err(ApiError::invalid_field(
+            "fiscal_year",
+            "must be a year from 1900 to 9999",
+        ));
+    }
     let metadata = meta.metadata(user.actor.organization_id, Some(user.actor.user_id));
     let batch_id = super::id_for_request(EXPORT_NAMESPACE, user.actor.user_id, &headers);
     let request = Request {
