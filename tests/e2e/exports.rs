@@ -341,7 +341,10 @@ async fn exports_take_each_expense_once_in_files_others_read(backend: Backend) {
         .iter()
         .map(|b| b["batch_id"].as_str().unwrap())
         .collect();
-    assert!(listed.contains(&batch_2026.as_str()) && listed.contains(&batch_2025.as_str()));
+    assert!(
+        listed.contains(&batch_2026.as_str()) && listed.contains(&batch_2025.as_str()),
+        "{batch_2025} and {batch_2026} in {batches}"
+    );
     let again = app
         .request(
             Method::GET,
