@@ -358,6 +358,23 @@ pub(crate) fn mail(
     event_id: Uuid,
     recipient: Uuid,
 ) -> anyhow::Result<Mail> {
+    // Addresses were validated when the user was added: a failure here means an event
+    // written by something else, which a person should look at (dead letter).
+    let address = to
+        .email
+        .parse()
+        .map_err(|e| anyhow::anyhow!("user {recipient} has no usable address: {e}"))?;
+    Ok(letter(
+        Mailbox::new(Some(to.name.clone()), address),
+        subject,
+        text,
+        format!("{event_id}.{recipient}@expensewise"),
+    ))
+}
+
+/// A mail to `to` with a plain-text body and the same text as HTML (what users wrote
+/// escaped, URLs linked).
+pub fn letter(to: Mailbox, subject: String, text: String, message_id: String) -> Mail {
     let html = format!(
         "<!DOCTYPE html><html><body style=\"font-family: sans-serif\">{}</body></html>",
         text.trim_end()
@@ -368,19 +385,13 @@ pub(crate) fn mail(
             })
             .collect::<String>()
     );
-    // Addresses were validated when the user was added: a failure here means an event
-    // written by something else, which a person should look at (dead letter).
-    let address = to
-        .email
-        .parse()
-        .map_err(|e| anyhow::anyhow!("user {recipient} has no usable address: {e}"))?;
-    Ok(Mail {
-        to: Mailbox::new(Some(to.name.clone()), address),
+    Mail {
+        to,
         subject,
         text,
         html,
-        message_id: format!("{event_id}.{recipient}@expensewise"),
-    })
+        message_id,
+    }
 }
 
 fn escape(text: &str) -> String {

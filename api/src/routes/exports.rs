@@ -156,14 +156,7 @@ fn accounting_view(a: &Accounting) -> Response {
     security(("bearer" = []))
 )]
 pub async fn get_accounting(State(app): State<AppState>, user: AuthUser) -> ApiResult<Response> {
-    if !matches!(
-        user.actor.role,
-        expensewise_domain::Role::Admin | expensewise_domain::Role::Finance
-    ) {
-        return Err(ApiError::forbidden(
-            "only admins and finance see the accounting settings",
-        ));
-    }
+    use_case::may_export(&user.actor)?;
     let accounting = use_case::settings(&app.store, user.actor.organization_id).await?;
     Ok(accounting_view(&accounting))
 }
@@ -320,14 +313,7 @@ pub async fn list_exports(
     State(app): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Json<BatchList>> {
-    if !matches!(
-        user.actor.role,
-        expensewise_domain::Role::Admin | expensewise_domain::Role::Finance
-    ) {
-        return Err(ApiError::forbidden(
-            "only admins and finance export expenses",
-        ));
-    }
+    use_case::may_export(&user.actor)?;
     let batches = read_model::export_batches(&app.db, user.actor.organization_id)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;

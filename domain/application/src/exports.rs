@@ -82,7 +82,8 @@ pub struct Exported {
     pub remaining: usize,
 }
 
-fn may_export(actor: &Actor) -> UseCaseResult<()> {
+/// Only admins and finance export, and see the bookkeeping settings.
+pub fn may_export(actor: &Actor) -> UseCaseResult<()> {
     match actor.role {
         Role::Admin | Role::Finance => Ok(()),
         _ => Err(UseCaseError::Rejected(Rejection::Forbidden(

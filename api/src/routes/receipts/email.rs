@@ -7,7 +7,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use expensewise_application::email_receipts::{self as use_case, Mailroom, Received};
-use expensewise_infra::mail::Mail;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -151,22 +150,15 @@ async fn tell_sender(app: &AppState, to: &str, subject: &str, message_id: &str, 
          Send receipts from the address you sign in with, with each receipt attached as \
          an image or a PDF."
     );
-    let mail = Mail {
-        to: lettre::message::Mailbox::new(None, address),
-        subject: format!("Not taken as receipts: {subject}"),
-        html: format!(
-            "<!DOCTYPE html><html><body><p>{}</p></body></html>",
-            text.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace("\n\n", "</p><p>")
-        ),
+    let mail = expensewise_workers::email::letter(
+        lettre::message::Mailbox::new(None, address),
+        format!("Not taken as receipts: {subject}"),
         text,
-        message_id: format!(
+        format!(
             "refused.{}@expensewise",
             Uuid::new_v5(&Uuid::NAMESPACE_OID, message_id.as_bytes())
         ),
-    };
+    );
     if let Err(e) = app.mailer.send(&mail).await {
         tracing::warn!(error = %e, "could not tell a sender their message was refused");
     }
