@@ -376,6 +376,7 @@ pub async fn get_webhook(
         (status = 200, description = "The endpoint after the change", body = WebhookView),
         (status = 403, description = "Only admins manage webhooks"),
         (status = 404, description = "No such endpoint"),
+        (status = 409, description = "A concurrent change won"),
         (status = 422, description = "An invalid URL, description or event type"),
     ),
     security(("bearer" = []))
@@ -418,6 +419,7 @@ pub async fn patch_webhook(
         (status = 204, description = "Removed"),
         (status = 403, description = "Only admins manage webhooks"),
         (status = 404, description = "No such endpoint"),
+        (status = 409, description = "A concurrent change won"),
     ),
     security(("bearer" = []))
 )]
@@ -450,6 +452,7 @@ pub async fn delete_webhook(
         (status = 200, description = "The new secret, shown this once", body = RotatedSecret),
         (status = 403, description = "Only admins manage webhooks"),
         (status = 404, description = "No such endpoint"),
+        (status = 409, description = "A concurrent change won"),
         (status = 422, description = "An overlap out of range"),
     ),
     security(("bearer" = []))
