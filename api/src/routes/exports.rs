@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AuthUser, IfMatch, JsonBody, Optimistic, RequestMeta};
+use crate::routes::consistency::ConsistencyToken;
 use crate::state::AppState;
 
 /// DATEV's numbers, and the accounts expenses are booked to.
@@ -300,8 +301,12 @@ pub async fn create_export(
 const EXPORT_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_0e2b_7d4a_4f4e_9a31_e7f0_2c6b_1d20);
 
 /// The export batches made so far (admins and finance)
+///
+/// A batch counts the expenses whose latest export it is: one taken again by a later
+/// batch counts there.
 #[utoipa::path(
     get, path = "/v1/exports", tag = "exports",
+    params(("X-Consistency-Token" = Option<String>, Header, description = "Wait also until this write (another user's) is visible; your own are waited for without it")),
     responses(
         (status = 200, description = "Batches, newest first", body = BatchList),
         (status = 403, description = "Only admins and finance export"),
@@ -312,8 +317,10 @@ const EXPORT_NAMESPACE: Uuid = Uuid::from_u128(0x5c1e_0e2b_7d4a_4f4e_9a31_e7f0_2
 pub async fn list_exports(
     State(app): State<AppState>,
     user: AuthUser,
+    consistency: ConsistencyToken,
 ) -> ApiResult<Json<BatchList>> {
     use_case::may_export(&user.actor)?;
+    consistency.wait(&app, &user, read_model::NAME).await?;
     let batches = read_model::export_batches(&app.db, user.actor.organization_id)
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
