@@ -120,3 +120,21 @@ install_ocr() {
             tesseract-ocr tesseract-ocr-eng poppler-utils fonts-dejavu-core fonts-dejavu-extra >/dev/null
     fi
 }
+
+# Node.js (Debian) and the npm package oidc-provider: the real OpenID provider the
+# single sign-on tests sign in through (tests/support/oidc).
+install_oidc_provider() {
+    local folder=tests/support/oidc
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        log "Installing Node.js and npm (Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    if ! cmp -s "$folder/package-lock.json" "$folder/node_modules/.installed-lock.json"; then
+        log "Installing oidc-provider ($folder/package-lock.json) into $folder/node_modules"
+        (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
+        cp "$folder/package-lock.json" "$folder/node_modules/.installed-lock.json"
+    fi
+    NODE_BIN=$(command -v node)
+    export NODE_BIN
+}

@@ -38,6 +38,7 @@ install_test_tools
 if $rust; then
     install_ocr
     install_load_balancer
+    install_oidc_provider
 fi
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then

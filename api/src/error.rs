@@ -169,6 +169,11 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
+    /// Another server this request needed (an OpenID issuer) failed.
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "bad-gateway", detail)
+    }
+
     pub fn too_many_requests(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", detail)
             .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))

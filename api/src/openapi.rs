@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    accounts, admin, approvals, audit, expenses, exports, policy, receipts, service, tokens, users,
-    webhooks,
+    accounts, admin, approvals, audit, expenses, exports, policy, receipts, service, sso, tokens,
+    users, webhooks,
 };
 use crate::scopes::Access;
 use crate::state::AppState;
@@ -116,6 +116,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(receipts::review_receipt))
         .routes(routes!(receipts::rescan_receipt))
         .routes(routes!(receipts::set_legal_hold))
+        .routes(routes!(sso::get_sso, sso::put_sso, sso::delete_sso))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::callback))
         .routes(routes!(exports::get_accounting, exports::put_accounting))
         .routes(routes!(exports::create_export, exports::list_exports))
         .routes(routes!(exports::get_export))

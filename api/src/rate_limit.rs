@@ -107,6 +107,7 @@ fn exempt(path: &str) -> bool {
 fn is_attempt(method: &Method, path: &str) -> bool {
     (method == Method::POST && matches!(path, "/v1/auth/login" | "/v1/auth/register"))
         || (method == Method::PUT && path == "/v1/me/password")
+        || (method == Method::GET && matches!(path, "/v1/auth/sso/start" | "/v1/auth/sso/callback"))
 }
 
 pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -> Response {

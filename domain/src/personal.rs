@@ -13,7 +13,7 @@ use crate::expense::{
     Expense, EXPENSE_APPROVED, EXPENSE_CREATED, EXPENSE_REJECTED, EXPENSE_STEP_APPROVED,
     EXPENSE_SUBMITTED, EXPENSE_UPDATED,
 };
-use crate::organization::{API_TOKEN_ISSUED, ORGANIZATION_REGISTERED, USER_ADDED};
+use crate::organization::{API_TOKEN_ISSUED, IDENTITY_LINKED, ORGANIZATION_REGISTERED, USER_ADDED};
 use crate::receipt::{
     Receipt, RECEIPT_LEGAL_HOLD_SET, RECEIPT_SCANNED, RECEIPT_SENT_TO_REVIEW, RECEIPT_UPLOADED,
 };
@@ -49,6 +49,8 @@ pub fn personal_fields(event_type: &str) -> Option<PersonalFields> {
         ),
         USER_ADDED => (Subject::Field("user_id"), &["name", "email"]),
         API_TOKEN_ISSUED => (Subject::Field("user_id"), &["name"]),
+        // The issuer's id of the person: an online identifier, as personal as an address.
+        IDENTITY_LINKED => (Subject::Field("user_id"), &["subject"]),
         EMAIL_CLAIMED => (Subject::Field("user_id"), &["email"]),
         EXPENSE_CREATED | EXPENSE_UPDATED => (Subject::Aggregate, &["description"]),
         EXPENSE_SUBMITTED => (Subject::Aggregate, &["justification"]),
@@ -123,6 +125,7 @@ mod tests {
             ORGANIZATION_REGISTERED,
             USER_ADDED,
             API_TOKEN_ISSUED,
+            IDENTITY_LINKED,
             EMAIL_CLAIMED,
         ] {
             let personal = personal_fields(event_type).expect("personal fields");

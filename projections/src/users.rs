@@ -143,7 +143,10 @@ impl Change {
             | OrganizationEvent::DelegationEnded { .. }
             | OrganizationEvent::ApiTokenIssued { .. }
             | OrganizationEvent::ApiTokenRevoked { .. }
-            | OrganizationEvent::RetentionEnded { .. } => return None,
+            | OrganizationEvent::RetentionEnded { .. }
+            | OrganizationEvent::SingleSignOnConfigured { .. }
+            | OrganizationEvent::SingleSignOnRemoved { .. }
+            | OrganizationEvent::IdentityLinked { .. } => return None,
         })
     }
 }

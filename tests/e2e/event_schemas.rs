@@ -13,6 +13,7 @@ use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::testing::{store_row, StoredRow};
 use expensewise_infra::{Database, EventStore, GlobalPosition};
+use expensewise_tests::oidc::{self, oidc_client, OidcProvider};
 use expensewise_tests::{
     event_metadata, expect_status, expense_body, on_both_backends,
     store_pre_credentials_organization, store_v1_registration, Backend, TestApp, User, PASSWORD,
@@ -178,6 +179,30 @@ pub(crate) async fn every_kind_of_event(app: &TestApp, admin: &User) {
         .await;
     let approver = app.login("bob@acme.test").await;
     let finance = app.add_user(&admin, "fin@acme.test", "finance").await;
+
+    // Single sign-on set, a member linked to their account by signing in, and off again.
+    let provider = OidcProvider::start(
+        json!([oidc_client("expensewise", &oidc::callback())]),
+        json!({"eve-1": {"email": "eve@acme.test", "email_verified": true}}),
+        &oidc::key_file(),
+    );
+    app.send_ok(
+        Method::PUT,
+        "/v1/sso",
+        &admin,
+        json!({"issuer": provider.issuer(), "client_id": "expensewise",
+               "client_secret": oidc::CLIENT_SECRET, "allowed_domains": ["acme.test"],
+               "default_role": "employee", "password_sign_in": true}),
+    )
+    .await;
+    let (status, linked, _) = oidc::sign_in(&app.base, &admin.organization_id, "eve-1").await;
+    assert_eq!(status, StatusCode::OK, "{linked}");
+    let removed = app
+        .request(Method::DELETE, "/v1/sso", Some(&admin.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
 
     // Uploads come with the receipts API; here the store records them as it will.
     let db = app.database.connect().await;
@@ -620,7 +645,10 @@ async fn store_v1_upload(db: &Database) {
 }
 
 async fn every_event_matches_its_schema(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::builder(backend)
+        .env(oidc::sso_environment())
+        .start()
+        .await;
     let admin = app.register("Acme", "ada@acme.test").await;
     every_kind_of_event(&app, &admin).await;
 
@@ -652,7 +680,7 @@ async fn every_event_matches_its_schema(backend: Backend) {
         report.used, report.schemas,
         "every schema describes an event the product writes, and every type was written"
     );
-    assert_eq!(report.schemas.len(), 54);
+    assert_eq!(report.schemas.len(), 57);
     let written: std::collections::BTreeSet<&str> = report
         .schemas
         .iter()

@@ -38,6 +38,7 @@ mod replay;
 mod retention;
 mod shredding;
 mod shutdown;
+mod sso;
 mod tokens;
 mod tracing;
 mod webhooks;

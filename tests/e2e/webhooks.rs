@@ -82,6 +82,7 @@ async fn every_event_type_arrives_once_per_id_through_a_sender_kill_and_a_receiv
         format!("127.0.0.1:{}", receiver.port),
     )];
     env.extend(quick_retries());
+    env.extend(expensewise_tests::oidc::sso_environment());
     let app = TestApp::builder(Backend::Postgres)
         .env(env.clone())
         .roles(Roles {

@@ -7,6 +7,7 @@
 
 mod app;
 mod client;
+pub mod oidc;
 mod process;
 mod receipts;
 mod responses;

@@ -11,6 +11,7 @@ pub mod exports;
 pub mod policy;
 pub mod receipts;
 pub mod service;
+pub mod sso;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

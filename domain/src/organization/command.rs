@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::TokenScope;
+use super::{SingleSignOn, TokenScope};
 use crate::actor::Role;
 use crate::money::Currency;
 
@@ -49,7 +49,10 @@ pub enum OrganizationCommand {
     },
     /// A user sets a new password for themselves (the caller has checked the current
     /// one); the event says only that it changed.
-    ChangePassword { actor_id: Uuid, at: DateTime<Utc> },
+    ChangePassword {
+        actor_id: Uuid,
+        at: DateTime<Utc>,
+    },
     /// A user gives a program a personal access token of their own (its secret is made
     /// and kept outside the domain).
     IssueToken {
@@ -92,6 +95,34 @@ pub enum OrganizationCommand {
     RevokeToken {
         actor_id: Uuid,
         token_id: Uuid,
+        at: DateTime<Utc>,
+    },
+    /// An admin sets the organization's single sign-on (its secret, if any, is kept
+    /// outside the domain).
+    ConfigureSingleSignOn {
+        actor_id: Uuid,
+        settings: SingleSignOn,
+        at: DateTime<Utc>,
+    },
+    RemoveSingleSignOn {
+        actor_id: Uuid,
+        at: DateTime<Utc>,
+    },
+    /// Someone the organization's issuer vouched for signs in for the first time: they
+    /// become a user in the default role, linked to their account there. `user.user_id`
+    /// is `sso::user_id_for` the account.
+    JoinBySingleSignOn {
+        user: NewUser,
+        issuer: String,
+        subject: String,
+        at: DateTime<Utc>,
+    },
+    /// A member signs in through the issuer for the first time (the issuer vouched for
+    /// their address): their account there is theirs from now on.
+    LinkIdentity {
+        user_id: Uuid,
+        issuer: String,
+        subject: String,
         at: DateTime<Utc>,
     },
 }

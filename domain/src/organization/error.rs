@@ -20,6 +20,12 @@ pub enum OrganizationError {
     TokenExists,
     #[error("the user was erased: their account cannot be opened again")]
     Erased,
+    #[error("single sign-on with this issuer is not set up for the organization")]
+    NoSingleSignOn,
+    #[error("the address's domain is not one the organization lets sign in")]
+    DomainNotAllowed,
+    #[error("the user is linked to another account of the issuer")]
+    IdentityTaken,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
 }
@@ -31,11 +37,14 @@ impl IntoRejection for OrganizationError {
             | Self::EmailInUse
             | Self::LastAdmin
             | Self::TokenExists
-            | Self::Erased => Rejection::Conflict(self.to_string()),
+            | Self::Erased
+            | Self::IdentityTaken => Rejection::Conflict(self.to_string()),
             Self::NotFound | Self::UserNotFound | Self::TokenNotFound => {
                 Rejection::NotFound(self.to_string())
             }
-            Self::NotAnAdmin => Rejection::Forbidden(self.to_string()),
+            Self::NotAnAdmin | Self::NoSingleSignOn | Self::DomainNotAllowed => {
+                Rejection::Forbidden(self.to_string())
+            }
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),
         }
     }

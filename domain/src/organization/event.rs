@@ -5,7 +5,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::TokenScope;
+use super::{SingleSignOn, TokenScope};
 use crate::actor::Role;
 use crate::money::Currency;
 
@@ -23,6 +23,9 @@ pub const RETENTION_ENDED: &str = "RetentionEnded";
 pub const MANAGER_SET: &str = "ManagerSet";
 pub const DELEGATION_SET: &str = "DelegationSet";
 pub const DELEGATION_ENDED: &str = "DelegationEnded";
+pub const SINGLE_SIGN_ON_CONFIGURED: &str = "SingleSignOnConfigured";
+pub const SINGLE_SIGN_ON_REMOVED: &str = "SingleSignOnRemoved";
+pub const IDENTITY_LINKED: &str = "IdentityLinked";
 
 /// Why booking vouchers are kept after their person is erased.
 pub const VOUCHER_RETENTION_BASIS: &str =
@@ -124,6 +127,21 @@ pub enum OrganizationEvent {
         user_id: Uuid,
         ended_at: DateTime<Utc>,
     },
+    /// An admin set the OpenID provider the organization's people sign in with (it
+    /// replaces earlier settings).
+    SingleSignOnConfigured {
+        settings: SingleSignOn,
+        configured_at: DateTime<Utc>,
+    },
+    /// An admin turned single sign-on off: passwords are the way in again.
+    SingleSignOnRemoved { removed_at: DateTime<Utc> },
+    /// The account `subject` of `issuer` signs in as `user_id` from now on.
+    IdentityLinked {
+        user_id: Uuid,
+        issuer: String,
+        subject: String,
+        linked_at: DateTime<Utc>,
+    },
     /// The retention of something an erased user left ended: it is erased too.
     RetentionEnded {
         user_id: Uuid,
@@ -149,6 +167,9 @@ impl DomainEvent for OrganizationEvent {
             Self::ManagerSet { .. } => MANAGER_SET,
             Self::DelegationSet { .. } => DELEGATION_SET,
             Self::DelegationEnded { .. } => DELEGATION_ENDED,
+            Self::SingleSignOnConfigured { .. } => SINGLE_SIGN_ON_CONFIGURED,
+            Self::SingleSignOnRemoved { .. } => SINGLE_SIGN_ON_REMOVED,
+            Self::IdentityLinked { .. } => IDENTITY_LINKED,
         }
         .to_string()
     }

@@ -5,6 +5,7 @@
 mod command;
 mod error;
 mod event;
+pub mod sso;
 #[cfg(test)]
 mod tests;
 mod tokens;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 pub use command::{NewUser, OrganizationCommand};
 pub use error::OrganizationError;
 pub use event::*;
+pub use sso::SingleSignOn;
 pub use tokens::{ApiToken, TokenScope};
 
 use crate::actor::Role;
@@ -82,6 +84,11 @@ pub struct Organization {
     /// Personal access tokens by id (snapshots from before tokens have none).
     #[serde(default)]
     tokens: BTreeMap<Uuid, ApiToken>,
+    #[serde(default)]
+    single_sign_on: Option<SingleSignOn>,
+    /// Users by their accounts at issuers (`sso::identity_key`).
+    #[serde(default)]
+    identities: BTreeMap<String, Uuid>,
     /// The number of events applied: the version clients see as `ETag`.
     version: u64,
 }
@@ -119,6 +126,35 @@ impl Organization {
 
     pub fn tokens(&self) -> impl Iterator<Item = (&Uuid, &ApiToken)> {
         self.tokens.iter()
+    }
+
+    pub fn single_sign_on(&self) -> Option<&SingleSignOn> {
+        self.single_sign_on.as_ref()
+    }
+
+    /// Whether members may sign in with a password (single sign-on can turn it off).
+    pub fn password_sign_in(&self) -> bool {
+        self.single_sign_on
+            .as_ref()
+            .is_none_or(|s| s.password_sign_in)
+    }
+
+    /// The user the account `subject` of `issuer` signs in as, once linked.
+    pub fn identity(&self, issuer: &str, subject: &str) -> Option<Uuid> {
+        self.identities
+            .get(&sso::identity_key(issuer, subject))
+            .copied()
+    }
+
+    /// The organization's issuer, when it is `issuer`.
+    fn issuer(&self, issuer: &str) -> Result<&SingleSignOn, OrganizationError> {
+        if !self.registered {
+            return Err(OrganizationError::NotFound);
+        }
+        self.single_sign_on
+            .as_ref()
+            .filter(|s| s.issuer == issuer)
+            .ok_or(OrganizationError::NoSingleSignOn)
     }
 
     /// The member's role if they may act at all: present and active.
@@ -527,6 +563,107 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            OrganizationCommand::ConfigureSingleSignOn {
+                actor_id,
+                settings,
+                at,
+            } => {
+                self.require_admin(actor_id)?;
+                let settings = settings.validated().map_err(OrganizationError::Invalid)?;
+                if self.single_sign_on.as_ref() == Some(&settings) {
+                    return Ok(());
+                }
+                let event = OrganizationEvent::SingleSignOnConfigured {
+                    settings,
+                    configured_at: at,
+                };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::RemoveSingleSignOn { actor_id, at } => {
+                self.require_admin(actor_id)?;
+                if self.single_sign_on.is_none() {
+                    return Ok(());
+                }
+                let event = OrganizationEvent::SingleSignOnRemoved { removed_at: at };
+                sink.write(event, self).await;
+            }
+            OrganizationCommand::JoinBySingleSignOn {
+                user,
+                issuer,
+                subject,
+                at,
+            } => {
+                let settings = self.issuer(&issuer)?;
+                if let Some(linked) = self.identity(&issuer, &subject) {
+                    // A first sign-in that raced another of the same account: one user.
+                    return if linked == user.user_id {
+                        Ok(())
+                    } else {
+                        Err(OrganizationError::IdentityTaken)
+                    };
+                }
+                if self.members.contains_key(&user.user_id) {
+                    return Err(OrganizationError::EmailInUse);
+                }
+                let role = settings.default_role;
+                let (name, email) = self.validate_new_user(&user)?;
+                if !settings.allows(&email) {
+                    return Err(OrganizationError::DomainNotAllowed);
+                }
+                let added = OrganizationEvent::UserAdded {
+                    user_id: user.user_id,
+                    name,
+                    email,
+                    role,
+                    added_at: at,
+                };
+                let linked = OrganizationEvent::IdentityLinked {
+                    user_id: user.user_id,
+                    issuer,
+                    subject,
+                    linked_at: at,
+                };
+                sink.write(added, self).await;
+                sink.write(linked, self).await;
+            }
+            OrganizationCommand::LinkIdentity {
+                user_id,
+                issuer,
+                subject,
+                at,
+            } => {
+                let settings = self.issuer(&issuer)?;
+                let member = self
+                    .members
+                    .get(&user_id)
+                    .ok_or(OrganizationError::UserNotFound)?;
+                if member.erasure.is_some() {
+                    return Err(OrganizationError::Erased);
+                }
+                if !settings.allows(&member.email) {
+                    return Err(OrganizationError::DomainNotAllowed);
+                }
+                match self.identity(&issuer, &subject) {
+                    Some(linked) if linked == user_id => return Ok(()),
+                    Some(_) => return Err(OrganizationError::IdentityTaken),
+                    None => {}
+                }
+                let prefix = sso::identity_key(&issuer, "");
+                let other = self
+                    .identities
+                    .iter()
+                    .any(|(key, id)| *id == user_id && key.starts_with(&prefix));
+                if other {
+                    return Err(OrganizationError::IdentityTaken);
+                }
+                let event = OrganizationEvent::IdentityLinked {
+                    user_id,
+                    issuer,
+                    subject,
+                    linked_at: at,
+                };
+                sink.write(event, self).await;
+            }
             OrganizationCommand::ChangePassword { actor_id, at } => {
                 self.acting_member(actor_id)?;
                 let event = OrganizationEvent::PasswordChanged {
@@ -684,6 +821,21 @@ impl Aggregate for Organization {
                     token.revoked = true;
                     token.name = crate::personal::ERASED.to_string();
                 }
+            }
+            OrganizationEvent::SingleSignOnConfigured { settings, .. } => {
+                self.single_sign_on = Some(settings);
+            }
+            OrganizationEvent::SingleSignOnRemoved { .. } => {
+                self.single_sign_on = None;
+            }
+            OrganizationEvent::IdentityLinked {
+                user_id,
+                issuer,
+                subject,
+                ..
+            } => {
+                self.identities
+                    .insert(sso::identity_key(&issuer, &subject), user_id);
             }
             OrganizationEvent::RetentionEnded {
                 user_id,

@@ -654,3 +654,182 @@ fn people_who_approve_delegate_for_a_period() {
         );
     }
 }
+
+const ISSUER: &str = "https://id.acme.test";
+
+fn sso_settings() -> SingleSignOn {
+    SingleSignOn {
+        issuer: ISSUER.into(),
+        client_id: " expensewise ".into(),
+        secret_id: None,
+        allowed_domains: vec!["@Acme.test".into(), "acme.test".into()],
+        default_role: Role::Employee,
+        password_sign_in: false,
+    }
+}
+
+fn sso_configured() -> OrganizationEvent {
+    OrganizationEvent::SingleSignOnConfigured {
+        settings: SingleSignOn {
+            client_id: "expensewise".into(),
+            allowed_domains: vec!["acme.test".into()],
+            ..sso_settings()
+        },
+        configured_at: at(),
+    }
+}
+
+#[test]
+fn an_admin_sets_single_sign_on_in_its_normal_form_and_it_turns_passwords_off() {
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::ConfigureSingleSignOn {
+            actor_id: admin_id(),
+            settings: sso_settings(),
+            at: at(),
+        })
+        .then_expect_events(vec![sso_configured()]);
+    let mut org = Organization::default();
+    org.apply(registered());
+    assert!(org.password_sign_in());
+    org.apply(sso_configured());
+    assert!(!org.password_sign_in());
+    org.apply(OrganizationEvent::SingleSignOnRemoved { removed_at: at() });
+    assert!(org.password_sign_in());
+}
+
+#[test]
+fn single_sign_on_settings_are_checked_and_never_make_admins() {
+    let result = Fixture::with(())
+        .given(vec![registered()])
+        .when(OrganizationCommand::ConfigureSingleSignOn {
+            actor_id: admin_id(),
+            settings: SingleSignOn {
+                issuer: "id.acme.test".into(),
+                client_id: " ".into(),
+                allowed_domains: vec!["not a domain".into()],
+                default_role: Role::Admin,
+                ..sso_settings()
+            },
+            at: at(),
+        })
+        .inspect_result();
+    let Err(OrganizationError::Invalid(fields)) = result else {
+        panic!("{result:?}");
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(
+        names,
+        ["issuer", "client_id", "allowed_domains", "default_role"]
+    );
+    Fixture::with(())
+        .given(vec![registered(), user_added(2, Role::Employee)])
+        .when(OrganizationCommand::ConfigureSingleSignOn {
+            actor_id: Uuid::from_u128(2),
+            settings: sso_settings(),
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::NotAnAdmin);
+}
+
+#[test]
+fn a_first_sign_in_adds_a_linked_user_once_in_the_default_role() {
+    let user = new_user(7, "eve@acme.test");
+    let join = || OrganizationCommand::JoinBySingleSignOn {
+        user: user.clone(),
+        issuer: ISSUER.into(),
+        subject: "eve-1".into(),
+        at: at(),
+    };
+    let added = OrganizationEvent::UserAdded {
+        user_id: user.user_id,
+        name: user.name.clone(),
+        email: "eve@acme.test".into(),
+        role: Role::Employee,
+        added_at: at(),
+    };
+    let linked = OrganizationEvent::IdentityLinked {
+        user_id: user.user_id,
+        issuer: ISSUER.into(),
+        subject: "eve-1".into(),
+        linked_at: at(),
+    };
+    Fixture::with(())
+        .given(vec![registered(), sso_configured()])
+        .when(join())
+        .then_expect_events(vec![added.clone(), linked.clone()]);
+    // The same account racing its own first sign-in: nothing more.
+    Fixture::with(())
+        .given(vec![registered(), sso_configured(), added, linked.clone()])
+        .when(join())
+        .then_expect_events(vec![]);
+    let mut org = Organization::default();
+    org.apply(registered());
+    org.apply(sso_configured());
+    org.apply(linked);
+    assert_eq!(org.identity(ISSUER, "eve-1"), Some(user.user_id));
+    assert_eq!(org.identity("https://other.test", "eve-1"), None);
+}
+
+#[test]
+fn a_first_sign_in_needs_the_issuer_and_an_allowed_domain() {
+    let join = |issuer: &str, email: &str| OrganizationCommand::JoinBySingleSignOn {
+        user: new_user(7, email),
+        issuer: issuer.into(),
+        subject: "eve-1".into(),
+        at: at(),
+    };
+    Fixture::with(())
+        .given(vec![registered()])
+        .when(join(ISSUER, "eve@acme.test"))
+        .then_expect_error(OrganizationError::NoSingleSignOn);
+    Fixture::with(())
+        .given(vec![registered(), sso_configured()])
+        .when(join("https://evil.test", "eve@acme.test"))
+        .then_expect_error(OrganizationError::NoSingleSignOn);
+    Fixture::with(())
+        .given(vec![registered(), sso_configured()])
+        .when(join(ISSUER, "eve@acme.test.evil.test"))
+        .then_expect_error(OrganizationError::DomainNotAllowed);
+}
+
+#[test]
+fn a_member_is_linked_to_one_account_of_the_issuer() {
+    let link = |user: u128, subject: &str| OrganizationCommand::LinkIdentity {
+        user_id: Uuid::from_u128(user),
+        issuer: ISSUER.into(),
+        subject: subject.into(),
+        at: at(),
+    };
+    let linked = OrganizationEvent::IdentityLinked {
+        user_id: Uuid::from_u128(2),
+        issuer: ISSUER.into(),
+        subject: "two".into(),
+        linked_at: at(),
+    };
+    let given = || {
+        vec![
+            registered(),
+            user_added(2, Role::Employee),
+            sso_configured(),
+        ]
+    };
+    Fixture::with(())
+        .given(given())
+        .when(link(2, "two"))
+        .then_expect_events(vec![linked.clone()]);
+    let mut later = given();
+    later.push(linked);
+    Fixture::with(())
+        .given(later.clone())
+        .when(link(2, "two"))
+        .then_expect_events(vec![]);
+    Fixture::with(())
+        .given(later.clone())
+        .when(link(2, "another"))
+        .then_expect_error(OrganizationError::IdentityTaken);
+    Fixture::with(())
+        .given(later)
+        .when(link(1, "two"))
+        .then_expect_error(OrganizationError::IdentityTaken);
+}

@@ -22,7 +22,8 @@ pub use local_secret::{local_audit_key, local_data_key, local_secret};
 pub use sections::{
     AuditConfig, AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig,
     MailConfig, OcrConfig, OcrsModels, RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode,
-    SmtpConfig, SmtpSecurity, StreamConfig, TelemetryConfig, WebhookConfig, DEFAULT_PDF_PAGES,
+    SmtpConfig, SmtpSecurity, SsoConfig, StreamConfig, TelemetryConfig, WebhookConfig,
+    DEFAULT_PDF_PAGES,
 };
 use source::Source;
 
@@ -85,6 +86,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub limits: LimitsConfig,
     pub webhooks: WebhookConfig,
+    pub sso: SsoConfig,
 }
 
 /// Shortest JWT secret accepted in production: 256 bits for HS256.
@@ -161,6 +163,7 @@ impl Config {
             telemetry: TelemetryConfig::parse(&source)?,
             limits: LimitsConfig::parse(&source)?,
             webhooks: WebhookConfig::parse(&source)?,
+            sso: SsoConfig::parse(&source)?,
             app_env,
             data_dir,
         })

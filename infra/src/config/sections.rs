@@ -603,3 +603,27 @@ impl WebhookConfig {
         })
     }
 }
+
+/// Single sign-on: where the OpenID providers organizations register may be.
+#[derive(Debug, Clone)]
+pub struct SsoConfig {
+    /// `SSO_ALLOW_PRIVATE`: internal addresses an issuer may have after all (an identity
+    /// provider inside the company network), as `WEBHOOK_ALLOW_PRIVATE` reads. Issuers
+    /// at addresses it allows may also be plain `http://`.
+    pub allowance: expensewise_domain::webhook::address::Allowance,
+    /// `SSO_TIMEOUT` (10 s): for each request to an issuer.
+    pub timeout: Duration,
+}
+
+impl SsoConfig {
+    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
+        let allowance = expensewise_domain::webhook::address::Allowance::parse(
+            &source.get_or("SSO_ALLOW_PRIVATE", "false"),
+        )
+        .map_err(|m| invalid("SSO_ALLOW_PRIVATE", m))?;
+        Ok(Self {
+            allowance,
+            timeout: source.duration("SSO_TIMEOUT", Duration::from_secs(10))?,
+        })
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod erasure;
 pub mod passwords;
+pub mod sso;
 pub mod subject_access;
 pub mod tokens;
 
@@ -242,6 +243,7 @@ pub struct SignedIn {
 
 /// The active user with this e-mail address and password, if there is one. Whether the
 /// address is unknown or the password wrong is not told apart, and costs the same time.
+/// Where the organization turned password sign-in off, the right password is refused.
 pub async fn sign_in(
     store: &EventStore,
     email: &str,
@@ -261,20 +263,27 @@ pub async fn sign_in(
                     org.member(holder.user_id)
                         .filter(|m| m.active)
                         .cloned()
-                        .map(|m| (holder, m))
+                        .map(|m| (holder, m, org.password_sign_in()))
                 }
             }
         }
     };
     let hash = match &account {
-        Some((holder, _)) => credentials::password_hash(store.database(), holder.user_id)
+        Some((holder, _, _)) => credentials::password_hash(store.database(), holder.user_id)
             .await
             .map_err(anyhow::Error::from)?,
         None => None,
     };
     let verified = passwords::verify_password(password, hash).await?;
+    if let Some((_, _, false)) = account.as_ref().filter(|_| verified) {
+        // Told only to whoever knows the password: guessers learn nothing.
+        return Err(UseCaseError::forbidden(
+            "the organization signs in with single sign-on only: GET \
+             /v1/auth/sso/start?organization=<its id>",
+        ));
+    }
     Ok(match account {
-        Some((holder, member)) if verified => Some(SignedIn {
+        Some((holder, member, _)) if verified => Some(SignedIn {
             user_id: holder.user_id,
             organization_id: holder.organization_id,
             role: member.role,
