@@ -274,6 +274,7 @@ impl Background {
                     max_deliver: 10,
                     first_retry: Duration::from_secs(2),
                     max_retry: Duration::from_secs(300),
+                    ..Delivery::default()
                 };
                 let email = Arc::new(email);
                 tasks.push(tokio::spawn(remind_approvers(

@@ -4,7 +4,9 @@
 //!   handles, with explicit acks. Replicas of a worker share the durable consumer, so each
 //!   event goes to one of them. A failed event is redelivered with growing delays; after
 //!   [`Delivery::max_deliver`] attempts it is published to the dead-letter subject
-//!   `expensewise.dead.<worker>` (kept on its own stream) and the worker moves on.
+//!   `expensewise.dead.<worker>` (kept on its own stream) and the worker moves on. When
+//!   JetStream gives a message up itself (its last delivery went to a worker that died
+//!   holding it), its advisory is turned into that dead letter instead.
 //! - **Event store** (the embedded default, or no NATS): an in-process tail from the
 //!   worker's checkpoint, retrying the same way and recording what it gives up on in the
 //!   `dead_letters` table.
@@ -18,7 +20,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use async_nats::jetstream::{self, stream, AckKind};
 use async_trait::async_trait;
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use tokio::sync::watch;
 
 use crate::checkpoints;
@@ -60,6 +62,10 @@ pub struct Delivery {
     /// The wait after the first failure; it doubles after each further one.
     pub first_retry: Duration,
     pub max_retry: Duration,
+    /// How long JetStream waits for an answer before delivering a message again: a
+    /// worker that dies holding a message gives it up this soon; a live one keeps it
+    /// with progress acknowledgements however long it works.
+    pub ack_wait: Duration,
 }
 
 impl Default for Delivery {
@@ -68,6 +74,7 @@ impl Default for Delivery {
             max_deliver: 5,
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(60),
+            ack_wait: Duration::from_secs(30),
         }
     }
 }
@@ -280,7 +287,8 @@ pub async fn ensure_dead_letter_stream(js: &jetstream::Context) -> anyhow::Resul
     .map_err(|e| anyhow::anyhow!("cannot create the JetStream stream {DEAD_LETTER_STREAM}: {e}"))
 }
 
-async fn durable(
+/// The worker's durable consumer, created, or updated to this configuration.
+pub async fn durable(
     js: &jetstream::Context,
     handler: &dyn Handler,
     delivery: Delivery,
@@ -299,9 +307,7 @@ async fn durable(
                 .map(|(a, t)| format!("{SUBJECT_PREFIX}.{a}.{t}"))
                 .collect(),
             ack_policy: AckPolicy::Explicit,
-            // A worker that dies holding a message gives it up this soon; a live one
-            // keeps it with progress acknowledgements however long it works.
-            ack_wait: ACK_WAIT,
+            ack_wait: delivery.ack_wait,
             // One delivery beyond the limit: the one that finds the attempts used up
             // (by failures, or by workers that died handling it) and dead-letters it.
             max_deliver: i64::from(delivery.max_deliver) + 1,
@@ -325,7 +331,20 @@ async fn pull_messages(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let consumer = durable(js, handler, delivery).await?;
+    // One replica of the worker hears of each message JetStream gives up on.
+    let mut given_up = js
+        .client()
+        .queue_subscribe(
+            max_deliveries_subject(handler.name()),
+            format!("worker-{}", handler.name()),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribing to JetStream's advisories: {e}"))?;
+    let events = nats::ensure_stream(js).await?;
     while !*shutdown.borrow() {
+        while let Some(Some(advisory)) = given_up.next().now_or_never() {
+            dead_letter_given_up(js, &events, handler.name(), &advisory.payload).await?;
+        }
         // One at a time: replicas share the consumer, and messages waiting in one
         // replica's batch would idle while the others could work — and run out their
         // acknowledgement time.
@@ -351,13 +370,17 @@ async fn pull_messages(
                     "{} deliveries without an acknowledgement",
                     delivery.max_deliver
                 )),
-                Ok(event) => match reveal_and_handle(vault, handler, event, &message).await {
-                    Ok(()) => Outcome::Done,
-                    Err(e) if delivered >= delivery.max_deliver => {
-                        Outcome::GiveUp(format!("{e:#}"))
+                Ok(event) => {
+                    match reveal_and_handle(vault, handler, event, &message, delivery.ack_wait)
+                        .await
+                    {
+                        Ok(()) => Outcome::Done,
+                        Err(e) if delivered >= delivery.max_deliver => {
+                            Outcome::GiveUp(format!("{e:#}"))
+                        }
+                        Err(e) => Outcome::Retry(format!("{e:#}")),
                     }
-                    Err(e) => Outcome::Retry(format!("{e:#}")),
-                },
+                }
             };
             let ack = match outcome {
                 Outcome::Done => message.ack_with(AckKind::Ack).await,
@@ -388,9 +411,10 @@ async fn reveal_and_handle(
     handler: &dyn Handler,
     event: RecordedEvent,
     message: &jetstream::Message,
+    ack_wait: Duration,
 ) -> anyhow::Result<()> {
     let event = vault.reveal(event).await?;
-    handle_in_progress(handler, &event, message).await
+    handle_in_progress(handler, &event, message, ack_wait).await
 }
 
 /// Handles the event in a span that continues the trace the event was written in.
@@ -403,19 +427,17 @@ async fn traced(handler: &dyn Handler, event: &RecordedEvent) -> anyhow::Result<
     handler.handle(event).instrument(span).await
 }
 
-/// How long JetStream waits for an acknowledgement before delivering a message again.
-const ACK_WAIT: Duration = Duration::from_secs(30);
-
-/// Handles the event, telling JetStream every third of `ACK_WAIT` that the work goes on.
+/// Handles the event, telling JetStream every third of `ack_wait` that the work goes on.
 async fn handle_in_progress(
     handler: &dyn Handler,
     event: &RecordedEvent,
     message: &jetstream::Message,
+    ack_wait: Duration,
 ) -> anyhow::Result<()> {
     let handling = traced(handler, event);
     tokio::pin!(handling);
     let mut progress =
-        tokio::time::interval_at(tokio::time::Instant::now() + ACK_WAIT / 3, ACK_WAIT / 3);
+        tokio::time::interval_at(tokio::time::Instant::now() + ack_wait / 3, ack_wait / 3);
     loop {
         tokio::select! {
             result = &mut handling => return result,
@@ -436,21 +458,90 @@ pub async fn dead_letter(
     message: &jetstream::Message,
     reason: &str,
 ) -> anyhow::Result<()> {
-    let mut headers = message.headers.clone().unwrap_or_default();
-    // Header values cannot span lines.
-    headers.insert(ERROR_HEADER, reason.replace(['\r', '\n'], " ").as_str());
-    headers.insert("Expensewise-Original-Subject", message.subject.as_str());
-    tracing::error!(worker, subject = %message.subject, error = reason, "gave up on an event: dead letter");
-    metrics::counter!("expensewise_dead_letters_total", "worker" => worker.to_string())
-        .increment(1);
-    js.publish_with_headers(
-        dead_letter_subject(worker),
+    let headers = message.headers.clone().unwrap_or_default();
+    publish_dead_letter(
+        js,
+        worker,
+        &message.subject,
         headers,
         message.payload.clone(),
+        reason,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("publishing a dead letter: {e}"))?
+}
+
+/// The subject of JetStream's advisories about messages of `worker`'s consumer that
+/// reached their most deliveries.
+pub fn max_deliveries_subject(worker: &str) -> String {
+    format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.worker-{worker}",
+        nats::STREAM
+    )
+}
+
+/// Turns JetStream's advisory that it gave a message up into the dead letter: the
+/// message as stored, with why. The dead-letter stream drops a second copy (the same
+/// `Nats-Msg-Id`) should a worker have written it too.
+async fn dead_letter_given_up(
+    js: &jetstream::Context,
+    events: &stream::Stream,
+    worker: &str,
+    advisory: &[u8],
+) -> anyhow::Result<()> {
+    let advisory: serde_json::Value = serde_json::from_slice(advisory)
+        .map_err(|e| anyhow::anyhow!("JetStream's advisory does not read: {e}"))?;
+    let Some(sequence) = advisory["stream_seq"].as_u64() else {
+        tracing::warn!(worker, %advisory, "an advisory without a stream sequence");
+        return Ok(());
+    };
+    let message = match events.get_raw_message(sequence).await {
+        Ok(message) => message,
+        Err(e) => {
+            // Gone from the stream (its limits): the event stays in the store, and the
+            // error names it.
+            tracing::error!(worker, sequence, error = %e,
+                "JetStream gave up on a message that is no longer in its stream");
+            return Ok(());
+        }
+    };
+    let reason = format!(
+        "{} deliveries without an answer: the workers holding it stopped",
+        advisory["deliveries"].as_u64().unwrap_or_default()
+    );
+    publish_dead_letter(
+        js,
+        worker,
+        &message.subject,
+        message.headers,
+        message.payload,
+        &reason,
+    )
     .await
-    .map_err(|e| anyhow::anyhow!("JetStream did not store a dead letter: {e}"))?;
+}
+
+async fn publish_dead_letter(
+    js: &jetstream::Context,
+    worker: &str,
+    subject: &str,
+    mut headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+    reason: &str,
+) -> anyhow::Result<()> {
+    // Header values cannot span lines.
+    headers.insert(ERROR_HEADER, reason.replace(['\r', '\n'], " ").as_str());
+    headers.insert("Expensewise-Original-Subject", subject);
+    tracing::error!(
+        worker,
+        subject,
+        error = reason,
+        "gave up on an event: dead letter"
+    );
+    metrics::counter!("expensewise_dead_letters_total", "worker" => worker.to_string())
+        .increment(1);
+    js.publish_with_headers(dead_letter_subject(worker), headers, payload)
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing a dead letter: {e}"))?
+        .await
+        .map_err(|e| anyhow::anyhow!("JetStream did not store a dead letter: {e}"))?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
 use expensewise_infra::{nats, on_database, RecordedEvent};
 use expensewise_tests::{register_directly, Backend, NatsServer, TestDatabase};
+use futures::StreamExt;
 use tokio::sync::watch;
 
 /// Remembers which replica handled which organization; fails every attempt on the
@@ -57,6 +58,7 @@ const DELIVERY: Delivery = Delivery {
     max_deliver: 3,
     first_retry: Duration::from_millis(50),
     max_retry: Duration::from_millis(200),
+    ack_wait: Duration::from_secs(30),
 };
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -165,6 +167,82 @@ async fn on_jetstream_replicas_share_the_work_and_a_failing_event_is_dead_letter
         1,
         "one dead letter"
     );
+    db.close().await;
+    database.drop_database().await;
+}
+
+/// A message whose every delivery went to a worker that died holding it is given up by
+/// JetStream itself: its advisory becomes the dead letter the worker would have written.
+#[tokio::test]
+async fn a_message_every_holder_died_with_is_dead_lettered_from_jetstreams_advisory() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = database.event_store(&db).await;
+    let js = nats::connect(&nats.url).await.unwrap();
+    let delivery = Delivery {
+        max_deliver: 1,
+        ack_wait: Duration::from_secs(1),
+        ..DELIVERY
+    };
+    let log = Arc::new(Mutex::new(Log::default()));
+    let handler = Arc::new(Recorder {
+        replica: 0,
+        poisoned: String::new(),
+        log: log.clone(),
+    });
+    // The worker's own consumer: the test takes each delivery and drops it unanswered,
+    // as workers killed while holding the message would.
+    let held = consumer::durable(&js, handler.as_ref(), delivery)
+        .await
+        .unwrap();
+    let dead_letters = consumer::ensure_dead_letter_stream(&js).await.unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let relay = tokio::spawn(nats::run_relay(store.follow(), js.clone(), stopped.clone()));
+    let organization = register_directly(&store).await.to_string();
+    for expected in 1..=u64::from(delivery.max_deliver) + 1 {
+        let message = loop {
+            let mut batch = held
+                .fetch()
+                .max_messages(1)
+                .expires(Duration::from_secs(5))
+                .messages()
+                .await
+                .unwrap();
+            if let Some(message) = batch.next().await {
+                break message.unwrap();
+            }
+        };
+        assert_eq!(message.info().unwrap().delivered, expected as i64);
+    }
+    // A replica started now is given nothing more, but hears JetStream give up.
+    let feed = Feed::JetStream(Box::new(js.clone()), store.vault().clone());
+    let worker = tokio::spawn(consumer::run(feed, handler, delivery, stopped.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        if let Ok(message) = dead_letters.get_raw_message(1).await {
+            break message;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    relay.await.unwrap().unwrap();
+
+    assert_eq!(dead.subject.as_str(), "expensewise.dead.recorder");
+    let event_id = nats::event_id("organization", &organization, 1).to_string();
+    assert_eq!(
+        dead.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+        Some(event_id.as_str())
+    );
+    let error = dead
+        .headers
+        .get(consumer::ERROR_HEADER)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("2 deliveries without an answer"), "{error}");
+    assert!(log.lock().unwrap().attempts.is_empty(), "never handled");
     db.close().await;
     database.drop_database().await;
 }
