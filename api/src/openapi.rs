@@ -218,6 +218,14 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             let Some(operation) = operation else {
                 continue;
             };
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if let Some(schema) = parameter_format(&parameter.name) {
+                    parameter.schema = Some(schema);
+                }
+            }
             let has_body = operation.request_body.is_some();
             let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             // Which tokens may call it, from the table that enforces it.
@@ -266,4 +274,36 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
+}
+
+/// The forms of the parameters many operations share, as the server checks them: said
+/// once here instead of on every handler.
+fn parameter_format(name: &str) -> Option<utoipa::openapi::RefOr<utoipa::openapi::Schema>> {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat};
+    use utoipa::openapi::Type;
+
+    let text = |pattern: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+    };
+    // A place in the global order, `txid.position`, as pages give it. Consistency tokens
+    // have this form too, but are left undeclared: a well-formed token no write has
+    // reached yet waits, then answers 503, which generated requests must not be led to.
+    const POSITION: &str = r"^[0-9]{1,18}\.[0-9]{1,18}$";
+    Some(match name {
+        "after" => text(POSITION).into(),
+        // Visible ASCII, as the idempotency middleware takes it.
+        "Idempotency-Key" => text(r"^[!-~]{1,255}$").into(),
+        "If-Match" => text(r#"^(W/)?"[0-9]{1,18}"$"#).into(),
+        "as_of" => AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(text(POSITION))
+            .into(),
+        _ => return None,
+    })
 }

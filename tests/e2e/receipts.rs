@@ -210,17 +210,31 @@ async fn a_receipt_uploaded_for_an_expense_is_attached_to_it(backend: Backend) {
 async fn a_retried_upload_with_its_key_names_the_same_receipt(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
-    let send = || {
+    let send = |bytes: Vec<u8>| {
         app.request(Method::POST, "/v1/receipts", Some(&admin.token))
             .header("idempotency-key", "upload-1")
             .multipart(reqwest::multipart::Form::new().part(
                 "file",
-                reqwest::multipart::Part::bytes(TINY_PNG.to_vec()).file_name("a.png"),
+                reqwest::multipart::Part::bytes(bytes).file_name("a.png"),
             ))
             .send()
     };
-    let first = expect_status(send().await.unwrap(), StatusCode::ACCEPTED).await;
-    let second = expect_status(send().await.unwrap(), StatusCode::ACCEPTED).await;
+    let first = expect_status(send(TINY_PNG.to_vec()).await.unwrap(), StatusCode::ACCEPTED).await;
+    let second = expect_status(send(TINY_PNG.to_vec()).await.unwrap(), StatusCode::ACCEPTED).await;
+    // The key again with another file: refused, and the stored file stays the first.
+    let mut other = TINY_PNG.to_vec();
+    other.extend_from_slice(b"another file");
+    let problem =
+        expect_problem(send(other).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem.errors[0].field, "Idempotency-Key", "{problem:?}");
+    let file = app
+        .get(
+            &format!("/v1/receipts/{}/file", first["id"].as_str().unwrap()),
+            &admin.token,
+        )
+        .await;
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), TINY_PNG);
     // The same receipt, as it is now: OCR may have read it in between.
     for field in ["id", "sha256", "size", "uploaded_at", "uploader_id"] {
         assert_eq!(first[field], second[field], "{field}");

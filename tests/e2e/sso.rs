@@ -202,27 +202,35 @@ async fn people_sign_in_through_their_organizations_openid_provider(backend: Bac
     let (status, _, _) = sign_in(&app.base, &organization, "bob-51c2").await;
     assert_eq!(status, StatusCode::OK);
 
-    // The history says who was linked to which account, and when settings changed.
-    let history = app
-        .send_ok(
-            Method::GET,
-            "/v1/audit/events?aggregate_type=organization&limit=1000",
-            &admin,
-            Value::Null,
-        )
-        .await;
-    let types: Vec<&str> = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect();
-    let count = |t: &str| types.iter().filter(|x| **x == t).count();
-    assert_eq!(
-        (count("SingleSignOnConfigured"), count("IdentityLinked")),
-        (2, 3),
-        "{types:?}"
-    );
+    // The history says who was linked to which account, and when settings changed (the
+    // audit log lists an event once every earlier transaction has ended: asked again).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let history = app
+            .send_ok(
+                Method::GET,
+                "/v1/audit/events?aggregate_type=organization&limit=1000",
+                &admin,
+                Value::Null,
+            )
+            .await;
+        let types: Vec<&str> = history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
+        let count = |t: &str| types.iter().filter(|x| **x == t).count();
+        let counts = (count("SingleSignOnConfigured"), count("IdentityLinked"));
+        if counts == (2, 3) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{counts:?} in {types:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // The issuer's ids of people are sealed in the log, like their addresses.
     let db = app.database.connect().await;

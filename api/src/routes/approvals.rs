@@ -23,8 +23,12 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct QueueParams {
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(
+        pattern = r"^[0-9]{1,18}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub cursor: Option<String>,
     /// A command's `X-Consistency-Token` (the header works too).
     pub consistency_token: Option<String>,

@@ -39,6 +39,7 @@ pub struct AuditParams {
     /// the previous page).
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100). Ignored when streaming NDJSON.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
@@ -363,8 +364,10 @@ pub async fn event_proof(
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyParams {
     /// The older tree's size (a signed checkpoint's).
+    #[param(minimum = 1)]
     pub from: u64,
     /// The newer tree's size (a signed checkpoint's; default: the newest).
+    #[param(minimum = 1)]
     pub to: Option<u64>,
 }
 
@@ -429,6 +432,7 @@ pub async fn consistency(
 pub struct ExportParams {
     /// `ndjson` (default: every event, one per line), `csv` or `gdpdu` (a ZIP of the
     /// export's files: docs/audit-log.md, "Exports").
+    #[param(pattern = "^(ndjson|csv|gdpdu)$")]
     pub format: Option<String>,
     /// Events recorded at or after this time.
     pub from: Option<DateTime<Utc>>,

@@ -243,7 +243,6 @@ pub async fn start(
     params(CallbackParams),
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
-        (status = 400, description = "Neither a code nor an error came back"),
         (status = 401, description = "Not signed in: the answer does not prove who the person is, or they may not sign in (`detail` says why)"),
         (status = 502, description = "The issuer cannot be asked"),
     )
@@ -260,8 +259,8 @@ pub async fn callback(
         )));
     }
     let (Some(state), Some(code)) = (params.state, params.code) else {
-        return Err(ApiError::bad_request(
-            "the issuer's answer needs `state` and `code` (or `error`)",
+        return Err(ApiError::unauthorized(
+            "not signed in: the issuer's answer has no `state` and `code` (nor an `error`)",
         ));
     };
     let metadata = meta.metadata(Uuid::nil(), None);

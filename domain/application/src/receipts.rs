@@ -128,6 +128,26 @@ pub async fn upload(
         }
     }
     let id = new.id;
+    // A retry of an upload answers what the first one made, and changes nothing; the
+    // same retry key with another file is refused before anything is stored.
+    let earlier = store.current::<Receipt>(&id.to_string()).await?;
+    if let Some(state) = earlier.aggregate.state.as_ref() {
+        if earlier.aggregate.visible_to(&actor).map(|s| s.uploader_id) != Some(actor.user_id) {
+            return Err(UseCaseError::conflict("the receipt already exists"));
+        }
+        if state.sha256 != new.file.sha256 {
+            return Err(UseCaseError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request",
+            ));
+        }
+        let receipt = state.clone();
+        return Ok(Uploaded {
+            id,
+            receipt,
+            head: earlier.head,
+        });
+    }
     let duplicate_of =
         receipts_model::first_with_digest(db, actor.organization_id, &new.file.sha256)
             .await?
@@ -172,10 +192,19 @@ pub async fn upload(
         .await
     {
         Err(CommandError::Rejected(expensewise_domain::receipt::ReceiptError::AlreadyExists)) => {
+            // Another upload of this id won the race: the same file, or a refusal. (Its
+            // file and ours share one storage key, so two different files racing under
+            // one retry key can still leave the loser's bytes there: not guarded yet.)
             let existing = store.current::<Receipt>(&id.to_string()).await?;
-            let uploader = existing.aggregate.visible_to(&actor).map(|s| s.uploader_id);
-            if uploader != Some(actor.user_id) {
+            let theirs = existing.aggregate.visible_to(&actor);
+            if theirs.map(|s| s.uploader_id) != Some(actor.user_id) {
                 return Err(UseCaseError::conflict("the receipt already exists"));
+            }
+            if theirs.is_some_and(|s| s.sha256 != new.file.sha256) {
+                return Err(UseCaseError::invalid(
+                    "Idempotency-Key",
+                    "was already used for a different request",
+                ));
             }
             existing
         }

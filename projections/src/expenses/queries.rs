@@ -1,6 +1,6 @@
 //! Queries of the expenses read model: lists, the approvals queue, one expense, summaries.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use expensewise_domain::exchange::Rate;
 use expensewise_domain::expense::AGGREGATE_TYPE;
 use expensewise_domain::expense::{Export, StepApproval};
@@ -197,14 +197,21 @@ pub struct ListCursor {
 }
 
 impl ListCursor {
+    /// The day as a number (days since 1 January of year 1), so that the cursor's form
+    /// is one the API document can state exactly.
     pub fn encode(&self) -> String {
-        format!("{}_{}", self.spent_on, self.id)
+        format!("{}_{}", self.spent_on.num_days_from_ce(), self.id)
     }
 
+    /// A day past the calendar's end reads as its last day: the page after it is empty.
     pub fn decode(text: &str) -> Option<ListCursor> {
-        let (date, id) = text.split_once('_')?;
+        let (days, id) = text.split_once('_')?;
+        let days: u64 = days.parse().ok()?;
         Some(ListCursor {
-            spent_on: date.parse().ok()?,
+            spent_on: i32::try_from(days)
+                .ok()
+                .and_then(NaiveDate::from_num_days_from_ce_opt)
+                .unwrap_or(NaiveDate::MAX),
             id: Uuid::parse_str(id).ok()?,
         })
     }
@@ -320,11 +327,11 @@ pub struct ChangedCursor {
 
 impl ChangedCursor {
     pub fn encode(&self) -> String {
-        format!("u{}_{}", self.updated_at.timestamp_micros(), self.id)
+        format!("{}_{}", self.updated_at.timestamp_micros(), self.id)
     }
 
     pub fn decode(text: &str) -> Option<ChangedCursor> {
-        let (micros, id) = text.strip_prefix('u')?.split_once('_')?;
+        let (micros, id) = text.split_once('_')?;
         Some(ChangedCursor {
             updated_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
             id: Uuid::parse_str(id).ok()?,

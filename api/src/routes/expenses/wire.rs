@@ -412,8 +412,12 @@ pub struct ListParams {
     /// for clients that poll for changes (deletions are not listed: webhooks tell them).
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(
+        pattern = r"^[0-9]{1,16}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub cursor: Option<String>,
     /// A command's `X-Consistency-Token` (the header works too).
     pub consistency_token: Option<String>,

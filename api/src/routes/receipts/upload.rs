@@ -107,7 +107,7 @@ async fn field_text(field: multer::Field<'static>) -> ApiResult<String> {
         (status = 409, description = "The expense can no longer take receipts"),
         (status = 413, description = "Larger than the limit (10 MiB by default)"),
         (status = 415, description = "Not a PNG, JPEG, WebP, TIFF or PDF file"),
-        (status = 422, description = "Invalid input (missing or empty file, bad fields)"),
+        (status = 422, description = "Invalid input (missing or empty file, bad fields), or an Idempotency-Key used before for another file"),
     ),
     security(("bearer" = []))
 )]
