@@ -395,3 +395,36 @@ pub async fn find(
     });
     Ok(found)
 }
+
+/// Forgets finished deliveries (delivered or given up) that ended before `before`, with
+/// their attempts, a thousand at a time: the delivery log keeps what the retention says.
+/// Returns how many deliveries went.
+pub async fn purge_finished(db: &Database, before: DateTime<Utc>) -> anyhow::Result<u64> {
+    let before = millis(before);
+    let old = "SELECT id FROM webhook_deliveries \
+               WHERE state <> 'pending' AND finished_ms < $1 LIMIT 1000";
+    let mut purged = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let gone = on_tx!(&mut tx, |conn| {
+            sqlx::query(&format!(
+                "DELETE FROM webhook_attempts WHERE delivery_id IN ({old})"
+            ))
+            .bind(before)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(&format!(
+                "DELETE FROM webhook_deliveries WHERE id IN ({old}) AND state <> 'pending'"
+            ))
+            .bind(before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        purged += gone;
+        if gone == 0 {
+            return Ok(purged);
+        }
+    }
+}

@@ -612,3 +612,74 @@ async fn signatures_rotate_tampering_fails_internal_addresses_are_refused_and_fa
     );
     app.finish().await;
 }
+
+/// The delivery log keeps finished deliveries for `WEBHOOK_LOG_RETENTION`, then forgets
+/// them; what is still being retried stays, however old.
+#[tokio::test]
+async fn the_delivery_log_forgets_finished_deliveries_after_its_retention() {
+    let receiver = WebhookReceiver::start();
+    let env = vec![
+        ("WEBHOOK_ALLOW_PRIVATE", "true".to_string()),
+        ("WEBHOOK_LOG_RETENTION", "2s".into()),
+        ("WEBHOOK_RETRY_FIRST", "1h".into()),
+        ("WEBHOOK_RETRY_LONGEST", "1h".into()),
+    ];
+    let app = TestApp::builder(Backend::Sqlite).env(env).start().await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let only_created = |url: String| json!({"url": url, "event_types": ["ExpenseCreated"]});
+    let (answering, secret) = add_endpoint(&app, &admin, only_created(receiver.url())).await;
+    receiver.trust(&[&secret]);
+    let (failing, _) = add_endpoint(
+        &app,
+        &admin,
+        only_created("http://127.0.0.1:9/nowhere".into()),
+    )
+    .await;
+    app.create_expense(&admin).await;
+    wait_for(&receiver, 30, "the expense's message", |m| {
+        m.iter().any(verified)
+    })
+    .await;
+    let log = |endpoint: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.send_ok(
+                Method::GET,
+                &format!("/v1/webhooks/{endpoint}/deliveries"),
+                admin,
+                Value::Null,
+            )
+            .await["items"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let delivered = log(answering.clone()).await;
+    assert_eq!(delivered.len(), 1, "in the log until its retention ends");
+    assert_eq!(delivered[0]["state"], "delivered", "{delivered:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = log(failing.clone()).await;
+        if pending.first().is_some_and(|d| d["attempts"] == 1) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{pending:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        if log(answering.clone()).await.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivered message is still in the log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pending = log(failing).await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0]["state"], "pending", "{pending:?}");
+    app.finish().await;
+}

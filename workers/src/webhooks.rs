@@ -122,7 +122,23 @@ impl WebhookSender {
         };
         let mut position = checkpoints::load(&db, CHECKPOINT).await?;
         let mut wake = Wake::new(db.clone(), follow.appends.clone());
+        // The leader also keeps the delivery log to its retention, every half of it (at
+        // most hourly).
+        let retention = self.settings.log_retention;
+        let purge_every = (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        let mut purged_at: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
+            if purged_at.is_none_or(|at| at.elapsed() >= purge_every) {
+                let before = chrono::Duration::from_std(retention)
+                    .ok()
+                    .and_then(|r| Utc::now().checked_sub_signed(r))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                let purged = stored::purge_finished(&db, before).await?;
+                if purged > 0 {
+                    tracing::info!(purged, "webhook deliveries past their retention forgotten");
+                }
+                purged_at = Some(std::time::Instant::now());
+            }
             let events = follow.tail.read_after(position, BATCH).await?;
             let Some(last) = events.last().map(|e| e.global) else {
                 tokio::select! {

@@ -568,6 +568,8 @@ pub struct WebhookConfig {
     /// `WEBHOOK_RETRY_FIRST` (10 s), doubling up to `WEBHOOK_RETRY_LONGEST` (12 h),
     /// until `WEBHOOK_GIVE_UP_AFTER` (3 d) has passed since the first attempt.
     pub schedule: expensewise_domain::webhook::retry::Schedule,
+    /// `WEBHOOK_LOG_RETENTION` (30 d): how long finished deliveries stay in the log.
+    pub log_retention: Duration,
 }
 
 impl WebhookConfig {
@@ -600,6 +602,8 @@ impl WebhookConfig {
             allowance,
             timeout: source.duration("WEBHOOK_TIMEOUT", Duration::from_secs(10))?,
             schedule,
+            log_retention: source
+                .duration("WEBHOOK_LOG_RETENTION", Duration::from_secs(30 * 86_400))?,
         })
     }
 }
