@@ -137,18 +137,23 @@ pub async fn login(
     let signed_in = accounts::sign_in(&app.store, &body.email, body.password)
         .await?
         .ok_or_else(|| ApiError::unauthorized("wrong e-mail address or password"))?;
+    Ok(Json(session(&app, signed_in)?))
+}
+
+/// A sign-in token for who signed in, by password or through their issuer.
+pub fn session(app: &AppState, signed_in: accounts::SignedIn) -> ApiResult<LoginResponse> {
     let (token, expires_at) = app.tokens.issue(
         signed_in.user_id,
         signed_in.organization_id,
         signed_in.role.as_str(),
     )?;
-    Ok(Json(LoginResponse {
+    Ok(LoginResponse {
         token,
         expires_at,
         user_id: signed_in.user_id,
         organization_id: signed_in.organization_id,
         role: signed_in.role.into(),
-    }))
+    })
 }
 
 /// The signed-in user

@@ -282,20 +282,9 @@ pub async fn callback(
             return Err(ApiError::bad_gateway(format!("the issuer: {why}")));
         }
     };
-    let (token, expires_at) = app.tokens.issue(
-        signed_in.user_id,
-        signed_in.organization_id,
-        signed_in.role.as_str(),
-    )?;
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(LoginResponse {
-            token,
-            expires_at,
-            user_id: signed_in.user_id,
-            organization_id: signed_in.organization_id,
-            role: signed_in.role.into(),
-        }),
+        Json(super::accounts::session(&app, signed_in)?),
     )
         .into_response())
 }
