@@ -111,13 +111,21 @@ install_corpus_fonts() {
 }
 
 install_ocr() {
+    # The receipts the tests and benchmarks draw use each of these families.
+    local fonts=/usr/share/fonts/truetype font
+    local missing=
+    for font in dejavu/DejaVuSans.ttf dejavu/DejaVuSerifCondensed.ttf \
+        liberation/LiberationSansNarrow-Regular.ttf freefont/FreeMono.ttf \
+        noto/NotoSans-Regular.ttf noto/NotoSansMono-Bold.ttf; do
+        [ -f "$fonts/$font" ] || missing=yes
+    done
     if ! command -v tesseract >/dev/null || [ ! -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] \
-        || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
-        || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
+        || [ -n "$missing" ] || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
         log "Installing tesseract-ocr, poppler-utils and fonts (Debian packages)"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            tesseract-ocr tesseract-ocr-eng poppler-utils fonts-dejavu-core fonts-dejavu-extra >/dev/null
+            tesseract-ocr tesseract-ocr-eng poppler-utils fonts-dejavu-core fonts-dejavu-extra \
+            fonts-liberation fonts-freefont-ttf fonts-noto-core fonts-noto-mono >/dev/null
     fi
 }
 

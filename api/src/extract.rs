@@ -103,24 +103,65 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         );
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                };
-                ApiError::invalid_field(&field, strip_position(&inner.to_string()))
-            }
-            _ => ApiError::bad_request(format!("the body is not valid JSON: {inner}")),
+    let parsed = serde_path_to_error::deserialize(&mut de);
+    if parsed.is_ok() {
+        de.end()
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    }
+    match parsed {
+        // JSON has one kind of number: `4.0` is the integer 4 to JSON Schema and to the
+        // encoders that write every number with a point. Only when such a number met an
+        // integer field is the body read again with whole numbers as integers, so the
+        // strict reading (duplicate fields refused) stays the usual one.
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut value: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+            whole_numbers_as_integers(&mut value);
+            serde_path_to_error::deserialize(value).map_err(refusal)
         }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
+        other => other.map_err(refusal),
+    }
+}
+
+fn refusal(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            ApiError::invalid_field(&field, strip_position(&inner.to_string()))
+        }
+        _ => ApiError::bad_request(format!("the body is not valid JSON: {inner}")),
+    }
+}
+
+/// Turns each number with no fraction (within the range a double holds exactly) into an
+/// integer.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                if float.fract() == 0.0 && float.abs() <= EXACT {
+                    // Exact: the value is whole and within ±2^53.
+                    *value = Value::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field name says more.
@@ -289,11 +330,16 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if text == "*" {
             return Ok(IfMatch(None));
         }
-        let unquoted = text.trim_start_matches("W/").trim_matches('"');
-        unquoted
-            .parse()
+        // An entity tag is quoted (RFC 9110 §8.8.3); a bare number is refused rather than
+        // guessed at, as the API document says.
+        text.strip_prefix("W/")
+            .unwrap_or(text)
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse().ok())
             .map(|v| IfMatch(Some(v)))
-            .map_err(|_| ApiError::bad_request("If-Match must be an ETag such as \"3\""))
+            .ok_or_else(|| ApiError::bad_request("If-Match must be an ETag such as \"3\""))
     }
 }
 
@@ -390,5 +436,25 @@ mod tests {
         assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         let err = parse_json::<Body>(br#"{"amount": "#).unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn whole_numbers_with_a_point_are_integers() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            days: u32,
+            list: Vec<i64>,
+        }
+        let ok = parse_json::<Body>(br#"{"days": 4.0, "list": [-3.0, 7]}"#).unwrap();
+        assert_eq!((ok.days, ok.list), (4, vec![-3, 7]));
+        for refused in [
+            &br#"{"days": 4.5, "list": []}"#[..],
+            br#"{"days": 1e300, "list": []}"#,
+            br#"{"days": 4, "days": 5, "list": []}"#,
+        ] {
+            let err = parse_json::<Body>(refused).unwrap_err();
+            assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        }
     }
 }

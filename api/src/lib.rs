@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod schemas;
 pub mod scopes;
 pub mod server;
 pub mod smoke;

@@ -202,6 +202,8 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             "A personal access token without the scope {scope}"
         ))
     };
+    let unknown_write =
+        problem("The consistency token names no write stored here (it lies beyond the last event)");
     let signed_in_only = problem("A personal access token: only a signed-in user may do this");
     for (path, item) in document.paths.paths.iter_mut() {
         if matches!(path.as_str(), "/health" | "/ready" | "/metrics") {
@@ -218,6 +220,7 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
             let Some(operation) = operation else {
                 continue;
             };
+            let mut takes_token = false;
             for parameter in operation.parameters.iter_mut().flatten() {
                 let RefOr::T(parameter) = parameter else {
                     continue;
@@ -225,6 +228,17 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
                 if let Some(schema) = parameter_format(&parameter.name) {
                     parameter.schema = Some(schema);
                 }
+                takes_token |= matches!(
+                    parameter.name.as_str(),
+                    "X-Consistency-Token" | "consistency_token"
+                );
+            }
+            if takes_token {
+                operation
+                    .responses
+                    .responses
+                    .entry("409".to_string())
+                    .or_insert_with(|| unknown_write.clone().into());
             }
             let has_body = operation.request_body.is_some();
             let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
@@ -287,15 +301,14 @@ fn parameter_format(name: &str) -> Option<utoipa::openapi::RefOr<utoipa::openapi
             .schema_type(Type::String)
             .pattern(Some(pattern))
     };
-    // A place in the global order, `txid.position`, as pages give it. Consistency tokens
-    // have this form too, but are left undeclared: a well-formed token no write has
-    // reached yet waits, then answers 503, which generated requests must not be led to.
+    // A place in the global order, `txid.position`, as pages and consistency tokens give
+    // it.
     const POSITION: &str = r"^[0-9]{1,18}\.[0-9]{1,18}$";
     Some(match name {
-        "after" => text(POSITION).into(),
+        "after" | "X-Consistency-Token" | "consistency_token" => text(POSITION).into(),
         // Visible ASCII, as the idempotency middleware takes it.
         "Idempotency-Key" => text(r"^[!-~]{1,255}$").into(),
-        "If-Match" => text(r#"^(W/)?"[0-9]{1,18}"$"#).into(),
+        "If-Match" => text(r#"^((W/)?"[0-9]{1,18}"|\*)$"#).into(),
         "as_of" => AnyOfBuilder::new()
             .item(
                 ObjectBuilder::new()

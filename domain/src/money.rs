@@ -43,6 +43,14 @@ impl Currency {
         Ok(Currency([bytes[0], bytes[1], bytes[2]]))
     }
 
+    /// Every code [`Currency::parse`] takes.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        [ZERO_DIGIT, TWO_DIGIT, THREE_DIGIT, FOUR_DIGIT]
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
     fn lookup(code: &str) -> Option<u32> {
         [
             (ZERO_DIGIT, 0),

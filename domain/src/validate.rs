@@ -39,7 +39,8 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, Fie
 pub fn email(field: &str, value: &str) -> Result<String, FieldError> {
     let value = value.trim();
     let invalid = || FieldError::new(field, "must be an e-mail address like name@example.com");
-    if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // 254 characters, as the API document can say (JSON Schema counts characters).
+    if value.chars().count() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
     let (local, domain) = value.split_once('@').ok_or_else(invalid)?;

@@ -55,6 +55,12 @@ impl Checkpoints {
         }
     }
 
+    /// Whether read model `name` is known, without asking the database, to have passed
+    /// `write`.
+    pub fn passed(&self, name: &str, write: GlobalPosition) -> bool {
+        self.seen(name) >= write
+    }
+
     fn seen(&self, name: &str) -> GlobalPosition {
         self.lock().get(name).copied().unwrap_or_default()
     }

@@ -1,3 +1,4 @@
+use expensewise_api::server::Roles;
 use expensewise_tests::{
     consistency, expect_json, expect_problem, expect_status, expense_body, on_both_backends,
     Backend, Expense, TestApp, User,
@@ -283,17 +284,42 @@ async fn summaries_total_exactly_per_currency(backend: Backend) {
     app.finish().await;
 }
 
-async fn a_token_the_read_model_has_not_reached_answers_503(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// A write the read model has not reached makes a query wait, then answer 503 with
+/// `Retry-After`; a token beyond every stored write could never be reached and is
+/// refused at once.
+async fn a_write_the_read_model_has_not_reached_answers_503(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .roles(Roles {
+            projector: false,
+            ..Roles::ALL
+        })
+        .start()
+        .await;
     let admin = app.register("Acme", "ada@acme.test").await;
-    let response = app
+    let created = app
+        .post("/v1/expenses", Some(&admin.token), expense_body())
+        .await;
+    let token = consistency(&created);
+    expect_status(created, StatusCode::CREATED).await;
+    let waited = app
+        .request(Method::GET, "/v1/expenses", Some(&admin.token))
+        .header("x-consistency-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(waited.headers()["retry-after"], "1");
+    expect_problem(waited, StatusCode::SERVICE_UNAVAILABLE).await;
+    let beyond = app
         .request(Method::GET, "/v1/expenses", Some(&admin.token))
         .header("x-consistency-token", "999999999999.999999999999")
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["retry-after"], "1");
-    expect_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    let problem = expect_problem(beyond, StatusCode::CONFLICT).await;
+    assert!(
+        problem.detail.contains("names no write stored here"),
+        "{problem:?}"
+    );
     let garbage = app
         .request(
             Method::GET,
@@ -311,5 +337,5 @@ on_both_backends!(
     lists_filter_search_and_page_newest_first,
     the_approvals_queue_shows_others_submissions_oldest_first,
     summaries_total_exactly_per_currency,
-    a_token_the_read_model_has_not_reached_answers_503,
+    a_write_the_read_model_has_not_reached_answers_503,
 );

@@ -20,14 +20,19 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// The new organization's name.
+    #[schema(schema_with = crate::schemas::required_text::<200>)]
     pub organization: String,
     /// The first user's name; they become the organization's admin.
+    #[schema(schema_with = crate::schemas::required_text::<200>)]
     pub name: String,
+    #[schema(schema_with = crate::schemas::email)]
     pub email: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::schemas::password)]
     pub password: String,
     /// ISO 4217 code used when a receipt shows no currency (default EUR).
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_currency)]
     pub default_currency: Option<String>,
 }
 
@@ -60,6 +65,7 @@ pub struct LoginResponse {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::schemas::password)]
     pub new_password: String,
 }
 

@@ -404,13 +404,13 @@ pub async fn consistency(
 ) -> ApiResult<Json<ConsistencyProof>> {
     auditor(&user)?;
     let new = signed_tree(&app, params.to).await?;
-    if params.from == 0 || params.from > new.tree_size {
+    let old = signed_tree(&app, Some(params.from)).await?;
+    if old.tree_size > new.tree_size {
         return Err(ApiError::invalid_field(
             "from",
-            format!("must be between 1 and {}", new.tree_size),
+            format!("must be at most the newer tree's size, {}", new.tree_size),
         ));
     }
-    let old = signed_tree(&app, Some(params.from)).await?;
     let proof = match old.tree_size == new.tree_size {
         true => Vec::new(),
         false => audit_log::consistency_proof(&app.db, old.tree_size, new.tree_size)

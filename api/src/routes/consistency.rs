@@ -62,10 +62,35 @@ impl ConsistencyToken {
         user: &AuthUser,
         projection: &str,
     ) -> Result<(), ApiError> {
+        if let Some(token) = self.0 {
+            refuse_beyond_head(app, projection, token).await?;
+        }
         match self.0.max(user.last_write) {
             Some(write) => wait_for(app, projection, write).await,
             None => Ok(()),
         }
+    }
+}
+
+/// A token beyond the last stored event names no write of this database (one kept from
+/// before a restore, or made up): waiting could never end, so it is refused at once.
+/// Looked up only when the read model has not yet passed the token, the rare case.
+async fn refuse_beyond_head(
+    app: &AppState,
+    projection: &str,
+    token: GlobalPosition,
+) -> Result<(), ApiError> {
+    if app.checkpoints.passed(projection, token) {
+        return Ok(());
+    }
+    let head = expensewise_projections::status::head(&app.db)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    match token > head {
+        true => Err(ApiError::conflict(format!(
+            "X-Consistency-Token {token} names no write stored here: the last is {head}"
+        ))),
+        false => Ok(()),
     }
 }
 

@@ -48,6 +48,7 @@ pub struct DatevView {
     pub counter_account: String,
     /// Category → account, e.g. `{"travel": "4670", "meals": "4650"}`.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::category_accounts)]
     pub category_accounts: BTreeMap<String, String>,
 }
 

@@ -22,10 +22,12 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// What the token is for, as its owner will recognise it (1–100 characters).
+    #[schema(schema_with = crate::schemas::required_text::<100>)]
     pub name: String,
     /// Any of `expenses:read`, `expenses:write`, `receipts:write`, `approvals:write`,
     /// `audit:read`, `admin` (admins only; grants every other scope). A token never
     /// allows more than its owner's role.
+    #[schema(schema_with = crate::schemas::scopes)]
     pub scopes: Vec<String>,
     /// When the token stops working; it never expires without one.
     #[serde(default)]

@@ -91,9 +91,12 @@ pub struct CreatedUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(schema_with = crate::schemas::required_text::<200>)]
     pub name: String,
+    #[schema(schema_with = crate::schemas::email)]
     pub email: String,
     /// At least 8 characters.
+    #[schema(schema_with = crate::schemas::password)]
     pub password: String,
     pub role: RoleView,
 }
@@ -254,7 +257,7 @@ pub async fn list_users(
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The user as they are now", body = UserView),
-        (status = 403, description = "Only admins manage users"),
+        (status = 403, description = "Only admins manage users, and another admin changes an admin's own role or deactivates them"),
         (status = 404, description = "No such user in the organization"),
         (status = 409, description = "The organization would be left without an active admin"),
         (status = 422, description = "Invalid input"),
@@ -445,7 +448,7 @@ impl ErasureView {
     responses(
         (status = 200, description = "The user is erased; what is kept, until when", body = ErasureView,
          headers(("X-Consistency-Token" = String, description = "Pass to queries to read this write"))),
-        (status = 403, description = "Only admins erase users"),
+        (status = 403, description = "Only admins erase users, and another admin erases an admin"),
         (status = 404, description = "No such user in the organization"),
         (status = 409, description = "The organization's last admin"),
         (status = 503, description = "The read models have not caught up with the events within 5 s"),

@@ -24,14 +24,16 @@ use crate::state::AppState;
 pub struct CreateWebhookRequest {
     /// Where messages are posted: an `http` or `https` URL (internal addresses are
     /// refused when sending unless `WEBHOOK_ALLOW_PRIVATE` allows them).
-    #[schema(example = "https://hooks.example.com/expensewise", max_length = 2048)]
+    #[schema(schema_with = crate::schemas::http_url)]
     pub url: String,
     /// What it is for, as admins will recognise it (at most 200 characters).
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = crate::schemas::text::<200>)]
     pub description: String,
-    /// The event types sent (`GET /v1/webhooks/event-types`); every type when empty.
+    /// The event types sent (`GET /v1/webhooks/event-types`), each once; every type
+    /// when empty.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::event_types)]
     pub event_types: Vec<String>,
 }
 
@@ -39,12 +41,13 @@ pub struct CreateWebhookRequest {
 #[serde(deny_unknown_fields)]
 pub struct PatchWebhookRequest {
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(schema_with = crate::schemas::optional_http_url)]
     pub url: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = crate::schemas::optional_text::<200>)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_event_types)]
     pub event_types: Option<Vec<String>>,
     /// Off: nothing is sent, and what was waiting is given up; on again: events from
     /// then on are sent.

@@ -14,6 +14,8 @@ pub enum OrganizationError {
     EmailInUse,
     #[error("the organization needs at least one active admin")]
     LastAdmin,
+    #[error("an admin does not demote, deactivate or erase themselves: another admin does")]
+    OwnAccount,
     #[error("no such token")]
     TokenNotFound,
     #[error("a token with this id exists")]
@@ -42,7 +44,7 @@ impl IntoRejection for OrganizationError {
             Self::NotFound | Self::UserNotFound | Self::TokenNotFound => {
                 Rejection::NotFound(self.to_string())
             }
-            Self::NotAnAdmin | Self::NoSingleSignOn | Self::DomainNotAllowed => {
+            Self::NotAnAdmin | Self::OwnAccount | Self::NoSingleSignOn | Self::DomainNotAllowed => {
                 Rejection::Forbidden(self.to_string())
             }
             Self::Invalid(fields) => Rejection::Invalid(fields.clone()),

@@ -310,6 +310,9 @@ impl Aggregate for Organization {
                 if member.role == Role::Admin && self.active_admins_without(user_id) == 0 {
                     return Err(OrganizationError::LastAdmin);
                 }
+                if actor_id == user_id {
+                    return Err(OrganizationError::OwnAccount);
+                }
                 let event = OrganizationEvent::UserRoleChanged {
                     user_id,
                     role,
@@ -328,6 +331,9 @@ impl Aggregate for Organization {
                 }
                 if member.role == Role::Admin && self.active_admins_without(user_id) == 0 {
                     return Err(OrganizationError::LastAdmin);
+                }
+                if actor_id == user_id {
+                    return Err(OrganizationError::OwnAccount);
                 }
                 let event = OrganizationEvent::UserDeactivated {
                     user_id,
@@ -437,6 +443,9 @@ impl Aggregate for Organization {
                     && self.active_admins_without(user_id) == 0
                 {
                     return Err(OrganizationError::LastAdmin);
+                }
+                if actor_id == Some(user_id) {
+                    return Err(OrganizationError::OwnAccount);
                 }
                 let event = OrganizationEvent::UserErased {
                     user_id,

@@ -508,6 +508,39 @@ fn an_admin_erases_a_user_once_keeping_what_the_law_requires() {
         .then_expect_error(OrganizationError::NotAnAdmin);
 }
 
+/// Irreversible or locking changes to an admin's own account take a second admin: one
+/// slip (or a stolen session) cannot lock its owner out or erase them.
+#[test]
+fn an_admin_does_not_demote_deactivate_or_erase_themselves() {
+    let given = || vec![registered(), user_added(2, Role::Admin)];
+    Fixture::with(())
+        .given(given())
+        .when(OrganizationCommand::ChangeUserRole {
+            actor_id: admin_id(),
+            user_id: admin_id(),
+            role: Role::Employee,
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::OwnAccount);
+    Fixture::with(())
+        .given(given())
+        .when(OrganizationCommand::DeactivateUser {
+            actor_id: admin_id(),
+            user_id: admin_id(),
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::OwnAccount);
+    Fixture::with(())
+        .given(given())
+        .when(OrganizationCommand::EraseUser {
+            actor_id: Some(admin_id()),
+            user_id: admin_id(),
+            retained: vec![],
+            at: at(),
+        })
+        .then_expect_error(OrganizationError::OwnAccount);
+}
+
 #[test]
 fn the_last_admin_is_not_erased() {
     Fixture::with(())

@@ -163,7 +163,7 @@ impl From<&Mileage> for MileageView {
 #[serde(deny_unknown_fields)]
 pub struct MileageRequest {
     /// A positive decimal string, at most 100000, with at most 2 fraction digits.
-    #[schema(example = "123.45")]
+    #[schema(example = "123.45", pattern = r"^[0-9]{1,6}(\.[0-9]{1,2})?$")]
     pub distance: String,
     pub unit: DistanceUnitView,
 }
@@ -451,22 +451,25 @@ pub struct CreateExpenseRequest {
     /// A positive decimal string, e.g. "12.34", with no more fraction digits than the
     /// currency has. Required unless `mileage` is given (then it must be absent).
     #[serde(default)]
-    #[schema(example = "42.50")]
+    #[schema(schema_with = crate::schemas::optional_amount)]
     pub amount: Option<String>,
     /// An ISO 4217 code; required with `amount`.
     #[serde(default)]
-    #[schema(example = "EUR")]
+    #[schema(schema_with = crate::schemas::optional_currency)]
     pub currency: Option<String>,
     /// Required for an amount spent; a mileage claim without one reads "123.45 km at
     /// 0.30 EUR/km".
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_required_text::<200>)]
     pub merchant: Option<String>,
     /// Required for an amount spent; `mileage` for a mileage claim without one.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_required_text::<100>)]
     pub category: Option<String>,
     /// Not after today.
     pub spent_on: NaiveDate,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_text::<2000>)]
     pub description: Option<String>,
     /// A receipt you uploaded, to attach.
     #[serde(default)]
@@ -475,7 +478,7 @@ pub struct CreateExpenseRequest {
     /// organization's currency per unit of the expense's, as on a card statement. Without
     /// it, the reference rate of `spent_on` is used (the latest published on or before it).
     #[serde(default)]
-    #[schema(example = "0.0057")]
+    #[schema(schema_with = crate::schemas::optional_rate)]
     pub exchange_rate: Option<String>,
     /// A distance driven instead of an amount: the amount is the distance at the
     /// organization's mileage rate of `spent_on`, in its currency (422 when it has none).
@@ -489,23 +492,28 @@ pub struct CreateExpenseRequest {
 #[serde(deny_unknown_fields)]
 pub struct PatchExpenseRequest {
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_amount)]
     pub amount: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_currency)]
     pub currency: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_required_text::<200>)]
     pub merchant: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_required_text::<100>)]
     pub category: Option<String>,
     #[serde(default)]
     pub spent_on: Option<NaiveDate>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::schemas::optional_text::<2000>)]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub receipt_id: Option<Uuid>,
     /// A card statement's rate (see the create request); a new amount, currency or day
     /// without one is converted at the reference rate of the day.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_rate)]
     pub exchange_rate: Option<String>,
     /// A mileage claim's new distance; a new distance or day is priced at the rate of the
     /// day. Amounts spent do not take one, nor mileage claims an amount.
@@ -524,6 +532,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[serde(deny_unknown_fields)]
 pub struct ApproveRequest {
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_text::<2000>)]
     pub comment: Option<String>,
 }
 
@@ -531,6 +540,7 @@ pub struct ApproveRequest {
 #[serde(deny_unknown_fields)]
 pub struct RejectRequest {
     /// Why the expense is rejected; required.
+    #[schema(schema_with = crate::schemas::required_text::<2000>)]
     pub reason: String,
 }
 
@@ -540,6 +550,7 @@ pub struct SubmitRequest {
     /// Why the expense is right although it breaks rules that warn; required when it
     /// does (422 names `justification` otherwise), shown to the approvers.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_text::<2000>)]
     pub justification: Option<String>,
 }
 

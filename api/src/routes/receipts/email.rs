@@ -81,13 +81,13 @@ pub async fn email_receipts(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !media
-        .trim()
-        .to_ascii_lowercase()
-        .starts_with("message/rfc822")
+    let media = media.trim().to_ascii_lowercase();
+    if !["message/rfc822", "application/octet-stream"]
+        .iter()
+        .any(|taken| media.starts_with(taken))
     {
         return Err(ApiError::unsupported_media_type(
-            "send the raw message as message/rfc822",
+            "send the raw message as message/rfc822 (or application/octet-stream)",
         ));
     }
     let raw = to_bytes(body, MAX_MESSAGE_BYTES)

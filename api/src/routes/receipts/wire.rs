@@ -178,17 +178,18 @@ pub struct ReceiptListParams {
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_required_text::<200>)]
     pub merchant: Option<String>,
     /// Not after today.
     #[serde(default)]
     pub date: Option<NaiveDate>,
     /// A positive decimal string, e.g. "12.34".
     #[serde(default)]
-    #[schema(example = "42.50")]
+    #[schema(schema_with = crate::schemas::optional_amount)]
     pub amount: Option<String>,
     /// An ISO 4217 code.
     #[serde(default)]
-    #[schema(example = "EUR")]
+    #[schema(schema_with = crate::schemas::optional_currency)]
     pub currency: Option<String>,
 }
 
@@ -201,16 +202,19 @@ pub struct FileBytes(pub Vec<u8>);
 
 /// The multipart form of an upload, as documented for OpenAPI.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UploadForm {
     /// PNG, JPEG, WebP, TIFF or PDF; the type is read from the bytes.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
     /// Attach the receipt to this draft (or rejected) expense of yours.
-    pub expense_id: Option<Uuid>,
+    #[schema(required = false)]
+    pub expense_id: Uuid,
     /// `true`: once scanned, the receipt becomes a draft expense pre-filled from what
     /// was read (after a person's review when OCR is not sure).
-    pub create_expense: Option<bool>,
+    #[schema(required = false)]
+    pub create_expense: bool,
     /// What the receipt was for (at most 2000 characters): the draft's description.
-    #[schema(max_length = 2000)]
-    pub note: Option<String>,
+    #[schema(required = false, schema_with = crate::schemas::text::<2000>)]
+    pub note: String,
 }
