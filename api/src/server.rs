@@ -390,8 +390,20 @@ pub async fn serve(
         .layer(axum::Extension(uses))
         .into_make_service_with_connect_info::<SocketAddr>();
     let (signalled, shutdown_began) = tokio::sync::oneshot::channel::<()>();
+    let draining = app.clone();
     let shutdown = async move {
         shutdown.await;
+        let drain = draining.config.http.drain;
+        if !drain.is_zero() {
+            draining
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                ?drain,
+                "draining: readiness fails while requests are still served"
+            );
+            tokio::time::sleep(drain).await;
+        }
         let _ = signalled.send(());
     };
     let serving = async {

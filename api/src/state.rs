@@ -35,6 +35,8 @@ pub struct App {
     pub token_uses: TokenUses,
     /// The key the notary signs checkpoints with (its public half is served).
     pub audit_signer: NoteSigner,
+    /// Set on SIGTERM: `/ready` fails from then on, while requests are still served.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// When personal access tokens were last used, written down at most once a minute per
@@ -99,6 +101,7 @@ impl App {
             checkpoints: Checkpoints::default(),
             token_uses: TokenUses::default(),
             audit_signer,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }

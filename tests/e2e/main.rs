@@ -36,6 +36,7 @@ mod receipt_review;
 mod receipts;
 mod replay;
 mod retention;
+mod rollout;
 mod shredding;
 mod shutdown;
 mod sso;

@@ -5,7 +5,7 @@
 
 use expensewise_tests::{
     expect_json, expect_status, expense_body, free_port, wait_for_port, Api, Backend, Expense,
-    LoadBalancer, NatsServer, Process, TestApp, TestDatabase, User,
+    LoadBalancer, Stack, TestApp, User,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -193,22 +193,10 @@ expensewise_tests::on_both_backends!(
 /// their own, and HAProxy sending the writes to one API and the reads to the other.
 #[tokio::test]
 async fn a_client_without_tokens_reads_its_own_writes_across_replicas() {
-    let nats = NatsServer::start();
-    let database = TestDatabase::create(Backend::Postgres).await;
-    database.connect().await;
-    let mut env = database.environment();
-    env.push(("NATS_URL", nats.url.clone()));
-    let log = database.data_dir.join("processes.log");
-    let _relay = Process::start(&["relay"], &env, log.clone());
-    let _projector = Process::start(&["projector"], &env, log.clone());
-    let api = |port: u16| {
-        let mut env = env.clone();
-        env.push(("PORT", port.to_string()));
-        Process::start(&["api"], &env, log.clone())
-    };
+    let stack = Stack::start().await;
     let (writer_port, reader_port) = (free_port(), free_port());
-    let writer = api(writer_port);
-    let reader = api(reader_port);
+    let writer = stack.api(writer_port, &[]);
+    let reader = stack.api(reader_port, &[]);
     wait_for_port(writer_port, 60, "the writing API did not start");
     wait_for_port(reader_port, 60, "the reading API did not start");
     let balancer = LoadBalancer::start(writer_port, reader_port);
@@ -218,5 +206,5 @@ async fn a_client_without_tokens_reads_its_own_writes_across_replicas() {
     )
     .await;
     drop((writer, reader, balancer));
-    database.drop_database().await;
+    stack.database.drop_database().await;
 }

@@ -25,7 +25,7 @@ pub use expensewise_infra::testing::{
     TestDatabase,
 };
 pub use expensewise_projections::testing::{assert_read_models_equal_a_rebuild, rebuild_all};
-pub use process::{expensewise, expensewise_bin, Process};
+pub use process::{expensewise, expensewise_bin, Process, Stack};
 pub use receipts::draw_receipt;
 pub use responses::{
     expect_json, money, Expense, Extracted, FieldError, Money, Page, Problem, Receipt, Review,

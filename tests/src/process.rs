@@ -67,6 +67,12 @@ impl Process {
         self.child = Some(child);
     }
 
+    /// Starts the same command again, once the last run has exited.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the process still runs");
+        self.launch();
+    }
+
     /// SIGKILL, then start the same command again.
     pub fn kill_and_restart(&mut self) {
         self.kill();
@@ -118,5 +124,45 @@ pub async fn expensewise(args: &[&str], env: &[(&str, String)]) -> std::process:
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The product as one process per role on PostgreSQL and JetStream, as deployed: a
+/// relay and a projector run; API replicas are started by the test ([`Stack::api`]).
+pub struct Stack {
+    pub database: crate::TestDatabase,
+    pub env: Vec<(&'static str, String)>,
+    pub log: PathBuf,
+    _nats: crate::NatsServer,
+    _relay: Process,
+    _projector: Process,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let nats = crate::NatsServer::start();
+        let database = crate::TestDatabase::create(crate::Backend::Postgres).await;
+        database.connect().await;
+        let mut env = database.environment();
+        env.push(("NATS_URL", nats.url.clone()));
+        let log = database.data_dir.join("processes.log");
+        let relay = Process::start(&["relay"], &env, log.clone());
+        let projector = Process::start(&["projector"], &env, log.clone());
+        Stack {
+            database,
+            env,
+            log,
+            _nats: nats,
+            _relay: relay,
+            _projector: projector,
+        }
+    }
+
+    /// An API replica on `port`, with `extra` settings.
+    pub fn api(&self, port: u16, extra: &[(&'static str, &str)]) -> Process {
+        let mut env = self.env.clone();
+        env.push(("PORT", port.to_string()));
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        Process::start(&["api"], &env, self.log.clone())
     }
 }

@@ -240,18 +240,45 @@ pub struct LoadBalancer {
     child: Option<std::process::Child>,
 }
 
+const BALANCER_DEFAULTS: &str =
+    "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n";
+
 impl LoadBalancer {
     pub fn start(writes: u16, reads: u16) -> LoadBalancer {
         let port = free_port();
+        LoadBalancer::with_config(
+            port,
+            format!(
+                "{BALANCER_DEFAULTS}frontend api\n  bind 127.0.0.1:{port}\n  acl read method GET HEAD\n  \
+                 use_backend reads if read\n  default_backend writes\n\
+                 backend writes\n  server writes 127.0.0.1:{writes}\n\
+                 backend reads\n  server reads 127.0.0.1:{reads}\n"
+            ),
+        )
+    }
+
+    /// Every request to any of `replicas` in turn, as an ingress does: a replica whose
+    /// `/ready` fails (checked every 200 ms) gets no new requests until it passes twice.
+    pub fn spread(replicas: &[u16]) -> LoadBalancer {
+        let port = free_port();
+        let servers: String = replicas
+            .iter()
+            .enumerate()
+            .map(|(n, replica)| format!("  server api{n} 127.0.0.1:{replica} check\n"))
+            .collect();
+        LoadBalancer::with_config(
+            port,
+            format!(
+                "{BALANCER_DEFAULTS}frontend api\n  bind 127.0.0.1:{port}\n  default_backend api\n\
+                 backend api\n  balance roundrobin\n  option httpchk GET /ready\n  \
+                 default-server inter 200ms fall 1 rise 2\n{servers}"
+            ),
+        )
+    }
+
+    fn with_config(port: u16, config: String) -> LoadBalancer {
         let dir = std::env::temp_dir().join(format!("expensewise-lb-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("a load balancer directory");
-        let config = format!(
-            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
-             frontend api\n  bind 127.0.0.1:{port}\n  acl read method GET HEAD\n  \
-             use_backend reads if read\n  default_backend writes\n\
-             backend writes\n  server writes 127.0.0.1:{writes}\n\
-             backend reads\n  server reads 127.0.0.1:{reads}\n"
-        );
         std::fs::write(dir.join("haproxy.cfg"), config).expect("write the HAProxy configuration");
         let binary = std::env::var("HAPROXY_BIN").unwrap_or_else(|_| "haproxy".to_string());
         let child = std::process::Command::new(&binary)

@@ -27,7 +27,8 @@ pub struct Readiness {
     /// `ready` when every check passed, else `not_ready`.
     #[schema(example = "ready")]
     pub status: String,
-    /// One entry per dependency this process uses: `ok`, or what is wrong.
+    /// One entry per dependency this process uses: `ok`, or what is wrong; and
+    /// `shutdown: draining` once SIGTERM came, while requests are still served.
     pub checks: BTreeMap<String, String>,
     /// In a process that reads receipts: the OCR engine and its version (e.g.
     /// `tesseract 5.3.0`), or `none (…)` with what to install. Receipts are stored
@@ -65,7 +66,7 @@ pub struct Uses {
     get, path = "/ready", tag = "service",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "A dependency is failing", body = Readiness),
+        (status = 503, description = "A dependency is failing, or the process is draining before it stops (`\"shutdown\": \"draining\"`, SHUTDOWN_DRAIN)", body = Readiness),
     )
 )]
 pub async fn ready(
@@ -121,6 +122,9 @@ pub async fn ready(
             }
         };
         checks.insert("smtp".to_string(), smtp);
+    }
+    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        checks.insert("shutdown".to_string(), "draining".to_string());
     }
     let ready = checks.values().all(|v| v == "ok");
     let status = if ready {

@@ -69,6 +69,9 @@ pub struct HttpConfig {
     pub port: u16,
     /// The base of links in mails.
     pub public_url: String,
+    /// After SIGTERM, how long `/ready` fails while requests are still served, so that
+    /// load balancers stop sending before the listener closes.
+    pub drain: Duration,
 }
 
 impl HttpConfig {
@@ -85,10 +88,16 @@ impl HttpConfig {
             .unwrap_or_else(|| format!("http://localhost:{port}"))
             .trim_end_matches('/')
             .to_string();
+        // 0 is a choice here (no drain), which other durations do not allow.
+        let drain = match source.get("SHUTDOWN_DRAIN").as_deref().map(str::trim) {
+            Some("0") => Duration::ZERO,
+            _ => source.duration("SHUTDOWN_DRAIN", Duration::ZERO)?,
+        };
         Ok(Self {
             host,
             port,
             public_url,
+            drain,
         })
     }
 }
