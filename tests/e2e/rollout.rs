@@ -2,7 +2,7 @@
 //! stopped as an orchestrator stops a pod (SIGTERM), first fails its readiness while it
 //! still serves (`SHUTDOWN_DRAIN`), then finishes what it holds and exits; it is started
 //! again and the next one follows, while clients keep writing and reading through the
-//! balancer.
+//! balancer, and a migration adds columns between the rounds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -93,7 +93,7 @@ async fn a_rolling_restart_behind_a_load_balancer_loses_no_request() {
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Twice round: each replica is restarted twice.
-    for n in [0, 1, 0, 1] {
+    for (step, n) in [0, 1, 0, 1].into_iter().enumerate() {
         let (replica, port) = (&mut replicas[n], ports[n]);
         replica.terminate();
         let exited = tokio::task::block_in_place(|| replica.wait_for_exit(Duration::from_secs(40)))
@@ -106,6 +106,20 @@ async fn a_rolling_restart_behind_a_load_balancer_loses_no_request() {
         }
         // The balancer takes it back after two passing checks, 200 ms apart.
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if step == 1 {
+            // Between the rounds, a migration's expand step under load: a new nullable
+            // column on the hottest table of writes and of reads. Running replicas,
+            // which do not know it, go on.
+            let db = stack.database.connect().await;
+            expensewise_infra::on_database!(&db, |pool| {
+                for table in ["events", "rm_expenses"] {
+                    sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN rollout_note text"))
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                }
+            });
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let mut sent = 0;
