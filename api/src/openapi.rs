@@ -150,8 +150,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The document as served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut document) = router().split_for_parts();
-    document_common_answers(&mut document);
+    complete(&mut document);
     document
+}
+
+/// What the handlers' own declarations leave out: the answers every operation shares and
+/// the links between them.
+pub fn complete(document: &mut utoipa::openapi::OpenApi) {
+    document_common_answers(document);
+    link_created_resources(document);
 }
 
 /// Answers every operation but the probes can give, whatever the handler: the rate
@@ -161,7 +168,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// rather than written on each handler. So is the body of every error answer: an RFC
 /// 9457 problem (`application/problem+json`), which handlers document by status and
 /// description alone.
-pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
+fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Type};
 
@@ -286,6 +293,89 @@ pub fn document_common_answers(document: &mut utoipa::openapi::OpenApi) {
                     .entry("415".to_string())
                     .or_insert_with(|| wrong_type.clone().into());
             }
+        }
+    }
+}
+
+/// Links from each answer that creates something (`POST /v1/x` → 201 or 202 with an
+/// `id`) to every operation on `/v1/x/{id}…` that needs nothing else: how clients and
+/// tools (schemathesis' stateful phase) follow a created thing through its life.
+fn link_created_resources(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::{RefOr, Schema};
+
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for (path, item) in &document.paths.paths {
+        let Some((collection, rest)) = path.split_once("/{id}") else {
+            continue;
+        };
+        if rest.contains('{') {
+            continue;
+        }
+        let operations = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
+        for operation in operations.into_iter().flatten() {
+            if let Some(id) = &operation.operation_id {
+                targets.push((collection.to_string(), id.clone()));
+            }
+        }
+    }
+    let has_id = |name: &str| {
+        document
+            .components
+            .as_ref()
+            .and_then(|c| c.schemas.get(name))
+            .is_some_and(|schema| match schema {
+                RefOr::T(Schema::Object(object)) => object.properties.contains_key("id"),
+                _ => false,
+            })
+    };
+    let mut creating: Vec<(String, String)> = Vec::new();
+    for (path, item) in &document.paths.paths {
+        let Some(post) = &item.post else { continue };
+        for (status, response) in &post.responses.responses {
+            let RefOr::T(response) = response else {
+                continue;
+            };
+            let body = response
+                .content
+                .get("application/json")
+                .and_then(|content| match content {
+                    RefOr::T(content) => content.schema.as_ref(),
+                    RefOr::Ref(_) => None,
+                });
+            if let (true, Some(RefOr::Ref(reference))) =
+                (matches!(status.as_str(), "201" | "202"), body)
+            {
+                let name = reference
+                    .ref_location
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default();
+                if has_id(name) {
+                    creating.push((path.clone(), status.clone()));
+                }
+            }
+        }
+    }
+    for (path, status) in creating {
+        let Some(RefOr::T(response)) = document
+            .paths
+            .paths
+            .get_mut(&path)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|post| post.responses.responses.get_mut(&status))
+        else {
+            continue;
+        };
+        for (_, operation_id) in targets.iter().filter(|(collection, _)| *collection == path) {
+            response.links.insert(
+                operation_id.clone(),
+                LinkBuilder::new()
+                    .operation_id(operation_id)
+                    .parameter("id", "$response.body#/id")
+                    .build()
+                    .into(),
+            );
         }
     }
 }

@@ -77,7 +77,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
 pub fn router(app: AppState) -> Router {
     let (api, mut document) = openapi::router().split_for_parts();
-    openapi::document_common_answers(&mut document);
+    openapi::complete(&mut document);
     let body_limit = app.config.limits.json_body;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::optimistic))
