@@ -24,9 +24,19 @@ fn string(nullable: bool) -> ObjectBuilder {
 /// Text the domain trims and requires (`validate::required_text`): something besides
 /// white space, no control characters but tab and newline, at most `MAX` characters.
 pub fn required_text<const MAX: usize>() -> Object {
-    string(false)
+    nonblank_text(false, MAX)
+}
+
+/// Text that may be left out, but is not blank when given (a [`required_text`] or
+/// `null`).
+pub fn optional_required_text<const MAX: usize>() -> Object {
+    nonblank_text(true, MAX)
+}
+
+fn nonblank_text(nullable: bool, max: usize) -> Object {
+    string(nullable)
         .pattern(Some(format!(r"^[^{CONTROL}]*[^\s{CONTROL}][^{CONTROL}]*$")))
-        .max_length(Some(MAX))
+        .max_length(Some(max))
         .build()
 }
 
@@ -156,15 +166,6 @@ pub fn http_url() -> Object {
 /// As [`http_url`], or `null`/absent to keep it.
 pub fn optional_http_url() -> Object {
     http_url_object(true)
-}
-
-/// Text that may be left out, but is not blank when given (a [`required_text`] or
-/// `null`).
-pub fn optional_required_text<const MAX: usize>() -> Object {
-    string(true)
-        .pattern(Some(format!(r"^[^{CONTROL}]*[^\s{CONTROL}][^{CONTROL}]*$")))
-        .max_length(Some(MAX))
-        .build()
 }
 
 /// An amount as `Money::parse` takes it: digits with at most one point (no sign,

@@ -34,7 +34,7 @@ impl Checkpoints {
         write: GlobalPosition,
         limit: Duration,
     ) -> Result<(), ConsistencyError> {
-        if self.seen(name) >= write {
+        if self.passed(name, write) {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + limit;
