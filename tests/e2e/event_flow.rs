@@ -203,6 +203,27 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
     database.drop_database().await;
 }
 
+/// Waits until every stored event is readable in the global order: a transaction still
+/// open elsewhere on the cluster (another test's database; transaction ids are the
+/// cluster's) holds back what was committed after it began, and a relay started before
+/// would read the backlog in pieces, the smaller of them one event at a time.
+async fn wait_until_readable(db: &Database) {
+    let written = stored_event_ids(db).await.len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while expensewise_infra::event_store::read_after(db, Default::default(), 1000)
+        .await
+        .unwrap()
+        .len()
+        < written
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the events never became readable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs a relay until the stream holds every stored event; returns the stream's messages.
 async fn relay_until_published(
     store: &expensewise_infra::EventStore,
@@ -241,26 +262,12 @@ async fn a_backlog_goes_out_in_atomic_batches_and_going_out_again_doubles_nothin
             .count()
     };
 
-    // Written while no relay runs: the relay's first read is a batch — once all of them
-    // are readable in the global order, which a transaction still open elsewhere on the
-    // cluster (another test's database: transaction ids are the cluster's) holds back.
+    // Written while no relay runs: the relay's first read is a batch, once all of them
+    // are readable.
     for _ in 0..30 {
         register_directly(&store).await;
     }
-    let written = stored_event_ids(&db).await.len();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while expensewise_infra::event_store::read_after(&db, Default::default(), 1000)
-        .await
-        .unwrap()
-        .len()
-        < written
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the events never became readable"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_readable(&db).await;
     let first = relay_until_published(&store, &db, &nats.url).await;
     assert_eq!(
         batched(&first),
@@ -291,6 +298,7 @@ async fn a_backlog_goes_out_in_atomic_batches_and_going_out_again_doubles_nothin
     for _ in 0..30 {
         register_directly(&store).await;
     }
+    wait_until_readable(&db).await;
     let third = relay_until_published(&store, &db, &nats.url).await;
     assert_eq!(batched(&third), first.len() + third.len() - second.len());
     db.close().await;
