@@ -248,6 +248,9 @@ image_check() {
     as_root umount -R "$tree" 2>/dev/null || true
     as_root buildah umount "$ctr" >/dev/null
     as_root buildah rm "$ctr" >/dev/null
+    # Only the base is worth keeping for the next run: each image checked is a few
+    # hundred megabytes of vfs layers, built anew every time.
+    as_root buildah rmi "$image_tag" >/dev/null
     return "$status"
 }
 
