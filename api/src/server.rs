@@ -63,7 +63,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         config.auth.jwt_expires_in,
     );
     let audit_signer = expensewise_infra::audit_log::signing_key(&config.audit)?;
-    Ok(App::new(
+    App::new(
         config,
         tokens,
         (db, vault),
@@ -71,7 +71,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         mailer,
         nats,
         audit_signer,
-    ))
+    )
 }
 
 /// The whole HTTP surface: the API, its OpenAPI document and Swagger UI.
@@ -379,6 +379,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let purge = tokio::spawn(purge_idempotency_keys(app.clone()));
+    let replica_watch = app
+        .replica
+        .as_ref()
+        .map(|replica| tokio::spawn(replica.source.clone().watch(app.db.clone())));
     let background = Background::start(&app, roles).await?;
     // The API itself stores and serves receipt files.
     let uses = crate::routes::service::Uses {
@@ -412,8 +416,14 @@ pub async fn serve(
             .await
             .context("the HTTP server failed");
         purge.abort();
+        if let Some(watch) = replica_watch {
+            watch.abort();
+        }
         background.stop().await;
         app.db.close().await;
+        if let Some(replica) = &app.replica {
+            replica.source.database().close().await;
+        }
         result
     };
     // Orchestrators kill what does not stop in time; better to stop ourselves, saying so.

@@ -2,17 +2,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use expensewise_domain::signed_note::NoteSigner;
 use expensewise_infra::credentials;
 use expensewise_infra::idempotency::IdempotencyLedger;
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
+use expensewise_infra::replica::ReadReplica;
 use expensewise_infra::{Config, Database, EventStore, Vault};
 use expensewise_projections::Checkpoints;
 use uuid::Uuid;
 
 use crate::auth::Tokens;
 use crate::rate_limit::RateLimiter;
+use crate::routes::consistency::ReplicaReads;
 
 /// Everything a request handler may use, shared by all requests.
 pub struct App {
@@ -37,6 +40,8 @@ pub struct App {
     pub audit_signer: NoteSigner,
     /// Set on SIGTERM: `/ready` fails from then on, while requests are still served.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The streaming replica queries read from (`DATABASE_READ_URL`), if any.
+    pub replica: Option<ReplicaReads>,
 }
 
 /// When personal access tokens were last used, written down at most once a minute per
@@ -81,8 +86,15 @@ impl App {
         mailer: Mailer,
         nats: Option<async_nats::Client>,
         audit_signer: NoteSigner,
-    ) -> AppState {
-        Arc::new(App {
+    ) -> anyhow::Result<AppState> {
+        let replica = match &config.database.read_replica {
+            Some(replica) => Some(ReplicaReads::new(
+                ReadReplica::open(replica, config.database.connections().0)
+                    .context("DATABASE_READ_URL")?,
+            )),
+            None => None,
+        };
+        Ok(Arc::new(App {
             tokens,
             rate_limiter: RateLimiter::new(config.limits.requests, config.limits.sign_ins),
             store: Arc::new(EventStore::with_append_connections(
@@ -102,6 +114,7 @@ impl App {
             token_uses: TokenUses::default(),
             audit_signer,
             draining: std::sync::atomic::AtomicBool::new(false),
-        })
+            replica,
+        }))
     }
 }

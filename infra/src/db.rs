@@ -98,6 +98,25 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+fn postgres_pool(max_connections: u32, acquire: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire)
+        // sqlx checks a connection (a round trip) when it returns to the pool, and by
+        // default again when it is taken out: two round trips besides each query's own.
+        // Checking again only one that has sat idle keeps a lost server from failing a
+        // request, without the cost under load.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_BEFORE_CHECK {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Database {
     /// Connects to `url`: `postgres://…` or `sqlite://path`. A SQLite file and its folder
     /// are created when missing.
@@ -105,22 +124,7 @@ impl Database {
         if is_postgres_url(url) {
             let options = PgConnectOptions::from_str(url)
                 .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                // sqlx checks a connection (a round trip) when it returns to the pool, and
-                // by default again when it is taken out: two round trips besides each
-                // query's own. Checking again only one that has sat idle keeps a lost
-                // server from failing a request, without the cost under load.
-                .test_before_acquire(false)
-                .before_acquire(|connection, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for > IDLE_BEFORE_CHECK {
-                            connection.ping().await?;
-                        }
-                        Ok(true)
-                    })
-                })
+            let pool = postgres_pool(max_connections, Duration::from_secs(10))
                 .connect_with(options)
                 .await
                 .context("cannot connect to PostgreSQL")?;
@@ -161,6 +165,19 @@ impl Database {
         } else {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")
         }
+    }
+
+    /// A pool for a PostgreSQL server that may be down now: connections are opened as
+    /// queries need them, and a query waits at most `acquire` for one.
+    pub fn connect_lazily(
+        url: &str,
+        max_connections: u32,
+        acquire: Duration,
+    ) -> anyhow::Result<Database> {
+        let options = PgConnectOptions::from_str(url).context("not a valid PostgreSQL URL")?;
+        Ok(Database::Postgres(
+            postgres_pool(max_connections, acquire).connect_lazy_with(options),
+        ))
     }
 
     /// Applies the migrations of `schema/` that this database has not seen yet.

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod nats;
 pub mod object_store;
+pub mod replica;
 pub mod sso;
 pub mod telemetry;
 #[cfg(feature = "testing")]

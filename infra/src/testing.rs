@@ -26,46 +26,61 @@ pub struct TestDatabase {
     postgres_admin: Option<(String, String)>,
 }
 
+fn data_dir() -> PathBuf {
+    let data_dir = std::env::temp_dir().join(format!("expensewise-test-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&data_dir).expect("create a test data directory");
+    data_dir
+}
+
 impl TestDatabase {
     pub async fn create(backend: Backend) -> TestDatabase {
-        let data_dir = std::env::temp_dir().join(format!("expensewise-test-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&data_dir).expect("create a test data directory");
         match backend {
-            Backend::Sqlite => TestDatabase {
-                url: format!("sqlite://{}", data_dir.join("events.db").display()),
-                data_dir,
-                postgres_admin: None,
-            },
+            Backend::Sqlite => {
+                let data_dir = data_dir();
+                TestDatabase {
+                    url: format!("sqlite://{}", data_dir.join("events.db").display()),
+                    data_dir,
+                    postgres_admin: None,
+                }
+            }
             Backend::Postgres => {
                 let admin = std::env::var("TEST_DATABASE_URL").expect(
                     "TEST_DATABASE_URL is not set. The PostgreSQL tests need a server: run \
                      ./scripts/test.sh, which starts one (see the README).",
                 );
-                let name = format!("ew_test_{}", Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("cannot reach PostgreSQL at TEST_DATABASE_URL: {e}")
-                    });
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create a test database");
-                conn.close().await.ok();
-                let (base, _) = admin
-                    .rsplit_once('/')
-                    .expect("TEST_DATABASE_URL has a database name");
-                let query = admin
-                    .split_once('?')
-                    .map(|(_, q)| format!("?{q}"))
-                    .unwrap_or_default();
-                TestDatabase {
-                    url: format!("{base}/{name}{query}"),
-                    data_dir,
-                    postgres_admin: Some((admin, name)),
-                }
+                Self::create_on(&admin).await
             }
         }
+    }
+
+    /// A fresh database on the PostgreSQL server that `admin` connects to as an admin.
+    pub async fn create_on(admin: &str) -> TestDatabase {
+        let name = format!("ew_test_{}", Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create a test database");
+        conn.close().await.ok();
+        let (base, _) = admin
+            .rsplit_once('/')
+            .expect("the admin URL has a database name");
+        let query = admin
+            .split_once('?')
+            .map(|(_, q)| format!("?{q}"))
+            .unwrap_or_default();
+        TestDatabase {
+            url: format!("{base}/{name}{query}"),
+            data_dir: data_dir(),
+            postgres_admin: Some((admin.to_string(), name)),
+        }
+    }
+
+    /// The database's name on its PostgreSQL server.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres_admin.as_ref().map(|(_, name)| name.as_str())
     }
 
     /// Moves the database out (to a restarted server, or to be dropped now), leaving

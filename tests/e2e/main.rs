@@ -35,6 +35,7 @@ mod queries;
 mod receipt_review;
 mod receipts;
 mod replay;
+mod replicas;
 mod retention;
 mod rollout;
 mod shredding;

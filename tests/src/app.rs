@@ -55,6 +55,11 @@ impl TestAppBuilder {
 
     pub async fn start(self) -> TestApp {
         let database = TestDatabase::create(self.backend).await;
+        self.start_on(database).await
+    }
+
+    /// Starts on a database made elsewhere (on a server of the test's own).
+    pub async fn start_on(self, database: TestDatabase) -> TestApp {
         TestApp::launch(database, self.nats_url, self.extra, self.roles).await
     }
 }

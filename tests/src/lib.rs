@@ -8,6 +8,7 @@
 mod app;
 mod client;
 pub mod oidc;
+mod postgres;
 mod process;
 mod receipts;
 mod responses;
@@ -25,6 +26,7 @@ pub use expensewise_infra::testing::{
     TestDatabase,
 };
 pub use expensewise_projections::testing::{assert_read_models_equal_a_rebuild, rebuild_all};
+pub use postgres::Replication;
 pub use process::{expensewise, expensewise_bin, Process, Stack};
 pub use receipts::draw_receipt;
 pub use responses::{

@@ -100,16 +100,12 @@ pub async fn approvals(
                 ApiError::invalid_field("cursor", "is not a cursor from this list")
             })?),
         };
-    consistency.wait(&app, &user, read_model::NAME).await?;
-    let (rows, next) = read_model::approvals(
-        &app.db,
-        user.actor.organization_id,
-        &takers,
-        cursor.as_ref(),
-        limit,
-    )
-    .await
-    .map_err(|e| ApiError::internal(e.into()))?;
+    let (organization, takers, cursor) = (user.actor.organization_id, &takers, cursor.as_ref());
+    let (rows, next) = consistency
+        .read(&app, &user, read_model::NAME, |db| async move {
+            read_model::approvals(&db, organization, takers, cursor, limit).await
+        })
+        .await?;
     Ok(Json(ExpensePage {
         items: rows
             .into_iter()
@@ -231,23 +227,15 @@ pub async fn summary(
         GroupByParam::Month => GroupBy::Month,
         GroupByParam::User => GroupBy::User,
     };
-    consistency.wait(&app, &user, read_model::NAME).await?;
-    let summary = |measure| {
-        read_model::summary(
-            &app.db,
-            user.actor.organization_id,
-            owner,
-            (params.from, params.to),
-            group_by,
-            measure,
-        )
-    };
-    let rows = summary(Measure::Original)
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?;
-    let in_base = summary(Measure::Base)
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?;
+    let (organization, period) = (user.actor.organization_id, (params.from, params.to));
+    let (rows, in_base) = consistency
+        .read(&app, &user, read_model::NAME, |db| async move {
+            let summary =
+                |measure| read_model::summary(&db, organization, owner, period, group_by, measure);
+            let rows = summary(Measure::Original).await?;
+            anyhow::Ok((rows, summary(Measure::Base).await?))
+        })
+        .await?;
     Ok(Json(Summary {
         rows: rows.into_iter().map(SummaryRowView::from).collect(),
         in_base: in_base.into_iter().map(BaseSummaryRowView::from).collect(),

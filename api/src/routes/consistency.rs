@@ -6,18 +6,27 @@
 //!   user's write as soon as that user's command has answered.
 //!
 //! Each waits at most [`MAX_WAIT`], then the query answers 503 with `Retry-After`.
+//!
+//! With a read replica (`DATABASE_READ_URL`), queries read it while it is at most
+//! `READ_REPLICA_MAX_LAG` behind. A write is waited for in the replica's own copy of the
+//! read model's checkpoint: the checkpoint moves in the transaction that projects the
+//! write, so the replica has the write in its read model exactly when it has replayed
+//! the log past that commit. A replica that does not get there within
+//! `READ_REPLICA_MAX_LAG`, lags, or fails is passed over for the primary.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use expensewise_infra::event_store::aggregate_head;
-use expensewise_infra::GlobalPosition;
-use expensewise_projections::ConsistencyError;
+use expensewise_infra::replica::ReadReplica;
+use expensewise_infra::{Database, GlobalPosition};
+use expensewise_projections::{Checkpoints, ConsistencyError};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
@@ -54,21 +63,71 @@ impl<S: Send + Sync> FromRequestParts<S> for ConsistencyToken {
 }
 
 impl ConsistencyToken {
-    /// Waits until read model `projection` includes the caller's own latest write and
-    /// the token's write, if any.
+    /// The write a query of read model `projection` must include: the caller's own
+    /// latest and the token's, if any.
+    async fn write(
+        &self,
+        app: &AppState,
+        user: &AuthUser,
+        projection: &str,
+    ) -> ApiResult<Option<GlobalPosition>> {
+        if let Some(token) = self.0 {
+            refuse_beyond_head(app, projection, token).await?;
+        }
+        Ok(self.0.max(user.last_write))
+    }
+
+    /// Waits until read model `projection` on the primary includes the caller's own
+    /// latest write and the token's, if any: for reads that are not made from the read
+    /// model's tables alone.
     pub async fn wait(
         &self,
         app: &AppState,
         user: &AuthUser,
         projection: &str,
     ) -> Result<(), ApiError> {
-        if let Some(token) = self.0 {
-            refuse_beyond_head(app, projection, token).await?;
-        }
-        match self.0.max(user.last_write) {
+        match self.write(app, user, projection).await? {
             Some(write) => wait_for(app, projection, write).await,
             None => Ok(()),
         }
+    }
+
+    /// Runs `query` on a database (the replica or the primary) whose read model
+    /// `projection` includes the caller's own latest write and the token's, if any.
+    pub async fn read<T, E, F, Fut>(
+        &self,
+        app: &AppState,
+        user: &AuthUser,
+        projection: &str,
+        query: F,
+    ) -> ApiResult<T>
+    where
+        F: Fn(Database) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<anyhow::Error>,
+    {
+        let write = self.write(app, user, projection).await?;
+        read_after(app, projection, write, query).await
+    }
+
+    /// One resource from read model `projection`, as its latest command left it: see
+    /// [`read_fresh`].
+    pub async fn read_fresh<T, E, F, Fut>(
+        &self,
+        app: &AppState,
+        user: &AuthUser,
+        projection: &str,
+        aggregate: (&str, &str),
+        read: F,
+        version: impl Fn(&T) -> u64,
+    ) -> ApiResult<Option<T>>
+    where
+        F: Fn(Database) -> Fut,
+        Fut: Future<Output = Result<(Option<T>, u64), E>>,
+        E: Into<anyhow::Error>,
+    {
+        let write = self.write(app, user, projection).await?;
+        read_fresh(app, projection, aggregate, write, read, version).await
     }
 }
 
@@ -83,9 +142,7 @@ async fn refuse_beyond_head(
     if app.checkpoints.passed(projection, token) {
         return Ok(());
     }
-    let head = expensewise_projections::status::head(&app.db)
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?;
+    let head = head(app).await?;
     match token > head {
         true => Err(ApiError::conflict(format!(
             "X-Consistency-Token {token} names no write stored here: the last is {head}"
@@ -94,43 +151,105 @@ async fn refuse_beyond_head(
     }
 }
 
+/// The last event stored, by anyone.
+pub async fn head(app: &AppState) -> ApiResult<GlobalPosition> {
+    expensewise_projections::status::head(&app.db)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))
+}
+
 /// One resource from read model `projection`: `read` answers the read model's copy (if
-/// any) and the store's version of the aggregate, `version` the copy's version. When the
-/// copy is older (or missing while the store has events), waits until the read model has
-/// passed the aggregate's last event, whoever wrote it, and reads again: one resource
+/// any) and the store's version of the aggregate, `version` the copy's version. The copy
+/// includes `write` and every event of the aggregate, whoever wrote it: one resource
 /// always reads as its latest command left it.
-pub async fn read_fresh<T, F, Fut>(
+async fn read_fresh<T, E, F, Fut>(
     app: &AppState,
     projection: &str,
-    aggregate_type: &str,
-    aggregate_id: &str,
+    (aggregate_type, aggregate_id): (&str, &str),
+    write: Option<GlobalPosition>,
     read: F,
     version: impl Fn(&T) -> u64,
-) -> Result<Option<T>, ApiError>
+) -> ApiResult<Option<T>>
 where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(Option<T>, u64), ApiError>>,
+    F: Fn(Database) -> Fut,
+    Fut: Future<Output = Result<(Option<T>, u64), E>>,
+    E: Into<anyhow::Error>,
 {
-    let (found, store_version) = read().await?;
+    let aggregate_head = || async {
+        aggregate_head(&app.db, aggregate_type, aggregate_id)
+            .await
+            .map_err(|e| ApiError::internal(e.into()))
+    };
+    if app.replica.is_some() {
+        // A replica's copy and its version of the aggregate may both be behind: what
+        // the aggregate's latest event is, only the primary knows.
+        let write = write.max(aggregate_head().await?);
+        return Ok(read_after(app, projection, write, read).await?.0);
+    }
+    if let Some(write) = write {
+        wait_for(app, projection, write).await?;
+    }
+    let internal = |e: E| ApiError::internal(e.into());
+    let (found, store_version) = read(app.db.clone()).await.map_err(internal)?;
     if found.as_ref().map_or(0, &version) >= store_version {
         return Ok(found);
     }
-    let head = aggregate_head(&app.db, aggregate_type, aggregate_id)
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?;
-    if let Some(write) = head {
+    if let Some(write) = aggregate_head().await? {
         wait_for(app, projection, write).await?;
     }
-    Ok(read().await?.0)
+    Ok(read(app.db.clone()).await.map_err(internal)?.0)
 }
 
 /// Waits until read model `projection` has passed every event stored so far, whoever
 /// wrote it: for a command that plans from read models what must not be missed.
 pub async fn wait_for_head(app: &AppState, projection: &str) -> Result<(), ApiError> {
-    let head = expensewise_projections::status::head(&app.db)
+    let head = head(app).await?;
+    wait_for(app, projection, head).await
+}
+
+/// Runs `query` on a database whose read model `projection` has passed `write`: the
+/// replica when it gets there in time, else the primary.
+pub async fn read_after<T, E, F, Fut>(
+    app: &AppState,
+    projection: &str,
+    write: Option<GlobalPosition>,
+    query: F,
+) -> ApiResult<T>
+where
+    F: Fn(Database) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<anyhow::Error>,
+{
+    if let Some(replica) = &app.replica {
+        let passed_over = match replica.ready_for(projection, write).await {
+            Ok(db) => match query(db).await {
+                Ok(found) => {
+                    metrics::counter!("expensewise_read_queries_total", "database" => "replica")
+                        .increment(1);
+                    return Ok(found);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{:#}", e.into()),
+                        "a query failed on the read replica: reading the primary"
+                    );
+                    replica.source.failed();
+                    "failed"
+                }
+            },
+            Err(reason) => reason,
+        };
+        metrics::counter!("expensewise_read_replica_passed_over_total", "reason" => passed_over)
+            .increment(1);
+    }
+    if let Some(write) = write {
+        wait_for(app, projection, write).await?;
+    }
+    let found = query(app.db.clone())
         .await
         .map_err(|e| ApiError::internal(e.into()))?;
-    wait_for(app, projection, head).await
+    metrics::counter!("expensewise_read_queries_total", "database" => "primary").increment(1);
+    Ok(found)
 }
 
 async fn wait_for(app: &AppState, projection: &str, write: GlobalPosition) -> Result<(), ApiError> {
@@ -145,5 +264,52 @@ async fn wait_for(app: &AppState, projection: &str, write: GlobalPosition) -> Re
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
         Err(ConsistencyError::Database(e)) => Err(ApiError::internal(e.into())),
+    }
+}
+
+/// The read replica queries read from, with how far each of its read models was last
+/// seen to have come.
+pub struct ReplicaReads {
+    pub source: Arc<ReadReplica>,
+    checkpoints: Checkpoints,
+}
+
+impl ReplicaReads {
+    pub fn new(source: ReadReplica) -> Self {
+        Self {
+            source: Arc::new(source),
+            checkpoints: Checkpoints::default(),
+        }
+    }
+
+    /// The replica, once its read model `projection` has passed `write`; else why not.
+    async fn ready_for(
+        &self,
+        projection: &str,
+        write: Option<GlobalPosition>,
+    ) -> Result<Database, &'static str> {
+        if !self.source.usable() {
+            return Err("lagging");
+        }
+        let db = self.source.database();
+        if let Some(write) = write {
+            // Within its allowed lag, the replica has a write that far back: waiting
+            // longer would be slower than asking the primary.
+            let limit = self.source.max_lag();
+            match self
+                .checkpoints
+                .wait_until(db, projection, write, limit)
+                .await
+            {
+                Ok(()) => {}
+                Err(ConsistencyError::NotYet) => return Err("not_yet"),
+                Err(ConsistencyError::Database(e)) => {
+                    tracing::warn!(error = %e, "the read replica's checkpoints are unreadable: reading the primary");
+                    self.source.failed();
+                    return Err("failed");
+                }
+            }
+        }
+        Ok(db.clone())
     }
 }

@@ -321,10 +321,12 @@ pub async fn list_exports(
     consistency: ConsistencyToken,
 ) -> ApiResult<Json<BatchList>> {
     use_case::may_export(&user.actor)?;
-    consistency.wait(&app, &user, read_model::NAME).await?;
-    let batches = read_model::export_batches(&app.db, user.actor.organization_id)
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?;
+    let organization = user.actor.organization_id;
+    let batches = consistency
+        .read(&app, &user, read_model::NAME, |db| async move {
+            read_model::export_batches(&db, organization).await
+        })
+        .await?;
     Ok(Json(BatchList {
         items: batches
             .into_iter()

@@ -35,7 +35,54 @@ pub struct Readiness {
     /// either way, so it does not decide readiness.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocr_engine: Option<String>,
+    /// With a read replica (`DATABASE_READ_URL`): how far behind it is and where queries
+    /// read. The primary answers for a replica that lags or fails, so it does not decide
+    /// readiness either.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_replica: Option<ReadReplicaView>,
     pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadReplicaView {
+    /// `ok`; `lagging` (more than `READ_REPLICA_MAX_LAG` behind), `unreachable`,
+    /// `not_replaying` (promoted, or not a replica) or `unknown` (not measured yet).
+    #[schema(example = "ok")]
+    pub state: String,
+    /// How far behind the primary it was when last measured (every 200 ms); absent when
+    /// unknown.
+    #[schema(example = 0.0)]
+    pub lag_seconds: Option<f64>,
+    /// `READ_REPLICA_MAX_LAG`, in seconds.
+    pub max_lag_seconds: f64,
+    /// `replica` or `primary`: where queries read now.
+    #[schema(example = "replica")]
+    pub reads_from: String,
+}
+
+impl ReadReplicaView {
+    fn new(replica: &expensewise_infra::replica::ReadReplica) -> Self {
+        use expensewise_infra::replica::Standing;
+        let max_lag = replica.max_lag();
+        let (state, lag) = match replica.standing() {
+            Standing::Behind(lag) if lag <= max_lag => ("ok", Some(lag)),
+            Standing::Behind(lag) => ("lagging", Some(lag)),
+            Standing::Unreachable => ("unreachable", None),
+            Standing::NotReplaying => ("not_replaying", None),
+            Standing::Unknown => ("unknown", None),
+        };
+        Self {
+            state: state.into(),
+            lag_seconds: lag.map(|l| l.as_secs_f64()),
+            max_lag_seconds: max_lag.as_secs_f64(),
+            reads_from: if replica.usable() {
+                "replica"
+            } else {
+                "primary"
+            }
+            .into(),
+        }
+    }
 }
 
 /// Liveness: the process is up
@@ -138,6 +185,10 @@ pub async fn ready(
             status: if ready { "ready" } else { "not_ready" }.into(),
             checks,
             ocr_engine: uses.ocr_engine,
+            read_replica: app
+                .replica
+                .as_ref()
+                .map(|r| ReadReplicaView::new(&r.source)),
             timestamp: Utc::now(),
         }),
     )

@@ -226,10 +226,12 @@ pub async fn list_users(
                 .map_err(|_| ApiError::invalid_field("cursor", "is not a cursor from this list"))?,
         ),
     };
-    consistency.wait(&app, &user, users_model::NAME).await?;
-    let rows = users_model::list(&app.db, user.actor.organization_id, after, limit)
-        .await
-        .map_err(ApiError::internal)?;
+    let organization = user.actor.organization_id;
+    let rows = consistency
+        .read(&app, &user, users_model::NAME, |db| async move {
+            users_model::list(&db, organization, after, limit).await
+        })
+        .await?;
     let mut items: Vec<UserView> = rows
         .into_iter()
         .map(|r| UserView {

@@ -13,6 +13,11 @@ output "database_endpoint" {
   value       = aws_db_instance.main.endpoint
 }
 
+output "database_replica_endpoints" {
+  description = "PostgreSQL host:port of each read replica, for DATABASE_READ_URL"
+  value       = aws_db_instance.replica[*].endpoint
+}
+
 output "database_master_secret_arn" {
   description = "Secrets Manager secret holding the database master password"
   value       = aws_db_instance.main.master_user_secret[0].secret_arn

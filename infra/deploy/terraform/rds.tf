@@ -84,3 +84,35 @@ resource "aws_db_instance" "main" {
   performance_insights_enabled        = true
   performance_insights_kms_key_id     = aws_kms_key.main.arn
 }
+
+# Streaming replicas the API's queries read from (DATABASE_READ_URL; docs/operations.md,
+# "Read replicas"). A replica more than READ_REPLICA_MAX_LAG behind is not read, so one
+# that fails or falls behind costs no correctness, only load on the primary. Encrypted
+# with the primary's key; backups are the primary's.
+resource "aws_db_instance" "replica" {
+  count               = var.db_read_replicas
+  identifier          = "${local.name}-replica-${count.index + 1}"
+  replicate_source_db = aws_db_instance.main.identifier
+  instance_class      = var.db_instance_class
+
+  storage_type      = "gp3"
+  storage_encrypted = true
+  kms_key_id        = aws_kms_key.main.arn
+
+  multi_az               = true
+  vpc_security_group_ids = [aws_security_group.database.id]
+  parameter_group_name   = aws_db_parameter_group.main.name
+  publicly_accessible    = false
+
+  copy_tags_to_snapshot = true
+  deletion_protection   = true
+  skip_final_snapshot   = true
+
+  auto_minor_version_upgrade          = true
+  iam_database_authentication_enabled = true
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  monitoring_interval                 = 30
+  monitoring_role_arn                 = aws_iam_role.service["rds-monitoring"].arn
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.main.arn
+}

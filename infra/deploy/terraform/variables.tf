@@ -85,6 +85,17 @@ variable "db_backup_retention_days" {
   }
 }
 
+variable "db_read_replicas" {
+  description = "Streaming read replicas of the database, for the API's queries (DATABASE_READ_URL)"
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.db_read_replicas >= 0 && var.db_read_replicas <= 5
+    error_message = "db_read_replicas: between 0 and 5 (RDS's limit for PostgreSQL)."
+  }
+}
+
 variable "audit_checkpoints_bucket_name" {
   description = "Name of the bucket of the audit log's signed checkpoints (globally unique)"
   type        = string

@@ -21,9 +21,9 @@ use std::time::Duration;
 pub use local_secret::{local_audit_key, local_data_key, local_secret};
 pub use sections::{
     AuditConfig, AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig,
-    MailConfig, OcrConfig, OcrsModels, RateLimit, ReceiptRetention, ReceiptStorage, RetentionMode,
-    SmtpConfig, SmtpSecurity, SsoConfig, StreamConfig, TelemetryConfig, WebhookConfig,
-    DEFAULT_PDF_PAGES,
+    MailConfig, OcrConfig, OcrsModels, RateLimit, ReadReplicaConfig, ReceiptRetention,
+    ReceiptStorage, RetentionMode, SmtpConfig, SmtpSecurity, SsoConfig, StreamConfig,
+    TelemetryConfig, WebhookConfig, DEFAULT_PDF_PAGES,
 };
 use source::Source;
 

@@ -18,6 +18,18 @@ const HTTP_SCHEMES: [&str; 2] = ["http://", "https://"];
 pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
+    /// A streaming replica of the database that queries read their read models from.
+    pub read_replica: Option<ReadReplicaConfig>,
+}
+
+/// `DATABASE_READ_URL` and `READ_REPLICA_MAX_LAG`.
+#[derive(Debug, Clone)]
+pub struct ReadReplicaConfig {
+    pub url: String,
+    /// Behind by more than this, the replica is not read: queries go to the primary. It
+    /// is also how long a query waits on the replica for a write before it asks the
+    /// primary instead.
+    pub max_lag: Duration,
 }
 
 impl DatabaseConfig {
@@ -27,9 +39,30 @@ impl DatabaseConfig {
             .secret("DATABASE_URL")?
             .map(|url| url.expose().to_string())
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("expensewise.db").display()));
+        let url = with_scheme("DATABASE_URL", url, &DATABASE_SCHEMES)?;
+        let read_replica = match source.secret("DATABASE_READ_URL")? {
+            None => None,
+            Some(_) if !is_postgres_url(&url) => {
+                return Err(invalid(
+                    "DATABASE_READ_URL",
+                    "a read replica needs DATABASE_URL to be PostgreSQL",
+                ))
+            }
+            Some(read) if !is_postgres_url(read.expose()) => {
+                return Err(invalid(
+                    "DATABASE_READ_URL",
+                    "must start with postgres:// or postgresql:// (a streaming replica)",
+                ))
+            }
+            Some(read) => Some(ReadReplicaConfig {
+                url: read.expose().to_string(),
+                max_lag: source.duration("READ_REPLICA_MAX_LAG", Duration::from_secs(1))?,
+            }),
+        };
         Ok(Self {
-            url: with_scheme("DATABASE_URL", url, &DATABASE_SCHEMES)?,
+            url,
             max_connections: source.positive("DATABASE_MAX_CONNECTIONS", 10)?,
+            read_replica,
         })
     }
 

@@ -288,3 +288,32 @@ fn receipts_are_kept_from_the_end_of_their_year_for_the_retention_years() {
         assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
     }
 }
+
+#[test]
+fn a_read_replica_is_a_postgresql_replica_of_a_postgresql_primary() {
+    let primary = ("DATABASE_URL", "postgres://app@db/expensewise");
+    let replica = ("DATABASE_READ_URL", "postgres://app@replica/expensewise");
+    let c = config(&[primary, replica]).unwrap();
+    let read = c.database.read_replica.unwrap();
+    assert_eq!(read.url, "postgres://app@replica/expensewise");
+    assert_eq!(read.max_lag, Duration::from_secs(1));
+    let c = config(&[primary, replica, ("READ_REPLICA_MAX_LAG", "3")]).unwrap();
+    assert_eq!(
+        c.database.read_replica.unwrap().max_lag,
+        Duration::from_secs(3)
+    );
+    assert!(config(&[primary]).unwrap().database.read_replica.is_none());
+
+    for bad in [
+        vec![replica],
+        vec![primary, ("DATABASE_READ_URL", "sqlite://copy.db")],
+    ] {
+        assert_eq!(config(&bad).unwrap_err().variable, "DATABASE_READ_URL");
+    }
+    assert_eq!(
+        config(&[primary, replica, ("READ_REPLICA_MAX_LAG", "0")])
+            .unwrap_err()
+            .variable,
+        "READ_REPLICA_MAX_LAG"
+    );
+}

@@ -200,17 +200,13 @@ pub async fn list_expenses(
             Some(c) => Some(ChangedCursor::decode(c).ok_or_else(not_a_cursor)?),
         };
         // Everything committed before this request is in the answer, whoever wrote it.
-        super::consistency::wait_for_head(&app, read_model::NAME).await?;
-        let (rows, next) = read_model::changed_since(
-            &app.db,
-            user.actor.organization_id,
-            &filter,
-            since,
-            cursor.as_ref(),
-            limit,
-        )
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?;
+        let head = super::consistency::head(&app).await?;
+        let (organization, filter, cursor) = (user.actor.organization_id, &filter, cursor.as_ref());
+        let (rows, next) =
+            super::consistency::read_after(&app, read_model::NAME, Some(head), |db| async move {
+                read_model::changed_since(&db, organization, filter, since, cursor, limit).await
+            })
+            .await?;
         return Ok(Json(ExpensePage {
             items: rows
                 .into_iter()
@@ -223,16 +219,12 @@ pub async fn list_expenses(
         None => None,
         Some(c) => Some(ListCursor::decode(c).ok_or_else(not_a_cursor)?),
     };
-    consistency.wait(&app, &user, read_model::NAME).await?;
-    let (rows, next) = read_model::list(
-        &app.db,
-        user.actor.organization_id,
-        &filter,
-        cursor.as_ref(),
-        limit,
-    )
-    .await
-    .map_err(|e| ApiError::internal(e.into()))?;
+    let (organization, filter, cursor) = (user.actor.organization_id, &filter, cursor.as_ref());
+    let (rows, next) = consistency
+        .read(&app, &user, read_model::NAME, |db| async move {
+            read_model::list(&db, organization, filter, cursor, limit).await
+        })
+        .await?;
     Ok(Json(ExpensePage {
         items: rows
             .into_iter()
@@ -280,23 +272,19 @@ pub async fn get_expense(
         let view = ExpenseView::new(id, state, expense.version);
         return Ok(([super::etag_header(view.version)], Json(view)).into_response());
     }
-    consistency.wait(&app, &user, read_model::NAME).await?;
-    let read = || async {
-        read_model::get(&app.db, user.actor.organization_id, id)
-            .await
-            .map_err(|e| ApiError::internal(e.into()))
-    };
+    let organization = user.actor.organization_id;
     let version = |row: &ExpenseRow| u64::try_from(row.version).unwrap_or_default();
-    let row = super::consistency::read_fresh(
-        &app,
-        read_model::NAME,
-        AGGREGATE_TYPE,
-        &id.to_string(),
-        read,
-        version,
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found("no such expense"))?;
+    let row = consistency
+        .read_fresh(
+            &app,
+            &user,
+            read_model::NAME,
+            (AGGREGATE_TYPE, &id.to_string()),
+            |db| async move { read_model::get(&db, organization, id).await },
+            version,
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such expense"))?;
     if row.owner_id != user.actor.user_id && !user.actor.role.sees_all_expenses() {
         return Err(ApiError::forbidden("employees see only their own expenses"));
     }

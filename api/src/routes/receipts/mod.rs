@@ -37,21 +37,17 @@ async fn visible_receipt(
     consistency: &ConsistencyToken,
     id: Uuid,
 ) -> ApiResult<ReceiptState> {
-    consistency.wait(app, user, receipts_model::NAME).await?;
-    let read = || async {
-        receipts_model::get(&app.db, user.actor.organization_id, id)
-            .await
-            .map_err(ApiError::internal)
-    };
-    let found = super::consistency::read_fresh(
-        app,
-        receipts_model::NAME,
-        AGGREGATE_TYPE,
-        &id.to_string(),
-        read,
-        |(_, version): &(ReceiptState, u64)| *version,
-    )
-    .await?;
+    let organization = user.actor.organization_id;
+    let found = consistency
+        .read_fresh(
+            app,
+            user,
+            receipts_model::NAME,
+            (AGGREGATE_TYPE, &id.to_string()),
+            |db| async move { receipts_model::get(&db, organization, id).await },
+            |(_, version): &(ReceiptState, u64)| *version,
+        )
+        .await?;
     match found {
         Some((state, _))
             if state.uploader_id == user.actor.user_id || user.actor.role != Role::Employee =>
@@ -190,16 +186,12 @@ pub async fn list_receipts(
             .map(|s| ScanStatus::from(s).as_str().to_string()),
         uploader_id,
     };
-    consistency.wait(&app, &user, receipts_model::NAME).await?;
-    let (rows, next) = receipts_model::list(
-        &app.db,
-        user.actor.organization_id,
-        &filter,
-        cursor.as_ref(),
-        limit,
-    )
-    .await
-    .map_err(ApiError::internal)?;
+    let (organization, filter, cursor) = (user.actor.organization_id, &filter, cursor.as_ref());
+    let (rows, next) = consistency
+        .read(&app, &user, receipts_model::NAME, |db| async move {
+            receipts_model::list(&db, organization, filter, cursor, limit).await
+        })
+        .await?;
     Ok(Json(ReceiptPage {
         items: rows
             .iter()

@@ -70,6 +70,13 @@ run "production" {
     error_message = "The database must not be reachable from the internet."
   }
   assert {
+    condition = length(aws_db_instance.replica) == 1 && alltrue([
+      for replica in aws_db_instance.replica :
+      replica.replicate_source_db == aws_db_instance.main.identifier && replica.storage_encrypted && !replica.publicly_accessible
+    ])
+    error_message = "One encrypted, private streaming replica of the database by default, for the API's queries."
+  }
+  assert {
     condition = alltrue([
       aws_s3_bucket_public_access_block.all["receipts"].block_public_acls,
       aws_s3_bucket_public_access_block.all["receipts"].block_public_policy,
