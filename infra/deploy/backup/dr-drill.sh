@@ -9,6 +9,12 @@
 # Prints the recovery times and the data-loss window (docs/operations.md has the
 # figures). Needs PostgreSQL's server binaries and pgBackRest (installed from Debian when
 # missing), curl, and the expensewise binary (EXPENSEWISE_BIN, default the debug build).
+#
+# DRILL_EVENTS=10000000 runs it on a production-sized store: that many events are
+# written straight into it (by LOADGEN_BIN, default target/release/loadgen: cargo build
+# --release -p expensewise-tests --bin loadgen) and projected before the backup. Use
+# release builds for both binaries then, and mind the disk: about 1 GB per million
+# events, twice over (the database and its restore), plus the repository.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . scripts/lib.sh
@@ -16,6 +22,12 @@ backup=$PWD/infra/deploy/backup
 
 bin=${EXPENSEWISE_BIN:-$PWD/target/debug/expensewise}
 [ -x "$bin" ] || { echo "drill: $bin is missing (cargo build -p expensewise-api)" >&2; exit 1; }
+drill_events=${DRILL_EVENTS:-0}
+loadgen=${LOADGEN_BIN:-$PWD/target/release/loadgen}
+if [ "$drill_events" -gt 0 ] && [ ! -x "$loadgen" ]; then
+    echo "drill: $loadgen is missing (cargo build --release -p expensewise-tests --bin loadgen)" >&2
+    exit 1
+fi
 if ! command -v pgbackrest >/dev/null || [ -z "$(find_initdb)" ]; then
     log "Installing postgresql and pgbackrest (Debian packages)"
     as_root apt-get update -qq
@@ -79,7 +91,7 @@ log "A PostgreSQL with continuous WAL archiving to a pgBackRest repository"
 cat >>"$drill/data/postgresql.conf" <<CONF
 wal_level = replica
 archive_mode = on
-archive_timeout = 60
+archive_timeout = 10
 archive_command = 'pgbackrest --config=$conf --stanza=drill archive-push %p'
 CONF
 pg_start "$drill/data" "$port"
@@ -143,7 +155,23 @@ start_app "$url"
 token=$(api POST /v1/auth/register '{"organization":"Drill","name":"Ada","email":"ada@drill.test","password":"correct horse battery staple"}' \
     | sed -E 's/.*"token":"([^"]+)".*/\1/')
 expenses 20 "Before backup"
+seeded=
+if [ "$drill_events" -gt 0 ]; then
+    stop_app
+    log "$drill_events more events, written straight into the store, then projected"
+    started=$(now_ms)
+    "$loadgen" seed --database-url "$url" --events "$drill_events" >/dev/null
+    seed_ms=$(($(now_ms) - started))
+    started=$(now_ms)
+    DATABASE_URL=$url DATA_DIR=$drill/app LOG_LEVEL=warn "$bin" projections rebuild --all >/dev/null
+    seeded="$drill_events events written in $((seed_ms / 1000)) s, projected in $((($(now_ms) - started) / 1000)) s;"
+    seeded="$seeded database $(sql "$url" "SELECT pg_size_pretty(pg_database_size('expensewise'))")"
+    start_app "$url"
+fi
+log "The full backup"
+started=$(now_ms)
 pgbr --type=full backup
+backup_ms=$(($(now_ms) - started))
 log "More data, up to the moment to return to"
 expenses 20 "After backup"
 stop_app
@@ -158,9 +186,16 @@ DATABASE_URL=$url "$backup/logical-backup.sh" "$drill/dumps"
 pgbr check
 sleep 1
 
-log "More data after it, then the disaster: the server and its data directory are lost"
+log "Writes for ${LOST_SECONDS:=25} s after it, then the disaster: the server and its data directory are lost"
+# Longer than archive_timeout: what is lost is what came after the last WAL file that
+# the timeout closed and archived, not everything after the moment above.
 start_app "$url"
-expenses 10 "Lost"
+until_ms=$(($(now_ms) + LOST_SECONDS * 1000))
+lost=0
+while [ "$(now_ms)" -lt "$until_ms" ]; do
+    lost=$((lost + 1))
+    expenses 1 "Lost $lost"
+done
 stop_app
 events_before_disaster=$(events "$url")
 last_write=$(sql "$url" "SELECT extract(epoch FROM max(recorded_at)) FROM events")
@@ -184,6 +219,7 @@ started=$(now_ms)
 PGBACKREST_CONFIG=$conf "${as_pg[@]}" "$backup/restore-pitr.sh" drill "$target" >/dev/null
 pg_start "$drill/data" "$port"
 until [ "$(sql "$url" "SELECT pg_is_in_recovery()")" = f ]; do sleep 0.2; done
+pitr_restored_ms=$(($(now_ms) - started))
 DATABASE_URL=$url DATA_DIR=$drill/app EXPENSEWISE=$bin LOG_LEVEL=warn "$backup/after-restore.sh" >"$drill/log/after-pitr.log"
 start_app "$url"
 pitr_ms=$(($(now_ms) - started))
@@ -214,9 +250,12 @@ pg_stop "$drill/logical"
 echo
 echo "DR drill results"
 echo "  events: $events_at_target at the target, $events_before_disaster when the server was lost"
+[ -z "$seeded" ] || echo "  $seeded"
+echo "  full backup: $((backup_ms / 1000)).$((backup_ms % 1000 / 100)) s"
 echo "  restore of everything archived: $events_latest events in $((latest_ms / 1000)).$((latest_ms % 1000 / 100)) s;" \
     "data-loss window $lost_seconds s ($((events_before_disaster - events_latest)) events not yet archived)"
-echo "  point-in-time restore to the target: $events_pitr events, read models rebuilt and serving in" \
+echo "  point-in-time restore to the target: $events_pitr events restored in" \
+    "$((pitr_restored_ms / 1000)).$((pitr_restored_ms % 1000 / 100)) s, read models rebuilt and serving in" \
     "$((pitr_ms / 1000)).$((pitr_ms % 1000 / 100)) s"
 echo "  logical dump into a new cluster: $events_logical events, read models rebuilt in" \
     "$((logical_ms / 1000)).$((logical_ms % 1000 / 100)) s"

@@ -47,3 +47,18 @@ output "backups_role_arn" {
   description = "Annotate the expensewise-backup service account with this (eks.amazonaws.com/role-arn)"
   value       = aws_iam_role.irsa["backups"].arn
 }
+
+output "dr_buckets" {
+  description = "The DR region's replicas of the receipts and of the dumps (AWS_S3_BUCKET after a failover)"
+  value       = { for name, bucket in aws_s3_bucket.dr : name => bucket.id }
+}
+
+output "dr_kms_key_arn" {
+  description = "The DR region's key: the replicas, the replicated database backups, and KMS_KEY_ID's home after a failover"
+  value       = aws_kms_key.dr.arn
+}
+
+output "dr_database_backups_arn" {
+  description = "The replicated automated backups, for restore-db-instance-to-point-in-time in the DR region"
+  value       = aws_db_instance_automated_backups_replication.dr.id
+}

@@ -6,7 +6,6 @@
 # follow the same rule, or versioning would keep them forever.
 resource "aws_s3_bucket" "receipts" {
   #checkov:skip=CKV2_AWS_62:Nothing reacts to bucket events: the product records every receipt it stores as an event of its own
-  #checkov:skip=CKV_AWS_144:Receipts stay in one region (data residency); S3 keeps them across three zones and versioning keeps every version. Add a replication rule where a second region is wanted
   bucket              = var.receipts_bucket_name
   object_lock_enabled = true
 }
@@ -43,7 +42,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "receipts" {
 # RDS's point-in-time recovery, kept logical_backup_retention_days.
 resource "aws_s3_bucket" "backups" {
   #checkov:skip=CKV2_AWS_62:Nothing reacts to bucket events: the product records every receipt it stores as an event of its own
-  #checkov:skip=CKV_AWS_144:The dumps are the second copy beside RDS point-in-time recovery; they stay in the region (data residency). Add a replication rule where a second region is wanted
   bucket = var.backups_bucket_name
 }
 

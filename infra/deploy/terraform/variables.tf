@@ -4,6 +4,17 @@ variable "aws_region" {
   default     = "us-east-1"
 }
 
+variable "dr_region" {
+  description = "The disaster-recovery region: receipts, dumps and database backups are replicated there"
+  type        = string
+  default     = "us-west-2"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.dr_region))
+    error_message = "dr_region: an AWS region name, such as us-west-2."
+  }
+}
+
 variable "environment" {
   description = "Environment name (production, staging)"
   type        = string

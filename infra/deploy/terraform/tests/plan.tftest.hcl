@@ -36,6 +36,11 @@ mock_provider "aws" {
   }
 }
 
+# The DR region's provider (dr.tf), mocked the same way.
+mock_provider "aws" {
+  alias = "dr"
+}
+
 # Distinct bucket names, so that a role reaching into another bucket is caught.
 override_resource {
   target = aws_s3_bucket.receipts
@@ -88,6 +93,36 @@ run "production" {
   assert {
     condition     = aws_s3_bucket_versioning.all["receipts"].versioning_configuration[0].status == "Enabled"
     error_message = "The receipts bucket must be versioned."
+  }
+  assert {
+    condition = length(aws_s3_bucket_replication_configuration.dr) == 2 && alltrue([
+      for name, replication in aws_s3_bucket_replication_configuration.dr :
+      replication.rule[0].status == "Enabled" && replication.rule[0].destination[0].bucket == aws_s3_bucket.dr[name].arn && replication.rule[0].destination[0].encryption_configuration[0].replica_kms_key_id == aws_kms_key.dr.arn
+    ])
+    error_message = "Receipts and dumps are replicated to the DR region, encrypted under its own key."
+  }
+  assert {
+    condition = alltrue([
+      for replication in aws_s3_bucket_replication_configuration.dr :
+      replication.rule[0].delete_marker_replication[0].status == "Disabled"
+    ])
+    error_message = "Deletes are not replicated: a deletion in the primary region leaves the replica whole."
+  }
+  assert {
+    condition     = aws_s3_bucket.dr["receipts"].object_lock_enabled && aws_s3_bucket_versioning.dr["receipts"].versioning_configuration[0].status == "Enabled"
+    error_message = "The receipts' replica is versioned and locked, so that replicated retention dates hold there too."
+  }
+  assert {
+    condition     = aws_db_instance_automated_backups_replication.dr.source_db_instance_arn == aws_db_instance.main.arn && aws_db_instance_automated_backups_replication.dr.kms_key_id == aws_kms_key.dr.arn
+    error_message = "The database's automated backups are replicated to the DR region."
+  }
+  assert {
+    condition     = one(aws_secretsmanager_secret.product.replica).region == var.dr_region
+    error_message = "The product's secrets, the master data key among them, have a replica in the DR region."
+  }
+  assert {
+    condition     = aws_db_instance_automated_backups_replication.dr.retention_period == var.db_backup_retention_days
+    error_message = "The DR region keeps the backups as long as the primary does."
   }
   assert {
     condition     = aws_s3_bucket.audit_checkpoints.object_lock_enabled
