@@ -163,11 +163,8 @@ data "aws_iam_policy_document" "replication" {
     resources = [for r in local.replicated : r.source.arn]
   }
   statement {
-    sid = "ReadTheSourceVersions"
-    actions = [
-      "s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging",
-      "s3:GetObjectRetention", "s3:GetObjectLegalHold",
-    ]
+    sid       = "ReadTheSourceVersions"
+    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging", "s3:GetObjectRetention", "s3:GetObjectLegalHold"]
     resources = [for r in local.replicated : "${r.source.arn}/*"]
   }
   statement {
