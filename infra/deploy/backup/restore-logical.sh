@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Restores a dump of logical-backup.sh into an empty database, checks it, and rebuilds
-# the read models from the restored events.
+# Restores a dump of logical-backup.sh into an empty database, checks it, and makes it
+# ready to serve (after-restore.sh).
 #   restore-logical.sh DUMP
 # DUMP: a file or an s3:// URL (its .sha256 beside it is checked). DATABASE_URL names
 # the empty target database. Then follow docs/operations.md, "After any restore".
