@@ -32,13 +32,22 @@ mock_provider "aws" {
     defaults = { arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000" }
   }
   mock_resource "aws_db_instance" {
-    defaults = { master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds" }] }
+    defaults = {
+      arn                = "arn:aws:rds:us-east-1:123456789012:db:expensewise-production"
+      master_user_secret = [{ secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds" }]
+    }
   }
 }
 
 # The DR region's provider (dr.tf), mocked the same way.
 mock_provider "aws" {
   alias = "dr"
+  mock_resource "aws_kms_key" {
+    defaults = { arn = "arn:aws:kms:us-west-2:123456789012:key/11111111-1111-1111-1111-111111111111" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::replica" }
+  }
 }
 
 # Distinct bucket names, so that a role reaching into another bucket is caught.
