@@ -154,6 +154,22 @@ checksums() { # DATABASE_URL
         | awk '/: verified/ { sub(":", "", $1); model = $1 } /checksum/ { for (i = 1; i <= NF; i++) if ($i == "rebuilt") print model, $(i + 1) }'
 }
 
+# After a restore begun at $started: the API serving, then every read model verified
+# against a rebuild, and a new write reaching them. Sets `served` to how long until it
+# served (ms), the events restored, and how long the verification took (ms).
+serve_and_verify() { # DATABASE_URL NAME LABEL
+    local serving verified count
+    start_app "$1"
+    serving=$(($(now_ms) - started))
+    stop_app
+    count=$(events "$1")
+    started=$(now_ms)
+    checksums "$1" >"$drill/after-$2"
+    verified=$(($(now_ms) - started))
+    write_after_restore "$1" "$3"
+    served="$serving $count $verified"
+}
+
 log "Data in, then a full backup"
 start_app "$url"
 token=$(api POST /v1/auth/register '{"organization":"Drill","name":"Ada","email":"ada@drill.test","password":"correct horse battery staple"}' \
@@ -226,14 +242,8 @@ pg_start "$drill/data" "$port"
 until [ "$(sql "$url" "SELECT pg_is_in_recovery()")" = f ]; do sleep 0.2; done
 pitr_restored_ms=$(($(now_ms) - started))
 DATABASE_URL=$url DATA_DIR=$drill/app EXPENSEWISE=$bin LOG_LEVEL=warn "$backup/after-restore.sh" >"$drill/log/after-pitr.log"
-start_app "$url"
-pitr_ms=$(($(now_ms) - started))
-stop_app
-events_pitr=$(events "$url")
-started=$(now_ms)
-checksums "$url" >"$drill/after-pitr"
-pitr_verified_ms=$(($(now_ms) - started))
-write_after_restore "$url" "Written after the PITR"
+serve_and_verify "$url" pitr "Written after the PITR"
+read -r pitr_ms events_pitr pitr_verified_ms <<<"$served"
 
 if [ "$logical" != no ]; then
     log "3. The logical dump into a new cluster"
@@ -249,14 +259,8 @@ if [ "$logical" != no ]; then
     sql "postgres://postgres@127.0.0.1:$logical_port/postgres" "CREATE DATABASE expensewise"
     DATABASE_URL=$logical_url DATA_DIR=$drill/app EXPENSEWISE=$bin LOG_LEVEL=warn \
         "$backup/restore-logical.sh" "$(ls "$drill"/dumps/expensewise-*.dump)" >"$drill/log/after-logical.log"
-    start_app "$logical_url"
-    logical_ms=$(($(now_ms) - started))
-    stop_app
-    events_logical=$(events "$logical_url")
-    started=$(now_ms)
-    checksums "$logical_url" >"$drill/after-logical"
-    logical_verified_ms=$(($(now_ms) - started))
-    write_after_restore "$logical_url" "Written after the dump was restored"
+    serve_and_verify "$logical_url" logical "Written after the dump was restored"
+    read -r logical_ms events_logical logical_verified_ms <<<"$served"
     pg_stop "$drill/logical"
 fi
 
