@@ -160,14 +160,16 @@ async fn queries_read_the_replica_their_writes_included_and_pass_over_one_that_l
         "a lagging replica was read"
     );
 
-    // Replaying again, it catches up and is read again.
+    // Replaying again, it catches up and is read again (on a busy machine a round's
+    // writes may still take it longer than its allowed lag: then the next round).
     servers.pause_replay(false).await;
     replica_until(&app, "caught up", |r| r["reads_from"] == "replica").await;
     let (resumed, _) = reads(&app).await;
-    write_and_read(&app, &owner, &approver).await;
-    assert!(
-        reads(&app).await.0 > resumed,
-        "the caught-up replica is read again"
-    );
+    let mut rounds = 0;
+    while reads(&app).await.0 == resumed {
+        assert!(rounds < 10, "the caught-up replica is never read again");
+        write_and_read(&app, &owner, &approver).await;
+        rounds += 1;
+    }
     app.finish().await;
 }
