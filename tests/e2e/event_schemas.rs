@@ -181,10 +181,11 @@ pub(crate) async fn every_kind_of_event(app: &TestApp, admin: &User) {
     let finance = app.add_user(&admin, "fin@acme.test", "finance").await;
 
     // Single sign-on set, a member linked to their account by signing in, and off again.
+    let key = oidc::key_file();
     let provider = OidcProvider::start(
         json!([oidc_client("expensewise", &oidc::callback())]),
         json!({"eve-1": {"email": "eve@acme.test", "email_verified": true}}),
-        &oidc::key_file(),
+        &key,
     );
     app.send_ok(
         Method::PUT,

@@ -53,6 +53,8 @@ pub const CLIENT_SECRET: &str = "client-secret-of-the-tests";
 pub struct OidcProvider {
     pub port: u16,
     child: std::process::Child,
+    /// Its settings, removed with it.
+    folder: PathBuf,
 }
 
 impl OidcProvider {
@@ -80,7 +82,11 @@ impl OidcProvider {
                 )
             });
         wait_for_port(port, 20, "the OpenID provider did not start");
-        OidcProvider { port, child }
+        OidcProvider {
+            port,
+            child,
+            folder,
+        }
     }
 
     pub fn issuer(&self) -> String {
@@ -157,6 +163,7 @@ impl Drop for OidcProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }
 
@@ -259,7 +266,24 @@ fn form(html: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((action, fields))
 }
 
-/// Where the tests keep a provider's signing key.
-pub fn key_file() -> PathBuf {
-    std::env::temp_dir().join(format!("expensewise-oidc-key-{}.json", Uuid::new_v4()))
+/// Where a test keeps a provider's signing key, for as long as it holds this: a
+/// restarted provider signs with the same key. Removed when dropped.
+pub struct KeyFile(PathBuf);
+
+impl std::ops::Deref for KeyFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub fn key_file() -> KeyFile {
+    KeyFile(std::env::temp_dir().join(format!("expensewise-oidc-key-{}.json", Uuid::new_v4())))
 }
