@@ -81,7 +81,11 @@ impl ReadReplica {
     /// Whether queries may read the replica now: it was reachable, replaying, and at most
     /// `max_lag` behind when last looked at.
     pub fn usable(&self) -> bool {
-        matches!(self.standing(), Standing::Behind(lag) if lag <= self.max_lag)
+        self.readable(self.standing())
+    }
+
+    fn readable(&self, standing: Standing) -> bool {
+        matches!(standing, Standing::Behind(lag) if lag <= self.max_lag)
     }
 
     /// A query on the replica failed: no more are sent there until the next look finds
@@ -131,11 +135,11 @@ impl ReadReplica {
             Standing::Unknown | Standing::Unreachable | Standing::NotReplaying => f64::INFINITY,
         };
         metrics::gauge!("expensewise_read_replica_lag_seconds").set(lag);
-        metrics::gauge!("expensewise_read_replica_usable").set(f64::from(u8::from(self.usable())));
-        let usable = |s: Standing| matches!(s, Standing::Behind(l) if l <= self.max_lag);
-        if usable(was) && !usable(standing) {
+        let (was_readable, readable) = (self.readable(was), self.readable(standing));
+        metrics::gauge!("expensewise_read_replica_usable").set(f64::from(u8::from(readable)));
+        if was_readable && !readable {
             tracing::warn!(?standing, max_lag = ?self.max_lag, "read replica too far behind: queries read the primary");
-        } else if !usable(was) && usable(standing) {
+        } else if !was_readable && readable {
             tracing::info!(?standing, "read replica caught up: queries read it again");
         }
     }

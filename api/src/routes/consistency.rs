@@ -1,7 +1,7 @@
 //! Read-your-writes. A query answers only once its read model includes
 //! - the caller's own latest write, found by the query itself (no header needed, and
 //!   whichever API replica took the write: see [`AuthUser::last_write`]);
-//! - for one resource, every write to it, by anyone ([`read_fresh`]);
+//! - for one resource, every write to it, by anyone ([`ConsistencyToken::read_fresh`]);
 //! - the write a consistency token names, when one is sent: how a client reads another
 //!   user's write as soon as that user's command has answered.
 //!
@@ -110,14 +110,17 @@ impl ConsistencyToken {
         read_after(app, projection, write, query).await
     }
 
-    /// One resource from read model `projection`, as its latest command left it: see
-    /// [`read_fresh`].
+    /// One resource from read model `projection`: `read` answers the read model's copy
+    /// (if any) and the store's version of the aggregate, `version` the copy's version.
+    /// The copy includes the caller's own latest write, the token's, and every event of
+    /// the aggregate, whoever wrote it: one resource always reads as its latest command
+    /// left it.
     pub async fn read_fresh<T, E, F, Fut>(
         &self,
         app: &AppState,
         user: &AuthUser,
         projection: &str,
-        aggregate: (&str, &str),
+        (aggregate_type, aggregate_id): (&str, &str),
         read: F,
         version: impl Fn(&T) -> u64,
     ) -> ApiResult<Option<T>>
@@ -127,7 +130,29 @@ impl ConsistencyToken {
         E: Into<anyhow::Error>,
     {
         let write = self.write(app, user, projection).await?;
-        read_fresh(app, projection, aggregate, write, read, version).await
+        let aggregate_head = || async {
+            aggregate_head(&app.db, aggregate_type, aggregate_id)
+                .await
+                .map_err(|e| ApiError::internal(e.into()))
+        };
+        if app.replica.is_some() {
+            // A replica's copy and its version of the aggregate may both be behind: what
+            // the aggregate's latest event is, only the primary knows.
+            let write = write.max(aggregate_head().await?);
+            return Ok(read_after(app, projection, write, read).await?.0);
+        }
+        if let Some(write) = write {
+            wait_for(app, projection, write).await?;
+        }
+        let internal = |e: E| ApiError::internal(e.into());
+        let (found, store_version) = read(app.db.clone()).await.map_err(internal)?;
+        if found.as_ref().map_or(0, &version) >= store_version {
+            return Ok(found);
+        }
+        if let Some(write) = aggregate_head().await? {
+            wait_for(app, projection, write).await?;
+        }
+        Ok(read(app.db.clone()).await.map_err(internal)?.0)
     }
 }
 
@@ -156,48 +181,6 @@ pub async fn head(app: &AppState) -> ApiResult<GlobalPosition> {
     expensewise_projections::status::head(&app.db)
         .await
         .map_err(|e| ApiError::internal(e.into()))
-}
-
-/// One resource from read model `projection`: `read` answers the read model's copy (if
-/// any) and the store's version of the aggregate, `version` the copy's version. The copy
-/// includes `write` and every event of the aggregate, whoever wrote it: one resource
-/// always reads as its latest command left it.
-async fn read_fresh<T, E, F, Fut>(
-    app: &AppState,
-    projection: &str,
-    (aggregate_type, aggregate_id): (&str, &str),
-    write: Option<GlobalPosition>,
-    read: F,
-    version: impl Fn(&T) -> u64,
-) -> ApiResult<Option<T>>
-where
-    F: Fn(Database) -> Fut,
-    Fut: Future<Output = Result<(Option<T>, u64), E>>,
-    E: Into<anyhow::Error>,
-{
-    let aggregate_head = || async {
-        aggregate_head(&app.db, aggregate_type, aggregate_id)
-            .await
-            .map_err(|e| ApiError::internal(e.into()))
-    };
-    if app.replica.is_some() {
-        // A replica's copy and its version of the aggregate may both be behind: what
-        // the aggregate's latest event is, only the primary knows.
-        let write = write.max(aggregate_head().await?);
-        return Ok(read_after(app, projection, write, read).await?.0);
-    }
-    if let Some(write) = write {
-        wait_for(app, projection, write).await?;
-    }
-    let internal = |e: E| ApiError::internal(e.into());
-    let (found, store_version) = read(app.db.clone()).await.map_err(internal)?;
-    if found.as_ref().map_or(0, &version) >= store_version {
-        return Ok(found);
-    }
-    if let Some(write) = aggregate_head().await? {
-        wait_for(app, projection, write).await?;
-    }
-    Ok(read(app.db.clone()).await.map_err(internal)?.0)
 }
 
 /// Waits until read model `projection` has passed every event stored so far, whoever
