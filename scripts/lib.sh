@@ -131,6 +131,29 @@ install_ocr() {
 
 # Node.js (Debian) and the npm package oidc-provider: the real OpenID provider the
 # single sign-on tests sign in through (tests/support/oidc).
+# Debian's Chromium, and Playwright and axe-core (tests/support/browser) to drive it: the
+# console's end-to-end tests. Playwright never downloads a browser of its own here.
+install_browser() {
+    if ! command -v chromium >/dev/null; then
+        log "Installing Chromium (Debian package)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    CHROMIUM_BIN=$(command -v chromium)
+    export CHROMIUM_BIN
+    install_node_packages tests/support/browser
+}
+
+# `npm ci` in a folder of the test support, once per lock file.
+install_node_packages() {
+    local folder=$1
+    if ! cmp -s "$folder/package-lock.json" "$folder/node_modules/.installed-lock.json"; then
+        log "Installing $folder/package-lock.json into $folder/node_modules"
+        (cd "$folder" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+        cp "$folder/package-lock.json" "$folder/node_modules/.installed-lock.json"
+    fi
+}
+
 install_oidc_provider() {
     local folder=tests/support/oidc
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -138,11 +161,7 @@ install_oidc_provider() {
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
     fi
-    if ! cmp -s "$folder/package-lock.json" "$folder/node_modules/.installed-lock.json"; then
-        log "Installing oidc-provider ($folder/package-lock.json) into $folder/node_modules"
-        (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
-        cp "$folder/package-lock.json" "$folder/node_modules/.installed-lock.json"
-    fi
+    install_node_packages "$folder"
     NODE_BIN=$(command -v node)
     export NODE_BIN
 }

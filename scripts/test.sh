@@ -39,6 +39,7 @@ if $rust; then
     install_ocr
     install_load_balancer
     install_oidc_provider
+    install_browser
 fi
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then

@@ -54,6 +54,21 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// What went wrong, in a sentence.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The fields found invalid, if that is what went wrong.
+    pub fn field_errors(&self) -> &[FieldError] {
+        self.errors.as_deref().unwrap_or_default()
+    }
+
+    /// The policy's findings, when the policy stopped it.
+    pub fn violations(&self) -> &[ViolationView] {
+        self.violations.as_deref().unwrap_or_default()
+    }
+
     fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,

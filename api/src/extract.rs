@@ -175,6 +175,7 @@ fn strip_position(message: &str) -> String {
 /// Who is calling, checked against the organization's current version on every request
 /// (for commands by their append, see `middleware::optimistic`): a deactivated user's
 /// token stops working at once, and role changes apply immediately.
+#[derive(Clone)]
 pub struct AuthUser {
     pub actor: Actor,
     pub member: Member,
@@ -344,6 +345,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 }
 
 /// What ties a request's events together: request id, correlation and trace context.
+#[derive(Clone)]
 pub struct RequestMeta {
     pub request_id: Option<String>,
     pub correlation_id: Uuid,

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod error;
 pub mod export;
 pub mod extract;

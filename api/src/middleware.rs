@@ -195,13 +195,15 @@ pub async fn problem_json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
     // Problems pass as they are, and so do deliberate JSON answers such as readiness's
-    // 503 with its checks; what is left are the framework's plain-text rejections.
+    // 503 with its checks, and the console's error pages; what is left are the
+    // framework's plain-text rejections.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| {
             v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
                 || v.as_bytes().starts_with(b"application/json")
+                || v.as_bytes().starts_with(b"text/html")
         });
     if status.as_u16() < 400 || is_json {
         return response;

@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    accounts, admin, approvals, audit, expenses, exports, policy, receipts, service, sso, tokens,
-    users, webhooks,
+    accounts, admin, approvals, audit, dead_letters, expenses, exports, policy, receipts, service,
+    sso, tokens, users, webhooks,
 };
 use crate::scopes::Access;
 use crate::state::AppState;
@@ -142,6 +142,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::export))
         .routes(routes!(admin::list_projections))
         .routes(routes!(admin::rebuild_projection))
+        .routes(routes!(dead_letters::list_dead_letters))
+        .routes(routes!(dead_letters::get_dead_letter))
+        .routes(routes!(dead_letters::retry_dead_letter))
+        .routes(routes!(dead_letters::discard_dead_letter))
         .routes(routes!(service::health))
         .routes(routes!(service::ready))
         .routes(routes!(service::metrics))

@@ -99,13 +99,18 @@ impl RateLimiter {
 
 /// Paths that probes and scrapers call, never limited.
 fn exempt(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics")
+    // The console's assets are the same few files for everyone, cached for good.
+    matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/app/assets/")
 }
 
 /// Requests that try a password (changing one's own needs the current one), limited as
 /// sign-in attempts are.
 fn is_attempt(method: &Method, path: &str) -> bool {
-    (method == Method::POST && matches!(path, "/v1/auth/login" | "/v1/auth/register"))
+    (method == Method::POST
+        && matches!(
+            path,
+            "/v1/auth/login" | "/v1/auth/register" | "/app/sign-in"
+        ))
         || (method == Method::PUT && path == "/v1/me/password")
         || (method == Method::GET && matches!(path, "/v1/auth/sso/start" | "/v1/auth/sso/callback"))
 }

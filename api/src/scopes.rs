@@ -55,6 +55,12 @@ pub fn required(method: &Method, path: &str) -> Access {
         | ("PUT", "/v1/policy")
         | ("GET", "/v1/admin/projections")
         | ("POST", "/v1/admin/projections/{name}/rebuild")
+        | ("GET", "/v1/admin/dead-letters" | "/v1/admin/dead-letters/{worker}/{event_id}")
+        | (
+            "POST",
+            "/v1/admin/dead-letters/{worker}/{event_id}/retry"
+            | "/v1/admin/dead-letters/{worker}/{event_id}/discard",
+        )
         | ("GET" | "PUT", "/v1/accounting")
         | ("GET" | "POST", "/v1/exports")
         | ("GET", "/v1/exports/{id}")

@@ -80,11 +80,14 @@ pub fn router(app: AppState) -> Router {
     openapi::complete(&mut document);
     let body_limit = app.config.limits.json_body;
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .nest("/app", crate::console::router())
+        .route("/app/", axum::routing::get(|| async { axum::response::Redirect::permanent("/app") }))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::optimistic))
         .layer(axum::middleware::from_fn_with_state(app.clone(), middleware::idempotency))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::problem_json_errors))
         .layer(axum::middleware::from_fn_with_state(app.clone(), rate_limit))
+        .layer(axum::middleware::from_fn(crate::console::session))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
         }))

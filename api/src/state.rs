@@ -1,4 +1,5 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,8 +32,8 @@ pub struct App {
     pub rate_limiter: RateLimiter,
     pub tokens: Tokens,
     pub started_at: Instant,
-    /// Read models being rebuilt by this process (at most one rebuild each).
-    pub rebuilding: Mutex<HashSet<&'static str>>,
+    /// Rebuilds of read models this process ran or runs (at most one at a time each).
+    pub rebuilds: Rebuilds,
     /// How far each read model was last seen to have come, for queries that wait.
     pub checkpoints: Checkpoints,
     pub token_uses: TokenUses,
@@ -77,6 +78,74 @@ impl TokenUses {
 
 pub type AppState = Arc<App>;
 
+/// The latest rebuild of each read model this process started: its progress while it
+/// runs, its verdict after.
+#[derive(Default)]
+pub struct Rebuilds {
+    runs: Mutex<HashMap<&'static str, Arc<RebuildRun>>>,
+}
+
+pub struct RebuildRun {
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Events in the store when it started: what it has to apply, about.
+    pub total: u64,
+    applied: AtomicU64,
+    outcome: Mutex<Option<RebuildOutcome>>,
+}
+
+#[derive(Clone)]
+pub struct RebuildOutcome {
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+    pub result: Result<expensewise_projections::rebuild::Report, String>,
+}
+
+impl Rebuilds {
+    /// Starts tracking a rebuild of `name`; `None` while one of it is still running.
+    pub fn start(&self, name: &'static str, total: u64) -> Option<Arc<RebuildRun>> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if runs.get(name).is_some_and(|run| run.outcome().is_none()) {
+            return None;
+        }
+        let run = Arc::new(RebuildRun {
+            started_at: chrono::Utc::now(),
+            total,
+            applied: AtomicU64::new(0),
+            outcome: Mutex::new(None),
+        });
+        runs.insert(name, run.clone());
+        Some(run)
+    }
+
+    pub fn latest(&self, name: &str) -> Option<Arc<RebuildRun>> {
+        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.get(name).cloned()
+    }
+}
+
+impl RebuildRun {
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    pub fn progress(&self, applied: u64) {
+        self.applied.store(applied, Ordering::Relaxed);
+    }
+
+    pub fn outcome(&self) -> Option<RebuildOutcome> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn finish(&self, result: Result<expensewise_projections::rebuild::Report, String>) {
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(RebuildOutcome {
+            finished_at: chrono::Utc::now(),
+            result,
+        });
+    }
+}
+
 impl App {
     pub fn new(
         config: Config,
@@ -109,7 +178,7 @@ impl App {
             db,
             config,
             started_at: Instant::now(),
-            rebuilding: Mutex::new(HashSet::new()),
+            rebuilds: Rebuilds::default(),
             checkpoints: Checkpoints::default(),
             token_uses: TokenUses::default(),
             audit_signer,

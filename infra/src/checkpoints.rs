@@ -106,3 +106,30 @@ pub async fn lock(tx: &mut Tx, name: &str) -> anyhow::Result<GlobalPosition> {
     });
     Ok(row.unwrap_or_default())
 }
+
+/// Every checkpoint whose name starts with `prefix` (e.g. `worker.`), by name.
+pub async fn starting_with(
+    db: &Database,
+    prefix: &str,
+) -> Result<Vec<(String, GlobalPosition)>, sqlx::Error> {
+    on_database!(db, |pool| {
+        sqlx::query(
+            "SELECT name, txid, position FROM projection_checkpoints \
+             WHERE substr(name, 1, length($1)) = $1 ORDER BY name",
+        )
+        .bind(prefix)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("name")?,
+                GlobalPosition {
+                    txid: row.try_get("txid")?,
+                    position: row.try_get("position")?,
+                },
+            ))
+        })
+        .collect()
+    })
+}

@@ -8,8 +8,11 @@
 //!   JetStream gives a message up itself (its last delivery went to a worker that died
 //!   holding it), its advisory is turned into that dead letter instead.
 //! - **Event store** (the embedded default, or no NATS): an in-process tail from the
-//!   worker's checkpoint, retrying the same way and recording what it gives up on in the
-//!   `dead_letters` table.
+//!   worker's checkpoint, retrying the same way.
+//!
+//! Either way what a worker gives up on is also recorded in the `dead_letters` table
+//! (`crate::dead_letters`), where admins and operators retry or discard it: the worker
+//! looks for the retries asked of it whenever it waits for events, about every second.
 //!
 //! Either way delivery is at least once: a worker killed after its effect but before the
 //! ack (or checkpoint) sees the event again, so handlers are idempotent.
@@ -25,9 +28,9 @@ use tokio::sync::watch;
 
 use crate::checkpoints;
 use crate::db::Database;
-use crate::event_store::{Follow, GlobalPosition, RecordedEvent};
+use crate::dead_letters;
+use crate::event_store::{event_at, Follow, GlobalPosition, RecordedEvent};
 use crate::nats::{self, EventMessage, SUBJECT_PREFIX};
-use crate::on_writer;
 use crate::vault::Vault;
 use crate::wake::Wake;
 
@@ -152,6 +155,7 @@ async fn tail_store(
         let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
             stored.advance(db, position).await?;
+            retry_asked(db, &follow.vault, handler).await?;
             tokio::select! {
                 _ = wake.wait(Duration::from_millis(100)) => {}
                 _ = shutdown.changed() => {}
@@ -254,24 +258,36 @@ async fn record_dead_letter(
     tracing::error!(worker, event_id = %id, error = reason, "gave up on an event: dead letter");
     metrics::counter!("expensewise_dead_letters_total", "worker" => worker.to_string())
         .increment(1);
-    on_writer!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO dead_letters (worker, event_id, global_position, aggregate_type, aggregate_id, \
-             sequence, event_type, error, failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (worker, event_id) DO UPDATE SET error = excluded.error, failed_at = excluded.failed_at",
+    dead_letters::record(db, worker, event, reason).await
+}
+
+/// Tries once more each event an admin or operator asked this worker to retry: the
+/// dead letter is settled when it works, and open again (with the new error) when not.
+async fn retry_asked(db: &Database, vault: &Vault, handler: &dyn Handler) -> anyhow::Result<()> {
+    for letter in dead_letters::retries(db, handler.name()).await? {
+        let stored = event_at(
+            db,
+            &letter.aggregate_type,
+            &letter.aggregate_id,
+            letter.sequence,
         )
-        .bind(worker)
-        .bind(id.to_string())
-        .bind(event.global.to_string())
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence)
-        .bind(&event.event_type)
-        .bind(reason)
-        .bind(chrono::Utc::now())
-        .execute(pool)
-        .await?;
-    });
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the event {} of a dead letter is not in the store",
+                letter.event_id
+            )
+        })?;
+        let event = vault.reveal(stored.upcast()).await?;
+        match traced(handler, &event).await {
+            Ok(()) => {
+                tracing::info!(worker = handler.name(), event_id = %letter.event_id,
+                    "a retried dead letter was handled");
+                dead_letters::retried(db, handler.name(), letter.event_id).await?;
+            }
+            Err(e) => record_dead_letter(db, handler.name(), &event, &format!("{e:#}")).await?,
+        }
+    }
     Ok(())
 }
 
@@ -341,10 +357,12 @@ async fn pull_messages(
         .await
         .map_err(|e| anyhow::anyhow!("subscribing to JetStream's advisories: {e}"))?;
     let events = nats::ensure_stream(js).await?;
+    let db = vault.database();
     while !*shutdown.borrow() {
         while let Some(Some(advisory)) = given_up.next().now_or_never() {
-            dead_letter_given_up(js, &events, handler.name(), &advisory.payload).await?;
+            dead_letter_given_up(js, db, &events, handler.name(), &advisory.payload).await?;
         }
+        retry_asked(db, vault, handler).await?;
         // One at a time: replicas share the consumer, and messages waiting in one
         // replica's batch would idle while the others could work — and run out their
         // acknowledgement time.
@@ -364,15 +382,21 @@ async fn pull_messages(
             let event = serde_json::from_slice::<EventMessage>(&message.payload)
                 .map_err(anyhow::Error::from)
                 .and_then(EventMessage::into_event);
-            let outcome = match event {
+            let outcome = match &event {
                 Err(e) => Outcome::GiveUp(format!("the message is not an event: {e:#}")),
                 Ok(_) if delivered > delivery.max_deliver => Outcome::GiveUp(format!(
                     "{} deliveries without an acknowledgement",
                     delivery.max_deliver
                 )),
                 Ok(event) => {
-                    match reveal_and_handle(vault, handler, event, &message, delivery.ack_wait)
-                        .await
+                    match reveal_and_handle(
+                        vault,
+                        handler,
+                        event.clone(),
+                        &message,
+                        delivery.ack_wait,
+                    )
+                    .await
                     {
                         Ok(()) => Outcome::Done,
                         Err(e) if delivered >= delivery.max_deliver => {
@@ -386,6 +410,9 @@ async fn pull_messages(
                 Outcome::Done => message.ack_with(AckKind::Ack).await,
                 Outcome::GiveUp(reason) => {
                     dead_letter(js, handler.name(), &message, &reason).await?;
+                    if let Ok(event) = &event {
+                        dead_letters::record(db, handler.name(), event, &reason).await?;
+                    }
                     message.ack_with(AckKind::Term).await
                 }
                 Outcome::Retry(reason) => {
@@ -484,6 +511,7 @@ pub fn max_deliveries_subject(worker: &str) -> String {
 /// `Nats-Msg-Id`) should a worker have written it too.
 async fn dead_letter_given_up(
     js: &jetstream::Context,
+    db: &Database,
     events: &stream::Stream,
     worker: &str,
     advisory: &[u8],
@@ -508,6 +536,9 @@ async fn dead_letter_given_up(
         "{} deliveries without an answer: the workers holding it stopped",
         advisory["deliveries"].as_u64().unwrap_or_default()
     );
+    let event = serde_json::from_slice::<EventMessage>(&message.payload)
+        .map_err(anyhow::Error::from)
+        .and_then(EventMessage::into_event);
     publish_dead_letter(
         js,
         worker,
@@ -516,7 +547,11 @@ async fn dead_letter_given_up(
         message.payload,
         &reason,
     )
-    .await
+    .await?;
+    match event {
+        Ok(event) => dead_letters::record(db, worker, &event, &reason).await,
+        Err(_) => Ok(()),
+    }
 }
 
 async fn publish_dead_letter(

@@ -9,6 +9,7 @@ pub mod config;
 pub mod consumer;
 pub mod credentials;
 pub mod db;
+pub mod dead_letters;
 pub mod event_store;
 pub mod exchange_rates;
 pub mod idempotency;

@@ -146,7 +146,9 @@ impl Change {
             | OrganizationEvent::RetentionEnded { .. }
             | OrganizationEvent::SingleSignOnConfigured { .. }
             | OrganizationEvent::SingleSignOnRemoved { .. }
-            | OrganizationEvent::IdentityLinked { .. } => return None,
+            | OrganizationEvent::IdentityLinked { .. }
+            | OrganizationEvent::DeadLetterRetried { .. }
+            | OrganizationEvent::DeadLetterDiscarded { .. } => return None,
         })
     }
 }

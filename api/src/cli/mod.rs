@@ -1,6 +1,7 @@
 //! The `expensewise` command: one binary, one subcommand per role.
 
 mod audit;
+mod dead_letters;
 mod export;
 mod rates;
 mod receipts;
@@ -87,6 +88,11 @@ pub enum Command {
     Receipts {
         #[command(subcommand)]
         action: receipts::ReceiptsCommand,
+    },
+    /// List, inspect, retry and discard the events workers gave up on.
+    DeadLetters {
+        #[command(subcommand)]
+        action: dead_letters::DeadLettersCommand,
     },
     /// Export approved and reimbursed expenses no export took yet, as CSV or DATEV
     /// (docs/exports.md), as `POST /v1/exports` does.
@@ -256,6 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { action } => keys(config, action).await,
         Command::Gdpr { action } => gdpr(config, action).await,
         Command::Receipts { action } => receipts::run(config, action).await,
+        Command::DeadLetters { action } => dead_letters::run(config, action).await,
         Command::Rates { action } => rates::run(config, action).await,
         Command::Export(args) => export::run(config, args).await,
         Command::Openapi | Command::Smoke(_) => Ok(()),

@@ -1,4 +1,4 @@
-//! Operations: read-model status and rebuilds.
+//! Operations: read-model status and rebuilds, and the dead letters of workers.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::AuthUser;
-use crate::state::AppState;
+use crate::state::{AppState, RebuildRun};
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -33,6 +33,69 @@ pub struct ProjectionView {
     /// Events not applied yet.
     pub lag: i64,
     pub status: ProjectionState,
+    /// The latest rebuild this server ran (or runs), if any since it started.
+    pub last_rebuild: Option<RebuildView>,
+}
+
+/// What a rebuild found when it compared the rebuilt model with the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildVerdict {
+    /// Still running.
+    Running,
+    /// The checksums of both models matched.
+    Identical,
+    /// They differed: the rebuilt one (from the events) replaced the live one.
+    Different,
+    /// The live model was too far behind to be compared.
+    NotCompared,
+    Failed,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RebuildView {
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Events applied so far.
+    pub applied: u64,
+    /// Events in the store when it started.
+    pub total: u64,
+    pub verdict: RebuildVerdict,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The checksum of the rebuilt model.
+    pub checksum: Option<String>,
+    pub error: Option<String>,
+}
+
+impl RebuildView {
+    pub fn new(run: &RebuildRun) -> Self {
+        let outcome = run.outcome();
+        let (verdict, checksum, error) = match outcome.as_ref().map(|o| &o.result) {
+            None => (RebuildVerdict::Running, None, None),
+            Some(Ok(report)) => (
+                match &report.live_checksum {
+                    None => RebuildVerdict::NotCompared,
+                    Some(_) if report.identical() => RebuildVerdict::Identical,
+                    Some(_) => RebuildVerdict::Different,
+                },
+                Some(report.rebuilt_checksum.clone()),
+                None,
+            ),
+            Some(Err(e)) => (RebuildVerdict::Failed, None, Some(e.clone())),
+        };
+        let applied = match outcome.as_ref().map(|o| &o.result) {
+            Some(Ok(report)) => report.events,
+            _ => run.applied(),
+        };
+        RebuildView {
+            started_at: run.started_at,
+            applied,
+            total: run.total.max(applied),
+            verdict,
+            finished_at: outcome.map(|o| o.finished_at),
+            checksum,
+            error,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,29 +126,38 @@ pub async fn list_projections(
     user: AuthUser,
 ) -> ApiResult<Json<Vec<ProjectionView>>> {
     require_admin(&user)?;
-    let rebuilding = app
-        .rebuilding
-        .lock()
-        .map(|set| set.clone())
-        .unwrap_or_default();
-    let views = status::status(&app.db)
+    Ok(Json(projections(&app).await?))
+}
+
+/// Every read model's standing, and its latest rebuild here.
+pub async fn projections(app: &AppState) -> ApiResult<Vec<ProjectionView>> {
+    Ok(status::status(&app.db)
         .await?
         .into_iter()
-        .map(|s| ProjectionView {
-            name: s.name.to_string(),
-            position: s.position.to_string(),
-            head_position: s.head.to_string(),
-            lag: s.lag,
-            status: if rebuilding.contains(s.name) {
-                ProjectionState::Rebuilding
-            } else if s.lag == 0 {
-                ProjectionState::CaughtUp
-            } else {
-                ProjectionState::CatchingUp
-            },
+        .map(|s| {
+            let last_rebuild = app
+                .rebuilds
+                .latest(s.name)
+                .map(|run| RebuildView::new(&run));
+            ProjectionView {
+                name: s.name.to_string(),
+                position: s.position.to_string(),
+                head_position: s.head.to_string(),
+                lag: s.lag,
+                status: if last_rebuild
+                    .as_ref()
+                    .is_some_and(|r| r.verdict == RebuildVerdict::Running)
+                {
+                    ProjectionState::Rebuilding
+                } else if s.lag == 0 {
+                    ProjectionState::CaughtUp
+                } else {
+                    ProjectionState::CatchingUp
+                },
+                last_rebuild,
+            }
         })
-        .collect();
-    Ok(Json(views))
+        .collect())
 }
 
 /// Rebuild a read model from the events, beside the live one
@@ -106,19 +178,29 @@ pub async fn rebuild_projection(
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RebuildAccepted>)> {
     require_admin(&user)?;
-    let model = status::find(&name).ok_or_else(|| ApiError::not_found("no such read model"))?;
-    {
-        let mut running = app
-            .rebuilding
-            .lock()
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("the rebuild registry is poisoned")))?;
-        if !running.insert(model.name) {
-            return Err(ApiError::conflict(
-                "a rebuild of this read model is already running",
-            ));
-        }
-    }
+    let model = start_rebuild(&app, &name).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RebuildAccepted {
+            name: model.to_string(),
+            status: ProjectionState::Rebuilding,
+        }),
+    ))
+}
+
+/// Starts rebuilding the read model `name` in the background; its progress and verdict
+/// are in [`projections`].
+pub async fn start_rebuild(app: &AppState, name: &str) -> ApiResult<&'static str> {
+    let model = status::find(name).ok_or_else(|| ApiError::not_found("no such read model"))?;
+    let total = status::events_after(&app.db, Default::default())
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?;
+    let run = app
+        .rebuilds
+        .start(model.name, u64::try_from(total).unwrap_or_default())
+        .ok_or_else(|| ApiError::conflict("a rebuild of this read model is already running"))?;
     let task_app = app.clone();
+    let name = model.name;
     tokio::spawn(async move {
         let result = rebuild::rebuild(
             &task_app.db,
@@ -126,32 +208,24 @@ pub async fn rebuild_projection(
             model.live.as_ref(),
             model.shadow.as_ref(),
             true,
-            &|_| {},
+            &|applied| run.progress(applied),
         )
         .await;
-        match result {
+        match &result {
             Ok(report) => tracing::info!(
-                projection = model.name,
+                projection = name,
                 events = report.events,
                 events_per_second = report.events_per_second(),
                 identical = report.identical(),
                 "read model rebuilt and swapped in"
             ),
             Err(e) => tracing::error!(
-                projection = model.name,
+                projection = name,
                 error = format!("{e:#}"),
                 "rebuild failed"
             ),
         }
-        if let Ok(mut running) = task_app.rebuilding.lock() {
-            running.remove(model.name);
-        }
+        run.finish(result.map_err(|e| format!("{e:#}")));
     });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(RebuildAccepted {
-            name: model.name.to_string(),
-            status: ProjectionState::Rebuilding,
-        }),
-    ))
+    Ok(name)
 }

@@ -37,6 +37,8 @@ pub struct EventView {
     pub actor_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
+    /// The `X-Request-Id` of the request that caused it (none for workers' events).
+    pub request_id: Option<String>,
     /// The event's fields as stored (no event holds a secret: passwords live in the
     /// credentials store).
     #[schema(value_type = Object)]
@@ -142,6 +144,7 @@ impl EventView {
             actor_id: uuid(metadata::ACTOR_ID),
             correlation_id: uuid(metadata::CORRELATION_ID),
             causation_id: uuid(metadata::CAUSATION_ID),
+            request_id: meta(metadata::REQUEST_ID),
             aggregate_type: event.aggregate_type,
             aggregate_id: event.aggregate_id,
             sequence: event.sequence,

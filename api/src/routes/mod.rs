@@ -5,6 +5,7 @@ pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod consistency;
+pub mod dead_letters;
 pub mod events;
 pub mod expenses;
 pub mod exports;

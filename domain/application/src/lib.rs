@@ -9,6 +9,7 @@
 //! workers use it without the API crate.
 
 pub mod accounts;
+pub mod dead_letters;
 pub mod email_receipts;
 pub mod expenses;
 pub mod exports;

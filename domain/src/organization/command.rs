@@ -125,4 +125,20 @@ pub enum OrganizationCommand {
         subject: String,
         at: DateTime<Utc>,
     },
+    /// An admin (with no actor, an operator's command line) settles an event a worker
+    /// gave up on: try it again, or set it aside.
+    SettleDeadLetter {
+        actor_id: Option<Uuid>,
+        worker: String,
+        event_id: Uuid,
+        settlement: DeadLetterSettlement,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What becomes of a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterSettlement {
+    Retry,
+    Discard { reason: String },
 }

@@ -26,6 +26,8 @@ pub const DELEGATION_ENDED: &str = "DelegationEnded";
 pub const SINGLE_SIGN_ON_CONFIGURED: &str = "SingleSignOnConfigured";
 pub const SINGLE_SIGN_ON_REMOVED: &str = "SingleSignOnRemoved";
 pub const IDENTITY_LINKED: &str = "IdentityLinked";
+pub const DEAD_LETTER_RETRIED: &str = "DeadLetterRetried";
+pub const DEAD_LETTER_DISCARDED: &str = "DeadLetterDiscarded";
 
 /// Why booking vouchers are kept after their person is erased.
 pub const VOUCHER_RETENTION_BASIS: &str =
@@ -142,6 +144,21 @@ pub enum OrganizationEvent {
         subject: String,
         linked_at: DateTime<Utc>,
     },
+    /// An admin (no actor: an operator's command line) asked `worker` to try an event it
+    /// gave up on once more. `event_id` is the event's id in the stream (its aggregate,
+    /// id and sequence).
+    DeadLetterRetried {
+        worker: String,
+        event_id: Uuid,
+        retried_at: DateTime<Utc>,
+    },
+    /// An admin (or an operator) set aside for good an event `worker` gave up on.
+    DeadLetterDiscarded {
+        worker: String,
+        event_id: Uuid,
+        reason: String,
+        discarded_at: DateTime<Utc>,
+    },
     /// The retention of something an erased user left ended: it is erased too.
     RetentionEnded {
         user_id: Uuid,
@@ -170,6 +187,8 @@ impl DomainEvent for OrganizationEvent {
             Self::SingleSignOnConfigured { .. } => SINGLE_SIGN_ON_CONFIGURED,
             Self::SingleSignOnRemoved { .. } => SINGLE_SIGN_ON_REMOVED,
             Self::IdentityLinked { .. } => IDENTITY_LINKED,
+            Self::DeadLetterRetried { .. } => DEAD_LETTER_RETRIED,
+            Self::DeadLetterDiscarded { .. } => DEAD_LETTER_DISCARDED,
         }
         .to_string()
     }

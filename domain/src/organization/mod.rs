@@ -18,7 +18,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use command::{NewUser, OrganizationCommand};
+pub use command::{DeadLetterSettlement, NewUser, OrganizationCommand};
 pub use error::OrganizationError;
 pub use event::*;
 pub use sso::SingleSignOn;
@@ -588,6 +588,33 @@ impl Aggregate for Organization {
                 };
                 sink.write(event, self).await;
             }
+            OrganizationCommand::SettleDeadLetter {
+                actor_id,
+                worker,
+                event_id,
+                settlement,
+                at,
+            } => {
+                if let Some(actor_id) = actor_id {
+                    self.require_admin(actor_id)?;
+                }
+                let event = match settlement {
+                    DeadLetterSettlement::Retry => OrganizationEvent::DeadLetterRetried {
+                        worker,
+                        event_id,
+                        retried_at: at,
+                    },
+                    DeadLetterSettlement::Discard { reason } => {
+                        OrganizationEvent::DeadLetterDiscarded {
+                            worker,
+                            event_id,
+                            reason,
+                            discarded_at: at,
+                        }
+                    }
+                };
+                sink.write(event, self).await;
+            }
             OrganizationCommand::RemoveSingleSignOn { actor_id, at } => {
                 self.require_admin(actor_id)?;
                 if self.single_sign_on.is_none() {
@@ -846,6 +873,9 @@ impl Aggregate for Organization {
                 self.identities
                     .insert(sso::identity_key(&issuer, &subject), user_id);
             }
+            // Dead letters are kept by the workers' store; the events are their audit trail.
+            OrganizationEvent::DeadLetterRetried { .. }
+            | OrganizationEvent::DeadLetterDiscarded { .. } => {}
             OrganizationEvent::RetentionEnded {
                 user_id,
                 aggregate_type,

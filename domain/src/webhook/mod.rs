@@ -56,6 +56,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "ExpenseUpdated",
     "ApiTokenIssued",
     "ApiTokenRevoked",
+    "DeadLetterDiscarded",
+    "DeadLetterRetried",
     "DelegationEnded",
     "DelegationSet",
     "IdentityLinked",

@@ -129,6 +129,11 @@ impl Vault {
         Vault::new(db, MasterKey::open(keys).await?).await
     }
 
+    /// The database the keys are kept in.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
     /// Which master key wraps new data keys.
     pub fn master_key_id(&self) -> &str {
         self.inner.master.current_id()

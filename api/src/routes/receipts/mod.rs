@@ -2,7 +2,7 @@
 //! person confirms what OCR was not sure of, and reading them again.
 
 mod email;
-mod upload;
+pub mod upload;
 mod wire;
 
 use axum::body::Body;
