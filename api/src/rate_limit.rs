@@ -109,7 +109,7 @@ fn is_attempt(method: &Method, path: &str) -> bool {
     (method == Method::POST
         && matches!(
             path,
-            "/v1/auth/login" | "/v1/auth/register" | "/app/sign-in"
+            "/v1/auth/login" | "/v1/auth/register" | "/app/sign-in" | "/app/register"
         ))
         || (method == Method::PUT && path == "/v1/me/password")
         || (method == Method::GET && matches!(path, "/v1/auth/sso/start" | "/v1/auth/sso/callback"))

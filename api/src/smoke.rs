@@ -64,6 +64,8 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<()> {
         "/metrics has no http_requests_total"
     );
     report("GET /metrics", started);
+    let console = Console::new(&smoke, args.timeout)?;
+    console.assets().await?;
 
     let (Some(email), Some(password)) = (args.email, args.password) else {
         println!("smoke: passed (unauthenticated checks only)");
@@ -82,6 +84,7 @@ pub async fn run(args: SmokeArgs) -> anyhow::Result<()> {
     smoke
         .get("/v1/expenses?limit=1", Some(&token), StatusCode::OK)
         .await?;
+    console.sign_in(&email, &password).await?;
     if args.write {
         smoke.write_path(&token).await?;
     }
@@ -222,6 +225,144 @@ impl Smoke {
         self.send(delete).await?;
         Ok(())
     }
+}
+
+/// The web console: its pages come as HTML under a strict content security policy, with
+/// their assets; a person signs in through its form and sees their expenses.
+struct Console<'a> {
+    base: &'a str,
+    /// Redirects are what is checked, not followed.
+    client: reqwest::Client,
+}
+
+impl<'a> Console<'a> {
+    fn new(smoke: &'a Smoke, timeout: u64) -> anyhow::Result<Self> {
+        Ok(Console {
+            base: &smoke.base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(timeout))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+        })
+    }
+
+    /// The sign-in page, checked; its pre-session cookie and CSRF token.
+    async fn sign_in_page(&self) -> anyhow::Result<(String, String, String)> {
+        let started = Instant::now();
+        let response = self
+            .client
+            .get(format!("{}/app/sign-in", self.base))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET /app/sign-in: {e}"))?;
+        anyhow::ensure!(
+            response.status() == StatusCode::OK,
+            "GET /app/sign-in: {}",
+            response.status()
+        );
+        let policy = header(&response, "content-security-policy");
+        anyhow::ensure!(
+            policy.contains("script-src 'self'") && !policy.contains("unsafe"),
+            "GET /app/sign-in: no strict Content-Security-Policy ({policy:?})"
+        );
+        let pre = cookie(&response, "ew_pre=")
+            .ok_or_else(|| anyhow::anyhow!("GET /app/sign-in: no pre-session cookie"))?;
+        let html = response.text().await?;
+        let csrf = between(&html, "name=\"csrf\" value=\"", "\"")
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("GET /app/sign-in: no form with a CSRF token"))?;
+        report("GET /app/sign-in", started);
+        Ok((pre, csrf, html))
+    }
+
+    async fn assets(&self) -> anyhow::Result<()> {
+        let (_, _, html) = self.sign_in_page().await?;
+        for (start, what) in [
+            ("href=\"/app/assets/console.", "style sheet"),
+            ("src=\"/app/assets/console.", "script"),
+        ] {
+            let rest = between(&html, start, "\"")
+                .ok_or_else(|| anyhow::anyhow!("the console's page links no {what}"))?;
+            let path = format!("/app/assets/console.{rest}");
+            let started = Instant::now();
+            let response = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status() == StatusCode::OK,
+                "GET {path}: {}",
+                response.status()
+            );
+            report(&format!("GET /app/assets ({what})"), started);
+        }
+        Ok(())
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) -> anyhow::Result<()> {
+        let (pre, csrf, _) = self.sign_in_page().await?;
+        let started = Instant::now();
+        let response = self
+            .client
+            .post(format!("{}/app/sign-in", self.base))
+            .header(reqwest::header::COOKIE, pre)
+            .form(&[("email", email), ("password", password), ("csrf", &csrf)])
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::SEE_OTHER,
+            "POST /app/sign-in: {}",
+            response.status()
+        );
+        let session = cookie(&response, "ew_session=")
+            .ok_or_else(|| anyhow::anyhow!("POST /app/sign-in: no session cookie"))?;
+        report("POST /app/sign-in", started);
+        let started = Instant::now();
+        let page = self
+            .client
+            .get(format!("{}/app/expenses", self.base))
+            .header(reqwest::header::COOKIE, session)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            page.status() == StatusCode::OK,
+            "GET /app/expenses: {}",
+            page.status()
+        );
+        anyhow::ensure!(
+            page.text().await?.contains("<h1>Expenses</h1>"),
+            "GET /app/expenses: not the expenses page"
+        );
+        report("GET /app/expenses", started);
+        Ok(())
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The `name=value` of the cookie a response sets (`prefix` is `name=`).
+fn cookie(response: &reqwest::Response, prefix: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| c.split(';').next())
+        .find(|pair| pair.starts_with(prefix) && pair.len() > prefix.len())
+        .map(str::to_string)
+}
+
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
 }
 
 fn report(label: &str, started: Instant) {

@@ -96,6 +96,8 @@ async fn run(
     // The checkpoint as this loop last wrote it; read again only after a failure (another
     // instance may have moved it, which the next batch would notice anyway).
     let mut known: Option<GlobalPosition> = None;
+    // Whether the last step failed (and its error was recorded).
+    let mut failing = false;
     while !*shutdown.borrow() {
         let step = async {
             let from = match known {
@@ -117,7 +119,14 @@ async fn run(
                 }
             }
         };
-        match step.await {
+        let outcome = step.await;
+        if failing && outcome.is_ok() {
+            failing = false;
+            if let Err(e) = crate::status::set_error(db, name, None).await {
+                tracing::warn!(projection = name, error = %e, "could not clear the projection's error");
+            }
+        }
+        match outcome {
             Ok(Some((position, events))) => {
                 known = Some(position);
                 // Several events at once mean a steady stream of commands: waiting a
@@ -146,11 +155,14 @@ async fn run(
                 known = None;
             }
             Err(e) => {
-                tracing::warn!(
-                    projection = name,
-                    error = format!("{e:#}"),
-                    "projection failed; retrying"
-                );
+                let error = format!("{e:#}");
+                tracing::warn!(projection = name, error, "projection failed; retrying");
+                // For operators, beside the model's lag; when the database itself is what
+                // fails, the log has it.
+                failing = true;
+                if let Err(e) = crate::status::set_error(db, name, Some(&error)).await {
+                    tracing::debug!(projection = name, error = %e, "could not record the projection's error");
+                }
                 consumer = None;
                 known = None;
                 tokio::select! {

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use expensewise_infra::{checkpoints, on_database, Database, GlobalPosition};
+use chrono::{DateTime, Utc};
+use expensewise_infra::{checkpoints, on_database, on_writer, Database, GlobalPosition};
 use sqlx::Row;
 
 use crate::expenses::ExpensesProjection;
@@ -49,6 +50,8 @@ pub struct Status {
     pub head: GlobalPosition,
     /// Events in the store after the model's checkpoint.
     pub lag: i64,
+    /// While its projector keeps failing: the last error, and when.
+    pub last_error: Option<(String, DateTime<Utc>)>,
 }
 
 /// The newest event in the store.
@@ -102,7 +105,44 @@ pub async fn status(db: &Database) -> anyhow::Result<Vec<Status>> {
             position,
             head,
             lag: events_after(db, position).await?,
+            last_error: last_error(db, model.live.name()).await?,
         });
     }
     Ok(all)
+}
+
+async fn last_error(
+    db: &Database,
+    name: &str,
+) -> Result<Option<(String, DateTime<Utc>)>, sqlx::Error> {
+    on_database!(db, |pool| {
+        sqlx::query("SELECT error, failed_at FROM projection_errors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| Ok::<_, sqlx::Error>((row.try_get("error")?, row.try_get("failed_at")?)))
+            .transpose()
+    })
+}
+
+/// Records the projector's latest failure, or (`None`) that it goes on again.
+pub async fn set_error(db: &Database, name: &str, error: Option<&str>) -> Result<(), sqlx::Error> {
+    on_writer!(db, |pool| {
+        match error {
+            Some(error) => sqlx::query(
+                "INSERT INTO projection_errors (name, error, failed_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET error = excluded.error, failed_at = excluded.failed_at",
+            )
+            .bind(name)
+            .bind(error)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?,
+            None => sqlx::query("DELETE FROM projection_errors WHERE name = $1")
+                .bind(name)
+                .execute(pool)
+                .await?,
+        };
+    });
+    Ok(())
 }

@@ -33,6 +33,9 @@ async fn smoke_passes_against_a_working_deployment_and_fails_otherwise() {
     for line in [
         "GET /ready",
         "POST /v1/auth/login",
+        "GET /app/assets (script)",
+        "POST /app/sign-in",
+        "GET /app/expenses",
         "read your write",
         "DELETE /v1/expenses/",
     ] {
@@ -74,6 +77,91 @@ async fn smoke_passes_against_a_working_deployment_and_fails_otherwise() {
     assert!(!down.status.success());
     assert!(text(&down).contains("GET /health"), "{}", text(&down));
     app.finish().await;
+}
+
+/// The README's run command on the embedded default (no database, NATS or bucket
+/// configured: SQLite and files under DATA_DIR): a newcomer registers in the console,
+/// and the deployment's smoke test, the console's sign-in included, passes.
+#[tokio::test]
+async fn the_readme_command_serves_the_console_on_the_embedded_default() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = [
+        ("HOST", "127.0.0.1".to_string()),
+        ("PORT", port.to_string()),
+        ("DATA_DIR", data.path().display().to_string()),
+    ];
+    let _server = Process::start(&["serve"], &env, data.path().join("serve.log"));
+    expensewise_tests::wait_for_port(port, 60, "expensewise serve did not start");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{base}/app/register"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let pre = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = form.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let registered = client
+        .post(format!("{base}/app/register"))
+        .header("cookie", pre)
+        .form(&[
+            ("csrf", csrf),
+            ("organization", "Newcomer Ltd"),
+            ("name", "Nora"),
+            ("email", "nora@newcomer.test"),
+            ("password", PASSWORD),
+            ("default_currency", "gbp"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    let session = registered
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("ew_session="))
+        .expect("signed in")
+        .to_string();
+    // In development (the default) the cookie works over plain HTTP on this machine.
+    assert!(
+        session.contains("HttpOnly") && !session.contains("Secure"),
+        "{session}"
+    );
+    let credentials = [
+        ("SMOKE_EMAIL", "nora@newcomer.test".to_string()),
+        ("SMOKE_PASSWORD", PASSWORD.to_string()),
+    ];
+    let passed = expensewise(&["smoke", "--base-url", &base, "--write"], &credentials).await;
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("POST /app/sign-in"),
+        "{}",
+        text(&passed)
+    );
+    assert!(
+        data.path().join("expensewise.db").exists(),
+        "the embedded default's SQLite file"
+    );
 }
 
 /// After a restore the stream holds events the database no longer has: the reset deletes
@@ -181,3 +269,73 @@ async fn stream_reset_republishes_what_the_database_holds() {
     assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), after.len());
     app.finish().await;
 }
+
+async fn users_model(app: &TestApp, token: &str) -> serde_json::Value {
+    let all: serde_json::Value = app
+        .get("/v1/admin/projections", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "users")
+        .unwrap()
+        .clone()
+}
+
+/// A projector that keeps failing shows its last error beside its lag, to admins in
+/// `/v1/admin/projections` (and the console), until it goes on again.
+async fn a_failing_projection_shows_its_error_until_it_recovers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("Acme", "ada@acme.test").await;
+    let rename = |from: &'static str, to: &'static str| {
+        let database = &app.database;
+        async move {
+            let db = database.connect().await;
+            let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+            expensewise_infra::on_writer!(&db, |pool| {
+                sqlx::query(&sql).execute(pool).await.unwrap();
+            });
+            db.close().await;
+        }
+    };
+    // The read model's table is gone (an operator's slip): the next user added fails.
+    rename("rm_users", "rm_users_away").await;
+    app.add_user(&ada, "eve@acme.test", "employee").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let failing = loop {
+        let model = users_model(&app, &ada.token).await;
+        if model["last_error"].is_string() {
+            break model;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no error shown: {model}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(failing["lag"].as_i64().unwrap() > 0, "{failing}");
+    assert!(failing["last_error_at"].is_string(), "{failing}");
+    assert!(
+        failing["last_error"].as_str().unwrap().contains("rm_users"),
+        "{failing}"
+    );
+    rename("rm_users_away", "rm_users").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let model = users_model(&app, &ada.token).await;
+        if model["last_error"].is_null() && model["lag"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still failing: {model}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+}
+
+expensewise_tests::on_both_backends!(a_failing_projection_shows_its_error_until_it_recovers);

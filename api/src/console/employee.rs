@@ -92,17 +92,10 @@ pub struct SignInForm {
 }
 
 pub async fn sign_in_page(headers: HeaderMap) -> Response {
-    let existing = cookie(&headers, PRE_SESSION_COOKIE).map(str::to_string);
-    let secret = existing
-        .clone()
-        .unwrap_or_else(|| Uuid::new_v4().simple().to_string());
+    let (secret, set) = pre_session(&headers);
     let mut response = sign_in_form(&csrf_token(&secret), None).into_response();
-    if existing.is_none() {
-        if let Ok(value) = HeaderValue::from_str(&format!(
-            "{PRE_SESSION_COOKIE}={secret}; Path=/app; HttpOnly; SameSite=Lax; Max-Age=3600"
-        )) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
+    if let Some(set) = set {
+        response.headers_mut().append(header::SET_COOKIE, set);
     }
     response
 }
@@ -123,6 +116,7 @@ fn sign_in_form(csrf: &str, error: Option<&str>) -> Page<'static> {
             }
             button type="submit" { "Sign in" }
         }
+        p { "New here? " a href="/app/register" { "Register your organization" } }
     };
     Page::bare("Sign in", body)
 }
@@ -144,9 +138,16 @@ pub async fn sign_in(
             .into_response());
     };
     let session = crate::routes::accounts::session(&app, signed_in)?;
-    let seconds = (session.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
+    session_response(&app, &session.token, session.expires_at)
+}
+
+/// Signed in: the session cookie holds the access token, for as long as it lasts.
+fn session_response(
+    app: &AppState,
+    token: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> ConsoleResult {
+    let seconds = (expires_at - chrono::Utc::now()).num_seconds().max(0);
     let secure = if app.config.app_env == AppEnv::Development {
         ""
     } else {
@@ -155,8 +156,7 @@ pub async fn sign_in(
     let mut response = Redirect::to("/app").into_response();
     for value in [
         format!(
-            "{SESSION_COOKIE}={}; Path=/app; HttpOnly; SameSite=Lax; Max-Age={seconds}{secure}",
-            session.token
+            "{SESSION_COOKIE}={token}; Path=/app; HttpOnly; SameSite=Lax; Max-Age={seconds}{secure}"
         ),
         format!("{PRE_SESSION_COOKIE}=; Path=/app; HttpOnly; SameSite=Lax; Max-Age=0"),
     ] {
@@ -165,6 +165,120 @@ pub async fn sign_in(
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     Ok(response)
+}
+
+/// The pre-session cookie's secret, made when the visitor has none.
+fn pre_session(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match cookie(headers, PRE_SESSION_COOKIE) {
+        Some(secret) => (secret.to_string(), None),
+        None => {
+            let secret = Uuid::new_v4().simple().to_string();
+            let value = HeaderValue::from_str(&format!(
+                "{PRE_SESSION_COOKIE}={secret}; Path=/app; HttpOnly; SameSite=Lax; Max-Age=3600"
+            ))
+            .ok();
+            (secret, value)
+        }
+    }
+}
+
+pub async fn register_page(headers: HeaderMap) -> Response {
+    let (secret, set) = pre_session(&headers);
+    let mut response = register_form(&csrf_token(&secret), None).into_response();
+    if let Some(set) = set {
+        response.headers_mut().append(header::SET_COOKIE, set);
+    }
+    response
+}
+
+fn register_form(csrf: &str, error: Option<&ConsoleError>) -> Page<'static> {
+    let body = html! {
+        h1 { "Register your organization" }
+        @if let Some(error) = error {
+            div.error role="alert" {
+                p { (error.0.detail()) }
+                ul { @for e in error.0.field_errors() { li { (e.field) ": " (e.message) } } }
+            }
+        }
+        form.card method="post" action="/app/register" {
+            input type="hidden" name="csrf" value=(csrf);
+            div.field { label for="organization" { "Organization" } input #organization name="organization" required maxlength="200" autocomplete="organization"; }
+            div.field { label for="name" { "Your name" } input #name name="name" required maxlength="200" autocomplete="name"; }
+            div.field { label for="email" { "E-mail address" } input #email type="email" name="email" required autocomplete="email"; }
+            div.field { label for="password" { "Password (at least 8 characters)" } input #password type="password" name="password" required minlength="8" autocomplete="new-password"; }
+            div.field { label for="default_currency" { "Currency of the books" } input #default_currency name="default_currency" value="EUR" required maxlength="3"; }
+            button type="submit" { "Register" }
+        }
+        p { "Registered already? " a href="/app/sign-in" { "Sign in" } }
+    };
+    Page::bare("Register", body)
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    organization: String,
+    name: String,
+    email: String,
+    password: String,
+    default_currency: Option<String>,
+}
+
+/// A new organization and its first admin, signed in: `POST /v1/auth/register`'s
+/// handler does it.
+pub async fn register(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    optimistic: Optimistic,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> ConsoleResult {
+    check_csrf(&headers, &form.csrf)?;
+    let request = body(json!({
+        "organization": form.organization,
+        "name": form.name,
+        "email": form.email,
+        "password": form.password,
+        "default_currency": given(&form.default_currency).map(str::to_ascii_uppercase),
+    }));
+    let registered = match request {
+        Ok(request) => crate::routes::accounts::register(
+            State(app.clone()),
+            meta,
+            optimistic,
+            JsonBody(request),
+        )
+        .await
+        .map(IntoResponse::into_response),
+        Err(e) => Err(e.0),
+    };
+    match registered {
+        Ok(response) => {
+            let view = json_of(Ok(response)).await?;
+            let expires_at = view["expires_at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("a registration without expiry"))
+                })?;
+            session_response(&app, text(&view, "token"), expires_at)
+        }
+        Err(e)
+            if matches!(
+                e.status(),
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+            ) =>
+        {
+            Ok((
+                e.status(),
+                register_form(&form.csrf, Some(&ConsoleError(e))),
+            )
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

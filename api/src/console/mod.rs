@@ -44,6 +44,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sign-out", post(employee::sign_out))
         .route(
+            "/register",
+            get(employee::register_page).post(employee::register),
+        )
+        .route(
             "/expenses",
             get(employee::expenses).post(employee::create_expense),
         )

@@ -90,7 +90,12 @@ pub async fn overview(State(app): State<AppState>, signed: Signed) -> ConsoleRes
                             td { (p.name) }
                             td.num { (p.position) }
                             td.num { (p.lag) }
-                            td { (status_badge(&wire_name(&p.status))) }
+                            td {
+                                (status_badge(&wire_name(&p.status)))
+                                @if let (Some(error), Some(at)) = (&p.last_error, &p.last_error_at) {
+                                    br; span.error { "failing since " (instant(at)) ": " (error) }
+                                }
+                            }
                             td {
                                 @match &p.last_rebuild {
                                     None => "—",

@@ -35,6 +35,9 @@ pub struct ProjectionView {
     pub status: ProjectionState,
     /// The latest rebuild this server ran (or runs), if any since it started.
     pub last_rebuild: Option<RebuildView>,
+    /// While its projector keeps failing: its last error.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a rebuild found when it compared the rebuilt model with the live one.
@@ -155,6 +158,8 @@ pub async fn projections(app: &AppState) -> ApiResult<Vec<ProjectionView>> {
                     ProjectionState::CatchingUp
                 },
                 last_rebuild,
+                last_error: s.last_error.as_ref().map(|(e, _)| e.clone()),
+                last_error_at: s.last_error.map(|(_, at)| at),
             }
         })
         .collect())

@@ -11,6 +11,7 @@
 //! loadgen seed       --database-url postgres://… --events 1000000
 //! loadgen proofs     --database-url postgres://… --samples 1000
 //! loadgen provable   --database-url postgres://… [--after-seconds-ago 60]
+//! loadgen console    --base http://127.0.0.1:4000 --events 10000 --samples 50
 //! ```
 
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut raw = std::env::args().skip(1);
     let mode = raw.next().context(
-        "usage: loadgen <create|long-lived|visibility|reads|seed|proofs|provable> [options]",
+        "usage: loadgen <create|long-lived|visibility|reads|seed|proofs|provable|console> [options]",
     )?;
     let mut args = Args {
         mode,
@@ -572,6 +573,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         "reads" => reads(&args, &client).await?,
+        "console" => console(&args).await?,
         "seed" => seed(&args).await?,
         "proofs" => proofs(&args).await?,
         "provable" => provable(&args).await?,
@@ -582,6 +584,209 @@ async fn main() -> anyhow::Result<()> {
 
 /// Queries by a user who is not writing: one expense by id, then a page of 20, each
 /// measured on its own. The expenses are created first and waited for.
+/// A console session: its cookie, as a browser keeps it.
+async fn console_session(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
+    let page = client.get(format!("{base}/app/sign-in")).send().await?;
+    let pre = page
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.split(';').next().filter(|p| p.starts_with("ew_pre=")))
+        .context("a pre-session cookie")?
+        .to_string();
+    let html = page.text().await?;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("a CSRF token")?
+        .to_string();
+    let signed = client
+        .post(format!("{base}/app/sign-in"))
+        .header(reqwest::header::COOKIE, pre)
+        .form(&[
+            ("email", email),
+            ("password", "benchmark password"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        signed.status() == StatusCode::SEE_OTHER,
+        "signing in: {}",
+        signed.status()
+    );
+    signed
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.split(';').next().filter(|p| p.starts_with("ew_session=")))
+        .map(str::to_string)
+        .context("a session cookie")
+}
+
+/// A user of the admin's organization in `role`, with a known address.
+async fn member(
+    client: &Client,
+    base: &str,
+    admin: &str,
+    role: &str,
+) -> anyhow::Result<(String, String)> {
+    let email = format!("{role}-{}@example.test", Uuid::new_v4());
+    client
+        .post(format!("{base}/v1/users"))
+        .bearer_auth(admin)
+        .json(
+            &json!({"name": role, "email": email, "password": "benchmark password", "role": role}),
+        )
+        .send()
+        .await?
+        .error_for_status()?;
+    let body: Value = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": email, "password": "benchmark password"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok((
+        email,
+        body["token"].as_str().context("a token")?.to_string(),
+    ))
+}
+
+/// The console's pages timed with `events` expenses in the organization (one employee's,
+/// every other one submitted, so the approver's queue is half of them): each page
+/// `samples` times, one after another, as one person clicks.
+async fn console(args: &Args) -> anyhow::Result<()> {
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    let base = args.base.clone();
+    let admin = register(&client, &base).await?;
+    let (employee_email, employee) = member(&client, &base, &admin, "employee").await?;
+    let (approver_email, _) = member(&client, &base, &admin, "approver").await?;
+    let (auditor_email, _) = member(&client, &base, &admin, "auditor").await?;
+    let started = Instant::now();
+    let ids = Arc::new(Mutex::new(Vec::with_capacity(args.events)));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..args.connections {
+        let (client, base, employee, ids, next, total) = (
+            client.clone(),
+            base.clone(),
+            employee.clone(),
+            ids.clone(),
+            next.clone(),
+            args.events,
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= total {
+                    return anyhow::Ok(());
+                }
+                let id = create(&client, &base, &employee, Uuid::new_v4()).await?;
+                if n % 2 == 0 {
+                    client
+                        .post(format!("{base}/v1/expenses/{id}/submit"))
+                        .bearer_auth(&employee)
+                        .json(&json!({"justification": "bench"}))
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                }
+                lock(&ids).push(id);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let ids = lock(&ids).clone();
+    println!(
+        "seeded {} expenses ({} submitted) in {:.1} s",
+        ids.len(),
+        ids.len().div_ceil(2),
+        started.elapsed().as_secs_f64()
+    );
+    let one = &ids[ids.len() / 2];
+    let sessions = [
+        (
+            "employee",
+            console_session(&client, &base, &employee_email).await?,
+        ),
+        (
+            "approver",
+            console_session(&client, &base, &approver_email).await?,
+        ),
+        (
+            "auditor",
+            console_session(&client, &base, &auditor_email).await?,
+        ),
+    ];
+    let admin_email = {
+        let me: Value = client
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(&admin)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        me["email"]
+            .as_str()
+            .context("the admin's address")?
+            .to_string()
+    };
+    let admin_session = console_session(&client, &base, &admin_email).await?;
+    let session = |who: &str| {
+        sessions
+            .iter()
+            .find(|(w, _)| *w == who)
+            .map_or(admin_session.clone(), |(_, s)| s.clone())
+    };
+    for (who, path) in [
+        ("employee", "/app/expenses".to_string()),
+        ("employee", "/app/expenses?q=Bench".to_string()),
+        ("employee", "/app/expenses?status=submitted".to_string()),
+        ("employee", format!("/app/expenses/{one}")),
+        ("employee", format!("/app/expenses/{one}/timeline")),
+        ("employee", "/app/receipts/new".to_string()),
+        ("approver", "/app/approvals".to_string()),
+        ("auditor", "/app/audit".to_string()),
+        (
+            "auditor",
+            "/app/audit?aggregate_type=expense&event_type=ExpenseSubmitted".to_string(),
+        ),
+        ("admin", "/app/operations".to_string()),
+    ] {
+        let cookie = session(who);
+        let mut latencies = Vec::with_capacity(args.samples);
+        for _ in 0..args.samples {
+            let start = Instant::now();
+            let response = client
+                .get(format!("{base}{path}"))
+                .header(reqwest::header::COOKIE, &cookie)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status() == StatusCode::OK,
+                "{path}: {}",
+                response.status()
+            );
+            response.bytes().await?;
+            latencies.push(start.elapsed());
+        }
+        println!("{who} {path}: {}", percentiles(latencies));
+    }
+    Ok(())
+}
+
 async fn reads(args: &Args, client: &Client) -> anyhow::Result<()> {
     let token = register(client, &args.base).await?;
     let mut ids = Vec::new();
