@@ -6,9 +6,10 @@
 
 use std::path::PathBuf;
 
+use expensewise_tests::oidc::{self, oidc_client, OidcProvider};
 use expensewise_tests::{
-    draw_receipt, expect_json, expect_status, on_both_backends, Backend, Expense, Page, TestApp,
-    PASSWORD,
+    draw_receipt, expect_json, expect_status, free_port, on_both_backends, Backend, Expense, Page,
+    TestApp, PASSWORD,
 };
 use regex::Regex;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -254,6 +255,38 @@ async fn forms_need_their_token_and_other_organizations_pages_are_not_found(back
     }
     assert_no_inline_script(&sign_in, "/app/sign-in");
 
+    // The audit search's NDJSON download: every event of the organization, one per line.
+    let download = forged
+        .send(
+            Method::GET,
+            "/app/audit/download?format=ndjson&aggregate_type=expense",
+            None,
+        )
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let lines = download.text().await.unwrap();
+    let events: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "the two expenses made: {lines}");
+    assert!(
+        events.iter().all(|e| e["aggregate_type"] == "expense"),
+        "{lines}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["aggregate_id"] != theirs.id.as_str()),
+        "no other organization's event"
+    );
+    let (status, _) = forged.page("/app/audit/download?format=xlsx").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
     // Assets are versioned by content and kept for good; a stale name is not found.
     let script = Regex::new(r#"src="(/app/assets/console\.[0-9a-f]+\.js)""#)
         .unwrap()
@@ -315,7 +348,7 @@ async fn every_role_does_their_work_in_a_real_browser(backend: Backend) {
     .join(format!("{backend:?}").to_lowercase());
     let config = json!({
         "base": app.api.base,
-        "chromium": std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".to_string()),
+        "chromium": chromium(),
         "screenshots": screenshots,
         "password": PASSWORD,
         "employee": "eve@acme.test",
@@ -405,12 +438,88 @@ async fn every_role_does_their_work_in_a_real_browser(backend: Backend) {
     app.finish().await;
 }
 
-async fn run_browser(config: &Value) -> Vec<Value> {
-    let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".to_string());
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/support/browser/console_flow.mjs"
+/// An organization whose people sign in only through its OpenID provider: they do so in
+/// the console too, through the provider's own pages, in a real browser.
+#[tokio::test]
+async fn people_sign_in_to_the_console_through_their_organizations_provider() {
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let key = oidc::key_file();
+    let provider = OidcProvider::start(
+        json!([oidc_client(
+            "expensewise",
+            &format!("{public}/app/sso/callback")
+        )]),
+        json!({"eve-7f3a": {"email": "eve@acme.test", "email_verified": true, "name": "Eve Example"}}),
+        &key,
     );
+    let app = TestApp::builder(Backend::Sqlite)
+        .port(port)
+        .env(vec![
+            ("PUBLIC_URL", public.clone()),
+            ("SSO_ALLOW_PRIVATE", "true".to_string()),
+        ])
+        .start()
+        .await;
+    let ada = app.register("Acme", "ada@acme.test").await;
+    let settings = json!({
+        "issuer": provider.issuer(), "client_id": "expensewise",
+        "client_secret": oidc::CLIENT_SECRET, "allowed_domains": ["acme.test"],
+        "default_role": "employee", "password_sign_in": false,
+    });
+    let response = app
+        .request(Method::PUT, "/v1/sso", Some(&ada.token))
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    let screenshots = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/test-results/console/sso"
+    ));
+    let lines = run_script(
+        "console_sso.mjs",
+        &json!({
+            "base": public, "chromium": chromium(), "screenshots": screenshots,
+            "organization": ada.organization_id, "login": "eve-7f3a",
+        }),
+    )
+    .await;
+    let mut done = None;
+    for line in &lines {
+        match line.get("done") {
+            Some(seen) => done = Some(seen.clone()),
+            None => assert_eq!(line["violations"], json!([]), "{line}"),
+        }
+    }
+    let done = done.unwrap_or_else(|| panic!("not signed in: {lines:#?}"));
+    assert!(
+        done["who"].as_str().unwrap().contains("Eve Example"),
+        "{done}"
+    );
+    assert!(
+        done["url"].as_str().unwrap().ends_with("/app/expenses"),
+        "{done}"
+    );
+    app.finish().await;
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".to_string())
+}
+
+async fn run_browser(config: &Value) -> Vec<Value> {
+    run_script("console_flow.mjs", config).await
+}
+
+async fn run_script(name: &str, config: &Value) -> Vec<Value> {
+    let node = std::env::var("NODE_BIN").unwrap_or_else(|_| "node".to_string());
+    let script = format!("{}/support/browser/{name}", env!("CARGO_MANIFEST_DIR"));
     let output = tokio::process::Command::new(&node)
         .arg(script)
         .arg(config.to_string())

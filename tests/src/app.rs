@@ -26,6 +26,7 @@ pub struct TestAppBuilder {
     nats_url: Option<String>,
     extra: Vec<(&'static str, String)>,
     roles: server::Roles,
+    port: u16,
 }
 
 impl TestAppBuilder {
@@ -53,6 +54,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Listens on this port of 127.0.0.1 (for a `PUBLIC_URL` known before it starts)
+    /// instead of a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     pub async fn start(self) -> TestApp {
         let database = TestDatabase::create(self.backend).await;
         self.start_on(database).await
@@ -60,7 +68,7 @@ impl TestAppBuilder {
 
     /// Starts on a database made elsewhere (on a server of the test's own).
     pub async fn start_on(self, database: TestDatabase) -> TestApp {
-        TestApp::launch(database, self.nats_url, self.extra, self.roles).await
+        TestApp::launch(database, self.nats_url, self.extra, self.roles, self.port).await
     }
 }
 
@@ -71,6 +79,7 @@ impl TestApp {
             nats_url: None,
             extra: Vec::new(),
             roles: server::Roles::ALL,
+            port: 0,
         }
     }
 
@@ -84,13 +93,14 @@ impl TestApp {
         nats_url: Option<String>,
         extra: Vec<(&'static str, String)>,
         roles: server::Roles,
+        port: u16,
     ) -> TestApp {
         let mut vars = extra.clone();
         vars.extend(nats_url.iter().map(|u| ("NATS_URL", u.clone())));
         let app = server::prepare(database.config_with(&vars))
             .await
             .expect("start the application");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind a free port");
         let base = format!("http://{}", listener.local_addr().expect("a local address"));
@@ -115,7 +125,7 @@ impl TestApp {
         let database = self.database.take();
         let nats_url = self.nats_url.clone();
         let extra = std::mem::take(&mut self.extra);
-        Self::launch(database, nats_url, extra, self.roles).await
+        Self::launch(database, nats_url, extra, self.roles, 0).await
     }
 
     /// Like [`TestApp::restart`], with `extra` instead of the variables it was started
@@ -124,7 +134,7 @@ impl TestApp {
         self.stop().await;
         let database = self.database.take();
         let nats_url = self.nats_url.clone();
-        Self::launch(database, nats_url, extra, self.roles).await
+        Self::launch(database, nats_url, extra, self.roles, 0).await
     }
 
     async fn stop(&mut self) {

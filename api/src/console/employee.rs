@@ -91,18 +91,68 @@ pub struct SignInForm {
     csrf: String,
 }
 
-pub async fn sign_in_page(headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    /// An organization whose people sign in through its OpenID provider: the page
+    /// offers that way in (the link its admins hand out).
+    organization: Option<Uuid>,
+}
+
+pub async fn sign_in_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<SignInQuery>,
+) -> Response {
     let (secret, set) = pre_session(&headers);
-    let mut response = sign_in_form(&csrf_token(&secret), None).into_response();
+    let mut page = sign_in_form(&csrf_token(&secret), None);
+    if let Some(organization) = query.organization {
+        let has_sso = app
+            .store
+            .load_organization(&organization.to_string())
+            .await
+            .is_ok_and(|o| o.single_sign_on().is_some());
+        if has_sso {
+            page = page.with_single_sign_on(organization);
+        }
+    }
+    let mut response = page.into_response();
     if let Some(set) = set {
         response.headers_mut().append(header::SET_COOKIE, set);
     }
     response
 }
 
-fn sign_in_form(csrf: &str, error: Option<&str>) -> Page<'static> {
-    let body = html! {
+fn sign_in_form(csrf: &str, error: Option<&str>) -> SignInPage {
+    SignInPage {
+        csrf: csrf.to_string(),
+        error: error.map(str::to_string),
+        single_sign_on: None,
+    }
+}
+
+/// The sign-in page: the password form, and the organization's provider where it has one.
+pub struct SignInPage {
+    csrf: String,
+    error: Option<String>,
+    single_sign_on: Option<Uuid>,
+}
+
+impl SignInPage {
+    fn with_single_sign_on(mut self, organization: Uuid) -> Self {
+        self.single_sign_on = Some(organization);
+        self
+    }
+}
+
+impl IntoResponse for SignInPage {
+    fn into_response(self) -> Response {
+        let (csrf, error) = (self.csrf.as_str(), self.error.as_deref());
+        let body = html! {
         h1 { "Sign in" }
+        @if let Some(organization) = self.single_sign_on {
+            p { a.button href={"/app/sso/" (organization)} { "Sign in with your organization's provider" } }
+            p { "Or with your password:" }
+        }
         @if let Some(error) = error { p.error role="alert" { (error) } }
         form.card method="post" action="/app/sign-in" {
             input type="hidden" name="csrf" value=(csrf);
@@ -117,8 +167,9 @@ fn sign_in_form(csrf: &str, error: Option<&str>) -> Page<'static> {
             button type="submit" { "Sign in" }
         }
         p { "New here? " a href="/app/register" { "Register your organization" } }
-    };
-    Page::bare("Sign in", body)
+        };
+        Page::bare("Sign in", body).into_response()
+    }
 }
 
 pub async fn sign_in(
@@ -142,7 +193,7 @@ pub async fn sign_in(
 }
 
 /// Signed in: the session cookie holds the access token, for as long as it lasts.
-fn session_response(
+pub fn session_response(
     app: &AppState,
     token: &str,
     expires_at: chrono::DateTime<chrono::Utc>,

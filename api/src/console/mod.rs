@@ -14,6 +14,7 @@ mod auditor;
 mod employee;
 mod operator;
 mod reviewer;
+mod sso;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -47,6 +48,8 @@ pub fn router() -> Router<AppState> {
             "/register",
             get(employee::register_page).post(employee::register),
         )
+        .route("/sso/callback", get(sso::callback))
+        .route("/sso/{organization}", get(sso::start))
         .route(
             "/expenses",
             get(employee::expenses).post(employee::create_expense),
@@ -107,7 +110,7 @@ pub async fn session(mut req: Request, next: Next) -> Response {
     for (name, value) in [
         (
             "content-security-policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         ("x-content-type-options", "nosniff"),
@@ -170,11 +173,11 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).map(csrf_token) else {
+        let Some(csrf) = cookie(&parts.headers, SESSION_COOKIE).map(csrf_token) else {
             return Err(to_sign_in());
         };
         match AuthUser::from_request_parts(parts, state).await {
-            Ok(user) => Ok(Signed { user, csrf: secret }),
+            Ok(user) => Ok(Signed { user, csrf }),
             Err(e) if e.status() == StatusCode::UNAUTHORIZED => Err(to_sign_in()),
             Err(e) => Err(ConsoleError(e).into_response()),
         }

@@ -194,6 +194,18 @@ try {
   seen.dead_letter = page.url();
   await ops.close();
 
+  // Reading works with JavaScript off: the same pages, amounts as the server wrote them.
+  const plain = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+  page = await signIn(plain, config.employee);
+  await page.goto(`${config.base}/app/expenses/${seen.expense}`);
+  const raw = await page.locator("dl.facts dd data.money").first().innerText();
+  expect(raw === "7.70 EUR", `the amount as the server wrote it (${raw})`);
+  await page.goto(`${config.base}/app/expenses?status=approved`);
+  await waitForText(page, "main table", /BLUE BOTTLE COFFEE/, "the approved expense, without script");
+  // No axe here: it is a script, and scripts are off.
+  await page.screenshot({ path: `${config.screenshots}/no-script-expenses.png`, fullPage: true });
+  await plain.close();
+
   expect(problems.length === 0, `no errors in the browser's console: ${problems.join("; ")}`);
   console.log(JSON.stringify({ done: seen }));
 } finally {
