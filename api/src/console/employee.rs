@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    check_csrf, cookie, csrf_field, csrf_token, day, instant, money, ConsoleError, ConsoleResult,
-    Page, Signed, PRE_SESSION_COOKIE, SESSION_COOKIE,
+    check_csrf, cookie, csrf_field, csrf_token, day, form_errors, instant, money, ConsoleError,
+    ConsoleResult, Page, Signed, PRE_SESSION_COOKIE, SESSION_COOKIE,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IfMatch, JsonBody, Optimistic, OptionalJsonBody, RequestMeta};
@@ -245,12 +245,7 @@ pub async fn register_page(headers: HeaderMap) -> Response {
 fn register_form(csrf: &str, error: Option<&ConsoleError>) -> Page<'static> {
     let body = html! {
         h1 { "Register your organization" }
-        @if let Some(error) = error {
-            div.error role="alert" {
-                p { (error.0.detail()) }
-                ul { @for e in error.0.field_errors() { li { (e.field) ": " (e.message) } } }
-            }
-        }
+        (form_errors(error))
         form.card method="post" action="/app/register" {
             input type="hidden" name="csrf" value=(csrf);
             div.field { label for="organization" { "Organization" } input #organization name="organization" required maxlength="200" autocomplete="organization"; }
@@ -466,12 +461,7 @@ fn expense_form<'a>(signed: &'a Signed, currency: &str, error: Option<&ConsoleEr
     let today = chrono::Utc::now().date_naive().to_string();
     let body = html! {
         h1 { "New expense" }
-        @if let Some(error) = error {
-            div.error role="alert" {
-                p { (error.0.detail()) }
-                ul { @for e in error.0.field_errors() { li { (e.field) ": " (e.message) } } }
-            }
-        }
+        (form_errors(error))
         form.card method="post" action="/app/expenses" {
             (csrf_field(signed))
             div.field { label for="merchant" { "Merchant" } input #merchant name="merchant" required maxlength="200"; }
@@ -591,14 +581,7 @@ pub fn expense_page<'a>(
         .map(str::to_string);
     let body = html! {
         h1 { (text(view, "merchant")) " " (status_badge(status)) }
-        @if let Some(error) = error {
-            div.error role="alert" {
-                p { (error.0.detail()) }
-                @if !error.0.violations().is_empty() {
-                    ul { @for v in error.0.violations() { li { (v.message) } } }
-                }
-            }
-        }
+        (form_errors(error))
         div.split {
             section.card aria-labelledby="facts" {
                 h2 #facts { "Details" }
@@ -764,12 +747,7 @@ fn receipt_page<'a>(signed: &'a Signed, view: &Value, error: Option<&ConsoleErro
     let total = &extracted["total"];
     let body = html! {
         h1 { "Receipt " (status_badge(status)) }
-        @if let Some(error) = error {
-            div.error role="alert" {
-                p { (error.0.detail()) }
-                ul { @for e in error.0.field_errors() { li { (e.field) ": " (e.message) } } }
-            }
-        }
+        (form_errors(error))
         div.split {
             section.card aria-labelledby="scan" {
                 h2 #scan { "Scan" }

@@ -221,10 +221,7 @@ impl IntoResponse for ConsoleError {
         };
         let body = html! {
             h1 { (title) }
-            p.error role="alert" { (self.0.detail()) }
-            @if !self.0.field_errors().is_empty() {
-                ul.errors { @for e in self.0.field_errors() { li { (e.field) ": " (e.message) } } }
-            }
+            (form_errors(Some(&self)))
             p { a href="/app" { "Back to the console" } }
         };
         (status, Page::bare(title, body)).into_response()
@@ -232,6 +229,23 @@ impl IntoResponse for ConsoleError {
 }
 
 pub type ConsoleResult = Result<Response, ConsoleError>;
+
+/// What went wrong with a form, above it: the sentence, and each field's complaint.
+pub fn form_errors(error: Option<&ConsoleError>) -> Markup {
+    html! {
+        @if let Some(error) = error {
+            div.error role="alert" {
+                p { (error.0.detail()) }
+                @if !error.0.field_errors().is_empty() {
+                    ul { @for e in error.0.field_errors() { li { (e.field) ": " (e.message) } } }
+                }
+                @if !error.0.violations().is_empty() {
+                    ul { @for v in error.0.violations() { li { (v.message) } } }
+                }
+            }
+        }
+    }
+}
 
 async fn not_found() -> Response {
     ConsoleError(ApiError::not_found("there is no such page")).into_response()

@@ -232,16 +232,14 @@ pub async fn retry(
     Form(form): Form<CsrfForm>,
 ) -> ConsoleResult {
     check_csrf(&headers, &form.csrf)?;
-    let _settled = dead_letters::settle(
+    settle(
         &app,
-        &signed.user,
+        &signed,
         &meta,
-        &worker,
-        event_id,
+        (worker, event_id),
         DeadLetterSettlement::Retry,
     )
-    .await?;
-    Ok(Redirect::to(&format!("/app/operations/dead-letters/{worker}/{event_id}")).into_response())
+    .await
 }
 
 #[derive(Deserialize)]
@@ -261,14 +259,19 @@ pub async fn discard(
 ) -> ConsoleResult {
     check_csrf(&headers, &form.csrf)?;
     let reason = use_case::discard_reason(&form.reason).map_err(ApiError::from)?;
-    let _settled = dead_letters::settle(
-        &app,
-        &signed.user,
-        &meta,
-        &worker,
-        event_id,
-        DeadLetterSettlement::Discard { reason },
-    )
-    .await?;
+    let settlement = DeadLetterSettlement::Discard { reason };
+    settle(&app, &signed, &meta, (worker, event_id), settlement).await
+}
+
+/// Settles the dead letter as the API does, then shows it again.
+async fn settle(
+    app: &AppState,
+    signed: &Signed,
+    meta: &crate::extract::RequestMeta,
+    (worker, event_id): (String, Uuid),
+    settlement: DeadLetterSettlement,
+) -> ConsoleResult {
+    let _settled =
+        dead_letters::settle(app, &signed.user, meta, &worker, event_id, settlement).await?;
     Ok(Redirect::to(&format!("/app/operations/dead-letters/{worker}/{event_id}")).into_response())
 }

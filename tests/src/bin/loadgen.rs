@@ -134,27 +134,7 @@ async fn employees(
 ) -> anyhow::Result<Vec<String>> {
     let mut tokens = Vec::with_capacity(count);
     for _ in 0..count {
-        let email = format!("bench-{}@example.test", Uuid::new_v4());
-        let password = "benchmark password";
-        client
-            .post(format!("{base}/v1/users"))
-            .bearer_auth(admin)
-            .json(
-                &json!({"name": "Employee", "email": email, "password": password,
-                          "role": "employee"}),
-            )
-            .send()
-            .await?
-            .error_for_status()?;
-        let body: Value = client
-            .post(format!("{base}/v1/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        tokens.push(body["token"].as_str().context("a token")?.to_string());
+        tokens.push(member(client, base, admin, "employee").await?.1);
     }
     Ok(tokens)
 }
