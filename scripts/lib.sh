@@ -134,12 +134,15 @@ install_ocr() {
 # Debian's Chromium, and Playwright and axe-core (tests/support/browser) to drive it: the
 # console's end-to-end tests. Playwright never downloads a browser of its own here.
 install_browser() {
-    if ! command -v chromium >/dev/null; then
+    # A Chromium the machine has already will do (GitHub's Ubuntu runners bring Google
+    # Chrome; Ubuntu's own chromium package is only a snap's stub).
+    CHROMIUM_BIN=${CHROMIUM_BIN:-$({ command -v chromium chromium-browser google-chrome google-chrome-stable || true; } | head -n 1)}
+    if [ -z "$CHROMIUM_BIN" ]; then
         log "Installing Chromium (Debian package)"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        CHROMIUM_BIN=$(command -v chromium)
     fi
-    CHROMIUM_BIN=$(command -v chromium)
     export CHROMIUM_BIN
     install_node_packages tests/support/browser
 }
