@@ -111,8 +111,14 @@ pub async fn settle(
             "someone settled the dead letter first",
         ));
     }
-    let letter = dead_letters::get(store.database(), worker, event_id)
-        .await?
-        .ok_or_else(|| UseCaseError::not_found("no such dead letter"))?;
+    // As this decision left it: the worker may be at it already (a retry), and its
+    // outcome is for the next read to tell.
+    let letter = DeadLetter {
+        status: to,
+        settled_at: Some(Utc::now()),
+        discard_reason: reason,
+        settled_by_request: Some(metadata.causation_id),
+        ..letter
+    };
     Ok((letter, Some(committed)))
 }
