@@ -12,7 +12,7 @@
 //!
 //! Either way what a worker gives up on is also recorded in the `dead_letters` table
 //! (`crate::dead_letters`), where admins and operators retry or discard it: the worker
-//! looks for the retries asked of it whenever it waits for events, about every second.
+//! looks for the retries asked of it about every second, idle or busy.
 //!
 //! Either way delivery is at least once: a worker killed after its effect but before the
 //! ack (or checkpoint) sees the event again, so handlers are idempotent.
@@ -151,11 +151,12 @@ async fn tail_store(
     // ignores it again, and under load ignoring costs no write per batch.
     let mut stored = StoredCheckpoint::load(db, checkpoint).await?;
     let mut position = stored.at;
+    let mut retries = RetryWatch::default();
     while !*shutdown.borrow() {
+        retries.look(db, &follow.vault, handler).await?;
         let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
             stored.advance(db, position).await?;
-            retry_asked(db, &follow.vault, handler).await?;
             tokio::select! {
                 _ = wake.wait(Duration::from_millis(100)) => {}
                 _ = shutdown.changed() => {}
@@ -261,6 +262,30 @@ async fn record_dead_letter(
     dead_letters::record(db, worker, event, reason).await
 }
 
+/// When a worker last looked for the retries asked of it: about once a second, whether
+/// it is idle or busy (then not once per event).
+#[derive(Default)]
+struct RetryWatch {
+    looked: Option<tokio::time::Instant>,
+}
+
+impl RetryWatch {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    async fn look(
+        &mut self,
+        db: &Database,
+        vault: &Vault,
+        handler: &dyn Handler,
+    ) -> anyhow::Result<()> {
+        if self.looked.is_some_and(|at| at.elapsed() < Self::EVERY) {
+            return Ok(());
+        }
+        self.looked = Some(tokio::time::Instant::now());
+        retry_asked(db, vault, handler).await
+    }
+}
+
 /// Tries once more each event an admin or operator asked this worker to retry: the
 /// dead letter is settled when it works, and open again (with the new error) when not.
 async fn retry_asked(db: &Database, vault: &Vault, handler: &dyn Handler) -> anyhow::Result<()> {
@@ -358,11 +383,12 @@ async fn pull_messages(
         .map_err(|e| anyhow::anyhow!("subscribing to JetStream's advisories: {e}"))?;
     let events = nats::ensure_stream(js).await?;
     let db = vault.database();
+    let mut retries = RetryWatch::default();
     while !*shutdown.borrow() {
         while let Some(Some(advisory)) = given_up.next().now_or_never() {
             dead_letter_given_up(js, db, &events, handler.name(), &advisory.payload).await?;
         }
-        retry_asked(db, vault, handler).await?;
+        retries.look(db, vault, handler).await?;
         // One at a time: replicas share the consumer, and messages waiting in one
         // replica's batch would idle while the others could work — and run out their
         // acknowledgement time.

@@ -256,24 +256,3 @@ pub async fn retried(db: &Database, worker: &str, event_id: Uuid) -> anyhow::Res
     });
     Ok(())
 }
-
-/// How many dead letters are open, per worker (for the console and `/ready`-style views).
-pub async fn open_counts(
-    db: &Database,
-    organization_id: Option<Uuid>,
-) -> anyhow::Result<Vec<(String, i64)>> {
-    let organization = organization_id.map(|o| o.to_string());
-    Ok(on_database!(db, |pool| {
-        sqlx::query(
-            "SELECT worker, COUNT(*) AS open FROM dead_letters \
-             WHERE status = 'open' AND ($1 IS NULL OR organization_id = $1) \
-             GROUP BY worker ORDER BY worker",
-        )
-        .bind(organization)
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("worker")?, row.try_get("open")?)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?
-    }))
-}

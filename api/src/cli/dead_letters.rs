@@ -7,7 +7,6 @@ use clap::Subcommand;
 use expensewise_application::dead_letters as use_case;
 use expensewise_application::UseCaseError;
 use expensewise_domain::organization::DeadLetterSettlement;
-use expensewise_domain::Rejection;
 use expensewise_infra::dead_letters::{self, DeadLetter, Filter, Status};
 use expensewise_infra::event_store::event_at;
 use expensewise_infra::{Config, Database, EventStore, Vault};
@@ -174,20 +173,12 @@ fn summary(letter: &DeadLetter) -> serde_json::Value {
     })
 }
 
-/// A use case's "no" as one line for the operator.
+/// A use case's "no" as one line for the operator: what the API would say of it.
 fn explain(e: UseCaseError) -> anyhow::Error {
     match e {
-        UseCaseError::Rejected(Rejection::Invalid(fields)) => anyhow::anyhow!(
-            "{}",
-            fields
-                .iter()
-                .map(|f| format!("{} {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        UseCaseError::Rejected(
-            Rejection::NotFound(why) | Rejection::Conflict(why) | Rejection::Forbidden(why),
-        ) => anyhow::anyhow!("{why}"),
+        UseCaseError::Rejected(rejection) => {
+            anyhow::anyhow!("{}", crate::error::ApiError::from(rejection).detail())
+        }
         other => anyhow::Error::new(other),
     }
 }

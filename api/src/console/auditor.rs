@@ -13,11 +13,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::employee::{body, encode, given, json_of, status_badge, text, url_query};
+use super::employee::{
+    body, encode, expense_view, given, json_of, status_badge, text, url_query, view_instant,
+};
 use super::{instant, pre, ConsoleError, ConsoleResult, Page, Signed};
 use crate::error::ApiError;
 use crate::routes::audit::{self, AuditParams, ProofParams};
-use crate::routes::consistency::ConsistencyToken;
 use crate::routes::events::EventView;
 use crate::routes::expenses::{self, AsOfParams};
 use crate::state::AppState;
@@ -65,20 +66,7 @@ pub async fn timeline(
     )
     .await?
     .0;
-    let then = json_of(
-        expenses::get_expense(
-            State(app),
-            signed.user.clone(),
-            ConsistencyToken(None),
-            Path(id),
-            Query(AsOfParams {
-                as_of: as_of.clone(),
-            }),
-        )
-        .await,
-    )
-    .await
-    .ok();
+    let then = expense_view(&app, &signed, id, as_of.clone()).await.ok();
     let organization = &signed.user.organization;
     let picked = given(&form.as_of).unwrap_or_default().to_string();
     let auditor = matches!(
@@ -248,7 +236,7 @@ pub async fn search(
                     tbody {
                         @for e in &events {
                             tr {
-                                td { (recorded(e)) }
+                                td { (view_instant(&e["recorded_at"])) }
                                 td { (text(e, "event_type")) }
                                 td {
                                     @if text(e, "aggregate_type") == "expense" {
@@ -270,16 +258,6 @@ pub async fn search(
         }
     };
     Ok(Page::new("Audit", &signed, body).into_response())
-}
-
-fn recorded(event: &Value) -> Markup {
-    match event["recorded_at"]
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-    {
-        Some(t) => instant(&t.with_timezone(&chrono::Utc)),
-        None => html! {},
-    }
 }
 
 fn short(id: &str) -> &str {

@@ -5,18 +5,18 @@ use axum::body::to_bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use expensewise_application::accounts;
 use expensewise_infra::config::AppEnv;
 use maud::{html, Markup};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    check_csrf, cookie, csrf_field, csrf_token, day, form_errors, instant, money, ConsoleError,
-    ConsoleResult, Page, Signed, PRE_SESSION_COOKIE, SESSION_COOKIE,
+    check_csrf, cookie, csrf_field, csrf_token, day, form_errors, instant, money, CheckedForm,
+    ConsoleError, ConsoleResult, Page, Signed, PRE_SESSION_COOKIE, SESSION_COOKIE,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IfMatch, JsonBody, Optimistic, OptionalJsonBody, RequestMeta};
@@ -63,7 +63,8 @@ pub fn status_badge(status: &str) -> Markup {
     html! { span class={"status status-" (status)} { (status.replace('_', " ")) } }
 }
 
-fn view_instant(value: &Value) -> Markup {
+/// An instant of a JSON view (RFC 3339), shown as [`instant`] shows it.
+pub fn view_instant(value: &Value) -> Markup {
     match value
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -103,19 +104,29 @@ pub async fn sign_in_page(
     headers: HeaderMap,
     Query(query): Query<SignInQuery>,
 ) -> Response {
-    let (secret, set) = pre_session(&headers);
-    let mut page = sign_in_form(&csrf_token(&secret), None);
-    if let Some(organization) = query.organization {
-        let has_sso = app
+    let single_sign_on = match query.organization {
+        Some(organization) => app
             .store
             .load_organization(&organization.to_string())
             .await
-            .is_ok_and(|o| o.single_sign_on().is_some());
-        if has_sso {
-            page = page.with_single_sign_on(organization);
-        }
-    }
-    let mut response = page.into_response();
+            .is_ok_and(|o| o.single_sign_on().is_some())
+            .then_some(organization),
+        None => None,
+    };
+    before_signing_in(&headers, |csrf| SignInPage {
+        single_sign_on,
+        ..sign_in_form(csrf, None)
+    })
+}
+
+/// A page of the way in (sign-in, registration): its forms' CSRF token comes from the
+/// pre-session cookie, set here when the visitor has none yet.
+fn before_signing_in<P: IntoResponse>(
+    headers: &HeaderMap,
+    page: impl FnOnce(&str) -> P,
+) -> Response {
+    let (secret, set) = pre_session(headers);
+    let mut response = page(&csrf_token(&secret)).into_response();
     if let Some(set) = set {
         response.headers_mut().append(header::SET_COOKIE, set);
     }
@@ -135,13 +146,6 @@ pub struct SignInPage {
     csrf: String,
     error: Option<String>,
     single_sign_on: Option<Uuid>,
-}
-
-impl SignInPage {
-    fn with_single_sign_on(mut self, organization: Uuid) -> Self {
-        self.single_sign_on = Some(organization);
-        self
-    }
 }
 
 impl IntoResponse for SignInPage {
@@ -174,10 +178,8 @@ impl IntoResponse for SignInPage {
 
 pub async fn sign_in(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<SignInForm>,
+    CheckedForm(form): CheckedForm<SignInForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let signed_in = accounts::sign_in(&app.store, &form.email, form.password)
         .await
         .map_err(ApiError::from)?;
@@ -234,12 +236,7 @@ fn pre_session(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
 }
 
 pub async fn register_page(headers: HeaderMap) -> Response {
-    let (secret, set) = pre_session(&headers);
-    let mut response = register_form(&csrf_token(&secret), None).into_response();
-    if let Some(set) = set {
-        response.headers_mut().append(header::SET_COOKIE, set);
-    }
-    response
+    before_signing_in(&headers, |csrf| register_form(csrf, None))
 }
 
 fn register_form(csrf: &str, error: Option<&ConsoleError>) -> Page<'static> {
@@ -277,10 +274,8 @@ pub async fn register(
     State(app): State<AppState>,
     meta: RequestMeta,
     optimistic: Optimistic,
-    headers: HeaderMap,
-    Form(form): Form<RegisterForm>,
+    CheckedForm(form): CheckedForm<RegisterForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let request = body(json!({
         "organization": form.organization,
         "name": form.name,
@@ -327,14 +322,7 @@ pub async fn register(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn sign_out(headers: HeaderMap, Form(form): Form<CsrfOnly>) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
+pub async fn sign_out(_: CheckedForm<IgnoredAny>) -> ConsoleResult {
     let mut response = Redirect::to("/app/sign-in").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -478,8 +466,6 @@ fn expense_form<'a>(signed: &'a Signed, currency: &str, error: Option<&ConsoleEr
 
 #[derive(Deserialize)]
 pub struct ExpenseForm {
-    #[serde(default)]
-    csrf: String,
     merchant: String,
     amount: String,
     currency: String,
@@ -493,10 +479,8 @@ pub async fn create_expense(
     signed: Signed,
     meta: RequestMeta,
     optimistic: Optimistic,
-    headers: HeaderMap,
-    Form(form): Form<ExpenseForm>,
+    CheckedForm(form): CheckedForm<ExpenseForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let request = body(json!({
         "merchant": form.merchant.trim(),
         "amount": form.amount.trim().replace(',', "."),
@@ -541,18 +525,28 @@ pub async fn expense(
     signed: Signed,
     Path(id): Path<Uuid>,
 ) -> ConsoleResult {
-    let view = json_of(
+    let view = expense_view(&app, &signed, id, None).await?;
+    Ok(expense_page(&signed, &view, None).into_response())
+}
+
+/// The expense as `GET /v1/expenses/{id}` gives it (as it was then, with `as_of`).
+pub async fn expense_view(
+    app: &AppState,
+    signed: &Signed,
+    id: Uuid,
+    as_of: Option<String>,
+) -> Result<Value, ConsoleError> {
+    json_of(
         expenses::get_expense(
             State(app.clone()),
             signed.user.clone(),
             ConsistencyToken(None),
             Path(id),
-            Query(AsOfParams { as_of: None }),
+            Query(AsOfParams { as_of }),
         )
         .await,
     )
-    .await?;
-    Ok(expense_page(&signed, &view, None).into_response())
+    .await
 }
 
 /// One expense: its facts, its receipt beside them, and what its reader may do with it.
@@ -633,8 +627,6 @@ pub fn expense_page<'a>(
 
 #[derive(Deserialize)]
 pub struct SubmitForm {
-    #[serde(default)]
-    csrf: String,
     justification: Option<String>,
 }
 
@@ -643,11 +635,9 @@ pub async fn submit(
     signed: Signed,
     meta: RequestMeta,
     optimistic: Optimistic,
-    headers: HeaderMap,
     Path(id): Path<Uuid>,
-    Form(form): Form<SubmitForm>,
+    CheckedForm(form): CheckedForm<SubmitForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let request = body(json!({ "justification": given(&form.justification) }))?;
     let submitted = expenses::submit_expense(
         State(app.clone()),
@@ -663,17 +653,7 @@ pub async fn submit(
         Ok(_) => Ok(Redirect::to(&format!("/app/expenses/{id}")).into_response()),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY || !e.violations().is_empty() => {
             let status = e.status();
-            let view = json_of(
-                expenses::get_expense(
-                    State(app),
-                    signed.user.clone(),
-                    ConsistencyToken(None),
-                    Path(id),
-                    Query(AsOfParams { as_of: None }),
-                )
-                .await,
-            )
-            .await?;
+            let view = expense_view(&app, &signed, id, None).await?;
             Ok((status, expense_page(&signed, &view, Some(&ConsoleError(e)))).into_response())
         }
         Err(e) => Err(e.into()),
@@ -725,18 +705,20 @@ pub async fn receipt(
     signed: Signed,
     Path(id): Path<Uuid>,
 ) -> ConsoleResult {
-    let view = serde_json::to_value(
-        receipts::get_receipt(
-            State(app),
-            signed.user.clone(),
-            ConsistencyToken(None),
-            Path(id),
-        )
-        .await?
-        .0,
-    )
-    .map_err(|e| ApiError::internal(e.into()))?;
+    let view = receipt_view(&app, &signed, id).await?;
     Ok(receipt_page(&signed, &view, None).into_response())
+}
+
+/// The receipt as `GET /v1/receipts/{id}` gives it.
+async fn receipt_view(app: &AppState, signed: &Signed, id: Uuid) -> Result<Value, ConsoleError> {
+    let Json(view) = receipts::get_receipt(
+        State(app.clone()),
+        signed.user.clone(),
+        ConsistencyToken(None),
+        Path(id),
+    )
+    .await?;
+    Ok(serde_json::to_value(view).map_err(|e| ApiError::internal(e.into()))?)
 }
 
 fn receipt_page<'a>(signed: &'a Signed, view: &Value, error: Option<&ConsoleError>) -> Page<'a> {
@@ -810,8 +792,6 @@ pub async fn receipt_file(
 
 #[derive(Deserialize)]
 pub struct ReviewForm {
-    #[serde(default)]
-    csrf: String,
     merchant: Option<String>,
     date: Option<String>,
     amount: Option<String>,
@@ -823,11 +803,9 @@ pub async fn review_receipt(
     signed: Signed,
     meta: RequestMeta,
     optimistic: Optimistic,
-    headers: HeaderMap,
     Path(id): Path<Uuid>,
-    Form(form): Form<ReviewForm>,
+    CheckedForm(form): CheckedForm<ReviewForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let request = body(json!({
         "merchant": given(&form.merchant),
         "date": given(&form.date),
@@ -851,14 +829,7 @@ pub async fn review_receipt(
     match reviewed {
         Ok(_) => Ok(Redirect::to(&format!("/app/receipts/{id}")).into_response()),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
-            let Json(view) = receipts::get_receipt(
-                State(app),
-                signed.user.clone(),
-                ConsistencyToken(None),
-                Path(id),
-            )
-            .await?;
-            let view = serde_json::to_value(view).map_err(|e| ApiError::internal(e.into()))?;
+            let view = receipt_view(&app, &signed, id).await?;
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 receipt_page(&signed, &view, Some(&ConsoleError(e))),

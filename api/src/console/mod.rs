@@ -16,13 +16,14 @@ mod operator;
 mod reviewer;
 mod sso;
 
-use axum::extract::{FromRequestParts, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Form, Router};
 use expensewise_domain::Role;
 use maud::{html, Markup, DOCTYPE};
 use sha2::{Digest, Sha256};
@@ -186,6 +187,36 @@ impl FromRequestParts<AppState> for Signed {
 
 fn to_sign_in() -> Response {
     Redirect::to("/app/sign-in").into_response()
+}
+
+/// A form posted from one of the console's pages: refused (403, nothing done) unless it
+/// carries the CSRF token its sender's cookies call for, then read as `T`.
+pub struct CheckedForm<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct Token {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CheckedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let again = |bytes: Bytes| Request::from_parts(parts.clone(), Body::from(bytes));
+        let Form(token) = Form::<Token>::from_request(again(bytes.clone()), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_csrf(&parts.headers, &token.csrf).map_err(IntoResponse::into_response)?;
+        let Form(fields) = Form::<T>::from_request(again(bytes), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(CheckedForm(fields))
+    }
 }
 
 /// Refuses a form whose CSRF token is missing or not its sender's.

@@ -3,19 +3,18 @@
 //! they left (inspect, retry, discard — each recorded in the organization's history).
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
-use axum::Form;
 use expensewise_application::dead_letters as use_case;
 use expensewise_domain::organization::DeadLetterSettlement;
 use expensewise_infra::{checkpoints, nats};
 use expensewise_projections::status;
 use maud::html;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::employee::{status_badge, wire_name};
-use super::{check_csrf, csrf_field, instant, pre, ConsoleResult, Page, Signed};
+use super::{csrf_field, instant, pre, CheckedForm, ConsoleResult, Page, Signed};
 use crate::error::ApiError;
 use crate::routes::admin::{self, RebuildVerdict};
 use crate::routes::dead_letters::{self, DeadLetterStatus};
@@ -163,20 +162,12 @@ pub async fn overview(State(app): State<AppState>, signed: Signed) -> ConsoleRes
         .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn rebuild(
     State(app): State<AppState>,
     signed: Signed,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    Form(form): Form<CsrfForm>,
+    _: CheckedForm<IgnoredAny>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     use_case::require_admin(&signed.user.actor).map_err(ApiError::from)?;
     admin::start_rebuild(&app, &name).await?;
     Ok(Redirect::to("/app/operations").into_response())
@@ -226,12 +217,10 @@ pub async fn dead_letter(
 pub async fn retry(
     State(app): State<AppState>,
     signed: Signed,
-    headers: HeaderMap,
     meta: crate::extract::RequestMeta,
     Path((worker, event_id)): Path<(String, Uuid)>,
-    Form(form): Form<CsrfForm>,
+    _: CheckedForm<IgnoredAny>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     settle(
         &app,
         &signed,
@@ -244,20 +233,16 @@ pub async fn retry(
 
 #[derive(Deserialize)]
 pub struct DiscardForm {
-    #[serde(default)]
-    csrf: String,
     reason: String,
 }
 
 pub async fn discard(
     State(app): State<AppState>,
     signed: Signed,
-    headers: HeaderMap,
     meta: crate::extract::RequestMeta,
     Path((worker, event_id)): Path<(String, Uuid)>,
-    Form(form): Form<DiscardForm>,
+    CheckedForm(form): CheckedForm<DiscardForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let reason = use_case::discard_reason(&form.reason).map_err(ApiError::from)?;
     let settlement = DeadLetterSettlement::Discard { reason };
     settle(&app, &signed, &meta, (worker, event_id), settlement).await

@@ -2,16 +2,14 @@
 //! decisions (from the queue or an expense's page, by mouse or keyboard).
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
-use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::employee::{body, given, status_badge, wire_name};
-use super::{check_csrf, csrf_field, day, instant, money, ConsoleResult, Page, Signed};
+use super::{csrf_field, day, instant, money, CheckedForm, ConsoleResult, Page, Signed};
 use crate::extract::{IfMatch, JsonBody, Optimistic, OptionalJsonBody, RequestMeta};
 use crate::routes::approvals::{self, QueueParams};
 use crate::routes::consistency::ConsistencyToken;
@@ -109,8 +107,6 @@ pub fn decision_forms(signed: &Signed, id: &str, from_queue: bool) -> Markup {
 
 #[derive(Deserialize)]
 pub struct DecisionForm {
-    #[serde(default)]
-    csrf: String,
     back: Option<String>,
     comment: Option<String>,
     reason: Option<String>,
@@ -128,11 +124,9 @@ pub async fn approve(
     signed: Signed,
     meta: RequestMeta,
     optimistic: Optimistic,
-    headers: HeaderMap,
     Path(id): Path<Uuid>,
-    Form(form): Form<DecisionForm>,
+    CheckedForm(form): CheckedForm<DecisionForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let request = body(json!({ "comment": given(&form.comment) }))?;
     expenses::approve_expense(
         State(app),
@@ -152,11 +146,9 @@ pub async fn reject(
     signed: Signed,
     meta: RequestMeta,
     optimistic: Optimistic,
-    headers: HeaderMap,
     Path(id): Path<Uuid>,
-    Form(form): Form<DecisionForm>,
+    CheckedForm(form): CheckedForm<DecisionForm>,
 ) -> ConsoleResult {
-    check_csrf(&headers, &form.csrf)?;
     let request = body(json!({ "reason": given(&form.reason).unwrap_or_default() }))?;
     expenses::reject_expense(
         State(app),

@@ -72,8 +72,8 @@ pub struct RebuildView {
 impl RebuildView {
     pub fn new(run: &RebuildRun) -> Self {
         let outcome = run.outcome();
-        let (verdict, checksum, error) = match outcome.as_ref().map(|o| &o.result) {
-            None => (RebuildVerdict::Running, None, None),
+        let (verdict, checksum, error, applied) = match outcome.as_ref().map(|o| &o.result) {
+            None => (RebuildVerdict::Running, None, None, run.applied()),
             Some(Ok(report)) => (
                 match &report.live_checksum {
                     None => RebuildVerdict::NotCompared,
@@ -82,12 +82,9 @@ impl RebuildView {
                 },
                 Some(report.rebuilt_checksum.clone()),
                 None,
+                report.events,
             ),
-            Some(Err(e)) => (RebuildVerdict::Failed, None, Some(e.clone())),
-        };
-        let applied = match outcome.as_ref().map(|o| &o.result) {
-            Some(Ok(report)) => report.events,
-            _ => run.applied(),
+            Some(Err(e)) => (RebuildVerdict::Failed, None, Some(e.clone()), run.applied()),
         };
         RebuildView {
             started_at: run.started_at,
