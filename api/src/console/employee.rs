@@ -725,6 +725,11 @@ fn receipt_page<'a>(signed: &'a Signed, view: &Value, error: Option<&ConsoleErro
     let id = text(view, "id");
     let status = text(view, "status");
     let pending = status == "pending";
+    // A settled reading becomes a draft expense moments later (another worker): the
+    // page keeps following until the draft is there to link to.
+    let draft_coming = view["create_expense"] == true
+        && view["expense_id"].is_null()
+        && matches!(status, "scanned" | "reviewed");
     let extracted = &view["extracted"];
     let total = &extracted["total"];
     let body = html! {
@@ -776,7 +781,7 @@ fn receipt_page<'a>(signed: &'a Signed, view: &Value, error: Option<&ConsoleErro
             }
         }
     };
-    Page::new("Receipt", signed, body).refreshing(pending)
+    Page::new("Receipt", signed, body).refreshing(pending || draft_coming)
 }
 
 pub async fn receipt_file(
