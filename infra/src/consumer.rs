@@ -584,10 +584,24 @@ async fn publish_dead_letter(
     js: &jetstream::Context,
     worker: &str,
     subject: &str,
-    mut headers: async_nats::HeaderMap,
+    stored: async_nats::HeaderMap,
     payload: bytes::Bytes,
     reason: &str,
 ) -> anyhow::Result<()> {
+    // What the relay asked of the event stream when it published the event (where that
+    // stream had to end, which atomic batch it came in) is kept with the message; asked
+    // again of the dead-letter stream it would be refused. The message's id stays: it
+    // drops a second copy.
+    let mut headers = async_nats::HeaderMap::new();
+    for (name, values) in stored.iter() {
+        let name: &str = name.as_ref();
+        if name.starts_with("Nats-Expected-") || name.starts_with("Nats-Batch-") {
+            continue;
+        }
+        for value in values {
+            headers.append(name, value.clone());
+        }
+    }
     // Header values cannot span lines.
     headers.insert(ERROR_HEADER, reason.replace(['\r', '\n'], " ").as_str());
     headers.insert("Expensewise-Original-Subject", subject);

@@ -5,6 +5,7 @@
 //! a crash between publish and checkpoint) is dropped by the server's duplicate window,
 //! and consumers that see it anyway skip it by its global position.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
@@ -160,23 +161,63 @@ async fn allows_atomic_batches(js: &jetstream::Context, stream: &stream::Stream)
     }
 }
 
-/// Publishes `events` as one atomic batch (ADR-50): the server stores all of them or
-/// none, with one write to disk where one per event would be made otherwise (with
-/// `sync_interval: always`, an fsync each). Only the last message is answered.
-async fn publish_atomically(
+/// Where the stream must end for a message to be stored after it: its last sequence,
+/// and — when that last message is one the relay sent and has not seen stored — that
+/// message's subject. The sequence alone could be met by chance: were a read refused and
+/// as many messages from elsewhere stored meanwhile, the next read would find the stream
+/// at the sequence it expects. The subject's last sequence (an event of ours, at exactly
+/// that place) cannot.
+#[derive(Debug, Clone)]
+struct Expected {
+    last: u64,
+    subject: Option<String>,
+}
+
+impl Expected {
+    fn insert_into(&self, headers: &mut HeaderMap) {
+        let last = self.last.to_string();
+        headers.insert("Nats-Expected-Last-Sequence", last.as_str());
+        if let Some(subject) = &self.subject {
+            headers.insert("Nats-Expected-Last-Subject-Sequence", last.as_str());
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence-Subject",
+                subject.as_str(),
+            );
+        }
+    }
+
+    /// What the message after `event` expects, `event` being stored after this.
+    fn after(&self, event: &RecordedEvent) -> Self {
+        Self {
+            last: self.last + 1,
+            subject: Some(subject(event)),
+        }
+    }
+}
+
+/// Sends `events` as one atomic batch (ADR-50): the server stores all of them or none,
+/// with one write to disk where one per event would be made otherwise (with
+/// `sync_interval: always`, an fsync each). Only the last message is answered: the
+/// future of that answer is returned. With `expected`, the server refuses the batch
+/// unless the stream ends so before it.
+async fn send_batch(
     js: &jetstream::Context,
     events: &[RecordedEvent],
-) -> anyhow::Result<()> {
+    expected: Option<&Expected>,
+) -> anyhow::Result<Stored> {
     let client = js.client();
     let batch = Uuid::new_v4().simple().to_string();
     let Some((last, rest)) = events.split_last() else {
-        return Ok(());
+        return Ok(Box::pin(std::future::ready(Ok(()))));
     };
     let message = |event: &RecordedEvent, number: usize| -> anyhow::Result<_> {
         let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
         let mut headers = headers(event, id);
         headers.insert("Nats-Batch-Id", batch.as_str());
         headers.insert("Nats-Batch-Sequence", number.to_string().as_str());
+        if let (1, Some(expected)) = (number, expected) {
+            expected.insert_into(&mut headers);
+        }
         Ok((headers, serde_json::to_vec(&EventMessage::new(event))?))
     };
     for (number, event) in rest.iter().enumerate() {
@@ -187,11 +228,45 @@ async fn publish_atomically(
     }
     let (mut headers, body) = message(last, events.len())?;
     headers.insert("Nats-Batch-Commit", "1");
-    js.publish_with_headers(subject(last), headers, body.into())
-        .await?
-        .await
-        .map_err(|e| anyhow::anyhow!("JetStream did not store batch {batch}: {e}"))?;
-    Ok(())
+    let ack = js
+        .publish_with_headers(subject(last), headers, body.into())
+        .await?;
+    Ok(Box::pin(async move {
+        ack.await
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("JetStream did not store batch {batch}: {e}"))
+    }))
+}
+
+/// Sends `events` one message each, the first expecting the stream to end as `expected`
+/// says and each next one right after the one before: a message refused makes the
+/// server refuse every one sent after it, so nothing is stored out of order.
+async fn send_each(
+    js: &jetstream::Context,
+    events: &[RecordedEvent],
+    expected: &Expected,
+) -> anyhow::Result<Stored> {
+    let mut acks = Vec::with_capacity(events.len());
+    let mut expected = expected.clone();
+    for event in events {
+        let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+        let mut headers = headers(event, id);
+        expected.insert_into(&mut headers);
+        expected = expected.after(event);
+        let body = serde_json::to_vec(&EventMessage::new(event))?;
+        let ack = js
+            .publish_with_headers(subject(event), headers, body.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("publishing event {id}: {e}"))?;
+        acks.push((id, ack));
+    }
+    Ok(Box::pin(async move {
+        for (id, ack) in acks {
+            ack.await
+                .map_err(|e| anyhow::anyhow!("JetStream did not store event {id}: {e}"))?;
+        }
+        Ok(())
+    }))
 }
 
 /// The fewest events the relay publishes as an atomic batch. Committing a batch costs the
@@ -200,20 +275,25 @@ async fn publish_atomically(
 /// with its fsync): a few events go sooner one by one.
 const ATOMIC_FROM: usize = 16;
 
-/// How the relay publishes a read of events: as one atomic batch while the stream takes
-/// them, and one message at a time otherwise. A batch is refused whole when it holds an
-/// event the stream has (the relay publishes again what it may have published before a
-/// crash); that batch goes one by one instead, and the server drops what it has by id.
-/// When a refused batch held nothing the stream had, batches are not what the stream
-/// takes: the relay stops trying them.
+/// How the relay publishes a read of events and waits for it to be stored: as one atomic
+/// batch while the stream takes them, and one message at a time otherwise. A batch is
+/// refused whole when it holds an event the stream has (the relay publishes again what
+/// it may have published before a crash); that batch goes one by one instead, and the
+/// server drops what it has by id. When a refused batch held nothing the stream had,
+/// batches are not what the stream takes: the relay stops trying them. Returns how many
+/// events the stream had already.
 async fn publish_read(
     js: &jetstream::Context,
     events: &[RecordedEvent],
     atomic: &mut bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     if *atomic && events.len() >= ATOMIC_FROM {
-        match publish_atomically(js, events).await {
-            Ok(()) => return Ok(()),
+        let stored = match send_batch(js, events, None).await {
+            Ok(stored) => stored.await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(()) => return Ok(0),
             Err(e) => {
                 let duplicates = publish(js, events).await?;
                 if duplicates == 0 {
@@ -223,11 +303,11 @@ async fn publish_read(
                     );
                     *atomic = false;
                 }
-                return Ok(());
+                return Ok(duplicates);
             }
         }
     }
-    publish(js, events).await.map(|_| ())
+    publish(js, events).await
 }
 
 /// Publishes `events` and waits for the server to store every one. Returns how many the
@@ -261,10 +341,221 @@ const POLL: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest the relay goes without storing its checkpoint while it keeps publishing.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-/// Pause after a batch of several events, so that busy periods make big batches.
+/// Pause after a read of several events, so that busy periods make big batches.
 const LINGER: Duration = Duration::from_millis(2);
+/// How many reads the relay may have sent without knowing them stored. While the server
+/// writes one to disk, the next is read and on its way; with this many waiting, the
+/// relay waits too, and what is appended meanwhile makes one bigger read.
+const IN_FLIGHT: usize = 4;
 /// The advisory lock that makes one relay active among many (PostgreSQL).
 const RELAY_LOCK: i64 = 0x0045_5752_454c_4159;
+
+/// The answer that a read sent to the stream is stored.
+type Stored = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
+
+/// A read sent and not yet known stored: its last event, how many events, its answer.
+struct InFlight {
+    last: GlobalPosition,
+    count: usize,
+    stored: Stored,
+}
+
+/// The relay once it knows where the stream ends: it sends each read expecting the
+/// stream to end as the reads before it leave it (see [`Expected`]), so it need not wait
+/// for one read to be stored before sending the next. Should one be refused, or lost,
+/// every read after it is refused too (their expectation no longer holds), and none is
+/// stored out of order.
+struct Pipeline {
+    /// How the stream ends once everything sent is stored.
+    expected: Expected,
+    in_flight: VecDeque<InFlight>,
+}
+
+/// The active relay's state.
+struct Relay {
+    follow: Follow,
+    js: jetstream::Context,
+    stream_ready: bool,
+    atomic: bool,
+    /// Everything up to here is stored in the stream; `None`: not known, start from the
+    /// stored checkpoint.
+    acked: Option<GlobalPosition>,
+    /// Everything up to here has been sent.
+    sent: GlobalPosition,
+    /// The checkpoint as stored, and when. It is written at most every CHECKPOINT_EVERY
+    /// (and whenever the relay has caught up): after a crash the relay publishes again at
+    /// most that much, which JetStream drops as duplicates by message id.
+    stored: GlobalPosition,
+    stored_at: tokio::time::Instant,
+    /// `None` until a read has gone out with no duplicate in it (after a start, or after
+    /// a refusal): until then each read is published and waited for.
+    pipeline: Option<Pipeline>,
+}
+
+impl Relay {
+    fn database(&self) -> &Database {
+        self.follow.database()
+    }
+
+    /// Forgets what was in flight: the next step publishes again, and waits, from what is
+    /// known stored (`acked`), or from the checkpoint when that is not known either.
+    fn resynchronize(&mut self, acked: Option<GlobalPosition>) {
+        self.pipeline = None;
+        self.acked = acked;
+        if let Some(acked) = acked {
+            self.sent = acked;
+        }
+    }
+
+    /// Publishes what is new, or waits for something to happen: new events, a read
+    /// stored, `shutdown`.
+    async fn step(
+        &mut self,
+        wake: &mut crate::wake::Wake,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        if !self.stream_ready {
+            let stream = ensure_stream(&self.js).await?;
+            self.atomic = allows_atomic_batches(&self.js, &stream).await;
+            self.stream_ready = true;
+        }
+        if self.acked.is_none() {
+            self.stored = crate::checkpoints::load(self.database(), RELAY).await?;
+            self.resynchronize(Some(self.stored));
+        }
+        let Some(pipeline) = self.pipeline.as_mut() else {
+            return self.publish_and_wait(wake, shutdown).await;
+        };
+        if pipeline.in_flight.len() < IN_FLIGHT {
+            let events = self.follow.tail.read_after(self.sent, RELAY_BATCH).await?;
+            metrics::gauge!("expensewise_relay_lag_seconds").set(lag_seconds(events.first()));
+            if let Some(last) = events.last().map(|e| e.global) {
+                let expected = &pipeline.expected;
+                let stored = if self.atomic && events.len() >= ATOMIC_FROM {
+                    send_batch(&self.js, &events, Some(expected)).await?
+                } else {
+                    send_each(&self.js, &events, expected).await?
+                };
+                pipeline.expected = Expected {
+                    last: expected.last + events.len() as u64,
+                    subject: events.last().map(subject),
+                };
+                pipeline.in_flight.push_back(InFlight {
+                    last,
+                    count: events.len(),
+                    stored,
+                });
+                self.sent = last;
+                // As in the projectors: under a stream of commands, gather bigger reads.
+                if events.len() > 1 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LINGER) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                return Ok(());
+            }
+        }
+        let full = pipeline.in_flight.len() >= IN_FLIGHT;
+        let Some(oldest) = pipeline.in_flight.front_mut() else {
+            self.checkpoint(true).await?;
+            tokio::select! {
+                _ = wake.wait(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+            return Ok(());
+        };
+        let outcome = if full {
+            (&mut oldest.stored).await
+        } else {
+            tokio::select! {
+                outcome = &mut oldest.stored => outcome,
+                _ = wake.wait(POLL) => return Ok(()),
+                _ = shutdown.changed() => return Ok(()),
+            }
+        };
+        let Some(done) = pipeline.in_flight.pop_front() else {
+            return Ok(());
+        };
+        match outcome {
+            Ok(()) => {
+                metrics::counter!("expensewise_relay_published_total").increment(done.count as u64);
+                self.acked = Some(done.last);
+                let caught_up = pipeline.in_flight.is_empty();
+                self.checkpoint(caught_up).await
+            }
+            // Refused (something else reached the stream, it was replaced, a read was
+            // lost), or not answered: what followed is refused too, or may have been
+            // stored. Publishing again from what is known stored settles both: the
+            // server drops what it has by id.
+            Err(e) => {
+                tracing::info!(
+                    error = format!("{e:#}"),
+                    "relay: a read was not stored; publishing again from the last one stored"
+                );
+                let acked = self.acked;
+                self.resynchronize(acked);
+                Ok(())
+            }
+        }
+    }
+
+    /// One read published and waited for, as after a start: from here on, duplicates are
+    /// possible (the relay published them before it stopped), which the server drops by
+    /// id only when each is sent on its own. A read stored with none, or nothing left to
+    /// read, means that the stream holds everything up to `acked` and nothing after: the
+    /// relay starts sending without waiting from where the stream then ends.
+    async fn publish_and_wait(
+        &mut self,
+        wake: &mut crate::wake::Wake,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let events = self.follow.tail.read_after(self.sent, RELAY_BATCH).await?;
+        // How long the oldest unpublished event has waited: grows while NATS is down.
+        metrics::gauge!("expensewise_relay_lag_seconds").set(lag_seconds(events.first()));
+        let mut duplicates = 0;
+        if let Some(last) = events.last().map(|e| e.global) {
+            duplicates = publish_read(&self.js, &events, &mut self.atomic).await?;
+            self.acked = Some(last);
+            self.sent = last;
+            metrics::counter!("expensewise_relay_published_total").increment(events.len() as u64);
+        }
+        if duplicates == 0 {
+            let stream = self.js.get_stream(STREAM).await?;
+            // Nothing of the relay's is in flight: where the stream ends now is all the
+            // first read sent needs to expect.
+            self.pipeline = Some(Pipeline {
+                expected: Expected {
+                    last: stream.cached_info().state.last_sequence,
+                    subject: None,
+                },
+                in_flight: VecDeque::new(),
+            });
+        }
+        self.checkpoint(events.is_empty()).await?;
+        if events.is_empty() {
+            tokio::select! {
+                _ = wake.wait(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the checkpoint at what is known stored, when it moved and CHECKPOINT_EVERY
+    /// has passed or the relay has `caught_up`.
+    async fn checkpoint(&mut self, caught_up: bool) -> anyhow::Result<()> {
+        let Some(position) = self.acked else {
+            return Ok(());
+        };
+        if position != self.stored && (caught_up || self.stored_at.elapsed() >= CHECKPOINT_EVERY) {
+            crate::checkpoints::store(self.database(), RELAY, self.stored, position).await?;
+            self.stored = position;
+            self.stored_at = tokio::time::Instant::now();
+        }
+        Ok(())
+    }
+}
 
 /// Tails the event store and publishes every committed event, in order, forever (until
 /// `shutdown`). While NATS is down it backs off and retries: the events wait in the
@@ -287,69 +578,24 @@ pub async fn run_relay(
             _ = shutdown.changed() => return Ok(()),
         }
     };
+    let mut relay = Relay {
+        follow,
+        js,
+        stream_ready: false,
+        atomic: false,
+        acked: None,
+        sent: GlobalPosition::default(),
+        stored: GlobalPosition::default(),
+        stored_at: tokio::time::Instant::now(),
+        pipeline: None,
+    };
     let mut backoff = Duration::from_millis(100);
-    let mut stream_ready = false;
-    let mut atomic = false;
-    // Where the relay has published up to, and where its stored checkpoint is. The
-    // checkpoint is written at most every CHECKPOINT_EVERY (and whenever the relay has
-    // caught up): after a crash it re-publishes at most that much, which JetStream drops
-    // as duplicates by message id.
-    let mut published: Option<GlobalPosition> = None;
-    let mut stored = GlobalPosition::default();
-    let mut stored_at = tokio::time::Instant::now();
     while !*shutdown.borrow() {
-        let step = async {
-            if !stream_ready {
-                let stream = ensure_stream(&js).await?;
-                atomic = allows_atomic_batches(&js, &stream).await;
-                stream_ready = true;
-            }
-            let from = match published {
-                Some(position) => position,
-                None => {
-                    stored = crate::checkpoints::load(&db, RELAY).await?;
-                    published = Some(stored);
-                    stored
-                }
-            };
-            let events = follow.tail.read_after(from, RELAY_BATCH).await?;
-            let caught_up = events.is_empty();
-            // How long the oldest unpublished event has waited: grows while NATS is down.
-            metrics::gauge!("expensewise_relay_lag_seconds").set(lag_seconds(events.first()));
-            if let Some(last) = events.last().map(|e| e.global) {
-                publish_read(&js, &events, &mut atomic).await?;
-                published = Some(last);
-                metrics::counter!("expensewise_relay_published_total")
-                    .increment(events.len() as u64);
-            }
-            let position = published.unwrap_or(from);
-            if position != stored && (caught_up || stored_at.elapsed() >= CHECKPOINT_EVERY) {
-                crate::checkpoints::store(&db, RELAY, stored, position).await?;
-                stored = position;
-                stored_at = tokio::time::Instant::now();
-            }
-            anyhow::Ok(events.len())
-        };
-        match step.await {
-            Ok(0) => {
-                tokio::select! {
-                    _ = wake.wait(POLL) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
-            Ok(count) => {
-                backoff = Duration::from_millis(100);
-                // As in the projectors: under a stream of commands, gather bigger batches.
-                if count > 1 {
-                    tokio::select! {
-                        _ = tokio::time::sleep(LINGER) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            }
+        match relay.step(&mut wake, &mut shutdown).await {
+            Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
-                stream_ready = false;
-                published = None;
+                relay.stream_ready = false;
+                relay.resynchronize(None);
                 tracing::warn!(error = format!("{e:#}"), retry_in = ?backoff, "relay: publishing failed");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

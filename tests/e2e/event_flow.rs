@@ -203,6 +203,55 @@ async fn of_two_relays_one_publishes_and_the_other_stands_by() {
     database.drop_database().await;
 }
 
+/// The relay sends each read without waiting for the one before it to be stored,
+/// expecting the stream to end where that one leaves it. A message from elsewhere
+/// landing in between makes the server refuse what the relay sent next, and everything
+/// sent after it: the relay publishes again from what it knows stored, and the stream
+/// holds every event once, in order.
+#[tokio::test]
+async fn a_relay_that_does_not_wait_for_each_read_keeps_the_stream_in_order() {
+    let nats = NatsServer::start();
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let store = database.event_store(&db).await;
+    let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(expensewise_infra::nats::run_relay(
+        store.follow(),
+        js.clone(),
+        stopped,
+    ));
+    let foreign = 3;
+    for _ in 0..foreign {
+        for _ in 0..10 {
+            register_directly(&store).await;
+        }
+        js.publish(
+            format!("{}.note.Written", expensewise_infra::nats::SUBJECT_PREFIX),
+            "not an event".into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    for _ in 0..10 {
+        register_directly(&store).await;
+    }
+    let stored = stored_event_ids(&db).await;
+    let messages = wait_for_stream(&nats.url, stored.len() + foreign).await;
+    assert_eq!(messages.len(), stored.len() + foreign);
+    let published: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["msg_id"].as_str())
+        .collect();
+    assert_eq!(published, stored, "nothing lost, nothing twice, in order");
+    let _ = stop.send(true);
+    relay.await.unwrap().unwrap();
+    db.close().await;
+    database.drop_database().await;
+}
+
 /// Waits until every stored event is readable in the global order: a transaction still
 /// open elsewhere on the cluster (another test's database; transaction ids are the
 /// cluster's) holds back what was committed after it began, and a relay started before
@@ -314,6 +363,8 @@ async fn a_message_that_is_not_an_event_is_dead_lettered_and_projections_go_on()
         .await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
+    // The relay may not have made the stream yet.
+    expensewise_infra::nats::ensure_stream(&js).await.unwrap();
     js.publish(
         "expensewise.events.expense.ExpenseCreated",
         "not an event".into(),

@@ -81,6 +81,60 @@ async fn concurrent_writers_on_one_version_let_exactly_one_win(backend: Backend)
     app.finish().await;
 }
 
+/// Appends of commands made at once are written together (group commit), each with its
+/// own expectations: losers of a race lose alone, and everyone else's command holds.
+async fn writers_at_once_win_or_lose_each_on_their_own(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let contested = format!("/v1/expenses/{}", app.create_expense(&admin).await.id);
+    let mut alone = Vec::new();
+    for _ in 0..6 {
+        alone.push(format!(
+            "/v1/expenses/{}",
+            app.create_expense(&admin).await.id
+        ));
+    }
+    let edit = |path: &str, merchant: String| {
+        app.request(Method::PATCH, path, Some(&admin.token))
+            .header("if-match", "\"1\"")
+            .json(&json!({ "merchant": merchant }))
+    };
+    let races = (0..8).map(|i| edit(&contested, format!("Writer {i}")));
+    let edits = alone.iter().map(|path| edit(path, "Alone".to_string()));
+    let creates = (0..16).map(|_| {
+        app.request(Method::POST, "/v1/expenses", Some(&admin.token))
+            .json(&expense_body())
+    });
+    let statuses = send_concurrently(races.chain(edits).chain(creates)).await;
+    let (races, rest) = statuses.split_at(8);
+    let (edits, creates) = rest.split_at(alone.len());
+    assert_eq!(
+        races.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{races:?}"
+    );
+    assert!(
+        races.iter().all(|s| [
+            StatusCode::OK,
+            StatusCode::CONFLICT,
+            StatusCode::PRECONDITION_FAILED
+        ]
+        .contains(s)),
+        "{races:?}"
+    );
+    assert!(edits.iter().all(|s| *s == StatusCode::OK), "{edits:?}");
+    assert!(
+        creates.iter().all(|s| *s == StatusCode::CREATED),
+        "{creates:?}"
+    );
+    for path in alone.iter().chain([&contested]) {
+        let history = app.get(&format!("{path}/history"), &admin.token).await;
+        let history = expect_status(history, StatusCode::OK).await;
+        assert_eq!(history.as_array().unwrap().len(), 2, "{path}: {history}");
+    }
+    app.finish().await;
+}
+
 async fn invalid_money_is_refused_with_the_field_named(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
@@ -302,6 +356,7 @@ async fn a_create_whose_response_was_lost_is_answered_from_the_same_expense(back
 on_both_backends!(
     a_stale_if_match_is_a_failed_precondition,
     concurrent_writers_on_one_version_let_exactly_one_win,
+    writers_at_once_win_or_lose_each_on_their_own,
     invalid_money_is_refused_with_the_field_named,
     malformed_bodies_are_refused_and_change_nothing,
     a_retried_post_with_one_idempotency_key_appends_once,

@@ -1,9 +1,9 @@
 """Lists the messages of a JetStream stream, as a NATS client that is not ours sees them.
 
 Usage: python jetstream_messages.py NATS_URL STREAM
-Prints a JSON array of {"seq", "subject", "msg_id", "event_id", "batch_id" (the atomic
-batch a message came in, or null), "data" (the body as text)}; `[]` while the stream does
-not exist.
+Prints a JSON array of {"seq", "subject", "msg_id", "event_id" (null for a message that
+is not an event), "batch_id" (the atomic batch a message came in, or null), "data" (the
+body as text)}; `[]` while the stream does not exist.
 """
 
 import asyncio
@@ -31,14 +31,17 @@ async def main(url: str, stream: str) -> None:
         messages = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             message = await jetstream.get_msg(stream, seq)
-            body = json.loads(message.data)
+            try:
+                event_id = json.loads(message.data).get("event_id")
+            except (ValueError, AttributeError):
+                event_id = None
             headers = message.headers or {}
             messages.append(
                 {
                     "seq": seq,
                     "subject": message.subject,
                     "msg_id": headers.get("Nats-Msg-Id"),
-                    "event_id": body["event_id"],
+                    "event_id": event_id,
                     "batch_id": headers.get("Nats-Batch-Id"),
                     "data": message.data.decode(),
                 }

@@ -8,7 +8,10 @@ use expensewise_domain::EventMetadata;
 
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use super::append_connections::AppendConnections;
+use super::grouped::{Grouped, NotWritten};
 use super::{CommandError, GlobalPosition};
 use crate::credentials::Companion;
 use crate::vault::Vault;
@@ -54,10 +57,11 @@ pub(super) struct Expected<'a> {
 /// PostgreSQL where postgres-es takes three (BEGIN, an INSERT per event, COMMIT) or four
 /// with a snapshot, asking for the position one more and checking the organization
 /// another. A sequence number taken meanwhile by another writer fails it whole, as a
-/// conflict.
+/// conflict. With connections of its own, a plain append is grouped with those of other
+/// commands (see `grouped.rs`).
 pub(super) async fn append_at_once<A: Aggregate>(
     pool: &sqlx::PgPool,
-    connections: Option<&AppendConnections>,
+    connections: Option<(&Arc<AppendConnections>, &Grouped)>,
     expected: Expected<'_>,
     (events, vault, subject): (Vec<A::Event>, &Vault, Option<Uuid>),
     metadata: &EventMetadata,
@@ -75,9 +79,21 @@ pub(super) async fn append_at_once<A: Aggregate>(
         .map(serde_json::to_string)
         .transpose()
         .map_err(|e| technical(&e))?;
+    if let Some((connections, grouped)) = connections {
+        if Grouped::takes(
+            expected.aggregate_type,
+            snapshot.is_none() && companion.is_none(),
+        ) {
+            return match grouped.append(connections, expected, events).await {
+                Ok(position) => Ok(position),
+                Err(NotWritten::Conflict) => Err(CommandError::Conflict),
+                Err(NotWritten::Failed(reason)) => Err(technical(&reason)),
+            };
+        }
+    }
     let events = &events;
     let appended = match connections {
-        Some(connections) => {
+        Some((connections, _)) => {
             let mut lease = connections
                 .acquire()
                 .await
@@ -103,7 +119,7 @@ pub(super) async fn append_at_once<A: Aggregate>(
 
 /// The statement of [`append_at_once`]: the events' (txid, position), none if what it
 /// expects did not hold.
-async fn append_statement<'c>(
+pub(super) async fn append_statement<'c>(
     executor: impl sqlx::PgExecutor<'c>,
     expected: Expected<'_>,
     events: &[SerializedEvent],

@@ -8,6 +8,7 @@ mod cache;
 mod error;
 mod global_order;
 mod group_commit;
+mod grouped;
 mod optimistic;
 mod repository;
 mod stores;
@@ -73,8 +74,10 @@ pub struct EventStore {
     /// Expenses as this process last wrote them: an edit decided on one of these costs a
     /// single statement (the append checks the sequence).
     expense_cache: AggregateCache<Expense>,
-    /// On PostgreSQL, the connections appends use instead of the pool's, if any.
-    append_connections: Option<AppendConnections>,
+    /// On PostgreSQL, the connections appends use instead of the pool's, if any, and
+    /// the queue that groups appends on them.
+    append_connections: Option<std::sync::Arc<AppendConnections>>,
+    grouped: grouped::Grouped,
 }
 
 /// What a command is decided on: the aggregate, and whether it is as this process
@@ -103,9 +106,9 @@ impl EventStore {
     /// PostgreSQL (see `append_connections.rs`), or through the pool with 0.
     pub fn with_append_connections(db: Database, vault: Vault, connections: usize) -> Self {
         let append_connections = match &db {
-            Database::Postgres(pool) if connections > 0 => {
-                Some(AppendConnections::new(&pool.connect_options(), connections))
-            }
+            Database::Postgres(pool) if connections > 0 => Some(std::sync::Arc::new(
+                AppendConnections::new(&pool.connect_options(), connections),
+            )),
             _ => None,
         };
         Self {
@@ -137,6 +140,7 @@ impl EventStore {
             organization_cache: AggregateCache::new(),
             expense_cache: AggregateCache::new(),
             append_connections: None,
+            grouped: grouped::Grouped::default(),
             appended: tokio::sync::watch::Sender::new(0),
             tail: Tail::new(db.clone()),
             vault,
@@ -539,7 +543,7 @@ impl EventStore {
                     };
                     let snapshot =
                         snapshot_due::<A, Self>(base_sequence, appended).then_some(&aggregate);
-                    let connections = self.append_connections.as_ref();
+                    let connections = self.append_connections.as_ref().map(|c| (c, &self.grouped));
                     match append_at_once(
                         pool,
                         connections,
