@@ -8,7 +8,7 @@
 #   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, console, audit, policy, rebuild, ocr
 #   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 #   PROFILE=docs/flamegraphs/after BENCHMARKS="commands embedded" ./scripts/bench.sh
-#       # also the server's CPU profile while it creates: flame graphs (SVG) in that folder
+#       # then the server's CPU profile during one more run of creates: flame graphs (SVG)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -55,21 +55,22 @@ if [ -n "${PROFILE:-}" ]; then
     fi
     mkdir -p "$PROFILE"
 fi
-# profile_start NAME / profile_stop NAME TITLE: the server's profile between the two, with
-# PROFILE set.
-profile_start() {
+# profile NAME TITLE COMMAND…: with PROFILE set, runs the load COMMAND once more while
+# perf samples the server, and draws what it saw. The figures come from the run before,
+# without perf: its unwinding takes a share of the same two cores.
+profile() {
     [ -n "${PROFILE:-}" ] || return 0
-    perf record -F 199 --call-graph dwarf,32768 -p "$APP_PID" -o "$BENCH_DIR/$1.perf" >/dev/null 2>&1 &
-    PERF_PID=$!
-}
-profile_stop() {
-    [ -n "${PROFILE:-}" ] || return 0
-    kill -INT "$PERF_PID"
-    wait "$PERF_PID" || true
-    perf script -i "$BENCH_DIR/$1.perf" 2>/dev/null | target/bench-tools/bin/inferno-collapse-perf \
-        | target/bench-tools/bin/inferno-flamegraph --title "$2" --width 1600 >"$PROFILE/$1.svg"
-    rm -f "$BENCH_DIR/$1.perf"
-    echo "flame graph: $PROFILE/$1.svg"
+    local name=$1 title=$2 perf_pid
+    shift 2
+    perf record -F 199 --call-graph dwarf,32768 -p "$APP_PID" -o "$BENCH_DIR/$name.perf" >/dev/null 2>&1 &
+    perf_pid=$!
+    "$@" >/dev/null
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    perf script -i "$BENCH_DIR/$name.perf" 2>/dev/null | target/bench-tools/bin/inferno-collapse-perf \
+        | target/bench-tools/bin/inferno-flamegraph --title "$title" --width 1600 --minwidth 0.1 >"$PROFILE/$name.svg"
+    rm -f "$BENCH_DIR/$name.perf"
+    echo "flame graph: $PROFILE/$name.svg"
 }
 
 log "Building (release)"
@@ -167,13 +168,13 @@ if wanted commands; then
     log "Commands through HTTP on PostgreSQL (expensewise api)"
     start_app api
     for c in 16 64; do
-        if [ "$c" = 16 ]; then profile_start api; fi
         "$BIN/loadgen" create --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN"
-        if [ "$c" = 16 ]; then profile_stop api "expensewise api on PostgreSQL, creates at 16 connections"; fi
     done
     # How many commands' appends shared a commit (group commit), over both runs.
     "$TEST_PYTHON" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' \
         "$BASE/metrics" | grep -E '^expensewise_group_commit_appends(_sum|_count| )' || true
+    profile api "expensewise api on PostgreSQL, creates at 16 connections" \
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
     for c in 16 64; do
         "$BIN/loadgen" long-lived --base "$BASE" --connections "$c" --seconds "$SECONDS_PER_RUN" --events 1000
     done
@@ -220,11 +221,11 @@ if wanted commands; then
     # relay, the workers' JetStream consumers) takes to reach the newest event.
     log "Commands with relay, projector and NATS on the same cores (expensewise serve)"
     DATABASE=bench_serve start_app serve
-    profile_start serve
     "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" \
         --nats-url "nats://127.0.0.1:$NATS_PORT" \
         --database-url "postgres://postgres@127.0.0.1:$PG_PORT/bench_serve"
-    profile_stop serve "expensewise serve on PostgreSQL + NATS, creates at 16 connections"
+    profile serve "expensewise serve on PostgreSQL + NATS, creates at 16 connections" \
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
     stop_app
 fi
 
@@ -232,11 +233,11 @@ if wanted embedded; then
     log "Commands on the embedded default (expensewise serve: SQLite, every role in one process, no NATS)"
     rm -rf "$BENCH_DIR/data"
     EMBEDDED=1 start_app serve
-    profile_start embedded
     "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" \
         --database-url "sqlite://$BENCH_DIR/data/expensewise.db"
-    profile_stop embedded "expensewise serve on the embedded default (SQLite), creates at 16 connections"
     "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
+    profile embedded "expensewise serve on the embedded default (SQLite), creates at 16 connections" \
+        "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
     stop_app
 fi
 
