@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -161,6 +162,13 @@ async fn allows_atomic_batches(js: &jetstream::Context, stream: &stream::Stream)
     }
 }
 
+/// An event as the relay sends it: its id, its headers, its body.
+fn message(event: &RecordedEvent) -> anyhow::Result<(Uuid, HeaderMap, Vec<u8>)> {
+    let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
+    let body = serde_json::to_vec(&EventMessage::new(event))?;
+    Ok((id, headers(event, id), body))
+}
+
 /// Where the stream must end for a message to be stored after it: its last sequence,
 /// and — when that last message is one the relay sent and has not seen stored — that
 /// message's subject. The sequence alone could be met by chance: were a read refused and
@@ -211,14 +219,13 @@ async fn send_batch(
         return Ok(Box::pin(std::future::ready(Ok(()))));
     };
     let message = |event: &RecordedEvent, number: usize| -> anyhow::Result<_> {
-        let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
-        let mut headers = headers(event, id);
+        let (_, mut headers, body) = message(event)?;
         headers.insert("Nats-Batch-Id", batch.as_str());
         headers.insert("Nats-Batch-Sequence", number.to_string().as_str());
         if let (1, Some(expected)) = (number, expected) {
             expected.insert_into(&mut headers);
         }
-        Ok((headers, serde_json::to_vec(&EventMessage::new(event))?))
+        Ok((headers, body))
     };
     for (number, event) in rest.iter().enumerate() {
         let (headers, body) = message(event, number + 1)?;
@@ -238,35 +245,42 @@ async fn send_batch(
     }))
 }
 
-/// Sends `events` one message each, the first expecting the stream to end as `expected`
-/// says and each next one right after the one before: a message refused makes the
+/// Sends `events` one message each. With `expected`, the first expects the stream to end
+/// as it says and each next one right after the one before: a message refused makes the
 /// server refuse every one sent after it, so nothing is stored out of order.
 async fn send_each(
     js: &jetstream::Context,
     events: &[RecordedEvent],
-    expected: &Expected,
-) -> anyhow::Result<Stored> {
+    expected: Option<&Expected>,
+) -> anyhow::Result<Vec<(Uuid, PublishAckFuture)>> {
     let mut acks = Vec::with_capacity(events.len());
-    let mut expected = expected.clone();
+    let mut expected = expected.cloned();
     for event in events {
-        let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
-        let mut headers = headers(event, id);
-        expected.insert_into(&mut headers);
-        expected = expected.after(event);
-        let body = serde_json::to_vec(&EventMessage::new(event))?;
+        let (id, mut headers, body) = message(event)?;
+        if let Some(expecting) = &expected {
+            expecting.insert_into(&mut headers);
+            expected = Some(expecting.after(event));
+        }
         let ack = js
             .publish_with_headers(subject(event), headers, body.into())
             .await
             .map_err(|e| anyhow::anyhow!("publishing event {id}: {e}"))?;
         acks.push((id, ack));
     }
-    Ok(Box::pin(async move {
-        for (id, ack) in acks {
-            ack.await
-                .map_err(|e| anyhow::anyhow!("JetStream did not store event {id}: {e}"))?;
-        }
-        Ok(())
-    }))
+    Ok(acks)
+}
+
+/// Waits for the server to store every message sent; returns how many it had already
+/// (duplicates).
+async fn all_stored(acks: Vec<(Uuid, PublishAckFuture)>) -> anyhow::Result<usize> {
+    let mut duplicates = 0;
+    for (id, ack) in acks {
+        let ack = ack
+            .await
+            .map_err(|e| anyhow::anyhow!("JetStream did not store event {id}: {e}"))?;
+        duplicates += usize::from(ack.duplicate);
+    }
+    Ok(duplicates)
 }
 
 /// The fewest events the relay publishes as an atomic batch. Committing a batch costs the
@@ -288,11 +302,7 @@ async fn publish_read(
     atomic: &mut bool,
 ) -> anyhow::Result<usize> {
     if *atomic && events.len() >= ATOMIC_FROM {
-        let stored = match send_batch(js, events, None).await {
-            Ok(stored) => stored.await,
-            Err(e) => Err(e),
-        };
-        match stored {
+        match async { send_batch(js, events, None).await?.await }.await {
             Ok(()) => return Ok(0),
             Err(e) => {
                 let duplicates = publish(js, events).await?;
@@ -313,24 +323,7 @@ async fn publish_read(
 /// Publishes `events` and waits for the server to store every one. Returns how many the
 /// server had already (duplicates).
 pub async fn publish(js: &jetstream::Context, events: &[RecordedEvent]) -> anyhow::Result<usize> {
-    let mut pending = Vec::with_capacity(events.len());
-    for event in events {
-        let id = event_id(&event.aggregate_type, &event.aggregate_id, event.sequence);
-        let body = serde_json::to_vec(&EventMessage::new(event))?;
-        let ack = js
-            .publish_with_headers(subject(event), headers(event, id), body.into())
-            .await
-            .map_err(|e| anyhow::anyhow!("publishing event {id}: {e}"))?;
-        pending.push((id, ack));
-    }
-    let mut duplicates = 0;
-    for (id, ack) in pending {
-        let ack = ack
-            .await
-            .map_err(|e| anyhow::anyhow!("JetStream did not store event {id}: {e}"))?;
-        duplicates += usize::from(ack.duplicate);
-    }
-    Ok(duplicates)
+    all_stored(send_each(js, events, None).await?).await
 }
 
 /// Where the relay stands, under the checkpoint name `relay`.
@@ -434,7 +427,8 @@ impl Relay {
                 let stored = if self.atomic && events.len() >= ATOMIC_FROM {
                     send_batch(&self.js, &events, Some(expected)).await?
                 } else {
-                    send_each(&self.js, &events, expected).await?
+                    let acks = send_each(&self.js, &events, Some(expected)).await?;
+                    Box::pin(async move { all_stored(acks).await.map(drop) })
                 };
                 pipeline.expected = Expected {
                     last: expected.last + events.len() as u64,

@@ -94,32 +94,51 @@ pub(super) async fn append_at_once<A: Aggregate>(
     let events = &events;
     let appended = match connections {
         Some((connections, _)) => {
-            let mut lease = connections
-                .acquire()
-                .await
-                .map_err(|e| CommandError::Technical(e.into()))?;
-            let appended =
-                append_statement(lease.connection(), expected, events, snapshot, companion).await;
-            lease.finish(&appended);
-            appended
+            append_leased(connections, expected, events, snapshot, companion).await
         }
-        None => append_statement(pool, expected, events, snapshot, companion).await,
+        None => append_statement(pool, expected, events, snapshot, companion)
+            .await
+            .map(last_position),
     };
     match appended {
-        Ok(rows) => Ok(rows
-            .into_iter()
-            .map(|(txid, position)| GlobalPosition { txid, position })
-            .max()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-            Err(CommandError::Conflict)
-        }
+        Ok(position) => Ok(position),
+        Err(e) if sequence_taken(&e) => Err(CommandError::Conflict),
         Err(e) => Err(CommandError::Technical(e.into())),
     }
 }
 
+/// [`append_statement`] on one of `connections`: the last event's place in the global
+/// order, `None` if what it expects did not hold.
+pub(super) async fn append_leased(
+    connections: &AppendConnections,
+    expected: Expected<'_>,
+    events: &[SerializedEvent],
+    snapshot: Option<String>,
+    companion: Option<&Companion>,
+) -> Result<Option<GlobalPosition>, sqlx::Error> {
+    let mut lease = connections.acquire().await?;
+    let appended =
+        append_statement(lease.connection(), expected, events, snapshot, companion).await;
+    lease.finish(&appended);
+    appended.map(last_position)
+}
+
+/// The last of the events' (txid, position), as a place in the global order.
+pub(super) fn last_position(rows: Vec<(i64, i64)>) -> Option<GlobalPosition> {
+    rows.into_iter()
+        .map(|(txid, position)| GlobalPosition { txid, position })
+        .max()
+}
+
+/// Whether an append failed because another writer took one of its sequence numbers
+/// (a unique violation): a conflict.
+pub(super) fn sequence_taken(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("23505"))
+}
+
 /// The statement of [`append_at_once`]: the events' (txid, position), none if what it
 /// expects did not hold.
-pub(super) async fn append_statement<'c>(
+async fn append_statement<'c>(
     executor: impl sqlx::PgExecutor<'c>,
     expected: Expected<'_>,
     events: &[SerializedEvent],

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use cqrs_es::persist::SerializedEvent;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::append::{append_statement, Expected};
+use super::append::{append_leased, sequence_taken, Expected};
 use super::append_connections::AppendConnections;
 use super::GlobalPosition;
 use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
@@ -145,7 +145,7 @@ async fn write(connections: &AppendConnections, batch: Vec<Pending>) {
             // Another process took a sequence of the batch: which one is not said, and
             // the statement wrote nothing. Each append is written on its own, so that
             // the conflict fails only its own command.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            Err(e) if sequence_taken(&e) => {
                 for pending in grouped {
                     write_alone(connections, pending).await;
                 }
@@ -167,33 +167,13 @@ async fn write(connections: &AppendConnections, batch: Vec<Pending>) {
     }
 }
 
-const UNIQUE_VIOLATION: &str = "23505";
-
 async fn write_alone(connections: &AppendConnections, pending: Pending) {
-    let outcome = async {
-        let mut lease = connections.acquire().await?;
-        let written = append_statement(
-            lease.connection(),
-            pending.expected(),
-            &pending.events,
-            None,
-            None,
-        )
-        .await;
-        lease.finish(&written);
-        written
-    }
-    .await;
-    let outcome = match outcome {
-        Ok(rows) => Ok(rows
-            .into_iter()
-            .map(|(txid, position)| GlobalPosition { txid, position })
-            .max()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
-            Err(NotWritten::Conflict)
-        }
-        Err(e) => Err(NotWritten::Failed(e.to_string())),
-    };
+    let outcome =
+        match append_leased(connections, pending.expected(), &pending.events, None, None).await {
+            Ok(position) => Ok(position),
+            Err(e) if sequence_taken(&e) => Err(NotWritten::Conflict),
+            Err(e) => Err(NotWritten::Failed(e.to_string())),
+        };
     let _ = pending.done.send(outcome);
 }
 
