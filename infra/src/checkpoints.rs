@@ -2,8 +2,11 @@
 //! checkpoint moves only from the value its writer last saw, so two instances of one
 //! reader can never both apply the same events.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use sqlx::Row;
+use tokio::time::Instant;
 
 use crate::db::{Database, Tx};
 use crate::event_store::GlobalPosition;
@@ -69,13 +72,15 @@ pub async fn advance(
 }
 
 /// Moves a checkpoint in a transaction of its own; fails if another instance moved it.
+/// Such a checkpoint is only ever behind what its reader did (a crash that loses it has
+/// the events read again), so it is written like a read model ([`Database::begin_derived`]).
 pub async fn store(
     db: &Database,
     name: &str,
     from: GlobalPosition,
     to: GlobalPosition,
 ) -> anyhow::Result<()> {
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_derived().await?;
     if !advance(&mut tx, name, from, to).await? {
         anyhow::bail!("another instance moved checkpoint {name} first");
     }
@@ -83,16 +88,75 @@ pub async fn store(
     Ok(())
 }
 
+/// A reader's checkpoint as stored, and when it was last written: for readers that pass
+/// over most events without doing anything (a worker, the webhook dispatcher), and move
+/// their checkpoint past them in memory. Stored every so often, a checkpoint costs no
+/// write per batch under load, and a crash has at most that much read again (and passed
+/// over again).
+pub struct Stored {
+    name: String,
+    at: GlobalPosition,
+    written: Instant,
+}
+
+impl Stored {
+    pub async fn load(db: &Database, name: String) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            at: load(db, &name).await?,
+            name,
+            written: Instant::now(),
+        })
+    }
+
+    /// Where the stored checkpoint is.
+    pub fn at(&self) -> GlobalPosition {
+        self.at
+    }
+
+    /// Stores `to` unless it is stored already.
+    pub async fn advance(&mut self, db: &Database, to: GlobalPosition) -> anyhow::Result<()> {
+        if to != self.at {
+            store(db, &self.name, self.at, to).await?;
+            self.moved(to);
+        }
+        Ok(())
+    }
+
+    /// Stores `to` if the last write is at least `every` old. A reader that calls this
+    /// whenever it is idle has its checkpoint stored at once after a quiet spell, and at
+    /// most every `every` while events keep coming.
+    pub async fn advance_within(
+        &mut self,
+        db: &Database,
+        to: GlobalPosition,
+        every: Duration,
+    ) -> anyhow::Result<()> {
+        if self.written.elapsed() >= every {
+            self.advance(db, to).await?;
+        }
+        Ok(())
+    }
+
+    /// The caller's own transaction moved the checkpoint from [`Stored::at`] to `to`
+    /// ([`advance`]), and has committed.
+    pub fn moved(&mut self, to: GlobalPosition) {
+        (self.at, self.written) = (to, Instant::now());
+    }
+}
+
 /// Locks checkpoint `name` for the rest of the transaction and reads it. Writers lock
 /// their checkpoint before touching any row, so they always take locks in one order.
 pub async fn lock(tx: &mut Tx, name: &str) -> anyhow::Result<GlobalPosition> {
+    // SQLite's transactions of ours hold its one write lock from BEGIN on; on PostgreSQL
+    // the row is locked as it is read.
+    let locking = match tx {
+        Tx::Postgres(_) => " FOR UPDATE",
+        Tx::Sqlite(_) => "",
+    };
+    let statement =
+        format!("SELECT txid, position FROM projection_checkpoints WHERE name = $1{locking}");
     let row = on_tx!(tx, |conn| {
-        // A write to the row: PostgreSQL locks it, SQLite takes its single write lock.
-        sqlx::query("UPDATE projection_checkpoints SET updated_at = updated_at WHERE name = $1")
-            .bind(name)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("SELECT txid, position FROM projection_checkpoints WHERE name = $1")
+        sqlx::query(&statement)
             .bind(name)
             .fetch_optional(&mut *conn)
             .await?

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::checkpoints;
 use crate::db::Database;
 use crate::dead_letters;
-use crate::event_store::{event_at, Follow, GlobalPosition, RecordedEvent};
+use crate::event_store::{event_at, Follow, RecordedEvent};
 use crate::nats::{self, EventMessage, SUBJECT_PREFIX};
 use crate::vault::Vault;
 use crate::wake::Wake;
@@ -146,17 +146,18 @@ async fn tail_store(
     let checkpoint = checkpoint_name(handler);
     let mut wake = Wake::new(db.clone(), follow.appends.clone());
     // A handled event's checkpoint is stored at once; events the worker ignores move it
-    // in memory, stored when the worker catches up, at most every CHECKPOINT_EVERY under
-    // load, and at shutdown: after a crash the worker reads at most that much again and
-    // ignores it again, and under load ignoring costs no write per batch.
-    let mut stored = StoredCheckpoint::load(db, checkpoint).await?;
-    let mut position = stored.at;
+    // in memory, stored when the worker is idle (at most every IDLE_CHECKPOINT while
+    // events keep coming, which is about every wake), at least every CHECKPOINT_EVERY
+    // under load, and at shutdown: after a crash the worker reads at most that much
+    // again and ignores it again, and under load ignoring costs no write per batch.
+    let mut stored = checkpoints::Stored::load(db, checkpoint).await?;
+    let mut position = stored.at();
     let mut retries = RetryWatch::default();
     while !*shutdown.borrow() {
         retries.look(db, &follow.vault, handler).await?;
         let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
-            stored.advance(db, position).await?;
+            stored.advance_within(db, position, IDLE_CHECKPOINT).await?;
             tokio::select! {
                 _ = wake.wait(Duration::from_millis(100)) => {}
                 _ = shutdown.changed() => {}
@@ -181,41 +182,19 @@ async fn tail_store(
             }
             stored.advance(db, position).await?;
         }
-        if stored.written.elapsed() >= CHECKPOINT_EVERY {
-            stored.advance(db, position).await?;
-        }
+        stored
+            .advance_within(db, position, CHECKPOINT_EVERY)
+            .await?;
     }
     stored.advance(db, position).await
 }
 
 /// How long a worker's stored checkpoint may trail the events it ignored, under load.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// A worker's checkpoint as stored, and when it was last written.
-struct StoredCheckpoint {
-    name: String,
-    at: GlobalPosition,
-    written: tokio::time::Instant,
-}
-
-impl StoredCheckpoint {
-    async fn load(db: &Database, name: String) -> anyhow::Result<Self> {
-        Ok(Self {
-            at: checkpoints::load(db, &name).await?,
-            name,
-            written: tokio::time::Instant::now(),
-        })
-    }
-
-    /// Stores `to` unless it is stored already.
-    async fn advance(&mut self, db: &Database, to: GlobalPosition) -> anyhow::Result<()> {
-        if to != self.at {
-            checkpoints::store(db, &self.name, self.at, to).await?;
-            (self.at, self.written) = (to, tokio::time::Instant::now());
-        }
-        Ok(())
-    }
-}
+/// How long it may trail them when the worker is idle between wakes: the idle wait
+/// (100 ms) comes round again, so the checkpoint is stored within about 200 ms after
+/// the last command.
+pub const IDLE_CHECKPOINT: Duration = Duration::from_millis(100);
 
 /// Tries `event` up to the delivery limit, waiting longer after each failure. Returns
 /// the last error when it gives up (or shutdown interrupts the waits).

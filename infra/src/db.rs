@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -45,13 +47,25 @@ pub enum Database {
 /// file locked and poll for it with growing sleeps (up to 100 ms each), which is what a
 /// request's tail latency then shows. On one connection they queue in order instead, and
 /// readers never wait for them (WAL).
+///
+/// Each commit on the writing connection is flushed to disk before it returns
+/// (`synchronous=FULL`), except those of [`Database::begin_derived`].
 #[derive(Clone, Debug)]
 pub struct SqlitePools {
     pub reads: SqlitePool,
     pub writes: SqlitePool,
     /// Events are appended through here, many commands' in one transaction.
     pub appends: GroupCommit,
+    /// Set while the writing connection commits without flushing: whoever takes it next
+    /// gets it back to flushing (see [`Database::begin_derived`]).
+    relaxed: Arc<AtomicBool>,
 }
+
+/// What begins a transaction that is flushed to disk when it commits. Said again with
+/// every such transaction rather than trusted from the connection's last user: a relaxed
+/// transaction dropped half-way may leave it unflushing.
+pub(crate) const BEGIN_DURABLE: &str = "PRAGMA synchronous = FULL; BEGIN IMMEDIATE";
+const BEGIN_RELAXED: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
 
 /// Runs the same statement on whichever pool the database has: on SQLite, a reading
 /// connection (use [`on_writer!`] to change anything). The body is compiled once per
@@ -146,14 +160,34 @@ impl Database {
                     })?;
                 }
             }
+            let relaxed = Arc::new(AtomicBool::new(false));
+            let flushing = relaxed.clone();
             let writes = SqlitePoolOptions::new()
                 .max_connections(1)
+                // A file does not go away as a server can: checking each connection before
+                // use (sqlx's default) only costs a hand-off to its thread and back.
+                .test_before_acquire(false)
+                // Statements outside a transaction of ours (an idempotency key, a data
+                // key) are durable when they return only if the connection flushes again
+                // once a relaxed transaction is done with it.
+                .after_release(move |connection, _| {
+                    let flushing = flushing.clone();
+                    Box::pin(async move {
+                        if flushing.swap(false, Ordering::AcqRel) {
+                            sqlx::query("PRAGMA synchronous = FULL")
+                                .execute(&mut *connection)
+                                .await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options.clone())
                 .await
                 .context("cannot open the SQLite database")?;
             // The writing connection is one of the `max_connections`.
             let reads = SqlitePoolOptions::new()
                 .max_connections(max_connections.saturating_sub(1).max(1))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .context("cannot open the SQLite database")?;
@@ -161,6 +195,7 @@ impl Database {
                 reads,
                 appends: GroupCommit::new(writes.clone()),
                 writes,
+                relaxed,
             }))
         } else {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")
@@ -302,9 +337,29 @@ impl Database {
             // IMMEDIATE takes the write lock up front. A deferred transaction that reads
             // first and writes later fails at once with SQLITE_BUSY when another writer
             // got in between, instead of waiting its turn.
-            Database::Sqlite(pools) => {
-                Tx::Sqlite(pools.writes.begin_with("BEGIN IMMEDIATE").await?)
-            }
+            Database::Sqlite(pools) => Tx::Sqlite(pools.writes.begin_with(BEGIN_DURABLE).await?),
         })
+    }
+
+    /// A transaction for state made from events alone (a read model's rows, a worker's
+    /// checkpoint), which a crash may lose as long as what it was made from is kept.
+    ///
+    /// On SQLite its commit is not flushed to disk by itself (`synchronous=NORMAL`): the
+    /// write-ahead log is one file written in order, so the next durable commit (the next
+    /// append of events) flushes it too, and a power cut before that loses only this
+    /// transaction — whose events, committed durably before it, are applied again from
+    /// the checkpoint it also loses. Without it every projection batch and checkpoint
+    /// paid a flush of its own, on the one connection commands append through.
+    /// PostgreSQL commits it as any other.
+    pub async fn begin_derived(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Database::Postgres(_) => self.begin().await,
+            Database::Sqlite(pools) => {
+                let tx = pools.writes.begin_with(BEGIN_RELAXED).await;
+                // Also on failure: the pragma may have run before BEGIN failed.
+                pools.relaxed.store(true, Ordering::Release);
+                Ok(Tx::Sqlite(tx?))
+            }
+        }
     }
 }

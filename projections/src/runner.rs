@@ -240,7 +240,7 @@ async fn apply_events(
     // Opened before the transaction begins: a data key not yet in memory is read
     // without holding it.
     let events = follow.vault.reveal_all(events).await?;
-    let mut tx = follow.database().begin().await?;
+    let mut tx = follow.database().begin_derived().await?;
     if checkpoint::lock(&mut tx, projection.name()).await? != from {
         return Err(CheckpointMoved.into());
     }

@@ -1,5 +1,5 @@
-//! Commands are decided on what the API process last saw (the caller's organization, the
-//! expenses it wrote) and their append checks that this is still current. Here another
+//! Commands are decided on what the API process last saw (the caller's organization, its
+//! spend policy, the expenses it wrote) and their append checks that this is still current. Here another
 //! replica — a second event store on the same database — changes things behind the API's
 //! back, and every answer must still be the one a fresh read would give, with nothing
 //! appended by a refused command.
@@ -7,7 +7,7 @@
 use chrono::Utc;
 use expensewise_domain::expense::{Assessment, Context, ExpenseChanges, ExpenseCommand};
 use expensewise_domain::organization::OrganizationCommand;
-use expensewise_domain::policy::{ApprovalStep, Approver};
+use expensewise_domain::policy::{ApprovalStep, Approver, Policy, PolicyCommand, Rule};
 use expensewise_domain::{Actor, Expense, Organization, Role};
 use expensewise_infra::event_store::aggregate_version;
 use expensewise_infra::event_store::Scope;
@@ -64,6 +64,31 @@ impl OtherReplica {
             at: Utc::now(),
         };
         self.change_organization(admin, command).await;
+    }
+
+    async fn set_policy(&self, admin: &User, rules: serde_json::Value) {
+        let organization_id = Uuid::parse_str(&admin.organization_id).unwrap();
+        let command = PolicyCommand::SetRules {
+            actor: Actor {
+                user_id: Uuid::parse_str(&admin.user_id).unwrap(),
+                organization_id,
+                role: Role::Admin,
+            },
+            at: Utc::now(),
+            expected_version: None,
+            rules: serde_json::from_value::<Vec<Rule>>(rules).unwrap(),
+            approval_chains: Vec::new(),
+            mileage_rates: Vec::new(),
+        };
+        self.store
+            .execute::<Policy>(
+                &Scope::none(),
+                &admin.organization_id,
+                command,
+                &event_metadata(organization_id, None),
+            )
+            .await
+            .unwrap();
     }
 
     async fn change_expense(&self, owner: &User, id: &str, command: ExpenseCommand) {
@@ -330,7 +355,53 @@ async fn an_expense_changed_by_another_replica_is_edited_as_stored(backend: Back
     scene.finish().await;
 }
 
+/// The API decided Bob's first expense under no policy at all, and remembers that; a cap
+/// set by another replica must hold for the next one, and then each change of it.
+async fn a_policy_set_by_another_replica_applies_to_the_next_command(backend: Backend) {
+    let scene = Scene::start(backend).await;
+    let (app, admin, bob, other) = (&scene.app, &scene.admin, &scene.bob, &scene.other);
+    let violations = |created: &serde_json::Value| {
+        created["violations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no violations in {created}"))
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}:{}",
+                    v["rule"].as_str().unwrap(),
+                    v["level"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let create = |amount: &str| {
+        let mut body = expensewise_tests::expense_body();
+        body["amount"] = json!(amount);
+        app.post("/v1/expenses", Some(&bob.token), body)
+    };
+    other
+        .set_policy(
+            admin,
+            json!([{"id": "cap", "kind": "max_per_expense", "level": "warn", "amount": "100"}]),
+        )
+        .await;
+    let capped = expect_status(create("250.00").await, StatusCode::CREATED).await;
+    assert_eq!(violations(&capped), ["cap:warn"], "{capped}");
+
+    // Changed again behind the API's back, after it decided under the first change.
+    other
+        .set_policy(
+            admin,
+            json!([{"id": "cap", "kind": "max_per_expense", "level": "warn", "amount": "300"}]),
+        )
+        .await;
+    let within = expect_status(create("250.00").await, StatusCode::CREATED).await;
+    assert_eq!(violations(&within), Vec::<String>::new(), "{within}");
+    scene.finish().await;
+}
+
 on_both_backends!(
+    a_policy_set_by_another_replica_applies_to_the_next_command,
     a_user_deactivated_by_another_replica_can_change_nothing,
     a_role_taken_away_by_another_replica_applies_to_the_next_command,
     an_expense_changed_by_another_replica_is_edited_as_stored,

@@ -33,7 +33,9 @@ use expensewise_infra::event_store::{event_at, Follow};
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::wake::Wake;
 use expensewise_infra::webhooks::{self as stored, Attempt, Delivery, NewDelivery, Outcome};
-use expensewise_infra::{checkpoints, nats, Database, EventStore, GlobalPosition, RecordedEvent};
+use expensewise_infra::{
+    checkpoints, consumer, nats, Database, EventStore, GlobalPosition, RecordedEvent,
+};
 use expensewise_projections::checkpoint::{Checkpoints, ConsistencyError};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
@@ -120,7 +122,11 @@ impl WebhookSender {
                 return Ok(());
             }
         };
-        let mut position = checkpoints::load(&db, CHECKPOINT).await?;
+        // Batches that queue nothing (most, for most organizations) move the checkpoint
+        // in memory only; it is stored with the next batch that queues something, or when
+        // the dispatcher is idle (see `checkpoints::Stored`).
+        let mut stored = checkpoints::Stored::load(&db, CHECKPOINT.to_string()).await?;
+        let mut position = stored.at();
         let mut wake = Wake::new(db.clone(), follow.appends.clone());
         // The leader also keeps the delivery log to its retention, every half of it (at
         // most hourly).
@@ -141,8 +147,11 @@ impl WebhookSender {
             }
             let events = follow.tail.read_after(position, BATCH).await?;
             let Some(last) = events.last().map(|e| e.global) else {
+                stored
+                    .advance_within(&db, position, consumer::IDLE_CHECKPOINT)
+                    .await?;
                 tokio::select! {
-                    _ = wake.wait(POLL) => {}
+                    _ = wake.wait(POLL.min(consumer::IDLE_CHECKPOINT)) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -151,20 +160,22 @@ impl WebhookSender {
                 return Ok(());
             }
             let deliveries = self.deliveries_of(&events).await?;
+            position = last;
+            if deliveries.is_empty() {
+                continue;
+            }
             let now = Utc::now();
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_derived().await?;
             for delivery in &deliveries {
                 stored::enqueue(&mut tx, delivery, now).await?;
             }
-            let moved = checkpoints::advance(&mut tx, CHECKPOINT, position, last).await?;
+            let moved = checkpoints::advance(&mut tx, CHECKPOINT, stored.at(), last).await?;
             anyhow::ensure!(moved, "another webhook dispatcher moved first");
             tx.commit().await.context("committing queued webhooks")?;
-            position = last;
-            if !deliveries.is_empty() {
-                self.queued.notify_one();
-            }
+            stored.moved(last);
+            self.queued.notify_one();
         }
-        Ok(())
+        stored.advance(&db, position).await
     }
 
     /// Waits until every read model has passed `write`; false if shut down meanwhile.

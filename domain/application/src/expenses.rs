@@ -167,6 +167,7 @@ pub(crate) async fn judge_new(
     let valuation = value(store, base, details.money, details.spent_on, exchange_rate).await?;
     let assessment = assess(
         store,
+        scope,
         &Candidate {
             id,
             organization_id: actor.organization_id,
@@ -324,6 +325,7 @@ pub async fn edit(
     };
     let assessment = assess(
         store,
+        scope,
         &Candidate {
             id,
             organization_id: actor.organization_id,
@@ -492,6 +494,7 @@ async fn submit(
         .ok_or_else(|| UseCaseError::not_found("no such expense"))?;
     let mut assessment = assess(
         store,
+        scope,
         &Candidate {
             id,
             organization_id: state.organization_id,
@@ -528,7 +531,7 @@ async fn chain_for(
     state: &ExpenseState,
 ) -> UseCaseResult<(Vec<ApprovalStep>, Option<Violation>)> {
     let policy = store
-        .load_policy(&state.organization_id.to_string())
+        .policy_for_request(scope, &state.organization_id.to_string())
         .await?;
     let amount = state.base_amount.map_or(Decimal::ZERO, |b| b.amount());
     let (rule, approvers) = chain::select(&policy.approval_chains, amount, &state.category);

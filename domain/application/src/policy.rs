@@ -151,7 +151,9 @@ pub async fn price_mileage(
     mileage::check_distance(driven.distance)
         .map_err(|e| UseCaseError::Rejected(expensewise_domain::Rejection::Invalid(vec![e])))?;
     let base = base_currency(store, scope, organization_id).await?;
-    let policy = store.load_policy(&organization_id.to_string()).await?;
+    let policy = store
+        .policy_for_request(scope, &organization_id.to_string())
+        .await?;
     let rate = mileage::rate_on(&policy.mileage_rates, driven.unit, spent_on).ok_or_else(|| {
         UseCaseError::invalid(
             "mileage.unit",
@@ -207,11 +209,12 @@ pub enum Counting {
 /// needs decide what is read (the person's month, the receipts, possible duplicates).
 pub async fn assess(
     store: &EventStore,
+    scope: &Scope,
     candidate: &Candidate<'_>,
     counting: Counting,
 ) -> UseCaseResult<Assessment> {
     let policy = store
-        .load_policy(&candidate.organization_id.to_string())
+        .policy_for_request(scope, &candidate.organization_id.to_string())
         .await?;
     let applying: Vec<&Rule> = policy
         .rules

@@ -3,7 +3,6 @@
 
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::Aggregate;
-use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
 use expensewise_domain::EventMetadata;
 
 use uuid::Uuid;
@@ -12,7 +11,7 @@ use std::sync::Arc;
 
 use super::append_connections::AppendConnections;
 use super::grouped::{Grouped, NotWritten};
-use super::{CommandError, GlobalPosition};
+use super::{CommandError, GlobalPosition, Guard};
 use crate::credentials::Companion;
 use crate::vault::Vault;
 
@@ -41,12 +40,25 @@ fn serialize<A: Aggregate>(
 
 /// What an append must still find for it to hold: the aggregate at the sequence the
 /// command was decided on, and (in an optimistic request) the organization at the version
-/// the caller was authorized at.
+/// the caller was authorized at and the policy at the version it was decided under.
 pub(super) struct Expected<'a> {
     pub aggregate_type: &'a str,
     pub aggregate_id: &'a str,
     pub sequence: usize,
-    pub organization: Option<&'a (String, u64)>,
+    pub guards: &'a [Guard],
+}
+
+/// The guards as three parallel arrays (type, id, version), to bind.
+pub(super) fn guard_columns<'g>(
+    guards: impl Iterator<Item = &'g Guard>,
+) -> (Vec<&'g str>, Vec<&'g str>, Vec<i64>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for guard in guards {
+        columns.0.push(guard.aggregate_type);
+        columns.1.push(guard.id.as_str());
+        columns.2.push(guard.version as i64);
+    }
+    columns
 }
 
 /// Appends the events (their personal fields sealed, `subject`'s where their aggregate
@@ -156,10 +168,7 @@ async fn append_statement<'c>(
         Some(Companion::Token(token)) => (None, Some(token)),
         None => (None, None),
     };
-    let (organization, organization_version) = match expected.organization {
-        Some((id, version)) => (Some(id.as_str()), *version as i64),
-        None => (None, 0),
-    };
+    let (guard_types, guard_ids, guard_versions) = guard_columns(expected.guards.iter());
     // The snapshot, when one is due, in postgres-es's layout (one row per aggregate,
     // `current_snapshot` counting them), written only if the events were.
     sqlx::query_as::<_, (i64, i64)>(
@@ -171,8 +180,10 @@ async fn append_statement<'c>(
              $6::text[], $7::text[]) AS u(t, id, seq, et, ev, p, m) \
            WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
                   WHERE aggregate_type = $8 AND aggregate_id = $9) = $10 \
-             AND ($11::text IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                  WHERE aggregate_type = $12 AND aggregate_id = $11) = $13) \
+             AND NOT EXISTS (SELECT FROM UNNEST($11::text[], $12::text[], $13::bigint[]) \
+                  AS g(t, id, version) \
+                  WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                         WHERE aggregate_type = g.t AND aggregate_id = g.id) <> g.version) \
            RETURNING (txid::text)::bigint AS txid, position), \
          updated AS ( \
            UPDATE snapshots SET last_sequence = $14, payload = $15::json, \
@@ -208,9 +219,9 @@ async fn append_statement<'c>(
     .bind(expected.aggregate_type)
     .bind(expected.aggregate_id)
     .bind(expected.sequence as i64)
-    .bind(organization)
-    .bind(ORGANIZATION_TYPE)
-    .bind(organization_version)
+    .bind(guard_types)
+    .bind(guard_ids)
+    .bind(guard_versions)
     .bind((expected.sequence + events.len()) as i64)
     .bind(snapshot)
     .bind(credential.map(|c| c.user_id.to_string()))

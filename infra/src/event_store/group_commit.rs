@@ -3,8 +3,9 @@
 //!
 //! A single task owns the appending. It takes whatever appends are waiting (a command's
 //! events, and the aggregate's snapshot when one is due), checks each against the
-//! sequences stored, writes the events of all that hold with one statement, commits, and
-//! only then answers each command. Appends arriving while a commit is on disk wait for
+//! sequences stored (and the versions of the organization and policy it was decided on,
+//! see `optimistic`), writes the events of all that hold with one statement, commits, and
+//! only then answers each command, with where its last event stands in the global order. Appends arriving while a commit is on disk wait for
 //! the next one: under load the batches grow by themselves, and a lone command is written
 //! at once, without a timer. A conflict (the sequence was taken: another command on the
 //! same aggregate got in first) fails only its own command.
@@ -12,6 +13,7 @@
 //! The task is not part of any request: a request dropped mid-way (its client went away)
 //! leaves the batch it joined to be committed and answered as usual.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
@@ -20,6 +22,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::{GlobalPosition, Guard};
 use crate::credentials::Companion;
 
 /// At most this many commands' appends share a transaction.
@@ -37,7 +40,17 @@ struct Append {
     events: Vec<SerializedEvent>,
     snapshot: Option<SnapshotUpdate>,
     companion: Option<Companion>,
-    done: oneshot::Sender<Result<(), PersistenceError>>,
+    guards: Vec<Guard>,
+    done: oneshot::Sender<Result<Appended, PersistenceError>>,
+}
+
+/// What became of an append that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Written; where its last event stands (`None`: it had no events).
+    At(Option<GlobalPosition>),
+    /// Not written: an organization or policy it was decided on has changed since.
+    Stale,
 }
 
 /// What an append carries beside its events, which cqrs-es's commit (SQLite's appends
@@ -49,6 +62,11 @@ pub struct Beside {
     pub companion: Option<Companion>,
     /// Whose personal data the events are, where their aggregate says (see `vault`).
     pub subject: Option<uuid::Uuid>,
+    /// Versions the append must still find (see `optimistic`).
+    pub guards: Vec<Guard>,
+    /// What became of the append, for the event store to read once cqrs-es's commit
+    /// returns (its errors cannot tell a stale decision from a conflict).
+    pub appended: Arc<OnceLock<Appended>>,
 }
 
 tokio::task_local! {
@@ -84,14 +102,15 @@ impl GroupCommit {
     }
 
     /// Appends `events` of an aggregate of `aggregate_type` (and its snapshot, and a
-    /// secret), durably: it returns once the transaction holding them is committed.
+    /// secret) if its `guards` hold, durably: it returns once the transaction holding them
+    /// is committed.
     pub async fn append(
         &self,
         aggregate_type: &str,
         events: &[SerializedEvent],
         snapshot: Option<SnapshotUpdate>,
-        companion: Option<Companion>,
-    ) -> Result<(), PersistenceError> {
+        (companion, guards): (Option<Companion>, Vec<Guard>),
+    ) -> Result<Appended, PersistenceError> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
             tokio::spawn(run(self.writes.clone(), receiver));
@@ -103,6 +122,7 @@ impl GroupCommit {
             events: events.to_vec(),
             snapshot,
             companion,
+            guards,
             done,
         };
         queue
@@ -154,14 +174,15 @@ async fn run(writes: SqlitePool, mut queue: mpsc::Receiver<Append>) {
 async fn write(
     writes: &SqlitePool,
     batch: &[Append],
-) -> Result<Vec<Result<(), PersistenceError>>, sqlx::Error> {
-    let mut tx = writes.begin_with("BEGIN IMMEDIATE").await?;
+) -> Result<Vec<Result<Appended, PersistenceError>>, sqlx::Error> {
+    let mut tx = writes.begin_with(crate::db::BEGIN_DURABLE).await?;
     let mut heads = stored_heads(&mut tx, batch).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut plain = Vec::with_capacity(batch.len());
+    let mut positions = HashMap::new();
     for append in batch {
         let (Some(first), Some(last)) = (append.events.first(), append.events.last()) else {
-            outcomes.push(Ok(()));
+            outcomes.push(Ok(Appended::At(None)));
             continue;
         };
         let key = (append.aggregate_type.clone(), first.aggregate_id.clone());
@@ -170,41 +191,68 @@ async fn write(
             outcomes.push(Err(PersistenceError::OptimisticLockError));
             continue;
         }
+        // Against the heads as the batch leaves them so far: an organization changed by
+        // an earlier append of the batch fails the commands decided before that change.
+        let stale = append.guards.iter().any(|guard| {
+            let key = (guard.aggregate_type.to_string(), guard.id.clone());
+            heads.get(&key).copied().unwrap_or(0) as u64 != guard.version
+        });
+        if stale {
+            outcomes.push(Ok(Appended::Stale));
+            continue;
+        }
         if append.snapshot.is_none() && append.companion.is_none() {
             heads.insert(key, last.sequence as i64);
             plain.push(append);
-            outcomes.push(Ok(()));
+            outcomes.push(Ok(Appended::At(None)));
             continue;
         }
         sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
         let outcome = async {
-            insert_events(&mut tx, &[append])
+            let written = insert_events(&mut tx, &[append])
                 .await
                 .map_err(persistence_error)?;
             write_companion(&mut tx, append).await?;
-            write_snapshot(&mut tx, append).await
+            write_snapshot(&mut tx, append).await?;
+            Ok(written)
         }
         .await;
-        if outcome.is_ok() {
-            heads.insert(key, last.sequence as i64);
-        } else {
-            sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
+        match outcome {
+            Ok(written) => {
+                heads.insert(key, last.sequence as i64);
+                positions.extend(written);
+                outcomes.push(Ok(Appended::At(None)));
+            }
+            Err(e) => {
+                sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
+                outcomes.push(Err(e));
+            }
         }
         sqlx::query("RELEASE append").execute(&mut *tx).await?;
-        outcomes.push(outcome);
     }
-    insert_events(&mut tx, &plain).await?;
+    positions.extend(insert_events(&mut tx, &plain).await?);
     tx.commit().await?;
+    for (append, outcome) in batch.iter().zip(&mut outcomes) {
+        if let (Ok(Appended::At(at)), Some(last)) = (outcome, append.events.last()) {
+            let key = (
+                append.aggregate_type.clone(),
+                last.aggregate_id.clone(),
+                last.sequence as i64,
+            );
+            *at = positions.get(&key).copied();
+        }
+    }
     Ok(outcomes)
 }
 
 type Head = (String, String);
 
-/// The last stored sequence of each aggregate the batch appends to.
+/// The last stored sequence of each aggregate the batch appends to, and of each one its
+/// guards name.
 async fn stored_heads(
     conn: &mut SqliteConnection,
     batch: &[Append],
-) -> Result<std::collections::HashMap<Head, i64>, sqlx::Error> {
+) -> Result<HashMap<Head, i64>, sqlx::Error> {
     let keys: std::collections::BTreeSet<(&str, &str)> = batch
         .iter()
         .filter_map(|a| {
@@ -212,8 +260,13 @@ async fn stored_heads(
                 .first()
                 .map(|e| (a.aggregate_type.as_str(), e.aggregate_id.as_str()))
         })
+        .chain(
+            batch
+                .iter()
+                .flat_map(|a| a.guards.iter().map(|g| (g.aggregate_type, g.id.as_str()))),
+        )
         .collect();
-    let mut heads = std::collections::HashMap::with_capacity(keys.len());
+    let mut heads = HashMap::with_capacity(keys.len());
     let keys: Vec<_> = keys.into_iter().collect();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
@@ -237,22 +290,27 @@ async fn stored_heads(
 /// parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// Where each inserted event stands in the global order, by aggregate and sequence.
+type Positions = HashMap<(String, String, i64), GlobalPosition>;
+
 /// Inserts the events of `appends`, in order, a few hundred rows per statement.
 async fn insert_events(
     conn: &mut SqliteConnection,
     appends: &[&Append],
-) -> Result<(), sqlx::Error> {
+) -> Result<Positions, sqlx::Error> {
     let rows: Vec<(&str, &SerializedEvent)> = appends
         .iter()
         .flat_map(|a| a.events.iter().map(|e| (a.aggregate_type.as_str(), e)))
         .collect();
+    let mut positions = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata) VALUES {values}"
+             event_version, payload, metadata) VALUES {values} \
+             RETURNING aggregate_type, aggregate_id, sequence, rowid"
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
         for (aggregate_type, event) in chunk {
             query = query
                 .bind(*aggregate_type)
@@ -263,9 +321,15 @@ async fn insert_events(
                 .bind(&event.payload)
                 .bind(&event.metadata);
         }
-        query.execute(&mut *conn).await?;
+        for (aggregate_type, aggregate_id, sequence, rowid) in query.fetch_all(&mut *conn).await? {
+            let position = GlobalPosition {
+                txid: 0,
+                position: rowid,
+            };
+            positions.insert((aggregate_type, aggregate_id, sequence), position);
+        }
     }
-    Ok(())
+    Ok(positions)
 }
 
 /// Writes the snapshot that comes with an append: the first one of an aggregate, or the

@@ -5,10 +5,10 @@
 //! them, answers each command, and takes what arrived meanwhile: under load the batches
 //! grow by themselves, and a lone command is written at once, without a timer. Each
 //! append keeps its own expectations (its aggregate at the sequence it was decided on,
-//! its organization at the version it was authorized at): one that no longer holds
-//! writes nothing and fails only its own command. Only plain appends are grouped; one
-//! with a snapshot or a secret, or on an organization (whose version other appends of the
-//! batch check), takes the single statement of `append.rs`.
+//! its organization and policy at the versions it was decided on): one that no longer
+//! holds writes nothing and fails only its own command. Only plain appends are grouped;
+//! one with a snapshot or a secret, or to an organization or a policy (whose versions
+//! other appends of the batch check), takes the single statement of `append.rs`.
 //!
 //! The appenders are not part of any request: a request dropped mid-way (its client went
 //! away) leaves its append to be committed and answered as usual.
@@ -19,10 +19,11 @@ use std::sync::{Arc, OnceLock, Weak};
 use cqrs_es::persist::SerializedEvent;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::append::{append_leased, sequence_taken, Expected};
+use super::append::{append_leased, guard_columns, sequence_taken, Expected};
 use super::append_connections::AppendConnections;
-use super::GlobalPosition;
+use super::{GlobalPosition, Guard};
 use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
+use expensewise_domain::policy::AGGREGATE_TYPE as POLICY_TYPE;
 
 /// At most this many commands' appends share a statement.
 const MAX_BATCH: usize = 128;
@@ -45,7 +46,7 @@ struct Pending {
     aggregate_type: String,
     aggregate_id: String,
     sequence: usize,
-    organization: Option<(String, u64)>,
+    guards: Vec<Guard>,
     events: Vec<SerializedEvent>,
     done: oneshot::Sender<Outcome>,
 }
@@ -56,7 +57,7 @@ impl Pending {
             aggregate_type: &self.aggregate_type,
             aggregate_id: &self.aggregate_id,
             sequence: self.sequence,
-            organization: self.organization.as_ref(),
+            guards: &self.guards,
         }
     }
 }
@@ -70,7 +71,7 @@ pub(super) struct Grouped {
 impl Grouped {
     /// Whether an append like this one is grouped (see the module's note).
     pub fn takes(aggregate_type: &str, plain: bool) -> bool {
-        plain && aggregate_type != ORGANIZATION_TYPE
+        plain && aggregate_type != ORGANIZATION_TYPE && aggregate_type != POLICY_TYPE
     }
 
     /// Appends `events` (sealed already) if `expected` still holds, durably: returns once
@@ -95,7 +96,7 @@ impl Grouped {
             aggregate_type: expected.aggregate_type.to_string(),
             aggregate_id: expected.aggregate_id.to_string(),
             sequence: expected.sequence,
-            organization: expected.organization.cloned(),
+            guards: expected.guards.to_vec(),
             events,
             done,
         };
@@ -186,27 +187,31 @@ async fn write_grouped(
     let events = || batch.iter().flat_map(|pending| pending.events.iter());
     let column = |f: fn(&SerializedEvent) -> String| events().map(f).collect::<Vec<_>>();
     let sequences: Vec<i64> = events().map(|e| e.sequence as i64).collect();
-    let organizations: Vec<Option<&str>> = batch
+    // Each guard with the number of its append in the batch (from 1, as ORDINALITY).
+    let guarded: Vec<i64> = batch
         .iter()
-        .map(|p| p.organization.as_ref().map(|(id, _)| id.as_str()))
+        .zip(1..)
+        .flat_map(|(p, n)| p.guards.iter().map(move |_| n))
         .collect();
-    let versions: Vec<i64> = batch
-        .iter()
-        .map(|p| p.organization.as_ref().map_or(0, |(_, v)| *v as i64))
-        .collect();
+    let (guard_types, guard_ids, guard_versions) =
+        guard_columns(batch.iter().flat_map(|p| p.guards.iter()));
     let mut lease = connections.acquire().await?;
     // Rows are inserted in the order given (`ORDER BY n`), which is the order their
     // positions are assigned in: each aggregate's events keep their sequence order.
     let written = sqlx::query_as::<_, (String, String, i64, i64)>(
         "WITH expected AS ( \
-           SELECT * FROM UNNEST($8::text[], $9::text[], $10::bigint[], $11::text[], \
-             $12::bigint[]) AS x(t, id, seq, org, version)), \
+           SELECT * FROM UNNEST($8::text[], $9::text[], $10::bigint[]) WITH ORDINALITY \
+             AS x(t, id, seq, n)), \
+         guards AS ( \
+           SELECT * FROM UNNEST($11::bigint[], $12::text[], $13::text[], $14::bigint[]) \
+             AS g(n, t, id, version)), \
          held AS ( \
            SELECT x.t, x.id FROM expected x \
            WHERE (SELECT COALESCE(MAX(sequence), 0) FROM events \
                   WHERE aggregate_type = x.t AND aggregate_id = x.id) = x.seq \
-             AND (x.org IS NULL OR (SELECT COALESCE(MAX(sequence), 0) FROM events \
-                  WHERE aggregate_type = $13 AND aggregate_id = x.org) = x.version)) \
+             AND NOT EXISTS (SELECT FROM guards g WHERE g.n = x.n \
+                  AND (SELECT COALESCE(MAX(sequence), 0) FROM events \
+                       WHERE aggregate_type = g.t AND aggregate_id = g.id) <> g.version)) \
          INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
            event_version, payload, metadata) \
          SELECT u.t, u.id, u.seq, u.et, u.ev, u.p::json, u.m::json \
@@ -237,9 +242,10 @@ async fn write_grouped(
             .collect::<Vec<_>>(),
     )
     .bind(batch.iter().map(|p| p.sequence as i64).collect::<Vec<_>>())
-    .bind(organizations)
-    .bind(versions)
-    .bind(ORGANIZATION_TYPE)
+    .bind(guarded)
+    .bind(guard_types)
+    .bind(guard_ids)
+    .bind(guard_versions)
     .fetch_all(lease.connection())
     .await;
     lease.finish(&written);

@@ -32,7 +32,7 @@ pub use global_order::{
     read_after, read_filtered, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
 };
 pub use group_commit::GroupCommit;
-pub use optimistic::{Scope, Settle};
+pub use optimistic::{Guard, Scope, Settle};
 pub use repository::AnyEventRepository;
 use stores::{snapshot_due, Store};
 pub use stores::{StoreFor, EXPENSE_SNAPSHOT_EVERY, ORGANIZATION_SNAPSHOT_EVERY};
@@ -223,17 +223,37 @@ impl EventStore {
         let version = aggregate_version(&self.db, POLICY_TYPE, organization_id)
             .await
             .map_err(|e| CommandError::Technical(e.into()))?;
-        if version == 0 {
-            return Ok(Policy::default());
-        }
         match self.policy_cache.get(organization_id) {
             Some((cached, sequence)) if sequence as u64 == version => return Ok(cached),
             _ => {}
         }
-        let policy: Policy = self.load(organization_id).await?;
+        // Kept at version 0 too, so that a request of an organization with no policy
+        // can decide on that from memory (`policy_for_request`).
+        let policy: Policy = match version {
+            0 => Policy::default(),
+            _ => self.load(organization_id).await?,
+        };
         self.policy_cache
             .put(organization_id, policy.clone(), policy.version as usize);
         Ok(policy)
+    }
+
+    /// The policy a request's command is decided under. Inside an optimistic request
+    /// ([`Scope`]) it is the one this process last saw, without a query, and the request's
+    /// appends hold only while the policy is still at that version — as the organization
+    /// in [`EventStore::organization_for_request`].
+    pub async fn policy_for_request(
+        &self,
+        scope: &Scope,
+        organization_id: &str,
+    ) -> Result<Policy, CommandError<PolicyError>> {
+        if scope.active() {
+            if let Some((policy, version)) = self.policy_cache.get(organization_id) {
+                scope.expect(POLICY_TYPE, organization_id, version as u64);
+                return Ok(policy);
+            }
+        }
+        self.load_policy(organization_id).await
     }
 
     /// The organization for a query by `user`, and where the latest event that user
@@ -280,7 +300,7 @@ impl EventStore {
     ) -> Result<Organization, CommandError<OrganizationError>> {
         if scope.active() {
             if let Some((organization, version)) = self.organization_cache.get(id) {
-                scope.expect_organization(id, version as u64);
+                scope.expect(ORGANIZATION_TYPE, id, version as u64);
                 return Ok(organization);
             }
         }
@@ -521,7 +541,7 @@ impl EventStore {
         }
         decided.map_err(CommandError::Rejected)?;
         let subject = <Self as StoreFor<A>>::subject(&aggregate);
-        let guard = scope.organization_guard();
+        let guards = scope.guards();
         let mut head = None;
         if appended > 0 {
             let others = scope.take_other_reads(A::TYPE, aggregate_id);
@@ -539,7 +559,7 @@ impl EventStore {
                         aggregate_type: A::TYPE,
                         aggregate_id,
                         sequence: base_sequence,
-                        organization: guard.as_ref(),
+                        guards: &guards,
                     };
                     let snapshot =
                         snapshot_due::<A, Self>(base_sequence, appended).then_some(&aggregate);
@@ -558,26 +578,34 @@ impl EventStore {
                         Some(position) => head = Some(position),
                         None => {
                             return self
-                                .not_appended::<A>(scope, aggregate_id, guard, remembered)
+                                .not_appended::<A>(scope, aggregate_id, &guards, remembered)
                                 .await
                         }
                     }
                 }
                 // Nothing is remembered on SQLite, where cqrs-es appends (and snapshots).
                 Database::Sqlite(_) => {
-                    if self.organization_changed(guard.as_ref()).await? {
-                        return Err(stale_or_conflict(scope));
-                    }
                     let beside = group_commit::Beside {
                         companion: companion.cloned(),
                         subject,
+                        guards,
+                        appended: Default::default(),
                     };
-                    group_commit::BESIDE
+                    let appended = beside.appended.clone();
+                    let committed = group_commit::BESIDE
                         .scope(
                             beside,
                             store_commit(self.store(), events, context, metadata),
                         )
-                        .await?;
+                        .await;
+                    match appended.get() {
+                        Some(group_commit::Appended::Stale) => {
+                            return Err(stale_or_conflict(scope))
+                        }
+                        Some(group_commit::Appended::At(position)) => head = *position,
+                        None => {}
+                    }
+                    committed?;
                 }
             }
             scope.committed(A::TYPE, aggregate_id);
@@ -601,21 +629,25 @@ impl EventStore {
         }))
     }
 
-    /// Why an append that expected something found otherwise: the organization changed
-    /// (the request is stale), the remembered aggregate was out of date (decide again), or
-    /// another writer took the sequence (a conflict).
+    /// Why an append that expected something found otherwise: a guard failed (the
+    /// organization or the policy changed: the request is stale), the remembered aggregate
+    /// was out of date (decide again), or another writer took the sequence (a conflict).
     async fn not_appended<A>(
         &self,
         scope: &Scope,
         aggregate_id: &str,
-        guard: Option<(String, u64)>,
+        guards: &[Guard],
         remembered: bool,
     ) -> Result<Attempt<A>, CommandError<A::Error>>
     where
         Self: StoreFor<A>,
         A: Aggregate + Clone,
     {
-        if self.organization_changed(guard.as_ref()).await? {
+        if self
+            .guards_changed(guards)
+            .await
+            .map_err(|e| CommandError::Technical(e.into()))?
+        {
             return Err(stale_or_conflict(scope));
         }
         if remembered {
@@ -623,19 +655,6 @@ impl EventStore {
             return Ok(Attempt::Doubtful);
         }
         Err(CommandError::Conflict)
-    }
-
-    async fn organization_changed<E: std::error::Error>(
-        &self,
-        guard: Option<&(String, u64)>,
-    ) -> Result<bool, CommandError<E>> {
-        let Some((id, version)) = guard else {
-            return Ok(false);
-        };
-        let current = aggregate_version(&self.db, ORGANIZATION_TYPE, id)
-            .await
-            .map_err(|e| CommandError::Technical(e.into()))?;
-        Ok(current != *version)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Optimistic requests: a command may be decided on what this process last saw — the
-//! caller's organization (members and roles) and aggregates it last wrote itself — instead
-//! of asking the database first. What such a request appends holds only if the
-//! organization and the aggregate are still at the versions it decided on (the condition is
-//! part of the append statement), so being sure costs no round trip of its own.
+//! caller's organization (members and roles), its spend policy, and aggregates it last
+//! wrote itself — instead of asking the database first. What such a request appends holds
+//! only if the organization, the policy and the aggregate are still at the versions it
+//! decided on (the condition is part of the append), so being sure costs no round trip of
+//! its own.
 //!
 //! Whatever no append confirmed (a request that ended without appending, or appended after
 //! deciding on an unconfirmed read) is checked when the handler is done
@@ -16,9 +17,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use expensewise_domain::organization::AGGREGATE_TYPE as ORGANIZATION_TYPE;
-
 use super::{aggregate_version, EventStore};
+
+/// A version an append must still find: of an aggregate the request was decided on but
+/// does not append to (its organization, its organization's policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub aggregate_type: &'static str,
+    pub id: String,
+    pub version: u64,
+}
 
 /// An aggregate a request read from memory.
 #[derive(Debug)]
@@ -32,9 +40,9 @@ pub struct Read {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The organization's version the request was authorized at, until an append
-    /// confirms it.
-    organization: Option<(String, u64)>,
+    /// The versions of the organization the request was authorized at and of the policy
+    /// it was decided under, until an append confirms them.
+    guards: Vec<Guard>,
     /// Aggregates read from memory, until an append confirms them.
     reads: Vec<Read>,
     /// Something was appended: from here on nothing is decided optimistically, and the
@@ -56,7 +64,7 @@ pub enum Settle {
     Confirmed,
     /// These versions must still be current for the answer to stand.
     Check {
-        organization: Option<(String, u64)>,
+        guards: Vec<Guard>,
         reads: Vec<Read>,
     },
     /// The request decided on stale state and committed nothing: run it again.
@@ -82,19 +90,19 @@ impl Scope {
         };
         let state = std::mem::take(&mut *lock(&state));
         if state.committed {
-            // The first append held, so the organization and the aggregate it was decided
-            // on were current, and every other aggregate read from memory was confirmed
+            // The first append held, so the organization, the policy and the aggregate it
+            // was decided on were current, and every other aggregate read from memory was confirmed
             // just before it; after it nothing is read from memory.
             return Settle::Confirmed;
         }
         if state.stale {
             return Settle::RunAgain;
         }
-        if state.organization.is_none() && state.reads.is_empty() {
+        if state.guards.is_empty() && state.reads.is_empty() {
             return Settle::Confirmed;
         }
         Settle::Check {
-            organization: state.organization,
+            guards: state.guards,
             reads: state.reads,
         }
     }
@@ -108,8 +116,17 @@ impl Scope {
         self.with(|s| !s.committed && !s.stale).unwrap_or(false)
     }
 
-    pub(super) fn expect_organization(&self, id: &str, version: u64) {
-        self.with(|s| s.organization = Some((id.to_string(), version)));
+    /// The request decided on `aggregate_type` `id` at `version`, as remembered.
+    pub(super) fn expect(&self, aggregate_type: &'static str, id: &str, version: u64) {
+        self.with(|s| {
+            s.guards
+                .retain(|g| !(g.aggregate_type == aggregate_type && g.id == id));
+            s.guards.push(Guard {
+                aggregate_type,
+                id: id.to_string(),
+                version,
+            });
+        });
     }
 
     pub(super) fn record_read(
@@ -129,9 +146,9 @@ impl Scope {
         });
     }
 
-    /// The organization version an append must still find, if one is unconfirmed.
-    pub(super) fn organization_guard(&self) -> Option<(String, u64)> {
-        self.with(|s| s.organization.clone()).flatten()
+    /// The versions an append must still find, those not confirmed yet.
+    pub(super) fn guards(&self) -> Vec<Guard> {
+        self.with(|s| s.guards.clone()).unwrap_or_default()
     }
 
     /// The aggregates other than this one that the request read from memory and no
@@ -148,12 +165,11 @@ impl Scope {
         .unwrap_or_default()
     }
 
-    /// An append held: its organization guard and the read of its aggregate are
-    /// confirmed.
+    /// An append held: its guards and the read of its aggregate are confirmed.
     pub(super) fn committed(&self, aggregate_type: &str, id: &str) {
         self.with(|s| {
             s.committed = true;
-            s.organization = None;
+            s.guards.clear();
             s.reads
                 .retain(|r| !(r.aggregate_type == aggregate_type && r.id == id));
         });
@@ -183,20 +199,26 @@ impl EventStore {
     /// decided on state that has changed since (it committed nothing then, and is to run
     /// again outside any scope).
     pub async fn settle(&self, scope: Scope) -> Result<bool, sqlx::Error> {
-        let (organization, reads) = match scope.settle() {
+        let (guards, reads) = match scope.settle() {
             Settle::Confirmed => return Ok(true),
             Settle::RunAgain => return Ok(false),
-            Settle::Check {
-                organization,
-                reads,
-            } => (organization, reads),
+            Settle::Check { guards, reads } => (guards, reads),
         };
-        if let Some((id, version)) = organization {
-            if aggregate_version(&self.db, ORGANIZATION_TYPE, &id).await? != version {
-                return Ok(false);
-            }
+        if self.guards_changed(&guards).await? {
+            return Ok(false);
         }
         self.reads_current(reads).await
+    }
+
+    /// Whether any of `guards` no longer holds.
+    pub(super) async fn guards_changed(&self, guards: &[Guard]) -> Result<bool, sqlx::Error> {
+        for guard in guards {
+            if aggregate_version(&self.db, guard.aggregate_type, &guard.id).await? != guard.version
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Whether every aggregate read from memory is still at the version read; the copy

@@ -10,6 +10,7 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
+use super::group_commit::Appended;
 use super::GroupCommit;
 use crate::db::Database;
 use crate::vault::Vault;
@@ -111,9 +112,20 @@ impl PersistedEventRepository for AnyEventRepository {
         match &self.stored {
             Stored::Postgres(r) => r.persist::<A>(&events, snapshot_update).await,
             Stored::Sqlite { appends, .. } => {
-                appends
-                    .append(A::TYPE, &events, snapshot_update, beside.companion)
-                    .await
+                let appended = appends
+                    .append(
+                        A::TYPE,
+                        &events,
+                        snapshot_update,
+                        (beside.companion, beside.guards),
+                    )
+                    .await?;
+                let _ = beside.appended.set(appended);
+                match appended {
+                    Appended::At(_) => Ok(()),
+                    // Nothing was written; the event store reads why from `appended`.
+                    Appended::Stale => Err(PersistenceError::OptimisticLockError),
+                }
             }
         }
     }
