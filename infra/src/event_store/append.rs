@@ -1,5 +1,6 @@
 //! The PostgreSQL append: a command's events, and its snapshot when one is due, in one
-//! statement that also checks what the command was decided on.
+//! statement that also checks what the command was decided on; and what the SQLite
+//! append (`group_commit.rs`) shares with it: the events and snapshot as stored.
 
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::Aggregate;
@@ -61,6 +62,44 @@ pub(super) fn guard_columns<'g>(
     columns
 }
 
+/// What a command decided, to append: its events (their personal fields to be sealed,
+/// `subject`'s where their aggregate says whose), with the command's metadata, and the
+/// aggregate after them when a snapshot is due.
+pub(super) struct Decided<'a, A: Aggregate> {
+    pub events: Vec<A::Event>,
+    pub vault: &'a Vault,
+    pub subject: Option<Uuid>,
+    pub metadata: &'a EventMetadata,
+    pub snapshot: Option<&'a A>,
+}
+
+/// The events as stored (numbered after the expected sequence, sealed) and the snapshot
+/// as text: what either database's append writes.
+pub(super) async fn prepare<A: Aggregate>(
+    expected: &Expected<'_>,
+    decided: Decided<'_, A>,
+) -> Result<(Vec<SerializedEvent>, Option<String>), CommandError<A::Error>> {
+    let technical = |e: &dyn std::fmt::Display| CommandError::Technical(anyhow::anyhow!("{e}"));
+    let mut events = serialize::<A>(
+        expected.aggregate_id,
+        expected.sequence,
+        decided.events,
+        decided.metadata,
+    )
+    .map_err(|e| technical(&e))?;
+    decided
+        .vault
+        .seal(&mut events, decided.subject)
+        .await
+        .map_err(CommandError::Technical)?;
+    let snapshot = decided
+        .snapshot
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| technical(&e))?;
+    Ok((events, snapshot))
+}
+
 /// Appends the events (their personal fields sealed, `subject`'s where their aggregate
 /// says whose), and the aggregate's snapshot when one is due, and the secret that
 /// comes with them (see `credentials`), in one statement — its own transaction — if what it expects
@@ -75,22 +114,10 @@ pub(super) async fn append_at_once<A: Aggregate>(
     pool: &sqlx::PgPool,
     connections: Option<(&Arc<AppendConnections>, &Grouped)>,
     expected: Expected<'_>,
-    (events, vault, subject): (Vec<A::Event>, &Vault, Option<Uuid>),
-    metadata: &EventMetadata,
-    snapshot: Option<&A>,
+    decided: Decided<'_, A>,
     companion: Option<&Companion>,
 ) -> Result<Option<GlobalPosition>, CommandError<A::Error>> {
-    let technical = |e: &dyn std::fmt::Display| CommandError::Technical(anyhow::anyhow!("{e}"));
-    let mut events = serialize::<A>(expected.aggregate_id, expected.sequence, events, metadata)
-        .map_err(|e| technical(&e))?;
-    vault
-        .seal(&mut events, subject)
-        .await
-        .map_err(CommandError::Technical)?;
-    let snapshot = snapshot
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| technical(&e))?;
+    let (events, snapshot) = prepare(&expected, decided).await?;
     if let Some((connections, grouped)) = connections {
         if Grouped::takes(
             expected.aggregate_type,
@@ -99,7 +126,9 @@ pub(super) async fn append_at_once<A: Aggregate>(
             return match grouped.append(connections, expected, events).await {
                 Ok(position) => Ok(position),
                 Err(NotWritten::Conflict) => Err(CommandError::Conflict),
-                Err(NotWritten::Failed(reason)) => Err(technical(&reason)),
+                Err(NotWritten::Failed(reason)) => {
+                    Err(CommandError::Technical(anyhow::anyhow!(reason)))
+                }
             };
         }
     }

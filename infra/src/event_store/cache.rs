@@ -7,7 +7,6 @@ use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::Aggregate;
 
 use super::{EventStore, Scope, StoreFor};
-use crate::db::Database;
 
 /// Aggregates as this process last wrote (or, for organizations, loaded) them, with their
 /// sequence. Bounded: beyond its size it starts over.
@@ -47,8 +46,9 @@ impl<A: Clone> AggregateCache<A> {
 }
 
 impl EventStore {
-    /// The aggregate as this process remembers it, for an optimistic request on
-    /// PostgreSQL (where an append can check the sequence in the same statement).
+    /// The aggregate as this process remembers it, for an optimistic request (the append
+    /// checks the sequence as it writes: in its statement on PostgreSQL, under the write
+    /// lock on SQLite).
     pub(super) fn remembered<A>(
         &self,
         scope: &Scope,
@@ -58,7 +58,7 @@ impl EventStore {
         Self: StoreFor<A>,
         A: Aggregate + Clone,
     {
-        if !matches!(self.db, Database::Postgres(_)) || !scope.active() {
+        if !scope.active() {
             return None;
         }
         let (aggregate, sequence) = self.cache()?.get(aggregate_id)?;

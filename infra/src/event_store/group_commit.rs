@@ -5,9 +5,9 @@
 //! events, and the aggregate's snapshot when one is due), checks each against the
 //! sequences stored (and the versions of the organization and policy it was decided on,
 //! see `optimistic`), writes the events of all that hold with one statement, commits, and
-//! only then answers each command, with where its last event stands in the global order. Appends arriving while a commit is on disk wait for
-//! the next one: under load the batches grow by themselves, and a lone command is written
-//! at once, without a timer. A conflict (the sequence was taken: another command on the
+//! only then answers each command, with where its last event stands in the global order.
+//! Appends arriving while a commit is on disk wait for the next one: under load the
+//! batches grow by themselves, and a lone command is written at once, without a timer. A conflict (the sequence was taken: another command on the
 //! same aggregate got in first) fails only its own command.
 //!
 //! The task is not part of any request: a request dropped mid-way (its client went away)
@@ -16,8 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use cqrs_es::persist::{PersistenceError, SerializedEvent};
-use serde_json::Value;
+use cqrs_es::persist::SerializedEvent;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
@@ -31,17 +30,23 @@ const MAX_BATCH: usize = 256;
 /// SQLite's extended code for a primary key taken: the sequence is another command's.
 const PRIMARY_KEY_TAKEN: &str = "1555";
 
-/// The snapshot cqrs-es asks to write with the events: the aggregate's id, its state, and
-/// which snapshot of it this is (1 for the first).
-pub type SnapshotUpdate = (String, Value, usize);
+/// A command's append: its events (numbered and sealed), the aggregate's snapshot when one
+/// is due (as text), the secret that comes with them, and the versions it must still find.
+pub struct Append {
+    pub aggregate_type: &'static str,
+    pub events: Vec<SerializedEvent>,
+    pub snapshot: Option<String>,
+    pub companion: Option<Companion>,
+    pub guards: Vec<Guard>,
+}
 
-struct Append {
-    aggregate_type: String,
-    events: Vec<SerializedEvent>,
-    snapshot: Option<SnapshotUpdate>,
-    companion: Option<Companion>,
-    guards: Vec<Guard>,
-    done: oneshot::Sender<Result<Appended, PersistenceError>>,
+/// An append's outcome; an error is why the batch it was in failed (nothing of it was
+/// written).
+type Outcome = Result<Appended, String>;
+
+struct Queued {
+    append: Append,
+    done: oneshot::Sender<Outcome>,
 }
 
 /// What became of an append that did not fail.
@@ -49,40 +54,17 @@ struct Append {
 pub enum Appended {
     /// Written; where its last event stands (`None`: it had no events).
     At(Option<GlobalPosition>),
+    /// Not written: another command took the sequence first.
+    Conflict,
     /// Not written: an organization or policy it was decided on has changed since.
     Stale,
-}
-
-/// What an append carries beside its events, which cqrs-es's commit (SQLite's appends
-/// go through it) has no room for: the event store sets it around that one commit, and
-/// the repository takes it from there.
-#[derive(Debug, Clone, Default)]
-pub struct Beside {
-    /// The secret to store in the same transaction (see `credentials`).
-    pub companion: Option<Companion>,
-    /// Whose personal data the events are, where their aggregate says (see `vault`).
-    pub subject: Option<uuid::Uuid>,
-    /// Versions the append must still find (see `optimistic`).
-    pub guards: Vec<Guard>,
-    /// What became of the append, for the event store to read once cqrs-es's commit
-    /// returns (its errors cannot tell a stale decision from a conflict).
-    pub appended: Arc<OnceLock<Appended>>,
-}
-
-tokio::task_local! {
-    pub static BESIDE: Beside;
-}
-
-/// What the append being made carries (nothing outside such a scope).
-pub fn beside_in_scope() -> Beside {
-    BESIDE.try_with(Beside::clone).unwrap_or_default()
 }
 
 /// The appender of one SQLite database, shared by every event store on it.
 #[derive(Clone)]
 pub struct GroupCommit {
     writes: SqlitePool,
-    queue: Arc<OnceLock<mpsc::Sender<Append>>>,
+    queue: Arc<OnceLock<mpsc::Sender<Queued>>>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -101,62 +83,43 @@ impl GroupCommit {
         }
     }
 
-    /// Appends `events` of an aggregate of `aggregate_type` (and its snapshot, and a
-    /// secret) if its `guards` hold, durably: it returns once the transaction holding them
-    /// is committed.
-    pub async fn append(
-        &self,
-        aggregate_type: &str,
-        events: &[SerializedEvent],
-        snapshot: Option<SnapshotUpdate>,
-        (companion, guards): (Option<Companion>, Vec<Guard>),
-    ) -> Result<Appended, PersistenceError> {
+    /// Appends if the append's expectations hold, durably: it returns once the
+    /// transaction holding it is committed.
+    pub async fn append(&self, append: Append) -> Outcome {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
             tokio::spawn(run(self.writes.clone(), receiver));
             sender
         });
         let (done, answer) = oneshot::channel();
-        let append = Append {
-            aggregate_type: aggregate_type.to_string(),
-            events: events.to_vec(),
-            snapshot,
-            companion,
-            guards,
-            done,
-        };
         queue
-            .send(append)
+            .send(Queued { append, done })
             .await
-            .map_err(|_| unknown("the appending task has stopped"))?;
+            .map_err(|_| "the appending task has stopped".to_string())?;
         answer
             .await
-            .map_err(|_| unknown("the appending task stopped before committing"))?
+            .map_err(|_| "the appending task stopped before committing".to_string())?
     }
 }
 
-fn unknown(message: &str) -> PersistenceError {
-    PersistenceError::UnknownError(message.into())
-}
-
-async fn run(writes: SqlitePool, mut queue: mpsc::Receiver<Append>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        metrics::histogram!("expensewise_group_commit_appends").record(batch.len() as f64);
+async fn run(writes: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
+    let mut queued = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut queued, MAX_BATCH).await > 0 {
+        metrics::histogram!("expensewise_group_commit_appends").record(queued.len() as f64);
+        let (batch, answers): (Vec<Append>, Vec<_>) =
+            queued.drain(..).map(|q| (q.append, q.done)).unzip();
         match write(&writes, &batch).await {
             Ok(outcomes) => {
-                for (append, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = append.done.send(outcome);
+                for (done, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = done.send(outcome);
                 }
             }
             // Nothing of the batch is committed (the transaction did not get that far, or
             // its commit failed): every command in it fails, and may be retried.
             Err(e) => {
                 let reason = e.to_string();
-                for append in batch.drain(..) {
-                    let _ = append.done.send(Err(PersistenceError::ConnectionError(
-                        reason.clone().into(),
-                    )));
+                for done in answers {
+                    let _ = done.send(Err(reason.clone()));
                 }
             }
         }
@@ -171,10 +134,7 @@ async fn run(writes: SqlitePool, mut queue: mpsc::Receiver<Append>) {
 /// that pass are written with one statement. An append with a snapshot due (every 20th
 /// event of an aggregate) or a secret is written on its own, in a savepoint, as its
 /// snapshot may still find another.
-async fn write(
-    writes: &SqlitePool,
-    batch: &[Append],
-) -> Result<Vec<Result<Appended, PersistenceError>>, sqlx::Error> {
+async fn write(writes: &SqlitePool, batch: &[Append]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = writes.begin_with(crate::db::BEGIN_DURABLE).await?;
     let mut heads = stored_heads(&mut tx, batch).await?;
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -185,10 +145,13 @@ async fn write(
             outcomes.push(Ok(Appended::At(None)));
             continue;
         };
-        let key = (append.aggregate_type.clone(), first.aggregate_id.clone());
+        let key = (
+            append.aggregate_type.to_string(),
+            first.aggregate_id.clone(),
+        );
         let head = heads.get(&key).copied().unwrap_or(0);
         if first.sequence as i64 != head + 1 {
-            outcomes.push(Err(PersistenceError::OptimisticLockError));
+            outcomes.push(Ok(Appended::Conflict));
             continue;
         }
         // Against the heads as the batch leaves them so far: an organization changed by
@@ -209,12 +172,10 @@ async fn write(
         }
         sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
         let outcome = async {
-            let written = insert_events(&mut tx, &[append])
-                .await
-                .map_err(persistence_error)?;
+            let written = insert_events(&mut tx, &[append]).await?;
             write_companion(&mut tx, append).await?;
             write_snapshot(&mut tx, append).await?;
-            Ok(written)
+            Ok::<_, sqlx::Error>(written)
         }
         .await;
         match outcome {
@@ -223,9 +184,15 @@ async fn write(
                 positions.extend(written);
                 outcomes.push(Ok(Appended::At(None)));
             }
+            // Its secret could not be stored (a token id taken): this command fails, alone.
             Err(e) => {
                 sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
-                outcomes.push(Err(e));
+                outcomes.push(match &e {
+                    sqlx::Error::Database(d) if d.code().as_deref() == Some(PRIMARY_KEY_TAKEN) => {
+                        Ok(Appended::Conflict)
+                    }
+                    _ => Err(e.to_string()),
+                });
             }
         }
         sqlx::query("RELEASE append").execute(&mut *tx).await?;
@@ -235,7 +202,7 @@ async fn write(
     for (append, outcome) in batch.iter().zip(&mut outcomes) {
         if let (Ok(Appended::At(at)), Some(last)) = (outcome, append.events.last()) {
             let key = (
-                append.aggregate_type.clone(),
+                append.aggregate_type.to_string(),
                 last.aggregate_id.clone(),
                 last.sequence as i64,
             );
@@ -258,7 +225,7 @@ async fn stored_heads(
         .filter_map(|a| {
             a.events
                 .first()
-                .map(|e| (a.aggregate_type.as_str(), e.aggregate_id.as_str()))
+                .map(|e| (a.aggregate_type, e.aggregate_id.as_str()))
         })
         .chain(
             batch
@@ -300,7 +267,7 @@ async fn insert_events(
 ) -> Result<Positions, sqlx::Error> {
     let rows: Vec<(&str, &SerializedEvent)> = appends
         .iter()
-        .flat_map(|a| a.events.iter().map(|e| (a.aggregate_type.as_str(), e)))
+        .flat_map(|a| a.events.iter().map(|e| (a.aggregate_type, e)))
         .collect();
     let mut positions = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -332,57 +299,43 @@ async fn insert_events(
     Ok(positions)
 }
 
-/// Writes the snapshot that comes with an append: the first one of an aggregate, or the
-/// next one in place of the last.
-async fn write_snapshot(
-    conn: &mut SqliteConnection,
-    append: &Append,
-) -> Result<(), PersistenceError> {
-    let Some((aggregate_id, state, current_snapshot)) = &append.snapshot else {
+/// Writes the snapshot that comes with an append, in place of the aggregate's last one.
+/// With the write lock held and the append's sequence checked, no other snapshot of the
+/// aggregate can be newer than this one.
+async fn write_snapshot(conn: &mut SqliteConnection, append: &Append) -> Result<(), sqlx::Error> {
+    let (Some(state), Some(last)) = (&append.snapshot, append.events.last()) else {
         return Ok(());
     };
-    let last_sequence = append.events.last().map(|e| e.sequence).unwrap_or(0) as i64;
-    let written = if *current_snapshot == 1 {
+    // One row per aggregate, in sqlite-es's layout (`current_snapshot` counts them).
+    let updated = sqlx::query(
+        "UPDATE snapshots SET last_sequence = $1, payload = $2, \
+         current_snapshot = current_snapshot + 1 \
+         WHERE aggregate_type = $3 AND aggregate_id = $4",
+    )
+    .bind(last.sequence as i64)
+    .bind(state)
+    .bind(append.aggregate_type)
+    .bind(&last.aggregate_id)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
         sqlx::query(
             "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
-             current_snapshot, payload) VALUES ($1, $2, $3, $4, $5)",
+             current_snapshot, payload) VALUES ($1, $2, $3, 1, $4)",
         )
-        .bind(&append.aggregate_type)
-        .bind(aggregate_id)
-        .bind(last_sequence)
-        .bind(*current_snapshot as i64)
+        .bind(append.aggregate_type)
+        .bind(&last.aggregate_id)
+        .bind(last.sequence as i64)
         .bind(state)
         .execute(&mut *conn)
-        .await
-    } else {
-        sqlx::query(
-            "UPDATE snapshots SET last_sequence = $1, payload = $2, current_snapshot = $3 \
-             WHERE aggregate_type = $4 AND aggregate_id = $5 AND current_snapshot = $6",
-        )
-        .bind(last_sequence)
-        .bind(state)
-        .bind(*current_snapshot as i64)
-        .bind(&append.aggregate_type)
-        .bind(aggregate_id)
-        .bind(*current_snapshot as i64 - 1)
-        .execute(&mut *conn)
-        .await
+        .await?;
     }
-    .map_err(persistence_error)?;
-    // Another command moved the snapshot on first: its events are the ones that count.
-    if written.rows_affected() == 1 {
-        Ok(())
-    } else {
-        Err(PersistenceError::OptimisticLockError)
-    }
+    Ok(())
 }
 
 /// Stores the secret that comes with an append: a password hash in place of the user's
 /// last one, or a new token's hash.
-async fn write_companion(
-    conn: &mut SqliteConnection,
-    append: &Append,
-) -> Result<(), PersistenceError> {
+async fn write_companion(conn: &mut SqliteConnection, append: &Append) -> Result<(), sqlx::Error> {
     match &append.companion {
         None => return Ok(()),
         Some(Companion::Password(credential)) => sqlx::query(
@@ -403,19 +356,6 @@ async fn write_companion(
         .bind(&token.secret_hash),
     }
     .execute(&mut *conn)
-    .await
-    .map_err(persistence_error)?;
+    .await?;
     Ok(())
-}
-
-fn persistence_error(e: sqlx::Error) -> PersistenceError {
-    match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some(PRIMARY_KEY_TAKEN) => {
-            PersistenceError::OptimisticLockError
-        }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            PersistenceError::ConnectionError(Box::new(e))
-        }
-        _ => PersistenceError::UnknownError(Box::new(e)),
-    }
 }

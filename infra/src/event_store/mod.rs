@@ -21,7 +21,7 @@ use expensewise_domain::organization::{OrganizationError, AGGREGATE_TYPE as ORGA
 use expensewise_domain::policy::{Policy, PolicyError, AGGREGATE_TYPE as POLICY_TYPE};
 use expensewise_domain::{upcast, EmailClaim, EventMetadata, Expense, Organization, Receipt};
 
-use append::{append_at_once, Expected};
+use append::{append_at_once, prepare, Decided, Expected};
 use append_connections::AppendConnections;
 pub use cache::AggregateCache;
 use error::stale_or_conflict;
@@ -31,6 +31,7 @@ pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, event_at, events_about, last_write,
     read_after, read_filtered, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
 };
+use group_commit::Appended;
 pub use group_commit::GroupCommit;
 pub use optimistic::{Guard, Scope, Settle};
 pub use repository::AnyEventRepository;
@@ -553,28 +554,23 @@ impl EventStore {
             {
                 return Err(stale_or_conflict(scope));
             }
+            let expected = Expected {
+                aggregate_type: A::TYPE,
+                aggregate_id,
+                sequence: base_sequence,
+                guards: &guards,
+            };
+            let decided = Decided {
+                events,
+                vault: &self.vault,
+                subject,
+                metadata,
+                snapshot: snapshot_due::<A, Self>(base_sequence, appended).then_some(&aggregate),
+            };
             match &self.db {
                 Database::Postgres(pool) => {
-                    let expected = Expected {
-                        aggregate_type: A::TYPE,
-                        aggregate_id,
-                        sequence: base_sequence,
-                        guards: &guards,
-                    };
-                    let snapshot =
-                        snapshot_due::<A, Self>(base_sequence, appended).then_some(&aggregate);
                     let connections = self.append_connections.as_ref().map(|c| (c, &self.grouped));
-                    match append_at_once(
-                        pool,
-                        connections,
-                        expected,
-                        (events, &self.vault, subject),
-                        metadata,
-                        snapshot,
-                        companion,
-                    )
-                    .await?
-                    {
+                    match append_at_once(pool, connections, expected, decided, companion).await? {
                         Some(position) => head = Some(position),
                         None => {
                             return self
@@ -583,33 +579,34 @@ impl EventStore {
                         }
                     }
                 }
-                // Nothing is remembered on SQLite, where cqrs-es appends (and snapshots).
-                Database::Sqlite(_) => {
-                    let beside = group_commit::Beside {
+                Database::Sqlite(pools) => {
+                    let (events, snapshot) = prepare(&expected, decided).await?;
+                    let append = group_commit::Append {
+                        aggregate_type: A::TYPE,
+                        events,
+                        snapshot,
                         companion: companion.cloned(),
-                        subject,
-                        guards,
-                        appended: Default::default(),
+                        guards: guards.clone(),
                     };
-                    let appended = beside.appended.clone();
-                    let committed = group_commit::BESIDE
-                        .scope(
-                            beside,
-                            store_commit(self.store(), events, context, metadata),
-                        )
-                        .await;
-                    match appended.get() {
-                        Some(group_commit::Appended::Stale) => {
-                            return Err(stale_or_conflict(scope))
+                    match pools
+                        .appends
+                        .append(append)
+                        .await
+                        .map_err(|e| CommandError::Technical(anyhow::anyhow!(e)))?
+                    {
+                        Appended::At(position) => head = position,
+                        Appended::Stale => return Err(stale_or_conflict(scope)),
+                        // The guards held (they are checked in the same transaction).
+                        Appended::Conflict => {
+                            return self
+                                .not_appended::<A>(scope, aggregate_id, &[], remembered)
+                                .await
                         }
-                        Some(group_commit::Appended::At(position)) => head = *position,
-                        None => {}
                     }
-                    committed?;
                 }
             }
             scope.committed(A::TYPE, aggregate_id);
-            if let (Database::Postgres(_), Some(cache)) = (&self.db, self.cache()) {
+            if let Some(cache) = self.cache() {
                 cache.put(aggregate_id, aggregate.clone(), base_sequence + appended);
             }
             self.appended.send_modify(|n| *n = n.wrapping_add(1));
@@ -656,16 +653,6 @@ impl EventStore {
         }
         Err(CommandError::Conflict)
     }
-}
-
-async fn store_commit<A: Aggregate>(
-    store: &Store<A>,
-    events: Vec<A::Event>,
-    context: EventStoreAggregateContext<A>,
-    metadata: &EventMetadata,
-) -> Result<(), CommandError<A::Error>> {
-    store.commit(events, context, metadata.to_map()).await?;
-    Ok(())
 }
 
 impl<A> Attempt<A> {

@@ -1,6 +1,7 @@
 //! One repository type over both event-store crates, so each aggregate has a single
-//! concrete store type whichever database the configuration picks. Events pass the
-//! vault on their way: sealed as they are stored, opened as they are loaded.
+//! concrete store type whichever database the configuration picks: how aggregates are
+//! loaded. Events are opened by the vault as they are loaded; they are written (and
+//! sealed) by the event store itself.
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -10,8 +11,6 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
-use super::group_commit::Appended;
-use super::GroupCommit;
 use crate::db::Database;
 use crate::vault::Vault;
 
@@ -22,12 +21,8 @@ pub struct AnyEventRepository {
 
 enum Stored {
     Postgres(PostgresEventRepository),
-    /// On SQLite, loading reads on the reading connections; appends are group-committed
-    /// on the writing one.
-    Sqlite {
-        reads: SqliteEventRepository,
-        appends: GroupCommit,
-    },
+    /// On SQLite, loading reads on the reading connections.
+    Sqlite(SqliteEventRepository),
 }
 
 impl AnyEventRepository {
@@ -36,10 +31,9 @@ impl AnyEventRepository {
             Database::Postgres(pool) => {
                 Stored::Postgres(PostgresEventRepository::new(pool.clone()))
             }
-            Database::Sqlite(pools) => Stored::Sqlite {
-                reads: SqliteEventRepository::new(pools.reads.clone()),
-                appends: pools.appends.clone(),
-            },
+            Database::Sqlite(pools) => {
+                Stored::Sqlite(SqliteEventRepository::new(pools.reads.clone()))
+            }
         };
         Self {
             stored,
@@ -67,7 +61,7 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         let events = match &self.stored {
             Stored::Postgres(r) => r.get_events::<A>(aggregate_id).await,
-            Stored::Sqlite { reads, .. } => reads.get_events::<A>(aggregate_id).await,
+            Stored::Sqlite(reads) => reads.get_events::<A>(aggregate_id).await,
         };
         self.opened(events).await
     }
@@ -79,7 +73,7 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         let events = match &self.stored {
             Stored::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
-            Stored::Sqlite { reads, .. } => {
+            Stored::Sqlite(reads) => {
                 reads
                     .get_last_events::<A>(aggregate_id, last_sequence)
                     .await
@@ -94,40 +88,21 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
         match &self.stored {
             Stored::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
-            Stored::Sqlite { reads, .. } => reads.get_snapshot::<A>(aggregate_id).await,
+            Stored::Sqlite(reads) => reads.get_snapshot::<A>(aggregate_id).await,
         }
     }
 
+    /// Not how events are written here: the event store appends them itself, checking
+    /// what the command was decided on in the same statement or transaction (`append.rs`,
+    /// `group_commit.rs`), which cqrs-es's commit has no room for.
     async fn persist<A: Aggregate>(
         &self,
-        events: &[SerializedEvent],
-        snapshot_update: Option<(String, Value, usize)>,
+        _events: &[SerializedEvent],
+        _snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        let beside = super::group_commit::beside_in_scope();
-        let mut events = events.to_vec();
-        self.vault
-            .seal(&mut events, beside.subject)
-            .await
-            .map_err(|e| PersistenceError::UnknownError(e.into()))?;
-        match &self.stored {
-            Stored::Postgres(r) => r.persist::<A>(&events, snapshot_update).await,
-            Stored::Sqlite { appends, .. } => {
-                let appended = appends
-                    .append(
-                        A::TYPE,
-                        &events,
-                        snapshot_update,
-                        (beside.companion, beside.guards),
-                    )
-                    .await?;
-                let _ = beside.appended.set(appended);
-                match appended {
-                    Appended::At(_) => Ok(()),
-                    // Nothing was written; the event store reads why from `appended`.
-                    Appended::Stale => Err(PersistenceError::OptimisticLockError),
-                }
-            }
-        }
+        Err(PersistenceError::UnknownError(
+            "events are appended by EventStore, not through cqrs-es's commit".into(),
+        ))
     }
 
     async fn stream_events<A: Aggregate>(
@@ -136,14 +111,14 @@ impl PersistedEventRepository for AnyEventRepository {
     ) -> Result<ReplayStream, PersistenceError> {
         match &self.stored {
             Stored::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
-            Stored::Sqlite { reads, .. } => reads.stream_events::<A>(aggregate_id).await,
+            Stored::Sqlite(reads) => reads.stream_events::<A>(aggregate_id).await,
         }
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
         match &self.stored {
             Stored::Postgres(r) => r.stream_all_events::<A>().await,
-            Stored::Sqlite { reads, .. } => reads.stream_all_events::<A>().await,
+            Stored::Sqlite(reads) => reads.stream_all_events::<A>().await,
         }
     }
 }

@@ -30,9 +30,9 @@ pub trait StoreFor<A: Aggregate> {
     fn subject(aggregate: &A) -> Option<uuid::Uuid>;
 }
 
-/// Whether appending `count` events after `sequence` reaches the next snapshot: the rule
-/// cqrs-es applies on SQLite (a snapshot at every multiple of the snapshot size), kept by
-/// our PostgreSQL append so that both stores snapshot alike.
+/// Whether appending `count` events after `sequence` reaches the next snapshot: cqrs-es's
+/// rule (a snapshot at every multiple of the snapshot size), kept by our appends on both
+/// databases, which write the snapshot themselves.
 pub(super) fn snapshot_due<A: Aggregate, S: StoreFor<A>>(sequence: usize, count: usize) -> bool {
     S::SNAPSHOT_EVERY.is_some_and(|every| count >= every - sequence % every)
 }
@@ -77,8 +77,8 @@ mod tests {
     use super::*;
     use crate::event_store::EventStore;
 
-    /// cqrs-es snapshots when an append reaches a multiple of the snapshot size; the
-    /// PostgreSQL append must snapshot at exactly those appends.
+    /// cqrs-es snapshots when an append reaches a multiple of the snapshot size; our
+    /// appends must snapshot at exactly those appends.
     #[test]
     fn a_snapshot_is_due_when_an_append_reaches_a_multiple_of_its_size() {
         for sequence in 0..100 {
