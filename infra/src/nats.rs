@@ -5,6 +5,8 @@
 //! a crash between publish and checkpoint) is dropped by the server's duplicate window,
 //! and consumers that see it anyway skip it by its global position.
 
+use std::sync::Arc;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -71,8 +73,8 @@ impl EventMessage {
             event_type: event.event_type.clone(),
             event_version: event.event_version.clone(),
             recorded_at: event.recorded_at,
-            metadata: event.metadata.clone(),
-            payload: event.payload.clone(),
+            metadata: Value::clone(&event.metadata),
+            payload: Value::clone(&event.payload),
         }
     }
 
@@ -87,8 +89,8 @@ impl EventMessage {
             sequence: self.sequence,
             event_type: self.event_type,
             event_version: self.event_version,
-            payload: self.payload,
-            metadata: self.metadata,
+            payload: Arc::new(self.payload),
+            metadata: Arc::new(self.metadata),
             recorded_at: self.recorded_at,
         })
     }

@@ -231,7 +231,7 @@ async fn organizations_load_the_same_from_snapshots(backend: Backend) {
     for event in store.vault().open_all(events).await.unwrap() {
         cqrs_es::Aggregate::apply(
             &mut replayed,
-            serde_json::from_value(event.payload).unwrap(),
+            serde_json::from_value((*event.payload).clone()).unwrap(),
         );
     }
     assert_eq!(replayed, loaded);
@@ -285,7 +285,7 @@ async fn long_lived_expenses_load_the_same_from_snapshots(backend: Backend) {
     {
         cqrs_es::Aggregate::apply(
             &mut replayed,
-            serde_json::from_value(event.payload).unwrap(),
+            serde_json::from_value((*event.payload).clone()).unwrap(),
         );
     }
     assert_eq!(loaded, replayed);

@@ -69,7 +69,7 @@ impl Projection for ReceiptsProjection {
             };
             // An event the row already includes changes nothing.
             if u64::try_from(event.sequence).unwrap_or_default() > receipt.version {
-                let payload: ReceiptEvent = serde_json::from_value(event.payload.clone())?;
+                let payload: ReceiptEvent = serde::Deserialize::deserialize(&*event.payload)?;
                 receipt.apply(payload);
             }
         }
@@ -100,7 +100,7 @@ impl Projection for ReceiptsProjection {
             });
         }
         for event in events.iter().filter(|e| e.aggregate_type == ORGANIZATION) {
-            let erased = match serde_json::from_value(event.payload.clone())? {
+            let erased = match serde::Deserialize::deserialize(&*event.payload)? {
                 OrganizationEvent::UserErased {
                     user_id, retained, ..
                 } => {

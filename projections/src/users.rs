@@ -170,7 +170,7 @@ impl Projection for UsersProjection {
         for event in events.iter().filter(|e| e.aggregate_type == AGGREGATE_TYPE) {
             let organization_id = event.aggregate_id.as_str();
             let version = event.sequence;
-            let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())?;
+            let payload: OrganizationEvent = serde::Deserialize::deserialize(&*event.payload)?;
             let insert = format!(
                 "INSERT INTO {table} (id, organization_id, name, email, role, active, version, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING"

@@ -118,7 +118,8 @@ impl EmailWorker {
         let owner = organization.member(expense.owner_id);
         let link = format!("{}/v1/expenses/{}", self.public_url, event.aggregate_id);
         let what = describe(&expense);
-        let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
+        let payload: ExpenseEvent =
+            serde_json::from_value(serde_json::Value::clone(&event.payload))?;
         // Decisions go to the owner, while they are still active.
         let to_owner = |subject: String, text: String| -> anyhow::Result<Vec<(Uuid, Mail)>> {
             active(owner)

@@ -420,11 +420,11 @@ async fn pause(shutdown: &mut watch::Receiver<bool>, wait: Duration) -> bool {
 pub fn body(event: &RecordedEvent) -> Value {
     let meta = |key: &str| event.metadata.get(key).cloned().unwrap_or(Value::Null);
     // cqrs-es stores `{"EventType": {fields}}`; receivers want the fields.
-    let payload = match &event.payload {
+    let payload = match &*event.payload {
         Value::Object(map) if map.len() == 1 => map
             .get(&event.event_type)
             .cloned()
-            .unwrap_or_else(|| event.payload.clone()),
+            .unwrap_or_else(|| Value::clone(&event.payload)),
         other => other.clone(),
     };
     json!({

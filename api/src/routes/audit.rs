@@ -350,8 +350,8 @@ pub async fn event_proof(
             sequence: event.sequence,
             event_type: event.event_type,
             event_version: event.event_version,
-            payload: event.payload,
-            metadata: event.metadata,
+            payload: std::sync::Arc::unwrap_or_clone(event.payload),
+            metadata: std::sync::Arc::unwrap_or_clone(event.metadata),
             recorded_at: event
                 .recorded_at
                 .to_rfc3339_opts(SecondsFormat::Micros, true),

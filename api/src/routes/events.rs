@@ -124,7 +124,7 @@ impl EventView {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(event.recorded_at);
         // cqrs-es stores `{"EventType": {fields}}`; clients want the fields.
-        let payload = match event.payload {
+        let payload = match std::sync::Arc::unwrap_or_clone(event.payload) {
             serde_json::Value::Object(mut map)
                 if map.len() == 1 && map.contains_key(&event.event_type) =>
             {

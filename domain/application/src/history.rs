@@ -48,7 +48,8 @@ fn fold(events: &[RecordedEvent]) -> anyhow::Result<Vec<Expense>> {
     let mut expense = Expense::default();
     let mut after = Vec::with_capacity(events.len());
     for event in events {
-        let payload: ExpenseEvent = serde_json::from_value(event.clone().upcast().payload)?;
+        let payload: ExpenseEvent =
+            serde_json::from_value(serde_json::Value::clone(&event.clone().upcast().payload))?;
         expense.apply(payload);
         after.push(expense.clone());
     }

@@ -65,8 +65,9 @@ pub async fn versions(store: &EventStore, organization_id: Uuid) -> UseCaseResul
     let mut policy = Policy::default();
     let mut versions = Vec::with_capacity(events.len());
     for event in events {
-        let event: PolicyEvent = serde_json::from_value(event.payload)
-            .map_err(|e| anyhow::anyhow!("a stored policy event does not read: {e}"))?;
+        let event: PolicyEvent =
+            serde_json::from_value(serde_json::Value::clone(&event.payload))
+                .map_err(|e| anyhow::anyhow!("a stored policy event does not read: {e}"))?;
         cqrs_es::Aggregate::apply(&mut policy, event);
         versions.push(policy.clone());
     }

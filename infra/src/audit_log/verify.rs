@@ -3,6 +3,8 @@
 //! checked against what the notary recorded and every checkpoint it signed; and the
 //! receipt files against the SHA-256 their uploads recorded.
 
+use std::sync::Arc;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
@@ -147,8 +149,8 @@ impl EventLine {
             sequence: event.sequence,
             event_type: event.event_type,
             event_version: event.event_version,
-            payload: event.payload,
-            metadata: event.metadata,
+            payload: Arc::unwrap_or_clone(event.payload),
+            metadata: Arc::unwrap_or_clone(event.metadata),
         }
     }
 

@@ -12,6 +12,8 @@
 //! SQLite has one writer at a time and no deletes: its rowid order is commit order, and
 //! `txid` is always 0 there.
 
+use std::sync::Arc;
+
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
@@ -65,7 +67,8 @@ impl FromStr for GlobalPosition {
     }
 }
 
-/// An event as stored, with where it stands in the global order.
+/// An event as stored, with where it stands in the global order. Its payload and metadata
+/// are shared, not copied, by the copies the process's consumers get of it (see `tail`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
     pub global: GlobalPosition,
@@ -74,8 +77,8 @@ pub struct RecordedEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    pub payload: Arc<Value>,
+    pub metadata: Arc<Value>,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -96,8 +99,8 @@ impl RecordedEvent {
             self.aggregate_type.clone(),
             self.event_type.clone(),
             self.event_version.clone(),
-            self.payload.clone(),
-            self.metadata.clone(),
+            Value::clone(&self.payload),
+            Value::clone(&self.metadata),
         );
         for upcaster in &upcasters {
             if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
@@ -106,7 +109,7 @@ impl RecordedEvent {
         }
         RecordedEvent {
             event_version: serialized.event_version,
-            payload: serialized.payload,
+            payload: Arc::new(serialized.payload),
             ..self
         }
     }
@@ -128,8 +131,8 @@ fn pg_event(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
+        payload: Arc::new(row.try_get("payload")?),
+        metadata: Arc::new(row.try_get("metadata")?),
         recorded_at: row.try_get("recorded_at")?,
     })
 }
@@ -153,8 +156,8 @@ fn sqlite_event(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent, sqlx::Er
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: json("payload")?,
-        metadata: json("metadata")?,
+        payload: Arc::new(json("payload")?),
+        metadata: Arc::new(json("metadata")?),
         recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
             .map_err(|e| sqlx::Error::ColumnDecode {
                 index: "recorded_at".into(),

@@ -259,13 +259,17 @@ impl Vault {
     /// A stored event with its personal fields opened, in the version it was stored in
     /// (what the history and the audit log show).
     pub async fn open(&self, mut event: RecordedEvent) -> anyhow::Result<RecordedEvent> {
-        self.open_payload(
-            &event.aggregate_type,
-            &event.aggregate_id,
-            &event.event_type,
-            &mut event.payload,
-        )
-        .await?;
+        // The payload is shared with the other consumers' copies of the event: it is
+        // copied only where there may be something to open.
+        if personal_fields(&event.event_type).is_some() {
+            self.open_payload(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                &event.event_type,
+                Arc::make_mut(&mut event.payload),
+            )
+            .await?;
+        }
         Ok(event)
     }
 

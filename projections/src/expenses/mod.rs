@@ -121,7 +121,7 @@ struct Draft {
 /// or whose retention ended, reads erased, as the events do once their keys are gone.
 async fn erase(tx: &mut Tx, table: &str, events: &[RecordedEvent]) -> anyhow::Result<()> {
     for event in events.iter().filter(|e| e.aggregate_type == ORGANIZATION) {
-        let (owner, kept, only) = match serde_json::from_value(event.payload.clone())? {
+        let (owner, kept, only) = match serde::Deserialize::deserialize(&*event.payload)? {
             OrganizationEvent::UserErased {
                 user_id, retained, ..
             } => {
@@ -209,7 +209,7 @@ impl Projection for ExpensesProjection {
         let mut decoded = Vec::new();
         for event in events.iter().filter(|e| e.aggregate_type == AGGREGATE_TYPE) {
             let id = Uuid::parse_str(&event.aggregate_id)?;
-            let payload: ExpenseEvent = serde_json::from_value(event.payload.clone())?;
+            let payload: ExpenseEvent = serde::Deserialize::deserialize(&*event.payload)?;
             if seen.insert(id) {
                 touched.push(id);
             }
