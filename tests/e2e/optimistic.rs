@@ -5,12 +5,13 @@
 //! appended by a refused command.
 
 use chrono::Utc;
+use cqrs_es::Aggregate;
 use expensewise_domain::expense::{Assessment, Context, ExpenseChanges, ExpenseCommand};
 use expensewise_domain::organization::OrganizationCommand;
 use expensewise_domain::policy::{ApprovalStep, Approver, Policy, PolicyCommand, Rule};
 use expensewise_domain::{Actor, Expense, Organization, Role};
 use expensewise_infra::event_store::aggregate_version;
-use expensewise_infra::event_store::Scope;
+use expensewise_infra::event_store::{Scope, StoreFor};
 use expensewise_infra::{Database, EventStore};
 use expensewise_tests::{
     consistency, event_metadata, expect_problem, expect_status, on_both_backends, Backend, TestApp,
@@ -35,17 +36,28 @@ impl OtherReplica {
         }
     }
 
-    async fn change_organization(&self, admin: &User, command: OrganizationCommand) {
-        let organization_id = Uuid::parse_str(&admin.organization_id).unwrap();
+    /// Runs `command` on aggregate `id` of `user`'s organization, as `actor`.
+    async fn execute<A>(&self, user: &User, id: &str, command: A::Command, actor: Option<Uuid>)
+    where
+        EventStore: StoreFor<A>,
+        A: Aggregate<Services = ()> + Clone,
+        A::Command: Clone,
+    {
+        let organization_id = Uuid::parse_str(&user.organization_id).unwrap();
         self.store
-            .execute::<Organization>(
+            .execute::<A>(
                 &Scope::none(),
-                &admin.organization_id,
+                id,
                 command,
-                &event_metadata(organization_id, None),
+                &event_metadata(organization_id, actor),
             )
             .await
             .unwrap();
+    }
+
+    async fn change_organization(&self, admin: &User, command: OrganizationCommand) {
+        self.execute::<Organization>(admin, &admin.organization_id, command, None)
+            .await;
     }
 
     async fn deactivate(&self, admin: &User, user: &User) {
@@ -80,29 +92,14 @@ impl OtherReplica {
             approval_chains: Vec::new(),
             mileage_rates: Vec::new(),
         };
-        self.store
-            .execute::<Policy>(
-                &Scope::none(),
-                &admin.organization_id,
-                command,
-                &event_metadata(organization_id, None),
-            )
-            .await
-            .unwrap();
+        self.execute::<Policy>(admin, &admin.organization_id, command, None)
+            .await;
     }
 
     async fn change_expense(&self, owner: &User, id: &str, command: ExpenseCommand) {
-        let organization_id = Uuid::parse_str(&owner.organization_id).unwrap();
         let owner_id = Uuid::parse_str(&owner.user_id).unwrap();
-        self.store
-            .execute::<Expense>(
-                &Scope::none(),
-                id,
-                command,
-                &event_metadata(organization_id, Some(owner_id)),
-            )
-            .await
-            .unwrap();
+        self.execute::<Expense>(owner, id, command, Some(owner_id))
+            .await;
     }
 }
 

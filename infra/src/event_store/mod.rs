@@ -248,13 +248,10 @@ impl EventStore {
         scope: &Scope,
         organization_id: &str,
     ) -> Result<Policy, CommandError<PolicyError>> {
-        if scope.active() {
-            if let Some((policy, version)) = self.policy_cache.get(organization_id) {
-                scope.expect(POLICY_TYPE, organization_id, version as u64);
-                return Ok(policy);
-            }
+        match scope.remembered(&self.policy_cache, POLICY_TYPE, organization_id) {
+            Some(policy) => Ok(policy),
+            None => self.load_policy(organization_id).await,
         }
-        self.load_policy(organization_id).await
     }
 
     /// The organization for a query by `user`, and where the latest event that user
@@ -299,13 +296,10 @@ impl EventStore {
         scope: &Scope,
         id: &str,
     ) -> Result<Organization, CommandError<OrganizationError>> {
-        if scope.active() {
-            if let Some((organization, version)) = self.organization_cache.get(id) {
-                scope.expect(ORGANIZATION_TYPE, id, version as u64);
-                return Ok(organization);
-            }
+        match scope.remembered(&self.organization_cache, ORGANIZATION_TYPE, id) {
+            Some(organization) => Ok(organization),
+            None => self.load_organization(id).await,
         }
-        self.load_organization(id).await
     }
 
     /// Like [`EventStore::execute`] for an aggregate that cannot exist yet (its id was

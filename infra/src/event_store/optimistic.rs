@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::{aggregate_version, EventStore};
+use super::{aggregate_version, AggregateCache, EventStore};
 
 /// A version an append must still find: of an aggregate the request was decided on but
 /// does not append to (its organization, its organization's policy).
@@ -116,8 +116,24 @@ impl Scope {
         self.with(|s| !s.committed && !s.stale).unwrap_or(false)
     }
 
+    /// The aggregate as `cache` remembers it, in an active scope, which its appends then
+    /// expect at that version.
+    pub(super) fn remembered<A: Clone>(
+        &self,
+        cache: &AggregateCache<A>,
+        aggregate_type: &'static str,
+        id: &str,
+    ) -> Option<A> {
+        if !self.active() {
+            return None;
+        }
+        let (aggregate, version) = cache.get(id)?;
+        self.expect(aggregate_type, id, version as u64);
+        Some(aggregate)
+    }
+
     /// The request decided on `aggregate_type` `id` at `version`, as remembered.
-    pub(super) fn expect(&self, aggregate_type: &'static str, id: &str, version: u64) {
+    fn expect(&self, aggregate_type: &'static str, id: &str, version: u64) {
         self.with(|s| {
             s.guards
                 .retain(|g| !(g.aggregate_type == aggregate_type && g.id == id));
