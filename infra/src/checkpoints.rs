@@ -92,7 +92,8 @@ pub async fn store(
 /// over most events without doing anything (a worker, the webhook dispatcher), and move
 /// their checkpoint past them in memory. Stored every so often, a checkpoint costs no
 /// write per batch under load, and a crash has at most that much read again (and passed
-/// over again).
+/// over again). The reader says when it is idle ([`Stored::idle`]) and when it has gone
+/// over a batch ([`Stored::busy`]); this decides when that is worth a write.
 pub struct Stored {
     name: String,
     at: GlobalPosition,
@@ -122,10 +123,24 @@ impl Stored {
         Ok(())
     }
 
-    /// Stores `to` if the last write is at least `every` old. A reader that calls this
-    /// whenever it is idle has its checkpoint stored at once after a quiet spell, and at
-    /// most every `every` while events keep coming.
-    pub async fn advance_within(
+    /// How long a reader that calls [`Stored::idle`] on each idle wait should wait at
+    /// most: its checkpoint is then stored within about twice that after the last event.
+    pub const IDLE: Duration = Duration::from_millis(100);
+    /// How long the stored checkpoint may trail the reader under steady load.
+    const BUSY: Duration = Duration::from_secs(1);
+
+    /// The reader is idle at `to`: stored at once after a quiet spell, at most every
+    /// [`Stored::IDLE`] while events keep coming (the reader is idle between wakes).
+    pub async fn idle(&mut self, db: &Database, to: GlobalPosition) -> anyhow::Result<()> {
+        self.advance_after(db, to, Self::IDLE).await
+    }
+
+    /// The reader went over a batch up to `to`: stored at most every second.
+    pub async fn busy(&mut self, db: &Database, to: GlobalPosition) -> anyhow::Result<()> {
+        self.advance_after(db, to, Self::BUSY).await
+    }
+
+    async fn advance_after(
         &mut self,
         db: &Database,
         to: GlobalPosition,
@@ -149,14 +164,14 @@ impl Stored {
 pub async fn lock(tx: &mut Tx, name: &str) -> anyhow::Result<GlobalPosition> {
     // SQLite's transactions of ours hold its one write lock from BEGIN on; on PostgreSQL
     // the row is locked as it is read.
-    let locking = match tx {
-        Tx::Postgres(_) => " FOR UPDATE",
-        Tx::Sqlite(_) => "",
+    let statement = match tx {
+        Tx::Postgres(_) => {
+            "SELECT txid, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE"
+        }
+        Tx::Sqlite(_) => "SELECT txid, position FROM projection_checkpoints WHERE name = $1",
     };
-    let statement =
-        format!("SELECT txid, position FROM projection_checkpoints WHERE name = $1{locking}");
     let row = on_tx!(tx, |conn| {
-        sqlx::query(&statement)
+        sqlx::query(statement)
             .bind(name)
             .fetch_optional(&mut *conn)
             .await?

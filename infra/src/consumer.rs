@@ -146,10 +146,9 @@ async fn tail_store(
     let checkpoint = checkpoint_name(handler);
     let mut wake = Wake::new(db.clone(), follow.appends.clone());
     // A handled event's checkpoint is stored at once; events the worker ignores move it
-    // in memory, stored when the worker is idle (at most every IDLE_CHECKPOINT while
-    // events keep coming, which is about every wake), at least every CHECKPOINT_EVERY
-    // under load, and at shutdown: after a crash the worker reads at most that much
-    // again and ignores it again, and under load ignoring costs no write per batch.
+    // in memory, stored when `checkpoints::Stored` finds it worth a write, and at
+    // shutdown: after a crash the worker reads at most that much again and ignores it
+    // again, and under load ignoring costs no write per batch.
     let mut stored = checkpoints::Stored::load(db, checkpoint).await?;
     let mut position = stored.at();
     let mut retries = RetryWatch::default();
@@ -157,9 +156,9 @@ async fn tail_store(
         retries.look(db, &follow.vault, handler).await?;
         let events = follow.tail.read_after(position, 100).await?;
         if events.is_empty() {
-            stored.advance_within(db, position, IDLE_CHECKPOINT).await?;
+            stored.idle(db, position).await?;
             tokio::select! {
-                _ = wake.wait(Duration::from_millis(100)) => {}
+                _ = wake.wait(checkpoints::Stored::IDLE) => {}
                 _ = shutdown.changed() => {}
             }
             continue;
@@ -182,19 +181,10 @@ async fn tail_store(
             }
             stored.advance(db, position).await?;
         }
-        stored
-            .advance_within(db, position, CHECKPOINT_EVERY)
-            .await?;
+        stored.busy(db, position).await?;
     }
     stored.advance(db, position).await
 }
-
-/// How long a worker's stored checkpoint may trail the events it ignored, under load.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// How long it may trail them when the worker is idle between wakes: the idle wait
-/// (100 ms) comes round again, so the checkpoint is stored within about 200 ms after
-/// the last command.
-pub const IDLE_CHECKPOINT: Duration = Duration::from_millis(100);
 
 /// Tries `event` up to the delivery limit, waiting longer after each failure. Returns
 /// the last error when it gives up (or shutdown interrupts the waits).

@@ -33,9 +33,7 @@ use expensewise_infra::event_store::{event_at, Follow};
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::wake::Wake;
 use expensewise_infra::webhooks::{self as stored, Attempt, Delivery, NewDelivery, Outcome};
-use expensewise_infra::{
-    checkpoints, consumer, nats, Database, EventStore, GlobalPosition, RecordedEvent,
-};
+use expensewise_infra::{checkpoints, nats, Database, EventStore, GlobalPosition, RecordedEvent};
 use expensewise_projections::checkpoint::{Checkpoints, ConsistencyError};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
@@ -147,11 +145,9 @@ impl WebhookSender {
             }
             let events = follow.tail.read_after(position, BATCH).await?;
             let Some(last) = events.last().map(|e| e.global) else {
-                stored
-                    .advance_within(&db, position, consumer::IDLE_CHECKPOINT)
-                    .await?;
+                stored.idle(&db, position).await?;
                 tokio::select! {
-                    _ = wake.wait(POLL.min(consumer::IDLE_CHECKPOINT)) => {}
+                    _ = wake.wait(POLL.min(checkpoints::Stored::IDLE)) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -162,6 +158,7 @@ impl WebhookSender {
             let deliveries = self.deliveries_of(&events).await?;
             position = last;
             if deliveries.is_empty() {
+                stored.busy(&db, position).await?;
                 continue;
             }
             let now = Utc::now();

@@ -7,8 +7,9 @@
 //! see `optimistic`), writes the events of all that hold with one statement, commits, and
 //! only then answers each command, with where its last event stands in the global order.
 //! Appends arriving while a commit is on disk wait for the next one: under load the
-//! batches grow by themselves, and a lone command is written at once, without a timer. A conflict (the sequence was taken: another command on the
-//! same aggregate got in first) fails only its own command.
+//! batches grow by themselves, and a lone command is written at once, without a timer.
+//! A conflict (the sequence was taken: another command on the same aggregate got in
+//! first) fails only its own command.
 //!
 //! The task is not part of any request: a request dropped mid-way (its client went away)
 //! leaves the batch it joined to be committed and answered as usual.

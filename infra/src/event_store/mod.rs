@@ -580,7 +580,7 @@ impl EventStore {
                         events,
                         snapshot,
                         companion: companion.cloned(),
-                        guards: guards.clone(),
+                        guards,
                     };
                     match pools
                         .appends

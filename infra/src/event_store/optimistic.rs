@@ -91,8 +91,8 @@ impl Scope {
         let state = std::mem::take(&mut *lock(&state));
         if state.committed {
             // The first append held, so the organization, the policy and the aggregate it
-            // was decided on were current, and every other aggregate read from memory was confirmed
-            // just before it; after it nothing is read from memory.
+            // was decided on were current, and every other aggregate read from memory was
+            // confirmed just before it; after it nothing is read from memory.
             return Settle::Confirmed;
         }
         if state.stale {
