@@ -192,9 +192,15 @@ impl Background {
             }));
         }
         if roles.projector {
+            // Projectors apply events read from the store in any case; messages only tell
+            // them how far to go. In a process that runs the relay too (`serve`), they
+            // share its tail of the store, woken by appends here and by notifications of
+            // appends elsewhere, as on the embedded default: fetching, parsing and
+            // acknowledging every message once per read model would be work for nothing.
+            // A projector process of its own follows JetStream's messages.
             let source = match &jetstream {
-                Some(js) => Source::JetStream(Box::new(js.clone())),
-                None => Source::Store,
+                Some(js) if !roles.relay => Source::JetStream(Box::new(js.clone())),
+                _ => Source::Store,
             };
             let projector = Projector::new(app.store.follow(), source);
             for model in read_models() {

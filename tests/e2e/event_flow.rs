@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use expensewise_api::server::Roles;
 use expensewise_infra::{on_database, Database};
 use expensewise_tests::{
-    assert_read_models_equal_a_rebuild, consistency, expect_status, expense_body,
-    register_directly, stored_event_ids, wait_for_stream, Backend, NatsServer, TestApp,
+    assert_read_models_equal_a_rebuild, consistency, expect_status, expense_body, free_port,
+    register_directly, stored_event_ids, wait_for_stream, Backend, NatsServer, Process, TestApp,
     TestDatabase,
 };
 use reqwest::StatusCode;
@@ -21,13 +22,30 @@ async fn read_model_count(db: &Database) -> i64 {
     })
 }
 
+/// The API with every other role, beside a projector process of its own: projectors
+/// beside the relay share its tail of the store, a projector on its own follows
+/// JetStream's messages.
+async fn with_projector_process(nats: &NatsServer) -> (TestApp, Process) {
+    let app = TestApp::builder(Backend::Postgres)
+        .nats(&nats.url)
+        .roles(Roles {
+            projector: false,
+            ..Roles::ALL
+        })
+        .start()
+        .await;
+    let mut env = app.database.environment();
+    env.push(("NATS_URL", nats.url.clone()));
+    env.push(("PORT", free_port().to_string()));
+    let log = app.database.data_dir.join("projector.log");
+    let projector = Process::start(&["projector"], &env, log);
+    (app, projector)
+}
+
 #[tokio::test]
 async fn events_flow_through_jetstream_into_the_read_models_and_onto_the_stream() {
     let nats = NatsServer::start();
-    let app = TestApp::builder(Backend::Postgres)
-        .nats(&nats.url)
-        .start()
-        .await;
+    let (app, _projector) = with_projector_process(&nats).await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let bob = app.add_user(&admin, "bob@acme.test", "approver").await;
     let created = app.create_expense(&admin).await;
@@ -357,10 +375,7 @@ async fn a_backlog_goes_out_in_atomic_batches_and_going_out_again_doubles_nothin
 #[tokio::test]
 async fn a_message_that_is_not_an_event_is_dead_lettered_and_projections_go_on() {
     let nats = NatsServer::start();
-    let app = TestApp::builder(Backend::Postgres)
-        .nats(&nats.url)
-        .start()
-        .await;
+    let (app, _projector) = with_projector_process(&nats).await;
     let admin = app.register("Acme", "ada@acme.test").await;
     let js = expensewise_infra::nats::connect(&nats.url).await.unwrap();
     // The relay may not have made the stream yet.

@@ -42,6 +42,7 @@ mod retention;
 mod rollout;
 mod shredding;
 mod shutdown;
+mod sqlite_log;
 mod sso;
 mod tokens;
 mod tracing;
