@@ -204,7 +204,9 @@ async fn apply(
 ) -> anyhow::Result<GlobalPosition> {
     let last = events.last().map(|e| e.global).unwrap_or_default();
     *applied += events.len() as u64;
-    let events = vault.reveal_all(events).await?;
+    let events = vault
+        .reveal_all(crate::runner::read_by(projection, events))
+        .await?;
     projection.apply(tx, &events).await?;
     Ok(last)
 }

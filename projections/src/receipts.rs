@@ -52,6 +52,10 @@ impl Projection for ReceiptsProjection {
         self.table
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[AGGREGATE_TYPE, ORGANIZATION]
+    }
+
     /// Folds the batch with the domain's own aggregate, then writes each touched
     /// receipt once.
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {

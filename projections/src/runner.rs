@@ -42,6 +42,10 @@ pub trait Projection: Send + Sync {
     /// The table it writes.
     fn table(&self) -> &str;
 
+    /// The aggregates whose events it reads. It is handed only theirs, so that the
+    /// personal fields of the others are not opened (copied and decrypted) for it.
+    fn aggregate_types(&self) -> &'static [&'static str];
+
     /// Applies a batch of events, in order. Events it does not care about are ignored;
     /// events it already applied change nothing.
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()>;
@@ -221,8 +225,9 @@ async fn apply_events(
         return Ok(None);
     };
     let count = events.len() as u64;
-    // Exported traces show each event reaching each projection; the spans close when
-    // the batch is committed (or given up).
+    let events = read_by(projection, events);
+    // Exported traces show each event reaching each projection that reads it; the spans
+    // close when the batch is committed (or given up).
     let _spans: Vec<tracing::Span> = if telemetry::exporting() {
         events
             .iter()
@@ -253,6 +258,18 @@ async fn apply_events(
     } else {
         Err(CheckpointMoved.into())
     }
+}
+
+/// The events of `events` that `projection` reads, in order.
+pub(crate) fn read_by(
+    projection: &dyn Projection,
+    events: Vec<RecordedEvent>,
+) -> Vec<RecordedEvent> {
+    let types = projection.aggregate_types();
+    events
+        .into_iter()
+        .filter(|e| types.contains(&e.aggregate_type.as_str()))
+        .collect()
 }
 
 /// Another instance (or a rebuild's swap) moved the checkpoint since this one read it:

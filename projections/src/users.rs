@@ -163,6 +163,10 @@ impl Projection for UsersProjection {
         self.table
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[AGGREGATE_TYPE]
+    }
+
     /// Membership changes are rare next to expenses, so a statement per event is cheap;
     /// each is guarded by the row's version so a repeated event changes nothing.
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, ScanStatus, Upload};
 use expensewise_domain::{Actor, Currency, Money, Receipt};
+use expensewise_infra::db::Tx;
 use expensewise_infra::event_store::read_after;
 use expensewise_infra::on_both_backends;
 use expensewise_infra::testing::{
-    event_metadata, new_employee, stored_event_ids, Backend, TestDatabase,
+    event_metadata, new_employee, register_directly, stored_event_ids, Backend, TestDatabase,
 };
-use expensewise_infra::{EventStore, GlobalPosition};
+use expensewise_infra::{EventStore, GlobalPosition, RecordedEvent};
 use expensewise_projections::receipts::{self, ReceiptsProjection};
 use expensewise_projections::runner::apply_batch;
 use expensewise_projections::testing::assert_read_models_equal_a_rebuild;
@@ -156,4 +157,65 @@ async fn receipts_follow_uploads_and_scans_and_ignore_repeats(backend: Backend) 
     database.drop_database().await;
 }
 
-on_both_backends!(receipts_follow_uploads_and_scans_and_ignore_repeats);
+on_both_backends!(
+    receipts_follow_uploads_and_scans_and_ignore_repeats,
+    a_projection_is_handed_only_the_aggregates_it_reads
+);
+
+/// A read model of receipts alone that keeps what it is handed.
+#[derive(Default)]
+struct ReceiptsOnly {
+    handed: std::sync::Mutex<Vec<RecordedEvent>>,
+}
+
+#[async_trait::async_trait]
+impl Projection for ReceiptsOnly {
+    fn name(&self) -> &'static str {
+        "receipts-only"
+    }
+
+    fn table(&self) -> &str {
+        "none"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[expensewise_domain::receipt::AGGREGATE_TYPE]
+    }
+
+    async fn apply(&self, _tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        self.handed.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// A projection is handed the events of the aggregates it reads and none of the others'
+/// (whose personal fields are then never opened for it); its checkpoint still moves past
+/// them all.
+async fn a_projection_is_handed_only_the_aggregates_it_reads(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let db = database.connect().await;
+    let store = database.event_store(&db).await;
+    register_directly(&store).await;
+    let actor = new_employee();
+    let first = upload(&store, &actor, "aa").await;
+    register_directly(&store).await;
+    let second = upload(&store, &actor, "bb").await;
+    let stored = stored_event_ids(&db).await;
+
+    let projection = ReceiptsOnly::default();
+    let mut position = GlobalPosition::default();
+    while let Some(next) = apply_batch(&db, store.vault(), &projection, position)
+        .await
+        .unwrap()
+    {
+        position = next;
+    }
+    let all = read_after(&db, GlobalPosition::default(), 1000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), stored.len());
+    assert_eq!(position, all.last().unwrap().global, "past every event");
+    let handed = projection.handed.lock().unwrap();
+    let ids: Vec<String> = handed.iter().map(|e| e.aggregate_id.clone()).collect();
+    assert_eq!(ids, [first.to_string(), second.to_string()]);
+}

@@ -197,6 +197,10 @@ impl Projection for ExpensesProjection {
         &self.table
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &[AGGREGATE_TYPE, ORGANIZATION]
+    }
+
     /// Folds the batch into the rows it touches, in memory, then writes each changed row
     /// once: a rebuild writes a row per expense, not a statement per event.
     async fn apply(&self, tx: &mut Tx, events: &[RecordedEvent]) -> anyhow::Result<()> {
