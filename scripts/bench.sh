@@ -238,6 +238,8 @@ if wanted embedded; then
     "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
     profile embedded "expensewise serve on the embedded default (SQLite), creates at 16 connections" \
         "$BIN/loadgen" create --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN"
+    profile embedded-edits "expensewise serve on the embedded default (SQLite), edits of 1,000-event expenses at 16 connections" \
+        "$BIN/loadgen" long-lived --base "$BASE" --connections 16 --seconds "$SECONDS_PER_RUN" --events 1000
     stop_app
 fi
 

@@ -238,17 +238,23 @@ async fn stored_heads(
     let keys: Vec<_> = keys.into_iter().collect();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+        // One look-up per aggregate, at the end of its range of the primary key. Matching
+        // the pairs with `IN` and grouping had SQLite scan the whole table's index for
+        // each batch: a cost growing with the store, not the batch.
         let sql = format!(
-            "SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events \
-             WHERE (aggregate_type, aggregate_id) IN (VALUES {pairs}) \
-             GROUP BY aggregate_type, aggregate_id"
+            "SELECT k.column1, k.column2, \
+             (SELECT MAX(sequence) FROM events \
+              WHERE aggregate_type = k.column1 AND aggregate_id = k.column2) \
+             FROM (VALUES {pairs}) AS k"
         );
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        let mut query = sqlx::query_as::<_, (String, String, Option<i64>)>(&sql);
         for (aggregate_type, aggregate_id) in chunk {
             query = query.bind(*aggregate_type).bind(*aggregate_id);
         }
         for (aggregate_type, aggregate_id, head) in query.fetch_all(&mut *conn).await? {
-            heads.insert((aggregate_type, aggregate_id), head);
+            if let Some(head) = head {
+                heads.insert((aggregate_type, aggregate_id), head);
+            }
         }
     }
     Ok(heads)
