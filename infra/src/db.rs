@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection as _, PgPool, SqliteConnection, SqlitePool};
+use sqlx::{Connection as _, PgPool, SqlitePool};
 
 use crate::event_store::GroupCommit;
 
@@ -64,7 +64,7 @@ pub struct SqlitePools {
 }
 
 /// How often the pages committed to the write-ahead log are copied into the database
-/// file, from a connection of their own (see [`checkpoint_in_background`]).
+/// file, off the writing connection (see [`checkpoint_in_background`]).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Pages in the write-ahead log past which the writing connection checkpoints itself,
 /// after a commit. That copy is what lets the log start over, since no commit can come
@@ -201,13 +201,12 @@ impl Database {
             let reads = SqlitePoolOptions::new()
                 .max_connections(max_connections.saturating_sub(1).max(1))
                 .test_before_acquire(false)
-                .connect_with(options.clone())
+                .connect_with(options)
                 .await
                 .context("cannot open the SQLite database")?;
             let checkpointing = Arc::new(());
             tokio::spawn(checkpoint_in_background(
-                options,
-                writes.clone(),
+                reads.clone(),
                 Arc::downgrade(&checkpointing),
             ));
             Ok(Database::Sqlite(SqlitePools {
@@ -293,44 +292,24 @@ impl Database {
 }
 
 /// Copies what the write-ahead log holds into the database file every
-/// [`CHECKPOINT_EVERY`], until the pools are closed or gone.
+/// [`CHECKPOINT_EVERY`], from a reading connection, until the pools are closed or gone.
 ///
 /// A passive checkpoint takes no write lock: commands go on appending while it copies
 /// and flushes. The log starts over at the first commit after a copy that caught up with
 /// it; under steady writes one rarely does, and the writing connection's own checkpoint
 /// ([`WRITER_CHECKPOINT_PAGES`]) then finds little left to copy.
-async fn checkpoint_in_background(
-    options: SqliteConnectOptions,
-    writes: SqlitePool,
-    open: Weak<()>,
-) {
-    let mut connection: Option<SqliteConnection> = None;
+async fn checkpoint_in_background(reads: SqlitePool, open: Weak<()>) {
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if open.strong_count() == 0 || writes.is_closed() {
+        if open.strong_count() == 0 || reads.is_closed() {
             break;
         }
-        if connection.is_none() {
-            match SqliteConnection::connect_with(&options).await {
-                Ok(opened) => connection = Some(opened),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open a connection to checkpoint SQLite's log");
-                    continue;
-                }
-            }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&reads)
+            .await
+        {
+            tracing::warn!(error = %e, "checkpointing SQLite's log failed");
         }
-        if let Some(checkpointer) = connection.as_mut() {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut *checkpointer)
-                .await
-            {
-                tracing::warn!(error = %e, "checkpointing SQLite's log failed");
-                connection = None;
-            }
-        }
-    }
-    if let Some(checkpointer) = connection {
-        let _ = checkpointer.close().await;
     }
 }
 
