@@ -144,7 +144,7 @@ async fn tail_store(
 ) -> anyhow::Result<()> {
     let db = follow.database();
     let checkpoint = checkpoint_name(handler);
-    let mut wake = Wake::new(db.clone(), follow.appends.clone());
+    let mut wake = Wake::new(follow);
     // A handled event's checkpoint is stored at once; events the worker ignores move it
     // in memory, stored when `checkpoints::Stored` finds it worth a write, and at
     // shutdown: after a crash the worker reads at most that much again and ignores it

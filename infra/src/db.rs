@@ -78,6 +78,8 @@ const WRITER_CHECKPOINT_PAGES: &str = "4000";
 /// transaction dropped half-way may leave it unflushing.
 pub(crate) const BEGIN_DURABLE: &str = "PRAGMA synchronous = FULL; BEGIN IMMEDIATE";
 const BEGIN_RELAXED: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
+/// PostgreSQL's counterpart, for this transaction only (`SET LOCAL`).
+const BEGIN_DERIVED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
 
 /// Runs the same statement on whichever pool the database has: on SQLite, a reading
 /// connection (use [`on_writer!`] to change anything). The body is compiled once per
@@ -391,10 +393,15 @@ impl Database {
     /// transaction — whose events, committed durably before it, are applied again from
     /// the checkpoint it also loses. Without it every projection batch and checkpoint
     /// paid a flush of its own, on the one connection commands append through.
-    /// PostgreSQL commits it as any other.
+    ///
+    /// On PostgreSQL the same holds with `synchronous_commit` off for the transaction:
+    /// its commit returns before the log is flushed, the next durable commit (or the
+    /// WAL writer, within a fraction of a second) flushes it, and a crash loses only
+    /// such transactions, never one committed after them. Projectors, workers and the
+    /// relay then no longer add a flush to each batch beside the appends'.
     pub async fn begin_derived(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Database::Postgres(_) => self.begin().await,
+            Database::Postgres(pool) => Ok(Tx::Postgres(pool.begin_with(BEGIN_DERIVED).await?)),
             Database::Sqlite(pools) => {
                 let tx = pools.writes.begin_with(BEGIN_RELAXED).await;
                 // Also on failure: the pragma may have run before BEGIN failed.

@@ -563,7 +563,7 @@ pub async fn run_relay(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let db = follow.database().clone();
-    let mut wake = crate::wake::Wake::new(db.clone(), follow.appends.clone());
+    let mut wake = crate::wake::Wake::new(&follow);
     let _leadership = loop {
         if let Some(lead) = db.try_lead(RELAY_LOCK).await? {
             tracing::info!("relay: active");

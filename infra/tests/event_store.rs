@@ -441,6 +441,99 @@ async fn consumers_sharing_a_tail_read_what_the_store_holds(backend: Backend) {
     db.close().await;
 }
 
+/// Appends by another process (here: another event store on the same database, whose
+/// appends this one's consumers are not told of in memory) wake every consumer of this
+/// one promptly — through one LISTEN connection for all of them, not one each. The
+/// consumers poll only every ten minutes here: without the notification they would
+/// miss the ten seconds allowed.
+#[tokio::test]
+async fn appends_elsewhere_wake_every_consumer_through_one_listener() {
+    use expensewise_infra::wake::Wake;
+    use std::time::Duration;
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let this_process = database.event_store(&db).await;
+    let other_process = database.event_store(&db).await;
+    let follow = this_process.follow();
+    let mut consumers: Vec<Wake> = (0..3).map(|_| Wake::new(&follow)).collect();
+    let listening = || async {
+        on_database!(&db, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap()
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while listening().await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nobody listens");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The listener says once, on connecting, that something may have been missed: each
+    // consumer takes that, and is then idle (a wait lasts its whole poll).
+    let poll = Duration::from_millis(50);
+    for wake in consumers.iter_mut() {
+        loop {
+            let started = tokio::time::Instant::now();
+            wake.wait(poll).await;
+            if started.elapsed() >= poll {
+                break;
+            }
+        }
+    }
+
+    let woken = consumers.iter_mut().map(|wake| async {
+        tokio::time::timeout(Duration::from_secs(10), wake.wait(Duration::from_secs(600)))
+            .await
+            .expect("not woken by the append of another process");
+    });
+    let append = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        register(&other_process).await;
+    };
+    futures::future::join(futures::future::join_all(woken), append).await;
+    assert_eq!(
+        listening().await,
+        1,
+        "one listening connection for the process"
+    );
+    db.close().await;
+    database.drop_database().await;
+}
+
+/// Read models and checkpoints are committed on PostgreSQL without waiting for the log's
+/// flush (they are made again from the events if a crash loses them); everything else,
+/// events first, waits for it.
+#[tokio::test]
+async fn only_state_made_from_events_commits_before_its_flush() {
+    use expensewise_infra::db::Tx;
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let db = database.connect().await;
+    let synchronous_commit = |tx: Tx| async move {
+        let Tx::Postgres(mut tx) = tx else {
+            unreachable!("a PostgreSQL test database")
+        };
+        let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        setting
+    };
+    assert_eq!(
+        synchronous_commit(db.begin_derived().await.unwrap()).await,
+        "off"
+    );
+    for _ in 0..3 {
+        assert_eq!(synchronous_commit(db.begin().await.unwrap()).await, "on");
+    }
+    db.close().await;
+    database.drop_database().await;
+}
+
 on_both_backends!(
     consumers_sharing_a_tail_read_what_the_store_holds,
     long_lived_expenses_load_the_same_from_snapshots,

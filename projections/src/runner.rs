@@ -95,7 +95,7 @@ async fn run(
 ) {
     let name = projection.name();
     let db = follow.database();
-    let mut wake = Wake::new(db.clone(), follow.appends.clone());
+    let mut wake = Wake::new(&follow);
     let mut consumer: Option<PullConsumer> = None;
     // The checkpoint as this loop last wrote it; read again only after a failure (another
     // instance may have moved it, which the next batch would notice anyway).

@@ -76,7 +76,7 @@ impl Notary {
             .map_or(0, |c| c.tree_size);
         let mut signed_at = Instant::now();
         self.archive(&db).await;
-        let mut wake = Wake::new(db.clone(), self.follow.appends.clone());
+        let mut wake = Wake::new(&self.follow);
         tracing::info!(leaves = tree.size(), "notary: active");
         while !*shutdown.borrow() {
             let events = self.follow.tail.read_after(position, BATCH).await?;

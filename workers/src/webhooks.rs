@@ -125,7 +125,7 @@ impl WebhookSender {
         // the dispatcher is idle (see `checkpoints::Stored`).
         let mut stored = checkpoints::Stored::load(&db, CHECKPOINT.to_string()).await?;
         let mut position = stored.at();
-        let mut wake = Wake::new(db.clone(), follow.appends.clone());
+        let mut wake = Wake::new(follow);
         // The leader also keeps the delivery log to its retention, every half of it (at
         // most hourly).
         let retention = self.settings.log_retention;

@@ -13,9 +13,11 @@
 //! a consumer can neither skip nor repeat an event through it.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
-use tokio::sync::Mutex;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::{watch, Mutex};
 
 use super::{read_after, GlobalPosition, RecordedEvent};
 use crate::db::Database;
@@ -27,6 +29,9 @@ const REMEMBERED: usize = 4096;
 pub struct Tail {
     db: Database,
     window: Arc<Mutex<Window>>,
+    /// Counts the notifications of appends by other processes (PostgreSQL's NOTIFY),
+    /// heard on one connection for the whole process: see [`Tail::notifications`].
+    notified: Arc<OnceLock<watch::Sender<u64>>>,
 }
 
 /// The events read after `start`, in order, with nothing missing between; at most
@@ -77,7 +82,24 @@ impl Tail {
                 events: VecDeque::new(),
                 capacity: capacity.max(1),
             })),
+            notified: Arc::default(),
         }
+    }
+
+    /// Changes when another process may have appended events. On PostgreSQL one
+    /// connection of the process LISTENs for them, started by the first consumer to ask:
+    /// every committed append signals each listening connection, and a listener per
+    /// consumer made the server wake half a dozen backends per commit, each to hand the
+    /// same empty notification to a process that had usually appended the events itself.
+    pub fn notifications(&self) -> watch::Receiver<u64> {
+        self.notified
+            .get_or_init(|| {
+                if let Database::Postgres(pool) = &self.db {
+                    tokio::spawn(listen(pool.clone(), Arc::downgrade(&self.notified)));
+                }
+                watch::channel(0).0
+            })
+            .subscribe()
     }
 
     pub fn database(&self) -> &Database {
@@ -117,6 +139,73 @@ impl Tail {
             window.extend(&fresh);
         }
         Ok(fresh)
+    }
+}
+
+/// How often the listener checks that its tail is still in use, and how long it waits
+/// before connecting again after losing its connection.
+const LISTENER_PAUSE: Duration = Duration::from_secs(1);
+
+/// Hears the notifications of appends on a connection of its own for as long as the tail
+/// is in use, and counts them in `notified`. While it cannot listen, consumers poll.
+async fn listen(pool: PgPool, notified: Weak<OnceLock<watch::Sender<u64>>>) {
+    // A listener holds its connection for good: one of its own, so that the pool keeps
+    // every connection it was sized with for queries.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    drop(pool);
+    // False once the tail is no longer used.
+    let count = || {
+        notified.upgrade().is_some_and(|cell| {
+            if let Some(sender) = cell.get() {
+                sender.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            true
+        })
+    };
+    let mut warned = false;
+    while notified.strong_count() > 0 {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&own).await?;
+            listener.listen(crate::wake::CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listening.await {
+            Ok(listener) => listener,
+            Err(e) => {
+                if !std::mem::replace(&mut warned, true) {
+                    tracing::warn!(error = %e, "cannot LISTEN for appended events; polling");
+                }
+                tokio::time::sleep(LISTENER_PAUSE).await;
+                continue;
+            }
+        };
+        warned = false;
+        // What was appended while nobody listened is looked for now.
+        if !count() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                heard = listener.try_recv() => match heard {
+                    Ok(Some(_)) => {
+                        if !count() {
+                            return;
+                        }
+                    }
+                    // The connection was lost: what it missed is looked for on reconnecting.
+                    Ok(None) | Err(_) => break,
+                },
+                _ = tokio::time::sleep(LISTENER_PAUSE) => {
+                    if notified.strong_count() == 0 {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
