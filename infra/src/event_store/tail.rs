@@ -188,6 +188,8 @@ async fn listen(pool: PgPool, notified: Weak<OnceLock<watch::Sender<u64>>>) {
         if !count() {
             return;
         }
+        // One timer for the connection's life, not one per notification.
+        let mut check = tokio::time::interval(LISTENER_PAUSE);
         loop {
             tokio::select! {
                 heard = listener.try_recv() => match heard {
@@ -199,7 +201,7 @@ async fn listen(pool: PgPool, notified: Weak<OnceLock<watch::Sender<u64>>>) {
                     // The connection was lost: what it missed is looked for on reconnecting.
                     Ok(None) | Err(_) => break,
                 },
-                _ = tokio::time::sleep(LISTENER_PAUSE) => {
+                _ = check.tick() => {
                     if notified.strong_count() == 0 {
                         return;
                     }
