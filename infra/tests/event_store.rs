@@ -511,6 +511,20 @@ async fn appends_elsewhere_wake_every_consumer_through_one_listener() {
 async fn only_state_made_from_events_commits_before_its_flush() {
     use expensewise_infra::db::Tx;
     let database = TestDatabase::create(Backend::Postgres).await;
+    // The test cluster runs with `synchronous_commit` off for speed (scripts/test.sh):
+    // this database's connections have it on, as a production server does.
+    let setup = database.connect().await;
+    let Database::Postgres(pool) = &setup else {
+        unreachable!("a PostgreSQL test database")
+    };
+    sqlx::query(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', \
+         current_database()); END $$",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    setup.close().await;
     let db = database.connect().await;
     let synchronous_commit = |tx: Tx| async move {
         let Tx::Postgres(mut tx) = tx else {
