@@ -8,8 +8,6 @@ use tokio::sync::watch;
 
 use crate::event_store::Follow;
 
-pub const CHANNEL: &str = "expensewise_events";
-
 pub struct Wake {
     appends: watch::Receiver<u64>,
     elsewhere: watch::Receiver<u64>,

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::{watch, Mutex};
 
 use super::{read_after, GlobalPosition, RecordedEvent};
@@ -95,7 +95,10 @@ impl Tail {
         self.notified
             .get_or_init(|| {
                 if let Database::Postgres(pool) = &self.db {
-                    tokio::spawn(listen(pool.clone(), Arc::downgrade(&self.notified)));
+                    tokio::spawn(listen(
+                        (*pool.connect_options()).clone(),
+                        Arc::downgrade(&self.notified),
+                    ));
                 }
                 watch::channel(0).0
             })
@@ -142,21 +145,23 @@ impl Tail {
     }
 }
 
+/// What the append trigger notifies (schema/postgres/0005_notify_appends.sql).
+const CHANNEL: &str = "expensewise_events";
+
 /// How often the listener checks that its tail is still in use, and how long it waits
 /// before connecting again after losing its connection.
 const LISTENER_PAUSE: Duration = Duration::from_secs(1);
 
 /// Hears the notifications of appends on a connection of its own for as long as the tail
 /// is in use, and counts them in `notified`. While it cannot listen, consumers poll.
-async fn listen(pool: PgPool, notified: Weak<OnceLock<watch::Sender<u64>>>) {
+async fn listen(options: PgConnectOptions, notified: Weak<OnceLock<watch::Sender<u64>>>) {
     // A listener holds its connection for good: one of its own, so that the pool keeps
     // every connection it was sized with for queries.
     let own = PgPoolOptions::new()
         .max_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
-        .connect_lazy_with((*pool.connect_options()).clone());
-    drop(pool);
+        .connect_lazy_with(options);
     // False once the tail is no longer used.
     let count = || {
         notified.upgrade().is_some_and(|cell| {
@@ -170,7 +175,7 @@ async fn listen(pool: PgPool, notified: Weak<OnceLock<watch::Sender<u64>>>) {
     while notified.strong_count() > 0 {
         let listening = async {
             let mut listener = PgListener::connect_with(&own).await?;
-            listener.listen(crate::wake::CHANNEL).await?;
+            listener.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let mut listener = match listening.await {

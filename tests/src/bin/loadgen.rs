@@ -296,9 +296,8 @@ impl Deliveries {
 
 /// When every reader of the events has reached the newest one: the projections and the
 /// relay (their checkpoints in the database), and every consumer of the JetStream stream
-/// (nothing pending, nothing unacknowledged) when `nats_url` is given. Gives up after 30 s.
-/// Waits until every reader has reached the newest event: returns when, and which reader
-/// was the last to get there.
+/// (nothing pending, nothing unacknowledged) when `nats_url` is given: returns when, and
+/// which readers were the last behind. Gives up after 30 s.
 async fn every_consumer_caught_up(
     db: &Database,
     nats_url: &str,
