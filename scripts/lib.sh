@@ -120,7 +120,8 @@ install_ocr() {
         [ -f "$fonts/$font" ] || missing=yes
     done
     if ! command -v tesseract >/dev/null || [ ! -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] \
-        || [ -n "$missing" ] || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
+        || [ -n "$missing" ] || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null \
+        || ! command -v pdfimages >/dev/null; then
         log "Installing tesseract-ocr, poppler-utils and fonts (Debian packages)"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

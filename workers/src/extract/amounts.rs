@@ -26,7 +26,7 @@ pub fn clean(line: &str) -> String {
     let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | ',');
     for i in 0..chars.len() {
         let digit = match chars[i] {
-            'O' | 'o' | 'D' => '0',
+            'O' | 'o' | 'D' | '@' | '®' | '©' => '0',
             'l' | 'I' | '|' => '1',
             'S' => '5',
             'B' => '8',
@@ -35,10 +35,12 @@ pub fn clean(line: &str) -> String {
         let before = i.checked_sub(1).map(|j| chars[j]);
         let after = chars.get(i + 1).copied();
         let inside = before.is_some_and(numeric) && after.is_some_and(numeric);
-        // "10.5O": the last decimal digit, after digits and a separator.
+        // "10.5O", "10. 5O": the last decimal digit, after digits and a separator.
+        let separator_before = |j: usize| matches!(chars.get(j), Some('.' | ','));
         let last_decimal = before.is_some_and(|c| c.is_ascii_digit())
             && i >= 2
-            && matches!(chars[i - 2], '.' | ',')
+            && (separator_before(i - 2)
+                || (chars[i - 2] == ' ' && i >= 3 && separator_before(i - 3)))
             && after.is_none_or(|c| !c.is_alphanumeric());
         let has_digit_near = chars[i.saturating_sub(2)..(i + 3).min(chars.len())]
             .iter()
@@ -57,31 +59,62 @@ pub fn clean(line: &str) -> String {
         joined.push(chars[i]);
         i += 1;
     }
-    joined.into_iter().collect()
+    let joined: String = joined.into_iter().collect();
+    lost_point(&joined).unwrap_or(joined)
 }
 
-/// Whether the space at `i` sits between a digit and a separator, or a separator and
-/// two or three digits that end the number: "8 ,040", "12 .50", "12. 50" (but not the
-/// list "3, 12.50").
+/// Whether the space at `i` sits next to a separator that has a digit before it and two
+/// or three digits after it that end the number, with at most one more space on its
+/// other side: "8 ,040", "12 .50", "12. 50", "646 , 37" (but not the list "3, 12.50").
 fn spaced_separator(chars: &[char], i: usize) -> bool {
-    let separator = |c: char| matches!(c, '.' | ',');
-    let (separator_at, digits_from) = match (i.checked_sub(1).map(|j| chars[j]), chars.get(i + 1)) {
-        (Some(d), Some(&s)) if d.is_ascii_digit() && separator(s) => (i + 1, i + 2),
-        (Some(s), Some(d)) if separator(s) && d.is_ascii_digit() => (i - 1, i + 1),
-        _ => return false,
+    let at = |j: usize| chars.get(j).copied();
+    let separator = |c: Option<char>| c.is_some_and(|c| matches!(c, '.' | ','));
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    let separator_at = if separator(at(i + 1)) {
+        i + 1
+    } else if i > 0 && separator(at(i - 1)) {
+        i - 1
+    } else {
+        return false;
     };
-    let digit_before = separator_at
-        .checked_sub(if separator_at == i + 1 { 2 } else { 1 })
-        .and_then(|j| chars.get(j))
-        .is_some_and(char::is_ascii_digit);
+    let before = separator_at.checked_sub(1).and_then(|j| match at(j) {
+        Some(' ') => j.checked_sub(1),
+        _ => Some(j),
+    });
+    let mut digits_from = separator_at + 1;
+    if at(digits_from) == Some(' ') {
+        digits_from += 1;
+    }
     let digits = chars[digits_from.min(chars.len())..]
         .iter()
         .take_while(|c| c.is_ascii_digit())
         .count();
-    let rest = &chars[(digits_from + digits).min(chars.len())..];
-    let continues = rest.first().is_some_and(|&c| separator(c))
-        && rest.get(1).is_some_and(char::is_ascii_digit);
-    digit_before && (2..=3).contains(&digits) && !continues
+    let rest = digits_from + digits;
+    let continues = separator(at(rest)) && digit(at(rest + 1));
+    before.is_some_and(|j| digit(at(j))) && (2..=3).contains(&digits) && !continues
+}
+
+/// "226 44" at the end of a line is 226.44 whose point OCR lost (faint on thermal paper,
+/// or under a dot leader): an amount never ends a line in two digits of its own, a price
+/// does in cents. Not when the number before already has its decimals ("12.50 44"), nor
+/// after a wide gap (two spaces: another column).
+fn lost_point(line: &str) -> Option<String> {
+    let trimmed = line.trim_end();
+    let (head, cents) = trimmed.rsplit_once(' ')?;
+    if cents.len() != 2 || !cents.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let before = head.rsplit(' ').next()?;
+    let number = before.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let whole = !number.is_empty()
+        && number.ends_with(|c: char| c.is_ascii_digit())
+        && number
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '\'' | '’'));
+    let grouped_only = number
+        .rfind(['.', ',', '\'', '’'])
+        .is_none_or(|i| number.len() - i - 1 == 3);
+    (whole && grouped_only).then(|| format!("{head}.{cents}"))
 }
 
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
@@ -200,6 +233,17 @@ mod tests {
         assert_eq!(values("Total 12 .50"), ["12.50"]);
         assert_eq!(values("Total 1O.5O"), ["10.50"]);
         assert_eq!(values("Total 4l,00"), ["41,00".replace(',', ".")]);
+        assert_eq!(values("Gesamt  €646 , 37"), ["646.37"]);
+        assert_eq!(values("Net amount  8546. 5@"), ["8546.50"]);
+        assert_eq!(values("Nettobetrag  646 ,37"), ["646.37"]);
+        // The point lost at the end of a line.
+        assert_eq!(values("Subtotal  ee ey 14357 12"), ["14357.12"]);
+        assert_eq!(values("Net amount  6,903 50"), ["6903.50"]);
+        assert_eq!(values("Member discount -717 86"), ["-717.86"]);
+        assert_eq!(values("Total  12.50 44"), ["12.50", "44"]);
+        assert_eq!(values("Total  1 200"), ["1200"]);
+        assert_eq!(values("Totaal  73447 0"), ["73447", "0"]);
+        assert_eq!(values("Amount  44.00  12"), ["44.00", "12"]);
     }
 
     #[test]

@@ -100,7 +100,8 @@ impl Ledger {
 }
 
 /// Whether `read` looks like `proven` misread by OCR: the same number of digits, at most
-/// two of them different.
+/// two of them different — or its leading digits lost in the noise of a dot leader
+/// ("999.98" for 10,999.98), at least four kept.
 pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     let digits = |d: Decimal| -> Vec<u8> {
         let mut d = d.abs();
@@ -108,7 +109,9 @@ pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
         d.to_string().bytes().filter(u8::is_ascii_digit).collect()
     };
     let (a, b) = (digits(read), digits(proven));
-    a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2
+    let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
+    let cut_short = a.len() >= 4 && a.len() < b.len() && b.ends_with(&a);
+    damaged || cut_short
 }
 
 #[cfg(test)]
@@ -132,6 +135,8 @@ mod tests {
         assert_eq!(ledger.proven(), Some(d("199.10")));
         assert!(misread_of(d("199.18"), d("199.10")));
         assert!(!misread_of(d("19.10"), d("199.10")));
+        assert!(misread_of(d("999.98"), d("10999.98")));
+        assert!(!misread_of(d("9.98"), d("10999.98")));
     }
 
     #[test]

@@ -105,6 +105,131 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("portugal", "EUR"),
 ];
 
+/// Cities receipts print in their address (folded), and their country's currency, for
+/// receipts that name no country: capitals and the largest cities, in the local and the
+/// English spelling. Names that are also common elsewhere (Perth, Wellington, Bergen)
+/// are left out.
+const CITIES: &[(&str, &str)] = &[
+    ("new york", "USD"),
+    ("los angeles", "USD"),
+    ("chicago", "USD"),
+    ("houston", "USD"),
+    ("san francisco", "USD"),
+    ("boston", "USD"),
+    ("seattle", "USD"),
+    ("toronto", "CAD"),
+    ("montreal", "CAD"),
+    ("vancouver", "CAD"),
+    ("ottawa", "CAD"),
+    ("calgary", "CAD"),
+    ("sydney", "AUD"),
+    ("melbourne", "AUD"),
+    ("brisbane", "AUD"),
+    ("adelaide", "AUD"),
+    ("canberra", "AUD"),
+    ("auckland", "NZD"),
+    ("christchurch", "NZD"),
+    ("kowloon", "HKD"),
+    ("ciudad de mexico", "MXN"),
+    ("guadalajara", "MXN"),
+    ("monterrey", "MXN"),
+    ("cancun", "MXN"),
+    ("tokyo", "JPY"),
+    ("osaka", "JPY"),
+    ("kyoto", "JPY"),
+    ("yokohama", "JPY"),
+    ("nagoya", "JPY"),
+    ("sapporo", "JPY"),
+    ("beijing", "CNY"),
+    ("shanghai", "CNY"),
+    ("shenzhen", "CNY"),
+    ("guangzhou", "CNY"),
+    ("sao paulo", "BRL"),
+    ("rio de janeiro", "BRL"),
+    ("brasilia", "BRL"),
+    ("stockholm", "SEK"),
+    ("goteborg", "SEK"),
+    ("gothenburg", "SEK"),
+    ("malmo", "SEK"),
+    ("oslo", "NOK"),
+    ("trondheim", "NOK"),
+    ("kobenhavn", "DKK"),
+    ("copenhagen", "DKK"),
+    ("aarhus", "DKK"),
+    ("odense", "DKK"),
+    ("reykjavik", "ISK"),
+    ("warszawa", "PLN"),
+    ("warsaw", "PLN"),
+    ("krakow", "PLN"),
+    ("gdansk", "PLN"),
+    ("wroclaw", "PLN"),
+    ("poznan", "PLN"),
+    ("praha", "CZK"),
+    ("prague", "CZK"),
+    ("brno", "CZK"),
+    ("budapest", "HUF"),
+    ("mumbai", "INR"),
+    ("delhi", "INR"),
+    ("new delhi", "INR"),
+    ("bengaluru", "INR"),
+    ("bangalore", "INR"),
+    ("chennai", "INR"),
+    ("kolkata", "INR"),
+    ("hyderabad", "INR"),
+    ("seoul", "KRW"),
+    ("busan", "KRW"),
+    ("zurich", "CHF"),
+    ("geneve", "CHF"),
+    ("geneva", "CHF"),
+    ("basel", "CHF"),
+    ("bern", "CHF"),
+    ("lausanne", "CHF"),
+    ("luzern", "CHF"),
+    ("london", "GBP"),
+    ("manchester", "GBP"),
+    ("birmingham", "GBP"),
+    ("edinburgh", "GBP"),
+    ("glasgow", "GBP"),
+    ("liverpool", "GBP"),
+    ("bristol", "GBP"),
+    ("leeds", "GBP"),
+    ("paris", "EUR"),
+    ("lyon", "EUR"),
+    ("marseille", "EUR"),
+    ("berlin", "EUR"),
+    ("hamburg", "EUR"),
+    ("munchen", "EUR"),
+    ("munich", "EUR"),
+    ("koln", "EUR"),
+    ("frankfurt am main", "EUR"),
+    ("wien", "EUR"),
+    ("vienna", "EUR"),
+    ("madrid", "EUR"),
+    ("barcelona", "EUR"),
+    ("sevilla", "EUR"),
+    ("valencia", "EUR"),
+    ("roma", "EUR"),
+    ("rome", "EUR"),
+    ("milano", "EUR"),
+    ("milan", "EUR"),
+    ("napoli", "EUR"),
+    ("torino", "EUR"),
+    ("firenze", "EUR"),
+    ("amsterdam", "EUR"),
+    ("rotterdam", "EUR"),
+    ("den haag", "EUR"),
+    ("utrecht", "EUR"),
+    ("bruxelles", "EUR"),
+    ("brussel", "EUR"),
+    ("antwerpen", "EUR"),
+    ("dublin", "EUR"),
+    ("lisboa", "EUR"),
+    ("porto", "EUR"),
+];
+
+/// Lines from the top in which an address's city is looked for.
+const ADDRESS_LINES: usize = 8;
+
 /// A currency mark on a line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark {
@@ -183,12 +308,37 @@ fn contains_symbol(line: &str, symbol: &str) -> bool {
     })
 }
 
-/// The currency of the merchant's country, where the receipt names one.
+/// The currency of the merchant's country, where the receipt names one — or, failing
+/// that, names a city of one in its address.
 pub fn country_currency(folded_text: &str) -> Option<&'static str> {
-    folded_text.lines().find_map(|line| {
+    let country = folded_text.lines().find_map(|line| {
         COUNTRIES
             .iter()
             .find(|(name, _)| says(line, name))
+            .map(|(_, code)| *code)
+    });
+    country.or_else(|| {
+        folded_text
+            .lines()
+            .take(ADDRESS_LINES)
+            .find_map(city_currency)
+    })
+}
+
+/// A city standing as a part of an address line on its own, postcode aside ("75001
+/// Paris", "London W1 2AB", "Seoul"): in a name ("Bar Roma") it says nothing of where.
+fn city_currency(line: &str) -> Option<&'static str> {
+    line.split(',').find_map(|part| {
+        let words: Vec<&str> = part
+            .split_whitespace()
+            .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+            .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let name = words.join(" ");
+        CITIES
+            .iter()
+            .find(|(city, _)| *city == name)
             .map(|(_, code)| *code)
     })
 }
@@ -233,5 +383,21 @@ mod tests {
         assert_eq!(country_currency("zurich, schweiz"), Some("CHF"));
         assert_eq!(country_currency("leeds, uk"), Some("GBP"));
         assert_eq!(country_currency("shop\n12 main st"), None);
+        assert_eq!(
+            country_currency("grill\n113 calle mayor\nseoul"),
+            Some("KRW")
+        );
+        assert_eq!(country_currency("cafe\n75001 paris"), Some("EUR"));
+        assert_eq!(country_currency("pub\nlondon w1 2ab"), Some("GBP"));
+        assert_eq!(
+            country_currency("bar roma\n150 rue de la paix\nmumbai"),
+            Some("INR")
+        );
+        assert_eq!(country_currency("bar roma\n12 main st"), None);
+        // The country outranks a city of the same name elsewhere.
+        assert_eq!(
+            country_currency("shop\nlondon, ontario, canada"),
+            Some("CAD")
+        );
     }
 }

@@ -60,9 +60,21 @@ struct Line<'a> {
     marks: Vec<Mark>,
 }
 
-/// A line's amount: the rightmost, where tills print it.
+/// A line's amount: the rightmost, where tills print it — unless that is a lone digit
+/// right after an amount, which is a currency sign OCR read as one ("160,620 8" for
+/// "160,620 ₩").
 fn line_amount(line: &Line) -> Option<Decimal> {
-    line.amounts.last().map(|a| a.value)
+    match line.amounts.as_slice() {
+        [.., before, last]
+            if last.end - last.start == 1
+                && last.start == before.end + 1
+                && before.value.abs() >= Decimal::TEN =>
+        {
+            Some(before.value)
+        }
+        [.., last] => Some(last.value),
+        [] => None,
+    }
 }
 
 /// The currency of the receipt and how sure: the total line's own mark first, then the
@@ -100,9 +112,16 @@ fn find_currency(
     let parsed = |(code, confidence): (&str, f32)| {
         Currency::parse(code).map_or((default, 0.5), |c| (c, confidence))
     };
+    // A mark of another currency than the merchant's country's is either a tourist's
+    // conversion or OCR's misreading of a symbol it does not know (₹ read as €): a
+    // person decides.
+    let against_country = |code: &str, confidence: f32| match country {
+        Some(c) if c != code => confidence.min(0.6),
+        _ => confidence,
+    };
     if let Some(line) = total_line {
         if let Some(code) = one(&line.marks) {
-            return parsed((code, 0.95));
+            return parsed((code, against_country(code, 0.95)));
         }
     }
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -113,7 +132,7 @@ fn find_currency(
     }
     if let Some((code, _)) = counts.iter().max_by_key(|(_, n)| **n) {
         let confidence = if counts.len() == 1 { 0.9 } else { 0.6 };
-        return parsed((code, confidence));
+        return parsed((code, against_country(code, confidence)));
     }
     // A code OCR damaged beside the total is surer than a guess, not than a mark.
     if let Some(code) = total_line.and_then(|l| misread_code(l.original)) {
@@ -134,39 +153,119 @@ fn find_currency(
     }
 }
 
-/// The merchant: the first line near the top that reads like a name.
+/// The merchant: the line that reads like a name nearest above the address, where the
+/// top of the receipt prints one; otherwise the first such line. A photo's table, hand
+/// or shadow above the paper reads as a few stray words, which the address skips.
 fn find_merchant(lines: &[Line]) -> Option<String> {
-    lines.iter().take(6).find_map(|line| {
-        let text = line.original;
-        let letters = text.chars().filter(|c| c.is_alphabetic()).count();
-        let digits = text.chars().filter(|c| c.is_ascii_digit()).count();
-        // Decoration ("*** Joe's Diner ***") is not noise.
-        let visible = text
-            .chars()
-            .filter(|c| !c.is_whitespace() && !"*-=~#_.'&".contains(*c))
-            .count();
-        let longest_word = text
-            .split(|c: char| !c.is_alphabetic())
-            .map(|w| w.chars().count())
-            .max()
-            .unwrap_or(0);
-        let not_a_name = NOT_MERCHANT.iter().any(|w| says(&line.folded, w));
-        // Photos add specks and shadows that OCR reads as a few stray marks.
-        let usable = letters >= 3
-            && longest_word >= 3
-            && letters * 10 >= visible * 7
-            && digits * 2 < letters
-            && !not_a_name
-            && !matches!(line.label, Some(Label::Total(_)))
-            && line.amounts.is_empty()
-            && find_date(text, Order::Unknown).is_none();
-        usable.then(|| {
-            text.trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
-                .split_whitespace()
-                .map(repair_capitals)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+    let top = &lines[..lines.len().min(8)];
+    let address = top.iter().position(|l| address_line(&l.folded));
+    let above_address = address.and_then(|a| top[..a].iter().rev().find_map(merchant_name));
+    above_address.or_else(|| lines.iter().take(6).find_map(merchant_name))
+}
+
+/// Words of a street, whole or ending a German or Dutch compound ("Hauptstraße").
+const STREET_WORDS: &[&str] = &[
+    "street",
+    "st",
+    "road",
+    "rd",
+    "avenue",
+    "ave",
+    "blvd",
+    "lane",
+    "calle",
+    "avenida",
+    "rue",
+    "boulevard",
+    "via",
+    "viale",
+    "piazza",
+    "corso",
+    "plaza",
+    "paseo",
+    "straat",
+    "laan",
+    "plein",
+    "weg",
+    "gracht",
+    "platz",
+    "allee",
+    "gasse",
+    "chaussee",
+];
+const STREET_ENDINGS: &[&str] = &[
+    "strasse", "straße", "str.", "straat", "weg", "gasse", "platz",
+];
+
+/// An address's street line: a house number before a word ("113 Calle Mayor"), or a
+/// street's word with a number ("Hauptstraße 12", "Via Roma, 4") — not a name that holds
+/// one ("St James Café").
+fn address_line(folded: &str) -> bool {
+    let numbered = {
+        let mut words = folded.split_whitespace();
+        let number = words.next().unwrap_or("");
+        let digits = number.chars().take_while(char::is_ascii_digit).count();
+        (1..=5).contains(&digits)
+            && number
+                .chars()
+                .skip(digits)
+                .all(|c| c.is_alphabetic() || c == ',')
+            && number.chars().skip(digits).count() <= 1
+            && words
+                .next()
+                .is_some_and(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2)
+    };
+    let street = folded
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.'))
+        .any(|w| {
+            STREET_WORDS.contains(&w.trim_end_matches('.'))
+                || STREET_ENDINGS
+                    .iter()
+                    .any(|e| w.len() > e.len() && w.ends_with(e))
+        });
+    numbered || (street && folded.chars().any(|c| c.is_ascii_digit()))
+}
+
+/// The line as a merchant's name, if it reads like one.
+fn merchant_name(line: &Line) -> Option<String> {
+    let text = line.original;
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    let digits = text.chars().filter(|c| c.is_ascii_digit()).count();
+    // Decoration ("*** Joe's Diner ***") is not noise.
+    let visible = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && !"*-=~#_.'&".contains(*c))
+        .count();
+    let longest_word = text
+        .split(|c: char| !c.is_alphabetic())
+        .map(|w| w.chars().count())
+        .max()
+        .unwrap_or(0);
+    let not_a_name = NOT_MERCHANT.iter().any(|w| says(&line.folded, w));
+    // Photos add specks and shadows that OCR reads as a few stray marks.
+    let usable = letters >= 3
+        && longest_word >= 3
+        && letters * 10 >= visible * 7
+        && digits * 2 < letters
+        && !not_a_name
+        && !matches!(line.label, Some(Label::Total(_)))
+        && line.amounts.is_empty()
+        && !address_line(&line.folded)
+        && find_date(text, Order::Unknown).is_none();
+    usable.then(|| {
+        let mut words: Vec<String> = text
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
+            .split_whitespace()
+            .map(repair_capitals)
+            .collect();
+        // A speck before the name reads as a lone small letter ("j Farmacia San Juan").
+        let speck = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_lowercase);
+        let capital = |w: &String| w.chars().next().is_some_and(char::is_uppercase);
+        if words.len() > 1 && speck(&words[0]) && capital(&words[1]) {
+            words.remove(0);
+        }
+        words.join(" ")
     })
 }
 

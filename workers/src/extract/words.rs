@@ -180,17 +180,79 @@ pub fn label(folded: &str) -> Option<Label> {
     if let Some((_, kind)) = OTHERS.iter().find(|(phrase, _)| says(folded, phrase)) {
         return Some(*kind);
     }
-    TOTAL
-        .iter()
-        .find(|(phrase, _)| says(folded, phrase))
-        .map(|(_, rank)| Label::Total(*rank))
+    let (_, rank) = TOTAL.iter().find(|(phrase, _)| says(folded, phrase))?;
+    // "Qty Item Price Amount": the head of a table's columns, whose weak word for the
+    // amount column is no total (and the first item's price under it none either).
+    let column_heads = *rank >= 2 && COLUMN_HEADS.iter().any(|w| says(folded, w));
+    (!column_heads).then_some(Label::Total(*rank))
 }
+
+/// Words that head an item table's columns besides the amount's.
+const COLUMN_HEADS: &[&str] = &[
+    "qty",
+    "item",
+    "items",
+    "price",
+    "unit",
+    "description",
+    "menge",
+    "artikel",
+    "preis",
+    "bezeichnung",
+    "qte",
+    "article",
+    "prix",
+    "designation",
+    "cant",
+    "articulo",
+    "precio",
+    "descripcion",
+    "qta",
+    "articolo",
+    "prezzo",
+    "descrizione",
+    "aantal",
+    "prijs",
+    "omschrijving",
+];
 
 /// Words of a header line that make it neither a merchant's name nor an item.
 pub const NOT_MERCHANT: &[&str] = &[
-    "receipt", "invoice", "rechnung", "facture", "factura", "fattura", "factuur", "quittung",
-    "beleg", "ticket", "tel", "phone", "fax", "www", "http", "vat no", "tax id", "welcome",
-    "order", "date", "datum", "fecha", "data", "kasse", "till", "caisse", "caja", "cassa",
+    "receipt",
+    "invoice",
+    "rechnung",
+    "facture",
+    "factura",
+    "fattura",
+    "factuur",
+    "quittung",
+    "beleg",
+    "ticket",
+    "tel",
+    "phone",
+    "fax",
+    "www",
+    "http",
+    "vat no",
+    "tax id",
+    "welcome",
+    "order",
+    "date",
+    "datum",
+    "fecha",
+    "data",
+    "kasse",
+    "till",
+    "caisse",
+    "caja",
+    "cassa",
+    "store",
+    "branch",
+    "filiale",
+    "filiaal",
+    "magasin",
+    "sucursal",
+    "succursale",
 ];
 
 #[cfg(test)]
@@ -215,5 +277,9 @@ mod tests {
         assert_eq!(l("VISA ****1234"), Some(Label::Card));
         assert_eq!(l("Barcode 12345"), None);
         assert_eq!(l("Multiple items"), None);
+        assert_eq!(l("Qty Item  Price  Amount"), None);
+        assert_eq!(l("Menge Artikel Preis Betrag"), None);
+        assert_eq!(l("AMOUNT  kr. 276.22"), Some(Label::Total(3)));
+        assert_eq!(l("Total price 12.00"), Some(Label::Total(1)));
     }
 }

@@ -15,10 +15,10 @@ use crate::prepare::prepare;
 /// claim gigabytes of pixels.
 pub const MAX_PIXELS: u64 = 40_000_000;
 
-/// The longest side of a rasterised PDF page, in pixels: 10 pt print on an A4 page
-/// comes out about 20 px high, which the engine reads well, and the size is bounded
-/// whatever page size the PDF claims. (2,400 read no better on the corpus's development
-/// part and took 45 % longer.)
+/// The longest side of a rasterised PDF page that holds no scan (`pdf` renders scans at
+/// their own resolution), in pixels: 10 pt print on an A4 page comes out about 20 px
+/// high, which the engine reads well, and the size is bounded whatever page size the PDF
+/// claims. (2,400 read no better on the corpus's development part and took 45 % longer.)
 const PDF_PAGE_PIXELS: u32 = 1700;
 
 /// Why a receipt could not be read, in words for the person who uploaded it.
