@@ -76,11 +76,16 @@ impl Ledger {
     }
 
     /// The value most independent proofs agree on — at least two, and more than on
-    /// any other value (items and subtotal agree on every sum they share, so a tie is
-    /// no proof of either).
+    /// any other value.
     pub fn proven(&self) -> Option<Decimal> {
         let mut kinds: Vec<(Decimal, Vec<Proof>)> = Vec::new();
         for (value, how) in self.proofs() {
+            // The items add up to the subtotal: together they are one way to the
+            // total, not two (a tax line whose amount OCR lost leaves both short).
+            let how = match how {
+                Proof::FromItems => Proof::FromSubtotal,
+                other => other,
+            };
             match kinds.iter_mut().find(|(v, _)| *v == value) {
                 Some((_, hows)) if !hows.contains(&how) => hows.push(how),
                 Some(_) => {}
@@ -148,6 +153,21 @@ mod tests {
         };
         let ways: Vec<_> = ledger.proofs().into_iter().map(|(v, _)| v).collect();
         assert_eq!(ways, [d("14.00"), d("15.82")]);
+    }
+
+    #[test]
+    fn items_and_their_subtotal_are_one_way_not_two() {
+        let ledger = Ledger {
+            subtotal: Some(d("150.84")),
+            items: vec![d("100.00"), d("50.84")],
+            ..Ledger::default()
+        };
+        assert_eq!(ledger.proven(), None);
+        let ledger = Ledger {
+            card: vec![d("150.84")],
+            ..ledger
+        };
+        assert_eq!(ledger.proven(), Some(d("150.84")));
     }
 
     #[test]

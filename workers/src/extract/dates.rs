@@ -64,14 +64,20 @@ fn month_number(name: &str) -> Option<u32> {
     // The name is one of the month's words, or a prefix of its full forms ("Sept",
     // "Febr"); "Mars" in a street name is still March, which is why a date needs a day
     // and a year beside it.
-    MONTHS
-        .iter()
-        .position(|forms| {
-            forms
-                .iter()
-                .any(|form| *form == name || (form.len() > 3 && form.starts_with(name)))
-        })
-        .map(|i| i as u32 + 1)
+    if let Some(i) = MONTHS.iter().position(|forms| forms.contains(&name)) {
+        return Some(i as u32 + 1);
+    }
+    // A prefix of two months' names ("jui." for juin or juillet, an OCR that lost the
+    // "l") names neither.
+    let mut months = MONTHS.iter().enumerate().filter(|(_, forms)| {
+        forms
+            .iter()
+            .any(|form| form.len() > 3 && form.starts_with(name))
+    });
+    match (months.next(), months.next()) {
+        (Some((i, _)), None) => Some(i as u32 + 1),
+        _ => None,
+    }
 }
 
 fn full_year(text: &str) -> Option<i32> {
@@ -115,7 +121,24 @@ pub enum Order {
 /// The first date on the receipt and how sure the reading is.
 pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
     let mut best: Option<(usize, NaiveDate, f32)> = None;
-    let mut consider = |at: usize, date: Option<NaiveDate>, confidence: f32| {
+    let mut consider = |found: Option<regex::Match>, date: Option<NaiveDate>, confidence: f32| {
+        let Some(found) = found else {
+            return;
+        };
+        // A time's minutes are no day, nor its hours a two-digit year: "21:04\nfév.
+        // 2026" and "May 30, 14:29" are what a tilted photo makes of a date split over
+        // two rows.
+        let mut before = text[..found.start()].chars().rev();
+        let mut after = text[found.end()..].chars();
+        let hours_before =
+            before.next() == Some(':') && before.next().is_some_and(|c| c.is_ascii_digit());
+        let minutes_after =
+            after.next() == Some(':') && after.next().is_some_and(|c| c.is_ascii_digit());
+        let part_of_a_time = hours_before || minutes_after;
+        let at = found.start();
+        if part_of_a_time {
+            return;
+        }
         if let Some(date) = date.filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d))) {
             if best.is_none_or(|(earliest, _, _)| at < earliest) {
                 best = Some((at, date, confidence));
@@ -126,19 +149,19 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
         let date = (|| {
             NaiveDate::from_ymd_opt(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?)
         })();
-        consider(c.get(0).map_or(0, |m| m.start()), date, 0.95);
+        consider(c.get(0), date, 0.95);
     }
     for c in DAY_MONTH_NAME.captures_iter(text) {
         let date = (|| {
             NaiveDate::from_ymd_opt(full_year(&c[3])?, month_number(&c[2])?, c[1].parse().ok()?)
         })();
-        consider(c.get(0).map_or(0, |m| m.start()), date, 0.9);
+        consider(c.get(0), date, 0.9);
     }
     for c in MONTH_NAME_DAY.captures_iter(text) {
         let date = (|| {
             NaiveDate::from_ymd_opt(full_year(&c[3])?, month_number(&c[1])?, c[2].parse().ok()?)
         })();
-        consider(c.get(0).map_or(0, |m| m.start()), date, 0.9);
+        consider(c.get(0), date, 0.9);
     }
     for c in NUMERIC.captures_iter(text) {
         let reading = (|| {
@@ -162,7 +185,7 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
             Some((NaiveDate::from_ymd_opt(year, month, day), confidence))
         })();
         if let Some((date, confidence)) = reading {
-            consider(c.get(0).map_or(0, |m| m.start()), date, confidence);
+            consider(c.get(0), date, confidence);
         }
     }
     best.map(|(_, date, confidence)| (date, confidence))
@@ -196,6 +219,14 @@ mod tests {
         assert_eq!(date("Le 3 décembre 2025", Unknown), d(2025, 12, 3));
         assert_eq!(date("14 mei 2025", Unknown), d(2025, 5, 14));
         assert_eq!(date("Table 12 Guests 4", Unknown), None);
+        assert_eq!(date("6 juil. 2026", Unknown), d(2026, 7, 6));
+        assert_eq!(date("6 juin 2026", Unknown), d(2026, 6, 6));
+        assert_eq!(date("6 jui. 2026", Unknown), None, "juin or juillet");
+        assert_eq!(date("Le 10  21:04\nfév. 2026", Unknown), None);
+        assert_eq!(date("May 30,  14:29\n2024", Unknown), None);
+        assert_eq!(date("May 30, 2024 14:29", Unknown), d(2024, 5, 30));
+        assert_eq!(date("10 fév. 2026 21:04", Unknown), d(2026, 2, 10));
+        assert_eq!(date("Datum:24.12.2025", Unknown), d(2025, 12, 24));
         assert_eq!(date("31/02/2026", Unknown), None, "no such day");
     }
 

@@ -25,7 +25,7 @@ use amounts::{amounts, clean, Amount};
 use arithmetic::{misread_of, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, Mark};
 use dates::{find_date, Order};
-use words::{fold, label, says, Label, NOT_MERCHANT};
+use words::{fold, label, not_english, says, Label, NOT_MERCHANT};
 
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
@@ -445,7 +445,8 @@ pub fn extract(text: &str, default_currency: Currency) -> Extraction {
     confidence.insert("currency".to_string(), currency_confidence);
 
     let order = match currency.code() {
-        "USD" => Order::MonthFirst,
+        "USD" if !not_english(&folded_text) => Order::MonthFirst,
+        "USD" => Order::Unknown,
         _ if currency_confidence >= REVIEW_BELOW && currency.code() != "CAD" => Order::DayFirst,
         _ => Order::Unknown,
     };

@@ -249,3 +249,15 @@ fn a_sign_read_as_a_digit_or_digits_lost_to_a_leader_do_not_make_the_total() {
         "repaired from two proofs"
     );
 }
+
+#[test]
+fn dollars_on_a_receipt_in_another_language_leave_the_dates_order_open() {
+    let text = "Café Saint-Michel\n12 rue de la Paix\nDate : 05/07/2024\nSous-total 1,24\n\
+                TOTAL TTC US$ 1,50\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("1.50 USD"));
+    assert!(e.confidence.get("date").is_some_and(|c| *c < REVIEW_BELOW));
+    let text = "Diner\n12 Main St\nDate: 05/07/2024\nSubtotal 1.24\nTOTAL US$ 1.50\n";
+    let e = extract(text, eur());
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 5, 7));
+}

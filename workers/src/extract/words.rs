@@ -216,6 +216,57 @@ const COLUMN_HEADS: &[&str] = &[
     "omschrijving",
 ];
 
+/// Words only receipts in another language than English print: a receipt in dollars
+/// that says them is not necessarily American, and its numeric dates not month first.
+const NOT_ENGLISH: &[&str] = &[
+    "sous-total",
+    "ttc",
+    "tva",
+    "especes",
+    "rendu",
+    "merci",
+    "summe",
+    "mwst",
+    "gesamt",
+    "zwischensumme",
+    "ruckgeld",
+    "danke",
+    "importe",
+    "iva",
+    "efectivo",
+    "gracias",
+    "totale",
+    "subtotale",
+    "contanti",
+    "grazie",
+    "totaal",
+    "subtotaal",
+    "btw",
+    "te betalen",
+    "bedankt",
+    "fecha",
+    "datum",
+    "pourboire",
+    "propina",
+    "mancia",
+    "fooi",
+    "trinkgeld",
+    "montant",
+    "betrag",
+    "a payer",
+    "zu zahlen",
+    "rechnung",
+    "facture",
+    "factura",
+    "fattura",
+    "factuur",
+];
+
+/// Whether the receipt prints words of another language than English.
+pub fn not_english(folded_text: &str) -> bool {
+    NOT_ENGLISH.iter().any(|w| says(folded_text, w))
+}
+
 /// Words of a header line that make it neither a merchant's name nor an item.
 pub const NOT_MERCHANT: &[&str] = &[
     "receipt",
