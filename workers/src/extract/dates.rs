@@ -134,11 +134,10 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
             before.next() == Some(':') && before.next().is_some_and(|c| c.is_ascii_digit());
         let minutes_after =
             after.next() == Some(':') && after.next().is_some_and(|c| c.is_ascii_digit());
-        let part_of_a_time = hours_before || minutes_after;
-        let at = found.start();
-        if part_of_a_time {
+        if hours_before || minutes_after {
             return;
         }
+        let at = found.start();
         if let Some(date) = date.filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d))) {
             if best.is_none_or(|(earliest, _, _)| at < earliest) {
                 best = Some((at, date, confidence));
