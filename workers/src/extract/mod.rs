@@ -305,11 +305,11 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
             Some(Label::Tax) => {
                 if let Some(a) = line.amounts.iter().rev().find(|a| a.decimals > 0) {
                     ledger.taxes.push(a.value);
-                } else if let Some(a) = line.amounts.last() {
+                } else if let Some(a) = amount {
                     // Either a currency without cents, or OCR lost the point ("741"
                     // for 7.41): both readings are tried against the total.
-                    ledger.taxes.push(a.value);
-                    ledger.taxes.push(a.value / Decimal::ONE_HUNDRED);
+                    ledger.taxes.push(a);
+                    ledger.taxes.push(a / Decimal::ONE_HUNDRED);
                 }
             }
             Some(Label::Tip) => ledger.tip = ledger.tip.or(amount),
@@ -393,7 +393,7 @@ fn item_prices(lines: &[Line]) -> Vec<Decimal> {
     lines[after_header..first_label]
         .iter()
         .filter(|l| !quantity_line(&l.folded) && !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)))
-        .filter_map(|l| l.amounts.last().map(|a| a.value))
+        .filter_map(line_amount)
         .collect()
 }
 
