@@ -106,6 +106,8 @@ fn event_entry(organization: &Organization, event: &EventView, auditor: bool) ->
         h2 { (event.event_type) " " small { "#" (event.sequence) } }
         dl.facts {
             dt { "When" } dd { (instant(&event.occurred_at)) }
+            // What "As of" goes by: the store's time, a little after the command's.
+            dt { "Recorded" } dd.recorded { (instant(&event.recorded_at)) }
             dt { "Who" } dd { (who(organization, event.actor_id)) }
             dt { "Request" } dd { code { (event.request_id.as_deref().unwrap_or("—")) } }
             dt { "Log" } dd {

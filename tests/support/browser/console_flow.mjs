@@ -159,8 +159,10 @@ try {
     page.getByRole("link", { name: "Download proof" }).first().click()]);
   const proofText = readFileSync(await proof.path(), "utf8");
   expect(JSON.parse(proofText).leaf_index !== undefined, "a proof with its leaf");
-  const submittedAt = await page.locator("li", { hasText: "ExpenseSubmitted" }).locator("time[datetime]").first()
-    .getAttribute("datetime");
+  // "As of" goes by when the store recorded an event, which under load falls seconds
+  // after the command's own time: the recorded time, to the next whole second.
+  const submittedAt = await page.locator("li", { hasText: "ExpenseSubmitted" }).locator("dd.recorded time[datetime]")
+    .first().getAttribute("datetime");
   const asOf = new Date(new Date(submittedAt).getTime() + 1000).toISOString().slice(0, 19);
   await page.getByLabel("As of (UTC)").fill(asOf);
   await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Show" }).click()]);
