@@ -227,12 +227,71 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Expenses created as they arrive through JetStream: a consumer of the product's stream
 /// of its own (ordered, from now on), as any subscriber downstream would have.
 struct Deliveries {
-    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
-    task: tokio::task::JoinHandle<()>,
+    /// By correlation id: when the event arrived, and how long before that the stream
+    /// had stored it (the server's time of storing, against this machine's clock).
+    arrivals: Arc<Mutex<HashMap<String, (Instant, Duration)>>>,
 }
 
 impl Deliveries {
+    /// Subscribes on a thread and runtime of its own, as a subscriber in another process
+    /// would be: sharing this program's runtime with the load's workers, its wake-ups
+    /// waited behind theirs and counted that wait as the product's.
     async fn watch(url: &str) -> anyhow::Result<Self> {
+        let arrivals: Arc<Mutex<HashMap<String, (Instant, Duration)>>> = Arc::default();
+        let seen = arrivals.clone();
+        let (ready, subscribed) = tokio::sync::oneshot::channel();
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready.send(Err(e.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let mut messages = match Self::subscribe(&url).await {
+                    Ok(messages) => {
+                        let _ = ready.send(Ok(()));
+                        messages
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                while let Some(Ok(message)) = messages.next().await {
+                    let at = Instant::now();
+                    let in_stream = message
+                        .info()
+                        .ok()
+                        .and_then(|info| {
+                            let stored = info.published.unix_timestamp_nanos();
+                            let now = Utc::now().timestamp_nanos_opt()? as i128;
+                            u64::try_from(now - stored).ok()
+                        })
+                        .map(Duration::from_nanos)
+                        .unwrap_or_default();
+                    if let Some(id) = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("Ew-Correlation-Id"))
+                    {
+                        lock(&seen).insert(id.to_string(), (at, in_stream));
+                    }
+                }
+            });
+        });
+        subscribed
+            .await
+            .context("the subscriber's thread ended")??;
+        Ok(Self { arrivals })
+    }
+
+    async fn subscribe(url: &str) -> anyhow::Result<push::Ordered> {
         let client = async_nats::connect(url).await?;
         let stream = async_nats::jetstream::new(client.clone())
             .get_stream(STREAM)
@@ -246,22 +305,7 @@ impl Deliveries {
                 ..Default::default()
             })
             .await?;
-        let mut messages = consumer.messages().await?;
-        let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-        let seen = arrivals.clone();
-        let task = tokio::spawn(async move {
-            while let Some(Ok(message)) = messages.next().await {
-                let at = Instant::now();
-                if let Some(id) = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get("Ew-Correlation-Id"))
-                {
-                    lock(&seen).insert(id.to_string(), at);
-                }
-            }
-        });
-        Ok(Self { arrivals, task })
+        Ok(consumer.messages().await?)
     }
 
     /// Waits (up to 10 s) for every command's event, then prints how long each took from
@@ -272,15 +316,18 @@ impl Deliveries {
         while lock(&self.arrivals).len() < wanted && waited.elapsed() < Duration::from_secs(10) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.task.abort();
         let arrivals = lock(&self.arrivals);
         let commands = lock(commands);
         let (mut from_request, mut from_answer) = (Vec::new(), Vec::new());
+        let (mut to_stream, mut from_stream) = (Vec::new(), Vec::new());
         for (correlation, (sent, answered)) in commands.iter() {
-            if let Some(arrived) = arrivals.get(correlation) {
+            if let Some((arrived, in_stream)) = arrivals.get(correlation) {
                 from_request.push(arrived.saturating_duration_since(*sent));
                 // The relay may publish before the answer reaches the client: zero.
-                from_answer.push(arrived.saturating_duration_since(*answered));
+                let after_answer = arrived.saturating_duration_since(*answered);
+                from_answer.push(after_answer);
+                to_stream.push(after_answer.saturating_sub(*in_stream));
+                from_stream.push(*in_stream);
             }
         }
         let missing = commands.len() - from_request.len();
@@ -291,6 +338,14 @@ impl Deliveries {
                 percentiles(latencies)
             );
         }
+        // Where that time went: the relay's part (until the stream stored the event, by
+        // the server's clock, which is this machine's) and the stream's (to this
+        // subscriber).
+        println!(
+            "  of which: answered → stored in the stream, {}; stored → delivered, {}",
+            percentiles(to_stream),
+            percentiles(from_stream)
+        );
     }
 }
 
