@@ -282,23 +282,50 @@ fn repair_capitals(word: &str) -> String {
     }
 }
 
+/// Where a label's amount is when its own line has none.
+#[derive(Clone, Copy)]
+enum Beside {
+    Below,
+    Above,
+}
+
 /// The total and how sure: the total lines' amounts checked against what the other
-/// lines prove.
+/// lines prove. Labels are read with their own line's amount first; when that proves
+/// nothing, with the amount OCR put on the row below, then above, where their own line
+/// has none (a wide till's amount column, or an amount printed before its label, comes
+/// out as rows of its own) — a reading is taken only if the arithmetic confirms it.
 fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
+    let own = total_read(lines, None);
+    if own.is_some_and(|(_, confidence, _)| confidence >= 0.9) {
+        return own;
+    }
+    [Beside::Below, Beside::Above]
+        .into_iter()
+        .filter_map(|beside| total_read(lines, Some(beside)))
+        .find(|(_, confidence, _)| *confidence >= 0.9)
+        .or(own)
+}
+
+/// [`find_total`] with each label's amount found as `beside` says.
+fn total_read(lines: &[Line], beside: Option<Beside>) -> Option<(Decimal, f32, Option<usize>)> {
+    let neighbour = |i: usize, beside: Beside| {
+        match beside {
+            Beside::Below => lines.get(i + 1),
+            Beside::Above => i.checked_sub(1).and_then(|j| lines.get(j)),
+        }
+        .filter(|next| next.label.is_none())
+        .and_then(line_amount)
+    };
     let mut ledger = Ledger::default();
     // (rank, line index, amount); a total line whose amount OCR lost has none.
     let mut candidates: Vec<(u8, usize, Option<Decimal>)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let amount = line_amount(line);
+        let amount = line_amount(line).or_else(|| beside.and_then(|b| neighbour(i, b)));
         match line.label {
             Some(Label::Total(rank)) => {
-                // An amount OCR put on the row below a lone label still belongs to it.
-                let amount = amount.or_else(|| {
-                    lines
-                        .get(i + 1)
-                        .filter(|next| next.label.is_none())
-                        .and_then(line_amount)
-                });
+                // An amount OCR put on the row below a lone total label still belongs
+                // to it, whichever way the others are read.
+                let amount = amount.or_else(|| neighbour(i, Beside::Below));
                 candidates.push((rank, i, amount.filter(|a| *a > Decimal::ZERO)));
             }
             Some(Label::Subtotal) => ledger.subtotal = ledger.subtotal.or(amount),
@@ -390,11 +417,18 @@ fn item_prices(lines: &[Line]) -> Vec<Decimal> {
         .iter()
         .rposition(|l| find_date(l.original, Order::Unknown).is_some())
         .map_or(0, |i| i + 1);
-    lines[after_header..first_label]
+    let mut prices: Vec<Decimal> = lines[after_header..first_label]
         .iter()
         .filter(|l| !quantity_line(&l.folded) && !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)))
         .filter_map(line_amount)
-        .collect()
+        .collect();
+    // The last "item" adding up the ones before it is their subtotal, its label lost.
+    if let [before @ .., last] = prices.as_slice() {
+        if before.len() >= 2 && before.iter().sum::<Decimal>() == *last {
+            prices.pop();
+        }
+    }
+    prices
 }
 
 /// "3 x 4.21", "2x 8,81": a quantity times a unit price.

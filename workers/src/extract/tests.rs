@@ -261,3 +261,42 @@ fn dollars_on_a_receipt_in_another_language_leave_the_dates_order_open() {
     let e = extract(text, eur());
     assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 5, 7));
 }
+
+#[test]
+fn amounts_on_rows_of_their_own_below_their_labels_prove_the_total() {
+    let text = "Farmacia Roma\nVia Roma 5\nData 16.12.2025\nCaffe  990,90\nImponibile\n\
+                2.431,08\nMancia\n364,66\nImporto  2.795,74\nPagamento elettronico\n2.795,74\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("2795.74 EUR"));
+    assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
+}
+
+#[test]
+fn amounts_printed_before_their_labels_prove_the_total() {
+    let text = "Hotel Elm\n12 Main St\n08.02.2026\nBagel  17.40\nEspresso  350.10\n367.50\n\
+                Sub-total\n36.75\nTip\nCard  404.25\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("404.25 EUR"));
+    assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
+    // Read with each label's own line alone, the card line is the only way to a total.
+    let lines: Vec<Line> = text
+        .lines()
+        .map(|original| Line {
+            original,
+            folded: fold(original),
+            label: label(&fold(original)),
+            amounts: amounts(&clean(original)),
+            marks: marks(original),
+        })
+        .collect();
+    assert!(total_read(&lines, None).is_some_and(|(_, confidence, _)| confidence < 0.8));
+}
+
+#[test]
+fn an_unlabelled_line_adding_up_the_items_is_their_subtotal_not_an_item() {
+    let text = "The Grill\n64 High St\n30.09.2025\nTaxi fare  20.58\nPrinter paper  72.14\n\
+                Notebook  22.80\nBuffet  22.20\n137.72\nBalance Due  GBP 137.72\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("137.72 GBP"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
