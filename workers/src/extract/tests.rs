@@ -300,3 +300,22 @@ fn an_unlabelled_line_adding_up_the_items_is_their_subtotal_not_an_item() {
     assert_eq!(total(&e).as_deref(), Some("137.72 GBP"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn items_alone_disagreeing_with_a_clear_total_line_is_weak_doubt() {
+    // One item's price lost: the items no longer add up to the total.
+    let text = "Corner Shop\n5 Elm Road\n12.03.2026\nBread  2.40\nCheese  6.15\nMilk\n\
+                Amount due  EUR 9.75\n";
+    let e = extract(text, eur());
+    assert_eq!(total(&e).as_deref(), Some("9.75 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // A subtotal line saying otherwise is strong doubt.
+    let e = extract(
+        &text.replace("Amount due", "Subtotal  8.55\nAmount due"),
+        eur(),
+    );
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // So is a label whose amount was not read on its line: it may be the one disagreeing.
+    let e = extract(&text.replace("Amount due", "Subtotal\nAmount due"), eur());
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
