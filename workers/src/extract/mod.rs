@@ -389,16 +389,18 @@ fn total_read(lines: &[Line], beside: Option<Beside>) -> Option<(Decimal, f32, O
         // cents, is a misreading unless something confirms it.
         let below_an_item = ledger.items.iter().any(|item| *item > amount);
         // Item lines are what OCR drops, doubles and splits most: their sum alone
-        // disagreeing is weak doubt, where a subtotal, cash or card line is strong —
-        // provided every label was read with an amount of its own line, so none of
-        // those could have been missed.
+        // disagreeing is weak doubt, where a subtotal, cash or card line is strong. A
+        // label read without an amount of its own line is strong doubt too: it may be
+        // the line that would disagree.
         let labels_whole = lines
             .iter()
             .all(|l| l.label.is_none() || !l.amounts.is_empty());
-        let by_items_only = labels_whole && proofs.iter().all(|(_, how)| *how == Proof::FromItems);
-        let confidence = match (rank, proofs.is_empty(), below_an_item || !by_items_only) {
-            (_, _, true) => 0.6,
-            (0 | 1, true, false) => 0.85,
+        let doubted = below_an_item
+            || !labels_whole
+            || proofs.iter().any(|(_, how)| *how != Proof::FromItems);
+        let confidence = match (rank, doubted, proofs.is_empty()) {
+            (_, true, _) => 0.6,
+            (0 | 1, false, true) => 0.85,
             (0 | 1, false, false) => 0.8,
             _ => 0.7,
         };
