@@ -89,7 +89,7 @@ impl PdfTools {
         Ok(scan_dpi(&String::from_utf8_lossy(&output.stdout)))
     }
 
-    /// Every page (up to the page limit) as a greyscale PNG, in order.
+    /// Every page (up to the page limit) as a greyscale image (PGM), in order.
     pub async fn rasterise(&self, pdf: &[u8]) -> Result<Vec<Vec<u8>>, OcrError> {
         let file = temporary_copy(pdf)?;
         let folder = tempfile::tempdir().map_err(|e| OcrError::Engine(e.to_string()))?;
@@ -116,13 +116,14 @@ impl PdfTools {
             "1".as_ref(),
             "-l".as_ref(),
             last_page.as_ref(),
+            // Raw greyscale (PGM), not PNG: compressing a scanned A4 page took pdftoppm
+            // half a second, longer than rendering it, for a file read once and deleted.
             "-gray".as_ref(),
-            "-png".as_ref(),
         ];
         args.extend(size.iter().map(std::ffi::OsStr::new));
         args.extend([file.path().as_os_str(), prefix.as_os_str()]);
         run(&self.pdftoppm, &args).await?;
-        // pdftoppm names pages page-1.png or page-01.png, by the document's page count:
+        // pdftoppm names pages page-1.pgm or page-01.pgm, by the document's page count:
         // sorted by their number, not their name.
         let mut pages: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(folder.path())
             .map_err(|e| OcrError::Engine(e.to_string()))?
