@@ -96,8 +96,8 @@ fn spaced_separator(chars: &[char], i: usize) -> bool {
 
 /// "226 44" at the end of a line is 226.44 whose point OCR lost (faint on thermal paper,
 /// or under a dot leader): receipts end lines with prices, and a price's last two
-/// digits after a space are its cents. Not when the number before already has its decimals ("12.50 44"), nor
-/// after a wide gap (two spaces: another column).
+/// digits after a space are its cents. Not when the number before already has its
+/// decimals ("12.50 44"), nor after a wide gap (two spaces: another column).
 fn lost_point(line: &str) -> Option<String> {
     let trimmed = line.trim_end();
     let (head, cents) = trimmed.rsplit_once(' ')?;

@@ -295,25 +295,31 @@ enum Beside {
 /// has none (a wide till's amount column, or an amount printed before its label, comes
 /// out as rows of its own) — a reading is taken only if the arithmetic confirms it.
 fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
-    let own = total_read(lines, None);
+    // The items are no labels' amounts: the same for every reading.
+    let items = item_prices(lines);
+    let own = total_read(lines, &items, None);
     if own.is_some_and(|(_, confidence, _)| confidence >= 0.9) {
         return own;
     }
     [Beside::Below, Beside::Above]
         .into_iter()
-        .filter_map(|beside| total_read(lines, Some(beside)))
+        .filter_map(|beside| total_read(lines, &items, Some(beside)))
         .find(|(_, confidence, _)| *confidence >= 0.9)
         .or(own)
 }
 
 /// [`find_total`] with each label's amount found as `beside` says.
-fn total_read(lines: &[Line], beside: Option<Beside>) -> Option<(Decimal, f32, Option<usize>)> {
+fn total_read(
+    lines: &[Line],
+    items: &[Decimal],
+    beside: Option<Beside>,
+) -> Option<(Decimal, f32, Option<usize>)> {
     let neighbour = |i: usize, beside: Beside| {
         match beside {
             Beside::Below => lines.get(i + 1),
             Beside::Above => i.checked_sub(1).and_then(|j| lines.get(j)),
         }
-        .filter(|next| next.label.is_none())
+        .filter(|row| row.label.is_none())
         .and_then(line_amount)
     };
     let mut ledger = Ledger::default();
@@ -348,7 +354,7 @@ fn total_read(lines: &[Line], beside: Option<Beside>) -> Option<(Decimal, f32, O
             None => {}
         }
     }
-    ledger.items = item_prices(lines);
+    ledger.items = items.to_vec();
     let proofs = ledger.proofs();
     let support = |value: Decimal| {
         let mut kinds: Vec<Proof> = proofs

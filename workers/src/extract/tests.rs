@@ -289,7 +289,8 @@ fn amounts_printed_before_their_labels_prove_the_total() {
             marks: marks(original),
         })
         .collect();
-    assert!(total_read(&lines, None).is_some_and(|(_, confidence, _)| confidence < 0.8));
+    assert!(total_read(&lines, &item_prices(&lines), None)
+        .is_some_and(|(_, confidence, _)| confidence < 0.8));
 }
 
 #[test]
