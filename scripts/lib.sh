@@ -96,8 +96,6 @@ install_load_balancer() {
     export HAPROXY_BIN
 }
 
-# Tesseract (the OCR engine of the tests) and the fonts receipts are drawn with, from
-# Debian.
 # The font families the OCR benchmark's corpus draws with (tests/support/receipt_corpus.py).
 install_corpus_fonts() {
     if [ ! -f /usr/share/fonts/truetype/liberation/LiberationSansNarrow-Regular.ttf ] \
@@ -110,6 +108,8 @@ install_corpus_fonts() {
     fi
 }
 
+# Tesseract (the OCR engine of the tests) and the fonts receipts are drawn with, from
+# Debian.
 install_ocr() {
     # The receipts the tests and benchmarks draw use each of these families.
     local fonts=/usr/share/fonts/truetype font
@@ -130,8 +130,6 @@ install_ocr() {
     fi
 }
 
-# Node.js (Debian) and the npm package oidc-provider: the real OpenID provider the
-# single sign-on tests sign in through (tests/support/oidc).
 # Debian's Chromium, and Playwright and axe-core (tests/support/browser) to drive it: the
 # console's end-to-end tests. Playwright never downloads a browser of its own here.
 install_browser() {
@@ -158,6 +156,8 @@ install_node_packages() {
     fi
 }
 
+# Node.js (Debian) and the npm package oidc-provider: the real OpenID provider the
+# single sign-on tests sign in through (tests/support/oidc).
 install_oidc_provider() {
     local folder=tests/support/oidc
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

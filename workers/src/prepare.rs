@@ -1,6 +1,6 @@
 //! Turning an uploaded photo into the image an OCR engine reads best: upright (EXIF
 //! orientation), grey, at a workable size, evenly lit (flatten), and with its text lines
-//! level (deskew).
+//! level (deskew), without the dot leaders the engine would read as garbage.
 
 use std::io::Cursor;
 
@@ -8,6 +8,10 @@ use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, Limits, Luma};
 
 use crate::ocr::{OcrError, MAX_PIXELS};
+
+mod leaders;
+
+use leaders::erase_leaders;
 
 /// Narrower than this and the letters are too small to read well: scaled up.
 const MIN_WIDTH: u32 = 700;
@@ -23,7 +27,9 @@ const MIN_SKEW_DEGREES: f32 = 0.4;
 pub fn prepare(bytes: &[u8]) -> Result<GrayImage, OcrError> {
     let image = decode(bytes)?;
     let image = scale(image);
-    Ok(deskew(flatten(&image)))
+    let mut image = deskew(flatten(&image));
+    erase_leaders(&mut image);
+    Ok(image)
 }
 
 /// Decodes with the pixel limit checked before any pixel is allocated, and turns the

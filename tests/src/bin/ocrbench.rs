@@ -8,7 +8,8 @@
 //!
 //! N receipts per variant (default 200; needs TEST_PYTHON with Pillow). Tune on `dev`;
 //! report on `heldout`, which nobody tuning the extractor looks at.
-//! OCRBENCH_VERBOSE=1 prints every miss and review (use it on `dev` only).
+//! OCRBENCH_VERBOSE=1 prints every miss and review, and the slowest receipts (use it on
+//! `dev` only).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -123,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let eur = Currency::parse("EUR")?;
     let verbose = std::env::var("OCRBENCH_VERBOSE").is_ok();
     let mut scores: BTreeMap<String, Score> = BTreeMap::new();
+    let mut slowest: Vec<(Duration, String)> = Vec::new();
     let truths = std::fs::read_to_string(folder.path().join("truth.jsonl"))?;
     for line in truths.lines() {
         let truth: Value = serde_json::from_str(line)?;
@@ -174,6 +176,9 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        if verbose {
+            slowest.push((elapsed, field("file")));
+        }
         if verbose && (review || !(total_ok && date_ok && merchant_ok)) {
             let got = fields.as_ref().map(|f| {
                 (
@@ -195,6 +200,11 @@ async fn main() -> anyhow::Result<()> {
                 fields.as_ref().map(|f| f.text.as_str()).unwrap_or_default()
             );
         }
+    }
+    // The tail, named: where a p95 comes from.
+    slowest.sort_by(|a, b| b.cmp(a));
+    for (elapsed, file) in slowest.iter().take(15) {
+        eprintln!("slow {file}: {} ms", elapsed.as_millis());
     }
     println!("part {part}: {count} receipts per variant, from index {first}");
     for (label, score) in &mut scores {

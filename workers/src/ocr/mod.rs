@@ -60,6 +60,16 @@ pub trait OcrEngine: Send + Sync {
 
     /// The text of a prepared image (upright, grey, level), line by line.
     async fn read(&self, image: GrayImage) -> Result<String, OcrError>;
+
+    /// The text of each of a document's prepared pages, in order. Engines that pay a
+    /// start-up cost per run read them all in one.
+    async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
+        let mut texts = Vec::with_capacity(pages.len());
+        for page in pages {
+            texts.push(self.read(page).await?);
+        }
+        Ok(texts)
+    }
 }
 
 /// What was read, and how.
@@ -101,27 +111,35 @@ impl ReceiptReader {
         }
         // A scan saved as PDF: every page is read (an invoice's total is often on its
         // last), in order.
-        let mut text = String::new();
-        let mut source = self.engine.name();
+        let mut pages = Vec::new();
         for page in self.pdf.rasterise(bytes).await? {
-            let reading = self.read_image(page).await?;
-            text.push_str(&reading.text);
-            text.push('\n');
-            source = reading.source;
+            pages.push(prepare_off_thread(page).await?);
         }
-        Ok(Reading { text, source })
+        let mut text = String::new();
+        for page in self.engine.read_pages(pages).await? {
+            text.push_str(&page);
+            text.push('\n');
+        }
+        Ok(Reading {
+            text,
+            source: self.engine.name(),
+        })
     }
 
     async fn read_image(&self, bytes: Vec<u8>) -> Result<Reading, OcrError> {
-        // Decoding and preparing is seconds of CPU at worst: off the async threads.
-        let image = tokio::task::spawn_blocking(move || prepare(&bytes))
-            .await
-            .map_err(|e| OcrError::Engine(e.to_string()))??;
+        let image = prepare_off_thread(bytes).await?;
         Ok(Reading {
             text: self.engine.read(image).await?,
             source: self.engine.name(),
         })
     }
+}
+
+/// Decoding and preparing is seconds of CPU at worst: off the async threads.
+async fn prepare_off_thread(bytes: Vec<u8>) -> Result<GrayImage, OcrError> {
+    tokio::task::spawn_blocking(move || prepare(&bytes))
+        .await
+        .map_err(|e| OcrError::Engine(e.to_string()))?
 }
 
 mod ocrs;

@@ -1,0 +1,324 @@
+//! Dot leaders (`Tortilla ......... 4,50`): rows of small, evenly spaced dots between a
+//! label and its amount. Tesseract reads every such row as words of garbage, and spent
+//! longer on a page of them than on the rest of the page's text (a scanned invoice with
+//! leaders on every item line was a quarter of the PDFs' slowest twentieth on the
+//! corpus's development part). Erased, the label and its amount remain, far apart on
+//! one row, which is how the extraction reads an amount column anyway.
+
+use image::GrayImage;
+
+use super::otsu_threshold;
+
+/// Fewer dots than this in a row may be an ellipsis, a masked card number or two dots of
+/// an umlaut: left alone.
+const MIN_DOTS: usize = 6;
+/// Dots further apart than this many of their own widths are not one leader.
+const MAX_SPACING: f32 = 6.0;
+/// How much the spacing of a leader's dots may vary (printed leaders are regular; a
+/// photo's perspective changes it slowly along the row).
+const SPACING_TOLERANCE: f32 = 0.35;
+
+/// A run of ink in one row of pixels, `[start, end)`, and the component it belongs to.
+struct Run {
+    y: u32,
+    start: u32,
+    end: u32,
+}
+
+/// A connected blob of ink: its box and how many pixels it has.
+#[derive(Clone, Copy)]
+struct Blob {
+    left: u32,
+    right: u32,
+    top: u32,
+    bottom: u32,
+    pixels: u32,
+}
+
+impl Blob {
+    fn width(&self) -> u32 {
+        self.right - self.left + 1
+    }
+    fn height(&self) -> u32 {
+        self.bottom - self.top + 1
+    }
+    fn centre(&self) -> (f32, f32) {
+        (
+            (self.left + self.right) as f32 / 2.0,
+            (self.top + self.bottom) as f32 / 2.0,
+        )
+    }
+    /// Small, round or square, and solid: what a printed full stop looks like.
+    fn is_dot(&self, letter_height: u32) -> bool {
+        let (width, height) = (self.width(), self.height());
+        width >= 2
+            && height >= 2
+            && 2 * height <= letter_height
+            && 2 * width <= letter_height
+            && width <= 2 * height
+            && height <= 2 * width
+            && 2 * self.pixels >= width * height
+    }
+}
+
+/// Paints the dots of every leader white.
+pub fn erase_leaders(image: &mut GrayImage) {
+    let threshold = otsu_threshold(image);
+    let (runs, component) = ink_runs(image, threshold);
+    let mut blobs: Vec<Option<Blob>> = vec![None; runs.len()];
+    for (run, &root) in runs.iter().zip(&component) {
+        let blob = blobs[root].get_or_insert(Blob {
+            left: run.start,
+            right: run.end - 1,
+            top: run.y,
+            bottom: run.y,
+            pixels: 0,
+        });
+        blob.left = blob.left.min(run.start);
+        blob.right = blob.right.max(run.end - 1);
+        blob.top = blob.top.min(run.y);
+        blob.bottom = blob.bottom.max(run.y);
+        blob.pixels += run.end - run.start;
+    }
+    let blobs: Vec<(usize, Blob)> = blobs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(root, blob)| blob.map(|b| (root, b)))
+        .collect();
+    let letter_height = letter_height(image, blobs.iter().map(|(_, b)| b));
+    let mut dots: Vec<(usize, Blob)> = blobs
+        .iter()
+        .filter(|(_, b)| b.is_dot(letter_height))
+        .copied()
+        .collect();
+    dots.sort_by(|a, b| a.1.centre().0.total_cmp(&b.1.centre().0));
+    let mut erased = vec![false; runs.len()];
+    for root in leader_dots(&dots, &blobs) {
+        erased[root] = true;
+    }
+    for (run, &root) in runs.iter().zip(&component) {
+        if erased[root] {
+            for x in run.start..run.end {
+                image.put_pixel(x, run.y, image::Luma([255]));
+            }
+        }
+    }
+}
+
+/// The height of the page's letters: the median height of its blobs, each counted by
+/// the area of its box, so that hundreds of small dots do not outweigh the text. Blobs
+/// too large to be a letter (a photo's background, a frame, a shadow) and rules (long
+/// and thin) are not counted.
+fn letter_height<'a>(image: &GrayImage, blobs: impl Iterator<Item = &'a Blob>) -> u32 {
+    let mut heights: Vec<(u32, u64)> = blobs
+        .filter(|b| {
+            b.height() <= image.height() / 12
+                && b.width() <= image.width() / 3
+                && b.width() <= 8 * b.height()
+        })
+        .map(|b| (b.height(), u64::from(b.width()) * u64::from(b.height())))
+        .collect();
+    heights.sort_unstable();
+    let half = heights.iter().map(|(_, area)| area).sum::<u64>() / 2;
+    let mut seen = 0;
+    heights
+        .iter()
+        .find(|(_, area)| {
+            seen += area;
+            seen > half
+        })
+        .map_or(0, |(height, _)| *height)
+}
+
+/// Whether a row of dots stands beside text: a leader runs from a label to an amount,
+/// and at least one of them is on its row, taller than the dots by far, within a few
+/// dots' spacing of its end. (Without this, the cores of a faint photo's letters, cut
+/// out by a dark threshold, could pass for dots.)
+fn beside_text(chain: &[Blob], spacing: f32, blobs: &[(usize, Blob)]) -> bool {
+    let (Some(first), Some(last)) = (chain.first(), chain.last()) else {
+        return false;
+    };
+    let mut heights: Vec<u32> = chain.iter().map(Blob::height).collect();
+    heights.sort_unstable();
+    let dot_height = heights[heights.len() / 2];
+    let reach = (4.0 * spacing) as u32;
+    blobs.iter().any(|(_, b)| {
+        let on_row =
+            |dot: &Blob| b.top <= dot.centre().1 as u32 && dot.centre().1 as u32 <= b.bottom;
+        let tall = b.height() >= 2 * dot_height;
+        let before = b.right < first.left && first.left - b.right <= reach && on_row(first);
+        let after = b.left > last.right && b.left - last.right <= reach && on_row(last);
+        tall && (before || after)
+    })
+}
+
+/// The components (roots) of the dots that form leaders beside text (`blobs`: every
+/// blob of the page). `dots` is sorted left to right.
+/// From each dot not yet in a leader, the nearest dot to its right on the same line is
+/// followed while the spacing stays what it was at the start.
+fn leader_dots(dots: &[(usize, Blob)], blobs: &[(usize, Blob)]) -> Vec<usize> {
+    let mut taken = vec![false; dots.len()];
+    let mut leaders = Vec::new();
+    for start in 0..dots.len() {
+        if taken[start] {
+            continue;
+        }
+        let mut chain = vec![start];
+        let mut last = start;
+        let mut spacing: Option<f32> = None;
+        loop {
+            let here = &dots[last].1;
+            let (x, y) = here.centre();
+            let reach = MAX_SPACING * here.width() as f32;
+            let next = dots
+                .iter()
+                .enumerate()
+                .skip(last + 1)
+                .take_while(|(_, (_, b))| b.centre().0 <= x + reach)
+                .find(|(i, (_, b))| {
+                    let (bx, by) = b.centre();
+                    !taken[*i]
+                        && bx > x
+                        && (by - y).abs() <= 1.0 + here.height() as f32 / 2.0
+                        && b.width() <= 2 * here.width()
+                        && here.width() <= 2 * b.width()
+                });
+            let Some((index, (_, blob))) = next else {
+                break;
+            };
+            let gap = blob.centre().0 - x;
+            match spacing {
+                Some(s) if (gap - s).abs() > SPACING_TOLERANCE * s => break,
+                // The spacing follows the row slowly (a photo's perspective).
+                Some(s) => spacing = Some(0.8 * s + 0.2 * gap),
+                None => spacing = Some(gap),
+            }
+            chain.push(index);
+            last = index;
+        }
+        let members: Vec<Blob> = chain.iter().map(|&i| dots[i].1).collect();
+        if chain.len() >= MIN_DOTS && beside_text(&members, spacing.unwrap_or(0.0), blobs) {
+            for &i in &chain {
+                taken[i] = true;
+                leaders.push(dots[i].0);
+            }
+        }
+    }
+    leaders
+}
+
+/// Every run of ink (pixels darker than `threshold`), row by row, and the component each
+/// belongs to (the index of its component's first run), with diagonal neighbours
+/// connected.
+fn ink_runs(image: &GrayImage, threshold: u8) -> (Vec<Run>, Vec<usize>) {
+    let width = image.width().max(1);
+    let mut runs: Vec<Run> = Vec::new();
+    let mut parent: Vec<usize> = Vec::new();
+    let mut previous_row = 0..0;
+    for (y, row) in image.as_raw().chunks_exact(width as usize).enumerate() {
+        let row_start = runs.len();
+        let mut x = 0;
+        while x < row.len() {
+            if row[x] >= threshold {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < row.len() && row[x] < threshold {
+                x += 1;
+            }
+            let index = runs.len();
+            let (start, end) = (start as u32, x as u32);
+            runs.push(Run {
+                y: y as u32,
+                start,
+                end,
+            });
+            parent.push(index);
+            // Runs of the row above that touch this one, diagonally included.
+            for above in previous_row.clone() {
+                let other: &Run = &runs[above];
+                if other.start <= end && start <= other.end {
+                    union(&mut parent, above, index);
+                }
+            }
+        }
+        previous_row = row_start..runs.len();
+    }
+    let roots = (0..runs.len()).map(|i| find(&mut parent, i)).collect();
+    (runs, roots)
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+fn union(parent: &mut [usize], a: usize, b: usize) {
+    let (a, b) = (find(parent, a), find(parent, b));
+    if a != b {
+        parent[a.max(b)] = a.min(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Luma;
+
+    /// A page with a "label", a leader of `dots` dots and an "amount" with a decimal
+    /// point, all drawn as blocks: letters 20 px high, dots 4 px. The page is as tall as
+    /// a short receipt: on a page hardly taller than a line, its letters would be taken
+    /// for something too large to be text.
+    fn line_with_leader(dots: u32) -> GrayImage {
+        let mut page = GrayImage::from_pixel(900, 400, Luma([250]));
+        let mut fill = |x0: u32, y0: u32, w: u32, h: u32| {
+            for x in x0..x0 + w {
+                for y in y0..y0 + h {
+                    page.put_pixel(x, y, Luma([10]));
+                }
+            }
+        };
+        for letter in 0..6 {
+            fill(20 + letter * 16, 40, 12, 20);
+        }
+        for dot in 0..dots {
+            fill(140 + dot * 12, 56, 4, 4);
+        }
+        // "12.50": two digits, a point on the baseline, two digits.
+        fill(780, 40, 12, 20);
+        fill(796, 40, 12, 20);
+        fill(812, 56, 4, 4);
+        fill(820, 40, 12, 20);
+        fill(836, 40, 12, 20);
+        page
+    }
+
+    fn ink(page: &GrayImage, x0: u32, x1: u32) -> usize {
+        (x0..x1)
+            .flat_map(|x| (0..page.height()).map(move |y| (x, y)))
+            .filter(|&(x, y)| page.get_pixel(x, y).0[0] < 128)
+            .count()
+    }
+
+    #[test]
+    fn a_leader_is_erased_and_the_label_and_amount_stay() {
+        let mut page = line_with_leader(40);
+        let (label, amount) = (ink(&page, 0, 130), ink(&page, 770, 900));
+        erase_leaders(&mut page);
+        assert_eq!(ink(&page, 130, 770), 0, "the leader's dots are gone");
+        assert_eq!(ink(&page, 0, 130), label);
+        assert_eq!(ink(&page, 770, 900), amount, "the decimal point stays");
+    }
+
+    #[test]
+    fn a_few_dots_in_a_row_are_not_a_leader() {
+        let mut page = line_with_leader(4);
+        let before = page.clone();
+        erase_leaders(&mut page);
+        assert_eq!(page, before);
+    }
+}
