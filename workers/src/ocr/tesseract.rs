@@ -136,21 +136,20 @@ fn pages_from_tsv(tsv: &str, pages: usize) -> Vec<String> {
         let fields: Vec<&str> = line.split('\t').collect();
         let number = |i: usize| fields.get(i)?.parse::<f32>().ok();
         let text = fields.get(11).map_or("", |t| t.trim());
-        let page = fields
-            .get(1)
-            .and_then(|p| p.parse::<usize>().ok())
-            .and_then(|p| p.checked_sub(1));
-        if let (Some("5"), Some(page), false) = (fields.first().copied(), page, text.is_empty()) {
-            if let Some(page) = words.get_mut(page) {
-                page.push(Word {
-                    left: number(6).unwrap_or(0.0),
-                    top: number(7).unwrap_or(0.0),
-                    width: number(8).unwrap_or(0.0),
-                    height: number(9).unwrap_or(0.0),
-                    text: text.to_string(),
-                });
-            }
+        if fields.first() != Some(&"5") || text.is_empty() {
+            continue;
         }
+        let page = fields.get(1).and_then(|p| p.parse::<usize>().ok());
+        let Some(page) = page.and_then(|p| words.get_mut(p.checked_sub(1)?)) else {
+            continue;
+        };
+        page.push(Word {
+            left: number(6).unwrap_or(0.0),
+            top: number(7).unwrap_or(0.0),
+            width: number(8).unwrap_or(0.0),
+            height: number(9).unwrap_or(0.0),
+            text: text.to_string(),
+        });
     }
     words.into_iter().map(rows_of_words).collect()
 }
