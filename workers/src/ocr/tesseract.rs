@@ -3,7 +3,7 @@
 use std::process::Stdio;
 
 use async_trait::async_trait;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
 use image::GrayImage;
 
 use super::{OcrEngine, OcrError};
@@ -89,7 +89,9 @@ impl OcrEngine for Tesseract {
     }
 }
 
-/// Writes each page as a PNG in `folder`, and their list, a path a line, to `list`.
+/// Writes each page as a binary greymap (PGM) in `folder`, and their list, a path a
+/// line, to `list`. Uncompressed: compressing only costs time on both sides, for a file
+/// read once and deleted.
 fn write_pages(
     folder: &std::path::Path,
     list: &std::path::Path,
@@ -97,15 +99,10 @@ fn write_pages(
 ) -> Result<(), String> {
     let mut paths = String::new();
     for (number, page) in pages.into_iter().enumerate() {
-        let path = folder.join(format!("page-{number}.png"));
+        let path = folder.join(format!("page-{number}.pgm"));
         let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
-        // Tesseract decodes whatever it gets; fast compression saves most of the
-        // encoding time and costs only bytes on a temporary disk.
-        let encoder = PngEncoder::new_with_quality(
-            std::io::BufWriter::new(file),
-            CompressionType::Fast,
-            FilterType::Sub,
-        );
+        let encoder = PnmEncoder::new(std::io::BufWriter::new(file))
+            .with_subtype(PnmSubtype::Graymap(SampleEncoding::Binary));
         page.write_with_encoder(encoder)
             .map_err(|e| e.to_string())?;
         paths.push_str(&path.to_string_lossy());
