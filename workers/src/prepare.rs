@@ -84,33 +84,36 @@ pub fn scale(image: GrayImage) -> GrayImage {
 pub fn flatten(image: &GrayImage) -> GrayImage {
     const SHRINK: u32 = 8;
     let (width, height) = image.dimensions();
-    // Box averages, not a filtered resize: the copy only has to follow the paper, and a
-    // filtered resize of a scanned A4 page took a tenth of a second.
-    let small =
-        image::imageops::thumbnail(image, (width / SHRINK).max(1), (height / SHRINK).max(1));
+    let small = image::imageops::resize(
+        image,
+        (width / SHRINK).max(1),
+        (height / SHRINK).max(1),
+        FilterType::Triangle,
+    );
     let paper = image::imageops::blur(&brightest_around(&small, 3), 2.0);
+    // The paper's brightness at each pixel is interpolated (bilinearly, as a resize
+    // would) from the small copy while the pixel is divided by it: a full-size copy
+    // made by `resize` took most of the preparation's time on a scanned A4 page.
     let mut flat = GrayImage::new(width, height);
-    // The paper's brightness at each pixel is interpolated from the small copy as the
-    // pixel is divided by it, rather than in a full-size copy of its own.
     let columns = between(width, paper.width());
     let stride = paper.width() as usize;
     let rows = flat
         .chunks_exact_mut(width as usize)
         .zip(image.chunks_exact(width as usize));
     for ((out, ink), (top, bottom, down)) in rows.zip(between(height, paper.height())) {
-        let (top, bottom) = (
-            &paper.as_raw()[top * stride..],
-            &paper.as_raw()[bottom * stride..],
-        );
-        let light_row: Vec<u32> = top[..stride]
+        let top = &paper.as_raw()[top * stride..][..stride];
+        let bottom = &paper.as_raw()[bottom * stride..][..stride];
+        let light_row: Vec<f32> = top
             .iter()
-            .zip(&bottom[..stride])
-            .map(|(&t, &b)| u32::from(t) * (256 - down) + u32::from(b) * down)
+            .zip(bottom)
+            .map(|(&t, &b)| f32::from(t) * (1.0 - down) + f32::from(b) * down)
             .collect();
         for ((out, &ink), &(left, right, across)) in out.iter_mut().zip(ink).zip(&columns) {
-            let light =
-                (light_row[left] * (256 - across) + light_row[right] * across + (1 << 15)) >> 16;
-            *out = (u32::from(ink) * 255 / light.max(1)).min(255) as u8;
+            let light = light_row[left] * (1.0 - across) + light_row[right] * across;
+            // Rounded as `resize` rounds (these are never negative), without a call
+            // to `roundf` per pixel.
+            let light = ((light + 0.5) as u32).max(1);
+            *out = (u32::from(ink) * 255 / light).min(255) as u8;
         }
     }
     // The darkest percent of pixels is ink: it becomes black, the paper stays white.
@@ -137,16 +140,15 @@ pub fn flatten(image: &GrayImage) -> GrayImage {
 }
 
 /// For each of `length` positions along a side, the two of `source` positions (a
-/// smaller copy's, pixel centres aligned) it lies between, and the second's weight in
-/// 256ths.
-fn between(length: u32, source: u32) -> Vec<(usize, usize, u32)> {
+/// smaller copy's, pixel centres aligned) it lies between, and the second's weight.
+fn between(length: u32, source: u32) -> Vec<(usize, usize, f32)> {
     let last = source.saturating_sub(1) as f32;
     (0..length)
         .map(|i| {
             let at = ((i as f32 + 0.5) * source as f32 / length as f32 - 0.5).clamp(0.0, last);
             let low = at.floor();
             let high = (low + 1.0).min(last);
-            (low as usize, high as usize, ((at - low) * 256.0) as u32)
+            (low as usize, high as usize, at - low)
         })
         .collect()
 }
@@ -187,7 +189,7 @@ pub fn estimate_skew(image: &GrayImage) -> f32 {
     // A small copy is enough to measure an angle and keeps this cheap.
     let sample = if image.width() > 800 {
         let height = (u64::from(image.height()) * 800 / u64::from(image.width())).max(1) as u32;
-        image::imageops::thumbnail(image, 800, height)
+        image::imageops::resize(image, 800, height, FilterType::Triangle)
     } else {
         image.clone()
     };
@@ -289,7 +291,9 @@ fn sample(image: &GrayImage, x: f32, y: f32) -> u8 {
     };
     let top = at(0.0, 0.0) * (1.0 - fx) + at(1.0, 0.0) * fx;
     let bottom = at(0.0, 1.0) * (1.0 - fx) + at(1.0, 1.0) * fx;
-    (top * (1.0 - fy) + bottom * fy).round() as u8
+    // A blend of grey levels is never negative: adding a half and truncating rounds it,
+    // without a call to `roundf` for every pixel of a rotated photo.
+    (top * (1.0 - fy) + bottom * fy + 0.5) as u8
 }
 
 #[cfg(test)]
