@@ -97,22 +97,19 @@ pub fn flatten(image: &GrayImage) -> GrayImage {
     let mut flat = GrayImage::new(width, height);
     let columns = between(width, paper.width());
     let stride = paper.width() as usize;
+    let mut light_row = vec![0f32; stride];
     let rows = flat
         .chunks_exact_mut(width as usize)
         .zip(image.chunks_exact(width as usize));
     for ((out, ink), (top, bottom, down)) in rows.zip(between(height, paper.height())) {
         let top = &paper.as_raw()[top * stride..][..stride];
         let bottom = &paper.as_raw()[bottom * stride..][..stride];
-        let light_row: Vec<f32> = top
-            .iter()
-            .zip(bottom)
-            .map(|(&t, &b)| f32::from(t) * (1.0 - down) + f32::from(b) * down)
-            .collect();
+        for ((light, &t), &b) in light_row.iter_mut().zip(top).zip(bottom) {
+            *light = f32::from(t) * (1.0 - down) + f32::from(b) * down;
+        }
         for ((out, &ink), &(left, right, across)) in out.iter_mut().zip(ink).zip(&columns) {
             let light = light_row[left] * (1.0 - across) + light_row[right] * across;
-            // Rounded as `resize` rounds (these are never negative), without a call
-            // to `roundf` per pixel.
-            let light = ((light + 0.5) as u32).max(1);
+            let light = round_non_negative(light).max(1);
             *out = (u32::from(ink) * 255 / light).min(255) as u8;
         }
     }
@@ -214,9 +211,7 @@ pub fn estimate_skew(image: &GrayImage) -> f32 {
         let slope = degrees.to_radians().tan();
         histogram.iter_mut().for_each(|b| *b = 0);
         for &(x, y) in &dark {
-            // Adding a half and truncating rounds these non-negative values without a
-            // call to `roundf` per pixel and angle, which took half the time here.
-            let row = (y - x * slope + margin + 0.5).max(0.0) as usize;
+            let row = round_non_negative(y - x * slope + margin) as usize;
             histogram[row.min(bins - 1)] += 1;
         }
         let score: f64 = histogram.iter().map(|&c| f64::from(c) * f64::from(c)).sum();
@@ -291,9 +286,14 @@ fn sample(image: &GrayImage, x: f32, y: f32) -> u8 {
     };
     let top = at(0.0, 0.0) * (1.0 - fx) + at(1.0, 0.0) * fx;
     let bottom = at(0.0, 1.0) * (1.0 - fx) + at(1.0, 1.0) * fx;
-    // A blend of grey levels is never negative: adding a half and truncating rounds it,
-    // without a call to `roundf` for every pixel of a rotated photo.
-    (top * (1.0 - fy) + bottom * fy + 0.5) as u8
+    round_non_negative(top * (1.0 - fy) + bottom * fy) as u8
+}
+
+/// Rounds a value that is never negative as `f32::round` does (a negative one gives 0).
+/// `round` is a call to `roundf` on this target, and on every pixel of a page (and
+/// every angle of the skew search) it took up to half the preparation's time.
+fn round_non_negative(value: f32) -> u32 {
+    (value + 0.5) as u32
 }
 
 #[cfg(test)]

@@ -48,8 +48,8 @@ fn p95(times: &mut [Duration]) -> Duration {
 
 /// The CPU time used so far by this process and by the children it has waited for (the
 /// engine, the PDF tools), user and system. Unlike the wall clock it leaves out the time
-/// a virtual machine's host gave the core to another guest (steal), which made the same
-/// build's p95 vary by a fifth between runs on a shared machine.
+/// a virtual machine's host gave the core to another guest (steal); a core shared with
+/// a neighbour still makes it vary between runs.
 fn cpu_time() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // The command name, in brackets, may hold spaces: fields are counted after it. The
