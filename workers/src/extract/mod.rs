@@ -25,7 +25,7 @@ use amounts::{amounts, clean, Amount};
 use arithmetic::{misread_of, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, Mark};
 use dates::{find_date, Order};
-use words::{fold, label, not_english, says, Label, NOT_MERCHANT};
+use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT};
 
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
@@ -257,7 +257,7 @@ fn merchant_name(line: &Line) -> Option<String> {
         let mut words: Vec<String> = text
             .trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
             .split_whitespace()
-            .map(repair_capitals)
+            .map(|w| repair_accents(&repair_capitals(w)))
             .collect();
         // A speck before the name reads as a lone small letter ("j Farmacia San Juan").
         let speck = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_lowercase);

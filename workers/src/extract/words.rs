@@ -306,6 +306,86 @@ pub const NOT_MERCHANT: &[&str] = &[
     "succursale",
 ];
 
+/// Words of shop names with a letter Tesseract's English model cannot read: its
+/// character set has `é` and no other accented letter, so `Hôtel` comes out `H6tel`,
+/// `Hétel` or `Hé6tel`. Letters it reads as their plain form (`ä` as `a`) need no repair:
+/// names are compared folded.
+const ACCENTED_NAME_WORDS: &[&str] = &[
+    "Hôtel",
+    "Château",
+    "Pâtisserie",
+    "Crêperie",
+    "Rôtisserie",
+    "Brûlerie",
+    "Frères",
+    "Maître",
+    "Côte",
+    "Forêt",
+    "Bäckerei",
+    "Bücherei",
+    "Bücher",
+    "Mühle",
+    "Brücke",
+];
+
+/// The word as printed, where it is one of `ACCENTED_NAME_WORDS` with its accented
+/// letter misread; otherwise as read. The misread must be one or two characters that are
+/// not letters (`é` aside), so that another real word ("Hostel", "Cite") is never
+/// turned into one of these.
+pub fn repair_accents(word: &str) -> String {
+    ACCENTED_NAME_WORDS
+        .iter()
+        .find_map(|name| misread_as(name, word).then(|| in_case_of(name, word)))
+        .unwrap_or_else(|| word.to_string())
+}
+
+/// Whether `word` is `name` with each accented letter (`é` aside) misread as one or two
+/// characters that are neither letters nor `é`, the one accented letter the engine has.
+fn misread_as(name: &str, word: &str) -> bool {
+    let word: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let misread = |c: &&char| (!c.is_alphabetic() || **c == 'é') && !c.is_whitespace();
+    let mut at = 0;
+    let mut repaired = false;
+    for letter in name.chars().flat_map(char::to_lowercase) {
+        if letter.is_ascii() || letter == 'é' {
+            if word.get(at) != Some(&letter) {
+                return false;
+            }
+            at += 1;
+        } else {
+            // None taken: the plain letter ("Hotel") or a real accent ("Hôtel"), which
+            // is how the name may be printed.
+            let taken = word
+                .get(at..)
+                .unwrap_or_default()
+                .iter()
+                .take(2)
+                .take_while(misread)
+                .count();
+            if taken == 0 {
+                return false;
+            }
+            at += taken;
+            repaired = true;
+        }
+    }
+    repaired && at == word.len()
+}
+
+/// `name` in capitals where `word` was printed in capitals.
+fn in_case_of(name: &str, word: &str) -> String {
+    let capitals = word.chars().filter(|c| c.is_alphabetic()).count() >= 2
+        && word
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .all(char::is_uppercase);
+    if capitals {
+        name.to_uppercase()
+    } else {
+        name.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +412,21 @@ mod tests {
         assert_eq!(l("Menge Artikel Preis Betrag"), None);
         assert_eq!(l("AMOUNT  kr. 276.22"), Some(Label::Total(3)));
         assert_eq!(l("Total price 12.00"), Some(Label::Total(1)));
+    }
+
+    #[test]
+    fn an_accented_letter_the_engine_cannot_read_is_put_back() {
+        assert_eq!(repair_accents("H6tel"), "Hôtel");
+        assert_eq!(repair_accents("Hétel"), "Hôtel");
+        assert_eq!(repair_accents("Hé6tel"), "Hôtel");
+        assert_eq!(repair_accents("H6TEL"), "HÔTEL");
+        assert_eq!(repair_accents("Ch@teau"), "Château");
+        assert_eq!(repair_accents("B6ckerei"), "Bäckerei");
+        // Printed without the accent, or another word: left as read.
+        for word in [
+            "Hotel", "HOTEL", "Hostel", "Hötel", "Backerei", "Cite", "Hôtel", "H6tels",
+        ] {
+            assert_eq!(repair_accents(word), word);
+        }
     }
 }
