@@ -333,16 +333,17 @@ const ACCENTED_NAME_WORDS: &[&str] = &[
 /// not letters (`é` aside), so that another real word ("Hostel", "Cite") is never
 /// turned into one of these.
 pub fn repair_accents(word: &str) -> String {
+    let lower: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
     ACCENTED_NAME_WORDS
         .iter()
-        .find_map(|name| misread_as(name, word).then(|| in_case_of(name, word)))
+        .find_map(|name| misread_as(name, &lower).then(|| in_case_of(name, word)))
         .unwrap_or_else(|| word.to_string())
 }
 
 /// Whether `word` is `name` with each accented letter (`é` aside) misread as one or two
 /// characters that are neither letters nor `é`, the one accented letter the engine has.
-fn misread_as(name: &str, word: &str) -> bool {
-    let word: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+/// `word` is in lower case.
+fn misread_as(name: &str, word: &[char]) -> bool {
     let misread = |c: &&char| (!c.is_alphabetic() || **c == 'é') && !c.is_whitespace();
     let mut at = 0;
     let mut repaired = false;
