@@ -1,6 +1,7 @@
 //! Turning an uploaded photo into the image an OCR engine reads best: upright (EXIF
 //! orientation), grey, at a workable size, evenly lit (flatten), and with its text lines
-//! level (deskew), without the dot leaders the engine would read as garbage.
+//! level (deskew), without the dot leaders and dashed rules the engine would read as
+//! garbage.
 
 use std::io::Cursor;
 
@@ -11,7 +12,7 @@ use crate::ocr::{OcrError, MAX_PIXELS};
 
 mod leaders;
 
-use leaders::erase_leaders;
+use leaders::erase_leaders_and_rules;
 
 /// Narrower than this and the letters are too small to read well: scaled up.
 const MIN_WIDTH: u32 = 700;
@@ -28,7 +29,7 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, OcrError> {
     let image = decode(bytes)?;
     let image = scale(image);
     let mut image = deskew(flatten(&image));
-    erase_leaders(&mut image);
+    erase_leaders_and_rules(&mut image);
     Ok(image)
 }
 

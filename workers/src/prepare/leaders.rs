@@ -1,9 +1,13 @@
-//! Dot leaders (`Tortilla ......... 4,50`): rows of small, evenly spaced dots between a
-//! label and its amount. Tesseract reads every such row as words of garbage, and spent
-//! longer on a page of them than on the rest of the page's text (a scanned invoice with
-//! leaders on every item line was a quarter of the PDFs' slowest twentieth on the
-//! corpus's development part). Erased, the label and its amount remain, far apart on
-//! one row, which is how the extraction reads an amount column anyway.
+//! Rows of marks that hold no text. Tesseract reads each as words of garbage, and a
+//! word costs it about as much as a real one:
+//! - Dot leaders (`Tortilla ......... 4,50`): small, evenly spaced dots between a label
+//!   and its amount. A scanned invoice with leaders on every item line was a quarter of
+//!   the PDFs' slowest twentieth on the corpus's development part. Erased, the label and
+//!   its amount remain, far apart on one row, which is how the extraction reads an
+//!   amount column anyway.
+//! - Dashed rules (`-----`, `=====`) across the receipt between its parts: a fifth of
+//!   Tesseract's time on the development part's scanned PDFs went on them. (A solid
+//!   rule Tesseract finds and drops itself.)
 
 use image::GrayImage;
 
@@ -17,6 +21,10 @@ const MAX_SPACING: f32 = 6.0;
 /// How much the spacing of a leader's dots may vary (printed leaders are regular; a
 /// photo's perspective changes it slowly along the row).
 const SPACING_TOLERANCE: f32 = 0.35;
+
+/// Fewer dashes than this in a row may be a minus sign, a date's or a phone number's
+/// separators: left alone.
+const MIN_DASHES: usize = 6;
 
 /// A run of ink in one row of pixels, `[start, end)`, and the component it belongs to.
 struct Run {
@@ -59,10 +67,15 @@ impl Blob {
             && height <= 2 * width
             && 2 * self.pixels >= width * height
     }
+    /// Flat and thin: a dash, or one bar of an equals sign. (A dash of a blurred photo's
+    /// rule may have run into its neighbours: no length is too long.)
+    fn is_dash(&self, letter_height: u32) -> bool {
+        self.width() >= 2 * self.height() && 3 * self.height() <= letter_height
+    }
 }
 
-/// Paints the dots of every leader white.
-pub fn erase_leaders(image: &mut GrayImage) {
+/// Paints the dots of every leader, and the dashes of every dashed rule, white.
+pub fn erase_leaders_and_rules(image: &mut GrayImage) {
     let threshold = otsu_threshold(image);
     let (runs, component) = ink_runs(image, threshold);
     let mut blobs: Vec<Option<Blob>> = vec![None; runs.len()];
@@ -92,8 +105,19 @@ pub fn erase_leaders(image: &mut GrayImage) {
         .copied()
         .collect();
     dots.sort_by(|a, b| a.1.centre().0.total_cmp(&b.1.centre().0));
+    let mut dashes: Vec<(usize, Blob)> = blobs
+        .iter()
+        .filter(|(_, b)| b.is_dash(letter_height))
+        .copied()
+        .collect();
+    dashes.sort_by_key(|(_, b)| b.left);
     let mut erased = vec![false; runs.len()];
-    for root in leader_dots(&dots, &blobs) {
+    for root in leader_dots(&dots, &blobs).into_iter().chain(rule_dashes(
+        &dashes,
+        image,
+        threshold,
+        letter_height,
+    )) {
         erased[root] = true;
     }
     for (run, &root) in runs.iter().zip(&component) {
@@ -207,6 +231,67 @@ fn leader_dots(dots: &[(usize, Blob)], blobs: &[(usize, Blob)]) -> Vec<usize> {
     leaders
 }
 
+/// The components (roots) of the dashes that form rules. `dashes` is sorted by their
+/// left edges. From each dash not yet in a rule, the nearest dash starting to its right
+/// on the same line is followed while the gap is shorter than a letter and holds no ink
+/// on the dash's line: hyphens between letters or digits (`12-34-56`) never chain.
+fn rule_dashes(
+    dashes: &[(usize, Blob)],
+    image: &GrayImage,
+    threshold: u8,
+    letter_height: u32,
+) -> Vec<usize> {
+    let mut taken = vec![false; dashes.len()];
+    let mut rules = Vec::new();
+    for start in 0..dashes.len() {
+        if taken[start] {
+            continue;
+        }
+        let mut chain = vec![start];
+        let mut last = start;
+        loop {
+            let here = &dashes[last].1;
+            let middle = here.centre().1;
+            let next = dashes
+                .iter()
+                .enumerate()
+                .skip(last + 1)
+                .take_while(|(_, (_, b))| b.left <= here.right + 1 + letter_height)
+                .find(|(i, (_, b))| {
+                    !taken[*i]
+                        && b.left > here.right
+                        && (b.centre().1 - middle).abs()
+                            <= 1.0 + here.height().max(b.height()) as f32 / 2.0
+                        && b.height() <= 2 * here.height() + 1
+                        && here.height() <= 2 * b.height() + 1
+                });
+            let Some((index, (_, dash))) = next else {
+                break;
+            };
+            if ink_between(image, threshold, here, dash) {
+                break;
+            }
+            chain.push(index);
+            last = index;
+        }
+        if chain.len() >= MIN_DASHES {
+            for &i in &chain {
+                taken[i] = true;
+                rules.push(dashes[i].0);
+            }
+        }
+    }
+    rules
+}
+
+/// Whether any pixel between two dashes, on their line, is ink.
+fn ink_between(image: &GrayImage, threshold: u8, left: &Blob, right: &Blob) -> bool {
+    let top = left.top.min(right.top);
+    let bottom = left.bottom.max(right.bottom);
+    (top..=bottom)
+        .any(|y| (left.right + 1..right.left).any(|x| image.get_pixel(x, y).0[0] < threshold))
+}
+
 /// Every run of ink (pixels darker than `threshold`), row by row, and the component each
 /// belongs to (the index of its component's first run), with diagonal neighbours
 /// connected.
@@ -308,7 +393,7 @@ mod tests {
     fn a_leader_is_erased_and_the_label_and_amount_stay() {
         let mut page = line_with_leader(40);
         let (label, amount) = (ink(&page, 0, 130), ink(&page, 770, 900));
-        erase_leaders(&mut page);
+        erase_leaders_and_rules(&mut page);
         assert_eq!(ink(&page, 130, 770), 0, "the leader's dots are gone");
         assert_eq!(ink(&page, 0, 130), label);
         assert_eq!(ink(&page, 770, 900), amount, "the decimal point stays");
@@ -318,7 +403,76 @@ mod tests {
     fn a_few_dots_in_a_row_are_not_a_leader() {
         let mut page = line_with_leader(4);
         let before = page.clone();
-        erase_leaders(&mut page);
+        erase_leaders_and_rules(&mut page);
         assert_eq!(page, before);
+    }
+
+    /// A page of three text rows (blocks 20 px high) with a row of `dashes` dashes
+    /// (12 × 3 px, 4 px apart) under the first; as equals signs, a second bar 4 px below
+    /// each.
+    fn rows_with_rule(dashes: u32, equals: bool) -> GrayImage {
+        let mut page = GrayImage::from_pixel(900, 400, Luma([250]));
+        let mut fill = |x0: u32, y0: u32, w: u32, h: u32| {
+            for x in x0..x0 + w {
+                for y in y0..y0 + h {
+                    page.put_pixel(x, y, Luma([10]));
+                }
+            }
+        };
+        for row in [40, 120, 160] {
+            for letter in 0..8 {
+                fill(20 + letter * 16, row, 12, 20);
+            }
+            fill(780, row, 12, 20);
+        }
+        for dash in 0..dashes {
+            fill(20 + dash * 16, 88, 12, 3);
+            if equals {
+                fill(20 + dash * 16, 95, 12, 3);
+            }
+        }
+        page
+    }
+
+    #[test]
+    fn a_dashed_rule_is_erased_and_the_text_stays() {
+        let text = ink(&rows_with_rule(0, false), 0, 900);
+        for equals in [false, true] {
+            let mut page = rows_with_rule(50, equals);
+            assert!(ink(&page, 0, 900) > text);
+            erase_leaders_and_rules(&mut page);
+            assert_eq!(
+                ink(&page, 0, 900),
+                text,
+                "every dash is gone, no letter is (equals: {equals})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_few_dashes_or_hyphens_between_digits_are_no_rule() {
+        let mut page = rows_with_rule(5, false);
+        let before = page.clone();
+        erase_leaders_and_rules(&mut page);
+        assert_eq!(page, before, "five dashes");
+
+        // 12-34-56-78-90-12-34-56: hyphens between pairs of digits, on one row.
+        let mut page = GrayImage::from_pixel(900, 200, Luma([250]));
+        for pair in 0..8u32 {
+            let x0 = 20 + pair * 60;
+            for x in x0..x0 + 40 {
+                for y in 40..60 {
+                    page.put_pixel(x, y, Luma([10]));
+                }
+            }
+            for x in x0 + 44..x0 + 56 {
+                for y in 49..52 {
+                    page.put_pixel(x, y, Luma([10]));
+                }
+            }
+        }
+        let before = page.clone();
+        erase_leaders_and_rules(&mut page);
+        assert_eq!(page, before, "hyphens between digits");
     }
 }
