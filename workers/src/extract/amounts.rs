@@ -65,7 +65,8 @@ pub fn clean(line: &str) -> String {
 
 /// Whether the space at `i` sits next to a separator that has a digit before it and two
 /// or three digits after it that end the number, with at most one more space on its
-/// other side: "8 ,040", "12 .50", "12. 50", "646 , 37" (but not the list "3, 12.50").
+/// other side: "8 ,040", "12 .50", "12. 50", "646 , 37", "578 .537,00" (but not the list
+/// "3, 12.50").
 fn spaced_separator(chars: &[char], i: usize) -> bool {
     let at = |j: usize| chars.get(j).copied();
     let separator = |c: Option<char>| c.is_some_and(|c| matches!(c, '.' | ','));
@@ -91,7 +92,20 @@ fn spaced_separator(chars: &[char], i: usize) -> bool {
         .count();
     let rest = digits_from + digits;
     let continues = separator(at(rest)) && digit(at(rest + 1));
-    before.is_some_and(|j| digit(at(j))) && (2..=3).contains(&digits) && !continues
+    // "578 .537,00": a thousands group, then the other separator and the cents that end
+    // the number.
+    let cents = chars[(rest + 1).min(chars.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let cents_follow = digits == 3
+        && continues
+        && at(rest) != at(separator_at)
+        && (1..=2).contains(&cents)
+        && !separator(at(rest + 1 + cents));
+    before.is_some_and(|j| digit(at(j)))
+        && (2..=3).contains(&digits)
+        && (!continues || cents_follow)
 }
 
 /// "226 44" at the end of a line is 226.44 whose point OCR lost (faint on thermal paper,
@@ -236,6 +250,8 @@ mod tests {
         assert_eq!(values("Gesamt  €646 , 37"), ["646.37"]);
         assert_eq!(values("Net amount  8546. 5@"), ["8546.50"]);
         assert_eq!(values("Nettobetrag  646 ,37"), ["646.37"]);
+        assert_eq!(values("TOTAL EUROS  578 .537,00"), ["578537.00"]);
+        assert_eq!(values("Total  1 ,234.50"), ["1234.50"]);
         // The point lost at the end of a line.
         assert_eq!(values("Subtotal  ee ey 14357 12"), ["14357.12"]);
         assert_eq!(values("Net amount  6,903 50"), ["6903.50"]);

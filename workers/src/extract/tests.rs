@@ -120,6 +120,20 @@ fn a_shared_symbol_is_read_by_the_country_or_marked_unsure() {
 }
 
 #[test]
+fn a_shared_symbol_on_the_total_line_against_a_mark_elsewhere_goes_to_a_person() {
+    // `kr.` on the total's line; a `€` OCR made of something at the foot of the page.
+    let text = "Libreria Mediterraneo\n100 Calle Mayor\n14-05-24\nTotal a pagar kr.\n\
+                4024,16\nGracias\n€\n";
+    let e = extract(text, eur());
+    assert_eq!(e.confidence.get("currency"), Some(&0.6));
+    assert!(needs_review(&e));
+    // A mark elsewhere that the total's symbol allows confirms it.
+    let e = extract("Shop\n14-05-24\nTotal kr. 4024,16\nDKK 4024,16\n", eur());
+    assert_eq!(total(&e).as_deref(), Some("4024.16 DKK"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
 fn a_misread_total_is_repaired_by_the_arithmetic() {
     let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £L9%.10\n\
                 Cash £210.00\nChange £10.90\n";
