@@ -99,7 +99,7 @@ impl Handler for OcrWorker {
                 at: Utc::now(),
             },
             Ok(reading) => {
-                let extraction = extract(&reading.text, currency);
+                let extraction = extract(&reading.text, currency, receipt.uploaded_at.date_naive());
                 let doubts = doubts(&extraction);
                 if doubts.is_empty() {
                     ReceiptCommand::RecordScan {

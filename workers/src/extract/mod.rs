@@ -17,6 +17,8 @@ mod words;
 
 use std::collections::BTreeMap;
 
+use chrono::{Days, NaiveDate};
+
 use expensewise_domain::receipt::Extraction;
 use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
@@ -30,6 +32,9 @@ use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT}
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
 pub const REVIEW_BELOW: f32 = 0.8;
+
+/// The confidence in a date later than the receipt's upload: a reading, not a fact.
+const AFTER_UPLOAD: f32 = 0.3;
 
 /// The fields a person should confirm before an expense is made of the reading: the
 /// total, date or currency when missing or not sure enough.
@@ -470,8 +475,8 @@ fn quantity_line(folded: &str) -> bool {
 }
 
 /// Reads the fields of a receipt from its text. `default_currency` is the organization's,
-/// for receipts that print no currency.
-pub fn extract(text: &str, default_currency: Currency) -> Extraction {
+/// for receipts that print no currency; `uploaded` the day the receipt was uploaded.
+pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> Extraction {
     let lines: Vec<Line> = text
         .lines()
         .map(str::trim)
@@ -509,6 +514,13 @@ pub fn extract(text: &str, default_currency: Currency) -> Extraction {
         _ => Order::Unknown,
     };
     let date = find_date(text, order).map(|(d, c)| {
+        // No receipt is dated after its upload (a day's grace: the till's clock may be a
+        // time zone ahead): a digit misread, most often in the year (2026 as 2028).
+        let c = if d > uploaded + Days::new(1) {
+            c.min(AFTER_UPLOAD)
+        } else {
+            c
+        };
         confidence.insert("date".to_string(), c);
         d
     });
