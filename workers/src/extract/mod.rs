@@ -385,7 +385,17 @@ fn total_read(
         .filter(|(_, _, a)| support(*a) > 0)
         .max_by_key(|(rank, i, a)| (support(*a), std::cmp::Reverse(*rank), *i));
     if let Some((_, i, amount)) = confirmed {
-        return Some((amount, 0.97, Some(i)));
+        // What was paid reads like this total with digits lost or damaged (`Total 570,30`,
+        // proven by a subtotal that lost the same leading digit, against `EC-Karte
+        // 3.570,30`): one of them is misread, and a person decides which. (Not the sums
+        // of subtotal, taxes, tip and discount: among their many combinations one is
+        // often a digit or two from any total.)
+        let rivalled = proofs.iter().any(|(value, how)| {
+            matches!(how, Proof::CardPayment | Proof::CashLessChange)
+                && *value != amount
+                && misread_of(amount, *value)
+        });
+        return Some((amount, if rivalled { 0.6 } else { 0.97 }, Some(i)));
     }
     let best = candidates
         .iter()

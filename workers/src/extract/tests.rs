@@ -184,6 +184,21 @@ fn a_date_after_the_upload_goes_to_a_person() {
 }
 
 #[test]
+fn a_confirmed_total_that_another_line_reads_longer_goes_to_a_person() {
+    // The subtotal and the total both lost their leading "3."; the card line did not.
+    let text = "Buchhandlung Am Markt\nStockholm, Sverige\n24/06/2025\nDruckerpapier 928,00\n\
+                Kugelschreiber 1.039,00\nZwischensumme 967,00\nRabatt -396,70\n\
+                Total 570,30\nEC-Karte ****9560 3.570,30\n";
+    let e = extract(text, eur(), uploaded());
+    assert_eq!(e.confidence.get("total"), Some(&0.6));
+    assert!(needs_review(&e));
+    // A card line that agrees leaves the confirmed total sure.
+    let text = text.replace("3.570,30", "570,30");
+    let e = extract(&text, eur(), uploaded());
+    assert_eq!(e.confidence.get("total"), Some(&0.97));
+}
+
+#[test]
 fn a_misread_total_is_repaired_by_the_arithmetic() {
     let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £L9%.10\n\
                 Cash £210.00\nChange £10.90\n";
