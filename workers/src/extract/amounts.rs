@@ -99,7 +99,6 @@ fn spaced_separator(chars: &[char], i: usize) -> bool {
         .take_while(|c| c.is_ascii_digit())
         .count();
     let cents_follow = digits == 3
-        && continues
         && at(rest) != at(separator_at)
         && (1..=2).contains(&cents)
         && !separator(at(rest + 1 + cents));

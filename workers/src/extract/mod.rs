@@ -136,15 +136,16 @@ fn find_currency(
         }
     }
     if let Some((code, _)) = counts.iter().max_by_key(|(_, n)| **n) {
-        let mut confidence: f32 = if counts.len() == 1 { 0.9 } else { 0.6 };
-        // The total's own line names a currency this is not (`Total kr.` and a stray `€`
-        // below, OCR's reading of a stamp or a smudge): a person decides.
-        if total_line
+        // The total's own line may name a currency this is not (`Total kr.` and a stray
+        // `€` below, OCR's reading of a stamp or a smudge): then a person decides.
+        let against_total = total_line
             .and_then(|l| shared(&l.marks))
-            .is_some_and(|codes| !codes.contains(code))
-        {
-            confidence = confidence.min(0.6);
-        }
+            .is_some_and(|codes| !codes.contains(code));
+        let confidence = if counts.len() == 1 && !against_total {
+            0.9
+        } else {
+            0.6
+        };
         return parsed((code, against_country(code, confidence)));
     }
     // A code OCR damaged beside the total is surer than a guess, not than a mark.

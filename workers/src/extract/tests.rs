@@ -10,6 +10,11 @@ fn uploaded() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
 }
 
+/// A receipt's text read for an organization in euros, uploaded on [`uploaded`].
+fn read(text: &str) -> Extraction {
+    extract(text, eur(), uploaded())
+}
+
 fn total(e: &Extraction) -> Option<String> {
     e.total
         .map(|m| format!("{} {}", m.amount_string(), m.currency().code()))
@@ -19,7 +24,7 @@ fn total(e: &Extraction) -> Option<String> {
 fn the_total_is_not_the_subtotal_the_tax_or_the_change() {
     let text = "CAFE NERO\n12 High Street\n03/04/2026 12:31\nLatte 3.20\nMuffin 2.60\n\
                 Subtotal 5.80\nVAT 20% 0.97\nTOTAL £5.80\nCash 10.00\nChange 4.20\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("5.80 GBP"));
     assert_eq!(e.merchant.as_deref(), Some("CAFE NERO"));
     assert_eq!(e.tax.as_deref(), Some("0.97"));
@@ -30,26 +35,18 @@ fn the_total_is_not_the_subtotal_the_tax_or_the_change() {
 
 #[test]
 fn amounts_in_either_notation() {
-    let e = extract(
-        "Bäckerei Huber\n24.12.2025\nSumme EUR 1.234,56\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Bäckerei Huber\n24.12.2025\nSumme EUR 1.234,56\n");
     assert_eq!(total(&e).as_deref(), Some("1234.56 EUR"));
     assert_eq!(e.date, NaiveDate::from_ymd_opt(2025, 12, 24));
-    let e = extract("Ramen Ya\n2026-01-15\nTotal ¥1,200\n", eur(), uploaded());
+    let e = read("Ramen Ya\n2026-01-15\nTotal ¥1,200\n");
     assert_eq!(total(&e).as_deref(), Some("1200 JPY"));
 }
 
 #[test]
 fn grand_total_beats_total_and_the_last_total_line_wins() {
-    let e = extract(
-        "Hotel Adler\nTotal 100.00\nTip 15.00\nGrand Total 115.00 USD\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Hotel Adler\nTotal 100.00\nTip 15.00\nGrand Total 115.00 USD\n");
     assert_eq!(total(&e).as_deref(), Some("115.00 USD"));
-    let e = extract("Shop\nTotal 10.00\nTotal 12.00\n", eur(), uploaded());
+    let e = read("Shop\nTotal 10.00\nTotal 12.00\n");
     assert_eq!(
         total(&e).as_deref(),
         Some("12.00 EUR"),
@@ -59,48 +56,24 @@ fn grand_total_beats_total_and_the_last_total_line_wins() {
 
 #[test]
 fn the_merchant_is_the_first_line_that_reads_like_a_name() {
-    let e = extract(
-        "Hotel Adler\nTel. 0711 123456\nTotal 90.00\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Hotel Adler\nTel. 0711 123456\nTotal 90.00\n");
     assert_eq!(e.merchant.as_deref(), Some("Hotel Adler"));
-    let e = extract("TAX! ROMA\nTotal 20.00\n", eur(), uploaded());
+    let e = read("TAX! ROMA\nTotal 20.00\n");
     assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
-    let e = extract("TAX| ROMA\nTotal 20.00\n", eur(), uploaded());
+    let e = read("TAX| ROMA\nTotal 20.00\n");
     assert_eq!(e.merchant.as_deref(), Some("TAXI ROMA"));
-    let e = extract(
-        "RECEIPT\n*** Joe's Diner ***\n555-1234\nTotal 9.99\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("RECEIPT\n*** Joe's Diner ***\n555-1234\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Joe's Diner"));
     // What a photo's background reads as, above the name and its address.
-    let e = extract(
-        "awe\nThe Oakwood Grill\n10 Main St\nToronto, ON, Canada\nTotal 9.99\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("awe\nThe Oakwood Grill\n10 Main St\nToronto, ON, Canada\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("The Oakwood Grill"));
-    let e = extract(
-        "Ines\noa NT NT BRIN ier\nCafé Zur Post\nBahnhofstraße 3\nTotal 9.99\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Ines\noa NT NT BRIN ier\nCafé Zur Post\nBahnhofstraße 3\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Café Zur Post"));
-    let e = extract(
-        "j Farmacia San Juan\n124 Main St\nTotal 9.99\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("j Farmacia San Juan\n124 Main St\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Farmacia San Juan"));
-    let e = extract(
-        "St James Café\nRue de Rivoli 4\nTotal 9.99\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("St James Café\nRue de Rivoli 4\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("St James Café"));
-    let e = extract("\n\n", eur(), uploaded());
+    let e = read("\n\n");
     assert_eq!(e.merchant, None);
     assert_eq!(e.total, None);
     assert!(needs_review(&e));
@@ -118,33 +91,21 @@ fn cldr_dollar_symbols_name_their_currency() {
         ("MX$", "MXN"),
         ("R$", "BRL"),
     ] {
-        let e = extract(
-            &format!("Shop\n2026-01-15\nTotal {printed}12.50\n"),
-            eur(),
-            uploaded(),
-        );
+        let e = read(&format!("Shop\n2026-01-15\nTotal {printed}12.50\n"));
         assert_eq!(total(&e), Some(format!("12.50 {code}")), "{printed}");
     }
-    let e = extract("Shop\n2026-01-15\nTotal 12,50 zł\n", eur(), uploaded());
+    let e = read("Shop\n2026-01-15\nTotal 12,50 zł\n");
     assert_eq!(total(&e).as_deref(), Some("12.50 PLN"));
-    let e = extract(
-        "Shop\nZürich, Schweiz\n2026-01-15\nTotal Fr. 12.50\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Shop\nZürich, Schweiz\n2026-01-15\nTotal Fr. 12.50\n");
     assert_eq!(total(&e).as_deref(), Some("12.50 CHF"));
 }
 
 #[test]
 fn a_shared_symbol_is_read_by_the_country_or_marked_unsure() {
-    let e = extract(
-        "Shop\nOslo, Norge\n2026-01-15\nTotal kr 120,00\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Shop\nOslo, Norge\n2026-01-15\nTotal kr 120,00\n");
     assert_eq!(total(&e).as_deref(), Some("120.00 NOK"));
     assert!(!needs_review(&e));
-    let e = extract("Shop\n2026-01-15\nTotal $12.50\n", eur(), uploaded());
+    let e = read("Shop\n2026-01-15\nTotal $12.50\n");
     assert_eq!(total(&e).as_deref(), Some("12.50 USD"));
     assert!(
         needs_review(&e),
@@ -158,15 +119,11 @@ fn a_shared_symbol_on_the_total_line_against_a_mark_elsewhere_goes_to_a_person()
     // `kr.` on the total's line; a `€` OCR made of something at the foot of the page.
     let text = "Libreria Mediterraneo\n100 Calle Mayor\n14-05-24\nTotal a pagar kr.\n\
                 4024,16\nGracias\n€\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(e.confidence.get("currency"), Some(&0.6));
     assert!(needs_review(&e));
     // A mark elsewhere that the total's symbol allows confirms it.
-    let e = extract(
-        "Shop\n14-05-24\nTotal kr. 4024,16\nDKK 4024,16\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Shop\n14-05-24\nTotal kr. 4024,16\nDKK 4024,16\n");
     assert_eq!(total(&e).as_deref(), Some("4024.16 DKK"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
@@ -175,11 +132,11 @@ fn a_shared_symbol_on_the_total_line_against_a_mark_elsewhere_goes_to_a_person()
 fn a_date_after_the_upload_goes_to_a_person() {
     // 2026 read as 2028: a date no receipt uploaded today can bear.
     let text = "Shop\n28/06/2028\nTotal EUR 12,50\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(e.date, NaiveDate::from_ymd_opt(2028, 6, 28));
     assert!(needs_review(&e), "{:?}", e.confidence);
     // The next day is allowed: the till's clock may be a time zone ahead.
-    let e = extract("Shop\n2026-12-04\nTotal EUR 12,50\n", eur(), uploaded());
+    let e = read("Shop\n2026-12-04\nTotal EUR 12,50\n");
     assert_eq!(e.confidence.get("date"), Some(&0.95));
 }
 
@@ -189,12 +146,12 @@ fn a_confirmed_total_that_another_line_reads_longer_goes_to_a_person() {
     let text = "Buchhandlung Am Markt\nStockholm, Sverige\n24/06/2025\nDruckerpapier 928,00\n\
                 Kugelschreiber 1.039,00\nZwischensumme 967,00\nRabatt -396,70\n\
                 Total 570,30\nEC-Karte ****9560 3.570,30\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(e.confidence.get("total"), Some(&0.6));
     assert!(needs_review(&e));
     // A card line that agrees leaves the confirmed total sure.
     let text = text.replace("3.570,30", "570,30");
-    let e = extract(&text, eur(), uploaded());
+    let e = read(&text);
     assert_eq!(e.confidence.get("total"), Some(&0.97));
 }
 
@@ -202,43 +159,30 @@ fn a_confirmed_total_that_another_line_reads_longer_goes_to_a_person() {
 fn a_misread_total_is_repaired_by_the_arithmetic() {
     let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £L9%.10\n\
                 Cash £210.00\nChange £10.90\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("199.10 GBP"));
     let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £199.18\n\
                 Cash £210.00\nChange £10.90\n";
-    assert_eq!(
-        total(&extract(text, eur(), uploaded())).as_deref(),
-        Some("199.10 GBP")
-    );
+    assert_eq!(total(&read(text)).as_deref(), Some("199.10 GBP"));
 }
 
 #[test]
 fn the_items_added_up_confirm_a_total_and_a_lost_point_is_found() {
     let text = "Maple Hotel\n2026-01-15\n2 x 35.12\nRoom 70.24\nBreakfast 12.00\n\
                 AMOUNT HKD 82.24\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("82.24 HKD"));
     assert_eq!(e.confidence.get("total"), Some(&0.97));
     let text = "Grill\n2024-08-12\nNet amount 39.01\nVAT 19% 741\nGratuity 7.02\n\
                 Total CHF 53.44\n";
-    assert_eq!(
-        extract(text, eur(), uploaded()).confidence.get("total"),
-        Some(&0.97)
-    );
+    assert_eq!(read(text).confidence.get("total"), Some(&0.97));
     let text = "Grill\n2024-08-12\nSteak 40.00\nTotal CHF 4.00\n";
-    assert!(
-        needs_review(&extract(text, eur(), uploaded())),
-        "a total below an item"
-    );
+    assert!(needs_review(&read(text)), "a total below an item");
 }
 
 #[test]
 fn yen_with_thousands_separators() {
-    let e = extract(
-        "Ramen Ya\nTokyo, Japan\n2026/01/15\nGRAND TOTAL ¥8 ,040\n",
-        eur(),
-        uploaded(),
-    );
+    let e = read("Ramen Ya\nTokyo, Japan\n2026/01/15\nGRAND TOTAL ¥8 ,040\n");
     assert_eq!(total(&e).as_deref(), Some("8040 JPY"));
 }
 
@@ -266,30 +210,22 @@ fn totals_in_six_languages() {
             "10.00 EUR",
         ),
     ] {
-        assert_eq!(
-            total(&extract(text, eur(), uploaded())).as_deref(),
-            Some(want),
-            "{text}"
-        );
+        assert_eq!(total(&read(text)).as_deref(), Some(want), "{text}");
     }
 }
 
 #[test]
 fn a_symbol_of_another_countrys_currency_goes_to_a_person() {
     // ₹ is beyond the engine, which read it as €: the address says India.
-    let e = extract(
+    let e = read(
         "Bar Roma\n150 rue de la Paix\nMumbai\n05-09-2026\nImporto €57249,00\nBancomat 57249,00\n",
-        eur(),
-        uploaded(),
     );
     assert_eq!(e.confidence.get("currency"), Some(&0.6));
     assert!(needs_review(&e));
     // A symbol OCR lost entirely: the city names the currency.
-    let e = extract(
+    let e = read(
         "The Golden Gate Grill\n113 Calle Mayor\nSeoul\n2025-04-22\nSubtotal 854,360\n\
          GST 19% 162,328\nTotal to pay 1,016,688 []\nMastercard ****6991 1,016,688\n",
-        eur(),
-        uploaded(),
     );
     assert_eq!(total(&e).as_deref(), Some("1016688 KRW"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
@@ -300,7 +236,7 @@ fn an_item_tables_head_is_no_total_and_its_first_price_none_either() {
     let text = "Apotheek De Gouden Leeuw\n2026/01/29\nQty Item  Price  Amount\n\
                 Appeltaart  17540  35080\nKoffie  12100  12100\nSubtotaal  47180\n\
                 Totaal\nContant betaald  50000\nWisselgeld  2820\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(
         e.total.map(|m| m.amount_string()).as_deref(),
         Some("47180.00")
@@ -316,26 +252,23 @@ fn an_item_tables_head_is_no_total_and_its_first_price_none_either() {
 fn points_ocr_lost_or_spaced_are_put_back() {
     let text = "Harbor Diner\nWarszawa, Polska\n2024-05-30\nBananas 226 44\nLatte 138 52\n\
                 Subtotal 364 96\nGST 10% 36 50\nTotal PLN 401 46\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("401.46 PLN"));
     assert_eq!(e.confidence.get("total"), Some(&0.97));
     let text = "Gasthaus\nWien, Osterreich\n12.03.2024\nBrezel 120,00\nNettobetrag 646 ,37\n\
                 Gesamt €646 , 37\nGegeben 650,00\nRuckgeld 3,63\n";
-    assert_eq!(
-        total(&extract(text, eur(), uploaded())).as_deref(),
-        Some("646.37 EUR")
-    );
+    assert_eq!(total(&read(text)).as_deref(), Some("646.37 EUR"));
 }
 
 #[test]
 fn a_sign_read_as_a_digit_or_digits_lost_to_a_leader_do_not_make_the_total() {
     let text = "Harbor Diner\n175 Via Roma\nSeoul\n11/03/2024\nSub-total 35,530\n\
                 GST 22% 7,817\nTotal to pay  43,347 2\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("43347 KRW"));
     let text = "Books\nOslo, Norge\n2025-07-13\nSub-total 12,222.20\nDiscount -1,222.22\n\
                 AMOUNT  Oe a big ebiel KE LOy 999,98\nVISA ****9738  10,999.98\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("10999.98 NOK"));
     assert_eq!(
         e.confidence.get("total"),
@@ -348,11 +281,11 @@ fn a_sign_read_as_a_digit_or_digits_lost_to_a_leader_do_not_make_the_total() {
 fn dollars_on_a_receipt_in_another_language_leave_the_dates_order_open() {
     let text = "Café Saint-Michel\n12 rue de la Paix\nDate : 05/07/2024\nSous-total 1,24\n\
                 TOTAL TTC US$ 1,50\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("1.50 USD"));
     assert!(e.confidence.get("date").is_some_and(|c| *c < REVIEW_BELOW));
     let text = "Diner\n12 Main St\nDate: 05/07/2024\nSubtotal 1.24\nTOTAL US$ 1.50\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 5, 7));
 }
 
@@ -360,7 +293,7 @@ fn dollars_on_a_receipt_in_another_language_leave_the_dates_order_open() {
 fn amounts_on_rows_of_their_own_below_their_labels_prove_the_total() {
     let text = "Farmacia Roma\nVia Roma 5\nData 16.12.2025\nCaffe  990,90\nImponibile\n\
                 2.431,08\nMancia\n364,66\nImporto  2.795,74\nPagamento elettronico\n2.795,74\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("2795.74 EUR"));
     assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
 }
@@ -369,7 +302,7 @@ fn amounts_on_rows_of_their_own_below_their_labels_prove_the_total() {
 fn amounts_printed_before_their_labels_prove_the_total() {
     let text = "Hotel Elm\n12 Main St\n08.02.2026\nBagel  17.40\nEspresso  350.10\n367.50\n\
                 Sub-total\n36.75\nTip\nCard  404.25\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("404.25 EUR"));
     assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
     // Read with each label's own line alone, the card line is the only way to a total.
@@ -391,7 +324,7 @@ fn amounts_printed_before_their_labels_prove_the_total() {
 fn an_unlabelled_line_adding_up_the_items_is_their_subtotal_not_an_item() {
     let text = "The Grill\n64 High St\n30.09.2025\nTaxi fare  20.58\nPrinter paper  72.14\n\
                 Notebook  22.80\nBuffet  22.20\n137.72\nBalance Due  GBP 137.72\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("137.72 GBP"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
@@ -401,21 +334,13 @@ fn items_alone_disagreeing_with_a_clear_total_line_is_weak_doubt() {
     // One item's price lost: the items no longer add up to the total.
     let text = "Corner Shop\n5 Elm Road\n12.03.2026\nBread  2.40\nCheese  6.15\nMilk\n\
                 Amount due  EUR 9.75\n";
-    let e = extract(text, eur(), uploaded());
+    let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("9.75 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
     // A subtotal line saying otherwise is strong doubt.
-    let e = extract(
-        &text.replace("Amount due", "Subtotal  8.55\nAmount due"),
-        eur(),
-        uploaded(),
-    );
+    let e = read(&text.replace("Amount due", "Subtotal  8.55\nAmount due"));
     assert!(needs_review(&e), "{:?}", e.confidence);
     // So is a label whose amount was not read on its line: it may be the one disagreeing.
-    let e = extract(
-        &text.replace("Amount due", "Subtotal\nAmount due"),
-        eur(),
-        uploaded(),
-    );
+    let e = read(&text.replace("Amount due", "Subtotal\nAmount due"));
     assert!(needs_review(&e), "{:?}", e.confidence);
 }

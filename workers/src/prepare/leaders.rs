@@ -176,59 +176,77 @@ fn beside_text(chain: &[Blob], spacing: f32, blobs: &[(usize, Blob)]) -> bool {
     })
 }
 
+/// Chains of marks along a line, left to right, among `count` marks sorted by position.
+/// From each mark not yet in a kept chain, `next` gives the mark after the chain's last
+/// (it may keep state for the chain, such as its spacing) until it gives none; a chain
+/// `keep` accepts is taken whole. Returns the indices of the marks of every kept chain.
+fn kept_chains<S: Default>(
+    count: usize,
+    mut next: impl FnMut(&mut S, usize, &[bool]) -> Option<usize>,
+    keep: impl Fn(&S, &[usize]) -> bool,
+) -> Vec<usize> {
+    let mut taken = vec![false; count];
+    let mut kept = Vec::new();
+    for start in 0..count {
+        if taken[start] {
+            continue;
+        }
+        let mut state = S::default();
+        let mut chain = vec![start];
+        let mut last = start;
+        while let Some(index) = next(&mut state, last, &taken) {
+            chain.push(index);
+            last = index;
+        }
+        if keep(&state, &chain) {
+            for &i in &chain {
+                taken[i] = true;
+            }
+            kept.extend(chain);
+        }
+    }
+    kept
+}
+
 /// The components (roots) of the dots that form leaders beside text (`blobs`: every
 /// blob of the page). `dots` is sorted left to right.
 /// From each dot not yet in a leader, the nearest dot to its right on the same line is
 /// followed while the spacing stays what it was at the start.
 fn leader_dots(dots: &[(usize, Blob)], blobs: &[(usize, Blob)]) -> Vec<usize> {
-    let mut taken = vec![false; dots.len()];
-    let mut leaders = Vec::new();
-    for start in 0..dots.len() {
-        if taken[start] {
-            continue;
+    let next = |spacing: &mut Option<f32>, last: usize, taken: &[bool]| {
+        let here = &dots[last].1;
+        let (x, y) = here.centre();
+        let reach = MAX_SPACING * here.width() as f32;
+        let (index, (_, blob)) = dots
+            .iter()
+            .enumerate()
+            .skip(last + 1)
+            .take_while(|(_, (_, b))| b.centre().0 <= x + reach)
+            .find(|(i, (_, b))| {
+                let (bx, by) = b.centre();
+                !taken[*i]
+                    && bx > x
+                    && (by - y).abs() <= 1.0 + here.height() as f32 / 2.0
+                    && b.width() <= 2 * here.width()
+                    && here.width() <= 2 * b.width()
+            })?;
+        let gap = blob.centre().0 - x;
+        match *spacing {
+            Some(s) if (gap - s).abs() > SPACING_TOLERANCE * s => return None,
+            // The spacing follows the row slowly (a photo's perspective).
+            Some(s) => *spacing = Some(0.8 * s + 0.2 * gap),
+            None => *spacing = Some(gap),
         }
-        let mut chain = vec![start];
-        let mut last = start;
-        let mut spacing: Option<f32> = None;
-        loop {
-            let here = &dots[last].1;
-            let (x, y) = here.centre();
-            let reach = MAX_SPACING * here.width() as f32;
-            let next = dots
-                .iter()
-                .enumerate()
-                .skip(last + 1)
-                .take_while(|(_, (_, b))| b.centre().0 <= x + reach)
-                .find(|(i, (_, b))| {
-                    let (bx, by) = b.centre();
-                    !taken[*i]
-                        && bx > x
-                        && (by - y).abs() <= 1.0 + here.height() as f32 / 2.0
-                        && b.width() <= 2 * here.width()
-                        && here.width() <= 2 * b.width()
-                });
-            let Some((index, (_, blob))) = next else {
-                break;
-            };
-            let gap = blob.centre().0 - x;
-            match spacing {
-                Some(s) if (gap - s).abs() > SPACING_TOLERANCE * s => break,
-                // The spacing follows the row slowly (a photo's perspective).
-                Some(s) => spacing = Some(0.8 * s + 0.2 * gap),
-                None => spacing = Some(gap),
-            }
-            chain.push(index);
-            last = index;
-        }
+        Some(index)
+    };
+    let keep = |spacing: &Option<f32>, chain: &[usize]| {
         let members: Vec<Blob> = chain.iter().map(|&i| dots[i].1).collect();
-        if chain.len() >= MIN_DOTS && beside_text(&members, spacing.unwrap_or(0.0), blobs) {
-            for &i in &chain {
-                taken[i] = true;
-                leaders.push(dots[i].0);
-            }
-        }
-    }
-    leaders
+        chain.len() >= MIN_DOTS && beside_text(&members, spacing.unwrap_or(0.0), blobs)
+    };
+    kept_chains(dots.len(), next, keep)
+        .into_iter()
+        .map(|i| dots[i].0)
+        .collect()
 }
 
 /// The components (roots) of the dashes that form rules. `dashes` is sorted by their
@@ -241,47 +259,28 @@ fn rule_dashes(
     threshold: u8,
     letter_height: u32,
 ) -> Vec<usize> {
-    let mut taken = vec![false; dashes.len()];
-    let mut rules = Vec::new();
-    for start in 0..dashes.len() {
-        if taken[start] {
-            continue;
-        }
-        let mut chain = vec![start];
-        let mut last = start;
-        loop {
-            let here = &dashes[last].1;
-            let middle = here.centre().1;
-            let next = dashes
-                .iter()
-                .enumerate()
-                .skip(last + 1)
-                .take_while(|(_, (_, b))| b.left <= here.right + 1 + letter_height)
-                .find(|(i, (_, b))| {
-                    !taken[*i]
-                        && b.left > here.right
-                        && (b.centre().1 - middle).abs()
-                            <= 1.0 + here.height().max(b.height()) as f32 / 2.0
-                        && b.height() <= 2 * here.height() + 1
-                        && here.height() <= 2 * b.height() + 1
-                });
-            let Some((index, (_, dash))) = next else {
-                break;
-            };
-            if ink_between(image, threshold, here, dash) {
-                break;
-            }
-            chain.push(index);
-            last = index;
-        }
-        if chain.len() >= MIN_DASHES {
-            for &i in &chain {
-                taken[i] = true;
-                rules.push(dashes[i].0);
-            }
-        }
-    }
-    rules
+    let next = |_: &mut (), last: usize, taken: &[bool]| {
+        let here = &dashes[last].1;
+        let middle = here.centre().1;
+        let (index, (_, dash)) = dashes
+            .iter()
+            .enumerate()
+            .skip(last + 1)
+            .take_while(|(_, (_, b))| b.left <= here.right + 1 + letter_height)
+            .find(|(i, (_, b))| {
+                !taken[*i]
+                    && b.left > here.right
+                    && (b.centre().1 - middle).abs()
+                        <= 1.0 + here.height().max(b.height()) as f32 / 2.0
+                    && b.height() <= 2 * here.height() + 1
+                    && here.height() <= 2 * b.height() + 1
+            })?;
+        (!ink_between(image, threshold, here, dash)).then_some(index)
+    };
+    kept_chains(dashes.len(), next, |_, chain| chain.len() >= MIN_DASHES)
+        .into_iter()
+        .map(|i| dashes[i].0)
+        .collect()
 }
 
 /// Whether any pixel between two dashes, on their line, is ink.
