@@ -2,11 +2,12 @@
 //! or month first (decided where the numbers make it unambiguous, otherwise by the
 //! receipt's currency, with less confidence), dotted day-first, two-digit years, and month
 //! names and abbreviations in six languages ("7. März 2026", "26-Ene-24", "7 de marzo de
-//! 2026", "Mar 7, 2026").
+//! 2026", "Mar 7, 2026"). A weekday printed before the date ("Sa 07.03.2026") confirms
+//! it, settles a day/month order the numbers leave open, or shows a misread.
 
 use std::sync::LazyLock;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 
 use super::words::fold;
@@ -29,7 +30,8 @@ const MONTHS: [&[&str]; 12] = [
     &[
         "july", "juli", "juillet", "julio", "luglio", "juil", "jul", "lug",
     ],
-    &["august", "aout", "agosto", "augustus", "aug", "ago"],
+    // "aodt" is how OCR trained on English reads the û of "août".
+    &["august", "aout", "aodt", "agosto", "augustus", "aug", "ago"],
     &[
         "september",
         "septembre",
@@ -80,10 +82,87 @@ fn month_number(name: &str) -> Option<u32> {
     }
 }
 
-fn full_year(text: &str) -> Option<i32> {
-    let year: i32 = text.parse().ok()?;
-    Some(if text.len() == 2 { 2000 + year } else { year })
+/// Weekday names and abbreviations per language, folded, Monday first. Where languages
+/// share an abbreviation it names the same day ("mar", "di", "do").
+const WEEKDAYS: [&[&str]; 7] = [
+    &[
+        "monday", "mon", "montag", "mo", "lundi", "lun", "lunes", "lunedi", "maandag", "ma",
+    ],
+    &[
+        "tuesday", "tue", "tues", "dienstag", "di", "mardi", "mar", "martes", "martedi", "dinsdag",
+    ],
+    &[
+        "wednesday",
+        "wed",
+        "mittwoch",
+        "mi",
+        "mercredi",
+        "mer",
+        "miercoles",
+        "mie",
+        "mercoledi",
+        "woensdag",
+        "wo",
+    ],
+    &[
+        "thursday",
+        "thu",
+        "thur",
+        "thurs",
+        "donnerstag",
+        "do",
+        "jeudi",
+        "jeu",
+        "jueves",
+        "jue",
+        "giovedi",
+        "gio",
+        "donderdag",
+    ],
+    &[
+        "friday", "fri", "freitag", "fr", "vendredi", "ven", "viernes", "vie", "venerdi",
+        "vrijdag", "vr",
+    ],
+    &[
+        "saturday", "sat", "samstag", "sa", "samedi", "sam", "sabado", "sab", "zaterdag", "za",
+    ],
+    &[
+        "sunday", "sun", "sonntag", "so", "dimanche", "dim", "domingo", "dom", "domenica",
+        "zondag", "zo",
+    ],
+];
+
+/// The weekday printed right before `at` ("Sat 07/03/2026", "Samstag, 7. März 2026",
+/// "mar. 07/03/2026"), if any, in days from Monday.
+fn weekday_before(text: &str, at: usize) -> Option<u32> {
+    let before = text[..at].trim_end_matches([' ', ',', '.']);
+    let start = before
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphabetic())
+        .last()
+        .map(|(i, _)| i)?;
+    // Only a word of its own: "Datum" ends in "um", which names no day either way.
+    if before[..start]
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric())
+    {
+        return None;
+    }
+    let name = fold(&before[start..]);
+    let day = WEEKDAYS
+        .iter()
+        .position(|forms| forms.contains(&name.as_str()))?;
+    Some(day as u32)
 }
+
+/// The confidence in a date whose printed weekday is another day's: one of the two was
+/// misread, and the date is most often the one with more digits.
+pub const WEEKDAY_DISAGREES: f32 = 0.5;
+/// The confidence in a date its printed weekday confirms: a misread that lands on a date
+/// with the same weekday is rare (one in seven of the few misreads).
+const WEEKDAY_AGREES: f32 = 0.95;
 
 static YEAR_FIRST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b").expect("year-first date pattern")
@@ -118,10 +197,154 @@ pub enum Order {
     Unknown,
 }
 
-/// The first date on the receipt and how sure the reading is.
+/// The confidence in a date read only after repairing what OCR commonly confuses in it:
+/// a person confirms it, and finds it filled in.
+pub const REPAIRED: f32 = 0.7;
+
+/// The first date on the receipt and how sure the reading is. When no date reads as
+/// printed, the date-shaped text is read again with OCR's usual confusions undone
+/// (`loosen`, `repaired`): a `2925` that can only be 2025, a month `96` that can only be
+/// June, `ll-May-24`.
 pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
-    let mut best: Option<(usize, NaiveDate, f32)> = None;
-    let mut consider = |found: Option<regex::Match>, date: Option<NaiveDate>, confidence: f32| {
+    let (found, readings, confidence, repaired) = match find_in(text, order, false) {
+        Some((found, readings, confidence)) => (found, readings, confidence, false),
+        None => {
+            let (found, readings, confidence) = find_in(&loosen(text), order, true)?;
+            (found, readings, confidence.min(REPAIRED), true)
+        }
+    };
+    let at = found.start;
+    // "Data: 1 1/4/24" is 11 April with its 11 split by OCR, not 1 April; "Datum 20;
+    // 24-12-19" a year-first date with its year split. A time before the date ("20:03
+    // 24/12/2024") is no such number.
+    let confidence = if split_off(text, at, order, readings[0]) {
+        confidence.min(SPLIT)
+    } else {
+        confidence
+    };
+    let Some(weekday) = weekday_before(text, at) else {
+        return Some((readings[0], confidence));
+    };
+    let agrees = readings
+        .iter()
+        .find(|d| d.weekday().num_days_from_monday() == weekday);
+    Some(match agrees {
+        // A repair stays a repair, whatever the weekday says.
+        Some(date) if repaired => (*date, confidence),
+        Some(date) => (*date, confidence.max(WEEKDAY_AGREES)),
+        None => (readings[0], confidence.min(WEEKDAY_DISAGREES)),
+    })
+}
+
+/// The confidence in a date that reads otherwise with the number before it joined to it:
+/// OCR may have split the date's first number, or its year.
+pub const SPLIT: f32 = 0.6;
+
+/// Whether the word before `at` is a bare number (punctuation after it aside) that,
+/// joined to the date read from `at`, makes another date: "1 1/4/24" was 11 April as
+/// likely as 1 April. A stray "2 14/11/25" makes none, and the date stands.
+fn split_off(text: &str, at: usize, order: Order, date: NaiveDate) -> bool {
+    let word = text[..at]
+        .trim_end()
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(|c: char| c.is_ascii_punctuation());
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let joined = format!("{word}{}", &text[at..]);
+    find_in(&joined, order, false)
+        .is_some_and(|(found, readings, _)| found.start == 0 && readings[0] != date)
+}
+
+/// Letters OCR reads for digits (`O` and `@` for 0, `l`, `I` and `|` for 1), made digits
+/// again where they stand in a word with digits and among no other letters: `ll-May-24`,
+/// `21-@4-2026`, but not the `O` of `12-Oct-24`. Every replacement is one byte for one,
+/// so positions in the result are positions in `text`.
+fn loosen(text: &str) -> String {
+    let confusable = |c: char| matches!(c, 'O' | 'o' | '@' | 'l' | 'I' | '|');
+    let mut out = String::with_capacity(text.len());
+    for token in text.split_inclusive(char::is_whitespace) {
+        if !token.chars().any(|c| c.is_ascii_digit()) {
+            out.push_str(token);
+            continue;
+        }
+        let chars: Vec<char> = token.chars().collect();
+        let letter = |c: char| c.is_alphabetic() || confusable(c);
+        let mut start = 0;
+        while start < chars.len() {
+            let end = start
+                + chars[start..]
+                    .iter()
+                    .take_while(|c| letter(**c) == letter(chars[start]))
+                    .count();
+            let run = &chars[start..end];
+            if letter(chars[start]) && run.len() <= 2 && run.iter().all(|c| confusable(*c)) {
+                out.extend(run.iter().map(|c| {
+                    if matches!(c, 'l' | 'I' | '|') {
+                        '1'
+                    } else {
+                        '0'
+                    }
+                }));
+            } else {
+                out.extend(run);
+            }
+            start = end;
+        }
+    }
+    out
+}
+
+/// Digits OCR confuses, most often the round ones for each other.
+const CONFUSED: [&str; 10] = ["689", "7", "", "8", "", "6", "0", "1", "03", "0"];
+
+/// `digits` as a number in `range`; with `repair`, a number out of range becomes the one
+/// number in range that changing one confusable digit makes (`96` as a month is June),
+/// and none when there are two.
+fn number_in(digits: &str, range: std::ops::RangeInclusive<u32>, repair: bool) -> Option<u32> {
+    let value: u32 = digits.parse().ok()?;
+    if range.contains(&value) || !repair {
+        return range.contains(&value).then_some(value);
+    }
+    let mut found = None;
+    for (i, digit) in digits.bytes().enumerate() {
+        for other in CONFUSED[usize::from(digit - b'0')].bytes() {
+            let mut changed = digits.as_bytes().to_vec();
+            changed[i] = other;
+            let value: u32 = std::str::from_utf8(&changed).ok()?.parse().ok()?;
+            if range.contains(&value) {
+                if found.is_some_and(|f| f != value) {
+                    return None;
+                }
+                found = Some(value);
+            }
+        }
+    }
+    found
+}
+
+/// A year of two or four digits, in the years receipts are dated.
+fn year_in(digits: &str, repair: bool) -> Option<i32> {
+    let year = match digits.len() {
+        2 => 2000 + number_in(digits, 0..=99, repair)?,
+        _ => number_in(digits, 2000..=2100, repair)?,
+    };
+    i32::try_from(year).ok()
+}
+
+/// The earliest date in `text`: where it stands, its readings (the likelier first; two
+/// when day and month could be either) and how sure the first is.
+fn find_in(
+    text: &str,
+    order: Order,
+    repair: bool,
+) -> Option<(std::ops::Range<usize>, Vec<NaiveDate>, f32)> {
+    let day = |d: &str| number_in(d, 1..=31, repair);
+    let month = |m: &str| number_in(m, 1..=12, repair);
+    let mut best: Option<(std::ops::Range<usize>, Vec<NaiveDate>, f32)> = None;
+    let mut consider = |found: Option<regex::Match>, readings: Vec<NaiveDate>, confidence: f32| {
         let Some(found) = found else {
             return;
         };
@@ -137,57 +360,56 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
         if hours_before || minutes_after {
             return;
         }
-        let at = found.start();
-        if let Some(date) = date.filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d))) {
-            if best.is_none_or(|(earliest, _, _)| at < earliest) {
-                best = Some((at, date, confidence));
-            }
+        let earlier = best
+            .as_ref()
+            .is_none_or(|(earliest, _, _)| found.start() < earliest.start);
+        if !readings.is_empty() && earlier {
+            best = Some((found.range(), readings, confidence));
         }
     };
     for c in YEAR_FIRST.captures_iter(text) {
-        let date = (|| {
-            NaiveDate::from_ymd_opt(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?)
-        })();
-        consider(c.get(0), date, 0.95);
+        let date =
+            (|| NaiveDate::from_ymd_opt(year_in(&c[1], repair)?, month(&c[2])?, day(&c[3])?))();
+        consider(c.get(0), date.into_iter().collect(), 0.95);
     }
     for c in DAY_MONTH_NAME.captures_iter(text) {
         let date = (|| {
-            NaiveDate::from_ymd_opt(full_year(&c[3])?, month_number(&c[2])?, c[1].parse().ok()?)
+            NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_number(&c[2])?, day(&c[1])?)
         })();
-        consider(c.get(0), date, 0.9);
+        consider(c.get(0), date.into_iter().collect(), 0.9);
     }
     for c in MONTH_NAME_DAY.captures_iter(text) {
         let date = (|| {
-            NaiveDate::from_ymd_opt(full_year(&c[3])?, month_number(&c[1])?, c[2].parse().ok()?)
+            NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_number(&c[1])?, day(&c[2])?)
         })();
-        consider(c.get(0), date, 0.9);
+        consider(c.get(0), date.into_iter().collect(), 0.9);
     }
     for c in NUMERIC.captures_iter(text) {
         let reading = (|| {
+            let year = year_in(&c[4], repair)?;
             let (a, b): (u32, u32) = (c[1].parse().ok()?, c[3].parse().ok()?);
-            let year = full_year(&c[4])?;
+            // Repaired either way round, as a day and as a month.
+            let day_first = (|| NaiveDate::from_ymd_opt(year, month(&c[3])?, day(&c[1])?))();
+            let month_first = (|| NaiveDate::from_ymd_opt(year, month(&c[1])?, day(&c[3])?))();
             // Dotted dates are day-first everywhere they are used.
             let dotted = &c[2] == ".";
-            let (day, month, confidence) = if dotted || a > 12 {
-                (a, b, 0.9)
+            Some(if dotted || a > 12 || a == b {
+                (vec![day_first?], 0.9)
             } else if b > 12 {
-                (b, a, 0.9)
-            } else if a == b {
-                (a, b, 0.9)
+                (vec![month_first?], 0.9)
             } else {
                 match order {
-                    Order::MonthFirst => (b, a, AMBIGUOUS),
-                    Order::DayFirst => (a, b, AMBIGUOUS),
-                    Order::Unknown => (a, b, UNDECIDED),
+                    Order::MonthFirst => (vec![month_first?, day_first?], AMBIGUOUS),
+                    Order::DayFirst => (vec![day_first?, month_first?], AMBIGUOUS),
+                    Order::Unknown => (vec![day_first?, month_first?], UNDECIDED),
                 }
-            };
-            Some((NaiveDate::from_ymd_opt(year, month, day), confidence))
+            })
         })();
-        if let Some((date, confidence)) = reading {
-            consider(c.get(0), date, confidence);
+        if let Some((readings, confidence)) = reading {
+            consider(c.get(0), readings, confidence);
         }
     }
-    best.map(|(_, date, confidence)| (date, confidence))
+    best
 }
 
 #[cfg(test)]
@@ -241,5 +463,138 @@ mod tests {
             Some(UNDECIDED)
         );
         assert_eq!(find_date("23/04/2026", Unknown).map(|x| x.1), Some(0.9));
+    }
+
+    #[test]
+    fn dates_ocr_garbled_are_repaired_for_a_person_to_confirm() {
+        use Order::*;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
+        let repaired = |t: &str, order| find_date(t, order);
+        assert_eq!(
+            repaired("Date: 02-19-2925", MonthFirst),
+            Some((d(2025, 2, 19), REPAIRED))
+        );
+        assert_eq!(
+            repaired("Datum: 2024-95-22 07:57", DayFirst),
+            Some((d(2024, 5, 22), REPAIRED))
+        );
+        assert_eq!(
+            repaired("Fecha 27.96.2025", DayFirst),
+            Some((d(2025, 6, 27), REPAIRED))
+        );
+        assert_eq!(
+            repaired("83/12/2025 18:58", DayFirst),
+            Some((d(2025, 12, 3), REPAIRED))
+        );
+        assert_eq!(
+            repaired("Fecha 21-@4-2026", DayFirst),
+            Some((d(2026, 4, 21), REPAIRED))
+        );
+        assert_eq!(
+            repaired("ll-May-24 08:52", Unknown),
+            Some((d(2024, 5, 11), REPAIRED))
+        );
+        assert_eq!(
+            repaired("Date: Sep 4, 2924", Unknown),
+            Some((d(2024, 9, 4), REPAIRED))
+        );
+        assert_eq!(
+            repaired("28 aodt 2025", Unknown),
+            Some((d(2025, 8, 28), 0.9))
+        );
+        // Repairs are a fallback: a date that reads as printed is taken as it is.
+        assert_eq!(
+            repaired("Tel 83/12/2025\nDatum 03.12.2025", DayFirst),
+            Some((d(2025, 12, 3), 0.9))
+        );
+        // Two repairs that both make sense leave the date unread: month 00 could be 06 or 08.
+        assert_eq!(repaired("Date 15/00/2025", DayFirst), None);
+        // The letters of a month's name stay letters.
+        assert_eq!(repaired("12-Oct-24", Unknown), Some((d(2024, 10, 12), 0.9)));
+        assert_eq!(
+            repaired("I2-Oct-24", Unknown),
+            Some((d(2024, 10, 12), REPAIRED))
+        );
+        // A weekday does not make a repair sure.
+        assert_eq!(
+            repaired("Thu 15/O2/2024", DayFirst),
+            Some((d(2024, 2, 15), REPAIRED))
+        );
+    }
+
+    #[test]
+    fn a_date_that_a_number_stands_before_may_be_split() {
+        use Order::*;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
+        assert_eq!(
+            find_date("Data: 1 1/4/24", DayFirst),
+            Some((d(2024, 4, 1), SPLIT))
+        );
+        assert_eq!(
+            find_date("Datum 20; 24-12-19", DayFirst),
+            Some((d(2019, 12, 24), SPLIT))
+        );
+        assert_eq!(
+            find_date("20:03 24/12/2024", DayFirst),
+            Some((d(2024, 12, 24), 0.9))
+        );
+        assert_eq!(
+            find_date("Date: 24/12/2024", DayFirst),
+            Some((d(2024, 12, 24), 0.9))
+        );
+        assert_eq!(
+            find_date("24/12/2024", DayFirst),
+            Some((d(2024, 12, 24), 0.9))
+        );
+    }
+
+    #[test]
+    fn a_printed_weekday_confirms_settles_or_doubts_a_date() {
+        use Order::*;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
+        // 7 March 2026 is a Saturday, 3 July 2026 a Friday.
+        assert_eq!(
+            find_date("Sa 07.03.2026", DayFirst),
+            Some((d(2026, 3, 7), 0.95))
+        );
+        assert_eq!(
+            find_date("Samstag, 7. März 2026", Unknown),
+            Some((d(2026, 3, 7), 0.95))
+        );
+        assert_eq!(
+            find_date("sáb. 7 de marzo de 2026", Unknown),
+            Some((d(2026, 3, 7), 0.95))
+        );
+        // The numbers leave the order open; the weekday decides it, against the currency.
+        assert_eq!(
+            find_date("Fri 07/03/2026", DayFirst),
+            Some((d(2026, 7, 3), 0.95))
+        );
+        assert_eq!(
+            find_date("Sat 03/07/2026", MonthFirst),
+            Some((d(2026, 3, 7), 0.95))
+        );
+        assert_eq!(
+            find_date("Fri 07/03/2026", Unknown),
+            Some((d(2026, 7, 3), 0.95))
+        );
+        // A Monday that is no 8 March: the date or the weekday was misread.
+        assert_eq!(
+            find_date("Mon 08.03.2026", DayFirst),
+            Some((d(2026, 3, 8), WEEKDAY_DISAGREES))
+        );
+        // Words that end in a weekday's letters, or are none, leave the date as it was.
+        assert_eq!(
+            find_date("Datum 08.03.2026", DayFirst),
+            Some((d(2026, 3, 8), 0.9))
+        );
+        assert_eq!(
+            find_date("Kasse2 08.03.2026", DayFirst),
+            Some((d(2026, 3, 8), 0.9))
+        );
+        assert_eq!(
+            find_date("Fecha: 08.03.2026", DayFirst),
+            Some((d(2026, 3, 8), 0.9))
+        );
     }
 }

@@ -17,7 +17,7 @@ mod words;
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, NaiveDate};
+use chrono::{Days, Months, NaiveDate};
 
 use expensewise_domain::receipt::Extraction;
 use expensewise_domain::{Currency, Money};
@@ -35,6 +35,12 @@ pub const REVIEW_BELOW: f32 = 0.8;
 
 /// The confidence in a date later than the receipt's upload: a reading, not a fact.
 const AFTER_UPLOAD: f32 = 0.3;
+/// How old a receipt may be at its upload before its date needs a person: older ones are
+/// most often a year misread or cut off (`2020` for 2025, "19/12/20" for 19/12/2025)
+/// rather than a claim no expense policy would take anyway.
+const YEARS_BEFORE_UPLOAD: u32 = 5;
+/// The confidence in a date older than that.
+const LONG_BEFORE_UPLOAD: f32 = 0.6;
 
 /// The fields a person should confirm before an expense is made of the reading: the
 /// total, date or currency when missing or not sure enough.
@@ -529,6 +535,11 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
         // time zone ahead): a digit misread, most often in the year (2026 as 2028).
         let c = if d > uploaded + Days::new(1) {
             c.min(AFTER_UPLOAD)
+        } else if uploaded
+            .checked_sub_months(Months::new(12 * YEARS_BEFORE_UPLOAD))
+            .is_some_and(|oldest| d < oldest)
+        {
+            c.min(LONG_BEFORE_UPLOAD)
         } else {
             c
         };

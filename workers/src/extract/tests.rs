@@ -141,6 +141,19 @@ fn a_date_after_the_upload_goes_to_a_person() {
 }
 
 #[test]
+fn a_date_years_before_the_upload_goes_to_a_person() {
+    // "19/12/2025" with its year cut off by the photo's edge.
+    let e = read("Shop\nDate: 19/12/20\nTotal EUR 12,50\n");
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2020, 12, 19));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Five years to the day is still a date a claim may bear.
+    let e = read("Shop\n2021-12-03\nTotal EUR 12,50\n");
+    assert_eq!(e.confidence.get("date"), Some(&0.95));
+    let e = read("Shop\n2021-12-02\nTotal EUR 12,50\n");
+    assert_eq!(e.confidence.get("date"), Some(&LONG_BEFORE_UPLOAD));
+}
+
+#[test]
 fn a_confirmed_total_that_another_line_reads_longer_goes_to_a_person() {
     // The subtotal and the total both lost their leading "3."; the card line did not.
     let text = "Buchhandlung Am Markt\nStockholm, Sverige\n24/06/2025\nDruckerpapier 928,00\n\
