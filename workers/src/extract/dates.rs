@@ -165,7 +165,8 @@ pub const WEEKDAY_DISAGREES: f32 = 0.5;
 const WEEKDAY_AGREES: f32 = 0.95;
 
 static YEAR_FIRST: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b").expect("year-first date pattern")
+    Regex::new(r"\b(\d{4})\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?(\d{1,2})\b")
+        .expect("year-first date pattern")
 });
 static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(\d{1,2})\s?([./-])\s?(\d{1,2})\s?[./-]\s?(\d{4}|\d{2})\b")
@@ -178,7 +179,7 @@ static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     .expect("day month-name pattern")
 });
 static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\p{L}{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4}|\d{2})\b")
+    Regex::new(r"(?i)\b(\p{L}{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,\s*|\s+)(\d{4}|\d{2})\b")
         .expect("month-name day pattern")
 });
 
@@ -449,6 +450,10 @@ mod tests {
         assert_eq!(date("10 fév. 2026 21:04", Unknown), d(2026, 2, 10));
         assert_eq!(date("Datum:24.12.2025", Unknown), d(2025, 12, 24));
         assert_eq!(date("31/02/2026", Unknown), None, "no such day");
+        // Spacing OCR or a till's font leaves out or adds.
+        assert_eq!(date("Jan 21,2024 11:41", Unknown), d(2024, 1, 21));
+        assert_eq!(date("2024 -06- 14 07:12", Unknown), d(2024, 6, 14));
+        assert_eq!(date("May 30,14:29", Unknown), None);
     }
 
     #[test]
