@@ -306,8 +306,11 @@ const CONFUSED: [&str; 10] = ["689", "7", "", "8", "", "6", "0", "1", "03", "0"]
 /// and none when there are two.
 fn number_in(digits: &str, range: std::ops::RangeInclusive<u32>, repair: bool) -> Option<u32> {
     let value: u32 = digits.parse().ok()?;
-    if range.contains(&value) || !repair {
-        return range.contains(&value).then_some(value);
+    if range.contains(&value) {
+        return Some(value);
+    }
+    if !repair {
+        return None;
     }
     let mut found = None;
     for (i, digit) in digits.bytes().enumerate() {
