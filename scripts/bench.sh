@@ -17,7 +17,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
 BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads console audit policy rebuild ocr}
 AUDIT_EVENTS=${AUDIT_EVENTS:-1000000}
-RECEIPTS=${RECEIPTS:-200}
+RECEIPTS=${RECEIPTS:-600}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
 install_test_tools

@@ -172,6 +172,22 @@ MONTHS = {
            "oktober", "november", "december"],
 }
 
+# Abbreviated months where the first three letters are not what CLDR prints: French "jui"
+# would be June and July alike, Dutch "maa" is no abbreviation at all.
+ABBREVIATED = {
+    "fr": ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+           "nov.", "déc."],
+    "nl": ["jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.",
+           "dec."],
+}
+
+
+def abbreviated(language: str, month: int) -> str:
+    """The month's abbreviation with its point ("juil.", "Mar."), as the language prints it."""
+    if language in ABBREVIATED:
+        return ABBREVIATED[language][month - 1]
+    return MONTHS[language][month - 1][:3] + "."
+
 
 def grouped(digits: str, separator: str) -> str:
     parts = []
@@ -200,6 +216,7 @@ def date_text(rng: random.Random, day: date, language: str, month_first: bool, c
     """The date as the receipt prints it, and the format's name."""
     months = MONTHS[language]
     month = months[day.month - 1]
+    short = abbreviated(language, day.month)
     formats = [
         ("iso", day.isoformat()),
         ("dotted", f"{day.day:02}.{day.month:02}.{day.year}"),
@@ -214,9 +231,9 @@ def date_text(rng: random.Random, day: date, language: str, month_first: bool, c
          else f"{day.day} de {month} de {day.year}" if language == "es"
          else f"{month} {day.day}, {day.year}" if language == "en" and month_first
          else f"{day.day} {month} {day.year}"),
-        ("abbrev", f"{day.day:02}-{month[:3].capitalize()}-{day.year % 100:02}"),
+        ("abbrev", f"{day.day:02}-{short.rstrip('.').capitalize()}-{day.year % 100:02}"),
         ("abbrev-us", f"{month[:3].capitalize()} {day.day}, {day.year}" if language == "en"
-         else f"{day.day} {month[:3]}. {day.year}"),
+         else f"{day.day} {short} {day.year}"),
         ("weekday", day.strftime("%a ") + (f"{day.month:02}/{day.day:02}/{day.year}" if month_first
                                           else f"{day.day:02}/{day.month:02}/{day.year}")),
         ("iso-slashed", f"{day.year}/{day.month:02}/{day.day:02}"),

@@ -104,19 +104,39 @@ impl Ledger {
     }
 }
 
+/// An amount's digits, cents included, whatever its scale.
+fn digits(amount: Decimal) -> Vec<u8> {
+    let mut amount = amount.abs();
+    amount.rescale(2);
+    amount
+        .to_string()
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .collect()
+}
+
 /// Whether `read` looks like `proven` misread by OCR: the same number of digits, at most
 /// two of them different — or its leading digits lost in the noise of a dot leader
 /// ("999.98" for 10,999.98), at least four kept.
 pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
-    let digits = |d: Decimal| -> Vec<u8> {
-        let mut d = d.abs();
-        d.rescale(2);
-        d.to_string().bytes().filter(u8::is_ascii_digit).collect()
-    };
     let (a, b) = (digits(read), digits(proven));
     let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
-    let cut_short = a.len() >= 4 && a.len() < b.len() && b.ends_with(&a);
-    damaged || cut_short
+    damaged || cut_short(read, proven)
+}
+
+/// Whether `read` is `amount` with its leading digits lost, at least four kept.
+pub fn cut_short(read: Decimal, amount: Decimal) -> bool {
+    let (a, b) = (digits(read), digits(amount));
+    a.len() >= 4 && a.len() < b.len() && b.ends_with(&a)
+}
+
+/// Whether `read` is `amount` with one or two digits before it that were its currency
+/// sign: OCR reads `₩` as `1`, `₹` as `2` or `7` ("TOTAL 712,290.50" for ₹12,290.50).
+/// At least three digits and the cents must be kept, so a short amount that happens to
+/// end another is no match.
+pub fn sign_read_as_digits(read: Decimal, amount: Decimal) -> bool {
+    let (a, b) = (digits(read), digits(amount));
+    b.len() >= 5 && (b.len() + 1..=b.len() + 2).contains(&a.len()) && a.ends_with(&b)
 }
 
 #[cfg(test)]
@@ -142,6 +162,18 @@ mod tests {
         assert!(!misread_of(d("19.10"), d("199.10")));
         assert!(misread_of(d("999.98"), d("10999.98")));
         assert!(!misread_of(d("9.98"), d("10999.98")));
+    }
+
+    #[test]
+    fn a_currency_sign_read_as_digits_is_a_misread() {
+        assert!(sign_read_as_digits(d("712290.50"), d("12290.50")));
+        assert!(sign_read_as_digits(d("163800"), d("63800")));
+        assert!(sign_read_as_digits(d("21334190"), d("334190")));
+        // Three signs' worth of digits, another amount's tail, or too short to tell.
+        assert!(!sign_read_as_digits(d("123334190"), d("334190")));
+        assert!(!sign_read_as_digits(d("163801"), d("63800")));
+        assert!(!sign_read_as_digits(d("19.50"), d("9.50")));
+        assert!(!sign_read_as_digits(d("12290.50"), d("12290.50")));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
 use amounts::{amounts, clean, Amount};
-use arithmetic::{misread_of, Ledger, Proof};
+use arithmetic::{cut_short, misread_of, sign_read_as_digits, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, Mark};
 use dates::{find_date, Order};
 use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT};
@@ -32,6 +32,10 @@ use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT}
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
 pub const REVIEW_BELOW: f32 = 0.8;
+
+/// The confidence in a total filled in from the one way the other lines prove it, when the
+/// total line reads as that amount with digits before it.
+const SIGN_AS_DIGITS: f32 = 0.7;
 
 /// The confidence in a date later than the receipt's upload: a reading, not a fact.
 const AFTER_UPLOAD: f32 = 0.3;
@@ -394,13 +398,18 @@ fn total_read(
     if let Some((_, i, amount)) = confirmed {
         // What was paid reads like this total with digits lost or damaged (`Total 570,30`,
         // proven by a subtotal that lost the same leading digit, against `EC-Karte
-        // 3.570,30`): one of them is misread, and a person decides which. (Not the sums
-        // of subtotal, taxes, tip and discount: among their many combinations one is
-        // often a digit or two from any total.)
+        // 3.570,30`): one of them is misread, and a person decides which. Of the sums of
+        // subtotal, taxes, tip and discount only one this total is the tail of counts
+        // (`TOTAL 43.91` and `VISA 43.91` against Sub-total 937.68 − Discount 93.77):
+        // among their many combinations one is often a digit or two from any total. The
+        // items added up are weaker still: OCR drops, doubles and splits item lines.
         let rivalled = proofs.iter().any(|(value, how)| {
-            matches!(how, Proof::CardPayment | Proof::CashLessChange)
-                && *value != amount
-                && misread_of(amount, *value)
+            *value != amount
+                && match how {
+                    Proof::CardPayment | Proof::CashLessChange => misread_of(amount, *value),
+                    Proof::FromSubtotal => cut_short(amount, *value),
+                    Proof::FromItems => false,
+                }
         });
         return Some((amount, if rivalled { 0.6 } else { 0.97 }, Some(i)));
     }
@@ -410,10 +419,13 @@ fn total_read(
         .min_by_key(|(rank, i, _)| (*rank, std::cmp::Reverse(*i)))
         .copied();
     if let Some(proven) = ledger.proven() {
-        // Two ways agree; the total line either lost its amount or OCR misread it.
+        // Two ways agree; the total line lost its amount, OCR misread it, or read its
+        // currency sign as digits.
         let repairable = match best {
             None => true,
-            Some((_, _, amount)) => amount.is_none_or(|a| misread_of(a, proven)),
+            Some((_, _, amount)) => {
+                amount.is_none_or(|a| misread_of(a, proven) || sign_read_as_digits(a, proven))
+            }
         };
         if repairable {
             let line = candidates.last().map(|(_, i, _)| *i);
@@ -421,6 +433,15 @@ fn total_read(
         }
     }
     if let Some((rank, i, Some(amount))) = best {
+        // One way to the total that the total line's digits end with: its currency sign
+        // was read as digits, or an item line it needs was lost. A person decides, and
+        // finds what the other lines prove filled in.
+        let signed = proofs
+            .iter()
+            .find(|(value, _)| sign_read_as_digits(amount, *value));
+        if let Some((value, _)) = signed {
+            return Some((*value, SIGN_AS_DIGITS, Some(i)));
+        }
         // A total smaller than one of its items, or a point lost in a currency with
         // cents, is a misreading unless something confirms it.
         let below_an_item = ledger.items.iter().any(|item| *item > amount);

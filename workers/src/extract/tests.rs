@@ -357,3 +357,35 @@ fn items_alone_disagreeing_with_a_clear_total_line_is_weak_doubt() {
     let e = read(&text.replace("Amount due", "Subtotal\nAmount due"));
     assert!(needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_currency_sign_read_as_digits_before_the_total_is_undone() {
+    // ₹ read as "7": the subtotal and cash less change both prove ₹12,290.50.
+    let text = "Spice Route\n14 MG Road\nMumbai\n12/03/2025\nUSB cable 1,780.50\n\
+                Sub-total 12,290.50\nTOTAL 712,290.50\nCash 12,500.00\nChange due 209.50\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("12290.50 INR"));
+    assert_eq!(e.confidence.get("total"), Some(&0.9));
+    // ₩ read as "1", and only the items say otherwise: filled in, for a person to confirm.
+    let text = "Kingsway Market\n32 Jongno\nSeoul\nDate 14.01.2026\nSourdough bread  28,370\n\
+                Printer paper  35,430\nGrand Total  163, 800\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("63800 KRW"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // A total line that merely ends in a shorter item's digits is no such misread.
+    let e = read("Corner Shop\n5 Elm Road\n12.03.2026\nBread  2.40\nAmount due  EUR 12.40\n");
+    assert_eq!(total(&e).as_deref(), Some("12.40 EUR"));
+}
+
+#[test]
+fn a_total_and_card_line_that_lost_the_same_digits_to_the_subtotal_go_to_a_person() {
+    let text = "The Kingsway Grill\n130 Main St\nWarszawa, Polska\n08/03/2026 09:28\n\
+                Espresso  54.16\nSub-total  937.68\nDiscount  93.77\nTOTAL  43.91\n\
+                VISA ****5134  43.91\n";
+    let e = read(text);
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Whole, the same lines confirm the total.
+    let e = read(&text.replace("  43.91", "  843.91"));
+    assert_eq!(total(&e).as_deref(), Some("843.91 PLN"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
