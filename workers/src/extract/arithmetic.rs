@@ -130,13 +130,14 @@ pub fn cut_short(read: Decimal, amount: Decimal) -> bool {
     a.len() >= 4 && a.len() < b.len() && b.ends_with(&a)
 }
 
-/// Whether `read` is `amount` with one or two digits before it that were its currency
-/// sign: OCR reads `₩` as `1`, `₹` as `2` or `7` ("TOTAL 712,290.50" for ₹12,290.50).
-/// At least three digits and the cents must be kept, so a short amount that happens to
-/// end another is no match.
-pub fn sign_read_as_digits(read: Decimal, amount: Decimal) -> bool {
+/// How many digits before `amount` make `read`, when they are one or two and may have
+/// been its currency sign: OCR reads `₩` as `1`, `₹` as `2` or `7` ("TOTAL 712,290.50"
+/// for ₹12,290.50). At least three digits and the cents must be kept, so a short amount
+/// that happens to end another is no match.
+pub fn sign_read_as_digits(read: Decimal, amount: Decimal) -> Option<usize> {
     let (a, b) = (digits(read), digits(amount));
-    b.len() >= 5 && (b.len() + 1..=b.len() + 2).contains(&a.len()) && a.ends_with(&b)
+    let extra = a.len().checked_sub(b.len())?;
+    (b.len() >= 5 && (1..=2).contains(&extra) && a.ends_with(&b)).then_some(extra)
 }
 
 #[cfg(test)]
@@ -166,14 +167,14 @@ mod tests {
 
     #[test]
     fn a_currency_sign_read_as_digits_is_a_misread() {
-        assert!(sign_read_as_digits(d("712290.50"), d("12290.50")));
-        assert!(sign_read_as_digits(d("163800"), d("63800")));
-        assert!(sign_read_as_digits(d("21334190"), d("334190")));
+        assert_eq!(sign_read_as_digits(d("712290.50"), d("12290.50")), Some(1));
+        assert_eq!(sign_read_as_digits(d("163800"), d("63800")), Some(1));
+        assert_eq!(sign_read_as_digits(d("21334190"), d("334190")), Some(2));
         // Three signs' worth of digits, another amount's tail, or too short to tell.
-        assert!(!sign_read_as_digits(d("123334190"), d("334190")));
-        assert!(!sign_read_as_digits(d("163801"), d("63800")));
-        assert!(!sign_read_as_digits(d("19.50"), d("9.50")));
-        assert!(!sign_read_as_digits(d("12290.50"), d("12290.50")));
+        assert_eq!(sign_read_as_digits(d("123334190"), d("334190")), None);
+        assert_eq!(sign_read_as_digits(d("163801"), d("63800")), None);
+        assert_eq!(sign_read_as_digits(d("19.50"), d("9.50")), None);
+        assert_eq!(sign_read_as_digits(d("12290.50"), d("12290.50")), None);
     }
 
     #[test]

@@ -423,8 +423,8 @@ fn total_read(
         // currency sign as digits.
         let repairable = match best {
             None => true,
-            Some((_, _, amount)) => {
-                amount.is_none_or(|a| misread_of(a, proven) || sign_read_as_digits(a, proven))
+            Some((_, i, amount)) => {
+                amount.is_none_or(|a| misread_of(a, proven) || sign_as_digits(&lines[i], a, proven))
             }
         };
         if repairable {
@@ -438,7 +438,7 @@ fn total_read(
         // finds what the other lines prove filled in.
         let signed = proofs
             .iter()
-            .find(|(value, _)| sign_read_as_digits(amount, *value));
+            .find(|(value, _)| sign_as_digits(&lines[i], amount, *value));
         if let Some((value, _)) = signed {
             return Some((*value, SIGN_AS_DIGITS, Some(i)));
         }
@@ -469,6 +469,27 @@ fn total_read(
         .find(|(_, how)| *how != Proof::FromSubtotal)
         .map(|(v, _)| *v);
     single.map(|v| (v, 0.6, None))
+}
+
+/// Whether the total line's `read` is `value` with its currency sign read as digits: the
+/// line shows no other currency mark (a `$2549,16` kept its sign, so its `2` is a digit),
+/// and the extra digits are glued to the number's first group (`712,290.50`, `163,800`),
+/// not a group of their own (`8.643` for 643 is a thousands digit that the subtotal and
+/// card lines lost, as photos cut off their left edge).
+fn sign_as_digits(line: &Line, read: Decimal, value: Decimal) -> bool {
+    let Some(extra) = sign_read_as_digits(read, value) else {
+        return false;
+    };
+    let cleaned = clean(line.original);
+    line.marks.is_empty()
+        && line.amounts.iter().filter(|a| a.value == read).any(|a| {
+            let first_group = cleaned[a.start..a.end]
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .count();
+            first_group > extra
+        })
 }
 
 /// The price of each item line: the lines with an amount between the header (which

@@ -372,6 +372,19 @@ fn a_currency_sign_read_as_digits_before_the_total_is_undone() {
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("63800 KRW"));
     assert!(needs_review(&e), "{:?}", e.confidence);
+    // A thousands digit of its own, or a sign the line kept, is no sign read as digits:
+    // the subtotal and the card line lost it, as photos cut off their left edge.
+    let text = "Apotheek Centraal\n172 Dorpsstraat\nTokyo\nDatum: 09.02.2024\nThee  523\n\
+                Thee  120\nSubtotaal  643\n8.643 Totaalbedrag\nMaestro  643\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("8643 JPY"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    let text = "Librairie Dupont\n111 Calle Mayor\nCiudad de México\nDate : 30 juin 2025\n\
+                Croissant  571,14\nTotal HT  549,16\n$2549,16 TOTAL TTC\n\
+                Carte bancaire  549,16\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("2549.16 MXN"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
     // A total line that merely ends in a shorter item's digits is no such misread.
     let e = read("Corner Shop\n5 Elm Road\n12.03.2026\nBread  2.40\nAmount due  EUR 12.40\n");
     assert_eq!(total(&e).as_deref(), Some("12.40 EUR"));
