@@ -166,8 +166,39 @@ pub fn says(line: &str, phrase: &str) -> bool {
         .any(|word| word == phrase)
 }
 
-/// What kind of amount the line prints, if its wording says.
+/// Whether the folded line holds a word one letter away from `phrase`, a single word of
+/// eight letters or more: OCR's `Twischensumme`, `2wischensumme`, `Kartenzahiung`. Shorter
+/// words are too close to each other and to item names for that.
+fn nearly_says(line: &str, phrase: &str) -> bool {
+    const LONG: usize = 8;
+    if phrase.contains([' ', '-']) || phrase.chars().count() < LONG {
+        return false;
+    }
+    let phrase: Vec<char> = phrase.chars().collect();
+    line.split(|c: char| !c.is_alphanumeric()).any(|word| {
+        let word: Vec<char> = word.chars().collect();
+        one_edit_apart(&word, &phrase)
+    })
+}
+
+/// Whether one letter replaced, added or dropped turns `a` into `b`.
+fn one_edit_apart(a: &[char], b: &[char]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let same_start = short.iter().zip(long).take_while(|(x, y)| x == y).count();
+    match long.len() - short.len() {
+        0 => same_start < short.len() && short[same_start + 1..] == long[same_start + 1..],
+        1 => short[same_start..] == long[same_start + 1..],
+        _ => false,
+    }
+}
+
+/// What kind of amount the line prints, if its wording says: as printed, or else with
+/// one letter of a long label word misread.
 pub fn label(folded: &str) -> Option<Label> {
+    label_by(folded, says).or_else(|| label_by(folded, nearly_says))
+}
+
+fn label_by(folded: &str, says: fn(&str, &str) -> bool) -> Option<Label> {
     // "Grand total" is a total though it contains "total"; nothing else outranks a
     // distractor word on the same line ("Total tax", "Total HT", "Cash total").
     if let Some((_, rank)) = TOTAL
@@ -413,6 +444,22 @@ mod tests {
         assert_eq!(l("Menge Artikel Preis Betrag"), None);
         assert_eq!(l("AMOUNT  kr. 276.22"), Some(Label::Total(3)));
         assert_eq!(l("Total price 12.00"), Some(Label::Total(1)));
+    }
+
+    #[test]
+    fn a_long_label_word_with_one_letter_misread_still_labels_its_line() {
+        let l = |text: &str| label(&fold(text));
+        assert_eq!(l("Twischensumme  939,88"), Some(Label::Subtotal));
+        assert_eq!(l("2wischensumme"), Some(Label::Subtotal));
+        assert_eq!(l("Kartenzahiung 1033,87"), Some(Label::Card));
+        assert_eq!(l("Gesamtbtrag 875,76"), Some(Label::Total(0)));
+        assert_eq!(l("Trinkgeldd 12,20"), Some(Label::Tip));
+        // Two letters off, or a short word one letter off, is no label.
+        assert_eq!(l("Kartenzahiu, 1033,87"), None);
+        assert_eq!(l("Tipp 2,00"), None);
+        assert_eq!(l("Cafe 2,00"), None);
+        // Wording as printed comes first: this line is the total, whatever else is near.
+        assert_eq!(l("Summe Kartenzahiung"), Some(Label::Total(1)));
     }
 
     #[test]
