@@ -121,13 +121,17 @@ fn digits(amount: Decimal) -> Vec<u8> {
 pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     let (a, b) = (digits(read), digits(proven));
     let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
-    damaged || cut_short(read, proven)
+    damaged || tail_of(&a, &b)
 }
 
 /// Whether `read` is `amount` with its leading digits lost, at least four kept.
 pub fn cut_short(read: Decimal, amount: Decimal) -> bool {
-    let (a, b) = (digits(read), digits(amount));
-    a.len() >= 4 && a.len() < b.len() && b.ends_with(&a)
+    tail_of(&digits(read), &digits(amount))
+}
+
+/// Whether the digits `a` end the longer `b`, at least four of them.
+fn tail_of(a: &[u8], b: &[u8]) -> bool {
+    a.len() >= 4 && a.len() < b.len() && b.ends_with(a)
 }
 
 /// How many digits before `amount` make `read`, when they are one or two and may have
