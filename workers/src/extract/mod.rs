@@ -23,7 +23,7 @@ use expensewise_domain::receipt::Extraction;
 use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
-use amounts::{amounts, clean, Amount};
+use amounts::{after_misread_sign, amounts, clean, Amount};
 use arithmetic::{cut_short, misread_of, sign_read_as_digits, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, Mark};
 use dates::{find_date, Order};
@@ -36,6 +36,10 @@ pub const REVIEW_BELOW: f32 = 0.8;
 /// The confidence in a total filled in from the one way the other lines prove it, when the
 /// total line reads as that amount with digits before it.
 const SIGN_AS_DIGITS: f32 = 0.7;
+
+/// The confidence in a total repaired from what two other ways prove, when the total line
+/// read another amount a digit or two from it.
+const MISREAD_REPAIRED: f32 = 0.75;
 
 /// The confidence in a date later than the receipt's upload: a reading, not a fact.
 const AFTER_UPLOAD: f32 = 0.3;
@@ -325,11 +329,19 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     if own.is_some_and(|(_, confidence, _)| confidence >= 0.9) {
         return own;
     }
-    [Beside::Below, Beside::Above]
+    let beside: Vec<_> = [Beside::Below, Beside::Above]
         .into_iter()
         .filter_map(|beside| total_read(lines, &items, Some(beside)))
-        .find(|(_, confidence, _)| *confidence >= 0.9)
-        .or(own)
+        .collect();
+    let sure = beside.iter().find(|(_, confidence, _)| *confidence >= 0.9);
+    // Short of that, the surer of the readings a person will check anyway: which one is
+    // filled in changes nothing but what they find there.
+    let own_confidence = own.map_or(0.0, |(_, confidence, _)| confidence);
+    let for_review = beside
+        .iter()
+        .filter(|(_, confidence, _)| *confidence > own_confidence && *confidence < REVIEW_BELOW)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    sure.or(for_review).copied().or(own)
 }
 
 /// [`find_total`] with each label's amount found as `beside` says.
@@ -396,6 +408,16 @@ fn total_read(
         .filter(|(_, _, a)| support(*a) > 0)
         .max_by_key(|(rank, i, a)| (support(*a), std::cmp::Reverse(*rank), *i));
     if let Some((_, i, amount)) = confirmed {
+        // Two other ways agree on another value (`Total 76 810` matching the items, its
+        // `HT` on the next row, against cash − change and the items plus the tip): unless
+        // this total reads as that value damaged (then either may be the misread one),
+        // that value is likelier, for a person to confirm.
+        if let Some(proven) = ledger
+            .proven()
+            .filter(|p| *p != amount && !misread_of(amount, *p))
+        {
+            return Some((proven, 0.6, Some(i)));
+        }
         // What was paid reads like this total with digits lost or damaged (`Total 570,30`,
         // proven by a subtotal that lost the same leading digit, against `EC-Karte
         // 3.570,30`): one of them is misread, and a person decides which. Of the sums of
@@ -419,17 +441,24 @@ fn total_read(
         .min_by_key(|(rank, i, _)| (*rank, std::cmp::Reverse(*i)))
         .copied();
     if let Some(proven) = ledger.proven() {
-        // Two ways agree; the total line lost its amount, OCR misread it, or read its
-        // currency sign as digits.
-        let repairable = match best {
-            None => true,
-            Some((_, i, amount)) => {
-                amount.is_none_or(|a| misread_of(a, proven) || sign_as_digits(&lines[i], a, proven))
+        // Two ways agree; the total line lost its amount or its leading digits, read its
+        // currency sign as digits, or OCR misread it. A digit or two apart, the lines that
+        // agree are as often the misread ones (`Nettobetrag 4110,16` and `Bar gegeben
+        // 4120,00` − `Rückgeld 9,84` against `Zu zahlen 1110,16`: the same `1` read as `4`
+        // on both): a person decides, and finds their value filled in.
+        let confidence = match best {
+            Some((_, i, Some(read))) => {
+                if sign_as_digits(&lines[i], read, proven) || cut_short(read, proven) {
+                    Some(0.9)
+                } else {
+                    misread_of(read, proven).then_some(MISREAD_REPAIRED)
+                }
             }
+            _ => Some(0.9),
         };
-        if repairable {
+        if let Some(confidence) = confidence {
             let line = candidates.last().map(|(_, i, _)| *i);
-            return Some((proven, 0.9, line));
+            return Some((proven, confidence, line));
         }
     }
     if let Some((rank, i, Some(amount))) = best {
@@ -542,11 +571,18 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
         .filter(|l| !l.is_empty())
         .map(|original| {
             let folded = fold(original);
+            let label = label(&folded);
+            let cleaned = clean(original);
+            let mut amounts = amounts(&cleaned);
+            // A card line's masked number ("XX1234") is no amount whose sign was misread.
+            if amounts.is_empty() && label.is_some_and(|l| l != Label::Card) {
+                amounts.extend(after_misread_sign(&cleaned));
+            }
             Line {
                 original,
-                label: label(&folded),
+                label,
                 folded,
-                amounts: amounts(&clean(original)),
+                amounts,
                 marks: marks(original),
             }
         })

@@ -176,7 +176,34 @@ fn a_misread_total_is_repaired_by_the_arithmetic() {
     assert_eq!(total(&e).as_deref(), Some("199.10 GBP"));
     let text = "Corner Shop\n2026-01-15\nSubtotal £181.00\nTax £18.10\nTotal £199.18\n\
                 Cash £210.00\nChange £10.90\n";
-    assert_eq!(total(&read(text)).as_deref(), Some("199.10 GBP"));
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("199.10 GBP"));
+    // Filled in, for a person to confirm: the two lines that agree may be the misread
+    // ones, as often as the total line is.
+    assert_eq!(e.confidence.get("total"), Some(&MISREAD_REPAIRED));
+    assert!(needs_review(&e));
+}
+
+#[test]
+fn two_ways_to_another_value_outweigh_a_total_only_the_items_confirm() {
+    // "Total HT" (before the tip) with its "HT" on a row of its own, and the amount due
+    // lost: the items confirm the first, cash − change and the items plus the tip the
+    // amount due.
+    let text = "Café Dupont\nSeoul, Korea\n13.04.26\nJus d'orange 9 650\nCafé crème 67 160\n\
+                Total 76 810\nHT\nPourboire 11 522\nMontant dû\nEspèces 90 000\n\
+                Monnaie rendue 1 668\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("88332 KRW"));
+    assert!(needs_review(&e));
+}
+
+#[test]
+fn a_currency_sign_read_as_letters_leaves_the_amount_readable() {
+    let text = "Gasthaus Zur Post\nSydney, Australia\n15/03/2026\nSchnitzel 22,96\nBier 26,81\n\
+                Zu zahlen As49,77\nBar 50,00\nWechselgeld 0,23\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("49.77 AUD"));
+    assert_eq!(e.confidence.get("total"), Some(&0.97));
 }
 
 #[test]
@@ -401,4 +428,16 @@ fn a_total_and_card_line_that_lost_the_same_digits_to_the_subtotal_go_to_a_perso
     let e = read(&text.replace("  43.91", "  843.91"));
     assert_eq!(total(&e).as_deref(), Some("843.91 PLN"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_repair_found_with_an_amount_above_its_label_is_filled_in_for_a_person() {
+    // "Base imponible" split over two rows, its amount on the first: only read with the
+    // amount above does the subtotal agree with the card against the total line's 3.
+    let text = "Restaurante Los Olivos\nCiudad de México, México\nFecha: 06.04.24 17:31\n\
+                Zumo 587,34\nde naranja87,34\nCerveza 272,16\n90,72\nBase 859,50\nimponible\n\
+                Total a ¢ 359,50\nPagar\nTarjeta #443567 859,50\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("859.50 MXN"));
+    assert_eq!(e.confidence.get("total"), Some(&MISREAD_REPAIRED));
 }
