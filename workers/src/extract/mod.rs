@@ -25,7 +25,7 @@ use rust_decimal::Decimal;
 
 use amounts::{after_misread_sign, amounts, clean, Amount};
 use arithmetic::{cut_short, misread_of, sign_read_as_digits, Ledger, Proof};
-use currency::{country_currency, marks, misread_code, Mark};
+use currency::{country_currency, marks, misread_code, misread_sign, Mark};
 use dates::{find_date, Order};
 use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT};
 
@@ -40,6 +40,10 @@ const SIGN_AS_DIGITS: f32 = 0.7;
 /// The confidence in a total repaired from what two other ways prove, when the total line
 /// read another amount a digit or two from it.
 const MISREAD_REPAIRED: f32 = 0.75;
+
+/// The confidence in a currency read from its sign misread as letters beside the total,
+/// where nothing else on the receipt names one: a person confirms it.
+const MISREAD_SIGN: f32 = 0.7;
 
 /// The confidence in a date later than the receipt's upload: a reading, not a fact.
 const AFTER_UPLOAD: f32 = 0.3;
@@ -176,8 +180,11 @@ fn find_currency(
         Some(code) => parsed((code, 0.85)),
         // Nothing on the receipt names a currency (or OCR lost it: ₹, ₩ and often Kč
         // and ¥ are beyond the engine, and on the corpus guessing the organization's
-        // was wrong on most of those): a guess a person should confirm.
-        None => (default, 0.7),
+        // was wrong on most of those): a guess a person should confirm. A sign read as
+        // letters (`W13.464`, `As49,77`) is the likelier guess.
+        None => total_line
+            .and_then(|l| misread_sign(l.original))
+            .map_or((default, 0.7), |code| parsed((code, MISREAD_SIGN))),
     }
 }
 

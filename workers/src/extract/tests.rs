@@ -204,6 +204,10 @@ fn a_currency_sign_read_as_letters_leaves_the_amount_readable() {
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("49.77 AUD"));
     assert_eq!(e.confidence.get("total"), Some(&0.97));
+    // Where nothing else names the currency, the letters do, for a person to confirm.
+    let e = read(&text.replace("Sydney, Australia", "12 George Street"));
+    assert_eq!(total(&e).as_deref(), Some("49.77 AUD"));
+    assert_eq!(e.confidence.get("currency"), Some(&MISREAD_SIGN));
 }
 
 #[test]
