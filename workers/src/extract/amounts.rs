@@ -191,39 +191,28 @@ pub fn amounts(line: &str) -> Vec<Amount> {
 }
 
 /// The amount that ends a line whose currency sign OCR read as letters glued to it
-/// ("As49,77" for A$49.77, "W13.464" for ₩13,464, "CAS89.31" for CA$89.31): one to three
-/// letters, a word of their own, right before the line's last number. Only asked of a
-/// labelled line that read no amount otherwise: on others such a token is a code or a
-/// size ("Notebook A5").
-pub fn after_misread_sign(line: &str) -> Option<Amount> {
+/// ("As49,77" for A$49.77, "W13.464" for ₩13,464, "CAS89.31" for CA$89.31), with those
+/// letters: one to three, a word of their own, right before the line's last number. Only
+/// asked of a labelled line that read no amount otherwise: on others such a token is a
+/// code or a size ("Notebook A5").
+pub fn after_misread_sign(line: &str) -> Option<(&str, Amount)> {
     let c = NUMBER.captures_iter(line).last()?;
     let number = c.name("number")?;
     let (start, end) = (number.start(), number.end());
-    let letters = line[..start]
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphabetic())
-        .count();
-    let word_start = line[..start]
-        .char_indices()
-        .rev()
-        .nth(letters.checked_sub(1)?)
-        .map(|(i, _)| i)?;
-    let alone = line[..word_start]
-        .chars()
-        .next_back()
-        .is_none_or(char::is_whitespace);
-    let ends_line = line[end..].trim().is_empty();
-    if !(1..=3).contains(&letters) || !alone || !ends_line || c.name("sign").is_some() {
+    let letters = line[..start].rsplit(char::is_whitespace).next()?;
+    let sign_like =
+        (1..=3).contains(&letters.chars().count()) && letters.chars().all(char::is_alphabetic);
+    if !sign_like || !line[end..].trim().is_empty() || c.name("sign").is_some() {
         return None;
     }
     let (value, decimals) = parse_number(number.as_str())?;
-    Some(Amount {
+    let amount = Amount {
         value,
         decimals,
         start,
         end,
-    })
+    };
+    Some((letters, amount))
 }
 
 /// Letters that may sit right against an amount without making it part of a word:
@@ -299,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_currency_sign_read_as_letters() {
-        let value = |line: &str| after_misread_sign(&clean(line)).map(|a| a.value.to_string());
+        let value = |line: &str| after_misread_sign(&clean(line)).map(|(_, a)| a.value.to_string());
         assert_eq!(value("Zu zahlen  As49,77").as_deref(), Some("49.77"));
         assert_eq!(value("Gesamt  W13.464").as_deref(), Some("13464"));
         assert_eq!(value("Montant  wW88 332").as_deref(), Some("88332"));

@@ -293,28 +293,18 @@ pub fn misread_code(line: &str) -> Option<&'static str> {
     })
 }
 
-/// The currency whose sign OCR read as letters glued to an amount: `₩` as `W`
-/// (`W13.464`, `wW88 332`), the `$` of `A$`, `CA$`, `HK$` … as `s` or `S` (`As49,77`,
-/// `CAS89`). `None` when no word of the line is such letters and digits.
-pub fn misread_sign(line: &str) -> Option<&'static str> {
-    line.split_whitespace().find_map(|word| {
-        let digits_at = word.find(|c: char| c.is_ascii_digit())?;
-        let letters = &word[..digits_at];
-        if letters.is_empty()
-            || letters.chars().count() > 3
-            || !letters.chars().all(char::is_alphabetic)
-        {
-            return None;
-        }
-        if letters.chars().all(|c| c == 'w' || c == 'W') {
-            return Some("KRW");
-        }
-        let dollar = format!("{}$", letters.strip_suffix(['s', 'S'])?.to_uppercase());
-        SYMBOLS
-            .iter()
-            .find(|(symbol, _)| *symbol == dollar)
-            .map(|(_, code)| *code)
-    })
+/// The currency whose sign OCR read as the `letters` glued to an amount
+/// ([`super::amounts::after_misread_sign`]): `₩` as `W` (`W13.464`, `wW88 332`), the `$`
+/// of `A$`, `CA$`, `HK$` … as `s` or `S` (`As49,77`, `CAS89`).
+pub fn misread_sign(letters: &str) -> Option<&'static str> {
+    if letters.chars().all(|c| c == 'w' || c == 'W') {
+        return Some("KRW");
+    }
+    let dollar = format!("{}$", letters.strip_suffix(['s', 'S'])?.to_uppercase());
+    SYMBOLS
+        .iter()
+        .find(|(symbol, _)| *symbol == dollar)
+        .map(|(_, code)| *code)
 }
 
 /// Symbols made of letters count only standing apart from other letters ("Ft" is not in
@@ -427,16 +417,13 @@ mod tests {
 
     #[test]
     fn a_sign_read_as_letters_names_its_currency() {
-        assert_eq!(misread_sign("Gesamt  W13.464"), Some("KRW"));
-        assert_eq!(misread_sign("Montant  wW88 332"), Some("KRW"));
-        assert_eq!(misread_sign("Zu zahlen  As49,77"), Some("AUD"));
-        assert_eq!(misread_sign("Total CAS89 31"), Some("CAD"));
-        assert_eq!(
-            misread_sign("TOTAL HKS 120.00"),
-            None,
-            "apart from the amount"
-        );
-        assert_eq!(misread_sign("Notebook A5"), None);
-        assert_eq!(misread_sign("Total 12.50"), None);
+        assert_eq!(misread_sign("W"), Some("KRW"));
+        assert_eq!(misread_sign("wW"), Some("KRW"));
+        assert_eq!(misread_sign("As"), Some("AUD"));
+        assert_eq!(misread_sign("CAS"), Some("CAD"));
+        assert_eq!(misread_sign("HKS"), Some("HKD"));
+        // A letter that is no sign's, or a `$` alone: no one currency.
+        assert_eq!(misread_sign("A"), None);
+        assert_eq!(misread_sign("S"), None);
     }
 }

@@ -183,7 +183,7 @@ fn find_currency(
         // was wrong on most of those): a guess a person should confirm. A sign read as
         // letters (`W13.464`, `As49,77`) is the likelier guess.
         None => total_line
-            .and_then(|l| misread_sign(l.original))
+            .and_then(|l| misread_sign(after_misread_sign(&clean(l.original))?.0))
             .map_or((default, 0.7), |code| parsed((code, MISREAD_SIGN))),
     }
 }
@@ -583,7 +583,7 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
             let mut amounts = amounts(&cleaned);
             // A card line's masked number ("XX1234") is no amount whose sign was misread.
             if amounts.is_empty() && label.is_some_and(|l| l != Label::Card) {
-                amounts.extend(after_misread_sign(&cleaned));
+                amounts.extend(after_misread_sign(&cleaned).map(|(_, amount)| amount));
             }
             Line {
                 original,
