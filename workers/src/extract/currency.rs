@@ -30,6 +30,7 @@ const SYMBOLS: &[(&str, &str)] = &[
     ("S$", "SGD"),
     ("Fr.", "CHF"),
     ("Rs.", "INR"),
+    ("Rs", "INR"),
     ("zł", "PLN"),
     ("Kč", "CZK"),
     ("Ft", "HUF"),
@@ -371,6 +372,9 @@ mod tests {
         assert_eq!(marks("R$ 10,00"), [Mark::One("BRL")]);
         assert_eq!(marks("12,00 zł"), [Mark::One("PLN")]);
         assert_eq!(marks("Fr. 12.00"), [Mark::One("CHF")]);
+        assert_eq!(marks("Rs. 1,971.50"), [Mark::One("INR")]);
+        assert_eq!(marks("Total  Rs 1.971,50"), [Mark::One("INR")]);
+        assert_eq!(marks("Mrs Smith"), []);
         assert_eq!(
             marks("$12.00 CAD"),
             [Mark::One("CAD"), Mark::Shared(SHARED[0].1)]

@@ -153,12 +153,23 @@ fn find_currency(
             *counts.entry(code).or_default() += 1;
         }
     }
-    if let Some((code, _)) = counts.iter().max_by_key(|(_, n)| **n) {
+    // The total's own sign (`$`, `kr`) and the merchant's country agree: a mark of
+    // another currency elsewhere (a `£` OCR made of a smudge or a letter) does not
+    // outweigh them.
+    let total_shared = total_line.and_then(|l| shared(&l.marks));
+    if let (Some(codes), Some(code)) = (total_shared, country) {
+        if codes.contains(&code) && !counts.is_empty() && !counts.contains_key(code) {
+            return parsed((code, 0.85));
+        }
+    }
+    // Marks that disagree as often: the country's, where it is one of them.
+    let ranked = counts
+        .iter()
+        .max_by_key(|(code, n)| (**n, country == Some(**code)));
+    if let Some((code, _)) = ranked {
         // The total's own line may name a currency this is not (`Total kr.` and a stray
         // `€` below, OCR's reading of a stamp or a smudge): then a person decides.
-        let against_total = total_line
-            .and_then(|l| shared(&l.marks))
-            .is_some_and(|codes| !codes.contains(code));
+        let against_total = total_shared.is_some_and(|codes| !codes.contains(code));
         let confidence = if counts.len() == 1 && !against_total {
             0.9
         } else {

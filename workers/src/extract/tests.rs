@@ -259,6 +259,32 @@ fn totals_in_six_languages() {
 }
 
 #[test]
+fn the_totals_sign_and_the_country_outweigh_a_stray_mark() {
+    // `NZ$` read as a bare `$`, and a `£` OCR made of a smudge in the phone number.
+    let e = read(
+        "Blue Bottle Coffee\n146 Calle Mayor\nAuckland\nTel +70 435 £\n25/6/24\n\
+         Green tea 70.18\nBananas 38.81\nSub-total 108.99\nAMOUNT $108.99\nCash 110.00\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("108.99 NZD"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // A code below the total and a stray `£` count once each: the country's wins, and a
+    // person confirms.
+    let e = read(
+        "Brasserie\n149 Dorpsstraat\nSydney NSW, Australia\n22.08.2025\n- = £\n\
+         Sous-total 6 034,47\nNet a payer 6 034,47\nAUD\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("6034.47 AUD"));
+    assert!(needs_review(&e));
+    // `Rs` as Indian tills print it, without the point: beside the total it outweighs
+    // a `£` OCR made of the merchant's `El`.
+    let e = read(
+        "Farmacia £1 Sol\n82 Calle Mayor\n2025/03/30\nSubtotal 1.971,50\n\
+         Importe total Rs 1.971,50\nPago con tarjeta 1.971,50\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("1971.50 INR"));
+}
+
+#[test]
 fn a_symbol_of_another_countrys_currency_goes_to_a_person() {
     // ₹ is beyond the engine, which read it as €: the address says India.
     let e = read(
