@@ -173,7 +173,14 @@ pub fn amounts(line: &str) -> Vec<Amount> {
                 .chars()
                 .nth(1)
                 .is_none_or(|c| c.is_whitespace() || c.is_ascii_digit());
-        if part_of_other || dashed_date || quantity {
+        // `09` is no price: it is the cents of one whose whole part and point OCR lost
+        // at the edge of the page (`8.09`). Read as 9, such torn cents add up as the
+        // prices did (`09` + `81` = `90`), and would confirm a wrong total.
+        let digits = number.as_str().trim();
+        let torn_cents = digits.len() >= 2
+            && digits.starts_with('0')
+            && digits.chars().all(|c| c.is_ascii_digit());
+        if part_of_other || dashed_date || quantity || torn_cents {
             continue;
         }
         let Some((value, decimals)) = parse_number(number.as_str()) else {
@@ -308,5 +315,8 @@ mod tests {
         assert_eq!(values("12-03-2024"), Vec::<String>::new());
         assert_eq!(values("2 x 8,81"), ["8.81"]);
         assert_eq!(values("Notebook A5"), Vec::<String>::new());
+        assert_eq!(values("Subtotal  09"), Vec::<String>::new());
+        assert_eq!(values("Discount 0"), ["0"]);
+        assert_eq!(values("Total 0,90"), ["0.90"]);
     }
 }

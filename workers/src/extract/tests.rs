@@ -471,3 +471,15 @@ fn a_repair_found_with_an_amount_above_its_label_is_filled_in_for_a_person() {
     assert_eq!(total(&e).as_deref(), Some("859.50 MXN"));
     assert_eq!(e.confidence.get("total"), Some(&MISREAD_REPAIRED));
 }
+
+#[test]
+fn cents_torn_from_their_prices_confirm_no_total() {
+    // Prices far right on a wide page, their whole parts and points lost: `09` + `81`
+    // adds up to `90` as 8.09 + 0.81 does to 8.90.
+    let e = read(
+        "Golden Gate Pharmacy\n14 Dorpsstraat\nAustin, TX, United States\nMar 31, 2025\n\
+         Parking 2h  31\nParking 2h  78\nSubtotal  09\nSales Tax  81\nAmount Due  90\n\
+         Cash  10 00\nChange  10\n",
+    );
+    assert!(needs_review(&e), "{:?} {:?}", total(&e), e.confidence);
+}
