@@ -483,3 +483,12 @@ fn cents_torn_from_their_prices_confirm_no_total() {
     );
     assert!(needs_review(&e), "{:?} {:?}", total(&e), e.confidence);
 }
+
+#[test]
+fn a_change_line_whose_umlaut_was_misread_still_checks_the_total() {
+    // Subtotal (tax included) and cash − change both say 23.99 against a misread 23.39.
+    let text = "Lindenhof Apotheke\nLondon, United Kingdom\nDatum: 6. April 2026\n\
+                Brezel 14,03\nKaffee 9,96\nZwischensumme 23,99\nSUMME 23,39\nGBP\n\
+                inkl. MwSt 22% 4,33\nBar gegeben 30,00\nRiickgeld 6,01\n";
+    assert_eq!(total(&read(text)).as_deref(), Some("23.99 GBP"));
+}

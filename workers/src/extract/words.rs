@@ -193,9 +193,28 @@ fn one_edit_apart(a: &[char], b: &[char]) -> bool {
 }
 
 /// What kind of amount the line prints, if its wording says: as printed, or else with
-/// one letter of a long label word misread.
+/// one letter of a long label word misread, or else with its umlaut misread.
 pub fn label(folded: &str) -> Option<Label> {
-    label_by(folded, says).or_else(|| label_by(folded, nearly_says))
+    label_by(folded, says)
+        .or_else(|| label_by(folded, nearly_says))
+        .or_else(|| umlaut_misread(folded))
+}
+
+/// Label words printed with `ü`, as the letters before and after it. The English model
+/// has no `ü`: it reads one or two other letters in its place (`Riickgeld`, `Zurtick`,
+/// `Zurdick`), which no single-letter tolerance covers in a short word.
+const UMLAUTED: &[(&str, &str, Label)] =
+    &[("r", "ckgeld", Label::Change), ("zur", "ck", Label::Change)];
+
+fn umlaut_misread(folded: &str) -> Option<Label> {
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .find_map(|word| {
+            UMLAUTED.iter().find_map(|(before, after, kind)| {
+                let read = word.strip_prefix(before)?.strip_suffix(after)?;
+                (1..=2).contains(&read.chars().count()).then_some(*kind)
+            })
+        })
 }
 
 fn label_by(folded: &str, says: fn(&str, &str) -> bool) -> Option<Label> {
@@ -463,6 +482,22 @@ mod tests {
         assert_eq!(l("Cafe 2,00"), None);
         // Wording as printed comes first: this line is the total, whatever else is near.
         assert_eq!(l("Summe Kartenzahiung"), Some(Label::Total(1)));
+    }
+
+    #[test]
+    fn an_umlaut_read_as_other_letters_still_labels_its_line() {
+        for line in [
+            "Riickgeld 6,01",
+            "Rickgeld",
+            "Zuriick 0,42",
+            "Zurtick",
+            "Zurdck",
+        ] {
+            assert_eq!(l(line), Some(Label::Change), "{line}");
+        }
+        // The umlaut's place holds one or two letters, not a word.
+        assert_eq!(l("Zur Stadtbrucke 3,00"), None);
+        assert_eq!(l("Zurck 3,00"), None);
     }
 
     #[test]
