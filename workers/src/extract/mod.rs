@@ -339,7 +339,8 @@ enum Beside {
 /// lines prove. Labels are read with their own line's amount first; when that proves
 /// nothing, with the amount OCR put on the row below, then above, where their own line
 /// has none (a wide till's amount column, or an amount printed before its label, comes
-/// out as rows of its own) — a reading is taken only if the arithmetic confirms it.
+/// out as rows of its own) — a reading is taken only if the arithmetic confirms it. Last,
+/// with every label's amount taken from the row beside, taken only if two ways prove it.
 fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     // The items are no labels' amounts: the same for every reading.
     let items = item_prices(lines);
@@ -349,9 +350,20 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     }
     let beside: Vec<_> = [Beside::Below, Beside::Above]
         .into_iter()
-        .filter_map(|beside| total_read(lines, &items, Some(beside)))
+        .filter_map(|beside| total_read(lines, &items, Some(Pairing::Beside(beside))))
         .collect();
-    let sure = beside.iter().find(|(_, confidence, _)| *confidence >= 0.9);
+    // Short of that, the labels and the amounts a whole row apart: a perspective or curled
+    // paper leaves the price column a row below or above its labels (`Tax  180.40`,
+    // `Amount  36.08`, `VISA  216.48` over `216.48`), so every label's own line shows the
+    // wrong amount.
+    let shifted: Vec<_> = [Beside::Below, Beside::Above]
+        .into_iter()
+        .filter_map(|beside| total_read(lines, &items, Some(Pairing::Shifted(beside))))
+        .collect();
+    let sure = beside
+        .iter()
+        .chain(&shifted)
+        .find(|(_, confidence, _)| *confidence >= 0.9);
     // Short of that, the surer of the readings a person will check anyway: which one is
     // filled in changes nothing but what they find there.
     let own_confidence = own.map_or(0.0, |(_, confidence, _)| confidence);
@@ -362,35 +374,61 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     sure.or(for_review).copied().or(own)
 }
 
-/// [`find_total`] with each label's amount found as `beside` says.
+/// Where a label's amount is looked for besides its own line.
+#[derive(Clone, Copy)]
+enum Pairing {
+    /// On the row beside, where its own line has none and that row has no label.
+    Beside(Beside),
+    /// On the row beside, whatever its own line and that row show.
+    Shifted(Beside),
+}
+
+/// [`find_total`] with each label's amount found as `pairing` says (its own line's only,
+/// without one).
 fn total_read(
     lines: &[Line],
     items: &[Decimal],
-    beside: Option<Beside>,
+    pairing: Option<Pairing>,
 ) -> Option<(Decimal, f32, Option<usize>)> {
+    let row_beside = |i: usize, beside: Beside| match beside {
+        Beside::Below => lines.get(i + 1),
+        Beside::Above => i.checked_sub(1).and_then(|j| lines.get(j)),
+    };
     let neighbour = |i: usize, beside: Beside| {
-        match beside {
-            Beside::Below => lines.get(i + 1),
-            Beside::Above => i.checked_sub(1).and_then(|j| lines.get(j)),
-        }
-        .filter(|row| row.label.is_none())
-        .and_then(line_amount)
+        row_beside(i, beside)
+            .filter(|row| row.label.is_none())
+            .and_then(line_amount)
     };
     let mut ledger = Ledger::default();
     // (rank, line index, amount); a total line whose amount OCR lost has none.
     let mut candidates: Vec<(u8, usize, Option<Decimal>)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let amount = line_amount(line).or_else(|| beside.and_then(|b| neighbour(i, b)));
+        let (source, amount) = match pairing {
+            None => (Some(line), line_amount(line)),
+            Some(Pairing::Beside(beside)) => (
+                Some(line),
+                line_amount(line).or_else(|| neighbour(i, beside)),
+            ),
+            Some(Pairing::Shifted(beside)) => {
+                let row = row_beside(i, beside);
+                (row, row.and_then(line_amount))
+            }
+        };
         match line.label {
             Some(Label::Total(rank)) => {
                 // An amount OCR put on the row below a lone total label still belongs
                 // to it, whichever way the others are read.
-                let amount = amount.or_else(|| neighbour(i, Beside::Below));
+                let amount = match pairing {
+                    Some(Pairing::Shifted(_)) => amount,
+                    _ => amount.or_else(|| neighbour(i, Beside::Below)),
+                };
                 candidates.push((rank, i, amount.filter(|a| *a > Decimal::ZERO)));
             }
             Some(Label::Subtotal) => ledger.subtotal = ledger.subtotal.or(amount),
             Some(Label::Tax) => {
-                if let Some(a) = line.amounts.iter().rev().find(|a| a.decimals > 0) {
+                let with_cents =
+                    source.and_then(|l| l.amounts.iter().rev().find(|a| a.decimals > 0));
+                if let Some(a) = with_cents {
                     ledger.taxes.push(a.value);
                 } else if let Some(a) = amount {
                     // Either a currency without cents, or OCR lost the point ("741"
@@ -409,6 +447,12 @@ fn total_read(
         }
     }
     ledger.items = items.to_vec();
+    // Rows paired a row apart pair any two rows: one way alone agreeing with what that
+    // makes of a total line (the row above `Grand Total` taken for its amount, matching
+    // the items added up; `Subtotal  10,00` above `Total  11,90`) is chance.
+    if matches!(pairing, Some(Pairing::Shifted(_))) && ledger.proven().is_none() {
+        return None;
+    }
     let proofs = ledger.proofs();
     let support = |value: Decimal| {
         let mut kinds: Vec<Proof> = proofs

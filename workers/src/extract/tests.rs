@@ -492,3 +492,20 @@ fn a_change_line_whose_umlaut_was_misread_still_checks_the_total() {
                 inkl. MwSt 22% 4,33\nBar gegeben 30,00\nRiickgeld 6,01\n";
     assert_eq!(total(&read(text)).as_deref(), Some("23.99 GBP"));
 }
+
+#[test]
+fn prices_a_row_below_their_labels_are_paired_back_when_two_ways_prove_it() {
+    // Each label's own line shows the amount of the label above it: subtotal 180.40 plus
+    // tax 36.08 and the card's 216.48 both prove the total.
+    let text = "Harbor Stationers\nSydney NSW\nDate 05.07.2026\nPasta 2x 35.00 46.20\n\
+                USB cable 70.00\nBallpoint pens 64.20\nSubtotal\nTax 180.40\n\
+                Amount 36.08\nDue\nVISA ****4699 A$216.48\n216.48\nPlease come again\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("216.48 AUD"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // One way alone is no proof: the item above the total, a row apart, matches the
+    // items added up by chance.
+    let text = "Oakwood Hotel\nTokyo, Japan\nDate Jul 18, 2026\nLatte\n\
+                Sparkling water 6,378\nGrand Total 6,858 JPY\n7,000\n142\n";
+    assert_eq!(total(&read(text)).as_deref(), Some("6858 JPY"));
+}
