@@ -464,13 +464,28 @@ def curve(image, rng):
     return image.transform((w, h), Image.MESH, mesh, Image.BICUBIC, fillcolor=255)
 
 
+def noise(rng: random.Random, size: tuple, sigma: float) -> Image.Image:
+    """Grey noise around 128 with about this spread, drawn from the receipt's own generator.
+    PIL's effect_noise draws from the process's, which made a receipt's image depend on
+    how many receipts the run had made before it."""
+    count = size[0] * size[1]
+    # The mean of two uniform draws: a triangle-shaped spread, 255 / sqrt(24) wide.
+    mean = ImageChops.add(
+        Image.frombytes("L", size, rng.randbytes(count)),
+        Image.frombytes("L", size, rng.randbytes(count)),
+        scale=2,
+    )
+    stretch = sigma / (255 / math.sqrt(24))
+    return mean.point(lambda v: max(0, min(255, round(128 + (v - 127.5) * stretch))))
+
+
 def photograph(image: Image.Image, rng: random.Random, spec: dict) -> Image.Image:
     if rng.random() < 0.5:
         image = curve(image, rng)
     # On a table: the paper on a darker background, seen at an angle, turned.
     margin = int(max(image.size) * rng.uniform(0.04, 0.12))
     background = Image.new("L", (image.width + 2 * margin, image.height + 2 * margin), rng.randint(40, 150))
-    background = Image.blend(background, Image.effect_noise(background.size, 30).point(lambda v: v // 2), 0.2)
+    background = Image.blend(background, noise(rng, background.size, 30).point(lambda v: v // 2), 0.2)
     background.paste(image, (margin, margin))
     image = background
     if rng.random() < 0.7:
@@ -496,8 +511,8 @@ def photograph(image: Image.Image, rng: random.Random, spec: dict) -> Image.Imag
         image = image.point(lambda v: floor + v * (255 - floor) // 255)
     blur = rng.uniform(0.3, 1.6)
     image = image.filter(ImageFilter.GaussianBlur(blur))
-    noise = Image.effect_noise(image.size, rng.uniform(8, 30))
-    image = ImageChops.add(image, noise.point(lambda v: v // 6), 1, -20)
+    grain = noise(rng, image.size, rng.uniform(8, 30))
+    image = ImageChops.add(image, grain.point(lambda v: v // 6), 1, -20)
     # Scaled as a phone delivers it.
     factor = rng.uniform(0.6, 1.3)
     image = image.resize((int(image.width * factor), int(image.height * factor)), Image.BILINEAR)

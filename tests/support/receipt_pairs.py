@@ -18,7 +18,7 @@ import sys
 from PIL import Image, ImageChops, ImageEnhance, ImageFilter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from receipt_corpus import FONTS, build, render  # noqa: E402  (beside this file)
+from receipt_corpus import FONTS, build, noise, render  # noqa: E402  (beside this file)
 
 
 def split(rows):
@@ -76,8 +76,8 @@ def rephotographed(image, rng, out, name):
     image = background.rotate(rng.uniform(-2.5, 2.5), expand=True, fillcolor=shade, resample=Image.BICUBIC)
     image = ImageChops.multiply(image, light(image.size, rng))
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    noise = Image.effect_noise(image.size, rng.uniform(5, 20))
-    image = ImageChops.add(image, noise.point(lambda v: v // 8), 1, -16)
+    grain = noise(rng, image.size, rng.uniform(5, 20))
+    image = ImageChops.add(image, grain.point(lambda v: v // 8), 1, -16)
     factor = rng.uniform(0.6, 1.2)
     image = image.resize((int(image.width * factor), int(image.height * factor)), Image.BILINEAR)
     path = os.path.join(out, name + ".jpg")
