@@ -334,7 +334,8 @@ def build(rng: random.Random, variant: str) -> tuple:
     if tip:
         rows.append(("pair", rng.choice(words["tip"]), amount(tip)))
     currency_on_total = rng.random() < 0.8 or not names_country
-    total_label = rng.choice(words["total"])
+    # "TOTAL EUROS" is printed by tills in euros only.
+    total_label = rng.choice([w for w in words["total"] if currency == "EUR" or "EURO" not in w])
     rows.append(("total", total_label, amount(total, currency_on_total)))
     if not currency_on_total and rng.random() < 0.5:
         rows.append(("left", f"{currency}"))
