@@ -340,21 +340,54 @@ pub fn country_currency(folded_text: &str) -> Option<&'static str> {
     })
 }
 
+/// The states of the United States and the provinces of Canada, as an address prints
+/// them after its city ("Austin, TX 78701", "Halifax, NS B3H 1A1"); none is both.
+const US_STATES: &[&str] = &[
+    "al", "ak", "az", "ar", "ca", "co", "ct", "de", "fl", "ga", "hi", "id", "il", "in", "ia", "ks",
+    "ky", "la", "me", "md", "ma", "mi", "mn", "ms", "mo", "mt", "ne", "nv", "nh", "nj", "nm", "ny",
+    "nc", "nd", "oh", "ok", "or", "pa", "ri", "sc", "sd", "tn", "tx", "ut", "vt", "va", "wa", "wv",
+    "wi", "wy", "dc",
+];
+const CANADIAN_PROVINCES: &[&str] = &[
+    "ab", "bc", "mb", "nb", "nl", "ns", "nt", "nu", "on", "pe", "qc", "sk", "yt",
+];
+
+/// A state or province standing after a comma, with at most its postcode after it: the
+/// city before it may be any.
+fn region_currency(part: &str) -> Option<&'static str> {
+    let mut words = part.split_whitespace();
+    let code = words.next()?.trim_end_matches('.');
+    if words.any(|w| !w.chars().any(|c| c.is_ascii_digit())) {
+        return None;
+    }
+    if US_STATES.contains(&code) {
+        Some("USD")
+    } else if CANADIAN_PROVINCES.contains(&code) {
+        Some("CAD")
+    } else {
+        None
+    }
+}
+
 /// A city standing as a part of an address line on its own, postcode aside ("75001
 /// Paris", "London W1 2AB", "Seoul"): in a name ("Bar Roma") it says nothing of where.
+/// Or, after its city, a state or province.
 fn city_currency(line: &str) -> Option<&'static str> {
-    line.split(',').find_map(|part| {
-        let words: Vec<&str> = part
-            .split_whitespace()
-            .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
-            .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()))
-            .filter(|w| !w.is_empty())
-            .collect();
-        let name = words.join(" ");
-        CITIES
-            .iter()
-            .find(|(city, _)| *city == name)
-            .map(|(_, code)| *code)
+    let regions = line.split(',').skip(1).find_map(region_currency);
+    regions.or_else(|| {
+        line.split(',').find_map(|part| {
+            let words: Vec<&str> = part
+                .split_whitespace()
+                .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()))
+                .filter(|w| !w.is_empty())
+                .collect();
+            let name = words.join(" ");
+            CITIES
+                .iter()
+                .find(|(city, _)| *city == name)
+                .map(|(_, code)| *code)
+        })
     })
 }
 
@@ -412,6 +445,12 @@ mod tests {
             Some("INR")
         );
         assert_eq!(country_currency("bar roma\n12 main st"), None);
+        // A state or province after the city, whichever the city.
+        assert_eq!(country_currency("diner\naustin, tx"), Some("USD"));
+        assert_eq!(country_currency("diner\nportland, or 97201"), Some("USD"));
+        assert_eq!(country_currency("cafe\nhalifax, ns b3h 1a1"), Some("CAD"));
+        assert_eq!(country_currency("cafe, or tea\n12 main st"), None);
+        assert_eq!(country_currency("bar\nlima, pe ru"), None);
         // The country outranks a city of the same name elsewhere.
         assert_eq!(
             country_currency("shop\nlondon, ontario, canada"),

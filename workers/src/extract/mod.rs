@@ -123,6 +123,9 @@ fn find_currency(
     let resolve_shared = |codes: &'static [&'static str]| -> (&'static str, f32) {
         if let Some(c) = country.filter(|c| codes.contains(c)) {
             (c, 0.9)
+        } else if let Some(c) = country {
+            // A `$` in Copenhagen: an `S` or a `5` misread, likelier than dollars there.
+            (c, 0.6)
         } else if codes.contains(&default.code()) {
             (
                 codes[codes.iter().position(|c| *c == default.code()).unwrap_or(0)],
@@ -136,15 +139,17 @@ fn find_currency(
         Currency::parse(code).map_or((default, 0.5), |c| (c, confidence))
     };
     // A mark of another currency than the merchant's country's is either a tourist's
-    // conversion or OCR's misreading of a symbol it does not know (₹ read as €): a
-    // person decides.
-    let against_country = |code: &str, confidence: f32| match country {
-        Some(c) if c != code => confidence.min(0.6),
-        _ => confidence,
+    // conversion or OCR's misreading of a symbol it does not know (₹ read as `¥` or `€`,
+    // ₩ as `¥`, `Kč` as `Ké`): a person decides. They find the country's currency filled
+    // in, unless the mark is the other's code spelled out, which no misreading makes.
+    let against_country = |code: &'static str, spelled: bool, confidence: f32| match country {
+        Some(c) if c != code => (if spelled { code } else { c }, confidence.min(0.6)),
+        _ => (code, confidence),
     };
+    let spells = |line: &Line, code: &str| line.original.contains(code);
     if let Some(line) = total_line {
         if let Some(code) = one(&line.marks) {
-            return parsed((code, against_country(code, 0.95)));
+            return parsed(against_country(code, spells(line, code), 0.95));
         }
     }
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -175,7 +180,8 @@ fn find_currency(
         } else {
             0.6
         };
-        return parsed((code, against_country(code, confidence)));
+        let spelled = lines.iter().any(|l| spells(l, code));
+        return parsed(against_country(code, spelled, confidence));
     }
     // A code OCR damaged beside the total is surer than a guess, not than a mark.
     if let Some(code) = total_line.and_then(|l| misread_code(l.original)) {

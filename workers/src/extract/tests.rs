@@ -509,3 +509,25 @@ fn prices_a_row_below_their_labels_are_paired_back_when_two_ways_prove_it() {
                 Sparkling water 6,378\nGrand Total 6,858 JPY\n7,000\n142\n";
     assert_eq!(total(&read(text)).as_deref(), Some("6858 JPY"));
 }
+
+#[test]
+fn a_sign_against_the_country_is_filled_in_as_the_countrys_currency_for_a_person() {
+    // ₹ is beyond the English model: OCR reads it as `¥`.
+    let e = read("Librairie Martin\nMumbai, India\n26.06.2024\nTotal ¥6569,00\n");
+    assert_eq!(total(&e).as_deref(), Some("6569.00 INR"));
+    assert_eq!(e.confidence.get("currency"), Some(&0.6));
+    // A `$` in Copenhagen.
+    let text = "Kingsway Diner\nKobenhavn, Danmark\n18.03.2024\nPrinter paper $21.08\n\
+                Grand Total 2032.22\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("2032.22 DKK"));
+    assert_eq!(e.confidence.get("currency"), Some(&0.6));
+    // A code spelled out is no misreading: a euro total in Zurich stays in euros.
+    let e = read("Hotel Adler\nZurich, Schweiz\n18.03.2024\nTotal EUR 45.00\n");
+    assert_eq!(total(&e).as_deref(), Some("45.00 EUR"));
+    assert_eq!(e.confidence.get("currency"), Some(&0.6));
+    // A state after the city names the country.
+    let e = read("Blue Bottle\nAustin, TX\n07/28/2025\nAMOUNT 715.04\n");
+    assert_eq!(total(&e).as_deref(), Some("715.04 USD"));
+    assert!(e.confidence["currency"] >= 0.8, "{:?}", e.confidence);
+}
