@@ -22,7 +22,7 @@ const MONTHS: [&[&str]; 12] = [
         "february", "februar", "fevrier", "febrero", "febbraio", "februari", "fevr", "feb", "fev",
     ],
     &[
-        "march", "marz", "mars", "marzo", "maart", "mrz", "mar", "maa",
+        "march", "marz", "mars", "marzo", "maart", "mrz", "mrt", "mar", "maa",
     ],
     &["april", "avril", "abril", "aprile", "apr", "avr", "abr"],
     &["may", "mai", "mayo", "maggio", "mei", "mag"],
@@ -210,7 +210,8 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
     let (found, readings, confidence, repaired) = match find_in(text, order, false) {
         Some((found, readings, confidence)) => (found, readings, confidence, false),
         None => {
-            let (found, readings, confidence) = find_in(&loosen(text), order, true)?;
+            let (found, readings, confidence) = find_in(&loosen(text), order, true)
+                .or_else(|| find_in(&without_times(text), order, false))?;
             (found, readings, confidence.min(REPAIRED), true)
         }
     };
@@ -257,6 +258,18 @@ fn split_off(text: &str, at: usize, order: Order, date: NaiveDate) -> bool {
     let joined = format!("{word}{}", &text[at..]);
     find_in(&joined, order, false)
         .is_some_and(|(found, readings, _)| found.start == 0 && readings[0] != date)
+}
+
+/// A time of day, whole or torn (`12:52`, `08:2:`).
+static TIME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{1,2}:\d{1,2}:?").expect("time pattern"));
+
+/// `text` with its times blanked out, byte for byte. A tilted photo splits a date over
+/// two rows and leaves the time between its parts (`Date: 26  12:52` over `August 2025`,
+/// `22 de 19:19` over `enero de 2026`), where no date pattern reaches across it.
+fn without_times(text: &str) -> String {
+    TIME.replace_all(text, |c: &regex::Captures| " ".repeat(c[0].len()))
+        .into_owned()
 }
 
 /// Letters OCR reads for digits (`O` and `@` for 0, `l`, `I` and `|` for 1), made digits
@@ -447,8 +460,9 @@ mod tests {
         assert_eq!(date("6 juil. 2026", Unknown), d(2026, 7, 6));
         assert_eq!(date("6 juin 2026", Unknown), d(2026, 6, 6));
         assert_eq!(date("6 jui. 2026", Unknown), None, "juin or juillet");
-        assert_eq!(date("Le 10  21:04\nfév. 2026", Unknown), None);
-        assert_eq!(date("May 30,  14:29\n2024", Unknown), None);
+        // Split around its time: 10 February (for a person), never the minutes as a day.
+        assert_eq!(date("Le 10  21:04\nfév. 2026", Unknown), d(2026, 2, 10));
+        assert_eq!(date("May 30,  14:29\n2024", Unknown), d(2024, 5, 30));
         assert_eq!(date("May 30, 2024 14:29", Unknown), d(2024, 5, 30));
         assert_eq!(date("10 fév. 2026 21:04", Unknown), d(2026, 2, 10));
         assert_eq!(date("Datum:24.12.2025", Unknown), d(2025, 12, 24));
@@ -553,6 +567,34 @@ mod tests {
         assert_eq!(
             find_date("24/12/2024", DayFirst),
             Some((d(2024, 12, 24), 0.9))
+        );
+    }
+
+    #[test]
+    fn a_date_split_over_two_rows_around_its_time_is_read_for_a_person() {
+        use Order::*;
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
+        assert_eq!(
+            find_date("Date: 26  12:52\nAugust 2025\n", DayFirst),
+            Some((d(2025, 8, 26), REPAIRED))
+        );
+        assert_eq!(
+            find_date("Fecha 22 de 19:19\nenero de 2026\n", DayFirst),
+            Some((d(2026, 1, 22), REPAIRED))
+        );
+        assert_eq!(
+            find_date("Date : 12 décembre  08:2:\n2025\n", DayFirst),
+            Some((d(2025, 12, 12), REPAIRED))
+        );
+        // A date whole on its row is read as printed, its time beside it or not.
+        assert_eq!(
+            find_date("26 August 2025 12:52\n", DayFirst),
+            Some((d(2025, 8, 26), 0.9))
+        );
+        // The Dutch abbreviation of March.
+        assert_eq!(
+            find_date("Datum 04-Mrt-26 19:11", DayFirst),
+            Some((d(2026, 3, 4), 0.9))
         );
     }
 
