@@ -140,8 +140,8 @@ fn find_currency(
     };
     // A mark of another currency than the merchant's country's is either a tourist's
     // conversion or OCR's misreading of a symbol it does not know (₹ read as `¥` or `€`,
-    // ₩ as `¥`, `Kč` as `Ké`): a person decides. They find the country's currency filled
-    // in, unless the mark is the other's code spelled out, which no misreading makes.
+    // ₩ as `¥`): a person decides. They find the country's currency filled in, unless
+    // the mark is the other's code spelled out, which no misreading makes.
     let against_country = |code: &'static str, spelled: bool, confidence: f32| match country {
         Some(c) if c != code => (if spelled { code } else { c }, confidence.min(0.6)),
         _ => (code, confidence),
