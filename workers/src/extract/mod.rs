@@ -121,11 +121,9 @@ fn find_currency(
         })
     };
     let resolve_shared = |codes: &'static [&'static str]| -> (&'static str, f32) {
-        if let Some(c) = country.filter(|c| codes.contains(c)) {
-            (c, 0.9)
-        } else if let Some(c) = country {
+        if let Some(c) = country {
             // A `$` in Copenhagen: an `S` or a `5` misread, likelier than dollars there.
-            (c, 0.6)
+            (c, if codes.contains(&c) { 0.9 } else { 0.6 })
         } else if codes.contains(&default.code()) {
             (
                 codes[codes.iter().position(|c| *c == default.code()).unwrap_or(0)],
@@ -362,14 +360,17 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     // paper leaves the price column a row below or above its labels (`Tax  180.40`,
     // `Amount  36.08`, `VISA  216.48` over `216.48`), so every label's own line shows the
     // wrong amount.
-    let shifted: Vec<_> = [Beside::Below, Beside::Above]
-        .into_iter()
-        .filter_map(|beside| total_read(lines, &items, Some(Pairing::Shifted(beside))))
-        .collect();
+    let shifted = || {
+        [Beside::Below, Beside::Above]
+            .into_iter()
+            .filter_map(|beside| total_read(lines, &items, Some(Pairing::Shifted(beside))))
+            .find(|(_, confidence, _)| *confidence >= 0.9)
+    };
     let sure = beside
         .iter()
-        .chain(&shifted)
-        .find(|(_, confidence, _)| *confidence >= 0.9);
+        .find(|(_, confidence, _)| *confidence >= 0.9)
+        .copied()
+        .or_else(shifted);
     // Short of that, the surer of the readings a person will check anyway: which one is
     // filled in changes nothing but what they find there.
     let own_confidence = own.map_or(0.0, |(_, confidence, _)| confidence);
@@ -377,7 +378,7 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
         .iter()
         .filter(|(_, confidence, _)| *confidence > own_confidence && *confidence < REVIEW_BELOW)
         .max_by(|a, b| a.1.total_cmp(&b.1));
-    sure.or(for_review).copied().or(own)
+    sure.or(for_review.copied()).or(own)
 }
 
 /// Where a label's amount is looked for besides its own line.
