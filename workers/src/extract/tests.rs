@@ -34,6 +34,18 @@ fn the_total_is_not_the_subtotal_the_tax_or_the_change() {
 }
 
 #[test]
+fn a_total_phrase_that_lost_its_first_word_still_names_the_total() {
+    // "Da pagare" and "Te betalen" with "Da" and "Te" torn off.
+    for (label, want) in [("Pagare", "202.25 GBP"), ("betalen", "202.25 GBP")] {
+        let text = format!(
+            "Pizzeria del Corso\n123 Main St\nLondon\n2024-12-25\nPenna 36,82\n\
+             Parcheggio 97,86\nBollo 57,94\nVoucher 155,00\n{label} 202,25\nGrazie\n"
+        );
+        assert_eq!(total(&read(&text)).as_deref(), Some(want), "{label}");
+    }
+}
+
+#[test]
 fn amounts_in_either_notation() {
     let e = read("Bäckerei Huber\n24.12.2025\nSumme EUR 1.234,56\n");
     assert_eq!(total(&e).as_deref(), Some("1234.56 EUR"));

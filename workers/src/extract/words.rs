@@ -50,6 +50,12 @@ const TOTAL: &[(&str, u8)] = &[
     ("totaalbedrag", 0),
     ("totaal bedrag", 0),
     ("to pay", 1),
+    // What is left of "da pagare", "total a pagar", "te betalen" and "zu zahlen" when OCR
+    // loses their first word.
+    ("pagare", 1),
+    ("a pagar", 1),
+    ("betalen", 1),
+    ("zahlen", 1),
     ("summe", 1),
     ("totale", 1),
     ("totaal", 1),
