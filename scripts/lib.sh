@@ -119,13 +119,14 @@ install_ocr() {
         noto/NotoSans-Regular.ttf noto/NotoSansMono-Bold.ttf; do
         [ -f "$fonts/$font" ] || missing=yes
     done
-    if ! command -v tesseract >/dev/null || [ ! -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] \
+    local tessdata=/usr/share/tesseract-ocr/5/tessdata
+    if ! command -v tesseract >/dev/null || [ ! -f $tessdata/eng.traineddata ] || [ ! -f $tessdata/deu.traineddata ] \
         || [ -n "$missing" ] || ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null \
         || ! command -v pdfimages >/dev/null; then
         log "Installing tesseract-ocr, poppler-utils and fonts (Debian packages)"
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            tesseract-ocr tesseract-ocr-eng poppler-utils fonts-dejavu-core fonts-dejavu-extra \
+            tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu poppler-utils fonts-dejavu-core fonts-dejavu-extra \
             fonts-liberation fonts-freefont-ttf fonts-noto-core fonts-noto-mono >/dev/null
     fi
 }

@@ -244,8 +244,8 @@ impl Background {
                         tracing::warn!(
                             "{e}: receipts are stored but not read. To read them, install \
                              Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr \
-                             tesseract-ocr-eng poppler-utils) and restart, or set \
-                             OCRS_DETECTION_MODEL and OCRS_RECOGNITION_MODEL"
+                             tesseract-ocr-eng tesseract-ocr-deu poppler-utils) and restart, or \
+                             set OCRS_DETECTION_MODEL and OCRS_RECOGNITION_MODEL"
                         );
                         format!("none ({e}): install tesseract-ocr, or set the ocrs models")
                     }
@@ -371,9 +371,10 @@ fn choose_ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
             Ocrs::load(&models.detection, Some(&models.recognition))
                 .context("OCRS_DETECTION_MODEL / OCRS_RECOGNITION_MODEL")?,
         ),
-        None => Box::new(Tesseract {
-            program: config.ocr.tesseract_path.clone(),
-        }),
+        None => Box::new(Tesseract::with_languages(
+            config.ocr.tesseract_path.clone(),
+            &config.ocr.tesseract_languages,
+        )),
     };
     tracing::info!(engine = engine.name(), "OCR engine chosen");
     Ok(engine)

@@ -1,3 +1,4 @@
+use expensewise_infra::config::DEFAULT_OCR_LANGUAGES;
 use expensewise_tests::{expect_problem, expect_status, on_both_backends, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 
@@ -74,6 +75,11 @@ async fn health_and_readiness_answer(backend: Backend) {
     assert_eq!(ready["checks"]["object_store"], "ok");
     let engine = ready["ocr_engine"].as_str().unwrap_or_default();
     assert!(engine.starts_with("tesseract "), "{ready}");
+    // The test script installs every model the product reads with by default.
+    assert!(
+        engine.ends_with(&format!("({DEFAULT_OCR_LANGUAGES})")),
+        "{ready}"
+    );
     app.finish().await;
 
     // Without an OCR engine the product still serves, and says what to install.

@@ -319,8 +319,8 @@ async fn turned_and_tilted_photos_are_set_upright_before_reading(backend: Backen
 
 /// The kinds of failure seen on receipts drawn outside the project (issue 14), each
 /// reproduced: prices far from their labels, a dollar that is Canadian, a total line OCR
-/// damaged that the receipt's arithmetic proves, and yen grouped with a stray space. The
-/// damaged lines are drawn as OCR read them.
+/// damaged that the receipt's arithmetic proves, and yen grouped with a stray space; and
+/// a German merchant's umlauts. The damaged lines are drawn as OCR read them.
 async fn receipts_that_failed_elsewhere_are_read_right(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.register("Acme", "ada@acme.test").await;
@@ -345,6 +345,13 @@ async fn receipts_that_failed_elsewhere_are_read_right(backend: Backend) {
             json!({"lines": ["RAMEN YA", "Tokyo, Japan", "2026/04/01", "Tonkotsu\t¥1,040",
                              "Set menu\t¥7,000", "GRAND TOTAL ¥8 ,040"]}),
             ("RAMEN YA", "2026-04-01", "8040", "JPY"),
+        ),
+        (
+            // The English model alone reads `Backerei Muller`, sure of itself.
+            json!({"lines": ["Bäckerei Müller", "München", "Datum: 07.03.2026", "Brezel\t2,40",
+                             "Kaffee\t3,10", "Summe\tEUR 5,50", "Bar\t10,00",
+                             "Rückgeld\t4,50"]}),
+            ("Bäckerei Müller", "2026-03-07", "5.50", "EUR"),
         ),
     ];
     for (spec, (merchant, date, amount, currency)) in receipts {

@@ -23,7 +23,7 @@ pub use sections::{
     AuditConfig, AuthConfig, DatabaseConfig, HttpConfig, KeysConfig, KmsConfig, LimitsConfig,
     MailConfig, OcrConfig, OcrsModels, RateLimit, ReadReplicaConfig, ReceiptRetention,
     ReceiptStorage, RetentionMode, SmtpConfig, SmtpSecurity, SsoConfig, StreamConfig,
-    TelemetryConfig, WebhookConfig, DEFAULT_PDF_PAGES,
+    TelemetryConfig, WebhookConfig, DEFAULT_OCR_LANGUAGES, DEFAULT_PDF_PAGES,
 };
 use source::Source;
 

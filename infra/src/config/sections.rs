@@ -374,6 +374,8 @@ impl MailConfig {
 pub struct OcrConfig {
     /// The `tesseract` program run where the ocrs models are absent.
     pub tesseract_path: String,
+    /// Tesseract's models, `+`-joined, the first tried first.
+    pub tesseract_languages: String,
     /// The ocrs engine's detection and recognition models; `None` means Tesseract.
     pub ocrs_models: Option<OcrsModels>,
     /// The most reading one receipt may take.
@@ -385,6 +387,12 @@ pub struct OcrConfig {
 /// Pages of a PDF read when the operator sets no other limit: a receipt is a page or
 /// two, and every page read costs OCR time.
 pub const DEFAULT_PDF_PAGES: u32 = 5;
+
+/// Tesseract's models when the operator names none. German first: it has the letters
+/// English lacks, and English, sure of its `Miller` for `Müller`, never asks another
+/// model. English then rereads the words German is unsure of. Either alone reads fewer
+/// merchants on the corpus's photos, German alone fewer dates (docs/benchmarks.md).
+pub const DEFAULT_OCR_LANGUAGES: &str = "deu+eng";
 
 /// Where the ocrs engine's two model files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,11 +416,30 @@ impl OcrConfig {
         });
         Ok(Self {
             tesseract_path: source.get_or("TESSERACT_PATH", "tesseract"),
+            tesseract_languages: languages(source)?,
             ocrs_models,
             time_limit: source.duration("OCR_TIME_LIMIT", Duration::from_secs(30))?,
             pdf_max_pages: source.positive("OCR_PDF_MAX_PAGES", DEFAULT_PDF_PAGES)?,
         })
     }
+}
+
+/// `OCR_LANGUAGES`: Tesseract's model names (`eng`, `chi_sim`, `script/Latin`) joined
+/// by `+`; anything else would reach Tesseract's command line.
+fn languages(source: &Source) -> Result<String, ConfigError> {
+    let languages = source.get_or("OCR_LANGUAGES", DEFAULT_OCR_LANGUAGES);
+    let name = |l: &str| {
+        !l.is_empty()
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/')
+    };
+    if !languages.split('+').all(name) {
+        return Err(invalid(
+            "OCR_LANGUAGES",
+            format!("'{languages}' is not Tesseract's model names joined by '+' (eng+deu)"),
+        ));
+    }
+    Ok(languages)
 }
 
 /// Logs and traces.

@@ -191,6 +191,21 @@ fn bad_values_name_their_variable() {
             .variable,
         "SMTP_CA_FILE"
     );
+    assert_eq!(config(&[]).unwrap().ocr.tesseract_languages, "deu+eng");
+    for wrong in ["eng+", "+deu", "eng deu", "eng;rm"] {
+        assert_eq!(
+            config(&[("OCR_LANGUAGES", wrong)]).unwrap_err().variable,
+            "OCR_LANGUAGES",
+            "{wrong}"
+        );
+    }
+    assert_eq!(
+        config(&[("OCR_LANGUAGES", "eng+fra+script/Latin")])
+            .unwrap()
+            .ocr
+            .tesseract_languages,
+        "eng+fra+script/Latin"
+    );
     assert_eq!(
         config(&[("OCR_PDF_MAX_PAGES", "0")]).unwrap_err().variable,
         "OCR_PDF_MAX_PAGES"

@@ -198,9 +198,10 @@ mod tests {
     #[tokio::test]
     async fn a_missing_engine_fails_the_scan_with_a_reason() {
         let reader = ReceiptReader {
-            engine: Box::new(Tesseract {
-                program: "/nonexistent/tesseract".into(),
-            }),
+            engine: Box::new(Tesseract::with_languages(
+                "/nonexistent/tesseract".into(),
+                "eng",
+            )),
             pdf: PdfTools::default(),
             time_limit: Duration::from_secs(5),
         };

@@ -11,6 +11,66 @@ use super::{OcrEngine, OcrError};
 /// Debian's `tesseract` command: the engine where the ocrs models are not installed.
 pub struct Tesseract {
     pub program: String,
+    /// The models it reads with, `+`-joined, the first tried first (`eng+deu`).
+    pub languages: String,
+}
+
+impl Tesseract {
+    /// Tesseract reading with those of the `wanted` models (`eng+deu`) it has; each one
+    /// missing is named once, with the package that brings it. Where Tesseract does not
+    /// run, or has none of them, all are kept: reading then fails and says why.
+    pub fn with_languages(program: String, wanted: &str) -> Self {
+        let installed = installed_languages(&program);
+        let (have, missing): (Vec<&str>, Vec<&str>) = wanted
+            .split('+')
+            .partition(|l| installed.iter().any(|i| i == l));
+        if have.is_empty() {
+            return Self {
+                program,
+                languages: wanted.to_string(),
+            };
+        }
+        for language in missing {
+            // Debian names its packages after the models (`chi_sim` is in
+            // `tesseract-ocr-chi-sim`); the scripts' models (`script/Latin`) follow no rule.
+            let how = if language.contains('/') {
+                "into Tesseract's tessdata folder".to_string()
+            } else {
+                format!(
+                    "(Debian/Ubuntu: sudo apt-get install tesseract-ocr-{})",
+                    language.replace('_', "-")
+                )
+            };
+            tracing::warn!(
+                language = %language,
+                "Tesseract has no '{language}' model, so receipts are read without it. To \
+                 read with it, install it {how} and restart"
+            );
+        }
+        Self {
+            program,
+            languages: have.join("+"),
+        }
+    }
+}
+
+/// The models `tesseract --list-langs` names (none when it does not run): a line each,
+/// after a line saying where they are.
+fn installed_languages(program: &str) -> Vec<String> {
+    let Ok(output) = std::process::Command::new(program)
+        .arg("--list-langs")
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip_while(|l| !l.starts_with("List of available languages"))
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[async_trait]
@@ -34,7 +94,7 @@ impl OcrEngine for Tesseract {
             .lines()
             .map(str::trim)
             .find(|l| l.starts_with("tesseract"))
-            .map(str::to_string)
+            .map(|version| format!("{version} ({})", self.languages))
             .ok_or_else(|| {
                 OcrError::Engine(format!("{} does not say it is Tesseract", self.program))
             })
@@ -60,10 +120,17 @@ impl OcrEngine for Tesseract {
         // Words with their boxes (TSV), found as sparse text: Tesseract's own line and
         // column finding drops a price column far from its labels, or a tilted one;
         // rows are rebuilt here from the boxes instead. Given a list of images it reads
-        // them all in one run: loading its model cost ~0.1 s a run.
+        // them all in one run: loading a model costs ~0.1 s a run.
         let output = tokio::process::Command::new(&self.program)
             .arg(&list)
-            .args(["stdout", "--psm", TESSERACT_PSM, "-l", "eng", "tsv"])
+            .args([
+                "stdout",
+                "--psm",
+                TESSERACT_PSM,
+                "-l",
+                &self.languages,
+                "tsv",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -192,6 +259,18 @@ fn rows_of_words(mut words: Vec<Word>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test script installs Tesseract with its English and German models.
+    #[test]
+    fn models_tesseract_lacks_are_left_out_and_named() {
+        let tesseract = Tesseract::with_languages("tesseract".into(), "eng+xyz+deu");
+        assert_eq!(tesseract.languages, "eng+deu");
+        // Nothing to choose from: kept, for reading to fail and say why.
+        let missing = Tesseract::with_languages("/nonexistent/tesseract".into(), "eng+deu");
+        assert_eq!(missing.languages, "eng+deu");
+        let none = Tesseract::with_languages("tesseract".into(), "xyz");
+        assert_eq!(none.languages, "xyz");
+    }
 
     #[test]
     fn words_are_put_back_into_rows() {
