@@ -194,7 +194,8 @@ pub fn estimate_skew(image: &GrayImage) -> f32 {
     let threshold = otsu_threshold(&sample);
     // The dark pixels' rows, column by column: at a given angle a pixel's row moves by
     // an amount that depends on its column alone, so each angle costs one integer
-    // addition per pixel (121 angles over every dark pixel was a tenth of the reading).
+    // addition per pixel (121 angles over every dark pixel took a quarter of the
+    // preparation's time).
     let mut columns: Vec<Vec<usize>> = vec![Vec::new(); sample.width() as usize];
     for (x, y, p) in sample.enumerate_pixels() {
         if p.0[0] < threshold {
