@@ -433,6 +433,10 @@ fn find_in(
 mod tests {
     use super::*;
 
+    fn d(year: i32, month: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(year, month, day).expect("a date")
+    }
+
     #[test]
     fn dates_in_the_formats_receipts_use() {
         let date = |t: &str, order| find_date(t, order).map(|(d, _)| d);
@@ -490,7 +494,6 @@ mod tests {
     #[test]
     fn dates_ocr_garbled_are_repaired_for_a_person_to_confirm() {
         use Order::*;
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
         let repaired = |t: &str, order| find_date(t, order);
         assert_eq!(
             repaired("Date: 02-19-2925", MonthFirst),
@@ -547,7 +550,6 @@ mod tests {
     #[test]
     fn a_date_that_a_number_stands_before_may_be_split() {
         use Order::*;
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
         assert_eq!(
             find_date("Data: 1 1/4/24", DayFirst),
             Some((d(2024, 4, 1), SPLIT))
@@ -573,7 +575,6 @@ mod tests {
     #[test]
     fn a_date_split_over_two_rows_around_its_time_is_read_for_a_person() {
         use Order::*;
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
         assert_eq!(
             find_date("Date: 26  12:52\nAugust 2025\n", DayFirst),
             Some((d(2025, 8, 26), REPAIRED))
@@ -601,7 +602,6 @@ mod tests {
     #[test]
     fn a_printed_weekday_confirms_settles_or_doubts_a_date() {
         use Order::*;
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("a date");
         // 7 March 2026 is a Saturday, 3 July 2026 a Friday.
         assert_eq!(
             find_date("Sa 07.03.2026", DayFirst),
