@@ -372,7 +372,7 @@ fn choose_ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
                 .context("OCRS_DETECTION_MODEL / OCRS_RECOGNITION_MODEL")?,
         ),
         None => Box::new(Tesseract::with_languages(
-            config.ocr.tesseract_path.clone(),
+            &config.ocr.tesseract_library,
             &config.ocr.tesseract_languages,
         )),
     };

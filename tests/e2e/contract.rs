@@ -84,7 +84,10 @@ async fn health_and_readiness_answer(backend: Backend) {
 
     // Without an OCR engine the product still serves, and says what to install.
     let app = TestApp::builder(backend)
-        .env(vec![("TESSERACT_PATH", "/nonexistent/tesseract".into())])
+        .env(vec![(
+            "TESSERACT_LIBRARY",
+            "/nonexistent/libtesseract.so.5".into(),
+        )])
         .start()
         .await;
     let ready = app

@@ -24,6 +24,7 @@ pub use sections::{
     MailConfig, OcrConfig, OcrsModels, RateLimit, ReadReplicaConfig, ReceiptRetention,
     ReceiptStorage, RetentionMode, SmtpConfig, SmtpSecurity, SsoConfig, StreamConfig,
     TelemetryConfig, WebhookConfig, DEFAULT_OCR_LANGUAGES, DEFAULT_PDF_PAGES,
+    DEFAULT_TESSERACT_LIBRARY,
 };
 use source::Source;
 

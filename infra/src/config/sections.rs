@@ -372,8 +372,8 @@ impl MailConfig {
 /// How receipts are read.
 #[derive(Debug, Clone)]
 pub struct OcrConfig {
-    /// The `tesseract` program run where the ocrs models are absent.
-    pub tesseract_path: String,
+    /// Tesseract's library, loaded where the ocrs models are absent.
+    pub tesseract_library: String,
     /// Tesseract's models, `+`-joined, the first tried first.
     pub tesseract_languages: String,
     /// The ocrs engine's detection and recognition models; `None` means Tesseract.
@@ -415,7 +415,7 @@ impl OcrConfig {
             recognition: recognition.into(),
         });
         Ok(Self {
-            tesseract_path: source.get_or("TESSERACT_PATH", "tesseract"),
+            tesseract_library: tesseract_library(source)?,
             tesseract_languages: languages(source)?,
             ocrs_models,
             time_limit: source.duration("OCR_TIME_LIMIT", Duration::from_secs(30))?,
@@ -424,8 +424,27 @@ impl OcrConfig {
     }
 }
 
+/// `TESSERACT_LIBRARY`. Tesseract was once run as a program, at `TESSERACT_PATH`: a
+/// deployment still setting that would otherwise silently get another engine than it
+/// names.
+fn tesseract_library(source: &Source) -> Result<String, ConfigError> {
+    if source.get("TESSERACT_PATH").is_some() {
+        return Err(invalid(
+            "TESSERACT_PATH",
+            "is no longer read: Tesseract is loaded as a library, named by \
+             TESSERACT_LIBRARY (default libtesseract.so.5)"
+                .to_string(),
+        ));
+    }
+    Ok(source.get_or("TESSERACT_LIBRARY", DEFAULT_TESSERACT_LIBRARY))
+}
+
+/// Debian's and Ubuntu's name for Tesseract 5's library (package `libtesseract5`, which
+/// `tesseract-ocr` brings), found where the system's loader looks.
+pub const DEFAULT_TESSERACT_LIBRARY: &str = "libtesseract.so.5";
+
 /// `OCR_LANGUAGES`: Tesseract's model names (`eng`, `chi_sim`, `script/Latin`) joined
-/// by `+`; anything else would reach Tesseract's command line.
+/// by `+`; anything else is a mistake better told at start than at the first receipt.
 fn languages(source: &Source) -> Result<String, ConfigError> {
     let languages = source.get_or("OCR_LANGUAGES", DEFAULT_OCR_LANGUAGES);
     let name = |l: &str| {

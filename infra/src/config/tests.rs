@@ -192,6 +192,24 @@ fn bad_values_name_their_variable() {
         "SMTP_CA_FILE"
     );
     assert_eq!(config(&[]).unwrap().ocr.tesseract_languages, "deu+eng");
+    assert_eq!(
+        config(&[]).unwrap().ocr.tesseract_library,
+        "libtesseract.so.5"
+    );
+    assert_eq!(
+        config(&[("TESSERACT_LIBRARY", "/opt/tesseract/lib/libtesseract.so")])
+            .unwrap()
+            .ocr
+            .tesseract_library,
+        "/opt/tesseract/lib/libtesseract.so"
+    );
+    // The program it replaced is named, not silently ignored.
+    assert_eq!(
+        config(&[("TESSERACT_PATH", "/usr/bin/tesseract")])
+            .unwrap_err()
+            .variable,
+        "TESSERACT_PATH"
+    );
     for wrong in ["eng+", "+deu", "eng deu", "eng;rm"] {
         assert_eq!(
             config(&[("OCR_LANGUAGES", wrong)]).unwrap_err().variable,

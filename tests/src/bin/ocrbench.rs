@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use expensewise_domain::Currency;
-use expensewise_infra::config::DEFAULT_OCR_LANGUAGES;
+use expensewise_infra::config::{DEFAULT_OCR_LANGUAGES, DEFAULT_TESSERACT_LIBRARY};
 use expensewise_workers::extract::{extract, needs_review};
 use expensewise_workers::ocr::{PdfTools, ReceiptReader, Tesseract};
 use serde_json::Value;
@@ -144,7 +144,8 @@ async fn main() -> anyhow::Result<()> {
 
     let reader = ReceiptReader {
         engine: Box::new(Tesseract::with_languages(
-            std::env::var("TESSERACT_PATH").unwrap_or_else(|_| "tesseract".into()),
+            &std::env::var("TESSERACT_LIBRARY")
+                .unwrap_or_else(|_| DEFAULT_TESSERACT_LIBRARY.into()),
             &std::env::var("OCR_LANGUAGES").unwrap_or_else(|_| DEFAULT_OCR_LANGUAGES.into()),
         )),
         pdf: PdfTools::default(),

@@ -199,7 +199,7 @@ mod tests {
     async fn a_missing_engine_fails_the_scan_with_a_reason() {
         let reader = ReceiptReader {
             engine: Box::new(Tesseract::with_languages(
-                "/nonexistent/tesseract".into(),
+                "/nonexistent/libtesseract.so.5",
                 "eng",
             )),
             pdf: PdfTools::default(),
@@ -211,7 +211,9 @@ mod tests {
             .expect("encode");
         assert_eq!(
             reader.read(&png, "image/png").await.map(|r| r.text),
-            Err(OcrError::NotInstalled("/nonexistent/tesseract".into()))
+            Err(OcrError::NotInstalled(
+                "/nonexistent/libtesseract.so.5".into()
+            ))
         );
         let reader = ReceiptReader {
             pdf: PdfTools {

@@ -1,35 +1,44 @@
-//! Tesseract, run as a program.
+//! Tesseract, through its library, with its models kept loaded.
 
-use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use image::codecs::tiff::TiffEncoder;
+use expensewise_tesseract::{Error, Library, Models};
 use image::GrayImage;
 
 use super::{OcrEngine, OcrError};
 
-/// Debian's `tesseract` command: the engine where the ocrs models are not installed.
+/// Tesseract (`libtesseract`): the engine where the ocrs models are not installed.
 pub struct Tesseract {
-    pub program: String,
-    /// The models it reads with, `+`-joined, the first tried first (`eng+deu`).
+    /// The library's name as configured, for saying what is missing.
+    library_name: String,
+    library: Result<Arc<Library>, Error>,
+    /// The models it reads with, `+`-joined, the first tried first (`deu+eng`).
     pub languages: String,
+    /// Instances with their models loaded, waiting for a receipt: one is made per receipt
+    /// read at the same time, and kept.
+    idle: Arc<Mutex<Vec<Models>>>,
 }
 
 impl Tesseract {
-    /// Tesseract reading with those of the `wanted` models (`eng+deu`) it has; each one
-    /// missing is named once, with the package that brings it. Where Tesseract does not
-    /// run, or has none of them, all are kept: reading then fails and says why.
-    pub fn with_languages(program: String, wanted: &str) -> Self {
-        let installed = installed_languages(&program);
-        let (have, missing): (Vec<&str>, Vec<&str>) = wanted
-            .split('+')
-            .partition(|l| installed.iter().any(|i| i == l));
-        if have.is_empty() {
-            return Self {
-                program,
-                languages: wanted.to_string(),
-            };
-        }
+    /// Tesseract from `library` (`libtesseract.so.5`), reading with those of the `wanted`
+    /// models (`deu+eng`) it has; each one missing is named once, with the package that
+    /// brings it. Where the library does not load, or has none of them, all are kept:
+    /// reading then fails and says why.
+    pub fn with_languages(library: &str, wanted: &str) -> Self {
+        let mut tesseract = Self {
+            library_name: library.to_string(),
+            library: Library::open(library),
+            languages: wanted.to_string(),
+            idle: Arc::default(),
+        };
+        let Ok(models) = tesseract.load() else {
+            return tesseract;
+        };
+        let have = models.languages();
+        let (found, missing): (Vec<&str>, Vec<&str>) =
+            wanted.split('+').partition(|l| have.iter().any(|h| h == l));
         for language in missing {
             // Debian names its packages after the models (`chi_sim` is in
             // `tesseract-ocr-chi-sim`); the scripts' models (`script/Latin`) follow no rule.
@@ -47,30 +56,44 @@ impl Tesseract {
                  read with it, install it {how} and restart"
             );
         }
-        Self {
-            program,
-            languages: have.join("+"),
+        tesseract.languages = found.join("+");
+        tesseract.release(models);
+        tesseract
+    }
+
+    /// An instance with the models loaded: one waiting, or a new one (~0.1 s a model).
+    fn load(&self) -> Result<Models, OcrError> {
+        let library = self.library.as_ref().map_err(|e| match e {
+            Error::Load(_) => OcrError::NotInstalled(self.library_name.clone()),
+            other => OcrError::Engine(other.to_string()),
+        })?;
+        if let Some(models) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(models);
         }
+        library
+            .load(&self.languages)
+            .map_err(|e| OcrError::Engine(e.to_string()))
+    }
+
+    fn release(&self, models: Models) {
+        release(&self.idle, models);
     }
 }
 
-/// The models `tesseract --list-langs` names (none when it does not run): a line each,
-/// after a line saying where they are.
-fn installed_languages(program: &str) -> Vec<String> {
-    let Ok(output) = std::process::Command::new(program)
-        .arg("--list-langs")
-        .stdin(Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .skip_while(|l| !l.starts_with("List of available languages"))
-        .skip(1)
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+fn release(idle: &Mutex<Vec<Models>>, models: Models) {
+    if let Ok(mut idle) = idle.lock() {
+        idle.push(models);
+    }
+}
+
+/// Tells Tesseract to give up when the reading's future is dropped (the receipt's time
+/// limit ran out): it would otherwise read on, for nobody, on a blocking thread.
+struct StopWhenDropped(Arc<AtomicBool>);
+
+impl Drop for StopWhenDropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[async_trait]
@@ -80,24 +103,14 @@ impl OcrEngine for Tesseract {
     }
 
     fn check(&self) -> Result<String, OcrError> {
-        let output = std::process::Command::new(&self.program)
-            .arg("--version")
-            .output()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => OcrError::NotInstalled(self.program.clone()),
-                _ => OcrError::Engine(format!("{} --version: {e}", self.program)),
-            })?;
-        // Older versions print their banner on standard error.
-        let text = [output.stdout, output.stderr].concat();
-        let banner = String::from_utf8_lossy(&text);
-        banner
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("tesseract"))
-            .map(|version| format!("{version} ({})", self.languages))
-            .ok_or_else(|| {
-                OcrError::Engine(format!("{} does not say it is Tesseract", self.program))
-            })
+        let models = self.load()?;
+        self.release(models);
+        let version = self
+            .library
+            .as_ref()
+            .map(|l| l.version())
+            .unwrap_or_default();
+        Ok(format!("tesseract {version} ({})", self.languages))
     }
 
     async fn read(&self, image: GrayImage) -> Result<String, OcrError> {
@@ -106,81 +119,39 @@ impl OcrEngine for Tesseract {
     }
 
     async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
-        let count = pages.len();
-        let folder = tempfile::tempdir().map_err(|e| OcrError::Engine(e.to_string()))?;
-        let list = folder.path().join("pages.txt");
-        let written = {
-            let (folder, list) = (folder.path().to_path_buf(), list.clone());
-            tokio::task::spawn_blocking(move || write_pages(&folder, &list, pages))
-        };
-        written
-            .await
-            .map_err(|e| OcrError::Engine(e.to_string()))?
-            .map_err(|e| OcrError::Engine(format!("cannot write the pages for tesseract: {e}")))?;
-        // Words with their boxes (TSV), found as sparse text: Tesseract's own line and
-        // column finding drops a price column far from its labels, or a tilted one;
-        // rows are rebuilt here from the boxes instead. Given a list of images it reads
-        // them all in one run: loading a model costs ~0.1 s a run.
-        let output = tokio::process::Command::new(&self.program)
-            .arg(&list)
-            .args([
-                "stdout",
-                "--psm",
-                TESSERACT_PSM,
-                "-l",
-                &self.languages,
-                "tsv",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => OcrError::NotInstalled(self.program.clone()),
-                _ => OcrError::Engine(format!("cannot run {}: {e}", self.program)),
-            })?;
-        if !output.status.success() {
-            // The images decoded here, so this is the engine's trouble, not the file's.
-            let message = String::from_utf8_lossy(&output.stderr);
-            return Err(OcrError::Engine(format!(
-                "tesseract failed: {}",
-                message.trim()
-            )));
-        }
-        Ok(pages_from_tsv(
-            &String::from_utf8_lossy(&output.stdout),
-            count,
-        ))
+        let mut models = self.load()?;
+        let stop = StopWhenDropped(Arc::new(AtomicBool::new(false)));
+        let (asked, idle) = (stop.0.clone(), self.idle.clone());
+        let read = tokio::task::spawn_blocking(move || {
+            let mut texts = Vec::with_capacity(pages.len());
+            for page in pages {
+                // Words with their boxes (TSV), found as sparse text: Tesseract's own line
+                // and column finding drops a price column far from its labels, or a
+                // tilted one; rows are rebuilt here from the boxes instead.
+                let (width, height) = page.dimensions();
+                match models.read_tsv(page.as_raw(), width, height, SPARSE_TEXT, &asked) {
+                    Ok(tsv) => texts.push(rows_of_words(words_of_tsv(&tsv))),
+                    // A stopped instance is whole; one that failed may not be.
+                    Err(e @ Error::Stopped) => {
+                        release(&idle, models);
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            release(&idle, models);
+            Ok(texts)
+        });
+        let texts = read.await.map_err(|e| OcrError::Engine(e.to_string()))?;
+        drop(stop);
+        // The images decoded here, so a failure is the engine's trouble, not the file's.
+        texts.map_err(|e| OcrError::Engine(e.to_string()))
     }
 }
 
-/// Writes each page as an uncompressed TIFF in `folder`, and their list, a path a line,
-/// to `list`. Compressing only costs time on both sides, for a file read once and
-/// deleted; and not PGM, which Tesseract's image library reads a byte per call (a tenth
-/// of Tesseract's time on a scanned two-page invoice).
-fn write_pages(
-    folder: &std::path::Path,
-    list: &std::path::Path,
-    pages: Vec<GrayImage>,
-) -> Result<(), String> {
-    let mut paths = String::new();
-    for (number, page) in pages.into_iter().enumerate() {
-        let path = folder.join(format!("page-{number}.tif"));
-        let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
-        let encoder = TiffEncoder::new(std::io::BufWriter::new(file));
-        page.write_with_encoder(encoder)
-            .map_err(|e| e.to_string())?;
-        paths.push_str(&path.to_string_lossy());
-        paths.push('\n');
-    }
-    std::fs::write(list, paths).map_err(|e| e.to_string())
-}
-
-/// Tesseract's page segmentation mode: 11 is sparse text, every word found wherever it
+/// Tesseract's page segmentation mode `PSM_SPARSE_TEXT`: every word found wherever it
 /// stands.
-const TESSERACT_PSM: &str = "11";
+const SPARSE_TEXT: i32 = 11;
 
 /// A recognised word and its box.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,22 +163,18 @@ struct Word {
     text: String,
 }
 
-/// The words of Tesseract's TSV output (level 5 rows) as text, a line per row of the
-/// receipt, for each of `pages` pages (TSV numbers them from 1).
-fn pages_from_tsv(tsv: &str, pages: usize) -> Vec<String> {
-    let mut words: Vec<Vec<Word>> = vec![Vec::new(); pages];
-    for line in tsv.lines().skip(1) {
+/// The words of a page's TSV from Tesseract (its level 5 rows; the header line and the
+/// page's, blocks' and lines' rows are left out).
+fn words_of_tsv(tsv: &str) -> Vec<Word> {
+    let mut words = Vec::new();
+    for line in tsv.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         let number = |i: usize| fields.get(i)?.parse::<f32>().ok();
         let text = fields.get(11).map_or("", |t| t.trim());
         if fields.first() != Some(&"5") || text.is_empty() {
             continue;
         }
-        let page = fields.get(1).and_then(|p| p.parse::<usize>().ok());
-        let Some(page) = page.and_then(|p| words.get_mut(p.checked_sub(1)?)) else {
-            continue;
-        };
-        page.push(Word {
+        words.push(Word {
             left: number(6).unwrap_or(0.0),
             top: number(7).unwrap_or(0.0),
             width: number(8).unwrap_or(0.0),
@@ -215,7 +182,7 @@ fn pages_from_tsv(tsv: &str, pages: usize) -> Vec<String> {
             text: text.to_string(),
         });
     }
-    words.into_iter().map(rows_of_words).collect()
+    words
 }
 
 /// Puts words whose vertical extents mostly overlap into one row, left to right; a gap
@@ -260,16 +227,26 @@ fn rows_of_words(mut words: Vec<Word>) -> String {
 mod tests {
     use super::*;
 
+    const LIBRARY: &str = "libtesseract.so.5";
+
     /// The test script installs Tesseract with its English and German models.
     #[test]
     fn models_tesseract_lacks_are_left_out_and_named() {
-        let tesseract = Tesseract::with_languages("tesseract".into(), "eng+xyz+deu");
+        let tesseract = Tesseract::with_languages(LIBRARY, "eng+xyz+deu");
         assert_eq!(tesseract.languages, "eng+deu");
+        assert!(tesseract.check().is_ok_and(|v| v.ends_with(" (eng+deu)")));
         // Nothing to choose from: kept, for reading to fail and say why.
-        let missing = Tesseract::with_languages("/nonexistent/tesseract".into(), "eng+deu");
+        let missing = Tesseract::with_languages("/nonexistent/libtesseract.so.5", "eng+deu");
         assert_eq!(missing.languages, "eng+deu");
-        let none = Tesseract::with_languages("tesseract".into(), "xyz");
+        assert_eq!(
+            missing.check(),
+            Err(OcrError::NotInstalled(
+                "/nonexistent/libtesseract.so.5".into()
+            ))
+        );
+        let none = Tesseract::with_languages(LIBRARY, "xyz");
         assert_eq!(none.languages, "xyz");
+        assert!(matches!(none.check(), Err(OcrError::Engine(_))));
     }
 
     #[test]
@@ -282,25 +259,8 @@ mod tests {
                    5\t1\t1\t1\t2\t1\t40\t100\t80\t22\t95\tTotal\n\
                    5\t1\t1\t1\t3\t1\t40\t160\t80\t22\t95\tThanks\n";
         assert_eq!(
-            pages_from_tsv(tsv, 1),
-            vec!["CORNER DELI\nTotal  £10.70\nThanks\n".to_string()]
-        );
-    }
-
-    #[test]
-    fn each_page_gets_its_own_rows_and_an_empty_page_stays_empty() {
-        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
-                   5\t1\t1\t1\t1\t1\t40\t40\t120\t24\t96\tINVOICE\n\
-                   5\t3\t1\t1\t1\t1\t40\t40\t80\t22\t95\tTotal\n\
-                   5\t3\t1\t1\t1\t2\t800\t42\t70\t20\t91\t€10.70\n\
-                   5\t9\t1\t1\t1\t1\t40\t40\t80\t22\t95\tstray\n";
-        assert_eq!(
-            pages_from_tsv(tsv, 3),
-            vec![
-                "INVOICE\n".to_string(),
-                String::new(),
-                "Total  €10.70\n".to_string()
-            ]
+            rows_of_words(words_of_tsv(tsv)),
+            "CORNER DELI\nTotal  £10.70\nThanks\n"
         );
     }
 }
