@@ -561,7 +561,27 @@ fn total_read(
         };
         return Some((amount, confidence, Some(i)));
     }
-    // No total line at all: what one way proves, for a person to confirm.
+    // No total line at all. An amount on an unlabelled line after the subtotal that the
+    // subtotal and taxes add up to is the total whose label OCR lost (`Imponibile
+    // 136,38`, `di cui IVA 28,64`, then `165,02`): printed and proven, where one way alone
+    // proves only itself. Else what one way proves. Either is for a person to confirm.
+    let after_subtotal = lines
+        .iter()
+        .position(|l| l.label == Some(Label::Subtotal))
+        .map_or(&[][..], |s| &lines[s + 1..]);
+    let printed = after_subtotal
+        .iter()
+        .filter(|l| l.label.is_none())
+        .filter_map(line_amount)
+        .find(|a| {
+            Some(*a) != ledger.subtotal
+                && proofs
+                    .iter()
+                    .any(|(v, how)| v == a && *how == Proof::FromSubtotal)
+        });
+    if let Some(total) = printed {
+        return Some((total, 0.6, None));
+    }
     let single = proofs
         .iter()
         .find(|(_, how)| *how != Proof::FromSubtotal)

@@ -343,6 +343,17 @@ fn points_ocr_lost_or_spaced_are_put_back() {
 }
 
 #[test]
+fn a_total_whose_label_was_lost_is_the_amount_the_subtotal_and_tax_add_up_to() {
+    // From a photo: the `Totale` label torn away, its amount left on a line of its own.
+    let text = "Farmacia Centrale\n168 Main St\nMilano\n23/08/2025\nSpremuta 10,82\n\
+                Insalata 33,36\nImponibile  136,38\ndi cui IVA 21%  28,64\n165,02\n\
+                Grazie e arrivederci\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("165.02 EUR"));
+    assert!(e.confidence.get("total").is_some_and(|c| *c < REVIEW_BELOW));
+}
+
+#[test]
 fn a_sign_read_as_a_digit_or_digits_lost_to_a_leader_do_not_make_the_total() {
     let text = "Harbor Diner\n175 Via Roma\nSeoul\n11/03/2024\nSub-total 35,530\n\
                 GST 22% 7,817\nTotal to pay  43,347 2\n";
