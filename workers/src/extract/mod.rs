@@ -565,12 +565,10 @@ fn total_read(
     // subtotal and taxes add up to is the total whose label OCR lost (`Imponibile
     // 136,38`, `di cui IVA 28,64`, then `165,02`): printed and proven, where one way alone
     // proves only itself. Else what one way proves. Either is for a person to confirm.
-    let after_subtotal = lines
+    let printed = lines
         .iter()
-        .position(|l| l.label == Some(Label::Subtotal))
-        .map_or(&[][..], |s| &lines[s + 1..]);
-    let printed = after_subtotal
-        .iter()
+        .skip_while(|l| l.label != Some(Label::Subtotal))
+        .skip(1)
         .filter(|l| l.label.is_none())
         .filter_map(line_amount)
         .find(|a| {

@@ -145,7 +145,15 @@ impl Library {
         };
         // Tesseract's own messages (`Estimating resolution as 209`, a missing model's file
         // name) go to standard error unless sent elsewhere; what matters is said here.
-        models.set_variable("debug_file", "/dev/null");
+        // SAFETY: a live instance and two NUL-terminated strings it copies; `debug_file`
+        // is Tesseract's own variable.
+        unsafe {
+            (self.functions.set_variable)(
+                handle.as_ptr(),
+                c"debug_file".as_ptr(),
+                c"/dev/null".as_ptr(),
+            )
+        };
         // SAFETY: a live instance; a null data path means Tesseract's own (its build's, or
         // TESSDATA_PREFIX); the languages are a NUL-terminated string it copies.
         let status =
@@ -234,21 +242,6 @@ impl Models {
         // SAFETY: a live instance; drops its image and results, and keeps the models.
         unsafe { (f.clear)(handle) };
         tsv
-    }
-
-    fn set_variable(&mut self, name: &str, value: &str) {
-        let (Ok(name), Ok(value)) = (CString::new(name), CString::new(value)) else {
-            return;
-        };
-        // SAFETY: a live instance and two NUL-terminated strings it copies. An unknown
-        // variable is refused, not an error, and both set here are Tesseract's own.
-        unsafe {
-            (self.library.functions.set_variable)(
-                self.handle.as_ptr(),
-                name.as_ptr(),
-                value.as_ptr(),
-            )
-        };
     }
 
     fn loaded_languages(&self) -> Vec<String> {
