@@ -20,7 +20,8 @@ pub struct Amount {
 }
 
 /// A space OCR put next to a separator ("8 ,040", "12 .50", "12. 50") goes; letters OCR
-/// reads for digits inside a number (O, o, l, I, |, S, B) become the digits.
+/// reads for digits inside a number (O, o, l, I, |, S, B) become the digits, and a low
+/// quote between digits the comma it is.
 pub fn clean(line: &str) -> String {
     let mut chars: Vec<char> = line.chars().collect();
     let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | ',');
@@ -47,6 +48,20 @@ pub fn clean(line: &str) -> String {
             .any(char::is_ascii_digit);
         if (inside || last_decimal) && has_digit_near {
             chars[i] = digit;
+        }
+    }
+    // A comma OCR read as a low quote ("3 ‚17", "1.599 ‚60"), between digits.
+    for i in 0..chars.len() {
+        let digit_at = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(char::is_ascii_digit)
+        };
+        let before = match i.checked_sub(1).map(|j| chars[j]) {
+            Some(' ') => i.checked_sub(2),
+            _ => i.checked_sub(1),
+        };
+        if chars[i] == '‚' && digit_at(before) && digit_at(Some(i + 1)) {
+            chars[i] = ',';
         }
     }
     let mut joined = Vec::with_capacity(chars.len());
@@ -177,7 +192,8 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         // at the edge of the page (`8.09`). Read as 9, such torn cents add up as the
         // prices did (`09` + `81` = `90`), and would confirm a wrong total.
         let digits = number.as_str().trim();
-        let torn_cents = digits.len() >= 2
+        // A long number may start with a `0` that was a sign (`03156808` for ₩3156808).
+        let torn_cents = (2..=3).contains(&digits.len())
             && digits.starts_with('0')
             && digits.chars().all(|c| c.is_ascii_digit());
         if part_of_other || dashed_date || quantity || torn_cents {
@@ -291,6 +307,11 @@ mod tests {
         assert_eq!(values("Total  1 200"), ["1200"]);
         assert_eq!(values("Totaal  73447 0"), ["73447", "0"]);
         assert_eq!(values("Amount  44.00  12"), ["44.00", "12"]);
+        // The comma read as a low quote.
+        assert_eq!(values("AUD 3 ‚17 Total"), ["3.17"]);
+        assert_eq!(values("SEK 1.599 ‚60 Da pagare"), ["1599.60"]);
+        // A sign read as a leading zero.
+        assert_eq!(values("Net a payer  03156808"), ["3156808"]);
     }
 
     #[test]

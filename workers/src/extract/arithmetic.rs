@@ -75,6 +75,12 @@ impl Ledger {
         sums.into_iter().filter(|s| *s > Decimal::ZERO)
     }
 
+    /// Whether `base` as the subtotal leads to `total` with the taxes, tip, deposit or
+    /// discount added.
+    pub fn leads_to(&self, base: Decimal, total: Decimal) -> bool {
+        total != base && self.ways_from(base).any(|sum| sum == total)
+    }
+
     /// The value most independent proofs agree on — at least two, and more than on
     /// any other value.
     pub fn proven(&self) -> Option<Decimal> {
@@ -122,6 +128,23 @@ pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     let (a, b) = (digits(read), digits(proven));
     let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
     damaged || tail_of(&a, &b)
+}
+
+/// Whether `read` is `amount` with one to three digits added among or after its own: its
+/// point lost (`444919` for 4449.19) or read as a digit (`43331` for 43.31), or a speck
+/// read as one (`57.408` for 57.40).
+pub fn padded(read: Decimal, amount: Decimal) -> bool {
+    let (a, b) = (digits(read), digits(amount));
+    let mut rest = a.iter();
+    let within = b.iter().all(|digit| rest.any(|d| d == digit));
+    b.len() >= 3 && (1..=3).contains(&a.len().saturating_sub(b.len())) && a[0] == b[0] && within
+}
+
+/// Whether `read` is `amount` with its leading digits lost, at least three kept: a weaker
+/// likeness than [`cut_short`], for a reading a person confirms anyway.
+pub fn ends(read: Decimal, amount: Decimal) -> bool {
+    let (a, b) = (digits(read), digits(amount));
+    a.len() >= 3 && a.len() < b.len() && b.ends_with(&a)
 }
 
 /// Whether `read` is `amount` with its leading digits lost, at least four kept.
@@ -179,6 +202,25 @@ mod tests {
         assert_eq!(sign_read_as_digits(d("163801"), d("63800")), None);
         assert_eq!(sign_read_as_digits(d("19.50"), d("9.50")), None);
         assert_eq!(sign_read_as_digits(d("12290.50"), d("12290.50")), None);
+    }
+
+    #[test]
+    fn digits_added_or_lost_are_told_from_other_amounts() {
+        assert!(padded(d("444919"), d("4449.19")), "the point lost");
+        assert!(padded(d("43331"), d("43.31")), "the point read as a digit");
+        assert!(padded(d("57408"), d("57.40")), "a speck read as a digit");
+        assert!(!padded(d("4449.19"), d("4449.19")));
+        assert!(!padded(d("5449.19"), d("4449.19")), "another first digit");
+        assert!(!padded(d("44491900.12"), d("4449.19")), "too many added");
+        assert!(ends(d("1.74"), d("71.74")));
+        assert!(!ends(d("71.74"), d("71.74")), "nothing lost");
+        assert!(!ends(d("2.74"), d("71.74")));
+        let ledger = Ledger {
+            taxes: vec![d("561.17")],
+            ..Ledger::default()
+        };
+        assert!(ledger.leads_to(d("5611.68"), d("6172.85")));
+        assert!(!ledger.leads_to(d("5611.68"), d("5611.68")));
     }
 
     #[test]

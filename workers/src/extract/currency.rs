@@ -28,10 +28,13 @@ const SYMBOLS: &[(&str, &str)] = &[
     ("A$", "AUD"),
     ("R$", "BRL"),
     ("S$", "SGD"),
+    ("sFr.", "CHF"),
     ("Fr.", "CHF"),
     ("Rs.", "INR"),
     ("Rs", "INR"),
     ("zł", "PLN"),
+    // `ł` as OCR most often reads it.
+    ("zt", "PLN"),
     ("Kč", "CZK"),
     ("Ft", "HUF"),
     ("lei", "RON"),
@@ -118,6 +121,9 @@ const CITIES: &[(&str, &str)] = &[
     ("san francisco", "USD"),
     ("boston", "USD"),
     ("seattle", "USD"),
+    ("austin", "USD"),
+    ("dallas", "USD"),
+    ("miami", "USD"),
     ("toronto", "CAD"),
     ("montreal", "CAD"),
     ("vancouver", "CAD"),
@@ -186,6 +192,9 @@ const CITIES: &[(&str, &str)] = &[
     ("bern", "CHF"),
     ("lausanne", "CHF"),
     ("luzern", "CHF"),
+    ("lugano", "CHF"),
+    ("winterthur", "CHF"),
+    ("st gallen", "CHF"),
     ("london", "GBP"),
     ("manchester", "GBP"),
     ("birmingham", "GBP"),
@@ -351,6 +360,9 @@ const US_STATES: &[&str] = &[
 const CANADIAN_PROVINCES: &[&str] = &[
     "ab", "bc", "mb", "nb", "nl", "ns", "nt", "nu", "on", "pe", "qc", "sk", "yt",
 ];
+/// Australia's states as its addresses print them after the city, without a comma
+/// ("Sydney NSW 2000"); those that are also American or Canadian codes are left out.
+const AUSTRALIAN_STATES: &[&str] = &["nsw", "vic", "qld", "tas"];
 
 /// A state or province standing after a comma, with at most its postcode after it: the
 /// city before it may be any.
@@ -382,6 +394,9 @@ fn city_currency(line: &str) -> Option<&'static str> {
                 .map(|w| w.trim_matches(|c: char| !c.is_alphabetic()))
                 .filter(|w| !w.is_empty())
                 .collect();
+            if words.len() >= 2 && words.last().is_some_and(|w| AUSTRALIAN_STATES.contains(w)) {
+                return Some("AUD");
+            }
             let name = words.join(" ");
             CITIES
                 .iter()
@@ -414,6 +429,9 @@ mod tests {
         );
         assert_eq!(marks("Total $12.00"), [Mark::Shared(SHARED[0].1)]);
         assert_eq!(marks("123 kr"), [Mark::Shared(SHARED[3].1)]);
+        assert_eq!(marks("TOTALE  sFr. 5,59"), [Mark::One("CHF")]);
+        // `zł` as OCR reads it.
+        assert_eq!(marks("Amount Due  519.35 zt"), [Mark::One("PLN")]);
         assert_eq!(marks("Kraut 3,00"), []);
         assert_eq!(marks("Gift card"), []);
     }
@@ -450,6 +468,13 @@ mod tests {
         assert_eq!(country_currency("diner\nportland, or 97201"), Some("USD"));
         assert_eq!(country_currency("cafe\nhalifax, ns b3h 1a1"), Some("CAD"));
         assert_eq!(country_currency("cafe, or tea\n12 main st"), None);
+        // An Australian state after the city, without a comma.
+        assert_eq!(country_currency("diner\nsydney nsw"), Some("AUD"));
+        assert_eq!(
+            country_currency("diner\nsydney nsw, aust ralia"),
+            Some("AUD")
+        );
+        assert_eq!(country_currency("diner\nnsw"), None);
         assert_eq!(country_currency("bar\nlima, pe ru"), None);
         // The country outranks a city of the same name elsewhere.
         assert_eq!(

@@ -82,6 +82,34 @@ fn month_number(name: &str) -> Option<u32> {
     }
 }
 
+/// The month a three-letter abbreviation names with one letter misread (`Peb`, `Fet`),
+/// when every abbreviation that close names the same month.
+fn month_misread(name: &str) -> Option<u32> {
+    let name = fold(name);
+    let name = name.trim_end_matches('.');
+    if name.chars().count() != 3 {
+        return None;
+    }
+    let close = |form: &&str| {
+        form.len() == 3
+            && form
+                .chars()
+                .zip(name.chars())
+                .filter(|(a, b)| a != b)
+                .count()
+                == 1
+    };
+    let mut months = MONTHS
+        .iter()
+        .enumerate()
+        .filter(|(_, forms)| forms.iter().any(close))
+        .map(|(i, _)| i as u32 + 1);
+    match (months.next(), months.next()) {
+        (Some(month), None) => Some(month),
+        _ => None,
+    }
+}
+
 /// Weekday names and abbreviations per language, folded, Monday first. Where languages
 /// share an abbreviation it names the same day ("mar", "di", "do").
 const WEEKDAYS: [&[&str]; 7] = [
@@ -211,7 +239,8 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
         Some((found, readings, confidence)) => (found, readings, confidence, false),
         None => {
             let (found, readings, confidence) = find_in(&loosen(text), order, true)
-                .or_else(|| find_in(&without_times(text), order, false))?;
+                .or_else(|| find_in(&without_times(text), order, false))
+                .or_else(|| find_in(&separators_restored(text), order, true))?;
             (found, readings, confidence.min(REPAIRED), true)
         }
     };
@@ -269,6 +298,25 @@ static TIME: LazyLock<Regex> =
 /// `22 de 19:19` over `enero de 2026`), where no date pattern reaches across it.
 fn without_times(text: &str) -> String {
     TIME.replace_all(text, |c: &regex::Captures| " ".repeat(c[0].len()))
+        .into_owned()
+}
+
+/// A date whose `/` OCR read as a `1` or a `7`: `2024/10122`, `2026/01717`,
+/// `2710912026`.
+static SEPARATOR_AS_DIGIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:(?P<year>\d{4})(?P<ys>[-/.17])(?P<ym>\d{2})[17](?P<yd>\d{2})|(?P<d>\d{2})(?P<ds>[-/.17])(?P<dm>\d{2})[17](?P<dy>\d{4}))\b",
+    )
+    .expect("separator-as-digit pattern")
+});
+
+/// `text` with the separators of such dates made `/` again, byte for byte.
+fn separators_restored(text: &str) -> String {
+    SEPARATOR_AS_DIGIT
+        .replace_all(text, |c: &regex::Captures| match c.name("year") {
+            Some(year) => format!("{}/{}/{}", year.as_str(), &c["ym"], &c["yd"]),
+            None => format!("{}/{}/{}", &c["d"], &c["dm"], &c["dy"]),
+        })
         .into_owned()
 }
 
@@ -389,16 +437,18 @@ fn find_in(
             (|| NaiveDate::from_ymd_opt(year_in(&c[1], repair)?, month(&c[2])?, day(&c[3])?))();
         consider(c.get(0), date.into_iter().collect(), 0.95);
     }
+    let month_name =
+        |name: &str| month_number(name).or_else(|| repair.then(|| month_misread(name)).flatten());
     for c in DAY_MONTH_NAME.captures_iter(text) {
-        let date = (|| {
-            NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_number(&c[2])?, day(&c[1])?)
-        })();
+        let date =
+            (|| NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_name(&c[2])?, day(&c[1])?))(
+            );
         consider(c.get(0), date.into_iter().collect(), 0.9);
     }
     for c in MONTH_NAME_DAY.captures_iter(text) {
-        let date = (|| {
-            NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_number(&c[1])?, day(&c[2])?)
-        })();
+        let date =
+            (|| NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_name(&c[1])?, day(&c[2])?))(
+            );
         consider(c.get(0), date.into_iter().collect(), 0.9);
     }
     for c in NUMERIC.captures_iter(text) {
@@ -527,6 +577,27 @@ mod tests {
             repaired("28 aodt 2025", Unknown),
             Some((d(2025, 8, 28), 0.9))
         );
+        // A month's abbreviation with one letter misread; not when two months are that
+        // close (`Fet`: Feb, févr. or Set).
+        assert_eq!(
+            repaired("18-Peb-25 12:50", DayFirst),
+            Some((d(2025, 2, 18), REPAIRED))
+        );
+        assert_eq!(repaired("16-Fet-26 12:50", DayFirst), None);
+        // A `/` read as a `1` or a `7`.
+        assert_eq!(
+            repaired("Datum 2024/10122 10:06", DayFirst),
+            Some((d(2024, 10, 22), REPAIRED))
+        );
+        assert_eq!(
+            repaired("Date : 2026/01717 11:58", DayFirst),
+            Some((d(2026, 1, 17), REPAIRED))
+        );
+        assert_eq!(
+            repaired("2710912026 15:03", DayFirst),
+            Some((d(2026, 9, 27), REPAIRED))
+        );
+        assert_eq!(repaired("Tel 0471 123 4567", DayFirst), None);
         // Repairs are a fallback: a date that reads as printed is taken as it is.
         assert_eq!(
             repaired("Tel 83/12/2025\nDatum 03.12.2025", DayFirst),

@@ -15,6 +15,7 @@ mod currency;
 mod dates;
 mod words;
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use chrono::{Days, Months, NaiveDate};
@@ -24,7 +25,7 @@ use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
 use amounts::{after_misread_sign, amounts, clean, Amount};
-use arithmetic::{cut_short, misread_of, sign_read_as_digits, Ledger, Proof};
+use arithmetic::{cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, misread_sign, Mark};
 use dates::{find_date, Order};
 use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT};
@@ -372,13 +373,26 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
         .copied()
         .or_else(shifted);
     // Short of that, the surer of the readings a person will check anyway: which one is
-    // filled in changes nothing but what they find there.
-    let own_confidence = own.map_or(0.0, |(_, confidence, _)| confidence);
+    // filled in changes nothing but what they find there. As sure, an amount the receipt
+    // prints is likelier than a sum of amounts, which a lost or doubled item line makes.
+    let printed = |value: Decimal| {
+        lines
+            .iter()
+            .any(|l| l.amounts.iter().any(|a| a.value == value))
+    };
+    let weight =
+        |(value, confidence, _): (Decimal, f32, Option<usize>)| (confidence, printed(value));
+    let own_weight = own.map_or((0.0, false), weight);
     let for_review = beside
         .iter()
-        .filter(|(_, confidence, _)| *confidence > own_confidence && *confidence < REVIEW_BELOW)
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    sure.or(for_review.copied()).or(own)
+        .copied()
+        .filter(|reading| reading.1 < REVIEW_BELOW && weight(*reading) > own_weight)
+        .max_by(|a, b| {
+            weight(*a)
+                .partial_cmp(&weight(*b))
+                .unwrap_or(Ordering::Equal)
+        });
+    sure.or(for_review).or(own)
 }
 
 /// Where a label's amount is looked for besides its own line.
@@ -454,6 +468,21 @@ fn total_read(
         }
     }
     ledger.items = items.to_vec();
+    // A total line that the taxes lead from to a later one is the subtotal, its `Sub`
+    // lost to OCR (`total 5,611.68`, `VAT 561.17`, `AMOUNT $6,172.85`).
+    if ledger.subtotal.is_none() {
+        let amounts = || {
+            candidates
+                .iter()
+                .filter_map(|(_, i, amount)| amount.map(|a| (*i, a)))
+        };
+        let subtotal = amounts()
+            .find(|(i, base)| amounts().any(|(j, total)| j > *i && ledger.leads_to(*base, total)));
+        if let Some((i, base)) = subtotal {
+            ledger.subtotal = Some(base);
+            candidates.retain(|(_, j, _)| *j != i);
+        }
+    }
     // Rows paired a row apart pair any two rows: one way alone agreeing with what that
     // makes of a total line (the row above `Grand Total` taken for its amount, matching
     // the items added up; `Subtotal  10,00` above `Total  11,90`) is chance.
@@ -517,7 +546,10 @@ fn total_read(
         // on both): a person decides, and finds their value filled in.
         let confidence = match best {
             Some((_, i, Some(read))) => {
-                if sign_as_digits(&lines[i], read, proven) || cut_short(read, proven) {
+                // The same digits, the point lost (`444919` for 4449.19), are as sure.
+                let point_lost = read == proven * Decimal::ONE_HUNDRED;
+                if sign_as_digits(&lines[i], read, proven) || cut_short(read, proven) || point_lost
+                {
                     Some(0.9)
                 } else {
                     misread_of(read, proven).then_some(MISREAD_REPAIRED)
@@ -539,6 +571,16 @@ fn total_read(
             .find(|(value, _)| sign_as_digits(&lines[i], amount, *value));
         if let Some((value, _)) = signed {
             return Some((*value, SIGN_AS_DIGITS, Some(i)));
+        }
+        // The one way's value with digits added, or what was paid with digits before the
+        // total line's (`Importo 1.74`, `Pagamento elettronico 71.74`): what the other
+        // lines prove is likelier.
+        let paid = |how: &Proof| matches!(how, Proof::CardPayment | Proof::CashLessChange);
+        let likelier = proofs
+            .iter()
+            .find(|(value, how)| padded(amount, *value) || (paid(how) && ends(amount, *value)));
+        if let Some((value, _)) = likelier {
+            return Some((*value, 0.6, Some(i)));
         }
         // A total smaller than one of its items, or a point lost in a currency with
         // cents, is a misreading unless something confirms it.
@@ -661,9 +703,17 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
             let label = label(&folded);
             let cleaned = clean(original);
             let mut amounts = amounts(&cleaned);
-            // A card line's masked number ("XX1234") is no amount whose sign was misread.
-            if amounts.is_empty() && label.is_some_and(|l| l != Label::Card) {
-                amounts.extend(after_misread_sign(&cleaned).map(|(_, amount)| amount));
+            // A card line's masked number ("XX1234") is no amount whose sign was misread;
+            // an unlabelled line is one when it holds nothing else and its letters read as
+            // a sign (`HKS482.54` below its `Amount Due`), not as a code ("A5").
+            if amounts.is_empty() && label != Some(Label::Card) {
+                let misread = after_misread_sign(&cleaned).filter(|(letters, amount)| {
+                    label.is_some()
+                        || (misread_sign(letters).is_some()
+                            && cleaned.trim_start().len()
+                                == amount.end - amount.start + letters.len())
+                });
+                amounts.extend(misread.map(|(_, amount)| amount));
             }
             Line {
                 original,

@@ -554,3 +554,69 @@ fn a_sign_against_the_country_is_filled_in_as_the_countrys_currency_for_a_person
     assert_eq!(total(&e).as_deref(), Some("715.04 USD"));
     assert!(e.confidence["currency"] >= 0.8, "{:?}", e.confidence);
 }
+
+#[test]
+fn a_total_line_the_tax_leads_to_a_later_one_is_the_subtotal() {
+    // From a photo: `Subtotal` read as `total`.
+    let text = "Golden Gate Diner\n110 Via Roma\nKowloon, Hong Kong\nMar 18, 2025\n\
+                Caesar salad  4,152.64\nPrinter paper  217.60\ntotal  5,611. 68\n\
+                VAT 10%  561. 17\nAMOUNT  $6,172.85\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("6172.85 HKD"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_total_line_with_its_point_lost_or_a_digit_added_is_what_the_others_prove() {
+    // Two ways prove 4449.19, and the total line reads its digits without the point.
+    let text = "Eetcafé de Vries\nKobenhavn, Danmark\n18/08/2025\nSubtotaal 4.943,54\n\
+                Korting -494,35\nTotaal bedrag kr. 444919\nContant 4.480,00\nWisselgeld 30,81\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("4449.19 DKK"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // One way only: a person confirms what it proves.
+    for (text, want) in [
+        (
+            "Maple Books\nStockholm, Sverige\n2026-03-04\nTaxi fare  57.40\nSEK 57.408 TOTAL\n",
+            "57.40 SEK",
+        ),
+        (
+            "Maple Pharmacy\nSydney NSW\n16.03.24\nBallpoint pens  43.31\nSub-total  43.31\n\
+             AUD 43331 Total to pay\n",
+            "43.31 AUD",
+        ),
+    ] {
+        let e = read(text);
+        assert_eq!(total(&e).as_deref(), Some(want));
+        assert!(needs_review(&e), "{:?}", e.confidence);
+    }
+}
+
+#[test]
+fn what_was_paid_fills_in_a_total_line_that_lost_its_first_digits() {
+    let text = "Trattoria da Mario\nLugano, Svizzera\n2024-01-15\nTiramisù  21.74\n\
+                Importo  1.74\nIVA 22%  11.76\nPagamento elettronico  71.74\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("71.74 CHF"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn for_a_person_to_confirm_an_amount_printed_is_filled_in_before_a_sum() {
+    // Each label's amount on the row below; the total's label misread (`à` as `&`). The
+    // items added up are one guess, the printed amount that subtotal − discount gives
+    // is the better one.
+    let text = "Librairie Le Central\nKobenhavn, Danmark\n17-Nov-25\nStylo  190,96\n\
+                Baguette  147,70\nTotal HT\n338,66\nRemise\n-16,93\nNet & payer\n321,73 kr.\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("321.73 DKK"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_sign_read_as_letters_on_the_row_below_a_total_label_is_its_amount() {
+    let text = "Harbor Hotel\nKowloon, Hong Kong\n2025-03-01\nRoom service  419.60\n\
+                Tip  62.94\nAmount Due\nHKS482.54\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("482.54 HKD"));
+}
