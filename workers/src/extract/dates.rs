@@ -437,18 +437,29 @@ fn find_in(
             (|| NaiveDate::from_ymd_opt(year_in(&c[1], repair)?, month(&c[2])?, day(&c[3])?))();
         consider(c.get(0), date.into_iter().collect(), 0.95);
     }
-    let month_name =
-        |name: &str| month_number(name).or_else(|| repair.then(|| month_misread(name)).flatten());
     for c in DAY_MONTH_NAME.captures_iter(text) {
-        let date =
-            (|| NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_name(&c[2])?, day(&c[1])?))(
-            );
+        // A misread month only in a date written as one word (`18-Peb-25`, `24-Mir.24`):
+        // a word between numbers otherwise is as often an item's (`Soep van de dag
+        // 25,81`, `2 Bar 10,00`).
+        let one_word = !c[0].contains(char::is_whitespace);
+        let month_or_misread = |name: &str| match month_number(name) {
+            Some(month) => Some(month),
+            None if repair && one_word => month_misread(name),
+            None => None,
+        };
+        let date = (|| {
+            NaiveDate::from_ymd_opt(
+                year_in(&c[3], repair)?,
+                month_or_misread(&c[2])?,
+                day(&c[1])?,
+            )
+        })();
         consider(c.get(0), date.into_iter().collect(), 0.9);
     }
     for c in MONTH_NAME_DAY.captures_iter(text) {
-        let date =
-            (|| NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_name(&c[1])?, day(&c[2])?))(
-            );
+        let date = (|| {
+            NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_number(&c[1])?, day(&c[2])?)
+        })();
         consider(c.get(0), date.into_iter().collect(), 0.9);
     }
     for c in NUMERIC.captures_iter(text) {
@@ -584,6 +595,8 @@ mod tests {
             Some((d(2025, 2, 18), REPAIRED))
         );
         assert_eq!(repaired("16-Fet-26 12:50", DayFirst), None);
+        assert_eq!(repaired("Soep van de dag 25,81", DayFirst), None);
+        assert_eq!(repaired("2 Bar 10,00", DayFirst), None);
         // A `/` read as a `1` or a `7`.
         assert_eq!(
             repaired("Datum 2024/10122 10:06", DayFirst),
