@@ -386,6 +386,7 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     let for_review = beside
         .iter()
         .copied()
+        .chain(marked_beside(lines))
         .filter(|reading| reading.1 < REVIEW_BELOW && weight(*reading) > own_weight)
         .max_by(|a, b| {
             weight(*a)
@@ -394,6 +395,38 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
         });
     sure.or(for_review).or(own)
 }
+
+/// A total label alone on its row, and on the row beside it another label's amount that
+/// carries the currency (`Propina  MXN 2704,19` over `TOTAL`, `Grand Total` over `Cash
+/// tendered  AU$460.78`): a curled or tilted photo paired the total's amount with the
+/// next label, and tills print the currency on the total. A guess for a person.
+fn marked_beside(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
+    let lone_total = |l: &Line| matches!(l.label, Some(Label::Total(_))) && l.amounts.is_empty();
+    let marked_other = |l: &&Line| {
+        l.label
+            .is_some_and(|label| !matches!(label, Label::Total(_)))
+            && !l.marks.is_empty()
+    };
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| lone_total(line))
+        .find_map(|(i, _)| {
+            let below = lines.get(i + 1);
+            let above = i.checked_sub(1).and_then(|j| lines.get(j));
+            [below, above]
+                .into_iter()
+                .flatten()
+                .find(marked_other)
+                .and_then(line_amount)
+                .filter(|amount| *amount > Decimal::ZERO)
+        })
+        .map(|amount| (amount, MARKED_BESIDE, None))
+}
+
+/// The confidence in [`marked_beside`]'s reading: above the plain guesses a person is
+/// shown (0.6), below the repairs the arithmetic supports.
+const MARKED_BESIDE: f32 = 0.65;
 
 /// Where a label's amount is looked for besides its own line.
 #[derive(Clone, Copy)]

@@ -620,3 +620,25 @@ fn a_sign_read_as_letters_on_the_row_below_a_total_label_is_its_amount() {
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("482.54 HKD"));
 }
+
+#[test]
+fn a_lone_total_label_meets_the_amount_with_the_currency_on_the_row_beside() {
+    // From photos: the amount column a row off its labels, the total's amount (the one
+    // printed with the currency) paired with the tip's label above, or the cash's below.
+    for (text, want) in [
+        (
+            "Bar Los Olivos\nCiudad de México, México\n06.09.2024\nBoligrafo  2457,90\n\
+             Subtotal  2457,90\nPropina  MXN 2704,19\nTOTAL\nIVA 21%  2704,19\n",
+            "2704.19 MXN",
+        ),
+        (
+            "Elm Street Stationers\nSydney NSW\n26/11/2025\nNotebook A5  19.01\n\
+             GST 10%\n41.87\nGrand Total\nCash tendered  AU$460.78\n9.22\n",
+            "460.78 AUD",
+        ),
+    ] {
+        let e = read(text);
+        assert_eq!(total(&e).as_deref(), Some(want));
+        assert!(needs_review(&e), "{:?}", e.confidence);
+    }
+}
