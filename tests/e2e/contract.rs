@@ -190,8 +190,11 @@ async fn schemathesis_finds_nothing() {
             // Fixed, so that a failure can be replayed.
             "--seed",
             "20261201",
+            // One: with two, hypothesis describing its filters from two threads at once
+            // tripped CPython's AST recursion-depth check (gh-106905, fixed in 3.11.8;
+            // Debian 12 ships 3.11.2) and failed a run on `SystemError`, not on the API.
             "--workers",
-            "2",
+            "1",
             "--no-color",
         ])
         .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
