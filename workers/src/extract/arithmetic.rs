@@ -127,7 +127,7 @@ fn digits(amount: Decimal) -> Vec<u8> {
 pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     let (a, b) = (digits(read), digits(proven));
     let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
-    damaged || tail_of(&a, &b)
+    damaged || tail_of(&a, &b, 4)
 }
 
 /// Whether `read` is `amount` with one to three digits added among or after its own: its
@@ -143,18 +143,17 @@ pub fn padded(read: Decimal, amount: Decimal) -> bool {
 /// Whether `read` is `amount` with its leading digits lost, at least three kept: a weaker
 /// likeness than [`cut_short`], for a reading a person confirms anyway.
 pub fn ends(read: Decimal, amount: Decimal) -> bool {
-    let (a, b) = (digits(read), digits(amount));
-    a.len() >= 3 && a.len() < b.len() && b.ends_with(&a)
+    tail_of(&digits(read), &digits(amount), 3)
 }
 
 /// Whether `read` is `amount` with its leading digits lost, at least four kept.
 pub fn cut_short(read: Decimal, amount: Decimal) -> bool {
-    tail_of(&digits(read), &digits(amount))
+    tail_of(&digits(read), &digits(amount), 4)
 }
 
-/// Whether the digits `a` end the longer `b`, at least four of them.
-fn tail_of(a: &[u8], b: &[u8]) -> bool {
-    a.len() >= 4 && a.len() < b.len() && b.ends_with(a)
+/// Whether the digits `a` end the longer `b`, at least `kept` of them.
+fn tail_of(a: &[u8], b: &[u8], kept: usize) -> bool {
+    a.len() >= kept && a.len() < b.len() && b.ends_with(a)
 }
 
 /// How many digits before `amount` make `read`, when they are one or two and may have

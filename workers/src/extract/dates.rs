@@ -57,9 +57,14 @@ const MONTHS: [&[&str]; 12] = [
     ],
 ];
 
+/// A month's word as the lists spell it: folded, without its abbreviating point.
+fn month_word(name: &str) -> String {
+    fold(name).trim_end_matches('.').to_string()
+}
+
 fn month_number(name: &str) -> Option<u32> {
-    let name = fold(name);
-    let name = name.trim_end_matches('.');
+    let name = month_word(name);
+    let name = name.as_str();
     if name.len() < 3 {
         return None;
     }
@@ -85,8 +90,7 @@ fn month_number(name: &str) -> Option<u32> {
 /// The month a three-letter abbreviation names with one letter misread (`Peb`, `Fet`),
 /// when every abbreviation that close names the same month.
 fn month_misread(name: &str) -> Option<u32> {
-    let name = fold(name);
-    let name = name.trim_end_matches('.');
+    let name = month_word(name);
     if name.chars().count() != 3 {
         return None;
     }
@@ -305,7 +309,7 @@ fn without_times(text: &str) -> String {
 /// `2710912026`.
 static SEPARATOR_AS_DIGIT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"\b(?:(?P<year>\d{4})(?P<ys>[-/.17])(?P<ym>\d{2})[17](?P<yd>\d{2})|(?P<d>\d{2})(?P<ds>[-/.17])(?P<dm>\d{2})[17](?P<dy>\d{4}))\b",
+        r"\b(?:(?P<year>\d{4})[-/.17](?P<ym>\d{2})[17](?P<yd>\d{2})|(?P<d>\d{2})[-/.17](?P<dm>\d{2})[17](?P<dy>\d{4}))\b",
     )
     .expect("separator-as-digit pattern")
 });

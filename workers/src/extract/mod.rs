@@ -504,13 +504,14 @@ fn total_read(
     // A total line that the taxes lead from to a later one is the subtotal, its `Sub`
     // lost to OCR (`total 5,611.68`, `VAT 561.17`, `AMOUNT $6,172.85`).
     if ledger.subtotal.is_none() {
-        let amounts = || {
+        let read_totals = || {
             candidates
                 .iter()
                 .filter_map(|(_, i, amount)| amount.map(|a| (*i, a)))
         };
-        let subtotal = amounts()
-            .find(|(i, base)| amounts().any(|(j, total)| j > *i && ledger.leads_to(*base, total)));
+        let subtotal = read_totals().find(|(i, base)| {
+            read_totals().any(|(j, total)| j > *i && ledger.leads_to(*base, total))
+        });
         if let Some((i, base)) = subtotal {
             ledger.subtotal = Some(base);
             candidates.retain(|(_, j, _)| *j != i);
@@ -740,11 +741,10 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
             // an unlabelled line is one when it holds nothing else and its letters read as
             // a sign (`HKS482.54` below its `Amount Due`), not as a code ("A5").
             if amounts.is_empty() && label != Some(Label::Card) {
-                let misread = after_misread_sign(&cleaned).filter(|(letters, amount)| {
+                let misread = after_misread_sign(&cleaned).filter(|(letters, _)| {
                     label.is_some()
                         || (misread_sign(letters).is_some()
-                            && cleaned.trim_start().len()
-                                == amount.end - amount.start + letters.len())
+                            && cleaned.split_whitespace().count() == 1)
                 });
                 amounts.extend(misread.map(|(_, amount)| amount));
             }
