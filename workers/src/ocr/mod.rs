@@ -4,7 +4,7 @@
 //! files) are the same for all.
 
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use image::GrayImage;
@@ -78,7 +78,16 @@ pub struct Reading {
     pub text: String,
     /// The engine's name, or "pdf-text" for a PDF's own text layer.
     pub source: &'static str,
+    /// The prepared image a photo or scan was read from, kept for a second look
+    /// ([`ReceiptReader::read_again`]); none for a PDF.
+    pub image: Option<GrayImage>,
 }
+
+/// The scale a doubtful image is read again at. OCR's misreadings change with the
+/// letters' size: a second reading of the receipts whose first went to review, at 0.5 to
+/// 1.25 times the size, each made 6 to 10 of 173 dev photo-like totals right that were
+/// wrong (and none right wrong), the smaller ones at less cost.
+const SECOND_LOOK_SCALE: f32 = 0.7;
 
 /// Reads receipts of every accepted type, within the guards and the time limit.
 pub struct ReceiptReader {
@@ -107,6 +116,7 @@ impl ReceiptReader {
             return Ok(Reading {
                 text,
                 source: "pdf-text",
+                image: None,
             });
         }
         // A scan saved as PDF: every page is read (an invoice's total is often on its
@@ -123,15 +133,39 @@ impl ReceiptReader {
         Ok(Reading {
             text,
             source: self.engine.name(),
+            image: None,
         })
     }
 
     async fn read_image(&self, bytes: Vec<u8>) -> Result<Reading, OcrError> {
         let image = prepare_off_thread(bytes).await?;
         Ok(Reading {
-            text: self.engine.read(image).await?,
+            text: self.engine.read(image.clone()).await?,
             source: self.engine.name(),
+            image: Some(image),
         })
+    }
+
+    /// The text of a prepared image read a second time, smaller (see
+    /// [`SECOND_LOOK_SCALE`]), within what is left of the time limit of the receipt
+    /// whose reading `started`.
+    pub async fn read_again(&self, image: GrayImage, started: Instant) -> Result<String, OcrError> {
+        let smaller = tokio::task::spawn_blocking(move || {
+            let (width, height) = image.dimensions();
+            let scaled = |side: u32| ((side as f32 * SECOND_LOOK_SCALE).round() as u32).max(1);
+            image::imageops::resize(
+                &image,
+                scaled(width),
+                scaled(height),
+                image::imageops::FilterType::CatmullRom,
+            )
+        })
+        .await
+        .map_err(|e| OcrError::Engine(e.to_string()))?;
+        let left = self.time_limit.saturating_sub(started.elapsed());
+        tokio::time::timeout(left, self.engine.read(smaller))
+            .await
+            .map_err(|_| OcrError::TimedOut(self.time_limit))?
     }
 }
 
