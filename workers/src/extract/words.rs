@@ -50,9 +50,10 @@ const TOTAL: &[(&str, u8)] = &[
     ("totaalbedrag", 0),
     ("totaal bedrag", 0),
     ("to pay", 1),
-    // What is left of "da pagare", "total a pagar", "te betalen" and "zu zahlen" when OCR
-    // loses their first word.
+    // What is left of "da pagare", "total a pagar", "te betalen", "zu zahlen" and "net à
+    // payer" when OCR loses or garbles their first words (`Net & payer`).
     ("pagare", 1),
+    ("payer", 1),
     ("a pagar", 1),
     ("betalen", 1),
     ("zahlen", 1),
