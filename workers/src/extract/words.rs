@@ -163,11 +163,21 @@ const OTHERS: &[(&str, Label)] = &[
     ("paiement", Label::Card),
 ];
 
-/// Whether the folded line holds `phrase`: as a phrase if it has a space or hyphen, as a
-/// whole word otherwise ("tip" is not in "multiple", "bar" not in "barcode").
+/// Whether the folded line holds `phrase`: as a phrase if it has a space or hyphen — also
+/// with other marks or more spaces between its words (`Net. amount`, `Amount  Due`, as
+/// OCR and the rows rebuilt from word boxes leave them) — as a whole word otherwise
+/// ("tip" is not in "multiple", "bar" not in "barcode").
 pub fn says(line: &str, phrase: &str) -> bool {
     if phrase.contains([' ', '-']) {
-        return line.contains(phrase);
+        if line.contains(phrase) {
+            return true;
+        }
+        let wanted: Vec<&str> = phrase.split(' ').collect();
+        let words: Vec<&str> = line
+            .split(|c: char| !c.is_alphanumeric() && c != '-')
+            .filter(|w| !w.is_empty())
+            .collect();
+        return words.windows(wanted.len()).any(|w| w == wanted.as_slice());
     }
     line.split(|c: char| !c.is_alphanumeric())
         .any(|word| word == phrase)
@@ -474,6 +484,16 @@ mod tests {
         assert_eq!(l("Menge Artikel Preis Betrag"), None);
         assert_eq!(l("AMOUNT  kr. 276.22"), Some(Label::Total(3)));
         assert_eq!(l("Total price 12.00"), Some(Label::Total(1)));
+    }
+
+    #[test]
+    fn a_phrase_with_marks_or_more_spaces_between_its_words_is_still_the_phrase() {
+        assert_eq!(l("Net. amount  1,340.12"), Some(Label::Subtotal));
+        assert_eq!(l("11,764  Amount  Due"), Some(Label::Total(0)));
+        assert_eq!(l("Sub. total 12,00"), Some(Label::Subtotal));
+        assert_eq!(l("Total: HT 12,00"), Some(Label::Subtotal));
+        // Words apart are no phrase.
+        assert_eq!(l("Net weight 2 kg, amount"), Some(Label::Total(3)));
     }
 
     #[test]
