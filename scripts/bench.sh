@@ -5,7 +5,7 @@
 #
 #   ./scripts/bench.sh            # all benchmarks (about 20 minutes)
 #   SECONDS_PER_RUN=10 EVENTS=200000 ./scripts/bench.sh
-#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, console, audit, policy, rebuild, ocr
+#   BENCHMARKS=rebuild ./scripts/bench.sh      # a subset: baseline, commands, embedded, visibility, reads, console, audit, policy, rebuild, ocr, strangers
 #   SERVER_BIN=/path/to/older/expensewise ./scripts/bench.sh   # measure another build of the server
 #   PROFILE=docs/flamegraphs/after BENCHMARKS="commands embedded" ./scripts/bench.sh
 #       # then the server's CPU profile during one more run of creates: flame graphs (SVG)
@@ -15,14 +15,16 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 EVENTS=${EVENTS:-1000000}
-BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads console audit policy rebuild ocr}
+BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads console audit policy rebuild ocr strangers}
 AUDIT_EVENTS=${AUDIT_EVENTS:-1000000}
 RECEIPTS=${RECEIPTS:-600}
+STRANGER_RECEIPTS=${STRANGER_RECEIPTS:-300}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
 install_test_tools
 install_ocr
 install_corpus_fonts
+if wanted strangers; then install_stranger_fonts; fi
 start_postgres
 BENCH_DIR=$(mktemp -d /tmp/expensewise-bench.XXXXXX)
 NATS_PORT=$(free_port)
@@ -329,4 +331,10 @@ fi
 if wanted ocr; then
     log "OCR of the held-out corpus: $RECEIPTS clean, photo-like and PDF receipts each, one core (Tesseract $(tesseract --version 2>&1 | head -1 | awk '{print $2}'))"
     OMP_THREAD_LIMIT=1 taskset -c 0 "$BIN/ocrbench" --part heldout --receipts "$RECEIPTS"
+fi
+
+if wanted strangers; then
+    log "OCR of the second corpus's held-out part (tests/support/receipt_strangers.py): $STRANGER_RECEIPTS clean and photographed receipts each, one core"
+    OMP_THREAD_LIMIT=1 taskset -c 0 "$BIN/ocrbench" --corpus strangers --part heldout \
+        --receipts "$STRANGER_RECEIPTS" --variants clean,photo
 fi

@@ -108,6 +108,22 @@ install_corpus_fonts() {
     fi
 }
 
+# The font families of the second OCR corpus (tests/support/receipt_strangers.py), none of
+# which the first corpus or the tests draw with.
+install_stranger_fonts() {
+    if [ ! -f /usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf ] \
+        || [ ! -f /usr/share/fonts/truetype/anonymous-pro/"Anonymous Pro.ttf" ] \
+        || [ ! -f /usr/share/fonts/opentype/league-spartan/LeagueSpartan-Regular.otf ]; then
+        log "Installing the second corpus's fonts (Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            fonts-urw-base35 fonts-roboto-unhinted fonts-open-sans fonts-lato fonts-inter fonts-cantarell \
+            fonts-crosextra-carlito fonts-croscore fonts-firacode fonts-hack fonts-jetbrains-mono \
+            fonts-courier-prime fonts-inconsolata fonts-comic-neue fonts-b612 fonts-league-spartan \
+            fonts-oxygen fonts-anonymous-pro >/dev/null
+    fi
+}
+
 # Tesseract (the OCR engine of the tests) and the fonts receipts are drawn with, from
 # Debian.
 install_ocr() {

@@ -5,8 +5,8 @@
 //! per receipt: on the wall clock, and in CPU time (on a shared virtual machine the wall
 //! clock also counts the time the core was given to others).
 //!
-//! ocrbench [--part dev|heldout] [--receipts N] [--variants clean,photo,pdf] [--first I]
-//!          [--save-texts DIR]
+//! ocrbench [--corpus receipts|strangers] [--part dev|heldout] [--receipts N]
+//!          [--variants clean,photo,pdf] [--first I] [--save-texts DIR]
 //! ocrbench --texts DIR
 //!
 //! N receipts per variant (default 200; needs TEST_PYTHON with Pillow). Tune on `dev`;
@@ -17,6 +17,9 @@
 //! the reading kept), with its truth; `--texts DIR` then runs the extraction alone on
 //! them, in seconds instead of minutes, to try a change to the extractor on a `dev` draw
 //! (its times are the extraction's only).
+//! `--corpus strangers` reads `tests/support/receipt_strangers.py` instead (clean and
+//! photo only): receipts drawn apart from the first corpus and from the extractor, to see
+//! how far what holds on the one carries to receipts nobody wrote the code for.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -180,6 +183,13 @@ async fn main() -> anyhow::Result<()> {
     let count = argument(&args, "--receipts").unwrap_or_else(|| "200".into());
     let variants = argument(&args, "--variants").unwrap_or_else(|| "clean,photo,pdf".into());
     let first = argument(&args, "--first").unwrap_or_else(|| "0".into());
+    let script = match argument(&args, "--corpus").as_deref() {
+        None | Some("receipts") => {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/support/receipt_corpus.py")
+        }
+        Some("strangers") => concat!(env!("CARGO_MANIFEST_DIR"), "/support/receipt_strangers.py"),
+        Some(other) => anyhow::bail!("unknown corpus {other}: receipts or strangers"),
+    };
     let saved = argument(&args, "--texts").map(PathBuf::from);
     let save_to = argument(&args, "--save-texts").map(PathBuf::from);
     let folder = tempfile::tempdir()?;
@@ -187,7 +197,6 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => saved_truths(dir)?,
         None => {
             let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/support/receipt_corpus.py");
             let drawn = std::process::Command::new(python)
                 .args([script, "--part", &part, "--count", &count, "--variants"])
                 .args([&variants, "--first", &first, "--out"])
