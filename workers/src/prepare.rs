@@ -1,7 +1,8 @@
 //! Turning an uploaded photo into the image an OCR engine reads best: upright (EXIF
-//! orientation), grey, at a workable size, evenly lit (flatten), and with its text lines
-//! level (deskew), without the dot leaders and dashed rules the engine would read as
-//! garbage.
+//! orientation), grey, cut to the paper (a large photo's table), at a workable size,
+//! evenly lit (flatten), with its text lines level (deskew) and its white-on-black bars
+//! turned black on white, and without the dot leaders and dashed rules the engine would
+//! read as garbage.
 
 use std::io::Cursor;
 
@@ -10,9 +11,13 @@ use image::{DynamicImage, GrayImage, ImageDecoder, ImageReader, Limits, Luma};
 
 use crate::ocr::{OcrError, MAX_PIXELS};
 
+mod bars;
 mod leaders;
+mod paper;
 
+use bars::invert_bars;
 use leaders::erase_leaders_and_rules;
+use paper::crop_to_paper;
 
 /// Narrower than this and the letters are too small to read well: scaled up.
 const MIN_WIDTH: u32 = 700;
@@ -27,8 +32,9 @@ const MIN_SKEW_DEGREES: f32 = 0.4;
 /// Decodes `bytes` and prepares the image for reading.
 pub fn prepare(bytes: &[u8]) -> Result<GrayImage, OcrError> {
     let image = decode(bytes)?;
-    let image = scale(image);
+    let image = scale(crop_to_paper(image));
     let mut image = deskew(flatten(&image));
+    invert_bars(&mut image);
     erase_leaders_and_rules(&mut image);
     Ok(image)
 }

@@ -27,27 +27,27 @@ const SPACING_TOLERANCE: f32 = 0.35;
 const MIN_DASHES: usize = 6;
 
 /// A run of ink in one row of pixels, `[start, end)`, and the component it belongs to.
-struct Run {
-    y: u32,
-    start: u32,
-    end: u32,
+pub(super) struct Run {
+    pub(super) y: u32,
+    pub(super) start: u32,
+    pub(super) end: u32,
 }
 
 /// A connected blob of ink: its box and how many pixels it has.
 #[derive(Clone, Copy)]
-struct Blob {
-    left: u32,
-    right: u32,
-    top: u32,
-    bottom: u32,
-    pixels: u32,
+pub(super) struct Blob {
+    pub(super) left: u32,
+    pub(super) right: u32,
+    pub(super) top: u32,
+    pub(super) bottom: u32,
+    pub(super) pixels: u32,
 }
 
 impl Blob {
-    fn width(&self) -> u32 {
+    pub(super) fn width(&self) -> u32 {
         self.right - self.left + 1
     }
-    fn height(&self) -> u32 {
+    pub(super) fn height(&self) -> u32 {
         self.bottom - self.top + 1
     }
     fn centre(&self) -> (f32, f32) {
@@ -77,27 +77,7 @@ impl Blob {
 /// Paints the dots of every leader, and the dashes of every dashed rule, white.
 pub fn erase_leaders_and_rules(image: &mut GrayImage) {
     let threshold = otsu_threshold(image);
-    let (runs, component) = ink_runs(image, threshold);
-    let mut blobs: Vec<Option<Blob>> = vec![None; runs.len()];
-    for (run, &root) in runs.iter().zip(&component) {
-        let blob = blobs[root].get_or_insert(Blob {
-            left: run.start,
-            right: run.end - 1,
-            top: run.y,
-            bottom: run.y,
-            pixels: 0,
-        });
-        blob.left = blob.left.min(run.start);
-        blob.right = blob.right.max(run.end - 1);
-        blob.top = blob.top.min(run.y);
-        blob.bottom = blob.bottom.max(run.y);
-        blob.pixels += run.end - run.start;
-    }
-    let blobs: Vec<(usize, Blob)> = blobs
-        .into_iter()
-        .enumerate()
-        .filter_map(|(root, blob)| blob.map(|b| (root, b)))
-        .collect();
+    let (runs, component, blobs) = components(image, threshold);
     let letter_height = letter_height(image, blobs.iter().map(|(_, b)| b));
     let mut dots: Vec<(usize, Blob)> = blobs
         .iter()
@@ -129,11 +109,41 @@ pub fn erase_leaders_and_rules(image: &mut GrayImage) {
     }
 }
 
+/// The runs of ink darker than `threshold`, the component of each (its first run's
+/// index), and each component's blob, by that index.
+pub(super) fn components(
+    image: &GrayImage,
+    threshold: u8,
+) -> (Vec<Run>, Vec<usize>, Vec<(usize, Blob)>) {
+    let (runs, component) = ink_runs(image, threshold);
+    let mut blobs: Vec<Option<Blob>> = vec![None; runs.len()];
+    for (run, &root) in runs.iter().zip(&component) {
+        let blob = blobs[root].get_or_insert(Blob {
+            left: run.start,
+            right: run.end - 1,
+            top: run.y,
+            bottom: run.y,
+            pixels: 0,
+        });
+        blob.left = blob.left.min(run.start);
+        blob.right = blob.right.max(run.end - 1);
+        blob.top = blob.top.min(run.y);
+        blob.bottom = blob.bottom.max(run.y);
+        blob.pixels += run.end - run.start;
+    }
+    let blobs = blobs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(root, blob)| blob.map(|b| (root, b)))
+        .collect();
+    (runs, component, blobs)
+}
+
 /// The height of the page's letters: the median height of its blobs, each counted by
 /// the area of its box, so that hundreds of small dots do not outweigh the text. Blobs
 /// too large to be a letter (a photo's background, a frame, a shadow) and rules (long
 /// and thin) are not counted.
-fn letter_height<'a>(image: &GrayImage, blobs: impl Iterator<Item = &'a Blob>) -> u32 {
+pub(super) fn letter_height<'a>(image: &GrayImage, blobs: impl Iterator<Item = &'a Blob>) -> u32 {
     let mut heights: Vec<(u32, u64)> = blobs
         .filter(|b| {
             b.height() <= image.height() / 12
