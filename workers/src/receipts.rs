@@ -19,7 +19,7 @@ use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, EventStore, RecordedEvent};
 use uuid::Uuid;
 
-use crate::extract::{doubts, extract, needs_review};
+use crate::extract::{doubts, extract, needs_review, READINGS_DISAGREE, UNCHECKED};
 use crate::ocr::{OcrError, Reading, ReceiptReader};
 
 /// The currency of organizations that never chose one.
@@ -153,7 +153,9 @@ impl Handler for OcrWorker {
 /// Reads a receipt and its fields. Where they are in doubt, an image is read a second
 /// time ([`ReceiptReader::read_again`]), and the second reading kept if it leaves no
 /// doubt or its total is surer: a person has nothing to check, or finds the better
-/// fields filled in. A second reading that fails or runs out of time leaves the first.
+/// fields filled in. So is an image whose total nothing on it checks (a slip's one
+/// amount): a second reading of another total sends it to a person. A second reading
+/// that fails or runs out of time leaves the first.
 pub async fn read_fields(
     reader: &ReceiptReader,
     bytes: &[u8],
@@ -167,18 +169,23 @@ pub async fn read_fields(
     let Some(image) = reading.image.take() else {
         return Ok((reading, extraction));
     };
-    if !needs_review(&extraction) {
+    let total_confidence = |e: &Extraction| e.confidence.get("total").copied().unwrap_or(0.0);
+    // The one check an unchecked total can have is a second reading.
+    let unchecked = total_confidence(&extraction) == UNCHECKED && !needs_review(&extraction);
+    if !needs_review(&extraction) && !unchecked {
         return Ok((reading, extraction));
     }
     if let Ok(text) = reader.read_again(image, started).await {
         let second = extract(&text, currency, uploaded);
-        let surer = |e: &Extraction| {
-            let total = e.confidence.get("total").copied().unwrap_or(0.0);
-            (!needs_review(e), total)
-        };
+        let surer = |e: &Extraction| (!needs_review(e), total_confidence(e));
         if surer(&second) > surer(&extraction) {
             reading.text = text;
             extraction = second;
+        } else if unchecked && second.total != extraction.total {
+            // Two readings of the same digits at two sizes disagree: one is misread.
+            extraction
+                .confidence
+                .insert("total".to_string(), READINGS_DISAGREE);
         }
     }
     Ok((reading, extraction))
@@ -305,6 +312,24 @@ mod tests {
             panic!("read {} times", widths.len());
         };
         assert_eq!(second, (first as f32 * 0.7).round() as u32);
+    }
+
+    /// A slip's one amount: nothing on it checks the total.
+    const SLIP: &str =
+        "Bistro Test\nRue Neuve 3\nFrance\n2024-03-01 12:00\nVISA **** 1234\nTOTAL TTC  €12.50\n";
+    const SLIP_MISREAD: &str =
+        "Bistro Test\nRue Neuve 3\nFrance\n2024-03-01 12:00\nVISA **** 1234\nTOTAL TTC  €72.50\n";
+
+    #[tokio::test]
+    async fn an_unchecked_total_stands_when_a_second_reading_agrees_and_goes_to_a_person_when_not()
+    {
+        let (text, extraction, widths) = fields_of_photo(vec![SLIP, SLIP]).await;
+        assert_eq!((text.as_str(), widths.len()), (SLIP, 2));
+        assert!(!needs_review(&extraction), "{extraction:?}");
+
+        let (text, extraction, widths) = fields_of_photo(vec![SLIP_MISREAD, SLIP]).await;
+        assert_eq!((text.as_str(), widths.len()), (SLIP_MISREAD, 2));
+        assert!(needs_review(&extraction), "{extraction:?}");
     }
 
     #[tokio::test]

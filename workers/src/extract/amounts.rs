@@ -175,9 +175,13 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             .next_back();
         let after = line[end..].chars().next();
         let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_unit(c));
+        // A price with its Swedish `:-` (`265,90:-`, or its dash lost) is no time.
+        let kronor_mark = after == Some(':')
+            && number.as_str().contains([',', '.'])
+            && !line[end + 1..].starts_with(|c: char| c.is_ascii_digit());
         let part_of_other = before.is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
-            || after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ','))
+            || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ',')) && !kronor_mark)
             || glued(before)
             || glued(after);
         // A date written with dashes: 12-03-2024.
@@ -196,7 +200,13 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let torn_cents = (2..=3).contains(&digits.len())
             && digits.starts_with('0')
             && digits.chars().all(|c| c.is_ascii_digit());
-        if part_of_other || dashed_date || quantity || torn_cents {
+        // A card number's last digits after a masked group and a space (`**** 5202`,
+        // `XXXX XXXX XXXX 4004`), as terminal slips print them.
+        let ahead = line[..c.get(0).map_or(start, |m| m.start())].trim_end();
+        let masked = ["***", "XXX", "xxx"].iter().any(|m| ahead.ends_with(m))
+            && digits.len() <= 4
+            && digits.chars().all(|c| c.is_ascii_digit());
+        if part_of_other || dashed_date || quantity || torn_cents || masked {
             continue;
         }
         let Some((value, decimals)) = parse_number(number.as_str()) else {
@@ -332,6 +342,12 @@ mod tests {
     fn numbers_that_are_not_amounts() {
         assert_eq!(values("VAT 19% 1.56"), ["1.56"]);
         assert_eq!(values("VISA ****1234"), Vec::<String>::new());
+        assert_eq!(values("MASTERCARD **** 5202"), Vec::<String>::new());
+        assert_eq!(values("TOTALT  4686,12:-"), vec!["4686.12"]);
+        assert_eq!(values("Knäckebröd  265,90:"), vec!["265.90"]);
+        assert_eq!(values("12:30"), Vec::<String>::new());
+        assert_eq!(values("**** **** **** 4004"), Vec::<String>::new());
+        assert_eq!(values("XXXX XXXX XXXX 1234  12.50"), vec!["12.50"]);
         assert_eq!(values("12.03.2024 14:32"), Vec::<String>::new());
         assert_eq!(values("12-03-2024"), Vec::<String>::new());
         assert_eq!(values("2 x 8,81"), ["8.81"]);

@@ -1,6 +1,6 @@
 //! What the other lines of a receipt prove the total to be: subtotal (or, where there is
 //! none, the items' prices added up) plus tax, tip, deposit and minus discount; cash
-//! tendered minus change; the card payment. A total the arithmetic confirms is trusted;
+//! tendered minus change; the card payment; the gross of the tax summary. A total the arithmetic confirms is trusted;
 //! a total line OCR misread is repaired from it.
 
 use rust_decimal::Decimal;
@@ -16,6 +16,8 @@ pub struct Ledger {
     pub cash: Option<Decimal>,
     pub change: Option<Decimal>,
     pub card: Vec<Decimal>,
+    /// The gross amounts of the tax summary's rows (`19%  612,18  116,32  728,50`).
+    pub gross: Vec<Decimal>,
     /// The prices of the item lines, when there are any.
     pub items: Vec<Decimal>,
 }
@@ -27,6 +29,8 @@ pub enum Proof {
     FromItems,
     CashLessChange,
     CardPayment,
+    /// A tax summary's row whose net and tax add up to its gross.
+    TaxSummary,
 }
 
 impl Ledger {
@@ -42,6 +46,17 @@ impl Ledger {
             if *card > Decimal::ZERO {
                 proofs.push((*card, Proof::CardPayment));
             }
+        }
+        // With several rates, the rows' grosses add up to the total; a tip or deposit
+        // outside the tax may come on top.
+        let gross: Decimal = self.gross.iter().sum();
+        if gross > Decimal::ZERO {
+            let extras = [self.tip, self.deposit];
+            let mut sums = vec![gross];
+            for extra in extras.into_iter().flatten() {
+                sums.extend(sums.clone().iter().map(|s| s + extra));
+            }
+            proofs.extend(sums.into_iter().map(|s| (s, Proof::TaxSummary)));
         }
         let items: Decimal = self.items.iter().sum();
         if items > Decimal::ZERO {
@@ -122,12 +137,16 @@ fn digits(amount: Decimal) -> Vec<u8> {
 }
 
 /// Whether `read` looks like `proven` misread by OCR: the same number of digits, at most
-/// two of them different — or its leading digits lost in the noise of a dot leader
-/// ("999.98" for 10,999.98), at least four kept.
+/// two of them different — or one digit among them lost (`1094.20` for 10594.20), or its
+/// leading digits lost in the noise of a dot leader ("999.98" for 10,999.98), at least
+/// four kept.
 pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     let (a, b) = (digits(read), digits(proven));
     let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
-    damaged || tail_of(&a, &b, 4)
+    let one_lost = a.len() >= 4
+        && a.len() + 1 == b.len()
+        && (0..b.len()).any(|i| a[..i] == b[..i] && a[i..] == b[i + 1..]);
+    damaged || one_lost || tail_of(&a, &b, 4)
 }
 
 /// Whether `read` is `amount` with one to three digits added among or after its own: its
@@ -186,7 +205,11 @@ mod tests {
         };
         assert_eq!(ledger.proven(), Some(d("199.10")));
         assert!(misread_of(d("199.18"), d("199.10")));
-        assert!(!misread_of(d("19.10"), d("199.10")));
+        // One digit lost among the others is a misread; two are another amount.
+        assert!(misread_of(d("19.10"), d("199.10")));
+        assert!(misread_of(d("1094.20"), d("10594.20")));
+        assert!(!misread_of(d("9.10"), d("199.10")));
+        assert!(!misread_of(d("19.10"), d("1299.10")));
         assert!(misread_of(d("999.98"), d("10999.98")));
         assert!(!misread_of(d("9.98"), d("10999.98")));
     }

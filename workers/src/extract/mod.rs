@@ -33,6 +33,13 @@ use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT}
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
 pub const REVIEW_BELOW: f32 = 0.8;
+/// A total under a clear label that nothing else on the receipt checks — no items, no
+/// line proving any value: a card terminal's slip. Not doubted, but only as sure as
+/// OCR's reading of its digits, which a photo's second reading checks
+/// ([`crate::receipts::read_fields`]).
+pub const UNCHECKED: f32 = 0.85;
+/// The total of an unchecked reading that a second reading of the image disagrees with.
+pub const READINGS_DISAGREE: f32 = 0.6;
 
 /// The confidence in a total filled in from the one way the other lines prove it, when the
 /// total line reads as that amount with digits before it.
@@ -213,7 +220,12 @@ fn find_currency(
 /// or shadow above the paper reads as a few stray words, which the address skips.
 fn find_merchant(lines: &[Line]) -> Option<String> {
     let top = &lines[..lines.len().min(8)];
-    let address = top.iter().position(|l| address_line(&l.folded));
+    // An item line with its quantity first and its price (`1 Earl Grey  28.77`) is no
+    // street, nor a day with its month's name (`6 ago 2023  20:09`).
+    let priced = |l: &Line| l.amounts.iter().any(|a| a.decimals > 0);
+    let address = top.iter().position(|l| {
+        !priced(l) && address_line(&l.folded) && find_date(l.original, Order::Unknown).is_none()
+    });
     let above_address = address.and_then(|a| top[..a].iter().rev().find_map(merchant_name));
     above_address.or_else(|| lines.iter().take(6).find_map(merchant_name))
 }
@@ -405,7 +417,11 @@ fn find_total(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
 /// tendered  AU$460.78`): a curled or tilted photo paired the total's amount with the
 /// next label, and tills print the currency on the total. A guess for a person.
 fn marked_beside(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
-    let lone_total = |l: &Line| matches!(l.label, Some(Label::Total(_))) && l.amounts.is_empty();
+    let lone_total = |(i, l): &(usize, &Line)| {
+        matches!(l.label, Some(Label::Total(_)))
+            && l.amounts.is_empty()
+            && lines.get(i + 1).and_then(tax_summary).is_none()
+    };
     let marked_other = |l: &&Line| {
         l.label
             .is_some_and(|label| !matches!(label, Label::Total(_)))
@@ -414,7 +430,7 @@ fn marked_beside(lines: &[Line]) -> Option<(Decimal, f32, Option<usize>)> {
     lines
         .iter()
         .enumerate()
-        .filter(|(_, line)| lone_total(line))
+        .filter(lone_total)
         .find_map(|(i, _)| {
             let below = lines.get(i + 1);
             let above = i.checked_sub(1).and_then(|j| lines.get(j));
@@ -461,6 +477,15 @@ fn total_read(
     // (rank, line index, amount); a total line whose amount OCR lost has none.
     let mut candidates: Vec<(u8, usize, Option<Decimal>)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
+        // A tax summary's row is that, whatever its wording (`MwSt 19%` on it), and the
+        // line above it without amounts its columns' head (`Tipo  Base  Cuota  Total`).
+        if let Some(gross) = tax_summary(line) {
+            ledger.gross.push(gross);
+            continue;
+        }
+        if line.amounts.is_empty() && lines.get(i + 1).and_then(tax_summary).is_some() {
+            continue;
+        }
         let (source, amount) = match pairing {
             None => (Some(line), line_amount(line)),
             Some(Pairing::Beside(beside)) => (
@@ -564,7 +589,9 @@ fn total_read(
         let rivalled = proofs.iter().any(|(value, how)| {
             *value != amount
                 && match how {
-                    Proof::CardPayment | Proof::CashLessChange => misread_of(amount, *value),
+                    Proof::CardPayment | Proof::CashLessChange | Proof::TaxSummary => {
+                        misread_of(amount, *value)
+                    }
                     Proof::FromSubtotal => cut_short(amount, *value),
                     Proof::FromItems => false,
                 }
@@ -626,10 +653,17 @@ fn total_read(
         // Item lines are what OCR drops, doubles and splits most: their sum alone
         // disagreeing is weak doubt, where a subtotal, cash or card line is strong. A
         // label read without an amount of its own line is strong doubt too: it may be
-        // the line that would disagree.
-        let labels_whole = lines
-            .iter()
-            .all(|l| l.label.is_none() || !l.amounts.is_empty());
+        // the line that would disagree. A card line is the exception: slips and tills name
+        // the card and its masked number on a line of its own (`MASTERCARD **** 5202`).
+        // So is the head of a tax summary's columns (`Taux  HT  TVA  TTC`), and any line
+        // above the first amount: the shop's name and address (`Bar La Giralda`).
+        let first_amount = lines.iter().position(|l| !l.amounts.is_empty());
+        let labels_whole = lines.iter().enumerate().all(|(j, l)| {
+            first_amount.is_some_and(|first| j < first)
+                || matches!(l.label, None | Some(Label::Card))
+                || !l.amounts.is_empty()
+                || lines.get(j + 1).and_then(tax_summary).is_some()
+        });
         let doubted = below_an_item
             || !labels_whole
             || proofs.iter().any(|(_, how)| *how != Proof::FromItems);
@@ -638,7 +672,7 @@ fn total_read(
         // of unasked.
         let confidence = match (rank, doubted, proofs.is_empty()) {
             (_, true, _) => 0.6,
-            (0 | 1, false, true) => 0.85,
+            (0 | 1, false, true) => UNCHECKED,
             (0 | 1, false, false) => ITEMS_DISAGREE,
             _ => 0.7,
         };
@@ -706,7 +740,11 @@ fn item_prices(lines: &[Line]) -> Vec<Decimal> {
         .map_or(0, |i| i + 1);
     let mut prices: Vec<Decimal> = lines[after_header..first_label]
         .iter()
-        .filter(|l| !quantity_line(&l.folded) && !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)))
+        // A quantity line is the item's only where it prints the item's amount after the
+        // unit price (`3 x 30,89  92,67`); alone (`2 x 4,21` under `Latte  8,42`) its
+        // price is part of the line above.
+        .filter(|l| !quantity_line(&l.folded) || priced_quantity(l))
+        .filter(|l| !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)) && tax_summary(l).is_none())
         .filter_map(line_amount)
         .collect();
     // The last "item" adding up the ones before it is their subtotal, its label lost.
@@ -716,6 +754,34 @@ fn item_prices(lines: &[Line]) -> Vec<Decimal> {
         }
     }
     prices
+}
+
+/// The gross of a tax summary's row: net, tax and gross side by side, the first two
+/// adding up to the last, the tax the smaller part (`19%  612,18  116,32  728,50`; the
+/// rate is no amount).
+fn tax_summary(line: &Line) -> Option<Decimal> {
+    let [.., net, tax, gross] = line.amounts.as_slice() else {
+        return None;
+    };
+    let parts = [net, tax, gross];
+    (parts
+        .iter()
+        .all(|a| a.decimals > 0 && a.value > Decimal::ZERO)
+        && net.value + tax.value == gross.value
+        && tax.value < net.value)
+        .then_some(gross.value)
+}
+
+/// Whether the line ends in a unit price and the item's amount, a whole number of times
+/// the unit price (`3 x 30,89  92,67`, `1x 7,51  7,51`).
+fn priced_quantity(line: &Line) -> bool {
+    let [.., unit, amount] = line.amounts.as_slice() else {
+        return false;
+    };
+    let times = amount.value.checked_div(unit.value);
+    unit.value > Decimal::ZERO
+        && times
+            .is_some_and(|t| t.fract().is_zero() && (Decimal::ONE..=Decimal::from(99)).contains(&t))
 }
 
 /// "3 x 4.21", "2x 8,81": a quantity times a unit price.
@@ -802,8 +868,18 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
         d
     });
 
-    let total = found_total.and_then(|(amount, sure, _)| {
+    let total = found_total.and_then(|(amount, sure, line)| {
         let money = Money::new(amount, currency).ok()?;
+        // A total as its line printed it, without the cents its currency has, lost its
+        // point to OCR, and perhaps a digit with it (`TOTAL  21441` for £214.47).
+        let point_lost = currency.minor_units() > 0
+            && line.is_some_and(|i| {
+                lines[i]
+                    .amounts
+                    .iter()
+                    .any(|a| a.value == amount && a.decimals == 0)
+            });
+        let sure = if point_lost { sure.min(0.6) } else { sure };
         confidence.insert("total".to_string(), sure);
         Some(money)
     });

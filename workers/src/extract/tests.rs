@@ -652,3 +652,113 @@ fn a_lone_total_label_meets_the_amount_with_the_currency_on_the_row_beside() {
         assert!(needs_review(&e), "{:?}", e.confidence);
     }
 }
+
+#[test]
+fn wordings_of_other_tills_and_languages_name_the_total() {
+    for label in [
+        "Amount payable",
+        "Please pay",
+        "Order total",
+        "GESAMTSUMME",
+        "Endsumme",
+        "Montant TTC",
+        "A REGLER",
+        "Total factura",
+        "Totale documento",
+        "TOT. COMPLESSIVO",
+        "Te voldoen",
+        "Eindtotaal",
+        "Valor total",
+        "Do zapłaty",
+        "RAZEM",
+        "Att betala",
+        "TOTALT",
+    ] {
+        let text = format!(
+            "Bokhandel Berg\nStorgatan 4\n12.03.2026\nKaffe  20,00\nBulle  25,00\n\
+             {label}  45,00\nTack\n"
+        );
+        let e = read(&text);
+        assert_eq!(total(&e).as_deref(), Some("45.00 EUR"), "{label}");
+        assert!(e.confidence["total"] >= 0.9, "{label}: {:?}", e.confidence);
+    }
+    // The items added up before the amount to pay: its subtotal, not a second total.
+    let e = read("Willow Cafe\n12.03.2026\nTea  2.50\nCake  3.00\nItems total  5.50\nService  0.55\nPlease pay  6.05\n");
+    assert_eq!(total(&e).as_deref(), Some("6.05 EUR"));
+}
+
+#[test]
+fn a_terminal_slip_with_its_card_named_and_masked_is_sure_of_its_one_amount() {
+    let text = "Bramble Books\n28 Main St\nManchester\nSALE\nTID 68604415 MID 8904847944\n\
+                21.06.2025  #3398\nMASTERCARD **** 5202\nAmount payable  £393.38\nAPPROVED\n\
+                AUTH 153489 REF 713300\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("393.38 GBP"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // A shop called a bar is no cash line without its amount.
+    let e = read(
+        "Bar La Giralda\nCalle Mayor 3\nBilbao\nEspaña\n1 jul 2025 23:09\nA PAGAR  254,69 €\n",
+    );
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_total_that_lost_its_point_in_a_currency_with_cents_goes_to_a_person() {
+    // £214.47 read as 21441: nothing else on the slip says otherwise.
+    let e = read("Ashford Deli\nLeeds\n21.06.25\nVISA **** 4072\nTOTAL  £21441\n");
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Yen have no cents: such a total is as printed.
+    let e = read("Willow Cafe\nKyoto, Japan\n2025-06-21\nTOTAL  ¥2144\n");
+    assert_eq!(total(&e).as_deref(), Some("2144 JPY"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn the_tax_summary_confirms_the_total_and_its_head_is_no_total() {
+    // An item line lost: the items fall short of the total, the summary's gross is it.
+    let text = "Fromagerie Girard\nRue Neuve 8\n31.12.23\nMadeleines  67,83\nCrêpe sucre  88,65\n\
+                TOTAL TTC  160,00\nTaux  HT  TVA  TTC\n10%  145,45  14,55  160,00\nMerci\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("160.00 EUR"));
+    assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
+    // The tip outside the tax: the summary's gross plus the tip is the total, and the
+    // `Total` of the summary's head is not read as a total with the gross below it.
+    let text = "Taberna La Giralda\nCalle Mayor 3\n24.09.2023\nPropina  14,38\n\
+                Total compra  158,20\nTipo  Base  Cuota  Total\n21%  118,00  25,82  143,82\nGracias\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("158.20 EUR"));
+    assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
+}
+
+#[test]
+fn a_quantity_line_with_the_items_amount_is_an_item() {
+    // Each item over two rows, its amount after the unit price: the items add up to the
+    // total, which they confirm.
+    let text = "Caffetteria Esposito\nVia Roma 4\n18.12.2025\nTramezzino\n3 x 30,89  92,67\n\
+                Pane\n1 x 28,51  28,51\nTOTALE  121,18\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("121.18 EUR"));
+    assert_eq!(e.confidence["total"], 0.97, "{:?}", e.confidence);
+}
+
+#[test]
+fn a_total_line_that_lost_one_digit_is_repaired_for_a_person() {
+    // 10594.20 read as 1094.20; cash less change and the tax summary agree on the first.
+    let text = "Papelería Morales\nCalle Mayor 3\n03.02.2023\nImporte a pagar  $1094.20\n\
+                Efectivo  MXN 10600.00\nDevolución  $ 5.80 MXN\nTipo  Base  Cuota  Total\n\
+                16%  9133.97  1460.23  10594.20\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("10594.20 MXN"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn an_item_or_a_date_with_a_number_first_is_no_street() {
+    // Without a street, the name is the first line that reads as one.
+    let text = "Copperfield Kitchen\nChicago, IL\nUSA\n*** ** *** **\n04/23/2026\n\
+                1 Earl Grey  28.77\n2 Flat white  33.47\nTOTAL  62.24\n";
+    assert_eq!(read(text).merchant.as_deref(), Some("Copperfield Kitchen"));
+    let text =
+        "Alimentari Esposito\nBellinzona\nSvizzera\n6 ago 2023  20:09\nPane  3,20\nTOTALE  3,20\n";
+    assert_eq!(read(text).merchant.as_deref(), Some("Alimentari Esposito"));
+}
