@@ -109,25 +109,31 @@ mod tests {
     use super::*;
     use image::Luma;
 
-    /// A receipt's lines of black letters (blocks 20 px high) and, between them, a black
-    /// bar with white letters cut out of it.
-    fn page_with_bar() -> GrayImage {
+    /// A white page with four lines of black letters (blocks 20 px high) at `rows`.
+    fn page_with_lines(rows: [u32; 4]) -> GrayImage {
         let mut page = GrayImage::from_pixel(600, 400, Luma([255]));
-        let mut fill = |left: u32, top: u32, width: u32, height: u32, value: u8| {
-            for y in top..top + height {
-                for x in left..left + width {
-                    page.put_pixel(x, y, Luma([value]));
+        for row in rows {
+            for letter in 0..12 {
+                for y in row..row + 20 {
+                    for x in 30 + letter * 16..40 + letter * 16 {
+                        page.put_pixel(x, y, Luma([0]));
+                    }
                 }
             }
-        };
-        for row in [40, 80, 300, 340] {
-            for letter in 0..12 {
-                fill(30 + letter * 16, row, 10, 20, 0);
-            }
         }
-        fill(20, 150, 560, 60, 0);
-        for letter in 0..12 {
-            fill(40 + letter * 16, 170, 10, 20, 255);
+        page
+    }
+
+    /// [`page_with_lines`] and, between its lines, a black bar with white letters cut
+    /// out of it.
+    fn page_with_bar() -> GrayImage {
+        let mut page = page_with_lines([40, 80, 300, 340]);
+        for y in 150..210 {
+            for x in 20..580 {
+                let letter =
+                    (170..190).contains(&y) && (40..232).contains(&x) && (x - 40) % 16 < 10;
+                page.put_pixel(x, y, Luma([if letter { 255 } else { 0 }]));
+            }
         }
         page
     }
@@ -147,16 +153,7 @@ mod tests {
 
     #[test]
     fn black_on_white_text_a_thin_rule_and_an_outlined_box_are_left_alone() {
-        let mut page = GrayImage::from_pixel(600, 400, Luma([255]));
-        for row in [40, 80, 300, 340] {
-            for letter in 0..12 {
-                for y in row..row + 20 {
-                    for x in 30 + letter * 16..40 + letter * 16 {
-                        page.put_pixel(x, y, Luma([0]));
-                    }
-                }
-            }
-        }
+        let mut page = page_with_lines([40, 80, 300, 340]);
         for x in 20..580 {
             page.put_pixel(x, 120, Luma([0]));
             page.put_pixel(x, 121, Luma([0]));
@@ -174,16 +171,7 @@ mod tests {
 
     #[test]
     fn a_dark_wedge_of_table_is_no_bar() {
-        let mut page = GrayImage::from_pixel(600, 400, Luma([255]));
-        for row in [120, 160, 300, 340] {
-            for letter in 0..12 {
-                for y in row..row + 20 {
-                    for x in 30 + letter * 16..40 + letter * 16 {
-                        page.put_pixel(x, y, Luma([0]));
-                    }
-                }
-            }
-        }
+        let mut page = page_with_lines([120, 160, 300, 340]);
         // Above the paper's turned edge, the table: dark, solid, narrowing to one side.
         for y in 0..50u32 {
             for x in 0..580 - 10 * y.saturating_sub(16) {
@@ -197,16 +185,7 @@ mod tests {
 
     #[test]
     fn a_line_of_letters_run_together_with_its_underline_is_no_bar() {
-        let mut page = GrayImage::from_pixel(600, 400, Luma([255]));
-        for row in [40, 80, 300, 340] {
-            for letter in 0..12 {
-                for y in row..row + 20 {
-                    for x in 30 + letter * 16..40 + letter * 16 {
-                        page.put_pixel(x, y, Luma([0]));
-                    }
-                }
-            }
-        }
+        let mut page = page_with_lines([40, 80, 300, 340]);
         // Bold letters two pixels apart on a three-pixel underline: one solid blob.
         for y in 150..174 {
             for x in 20..580 {
