@@ -2,6 +2,8 @@
 //! their tables with one. Neither engine reads it there: the bar is one large blob of
 //! ink, and its letters holes in it. Each bar is turned black on white where it stands.
 
+use std::collections::HashMap;
+
 use image::GrayImage;
 
 use super::leaders::{components, letter_height, Blob};
@@ -39,21 +41,24 @@ pub fn invert_bars(image: &mut GrayImage) {
         return;
     }
     // Row by row, between the blob's own first and last ink, and how much of that is ink.
+    // Indexed by blob and row: a tall bar has thousands of runs.
     let mut extent: Vec<(usize, u32, u32, u32, u32)> = Vec::new();
+    let mut at: HashMap<(usize, u32), usize> = HashMap::new();
     for (run, root) in runs.iter().zip(&component) {
         if !candidates.contains(root) {
             continue;
         }
-        match extent
-            .iter_mut()
-            .find(|(r, y, _, _, _)| r == root && *y == run.y)
-        {
-            Some((_, _, start, end, ink)) => {
+        match at.get(&(*root, run.y)) {
+            Some(&i) => {
+                let (_, _, start, end, ink) = &mut extent[i];
                 *start = (*start).min(run.start);
                 *end = (*end).max(run.end);
                 *ink += run.end - run.start;
             }
-            None => extent.push((*root, run.y, run.start, run.end, run.end - run.start)),
+            None => {
+                at.insert((*root, run.y), extent.len());
+                extent.push((*root, run.y, run.start, run.end, run.end - run.start));
+            }
         }
     }
     // A bar has solid rows above and below its letters, where a line of text that blur
