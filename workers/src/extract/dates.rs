@@ -1,8 +1,8 @@
 //! Dates in the formats receipts use: ISO and year-first with slashes, numeric with day
 //! or month first (decided where the numbers make it unambiguous, otherwise by the
 //! receipt's currency, with less confidence), dotted day-first, two-digit years, and month
-//! names and abbreviations in six languages ("7. März 2026", "26-Ene-24", "7 de marzo de
-//! 2026", "Mar 7, 2026"). A weekday printed before the date ("Sa 07.03.2026") confirms
+//! names and abbreviations in nine languages ("7. März 2026", "26-Ene-24", "7 de marzo de
+//! 2026", "Mar 7, 2026", "22 sty 2025"). A weekday printed before the date ("Sa 07.03.2026") confirms
 //! it, settles a day/month order the numbers leave open, or shows a misread.
 
 use std::sync::LazyLock;
@@ -16,44 +16,98 @@ use super::words::fold;
 /// long and starts one of these ("sept", "mrz" and "dez" are handled as prefixes too).
 const MONTHS: [&[&str]; 12] = [
     &[
-        "january", "januar", "janvier", "enero", "gennaio", "januari", "janv", "jan", "ene", "gen",
+        "january", "januar", "janvier", "enero", "gennaio", "januari", "janeiro", "stycznia",
+        "styczen", "janv", "jan", "ene", "gen", "sty",
     ],
     &[
-        "february", "februar", "fevrier", "febrero", "febbraio", "februari", "fevr", "feb", "fev",
+        "february",
+        "februar",
+        "fevrier",
+        "febrero",
+        "febbraio",
+        "februari",
+        "fevereiro",
+        "lutego",
+        "luty",
+        "fevr",
+        "feb",
+        "fev",
+        "lut",
     ],
     &[
-        "march", "marz", "mars", "marzo", "maart", "mrz", "mrt", "mar", "maa",
+        "march", "marz", "mars", "marzo", "maart", "marco", "marca", "marzec", "mrz", "mrt", "mar",
+        "maa",
     ],
-    &["april", "avril", "abril", "aprile", "apr", "avr", "abr"],
-    &["may", "mai", "mayo", "maggio", "mei", "mag"],
-    &["june", "juni", "juin", "junio", "giugno", "jun", "giu"],
     &[
-        "july", "juli", "juillet", "julio", "luglio", "juil", "jul", "lug",
+        "april", "avril", "abril", "aprile", "kwietnia", "kwiecien", "apr", "avr", "abr", "kwi",
+    ],
+    &[
+        "may", "mai", "mayo", "maggio", "mei", "maio", "maja", "maj", "mag",
+    ],
+    &[
+        "june", "juni", "juin", "junio", "giugno", "junho", "czerwca", "czerwiec", "jun", "giu",
+        "cze",
+    ],
+    &[
+        "july", "juli", "juillet", "julio", "luglio", "julho", "lipca", "lipiec", "juil", "jul",
+        "lug", "lip",
     ],
     // "aodt" is how OCR trained on English reads the û of "août".
-    &["august", "aout", "aodt", "agosto", "augustus", "aug", "ago"],
+    &[
+        "august", "aout", "aodt", "agosto", "augustus", "augusti", "sierpnia", "sierpien", "aug",
+        "ago", "sie",
+    ],
     &[
         "september",
         "septembre",
         "septiembre",
         "settembre",
+        "setembro",
+        "wrzesnia",
+        "wrzesien",
         "sept",
         "sep",
         "set",
+        "wrz",
     ],
     &[
-        "october", "oktober", "octobre", "octubre", "ottobre", "okt", "oct", "ott",
+        "october",
+        "oktober",
+        "octobre",
+        "octubre",
+        "ottobre",
+        "outubro",
+        "pazdziernika",
+        "pazdziernik",
+        "okt",
+        "oct",
+        "ott",
+        "out",
+        "paz",
     ],
-    &["november", "novembre", "noviembre", "nov"],
+    &[
+        "november",
+        "novembre",
+        "noviembre",
+        "novembro",
+        "listopada",
+        "listopad",
+        "nov",
+        "lis",
+    ],
     &[
         "december",
         "dezember",
         "decembre",
         "diciembre",
         "dicembre",
+        "dezembro",
+        "grudnia",
+        "grudzien",
         "dez",
         "dec",
         "dic",
+        "gru",
     ],
 ];
 
@@ -525,6 +579,10 @@ mod tests {
         assert_eq!(date("7 de marzo de 2026", Unknown), d(2026, 3, 7));
         assert_eq!(date("Le 3 décembre 2025", Unknown), d(2025, 12, 3));
         assert_eq!(date("14 mei 2025", Unknown), d(2025, 5, 14));
+        assert_eq!(date("10:27:20 22 sty 2025", Unknown), d(2025, 1, 22));
+        assert_eq!(date("3 de outubro de 2024", Unknown), d(2024, 10, 3));
+        assert_eq!(date("15 paź 2024", Unknown), d(2024, 10, 15));
+        assert_eq!(date("8 augusti 2026", Unknown), d(2026, 8, 8));
         assert_eq!(date("Table 12 Guests 4", Unknown), None);
         assert_eq!(date("6 juil. 2026", Unknown), d(2026, 7, 6));
         assert_eq!(date("6 juin 2026", Unknown), d(2026, 6, 6));
