@@ -19,7 +19,7 @@ use expensewise_infra::object_store::ObjectStore;
 use expensewise_infra::{nats, EventStore, RecordedEvent};
 use uuid::Uuid;
 
-use crate::extract::{doubts, extract, needs_review, READINGS_DISAGREE, UNCHECKED};
+use crate::extract::{doubts, extract_read, needs_review, READINGS_DISAGREE, UNCHECKED};
 use crate::ocr::{OcrError, Reading, ReceiptReader};
 
 /// The currency of organizations that never chose one.
@@ -165,7 +165,7 @@ pub async fn read_fields(
 ) -> Result<(Reading, Extraction), OcrError> {
     let started = Instant::now();
     let mut reading = reader.read(bytes, content_type).await?;
-    let mut extraction = extract(&reading.text, currency, uploaded);
+    let mut extraction = extract_read(&reading.text, &reading.sure, currency, uploaded);
     let Some(image) = reading.image.take() else {
         return Ok((reading, extraction));
     };
@@ -175,11 +175,11 @@ pub async fn read_fields(
     if !needs_review(&extraction) && !unchecked {
         return Ok((reading, extraction));
     }
-    if let Ok(text) = reader.read_again(image, started).await {
-        let second = extract(&text, currency, uploaded);
+    if let Ok(page) = reader.read_again(image, started).await {
+        let second = extract_read(&page.text, &page.sure, currency, uploaded);
         let surer = |e: &Extraction| (!needs_review(e), total_confidence(e));
         if surer(&second) > surer(&extraction) {
-            reading.text = text;
+            (reading.text, reading.sure) = (page.text, page.sure);
             extraction = second;
         } else if unchecked && second.total != extraction.total {
             // Two readings of the same digits at two sizes disagree: one is misread.
@@ -238,7 +238,7 @@ mod tests {
     use image::GrayImage;
 
     use super::*;
-    use crate::ocr::{OcrEngine, PdfTools};
+    use crate::ocr::{OcrEngine, PageText, PdfTools};
 
     /// An engine that reads its texts in turn, noting the width of each image.
     struct InTurn {
@@ -256,15 +256,15 @@ mod tests {
             Ok("in-turn".into())
         }
 
-        async fn read(&self, image: GrayImage) -> Result<String, OcrError> {
+        async fn read(&self, image: GrayImage) -> Result<PageText, OcrError> {
             self.widths.lock().unwrap().push(image.width());
             let mut texts = self.texts.lock().unwrap();
-            Ok(if texts.is_empty() {
+            let text = if texts.is_empty() {
                 ""
             } else {
                 texts.remove(0)
-            }
-            .to_string())
+            };
+            Ok(PageText::all_sure(text.to_string()))
         }
     }
 

@@ -14,7 +14,8 @@
 //! OCRBENCH_VERBOSE=1 prints every miss and review, and the slowest receipts (use it on
 //! `dev` only).
 //! `--save-texts DIR` keeps what OCR read of each receipt (of a doubtful image read twice,
-//! the reading kept), with its truth; `--texts DIR` then runs the extraction alone on
+//! the reading kept), with its truth (`FILE.txt`, and `FILE.sure.txt` without the words the
+//! engine doubted); `--texts DIR` then runs the extraction alone on
 //! them, in seconds instead of minutes, to try a change to the extractor on a `dev` draw
 //! (its times are the extraction's only).
 //! `--corpus strangers` reads `tests/support/receipt_strangers.py` instead (clean and
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use expensewise_domain::Currency;
 use expensewise_infra::config::{DEFAULT_OCR_LANGUAGES, DEFAULT_TESSERACT_LIBRARY};
-use expensewise_workers::extract::{extract, needs_review};
+use expensewise_workers::extract::{extract_read, needs_review};
 use expensewise_workers::ocr::{PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::read_fields;
 use serde_json::Value;
@@ -237,25 +238,29 @@ async fn main() -> anyhow::Result<()> {
         let reading = match &saved {
             Some(dir) => std::fs::read_to_string(dir.join(format!("{}.txt", field("file"))))
                 .map(|text| {
-                    let fields = extract(&text, eur, today);
-                    (text, fields)
+                    let sure =
+                        std::fs::read_to_string(dir.join(format!("{}.sure.txt", field("file"))))
+                            .unwrap_or_else(|_| text.clone());
+                    let fields = extract_read(&text, &sure, eur, today);
+                    (text, sure, fields)
                 })
                 .map_err(|e| e.to_string()),
             None => {
                 let bytes = std::fs::read(folder.path().join(field("file")))?;
                 read_fields(&reader, &bytes, &field("content_type"), eur, today)
                     .await
-                    .map(|(reading, fields)| (reading.text, fields))
+                    .map(|(reading, fields)| (reading.text, reading.sure, fields))
                     .map_err(|e| e.to_string())
             }
         };
         if let Some(dir) = &save_to {
             std::fs::write(dir.join(format!("{}.json", field("file"))), line)?;
-            if let Ok((text, _)) = &reading {
+            if let Ok((text, sure, _)) = &reading {
                 std::fs::write(dir.join(format!("{}.txt", field("file"))), text)?;
+                std::fs::write(dir.join(format!("{}.sure.txt", field("file"))), sure)?;
             }
         }
-        let fields = reading.map(|(_, fields)| fields);
+        let fields = reading.map(|(_, _, fields)| fields);
         let elapsed = started.elapsed();
         let cpu = cpu_time()? - cpu_started;
         let currency_ok = fields.as_ref().is_ok_and(|f| {

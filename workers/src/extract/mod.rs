@@ -801,38 +801,24 @@ fn quantity_line(folded: &str) -> bool {
 /// Reads the fields of a receipt from its text. `default_currency` is the organization's,
 /// for receipts that print no currency; `uploaded` the day the receipt was uploaded.
 pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> Extraction {
-    let lines: Vec<Line> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|original| {
-            let folded = fold(original);
-            let label = label(&folded);
-            let cleaned = clean(original);
-            let mut amounts = amounts(&cleaned);
-            // A card line's masked number ("XX1234") is no amount whose sign was misread;
-            // an unlabelled line is one when it holds nothing else and its letters read as
-            // a sign (`HKS482.54` below its `Amount Due`), not as a code ("A5").
-            if amounts.is_empty() && label != Some(Label::Card) {
-                let misread = after_misread_sign(&cleaned).filter(|(letters, _)| {
-                    label.is_some()
-                        || (misread_sign(letters).is_some()
-                            && cleaned.split_whitespace().count() == 1)
-                });
-                amounts.extend(misread.map(|(_, amount)| amount));
-            }
-            Line {
-                original,
-                label,
-                folded,
-                amounts,
-                marks: marks(original),
-            }
-        })
-        .collect();
+    extract_read(text, text, default_currency, uploaded)
+}
+
+/// [`extract`] of what an OCR engine read: `sure` is `text` without the words the engine
+/// doubted ([`crate::ocr::PageText`]). The shop's name is taken from it: above and beside
+/// the name, a photo's background reads as words that would take its place. The other
+/// fields are read from every word: a currency sign or a blurred digit that the engine
+/// doubts is still more often right than not there.
+pub fn extract_read(
+    text: &str,
+    sure: &str,
+    default_currency: Currency,
+    uploaded: NaiveDate,
+) -> Extraction {
+    let lines = lines_of(text);
     let mut confidence = BTreeMap::new();
 
-    let merchant = find_merchant(&lines);
+    let merchant = find_merchant(&lines_of(sure));
     if merchant.is_some() {
         confidence.insert("merchant".to_string(), 0.7);
     }
@@ -902,6 +888,38 @@ pub fn extract(text: &str, default_currency: Currency, uploaded: NaiveDate) -> E
         text: text.to_string(),
         confidence,
     }
+}
+
+/// The text's lines, with their labels and amounts.
+fn lines_of(text: &str) -> Vec<Line<'_>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|original| {
+            let folded = fold(original);
+            let label = label(&folded);
+            let cleaned = clean(original);
+            let mut amounts = amounts(&cleaned);
+            // A card line's masked number ("XX1234") is no amount whose sign was misread;
+            // an unlabelled line is one when it holds nothing else and its letters read as
+            // a sign (`HKS482.54` below its `Amount Due`), not as a code ("A5").
+            if amounts.is_empty() && label != Some(Label::Card) {
+                let misread = after_misread_sign(&cleaned).filter(|(letters, _)| {
+                    label.is_some()
+                        || (misread_sign(letters).is_some()
+                            && cleaned.split_whitespace().count() == 1)
+                });
+                amounts.extend(misread.map(|(_, amount)| amount));
+            }
+            Line {
+                original,
+                label,
+                folded,
+                amounts,
+                marks: marks(original),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -77,6 +77,18 @@ fn grand_total_beats_total_and_the_last_total_line_wins() {
 }
 
 #[test]
+fn the_merchant_is_read_from_the_words_ocr_was_sure_of_and_the_rest_from_every_word() {
+    // A photo's table read as words above the name and beside it; the engine doubted them,
+    // and the `zł` it doubted too is still the currency.
+    let text = "Wee\nBar Mazur  Be?\nul. Długa 5\nRazem  35,50 zł\n";
+    let sure = "Bar Mazur\nul. Długa 5\nRazem  35,50\n";
+    let e = extract_read(text, sure, eur(), uploaded());
+    assert_eq!(e.merchant.as_deref(), Some("Bar Mazur"));
+    assert_eq!(total(&e).as_deref(), Some("35.50 PLN"));
+    assert_eq!(read(text).merchant.as_deref(), Some("Wee"));
+}
+
+#[test]
 fn the_merchant_is_the_first_line_that_reads_like_a_name() {
     let e = read("Hotel Adler\nTel. 0711 123456\nTotal 90.00\n");
     assert_eq!(e.merchant.as_deref(), Some("Hotel Adler"));

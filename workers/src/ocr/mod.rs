@@ -59,11 +59,11 @@ pub trait OcrEngine: Send + Sync {
     fn check(&self) -> Result<String, OcrError>;
 
     /// The text of a prepared image (upright, grey, level), line by line.
-    async fn read(&self, image: GrayImage) -> Result<String, OcrError>;
+    async fn read(&self, image: GrayImage) -> Result<PageText, OcrError>;
 
     /// The text of each of a document's prepared pages, in order. Engines that pay a
     /// start-up cost per run read them all in one.
-    async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
+    async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<PageText>, OcrError> {
         let mut texts = Vec::with_capacity(pages.len());
         for page in pages {
             texts.push(self.read(page).await?);
@@ -72,10 +72,33 @@ pub trait OcrEngine: Send + Sync {
     }
 }
 
+/// A page as an engine read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageText {
+    /// Every word, row by row.
+    pub text: String,
+    /// The same rows without the words the engine itself doubts: on photos, a table's grain
+    /// or a shadow's edge read as short words (`Wee`, `tae`) above the shop's name or
+    /// beside it. An engine that does not say how sure it is of each word gives `text`.
+    pub sure: String,
+}
+
+impl PageText {
+    /// A text every word of which is as sure as any.
+    pub fn all_sure(text: String) -> Self {
+        Self {
+            sure: text.clone(),
+            text,
+        }
+    }
+}
+
 /// What was read, and how.
 #[derive(Debug)]
 pub struct Reading {
     pub text: String,
+    /// [`PageText::sure`], the pages joined as `text`'s are.
+    pub sure: String,
     /// The engine's name, or "pdf-text" for a PDF's own text layer.
     pub source: &'static str,
     /// The prepared image a photo or scan was read from, kept for a second look
@@ -114,6 +137,7 @@ impl ReceiptReader {
         }
         if let Some(text) = self.pdf.text_layer(bytes).await? {
             return Ok(Reading {
+                sure: text.clone(),
                 text,
                 source: "pdf-text",
                 image: None,
@@ -125,13 +149,16 @@ impl ReceiptReader {
         for page in self.pdf.rasterise(bytes).await? {
             pages.push(prepare_off_thread(page).await?);
         }
-        let mut text = String::new();
+        let (mut text, mut sure) = (String::new(), String::new());
         for page in self.engine.read_pages(pages).await? {
-            text.push_str(&page);
+            text.push_str(&page.text);
             text.push('\n');
+            sure.push_str(&page.sure);
+            sure.push('\n');
         }
         Ok(Reading {
             text,
+            sure,
             source: self.engine.name(),
             image: None,
         })
@@ -139,8 +166,10 @@ impl ReceiptReader {
 
     async fn read_image(&self, bytes: Vec<u8>) -> Result<Reading, OcrError> {
         let image = prepare_off_thread(bytes).await?;
+        let page = self.engine.read(image.clone()).await?;
         Ok(Reading {
-            text: self.engine.read(image.clone()).await?,
+            text: page.text,
+            sure: page.sure,
             source: self.engine.name(),
             image: Some(image),
         })
@@ -149,7 +178,11 @@ impl ReceiptReader {
     /// The text of a prepared image read a second time, smaller (see
     /// [`SECOND_LOOK_SCALE`]), within what is left of the time limit of the receipt
     /// whose reading `started`.
-    pub async fn read_again(&self, image: GrayImage, started: Instant) -> Result<String, OcrError> {
+    pub async fn read_again(
+        &self,
+        image: GrayImage,
+        started: Instant,
+    ) -> Result<PageText, OcrError> {
         let smaller = tokio::task::spawn_blocking(move || {
             let (width, height) = image.dimensions();
             let scaled = |side: u32| ((side as f32 * SECOND_LOOK_SCALE).round() as u32).max(1);

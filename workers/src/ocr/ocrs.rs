@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use image::GrayImage;
 use rten_imageproc::RotatedRect;
 
-use super::{OcrEngine, OcrError};
+use super::{OcrEngine, OcrError, PageText};
 
 /// The ocrs engine: a detection model finds words and lines, a recognition model reads
 /// each line.
@@ -74,7 +74,7 @@ impl OcrEngine for Ocrs {
         Ok("ocrs".to_string())
     }
 
-    async fn read(&self, image: GrayImage) -> Result<String, OcrError> {
+    async fn read(&self, image: GrayImage) -> Result<PageText, OcrError> {
         let engine = self.engine.clone();
         let this = Ocrs { engine };
         tokio::task::spawn_blocking(move || {
@@ -90,7 +90,8 @@ impl OcrEngine for Ocrs {
                 text.push_str(&parts.join("  "));
                 text.push('\n');
             }
-            Ok(text)
+            // ocrs says nothing of how sure it is of a word.
+            Ok(PageText::all_sure(text))
         })
         .await
         .map_err(|e| OcrError::Engine(e.to_string()))?

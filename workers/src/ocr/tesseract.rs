@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use expensewise_tesseract::{Error, Library, Models};
 use image::GrayImage;
 
-use super::{OcrEngine, OcrError};
+use super::{OcrEngine, OcrError, PageText};
 
 /// Tesseract (`libtesseract`): the engine where the ocrs models are not installed.
 pub struct Tesseract {
@@ -113,12 +113,12 @@ impl OcrEngine for Tesseract {
         Ok(format!("tesseract {version} ({})", self.languages))
     }
 
-    async fn read(&self, image: GrayImage) -> Result<String, OcrError> {
+    async fn read(&self, image: GrayImage) -> Result<PageText, OcrError> {
         let mut pages = self.read_pages(vec![image]).await?;
         Ok(pages.pop().unwrap_or_default())
     }
 
-    async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
+    async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<PageText>, OcrError> {
         let mut models = self.load()?;
         let stop = StopWhenDropped(Arc::new(AtomicBool::new(false)));
         let (asked, idle) = (stop.0.clone(), self.idle.clone());
@@ -130,7 +130,7 @@ impl OcrEngine for Tesseract {
                 // tilted one; rows are rebuilt here from the boxes instead.
                 let (width, height) = page.dimensions();
                 match models.read_tsv(page.as_raw(), width, height, SPARSE_TEXT, &asked) {
-                    Ok(tsv) => texts.push(rows_of_words(words_of_tsv(&tsv))),
+                    Ok(tsv) => texts.push(page_text(words_of_tsv(&tsv))),
                     // A stopped instance is whole; one that failed may not be.
                     Err(e @ Error::Stopped) => {
                         release(&idle, models);
@@ -153,13 +153,21 @@ impl OcrEngine for Tesseract {
 /// stands.
 const SPARSE_TEXT: i32 = 11;
 
-/// A recognised word and its box.
+/// Words Tesseract is less sure of than this (its confidence, 0 to 100) are left out of
+/// [`PageText::sure`]. On the development part of the second corpus's photos, the shop's
+/// name was right on 67 % of them read with every word, and on 74, 80, 83 and 82 % read
+/// without the words below 40, 50, 60 and 70. On the first corpus's development part,
+/// names stayed right on every clean receipt and went from 92.0 to 93.3 % on photos.
+const SURE_WORD: f32 = 60.0;
+
+/// A recognised word, its box, and how sure Tesseract is of it (0 to 100).
 #[derive(Debug, Clone, PartialEq)]
 struct Word {
     left: f32,
     top: f32,
     width: f32,
     height: f32,
+    confidence: f32,
     text: String,
 }
 
@@ -195,10 +203,24 @@ fn words_of_tsv(tsv: &str) -> Vec<Word> {
             top: number(7).unwrap_or(0.0),
             width: number(8).unwrap_or(0.0),
             height: number(9).unwrap_or(0.0),
+            confidence: number(10).unwrap_or(0.0),
             text: text.to_string(),
         });
     }
     words
+}
+
+/// A page's words put into rows, all of them and the sure ones.
+fn page_text(words: Vec<Word>) -> PageText {
+    let sure = words
+        .iter()
+        .filter(|w| w.confidence >= SURE_WORD)
+        .cloned()
+        .collect();
+    PageText {
+        text: rows_of_words(words),
+        sure: rows_of_words(sure),
+    }
 }
 
 /// Puts words whose vertical extents mostly overlap into one row, left to right; a gap
@@ -283,6 +305,24 @@ mod tests {
         assert_eq!(
             rows_of_words(words_of_tsv(tsv)),
             "Montant dû  1 721,60 CZK\ndont TVA  156,51\n"
+        );
+    }
+
+    #[test]
+    fn the_sure_text_leaves_out_the_words_tesseract_doubts() {
+        // A photo's table above the shop's name and beside it, read as words at 40 to 52.
+        let tsv = "5\t1\t1\t1\t1\t1\t60\t10\t40\t20\t41\tWee\n\
+                   5\t1\t1\t1\t2\t1\t40\t40\t120\t24\t93\tOsteria\n\
+                   5\t1\t1\t1\t2\t2\t170\t41\t110\t24\t91\tEsposito\n\
+                   5\t1\t1\t1\t2\t3\t600\t40\t30\t24\t52\tBe?\n\
+                   5\t1\t1\t1\t3\t1\t40\t100\t80\t22\t95\tTotale\n\
+                   5\t1\t1\t1\t3\t2\t500\t100\t80\t22\t60\t12,50\n";
+        assert_eq!(
+            page_text(words_of_tsv(tsv)),
+            PageText {
+                text: "Wee\nOsteria Esposito  Be?\nTotale  12,50\n".into(),
+                sure: "Osteria Esposito\nTotale  12,50\n".into(),
+            }
         );
     }
 
