@@ -147,6 +147,13 @@ const OTHERS: &[(&str, Label)] = &[
     ("propina", Label::Tip),
     ("mancia", Label::Tip),
     ("fooi", Label::Tip),
+    ("service charge", Label::Tip),
+    ("servizio", Label::Tip),
+    ("coperto", Label::Tip),
+    ("bedienung", Label::Tip),
+    ("gorjeta", Label::Tip),
+    ("napiwek", Label::Tip),
+    ("dricks", Label::Tip),
     ("discount", Label::Discount),
     ("savings", Label::Discount),
     ("you saved", Label::Discount),
@@ -280,6 +287,18 @@ pub fn label(folded: &str) -> Option<Label> {
     label_by(folded, says)
         .or_else(|| label_by(folded, nearly_says))
         .or_else(|| umlaut_misread(folded))
+        .or_else(|| label_by(folded, says_run_together))
+}
+
+/// Whether the folded line holds a phrase of several words as one word, the spaces lost:
+/// OCR runs short words into the next (`AREGLER`, `Apagar`, `Zuzahlen`).
+fn says_run_together(line: &str, phrase: &str) -> bool {
+    if !phrase.contains(' ') {
+        return false;
+    }
+    let joined: String = phrase.split(' ').collect();
+    line.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word == joined)
 }
 
 /// Label words printed with `ü`, as the letters before and after it. The English model
@@ -549,6 +568,8 @@ mod tests {
         assert_eq!(l("Menge Artikel Preis Betrag"), None);
         assert_eq!(l("AMOUNT  kr. 276.22"), Some(Label::Total(3)));
         assert_eq!(l("Total price 12.00"), Some(Label::Total(1)));
+        assert_eq!(l("Service charge 12.5%  4.20"), Some(Label::Tip));
+        assert_eq!(l("Coperto  2,00"), Some(Label::Tip));
     }
 
     #[test]
@@ -574,6 +595,17 @@ mod tests {
         assert_eq!(l("Cafe 2,00"), None);
         // Wording as printed comes first: this line is the total, whatever else is near.
         assert_eq!(l("Summe Kartenzahiung"), Some(Label::Total(1)));
+    }
+
+    #[test]
+    fn a_phrase_whose_spaces_ocr_lost_still_labels_its_line() {
+        assert_eq!(l("AREGLER  130,66 EUR"), Some(Label::Total(0)));
+        assert_eq!(l("Zuzahlen 12,00"), Some(Label::Total(0)));
+        assert_eq!(l("Apagar"), Some(Label::Total(1)));
+        assert_eq!(l("Subtotal 12,00"), Some(Label::Subtotal));
+        // Printed apart, the phrase comes first; one word is never a phrase run together.
+        assert_eq!(l("A regler 12,00"), Some(Label::Total(0)));
+        assert_eq!(l("Totalpreis 12,00"), None);
     }
 
     #[test]
