@@ -124,6 +124,7 @@ const OTHERS: &[(&str, Label)] = &[
     ("netto", Label::Subtotal),
     ("total ht", Label::Subtotal),
     ("base imponible", Label::Subtotal),
+    ("base", Label::Subtotal),
     ("imponibile", Label::Subtotal),
     ("excl", Label::Subtotal),
     ("tax", Label::Tax),
@@ -200,6 +201,8 @@ const OTHERS: &[(&str, Label)] = &[
     ("numerario", Label::Cash),
     ("dinheiro", Label::Cash),
     ("gotowka", Label::Cash),
+    ("wplata", Label::Cash),
+    ("wpłata", Label::Cash),
     ("kontant", Label::Cash),
     ("mottaget", Label::Cash),
     ("visa", Label::Card),
@@ -570,6 +573,8 @@ mod tests {
         assert_eq!(l("Total price 12.00"), Some(Label::Total(1)));
         assert_eq!(l("Service charge 12.5%  4.20"), Some(Label::Tip));
         assert_eq!(l("Coperto  2,00"), Some(Label::Tip));
+        assert_eq!(l("Base  355,24"), Some(Label::Subtotal));
+        assert_eq!(l("Wpłata  PLN 160,00"), Some(Label::Cash));
     }
 
     #[test]
