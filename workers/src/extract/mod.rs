@@ -28,7 +28,7 @@ use amounts::{after_misread_sign, amounts, clean, Amount};
 use arithmetic::{cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, misread_sign, Mark};
 use dates::{find_date, Order};
-use words::{fold, label, not_english, repair_accents, says, Label, NOT_MERCHANT};
+use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, NOT_MERCHANT};
 
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
@@ -772,6 +772,19 @@ fn tax_summary(line: &Line) -> Option<Decimal> {
         .then_some(gross.value)
 }
 
+/// The text without the lines that print when an invoice falls due (`Scadenza
+/// 10-11-2024`): the receipt's date is the day it was made, and where OCR lost that one,
+/// the due date is no stand-in for it.
+fn without_due_dates(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            let folded = fold(line);
+            !DUE_DATE.iter().any(|phrase| says(&folded, phrase))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether the line ends in a unit price and the item's amount, a whole number of times
 /// the unit price (`3 x 30,89  92,67`, `1x 7,51  7,51`).
 fn priced_quantity(line: &Line) -> bool {
@@ -837,7 +850,7 @@ pub fn extract_read(
         _ if currency_confidence >= REVIEW_BELOW && currency.code() != "CAD" => Order::DayFirst,
         _ => Order::Unknown,
     };
-    let date = find_date(text, order).map(|(d, c)| {
+    let date = find_date(&without_due_dates(text), order).map(|(d, c)| {
         // No receipt is dated after its upload (a day's grace: the till's clock may be a
         // time zone ahead): a digit misread, most often in the year (2026 as 2028).
         let c = if d > uploaded + Days::new(1) {

@@ -743,6 +743,18 @@ fn the_tax_summary_confirms_the_total_and_its_head_is_no_total() {
 }
 
 #[test]
+fn a_due_date_is_not_the_receipts_date() {
+    let invoice = "Osteria Marino\nVia Roma 4\nFattura n  2024-0991\nData fattura  11-10-2024\n\
+                   Scadenza  10-11-2024\nAranciata  11,73\nTotale  11,73\n";
+    assert_eq!(read(invoice).date, NaiveDate::from_ymd_opt(2024, 10, 11));
+    // OCR lost the invoice's day: no date, for a person to fill in, rather than the due one.
+    let lost = invoice.replace("11-10-2024", "-10-2024");
+    assert_eq!(read(&lost).date, None);
+    let due = "Boekhandel Smit\nVervaldatum: 04.06.2024\nTotaal  12,00\n";
+    assert_eq!(read(due).date, None);
+}
+
+#[test]
 fn a_quantity_line_with_the_items_amount_is_an_item() {
     // Each item over two rows, its amount after the unit price: the items add up to the
     // total, which they confirm.

@@ -341,6 +341,26 @@ fn label_by(folded: &str, says: fn(&str, &str) -> bool) -> Option<Label> {
     (!column_heads).then_some(Label::Total(*rank))
 }
 
+/// Words that say when an invoice falls due.
+pub const DUE_DATE: &[&str] = &[
+    "due date",
+    "date due",
+    "payment due",
+    "pay by",
+    "falligkeit",
+    "fallig",
+    "zahlbar bis",
+    "echeance",
+    "vencimiento",
+    "vencimento",
+    "scadenza",
+    "vervaldatum",
+    "vervaldag",
+    "termin",
+    "forfallodatum",
+    "forfaller",
+];
+
 /// Words that head an item table's columns besides the amount's.
 const COLUMN_HEADS: &[&str] = &[
     "qty",
