@@ -336,6 +336,38 @@ fn merchant_name(line: &Line) -> Option<String> {
     })
 }
 
+/// The shop's name found among the words OCR was sure of, as the full text prints it: with
+/// the capitalised words beside it in its cell that OCR doubted (`Caffetteria` before
+/// `Bianchi`, often the first word of the line), not with the specks beside those (`xg`,
+/// `hee.`) nor the cells a far gap sets apart (the table beside the paper read as `Be?`).
+fn whole_name(name: String, text: &str) -> String {
+    let wanted: Vec<&str> = name.split_whitespace().collect();
+    let name_like = |word: &&&str| {
+        word.chars().count() >= 2
+            && word.chars().all(char::is_alphabetic)
+            && word.chars().next().is_some_and(char::is_uppercase)
+    };
+    for cell in text.lines().flat_map(|line| line.split("  ")) {
+        let Some(read) = lines_of(cell).first().and_then(merchant_name) else {
+            continue;
+        };
+        let words: Vec<&str> = read.split_whitespace().collect();
+        let Some(at) = words
+            .windows(wanted.len())
+            .position(|w| w == wanted.as_slice())
+        else {
+            continue;
+        };
+        let before = words[..at].iter().rev().take_while(name_like).count();
+        let after = words[at + wanted.len()..]
+            .iter()
+            .take_while(name_like)
+            .count();
+        return words[at - before..at + wanted.len() + after].join(" ");
+    }
+    name
+}
+
 /// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
 fn repair_capitals(word: &str) -> String {
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
@@ -831,7 +863,7 @@ pub fn extract_read(
     let lines = lines_of(text);
     let mut confidence = BTreeMap::new();
 
-    let merchant = find_merchant(&lines_of(sure));
+    let merchant = find_merchant(&lines_of(sure)).map(|name| whole_name(name, text));
     if merchant.is_some() {
         confidence.insert("merchant".to_string(), 0.7);
     }

@@ -86,6 +86,12 @@ fn the_merchant_is_read_from_the_words_ocr_was_sure_of_and_the_rest_from_every_w
     assert_eq!(e.merchant.as_deref(), Some("Bar Mazur"));
     assert_eq!(total(&e).as_deref(), Some("35.50 PLN"));
     assert_eq!(read(text).merchant.as_deref(), Some("Wee"));
+    // The first word of the name doubted: the name is still whole, without the specks
+    // beside it.
+    let text = "Wee\nhee. Caffetteria Bianchi  Be?\nVia Roma 4\nTotale  35,50\n";
+    let sure = "Bianchi\nVia Roma 4\nTotale  35,50\n";
+    let e = extract_read(text, sure, eur(), uploaded());
+    assert_eq!(e.merchant.as_deref(), Some("Caffetteria Bianchi"));
 }
 
 #[test]
