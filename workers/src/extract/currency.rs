@@ -349,6 +349,16 @@ pub fn country_currency(folded_text: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether the folded line names a country or a city and nothing else (`Lisboa`,
+/// `Schweiz`): an address's line, never a shop's name.
+pub fn only_a_place(folded_line: &str) -> bool {
+    let name = folded_line.trim_matches(|c: char| !c.is_alphabetic());
+    COUNTRIES
+        .iter()
+        .chain(CITIES)
+        .any(|(place, _)| *place == name)
+}
+
 /// The states of the United States and the provinces of Canada, as an address prints
 /// them after its city ("Austin, TX 78701", "Halifax, NS B3H 1A1"); none is both.
 const US_STATES: &[&str] = &[

@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 
 use amounts::{after_misread_sign, amounts, clean, Amount};
 use arithmetic::{cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof};
-use currency::{country_currency, marks, misread_code, misread_sign, Mark};
+use currency::{country_currency, marks, misread_code, misread_sign, only_a_place, Mark};
 use dates::{find_date, Order};
 use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, NOT_MERCHANT};
 
@@ -319,6 +319,7 @@ fn merchant_name(line: &Line) -> Option<String> {
         && !matches!(line.label, Some(Label::Total(_)))
         && line.amounts.is_empty()
         && !address_line(&line.folded)
+        && !only_a_place(&line.folded)
         && find_date(text, Order::Unknown).is_none();
     usable.then(|| {
         let mut words: Vec<String> = text

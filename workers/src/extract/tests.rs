@@ -111,6 +111,9 @@ fn the_merchant_is_the_first_line_that_reads_like_a_name() {
     assert_eq!(e.merchant.as_deref(), Some("Café Zur Post"));
     let e = read("j Farmacia San Juan\n124 Main St\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Farmacia San Juan"));
+    // The name lost: the city or the country below it is no name.
+    let e = read("42 Rua Augusta\nLisboa\nPortugal\nTotal 9.99\n");
+    assert_eq!(e.merchant, None);
     let e = read("St James Café\nRue de Rivoli 4\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("St James Café"));
     let e = read("\n\n");
