@@ -864,7 +864,10 @@ pub fn extract_read(
     let lines = lines_of(text);
     let mut confidence = BTreeMap::new();
 
-    let merchant = find_merchant(&lines_of(sure)).map(|name| whole_name(name, text));
+    // Most texts are sure of every word (a PDF's own text, a clean scan): read once.
+    let sure_lines = (sure != text).then(|| lines_of(sure));
+    let merchant =
+        find_merchant(sure_lines.as_deref().unwrap_or(&lines)).map(|name| whole_name(name, text));
     if merchant.is_some() {
         confidence.insert("merchant".to_string(), 0.7);
     }
