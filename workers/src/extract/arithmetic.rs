@@ -14,7 +14,8 @@ pub struct Ledger {
     pub discount: Option<Decimal>,
     pub deposit: Option<Decimal>,
     pub cash: Option<Decimal>,
-    pub change: Option<Decimal>,
+    /// The change given, read one way or, where its point may be lost, two.
+    pub changes: Vec<Decimal>,
     pub card: Vec<Decimal>,
     /// The gross amounts of the tax summary's rows (`19%  612,18  116,32  728,50`).
     pub gross: Vec<Decimal>,
@@ -37,9 +38,11 @@ impl Ledger {
     /// Every value the ledger proves a total could be, with how.
     pub fn proofs(&self) -> Vec<(Decimal, Proof)> {
         let mut proofs = Vec::new();
-        if let (Some(cash), Some(change)) = (self.cash, self.change) {
-            if cash > change && change >= Decimal::ZERO {
-                proofs.push((cash - change, Proof::CashLessChange));
+        if let Some(cash) = self.cash {
+            for change in &self.changes {
+                if cash > *change && *change >= Decimal::ZERO {
+                    proofs.push((cash - change, Proof::CashLessChange));
+                }
             }
         }
         for card in &self.card {
@@ -200,7 +203,7 @@ mod tests {
             subtotal: Some(d("181.00")),
             taxes: vec![d("18.10")],
             cash: Some(d("210.00")),
-            change: Some(d("10.90")),
+            changes: vec![d("10.90")],
             ..Ledger::default()
         };
         assert_eq!(ledger.proven(), Some(d("199.10")));

@@ -157,15 +157,41 @@ fn find_currency(
         _ => (code, confidence),
     };
     let spells = |line: &Line, code: &str| line.original.contains(code);
-    if let Some(line) = total_line {
-        if let Some(code) = one(&line.marks) {
-            return parsed(against_country(code, spells(line, code), 0.95));
-        }
-    }
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for line in lines {
         if let Some(code) = one(&line.marks) {
             *counts.entry(code).or_default() += 1;
+        }
+    }
+    if let Some(line) = total_line {
+        let mut codes: Vec<&'static str> = Vec::new();
+        for mark in &line.marks {
+            if let Mark::One(code) = mark {
+                if !codes.contains(code) {
+                    codes.push(code);
+                }
+            }
+        }
+        if let [code] = codes.as_slice() {
+            return parsed(against_country(code, spells(line, code), 0.95));
+        }
+        // Two currencies on the total's line: a label that names one (`TOTAL EUR`, `Summe
+        // EUR` as tills word it) over an amount in another (`153.16 CHF`), or a
+        // conversion. The one the rest of the receipt (`Prix en CHF`) or the merchant's
+        // country names is the receipt's; with neither, a person decides.
+        let elsewhere = |code: &&'static str| {
+            lines
+                .iter()
+                .filter(|l| !std::ptr::eq(*l, line))
+                .any(|l| l.marks.contains(&Mark::One(code)))
+                || country == Some(*code)
+        };
+        let backed: Vec<&'static str> = codes.iter().copied().filter(elsewhere).collect();
+        if let [code] = backed.as_slice() {
+            return parsed((code, 0.9));
+        }
+        if let Some(code) = codes.first() {
+            return parsed((code, 0.6));
         }
     }
     // The total's own sign (`$`, `kr`) and the merchant's country agree: a mark of
@@ -497,14 +523,22 @@ fn total_read(
     items: &[Decimal],
     pairing: Option<Pairing>,
 ) -> Option<(Decimal, f32, Option<usize>)> {
-    let row_beside = |i: usize, beside: Beside| match beside {
-        Beside::Below => lines.get(i + 1),
-        Beside::Above => i.checked_sub(1).and_then(|j| lines.get(j)),
+    let index_beside = |i: usize, beside: Beside| match beside {
+        Beside::Below => Some(i + 1).filter(|j| *j < lines.len()),
+        Beside::Above => i.checked_sub(1),
     };
-    let neighbour = |i: usize, beside: Beside| {
-        row_beside(i, beside)
+    let row_beside = |i: usize, beside: Beside| index_beside(i, beside).map(|j| &lines[j]);
+    // An unlabelled row's amount belongs to one label: taken by the total below its
+    // label, it is not also the subtotal above the next (`Total document`, `70331`,
+    // `Imponibile`), which would prove the total by itself.
+    let mut claimed: Vec<usize> = Vec::new();
+    let mut neighbour = |i: usize, beside: Beside| {
+        let j = index_beside(i, beside).filter(|j| !claimed.contains(j))?;
+        let amount = Some(&lines[j])
             .filter(|row| row.label.is_none())
-            .and_then(line_amount)
+            .and_then(line_amount)?;
+        claimed.push(j);
+        Some(amount)
     };
     let mut ledger = Ledger::default();
     // (rank, line index, amount); a total line whose amount OCR lost has none.
@@ -557,7 +591,16 @@ fn total_read(
             Some(Label::Discount) => ledger.discount = ledger.discount.or(amount),
             Some(Label::Deposit) => ledger.deposit = ledger.deposit.or(amount),
             Some(Label::Cash) => ledger.cash = ledger.cash.or(amount),
-            Some(Label::Change) => ledger.change = ledger.change.or(amount),
+            Some(Label::Change) => {
+                if let Some(a) = amount.filter(|_| ledger.changes.is_empty()) {
+                    ledger.changes.push(a);
+                    // Change printed without cents (`Wisselgeld  691`) may have lost its
+                    // point, as a tax's may: both readings are tried.
+                    if a.scale() == 0 && a >= Decimal::ONE_HUNDRED {
+                        ledger.changes.push(a / Decimal::ONE_HUNDRED);
+                    }
+                }
+            }
             Some(Label::Card) => ledger.card.extend(amount),
             None => {}
         }
@@ -661,6 +704,13 @@ fn total_read(
         }
     }
     if let Some((rank, i, Some(amount))) = best {
+        // A total printed as a whole number that lost its point to OCR (`Totaal te betalen
+        // 35309 EUR`), with the point back, is what one way proves (cash less a change
+        // that lost its own, `691`).
+        let with_point = point_lost(lines, amount);
+        if let Some(with_point) = with_point.filter(|value| support(*value) > 0) {
+            return Some((with_point, 0.9, Some(i)));
+        }
         // One way to the total that the total line's digits end with: its currency sign
         // was read as digits, or an item line it needs was lost. A person decides, and
         // finds what the other lines prove filled in.
@@ -679,6 +729,15 @@ fn total_read(
             .find(|(value, how)| padded(amount, *value) || (paid(how) && ends(amount, *value)));
         if let Some((value, _)) = likelier {
             return Some((*value, 0.6, Some(i)));
+        }
+        // Unproven, on a receipt whose prices carry cents (`Total factura  € 52789` below
+        // `Cuaderno  22,16 €`), it is still the likelier reading for a person to confirm.
+        let dearest_item = items.iter().filter(|item| item.scale() > 0).max();
+        let likelier = with_point.filter(|value| {
+            prices_carry_cents(lines) && dearest_item.is_none_or(|item| value >= item)
+        });
+        if let Some(with_point) = likelier {
+            return Some((with_point, 0.6, Some(i)));
         }
         // A total smaller than one of its items, or a point lost in a currency with
         // cents, is a misreading unless something confirms it.
@@ -735,6 +794,24 @@ fn total_read(
         .find(|(_, how)| *how != Proof::FromSubtotal)
         .map(|(v, _)| *v);
     single.map(|v| (v, 0.6, None))
+}
+
+/// `read` with its point put back, where it may have lost it: a whole number of three
+/// digits or more, printed so.
+fn point_lost(lines: &[Line], read: Decimal) -> Option<Decimal> {
+    let whole = read.scale() == 0 && read >= Decimal::ONE_HUNDRED;
+    let printed_whole = lines
+        .iter()
+        .flat_map(|l| l.amounts.iter())
+        .any(|a| a.value == read && a.decimals == 0);
+    (whole && printed_whole).then(|| read / Decimal::ONE_HUNDRED)
+}
+
+/// Whether the receipt prints its prices with cents: two in three amounts or more carry
+/// two decimals (yen, won and forints carry none).
+fn prices_carry_cents(lines: &[Line]) -> bool {
+    let amounts = || lines.iter().flat_map(|l| l.amounts.iter());
+    amounts().filter(|a| a.decimals == 2).count() * 3 >= amounts().count() * 2
 }
 
 /// Whether the total line's `read` is `value` with its currency sign read as digits: the
@@ -873,7 +950,13 @@ pub fn extract_read(
     }
 
     let folded_text = fold(text);
-    let country = country_currency(&folded_text);
+    // A photo's background above the paper reads as lines of doubted words that push the
+    // address down: its city is looked for among the sure words too.
+    let country = country_currency(&folded_text).or_else(|| {
+        (sure != text)
+            .then(|| country_currency(&fold(sure)))
+            .flatten()
+    });
     let found_total = find_total(&lines);
     let total_line = found_total.and_then(|(_, _, line)| line).map(|i| &lines[i]);
     let (currency, currency_confidence) =

@@ -795,3 +795,66 @@ fn an_item_or_a_date_with_a_number_first_is_no_street() {
         "Alimentari Esposito\nBellinzona\nSvizzera\n6 ago 2023  20:09\nPane  3,20\nTOTALE  3,20\n";
     assert_eq!(read(text).merchant.as_deref(), Some("Alimentari Esposito"));
 }
+
+#[test]
+fn a_city_below_a_photos_doubted_background_names_the_country() {
+    // Ten rows of the table above the paper, doubted, push `Bern` past the address's
+    // lines; among the sure words it is the third. A stray `€` is OCR's.
+    let noise = "Ki\nBe\naf sick\neet tees\npis\npy Rae\none\nis EN\nbe\nsr\n";
+    let body = "Seidl Drogerie\nBern\n5 Mai 2025 13:17\nApfel lose  22.57\n\
+                Kaffee  25.06 €\nEndsumme  47.63\n";
+    let text = format!("{noise}{body}");
+    let e = extract_read(&text, body, eur(), uploaded());
+    assert_eq!(total(&e).as_deref(), Some("47.63 CHF"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Read whole, with nothing doubted, the stray sign stood unopposed.
+    assert_eq!(total(&read(&text)).as_deref(), Some("47.63 EUR"));
+}
+
+#[test]
+fn a_total_label_naming_another_currency_than_its_amount_follows_the_receipt() {
+    let text = "Fromagerie Girard\nLausanne\nPrix en CHF\n24.08.2023\nCidre brut  89.25\n\
+                Tarte  63.91\nTOTAL EUR: 153.16 CHF\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("153.16 CHF"));
+    assert!(e.confidence["currency"] >= 0.9, "{:?}", e.confidence);
+    // Nothing else names either: a person decides.
+    let e = read(
+        "Fromagerie Girard\n24.08.2023\nCidre brut  89.25\nTarte  63.91\nTOTAL EUR: 153.16 CHF\n",
+    );
+    assert!(
+        e.confidence["currency"] < REVIEW_BELOW,
+        "{:?}",
+        e.confidence
+    );
+    // The code and the sign of one currency are one mark.
+    let e = read("Papeterie Rousseau\n19.08.2023\nCahier  44,64\nTOTAL EUR  € 44,64\n");
+    assert_eq!(total(&e).as_deref(), Some("44.64 EUR"));
+    assert!(e.confidence["currency"] >= 0.9, "{:?}", e.confidence);
+}
+
+#[test]
+fn an_amount_on_its_own_row_belongs_to_one_label() {
+    // `70331` below the total's label is the total's (its point lost); taken again by the
+    // subtotal's label below it, it proved itself.
+    let text = "Panificio Marino\nPrezzi in CHF\n23.09.2024\nPane  4.20\nGelato  78.70\n\
+                Quaderno\nTotal document\n70331\nImponibile\nGrazie\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("703.31 CHF"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_total_printed_without_the_cents_of_every_price_gets_its_point_back() {
+    let text = "Papelería Jiménez\nValencia\n28.03.26\nCafé  14,38 €\nMontadito  21,24 €\n\
+                Cuaderno  22,16 €\nTotal factura  € 52789\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("527.89 EUR"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Cash less a change that lost its point too proves it.
+    let text = "Boekhandel Meijer\nUtrecht\n06/06/2024\nBrood  64,86\nKaas  49,18\n\
+                Totaal te betalen  11404 EUR\nContant  120,00\nWisselgeld  596\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("114.04 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
