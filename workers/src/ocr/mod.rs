@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use image::GrayImage;
 
-use crate::prepare::prepare;
+use crate::prepare::{binarise, prepare};
 
 /// Images larger than this are refused before any decoding: a few kilobytes of PNG can
 /// claim gigabytes of pixels.
@@ -101,7 +101,7 @@ pub struct Reading {
     pub sure: String,
     /// The engine's name, or "pdf-text" for a PDF's own text layer.
     pub source: &'static str,
-    /// The prepared image a photo or scan was read from, kept for a second look
+    /// The prepared image a photo or scan was read from, kept for another look
     /// ([`ReceiptReader::read_again`]); none for a PDF.
     pub image: Option<GrayImage>,
 }
@@ -111,6 +111,35 @@ pub struct Reading {
 /// 1.25 times the size, each made 6 to 10 of 173 dev photo-like totals right that were
 /// wrong (and none right wrong), the smaller ones at less cost.
 const SECOND_LOOK_SCALE: f32 = 0.7;
+
+/// How a doubtful image is read again, in the order tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Smaller ([`SECOND_LOOK_SCALE`]).
+    Smaller,
+    /// In black and white, each pixel against its surroundings ([`binarise`]).
+    Binarised,
+}
+
+impl Look {
+    pub const ALL: [Look; 2] = [Look::Smaller, Look::Binarised];
+
+    fn apply(self, image: &GrayImage) -> GrayImage {
+        match self {
+            Look::Smaller => {
+                let (width, height) = image.dimensions();
+                let scaled = |side: u32| ((side as f32 * SECOND_LOOK_SCALE).round() as u32).max(1);
+                image::imageops::resize(
+                    image,
+                    scaled(width),
+                    scaled(height),
+                    image::imageops::FilterType::CatmullRom,
+                )
+            }
+            Look::Binarised => binarise(image),
+        }
+    }
+}
 
 /// Reads receipts of every accepted type, within the guards and the time limit.
 pub struct ReceiptReader {
@@ -175,30 +204,23 @@ impl ReceiptReader {
         })
     }
 
-    /// The text of a prepared image read a second time, smaller (see
-    /// [`SECOND_LOOK_SCALE`]), within what is left of the time limit of the receipt
-    /// whose reading `started`.
+    /// The text of a prepared image read again, as `look` shows it, by `until` (and within
+    /// the time limit of the receipt whose reading `started`).
     pub async fn read_again(
         &self,
         image: GrayImage,
+        look: Look,
         started: Instant,
+        until: Instant,
     ) -> Result<PageText, OcrError> {
-        let smaller = tokio::task::spawn_blocking(move || {
-            let (width, height) = image.dimensions();
-            let scaled = |side: u32| ((side as f32 * SECOND_LOOK_SCALE).round() as u32).max(1);
-            image::imageops::resize(
-                &image,
-                scaled(width),
-                scaled(height),
-                image::imageops::FilterType::CatmullRom,
-            )
-        })
-        .await
-        .map_err(|e| OcrError::Engine(e.to_string()))?;
-        let left = self.time_limit.saturating_sub(started.elapsed());
-        tokio::time::timeout(left, self.engine.read(smaller))
+        let shown = tokio::task::spawn_blocking(move || look.apply(&image))
             .await
-            .map_err(|_| OcrError::TimedOut(self.time_limit))?
+            .map_err(|e| OcrError::Engine(e.to_string()))?;
+        let until = until.min(started + self.time_limit);
+        let left = until.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, self.engine.read(shown))
+            .await
+            .map_err(|_| OcrError::TimedOut(until - started))?
     }
 }
 
