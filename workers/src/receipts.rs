@@ -182,6 +182,10 @@ pub async fn read_fields(
         return Ok((reading, extraction));
     };
     let total_confidence = |e: &Extraction| e.confidence.get("total").copied().unwrap_or(0.0);
+    let surer = |e: &Extraction| (!needs_review(e), total_confidence(e));
+    let sure =
+        |e: &Extraction, field: &str| e.confidence.get(field).is_some_and(|c| *c >= REVIEW_BELOW);
+    let currency_of = |e: &Extraction| e.total.map(|total| total.currency());
     // The one check an unchecked total can have is another reading.
     let mut unchecked = total_confidence(&extraction) == UNCHECKED && !needs_review(&extraction);
     let mut totals_read = vec![extraction.total];
@@ -205,13 +209,9 @@ pub async fn read_fields(
         totals_read.push(again.total);
         // A date or currency two readings are each sure of, and differ on, is in doubt:
         // one of them is misread, and a person decides.
-        let sure = |e: &Extraction, field: &str| {
-            e.confidence.get(field).is_some_and(|c| *c >= REVIEW_BELOW)
-        };
-        let currency = |e: &Extraction| e.total.map(|total| total.currency());
         let differ = [
             ("date", extraction.date != again.date),
-            ("currency", currency(&extraction) != currency(&again)),
+            ("currency", currency_of(&extraction) != currency_of(&again)),
         ];
         for (field, differs) in differ {
             if differs && sure(&extraction, field) && sure(&again, field) {
@@ -220,7 +220,6 @@ pub async fn read_fields(
                     .insert(field.to_string(), READINGS_DISAGREE);
             }
         }
-        let surer = |e: &Extraction| (!needs_review(e), total_confidence(e));
         if surer(&again) > surer(&extraction) {
             (reading.text, reading.sure) = (page.text, page.sure);
             extraction = again;

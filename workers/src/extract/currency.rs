@@ -250,7 +250,7 @@ pub enum Mark {
 }
 
 /// The currency marks of one line (original case), left to right by kind: codes, then
-/// one-currency symbols, then shared symbols not part of a longer one.
+/// one-currency symbols, then shared symbols not part of a longer one; each currency once.
 pub fn marks(line: &str) -> Vec<Mark> {
     let mut found = Vec::new();
     let upper = line.to_uppercase();
@@ -265,7 +265,10 @@ pub fn marks(line: &str) -> Vec<Mark> {
     let mut rest = line.to_string();
     for (symbol, code) in SYMBOLS {
         if contains_symbol(&rest, symbol) {
-            found.push(Mark::One(code));
+            // A code and a sign of one currency (`TOTAL EUR  € 44,64`) are one mark.
+            if !found.contains(&Mark::One(code)) {
+                found.push(Mark::One(code));
+            }
             rest = rest.replace(symbol, " ");
         }
     }
@@ -444,6 +447,7 @@ mod tests {
         assert_eq!(marks("Amount Due  519.35 zt"), [Mark::One("PLN")]);
         assert_eq!(marks("Kraut 3,00"), []);
         assert_eq!(marks("Gift card"), []);
+        assert_eq!(marks("TOTAL EUR  € 44,64"), [Mark::One("EUR")]);
     }
 
     #[test]

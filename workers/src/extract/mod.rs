@@ -164,14 +164,14 @@ fn find_currency(
         }
     }
     if let Some(line) = total_line {
-        let mut codes: Vec<&'static str> = Vec::new();
-        for mark in &line.marks {
-            if let Mark::One(code) = mark {
-                if !codes.contains(code) {
-                    codes.push(code);
-                }
-            }
-        }
+        let codes: Vec<&'static str> = line
+            .marks
+            .iter()
+            .filter_map(|m| match m {
+                Mark::One(code) => Some(*code),
+                Mark::Shared(_) => None,
+            })
+            .collect();
         if let [code] = codes.as_slice() {
             return parsed(against_country(code, spells(line, code), 0.95));
         }
@@ -953,9 +953,9 @@ pub fn extract_read(
     // A photo's background above the paper reads as lines of doubted words that push the
     // address down: its city is looked for among the sure words too.
     let country = country_currency(&folded_text).or_else(|| {
-        (sure != text)
-            .then(|| country_currency(&fold(sure)))
-            .flatten()
+        sure_lines
+            .as_ref()
+            .and_then(|_| country_currency(&fold(sure)))
     });
     let found_total = find_total(&lines);
     let total_line = found_total.and_then(|(_, _, line)| line).map(|i| &lines[i]);
