@@ -1,12 +1,13 @@
 //! A receipt photographed on a table: often more table than paper. Read whole, the
 //! table's grain comes out of [`super::flatten`] as specks that Tesseract tries to read
 //! as words, slowly (a 10-megapixel photo with two thirds of wood took 30 s), and the
-//! words it makes of them are noise. The picture is cut down to the paper.
+//! words it makes of them are noise. The picture is cut down to the paper: a large one
+//! before anything else, every one again once flattened.
 
 use image::imageops::FilterType;
 use image::GrayImage;
 
-use super::otsu_threshold;
+use super::{brightest_around, otsu_threshold};
 
 /// The paper is looked for on a copy this many times smaller each way.
 const SHRINK: u32 = 8;
@@ -19,9 +20,10 @@ const MIN_PAPER_SHARE: f64 = 0.1;
 /// Cut only where it saves this share of a side or more.
 const MIN_SAVING: f64 = 0.1;
 
-/// Smaller pictures are read whole: the time a table costs is in the large ones, and a
-/// shadow across the paper can leave part of it darker than the table, which a cut
-/// would lose (as it did on one small photo in twelve of the first corpus's dev part).
+/// Smaller pictures are not cut here, before flattening: a shadow across the paper can
+/// leave part of it darker than the table, which a cut by brightness would lose (as it
+/// did on one small photo in twelve of the first corpus's dev part). They are cleared
+/// around the paper after flattening ([`clear_around_paper`]), where the shadow is gone.
 const MIN_PIXELS: u64 = 4_000_000;
 
 /// The image cut to the paper's box, with a margin, where a table surrounds the paper.
@@ -68,6 +70,111 @@ pub fn crop_to_paper(image: GrayImage) -> GrayImage {
     image::imageops::crop_imm(&image, x, y, crop_width, crop_height).to_image()
 }
 
+/// On the flattened image, the paper is looked for where it is at least this bright
+/// (the small copy's grey; flattened paper is 230 and more, even under a shadow).
+const FLAT_PAPER: u8 = 200;
+/// The paper kept around its bright part, in pixels of the small copy: a line of print
+/// that runs to the paper's edge shrinks to a grey that is not bright.
+const FLAT_PAPER_MARGIN: u32 = 4;
+
+/// The flattened photo with the table around the paper cleared to white, and cut to the
+/// paper. Flattening lifts the table's grain to the paper's white everywhere but in a
+/// ring around the paper (whose light the table is measured against), and Tesseract then
+/// reads the grain as words and a shadow's edge beside the print as the print's end;
+/// cleared, it reads only the paper, and sooner. The paper is the largest bright region
+/// clear of the picture's edges, inside that ring: a page that runs off the picture
+/// (a scan, a close-up) or no region large enough leaves the picture as it is.
+pub fn clear_around_paper(flat: GrayImage) -> GrayImage {
+    let (width, height) = flat.dimensions();
+    let (small_width, small_height) = ((width / SHRINK).max(1), (height / SHRINK).max(1));
+    if small_width < 8 || small_height < 8 {
+        return flat;
+    }
+    let small = image::imageops::resize(&flat, small_width, small_height, FilterType::Triangle);
+    // A crease or a dense line of print across the paper shrinks to a thin grey line
+    // that would split it; the table's dark ring is wider than the one pixel bridged.
+    let (regions, labels) = labelled_regions(&brightest_around(&small, 1), FLAT_PAPER);
+    let inside = |r: &Region| {
+        r.left > 0 && r.top > 0 && r.right + 1 < small_width && r.bottom + 1 < small_height
+    };
+    let largest = regions
+        .iter()
+        .filter(|r| inside(r))
+        .map(|r| r.area)
+        .max()
+        .unwrap_or(0);
+    if (largest as f64) < MIN_PAPER_SHARE * f64::from(small_width) * f64::from(small_height) {
+        return flat;
+    }
+    let paper: Vec<bool> = regions
+        .iter()
+        .map(|r| inside(r) && r.area * PART_OF_LARGEST >= largest)
+        .collect();
+    let (w, h) = (small_width as usize, small_height as usize);
+    let on_paper: Vec<bool> = labels.iter().map(|l| l.is_some_and(|l| paper[l])).collect();
+    // The paper grown by the margin; what the table reaches from the picture's edges
+    // without crossing it is cleared, the print enclosed by the paper kept.
+    let kept = grown(&on_paper, w, FLAT_PAPER_MARGIN as usize);
+    let mut table = vec![false; w * h];
+    let mut stack: Vec<usize> = (0..w * h)
+        .filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && !kept[i]
+        })
+        .collect();
+    for &i in &stack {
+        table[i] = true;
+    }
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        let neighbours = [
+            (x > 0).then(|| i - 1),
+            (x + 1 < w).then(|| i + 1),
+            (y > 0).then(|| i - w),
+            (y + 1 < h).then(|| i + w),
+        ];
+        for n in neighbours.into_iter().flatten() {
+            if !table[n] && !kept[n] {
+                table[n] = true;
+                stack.push(n);
+            }
+        }
+    }
+    let (mut left, mut top, mut right, mut bottom) = (w, h, 0, 0);
+    for (i, _) in table.iter().enumerate().filter(|(_, t)| !**t) {
+        let (x, y) = (i % w, i / w);
+        (left, top) = (left.min(x), top.min(y));
+        (right, bottom) = (right.max(x), bottom.max(y));
+    }
+    let to_full = |v: usize, side: u32| (v as u32 * SHRINK).min(side);
+    let (x0, y0) = (to_full(left, width), to_full(top, height));
+    let (x1, y1) = (to_full(right + 1, width), to_full(bottom + 1, height));
+    let mut cut = image::imageops::crop_imm(&flat, x0, y0, x1 - x0, y1 - y0).to_image();
+    for (x, y, pixel) in cut.enumerate_pixels_mut() {
+        let (sx, sy) = (((x + x0) / SHRINK) as usize, ((y + y0) / SHRINK) as usize);
+        if table[sy.min(h - 1) * w + sx.min(w - 1)] {
+            pixel.0[0] = 255;
+        }
+    }
+    cut
+}
+
+/// The pixels of `mask` (rows of `width`) and those within `reach` of them, across,
+/// down or diagonally.
+fn grown(mask: &[bool], width: usize, reach: usize) -> Vec<bool> {
+    let height = mask.len() / width;
+    let mut out = vec![false; mask.len()];
+    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+        let (x, y) = (i % width, i / width);
+        for ny in y.saturating_sub(reach)..(y + reach + 1).min(height) {
+            for nx in x.saturating_sub(reach)..(x + reach + 1).min(width) {
+                out[ny * width + nx] = true;
+            }
+        }
+    }
+    out
+}
+
 /// A connected region of pixels at or above the threshold: its size and box.
 struct Region {
     area: usize,
@@ -79,13 +186,18 @@ struct Region {
 
 /// The regions of pixels at least `threshold` bright, neighbours across and down joined.
 fn bright_regions(image: &GrayImage, threshold: u8) -> Vec<Region> {
+    labelled_regions(image, threshold).0
+}
+
+/// The bright regions, and for each pixel the region it belongs to.
+fn labelled_regions(image: &GrayImage, threshold: u8) -> (Vec<Region>, Vec<Option<usize>>) {
     let (width, height) = image.dimensions();
-    let mut seen = vec![false; (width * height) as usize];
+    let mut seen = vec![None; (width * height) as usize];
     let mut regions = Vec::new();
     let mut stack = Vec::new();
     for start in 0..width * height {
         let bright = |i: u32| image.as_raw()[i as usize] >= threshold;
-        if seen[start as usize] || !bright(start) {
+        if seen[start as usize].is_some() || !bright(start) {
             continue;
         }
         let mut region = Region {
@@ -95,7 +207,8 @@ fn bright_regions(image: &GrayImage, threshold: u8) -> Vec<Region> {
             right: 0,
             bottom: 0,
         };
-        seen[start as usize] = true;
+        let label = Some(regions.len());
+        seen[start as usize] = label;
         stack.push(start);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % width, i / width);
@@ -111,15 +224,15 @@ fn bright_regions(image: &GrayImage, threshold: u8) -> Vec<Region> {
                 (y + 1 < height).then(|| i + width),
             ];
             for n in neighbours.into_iter().flatten() {
-                if !seen[n as usize] && bright(n) {
-                    seen[n as usize] = true;
+                if seen[n as usize].is_none() && bright(n) {
+                    seen[n as usize] = label;
                     stack.push(n);
                 }
             }
         }
         regions.push(region);
     }
-    regions
+    (regions, seen)
 }
 
 #[cfg(test)]
@@ -187,5 +300,67 @@ mod tests {
         }
         let cropped = crop_to_paper(image);
         assert!(cropped.height() >= 1200, "{}", cropped.height());
+    }
+
+    /// The page of [`photo`] on its table, flattened as [`super::super::prepare`] does.
+    fn flattened(size: (u32, u32), page: (u32, u32, u32, u32)) -> GrayImage {
+        crate::prepare::flatten(&photo(size, page))
+    }
+
+    /// The print's pixels: the table, even by the paper, is lighter.
+    fn print(image: &GrayImage) -> usize {
+        image.pixels().filter(|p| p.0[0] < 60).count()
+    }
+
+    #[test]
+    fn the_table_around_a_flattened_page_is_cleared_and_cut_off() {
+        let (size, page) = ((1000, 1200), (250, 200, 450, 700));
+        let cleared = clear_around_paper(flattened(size, page));
+        // The page (450 x 700) and its margin of a few dozen pixels a side.
+        assert!(
+            (450..=560).contains(&cleared.width()),
+            "{}",
+            cleared.width()
+        );
+        assert!(
+            (700..=810).contains(&cleared.height()),
+            "{}",
+            cleared.height()
+        );
+        // Turned, the page's box holds table far from the page, which is cleared; the
+        // print is all kept.
+        let turned = crate::prepare::flatten(&crate::prepare::rotate(&photo(size, page), 30.0));
+        let cleared = clear_around_paper(turned.clone());
+        let (width, height) = cleared.dimensions();
+        assert!(width < turned.width() && height < turned.height());
+        for (x, y) in [
+            (0, 0),
+            (width - 1, 0),
+            (0, height - 1),
+            (width - 1, height - 1),
+        ] {
+            assert_eq!(cleared.get_pixel(x, y).0[0], 255, "at {x}, {y}");
+        }
+        assert_eq!(print(&cleared), print(&turned));
+    }
+
+    #[test]
+    fn a_page_that_runs_off_the_picture_is_left_whole() {
+        let flat = flattened((800, 1000), (0, 0, 800, 1000));
+        assert_eq!(clear_around_paper(flat.clone()), flat);
+    }
+
+    #[test]
+    fn a_crease_across_the_flattened_page_keeps_both_of_its_parts() {
+        let (size, page) = ((1000, 1200), (250, 200, 450, 700));
+        let mut image = photo(size, page);
+        // A dark line across the page, above a part of it too small to be a page alone.
+        for y in 760..772 {
+            for x in 250..700 {
+                image.put_pixel(x, y, Luma([70]));
+            }
+        }
+        let cleared = clear_around_paper(crate::prepare::flatten(&image));
+        assert!(cleared.height() >= 700, "{}", cleared.height());
     }
 }
