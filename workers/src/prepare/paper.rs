@@ -73,17 +73,25 @@ pub fn crop_to_paper(image: GrayImage) -> GrayImage {
 /// On the flattened image, the paper is looked for where it is at least this bright
 /// (the small copy's grey; flattened paper is 230 and more, even under a shadow).
 const FLAT_PAPER: u8 = 200;
-/// The paper kept around its bright part, in pixels of the small copy: a line of print
-/// that runs to the paper's edge shrinks to a grey that is not bright.
-const FLAT_PAPER_MARGIN: u32 = 4;
+/// Bright regions inside the ring this much smaller than the largest are still the
+/// paper's: a shadow's hard edge across the paper cuts off a strip (where a total is
+/// printed at the right). Taking a bright patch of the table for paper only keeps more
+/// of the table.
+const FLAT_PART_OF_LARGEST: usize = 100;
+/// The paper kept around the outline of its bright part, in pixels: the small copy's
+/// pixels at the paper's edge are half table, and not bright.
+const FLAT_PAPER_MARGIN: u32 = 6;
 
 /// The flattened photo with the table around the paper cleared to white, and cut to the
 /// paper. Flattening lifts the table's grain to the paper's white everywhere but in a
-/// ring around the paper (whose light the table is measured against), and Tesseract then
-/// reads the grain as words and a shadow's edge beside the print as the print's end;
-/// cleared, it reads only the paper, and sooner. The paper is the largest bright region
-/// clear of the picture's edges, inside that ring: a page that runs off the picture
-/// (a scan, a close-up) or no region large enough leaves the picture as it is.
+/// dark ring around the paper (where the table is measured against the paper's light).
+/// Tesseract reads the grain as words, a shadow's edge beside the print as the print's
+/// end, and the ring pulls its global threshold down until grey print turns white (a
+/// blurred photo read as a few words of its heading); cleared, it reads the paper alone,
+/// and sooner. The paper is the largest bright region inside that ring, clear of the
+/// picture's edges, with its smaller parts; cleared is what lies outside their hull. A
+/// page that runs off the picture (a scan, a close-up) or no region large enough leaves
+/// the picture as it is.
 pub fn clear_around_paper(flat: GrayImage) -> GrayImage {
     let (width, height) = flat.dimensions();
     let (small_width, small_height) = ((width / SHRINK).max(1), (height / SHRINK).max(1));
@@ -108,71 +116,125 @@ pub fn clear_around_paper(flat: GrayImage) -> GrayImage {
     }
     let paper: Vec<bool> = regions
         .iter()
-        .map(|r| inside(r) && r.area * PART_OF_LARGEST >= largest)
+        .map(|r| inside(r) && r.area * FLAT_PART_OF_LARGEST >= largest)
         .collect();
-    let (w, h) = (small_width as usize, small_height as usize);
-    let on_paper: Vec<bool> = labels.iter().map(|l| l.is_some_and(|l| paper[l])).collect();
-    // The paper grown by the margin; what the table reaches from the picture's edges
-    // without crossing it is cleared, the print enclosed by the paper kept.
-    let kept = grown(&on_paper, w, FLAT_PAPER_MARGIN as usize);
-    let mut table = vec![false; w * h];
-    let mut stack: Vec<usize> = (0..w * h)
-        .filter(|&i| {
-            let (x, y) = (i % w, i / w);
-            (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && !kept[i]
+    // The paper's outline: the hull of its bright pixels (a line of print that runs to
+    // the paper's edge is not bright, but the paper above and below it is).
+    let points: Vec<(f32, f32)> = labels
+        .iter()
+        .zip(small.as_raw())
+        .enumerate()
+        .filter(|(_, (label, v))| label.is_some_and(|l| paper[l]) && **v >= FLAT_PAPER)
+        .map(|(i, _)| {
+            let (x, y) = (i as u32 % small_width, i as u32 / small_width);
+            (
+                (x as f32 + 0.5) * SHRINK as f32,
+                (y as f32 + 0.5) * SHRINK as f32,
+            )
         })
         .collect();
-    for &i in &stack {
-        table[i] = true;
-    }
-    while let Some(i) = stack.pop() {
-        let (x, y) = (i % w, i / w);
-        let neighbours = [
-            (x > 0).then(|| i - 1),
-            (x + 1 < w).then(|| i + 1),
-            (y > 0).then(|| i - w),
-            (y + 1 < h).then(|| i + w),
-        ];
-        for n in neighbours.into_iter().flatten() {
-            if !table[n] && !kept[n] {
-                table[n] = true;
-                stack.push(n);
+    let spans = row_spans(
+        &convex_hull(points),
+        (width, height),
+        FLAT_PAPER_MARGIN as f32,
+    );
+    let Some(top) = spans.iter().position(Option::is_some) else {
+        return flat;
+    };
+    let bottom = spans.iter().rposition(Option::is_some).unwrap_or(top);
+    let left = spans.iter().flatten().map(|s| s.0).min().unwrap_or(0);
+    let right = spans.iter().flatten().map(|s| s.1).max().unwrap_or(width);
+    let mut cut = image::imageops::crop_imm(
+        &flat,
+        left,
+        top as u32,
+        right - left,
+        (bottom - top + 1) as u32,
+    )
+    .to_image();
+    for (row, span) in cut.rows_mut().zip(&spans[top..=bottom]) {
+        let (from, to) = span.unwrap_or((left, left));
+        for (x, pixel) in row.enumerate() {
+            let x = x as u32 + left;
+            if x < from || x >= to {
+                pixel.0[0] = 255;
             }
-        }
-    }
-    let (mut left, mut top, mut right, mut bottom) = (w, h, 0, 0);
-    for (i, _) in table.iter().enumerate().filter(|(_, t)| !**t) {
-        let (x, y) = (i % w, i / w);
-        (left, top) = (left.min(x), top.min(y));
-        (right, bottom) = (right.max(x), bottom.max(y));
-    }
-    let to_full = |v: usize, side: u32| (v as u32 * SHRINK).min(side);
-    let (x0, y0) = (to_full(left, width), to_full(top, height));
-    let (x1, y1) = (to_full(right + 1, width), to_full(bottom + 1, height));
-    let mut cut = image::imageops::crop_imm(&flat, x0, y0, x1 - x0, y1 - y0).to_image();
-    for (x, y, pixel) in cut.enumerate_pixels_mut() {
-        let (sx, sy) = (((x + x0) / SHRINK) as usize, ((y + y0) / SHRINK) as usize);
-        if table[sy.min(h - 1) * w + sx.min(w - 1)] {
-            pixel.0[0] = 255;
         }
     }
     cut
 }
 
-/// The pixels of `mask` (rows of `width`) and those within `reach` of them, across,
-/// down or diagonally.
-fn grown(mask: &[bool], width: usize, reach: usize) -> Vec<bool> {
-    let height = mask.len() / width;
-    let mut out = vec![false; mask.len()];
-    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
-        let (x, y) = (i % width, i / width);
-        for ny in y.saturating_sub(reach)..(y + reach + 1).min(height) {
-            for nx in x.saturating_sub(reach)..(x + reach + 1).min(width) {
-                out[ny * width + nx] = true;
+/// The convex hull of `points`, counter-clockwise in image coordinates (Andrew's
+/// monotone chain).
+fn convex_hull(mut points: Vec<(f32, f32)>) -> Vec<(f32, f32)> {
+    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    points.dedup();
+    if points.len() < 3 {
+        return points;
+    }
+    let cross = |o: (f32, f32), a: (f32, f32), b: (f32, f32)| {
+        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+    };
+    let mut hull: Vec<(f32, f32)> = Vec::with_capacity(points.len() + 1);
+    for pass in [points.clone(), points.into_iter().rev().collect()] {
+        let start = hull.len();
+        for p in pass {
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
+            {
+                hull.pop();
             }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// For each of `height` rows, the columns [from, to) a convex polygon covers, widened by
+/// `margin` pixels each way (and to the rows within `margin` above and below it).
+fn row_spans(
+    polygon: &[(f32, f32)],
+    (width, height): (u32, u32),
+    margin: f32,
+) -> Vec<Option<(u32, u32)>> {
+    let mut spans: Vec<Option<(f32, f32)>> = vec![None; height as usize];
+    for (i, &a) in polygon.iter().enumerate() {
+        let b = polygon[(i + 1) % polygon.len()];
+        let (low, high) = if a.1 <= b.1 { (a, b) } else { (b, a) };
+        // The polygon's corners are pixels of the picture: its rows are the picture's.
+        let (first, last) = (low.1.ceil() as usize, high.1.floor() as usize);
+        let rows = spans.iter_mut().enumerate().take(last + 1).skip(first);
+        for (y, span) in rows {
+            let (x, x_end) = if high.1 > low.1 {
+                let x = low.0 + (high.0 - low.0) * (y as f32 - low.1) / (high.1 - low.1);
+                (x, x)
+            } else {
+                (low.0.min(high.0), low.0.max(high.0))
+            };
+            *span = Some(match *span {
+                Some((from, to)) => (from.min(x), to.max(x_end)),
+                None => (x, x_end),
+            });
         }
     }
-    out
+    let reach = margin.ceil() as usize;
+    (0..height as usize)
+        .map(|y| {
+            let near = y.saturating_sub(reach)..(y + reach + 1).min(height as usize);
+            let (from, to) = near
+                .filter_map(|n| spans[n])
+                .fold((f32::MAX, f32::MIN), |(from, to), (f, t)| {
+                    (from.min(f), to.max(t))
+                });
+            (from <= to).then(|| {
+                (
+                    ((from - margin).max(0.0) as u32).min(width),
+                    ((to + margin + 1.0).max(0.0) as u32).min(width),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A connected region of pixels at or above the threshold: its size and box.
@@ -362,5 +424,20 @@ mod tests {
         }
         let cleared = clear_around_paper(crate::prepare::flatten(&image));
         assert!(cleared.height() >= 700, "{}", cleared.height());
+    }
+
+    #[test]
+    fn a_shadow_edge_across_the_page_keeps_the_strip_beyond_it() {
+        let (size, page) = ((1100, 1200), (100, 200, 900, 700));
+        let mut image = photo(size, page);
+        // A hard shadow's edge down the page, a narrow strip of the page beyond.
+        for y in 200..900 {
+            for x in 940..984 {
+                image.put_pixel(x, y, Luma([60]));
+            }
+        }
+        let cleared = clear_around_paper(crate::prepare::flatten(&image));
+        // The page's width, to a few pixels of its blank edges.
+        assert!(cleared.width() >= 880, "{}", cleared.width());
     }
 }
