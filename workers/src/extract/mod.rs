@@ -520,7 +520,7 @@ enum Pairing {
 /// without one).
 fn total_read(
     lines: &[Line],
-    items: &[Decimal],
+    items: &[(usize, Decimal)],
     pairing: Option<Pairing>,
 ) -> Option<(Decimal, f32, Option<usize>)> {
     let index_beside = |i: usize, beside: Beside| match beside {
@@ -540,6 +540,8 @@ fn total_read(
         claimed.push(j);
         Some(amount)
     };
+    // The rows labels take their amounts from, which are then no items.
+    let mut lent: Vec<usize> = Vec::new();
     let mut ledger = Ledger::default();
     // (rank, line index, amount); a total line whose amount OCR lost has none.
     let mut candidates: Vec<(u8, usize, Option<Decimal>)> = Vec::new();
@@ -555,13 +557,23 @@ fn total_read(
         }
         let (source, amount) = match pairing {
             None => (Some(line), line_amount(line)),
-            Some(Pairing::Beside(beside)) => (
-                Some(line),
-                line_amount(line).or_else(|| neighbour(i, beside)),
-            ),
+            Some(Pairing::Beside(beside)) => match line_amount(line) {
+                Some(own) => (Some(line), Some(own)),
+                None => {
+                    let amount = neighbour(i, beside);
+                    if line.label.is_some() && amount.is_some() {
+                        lent.extend(index_beside(i, beside));
+                    }
+                    (Some(line), amount)
+                }
+            },
             Some(Pairing::Shifted(beside)) => {
                 let row = row_beside(i, beside);
-                (row, row.and_then(line_amount))
+                let amount = row.and_then(line_amount);
+                if line.label.is_some() && amount.is_some() {
+                    lent.extend(index_beside(i, beside));
+                }
+                (row, amount)
             }
         };
         match line.label {
@@ -605,7 +617,13 @@ fn total_read(
             None => {}
         }
     }
-    ledger.items = items.to_vec();
+    // A row a label took its amount from is no item as well: `Girocard **** 4242` over
+    // `AUTH 315753 REF 447468` is no payment and purchase of 447,468 proving each other.
+    ledger.items = items
+        .iter()
+        .filter(|(i, _)| !lent.contains(i))
+        .map(|(_, a)| *a)
+        .collect();
     // A total line that the taxes lead from to a later one is the subtotal, its `Sub`
     // lost to OCR (`total 5,611.68`, `VAT 561.17`, `AMOUNT $6,172.85`).
     if ledger.subtotal.is_none() {
@@ -732,7 +750,7 @@ fn total_read(
         }
         // Unproven, on a receipt whose prices carry cents (`Total factura  € 52789` below
         // `Cuaderno  22,16 €`), it is still the likelier reading for a person to confirm.
-        let dearest_item = items.iter().filter(|item| item.scale() > 0).max();
+        let dearest_item = ledger.items.iter().filter(|item| item.scale() > 0).max();
         let likelier = with_point.filter(|value| {
             prices_carry_cents(lines) && dearest_item.is_none_or(|item| value >= item)
         });
@@ -839,7 +857,7 @@ fn sign_as_digits(line: &Line, read: Decimal, value: Decimal) -> bool {
 /// ends with the date) and the first labelled line, other than phone, till and invoice
 /// numbers. A line "3 x 4.21" gives a unit price, not a line's price: the item's price
 /// is on its own line.
-fn item_prices(lines: &[Line]) -> Vec<Decimal> {
+fn item_prices(lines: &[Line]) -> Vec<(usize, Decimal)> {
     let first_label = lines
         .iter()
         .position(|l| l.label.is_some() && !l.amounts.is_empty())
@@ -848,18 +866,21 @@ fn item_prices(lines: &[Line]) -> Vec<Decimal> {
         .iter()
         .rposition(|l| find_date(l.original, Order::Unknown).is_some())
         .map_or(0, |i| i + 1);
-    let mut prices: Vec<Decimal> = lines[after_header..first_label]
+    let mut prices: Vec<(usize, Decimal)> = lines[after_header..first_label]
         .iter()
+        .enumerate()
         // A quantity line is the item's only where it prints the item's amount after the
         // unit price (`3 x 30,89  92,67`); alone (`2 x 4,21` under `Latte  8,42`) its
         // price is part of the line above.
-        .filter(|l| !quantity_line(&l.folded) || priced_quantity(l))
-        .filter(|l| !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)) && tax_summary(l).is_none())
-        .filter_map(line_amount)
+        .filter(|(_, l)| !quantity_line(&l.folded) || priced_quantity(l))
+        .filter(|(_, l)| {
+            !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)) && tax_summary(l).is_none()
+        })
+        .filter_map(|(i, l)| line_amount(l).map(|a| (after_header + i, a)))
         .collect();
     // The last "item" adding up the ones before it is their subtotal, its label lost.
-    if let [before @ .., last] = prices.as_slice() {
-        if before.len() >= 2 && before.iter().sum::<Decimal>() == *last {
+    if let [before @ .., (_, last)] = prices.as_slice() {
+        if before.len() >= 2 && before.iter().map(|(_, a)| a).sum::<Decimal>() == *last {
             prices.pop();
         }
     }

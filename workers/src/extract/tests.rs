@@ -858,3 +858,24 @@ fn a_total_printed_without_the_cents_of_every_price_gets_its_point_back() {
     assert_eq!(total(&e).as_deref(), Some("114.04 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_row_a_label_reads_beside_it_is_no_item_as_well() {
+    // The slip's total line lost; the card number is masked, and the row below it holds
+    // the references, not a payment that the same row as an item would prove.
+    let text = "Metzgerei Hofmann\nMünchen\n2025-12-14 09:26\nGirocard **** 4242\n\
+                AUTH 315753 REF 447468\nAuf Wiedersehen\n";
+    let e = read(text);
+    assert!(needs_review(&e), "{:?} {:?}", total(&e), e.confidence);
+    // Under a till's first line as well: `VISA` with the time and a receipt number.
+    let text = "Bar Santa Ana\nPrecios en MXN\nVENTA\n02-12-2024 VISA  12:22:12  #1210\n\
+                7439\nTOTAL A PAGAR  $11,440.10\nAUTH 876955 REF 477601\n";
+    let e = read(text);
+    assert_ne!(
+        total(&e).as_deref(),
+        Some("7439.00 MXN"),
+        "{:?}",
+        e.confidence
+    );
+    assert!(needs_review(&e) || total(&e).as_deref() == Some("11440.10 MXN"));
+}
