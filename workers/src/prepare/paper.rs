@@ -320,21 +320,23 @@ mod tests {
         })
     }
 
+    fn assert_size(
+        image: &GrayImage,
+        widths: std::ops::RangeInclusive<u32>,
+        heights: std::ops::RangeInclusive<u32>,
+    ) {
+        let (width, height) = image.dimensions();
+        assert!(
+            widths.contains(&width) && heights.contains(&height),
+            "{width} x {height}"
+        );
+    }
+
     #[test]
     fn a_page_on_a_table_is_cut_to_the_page_with_a_margin() {
         let image = photo((2400, 1800), (750, 300, 750, 1200));
-        let cropped = crop_to_paper(image);
         // The page (750 x 1200) and a margin of a few dozen pixels a side.
-        assert!(
-            (750..=880).contains(&cropped.width()),
-            "{}",
-            cropped.width()
-        );
-        assert!(
-            (1200..=1330).contains(&cropped.height()),
-            "{}",
-            cropped.height()
-        );
+        assert_size(&crop_to_paper(image), 750..=880, 1200..=1330);
     }
 
     #[test]
@@ -378,17 +380,8 @@ mod tests {
     fn the_table_around_a_flattened_page_is_cleared_and_cut_off() {
         let (size, page) = ((1000, 1200), (250, 200, 450, 700));
         let cleared = clear_around_paper(flattened(size, page));
-        // The page (450 x 700) and its margin of a few dozen pixels a side.
-        assert!(
-            (450..=560).contains(&cleared.width()),
-            "{}",
-            cleared.width()
-        );
-        assert!(
-            (700..=810).contains(&cleared.height()),
-            "{}",
-            cleared.height()
-        );
+        // The page (450 x 700), to a few pixels.
+        assert_size(&cleared, 440..=470, 690..=720);
         // Turned, the page's box holds table far from the page, which is cleared; the
         // print is all kept.
         let turned = crate::prepare::flatten(&crate::prepare::rotate(&photo(size, page), 30.0));
@@ -412,31 +405,35 @@ mod tests {
         assert_eq!(clear_around_paper(flat.clone()), flat);
     }
 
-    #[test]
-    fn a_crease_across_the_flattened_page_keeps_both_of_its_parts() {
-        let (size, page) = ((1000, 1200), (250, 200, 450, 700));
+    /// [`photo`]'s page with a band of `grey` over `columns` × `rows`, flattened and
+    /// cleared around.
+    fn cleared_with_band(
+        (size, page): ((u32, u32), (u32, u32, u32, u32)),
+        (columns, rows): (std::ops::Range<u32>, std::ops::Range<u32>),
+        grey: u8,
+    ) -> GrayImage {
         let mut image = photo(size, page);
-        // A dark line across the page, above a part of it too small to be a page alone.
-        for y in 760..772 {
-            for x in 250..700 {
-                image.put_pixel(x, y, Luma([70]));
+        for y in rows {
+            for x in columns.clone() {
+                image.put_pixel(x, y, Luma([grey]));
             }
         }
-        let cleared = clear_around_paper(crate::prepare::flatten(&image));
+        clear_around_paper(crate::prepare::flatten(&image))
+    }
+
+    #[test]
+    fn a_crease_across_the_flattened_page_keeps_both_of_its_parts() {
+        // A dark line across the page, above a part of it too small to be a page alone.
+        let page = ((1000, 1200), (250, 200, 450, 700));
+        let cleared = cleared_with_band(page, (250..700, 760..772), 70);
         assert!(cleared.height() >= 700, "{}", cleared.height());
     }
 
     #[test]
     fn a_shadow_edge_across_the_page_keeps_the_strip_beyond_it() {
-        let (size, page) = ((1100, 1200), (100, 200, 900, 700));
-        let mut image = photo(size, page);
         // A hard shadow's edge down the page, a narrow strip of the page beyond.
-        for y in 200..900 {
-            for x in 940..984 {
-                image.put_pixel(x, y, Luma([60]));
-            }
-        }
-        let cleared = clear_around_paper(crate::prepare::flatten(&image));
+        let page = ((1100, 1200), (100, 200, 900, 700));
+        let cleared = cleared_with_band(page, (940..984, 200..900), 60);
         // The page's width, to a few pixels of its blank edges.
         assert!(cleared.width() >= 880, "{}", cleared.width());
     }
