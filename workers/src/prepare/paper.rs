@@ -152,14 +152,13 @@ pub fn clear_around_paper(flat: GrayImage) -> GrayImage {
         (bottom - top + 1) as u32,
     )
     .to_image();
-    for (row, span) in cut.rows_mut().zip(&spans[top..=bottom]) {
-        let (from, to) = span.unwrap_or((left, left));
-        for (x, pixel) in row.enumerate() {
-            let x = x as u32 + left;
-            if x < from || x >= to {
-                pixel.0[0] = 255;
-            }
-        }
+    let cut_width = (right - left) as usize;
+    for (row, span) in cut.chunks_exact_mut(cut_width).zip(&spans[top..=bottom]) {
+        let (from, to) = span.map_or((0, 0), |(from, to)| {
+            ((from - left) as usize, (to - left) as usize)
+        });
+        row[..from].fill(255);
+        row[to..].fill(255);
     }
     cut
 }
