@@ -579,10 +579,12 @@ fn total_read(
         match line.label {
             Some(Label::Total(rank)) => {
                 // An amount OCR put on the row below a lone total label still belongs
-                // to it, whichever way the others are read.
+                // to it, whichever way the others are read, and is no item then.
                 let amount = match pairing {
                     Some(Pairing::Shifted(_)) => amount,
-                    _ => amount.or_else(|| neighbour(i, Beside::Below)),
+                    _ => {
+                        amount.or_else(|| neighbour(i, Beside::Below).inspect(|_| lent.push(i + 1)))
+                    }
                 };
                 candidates.push((rank, i, amount.filter(|a| *a > Decimal::ZERO)));
             }

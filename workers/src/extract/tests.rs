@@ -879,3 +879,13 @@ fn a_row_a_label_reads_beside_it_is_no_item_as_well() {
     );
     assert!(needs_review(&e) || total(&e).as_deref() == Some("11440.10 MXN"));
 }
+
+#[test]
+fn the_row_a_total_reads_below_it_is_no_item_proving_it() {
+    // The total's amount lost; the row below holds a card reference, which as an item
+    // too would add up to itself: read, it is no surer than any total unchecked.
+    let text = "Livs Lindqvist\nUppsala\nPriser i SEK\n08.08.2024 16:49\n\
+                Totalt att betala\nAUTH 180702 REF 889473\nTack för besöket\n";
+    let e = read(text);
+    assert!(e.confidence["total"] <= UNCHECKED, "{:?}", e.confidence);
+}
