@@ -36,7 +36,7 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, OcrError> {
     let flat = flatten(&image);
     // Grain is measured before the table is cleared: the white put in its place would
     // hide the grain of a photo that is grainy all over.
-    let grainy = is_grainy(&flat);
+    let grainy = is_grainy(&flat.image);
     let image = scale(clear_around_paper(flat));
     let mut image = deskew(if grainy { smooth(image) } else { image });
     invert_bars(&mut image);
@@ -192,34 +192,65 @@ pub fn binarise(image: &GrayImage) -> GrayImage {
     out
 }
 
+/// A photo with its light evened out ([`flatten`]).
+pub struct Flattened {
+    /// Divided by the light around each point, shadows' edges followed: what is read.
+    pub image: GrayImage,
+    /// Divided by the brightest light around each point, where the table by the paper
+    /// comes out dark: what the paper is told from the table on
+    /// ([`paper::clear_around_paper`]).
+    pub by_brightest: GrayImage,
+}
+
+/// The paper's light is estimated on a copy this many times smaller each way.
+const LIGHT_SHRINK: u32 = 8;
+/// How far (in the small copy's pixels) the light is looked for around each point:
+/// wider than a text stroke and a white-on-black bar's half height, so both vanish.
+const LIGHT_RADIUS: u32 = 3;
+
 /// Evens out the light: a photo's paper is darker in one corner, under a shadow or on
 /// faded thermal print, and a single threshold (Tesseract's, or the skew estimate's)
-/// then loses whole regions. The paper's brightness is estimated on a small copy (the
-/// brightest pixels around each point, so text strokes vanish), divided out, and the
-/// faintest ink stretched back to black. A clean scan comes out unchanged.
-pub fn flatten(image: &GrayImage) -> GrayImage {
-    const SHRINK: u32 = 8;
+/// then loses whole regions. The paper's brightness is estimated on a small copy,
+/// divided out, and the faintest ink stretched back to black. A clean scan comes out
+/// unchanged.
+///
+/// The brightest pixels around each point make the text strokes vanish, but carry the
+/// lit side's light 24 pixels into a shadow: a grey band along the shadow's edge, in
+/// which Tesseract's threshold darkens digits into blots. The darkest of those again
+/// (a closing) puts the edge back where it is; it also evens the table out to the
+/// paper's white, so the paper is told from the table on the brightest alone.
+pub fn flatten(image: &GrayImage) -> Flattened {
     let (width, height) = image.dimensions();
     let small = image::imageops::resize(
         image,
-        (width / SHRINK).max(1),
-        (height / SHRINK).max(1),
+        (width / LIGHT_SHRINK).max(1),
+        (height / LIGHT_SHRINK).max(1),
         FilterType::Triangle,
     );
-    let paper = image::imageops::blur(&brightest_around(&small, 3), 2.0);
-    // The paper's brightness at each pixel is interpolated (bilinearly, as a resize
-    // would) from the small copy while the pixel is divided by it: a full-size copy
-    // made by `resize` took most of the preparation's time on a scanned A4 page.
+    let brightest = brightest_around(&small, LIGHT_RADIUS);
+    let blurred = |light: &GrayImage| image::imageops::blur(light, 2.0);
+    Flattened {
+        image: divide_by_light(image, &blurred(&darkest_around(&brightest, LIGHT_RADIUS))),
+        by_brightest: divide_by_light(image, &blurred(&brightest)),
+    }
+}
+
+/// `image` divided by `light` (a smaller copy's), its darkest percent then made black.
+fn divide_by_light(image: &GrayImage, light: &GrayImage) -> GrayImage {
+    let (width, height) = image.dimensions();
+    // The light at each pixel is interpolated (bilinearly, as a resize would) from the
+    // small copy while the pixel is divided by it: a full-size copy made by `resize`
+    // took most of the preparation's time on a scanned A4 page.
     let mut flat = GrayImage::new(width, height);
-    let columns = between(width, paper.width());
-    let stride = paper.width() as usize;
+    let columns = between(width, light.width());
+    let stride = light.width() as usize;
     let mut light_row = vec![0f32; stride];
     let rows = flat
         .chunks_exact_mut(width as usize)
         .zip(image.chunks_exact(width as usize));
-    for ((out, ink), (top, bottom, down)) in rows.zip(between(height, paper.height())) {
-        let top = &paper.as_raw()[top * stride..][..stride];
-        let bottom = &paper.as_raw()[bottom * stride..][..stride];
+    for ((out, ink), (top, bottom, down)) in rows.zip(between(height, light.height())) {
+        let top = &light.as_raw()[top * stride..][..stride];
+        let bottom = &light.as_raw()[bottom * stride..][..stride];
         for ((light, &t), &b) in light_row.iter_mut().zip(top).zip(bottom) {
             *light = f32::from(t) * (1.0 - down) + f32::from(b) * down;
         }
@@ -268,19 +299,28 @@ fn between(length: u32, source: u32) -> Vec<(usize, usize, f32)> {
 
 /// Each pixel replaced by the brightest within `radius` (rows, then columns).
 pub(crate) fn brightest_around(image: &GrayImage, radius: u32) -> GrayImage {
+    extreme_around(image, radius, u8::max)
+}
+
+/// Each pixel replaced by the darkest within `radius` (rows, then columns).
+fn darkest_around(image: &GrayImage, radius: u32) -> GrayImage {
+    extreme_around(image, radius, u8::min)
+}
+
+fn extreme_around(image: &GrayImage, radius: u32, pick: fn(u8, u8) -> u8) -> GrayImage {
     let (width, height) = image.dimensions();
     let pass = |source: &GrayImage, horizontal: bool| {
         GrayImage::from_fn(width, height, |x, y| {
             let (centre, limit) = if horizontal { (x, width) } else { (y, height) };
             let range = centre.saturating_sub(radius)..=(centre + radius).min(limit - 1);
-            let brightest = range
+            let extreme = range
                 .map(|i| {
                     let (px, py) = if horizontal { (i, y) } else { (x, i) };
                     source.get_pixel(px, py).0[0]
                 })
-                .max()
+                .reduce(pick)
                 .unwrap_or(255);
-            Luma([brightest])
+            Luma([extreme])
         })
     };
     pass(&pass(image, true), false)
@@ -504,12 +544,32 @@ mod tests {
             let ink = page.get_pixel(x, y).0[0] < 128;
             Luma([(if ink { paper / 3.0 } else { paper }) as u8])
         });
-        let flat = flatten(&shaded);
+        let flat = flatten(&shaded).image;
         for x in [60, 330, 540] {
             // y = 50 is paper above the first bar, y = 105 is inside it.
             let paper = flat.get_pixel(x, 50).0[0];
             let ink = flat.get_pixel(x, 105).0[0];
             assert!(paper >= 235, "paper at x = {x} is {paper}");
+            assert!(ink <= 60, "ink at x = {x} is {ink}");
+        }
+    }
+
+    #[test]
+    fn a_hard_shadow_leaves_no_grey_band_along_its_edge() {
+        // The ruled page with its right half in a shadow that halves the light.
+        let page = ruled_page();
+        let shaded = GrayImage::from_fn(600, 800, |x, y| {
+            let paper = if x < 300 { 240.0 } else { 120.0 };
+            let ink = page.get_pixel(x, y).0[0] < 128;
+            Luma([(if ink { paper / 3.0 } else { paper }) as u8])
+        });
+        let flat = flatten(&shaded).image;
+        // Paper beside the edge on the shadow's side (y = 50, above the first bar) and
+        // the bar there (y = 105).
+        for x in [322, 345, 370] {
+            let paper = flat.get_pixel(x, 50).0[0];
+            let ink = flat.get_pixel(x, 105).0[0];
+            assert!(paper >= 200, "paper at x = {x} is {paper}");
             assert!(ink <= 60, "ink at x = {x} is {ink}");
         }
     }

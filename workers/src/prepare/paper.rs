@@ -7,7 +7,7 @@
 use image::imageops::FilterType;
 use image::GrayImage;
 
-use super::{brightest_around, otsu_threshold};
+use super::{brightest_around, otsu_threshold, Flattened};
 
 /// The paper is looked for on a copy this many times smaller each way.
 const SHRINK: u32 = 8;
@@ -70,8 +70,8 @@ pub fn crop_to_paper(image: GrayImage) -> GrayImage {
     image::imageops::crop_imm(&image, x, y, crop_width, crop_height).to_image()
 }
 
-/// On the flattened image, the paper is looked for where it is at least this bright
-/// (the small copy's grey; flattened paper is 230 and more, even under a shadow).
+/// Divided by the brightest light, the paper is looked for where it is at least this
+/// bright (the small copy's grey; such paper is 230 and more, even under a shadow).
 const FLAT_PAPER: u8 = 200;
 /// Bright regions inside the ring this much smaller than the largest are still the
 /// paper's: a shadow's hard edge across the paper cuts off a strip (where a total is
@@ -83,22 +83,31 @@ const FLAT_PART_OF_LARGEST: usize = 100;
 const FLAT_PAPER_MARGIN: u32 = 6;
 
 /// The flattened photo with the table around the paper cleared to white, and cut to the
-/// paper. Flattening lifts the table's grain to the paper's white everywhere but in a
-/// dark ring around the paper (where the table is measured against the paper's light).
-/// Tesseract reads the grain as words, a shadow's edge beside the print as the print's
-/// end, and the ring pulls its global threshold down until grey print turns white (a
-/// blurred photo read as a few words of its heading); cleared, it reads the paper alone,
-/// and sooner. The paper is the largest bright region inside that ring, clear of the
-/// picture's edges, with its smaller parts; cleared is what lies outside their hull. A
-/// page that runs off the picture (a scan, a close-up) or no region large enough leaves
-/// the picture as it is.
-pub fn clear_around_paper(flat: GrayImage) -> GrayImage {
+/// paper. Flattening lifts the table's grain to the paper's white, and a dark ring
+/// remains by the paper. Tesseract reads the grain as words, a shadow's edge beside the
+/// print as the print's end, and the ring pulls its global threshold down until grey
+/// print turns white (a blurred photo read as a few words of its heading); cleared, it
+/// reads the paper alone, and sooner. The paper is found where the table was divided by
+/// the brightest light around it, the paper's: there the ring is wide and dark, and the
+/// paper is the largest bright region inside it, clear of the picture's edges, with its
+/// smaller parts; cleared is what lies outside their hull. A page that runs off the
+/// picture (a scan, a close-up) or no region large enough leaves the picture as it is.
+pub fn clear_around_paper(flattened: Flattened) -> GrayImage {
+    let Flattened {
+        image: flat,
+        by_brightest,
+    } = flattened;
     let (width, height) = flat.dimensions();
     let (small_width, small_height) = ((width / SHRINK).max(1), (height / SHRINK).max(1));
     if small_width < 8 || small_height < 8 {
         return flat;
     }
-    let small = image::imageops::resize(&flat, small_width, small_height, FilterType::Triangle);
+    let small = image::imageops::resize(
+        &by_brightest,
+        small_width,
+        small_height,
+        FilterType::Triangle,
+    );
     // A crease or a dense line of print across the paper shrinks to a thin grey line
     // that would split it; the table's dark ring is wider than the one pixel bridged.
     let (regions, labels) = labelled_regions(&brightest_around(&small, 1), FLAT_PAPER);
@@ -366,7 +375,7 @@ mod tests {
     }
 
     /// The page of [`photo`] on its table, flattened as [`super::super::prepare`] does.
-    fn flattened(size: (u32, u32), page: (u32, u32, u32, u32)) -> GrayImage {
+    fn flattened(size: (u32, u32), page: (u32, u32, u32, u32)) -> Flattened {
         crate::prepare::flatten(&photo(size, page))
     }
 
@@ -384,9 +393,11 @@ mod tests {
         // Turned, the page's box holds table far from the page, which is cleared; the
         // print is all kept.
         let turned = crate::prepare::flatten(&crate::prepare::rotate(&photo(size, page), 30.0));
-        let cleared = clear_around_paper(turned.clone());
+        let (turned_width, turned_height) = turned.image.dimensions();
+        let printed = print(&turned.image);
+        let cleared = clear_around_paper(turned);
         let (width, height) = cleared.dimensions();
-        assert!(width < turned.width() && height < turned.height());
+        assert!(width < turned_width && height < turned_height);
         for (x, y) in [
             (0, 0),
             (width - 1, 0),
@@ -395,13 +406,14 @@ mod tests {
         ] {
             assert_eq!(cleared.get_pixel(x, y).0[0], 255, "at {x}, {y}");
         }
-        assert_eq!(print(&cleared), print(&turned));
+        assert_eq!(print(&cleared), printed);
     }
 
     #[test]
     fn a_page_that_runs_off_the_picture_is_left_whole() {
         let flat = flattened((800, 1000), (0, 0, 800, 1000));
-        assert_eq!(clear_around_paper(flat.clone()), flat);
+        let image = flat.image.clone();
+        assert_eq!(clear_around_paper(flat), image);
     }
 
     /// [`photo`]'s page with a band of `grey` over `columns` × `rows`, flattened and
