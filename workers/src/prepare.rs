@@ -208,6 +208,12 @@ const LIGHT_SHRINK: u32 = 8;
 /// wider than a text stroke and a white-on-black bar's half height, so both vanish.
 const LIGHT_RADIUS: u32 = 3;
 
+/// A shadow takes at most this part of the light: the light is never estimated lower
+/// than the brightest around divided by it. Darker than that is ink, and a white-on-black
+/// bar taller than the light's radius, lit as if in shadow, came out grey with a black
+/// smear across its letters (`SUMME  1323,46 EUR` read as `Ti ER`).
+const SHADOW_DEPTH: u8 = 2;
+
 /// Evens out the light: a photo's paper is darker in one corner, under a shadow or on
 /// faded thermal print, and a single threshold (Tesseract's, or the skew estimate's)
 /// then loses whole regions. The paper's brightness is estimated on a small copy,
@@ -217,8 +223,9 @@ const LIGHT_RADIUS: u32 = 3;
 /// The brightest pixels around each point make the text strokes vanish, but carry the
 /// lit side's light 24 pixels into a shadow: a grey band along the shadow's edge, in
 /// which Tesseract's threshold darkens digits into blots. The darkest of those again
-/// (a closing) puts the edge back where it is; it also evens the table out to the
-/// paper's white, so the paper is told from the table on the brightest alone.
+/// (a closing), down to half the brightest ([`SHADOW_DEPTH`]), puts the edge back where
+/// it is; it also evens the table out towards the paper's white, so the paper is told
+/// from the table on the brightest alone.
 pub fn flatten(image: &GrayImage) -> Flattened {
     let (width, height) = image.dimensions();
     let small = image::imageops::resize(
@@ -229,8 +236,12 @@ pub fn flatten(image: &GrayImage) -> Flattened {
     );
     let brightest = brightest_around(&small, LIGHT_RADIUS);
     let blurred = |light: &GrayImage| image::imageops::blur(light, 2.0);
+    let mut light = darkest_around(&brightest, LIGHT_RADIUS);
+    for (light, brightest) in light.pixels_mut().zip(brightest.pixels()) {
+        light.0[0] = light.0[0].max(brightest.0[0] / SHADOW_DEPTH);
+    }
     Flattened {
-        image: divide_by_light(image, &blurred(&darkest_around(&brightest, LIGHT_RADIUS))),
+        image: divide_by_light(image, &blurred(&light)),
         by_brightest: divide_by_light(image, &blurred(&brightest)),
     }
 }
@@ -571,6 +582,26 @@ mod tests {
             let ink = flat.get_pixel(x, 105).0[0];
             assert!(paper >= 200, "paper at x = {x} is {paper}");
             assert!(ink <= 60, "ink at x = {x} is {ink}");
+        }
+    }
+
+    #[test]
+    fn a_tall_white_on_black_bar_stays_black_between_its_letters() {
+        // A bar 100 pixels tall across the page, as a till prints its total: white
+        // blocks for the label's and the amount's letters at its ends, none between.
+        let page = GrayImage::from_fn(600, 400, |x, y| {
+            let in_bar = (150..250).contains(&y) && (20..580).contains(&x);
+            let in_letter = (175..225).contains(&y)
+                && ((40..140).contains(&x) || (440..560).contains(&x))
+                && (x / 12) % 2 == 0;
+            Luma([if in_bar && !in_letter { 25 } else { 240 }])
+        });
+        let flat = flatten(&page).image;
+        // Far from its letters the bar comes out grey, as it did by the brightest light
+        // alone, and not lifted to the paper's white.
+        for x in [200, 300, 400] {
+            let bar = flat.get_pixel(x, 200).0[0];
+            assert!(bar < 200, "bar at x = {x} is {bar}");
         }
     }
 
