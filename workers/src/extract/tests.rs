@@ -889,3 +889,15 @@ fn the_row_a_total_reads_below_it_is_no_item_proving_it() {
     let e = read(text);
     assert!(e.confidence["total"] <= UNCHECKED, "{:?}", e.confidence);
 }
+
+#[test]
+fn a_total_the_items_alone_prove_is_doubted_when_base_and_tax_make_it_misread() {
+    // `31,89` for 31,09 adds up to the total misread as `357,82`; Base + IVA is 357,02.
+    let text = "Mesón Navarro\nBilbao\nFecha 29.09.2024\nCroquetas  2,57\n\
+                Aceite de oliva  16,48\nLeche 1L  17,20\nVino tinto  7,48\n\
+                Naranjas kg  31,89\nMontadito  9,80\nCuaderno  28,02\nLeche 1L  19,55\n\
+                Agua 50cl  135,25\nNaranjas kg  89,58\nBase  297,52\nIVA 20%  59,50\n\
+                A PAGAR  EUR 357,82\n";
+    let e = read(text);
+    assert!(needs_review(&e), "{:?} {:?}", total(&e), e.confidence);
+}
