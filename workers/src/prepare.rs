@@ -547,46 +547,44 @@ mod tests {
 
     #[test]
     fn a_shadow_is_lifted_and_the_ink_stays_dark() {
-        // Paper fading from white on the left to mid-grey on the right, with the
-        // ruled page's bars printed at a third of the paper's brightness.
+        // Paper fading from white on the left to mid-grey on the right.
+        let flat = flattened_ruled_page(|x| 250.0 - 130.0 * x as f32 / 599.0);
+        assert_paper_and_ink(&flat, [60, 330, 540], 235);
+    }
+
+    /// [`ruled_page`] under the paper's brightness `light` gives at each column, its bars
+    /// printed at a third of it, flattened.
+    fn flattened_ruled_page(light: impl Fn(u32) -> f32) -> GrayImage {
         let page = ruled_page();
         let shaded = GrayImage::from_fn(600, 800, |x, y| {
-            let paper = 250.0 - 130.0 * x as f32 / 599.0;
+            let paper = light(x);
             let ink = page.get_pixel(x, y).0[0] < 128;
             Luma([(if ink { paper / 3.0 } else { paper }) as u8])
         });
-        let flat = flatten(&shaded).image;
-        for x in [60, 330, 540] {
-            // y = 50 is paper above the first bar, y = 105 is inside it.
-            let paper = flat.get_pixel(x, 50).0[0];
+        flatten(&shaded).image
+    }
+
+    /// At each of `columns`, the paper above the first bar (y = 50) at least `paper`
+    /// bright and the bar (y = 105) dark.
+    fn assert_paper_and_ink(flat: &GrayImage, columns: [u32; 3], paper: u8) {
+        for x in columns {
+            let white = flat.get_pixel(x, 50).0[0];
             let ink = flat.get_pixel(x, 105).0[0];
-            assert!(paper >= 235, "paper at x = {x} is {paper}");
+            assert!(white >= paper, "paper at x = {x} is {white}");
             assert!(ink <= 60, "ink at x = {x} is {ink}");
         }
     }
 
     #[test]
     fn a_hard_shadow_leaves_no_grey_band_along_its_edge() {
-        // The ruled page with its right half in a shadow that halves the light.
-        let page = ruled_page();
-        let shaded = GrayImage::from_fn(600, 800, |x, y| {
-            let paper = if x < 300 { 240.0 } else { 120.0 };
-            let ink = page.get_pixel(x, y).0[0] < 128;
-            Luma([(if ink { paper / 3.0 } else { paper }) as u8])
-        });
-        let flat = flatten(&shaded).image;
-        // Paper beside the edge on the shadow's side (y = 50, above the first bar) and
-        // the bar there (y = 105).
-        for x in [322, 345, 370] {
-            let paper = flat.get_pixel(x, 50).0[0];
-            let ink = flat.get_pixel(x, 105).0[0];
-            assert!(paper >= 200, "paper at x = {x} is {paper}");
-            assert!(ink <= 60, "ink at x = {x} is {ink}");
-        }
+        // The right half in a shadow that halves the light; looked at just beside the
+        // edge, on the shadow's side.
+        let flat = flattened_ruled_page(|x| if x < 300 { 240.0 } else { 120.0 });
+        assert_paper_and_ink(&flat, [322, 345, 370], 200);
     }
 
     #[test]
-    fn a_tall_white_on_black_bar_stays_black_between_its_letters() {
+    fn a_tall_white_on_black_bar_is_not_lifted_to_white() {
         // A bar 100 pixels tall across the page, as a till prints its total: white
         // blocks for the label's and the amount's letters at its ends, none between.
         let page = GrayImage::from_fn(600, 400, |x, y| {
