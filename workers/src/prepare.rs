@@ -240,9 +240,17 @@ pub fn flatten(image: &GrayImage) -> Flattened {
     for (light, brightest) in light.pixels_mut().zip(brightest.pixels()) {
         light.0[0] = light.0[0].max(brightest.0[0] / SHADOW_DEPTH);
     }
+    let by_brightest = divide_by_light(image, &blurred(&brightest));
+    // Without a shadow's edge or a large dark patch (a scan, most clean receipts) the
+    // two lights are one, and so are the divisions.
+    let image = if light == brightest {
+        by_brightest.clone()
+    } else {
+        divide_by_light(image, &blurred(&light))
+    };
     Flattened {
-        image: divide_by_light(image, &blurred(&light)),
-        by_brightest: divide_by_light(image, &blurred(&brightest)),
+        image,
+        by_brightest,
     }
 }
 
