@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::event_store::{read_after, Scope};
+use crate::event_store::{read_after, RecordedEvent, Scope};
 use crate::{Config, Database, EventStore, GlobalPosition};
 use serde_json::json;
 use sqlx::Connection;
@@ -206,10 +206,10 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Every event id in the store, in global order. The tail hands out only events of
-/// finished transactions, which other tests' transactions on the same cluster can hold
-/// back for a moment: wait until it has all of them.
-pub async fn stored_event_ids(db: &Database) -> Vec<String> {
+/// Every event in the store, in global order. The tail hands out only events of finished
+/// transactions, which other tests' transactions on the same cluster can hold back for a
+/// moment: wait until it has all of them.
+pub async fn stored_events(db: &Database) -> Vec<RecordedEvent> {
     let total = crate::on_database!(db, |pool| {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
             .fetch_one(pool)
@@ -222,16 +222,19 @@ pub async fn stored_event_ids(db: &Database) -> Vec<String> {
             .await
             .expect("read the event store");
         if events.len() as i64 >= total || std::time::Instant::now() > deadline {
-            return events
-                .iter()
-                .map(|e| {
-                    crate::nats::event_id(&e.aggregate_type, &e.aggregate_id, e.sequence)
-                        .to_string()
-                })
-                .collect();
+            return events;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// The ids of [`stored_events`].
+pub async fn stored_event_ids(db: &Database) -> Vec<String> {
+    stored_events(db)
+        .await
+        .iter()
+        .map(|e| crate::nats::event_id(&e.aggregate_type, &e.aggregate_id, e.sequence).to_string())
+        .collect()
 }
 
 /// Registers an organization straight through the event store (no HTTP, no password

@@ -239,6 +239,19 @@ async fn a_relay_that_does_not_wait_for_each_read_keeps_the_stream_in_order() {
         js.clone(),
         stopped,
     ));
+    // The relay creates the stream; a message from elsewhere before that has nowhere to go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while js
+        .get_stream(expensewise_infra::nats::STREAM)
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay never created the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let foreign = 3;
     for _ in 0..foreign {
         for _ in 0..10 {

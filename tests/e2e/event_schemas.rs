@@ -11,13 +11,13 @@ use expensewise_domain::organization::DeadLetterSettlement;
 use expensewise_domain::receipt::fingerprint::Fingerprint;
 use expensewise_domain::receipt::{Extraction, ReceiptCommand, Upload};
 use expensewise_domain::{Actor, Currency, Money, Receipt, Role};
-use expensewise_infra::event_store::read_after;
 use expensewise_infra::testing::{store_row, StoredRow};
-use expensewise_infra::{Database, EventStore, GlobalPosition};
+use expensewise_infra::{Database, EventStore};
 use expensewise_tests::oidc::{self, oidc_client, OidcProvider};
 use expensewise_tests::{
     event_metadata, expect_status, expense_body, on_both_backends,
-    store_pre_credentials_organization, store_v1_registration, Backend, TestApp, User, PASSWORD,
+    store_pre_credentials_organization, store_v1_registration, stored_events, Backend, TestApp,
+    User, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -430,9 +430,8 @@ pub(crate) async fn every_kind_of_event(app: &TestApp, admin: &User) {
         role: Role::Admin,
         ..actor
     };
-    let failed: Vec<_> = read_after(&db, GlobalPosition::default(), 1000)
+    let failed: Vec<_> = stored_events(&db)
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.metadata["organization_id"] == operator.organization_id.to_string())
         .take(2)
@@ -696,9 +695,8 @@ async fn every_event_matches_its_schema(backend: Backend) {
 
     // As stored and as published on JetStream: `{"<event type>": fields}`.
     let db = app.database.connect().await;
-    let stored: Vec<Value> = read_after(&db, GlobalPosition::default(), 10_000)
+    let stored: Vec<Value> = stored_events(&db)
         .await
-        .unwrap()
         .into_iter()
         .map(|e| {
             let fields = e.payload[&e.event_type].clone();

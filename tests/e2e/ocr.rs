@@ -4,10 +4,8 @@
 use std::time::Duration;
 
 use expensewise_infra::consumer::Handler;
-use expensewise_infra::event_store::read_after;
-use expensewise_infra::GlobalPosition;
 use expensewise_tests::{
-    consistency, draw_receipt, expect_json, money, on_both_backends, support_script,
+    consistency, draw_receipt, expect_json, money, on_both_backends, stored_events, support_script,
     upload_receipt, Backend, Expense, Page, Receipt, TestApp, User,
 };
 use expensewise_workers::ocr::Ocrs;
@@ -115,9 +113,8 @@ async fn a_photographed_receipt_becomes_a_draft_expense_once(backend: Backend) {
     // The scan event delivered again (twice) makes no second expense.
     let db = app.database.connect().await;
     let store = std::sync::Arc::new(app.database.event_store(&db).await);
-    let scan = read_after(&db, GlobalPosition::default(), 10_000)
+    let scan = stored_events(&db)
         .await
-        .unwrap()
         .into_iter()
         .find(|e| e.aggregate_id == id && e.event_type == "ReceiptScanned")
         .expect("the scan event");

@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use expensewise_infra::consumer::Handler;
-use expensewise_infra::event_store::read_after;
-use expensewise_infra::GlobalPosition;
 use expensewise_tests::{
     draw_receipt, expect_json, expect_problem, expect_status, expensewise, money, on_both_backends,
-    Backend, Expense, Page, Receipt, TestApp, User,
+    stored_events, Backend, Expense, Page, Receipt, TestApp, User,
 };
 use expensewise_workers::receipts::ReceiptExpenses;
 use reqwest::{Method, StatusCode};
@@ -60,9 +58,8 @@ async fn draft_of(app: &TestApp, user: &User, receipt_id: &str) -> Expense {
 
 async fn events_of(app: &TestApp, receipt_id: &str) -> Vec<String> {
     let db = app.database.connect().await;
-    let events = read_after(&db, GlobalPosition::default(), 100_000)
+    let events = stored_events(&db)
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.aggregate_id == receipt_id)
         .map(|e| e.event_type)
@@ -165,9 +162,8 @@ async fn an_unsure_photo_is_reviewed_and_becomes_one_draft(backend: Backend) {
 
     // The review delivered again (twice) makes no second expense.
     let db = app.database.connect().await;
-    let event = read_after(&db, GlobalPosition::default(), 10_000)
+    let event = stored_events(&db)
         .await
-        .unwrap()
         .into_iter()
         .find(|e| e.aggregate_id == id && e.event_type == "ReceiptReviewed")
         .expect("the review event");

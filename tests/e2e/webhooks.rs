@@ -12,10 +12,9 @@ use chrono::Utc;
 use expensewise_api::server::Roles;
 use expensewise_domain::webhook::signing::{self, Secret};
 use expensewise_domain::webhook::EVENT_TYPES;
-use expensewise_infra::event_store::read_after;
-use expensewise_infra::GlobalPosition;
 use expensewise_tests::{
-    expect_status, expense_body, free_port, Backend, Process, TestApp, User, WebhookReceiver,
+    expect_status, expense_body, free_port, stored_events, Backend, Process, TestApp, User,
+    WebhookReceiver,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -125,9 +124,7 @@ async fn every_event_type_arrives_once_per_id_through_a_sender_kill_and_a_receiv
 
     // Every event of the organization after the endpoint was added, and nothing else.
     let db = app.database.connect().await;
-    let events = read_after(&db, GlobalPosition::default(), 100_000)
-        .await
-        .unwrap();
+    let events = stored_events(&db).await;
     db.close().await;
     let added = events
         .iter()

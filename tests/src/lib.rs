@@ -22,8 +22,8 @@ pub use client::{
 pub use expensewise_infra::on_both_backends;
 pub use expensewise_infra::testing::{
     acting_now, draft_expense, event_metadata, new_employee, register_directly,
-    store_pre_credentials_organization, store_v1_registration, stored_event_ids, Backend,
-    TestDatabase,
+    store_pre_credentials_organization, store_v1_registration, stored_event_ids, stored_events,
+    Backend, TestDatabase,
 };
 pub use expensewise_projections::testing::{assert_read_models_equal_a_rebuild, rebuild_all};
 pub use postgres::Replication;

@@ -98,7 +98,8 @@ pub fn ndjson_stream(
 
 /// The organization's events in global order (auditors and admins)
 ///
-/// Read from the event store: always current.
+/// Read from the event store, not a read model: an event shows as soon as every
+/// transaction begun before it on the database server has ended (the global order's rule).
 #[utoipa::path(
     get, path = "/v1/audit/events", tag = "audit",
     params(AuditParams, ("Accept" = Option<String>, Header, description = "`application/x-ndjson` streams every matching event, one per line")),
