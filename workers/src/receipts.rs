@@ -189,6 +189,7 @@ pub async fn read_fields(
     // The one check an unchecked total can have is another reading.
     let mut unchecked = total_confidence(&extraction) == UNCHECKED && !needs_review(&extraction);
     let mut totals_read = vec![extraction.total];
+    let mut sure_dates = vec![];
     for look in Look::ALL {
         let settled = !needs_review(&extraction) && !unchecked;
         if settled || started.elapsed() + first_took > LOOKS_WITHIN {
@@ -207,6 +208,7 @@ pub async fn read_fields(
                 .insert("total".to_string(), READINGS_DISAGREE);
         }
         totals_read.push(again.total);
+        sure_dates.extend([&extraction, &again].into_iter().filter_map(sure_date));
         // A date or currency two readings are each sure of, and differ on, is in doubt:
         // one of them is misread, and a person decides.
         let differ = [
@@ -231,7 +233,36 @@ pub async fn read_fields(
         }
         unchecked = false;
     }
+    // A date the kept reading missed or is unsure of, another reading may be sure of (a
+    // smaller image joins a date's broken digits): as sure as that reading where the
+    // kept one saw no date, in doubt where it saw another. A date readings are sure of
+    // and differ on stays in doubt as it is.
+    let contested = sure_dates
+        .iter()
+        .any(|(date, _)| extraction.date == Some(*date));
+    if !sure(&extraction, "date") && !contested {
+        let surest = sure_dates
+            .into_iter()
+            .max_by(|(_, a), (_, b)| a.total_cmp(b));
+        if let Some((date, confidence)) = surest {
+            let confidence = match extraction.date {
+                None => confidence,
+                Some(_) => READINGS_DISAGREE,
+            };
+            extraction.date = Some(date);
+            extraction.confidence.insert("date".to_string(), confidence);
+        }
+    }
     Ok((reading, extraction))
+}
+
+/// A reading's date with its confidence, where that reading is sure of it.
+fn sure_date(extraction: &Extraction) -> Option<(NaiveDate, f32)> {
+    let confidence = *extraction.confidence.get("date")?;
+    (confidence >= REVIEW_BELOW)
+        .then_some(extraction.date)
+        .flatten()
+        .map(|date| (date, confidence))
 }
 
 /// Turns receipts uploaded with `create_expense=true` into draft expenses once their
@@ -396,6 +427,21 @@ mod tests {
         assert!(needs_review(&extraction), "{extraction:?}");
         assert_eq!(extraction.confidence["date"], READINGS_DISAGREE);
         assert_eq!(extraction.confidence["total"], 0.97);
+    }
+
+    #[tokio::test]
+    async fn a_date_the_kept_reading_missed_is_taken_from_a_reading_sure_of_it() {
+        let no_date: &str = SURE.replace("2024-03-01\n", "").leak();
+        let (text, extraction, widths) =
+            fields_of_photo(vec![no_date, DOUBTFUL, "Bistro Test\n"]).await;
+        // The proven total's reading is kept; the doubtful one's date fills its gap.
+        assert_eq!((text.as_str(), widths.len()), (no_date, 3));
+        assert_eq!(extraction.date, NaiveDate::from_ymd_opt(2024, 3, 1));
+        assert!(
+            extraction.confidence["date"] >= REVIEW_BELOW,
+            "{extraction:?}"
+        );
+        assert!(!needs_review(&extraction), "{extraction:?}");
     }
 
     #[tokio::test]
