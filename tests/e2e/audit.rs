@@ -1,3 +1,4 @@
+use expensewise_infra::Database;
 use expensewise_tests::{expect_problem, expect_status, on_both_backends, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -176,3 +177,48 @@ async fn the_audit_log_pages_filters_streams_and_stays_in_its_organization(backe
 }
 
 on_both_backends!(the_audit_log_pages_filters_streams_and_stays_in_its_organization);
+
+/// An admin's own write is in the audit log they list right after it, though a
+/// transaction begun before it elsewhere on the database server holds the global order
+/// back: the listing waits for that transaction to end.
+#[tokio::test]
+async fn the_callers_own_write_is_in_the_audit_log_they_list_next() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let db = app.database.connect().await;
+    let Database::Postgres(pool) = &db else {
+        panic!("a PostgreSQL database");
+    };
+    let mut earlier = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *earlier)
+        .await
+        .unwrap();
+    let created = app.create_expense(&admin).await;
+    let ends = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        earlier.commit().await.unwrap();
+    });
+    let page = expect_status(
+        app.get(
+            &format!(
+                "/v1/audit/events?aggregate_type=expense&aggregate_id={}",
+                created.id
+            ),
+            &admin.token,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let types: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["ExpenseCreated"]);
+    ends.await.unwrap();
+    db.close().await;
+    app.finish().await;
+}

@@ -100,6 +100,7 @@ pub fn ndjson_stream(
 ///
 /// Read from the event store, not a read model: an event shows as soon as every
 /// transaction begun before it on the database server has ended (the global order's rule).
+/// The caller's own latest write is waited for (at most 5 s, then 503 with `Retry-After`).
 #[utoipa::path(
     get, path = "/v1/audit/events", tag = "audit",
     params(AuditParams, ("Accept" = Option<String>, Header, description = "`application/x-ndjson` streams every matching event, one per line")),
@@ -108,6 +109,7 @@ pub fn ndjson_stream(
          content((AuditPage = "application/json"), (String = "application/x-ndjson"))),
         (status = 403, description = "Auditors and admins only"),
         (status = 422, description = "Invalid query"),
+        (status = 503, description = "The caller's own latest write is not readable yet; retry after `Retry-After`"),
     ),
     security(("bearer" = []))
 )]
@@ -135,6 +137,7 @@ pub async fn audit_events(
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
+    super::consistency::wait_for_global_order(&app, &user).await?;
     let filter = AuditFilter {
         organization_id: Some(user.actor.organization_id.to_string()),
         aggregate_type: params.aggregate_type,

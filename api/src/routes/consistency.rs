@@ -190,6 +190,31 @@ pub async fn wait_for_head(app: &AppState, projection: &str) -> Result<(), ApiEr
     wait_for(app, projection, head).await
 }
 
+/// Waits until the caller's own latest write is readable in the global order, for reads
+/// of the event store itself (the audit log): a transaction begun before it elsewhere on
+/// the database server holds it back until that transaction ends.
+pub async fn wait_for_global_order(app: &AppState, user: &AuthUser) -> Result<(), ApiError> {
+    let Some(write) = user.last_write else {
+        return Ok(());
+    };
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    loop {
+        let readable = expensewise_infra::event_store::readable(&app.db, write)
+            .await
+            .map_err(|e| ApiError::internal(e.into()))?;
+        if readable {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::unavailable(
+                "the event store's order has not reached this write yet; retry shortly",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Runs `query` on a database whose read model `projection` has passed `write`: the
 /// replica when it gets there in time, else the primary.
 pub async fn read_after<T, E, F, Fut>(

@@ -190,6 +190,23 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Whether `write` is readable in the global order yet: every transaction begun before it
+/// on the database server has ended.
+pub async fn readable(db: &Database, write: GlobalPosition) -> Result<bool, sqlx::Error> {
+    match db {
+        Database::Postgres(pool) => {
+            sqlx::query_scalar(
+                "SELECT ($1::bigint)::text::xid8 < pg_snapshot_xmin(pg_current_snapshot())",
+            )
+            .bind(write.txid)
+            .fetch_one(pool)
+            .await
+        }
+        // One writer at a time: what is committed is readable.
+        Database::Sqlite(_) => Ok(true),
+    }
+}
+
 /// Like [`read_after`], narrowed by `filter`: the audit log's pages.
 pub async fn read_filtered(
     db: &Database,

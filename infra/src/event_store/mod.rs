@@ -29,7 +29,7 @@ pub use error::{CommandError, Committed};
 use global_order::version_and_last_write;
 pub use global_order::{
     aggregate_events, aggregate_head, aggregate_version, event_at, events_about, last_write,
-    read_after, read_filtered, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
+    read_after, read_filtered, readable, AuditFilter, BadPosition, GlobalPosition, RecordedEvent,
 };
 use group_commit::Appended;
 pub use group_commit::GroupCommit;
