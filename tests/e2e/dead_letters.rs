@@ -299,7 +299,7 @@ async fn admins_and_operators_settle_what_workers_gave_up_on(backend: Backend) {
     // and which dead letter. The history is read in the global order, where a command's
     // event shows once every transaction begun before it has ended (on this cluster, other
     // tests' too).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let decisions = loop {
         let audit = expect_status(
             app.get("/v1/audit/events?aggregate_type=organization", &ada.token)
@@ -323,7 +323,7 @@ async fn admins_and_operators_settle_what_workers_gave_up_on(backend: Backend) {
         if decisions.len() >= 4 || std::time::Instant::now() > deadline {
             break decisions;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let ada_id = json!(ada.user_id.to_string());
     assert_eq!(
