@@ -235,19 +235,20 @@ pub async fn read_fields(
     }
     // A date the kept reading missed or is unsure of, another reading may be sure of (a
     // smaller image joins a date's broken digits): as sure as that reading where the
-    // kept one saw no date, in doubt where it saw another. A date readings are sure of
-    // and differ on stays in doubt as it is.
+    // kept one saw no date and no other reading was sure of another, in doubt otherwise.
+    // A date readings are sure of and differ on stays in doubt as it is.
     let contested = sure_dates
         .iter()
         .any(|(date, _)| extraction.date == Some(*date));
+    let one_date = sure_dates.iter().all(|(date, _)| *date == sure_dates[0].0);
     if !sure(&extraction, "date") && !contested {
         let surest = sure_dates
             .into_iter()
             .max_by(|(_, a), (_, b)| a.total_cmp(b));
         if let Some((date, confidence)) = surest {
             let confidence = match extraction.date {
-                None => confidence,
-                Some(_) => READINGS_DISAGREE,
+                None if one_date => confidence,
+                _ => READINGS_DISAGREE,
             };
             extraction.date = Some(date);
             extraction.confidence.insert("date".to_string(), confidence);
@@ -448,6 +449,17 @@ mod tests {
             "{extraction:?}"
         );
         assert!(!needs_review(&extraction), "{extraction:?}");
+    }
+
+    #[tokio::test]
+    async fn a_date_the_kept_reading_missed_that_two_readings_differ_on_goes_to_a_person() {
+        let no_date: &str = SURE.replace("2024-03-01\n", "").leak();
+        let other_day: &str = DOUBTFUL.replace("2024-03-01", "2024-02-27").leak();
+        let (text, extraction, images) = fields_of_photo(vec![DOUBTFUL, other_day, no_date]).await;
+        assert_eq!((text.as_str(), images.len()), (no_date, 4));
+        assert!(extraction.date.is_some(), "{extraction:?}");
+        assert_eq!(extraction.confidence["date"], READINGS_DISAGREE);
+        assert!(needs_review(&extraction), "{extraction:?}");
     }
 
     #[tokio::test]
