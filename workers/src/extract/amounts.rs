@@ -8,6 +8,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
+use super::currency::marks;
+
 /// An amount found on a line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Amount {
@@ -221,6 +223,22 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         });
     }
     found
+}
+
+/// Whether `amount` is a card number's last four digits after its masked group, OCR having
+/// read the group's `*` as letters (`karta  kkk 5666`, `EC-Cash  zxAkkk 3176`,
+/// `Pagamento elettronico  xe 2827`): asked of a card line only, where a payment prints
+/// its cents or its currency, and elsewhere such a word may be a code or a name.
+pub fn after_misread_mask(line: &str, amount: &Amount) -> bool {
+    let digits = &line[amount.start..amount.end];
+    let group = line[..amount.start].split_whitespace().next_back();
+    let masked = group.is_some_and(|group| {
+        group.chars().count() >= 2
+            && group.chars().all(|c| "*#kKxXhHwWzZaAeE".contains(c))
+            && group.chars().any(|c| "*kKxX".contains(c))
+            && marks(group).is_empty()
+    });
+    masked && digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The amount that ends a line whose currency sign OCR read as letters glued to it

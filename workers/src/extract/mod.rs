@@ -24,7 +24,7 @@ use expensewise_domain::receipt::Extraction;
 use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
-use amounts::{after_misread_sign, amounts, clean, Amount};
+use amounts::{after_misread_mask, after_misread_sign, amounts, clean, Amount};
 use arithmetic::{cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof};
 use currency::{country_currency, marks, misread_code, misread_sign, only_a_place, Mark};
 use dates::{find_date, Order};
@@ -1064,6 +1064,9 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
             let label = label(&folded);
             let cleaned = clean(original);
             let mut amounts = amounts(&cleaned);
+            if label == Some(Label::Card) {
+                amounts.retain(|amount| !after_misread_mask(&cleaned, amount));
+            }
             // A card line's masked number ("XX1234") is no amount whose sign was misread;
             // an unlabelled line is one when it holds nothing else and its letters read as
             // a sign (`HKS482.54` below its `Amount Due`), not as a code ("A5").

@@ -155,6 +155,14 @@ fn a_shared_symbol_is_read_by_the_country_or_marked_unsure() {
         "a bare $ with no country: {:?}",
         e.confidence
     );
+    // The country's name abbreviated with its points.
+    for country in ["U.S.A", "U.S.A."] {
+        let e = read(&format!(
+            "Shop\nDenver CO\n{country}\n2026-01-15\nTotal $12.50\n"
+        ));
+        assert_eq!(total(&e).as_deref(), Some("12.50 USD"));
+        assert!(!needs_review(&e), "{country}: {:?}", e.confidence);
+    }
 }
 
 #[test]
@@ -900,4 +908,30 @@ fn a_total_the_items_alone_prove_is_doubted_when_base_and_tax_make_it_misread() 
                 A PAGAR  EUR 357,82\n";
     let e = read(text);
     assert!(needs_review(&e), "{:?} {:?}", total(&e), e.confidence);
+}
+
+#[test]
+fn a_card_number_whose_mask_ocr_read_as_letters_is_no_payment() {
+    let slip = |card: &str| {
+        format!(
+            "Sklep Kowalski\nKraków\nPolska\n19:29 2023-01-10\n{card}\nSUMA  499,44 zł\n\
+             AUTH 357450 REF 808216\n"
+        )
+    };
+    for card in [
+        "Płatność karta  kkk 5666",
+        "EC-Cash  zxAkkk 3176",
+        "Pagamento elettronico  xe 2827",
+        "Tarjeta  ** 9171",
+    ] {
+        let e = read(&slip(card));
+        assert_eq!(total(&e).as_deref(), Some("499.44 PLN"), "{card}");
+        assert!(!needs_review(&e), "{card}: {:?}", e.confidence);
+    }
+    // A payment beside the masked number, or a number the card's name reads before,
+    // still stands against the total.
+    for card in ["Płatność karta  kkk 5666  489,44 zł", "Karta  5666"] {
+        let e = read(&slip(card));
+        assert!(needs_review(&e), "{card}: {:?}", e.confidence);
+    }
 }

@@ -233,12 +233,12 @@ const OTHERS: &[(&str, Label)] = &[
     ("bankkort", Label::Card),
 ];
 
-/// Whether the folded line holds `phrase`: as a phrase if it has a space or hyphen — also
-/// with other marks or more spaces between its words (`Net. amount`, `Amount  Due`, as
-/// OCR and the rows rebuilt from word boxes leave them) — as a whole word otherwise
-/// ("tip" is not in "multiple", "bar" not in "barcode").
+/// Whether the folded line holds `phrase`: as a phrase if it has a space, hyphen or point
+/// (`u.s.a`) — also with other marks or more spaces between its words (`Net. amount`,
+/// `Amount  Due`, as OCR and the rows rebuilt from word boxes leave them) — as a whole
+/// word otherwise ("tip" is not in "multiple", "bar" not in "barcode").
 pub fn says(line: &str, phrase: &str) -> bool {
-    if phrase.contains([' ', '-']) {
+    if phrase.contains([' ', '-', '.']) {
         if line.contains(phrase) {
             return true;
         }
