@@ -935,3 +935,27 @@ fn a_card_number_whose_mask_ocr_read_as_letters_is_no_payment() {
         assert!(needs_review(&e), "{card}: {:?}", e.confidence);
     }
 }
+
+#[test]
+fn a_discount_printed_without_its_minus_is_taken_off_the_items() {
+    for word in [
+        "Réduction",
+        "Rabais",
+        "Promo",
+        "Coupon",
+        "Aktion",
+        "Dto.",
+        "Promozione",
+        "Actie",
+        "Desconto",
+        "Rabat",
+        "Zniżka",
+    ] {
+        let e = read(&format!(
+            "Boulangerie Girard\nLyon\n2026-07-06\nBaguette  10,00\nCroissant  5,00\n\
+             {word}  3,00\nTotal  12,00 €\n"
+        ));
+        assert_eq!(total(&e).as_deref(), Some("12.00 EUR"), "{word}");
+        assert!(!needs_review(&e), "{word}: {:?}", e.confidence);
+    }
+}
