@@ -181,10 +181,14 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let kronor_mark = after == Some(':')
             && number.as_str().contains([',', '.'])
             && !line[end + 1..].starts_with(|c: char| c.is_ascii_digit());
+        // A unit price glued to its quantity's `x` (`3x3,41  10,23`) is a price, not a code.
+        let after_times = line[..c.get(0).map_or(start, |m| m.start())]
+            .strip_suffix(['x', 'X', '×'])
+            .is_some_and(|quantity| quantity.trim_end().ends_with(|c: char| c.is_ascii_digit()));
         let part_of_other = before.is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
             || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ',')) && !kronor_mark)
-            || glued(before)
+            || (glued(before) && !after_times)
             || glued(after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);

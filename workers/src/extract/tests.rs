@@ -959,3 +959,13 @@ fn a_discount_printed_without_its_minus_is_taken_off_the_items() {
         assert!(!needs_review(&e), "{word}: {:?}", e.confidence);
     }
 }
+
+#[test]
+fn a_unit_price_glued_to_its_quantity_is_the_items_price() {
+    let e = read(
+        "Boulangerie Girard\nLyon\n2026-07-06\nMadeleines\n3x3,41  10,23\nSteak frites\n\
+         1x 22,77  22,77\nTotal  33,00 €\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("33.00 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
