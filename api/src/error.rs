@@ -184,6 +184,12 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
+    /// What the request needs is on its way (a read model or the store's order catching
+    /// up): 503, asking the client to try again in a second.
+    pub fn not_yet(detail: impl Into<String>) -> Self {
+        Self::unavailable(detail).with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
     /// Another server this request needed (an OpenID issuer) failed.
     pub fn bad_gateway(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "bad-gateway", detail)
@@ -299,8 +305,7 @@ impl From<UseCaseError> for ApiError {
             UseCaseError::Rejected(rejection) => rejection.into(),
             // A stale request is run again before it is answered (middleware::optimistic).
             UseCaseError::LostRace => Self::lost_race(),
-            UseCaseError::NotYet(detail) => Self::unavailable(detail)
-                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            UseCaseError::NotYet(detail) => Self::not_yet(detail),
             UseCaseError::Technical(e) => Self::internal(e),
         }
     }

@@ -240,8 +240,8 @@ pub async fn read_fields(
     let contested = sure_dates
         .iter()
         .any(|(date, _)| extraction.date == Some(*date));
-    let one_date = sure_dates.iter().all(|(date, _)| *date == sure_dates[0].0);
     if !sure(&extraction, "date") && !contested {
+        let one_date = sure_dates.windows(2).all(|pair| pair[0].0 == pair[1].0);
         let surest = sure_dates
             .into_iter()
             .max_by(|(_, a), (_, b)| a.total_cmp(b));

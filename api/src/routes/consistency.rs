@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
 use expensewise_infra::event_store::aggregate_head;
 use expensewise_infra::replica::ReadReplica;
 use expensewise_infra::{Database, GlobalPosition};
@@ -206,10 +205,9 @@ pub async fn wait_for_global_order(app: &AppState, user: &AuthUser) -> Result<()
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::unavailable(
+            return Err(ApiError::not_yet(
                 "the event store's order has not reached this write yet; retry shortly",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
+            ));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -267,10 +265,9 @@ async fn wait_for(app: &AppState, projection: &str, write: GlobalPosition) -> Re
         .await
     {
         Ok(()) => Ok(()),
-        Err(ConsistencyError::NotYet) => Err(ApiError::unavailable(
+        Err(ConsistencyError::NotYet) => Err(ApiError::not_yet(
             "the read model has not caught up with this write yet; retry shortly",
-        )
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))),
+        )),
         Err(ConsistencyError::Database(e)) => Err(ApiError::internal(e.into())),
     }
 }

@@ -172,9 +172,9 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         };
         let (start, end) = (number.start(), number.end());
         let before = line[..start].chars().next_back();
-        let before_match = line[..c.get(0).map_or(start, |m| m.start())]
-            .chars()
-            .next_back();
+        // The line before the number and its sign.
+        let ahead = &line[..c.get(0).map_or(start, |m| m.start())];
+        let before_match = ahead.chars().next_back();
         let after = line[end..].chars().next();
         let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_unit(c));
         // A price with its Swedish `:-` (`265,90:-`, or its dash lost) is no time.
@@ -182,7 +182,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             && number.as_str().contains([',', '.'])
             && !line[end + 1..].starts_with(|c: char| c.is_ascii_digit());
         // A unit price glued to its quantity's `x` (`3x3,41  10,23`) is a price, not a code.
-        let after_times = line[..c.get(0).map_or(start, |m| m.start())]
+        let after_times = ahead
             .strip_suffix(['x', 'X', '×'])
             .is_some_and(|quantity| quantity.trim_end().ends_with(|c: char| c.is_ascii_digit()));
         let part_of_other = before.is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
@@ -208,8 +208,9 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             && digits.chars().all(|c| c.is_ascii_digit());
         // A card number's last digits after a masked group and a space (`**** 5202`,
         // `XXXX XXXX XXXX 4004`), as terminal slips print them.
-        let ahead = line[..c.get(0).map_or(start, |m| m.start())].trim_end();
-        let masked = ["***", "XXX", "xxx"].iter().any(|m| ahead.ends_with(m))
+        let masked = ["***", "XXX", "xxx"]
+            .iter()
+            .any(|m| ahead.trim_end().ends_with(m))
             && digits.len() <= 4
             && digits.chars().all(|c| c.is_ascii_digit());
         if part_of_other || dashed_date || quantity || torn_cents || masked {
