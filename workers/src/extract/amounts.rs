@@ -181,11 +181,17 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let kronor_mark = after == Some(':')
             && number.as_str().contains([',', '.'])
             && !line[end + 1..].starts_with(|c: char| c.is_ascii_digit());
-        // A unit price glued to its quantity's `x` (`3x3,41  10,23`) is a price, not a code.
-        let after_times = ahead
-            .strip_suffix(['x', 'X', '×'])
-            .is_some_and(|quantity| quantity.trim_end().ends_with(|c: char| c.is_ascii_digit()));
-        let part_of_other = before.is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
+        // A unit price glued to its quantity's `x` (`3x3,41  10,23`), or behind a speck
+        // read as a point (`3x.16,58`), is a price, not a code or another number's part.
+        let times = |ahead: &str| {
+            ahead
+                .strip_suffix(['x', 'X', '×'])
+                .is_some_and(|quantity| quantity.trim_end().ends_with(|c: char| c.is_ascii_digit()))
+        };
+        let after_times = times(ahead) || ahead.strip_suffix('.').is_some_and(times);
+        let part_of_other = (before
+            .is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
+            && !after_times)
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
             || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ',')) && !kronor_mark)
             || (glued(before) && !after_times)
@@ -207,10 +213,15 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             && digits.starts_with('0')
             && digits.chars().all(|c| c.is_ascii_digit());
         // A card number's last digits after a masked group and a space (`**** 5202`,
-        // `XXXX XXXX XXXX 4004`), as terminal slips print them.
-        let masked = ["***", "XXX", "xxx"]
+        // `XXXX XXXX XXXX 4004`), as terminal slips print them, a star read as a quote
+        // (`**"* 5443`).
+        let group = ahead.split_whitespace().next_back().unwrap_or("");
+        let stars = group.chars().all(|c| matches!(c, '*' | '"' | '\''))
+            && group.chars().filter(|c| *c == '*').count() >= 2;
+        let masked = (["***", "XXX", "xxx"]
             .iter()
             .any(|m| ahead.trim_end().ends_with(m))
+            || stars)
             && digits.len() <= 4
             && digits.chars().all(|c| c.is_ascii_digit());
         if part_of_other || dashed_date || quantity || torn_cents || masked {
@@ -231,7 +242,8 @@ pub fn amounts(line: &str) -> Vec<Amount> {
 }
 
 /// Whether `amount` is a card number's last four digits after its masked group, OCR having
-/// read the group's `*` as letters (`karta  kkk 5666`, `EC-Cash  zxAkkk 3176`,
+/// read the group's `*` as letters or marks (`karta  kkk 5666`, `EC-Cash  **%x%* 6110`,
+/// `EC-Cash  zxAkkk 3176`,
 /// `Pagamento elettronico  xe 2827`): asked of a card line only, where a payment prints
 /// its cents or its currency, and elsewhere such a word may be a code or a name.
 pub fn after_misread_mask(line: &str, amount: &Amount) -> bool {
@@ -239,7 +251,7 @@ pub fn after_misread_mask(line: &str, amount: &Amount) -> bool {
     let group = line[..amount.start].split_whitespace().next_back();
     let masked = group.is_some_and(|group| {
         group.chars().count() >= 2
-            && group.chars().all(|c| "*#kKxXhHwWzZaAeE".contains(c))
+            && group.chars().all(|c| "*#%kKxXhHwWzZaAeE".contains(c))
             && group.chars().any(|c| "*kKxX".contains(c))
             && marks(group).is_empty()
     });

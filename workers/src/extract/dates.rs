@@ -111,9 +111,10 @@ const MONTHS: [&[&str]; 12] = [
     ],
 ];
 
-/// A month's word as the lists spell it: folded, without its abbreviating point.
+/// A month's word as the lists spell it: folded, without its abbreviating point, an `O`
+/// that OCR read as a zero given back (`22-AG0-2023`, `0CT`).
 fn month_word(name: &str) -> String {
-    fold(name).trim_end_matches('.').to_string()
+    fold(name).trim_end_matches('.').replace('0', "o")
 }
 
 fn month_number(name: &str) -> Option<u32> {
@@ -260,12 +261,12 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]+(?:de\s+)?(\p{L}{3,10})\.?[\s,.-]+(?:de\s+)?(\d{4}|\d{2})\b",
+        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]+(?:de\s+)?((?:\p{L}|0)[\p{L}0]{2,9})\.?[\s,.-]+(?:de\s+)?(\d{4}|\d{2})\b",
     )
     .expect("day month-name pattern")
 });
 static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\p{L}{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,\s*|\s+)(\d{4}|\d{2})\b")
+    Regex::new(r"(?i)\b((?:\p{L}|0)[\p{L}0]{2,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?:,\s*|\s+)(\d{4}|\d{2})\b")
         .expect("month-name day pattern")
 });
 

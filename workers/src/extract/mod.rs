@@ -152,10 +152,6 @@ fn find_currency(
     // conversion or OCR's misreading of a symbol it does not know (₹ read as `¥` or `€`,
     // ₩ as `¥`): a person decides. They find the country's currency filled in, unless
     // the mark is the other's code spelled out, which no misreading makes.
-    let against_country = |code: &'static str, spelled: bool, confidence: f32| match country {
-        Some(c) if c != code => (if spelled { code } else { c }, confidence.min(0.6)),
-        _ => (code, confidence),
-    };
     let spells = |line: &Line, code: &str| line.original.contains(code);
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for line in lines {
@@ -163,6 +159,15 @@ fn find_currency(
             *counts.entry(code).or_default() += 1;
         }
     }
+    // Where the receipt also prints the country's currency (`Precios en MXN` in Mexico),
+    // a sign against both is the misread one (`TOTAL (€)` for `($)`): the country's
+    // currency is as sure as an unchecked reading.
+    let against_country = |code: &'static str, spelled: bool, confidence: f32| match country {
+        Some(c) if c != code && spelled => (code, confidence.min(0.6)),
+        Some(c) if c != code && counts.contains_key(c) => (c, confidence.min(UNCHECKED)),
+        Some(c) if c != code => (c, confidence.min(0.6)),
+        _ => (code, confidence),
+    };
     if let Some(line) = total_line {
         let codes: Vec<&'static str> = line
             .marks
@@ -619,6 +624,22 @@ fn total_read(
             None => {}
         }
     }
+    // The unlabelled row right above the tax that adds up with it to a total line is the
+    // subtotal whose label OCR lost (`EUR 258.86`, `IVA 19%  49.18`, `TOTAL  308,04`), and
+    // no item.
+    let first_tax = lines.iter().position(|l| l.label == Some(Label::Tax));
+    let above_tax = first_tax
+        .and_then(|t| t.checked_sub(1))
+        .filter(|j| lines[*j].label.is_none() && !lent.contains(j));
+    if let Some((j, base)) = above_tax.and_then(|j| Some((j, line_amount(&lines[j])?))) {
+        let adds_up = candidates
+            .iter()
+            .any(|(_, i, total)| *i > j && total.is_some_and(|t| ledger.leads_to(base, t)));
+        if ledger.subtotal.is_none() && adds_up {
+            ledger.subtotal = Some(base);
+            lent.push(j);
+        }
+    }
     // A row a label took its amount from is no item as well: `Girocard **** 4242` over
     // `AUTH 315753 REF 447468` is no payment and purchase of 447,468 proving each other.
     ledger.items = items
@@ -689,8 +710,13 @@ fn total_read(
             .iter()
             .filter(|(value, _)| *value == amount)
             .all(|(_, how)| *how == Proof::FromItems);
+        // A rival fewer ways prove than this total is the misread one: a subtotal the
+        // items add up to, and the total it leads to, outweigh one cash or card line
+        // (`Total HT 188,66`, `Montant TTC 188,66`, against `Especes 190,00` less a
+        // change misread `4,94`).
         let rivalled = proofs.iter().any(|(value, how)| {
             *value != amount
+                && support(*value) >= support(amount)
                 && match how {
                     Proof::CardPayment | Proof::CashLessChange | Proof::TaxSummary => {
                         misread_of(amount, *value)
@@ -716,10 +742,11 @@ fn total_read(
         // on both): a person decides, and finds their value filled in.
         let confidence = match best {
             Some((_, i, Some(read))) => {
-                // The same digits, the point lost (`444919` for 4449.19), are as sure.
+                // The same digits, the point lost (`444919` for 4449.19), are as sure, and
+                // so is their tail: where two ways agree, three digits kept (`da pagM@7,92`
+                // for 1.087,92) are no chance likeness.
                 let point_lost = read == proven * Decimal::ONE_HUNDRED;
-                if sign_as_digits(&lines[i], read, proven) || cut_short(read, proven) || point_lost
-                {
+                if sign_as_digits(&lines[i], read, proven) || ends(read, proven) || point_lost {
                     Some(0.9)
                 } else {
                     misread_of(read, proven).then_some(MISREAD_REPAIRED)
@@ -790,10 +817,13 @@ fn total_read(
             || proofs.iter().any(|(_, how)| *how != Proof::FromItems);
         // The items added up disagreeing is weak doubt, but doubt: on the dev part's
         // photos such totals were right six times in seven, too few to make an expense
-        // of unasked.
+        // of unasked. A weaker wording (`Gesamt`, `Betrag`) is as sure where it prints
+        // the receipt's one amount, as a card slip does.
+        let one_amount = candidates.len() == 1;
         let confidence = match (rank, doubted, proofs.is_empty()) {
             (_, true, _) => 0.6,
             (0 | 1, false, true) => UNCHECKED,
+            (_, false, true) if one_amount => UNCHECKED,
             (0 | 1, false, false) => ITEMS_DISAGREE,
             _ => 0.7,
         };
@@ -887,6 +917,7 @@ fn item_prices(lines: &[Line]) -> Vec<(usize, Decimal)> {
         .filter(|(_, l)| {
             !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)) && tax_summary(l).is_none()
         })
+        .filter(|(_, l)| !postcode_and_town(l))
         .filter_map(|(i, l)| line_amount(l).map(|a| (after_header + i, a)))
         .collect();
     // The last "item" adding up the ones before it is their subtotal, its label lost.
@@ -896,6 +927,23 @@ fn item_prices(lines: &[Line]) -> Vec<(usize, Decimal)> {
         }
     }
     prices
+}
+
+/// Whether the line's one number opens it, whole, and words follow (`80843 Bern`, `59506
+/// Manchester`): an address's postcode and town, where a misread date left the header's
+/// end unknown. An item's price follows its name.
+fn postcode_and_town(line: &Line) -> bool {
+    let cleaned = clean(line.original);
+    match line.amounts.as_slice() {
+        [only] => {
+            only.decimals == 0
+                && cleaned[..only.start].trim().is_empty()
+                && cleaned[only.end..]
+                    .trim_start()
+                    .starts_with(char::is_alphabetic)
+        }
+        _ => false,
+    }
 }
 
 /// The gross of a tax summary's row: net, tax and gross side by side, the first two
@@ -1054,6 +1102,13 @@ pub fn extract_read(
     }
 }
 
+/// Whether the amount is a run of eight digits or more, without separators: a VAT or
+/// company number, a terminal's or a card's.
+fn registration_number(cleaned: &str, amount: &Amount) -> bool {
+    let digits = &cleaned[amount.start..amount.end];
+    digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The text's lines, with their labels and amounts.
 fn lines_of(text: &str) -> Vec<Line<'_>> {
     text.lines()
@@ -1061,9 +1116,13 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
         .filter(|l| !l.is_empty())
         .map(|original| {
             let folded = fold(original);
-            let label = label(&folded);
             let cleaned = clean(original);
             let mut amounts = amounts(&cleaned);
+            // A tax word before a long run of digits is a VAT number (`P.IVA 3371086716`,
+            // `BTW 7129683906`), no tax: tills print amounts that long with separators.
+            let label = label(&folded).filter(|label| {
+                *label != Label::Tax || !amounts.iter().any(|a| registration_number(&cleaned, a))
+            });
             if label == Some(Label::Card) {
                 amounts.retain(|amount| !after_misread_mask(&cleaned, amount));
             }

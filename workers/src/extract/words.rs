@@ -99,6 +99,7 @@ const TOTAL: &[(&str, u8)] = &[
     ("amount", 3),
     ("montant", 3),
     ("betrag", 3),
+    ("bedrag", 3),
     ("balance", 3),
 ];
 
@@ -207,6 +208,8 @@ const OTHERS: &[(&str, Label)] = &[
     ("reszta", Label::Change),
     ("vaxel", Label::Change),
     ("tillbaka", Label::Change),
+    // A German debit card, before the cash it names.
+    ("ec-cash", Label::Card),
     ("cash", Label::Cash),
     ("tendered", Label::Cash),
     ("bar", Label::Cash),
@@ -243,7 +246,6 @@ const OTHERS: &[(&str, Label)] = &[
     ("pagamento", Label::Card),
     ("paiement", Label::Card),
     ("kreditkarte", Label::Card),
-    ("ec-cash", Label::Card),
     ("creditcard", Label::Card),
     ("debit", Label::Card),
     ("multibanco", Label::Card),
@@ -311,6 +313,41 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| label_by(folded, nearly_says))
         .or_else(|| umlaut_misread(folded))
         .or_else(|| label_by(folded, says_run_together))
+        .or_else(|| label_by(&apart_from_digits(folded)?, says))
+        .or_else(|| alone(folded))
+}
+
+/// Words that label an amount only where they are a line's one word: `Net` is the amount
+/// before tax as invoices print it, `Service` the service charge; beside other words they
+/// are too often what is left of `Net à payer`, the total, or an item (`Room service`).
+const ALONE: &[(&str, Label)] = &[("net", Label::Subtotal), ("service", Label::Tip)];
+
+fn alone(folded: &str) -> Option<Label> {
+    let mut words = folded
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty());
+    let (Some(word), None) = (words.next(), words.next()) else {
+        return None;
+    };
+    ALONE
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, kind)| *kind)
+}
+
+/// The line with its words parted from digits they are glued to, where any are: OCR
+/// loses the space before a rate or an amount (`TVA25%`, `Total25,00`).
+fn apart_from_digits(line: &str) -> Option<String> {
+    let mut parted = String::with_capacity(line.len() + 4);
+    let mut previous: Option<char> = None;
+    for c in line.chars() {
+        if previous.is_some_and(|p| p.is_alphabetic() && c.is_ascii_digit()) {
+            parted.push(' ');
+        }
+        parted.push(c);
+        previous = Some(c);
+    }
+    (parted.len() != line.len()).then_some(parted)
 }
 
 /// Whether the folded line holds a phrase of several words as one word, the spaces lost:
@@ -498,6 +535,19 @@ pub const NOT_MERCHANT: &[&str] = &[
     "magasin",
     "sucursal",
     "succursale",
+    // A card terminal's and a business's numbers (`TID 50131998 MID 4686960886`,
+    // `USt-IdNr. 3890817124`), which are no prices.
+    "tid",
+    "mid",
+    "aid",
+    "auth",
+    "ref",
+    "iban",
+    "terminal",
+    "ust-idnr",
+    "siret",
+    "cif",
+    "nif",
 ];
 
 /// Words of shop names with a letter Tesseract's English model cannot read: its
