@@ -294,13 +294,24 @@ pub const REPAIRED: f32 = 0.7;
 /// (`loosen`, `repaired`): a `2925` that can only be 2025, a month `96` that can only be
 /// June, `ll-May-24`.
 pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
-    let (found, readings, confidence, repaired) = match find_in(text, order, false) {
-        Some((found, readings, confidence)) => (found, readings, confidence, false),
+    // The repairs that replace byte for byte leave positions in `text`; the one that adds
+    // lost separators has its own.
+    let with_separators;
+    let (text, found, readings, confidence, repaired) = match find_in(text, order, false) {
+        Some((found, readings, confidence)) => (text, found, readings, confidence, false),
         None => {
-            let (found, readings, confidence) = find_in(&loosen(text), order, true)
+            let repaired = find_in(&loosen(text), order, true)
                 .or_else(|| find_in(&without_times(text), order, false))
-                .or_else(|| find_in(&separators_restored(text), order, true))?;
-            (found, readings, confidence.min(REPAIRED), true)
+                .or_else(|| find_in(&separators_restored(text), order, true));
+            let (text, (found, readings, confidence)) = match repaired {
+                Some(found) => (text, found),
+                None => {
+                    with_separators = separators_added(text);
+                    let found = find_in(&with_separators, order, true)?;
+                    (with_separators.as_str(), found)
+                }
+            };
+            (text, found, readings, confidence.min(REPAIRED), true)
         }
     };
     let at = found.start;
@@ -375,6 +386,39 @@ fn separators_restored(text: &str) -> String {
         .replace_all(text, |c: &regex::Captures| match c.name("year") {
             Some(year) => format!("{}/{}/{}", year.as_str(), &c["ym"], &c["yd"]),
             None => format!("{}/{}/{}", &c["d"], &c["dm"], &c["dy"]),
+        })
+        .into_owned()
+}
+
+/// A date after its label whose separators OCR lost, eight digits (`Fecha factura
+/// 14052026`, `Invoice date  0207/2023`, `Rechnungsdatum 20240815`).
+static SEPARATORS_LOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?im)^(?P<label>[^\d\n]*\b(?:date|datum|fecha|data|\p{L}+datum)\b[^\d\n]*)(?P<digits>\d{4}/?\d{4})\b",
+    )
+    .expect("separators-lost pattern")
+});
+
+/// `text` with the separators of such dates put back as `/`: the year last where the
+/// last four digits make one, else first.
+fn separators_added(text: &str) -> String {
+    let year = |digits: &str| {
+        digits
+            .parse::<u32>()
+            .is_ok_and(|y| (2000..=2100).contains(&y))
+    };
+    SEPARATORS_LOST
+        .replace_all(text, |c: &regex::Captures| {
+            let digits: String = c["digits"].chars().filter(char::is_ascii_digit).collect();
+            let (head, tail) = digits.split_at(4);
+            let date = if year(tail) {
+                format!("{}/{}/{tail}", &head[..2], &head[2..])
+            } else if year(head) {
+                format!("{head}/{}/{}", &tail[..2], &tail[2..])
+            } else {
+                c["digits"].to_string()
+            };
+            format!("{}{date}", &c["label"])
         })
         .into_owned()
 }

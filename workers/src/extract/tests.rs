@@ -1129,3 +1129,22 @@ fn bedrag_names_the_total_and_a_star_read_as_a_quote_still_masks_the_card() {
     assert_eq!(total(&e).as_deref(), Some("125.76 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_date_whose_separators_ocr_lost_after_its_label_is_filled_in_for_a_person() {
+    for (line, want) in [
+        ("Fecha factura  14052026", (2026, 5, 14)),
+        ("Invoice date  0207/2023", (2023, 7, 2)),
+        ("Rechnungsdatum 20240815", (2024, 8, 15)),
+    ] {
+        let e = read(&format!(
+            "Panadería Morales\nBilbao\n{line}\nTOTAL  12,00 €\n"
+        ));
+        let (y, m, d) = want;
+        assert_eq!(e.date, NaiveDate::from_ymd_opt(y, m, d), "{line}");
+        assert_eq!(e.confidence["date"], dates::REPAIRED, "{line}");
+    }
+    // Eight digits without a date's label are an invoice's or a terminal's number.
+    let e = read("Panadería Morales\nBilbao\nInvoice no.  20240815\nTOTAL  12,00 €\n");
+    assert_eq!(e.date, None);
+}
