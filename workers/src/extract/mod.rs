@@ -739,7 +739,14 @@ fn total_read(
         // currency sign as digits, or OCR misread it. A digit or two apart, the lines that
         // agree are as often the misread ones (`Nettobetrag 4110,16` and `Bar gegeben
         // 4120,00` − `Rückgeld 9,84` against `Zu zahlen 1110,16`: the same `1` read as `4`
-        // on both): a person decides, and finds their value filled in.
+        // on both): a person decides, and finds their value filled in. Three ways agreeing
+        // (`Girocard 537,16`, `Netto 467,10` + `Trinkgeld 70,06`, the tax summary's gross
+        // and the tip) are not all misread alike: their value is sure.
+        let misread_repaired = if support(proven) >= 3 {
+            0.9
+        } else {
+            MISREAD_REPAIRED
+        };
         let confidence = match best {
             Some((_, i, Some(read))) => {
                 // The same digits, the point lost (`444919` for 4449.19), are as sure, and
@@ -749,7 +756,7 @@ fn total_read(
                 if sign_as_digits(&lines[i], read, proven) || ends(read, proven) || point_lost {
                     Some(0.9)
                 } else {
-                    misread_of(read, proven).then_some(MISREAD_REPAIRED)
+                    misread_of(read, proven).then_some(misread_repaired)
                 }
             }
             _ => Some(0.9),

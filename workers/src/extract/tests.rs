@@ -1148,3 +1148,22 @@ fn a_date_whose_separators_ocr_lost_after_its_label_is_filled_in_for_a_person() 
     let e = read("Panadería Morales\nBilbao\nInvoice no.  20240815\nTOTAL  12,00 €\n");
     assert_eq!(e.date, None);
 }
+
+#[test]
+fn three_ways_agreeing_repair_a_total_line_misread_a_digit_apart() {
+    let receipt = |summary: &str| {
+        format!(
+            "Hofmann Getränkemarkt\nMünchen\n26/08/2025\nLeberkäse  224,20\nApfelstrudel  5,40\n\
+             Netto  467,10\nTrinkgeld  70,06\nSumme EUR  937,16\nGirocard  537,16\n{summary}"
+        )
+    };
+    let e = read(&receipt(
+        "Satz  Netto  Mwst  Brutto\n22%  382,87  84,23  467,10\n",
+    ));
+    assert_eq!(total(&e).as_deref(), Some("537.16 EUR"));
+    assert_eq!(e.confidence["total"], 0.9, "{:?}", e.confidence);
+    // Two ways alone may share the misread: a person decides.
+    let e = read(&receipt(""));
+    assert_eq!(total(&e).as_deref(), Some("537.16 EUR"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
