@@ -90,6 +90,8 @@ pub fn needs_review(extraction: &Extraction) -> bool {
 struct Line<'a> {
     original: &'a str,
     folded: String,
+    /// As [`clean`] makes it: the amounts' offsets are in it.
+    cleaned: String,
     label: Option<Label>,
     amounts: Vec<Amount>,
     marks: Vec<Mark>,
@@ -241,7 +243,7 @@ fn find_currency(
         // was wrong on most of those): a guess a person should confirm. A sign read as
         // letters (`W13.464`, `As49,77`) is the likelier guess.
         None => total_line
-            .and_then(|l| misread_sign(after_misread_sign(&clean(l.original))?.0))
+            .and_then(|l| misread_sign(after_misread_sign(&l.cleaned)?.0))
             .map_or((default, 0.7), |code| parsed((code, MISREAD_SIGN))),
     }
 }
@@ -629,13 +631,14 @@ fn total_read(
     // no item.
     let first_tax = lines.iter().position(|l| l.label == Some(Label::Tax));
     let above_tax = first_tax
+        .filter(|_| ledger.subtotal.is_none())
         .and_then(|t| t.checked_sub(1))
         .filter(|j| lines[*j].label.is_none() && !lent.contains(j));
     if let Some((j, base)) = above_tax.and_then(|j| Some((j, line_amount(&lines[j])?))) {
         let adds_up = candidates
             .iter()
             .any(|(_, i, total)| *i > j && total.is_some_and(|t| ledger.leads_to(base, t)));
-        if ledger.subtotal.is_none() && adds_up {
+        if adds_up {
             ledger.subtotal = Some(base);
             lent.push(j);
         }
@@ -889,7 +892,7 @@ fn sign_as_digits(line: &Line, read: Decimal, value: Decimal) -> bool {
     let Some(extra) = sign_read_as_digits(read, value) else {
         return false;
     };
-    let cleaned = clean(line.original);
+    let cleaned = &line.cleaned;
     line.marks.is_empty()
         && line.amounts.iter().filter(|a| a.value == read).any(|a| {
             let first_group = cleaned[a.start..a.end]
@@ -940,7 +943,7 @@ fn item_prices(lines: &[Line]) -> Vec<(usize, Decimal)> {
 /// Manchester`): an address's postcode and town, where a misread date left the header's
 /// end unknown. An item's price follows its name.
 fn postcode_and_town(line: &Line) -> bool {
-    let cleaned = clean(line.original);
+    let cleaned = &line.cleaned;
     match line.amounts.as_slice() {
         [only] => {
             only.decimals == 0
@@ -1148,6 +1151,7 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
                 original,
                 label,
                 folded,
+                cleaned,
                 amounts,
                 marks: marks(original),
             }

@@ -444,6 +444,7 @@ fn amounts_printed_before_their_labels_prove_the_total() {
             original,
             folded: fold(original),
             label: label(&fold(original)),
+            cleaned: clean(original),
             amounts: amounts(&clean(original)),
             marks: marks(original),
         })
