@@ -539,7 +539,10 @@ impl WebhookReceiver {
         let Ok(text) = std::fs::read_to_string(self.folder.join("log.jsonl")) else {
             return Vec::new();
         };
-        text.lines()
+        // A last line without its newline is one the receiver is still writing: it is
+        // read on the next call.
+        text.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
             .map(|l| serde_json::from_str(l).expect("a logged message"))
             .collect()
     }
