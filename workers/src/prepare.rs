@@ -456,7 +456,7 @@ pub fn rotate(image: &GrayImage, degrees: f32) -> GrayImage {
     })
 }
 
-fn sample(image: &GrayImage, x: f32, y: f32) -> u8 {
+pub(crate) fn sample(image: &GrayImage, x: f32, y: f32) -> u8 {
     let (x0, y0) = (floor(x), floor(y));
     let (fx, fy) = (x - x0, y - y0);
     let (width, height) = (image.width() as f32, image.height() as f32);
