@@ -2,7 +2,8 @@
 //! table's grain comes out of [`super::flatten`] as specks that Tesseract tries to read
 //! as words, slowly (a 10-megapixel photo with two thirds of wood took 30 s), and the
 //! words it makes of them are noise. The picture is cut down to the paper: a large one
-//! before anything else, every one again once flattened.
+//! before anything else, every one again once flattened (and drawn upright where it was
+//! photographed at a slant).
 
 use image::imageops::FilterType;
 use image::{GrayImage, Luma};
@@ -92,6 +93,8 @@ const FLAT_PAPER_MARGIN: u32 = 6;
 /// paper is the largest bright region inside it, clear of the picture's edges, with its
 /// smaller parts; cleared is what lies outside their hull. A page that runs off the
 /// picture (a scan, a close-up) or no region large enough leaves the picture as it is.
+/// Paper photographed at a slant is drawn upright from its corners instead, where its
+/// lines then run straight (`keystoned_corners`, `straight_across`).
 pub fn clear_around_paper(flattened: Flattened) -> GrayImage {
     let Flattened {
         image: flat,
