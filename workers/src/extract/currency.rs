@@ -33,8 +33,11 @@ const SYMBOLS: &[(&str, &str)] = &[
     ("Rs.", "INR"),
     ("Rs", "INR"),
     ("zł", "PLN"),
-    // `ł` as OCR most often reads it.
+    // `ł` as OCR reads it: most often `t`, on photos also `i`; `zl` is how tills without
+    // the letter print it.
     ("zt", "PLN"),
+    ("zi", "PLN"),
+    ("zl", "PLN"),
     ("Kč", "CZK"),
     ("Ft", "HUF"),
     ("lei", "RON"),
@@ -527,6 +530,9 @@ mod tests {
         assert_eq!(marks("TOTALE  sFr. 5,59"), [Mark::One("CHF")]);
         // `zł` as OCR reads it.
         assert_eq!(marks("Amount Due  519.35 zt"), [Mark::One("PLN")]);
+        assert_eq!(marks("RAZEM  441,28 zi"), [Mark::One("PLN")]);
+        assert_eq!(marks("Suma PLN  12,00 zl"), [Mark::One("PLN")]);
+        assert_eq!(marks("Prezzi in EUR"), [Mark::One("EUR")]);
         assert_eq!(marks("Kraut 3,00"), []);
         assert_eq!(marks("Gift card"), []);
         assert_eq!(marks("TOTAL EUR  € 44,64"), [Mark::One("EUR")]);
