@@ -1,9 +1,9 @@
 //! Turning an uploaded photo into the image an OCR engine reads best: upright (EXIF
 //! orientation), grey, cut to the paper (a large photo's table), at a workable size,
 //! evenly lit (flatten), cleared around the paper (drawn upright where photographed at a
-//! slant), smoothed where grainy, with its text
-//! lines level (deskew) and its white-on-black bars turned black on white, and without
-//! the dot leaders and dashed rules the engine would read as garbage.
+//! slant), smoothed where grainy, with its text lines level (deskew) and its
+//! white-on-black bars turned black on white, and without the dot leaders and dashed
+//! rules the engine would read as garbage.
 
 use std::io::Cursor;
 

@@ -462,6 +462,15 @@ mod tests {
     use super::*;
     use image::Luma;
 
+    /// A table's grey grain at (x, y).
+    fn table(x: u32, y: u32) -> Luma<u8> {
+        Luma([if (x / 3 + y / 5).is_multiple_of(2) {
+            90
+        } else {
+            120
+        }])
+    }
+
     /// A white page with lines of black letters at `page` (left, top, width, height) on
     /// a grey table of `size`.
     fn photo(size: (u32, u32), page: (u32, u32, u32, u32)) -> GrayImage {
@@ -475,7 +484,7 @@ mod tests {
             ) {
                 (true, true) => Luma([20]),
                 (true, false) => Luma([235]),
-                (false, _) => Luma([if (x / 3 + y / 5) % 2 == 0 { 90 } else { 120 }]),
+                (false, _) => table(x, y),
             }
         })
     }
@@ -587,10 +596,7 @@ mod tests {
             match (inside, rule || print) {
                 (true, true) => Luma([20]),
                 (true, false) => Luma([235]),
-                (false, _) => {
-                    let grain = (x as u32 / 3 + y as u32 / 5).is_multiple_of(2);
-                    Luma([if grain { 90 } else { 120 }])
-                }
+                (false, _) => table(x as u32, y as u32),
             }
         })
     }
