@@ -20,9 +20,9 @@ use expensewise_infra::{nats, EventStore, RecordedEvent};
 use uuid::Uuid;
 
 use crate::extract::{
-    doubts, extract_read, needs_review, READINGS_DISAGREE, REVIEW_BELOW, UNCHECKED,
+    doubts, extract_read, needs_review, total_rows, READINGS_DISAGREE, REVIEW_BELOW, UNCHECKED,
 };
-use crate::ocr::{Look, OcrError, Reading, ReceiptReader};
+use crate::ocr::{Look, OcrError, PageText, Reading, ReceiptReader, RowSpan};
 
 /// The currency of organizations that never chose one.
 const FALLBACK_CURRENCY: &str = "EUR";
@@ -160,8 +160,10 @@ impl Handler for OcrWorker {
 /// photos' p95 from 2.5 s to 6.3 s.
 const LOOKS_WITHIN: Duration = Duration::from_millis(1500);
 
-/// Reads a receipt and its fields. Where they are in doubt, an image is read again
-/// ([`ReceiptReader::read_again`]), smaller, then sharpened, then in black and white,
+/// Reads a receipt and its fields. Where the total is in doubt, the rows that label it
+/// are read again alone ([`ReceiptReader::read_rows`]), at each of [`ROW_SCALES`], in
+/// place of the page's reading of them. Where the fields are still in doubt, an image is
+/// read again ([`ReceiptReader::read_again`]), smaller, then sharpened, then in black and white,
 /// while time allows ([`LOOKS_WITHIN`]), and another reading kept if it leaves no doubt or
 /// its total is surer: a person has nothing to check, or finds the better fields filled
 /// in. So is an image whose total nothing on it checks (a slip's one amount), once: a
@@ -190,24 +192,59 @@ pub async fn read_fields(
     let mut unchecked = total_confidence(&extraction) == UNCHECKED && !needs_review(&extraction);
     let mut totals_read = vec![extraction.total];
     let mut sure_dates = vec![];
-    for look in Look::ALL {
+    // The total's rows first: read alone they are a fraction of the page. They are all the
+    // row looks change, so only a total in doubt is worth them.
+    let total_spans: Vec<(usize, RowSpan)> = total_rows(&reading.text)
+        .into_iter()
+        .filter_map(|i| Some((i, *reading.rows.get(i)?)))
+        .collect();
+    let rows_again = if !sure(&extraction, "total") && !total_spans.is_empty() {
+        &ROW_SCALES[..]
+    } else {
+        &[]
+    };
+    let (first_text, first_sure) = (reading.text.clone(), reading.sure.clone());
+    let again = rows_again
+        .iter()
+        .map(|scale| Again::Rows(*scale))
+        .chain(Look::ALL.map(Again::Page));
+    for look in again {
         let settled = !needs_review(&extraction) && !unchecked;
         if settled || started.elapsed() + first_took > LOOKS_WITHIN {
             break;
         }
         let until = started + LOOKS_WITHIN;
-        let Ok(page) = reader.read_again(image.clone(), look, started, until).await else {
+        let page = match look {
+            Again::Page(look) => reader.read_again(image.clone(), look, started, until).await,
+            Again::Rows(scale) => {
+                let spans: Vec<RowSpan> = total_spans.iter().map(|(_, span)| *span).collect();
+                reader
+                    .read_rows(&image, &spans, scale, started, until)
+                    .await
+                    .map(|read| {
+                        let rows = total_spans.iter().map(|(i, _)| *i).zip(read);
+                        with_rows_replaced(&first_text, &first_sure, rows)
+                    })
+            }
+        };
+        let Ok(page) = page else {
             break;
         };
         let mut again = extract_read(&page.text, &page.sure, currency, uploaded);
         // Nor does a reading's unchecked total stand alone against the ones before: it
-        // stands where an earlier reading saw it too.
-        if total_confidence(&again) == UNCHECKED && !totals_read.contains(&again.total) {
+        // stands where an earlier reading of the page saw it too. A row read again is the
+        // same print as the page's reading of it, no second opinion: only the arithmetic
+        // makes its total sure.
+        let row_look = matches!(look, Again::Rows(_));
+        let seen = !row_look && totals_read.contains(&again.total);
+        if total_confidence(&again) == UNCHECKED && !seen {
             again
                 .confidence
                 .insert("total".to_string(), READINGS_DISAGREE);
         }
-        totals_read.push(again.total);
+        if !row_look {
+            totals_read.push(again.total);
+        }
         sure_dates.extend([&extraction, &again].into_iter().filter_map(sure_date));
         // A date or currency two readings are each sure of, and differ on, is in doubt:
         // one of them is misread, and a person decides.
@@ -255,6 +292,39 @@ pub async fn read_fields(
         }
     }
     Ok((reading, extraction))
+}
+
+/// How a doubtful image is read again.
+#[derive(Debug, Clone, Copy)]
+enum Again {
+    /// The rows that label the total, each alone, at this scale.
+    Rows(f32),
+    /// The whole page, as the look shows it.
+    Page(Look),
+}
+
+/// The scales the total's rows are read again at, in turn.
+const ROW_SCALES: [f32; 3] = [1.0, 1.5, 2.0];
+
+/// The page's text with the rows read again in place of the ones it had; the words it
+/// was sure of as they were (the shop's name is read from them, not from these rows).
+fn with_rows_replaced(
+    text: &str,
+    sure: &str,
+    again: impl Iterator<Item = (usize, String)>,
+) -> PageText {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // A row read as nothing keeps what the page showed.
+    for (i, line) in again.filter(|(_, line)| !line.trim().is_empty()) {
+        if let Some(row) = lines.get_mut(i) {
+            *row = line;
+        }
+    }
+    PageText {
+        text: lines.iter().map(|line| format!("{line}\n")).collect(),
+        sure: sure.to_string(),
+        rows: Vec::new(),
+    }
 }
 
 /// A reading's date with its confidence, where that reading is sure of it.
@@ -313,7 +383,8 @@ mod tests {
     use image::GrayImage;
 
     use super::*;
-    use crate::ocr::{OcrEngine, PageText, PdfTools};
+    use crate::extract::extract;
+    use crate::ocr::{OcrEngine, PageText, PdfTools, RowSpan};
 
     /// An engine that reads its texts in turn, keeping each image it was given.
     struct InTurn {
@@ -343,6 +414,127 @@ mod tests {
         }
     }
 
+    /// An engine that reads a page as `page`, a row to each of its lines, and each row
+    /// cut out as `lines`, in turn, keeping the rows' images it was given.
+    struct ByRows {
+        page: &'static str,
+        lines: Mutex<Vec<&'static str>>,
+        pages_read: Arc<Mutex<usize>>,
+        rows_read: Arc<Mutex<Vec<GrayImage>>>,
+    }
+
+    /// The height of each of [`ByRows`]'s rows, in pixels.
+    const ROW_HEIGHT: u32 = 20;
+
+    #[async_trait]
+    impl OcrEngine for ByRows {
+        fn name(&self) -> &'static str {
+            "by-rows"
+        }
+
+        fn check(&self) -> Result<String, OcrError> {
+            Ok("by-rows".into())
+        }
+
+        async fn read(&self, _: GrayImage) -> Result<PageText, OcrError> {
+            *self.pages_read.lock().unwrap() += 1;
+            let rows = (0..self.page.lines().count() as u32)
+                .map(|i| RowSpan {
+                    top: 40 + i * 2 * ROW_HEIGHT,
+                    bottom: 40 + i * 2 * ROW_HEIGHT + ROW_HEIGHT,
+                })
+                .collect();
+            Ok(PageText {
+                rows,
+                ..PageText::all_sure(self.page.to_string())
+            })
+        }
+
+        async fn read_lines(&self, images: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
+            let mut lines = self.lines.lock().unwrap();
+            let read = images.iter().map(|_| {
+                if lines.is_empty() {
+                    String::new()
+                } else {
+                    lines.remove(0).to_string()
+                }
+            });
+            let read = read.collect();
+            self.rows_read.lock().unwrap().extend(images);
+            Ok(read)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_doubtful_total_row_is_read_again_alone_and_the_page_only_once_when_that_settles_it()
+    {
+        let pages_read = Arc::new(Mutex::new(0));
+        let rows_read = Arc::new(Mutex::new(Vec::new()));
+        let reader = |lines: Vec<&'static str>| ReceiptReader {
+            engine: Box::new(ByRows {
+                page: DOUBTFUL,
+                lines: Mutex::new(lines),
+                pages_read: pages_read.clone(),
+                rows_read: rows_read.clone(),
+            }),
+            pdf: PdfTools::default(),
+            time_limit: Duration::from_secs(10),
+        };
+        let (text, extraction) = read_photo(&reader(vec!["Total  €12.50"])).await;
+        assert_eq!(text, DOUBTFUL.replace("Total €72.50", "Total  €12.50"));
+        assert!(!needs_review(&extraction), "{extraction:?}");
+        assert_eq!(*pages_read.lock().unwrap(), 1);
+        // The one total row (the fifth), across the page, with a margin of 7 px.
+        let rows: Vec<_> = rows_read.lock().unwrap().drain(..).collect();
+        let [row] = &rows[..] else {
+            panic!("{} rows read", rows.len());
+        };
+        assert_eq!(row.dimensions(), (PAGE_WIDTH, ROW_HEIGHT + 2 * 7));
+
+        // Read as nothing, then misread as before at each size: the page is read again.
+        let misread = "Total €72.50";
+        let (text, extraction) = read_photo(&reader(vec!["", misread, misread])).await;
+        assert_eq!(text, DOUBTFUL);
+        assert!(needs_review(&extraction), "{extraction:?}");
+        let widths: Vec<u32> = rows_read
+            .lock()
+            .unwrap()
+            .iter()
+            .map(GrayImage::width)
+            .collect();
+        assert_eq!(widths, [PAGE_WIDTH, 1080, 1440]);
+        assert_eq!(*pages_read.lock().unwrap(), 1 + 1 + 3);
+    }
+
+    #[tokio::test]
+    async fn a_total_only_its_row_read_again_shows_goes_to_a_person_filled_in() {
+        // A slip whose total's amount the page's reading put on a row of its own: nothing
+        // on it checks the amount, nor its row read alone (the same print).
+        let page = "Bistro Test\nRue Neuve 3\nFrance\n2024-03-01 12:00\nTOTAL TTC\n€12.50\n";
+        let reader = ReceiptReader {
+            engine: Box::new(ByRows {
+                page,
+                lines: Mutex::new(vec!["TOTAL TTC  €12.50"]),
+                pages_read: Arc::default(),
+                rows_read: Arc::default(),
+            }),
+            pdf: PdfTools::default(),
+            time_limit: Duration::from_secs(10),
+        };
+        let (text, extraction) = read_photo(&reader).await;
+        let uploaded = NaiveDate::from_ymd_opt(2024, 3, 2).unwrap();
+        let first = extract(page, Currency::parse("EUR").unwrap(), uploaded);
+        assert_eq!(first.total, extraction.total);
+        assert!(first.confidence["total"] < REVIEW_BELOW, "{first:?}");
+        assert_eq!(
+            extraction.total.map(|t| t.amount_string()).as_deref(),
+            Some("12.50")
+        );
+        assert!(needs_review(&extraction), "{extraction:?}");
+        // The row's reading is no surer than the page's: the page's stays.
+        assert_eq!(text, page);
+    }
+
     /// What [`read_fields`] makes of a photo the engine reads as `texts`, in turn, and the
     /// images it was given.
     async fn fields_of_photo(texts: Vec<&'static str>) -> (String, Extraction, Vec<GrayImage>) {
@@ -355,9 +547,18 @@ mod tests {
             pdf: PdfTools::default(),
             time_limit: Duration::from_secs(10),
         };
+        let (text, extraction) = read_photo(&reader).await;
+        let images = images.lock().unwrap().clone();
+        (text, extraction, images)
+    }
+
+    const PAGE_WIDTH: u32 = 720;
+
+    /// The text [`read_fields`] keeps of a photo, and the fields it reads.
+    async fn read_photo(reader: &ReceiptReader) -> (String, Extraction) {
         // Soft grey lines on white, as a blurred photo's print: each look shows them
         // differently.
-        let page = GrayImage::from_fn(720, 480, |x, y| {
+        let page = GrayImage::from_fn(PAGE_WIDTH, 480, |x, y| {
             let printed = (100..620).contains(&x) && (y / 12) % 3 == 1;
             image::Luma([if printed { 70 } else { 255 }])
         });
@@ -367,11 +568,10 @@ mod tests {
             .unwrap();
         let eur = Currency::parse("EUR").unwrap();
         let uploaded = NaiveDate::from_ymd_opt(2024, 3, 2).unwrap();
-        let (reading, extraction) = read_fields(&reader, &png, "image/png", eur, uploaded)
+        let (reading, extraction) = read_fields(reader, &png, "image/png", eur, uploaded)
             .await
             .unwrap();
-        let images = images.lock().unwrap().clone();
-        (reading.text, extraction, images)
+        (reading.text, extraction)
     }
 
     /// Proven three ways.

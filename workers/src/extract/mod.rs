@@ -86,6 +86,17 @@ pub fn needs_review(extraction: &Extraction) -> bool {
     !doubts(extraction).is_empty()
 }
 
+/// The rows of `text` (as its `lines()` count them) whose words label the total: the
+/// ones worth reading again when the total is in doubt, its amount most often misread
+/// there or lost.
+pub fn total_rows(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| matches!(label(&fold(line)), Some(Label::Total(_))))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// One line of the receipt, read.
 struct Line<'a> {
     original: &'a str,

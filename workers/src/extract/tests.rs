@@ -1168,3 +1168,11 @@ fn three_ways_agreeing_repair_a_total_line_misread_a_digit_apart() {
     assert_eq!(total(&e).as_deref(), Some("537.16 EUR"));
     assert!(needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn the_rows_that_label_the_total_are_found_as_the_text_counts_its_rows() {
+    let text = "Bistro Test\n\nSubtotal  10.00\nTVA 20%  2.00\nTOTAL TTC  12.0O\nVisa  12.00\n\
+                Somme due\nMerci\n";
+    assert_eq!(total_rows(text), [4, 6]);
+    assert_eq!(total_rows("Bistro Test\nMerci\n"), Vec::<usize>::new());
+}

@@ -61,6 +61,17 @@ pub trait OcrEngine: Send + Sync {
     /// The text of a prepared image (upright, grey, level), line by line.
     async fn read(&self, image: GrayImage) -> Result<PageText, OcrError>;
 
+    /// The one line of text on each image, in order: a row of a page cut out to be read
+    /// again ([`ReceiptReader::read_rows`]).
+    async fn read_lines(&self, images: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
+        let mut lines = Vec::with_capacity(images.len());
+        for image in images {
+            let page = self.read(image).await?;
+            lines.push(page.text.lines().collect::<Vec<_>>().join("  "));
+        }
+        Ok(lines)
+    }
+
     /// The text of each of a document's prepared pages, in order. Engines that pay a
     /// start-up cost per run read them all in one.
     async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<PageText>, OcrError> {
@@ -81,6 +92,9 @@ pub struct PageText {
     /// or a shadow's edge read as short words (`Wee`, `tae`) above the shop's name or
     /// beside it. An engine that does not say how sure it is of each word gives `text`.
     pub sure: String,
+    /// Where each of `text`'s rows stands on the image, in its order; empty where the
+    /// engine does not say.
+    pub rows: Vec<RowSpan>,
 }
 
 impl PageText {
@@ -89,8 +103,17 @@ impl PageText {
         Self {
             sure: text.clone(),
             text,
+            rows: Vec::new(),
         }
     }
+}
+
+/// The height a row of text takes on the image its words were read from, in pixels from
+/// the top: the lowest top and the highest bottom of its words' boxes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowSpan {
+    pub top: u32,
+    pub bottom: u32,
 }
 
 /// What was read, and how.
@@ -101,6 +124,8 @@ pub struct Reading {
     pub sure: String,
     /// The engine's name, or "pdf-text" for a PDF's own text layer.
     pub source: &'static str,
+    /// [`PageText::rows`] of a photo or scan; none for a PDF.
+    pub rows: Vec<RowSpan>,
     /// The prepared image a photo or scan was read from, kept for another look
     /// ([`ReceiptReader::read_again`]); none for a PDF.
     pub image: Option<GrayImage>,
@@ -183,6 +208,7 @@ impl ReceiptReader {
                 sure: text.clone(),
                 text,
                 source: "pdf-text",
+                rows: Vec::new(),
                 image: None,
             });
         }
@@ -203,6 +229,7 @@ impl ReceiptReader {
             text,
             sure,
             source: self.engine.name(),
+            rows: Vec::new(),
             image: None,
         })
     }
@@ -214,6 +241,7 @@ impl ReceiptReader {
             text: page.text,
             sure: page.sure,
             source: self.engine.name(),
+            rows: page.rows,
             image: Some(image),
         })
     }
@@ -236,6 +264,56 @@ impl ReceiptReader {
             .await
             .map_err(|_| OcrError::TimedOut(until - started))?
     }
+
+    /// The rows of a prepared image read again one by one, each as a band across the
+    /// whole image (an amount OCR missed lies beside the words it found), at `scale`
+    /// times its size, by `until` (and within the time limit of the receipt whose reading
+    /// `started`).
+    pub async fn read_rows(
+        &self,
+        image: &GrayImage,
+        rows: &[RowSpan],
+        scale: f32,
+        started: Instant,
+        until: Instant,
+    ) -> Result<Vec<String>, OcrError> {
+        let bands = rows
+            .iter()
+            .map(|row| row_band(image, *row, scale))
+            .collect();
+        let until = until.min(started + self.time_limit);
+        let left = until.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, self.engine.read_lines(bands))
+            .await
+            .map_err(|_| OcrError::TimedOut(until - started))?
+    }
+}
+
+/// How far a row's band reaches above and below its words' boxes, in the row's heights,
+/// when it is cut out to be read again: a tilted row's far end, and the larger print of a
+/// total beside its label, stand out of the boxes OCR found (where it found the amount at
+/// all); the rows beside are mostly left out.
+const ROW_MARGIN: f32 = 0.35;
+
+/// The band of `image` across `row`, with its margin, at `scale` times its size.
+fn row_band(image: &GrayImage, row: RowSpan, scale: f32) -> GrayImage {
+    let margin = (row.bottom.saturating_sub(row.top) as f32 * ROW_MARGIN).ceil() as u32;
+    let top = row
+        .top
+        .saturating_sub(margin)
+        .min(image.height().saturating_sub(1));
+    let bottom = (row.bottom + margin).clamp(top + 1, image.height());
+    let band = image::imageops::crop_imm(image, 0, top, image.width(), bottom - top).to_image();
+    if scale == 1.0 {
+        return band;
+    }
+    let scaled = |side: u32| ((side as f32 * scale).round() as u32).max(1);
+    image::imageops::resize(
+        &band,
+        scaled(band.width()),
+        scaled(band.height()),
+        image::imageops::FilterType::CatmullRom,
+    )
 }
 
 /// Decoding and preparing is seconds of CPU at worst: off the async threads.
@@ -296,6 +374,32 @@ mod tests {
         assert!(!OcrError::PdfUnreadable.is_transient());
         assert!(!OcrError::NotInstalled("tesseract".into()).is_transient());
         assert!(OcrError::Engine("crashed".into()).is_transient());
+    }
+
+    #[test]
+    fn a_row_is_cut_across_the_page_with_a_margin_that_stops_at_its_edges() {
+        let page = GrayImage::from_fn(300, 100, |_, y| image::Luma([y as u8]));
+        let band = row_band(
+            &page,
+            RowSpan {
+                top: 40,
+                bottom: 60,
+            },
+            1.0,
+        );
+        assert_eq!(band.dimensions(), (300, 34));
+        assert_eq!(band.get_pixel(0, 0).0, [33]);
+        let top = row_band(&page, RowSpan { top: 2, bottom: 22 }, 1.0);
+        assert_eq!((top.height(), top.get_pixel(0, 0).0), (29, [0]));
+        let bottom = row_band(
+            &page,
+            RowSpan {
+                top: 90,
+                bottom: 100,
+            },
+            2.0,
+        );
+        assert_eq!(bottom.dimensions(), (600, 28));
     }
 
     #[tokio::test]

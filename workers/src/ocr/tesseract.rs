@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use expensewise_tesseract::{Error, Library, Models};
 use image::GrayImage;
 
-use super::{OcrEngine, OcrError, PageText};
+use super::{OcrEngine, OcrError, PageText, RowSpan};
 
 /// Tesseract (`libtesseract`): the engine where the ocrs models are not installed.
 pub struct Tesseract {
@@ -119,18 +119,44 @@ impl OcrEngine for Tesseract {
     }
 
     async fn read_pages(&self, pages: Vec<GrayImage>) -> Result<Vec<PageText>, OcrError> {
+        // Words with their boxes (TSV), found as sparse text: Tesseract's own line and
+        // column finding drops a price column far from its labels, or a tilted one; rows
+        // are rebuilt here from the boxes instead.
+        let pages = self.read_words(pages, SPARSE_TEXT).await?;
+        Ok(pages.into_iter().map(page_text).collect())
+    }
+
+    async fn read_lines(&self, images: Vec<GrayImage>) -> Result<Vec<String>, OcrError> {
+        let lines = self.read_words(images, SINGLE_LINE).await?;
+        Ok(lines
+            .into_iter()
+            .map(|words| {
+                let rows = rows_of_words(words);
+                rows.iter()
+                    .map(|row| row_text(row))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            })
+            .collect())
+    }
+}
+
+impl Tesseract {
+    /// The words on each image, found as `mode` says.
+    async fn read_words(
+        &self,
+        images: Vec<GrayImage>,
+        mode: i32,
+    ) -> Result<Vec<Vec<Word>>, OcrError> {
         let mut models = self.load()?;
         let stop = StopWhenDropped(Arc::new(AtomicBool::new(false)));
         let (asked, idle) = (stop.0.clone(), self.idle.clone());
         let read = tokio::task::spawn_blocking(move || {
-            let mut texts = Vec::with_capacity(pages.len());
-            for page in pages {
-                // Words with their boxes (TSV), found as sparse text: Tesseract's own line
-                // and column finding drops a price column far from its labels, or a
-                // tilted one; rows are rebuilt here from the boxes instead.
-                let (width, height) = page.dimensions();
-                match models.read_tsv(page.as_raw(), width, height, SPARSE_TEXT, &asked) {
-                    Ok(tsv) => texts.push(page_text(words_of_tsv(&tsv))),
+            let mut read = Vec::with_capacity(images.len());
+            for image in images {
+                let (width, height) = image.dimensions();
+                match models.read_tsv(image.as_raw(), width, height, mode, &asked) {
+                    Ok(tsv) => read.push(words_of_tsv(&tsv)),
                     // A stopped instance is whole; one that failed may not be.
                     Err(e @ Error::Stopped) => {
                         release(&idle, models);
@@ -140,18 +166,20 @@ impl OcrEngine for Tesseract {
                 }
             }
             release(&idle, models);
-            Ok(texts)
+            Ok(read)
         });
-        let texts = read.await.map_err(|e| OcrError::Engine(e.to_string()))?;
+        let read = read.await.map_err(|e| OcrError::Engine(e.to_string()))?;
         drop(stop);
         // The images decoded here, so a failure is the engine's trouble, not the file's.
-        texts.map_err(|e| OcrError::Engine(e.to_string()))
+        read.map_err(|e| OcrError::Engine(e.to_string()))
     }
 }
 
 /// Tesseract's page segmentation mode `PSM_SPARSE_TEXT`: every word found wherever it
 /// stands.
 const SPARSE_TEXT: i32 = 11;
+/// `PSM_SINGLE_LINE`: the image is one line of text.
+const SINGLE_LINE: i32 = 7;
 
 /// Words Tesseract is less sure of than this (its confidence, 0 to 100) are left out of
 /// [`PageText::sure`]. On the development part of the second corpus's photos, the shop's
@@ -210,26 +238,36 @@ fn words_of_tsv(tsv: &str) -> Vec<Word> {
     words
 }
 
-/// A page's words put into rows, all of them and the sure ones.
+/// A page's words put into rows, all of them and the sure ones, and where the rows of all
+/// of them stand.
 fn page_text(words: Vec<Word>) -> PageText {
     let sure = words
         .iter()
         .filter(|w| w.confidence >= SURE_WORD)
         .cloned()
         .collect();
+    let rows = rows_of_words(words);
     PageText {
-        text: rows_of_words(words),
-        sure: rows_of_words(sure),
+        text: rows.iter().map(|row| row_text(row) + "\n").collect(),
+        sure: text_of_rows(sure),
+        rows: rows.iter().map(|row| row_span(row)).collect(),
     }
 }
 
-/// Puts words whose vertical extents mostly overlap into one row, left to right; a gap
-/// wider than two letter heights (a price far from its label) becomes two spaces. A word
+/// The text of words put into rows, a row a line.
+fn text_of_rows(words: Vec<Word>) -> String {
+    rows_of_words(words)
+        .iter()
+        .map(|row| row_text(row) + "\n")
+        .collect()
+}
+
+/// Puts words whose vertical extents mostly overlap into one row, left to right. A word
 /// is measured against the row's word nearest it across the page: a line still tilted a
 /// little rises or falls along its length, and measured against the row's first word (an
 /// accented `dû` at the left) the `1` of `1 721,60` at the right fell into a row of its
 /// own, leaving the total `721,60`.
-fn rows_of_words(mut words: Vec<Word>) -> String {
+fn rows_of_words(mut words: Vec<Word>) -> Vec<Vec<Word>> {
     words.sort_by(|a, b| (a.top + a.height / 2.0).total_cmp(&(b.top + b.height / 2.0)));
     let mut rows: Vec<Vec<Word>> = Vec::new();
     for word in words {
@@ -247,21 +285,35 @@ fn rows_of_words(mut words: Vec<Word>) -> String {
             None => rows.push(vec![word]),
         }
     }
-    let mut text = String::new();
-    for mut members in rows {
+    for members in &mut rows {
         members.sort_by(|a, b| a.left.total_cmp(&b.left));
-        let mut right_edge: Option<f32> = None;
-        for word in members {
-            if let Some(edge) = right_edge {
-                let far = word.left - edge > 2.0 * word.height;
-                text.push_str(if far { "  " } else { " " });
-            }
-            right_edge = Some(word.left + word.width);
-            text.push_str(&word.text);
+    }
+    rows
+}
+
+/// A row's words, left to right; a gap wider than two letter heights (a price far from
+/// its label) becomes two spaces.
+fn row_text(members: &[Word]) -> String {
+    let mut text = String::new();
+    let mut right_edge: Option<f32> = None;
+    for word in members {
+        if let Some(edge) = right_edge {
+            let far = word.left - edge > 2.0 * word.height;
+            text.push_str(if far { "  " } else { " " });
         }
-        text.push('\n');
+        right_edge = Some(word.left + word.width);
+        text.push_str(&word.text);
     }
     text
+}
+
+fn row_span(members: &[Word]) -> RowSpan {
+    let top = members.iter().map(|w| w.top).fold(f32::INFINITY, f32::min);
+    let bottom = members.iter().map(|w| w.top + w.height).fold(0.0, f32::max);
+    RowSpan {
+        top: top.max(0.0) as u32,
+        bottom: bottom.ceil() as u32,
+    }
 }
 
 #[cfg(test)]
@@ -303,7 +355,7 @@ mod tests {
                    5\t1\t1\t1\t1\t1\t251\t702\t43\t15\t90\tTVA\n\
                    5\t1\t1\t1\t1\t1\t965\t707\t55\t17\t90\t156,51\n";
         assert_eq!(
-            rows_of_words(words_of_tsv(tsv)),
+            text_of_rows(words_of_tsv(tsv)),
             "Montant dû  1 721,60 CZK\ndont TVA  156,51\n"
         );
     }
@@ -322,6 +374,21 @@ mod tests {
             PageText {
                 text: "Wee\nOsteria Esposito  Be?\nTotale  12,50\n".into(),
                 sure: "Osteria Esposito\nTotale  12,50\n".into(),
+                // Where each of `text`'s rows stands: its words' highest top, lowest bottom.
+                rows: vec![
+                    RowSpan {
+                        top: 10,
+                        bottom: 30
+                    },
+                    RowSpan {
+                        top: 40,
+                        bottom: 65
+                    },
+                    RowSpan {
+                        top: 100,
+                        bottom: 122
+                    },
+                ],
             }
         );
     }
@@ -336,7 +403,7 @@ mod tests {
                    5\t1\t1\t1\t2\t1\t40\t100\t80\t22\t95\tTotal\n\
                    5\t1\t1\t1\t3\t1\t40\t160\t80\t22\t95\tThanks\n";
         assert_eq!(
-            rows_of_words(words_of_tsv(tsv)),
+            text_of_rows(words_of_tsv(tsv)),
             "CORNER DELI\nTotal  £10.70\nThanks\n"
         );
     }
