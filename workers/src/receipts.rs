@@ -163,10 +163,10 @@ const LOOKS_WITHIN: Duration = Duration::from_millis(1500);
 /// Reads a receipt and its fields. Where the total is in doubt, the rows that label it
 /// are read again alone ([`ReceiptReader::read_rows`]), at each of [`ROW_SCALES`], in
 /// place of the page's reading of them. Where the fields are still in doubt, an image is
-/// read again ([`ReceiptReader::read_again`]), smaller, then sharpened, then in black and white,
-/// while time allows ([`LOOKS_WITHIN`]), and another reading kept if it leaves no doubt or
-/// its total is surer: a person has nothing to check, or finds the better fields filled
-/// in. So is an image whose total nothing on it checks (a slip's one amount), once: a
+/// read again ([`ReceiptReader::read_again`]), smaller, then sharpened, then in black and
+/// white. Each look is taken while time allows ([`LOOKS_WITHIN`]), and another reading
+/// kept if it leaves no doubt or its total is surer: a person has nothing to check, or
+/// finds the better fields filled in. So is an image whose total nothing on it checks (a slip's one amount), once: a
 /// smaller reading of another total sends it to a person. A reading that fails or runs
 /// out of time leaves the ones before.
 pub async fn read_fields(
