@@ -166,9 +166,9 @@ const LOOKS_WITHIN: Duration = Duration::from_millis(1500);
 /// read again ([`ReceiptReader::read_again`]), smaller, then sharpened, then in black and
 /// white. Each look is taken while time allows ([`LOOKS_WITHIN`]), and another reading
 /// kept if it leaves no doubt or its total is surer: a person has nothing to check, or
-/// finds the better fields filled in. So is an image whose total nothing on it checks (a slip's one amount), once: a
-/// smaller reading of another total sends it to a person. A reading that fails or runs
-/// out of time leaves the ones before.
+/// finds the better fields filled in. So is an image whose total nothing on it checks (a
+/// slip's one amount), once: a smaller reading of another total sends it to a person. A
+/// reading that fails or runs out of time leaves the ones before.
 pub async fn read_fields(
     reader: &ReceiptReader,
     bytes: &[u8],
@@ -194,11 +194,11 @@ pub async fn read_fields(
     let mut sure_dates = vec![];
     // The total's rows first: read alone they are a fraction of the page. They are all the
     // row looks change, so only a total in doubt is worth them.
-    let total_spans: Vec<(usize, RowSpan)> = total_rows(&reading.text)
+    let (label_rows, spans): (Vec<usize>, Vec<RowSpan>) = total_rows(&reading.text)
         .into_iter()
         .filter_map(|i| Some((i, *reading.rows.get(i)?)))
-        .collect();
-    let rows_again = if !sure(&extraction, "total") && !total_spans.is_empty() {
+        .unzip();
+    let rows_again = if !sure(&extraction, "total") && !spans.is_empty() {
         &ROW_SCALES[..]
     } else {
         &[]
@@ -216,16 +216,13 @@ pub async fn read_fields(
         let until = started + LOOKS_WITHIN;
         let page = match look {
             Again::Page(look) => reader.read_again(image.clone(), look, started, until).await,
-            Again::Rows(scale) => {
-                let spans: Vec<RowSpan> = total_spans.iter().map(|(_, span)| *span).collect();
-                reader
-                    .read_rows(&image, &spans, scale, started, until)
-                    .await
-                    .map(|read| {
-                        let rows = total_spans.iter().map(|(i, _)| *i).zip(read);
-                        with_rows_replaced(&first_text, &first_sure, rows)
-                    })
-            }
+            Again::Rows(scale) => reader
+                .read_rows(&image, &spans, scale, started, until)
+                .await
+                .map(|read| {
+                    let rows = label_rows.iter().copied().zip(read);
+                    with_rows_replaced(&first_text, &first_sure, rows)
+                }),
         };
         let Ok(page) = page else {
             break;

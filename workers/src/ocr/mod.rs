@@ -258,11 +258,7 @@ impl ReceiptReader {
         let shown = tokio::task::spawn_blocking(move || look.apply(&image))
             .await
             .map_err(|e| OcrError::Engine(e.to_string()))?;
-        let until = until.min(started + self.time_limit);
-        let left = until.saturating_duration_since(Instant::now());
-        tokio::time::timeout(left, self.engine.read(shown))
-            .await
-            .map_err(|_| OcrError::TimedOut(until - started))?
+        self.by(started, until, self.engine.read(shown)).await
     }
 
     /// The rows of a prepared image read again one by one, each as a band across the
@@ -281,9 +277,20 @@ impl ReceiptReader {
             .iter()
             .map(|row| row_band(image, *row, scale))
             .collect();
+        self.by(started, until, self.engine.read_lines(bands)).await
+    }
+
+    /// Another reading of a receipt, stopped at `until` or at the time limit of the
+    /// receipt whose reading `started`, whichever comes first.
+    async fn by<T>(
+        &self,
+        started: Instant,
+        until: Instant,
+        reading: impl std::future::Future<Output = Result<T, OcrError>>,
+    ) -> Result<T, OcrError> {
         let until = until.min(started + self.time_limit);
         let left = until.saturating_duration_since(Instant::now());
-        tokio::time::timeout(left, self.engine.read_lines(bands))
+        tokio::time::timeout(left, reading)
             .await
             .map_err(|_| OcrError::TimedOut(until - started))?
     }

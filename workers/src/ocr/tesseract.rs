@@ -248,18 +248,15 @@ fn page_text(words: Vec<Word>) -> PageText {
         .collect();
     let rows = rows_of_words(words);
     PageText {
-        text: rows.iter().map(|row| row_text(row) + "\n").collect(),
-        sure: text_of_rows(sure),
+        text: text_of(&rows),
+        sure: text_of(&rows_of_words(sure)),
         rows: rows.iter().map(|row| row_span(row)).collect(),
     }
 }
 
-/// The text of words put into rows, a row a line.
-fn text_of_rows(words: Vec<Word>) -> String {
-    rows_of_words(words)
-        .iter()
-        .map(|row| row_text(row) + "\n")
-        .collect()
+/// The text of rows of words, a row a line.
+fn text_of(rows: &[Vec<Word>]) -> String {
+    rows.iter().map(|row| row_text(row) + "\n").collect()
 }
 
 /// Puts words whose vertical extents mostly overlap into one row, left to right. A word
@@ -307,6 +304,7 @@ fn row_text(members: &[Word]) -> String {
     text
 }
 
+/// Where a row stands: from its highest word's top to its lowest word's bottom.
 fn row_span(members: &[Word]) -> RowSpan {
     let top = members.iter().map(|w| w.top).fold(f32::INFINITY, f32::min);
     let bottom = members.iter().map(|w| w.top + w.height).fold(0.0, f32::max);
@@ -355,7 +353,7 @@ mod tests {
                    5\t1\t1\t1\t1\t1\t251\t702\t43\t15\t90\tTVA\n\
                    5\t1\t1\t1\t1\t1\t965\t707\t55\t17\t90\t156,51\n";
         assert_eq!(
-            text_of_rows(words_of_tsv(tsv)),
+            text_of(&rows_of_words(words_of_tsv(tsv))),
             "Montant dû  1 721,60 CZK\ndont TVA  156,51\n"
         );
     }
@@ -403,7 +401,7 @@ mod tests {
                    5\t1\t1\t1\t2\t1\t40\t100\t80\t22\t95\tTotal\n\
                    5\t1\t1\t1\t3\t1\t40\t160\t80\t22\t95\tThanks\n";
         assert_eq!(
-            text_of_rows(words_of_tsv(tsv)),
+            text_of(&rows_of_words(words_of_tsv(tsv))),
             "CORNER DELI\nTotal  £10.70\nThanks\n"
         );
     }
