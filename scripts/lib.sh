@@ -147,6 +147,13 @@ install_ocr() {
     fi
 }
 
+# The PP-OCR models (scripts/ppocr-models.sh) in target/test-tools/ppocr, named by
+# PPOCR_TEST_MODELS.
+install_ppocr_models() {
+    scripts/ppocr-models.sh target/test-tools/ppocr
+    export PPOCR_TEST_MODELS="$PWD/target/test-tools/ppocr"
+}
+
 # Debian's Chromium, and Playwright and axe-core (tests/support/browser) to drive it: the
 # console's end-to-end tests. Playwright never downloads a browser of its own here.
 install_browser() {

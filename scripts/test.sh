@@ -37,6 +37,7 @@ done
 install_test_tools
 if $rust; then
     install_ocr
+    install_ppocr_models
     install_load_balancer
     install_oidc_provider
     install_browser

@@ -11,6 +11,7 @@ use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
 use expensewise_infra::audit_log::CheckpointArchive;
+use expensewise_infra::config::PPOCR_FILES;
 use expensewise_infra::consumer::{self, Delivery, Feed, Handler};
 use expensewise_infra::mail::Mailer;
 use expensewise_infra::object_store::ObjectStore;
@@ -20,7 +21,7 @@ use expensewise_projections::status::read_models;
 use expensewise_projections::Projector;
 use expensewise_workers::email::EmailWorker;
 use expensewise_workers::notary::Notary;
-use expensewise_workers::ocr::{OcrEngine, Ocrs, PdfTools, ReceiptReader, Tesseract};
+use expensewise_workers::ocr::{OcrEngine, Ocrs, PaddleOcr, PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
 use expensewise_workers::webhooks::WebhookSender;
 use tokio::net::TcpListener;
@@ -245,9 +246,9 @@ impl Background {
                             "{e}: receipts are stored but not read. To read them, install \
                              Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr \
                              tesseract-ocr-eng tesseract-ocr-deu poppler-utils) and restart, or \
-                             set OCRS_DETECTION_MODEL and OCRS_RECOGNITION_MODEL"
+                             set PPOCR_MODELS (see the README)"
                         );
-                        format!("none ({e}): install tesseract-ocr, or set the ocrs models")
+                        format!("none ({e}): install tesseract-ocr, or set PPOCR_MODELS")
                     }
                 });
                 let ocr = OcrWorker {
@@ -364,14 +365,21 @@ async fn sweep_retentions(app: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// ocrs where its models are configured, Tesseract otherwise.
+/// ocrs where its models are configured, else PP-OCR where its models are, else
+/// Tesseract.
 fn choose_ocr_engine(config: &Config) -> anyhow::Result<Box<dyn OcrEngine>> {
-    let engine: Box<dyn OcrEngine> = match &config.ocr.ocrs_models {
-        Some(models) => Box::new(
+    let engine: Box<dyn OcrEngine> = match (&config.ocr.ocrs_models, &config.ocr.ppocr_models) {
+        (Some(models), _) => Box::new(
             Ocrs::load(&models.detection, Some(&models.recognition))
                 .context("OCRS_DETECTION_MODEL / OCRS_RECOGNITION_MODEL")?,
         ),
-        None => Box::new(Tesseract::with_languages(
+        (None, Some(folder)) => {
+            let [detection, recognition, dictionary] = PPOCR_FILES.map(|file| folder.join(file));
+            Box::new(
+                PaddleOcr::load(&detection, &recognition, &dictionary).context("PPOCR_MODELS")?,
+            )
+        }
+        (None, None) => Box::new(Tesseract::with_languages(
             &config.ocr.tesseract_library,
             &config.ocr.tesseract_languages,
         )),

@@ -8,7 +8,7 @@ use expensewise_tests::{
     consistency, draw_receipt, expect_json, money, on_both_backends, stored_events, support_script,
     upload_receipt, Backend, Expense, Page, Receipt, TestApp, User,
 };
-use expensewise_workers::ocr::Ocrs;
+use expensewise_workers::ocr::{Ocrs, PaddleOcr};
 use expensewise_workers::prepare::prepare;
 use expensewise_workers::receipts::ReceiptExpenses;
 use reqwest::StatusCode;
@@ -351,9 +351,20 @@ async fn receipts_that_failed_elsewhere_are_read_right(backend: Backend) {
             ("Bäckerei Müller", "2026-03-07", "5.50", "EUR"),
         ),
     ];
+    read_right(&app, &admin, receipts).await;
+    app.finish().await;
+}
+
+/// Uploads each receipt drawn from its spec and checks that it is read as its merchant,
+/// date, and amount and currency.
+async fn read_right(
+    app: &TestApp,
+    admin: &User,
+    receipts: impl IntoIterator<Item = (serde_json::Value, (&str, &str, &str, &str))>,
+) {
     for (spec, (merchant, date, amount, currency)) in receipts {
-        let uploaded = upload(&app, &admin, "receipt.png", draw_receipt(&spec), false).await;
-        let receipt = scanned(&app, &admin, &uploaded).await;
+        let uploaded = upload(app, admin, "receipt.png", draw_receipt(&spec), false).await;
+        let receipt = scanned(app, admin, &uploaded).await;
         assert_eq!(receipt.status, "scanned", "{receipt:?}");
         let extracted = receipt
             .extracted
@@ -367,7 +378,6 @@ async fn receipts_that_failed_elsewhere_are_read_right(backend: Backend) {
             "{receipt:?}"
         );
     }
-    app.finish().await;
 }
 
 /// The ocrs engine with the detection model (the recognition model cannot be obtained
@@ -444,7 +454,84 @@ fn the_corpus_draws_each_receipt_the_same_whatever_came_before() {
     );
 }
 
+/// The PP-OCR models the test script fetched (`scripts/lib.sh`, `install_ppocr_models`).
+fn ppocr_models() -> String {
+    let folder = std::env::var("PPOCR_TEST_MODELS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-tools/ppocr").into()
+    });
+    assert!(
+        std::path::Path::new(&folder)
+            .join("recognition.onnx")
+            .is_file(),
+        "the PP-OCR models are missing in {folder} (./scripts/test.sh fetches them; or set \
+         PPOCR_TEST_MODELS)"
+    );
+    folder
+}
+
+/// A dictionary that is not the recognition model's would read every receipt as
+/// gibberish: it is refused when the models are loaded, saying why.
+#[test]
+fn ppocr_refuses_a_dictionary_not_made_for_its_model() {
+    let models = std::path::PathBuf::from(ppocr_models());
+    let folder = tempfile::tempdir().unwrap();
+    let short = folder.path().join("dictionary.txt");
+    std::fs::write(&short, "a\nb\nc\n").unwrap();
+    let refused = PaddleOcr::load(
+        &models.join("detection.onnx"),
+        &models.join("recognition.onnx"),
+        &short,
+    )
+    .err()
+    .expect("a dictionary of three characters is refused");
+    assert!(
+        refused.to_string().contains("has 3 characters"),
+        "{refused}"
+    );
+    assert!(PaddleOcr::load(
+        &models.join("detection.onnx"),
+        &models.join("recognition.onnx"),
+        &models.join("dictionary.txt"),
+    )
+    .is_ok());
+}
+
+/// The product with `PPOCR_MODELS` set reads with PP-OCR, in its own process: a photo
+/// held crooked, blurred and grainy, and a wide receipt whose amounts stand far right.
+async fn receipts_are_read_by_the_ppocr_models(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .env(vec![("PPOCR_MODELS", ppocr_models())])
+        .start()
+        .await;
+    let ready = app
+        .request(reqwest::Method::GET, "/ready", None)
+        .send()
+        .await
+        .unwrap();
+    let ready: serde_json::Value = expect_json(ready, StatusCode::OK).await;
+    assert_eq!(ready["ocr_engine"], "ppocr", "{ready}");
+    let admin = app.register("Acme", "ada@acme.test").await;
+    let receipts = [
+        (
+            json!({"lines": ["TRATTORIA DA MARIO", "Via Roma 3", "Data: 21/09/2026 19:40",
+                             "Margherita\t9,50", "Acqua\t2,50", "TOTALE\tEUR 12,00",
+                             "Grazie"],
+                   "rotate": -4.0, "blur": 1.0, "noise": 30, "format": "JPEG"}),
+            ("TRATTORIA DA MARIO", "2026-09-21", "12.00", "EUR"),
+        ),
+        (
+            json!({"lines": ["THE CORNER DELI", "Leeds, UK", "Date: 12/03/2026", "Soup\t£6.50",
+                             "Bagel\t£4.20", "Subtotal\t£10.70", "Total\t£10.70",
+                             "VISA ****1234\t£10.70", "Thank you"], "width": 1400}),
+            ("THE CORNER DELI", "2026-03-12", "10.70", "GBP"),
+        ),
+    ];
+    read_right(&app, &admin, receipts).await;
+    app.finish().await;
+}
+
 on_both_backends!(
+    receipts_are_read_by_the_ppocr_models,
     a_photographed_receipt_becomes_a_draft_expense_once,
     bad_files_fail_their_scan_and_the_worker_keeps_working,
     pdfs_are_read_from_their_text_or_their_scan,

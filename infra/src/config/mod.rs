@@ -24,7 +24,7 @@ pub use sections::{
     MailConfig, OcrConfig, OcrsModels, RateLimit, ReadReplicaConfig, ReceiptRetention,
     ReceiptStorage, RetentionMode, SmtpConfig, SmtpSecurity, SsoConfig, StreamConfig,
     TelemetryConfig, WebhookConfig, DEFAULT_OCR_LANGUAGES, DEFAULT_PDF_PAGES,
-    DEFAULT_TESSERACT_LIBRARY,
+    DEFAULT_TESSERACT_LIBRARY, PPOCR_FILES,
 };
 use source::Source;
 
@@ -110,6 +110,20 @@ impl Config {
     /// or mail; then the configuration is parsed.
     pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let source = Source::new(&lookup);
+        if let Some(folder) = source.get("PPOCR_MODELS") {
+            if let Some(missing) = PPOCR_FILES
+                .iter()
+                .find(|file| !Path::new(&folder).join(file).is_file())
+            {
+                return Err(invalid(
+                    "PPOCR_MODELS",
+                    format!(
+                        "{folder} has no {missing} (it needs {})",
+                        PPOCR_FILES.join(", ")
+                    ),
+                ));
+            }
+        }
         for variable in [
             "OCRS_DETECTION_MODEL",
             "OCRS_RECOGNITION_MODEL",

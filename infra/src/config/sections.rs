@@ -376,8 +376,11 @@ pub struct OcrConfig {
     pub tesseract_library: String,
     /// Tesseract's models, `+`-joined, the first tried first.
     pub tesseract_languages: String,
-    /// The ocrs engine's detection and recognition models; `None` means Tesseract.
+    /// The ocrs engine's detection and recognition models.
     pub ocrs_models: Option<OcrsModels>,
+    /// The folder of the PP-OCR models ([`PPOCR_FILES`]), used where the ocrs models
+    /// are absent. Neither: Tesseract.
+    pub ppocr_models: Option<PathBuf>,
     /// The most reading one receipt may take.
     pub time_limit: Duration,
     /// Pages read from the start of a PDF receipt; the rest are ignored.
@@ -393,6 +396,10 @@ pub const DEFAULT_PDF_PAGES: u32 = 5;
 /// model. English then rereads the words German is unsure of. Either alone reads fewer
 /// merchants on the corpus's photos, German alone fewer dates (docs/benchmarks.md).
 pub const DEFAULT_OCR_LANGUAGES: &str = "deu+eng";
+
+/// The files of `PPOCR_MODELS`: the detection model, the recognition model and the
+/// recognition model's dictionary (one character a line).
+pub const PPOCR_FILES: [&str; 3] = ["detection.onnx", "recognition.onnx", "dictionary.txt"];
 
 /// Where the ocrs engine's two model files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,6 +425,7 @@ impl OcrConfig {
             tesseract_library: tesseract_library(source)?,
             tesseract_languages: languages(source)?,
             ocrs_models,
+            ppocr_models: source.get("PPOCR_MODELS").map(PathBuf::from),
             time_limit: source.duration("OCR_TIME_LIMIT", Duration::from_secs(30))?,
             pdf_max_pages: source.positive("OCR_PDF_MAX_PAGES", DEFAULT_PDF_PAGES)?,
         })

@@ -160,6 +160,18 @@ fn bad_values_name_their_variable() {
     .unwrap();
     assert!(both.ocr.ocrs_models.is_some());
     assert!(config(&[]).unwrap().ocr.ocrs_models.is_none());
+    let folder = tempfile::tempdir().unwrap();
+    let named = folder.path().to_str().unwrap();
+    for file in &PPOCR_FILES[..2] {
+        std::fs::write(folder.path().join(file), b"model").unwrap();
+    }
+    let lacking = config(&[("PPOCR_MODELS", named)]).unwrap_err();
+    assert_eq!(lacking.variable, "PPOCR_MODELS");
+    assert!(lacking.to_string().contains("dictionary.txt"), "{lacking}");
+    std::fs::write(folder.path().join(PPOCR_FILES[2]), b"a\n").unwrap();
+    let ppocr = config(&[("PPOCR_MODELS", named)]).unwrap();
+    assert_eq!(ppocr.ocr.ppocr_models.as_deref(), Some(folder.path()));
+    assert!(config(&[]).unwrap().ocr.ppocr_models.is_none());
     assert_eq!(
         config(&[("SMTP_HOST", "mail.test"), ("SMTP_SECURITY", "ssl")])
             .unwrap_err()

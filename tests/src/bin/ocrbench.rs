@@ -21,15 +21,16 @@
 //! `--corpus strangers` reads `tests/support/receipt_strangers.py` instead (clean and
 //! photo only): receipts drawn apart from the first corpus and from the extractor, to see
 //! how far what holds on the one carries to receipts nobody wrote the code for.
+//! The engine is the product's: PP-OCR with `PPOCR_MODELS` set, Tesseract without.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use expensewise_domain::Currency;
-use expensewise_infra::config::{DEFAULT_OCR_LANGUAGES, DEFAULT_TESSERACT_LIBRARY};
+use expensewise_infra::config::{DEFAULT_OCR_LANGUAGES, DEFAULT_TESSERACT_LIBRARY, PPOCR_FILES};
 use expensewise_workers::extract::{extract_read, needs_review};
-use expensewise_workers::ocr::{PdfTools, ReceiptReader, Tesseract};
+use expensewise_workers::ocr::{OcrEngine, PaddleOcr, PdfTools, ReceiptReader, Tesseract};
 use expensewise_workers::receipts::read_fields;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
@@ -211,12 +212,22 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
 
-    let reader = ReceiptReader {
-        engine: Box::new(Tesseract::with_languages(
+    // The product's choice: PP-OCR where its models are named, Tesseract otherwise.
+    let engine: Box<dyn OcrEngine> = match std::env::var("PPOCR_MODELS") {
+        Ok(folder) => {
+            let [detection, recognition, dictionary] =
+                PPOCR_FILES.map(|file| Path::new(&folder).join(file));
+            Box::new(PaddleOcr::load(&detection, &recognition, &dictionary)?)
+        }
+        Err(_) => Box::new(Tesseract::with_languages(
             &std::env::var("TESSERACT_LIBRARY")
                 .unwrap_or_else(|_| DEFAULT_TESSERACT_LIBRARY.into()),
             &std::env::var("OCR_LANGUAGES").unwrap_or_else(|_| DEFAULT_OCR_LANGUAGES.into()),
         )),
+    };
+    eprintln!("engine: {}", engine.check()?);
+    let reader = ReceiptReader {
+        engine,
         pdf: PdfTools::default(),
         time_limit: Duration::from_secs(30),
     };

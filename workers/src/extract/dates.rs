@@ -294,6 +294,8 @@ pub const REPAIRED: f32 = 0.7;
 /// (`loosen`, `repaired`): a `2925` that can only be 2025, a month `96` that can only be
 /// June, `ll-May-24`.
 pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
+    let parted = times_parted(text);
+    let text = parted.as_str();
     // The repairs that replace byte for byte leave positions in `text`; the one that adds
     // lost separators has its own.
     let with_separators;
@@ -357,6 +359,24 @@ fn split_off(text: &str, at: usize, order: Order, date: NaiveDate) -> bool {
     let joined = format!("{word}{}", &text[at..]);
     find_in(&joined, order, false)
         .is_some_and(|(found, readings, _)| found.start == 0 && readings[0] != date)
+}
+
+/// A time of day, its hour of two digits, run into a number of at least two before it
+/// (`18-06-202419:36:12`, `04.05.2609:54`); a time alone (`19:36`) is no such thing.
+static TIME_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d{2})((?:[01]\d|2[0-3]):[0-5]\d)\b").expect("time-after pattern")
+});
+/// A time of day with a number run into it (`11:2601.03.24`, `18:29:2820-DIC-2024`).
+static TIME_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d{1,2}:[0-5]\d(?::[0-5]\d)?)(\d)").expect("time-before pattern")
+});
+
+/// `text` with a space between a time and a date it runs into. An engine that reads a
+/// printed line as one run of text may leave out the gap between them (PP-OCR does, on
+/// one receipt in fifteen), where no date pattern finds the date.
+fn times_parted(text: &str) -> String {
+    let after = TIME_AFTER.replace_all(text, "$1 $2");
+    TIME_BEFORE.replace_all(&after, "$1 $2").into_owned()
 }
 
 /// A time of day, whole or torn (`12:52`, `08:2:`).
@@ -761,6 +781,38 @@ mod tests {
             find_date("24/12/2024", DayFirst),
             Some((d(2024, 12, 24), 0.9))
         );
+    }
+
+    #[test]
+    fn a_time_run_into_its_date_is_parted_from_it() {
+        use Order::*;
+        for (text, spaced, date) in [
+            (
+                "04.05.2609:54  #7393",
+                "04.05.26 09:54  #7393",
+                d(2026, 5, 4),
+            ),
+            ("18-06-202419:36:12", "18-06-2024 19:36:12", d(2024, 6, 18)),
+            ("11:2601.03.24", "11:26 01.03.24", d(2024, 3, 1)),
+            (
+                "18:29:2820-DIC-2024",
+                "18:29:28 20-DIC-2024",
+                d(2024, 12, 20),
+            ),
+            (
+                "22:042025-10-16  #6127",
+                "22:04 2025-10-16  #6127",
+                d(2025, 10, 16),
+            ),
+        ] {
+            let found = find_date(text, DayFirst);
+            assert_eq!(found.map(|f| f.0), Some(date), "{text}");
+            // As sure as the date printed apart from its time.
+            assert_eq!(found, find_date(spaced, DayFirst), "{text}");
+        }
+        // A time alone, or beside its date, is left as it is.
+        assert_eq!(times_parted("19:36:12 24/12/2024"), "19:36:12 24/12/2024");
+        assert_eq!(times_parted("Tisch 12  9:05"), "Tisch 12  9:05");
     }
 
     #[test]

@@ -331,10 +331,12 @@ async fn prepare_off_thread(bytes: Vec<u8>) -> Result<GrayImage, OcrError> {
 }
 
 mod ocrs;
+mod paddle;
 mod pdf;
 mod tesseract;
 
 pub use ocrs::{Ocrs, Row};
+pub use paddle::PaddleOcr;
 pub use pdf::PdfTools;
 pub use tesseract::Tesseract;
 
