@@ -246,9 +246,10 @@ impl Background {
                             "{e}: receipts are stored but not read. To read them, install \
                              Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr \
                              tesseract-ocr-eng tesseract-ocr-deu poppler-utils) and restart, or \
-                             set PPOCR_MODELS (see the README)"
+                             fetch the PP-OCR models, no system package needed \
+                             (./scripts/ppocr-models.sh) and restart"
                         );
-                        format!("none ({e}): install tesseract-ocr, or set PPOCR_MODELS")
+                        format!("none ({e}): install tesseract-ocr, or run scripts/ppocr-models.sh")
                     }
                 });
                 let ocr = OcrWorker {

@@ -174,7 +174,7 @@ impl Config {
             receipts: ReceiptStorage::parse(&source, &data_dir)?,
             receipt_retention: ReceiptRetention::parse(&source)?,
             mail: MailConfig::parse(&source)?,
-            ocr: OcrConfig::parse(&source)?,
+            ocr: OcrConfig::parse(&source, &data_dir)?,
             telemetry: TelemetryConfig::parse(&source)?,
             limits: LimitsConfig::parse(&source)?,
             webhooks: WebhookConfig::parse(&source)?,

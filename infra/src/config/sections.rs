@@ -379,7 +379,8 @@ pub struct OcrConfig {
     /// The ocrs engine's detection and recognition models.
     pub ocrs_models: Option<OcrsModels>,
     /// The folder of the PP-OCR models ([`PPOCR_FILES`]), used where the ocrs models
-    /// are absent. Neither: Tesseract.
+    /// are absent: `PPOCR_MODELS`, else `DATA_DIR/ppocr` when it holds them (where
+    /// `scripts/ppocr-models.sh` puts them). Neither: Tesseract.
     pub ppocr_models: Option<PathBuf>,
     /// The most reading one receipt may take.
     pub time_limit: Duration,
@@ -409,7 +410,14 @@ pub struct OcrsModels {
 }
 
 impl OcrConfig {
-    pub(super) fn parse(source: &Source) -> Result<Self, ConfigError> {
+    pub(super) fn parse(source: &Source, data_dir: &Path) -> Result<Self, ConfigError> {
+        let fetched = data_dir.join("ppocr");
+        let ppocr_models = source.get("PPOCR_MODELS").map(PathBuf::from).or_else(|| {
+            PPOCR_FILES
+                .iter()
+                .all(|file| fetched.join(file).is_file())
+                .then_some(fetched)
+        });
         let ocrs_models = both_or_neither(
             ("OCRS_DETECTION_MODEL", source.get("OCRS_DETECTION_MODEL")),
             (
@@ -425,7 +433,7 @@ impl OcrConfig {
             tesseract_library: tesseract_library(source)?,
             tesseract_languages: languages(source)?,
             ocrs_models,
-            ppocr_models: source.get("PPOCR_MODELS").map(PathBuf::from),
+            ppocr_models,
             time_limit: source.duration("OCR_TIME_LIMIT", Duration::from_secs(30))?,
             pdf_max_pages: source.positive("OCR_PDF_MAX_PAGES", DEFAULT_PDF_PAGES)?,
         })

@@ -172,6 +172,18 @@ fn bad_values_name_their_variable() {
     let ppocr = config(&[("PPOCR_MODELS", named)]).unwrap();
     assert_eq!(ppocr.ocr.ppocr_models.as_deref(), Some(folder.path()));
     assert!(config(&[]).unwrap().ocr.ppocr_models.is_none());
+    // Where scripts/ppocr-models.sh puts them by default, they are found unnamed.
+    let data = tempfile::tempdir().unwrap();
+    let fetched = data.path().join("ppocr");
+    std::fs::create_dir(&fetched).unwrap();
+    for file in PPOCR_FILES {
+        std::fs::write(fetched.join(file), b"model").unwrap();
+    }
+    let found = config(&[("DATA_DIR", data.path().to_str().unwrap())]).unwrap();
+    assert_eq!(found.ocr.ppocr_models, Some(fetched.clone()));
+    std::fs::remove_file(fetched.join(PPOCR_FILES[2])).unwrap();
+    let found = config(&[("DATA_DIR", data.path().to_str().unwrap())]).unwrap();
+    assert_eq!(found.ocr.ppocr_models, None);
     assert_eq!(
         config(&[("SMTP_HOST", "mail.test"), ("SMTP_SECURITY", "ssl")])
             .unwrap_err()
