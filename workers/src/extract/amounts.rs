@@ -189,9 +189,13 @@ pub fn amounts(line: &str) -> Vec<Amount> {
                 .is_some_and(|quantity| quantity.trim_end().ends_with(|c: char| c.is_ascii_digit()))
         };
         let after_times = times(ahead) || ahead.strip_suffix('.').is_some_and(times);
+        // The Swiss franc's `Fr.` with the amount run into it (`Fr.1163.11`: an engine that
+        // reads the row as one run may leave out the space).
+        let after_franc = ahead.ends_with("Fr.");
         let part_of_other = (before
             .is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
-            && !after_times)
+            && !after_times
+            && !after_franc)
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
             || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ',')) && !kronor_mark)
             || (glued(before) && !after_times)
@@ -331,6 +335,8 @@ mod tests {
         assert_eq!(values("Summe 12,50€"), ["12.50"]);
         assert_eq!(values("Discount -1.74"), ["-1.74"]);
         assert_eq!(values("Rabatt 1,74-"), ["-1.74"]);
+        // The franc's point, the amount run into it.
+        assert_eq!(values("TOTAL  Fr.1163.11"), ["1163.11"]);
     }
 
     #[test]

@@ -518,6 +518,7 @@ mod tests {
         assert_eq!(marks("R$ 10,00"), [Mark::One("BRL")]);
         assert_eq!(marks("12,00 zł"), [Mark::One("PLN")]);
         assert_eq!(marks("Fr. 12.00"), [Mark::One("CHF")]);
+        assert_eq!(marks("TOTAL  Fr.1163.11"), [Mark::One("CHF")]);
         assert_eq!(marks("Rs. 1,971.50"), [Mark::One("INR")]);
         assert_eq!(marks("Total  Rs 1.971,50"), [Mark::One("INR")]);
         assert_eq!(marks("Mrs Smith"), []);
