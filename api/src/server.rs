@@ -22,7 +22,7 @@ use expensewise_projections::Projector;
 use expensewise_workers::email::EmailWorker;
 use expensewise_workers::notary::Notary;
 use expensewise_workers::ocr::{OcrEngine, Ocrs, PaddleOcr, PdfTools, ReceiptReader, Tesseract};
-use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses};
+use expensewise_workers::receipts::{OcrWorker, ReceiptExpenses, LOOKS_WITHIN};
 use expensewise_workers::webhooks::WebhookSender;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -262,6 +262,7 @@ impl Background {
                             ..PdfTools::default()
                         },
                         time_limit: app.config.ocr.time_limit,
+                        looks_within: LOOKS_WITHIN,
                     },
                 };
                 let expenses = ReceiptExpenses {

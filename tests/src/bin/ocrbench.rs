@@ -31,7 +31,7 @@ use expensewise_domain::Currency;
 use expensewise_infra::config::{DEFAULT_OCR_LANGUAGES, DEFAULT_TESSERACT_LIBRARY, PPOCR_FILES};
 use expensewise_workers::extract::{extract_read, needs_review};
 use expensewise_workers::ocr::{OcrEngine, PaddleOcr, PdfTools, ReceiptReader, Tesseract};
-use expensewise_workers::receipts::read_fields;
+use expensewise_workers::receipts::{read_fields, LOOKS_WITHIN};
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
@@ -230,6 +230,7 @@ async fn main() -> anyhow::Result<()> {
         engine,
         pdf: PdfTools::default(),
         time_limit: Duration::from_secs(30),
+        looks_within: LOOKS_WITHIN,
     };
     // The organization's currency: receipts that print none are read in it.
     let eur = Currency::parse("EUR")?;

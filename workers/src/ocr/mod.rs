@@ -186,6 +186,9 @@ pub struct ReceiptReader {
     pub pdf: PdfTools,
     /// The most one receipt may take.
     pub time_limit: Duration,
+    /// How long after a doubtful image's reading began it may still be read again
+    /// (`crate::receipts::LOOKS_WITHIN` in the product).
+    pub looks_within: Duration,
 }
 
 impl ReceiptReader {
@@ -420,6 +423,7 @@ mod tests {
             )),
             pdf: PdfTools::default(),
             time_limit: Duration::from_secs(5),
+            looks_within: crate::receipts::LOOKS_WITHIN,
         };
         let mut png = Vec::new();
         GrayImage::from_pixel(8, 8, image::Luma([255]))
