@@ -369,7 +369,7 @@ fn merchant_name(line: &Line) -> Option<String> {
         let mut words: Vec<String> = text
             .trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
             .split_whitespace()
-            .map(|w| repair_accents(&repair_capitals(w)))
+            .map(|w| repair_accents(&repair_capitals(&repair_digits(w))))
             .collect();
         // A speck before the name reads as a lone small letter ("j Farmacia San Juan").
         let speck = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_lowercase);
@@ -414,6 +414,24 @@ fn whole_name(name: String, text: &str) -> String {
 }
 
 /// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
+/// A name's word with a digit OCR read for a letter at its edge, among letters only: a
+/// `0` before them is an `O` (`0akwood`), a `1` after small ones an `l` (`Gril1`,
+/// `Brand1`). PP-OCR reads clean print so one name in a hundred.
+fn repair_digits(word: &str) -> String {
+    let letters = |part: &str| part.chars().count() >= 2 && part.chars().all(char::is_alphabetic);
+    if let Some(rest) = word.strip_prefix('0') {
+        if letters(rest) {
+            return format!("O{rest}");
+        }
+    }
+    if let Some(rest) = word.strip_suffix('1') {
+        if letters(rest) && rest.chars().next_back().is_some_and(char::is_lowercase) {
+            return format!("{rest}l");
+        }
+    }
+    word.to_string()
+}
+
 fn repair_capitals(word: &str) -> String {
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
     let capitals = word

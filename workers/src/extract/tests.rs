@@ -111,6 +111,13 @@ fn the_merchant_is_the_first_line_that_reads_like_a_name() {
     assert_eq!(e.merchant.as_deref(), Some("Café Zur Post"));
     let e = read("j Farmacia San Juan\n124 Main St\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Farmacia San Juan"));
+    // A digit read for a letter at a word's edge; a number that is a word stays.
+    let e = read("0akwood Hotel\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("Oakwood Hotel"));
+    let e = read("The Maple Gril1\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("The Maple Grill"));
+    let e = read("Area51 Diner\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("Area51 Diner"));
     // The name lost: the city or the country below it is no name.
     let e = read("42 Rua Augusta\nLisboa\nPortugal\nTotal 9.99\n");
     assert_eq!(e.merchant, None);
