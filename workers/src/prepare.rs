@@ -16,6 +16,8 @@ mod bars;
 mod leaders;
 mod paper;
 
+pub(crate) use paper::convex_hull;
+
 use bars::invert_bars;
 use leaders::erase_leaders_and_rules;
 use paper::{clear_around_paper, crop_to_paper};

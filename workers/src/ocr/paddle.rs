@@ -13,6 +13,7 @@ use rten_tensor::prelude::*;
 use rten_tensor::{NdTensor, NdTensorView};
 
 use super::{OcrEngine, OcrError, PageText, RowSpan};
+use crate::prepare::convex_hull;
 
 /// The longest side the detection model sees, in pixels (a multiple of 32, as its
 /// down-sampling needs). Larger pages are scaled down to it; smaller ones are read as
@@ -327,7 +328,10 @@ fn regions(probabilities: NdTensorView<f32, 2>) -> Vec<RotatedRect> {
 /// edge of their convex hull. (rten-imageproc's `min_area_rect` gives a sliver for some
 /// of the detection map's long, ragged outlines, its hull not being convex.)
 fn smallest_rect(points: &[PointF]) -> Option<RotatedRect> {
-    let hull = convex_hull(points);
+    let hull: Vec<PointF> = convex_hull(points.iter().map(|p| (p.x, p.y)).collect())
+        .into_iter()
+        .map(|(x, y)| PointF::from_yx(y, x))
+        .collect();
     let mut best: Option<(f32, RotatedRect)> = None;
     for (i, start) in hull.iter().enumerate() {
         let end = hull[(i + 1) % hull.len()];
@@ -363,35 +367,6 @@ fn smallest_rect(points: &[PointF]) -> Option<RotatedRect> {
         let p = *points.first()?;
         Some(RotatedRect::new(p, Vec2::from_yx(-1.0, 0.0), 0.0, 0.0))
     })
-}
-
-/// The convex hull of `points`, counter-clockwise on the image (Andrew's monotone chain).
-fn convex_hull(points: &[PointF]) -> Vec<PointF> {
-    let mut sorted: Vec<PointF> = points.to_vec();
-    sorted.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
-    sorted.dedup_by(|a, b| a.x == b.x && a.y == b.y);
-    if sorted.len() < 3 {
-        return sorted;
-    }
-    let turn =
-        |o: PointF, a: PointF, b: PointF| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
-    let mut hull: Vec<PointF> = Vec::with_capacity(sorted.len() * 2);
-    for pass in [
-        &sorted[..],
-        &sorted.iter().rev().copied().collect::<Vec<_>>()[..],
-    ] {
-        let start = hull.len();
-        for &p in pass {
-            while hull.len() >= start + 2
-                && turn(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
-            {
-                hull.pop();
-            }
-            hull.push(p);
-        }
-        hull.pop();
-    }
-    hull
 }
 
 /// The mean probability of the map's pixels inside `rect`.

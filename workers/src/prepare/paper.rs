@@ -326,7 +326,7 @@ impl SquareToQuadrilateral {
 
 /// The convex hull of `points`, counter-clockwise in image coordinates (Andrew's
 /// monotone chain).
-fn convex_hull(mut points: Vec<Point>) -> Vec<Point> {
+pub(crate) fn convex_hull(mut points: Vec<Point>) -> Vec<Point> {
     points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     points.dedup();
     if points.len() < 3 {
