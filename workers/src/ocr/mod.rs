@@ -326,6 +326,42 @@ fn row_band(image: &GrayImage, row: RowSpan, scale: f32) -> GrayImage {
     )
 }
 
+/// Where a run of text (a word, a line) stands on the page, in pixels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Extent {
+    pub top: f32,
+    pub bottom: f32,
+    pub left: f32,
+}
+
+/// Runs of text put into rows, top to bottom, each left to right, with the row's extent:
+/// a run whose height overlaps the row above it by half the smaller of the two joins it
+/// (receipts print an item's name at the left and its price far at the right of one row).
+pub(crate) fn into_rows<T>(mut runs: Vec<(Extent, T)>) -> Vec<(Extent, Vec<T>)> {
+    runs.sort_by(|a, b| (a.0.top + a.0.bottom).total_cmp(&(b.0.top + b.0.bottom)));
+    let mut rows: Vec<(Extent, Vec<(f32, T)>)> = Vec::new();
+    for (e, run) in runs {
+        match rows.last_mut() {
+            Some((row, members))
+                if e.bottom.min(row.bottom) - e.top.max(row.top)
+                    >= 0.5 * (e.bottom - e.top).min(row.bottom - row.top) =>
+            {
+                row.top = row.top.min(e.top);
+                row.bottom = row.bottom.max(e.bottom);
+                row.left = row.left.min(e.left);
+                members.push((e.left, run));
+            }
+            _ => rows.push((e, vec![(e.left, run)])),
+        }
+    }
+    rows.into_iter()
+        .map(|(row, mut members)| {
+            members.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (row, members.into_iter().map(|(_, run)| run).collect())
+        })
+        .collect()
+}
+
 /// Decoding and preparing is seconds of CPU at worst: off the async threads.
 async fn prepare_off_thread(bytes: Vec<u8>) -> Result<GrayImage, OcrError> {
     tokio::task::spawn_blocking(move || prepare(&bytes))

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use image::GrayImage;
 use rten_imageproc::RotatedRect;
 
-use super::{OcrEngine, OcrError, PageText};
+use super::{into_rows, Extent, OcrEngine, OcrError, PageText};
 
 /// The ocrs engine: a detection model finds words and lines, a recognition model reads
 /// each line.
@@ -101,11 +101,6 @@ impl OcrEngine for Ocrs {
 /// Puts lines whose vertical extents mostly overlap into one row: receipts print an
 /// item's name at the left and its price at the right of the same row.
 fn group_into_rows(lines: Vec<Vec<RotatedRect>>) -> Vec<Row> {
-    struct Extent {
-        top: f32,
-        bottom: f32,
-        left: f32,
-    }
     let extent = |line: &[RotatedRect]| {
         let corners = line.iter().flat_map(|word| word.corners());
         corners.fold(
@@ -121,44 +116,14 @@ fn group_into_rows(lines: Vec<Vec<RotatedRect>>) -> Vec<Row> {
             },
         )
     };
-    let mut lines: Vec<(Extent, Vec<RotatedRect>)> = lines
+    let lines = lines
         .into_iter()
         .filter(|line| !line.is_empty())
         .map(|line| (extent(&line), line))
         .collect();
-    lines.sort_by(|a, b| (a.0.top + a.0.bottom).total_cmp(&(b.0.top + b.0.bottom)));
-    /// A row's extent and its lines, each with its left edge.
-    type Members = Vec<(f32, Vec<RotatedRect>)>;
-    let mut rows: Vec<(Extent, Members)> = Vec::new();
-    for (e, line) in lines {
-        let joins = rows.last().is_some_and(|(r, _)| {
-            let overlap = e.bottom.min(r.bottom) - e.top.max(r.top);
-            overlap >= 0.5 * (e.bottom - e.top).min(r.bottom - r.top)
-        });
-        if joins {
-            if let Some((r, members)) = rows.last_mut() {
-                r.top = r.top.min(e.top);
-                r.bottom = r.bottom.max(e.bottom);
-                members.push((e.left, line));
-            }
-        } else {
-            rows.push((
-                Extent {
-                    top: e.top,
-                    bottom: e.bottom,
-                    left: e.left,
-                },
-                vec![(e.left, line)],
-            ));
-        }
-    }
-    rows.into_iter()
-        .map(|(_, mut members)| {
-            members.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Row {
-                lines: members.into_iter().map(|(_, line)| line).collect(),
-            }
-        })
+    into_rows(lines)
+        .into_iter()
+        .map(|(_, lines)| Row { lines })
         .collect()
 }
 

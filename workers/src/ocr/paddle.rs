@@ -12,7 +12,7 @@ use rten_imageproc::{find_contours, PointF, RetrievalMode, RotatedRect, Vec2};
 use rten_tensor::prelude::*;
 use rten_tensor::{NdTensor, NdTensorView};
 
-use super::{OcrEngine, OcrError, PageText, RowSpan};
+use super::{into_rows, Extent, OcrEngine, OcrError, PageText, RowSpan};
 use crate::prepare::convex_hull;
 
 /// The longest side the detection model sees, in pixels (a multiple of 32, as its
@@ -451,62 +451,33 @@ fn bilinear(image: &GrayImage, x: f32, y: f32) -> u8 {
 /// The runs of text put into rows (runs whose heights mostly overlap: an item's name
 /// at the left, its price far at the right), top to bottom, each left to right.
 fn page_text(found: Vec<Found>) -> PageText {
-    let mut runs: Vec<(f32, f32, f32, Found)> = found
+    let runs = found
         .into_iter()
         .map(|f| {
             let corners = f.rect.corners();
-            let top = corners.iter().map(|p| p.y).fold(f32::MAX, f32::min);
-            let bottom = corners.iter().map(|p| p.y).fold(f32::MIN, f32::max);
-            let left = corners.iter().map(|p| p.x).fold(f32::MAX, f32::min);
-            (top, bottom, left, f)
+            let extent = Extent {
+                top: corners.iter().map(|p| p.y).fold(f32::MAX, f32::min),
+                bottom: corners.iter().map(|p| p.y).fold(f32::MIN, f32::max),
+                left: corners.iter().map(|p| p.x).fold(f32::MAX, f32::min),
+            };
+            (extent, f)
         })
         .collect();
-    runs.sort_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)));
-    /// A row's height on the page, and its runs with their left edges.
-    struct Row {
-        top: f32,
-        bottom: f32,
-        members: Vec<(f32, Found)>,
-    }
-    let mut rows: Vec<Row> = Vec::new();
-    for (top, bottom, left, f) in runs {
-        match rows.last_mut() {
-            Some(row)
-                if bottom.min(row.bottom) - top.max(row.top)
-                    >= 0.5 * (bottom - top).min(row.bottom - row.top) =>
-            {
-                row.top = row.top.min(top);
-                row.bottom = row.bottom.max(bottom);
-                row.members.push((left, f));
-            }
-            _ => rows.push(Row {
-                top,
-                bottom,
-                members: vec![(left, f)],
-            }),
-        }
-    }
     let mut page = PageText::default();
-    for Row {
-        top,
-        bottom,
-        mut members,
-    } in rows
-    {
-        members.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let all: Vec<&str> = members.iter().map(|(_, f)| f.text.as_str()).collect();
+    for (row, members) in into_rows(runs) {
+        let all: Vec<&str> = members.iter().map(|f| f.text.as_str()).collect();
         let sure: Vec<&str> = members
             .iter()
-            .filter(|(_, f)| f.confidence >= SURE)
-            .map(|(_, f)| f.text.as_str())
+            .filter(|f| f.confidence >= SURE)
+            .map(|f| f.text.as_str())
             .collect();
         page.text.push_str(&all.join("  "));
         page.text.push('\n');
         page.sure.push_str(&sure.join("  "));
         page.sure.push('\n');
         page.rows.push(RowSpan {
-            top: top.max(0.0) as u32,
-            bottom: bottom.max(0.0).ceil() as u32,
+            top: row.top.max(0.0) as u32,
+            bottom: row.bottom.max(0.0).ceil() as u32,
         });
     }
     page
