@@ -145,11 +145,17 @@ smoke_stack() { # [IMAGE_TREE: run the API from this read-only tree of the image
     if [ "$status" -eq 0 ] && "$bin" migrate; then
         api_port=$(free_port)
         local role port
+        local ocr_port pid image_pids=()
+        [ -n "$image" ] && image_mounts "$image" "$dir"
         for role in "api" "relay" "projector" "notary" "worker ocr" "worker email"; do
             port=$(free_port)
             [ "$role" = api ] && port=$api_port
-            if [ "$role" = api ] && [ -n "$image" ]; then
-                api_from_image "$image" "$dir" "$port" >"$dir/api.log" 2>&1 &
+            [ "$role" = "worker ocr" ] && ocr_port=$port
+            # From the image: the API, and the OCR worker with the models the image carries.
+            if [ -n "$image" ] && { [ "$role" = api ] || [ "$role" = "worker ocr" ]; }; then
+                # shellcheck disable=SC2086 # the role is a command and its argument
+                from_image "$image" "$port" $role >"$dir/${role// /-}.log" 2>&1 &
+                image_pids+=($!)
             else
                 # shellcheck disable=SC2086 # the role is a command and its argument
                 PORT=$port "$bin" $role >"$dir/${role// /-}.log" 2>&1 &
@@ -158,7 +164,8 @@ smoke_stack() { # [IMAGE_TREE: run the API from this read-only tree of the image
             wait_for_ready "$port" "$role" || status=1
         done
         if [ -n "$image" ] && [ "$status" -eq 0 ]; then
-            process_runs_as_image_user "${pids[1]}" || status=1
+            for pid in "${image_pids[@]}"; do process_runs_as_image_user "$pid" || status=1; done
+            reads_with_ppocr "$ocr_port" || status=1
         fi
         if [ "$status" -eq 0 ]; then
             curl -fsS -X POST "http://127.0.0.1:$api_port/v1/auth/register" -H 'content-type: application/json' \
@@ -191,6 +198,7 @@ smoke_stack() { # [IMAGE_TREE: run the API from this read-only tree of the image
 image_dir=$PWD/target/image
 image_tag=localhost/expensewise:check
 image_user=
+image_env=()
 
 debian_base() {
     local name=localhost/expensewise-base rootfs=$image_dir/debian-rootfs ctr
@@ -228,16 +236,21 @@ image_check() {
     base=${RUNTIME_BASE:-$(debian_base)} || return 1
     rm -rf "$context" && mkdir -p "$context"
     strip -o "$context/expensewise" "$bin"
+    install_ppocr_models
+    cp -r "$PPOCR_TEST_MODELS" "$context/ppocr"
     as_root buildah bud --quiet --layers=false -f infra/deploy/Dockerfile --target prebuilt \
         --build-arg RUNTIME_BASE="$base" -t "$image_tag" "$context" >"$image_dir/build.log" 2>&1 \
         || { tail -n 30 "$image_dir/build.log"; return 1; }
     image_user=$(as_root buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$image_tag")
+    mapfile -t image_env < <(as_root buildah inspect --type image \
+        --format '{{range .OCIv1.Config.Env}}{{println .}}{{end}}' "$image_tag" | grep .)
     case "$image_user" in
         "" | 0 | 0:* | root | root:*) echo "the image runs as root ($image_user)"; return 1 ;;
     esac
     ctr=$(as_root buildah from "$image_tag") && root=$(as_root buildah mount "$ctr") || return 1
     echo "image $image_tag: $(as_root du -sm "$root" | cut -f1) MB unpacked, of which the binary" \
-        "$(du -m "$context/expensewise" | cut -f1) MB (a stripped debug build; no ocrs models); user $image_user"
+        "$(du -m "$context/expensewise" | cut -f1) MB (a stripped debug build), the PP-OCR models" \
+        "$(du -sm "$context/ppocr" | cut -f1) MB; user $image_user"
     mkdir -p "$tree"
     as_root mount --bind "$root" "$tree" && as_root mount -o remount,bind,ro "$tree" || status=1
     if [ "$status" -eq 0 ] && as_root chroot --userspec="$image_user" "$tree" touch /probe 2>/dev/null; then
@@ -254,7 +267,7 @@ image_check() {
     return "$status"
 }
 
-api_from_image() { # TREE STACK_DIR PORT
+image_mounts() { # TREE STACK_DIR: what the image's processes see beside its files
     local tree=$1 dir=$2
     chmod 755 "$dir"
     mkdir -p "$dir/image-data" "$dir/image-tmp"
@@ -264,17 +277,35 @@ api_from_image() { # TREE STACK_DIR PORT
     as_root mount --bind "$dir/image-data" "$tree/app/data"
     as_root mount -t proc proc "$tree/proc"
     as_root mount --rbind /dev "$tree/dev"
+}
+
+from_image() { # TREE PORT ROLE...: runs a role of the image, with the stack's settings
+    local tree=$1 port=$2
+    shift 2
     local sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    exec "${sudo[@]}" env PORT="$3" DATA_DIR=/app/data JWT_SECRET_FILE=/mnt/jwt-secret \
+    # The image's own environment first (PPOCR_MODELS, DATA_DIR), as a container gets it;
+    # then the stack's settings, the address to listen on among them.
+    exec "${sudo[@]}" env -i "${image_env[@]}" PORT="$port" JWT_SECRET_FILE=/mnt/jwt-secret \
         DATA_KEY_FILE=/mnt/data-key AUDIT_SIGNING_KEY_FILE=/mnt/audit-signing-key \
-        chroot --userspec="$image_user" "$tree" /usr/local/bin/expensewise api
+        DATABASE_URL="$DATABASE_URL" NATS_URL="$NATS_URL" APP_ENV="$APP_ENV" HOST="$HOST" \
+        LOG_LEVEL="$LOG_LEVEL" chroot --userspec="$image_user" "$tree" /usr/local/bin/expensewise "$@"
+}
+
+# The image reads receipts by itself: its OCR worker found the models it carries.
+reads_with_ppocr() { # PORT
+    local ready
+    ready=$(curl -fsS "http://127.0.0.1:$1/ready") || return 1
+    case "$ready" in
+        *'"ocr_engine":"ppocr'*) ;;
+        *) echo "the image's OCR worker does not read with PP-OCR: $ready"; return 1 ;;
+    esac
 }
 
 process_runs_as_image_user() { # PID
     local uid
-    uid=$(ps -o uid= -p "$(pgrep -P "$1" -f 'expensewise api' || echo "$1")" | tr -d ' ')
-    [ "$uid" = "${image_user%%:*}" ] || { echo "the API runs as uid $uid, not $image_user"; return 1; }
+    uid=$(ps -o uid= -p "$(pgrep -P "$1" -f 'bin/expensewise' || echo "$1")" | tr -d ' ')
+    [ "$uid" = "${image_user%%:*}" ] || { echo "process $1 of the image runs as uid $uid, not $image_user"; return 1; }
 }
 
 wait_for_port() {
