@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
-use super::currency::marks;
+use super::currency::{is_code, marks};
 
 /// An amount found on a line.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +177,10 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let before_match = ahead.chars().next_back();
         let after = line[end..].chars().next();
         let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_unit(c));
+        // A currency's code run into its amount (`1050.35EUR`, `CHF474.56`): an engine
+        // that reads the row as one run may leave out the space.
+        let code_after = code_starts(&line[end..]);
+        let code_before = code_ends(ahead);
         // A price with its Swedish `:-` (`265,90:-`, or its dash lost) is no time.
         let kronor_mark = after == Some(':')
             && number.as_str().contains([',', '.'])
@@ -190,16 +194,22 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         };
         let after_times = times(ahead) || ahead.strip_suffix('.').is_some_and(times);
         // The Swiss franc's `Fr.` with the amount run into it (`Fr.1163.11`: an engine that
-        // reads the row as one run may leave out the space).
+        // reads the row as one run may leave out the space), and a price after a word and
+        // a leader's point (`A REGLER.703,61`): no number's part.
         let after_franc = ahead.ends_with("Fr.");
+        let after_word = ahead
+            .strip_suffix('.')
+            .is_some_and(|word| word.ends_with(char::is_alphabetic))
+            && has_cents(number.as_str());
         let part_of_other = (before
             .is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
             && !after_times
-            && !after_franc)
+            && !after_franc
+            && !after_word)
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
             || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ',')) && !kronor_mark)
-            || (glued(before) && !after_times)
-            || glued(after);
+            || (glued(before) && !after_times && !code_before)
+            || (glued(after) && !code_after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
         let quantity = line[end..].trim_start().starts_with(['x', 'X', '×'])
@@ -290,6 +300,26 @@ pub fn after_misread_sign(line: &str) -> Option<(&str, Amount)> {
 /// Letters that may sit right against an amount without making it part of a word:
 /// currency letters printed without a space ("12,50€", "8040円", "CHF12.00" is caught
 /// by the code check instead).
+/// Whether the number ends in a decimal separator and two digits.
+fn has_cents(number: &str) -> bool {
+    let digits = number.trim_end();
+    digits.len() > 3
+        && digits[digits.len() - 3..].starts_with(['.', ','])
+        && digits.ends_with(|c: char| c.is_ascii_digit())
+}
+
+/// Whether `rest` starts with a currency's code, as a word of its own after the amount.
+fn code_starts(rest: &str) -> bool {
+    rest.get(..3).is_some_and(is_code) && !rest[3..].starts_with(|c: char| c.is_alphanumeric())
+}
+
+/// Whether `ahead` ends with a currency's code, as a word of its own before the amount.
+fn code_ends(ahead: &str) -> bool {
+    ahead.len() >= 3
+        && ahead.get(ahead.len() - 3..).is_some_and(is_code)
+        && !ahead[..ahead.len() - 3].ends_with(|c: char| c.is_alphanumeric())
+}
+
 fn is_unit(c: char) -> bool {
     matches!(c, '€' | '£' | '¥' | '円' | '₩' | '원' | '₹' | '$')
 }
@@ -363,6 +393,14 @@ mod tests {
         assert_eq!(values("SEK 1.599 ‚60 Da pagare"), ["1599.60"]);
         // A sign read as a leading zero.
         assert_eq!(values("Net a payer  03156808"), ["3156808"]);
+        // A code run into its amount, after or before it; not a code inside a word.
+        assert_eq!(values("Montant TTC  1050.35EUR"), ["1050.35"]);
+        assert_eq!(values("TOTAL  CHF474.56"), ["474.56"]);
+        assert_eq!(values("Total  CZK4 325,98"), ["4325.98"]);
+        assert!(values("Ref XEUR12  12EURO").is_empty());
+        // A price after a word's point; not a number after an abbreviation's.
+        assert_eq!(values("A REGLER.703,61"), ["703.61"]);
+        assert!(values("Nr.1234  Tel.0123").is_empty());
     }
 
     #[test]

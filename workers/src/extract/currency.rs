@@ -13,6 +13,11 @@ const CODES: &[&str] = &[
     "THB", "ISK",
 ];
 
+/// Whether `word` is one of the currency codes looked for.
+pub fn is_code(word: &str) -> bool {
+    CODES.contains(&word)
+}
+
 /// Symbols that name one currency, longest first so that `CA$` is not read as `$`.
 const SYMBOLS: &[(&str, &str)] = &[
     ("SFr.", "CHF"),

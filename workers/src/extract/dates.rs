@@ -112,9 +112,19 @@ const MONTHS: [&[&str]; 12] = [
 ];
 
 /// A month's word as the lists spell it: folded, without its abbreviating point, an `O`
-/// that OCR read as a zero given back (`22-AG0-2023`, `0CT`).
+/// that OCR read as a zero given back (`22-AG0-2023`, `0CT`), and an `I` read as a small
+/// `l` among capitals (`19-MAl-2023`).
 fn month_word(name: &str) -> String {
-    fold(name).trim_end_matches('.').replace('0', "o")
+    let capitals = name
+        .chars()
+        .filter(|c| c.is_alphabetic() && *c != 'l')
+        .all(char::is_uppercase);
+    let name = if capitals {
+        name.replace('l', "I")
+    } else {
+        name.to_string()
+    };
+    fold(&name).trim_end_matches('.').replace('0', "o")
 }
 
 fn month_number(name: &str) -> Option<u32> {
@@ -142,15 +152,16 @@ fn month_number(name: &str) -> Option<u32> {
     }
 }
 
-/// The month a three-letter abbreviation names with one letter misread (`Peb`, `Fet`),
-/// when every abbreviation that close names the same month.
+/// The month a word names with one letter misread (`Peb`, `Fet`, `a00T`), when every
+/// month's word that close, of its length, names the same month.
 fn month_misread(name: &str) -> Option<u32> {
     let name = month_word(name);
-    if name.chars().count() != 3 {
+    let length = name.chars().count();
+    if length < 3 {
         return None;
     }
     let close = |form: &&str| {
-        form.len() == 3
+        form.chars().count() == length
             && form
                 .chars()
                 .zip(name.chars())
@@ -261,7 +272,7 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]+(?:de\s+)?((?:\p{L}|0)[\p{L}0]{2,9})\.?[\s,.-]+(?:de\s+)?(\d{4}|\d{2})\b",
+        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]*(?:de\s+)?((?:\p{L}|0)[\p{L}0]{2,9})\.?[\s,.-]+(?:de\s+)?(\d{4}|\d{2})\b",
     )
     .expect("day month-name pattern")
 });
@@ -362,9 +373,11 @@ fn split_off(text: &str, at: usize, order: Order, date: NaiveDate) -> bool {
 }
 
 /// A time of day, its hour of two digits, run into a number of at least two before it
-/// (`18-06-202419:36:12`, `04.05.2609:54`); a time alone (`19:36`) is no such thing.
+/// (`18-06-202419:36:12`, `04.05.2609:54`, with its first colon read as a point
+/// `202419.27:45`); a time alone (`19:36`) is no such thing.
 static TIME_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d{2})((?:[01]\d|2[0-3]):[0-5]\d)\b").expect("time-after pattern")
+    Regex::new(r"(\d{2})((?:[01]\d|2[0-3])(?::[0-5]\d|\.[0-5]\d:[0-5]\d))\b")
+        .expect("time-after pattern")
 });
 /// A time of day with a number run into it (`11:2601.03.24`, `18:29:2820-DIC-2024`).
 static TIME_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
@@ -707,6 +720,17 @@ mod tests {
             repaired("ll-May-24 08:52", Unknown),
             Some((d(2024, 5, 11), REPAIRED))
         );
+        // A month's longer word with a letter misread, and a capital I read as `l`.
+        assert_eq!(
+            repaired("20-a00T-2025  #8309", DayFirst),
+            Some((d(2025, 8, 20), REPAIRED))
+        );
+        assert_eq!(
+            find_date("Date de facture  19-MAl-2023", DayFirst),
+            Some((d(2023, 5, 19), 0.9))
+        );
+        // Two months as close (`MAT`: mai, mar) name neither.
+        assert_eq!(repaired("02-MAT-2025", DayFirst), None);
         assert_eq!(
             repaired("Date: Sep 4, 2924", Unknown),
             Some((d(2024, 9, 4), REPAIRED))
@@ -803,6 +827,12 @@ mod tests {
                 "22:042025-10-16  #6127",
                 "22:04 2025-10-16  #6127",
                 d(2025, 10, 16),
+            ),
+            ("1 juin 202419.27:45", "1 juin 2024 19.27:45", d(2024, 6, 1)),
+            (
+                "24févr.202407:42:01",
+                "24 févr. 2024 07:42:01",
+                d(2024, 2, 24),
             ),
         ] {
             let found = find_date(text, DayFirst);

@@ -413,7 +413,6 @@ fn whole_name(name: String, text: &str) -> String {
     name
 }
 
-/// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
 /// A name's word with a digit OCR read for a letter at its edge, among letters only: a
 /// `0` before them is an `O` (`0akwood`), a `1` after small ones an `l` (`Gril1`,
 /// `Brand1`). PP-OCR reads clean print so one name in a hundred.
@@ -432,6 +431,7 @@ fn repair_digits(word: &str) -> String {
     word.to_string()
 }
 
+/// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.
 fn repair_capitals(word: &str) -> String {
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
     let capitals = word

@@ -282,10 +282,15 @@ pub fn says(line: &str, phrase: &str) -> bool {
 
 /// Whether the folded line holds a word one letter away from `phrase`, a single word of
 /// eight letters or more: OCR's `Twischensumme`, `2wischensumme`, `Kartenzahiung`. Shorter
-/// words are too close to each other and to item names for that.
+/// words are too close to each other and to item names for that — except as the last
+/// word of a phrase whose other words are there as printed, and of six letters or more
+/// (`A RECLER`, `Te betaien`): the words before it make the likeness no chance.
 fn nearly_says(line: &str, phrase: &str) -> bool {
     const LONG: usize = 8;
-    if phrase.contains([' ', '-']) || phrase.chars().count() < LONG {
+    if let Some((head, last)) = phrase.rsplit_once(' ') {
+        return last.chars().count() >= 6 && nearly_says_after(line, head, last);
+    }
+    if phrase.contains('-') || phrase.chars().count() < LONG {
         return false;
     }
     let phrase: Vec<char> = phrase.chars().collect();
@@ -293,6 +298,22 @@ fn nearly_says(line: &str, phrase: &str) -> bool {
     line.split(|c: char| !c.is_alphanumeric())
         .filter(|word| word.chars().count().abs_diff(phrase.len()) <= 1)
         .any(|word| one_edit_apart(&word.chars().collect::<Vec<_>>(), &phrase))
+}
+
+/// Whether the line's words hold `head`'s words and then one a letter away from `last`.
+fn nearly_says_after(line: &str, head: &str, last: &str) -> bool {
+    let head: Vec<&str> = head.split(' ').collect();
+    let last: Vec<char> = last.chars().collect();
+    let words: Vec<&str> = line
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(head.len() + 1).any(|w| {
+        w[..head.len()] == head[..] && {
+            let word: Vec<char> = w[head.len()].chars().collect();
+            word.len().abs_diff(last.len()) <= 1 && one_edit_apart(&word, &last)
+        }
+    })
 }
 
 /// Whether one letter replaced, added or dropped turns `a` into `b`.
@@ -314,7 +335,39 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| umlaut_misread(folded))
         .or_else(|| label_by(folded, says_run_together))
         .or_else(|| label_by(&apart_from_digits(folded)?, says))
+        .or_else(|| label_by(&letters_for_digits(folded)?, says))
         .or_else(|| alone(folded))
+}
+
+/// The line with the digits OCR read for letters inside its words put back (`Tota1 HT`,
+/// `T0tal`, `5umme`): in a word of three letters or more whose only digits are ones that
+/// look like a letter, and at most two of them.
+fn letters_for_digits(line: &str) -> Option<String> {
+    let as_letter = |c: char| match c {
+        '0' => Some('o'),
+        '1' => Some('l'),
+        '5' => Some('s'),
+        '8' => Some('b'),
+        _ => None,
+    };
+    let mut repaired = false;
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|word| {
+            let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+            let digits: Vec<char> = word.chars().filter(char::is_ascii_digit).collect();
+            let lookalikes = !digits.is_empty()
+                && digits.len() <= 2
+                && digits.iter().all(|d| as_letter(*d).is_some());
+            if letters >= 3 && lookalikes {
+                repaired = true;
+                word.chars().map(|c| as_letter(c).unwrap_or(c)).collect()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect();
+    repaired.then(|| words.join(" "))
 }
 
 /// Words that label an amount only where they are a line's one word: `Net` is the amount
@@ -700,6 +753,14 @@ mod tests {
         assert_eq!(l("Subtotal 12,00"), Some(Label::Subtotal));
         // Printed apart, the phrase comes first; one word is never a phrase run together.
         assert_eq!(l("A regler 12,00"), Some(Label::Total(0)));
+        // The last word of a phrase a letter off.
+        assert_eq!(l("A RECLER.5703,61"), Some(Label::Total(0)));
+        assert_eq!(l("Te betaien  12,00"), Some(Label::Total(0)));
+        assert_eq!(l("Recler 12,00"), None);
+        // Digits read for the letters they look like.
+        assert_eq!(l("Tota1 HT  EUR 458,48"), Some(Label::Subtotal));
+        assert_eq!(l("T0TAL  12,00"), Some(Label::Total(1)));
+        assert_eq!(l("Ref 12345  12,00"), None);
         assert_eq!(l("Totalpreis 12,00"), None);
     }
 
