@@ -257,7 +257,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
 
 /// Whether `amount` is a card number's last four digits after its masked group, OCR having
 /// read the group's `*` as letters or marks (`karta  kkk 5666`, `EC-Cash  **%x%* 6110`,
-/// `EC-Cash  zxAkkk 3176`,
+/// `EC-Cash  zxAkkk 3176`, `Carte bancaire *" 4010`,
 /// `Pagamento elettronico  xe 2827`): asked of a card line only, where a payment prints
 /// its cents or its currency, and elsewhere such a word may be a code or a name.
 pub fn after_misread_mask(line: &str, amount: &Amount) -> bool {
@@ -265,7 +265,7 @@ pub fn after_misread_mask(line: &str, amount: &Amount) -> bool {
     let group = line[..amount.start].split_whitespace().next_back();
     let masked = group.is_some_and(|group| {
         group.chars().count() >= 2
-            && group.chars().all(|c| "*#%kKxXhHwWzZaAeE".contains(c))
+            && group.chars().all(|c| "*#%kKxXhHwWzZaAeE\"'".contains(c))
             && group.chars().any(|c| "*kKxX".contains(c))
             && marks(group).is_empty()
     });

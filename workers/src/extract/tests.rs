@@ -932,6 +932,7 @@ fn a_card_number_whose_mask_ocr_read_as_letters_is_no_payment() {
         "Karta  **%x%* 3176",
         "Pagamento elettronico  xe 2827",
         "Tarjeta  ** 9171",
+        "Carte bancare *\"  4010",
     ] {
         let e = read(&slip(card));
         assert_eq!(total(&e).as_deref(), Some("499.44 PLN"), "{card}");
@@ -1006,6 +1007,7 @@ fn net_and_service_alone_are_the_amount_before_tax_and_the_service_charge() {
     for lines in [
         "Net  149,59\nService  10,00\nTVA 19%  28,42\nTotal TTC  188,01 CHF",
         "Total HT  149,59\nTVA 19%  28,42\nService  10,00\nTotal TTC  188,01 CHF",
+        "Total HT  149,59\nTVA 19%  28,42\nService  CHF 10,00\nTotal TTC  188,01 CHF",
     ] {
         let e = read(&invoice(lines));
         assert_eq!(total(&e).as_deref(), Some("188.01 CHF"), "{lines}");

@@ -5,6 +5,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::currency::is_code;
+
 /// Lower case, accents removed.
 pub fn fold(text: &str) -> String {
     text.nfd()
@@ -336,7 +338,33 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| label_by(folded, says_run_together))
         .or_else(|| label_by(&apart_from_digits(folded)?, says))
         .or_else(|| label_by(&letters_for_digits(folded)?, says))
+        .or_else(|| label_by(&apart_from_code(folded)?, says))
         .or_else(|| alone(folded))
+}
+
+/// The line with a currency's code parted from the word it ends (`TOTALEUR`, `Summechf`):
+/// OCR loses the space between a label and the code printed after it.
+fn apart_from_code(line: &str) -> Option<String> {
+    let mut parted = false;
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|word| {
+            let split = word.len().checked_sub(3).filter(|at| {
+                *at >= 3
+                    && word.is_char_boundary(*at)
+                    && word[..*at].chars().all(char::is_alphabetic)
+                    && is_code(&word[*at..].to_uppercase())
+            });
+            match split {
+                Some(at) => {
+                    parted = true;
+                    format!("{} {}", &word[..at], &word[at..])
+                }
+                None => word.to_string(),
+            }
+        })
+        .collect();
+    parted.then(|| words.join(" "))
 }
 
 /// The line with the digits OCR read for letters inside its words put back (`Tota1 HT`,
@@ -373,12 +401,13 @@ fn letters_for_digits(line: &str) -> Option<String> {
 /// Words that label an amount only where they are a line's one word: `Net` is the amount
 /// before tax as invoices print it, `Service` the service charge; beside other words they
 /// are too often what is left of `Net à payer`, the total, or an item (`Room service`).
+/// A currency's code beside it is no other word (`Service  EUR 9,60`).
 const ALONE: &[(&str, Label)] = &[("net", Label::Subtotal), ("service", Label::Tip)];
 
 fn alone(folded: &str) -> Option<Label> {
     let mut words = folded
         .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty());
+        .filter(|w| !w.is_empty() && !is_code(&w.to_uppercase()));
     let (Some(word), None) = (words.next(), words.next()) else {
         return None;
     };
@@ -757,6 +786,9 @@ mod tests {
         assert_eq!(l("A RECLER.5703,61"), Some(Label::Total(0)));
         assert_eq!(l("Te betaien  12,00"), Some(Label::Total(0)));
         assert_eq!(l("Recler 12,00"), None);
+        // A code run into the label.
+        assert_eq!(l("TOTALEUR  73,45"), Some(Label::Total(1)));
+        assert_eq!(l("Zu zahlenchf  73,45"), Some(Label::Total(0)));
         // Digits read for the letters they look like.
         assert_eq!(l("Tota1 HT  EUR 458,48"), Some(Label::Subtotal));
         assert_eq!(l("T0TAL  12,00"), Some(Label::Total(1)));
