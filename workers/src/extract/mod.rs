@@ -1148,6 +1148,29 @@ fn registration_number(cleaned: &str, amount: &Amount) -> bool {
     digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The line with its dot leaders blanked: an engine reads a row of dots between a label
+/// and its amount as zeros and `o`s (`Total HT  000000000000  2 385,90`), a number that
+/// would be taken for an amount or a registration number.
+fn without_leaders(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            let leader = word.chars().count() >= 5
+                && word.chars().all(|c| "0oOcC.·".contains(c))
+                && word
+                    .chars()
+                    .filter(|c| matches!(c, '0' | 'o' | 'O'))
+                    .count()
+                    >= 3;
+            if leader {
+                " ".repeat(word.len())
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The text's lines, with their labels and amounts.
 fn lines_of(text: &str) -> Vec<Line<'_>> {
     text.lines()
@@ -1155,7 +1178,7 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
         .filter(|l| !l.is_empty())
         .map(|original| {
             let folded = fold(original);
-            let cleaned = clean(original);
+            let cleaned = clean(&without_leaders(original));
             let mut amounts = amounts(&cleaned);
             // A tax word before a long run of digits is a VAT number (`P.IVA 3371086716`,
             // `BTW 7129683906`), no tax: tills print amounts that long with separators.

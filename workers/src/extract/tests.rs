@@ -1185,3 +1185,15 @@ fn the_rows_that_label_the_total_are_found_as_the_text_counts_its_rows() {
     assert_eq!(total_rows(text), [4, 6]);
     assert_eq!(total_rows("Bistro Test\nMerci\n"), Vec::<usize>::new());
 }
+
+#[test]
+fn dot_leaders_read_as_zeros_are_no_amounts() {
+    let e = read(
+        "Brasserie du Port\nLyon\n09-06-2025\nCafé crème  000000000000o0000000  2 263,80\n\
+         Quiche  ooooo0000000  122,10\nTotal HT  00000000000000000000  2 385,90\n\
+         TVA 10%  0000000000000000000  238,59\nTOTAL TTC  0000000000  2 624,49 €\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("2624.49 EUR"));
+    assert_eq!(e.confidence["total"], 0.97, "{:?}", e.confidence);
+    assert_eq!(e.tax.as_deref(), Some("238.59"));
+}
