@@ -525,6 +525,13 @@ async fn receipts_are_read_by_the_ppocr_models(backend: Backend) {
                              "VISA ****1234\t£10.70", "Thank you"], "width": 1400}),
             ("THE CORNER DELI", "2026-03-12", "10.70", "GBP"),
         ),
+        // Condensed print: read at its own width, the model runs repeated digits
+        // together (`300,22` as `30,2`); read again stretched, it does not.
+        (
+            json!({"lines": ["SALUMERIA FERRARI", "Bologna", "Data: 03/03/2026 12:05",
+                             "TOTALE\tEUR 300,22", "Grazie"], "size": 40, "squeeze": 0.3}),
+            ("SALUMERIA FERRARI", "2026-03-03", "300.22", "EUR"),
+        ),
     ];
     read_right(&app, &admin, receipts).await;
     app.finish().await;

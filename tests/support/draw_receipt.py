@@ -2,7 +2,8 @@
 
 Usage: python draw_receipt.py OUTPUT < spec.json
 The spec: {"lines": ["CAFE NERO", "Latte\t4.50", ...], "font": "DejaVuSans.ttf", "size": 28,
-"rotate": 0.0, "blur": 0.0, "noise": 0, "shade": false, "format": "PNG", "width": 0}.
+"rotate": 0.0, "blur": 0.0, "noise": 0, "shade": false, "format": "PNG", "width": 0,
+"squeeze": 1.0 (the page drawn that much narrower: condensed print)}.
 Fonts are looked up in Debian's DejaVu folder.
 With {"bomb": [WIDTH, HEIGHT]} it writes a decompression bomb instead: a valid, blank
 greyscale PNG of that many pixels, a few hundred kilobytes compressed.
@@ -96,9 +97,12 @@ def draw(spec: dict) -> Image.Image:
         if right:
             x = width - 60 - int(font.getlength(right))
             draw.text((x, 60 + i * line_height), right, font=font, fill=0)
+    if spec.get("squeeze"):
+        # Condensed print, as tills print a total: letters narrower than they are tall.
+        image = image.resize((int(width * spec["squeeze"]), height), Image.LANCZOS)
     if spec.get("shade"):
         # Uneven light: darker towards one corner.
-        shade = Image.linear_gradient("L").resize((width, height)).point(lambda v: 255 - v // 4)
+        shade = Image.linear_gradient("L").resize(image.size).point(lambda v: 255 - v // 4)
         image = Image.composite(image, shade, image.point(lambda v: 255 if v < 128 else 0))
     if spec.get("rotate"):
         image = image.rotate(spec["rotate"], expand=True, fillcolor=255, resample=Image.BICUBIC)

@@ -1108,13 +1108,15 @@ pub fn extract_read(
     let total = found_total.and_then(|(amount, sure, line)| {
         let money = Money::new(amount, currency).ok()?;
         // A total as its line printed it, without the cents its currency has, lost its
-        // point to OCR, and perhaps a digit with it (`TOTAL  21441` for £214.47).
+        // point to OCR, and perhaps a digit with it (`TOTAL  21441` for £214.47); with
+        // fewer, it lost digits (`EUR 30,2` for 300,22: repeated digits of a condensed
+        // print run together).
         let point_lost = currency.minor_units() > 0
             && line.is_some_and(|i| {
                 lines[i]
                     .amounts
                     .iter()
-                    .any(|a| a.value == amount && a.decimals == 0)
+                    .any(|a| a.value == amount && a.decimals < currency.minor_units())
             });
         let sure = if point_lost { sure.min(0.6) } else { sure };
         confidence.insert("total".to_string(), sure);

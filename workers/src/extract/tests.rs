@@ -744,6 +744,9 @@ fn a_total_that_lost_its_point_in_a_currency_with_cents_goes_to_a_person() {
     // £214.47 read as 21441: nothing else on the slip says otherwise.
     let e = read("Ashford Deli\nLeeds\n21.06.25\nVISA **** 4072\nTOTAL  £21441\n");
     assert!(needs_review(&e), "{:?}", e.confidence);
+    // Nor one with a cent's digit lost (€300.22 read as 30,2).
+    let e = read("Salumeria Ferrari\nBologna\n03-03-2023\nCarta **** 7227\nTotale  EUR 30,2\n");
+    assert!(needs_review(&e), "{:?}", e.confidence);
     // Yen have no cents: such a total is as printed.
     let e = read("Willow Cafe\nKyoto, Japan\n2025-06-21\nTOTAL  ¥2144\n");
     assert_eq!(total(&e).as_deref(), Some("2144 JPY"));

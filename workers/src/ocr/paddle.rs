@@ -41,6 +41,18 @@ const MIN_LINE_WIDTH: usize = 320;
 /// little of a batch is padding.
 const BATCH: usize = 8;
 
+/// A run whose characters fill more than this share of the model's steps is printed
+/// condensed (a tall, narrow font, as tills print a total): at about one step a
+/// character, the greedy decoding runs repeated characters together (`300,22` read as
+/// `30,2`). Clean print fills about half.
+const DENSE: f32 = 0.7;
+/// The share a dense run is stretched to fill when it is read again.
+const SPREAD: f32 = 0.45;
+/// The most a dense run is stretched.
+const MAX_STRETCH: f32 = 2.5;
+/// How much less sure than the first reading a stretched one may be and still be kept.
+const MENDED_DOUBT: f32 = 0.05;
+
 /// A word below this confidence (the mean of its characters' probabilities) is left out
 /// of the sure text: grain and shadow edges read as short words.
 const SURE: f32 = 0.8;
@@ -189,49 +201,81 @@ impl Models {
             .collect())
     }
 
-    /// Each run of text read, in no particular order.
+    /// Each run of text read, in no particular order. A run read densely is read again
+    /// stretched, and that reading kept where it mends the first.
     fn recognise(
         &self,
         image: &GrayImage,
         rects: Vec<RotatedRect>,
     ) -> Result<Vec<Found>, OcrError> {
-        let mut lines: Vec<(RotatedRect, f32, f32)> = rects
+        let lines: Vec<(RotatedRect, f32)> = rects
             .into_iter()
             .map(upright)
             .filter(|rect| rect.width() >= 1.0 && rect.height() >= 1.0)
-            .map(|rect| (rect, rect.width(), rect.height()))
+            .map(|rect| (rect, 1.0))
             .collect();
-        lines.sort_by(|a, b| (a.1 / a.2).total_cmp(&(b.1 / b.2)));
         let mut found = Vec::with_capacity(lines.len());
-        for batch in lines.chunks(BATCH) {
+        let mut dense = Vec::new();
+        for (rect, stretch, reading) in self.read_runs(image, lines)? {
+            if reading.fill > DENSE {
+                let again = (reading.fill / SPREAD).min(MAX_STRETCH);
+                dense.push(((rect, stretch * again), reading));
+            } else {
+                found.extend(reading.found(rect));
+            }
+        }
+        let (runs, first): (Vec<_>, Vec<_>) = dense.into_iter().unzip();
+        let again = self.read_runs(image, runs)?;
+        for ((rect, _, stretched), first) in again.into_iter().zip(first) {
+            // What stretching mends is characters run together: a reading no longer
+            // is no mend (`7/10/25` read as `710/25` stretched), nor one much less sure.
+            let mended = stretched.text.chars().count() > first.text.chars().count()
+                && stretched.confidence >= first.confidence - MENDED_DOUBT;
+            found.extend(if mended { stretched } else { first }.found(rect));
+        }
+        Ok(found)
+    }
+
+    /// Reads each run of text, cut out `stretch` times as wide as its shape, in batches of
+    /// runs of similar width; the readings come in the runs' order.
+    fn read_runs(
+        &self,
+        image: &GrayImage,
+        runs: Vec<(RotatedRect, f32)>,
+    ) -> Result<Vec<(RotatedRect, f32, Reading)>, OcrError> {
+        let width = |(rect, stretch): &(RotatedRect, f32)| {
+            line_width(rect.width() * stretch, rect.height())
+        };
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|i| width(&runs[*i]));
+        let mut read: Vec<Option<Reading>> = (0..runs.len()).map(|_| None).collect();
+        for batch in order.chunks(BATCH) {
             let widest = batch
                 .iter()
-                .map(|(_, w, h)| line_width(*w, *h))
+                .map(|i| width(&runs[*i]))
                 .max()
-                .unwrap_or(MIN_LINE_WIDTH)
+                .unwrap_or(0)
                 .max(MIN_LINE_WIDTH);
             let mut input = NdTensor::<f32, 4>::zeros([batch.len(), 3, LINE_HEIGHT, widest]);
-            for (i, (rect, w, h)) in batch.iter().enumerate() {
-                let cut = cut_out(image, *rect, line_width(*w, *h));
-                for ((x, y), value) in cut {
+            for (slot, i) in batch.iter().enumerate() {
+                for ((x, y), value) in cut_out(image, runs[*i].0, width(&runs[*i])) {
                     for c in 0..3 {
-                        input[[i, c, y, x]] = value;
+                        input[[slot, c, y, x]] = value;
                     }
                 }
             }
             let classes = self.recognise_batch(input.view())?;
-            for (i, (rect, _, _)) in batch.iter().enumerate() {
-                let (text, confidence) = decode(&self.characters, classes.slice(i));
-                if !text.trim().is_empty() && !text.chars().any(east_asian) {
-                    found.push(Found {
-                        rect: *rect,
-                        text: text.trim().to_string(),
-                        confidence,
-                    });
-                }
+            for (slot, i) in batch.iter().enumerate() {
+                // The steps of the run's own width; the rest of the batch's is padding.
+                let own = (classes.size(1) * width(&runs[*i])).div_ceil(widest);
+                read[*i] = Some(decode(&self.characters, classes.slice(slot), own));
             }
         }
-        Ok(found)
+        Ok(runs
+            .into_iter()
+            .zip(read)
+            .filter_map(|((rect, stretch), reading)| Some((rect, stretch, reading?)))
+            .collect())
     }
 
     fn recognise_batch(&self, input: NdTensorView<f32, 4>) -> Result<NdTensor<f32, 3>, OcrError> {
@@ -245,13 +289,34 @@ impl Models {
     }
 }
 
+/// One run of text as the recognition model read it.
+struct Reading {
+    text: String,
+    /// The mean probability of its characters.
+    confidence: f32,
+    /// The share of the run's own steps whose likeliest class is a character.
+    fill: f32,
+}
+
+impl Reading {
+    /// The run as found text, unless it is blank or noise.
+    fn found(self, rect: RotatedRect) -> Option<Found> {
+        (!self.text.trim().is_empty() && !self.text.chars().any(east_asian)).then(|| Found {
+            rect,
+            text: self.text.trim().to_string(),
+            confidence: self.confidence,
+        })
+    }
+}
+
 /// The text of one line from its classes' probabilities at each step: the likeliest class
 /// at each, repeats and blanks (class 0) dropped; its confidence is the mean probability
-/// of the characters kept.
-fn decode(characters: &[String], steps: NdTensorView<f32, 2>) -> (String, f32) {
+/// of the characters kept. `own` is how many of the steps are the line's.
+fn decode(characters: &[String], steps: NdTensorView<f32, 2>, own: usize) -> Reading {
     let mut text = String::new();
     let (mut sum, mut kept) = (0.0, 0);
     let mut previous = 0;
+    let mut filled = 0;
     for step in 0..steps.size(0) {
         let (class, probability) =
             steps
@@ -263,6 +328,9 @@ fn decode(characters: &[String], steps: NdTensorView<f32, 2>) -> (String, f32) {
                     (0, f32::MIN),
                     |best, (i, p)| if p > best.1 { (i, p) } else { best },
                 );
+        if class != 0 && step < own {
+            filled += 1;
+        }
         if class != 0 && class != previous {
             if let Some(character) = characters.get(class - 1) {
                 text.push_str(character);
@@ -272,8 +340,11 @@ fn decode(characters: &[String], steps: NdTensorView<f32, 2>) -> (String, f32) {
         }
         previous = class;
     }
-    let confidence = if kept == 0 { 0.0 } else { sum / kept as f32 };
-    (text, confidence)
+    Reading {
+        text,
+        confidence: if kept == 0 { 0.0 } else { sum / kept as f32 },
+        fill: filled as f32 / own.max(1) as f32,
+    }
 }
 
 /// Whether `c` is of the Chinese, Japanese or Korean scripts. The recognition model
@@ -506,14 +577,22 @@ mod tests {
     fn a_line_is_decoded_with_repeats_merged_and_blanks_dropped() {
         // Classes: blank, then "a", "b", "1", then the space.
         let characters = characters(&["a", "b", "1", " "]);
-        let classes = [1, 1, 0, 1, 2, 0, 4, 4, 3, 3, 0];
-        let (text, confidence) = decode(&characters, steps(&classes, 5, 0.9).view());
+        let classes = [1, 1, 0, 1, 2, 0, 4, 4, 3, 3, 0, 0, 0];
+        // The last two steps are the batch's padding.
+        let reading = decode(&characters, steps(&classes, 5, 0.9).view(), 11);
         // A repeat is one character unless a blank parts it.
-        assert_eq!(text, "aab 1");
-        assert!((confidence - 0.9).abs() < 1e-5, "{confidence}");
+        assert_eq!(reading.text, "aab 1");
+        assert!(
+            (reading.confidence - 0.9).abs() < 1e-5,
+            "{}",
+            reading.confidence
+        );
+        // Eight of the line's eleven steps hold a character.
+        assert!((reading.fill - 8.0 / 11.0).abs() < 1e-5, "{}", reading.fill);
+        let blank = decode(&characters, steps(&[0, 0, 0], 5, 0.9).view(), 3);
         assert_eq!(
-            decode(&characters, steps(&[0, 0, 0], 5, 0.9).view()),
-            (String::new(), 0.0)
+            (blank.text.as_str(), blank.confidence, blank.fill),
+            ("", 0.0, 0.0)
         );
     }
 
