@@ -124,10 +124,30 @@ fn month_word(name: &str) -> String {
     } else {
         name.to_string()
     };
-    fold(&name).trim_end_matches('.').replace('0', "o")
+    // The Greek `μ` is the `u` it looks like (`Jμn 4, 2025`).
+    fold(&name)
+        .trim_end_matches('.')
+        .replace('0', "o")
+        .replace('μ', "u")
 }
 
+/// The month a word names, its `1`, if any, read as the `l` or the `I` it may be
+/// (`29-JU1-2026`, `08-ME1-2026`).
 fn month_number(name: &str) -> Option<u32> {
+    if !name.contains('1') {
+        return month_named(name);
+    }
+    let capitals = name
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .all(char::is_uppercase);
+    let letters = if capitals { ["L", "I"] } else { ["l", "i"] };
+    letters
+        .iter()
+        .find_map(|letter| month_named(&name.replace('1', letter)))
+}
+
+fn month_named(name: &str) -> Option<u32> {
     let name = month_word(name);
     let name = name.as_str();
     if name.len() < 3 {
@@ -272,7 +292,7 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]*(?:de\s+)?((?:\p{L}|0)[\p{L}0]{2,9})\.?[\s,.-]+(?:de\s+)?(\d{4}|\d{2})\b",
+        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]*(?:de\s+)?((?:\p{L}|0)[\p{L}01]{2,9})\.?[\s,.-]*(?:de\s+)?(\d{4}|\d{2})\b",
     )
     .expect("day month-name pattern")
 });
@@ -305,7 +325,8 @@ pub const REPAIRED: f32 = 0.7;
 /// (`loosen`, `repaired`): a `2925` that can only be 2025, a month `96` that can only be
 /// June, `ll-May-24`.
 pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
-    let parted = times_parted(text);
+    // A dash OCR read as a tilde (`26~09.2025`, `2025~04-09`) is the dash.
+    let parted = times_parted(&text.replace('~', "-"));
     let text = parted.as_str();
     // The repairs that replace byte for byte leave positions in `text`; the one that adds
     // lost separators has its own.
@@ -389,8 +410,15 @@ static TIME_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
 /// one receipt in fifteen), where no date pattern finds the date.
 fn times_parted(text: &str) -> String {
     let after = TIME_AFTER.replace_all(text, "$1 $2");
+    let after = TIME_AFTER_YEAR.replace_all(&after, "$1 $2");
     TIME_BEFORE.replace_all(&after, "$1 $2").into_owned()
 }
+
+/// A time written with a point, run into a year before it (`01-07-202317.38`): only
+/// after a year, where a number with a point run in is no price.
+static TIME_AFTER_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(20\d{2})((?:[01]\d|2[0-3])\.[0-5]\d)\b").expect("time-after-year pattern")
+});
 
 /// A time of day, whole or torn (`12:52`, `08:2:`).
 static TIME: LazyLock<Regex> =
@@ -805,6 +833,24 @@ mod tests {
             find_date("24/12/2024", DayFirst),
             Some((d(2024, 12, 24), 0.9))
         );
+    }
+
+    #[test]
+    fn dashes_read_as_tildes_months_with_misread_letters_and_run_together_dates_are_read() {
+        use Order::*;
+        for (text, date) in [
+            ("82032 Torino 26~09.2025 11. 37", d(2025, 9, 26)),
+            ("2025~04-09 23:12:49  #8786", d(2025, 4, 9)),
+            ("29-JU1~2026", d(2026, 7, 29)),
+            ("12:44 08-ME1-2026", d(2026, 5, 8)),
+            ("Jμn 4, 2025  #6138", d(2025, 6, 4)),
+            ("16May202314:13", d(2023, 5, 16)),
+            ("01-07-202317.38  #6601", d(2023, 7, 1)),
+        ] {
+            assert_eq!(find_date(text, DayFirst).map(|f| f.0), Some(date), "{text}");
+        }
+        // A price with a point after a number is no time run into a year.
+        assert_eq!(times_parted("Total 1202317.38"), "Total 1202317.38");
     }
 
     #[test]
