@@ -124,11 +124,7 @@ fn month_word(name: &str) -> String {
     } else {
         name.to_string()
     };
-    // The Greek `μ` is the `u` it looks like (`Jμn 4, 2025`).
-    fold(&name)
-        .trim_end_matches('.')
-        .replace('0', "o")
-        .replace('μ', "u")
+    fold(&name).trim_end_matches('.').replace('0', "o")
 }
 
 /// The month a word names, its `1`, if any, read as the `l` or the `I` it may be
@@ -844,6 +840,7 @@ mod tests {
             ("29-JU1~2026", d(2026, 7, 29)),
             ("12:44 08-ME1-2026", d(2026, 5, 8)),
             ("Jμn 4, 2025  #6138", d(2025, 6, 4)),
+            ("Fecha factra  1 seρ 2025", d(2025, 9, 1)),
             ("16May202314:13", d(2023, 5, 16)),
             ("01-07-202317.38  #6601", d(2023, 7, 1)),
         ] {

@@ -7,11 +7,25 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::currency::is_code;
 
-/// Lower case, accents removed.
+/// Lower case, accents removed, and the Greek letters an engine reads for the Latin ones
+/// they look like (`Jμn`, `seρ`, `Tοtal`) made those.
 pub fn fold(text: &str) -> String {
     text.nfd()
         .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
         .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'α' => 'a',
+            'ε' => 'e',
+            'ι' => 'i',
+            'κ' => 'k',
+            'μ' => 'u',
+            'ν' => 'v',
+            'ο' => 'o',
+            'ρ' => 'p',
+            'τ' => 't',
+            'υ' => 'u',
+            _ => c,
+        })
         .collect()
 }
 
@@ -786,6 +800,8 @@ mod tests {
         assert_eq!(l("A RECLER.5703,61"), Some(Label::Total(0)));
         assert_eq!(l("Te betaien  12,00"), Some(Label::Total(0)));
         assert_eq!(l("Recler 12,00"), None);
+        // Greek letters read for the Latin ones they look like.
+        assert_eq!(l("Tοtal  12,00"), Some(Label::Total(1)));
         // A code run into the label.
         assert_eq!(l("TOTALEUR  73,45"), Some(Label::Total(1)));
         assert_eq!(l("Zu zahlenchf  73,45"), Some(Label::Total(0)));
