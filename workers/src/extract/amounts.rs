@@ -297,9 +297,6 @@ pub fn after_misread_sign(line: &str) -> Option<(&str, Amount)> {
     Some((letters, amount))
 }
 
-/// Letters that may sit right against an amount without making it part of a word:
-/// currency letters printed without a space ("12,50€", "8040円", "CHF12.00" is caught
-/// by the code check instead).
 /// Whether the number ends in a decimal separator and two digits.
 fn has_cents(number: &str) -> bool {
     let digits = number.trim_end();
@@ -320,6 +317,9 @@ fn code_ends(ahead: &str) -> bool {
         && !ahead[..ahead.len() - 3].ends_with(|c: char| c.is_alphanumeric())
 }
 
+/// Letters that may sit right against an amount without making it part of a word:
+/// currency letters printed without a space ("12,50€", "8040円", "CHF12.00" is caught
+/// by the code check instead).
 fn is_unit(c: char) -> bool {
     matches!(c, '€' | '£' | '¥' | '円' | '₩' | '원' | '₹' | '$')
 }

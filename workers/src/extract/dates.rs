@@ -115,16 +115,19 @@ const MONTHS: [&[&str]; 12] = [
 /// that OCR read as a zero given back (`22-AG0-2023`, `0CT`), and an `I` read as a small
 /// `l` among capitals (`19-MAl-2023`).
 fn month_word(name: &str) -> String {
-    let capitals = name
-        .chars()
-        .filter(|c| c.is_alphabetic() && *c != 'l')
-        .all(char::is_uppercase);
-    let name = if capitals {
+    let name = if in_capitals(name) {
         name.replace('l', "I")
     } else {
         name.to_string()
     };
     fold(&name).trim_end_matches('.').replace('0', "o")
+}
+
+/// Whether the word's letters are capitals, a small `l` aside (an `I` misread).
+fn in_capitals(word: &str) -> bool {
+    word.chars()
+        .filter(|c| c.is_alphabetic() && *c != 'l')
+        .all(char::is_uppercase)
 }
 
 /// The month a word names, its `1`, if any, read as the `l` or the `I` it may be
@@ -133,11 +136,11 @@ fn month_number(name: &str) -> Option<u32> {
     if !name.contains('1') {
         return month_named(name);
     }
-    let capitals = name
-        .chars()
-        .filter(|c| c.is_alphabetic())
-        .all(char::is_uppercase);
-    let letters = if capitals { ["L", "I"] } else { ["l", "i"] };
+    let letters = if in_capitals(name) {
+        ["L", "I"]
+    } else {
+        ["l", "i"]
+    };
     letters
         .iter()
         .find_map(|letter| month_named(&name.replace('1', letter)))

@@ -356,29 +356,32 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| alone(folded))
 }
 
-/// The line with a currency's code parted from the word it ends (`TOTALEUR`, `Summechf`):
-/// OCR loses the space between a label and the code printed after it.
-fn apart_from_code(line: &str) -> Option<String> {
-    let mut parted = false;
+/// The line with each word `rewrite` changes changed, if it changes any.
+fn rewritten_words(line: &str, rewrite: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut changed = false;
     let words: Vec<String> = line
         .split(' ')
         .map(|word| {
-            let split = word.len().checked_sub(3).filter(|at| {
-                *at >= 3
-                    && word.is_char_boundary(*at)
-                    && word[..*at].chars().all(char::is_alphabetic)
-                    && is_code(&word[*at..].to_uppercase())
-            });
-            match split {
-                Some(at) => {
-                    parted = true;
-                    format!("{} {}", &word[..at], &word[at..])
-                }
-                None => word.to_string(),
-            }
+            let new = rewrite(word);
+            changed |= new.is_some();
+            new.unwrap_or_else(|| word.to_string())
         })
         .collect();
-    parted.then(|| words.join(" "))
+    changed.then(|| words.join(" "))
+}
+
+/// The line with a currency's code parted from the word it ends (`TOTALEUR`, `Summechf`):
+/// OCR loses the space between a label and the code printed after it.
+fn apart_from_code(line: &str) -> Option<String> {
+    rewritten_words(line, |word| {
+        let at = word.len().checked_sub(3).filter(|at| {
+            *at >= 3
+                && word.is_char_boundary(*at)
+                && word[..*at].chars().all(char::is_alphabetic)
+                && is_code(&word[*at..].to_uppercase())
+        })?;
+        Some(format!("{} {}", &word[..at], &word[at..]))
+    })
 }
 
 /// The line with the digits OCR read for letters inside its words put back (`Tota1 HT`,
@@ -392,24 +395,15 @@ fn letters_for_digits(line: &str) -> Option<String> {
         '8' => Some('b'),
         _ => None,
     };
-    let mut repaired = false;
-    let words: Vec<String> = line
-        .split(' ')
-        .map(|word| {
-            let letters = word.chars().filter(|c| c.is_alphabetic()).count();
-            let digits: Vec<char> = word.chars().filter(char::is_ascii_digit).collect();
-            let lookalikes = !digits.is_empty()
-                && digits.len() <= 2
-                && digits.iter().all(|d| as_letter(*d).is_some());
-            if letters >= 3 && lookalikes {
-                repaired = true;
-                word.chars().map(|c| as_letter(c).unwrap_or(c)).collect()
-            } else {
-                word.to_string()
-            }
-        })
-        .collect();
-    repaired.then(|| words.join(" "))
+    rewritten_words(line, |word| {
+        let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+        let digits: Vec<char> = word.chars().filter(char::is_ascii_digit).collect();
+        let lookalikes = !digits.is_empty()
+            && digits.len() <= 2
+            && digits.iter().all(|d| as_letter(*d).is_some());
+        (letters >= 3 && lookalikes)
+            .then(|| word.chars().map(|c| as_letter(c).unwrap_or(c)).collect())
+    })
 }
 
 /// Words that label an amount only where they are a line's one word: `Net` is the amount

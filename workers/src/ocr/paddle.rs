@@ -208,25 +208,26 @@ impl Models {
         image: &GrayImage,
         rects: Vec<RotatedRect>,
     ) -> Result<Vec<Found>, OcrError> {
-        let lines: Vec<(RotatedRect, f32)> = rects
+        let runs: Vec<(RotatedRect, f32)> = rects
             .into_iter()
             .map(upright)
             .filter(|rect| rect.width() >= 1.0 && rect.height() >= 1.0)
             .map(|rect| (rect, 1.0))
             .collect();
-        let mut found = Vec::with_capacity(lines.len());
+        let mut found = Vec::with_capacity(runs.len());
         let mut dense = Vec::new();
-        for (rect, stretch, reading) in self.read_runs(image, lines)? {
+        let read = self.read_runs(image, &runs)?;
+        for ((rect, _), reading) in runs.into_iter().zip(read) {
             if reading.fill > DENSE {
-                let again = (reading.fill / SPREAD).min(MAX_STRETCH);
-                dense.push(((rect, stretch * again), reading));
+                let stretch = (reading.fill / SPREAD).min(MAX_STRETCH);
+                dense.push(((rect, stretch), reading));
             } else {
                 found.extend(reading.found(rect));
             }
         }
         let (runs, first): (Vec<_>, Vec<_>) = dense.into_iter().unzip();
-        let again = self.read_runs(image, runs)?;
-        for ((rect, _, stretched), first) in again.into_iter().zip(first) {
+        let again = self.read_runs(image, &runs)?;
+        for (((rect, _), stretched), first) in runs.into_iter().zip(again).zip(first) {
             // What stretching mends is characters run together: a reading no longer
             // is no mend (`7/10/25` read as `710/25` stretched), nor one much less sure.
             let mended = stretched.text.chars().count() > first.text.chars().count()
@@ -241,8 +242,8 @@ impl Models {
     fn read_runs(
         &self,
         image: &GrayImage,
-        runs: Vec<(RotatedRect, f32)>,
-    ) -> Result<Vec<(RotatedRect, f32, Reading)>, OcrError> {
+        runs: &[(RotatedRect, f32)],
+    ) -> Result<Vec<Reading>, OcrError> {
         let width = |(rect, stretch): &(RotatedRect, f32)| {
             line_width(rect.width() * stretch, rect.height())
         };
@@ -271,11 +272,8 @@ impl Models {
                 read[*i] = Some(decode(&self.characters, classes.slice(slot), own));
             }
         }
-        Ok(runs
-            .into_iter()
-            .zip(read)
-            .filter_map(|((rect, stretch), reading)| Some((rect, stretch, reading?)))
-            .collect())
+        // Every run is in one batch: each slot is filled.
+        Ok(read.into_iter().flatten().collect())
     }
 
     fn recognise_batch(&self, input: NdTensorView<f32, 4>) -> Result<NdTensor<f32, 3>, OcrError> {
