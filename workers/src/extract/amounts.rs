@@ -201,14 +201,40 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             .strip_suffix('.')
             .is_some_and(|word| word.ends_with(char::is_alphabetic))
             && has_cents(number.as_str());
+        // A speck after a price read as a point (`228.67. EUR`, `228.67.€`): no date's
+        // day and month (`24.12. 2024`), which have two digits before their point and a
+        // year after.
+        let rest = &line[end..];
+        let point_after_price = after == Some('.')
+            && has_cents(number.as_str())
+            && !rest[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            && (number.as_str().trim().len() > 5 || !rest.contains(|c: char| c.is_ascii_digit()));
+        // A price run into the word before it (`a pagar165,73 €`): an engine that reads
+        // the row as one run may leave out the space. Codes and sizes glued to letters
+        // carry no cents (`A5`, `ES12345678`).
+        let word_before = ahead
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphabetic())
+            .count();
+        let after_label_word = word_before >= 3 && has_cents(number.as_str());
+        // A label's colon with the space after it lost (`Totala payer:148.07`), where a
+        // time's colon has digits before it.
+        let after_colon = ahead
+            .strip_suffix(':')
+            .is_some_and(|label| label.ends_with(char::is_alphabetic))
+            && has_cents(number.as_str());
         let part_of_other = (before
             .is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
             && !after_times
             && !after_franc
-            && !after_word)
+            && !after_word
+            && !after_colon)
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
-            || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ',')) && !kronor_mark)
-            || (glued(before) && !after_times && !code_before)
+            || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ','))
+                && !kronor_mark
+                && !point_after_price)
+            || (glued(before) && !after_times && !code_before && !after_label_word)
             || (glued(after) && !code_after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
@@ -434,5 +460,19 @@ mod tests {
         assert_eq!(values("Subtotal  09"), Vec::<String>::new());
         assert_eq!(values("Discount 0"), ["0"]);
         assert_eq!(values("Total 0,90"), ["0.90"]);
+        // A speck after a price read as a point, but no date's day and month.
+        assert_eq!(values("Tota1 s/ IVa  228.67. 8UR"), ["228.67"]);
+        assert_eq!(values("Valortotal  228.67.€"), ["228.67"]);
+        assert_eq!(values("Total 12.50."), ["12.50"]);
+        assert_eq!(values("6216.38.."), Vec::<String>::new());
+        assert_eq!(values("Datum 24.12. 2024"), ["2024"]);
+        assert_eq!(values("Version 1.10.2"), Vec::<String>::new());
+        // A price run into the word before it; codes and sizes carry no cents.
+        assert_eq!(values("Importe  a  pagar165,73 €"), ["165.73"]);
+        assert_eq!(values("NIF ESB1234567  Pan 2,10"), ["2.10"]);
+        assert_eq!(values("Cola0,33l  2,10"), ["2.10"]);
+        assert_eq!(values("Totala payer:148.07 CHF"), ["148.07"]);
+        assert_eq!(values("Uhrzeit 12:30"), Vec::<String>::new());
+        assert_eq!(values("Tel:0612345678"), Vec::<String>::new());
     }
 }

@@ -130,13 +130,14 @@ fn in_capitals(word: &str) -> bool {
         .all(char::is_uppercase)
 }
 
-/// The month a word names, its `1`, if any, read as the `l` or the `I` it may be
-/// (`29-JU1-2026`, `08-ME1-2026`).
+/// The month a word names, its `1` or `|`, if any, read as the `l` or the `I` it may be
+/// (`29-JU1-2026`, `08-ME1-2026`, `21 ju| 2026`).
 fn month_number(name: &str) -> Option<u32> {
+    let name = name.replace('|', "1");
     if !name.contains('1') {
-        return month_named(name);
+        return month_named(&name);
     }
-    let letters = if in_capitals(name) {
+    let letters = if in_capitals(&name) {
         ["L", "I"]
     } else {
         ["l", "i"]
@@ -291,7 +292,7 @@ static NUMERIC: LazyLock<Regex> = LazyLock::new(|| {
 });
 static DAY_MONTH_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]*(?:de\s+)?((?:\p{L}|0)[\p{L}01]{2,9})\.?[\s,.-]*(?:de\s+)?(\d{4}|\d{2})\b",
+        r"(?i)\b(\d{1,2})(?:st|nd|rd|th|er|\.)?[\s.-]*(?:de\s+)?((?:\p{L}|0)[\p{L}01|]{2,9})\.?[\s,.-]*(?:de\s+)?(\d{4}|\d{2})\b",
     )
     .expect("day month-name pattern")
 });
@@ -324,8 +325,9 @@ pub const REPAIRED: f32 = 0.7;
 /// (`loosen`, `repaired`): a `2925` that can only be 2025, a month `96` that can only be
 /// June, `ll-May-24`.
 pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
-    // A dash OCR read as a tilde (`26~09.2025`, `2025~04-09`) is the dash.
-    let parted = times_parted(&text.replace('~', "-"));
+    // A dash OCR read as a tilde (`26~09.2025`, `2025~04-09`) is the dash; a `U` read as
+    // the union sign (`05-A∪G-2024`) the letter.
+    let parted = times_parted(&text.replace('~', "-").replace('∪', "U"));
     let text = parted.as_str();
     // The repairs that replace byte for byte leave positions in `text`; the one that adds
     // lost separators has its own.
@@ -399,9 +401,10 @@ static TIME_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\d{2})((?:[01]\d|2[0-3])(?::[0-5]\d|\.[0-5]\d:[0-5]\d))\b")
         .expect("time-after pattern")
 });
-/// A time of day with a number run into it (`11:2601.03.24`, `18:29:2820-DIC-2024`).
+/// A time of day with a number run into it (`11:2601.03.24`, `18:29:2820-DIC-2024`), or
+/// its gap read as a point (`15:16:32.02/06/2025`).
 static TIME_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,2}:[0-5]\d(?::[0-5]\d)?)(\d)").expect("time-before pattern")
+    Regex::new(r"\b(\d{1,2}:[0-5]\d(?::[0-5]\d)?)[.,]?(\d)").expect("time-before pattern")
 });
 
 /// `text` with a space between a time and a date it runs into. An engine that reads a
@@ -410,6 +413,7 @@ static TIME_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
 fn times_parted(text: &str) -> String {
     let after = TIME_AFTER.replace_all(text, "$1 $2");
     let after = TIME_AFTER_YEAR.replace_all(&after, "$1 $2");
+    let after = TIME_LOST_AFTER_YEAR.replace_all(&after, "$1 $2");
     TIME_BEFORE.replace_all(&after, "$1 $2").into_owned()
 }
 
@@ -417,6 +421,13 @@ fn times_parted(text: &str) -> String {
 /// after a year, where a number with a point run in is no price.
 static TIME_AFTER_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(20\d{2})((?:[01]\d|2[0-3])\.[0-5]\d)\b").expect("time-after-year pattern")
+});
+
+/// A time whose colon OCR lost, run into the year of a date before it
+/// (`13-SEPT-20251435`): only after a date's separator, where eight digits are no other
+/// number.
+static TIME_LOST_AFTER_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([-/.]20\d{2})((?:[01]\d|2[0-3])[0-5]\d)\b").expect("time-lost-after-year pattern")
 });
 
 /// A time of day, whole or torn (`12:52`, `08:2:`).
@@ -459,16 +470,23 @@ static SEPARATORS_LOST: LazyLock<Regex> = LazyLock::new(|| {
     .expect("separators-lost pattern")
 });
 
+/// A date whose second separator OCR lost (`23-112023`).
+static LAST_SEPARATOR_LOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(\d{1,2})([-./])(\d{2})(20\d{2})\b").expect("last-separator-lost pattern")
+});
+
 /// `text` with the separators of such dates put back as `/`: the year last where the
-/// last four digits make one, else first.
+/// last four digits make one, else first; and a date's lost second separator as its
+/// first.
 fn separators_added(text: &str) -> String {
+    let text = LAST_SEPARATOR_LOST.replace_all(text, "$1$2$3$2$4");
     let year = |digits: &str| {
         digits
             .parse::<u32>()
             .is_ok_and(|y| (2000..=2100).contains(&y))
     };
     SEPARATORS_LOST
-        .replace_all(text, |c: &regex::Captures| {
+        .replace_all(&text, |c: &regex::Captures| {
             let digits: String = c["digits"].chars().filter(char::is_ascii_digit).collect();
             let (head, tail) = digits.split_at(4);
             let date = if year(tail) {
@@ -846,6 +864,10 @@ mod tests {
             ("Fecha factra  1 seρ 2025", d(2025, 9, 1)),
             ("16May202314:13", d(2023, 5, 16)),
             ("01-07-202317.38  #6601", d(2023, 7, 1)),
+            ("21 ju| 2026", d(2026, 7, 21)),
+            ("14:29:00 05-A∪G-2024", d(2024, 8, 5)),
+            ("13-SEPT-20251435  #6875", d(2025, 9, 13)),
+            ("23-112023", d(2023, 11, 23)),
         ] {
             assert_eq!(find_date(text, DayFirst).map(|f| f.0), Some(date), "{text}");
         }
@@ -880,6 +902,11 @@ mod tests {
                 "24 févr. 2024 07:42:01",
                 d(2024, 2, 24),
             ),
+            (
+                "15:16:32.02/06/2025  s6104",
+                "15:16:32 02/06/2025  s6104",
+                d(2025, 6, 2),
+            ),
         ] {
             let found = find_date(text, DayFirst);
             assert_eq!(found.map(|f| f.0), Some(date), "{text}");
@@ -889,6 +916,7 @@ mod tests {
         // A time alone, or beside its date, is left as it is.
         assert_eq!(times_parted("19:36:12 24/12/2024"), "19:36:12 24/12/2024");
         assert_eq!(times_parted("Tisch 12  9:05"), "Tisch 12  9:05");
+        assert_eq!(times_parted("Kaffee 9:05 2,50"), "Kaffee 9:05 2,50");
     }
 
     #[test]

@@ -134,6 +134,8 @@ const OTHERS: &[(&str, Label)] = &[
     ("items total", Label::Subtotal),
     ("delsumma", Label::Subtotal),
     ("s/ iva", Label::Subtotal),
+    // "Total s/ IVA" (without tax) with the tax word lost or misread (`Total s/ VA`).
+    ("total s/", Label::Subtotal),
     ("net amount", Label::Subtotal),
     ("net total", Label::Subtotal),
     ("total net", Label::Subtotal),
@@ -350,6 +352,7 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| label_by(folded, nearly_says))
         .or_else(|| umlaut_misread(folded))
         .or_else(|| label_by(folded, says_run_together))
+        .or_else(|| label_by(&uncropped(folded)?, says))
         .or_else(|| label_by(&apart_from_digits(folded)?, says))
         .or_else(|| label_by(&letters_for_digits(folded)?, says))
         .or_else(|| label_by(&apart_from_code(folded)?, says))
@@ -441,14 +444,49 @@ fn apart_from_digits(line: &str) -> Option<String> {
 }
 
 /// Whether the folded line holds a phrase of several words as one word, the spaces lost:
-/// OCR runs short words into the next (`AREGLER`, `Apagar`, `Zuzahlen`).
+/// OCR runs short words into the next (`AREGLER`, `Apagar`, `Zuzahlen`) — also after
+/// words the lists do not hold, when the phrase is long enough to be no chance ending
+/// (`OTALAPAGAR`, what is left of `TOTAL A PAGAR` at a cropped margin).
 fn says_run_together(line: &str, phrase: &str) -> bool {
     if !phrase.contains(' ') {
         return false;
     }
     let joined: String = phrase.split(' ').collect();
-    line.split(|c: char| !c.is_alphanumeric())
-        .any(|word| word == joined)
+    line.split(|c: char| !c.is_alphanumeric()).any(|word| {
+        word == joined
+            || (joined.len() >= 6
+                && word.len() > joined.len()
+                && word.ends_with(&joined)
+                && word.chars().all(char::is_alphabetic))
+    })
+}
+
+/// The line with its first word made whole again where a photo's cropped margin took one
+/// or two of its first letters (`ropina`, `ubtotal`): at least five letters kept, and one
+/// label word alone that they end.
+fn uncropped(line: &str) -> Option<String> {
+    let start = line.find(char::is_alphanumeric)?;
+    let end = line[start..]
+        .find(|c: char| !c.is_alphanumeric())
+        .map_or(line.len(), |at| start + at);
+    let word = &line[start..end];
+    if word.chars().count() < 5 || !word.chars().all(char::is_alphabetic) {
+        return None;
+    }
+    let first_words = TOTAL
+        .iter()
+        .map(|(phrase, _)| *phrase)
+        .chain(OTHERS.iter().map(|(phrase, _)| *phrase))
+        .filter_map(|phrase| phrase.split(' ').next());
+    let mut wholes = first_words.filter(|whole| {
+        (1..=2).contains(&whole.chars().count().saturating_sub(word.chars().count()))
+            && whole.ends_with(word)
+    });
+    let whole = wholes.next()?;
+    if wholes.any(|other| other != whole) {
+        return None;
+    }
+    Some(format!("{}{whole}{}", &line[..start], &line[end..]))
 }
 
 /// Label words printed with `ü`, as the letters before and after it. The English model
@@ -734,6 +772,7 @@ mod tests {
     fn lines_are_labelled_in_every_language() {
         assert_eq!(l("TOTAL TTC"), Some(Label::Total(0)));
         assert_eq!(l("Total HT"), Some(Label::Subtotal));
+        assert_eq!(l("Total s/ VA  EUR 150,28"), Some(Label::Subtotal));
         assert_eq!(l("Grand Total"), Some(Label::Total(0)));
         assert_eq!(l("Zwischensumme"), Some(Label::Subtotal));
         assert_eq!(l("Rückgeld"), Some(Label::Change));
@@ -804,6 +843,19 @@ mod tests {
         assert_eq!(l("T0TAL  12,00"), Some(Label::Total(1)));
         assert_eq!(l("Ref 12345  12,00"), None);
         assert_eq!(l("Totalpreis 12,00"), None);
+    }
+
+    #[test]
+    fn a_label_whose_first_letters_a_cropped_margin_took_still_labels_its_line() {
+        assert_eq!(l("ropina  5,61"), Some(Label::Tip));
+        assert_eq!(l("ubtotal  45,61"), Some(Label::Subtotal));
+        assert_eq!(l("OTALAPAGAR  €61,71"), Some(Label::Total(1)));
+        // Too little left to tell (`otal`), a word that ends two label words alike
+        // (`ontant`: montant or contant), an item's word, or a letter lost elsewhere.
+        assert_eq!(l("otal  5,61"), None);
+        assert_eq!(l("ontant  5,61"), None);
+        assert_eq!(l("Pastel de nata  5,61"), None);
+        assert_eq!(l("Prpina  5,61"), None);
     }
 
     #[test]
