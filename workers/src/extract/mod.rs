@@ -366,10 +366,18 @@ fn merchant_name(line: &Line) -> Option<String> {
         && !only_a_place(&line.folded)
         && find_date(text, Order::Unknown).is_none();
     usable.then(|| {
+        let in_small_letters = text.chars().any(char::is_lowercase);
         let mut words: Vec<String> = text
             .trim_matches(|c: char| !c.is_alphanumeric() && c != '|' && c != '!')
             .split_whitespace()
-            .map(|w| repair_accents(&repair_capitals(&repair_digits(w))))
+            .map(|w| {
+                let w = if in_small_letters {
+                    small_l(w)
+                } else {
+                    w.to_string()
+                };
+                repair_accents(&repair_capitals(&repair_digits(&w)))
+            })
             .collect();
         // A speck before the name reads as a lone small letter ("j Farmacia San Juan").
         let speck = |w: &String| w.chars().count() == 1 && w.chars().all(char::is_lowercase);
@@ -429,6 +437,17 @@ fn repair_digits(word: &str) -> String {
         }
     }
     word.to_string()
+}
+
+/// A two-letter word of a name in small letters whose `l` OCR read as a `1`, an `I` or a
+/// `|` (`E1 Puerto`, `Bar EI Puerto`): the article it is (`El`, `Il`), since a name printed
+/// in small letters has no word of two capitals.
+fn small_l(word: &str) -> String {
+    let mut chars = word.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some(first), Some('1' | 'I' | '|'), None) if first.is_uppercase() => format!("{first}l"),
+        _ => word.to_string(),
+    }
 }
 
 /// OCR reads a capital I as `|` or `!` now and then: inside a word of capitals, it is one.

@@ -118,6 +118,14 @@ fn the_merchant_is_the_first_line_that_reads_like_a_name() {
     assert_eq!(e.merchant.as_deref(), Some("The Maple Grill"));
     let e = read("Area51 Diner\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Area51 Diner"));
+    // The article of a name in small letters, its `l` read as a `1` or an `I`; a name in
+    // capitals keeps its two capitals.
+    let e = read("Supermercado E1 Puerto\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("Supermercado El Puerto"));
+    let e = read("Bar EI Puerto\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("Bar El Puerto"));
+    let e = read("BAR AI FORNO\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("BAR AI FORNO"));
     // The name lost: the city or the country below it is no name.
     let e = read("42 Rua Augusta\nLisboa\nPortugal\nTotal 9.99\n");
     assert_eq!(e.merchant, None);
