@@ -177,6 +177,12 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let before_match = ahead.chars().next_back();
         let after = line[end..].chars().next();
         let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_unit(c));
+        // A currency's word run into its amount (`57,85zł`, `265,90kr`).
+        let sign_after = ["zł", "zl", "kr", "Kč", "Ft"].iter().any(|sign| {
+            line[end..]
+                .strip_prefix(sign)
+                .is_some_and(|rest| !rest.starts_with(char::is_alphanumeric))
+        });
         // A currency's code run into its amount (`1050.35EUR`, `CHF474.56`): an engine
         // that reads the row as one run may leave out the space.
         let code_after = code_starts(&line[end..]);
@@ -235,7 +241,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
                 && !kronor_mark
                 && !point_after_price)
             || (glued(before) && !after_times && !code_before && !after_label_word)
-            || (glued(after) && !code_after);
+            || (glued(after) && !code_after && !sign_after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
         let quantity = line[end..].trim_start().starts_with(['x', 'X', '×'])
@@ -474,5 +480,8 @@ mod tests {
         assert_eq!(values("Totala payer:148.07 CHF"), ["148.07"]);
         assert_eq!(values("Uhrzeit 12:30"), Vec::<String>::new());
         assert_eq!(values("Tel:0612345678"), Vec::<String>::new());
+        assert_eq!(values("Razem do zapłaty  57,85zł"), ["57.85"]);
+        assert_eq!(values("Summa  265,90kr"), ["265.90"]);
+        assert_eq!(values("Pizza 30krusty"), Vec::<String>::new());
     }
 }

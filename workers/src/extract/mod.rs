@@ -765,8 +765,12 @@ fn total_read(
         // items add up to, and the total it leads to, outweigh one cash or card line
         // (`Total HT 188,66`, `Montant TTC 188,66`, against `Especes 190,00` less a
         // change misread `4,94`).
+        // A rival the lines add up from to this total (the subtotal, and the tax
+        // summary's gross, short of the tip this total has on top) is a part of it, not
+        // its misreading.
         let rivalled = proofs.iter().any(|(value, how)| {
             *value != amount
+                && !ledger.leads_to(*value, amount)
                 && support(*value) >= support(amount)
                 && match how {
                     Proof::CardPayment | Proof::CashLessChange | Proof::TaxSummary => {

@@ -1208,3 +1208,24 @@ fn dot_leaders_read_as_zeros_are_no_amounts() {
     assert_eq!(e.confidence["total"], 0.97, "{:?}", e.confidence);
     assert_eq!(e.tax.as_deref(), Some("238.59"));
 }
+
+#[test]
+fn a_tip_on_top_of_the_subtotal_is_no_rival_to_the_total_it_makes() {
+    // Subtotal and the tax summary's gross agree on 200,04, two digits from the total:
+    // but with the tip they add up to it, which no misreading would.
+    let text = "Café Costa\nPorto\n13.01.2024 21:41\nPastel de nata  33,69\n\
+                Imperial\n3 x 17,69  53,07\n3 Pastel de nata  60,60\nPão\n\
+                3 × 17,56  52,68\nSubtotal  200,04\nGorjeta  30,01\nTotal a pagar\n\
+                €230,05\nTaxa  Base  IVA  Total\n21%  165,32  34,72  200,04\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("230.05 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // The tip split in two by OCR, the total proven by cash less change as well.
+    let text = "Pastelaria Alfama\nRio de Janeiro\nBrasil\nPreços em BRL\n11 fev 2025\n\
+                Bifana  6,13\nCaderno\n2 x 28,03  56,06\nImperial  24,93\n\
+                Desconto  -4,45\nGor jeta  34,34\nTOTAL  117,01\nNumerário  120,00\n\
+                Troco  2,99\nTaxa  Base  IVA  Total\n21%  68,40  14,27  82,67\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("117.01 BRL"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}

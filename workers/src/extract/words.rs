@@ -353,6 +353,7 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| umlaut_misread(folded))
         .or_else(|| label_by(folded, says_run_together))
         .or_else(|| label_by(&uncropped(folded)?, says))
+        .or_else(|| label_by(&unsplit(folded)?, says))
         .or_else(|| label_by(&apart_from_digits(folded)?, says))
         .or_else(|| label_by(&letters_for_digits(folded)?, says))
         .or_else(|| label_by(&apart_from_code(folded)?, says))
@@ -459,6 +460,29 @@ fn says_run_together(line: &str, phrase: &str) -> bool {
                 && word.ends_with(&joined)
                 && word.chars().all(char::is_alphabetic))
     })
+}
+
+/// The line with a label word OCR split in two made one again (`Gor jeta`, `Rück geld`):
+/// two words that together are a label word of six letters or more.
+fn unsplit(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split(' ').collect();
+    let label_word = |word: &str| {
+        word.chars().count() >= 6
+            && TOTAL
+                .iter()
+                .map(|(phrase, _)| *phrase)
+                .chain(OTHERS.iter().map(|(phrase, _)| *phrase))
+                .any(|phrase| phrase.split(' ').any(|w| w == word))
+    };
+    let at = words.windows(2).position(|pair| {
+        pair.iter()
+            .all(|w| !w.is_empty() && w.chars().all(char::is_alphabetic))
+            && label_word(&pair.concat())
+    })?;
+    let mut joined: Vec<String> = words.iter().map(|w| (*w).to_string()).collect();
+    let second = joined.remove(at + 1);
+    joined[at].push_str(&second);
+    Some(joined.join(" "))
 }
 
 /// The line with its first word made whole again where a photo's cropped margin took one
@@ -856,6 +880,14 @@ mod tests {
         assert_eq!(l("ontant  5,61"), None);
         assert_eq!(l("Pastel de nata  5,61"), None);
         assert_eq!(l("Prpina  5,61"), None);
+    }
+
+    #[test]
+    fn a_label_word_split_in_two_still_labels_its_line() {
+        assert_eq!(l("Gor jeta  34,34"), Some(Label::Tip));
+        assert_eq!(l("Wechsel geld  3,10"), Some(Label::Change));
+        // Two words that make no label word together.
+        assert_eq!(l("Pastel de nata  34,34"), None);
     }
 
     #[test]
