@@ -19,7 +19,7 @@ EVENTS=${EVENTS:-1000000}
 BENCHMARKS=${BENCHMARKS:-baseline commands embedded visibility reads console audit policy rebuild ocr strangers}
 AUDIT_EVENTS=${AUDIT_EVENTS:-1000000}
 RECEIPTS=${RECEIPTS:-600}
-STRANGER_RECEIPTS=${STRANGER_RECEIPTS:-300}
+STRANGER_RECEIPTS=${STRANGER_RECEIPTS:-600}
 wanted() { [[ " $BENCHMARKS " == *" $1 "* ]]; }
 
 install_test_tools

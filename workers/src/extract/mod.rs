@@ -106,6 +106,8 @@ struct Line<'a> {
     label: Option<Label>,
     amounts: Vec<Amount>,
     marks: Vec<Mark>,
+    /// The head of a table's columns, one of them the total's: the tax summary's.
+    heads_total_column: bool,
 }
 
 /// A line's amount: the rightmost, where tills print it — unless that is a lone digit
@@ -604,6 +606,13 @@ fn total_read(
         // A tax summary's row is that, whatever its wording (`MwSt 19%` on it), and the
         // line above it without amounts its columns' head (`Tipo  Base  Cuota  Total`).
         if let Some(gross) = tax_summary(line) {
+            ledger.gross.push(gross);
+            continue;
+        }
+        // A summary's row below its head, its net and tax misread (`22%  500,43110,09
+        // 610,52`): its last amount is still the gross.
+        let below_heads = i > 0 && lines[i - 1].heads_total_column && line.label.is_none();
+        if let Some(gross) = line_amount(line).filter(|_| below_heads) {
             ledger.gross.push(gross);
             continue;
         }
@@ -1197,6 +1206,15 @@ fn without_leaders(line: &str) -> String {
 }
 
 /// The text's lines, with their labels and amounts.
+/// Whether the line reads as a row of three cells or more, apart by wide gaps, whose
+/// first names no total: the total's word, if any, heads a later column.
+fn column_heads(line: &str) -> bool {
+    let mut cells = line.split("  ").map(str::trim).filter(|c| !c.is_empty());
+    let first = cells.next();
+    cells.count() >= 2
+        && first.is_some_and(|cell| !matches!(label(&fold(cell)), Some(Label::Total(_))))
+}
+
 fn lines_of(text: &str) -> Vec<Line<'_>> {
     text.lines()
         .map(str::trim)
@@ -1224,7 +1242,14 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
                 });
                 amounts.extend(misread.map(|(_, amount)| amount));
             }
+            // The head of a table's columns (`Aliq.  Imponibile  Imposta  Totale`, its
+            // other words misread) names no total: the amount below it is a row's.
+            let heads_total_column = matches!(label, Some(Label::Total(_)))
+                && amounts.is_empty()
+                && column_heads(original);
+            let label = label.filter(|_| !heads_total_column);
             Line {
+                heads_total_column,
                 original,
                 label,
                 folded,

@@ -462,6 +462,7 @@ fn amounts_printed_before_their_labels_prove_the_total() {
             cleaned: clean(original),
             amounts: amounts(&clean(original)),
             marks: marks(original),
+            heads_total_column: false,
         })
         .collect();
     assert!(total_read(&lines, &item_prices(&lines), None)
@@ -1227,5 +1228,18 @@ fn a_tip_on_top_of_the_subtotal_is_no_rival_to_the_total_it_makes() {
                 Troco  2,99\nTaxa  Base  IVA  Total\n21%  68,40  14,27  82,67\n";
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("117.01 BRL"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn the_head_of_a_tax_summary_naming_its_total_column_is_no_total_line() {
+    // The summary's row misread (its net and tax run together) is no summary the head is
+    // known by, and its gross, the subtotal, would make the head a total line.
+    let text = "Panificio Ricci\nBellinzona\nSvizzera\n01.10.26\nGrana 200g\n\
+                3 × 58.67  176.01\nQuaderno\n2 × 32.93  65.86\nImponibile  241.87\n\
+                Servizio  36.28\nTOTALE  278.15\nA11q.  Imponibi1dmpoota  Totale\n\
+                7%  226.0515.82  241.87\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("278.15 CHF"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
