@@ -177,7 +177,11 @@ fn find_currency(
     // Where the receipt also prints the country's currency (`Precios en MXN` in Mexico),
     // a sign against both is the misread one (`TOTAL (€)` for `($)`): the country's
     // currency is as sure as an unchecked reading.
+    // A code spelled out against the country's currency is a person's to decide too; they
+    // find the country's filled in where the receipt names it as well (`Prix en CAD` in
+    // Québec, above `TOTAL EUR  $103,85`).
     let against_country = |code: &'static str, spelled: bool, confidence: f32| match country {
+        Some(c) if c != code && spelled && counts.contains_key(c) => (c, confidence.min(0.6)),
         Some(c) if c != code && spelled => (code, confidence.min(0.6)),
         Some(c) if c != code && counts.contains_key(c) => (c, confidence.min(UNCHECKED)),
         Some(c) if c != code => (c, confidence.min(0.6)),

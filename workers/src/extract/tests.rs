@@ -1243,3 +1243,20 @@ fn the_head_of_a_tax_summary_naming_its_total_column_is_no_total_line() {
     assert_eq!(total(&e).as_deref(), Some("278.15 CHF"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_total_label_naming_another_currency_than_the_country_and_the_prices_goes_to_a_person() {
+    // `TOTAL EUR` in Québec, the prices stated in dollars: the receipt's dollars are
+    // filled in, for a person to confirm.
+    let text = "Boulangerie Fontaine\nQuébec, QC\nCanada\nPrix en CAD\n08/02/2024  #1479\n\
+                Pompe 12 Gazole\n59,48 L × 1,746  103,85\nTOTAL EUR  $103,85\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("103.85 CAD"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Nothing else naming the country's currency, the label's stands, as doubtful.
+    let text = "Bistrot Moreau\nLausanne\nSuisse\n26.07.2024\nCrêpe sucre  68.40\n\
+                TOTAL EUR  68.40\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("68.40 EUR"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
