@@ -168,6 +168,18 @@ pub fn ends(read: Decimal, amount: Decimal) -> bool {
     tail_of(&digits(read), &digits(amount), 3)
 }
 
+/// Whether `read`, a whole number, is `amount`'s first digits, at least three: its point
+/// and its last digits lost at the paper's cropped edge (`2428` for 242.88).
+pub fn cut_at_edge(read: Decimal, amount: Decimal) -> bool {
+    let kept: Vec<u8> = read
+        .to_string()
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .collect();
+    let whole = digits(amount);
+    read.scale() == 0 && kept.len() >= 3 && kept.len() < whole.len() && whole.starts_with(&kept)
+}
+
 /// Whether `read` is `amount` with its leading digits lost, at least four kept.
 pub fn cut_short(read: Decimal, amount: Decimal) -> bool {
     tail_of(&digits(read), &digits(amount), 4)
@@ -238,6 +250,11 @@ mod tests {
         assert!(!padded(d("5449.19"), d("4449.19")), "another first digit");
         assert!(!padded(d("44491900.12"), d("4449.19")), "too many added");
         assert!(ends(d("1.74"), d("71.74")));
+        assert!(cut_at_edge(d("2428"), d("242.88")));
+        assert!(cut_at_edge(d("242"), d("242.88")));
+        assert!(!cut_at_edge(d("24"), d("242.88")), "too few kept");
+        assert!(!cut_at_edge(d("2438"), d("242.88")));
+        assert!(!cut_at_edge(d("242.8"), d("242.88")), "its point kept");
         assert!(!ends(d("71.74"), d("71.74")), "nothing lost");
         assert!(!ends(d("2.74"), d("71.74")));
         let ledger = Ledger {

@@ -3,7 +3,7 @@
 //! several currencies share (`$`, `¥`, `kr`) — from the merchant's country where the
 //! receipt prints it.
 
-use super::words::says;
+use super::words::{one_edit_apart, says};
 
 /// ISO codes looked for as whole words. Codes that are also common words on receipts
 /// (ALL, CUP, PEN, TOP, BAM, MOP) are left out.
@@ -434,12 +434,34 @@ pub fn country_currency(folded_text: &str) -> Option<&'static str> {
             .find(|(name, _)| says(line, name))
             .map(|(_, code)| *code)
     });
-    country.or_else(|| {
-        folded_text
-            .lines()
-            .take(ADDRESS_LINES)
-            .find_map(city_currency)
-    })
+    country
+        .or_else(|| {
+            folded_text
+                .lines()
+                .take(ADDRESS_LINES)
+                .find_map(city_currency)
+        })
+        .or_else(|| {
+            folded_text
+                .lines()
+                .take(ADDRESS_LINES)
+                .find_map(country_misread)
+        })
+}
+
+/// The currency of a country named alone on an address's line with one letter misread,
+/// dropped or added (`Brasl`, `Portugol`): a country's name of six letters or more, so
+/// that no other word is that close to it.
+fn country_misread(folded_line: &str) -> Option<&'static str> {
+    let word: Vec<char> = folded_line.trim().chars().collect();
+    if word.len() < 5 || !word.iter().all(|c| c.is_alphabetic()) {
+        return None;
+    }
+    COUNTRIES
+        .iter()
+        .filter(|(name, _)| name.len() >= 6 && name.chars().all(char::is_alphabetic))
+        .find(|(name, _)| one_edit_apart(&word, &name.chars().collect::<Vec<_>>()))
+        .map(|(_, code)| *code)
 }
 
 /// Whether the folded line names a country or a city and nothing else (`Lisboa`,
@@ -589,6 +611,15 @@ mod tests {
             country_currency("shop\nlondon, ontario, canada"),
             Some("CAD")
         );
+        // A country alone on its line with a letter misread; not a word beside others,
+        // nor a short name.
+        assert_eq!(
+            country_currency("mercearia\nri0 de janeiro\nbrasl"),
+            Some("BRL")
+        );
+        assert_eq!(country_currency("papelaria\nportugol"), Some("EUR"));
+        assert_eq!(country_currency("bar\nbrasl grill"), None);
+        assert_eq!(country_currency("bar\nusb"), None);
     }
 
     #[test]

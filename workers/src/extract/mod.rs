@@ -25,7 +25,9 @@ use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
 use amounts::{after_misread_mask, after_misread_sign, amounts, clean, Amount};
-use arithmetic::{cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof};
+use arithmetic::{
+    cut_at_edge, cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof,
+};
 use currency::{country_currency, marks, misread_code, misread_sign, only_a_place, Mark};
 use dates::{find_date, Order};
 use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, NOT_MERCHANT};
@@ -852,12 +854,14 @@ fn total_read(
             return Some((*value, SIGN_AS_DIGITS, Some(i)));
         }
         // The one way's value with digits added, or what was paid with digits before the
-        // total line's (`Importo 1.74`, `Pagamento elettronico 71.74`): what the other
-        // lines prove is likelier.
+        // total line's (`Importo 1.74`, `Pagamento elettronico 71.74`) or after them, its
+        // point lost as well (`Order total  2428` at a cropped edge, cash less change
+        // 242.88): what the other lines prove is likelier.
         let paid = |how: &Proof| matches!(how, Proof::CardPayment | Proof::CashLessChange);
-        let likelier = proofs
-            .iter()
-            .find(|(value, how)| padded(amount, *value) || (paid(how) && ends(amount, *value)));
+        let likelier = proofs.iter().find(|(value, how)| {
+            padded(amount, *value)
+                || (paid(how) && (ends(amount, *value) || cut_at_edge(amount, *value)))
+        });
         if let Some((value, _)) = likelier {
             return Some((*value, 0.6, Some(i)));
         }
@@ -944,8 +948,9 @@ fn point_lost(lines: &[Line], read: Decimal) -> Option<Decimal> {
 /// Whether the receipt prints its prices with cents: two in three amounts or more carry
 /// two decimals (yen, won and forints carry none).
 fn prices_carry_cents(lines: &[Line]) -> bool {
-    let amounts = || lines.iter().flat_map(|l| l.amounts.iter());
-    amounts().filter(|a| a.decimals == 2).count() * 3 >= amounts().count() * 2
+    // Each line's own amount, the last: a table's quantities before it are no prices.
+    let priced = || lines.iter().filter_map(|l| l.amounts.last());
+    priced().filter(|a| a.decimals == 2).count() * 3 >= priced().count() * 2
 }
 
 /// Whether the total line's `read` is `value` with its currency sign read as digits: the

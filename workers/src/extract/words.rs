@@ -335,7 +335,7 @@ fn nearly_says_after(line: &str, head: &str, last: &str) -> bool {
 }
 
 /// Whether one letter replaced, added or dropped turns `a` into `b`.
-fn one_edit_apart(a: &[char], b: &[char]) -> bool {
+pub fn one_edit_apart(a: &[char], b: &[char]) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let same_start = short.iter().zip(long).take_while(|(x, y)| x == y).count();
     match long.len() - short.len() {
