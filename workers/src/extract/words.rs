@@ -462,17 +462,20 @@ fn says_run_together(line: &str, phrase: &str) -> bool {
     })
 }
 
+/// Every phrase that labels a line, the total's and the others'.
+fn phrases() -> impl Iterator<Item = &'static str> {
+    TOTAL
+        .iter()
+        .map(|(phrase, _)| *phrase)
+        .chain(OTHERS.iter().map(|(phrase, _)| *phrase))
+}
+
 /// The line with a label word OCR split in two made one again (`Gor jeta`, `Rück geld`):
 /// two words that together are a label word of six letters or more.
 fn unsplit(line: &str) -> Option<String> {
     let words: Vec<&str> = line.split(' ').collect();
     let label_word = |word: &str| {
-        word.chars().count() >= 6
-            && TOTAL
-                .iter()
-                .map(|(phrase, _)| *phrase)
-                .chain(OTHERS.iter().map(|(phrase, _)| *phrase))
-                .any(|phrase| phrase.split(' ').any(|w| w == word))
+        word.chars().count() >= 6 && phrases().any(|phrase| phrase.split(' ').any(|w| w == word))
     };
     let at = words.windows(2).position(|pair| {
         pair.iter()
@@ -497,11 +500,7 @@ fn uncropped(line: &str) -> Option<String> {
     if word.chars().count() < 5 || !word.chars().all(char::is_alphabetic) {
         return None;
     }
-    let first_words = TOTAL
-        .iter()
-        .map(|(phrase, _)| *phrase)
-        .chain(OTHERS.iter().map(|(phrase, _)| *phrase))
-        .filter_map(|phrase| phrase.split(' ').next());
+    let first_words = phrases().filter_map(|phrase| phrase.split(' ').next());
     let mut wholes = first_words.filter(|whole| {
         (1..=2).contains(&whole.chars().count().saturating_sub(word.chars().count()))
             && whole.ends_with(word)
