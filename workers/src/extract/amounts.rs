@@ -177,12 +177,14 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let before_match = ahead.chars().next_back();
         let after = line[end..].chars().next();
         let glued = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_unit(c));
-        // A currency's word run into its amount (`57,85zł`, `265,90kr`).
-        let sign_after = ["zł", "zl", "kr", "Kč", "Ft"].iter().any(|sign| {
-            line[end..]
-                .strip_prefix(sign)
-                .is_some_and(|rest| !rest.starts_with(char::is_alphanumeric))
-        });
+        // A currency's word run into its amount (`57,85zł`, `265,90kr`): the letters
+        // glued after it are a currency's mark.
+        let letters_after: String = line[end..]
+            .chars()
+            .take_while(|c| c.is_alphabetic())
+            .collect();
+        let sign_after = !letters_after.is_empty() && !marks(&letters_after).is_empty();
+        let cents = has_cents(number.as_str());
         // A currency's code run into its amount (`1050.35EUR`, `CHF474.56`): an engine
         // that reads the row as one run may leave out the space.
         let code_after = code_starts(&line[end..]);
@@ -206,13 +208,13 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let after_word = ahead
             .strip_suffix('.')
             .is_some_and(|word| word.ends_with(char::is_alphabetic))
-            && has_cents(number.as_str());
+            && cents;
         // A speck after a price read as a point (`228.67. EUR`, `228.67.€`): no date's
         // day and month (`24.12. 2024`), which have two digits before their point and a
         // year after.
         let rest = &line[end..];
         let point_after_price = after == Some('.')
-            && has_cents(number.as_str())
+            && cents
             && !rest[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
             && (number.as_str().trim().len() > 5 || !rest.contains(|c: char| c.is_ascii_digit()));
         // A price run into the word before it (`a pagar165,73 €`): an engine that reads
@@ -223,13 +225,13 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             .rev()
             .take_while(|c| c.is_alphabetic())
             .count();
-        let after_label_word = word_before >= 3 && has_cents(number.as_str());
+        let after_label_word = word_before >= 3 && cents;
         // A label's colon with the space after it lost (`Totala payer:148.07`), where a
         // time's colon has digits before it.
         let after_colon = ahead
             .strip_suffix(':')
             .is_some_and(|label| label.ends_with(char::is_alphabetic))
-            && has_cents(number.as_str());
+            && cents;
         let part_of_other = (before
             .is_some_and(|c| matches!(c, '*' | '#' | ':' | '/' | '.' | ','))
             && !after_times

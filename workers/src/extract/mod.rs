@@ -1214,7 +1214,6 @@ fn without_leaders(line: &str) -> String {
         .join(" ")
 }
 
-/// The text's lines, with their labels and amounts.
 /// Whether the line reads as a row of three cells or more, apart by wide gaps, whose
 /// first names no total: the total's word, if any, heads a later column.
 fn column_heads(line: &str) -> bool {
@@ -1224,6 +1223,7 @@ fn column_heads(line: &str) -> bool {
         && first.is_some_and(|cell| !matches!(label(&fold(cell)), Some(Label::Total(_))))
 }
 
+/// The text's lines, with their labels and amounts.
 fn lines_of(text: &str) -> Vec<Line<'_>> {
     text.lines()
         .map(str::trim)
