@@ -103,11 +103,17 @@ impl Ledger {
     /// any other value.
     pub fn proven(&self) -> Option<Decimal> {
         let mut kinds: Vec<(Decimal, Vec<Proof>)> = Vec::new();
+        // Items that add up to the subtotal are one way to the total with it, not two (a
+        // tax line whose amount OCR lost leaves both short), and so are items that lead
+        // to it (less a discount). Items that add up to another value (the gross, below
+        // `Delsumma` net and `Moms`) are a way of their own.
+        let items: Decimal = self.items.iter().sum();
+        let one_way = self
+            .subtotal
+            .is_none_or(|subtotal| subtotal == items || self.leads_to(items, subtotal));
         for (value, how) in self.proofs() {
-            // The items add up to the subtotal: together they are one way to the
-            // total, not two (a tax line whose amount OCR lost leaves both short).
             let how = match how {
-                Proof::FromItems => Proof::FromSubtotal,
+                Proof::FromItems if one_way => Proof::FromSubtotal,
                 other => other,
             };
             match kinds.iter_mut().find(|(v, _)| *v == value) {
@@ -195,9 +201,15 @@ fn tail_of(a: &[u8], b: &[u8], kept: usize) -> bool {
 /// for ₹12,290.50). At least three digits and the cents must be kept, so a short amount
 /// that happens to end another is no match.
 pub fn sign_read_as_digits(read: Decimal, amount: Decimal) -> Option<usize> {
+    digits_before(read, amount).filter(|_| digits(amount).len() >= 5)
+}
+
+/// How many digits, one or two, before `amount` make `read`, at least three of its own
+/// kept (`671.41` for 71.41).
+pub fn digits_before(read: Decimal, amount: Decimal) -> Option<usize> {
     let (a, b) = (digits(read), digits(amount));
     let extra = a.len().checked_sub(b.len())?;
-    (b.len() >= 5 && (1..=2).contains(&extra) && a.ends_with(&b)).then_some(extra)
+    (b.len() >= 3 && (1..=2).contains(&extra) && a.ends_with(&b)).then_some(extra)
 }
 
 #[cfg(test)]
@@ -289,6 +301,17 @@ mod tests {
             ..ledger
         };
         assert_eq!(ledger.proven(), Some(d("150.84")));
+    }
+
+    #[test]
+    fn gross_items_and_a_net_subtotal_plus_tax_are_two_ways() {
+        let ledger = Ledger {
+            subtotal: Some(d("6129.42")),
+            taxes: vec![d("496.48")],
+            items: vec![d("5000.00"), d("1625.90")],
+            ..Ledger::default()
+        };
+        assert_eq!(ledger.proven(), Some(d("6625.90")));
     }
 
     #[test]

@@ -428,13 +428,27 @@ fn contains_symbol(line: &str, symbol: &str) -> bool {
 /// The currency of the merchant's country, where the receipt names one — or, failing
 /// that, names a city of one in its address.
 pub fn country_currency(folded_text: &str) -> Option<&'static str> {
-    let country = folded_text.lines().find_map(|line| {
-        COUNTRIES
-            .iter()
-            .find(|(name, _)| says(line, name))
-            .map(|(_, code)| *code)
+    // A country alone on its line (`Portugal`) outweighs a word that only seems to name
+    // one in another line (`16 uk. Dluga`, its `ul.` misread).
+    let top: Vec<&str> = folded_text.lines().take(ADDRESS_LINES).collect();
+    let alone = top.iter().enumerate().find_map(|(i, line)| {
+        // A code alone is the country's only below its address's city or postcode: a
+        // photo's background reads as short words of two letters too (`be`).
+        let below_address = i
+            .checked_sub(1)
+            .is_some_and(|above| postcode(top[above]) || city_currency(top[above]).is_some());
+        country_alone(line, below_address)
     });
-    country
+    let named = || {
+        folded_text.lines().find_map(|line| {
+            COUNTRIES
+                .iter()
+                .find(|(name, _)| says(line, name))
+                .map(|(_, code)| *code)
+        })
+    };
+    alone
+        .or_else(named)
         .or_else(|| {
             folded_text
                 .lines()
@@ -447,6 +461,60 @@ pub fn country_currency(folded_text: &str) -> Option<&'static str> {
                 .take(ADDRESS_LINES)
                 .find_map(country_misread)
         })
+}
+
+/// Countries' ISO codes as addresses print them: alone on the line below the city
+/// (`CH`) or before the postcode (`CH-8001 Zürich`). Codes that are also an American
+/// state's or a Canadian province's (`CA`, `IN`) or a common word (`NO`) are left out.
+const COUNTRY_CODES: &[(&str, &str)] = &[
+    ("ch", "CHF"),
+    ("de", "EUR"),
+    ("at", "EUR"),
+    ("fr", "EUR"),
+    ("it", "EUR"),
+    ("es", "EUR"),
+    ("nl", "EUR"),
+    ("be", "EUR"),
+    ("pt", "EUR"),
+    ("ie", "EUR"),
+    ("se", "SEK"),
+    ("dk", "DKK"),
+    ("pl", "PLN"),
+    ("cz", "CZK"),
+    ("hu", "HUF"),
+    ("gb", "GBP"),
+    ("us", "USD"),
+    ("au", "AUD"),
+    ("nz", "NZD"),
+    ("mx", "MXN"),
+    ("br", "BRL"),
+    ("jp", "JPY"),
+];
+
+/// The currency of the country an address's line names and nothing else: its name, or
+/// its ISO code before the postcode, or alone where `below_address`.
+fn country_alone(folded_line: &str, below_address: bool) -> Option<&'static str> {
+    let line = folded_line.trim();
+    let name = line.trim_matches(|c: char| !c.is_alphabetic());
+    let coded = |(code, _): &&(&str, &str)| {
+        (below_address && line == *code)
+            || line
+                .strip_prefix(code)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    COUNTRIES
+        .iter()
+        .find(|(place, _)| *place == name)
+        .or_else(|| COUNTRY_CODES.iter().find(coded))
+        .map(|(_, code)| *code)
+}
+
+/// Whether the line holds a postcode: a number of four or five digits.
+fn postcode(folded_line: &str) -> bool {
+    folded_line
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|run| (4..=5).contains(&run.len()))
 }
 
 /// The currency of a country named alone on an address's line with one letter misread,
@@ -581,6 +649,15 @@ mod tests {
         assert_eq!(country_currency("toronto, on, canada"), Some("CAD"));
         assert_eq!(country_currency("zurich, schweiz"), Some("CHF"));
         assert_eq!(country_currency("leeds, uk"), Some("GBP"));
+        assert_eq!(
+            country_currency("cafe\n16 uk. dkuga\n1100 lisboa\nportugal"),
+            Some("EUR")
+        );
+        assert_eq!(country_currency("metzgerei\n3011 bern\nch"), Some("CHF"));
+        assert_eq!(country_currency("baeckerei\nch-8001 zurich"), Some("CHF"));
+        assert_eq!(country_currency("deli\n12 main st\nca"), None);
+        // Two letters of a photo's background are no country's code.
+        assert_eq!(country_currency("kiosk\nis en\nbe\nsr"), None);
         assert_eq!(country_currency("shop\n12 main st"), None);
         assert_eq!(
             country_currency("grill\n113 calle mayor\nseoul"),

@@ -26,7 +26,8 @@ use rust_decimal::Decimal;
 
 use amounts::{after_misread_mask, after_misread_sign, amounts, clean, Amount};
 use arithmetic::{
-    cut_at_edge, cut_short, ends, misread_of, padded, sign_read_as_digits, Ledger, Proof,
+    cut_at_edge, cut_short, digits_before, ends, misread_of, padded, sign_read_as_digits, Ledger,
+    Proof,
 };
 use currency::{country_currency, marks, misread_code, misread_sign, only_a_place, Mark};
 use dates::{find_date, Order};
@@ -182,8 +183,12 @@ fn find_currency(
     // A code spelled out against the country's currency is a person's to decide too; they
     // find the country's filled in where the receipt names it as well (`Prix en CAD` in
     // Québec, above `TOTAL EUR  $103,85`).
+    // So does the total's own sign where the country's currency is one it stands for
+    // (`TOTAL EUR` over `49,54$` in Canada).
+    let total_shared = total_line.and_then(|l| shared(&l.marks));
+    let named = |c: &str| counts.contains_key(c) || total_shared.is_some_and(|s| s.contains(&c));
     let against_country = |code: &'static str, spelled: bool, confidence: f32| match country {
-        Some(c) if c != code && spelled && counts.contains_key(c) => (c, confidence.min(0.6)),
+        Some(c) if c != code && spelled && named(c) => (c, confidence.min(0.6)),
         Some(c) if c != code && spelled => (code, confidence.min(0.6)),
         Some(c) if c != code && counts.contains_key(c) => (c, confidence.min(UNCHECKED)),
         Some(c) if c != code => (c, confidence.min(0.6)),
@@ -223,7 +228,6 @@ fn find_currency(
     // The total's own sign (`$`, `kr`) and the merchant's country agree: a mark of
     // another currency elsewhere (a `£` OCR made of a smudge or a letter) does not
     // outweigh them.
-    let total_shared = total_line.and_then(|l| shared(&l.marks));
     if let (Some(codes), Some(code)) = (total_shared, country) {
         if codes.contains(&code) && !counts.is_empty() && !counts.contains_key(code) {
             return parsed((code, 0.85));
@@ -856,11 +860,19 @@ fn total_read(
         // The one way's value with digits added, or what was paid with digits before the
         // total line's (`Importo 1.74`, `Pagamento elettronico 71.74`) or after them, its
         // point lost as well (`Order total  2428` at a cropped edge, cash less change
-        // 242.88): what the other lines prove is likelier.
+        // 242.88), or with one or two fewer before them (`671.41` above `EC-Cash 71.41`):
+        // what the other lines prove is likelier.
         let paid = |how: &Proof| matches!(how, Proof::CardPayment | Proof::CashLessChange);
         let likelier = proofs.iter().find(|(value, how)| {
             padded(amount, *value)
-                || (paid(how) && (ends(amount, *value) || cut_at_edge(amount, *value)))
+                || (paid(how)
+                    && (ends(amount, *value)
+                        || cut_at_edge(amount, *value)
+                        || digits_before(amount, *value).is_some_and(|extra| {
+                            lines
+                                .iter()
+                                .any(|l| l.marks.is_empty() && glued_before(l, amount, extra))
+                        })))
         });
         if let Some((value, _)) = likelier {
             return Some((*value, 0.6, Some(i)));
@@ -957,21 +969,30 @@ fn prices_carry_cents(lines: &[Line]) -> bool {
 /// line shows no other currency mark (a `$2549,16` kept its sign, so its `2` is a digit),
 /// and the extra digits are glued to the number's first group (`712,290.50`, `163,800`),
 /// not a group of their own (`8.643` for 643 is a thousands digit that the subtotal and
-/// card lines lost, as photos cut off their left edge).
+/// card lines lost, as photos cut off their left edge) unless a letter is glued before
+/// them: then they and it are the sign (`f1.262.74` for `Fr.262.74`).
 fn sign_as_digits(line: &Line, read: Decimal, value: Decimal) -> bool {
-    let Some(extra) = sign_read_as_digits(read, value) else {
-        return false;
-    };
+    sign_read_as_digits(read, value)
+        .is_some_and(|extra| line.marks.is_empty() && glued_before(line, read, extra))
+}
+
+/// Whether the line reads `read` with its `extra` first digits glued to the rest of its
+/// first group, or after a letter: no thousands group of their own.
+fn glued_before(line: &Line, read: Decimal, extra: usize) -> bool {
     let cleaned = &line.cleaned;
-    line.marks.is_empty()
-        && line.amounts.iter().filter(|a| a.value == read).any(|a| {
-            let first_group = cleaned[a.start..a.end]
-                .chars()
-                .skip_while(|c| !c.is_ascii_digit())
-                .take_while(char::is_ascii_digit)
-                .count();
-            first_group > extra
-        })
+    line.amounts.iter().filter(|a| a.value == read).any(|a| {
+        let number = &cleaned[a.start..a.end];
+        let lead = number.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
+        let first_group = number[lead..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count();
+        let glued = cleaned[..a.start + lead]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphabetic);
+        first_group > extra || glued
+    })
 }
 
 /// The price of each item line: the lines with an amount between the header (which

@@ -1260,3 +1260,29 @@ fn a_total_label_naming_another_currency_than_the_country_and_the_prices_goes_to
     assert_eq!(total(&e).as_deref(), Some("68.40 EUR"));
     assert!(needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_digit_glued_before_the_total_is_undone_by_what_was_paid_or_proven() {
+    // A speck before `71.41` on the line below the label: the card paid 71.41.
+    let text = "Seidl Getränkemarkt\n191 Hauptstr\nHamburg\n01.10.2025\nApfelstrudel  3,87\n\
+                2 x 33,77  67.54\nSummeEUR\n671.41\nEC=Cash  71.41\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("71.41 EUR"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // `Fr.` read as `f1.`: net and tax prove 262.74.
+    let text = "Hofmann Drogerie\n67526 Basel\nSchweiz\n20.02.2025\nTesafilm  2  15.87  31.74\n\
+                Butter  1  230.99  230.99\nNetto  210.19\nMwSt. 25%  52.55\n\
+                GESAMTSUMME  f1.262.74\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("262.74 CHF"));
+}
+
+#[test]
+fn gross_item_lines_and_net_plus_tax_prove_a_total_missing_its_thousands() {
+    // `6 625,90`, its thousands group a word of its own.
+    let text = "Krog Berg\nMalmö\nSverige\n02-OKT-2023\nKnäckebröd  1  5858,50  5858,50\n\
+                Kaffe  1  767,40  767,40\nDelsumma  6129,42\nMoms 8.1%  496,48\n\
+                Totalt att betala  6  625,90  SEK\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("6625.90 SEK"));
+}

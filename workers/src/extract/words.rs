@@ -282,14 +282,18 @@ pub fn says(line: &str, phrase: &str) -> bool {
         if line.contains(phrase) {
             return true;
         }
+        // A hyphen OCR read as another mark (`EC=Cash`) parts a hyphened phrase's words
+        // all the same; elsewhere a hyphen joins (`Sous-total TTC` says no `total ttc`).
+        let hyphened = phrase.contains('-');
+        let parting = |c: char| c == ' ' || hyphened && c == '-';
         // Most lines lack one of the words outright: settled without splitting the line
         // (every line is asked about every phrase).
-        if !phrase.split(' ').all(|word| line.contains(word)) {
+        if !phrase.split(parting).all(|word| line.contains(word)) {
             return false;
         }
-        let wanted: Vec<&str> = phrase.split(' ').collect();
+        let wanted: Vec<&str> = phrase.split(parting).collect();
         let words: Vec<&str> = line
-            .split(|c: char| !c.is_alphanumeric() && c != '-')
+            .split(|c: char| !c.is_alphanumeric() && (hyphened || c != '-'))
             .filter(|w| !w.is_empty())
             .collect();
         return words.windows(wanted.len()).any(|w| w == wanted.as_slice());
@@ -825,6 +829,8 @@ mod tests {
         assert_eq!(l("11,764  Amount  Due"), Some(Label::Total(0)));
         assert_eq!(l("Sub. total 12,00"), Some(Label::Subtotal));
         assert_eq!(l("Total: HT 12,00"), Some(Label::Subtotal));
+        // A hyphen read as another mark.
+        assert_eq!(l("EC=Cash  71.41"), Some(Label::Card));
         // Words apart are no phrase.
         assert_eq!(l("Net weight 2 kg, amount"), Some(Label::Total(3)));
     }
