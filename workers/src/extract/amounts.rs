@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
-use super::currency::{is_code, marks};
+use super::currency::{is_code, marks, misread_sign};
 
 /// An amount found on a line.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,12 +220,27 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         // A price run into the word before it (`a pagar165,73 €`): an engine that reads
         // the row as one run may leave out the space. Codes and sizes glued to letters
         // carry no cents (`A5`, `ES12345678`).
-        let word_before = ahead
-            .chars()
-            .rev()
-            .take_while(|c| c.is_alphabetic())
-            .count();
+        let letters_before = &ahead[ahead.len() - word_before_bytes(ahead)..];
+        let word_before = letters_before.chars().count();
         let after_label_word = word_before >= 3 && cents;
+        // A currency sign read as letters, glued to a price (`RS61,00` for R$61,00): a
+        // word of its own before it.
+        let sign_before = cents
+            && !letters_before.is_empty()
+            && ahead[..ahead.len() - letters_before.len()]
+                .chars()
+                .next_back()
+                .is_none_or(char::is_whitespace)
+            && misread_sign(letters_before).is_some();
+        // A minus read as a point (`Desconto  .6,73`): a point standing apart before a
+        // price with cents of its own.
+        let minus_as_point = before == Some('.')
+            && cents
+            && c.name("sign").is_none()
+            && line[..start - 1]
+                .chars()
+                .next_back()
+                .is_none_or(char::is_whitespace);
         // A label's colon with the space after it lost (`Totala payer:148.07`), where a
         // time's colon has digits before it.
         let after_colon = ahead
@@ -237,12 +252,13 @@ pub fn amounts(line: &str) -> Vec<Amount> {
             && !after_times
             && !after_franc
             && !after_word
-            && !after_colon)
+            && !after_colon
+            && !minus_as_point)
             || before_match.is_some_and(|c| c.is_ascii_digit() || c == '-')
             || (after.is_some_and(|c| matches!(c, '%' | ':' | '/' | '.' | ','))
                 && !kronor_mark
                 && !point_after_price)
-            || (glued(before) && !after_times && !code_before && !after_label_word)
+            || (glued(before) && !after_times && !code_before && !after_label_word && !sign_before)
             || (glued(after) && !code_after && !sign_after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
@@ -278,7 +294,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let Some((value, decimals)) = parse_number(number.as_str()) else {
             continue;
         };
-        let negative = c.name("sign").is_some() || c.name("trailing").is_some();
+        let negative = c.name("sign").is_some() || c.name("trailing").is_some() || minus_as_point;
         found.push(Amount {
             value: if negative { -value } else { value },
             decimals,
@@ -291,16 +307,16 @@ pub fn amounts(line: &str) -> Vec<Amount> {
 
 /// Whether `amount` is a card number's last four digits after its masked group, OCR having
 /// read the group's `*` as letters or marks (`karta  kkk 5666`, `EC-Cash  **%x%* 6110`,
-/// `EC-Cash  zxAkkk 3176`, `Carte bancaire *" 4010`,
+/// `EC-Cash  zxAkkk 3176`, `Carte bancaire *" 4010`, `Multibanco ±±±≠ 6381`, `VISA * 9497`,
 /// `Pagamento elettronico  xe 2827`): asked of a card line only, where a payment prints
 /// its cents or its currency, and elsewhere such a word may be a code or a name.
 pub fn after_misread_mask(line: &str, amount: &Amount) -> bool {
     let digits = &line[amount.start..amount.end];
     let group = line[..amount.start].split_whitespace().next_back();
     let masked = group.is_some_and(|group| {
-        group.chars().count() >= 2
-            && group.chars().all(|c| "*#%kKxXhHwWzZaAeE\"'".contains(c))
-            && group.chars().any(|c| "*kKxX".contains(c))
+        (group.chars().count() >= 2 || group == "*")
+            && group.chars().all(|c| "*#%kKxXhHwWzZaAeE\"'±≠".contains(c))
+            && group.chars().any(|c| "*kKxX±≠".contains(c))
             && marks(group).is_empty()
     });
     masked && digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
@@ -329,6 +345,16 @@ pub fn after_misread_sign(line: &str) -> Option<(&str, Amount)> {
         end,
     };
     Some((letters, amount))
+}
+
+/// The length in bytes of the letters that end `ahead`.
+fn word_before_bytes(ahead: &str) -> usize {
+    ahead
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphabetic())
+        .map(char::len_utf8)
+        .sum()
 }
 
 /// Whether the number ends in a decimal separator and two digits.

@@ -424,10 +424,12 @@ static TIME_AFTER_YEAR: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A time whose colon OCR lost, run into the year of a date before it
-/// (`13-SEPT-20251435`): only after a date's separator, where eight digits are no other
-/// number.
+/// (`13-SEPT-20251435`, `20 abr 20242134`): only after a date's separator or a day and
+/// a month's name, where eight digits are no other number (`Rechnungsdatum 20240815` is
+/// a date of its own).
 static TIME_LOST_AFTER_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([-/.]20\d{2})((?:[01]\d|2[0-3])[0-5]\d)\b").expect("time-lost-after-year pattern")
+    Regex::new(r"((?:[-/.]|\b\d{1,2}\.?\s+\p{L}{3,9}\.?\s+)20\d{2})((?:[01]\d|2[0-3])[0-5]\d)\b")
+        .expect("time-lost-after-year pattern")
 });
 
 /// A time of day, whole or torn (`12:52`, `08:2:`).
@@ -867,6 +869,7 @@ mod tests {
             ("21 ju| 2026", d(2026, 7, 21)),
             ("14:29:00 05-A∪G-2024", d(2024, 8, 5)),
             ("13-SEPT-20251435  #6875", d(2025, 9, 13)),
+            ("20 abr 20242134  #8947", d(2024, 4, 20)),
             ("23-112023", d(2023, 11, 23)),
         ] {
             assert_eq!(find_date(text, DayFirst).map(|f| f.0), Some(date), "{text}");

@@ -204,7 +204,17 @@ fn find_currency(
             })
             .collect();
         if let [code] = codes.as_slice() {
-            return parsed(against_country(code, spells(line, code), 0.95));
+            // Another code the receipt spells out (`Preços em BRL` above `TOTAL EUR`, its
+            // country's name misread) against the one the total's line spells leaves the
+            // currency a person's to decide.
+            let spelled = spells(line, code);
+            let disputed = spelled
+                && lines.iter().any(|l| {
+                    !std::ptr::eq(l, line)
+                        && one(&l.marks).is_some_and(|other| other != *code && spells(l, other))
+                });
+            let confidence = if disputed { 0.6 } else { 0.95 };
+            return parsed(against_country(code, spelled, confidence));
         }
         // Two currencies on the total's line: a label that names one (`TOTAL EUR`, `Summe
         // EUR` as tills word it) over an amount in another (`153.16 CHF`), or a
@@ -1008,6 +1018,7 @@ fn item_prices(lines: &[Line]) -> Vec<(usize, Decimal)> {
         .iter()
         .rposition(|l| find_date(l.original, Order::Unknown).is_some())
         .map_or(0, |i| i + 1);
+    let carry_cents = prices_carry_cents(lines);
     let mut prices: Vec<(usize, Decimal)> = lines[after_header..first_label]
         .iter()
         .enumerate()
@@ -1019,6 +1030,13 @@ fn item_prices(lines: &[Line]) -> Vec<(usize, Decimal)> {
             !NOT_MERCHANT.iter().any(|w| says(&l.folded, w)) && tax_summary(l).is_none()
         })
         .filter(|(_, l)| !postcode_and_town(l))
+        // A rule of marks with a digit misread among them (`==5`) is no item where prices
+        // carry cents.
+        .filter(|(_, l)| {
+            !(carry_cents
+                && !l.original.contains(char::is_alphabetic)
+                && l.amounts.iter().all(|a| a.decimals == 0))
+        })
         .filter_map(|(i, l)| line_amount(l).map(|a| (after_header + i, a)))
         .collect();
     // The last "item" adding up the ones before it is their subtotal, its label lost.

@@ -945,6 +945,8 @@ fn a_card_number_whose_mask_ocr_read_as_letters_is_no_payment() {
         "Pagamento elettronico  xe 2827",
         "Tarjeta  ** 9171",
         "Carte bancare *\"  4010",
+        "Mu1tibanco ±±±≠ 6381",
+        "VISA * 9497",
     ] {
         let e = read(&slip(card));
         assert_eq!(total(&e).as_deref(), Some("499.44 PLN"), "{card}");
@@ -1285,4 +1287,29 @@ fn gross_item_lines_and_net_plus_tax_prove_a_total_missing_its_thousands() {
                 Totalt att betala  6  625,90  SEK\n";
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("6625.90 SEK"));
+}
+
+#[test]
+fn prices_behind_a_sign_read_as_letters_and_a_minus_read_as_a_point_add_up() {
+    // `R$` read as `RS` glued to the prices: the items prove the total.
+    let text = "Restaurante Silva\nRio de Janeiro\nBrasil\n30/07/2023  #8937\n2 Bifana  RS61,00\n\
+                Sopa  RS 34,63\n3Bica  RS91,11\nA pagar  R$186,74\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("186.74 BRL"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // The discount's minus read as a point, and a rule of `=` read with a digit.
+    let text = "Pastelaria Costa\n94307 Lisboa\nPortugal\n30-NOV-2025  #6318\n==5\n\
+                Sopa  16,10\nBacalhau  4,05\nSopa  5,33\nImperial  20,52\nDesconto  .6,73\n\
+                Total a pagar  €39,27\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("39.27 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_code_the_total_spells_against_another_the_receipt_spells_is_asked() {
+    let text = "Mercearia Costa\nBr854\nPreços em BRL\n23-AGO-2026\nSopa  28.51\n\
+                Água 0,5L  28.09\nTOTAL EUR  56,60\nMultibanco  56.60\n";
+    let e = read(text);
+    assert!(needs_review(&e), "{:?}", e.confidence);
 }

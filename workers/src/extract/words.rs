@@ -5,7 +5,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::currency::is_code;
+use super::currency::{is_code, only_a_place};
 
 /// Lower case, accents removed, and the Greek letters an engine reads for the Latin ones
 /// they look like (`Jμn`, `seρ`, `Tοtal`) made those.
@@ -494,8 +494,11 @@ fn unsplit(line: &str) -> Option<String> {
 
 /// The line with its first word made whole again where a photo's cropped margin took one
 /// or two of its first letters (`ropina`, `ubtotal`): at least five letters kept, and one
-/// label word alone that they end.
+/// label word alone that they end — and no place's name whole (`Porto`, not `importo`).
 fn uncropped(line: &str) -> Option<String> {
+    if only_a_place(line) {
+        return None;
+    }
     let start = line.find(char::is_alphanumeric)?;
     let end = line[start..]
         .find(|c: char| !c.is_alphanumeric())
@@ -885,6 +888,7 @@ mod tests {
         assert_eq!(l("ontant  5,61"), None);
         assert_eq!(l("Pastel de nata  5,61"), None);
         assert_eq!(l("Prpina  5,61"), None);
+        assert_eq!(l("Porto"), None);
     }
 
     #[test]
