@@ -574,6 +574,19 @@ fn region_currency(part: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether the address is in Québec: its province after the city (`Québec, QC`), or its
+/// largest cities.
+pub fn in_quebec(folded_text: &str) -> bool {
+    folded_text.lines().take(ADDRESS_LINES).any(|line| {
+        let province = line.split(',').skip(1).any(|part| {
+            part.split_whitespace()
+                .next()
+                .is_some_and(|code| code.trim_end_matches('.') == "qc")
+        });
+        province || says(line, "montreal") || says(line, "quebec")
+    })
+}
+
 /// A city standing as a part of an address line on its own, postcode aside ("75001
 /// Paris", "London W1 2AB", "Seoul"): in a name ("Bar Roma") it says nothing of where.
 /// Or, after its city, a state or province.
@@ -658,6 +671,9 @@ mod tests {
         assert_eq!(country_currency("deli\n12 main st\nca"), None);
         // Two letters of a photo's background are no country's code.
         assert_eq!(country_currency("kiosk\nis en\nbe\nsr"), None);
+        assert!(in_quebec("bistrot\n69294 quebec, qc\ncanada"));
+        assert!(in_quebec("bistrot\nmontreal"));
+        assert!(!in_quebec("maple books\ntoronto, on, canada"));
         assert_eq!(country_currency("shop\n12 main st"), None);
         assert_eq!(
             country_currency("grill\n113 calle mayor\nseoul"),

@@ -29,7 +29,9 @@ use arithmetic::{
     cut_at_edge, cut_short, digits_before, ends, misread_of, padded, sign_read_as_digits, Ledger,
     Proof,
 };
-use currency::{country_currency, marks, misread_code, misread_sign, only_a_place, Mark};
+use currency::{
+    country_currency, in_quebec, marks, misread_code, misread_sign, only_a_place, Mark,
+};
 use dates::{find_date, Order};
 use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, NOT_MERCHANT};
 
@@ -1165,6 +1167,8 @@ pub fn extract_read(
     let order = match currency.code() {
         "USD" if !not_english(&folded_text) => Order::MonthFirst,
         "USD" => Order::Unknown,
+        // English Canada writes its dates either way; Québec's French, day first.
+        "CAD" if currency_confidence >= REVIEW_BELOW && in_quebec(&folded_text) => Order::DayFirst,
         _ if currency_confidence >= REVIEW_BELOW && currency.code() != "CAD" => Order::DayFirst,
         _ => Order::Unknown,
     };

@@ -1037,6 +1037,21 @@ fn net_and_service_alone_are_the_amount_before_tax_and_the_service_charge() {
 }
 
 #[test]
+fn received_alone_with_its_amount_is_the_cash_and_alone_without_one_a_title() {
+    let receipt = |title: &str| {
+        format!(
+            "Papeterie Moreau\n57299 Bordeaux\n{title}04-09-2026 09:23:45\nCrêpe sucre  31,25\n\
+             Galette  7,81\nTOTAL EUR\nEUR 39,06\nReçu  40,00\nA rendre  0,94\n"
+        )
+    };
+    for title in ["", "REÇU\n"] {
+        let e = read(&receipt(title));
+        assert_eq!(total(&e).as_deref(), Some("39.06 EUR"), "{title}");
+        assert!(!needs_review(&e), "{title}: {:?}", e.confidence);
+    }
+}
+
+#[test]
 fn the_unlabelled_row_above_the_tax_that_adds_up_with_it_is_the_subtotal() {
     let e = read(
         "Supermercado El Puerto\nValencia\n22-08-2023\nAceite de oliva  22,12\n\
@@ -1312,4 +1327,13 @@ fn a_code_the_total_spells_against_another_the_receipt_spells_is_asked() {
                 Água 0,5L  28.09\nTOTAL EUR  56,60\nMultibanco  56.60\n";
     let e = read(text);
     assert!(needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn a_date_in_quebec_is_read_day_first() {
+    let text = "Bistrot Bonnet\n69294 Québec, QC\nCanada\n15:36:05 01/10/2024  #1474\n\
+                Salade verte  1,60\nMadeleines  13,43\nTotal à payer  $15,03\n";
+    let e = read(text);
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 10, 1));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
 }

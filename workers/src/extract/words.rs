@@ -361,6 +361,7 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| label_by(&apart_from_digits(folded)?, says))
         .or_else(|| label_by(&letters_for_digits(folded)?, says))
         .or_else(|| label_by(&apart_from_code(folded)?, says))
+        .or_else(|| label_by(&tail_restored(folded)?, says))
         .or_else(|| alone(folded))
 }
 
@@ -414,11 +415,28 @@ fn letters_for_digits(line: &str) -> Option<String> {
     })
 }
 
+/// The line with a label word's `j` back where OCR lost its tail (`Gorieta`, `Gor(eta`,
+/// `Tarieta`): the one letter or mark it reads instead, in a word that is a label word
+/// with it.
+fn tail_restored(line: &str) -> Option<String> {
+    rewritten_words(line, |word| {
+        word.char_indices()
+            .filter(|(_, c)| matches!(c, 'i' | 'l' | '(' | '|'))
+            .map(|(at, c)| format!("{}j{}", &word[..at], &word[at + c.len_utf8()..]))
+            .find(|whole| phrases().any(|phrase| phrase.split(' ').any(|w| w == whole)))
+    })
+}
+
 /// Words that label an amount only where they are a line's one word: `Net` is the amount
 /// before tax as invoices print it, `Service` the service charge; beside other words they
 /// are too often what is left of `Net à payer`, the total, or an item (`Room service`).
-/// A currency's code beside it is no other word (`Service  EUR 9,60`).
-const ALONE: &[(&str, Label)] = &[("net", Label::Subtotal), ("service", Label::Tip)];
+/// A currency's code beside it is no other word (`Service  EUR 9,60`). `Reçu` (received)
+/// is the cash tendered only with its amount on its line: alone it titles the receipt.
+const ALONE: &[(&str, Label)] = &[
+    ("net", Label::Subtotal),
+    ("service", Label::Tip),
+    ("recu", Label::Cash),
+];
 
 fn alone(folded: &str) -> Option<Label> {
     let mut words = folded
@@ -427,9 +445,10 @@ fn alone(folded: &str) -> Option<Label> {
     let (Some(word), None) = (words.next(), words.next()) else {
         return None;
     };
+    let priced = folded.contains(|c: char| c.is_ascii_digit());
     ALONE
         .iter()
-        .find(|(w, _)| *w == word)
+        .find(|(w, kind)| *w == word && (*kind != Label::Cash || priced))
         .map(|(_, kind)| *kind)
 }
 
@@ -889,6 +908,14 @@ mod tests {
         assert_eq!(l("Pastel de nata  5,61"), None);
         assert_eq!(l("Prpina  5,61"), None);
         assert_eq!(l("Porto"), None);
+    }
+
+    #[test]
+    fn a_label_word_whose_j_lost_its_tail_still_labels_its_line() {
+        assert_eq!(l("Gorieta  EUR 9.92"), Some(Label::Tip));
+        assert_eq!(l("Gor(eta  35.84"), Some(Label::Tip));
+        assert_eq!(l("Tarieta  12,00"), Some(Label::Card));
+        assert_eq!(l("Galeta  12,00"), None);
     }
 
     #[test]
