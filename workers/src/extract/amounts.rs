@@ -77,7 +77,26 @@ pub fn clean(line: &str) -> String {
         i += 1;
     }
     let joined: String = joined.into_iter().collect();
+    let joined = colon_for_point(&joined);
     lost_point(&joined).unwrap_or(joined)
+}
+
+/// A price's point OCR read as a colon, its currency after it (`94:23 CHF`, `12:40 €`):
+/// no time of day is followed by a currency.
+static COLON_CENTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(^|[^\d:])(\d{1,6}):(\d{2})(\s*)([A-Z]{3}\b|[€$£])").expect("colon-cents pattern")
+});
+
+fn colon_for_point(line: &str) -> String {
+    COLON_CENTS
+        .replace_all(line, |c: &regex::Captures| {
+            let mark = &c[5];
+            if mark.is_ascii() && !is_code(mark) {
+                return c[0].to_string();
+            }
+            format!("{}{}.{}{}{mark}", &c[1], &c[2], &c[3], &c[4])
+        })
+        .into_owned()
 }
 
 /// Whether the space at `i` sits next to a separator that has a digit before it and two
@@ -440,6 +459,11 @@ mod tests {
         assert_eq!(values("Nettobetrag  646 ,37"), ["646.37"]);
         assert_eq!(values("TOTAL EUROS  578 .537,00"), ["578537.00"]);
         assert_eq!(values("Total  1 ,234.50"), ["1234.50"]);
+        // A point read as a colon before the currency; a time stays one.
+        assert_eq!(values("GESAMTSUMME  94:23 CHF"), ["94.23"]);
+        assert_eq!(values("Total 12:40 €"), ["12.40"]);
+        assert!(values("07.03.25 22:50 UHR").is_empty());
+        assert!(values("12:30:45 EUR").is_empty());
         // The point lost at the end of a line.
         assert_eq!(values("Subtotal  ee ey 14357 12"), ["14357.12"]);
         assert_eq!(values("Net amount  6,903 50"), ["6903.50"]);
