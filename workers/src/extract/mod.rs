@@ -772,9 +772,17 @@ fn total_read(
         // `HT` on the next row, against cash − change and the items plus the tip): unless
         // this total reads as that value damaged (then either may be the misread one),
         // that value is likelier, for a person to confirm.
+        // Unless a line no label claims prints what lies between them (`Drncks  372.90`,
+        // the tip's label misread, between items = Netto = 2486,00 and a total cash less
+        // change proves): then the total is that value and the line.
+        let bridged = |proven: Decimal| {
+            lines
+                .iter()
+                .any(|l| l.label.is_none() && l.amounts.iter().any(|a| a.value == amount - proven))
+        };
         if let Some(proven) = ledger
             .proven()
-            .filter(|p| *p != amount && !misread_of(amount, *p))
+            .filter(|p| *p != amount && !misread_of(amount, *p) && !bridged(*p))
         {
             return Some((proven, 0.6, Some(i)));
         }

@@ -1337,3 +1337,16 @@ fn a_date_in_quebec_is_read_day_first() {
     assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 10, 1));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_line_printing_the_difference_bridges_two_ways_to_a_total_paid() {
+    // The tip's label misread: items, net and the tax summary agree on 2486,00; cash less
+    // change and the tip's line make 2858,90.
+    let text = "Bokhandel Sjöberg\nUppsala\n16.04.2026 22:09\nKnäckebröd  200,00 SEK\n\
+                Kaffe  2286,00 SEK\nNetto  2486,00 SEK\nDrncks  372.90:-\nSumma  2 858,90 kr\n\
+                Kontant  2860,00 kr\nTillbaka  1,10 SEK\nMoms%  Netto  Moms  Brutto\n\
+                25%  1 988,80  497,20  2486,00\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("2858.90 SEK"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
