@@ -239,14 +239,14 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         // A price run into the word before it (`a pagar165,73 €`): an engine that reads
         // the row as one run may leave out the space. Codes and sizes glued to letters
         // carry no cents (`A5`, `ES12345678`).
-        let letters_before = &ahead[ahead.len() - word_before_bytes(ahead)..];
-        let word_before = letters_before.chars().count();
-        let after_label_word = word_before >= 3 && cents;
+        let before_letters = ahead.trim_end_matches(char::is_alphabetic);
+        let letters_before = &ahead[before_letters.len()..];
+        let after_label_word = letters_before.chars().count() >= 3 && cents;
         // A currency sign read as letters, glued to a price (`RS61,00` for R$61,00): a
         // word of its own before it.
         let sign_before = cents
             && !letters_before.is_empty()
-            && ahead[..ahead.len() - letters_before.len()]
+            && before_letters
                 .chars()
                 .next_back()
                 .is_none_or(char::is_whitespace)
@@ -364,16 +364,6 @@ pub fn after_misread_sign(line: &str) -> Option<(&str, Amount)> {
         end,
     };
     Some((letters, amount))
-}
-
-/// The length in bytes of the letters that end `ahead`.
-fn word_before_bytes(ahead: &str) -> usize {
-    ahead
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphabetic())
-        .map(char::len_utf8)
-        .sum()
 }
 
 /// Whether the number ends in a decimal separator and two digits.

@@ -888,11 +888,7 @@ fn total_read(
                 || (paid(how)
                     && (ends(amount, *value)
                         || cut_at_edge(amount, *value)
-                        || digits_before(amount, *value).is_some_and(|extra| {
-                            lines
-                                .iter()
-                                .any(|l| l.marks.is_empty() && glued_before(l, amount, extra))
-                        })))
+                        || lines.iter().any(|l| digits_glued(l, amount, *value))))
         });
         if let Some((value, _)) = likelier {
             return Some((*value, 0.6, Some(i)));
@@ -992,13 +988,16 @@ fn prices_carry_cents(lines: &[Line]) -> bool {
 /// card lines lost, as photos cut off their left edge) unless a letter is glued before
 /// them: then they and it are the sign (`f1.262.74` for `Fr.262.74`).
 fn sign_as_digits(line: &Line, read: Decimal, value: Decimal) -> bool {
-    sign_read_as_digits(read, value)
-        .is_some_and(|extra| line.marks.is_empty() && glued_before(line, read, extra))
+    sign_read_as_digits(read, value).is_some() && digits_glued(line, read, value)
 }
 
-/// Whether the line reads `read` with its `extra` first digits glued to the rest of its
-/// first group, or after a letter: no thousands group of their own.
-fn glued_before(line: &Line, read: Decimal, extra: usize) -> bool {
+/// Whether the line, with no currency mark, reads `read` as `value` with one or two digits
+/// before it glued to the rest of its first group, or after a letter: no thousands group
+/// of their own.
+fn digits_glued(line: &Line, read: Decimal, value: Decimal) -> bool {
+    let Some(extra) = digits_before(read, value).filter(|_| line.marks.is_empty()) else {
+        return false;
+    };
     let cleaned = &line.cleaned;
     line.amounts.iter().filter(|a| a.value == read).any(|a| {
         let number = &cleaned[a.start..a.end];
