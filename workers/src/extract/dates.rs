@@ -666,7 +666,16 @@ fn find_in(
                 }
             })
         })();
+        // A first number of one digit before a second padded with its zero (`1/05/2026`):
+        // tills pad both or neither, so the first lost a digit, most often at the
+        // paper's cropped edge (11/05).
+        let padded_apart = c[1].len() == 1 && c[3].len() == 2 && c[3].starts_with('0');
         if let Some((readings, confidence)) = reading {
+            let confidence = if padded_apart {
+                confidence.min(SPLIT)
+            } else {
+                confidence
+            };
             consider(c.get(0), readings, confidence);
         }
     }
@@ -826,6 +835,22 @@ mod tests {
         assert_eq!(
             repaired("Thu 15/O2/2024", DayFirst),
             Some((d(2024, 2, 15), REPAIRED))
+        );
+    }
+
+    #[test]
+    fn a_day_of_one_digit_before_a_padded_month_may_have_lost_one() {
+        assert_eq!(
+            find_date("1/05/2026  #2881", Order::DayFirst),
+            Some((d(2026, 5, 1), SPLIT))
+        );
+        assert_eq!(
+            find_date("11/05/2026  #2881", Order::DayFirst),
+            Some((d(2026, 5, 11), 0.85))
+        );
+        assert_eq!(
+            find_date("1/5/2026", Order::DayFirst),
+            Some((d(2026, 5, 1), 0.85))
         );
     }
 

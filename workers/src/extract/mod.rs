@@ -24,7 +24,7 @@ use expensewise_domain::receipt::Extraction;
 use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
-use amounts::{after_misread_mask, after_misread_sign, amounts, clean, Amount};
+use amounts::{after_misread_mask, after_misread_sign, amounts, clean, groups_apart, Amount};
 use arithmetic::{
     cut_at_edge, cut_short, digits_before, ends, misread_of, padded, sign_read_as_digits, Ledger,
     Proof,
@@ -701,7 +701,11 @@ fn total_read(
                     }
                 }
             }
-            Some(Label::Card) => ledger.card.extend(amount),
+            Some(Label::Card) => {
+                ledger
+                    .card
+                    .extend(amount.filter(|a| !card_digits(lines, line, *a)));
+            }
             None => {}
         }
     }
@@ -919,7 +923,10 @@ fn total_read(
                 || !l.amounts.is_empty()
                 || lines.get(j + 1).and_then(tax_summary).is_some()
         });
+        // A total under one unit of its currency is most often a price's cents whose whole
+        // part OCR lost (`Totale documentõ0,09` for documento 430,09).
         let doubted = below_an_item
+            || amount < Decimal::ONE
             || !labels_whole
             || proofs.iter().any(|(_, how)| *how != Proof::FromItems);
         // The items added up disagreeing is weak doubt, but doubt: on the dev part's
@@ -971,6 +978,23 @@ fn point_lost(lines: &[Line], read: Decimal) -> Option<Decimal> {
         .flat_map(|l| l.amounts.iter())
         .any(|a| a.value == read && a.decimals == 0);
     (whole && printed_whole).then(|| read / Decimal::ONE_HUNDRED)
+}
+
+/// Whether a card line's `amount` is the card's last four digits printed with no mask
+/// (`VISA  6819`, `CB SANS CONTACT 6748`), no payment: a whole number of four digits with
+/// no currency mark beside it, on a receipt whose total lines print cents, and no amount
+/// printed with its point (a payment whose point OCR lost, `6748` for 67,48, repeats one).
+fn card_digits(lines: &[Line], line: &Line, amount: Decimal) -> bool {
+    let four_digits =
+        amount.scale() == 0 && (Decimal::from(1000)..Decimal::from(10_000)).contains(&amount);
+    let total_with_cents = lines.iter().any(|l| {
+        matches!(l.label, Some(Label::Total(_))) && l.amounts.last().is_some_and(|a| a.decimals > 0)
+    });
+    let repeats_one = lines
+        .iter()
+        .flat_map(|l| &l.amounts)
+        .any(|a| a.decimals > 0 && a.value * Decimal::ONE_HUNDRED == amount);
+    four_digits && line.marks.is_empty() && total_with_cents && !repeats_one
 }
 
 /// Whether the receipt prints its prices with cents: two in three amounts or more carry
@@ -1146,7 +1170,8 @@ pub fn extract_read(
     default_currency: Currency,
     uploaded: NaiveDate,
 ) -> Extraction {
-    let lines = lines_of(text);
+    let joined = groups_apart(text);
+    let mut lines = lines_of(text);
     let mut confidence = BTreeMap::new();
 
     // Most texts are sure of every word (a PDF's own text, a clean scan): read once.
@@ -1165,7 +1190,34 @@ pub fn extract_read(
             .as_ref()
             .and_then(|_| country_currency(&fold(sure)))
     });
-    let found_total = find_total(&lines);
+    let mut found_total = find_total(&lines);
+    // Where the text as read proves no total, or its total line holds such a gap
+    // (`Montant dû JPY 15  078`, its `078` no price), thousands groups a wide gap apart
+    // may be what kept it from adding up: read so, a total the arithmetic confirms is
+    // taken, with every line read the same way.
+    // Neither reading proven, a total line printed so (`TOTALT  5  087,10  kr`) is
+    // likelier a number of groups than a count before its price: joined, for a person.
+    let total_apart = found_total
+        .and_then(|(_, _, line)| line)
+        .is_some_and(|i| groups_apart(lines[i].original).is_some());
+    let own_confidence = found_total.map_or(0.0, |(_, confidence, _)| confidence);
+    if let Some(joined) = joined
+        .as_deref()
+        .filter(|_| own_confidence < REVIEW_BELOW || total_apart)
+    {
+        let joined_lines = lines_of(joined);
+        match find_total(&joined_lines) {
+            Some(sure) if sure.1 >= 0.9 => {
+                lines = joined_lines;
+                found_total = Some(sure);
+            }
+            Some((amount, confidence, line)) if total_apart && own_confidence < 0.9 => {
+                lines = joined_lines;
+                found_total = Some((amount, confidence.min(0.6), line));
+            }
+            _ => {}
+        }
+    }
     let total_line = found_total.and_then(|(_, _, line)| line).map(|i| &lines[i]);
     let (currency, currency_confidence) =
         find_currency(total_line, &lines, country, default_currency);
@@ -1234,11 +1286,12 @@ pub fn extract_read(
     }
 }
 
-/// Whether the amount is a run of eight digits or more, without separators: a VAT or
+/// Whether the line holds a run of eight digits or more, without separators: a VAT or
 /// company number, a terminal's or a card's.
-fn registration_number(cleaned: &str, amount: &Amount) -> bool {
-    let digits = &cleaned[amount.start..amount.end];
-    digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit())
+fn registration_number(cleaned: &str) -> bool {
+    cleaned
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|digits| digits.len() >= 8)
 }
 
 /// The line with its dot leaders blanked: an engine reads a row of dots between a label
@@ -1283,10 +1336,10 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
             let cleaned = clean(&without_leaders(original));
             let mut amounts = amounts(&cleaned);
             // A tax word before a long run of digits is a VAT number (`P.IVA 3371086716`,
-            // `BTW 7129683906`), no tax: tills print amounts that long with separators.
-            let label = label(&folded).filter(|label| {
-                *label != Label::Tax || !amounts.iter().any(|a| registration_number(&cleaned, a))
-            });
+            // `BTW 7129683906`, `USt-IdNr.4374829986`), no tax: tills print amounts that
+            // long with separators.
+            let label = label(&folded)
+                .filter(|label| *label != Label::Tax || !registration_number(&cleaned));
             if label == Some(Label::Card) {
                 amounts.retain(|amount| !after_misread_mask(&cleaned, amount));
             }

@@ -952,9 +952,15 @@ fn a_card_number_whose_mask_ocr_read_as_letters_is_no_payment() {
         assert_eq!(total(&e).as_deref(), Some("499.44 PLN"), "{card}");
         assert!(!needs_review(&e), "{card}: {:?}", e.confidence);
     }
-    // A payment beside the masked number, or a number the card's name reads before,
-    // still stands against the total.
-    for card in ["Płatność karta  kkk 5666  489,44 zł", "Karta  5666"] {
+    // Nor is a card's last four digits with no mask at all, where the total prints cents.
+    for card in ["Karta  5666", "VISA  6819", "CB SANS CONTACT 6748"] {
+        let e = read(&slip(card));
+        assert_eq!(total(&e).as_deref(), Some("499.44 PLN"), "{card}");
+        assert!(!needs_review(&e), "{card}: {:?}", e.confidence);
+    }
+    // A payment beside the masked number, or one that lost its point, still stands
+    // against the total.
+    for card in ["Płatność karta  kkk 5666  489,44 zł", "Karta  48944"] {
         let e = read(&slip(card));
         assert!(needs_review(&e), "{card}: {:?}", e.confidence);
     }
@@ -1348,5 +1354,49 @@ fn a_line_printing_the_difference_bridges_two_ways_to_a_total_paid() {
                 25%  1 988,80  497,20  2486,00\n";
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("2858.90 SEK"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
+
+#[test]
+fn thousands_groups_a_wide_gap_apart_are_joined_where_that_proves_the_total() {
+    // A narrow space between groups read as a column's gap, on every amount.
+    let yen = "Hôtel Le Central\n35 Via Roma\nTokyo\nLe 16.10.2024 10:26\n\
+               Qty  Item  Price  Amount\n2  café  crème  3  943  7  886\n3  stylo  218  654\n\
+               2  Ticket parking  3  269  6  538\nsous-total  15  078\nMontant  dû  JPY  15  078\n\
+               dont TVA 21%  2  617\nEspèces reçues  16  000\nRendu  922\n";
+    let e = read(yen);
+    assert_eq!(total(&e).as_deref(), Some("15078 JPY"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    let kronor = "Livs Ekström\n9515 Uppsala\nPriser i SEK\nFakturadatum  20-06-2024\n\
+                  Artikel  Antal  Á-pris  Belopp\nKaffe  1  289,00  289,00\n\
+                  Smörgås  3  609,50  1  828,50\nMjölk 1L  1  662,00  662,00\n\
+                  Delsumma  2  223,20\nMOMS25%  555,80\nSumma  2  779,00\n";
+    let e = read(kronor);
+    assert_eq!(total(&e).as_deref(), Some("2779.00 SEK"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // A total line printed so with nothing to prove either reading: joined, for a person.
+    let slip = "Livs Ekström\nUppsala\n26-07-2026\nVISA***≠ 9380\nTOTALT  5  087,10  kr\n";
+    let e = read(slip);
+    assert_eq!(total(&e).as_deref(), Some("5087.10 SEK"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // A quantity before a price reads the same way: unproven, the text stands as read.
+    let quantity = "Livs Ekström\nUppsala\n20-06-2024\nKaffe  1  289,00\nSumma  289,00 kr\n";
+    assert_eq!(total(&read(quantity)).as_deref(), Some("289.00 SEK"));
+}
+
+#[test]
+fn a_total_under_one_unit_unchecked_is_asked() {
+    let slip = "Panificio Ricci\nTorino\n21:24 14-MAG-2024  #1845\nCarta di credito  ****8981\n\
+                Totale documentõ0,09 EUR\nTRANSAZIONE ESEGUITA\n";
+    let e = read(slip);
+    assert!(needs_review(&e), "{:?} {:?}", total(&e), e.confidence);
+}
+
+#[test]
+fn a_vat_number_glued_to_its_label_is_no_tax_line() {
+    let slip = "Café Solsidan\n44000 Malmö\nSverige\nUSt-IdNr.4374829986\nKÖP\n\
+                06:16:41 28/01/2026  #4932\nKort **** 9827\nSumma  6 910,20\nGODKÄNT\n";
+    let e = read(slip);
+    assert_eq!(total(&e).as_deref(), Some("6910.20 SEK"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
