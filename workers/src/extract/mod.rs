@@ -1195,8 +1195,6 @@ pub fn extract_read(
     // (`Montant dû JPY 15  078`, its `078` no price), thousands groups a wide gap apart
     // may be what kept it from adding up: read so, a total the arithmetic confirms is
     // taken, with every line read the same way.
-    // Neither reading proven, a total line printed so (`TOTALT  5  087,10  kr`) is
-    // likelier a number of groups than a count before its price: joined, for a person.
     let total_apart = found_total
         .and_then(|(_, _, line)| line)
         .is_some_and(|i| groups_apart(lines[i].original).is_some());
@@ -1211,6 +1209,9 @@ pub fn extract_read(
                 lines = joined_lines;
                 found_total = Some(sure);
             }
+            // Neither reading proven, a total line printed so (`TOTALT  5  087,10  kr`) is
+            // likelier a number in groups than a count before its price: joined, for a
+            // person.
             Some((amount, confidence, line)) if total_apart && own_confidence < 0.9 => {
                 lines = joined_lines;
                 found_total = Some((amount, confidence.min(0.6), line));
