@@ -446,8 +446,9 @@ fn whole_name(name: String, text: &str) -> String {
 }
 
 /// A name's word with a digit OCR read for a letter at its edge, among letters only: a
-/// `0` before them is an `O` (`0akwood`), a `1` after small ones an `l` (`Gril1`,
-/// `Brand1`). PP-OCR reads clean print so one name in a hundred.
+/// `0` before them is an `O` (`0akwood`), a `1` or a capital `I` after small ones an `l`
+/// (`Gril1`, `Brand1`, `BrandI`: no name ends in a capital after small letters). PP-OCR
+/// reads clean print so one name in a hundred.
 fn repair_digits(word: &str) -> String {
     let letters = |part: &str| part.chars().count() >= 2 && part.chars().all(char::is_alphabetic);
     if let Some(rest) = word.strip_prefix('0') {
@@ -455,7 +456,7 @@ fn repair_digits(word: &str) -> String {
             return format!("O{rest}");
         }
     }
-    if let Some(rest) = word.strip_suffix('1') {
+    if let Some(rest) = word.strip_suffix(['1', 'I']) {
         if letters(rest) && rest.chars().next_back().is_some_and(char::is_lowercase) {
             return format!("{rest}l");
         }

@@ -116,6 +116,10 @@ fn the_merchant_is_the_first_line_that_reads_like_a_name() {
     assert_eq!(e.merchant.as_deref(), Some("Oakwood Hotel"));
     let e = read("The Maple Gril1\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("The Maple Grill"));
+    let e = read("Metzgerei BrandI\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("Metzgerei Brandl"));
+    let e = read("TAXI\nTotal 9.99\n");
+    assert_eq!(e.merchant.as_deref(), Some("TAXI"));
     let e = read("Area51 Diner\nTotal 9.99\n");
     assert_eq!(e.merchant.as_deref(), Some("Area51 Diner"));
     // The article of a name in small letters, its `l` read as a `1` or an `I`; a name in
