@@ -180,6 +180,11 @@ pub fn groups_apart(text: &str) -> Option<String> {
     (joined != text).then_some(joined)
 }
 
+/// Whether the line holds thousands groups a wide gap apart ([`groups_apart`]).
+pub fn has_groups_apart(line: &str) -> bool {
+    GROUPS_APART.is_match(line)
+}
+
 static GROUPS_APART: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?mx)
@@ -187,7 +192,7 @@ static GROUPS_APART: LazyLock<Regex> = LazyLock::new(|| {
         \d{1,3}
         (?P<gap>\x20{2,}|\t+)
         \d{3}(?:[.,]\d{2})?
-        (?:[\x20\t]|$|[^\d.,])",
+        (?:$|[^\d.,])",
     )
     .expect("groups apart pattern")
 });

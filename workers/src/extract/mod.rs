@@ -24,7 +24,9 @@ use expensewise_domain::receipt::Extraction;
 use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
-use amounts::{after_misread_mask, after_misread_sign, amounts, clean, groups_apart, Amount};
+use amounts::{
+    after_misread_mask, after_misread_sign, amounts, clean, groups_apart, has_groups_apart, Amount,
+};
 use arithmetic::{
     cut_at_edge, cut_short, digits_before, ends, misread_of, padded, sign_read_as_digits, Ledger,
     Proof,
@@ -1171,7 +1173,6 @@ pub fn extract_read(
     default_currency: Currency,
     uploaded: NaiveDate,
 ) -> Extraction {
-    let joined = groups_apart(text);
     let mut lines = lines_of(text);
     let mut confidence = BTreeMap::new();
 
@@ -1198,12 +1199,12 @@ pub fn extract_read(
     // taken, with every line read the same way.
     let total_apart = found_total
         .and_then(|(_, _, line)| line)
-        .is_some_and(|i| groups_apart(lines[i].original).is_some());
+        .is_some_and(|i| has_groups_apart(lines[i].original));
     let own_confidence = found_total.map_or(0.0, |(_, confidence, _)| confidence);
-    if let Some(joined) = joined
-        .as_deref()
-        .filter(|_| own_confidence < REVIEW_BELOW || total_apart)
-    {
+    let joined = (own_confidence < REVIEW_BELOW || total_apart)
+        .then(|| groups_apart(text))
+        .flatten();
+    if let Some(joined) = joined.as_deref() {
         let joined_lines = lines_of(joined);
         match find_total(&joined_lines) {
             Some(sure) if sure.1 >= 0.9 => {
