@@ -237,7 +237,11 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let cents = has_cents(number.as_str());
         // A currency's code run into its amount (`1050.35EUR`, `CHF474.56`): an engine
         // that reads the row as one run may leave out the space.
-        let code_after = code_starts(&line[end..]);
+        // A German till's tax class glued to its price (`€95,58A`, `6.04B`): one capital
+        // and nothing after it.
+        let class_after = cents && capitals_start_n(&line[end..], 1);
+        // A price's code misread (`54.81CHE` for CHF) is three capitals all the same.
+        let code_after = code_starts(&line[end..]) || (cents && capitals_start_n(&line[end..], 3));
         let code_before = code_ends(ahead);
         // A price with its Swedish `:-` (`265,90:-`, or its dash lost) is no time.
         let kronor_mark = after == Some(':')
@@ -309,7 +313,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
                 && !kronor_mark
                 && !point_after_price)
             || (glued(before) && !after_times && !code_before && !after_label_word && !sign_before)
-            || (glued(after) && !code_after && !sign_after);
+            || (glued(after) && !code_after && !sign_after && !class_after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
         let quantity = line[end..].trim_start().starts_with(['x', 'X', '×'])
@@ -408,6 +412,14 @@ fn has_cents(number: &str) -> bool {
 /// Whether `rest` starts with a currency's code, as a word of its own after the amount.
 fn code_starts(rest: &str) -> bool {
     rest.get(..3).is_some_and(is_code) && !rest[3..].starts_with(|c: char| c.is_alphanumeric())
+}
+
+/// Whether `rest` starts with `n` capital letters, as a word of its own: the shape of a
+/// currency's code (three), whichever letters OCR made of it, or of a tax class (one).
+fn capitals_start_n(rest: &str, n: usize) -> bool {
+    rest.get(..n)
+        .is_some_and(|word| word.bytes().all(|b| b.is_ascii_uppercase()))
+        && !rest[n..].starts_with(|c: char| c.is_alphanumeric())
 }
 
 /// Whether `ahead` ends with a currency's code, as a word of its own before the amount.

@@ -35,7 +35,7 @@ use currency::{
     country_currency, in_quebec, marks, misread_code, misread_sign, only_a_place, Mark,
 };
 use dates::{find_date, Order};
-use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, NOT_MERCHANT};
+use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, GROSS, NOT_MERCHANT};
 
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
@@ -113,7 +113,10 @@ struct Line<'a> {
     label: Option<Label>,
     amounts: Vec<Amount>,
     marks: Vec<Mark>,
-    /// The head of a table's columns, one of them the total's: the tax summary's.
+    /// The head of a table's columns, one of them the total's, net's or tax's: the tax
+    /// summary's.
+    heads_columns: bool,
+    /// The head of a table's columns whose last is the gross: the tax summary's.
     heads_total_column: bool,
 }
 
@@ -329,9 +332,14 @@ const STREET_WORDS: &[&str] = &[
     "allee",
     "gasse",
     "chaussee",
+    "rua",
+    "travessa",
+    "ulica",
+    "ul",
+    "aleja",
 ];
 const STREET_ENDINGS: &[&str] = &[
-    "strasse", "straße", "str.", "straat", "weg", "gasse", "platz",
+    "strasse", "straße", "str.", "straat", "weg", "gasse", "platz", "gatan", "vagen",
 ];
 
 /// An address's street line: a house number before a word ("113 Calle Mayor"), or a
@@ -352,9 +360,11 @@ fn address_line(folded: &str) -> bool {
                 .next()
                 .is_some_and(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2)
     };
+    // The house number run into the street's word (`31Rua Nova`, `161Calle Mayor`).
     let street = folded
         .split_whitespace()
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.'))
+        .map(|w| w.trim_start_matches(|c: char| c.is_ascii_digit()))
         .any(|w| {
             STREET_WORDS.contains(&w.trim_end_matches('.'))
                 || STREET_ENDINGS
@@ -635,10 +645,14 @@ fn total_read(
             continue;
         }
         // A summary's row below its head, its net and tax misread (`22%  500,43110,09
-        // 610,52`): its last amount is still the gross.
-        let below_heads = i > 0 && lines[i - 1].heads_total_column && line.label.is_none();
-        if let Some(gross) = line_amount(line).filter(|_| below_heads) {
-            ledger.gross.push(gross);
+        // 610,52`, `25%  70.39  1760  87,99`): its last amount is still the gross.
+        if i > 0 && lines[i - 1].heads_total_column && line.label.is_none() {
+            ledger.gross.extend(row_gross(line));
+            continue;
+        }
+        // Below a head with no gross column (`Tipo  Base  Cuota`) the row is no item and
+        // no label's amount.
+        if i > 0 && lines[i - 1].heads_columns && line.label.is_none() {
             continue;
         }
         if line.amounts.is_empty() && lines.get(i + 1).and_then(tax_summary).is_some() {
@@ -755,8 +769,20 @@ fn total_read(
     // Rows paired a row apart pair any two rows: one way alone agreeing with what that
     // makes of a total line (the row above `Grand Total` taken for its amount, matching
     // the items added up; `Subtotal  10,00` above `Total  11,90`) is chance.
-    if matches!(pairing, Some(Pairing::Shifted(_))) && ledger.proven().is_none() {
-        return None;
+    // Nor is a value the tax summary and every item line prove with no label's amount at
+    // all: a shift that makes a label take an item's price (`Servizio` taking the
+    // `Prosciutto crudo  20,18` above it for a tip, items less it plus it) proves it again
+    // while the receipt's own tip, on top, is lost.
+    if matches!(pairing, Some(Pairing::Shifted(_))) {
+        let unpaired = Ledger {
+            gross: ledger.gross.clone(),
+            items: items.iter().map(|(_, a)| *a).collect(),
+            ..Ledger::default()
+        };
+        let proven = ledger.proven();
+        if proven.is_none() || proven == unpaired.proven() {
+            return None;
+        }
     }
     let proofs = ledger.proofs();
     let support = |value: Decimal| {
@@ -970,6 +996,50 @@ fn total_read(
         .find(|(_, how)| *how != Proof::FromSubtotal)
         .map(|(v, _)| *v);
     single.map(|v| (v, 0.6, None))
+}
+
+/// The gross of a tax summary's row that does not add up as read: with a point OCR lost
+/// put back (`70.39  1760  87,99`, `120.03  22.80  14283`) or its cut cents made good where
+/// that makes it add up, its
+/// last amount where its net and tax ran together (`500,43110,09  610,52`) — and none
+/// where all three kept their cents and still differ (`366,00  73,20  439.28` for
+/// 439,20): one of them is misread, perhaps the gross as the total line is.
+fn row_gross(line: &Line) -> Option<Decimal> {
+    let readings = |a: &Amount| {
+        let lost = (a.decimals == 0).then(|| a.value / Decimal::ONE_HUNDRED);
+        [Some(a.value), lost].into_iter().flatten()
+    };
+    match line.amounts.as_slice() {
+        [.., net, tax, gross] => {
+            let adds_up = readings(tax)
+                .flat_map(|t| readings(gross).map(move |g| (t, g)))
+                .find(|(t, g)| net.value + t == *g)
+                .map(|(_, g)| g);
+            // The gross's cents cut at the paper's edge (`60.11  13.83  73`): net and tax
+            // add up to its whole part and the cents it lost.
+            let cut = || {
+                Some(net.value + tax.value)
+                    .filter(|sum| gross.decimals == 0 && sum.trunc() == gross.value)
+            };
+            let with_cents = [net, tax, gross].iter().all(|a| a.decimals > 0);
+            adds_up
+                .or_else(cut)
+                .or_else(|| (!with_cents).then_some(gross.value))
+        }
+        _ => line_amount(line),
+    }
+}
+
+/// Whether the last of a head's cells names the gross column: a total's word, or the
+/// gross's own (`Brutto`, `TTC`).
+fn last_heads_gross(line: &str) -> bool {
+    line.rsplit("  ")
+        .map(str::trim)
+        .find(|cell| !cell.is_empty())
+        .is_some_and(|cell| {
+            let folded = fold(cell);
+            matches!(label(&folded), Some(Label::Total(_))) || GROSS.contains(&folded.as_str())
+        })
 }
 
 /// `read` with its point put back, where it may have lost it: a whole number of three
@@ -1357,13 +1427,18 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
                 });
                 amounts.extend(misread.map(|(_, amount)| amount));
             }
-            // The head of a table's columns (`Aliq.  Imponibile  Imposta  Totale`, its
-            // other words misread) names no total: the amount below it is a row's.
-            let heads_total_column = matches!(label, Some(Label::Total(_)))
-                && amounts.is_empty()
-                && column_heads(original);
-            let label = label.filter(|_| !heads_total_column);
+            // The head of a table's columns (`Aliq.  Imponibile  Imposta  Totale`, `Satz
+            // Netto  MwSt  Brutto`, its other words misread) names no total, subtotal or
+            // tax: the amounts below it are a row's.
+            let heads_columns =
+                matches!(label, Some(Label::Total(_) | Label::Subtotal | Label::Tax))
+                    && amounts.is_empty()
+                    && column_heads(original);
+            let heads_total_column = heads_columns
+                && (matches!(label, Some(Label::Total(_))) || last_heads_gross(original));
+            let label = label.filter(|_| !heads_columns);
             Line {
+                heads_columns,
                 heads_total_column,
                 original,
                 label,

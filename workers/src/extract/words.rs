@@ -595,6 +595,9 @@ pub const DUE_DATE: &[&str] = &[
     "forfaller",
 ];
 
+/// Words that head a tax summary's gross column, besides the total's own.
+pub const GROSS: &[&str] = &["brutto", "bruto", "brut", "gross", "ttc", "lordo"];
+
 /// Words that head an item table's columns besides the amount's.
 const COLUMN_HEADS: &[&str] = &[
     "qty",
