@@ -10,7 +10,8 @@ use rust_decimal::Decimal;
 pub struct Ledger {
     pub subtotal: Option<Decimal>,
     pub taxes: Vec<Decimal>,
-    pub tip: Option<Decimal>,
+    /// The tip, read one way or, where its point may be lost, two.
+    pub tips: Vec<Decimal>,
     pub discount: Option<Decimal>,
     pub deposit: Option<Decimal>,
     pub cash: Option<Decimal>,
@@ -54,10 +55,10 @@ impl Ledger {
         // outside the tax may come on top.
         let gross: Decimal = self.gross.iter().sum();
         if gross > Decimal::ZERO {
-            let extras = [self.tip, self.deposit];
             let mut sums = vec![gross];
-            for extra in extras.into_iter().flatten() {
-                sums.extend(sums.clone().iter().map(|s| s + extra));
+            sums.extend(self.tips.iter().map(|tip| gross + tip));
+            if let Some(deposit) = self.deposit {
+                sums.extend(sums.clone().iter().map(|s| s + deposit));
             }
             proofs.extend(sums.into_iter().map(|s| (s, Proof::TaxSummary)));
         }
@@ -75,10 +76,15 @@ impl Ledger {
     /// Every total `base` may lead to: tax is added (US style) or included (European);
     /// tip, deposit and discount may each be there or not.
     fn ways_from(&self, base: Decimal) -> impl Iterator<Item = Decimal> {
-        let mut parts: Vec<Vec<Decimal>> = vec![std::iter::once(Decimal::ZERO)
-            .chain(self.taxes.iter().copied())
-            .collect()];
-        for extra in [self.tip, self.deposit, self.discount.map(|d| -d.abs())] {
+        let mut parts: Vec<Vec<Decimal>> = [&self.taxes, &self.tips]
+            .into_iter()
+            .map(|options| {
+                std::iter::once(Decimal::ZERO)
+                    .chain(options.iter().copied())
+                    .collect()
+            })
+            .collect();
+        for extra in [self.deposit, self.discount.map(|d| -d.abs())] {
             parts.push(std::iter::once(Decimal::ZERO).chain(extra).collect());
         }
         let mut sums = vec![base];

@@ -704,7 +704,16 @@ fn total_read(
                     ledger.taxes.push(a / Decimal::ONE_HUNDRED);
                 }
             }
-            Some(Label::Tip) => ledger.tip = ledger.tip.or(amount),
+            Some(Label::Tip) => {
+                if let Some(a) = amount.filter(|_| ledger.tips.is_empty()) {
+                    ledger.tips.push(a);
+                    // A tip printed without cents (`Trinkgeld  682`) may have lost its
+                    // point, as a change's may: both readings are tried.
+                    if a.scale() == 0 && a >= Decimal::ONE_HUNDRED {
+                        ledger.tips.push(a / Decimal::ONE_HUNDRED);
+                    }
+                }
+            }
             Some(Label::Discount) => ledger.discount = ledger.discount.or(amount),
             Some(Label::Deposit) => ledger.deposit = ledger.deposit.or(amount),
             Some(Label::Cash) => ledger.cash = ledger.cash.or(amount),

@@ -1485,3 +1485,15 @@ fn a_tax_class_glued_to_a_price_leaves_it_a_price() {
     assert_eq!(total(&e).as_deref(), Some("125.62 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_tip_that_lost_its_point_is_read_both_ways() {
+    // Net plus the tip, its point lost, and the card agree; the tax summary's gross is the
+    // total before the tip.
+    let text = "Gasthof Huber\nWien\n11 Sep 2023  #1122\nBratwurst\n2x 28,93  57,86\n\
+                Roggenbrot  10,34\nNetto  68,20\nTrinkgeld  682\nRechnungsbetrag  75.02 EUR\n\
+                Girocard  75,02\nSatz  Netto  MwSt  Bruto\n23%  55,45  12.75  68.20\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("75.02 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
