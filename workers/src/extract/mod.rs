@@ -296,9 +296,14 @@ fn find_merchant(lines: &[Line]) -> Option<String> {
     // An item line with its quantity first and its price (`1 Earl Grey  28.77`) is no
     // street, nor a day with its month's name (`6 ago 2023  20:09`).
     let priced = |l: &Line| l.amounts.iter().any(|a| a.decimals > 0);
-    let address = top.iter().position(|l| {
-        !priced(l) && address_line(&l.folded) && find_date(l.original, Order::Unknown).is_none()
-    });
+    let dated = |l: &Line| find_date(l.original, Order::Unknown).is_some();
+    // The address comes before the date and the prices: below them, a line shaped like
+    // one is an item whose price OCR lost (`1 Ordner A422,46`).
+    let head = top
+        .iter()
+        .position(|l| priced(l) || dated(l))
+        .unwrap_or(top.len());
+    let address = top[..head].iter().position(|l| address_line(&l.folded));
     let above_address = address.and_then(|a| top[..a].iter().rev().find_map(merchant_name));
     above_address.or_else(|| lines.iter().take(6).find_map(merchant_name))
 }
@@ -459,9 +464,24 @@ fn whole_name(name: String, text: &str) -> String {
 
 /// A name's word with a digit OCR read for a letter at its edge, among letters only: a
 /// `0` before them is an `O` (`0akwood`), a `1` or a capital `I` after small ones an `l`
-/// (`Gril1`, `Brand1`, `BrandI`: no name ends in a capital after small letters). PP-OCR
-/// reads clean print so one name in a hundred.
+/// (`Gril1`, `Brand1`, `BrandI`: no name ends in a capital after small letters), and so
+/// is a `1` between small letters (`Wi1low`). PP-OCR reads clean print so one name in a
+/// hundred.
 fn repair_digits(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let small = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_lowercase())
+    };
+    let word: String = chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            '1' if small(i.checked_sub(1)) && small(Some(i + 1)) => 'l',
+            other => *other,
+        })
+        .collect();
+    let word = word.as_str();
     let letters = |part: &str| part.chars().count() >= 2 && part.chars().all(char::is_alphabetic);
     if let Some(rest) = word.strip_prefix('0') {
         if letters(rest) {

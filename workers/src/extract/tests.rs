@@ -1497,3 +1497,15 @@ fn a_tip_that_lost_its_point_is_read_both_ways() {
     assert_eq!(total(&e).as_deref(), Some("75.02 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn the_name_is_read_above_the_address_before_the_date_and_prices() {
+    // `1 Ordner A422,46`, its price glued to a letter, is shaped like a street; the line
+    // naming the prices' currency above it is no name either.
+    let text = "Metzgerei Seidl\nHamburg\nPreise in EUR\n15:09 19 Feb 2025  #8047\n\
+                1 Ordner A422,46\nBratwurst\n2x31.56  63,12\nSumme  EUR 85,58\n";
+    assert_eq!(read(text).merchant.as_deref(), Some("Metzgerei Seidl"));
+    // A `1` between small letters is an `l`.
+    let text = "Wi1low Books\nSydney\n07/12/2025\nNovel  32.56\nTotal  AU$32.56\n";
+    assert_eq!(read(text).merchant.as_deref(), Some("Willow Books"));
+}

@@ -728,6 +728,16 @@ pub const NOT_MERCHANT: &[&str] = &[
     "siret",
     "cif",
     "nif",
+    // `Preise in EUR`, `Prezzi in EUR`, `Priser i SEK`: the currency the prices are in.
+    "preise",
+    "prices",
+    "prix",
+    "prezzi",
+    "precios",
+    "precos",
+    "prijzen",
+    "priser",
+    "ceny",
 ];
 
 /// Words of shop names with a letter Tesseract's English model cannot read: its
