@@ -113,9 +113,6 @@ struct Line<'a> {
     label: Option<Label>,
     amounts: Vec<Amount>,
     marks: Vec<Mark>,
-    /// The head of a table's columns, one of them the total's, net's or tax's: the tax
-    /// summary's.
-    heads_columns: bool,
     /// The head of a table's columns whose last is the gross: the tax summary's.
     heads_total_column: bool,
 }
@@ -668,11 +665,6 @@ fn total_read(
         // 610,52`, `25%  70.39  1760  87,99`): its last amount is still the gross.
         if i > 0 && lines[i - 1].heads_total_column && line.label.is_none() {
             ledger.gross.extend(row_gross(line));
-            continue;
-        }
-        // Below a head with no gross column (`Tipo  Base  Cuota`) the row is no item and
-        // no label's amount.
-        if i > 0 && lines[i - 1].heads_columns && line.label.is_none() {
             continue;
         }
         if line.amounts.is_empty() && lines.get(i + 1).and_then(tax_summary).is_some() {
@@ -1467,7 +1459,6 @@ fn lines_of(text: &str) -> Vec<Line<'_>> {
                 && (matches!(label, Some(Label::Total(_))) || last_heads_gross(original));
             let label = label.filter(|_| !heads_columns);
             Line {
-                heads_columns,
                 heads_total_column,
                 original,
                 label,

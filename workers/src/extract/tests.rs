@@ -467,7 +467,6 @@ fn amounts_printed_before_their_labels_prove_the_total() {
             cleaned: clean(original),
             amounts: amounts(&clean(original)),
             marks: marks(original),
-            heads_columns: false,
             heads_total_column: false,
         })
         .collect();
