@@ -240,7 +240,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         // A German till's tax class glued to its price (`€95,58A`, `6.04B`): one capital
         // and nothing after it.
         let class_after = cents && capitals_start_n(&line[end..], 1);
-        // A price's code misread (`54.81CHE` for CHF) is three capitals all the same.
+        // A price's code misread (`54.81CHE` for CHF) is still three capitals.
         let code_after = code_starts(&line[end..]) || (cents && capitals_start_n(&line[end..], 3));
         let code_before = code_ends(ahead);
         // A price with its Swedish `:-` (`265,90:-`, or its dash lost) is no time.

@@ -1020,11 +1020,11 @@ fn total_read(
 }
 
 /// The gross of a tax summary's row that does not add up as read: with a point OCR lost
-/// put back (`70.39  1760  87,99`, `120.03  22.80  14283`) or its cut cents made good where
-/// that makes it add up, its
-/// last amount where its net and tax ran together (`500,43110,09  610,52`) — and none
-/// where all three kept their cents and still differ (`366,00  73,20  439.28` for
-/// 439,20): one of them is misread, perhaps the gross as the total line is.
+/// put back (`70.39  1760  87,99`, `120.03  22.80  14283`) or its cut cents made good
+/// where that makes it add up; its last amount where its net and tax ran together
+/// (`500,43110,09  610,52`); and none where all three kept their cents and still differ
+/// (`366,00  73,20  439.28` for 439,20): one of them is misread, perhaps the gross as the
+/// total line is.
 fn row_gross(line: &Line) -> Option<Decimal> {
     let readings = |a: &Amount| {
         let lost = (a.decimals == 0).then(|| a.value / Decimal::ONE_HUNDRED);
