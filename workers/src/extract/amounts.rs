@@ -236,12 +236,12 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let sign_after = !letters_after.is_empty() && !marks(&letters_after).is_empty();
         let cents = has_cents(number.as_str());
         // A currency's code run into its amount (`1050.35EUR`, `CHF474.56`): an engine
-        // that reads the row as one run may leave out the space.
-        // A German till's tax class glued to its price (`€95,58A`, `6.04B`): one capital
-        // and nothing after it.
-        let class_after = cents && capitals_start_n(&line[end..], 1);
-        // A price's code misread (`54.81CHE` for CHF) is still three capitals.
-        let code_after = code_starts(&line[end..]) || (cents && capitals_start_n(&line[end..], 3));
+        // that reads the row as one run may leave out the space. After a price, three
+        // capitals are a code whatever letters OCR made of it (`54.81CHE` for CHF), and
+        // one capital a German till's tax class (`€95,58A`, `6.04B`).
+        let rest = &line[end..];
+        let code_after = code_starts(rest)
+            || (cents && (capitals_start_n(rest, 1) || capitals_start_n(rest, 3)));
         let code_before = code_ends(ahead);
         // A price with its Swedish `:-` (`265,90:-`, or its dash lost) is no time.
         let kronor_mark = after == Some(':')
@@ -266,7 +266,6 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         // A speck after a price read as a point (`228.67. EUR`, `228.67.€`): no date's
         // day and month (`24.12. 2024`), which have two digits before their point and a
         // year after.
-        let rest = &line[end..];
         let point_after_price = after == Some('.')
             && cents
             && !rest[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
@@ -313,7 +312,7 @@ pub fn amounts(line: &str) -> Vec<Amount> {
                 && !kronor_mark
                 && !point_after_price)
             || (glued(before) && !after_times && !code_before && !after_label_word && !sign_before)
-            || (glued(after) && !code_after && !sign_after && !class_after);
+            || (glued(after) && !code_after && !sign_after);
         // A date written with dashes: 12-03-2024.
         let dashed_date = after == Some('-') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
         let quantity = line[end..].trim_start().starts_with(['x', 'X', '×'])
