@@ -538,9 +538,13 @@ def plain_lines(rows, columns: int) -> list:
     return lines
 
 
-def generate(part: str, index: int, variant: str, out: str) -> dict:
+def generate(part: str, index: int, variant: str, out: str, languages=None) -> dict | None:
     rng = random.Random(f"{part}:{variant}:{index}")
     rows, layout, width_kind, truth = build(rng, variant)
+    # Every receipt has its own seed: leaving out the other languages draws the same
+    # receipts of these, sooner.
+    if languages and truth["language"] not in languages:
+        return None
     font = rng.choice(FONTS)
     size = rng.randint(18, 32) if variant != "photo" else rng.randint(22, 34)
     spec = {"font": font, "size": size}
@@ -586,13 +590,21 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--variants", default="clean,photo,pdf")
     parser.add_argument("--first", type=int, default=0, help="index of the first receipt")
+    parser.add_argument("--languages", help="comma-separated: only receipts in these languages")
     args = parser.parse_args()
+    languages = set(args.languages.split(",")) if args.languages else None
+    if languages and not languages <= set(WORDS):
+        sys.exit(f"unknown languages {', '.join(sorted(languages - set(WORDS)))}: {', '.join(WORDS)}")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "truth.jsonl"), "w", encoding="utf-8") as truth:
+        kept = 0
         for variant in args.variants.split(","):
             for index in range(args.first, args.first + args.count):
-                truth.write(json.dumps(generate(args.part, index, variant, args.out), ensure_ascii=False) + "\n")
-    print(f"{args.out}: {args.count} receipts per variant ({args.part})", file=sys.stderr)
+                drawn = generate(args.part, index, variant, args.out, languages)
+                if drawn is not None:
+                    truth.write(json.dumps(drawn, ensure_ascii=False) + "\n")
+                    kept += 1
+    print(f"{args.out}: {kept} receipts drawn, indices {args.first}… ({args.count}) per variant ({args.part})", file=sys.stderr)
 
 
 if __name__ == "__main__":

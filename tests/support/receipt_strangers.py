@@ -576,9 +576,13 @@ def photograph(image: Image.Image, rng: random.Random, spec: dict) -> Image.Imag
     return image.resize((max(1, int(image.width * factor)), max(1, int(image.height * factor))), Image.LANCZOS)
 
 
-def generate(part: str, index: int, variant: str, out: str) -> dict:
+def generate(part: str, index: int, variant: str, out: str, languages=None) -> dict | None:
     rng = random.Random(f"strangers:{part}:{variant}:{index}")
     rows, truth = build(rng, variant)
+    # Every receipt has its own seed: leaving out the other languages draws the same
+    # receipts of these, sooner.
+    if languages and truth["language"] not in languages:
+        return None
     font = pick_font(rng)
     size = rng.randint(16, 36) if variant == "clean" else rng.randint(22, 40)
     width_chars = rng.choice([32, 40, 48]) if truth["layout"] != "invoice" else rng.choice([60, 72])
@@ -606,18 +610,26 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--variants", default="clean,photo")
     parser.add_argument("--first", type=int, default=0, help="index of the first receipt")
+    parser.add_argument("--languages", help="comma-separated: only receipts in these languages")
     args = parser.parse_args()
+    languages = set(args.languages.split(",")) if args.languages else None
+    if languages and not languages <= set(LANGUAGES):
+        sys.exit(f"unknown languages {', '.join(sorted(languages - set(LANGUAGES)))}: {', '.join(LANGUAGES)}")
     missing = [f for f in FONTS if not os.path.exists(FONT_ROOT + f)]
     if missing:
         sys.exit(f"fonts missing (scripts/lib.sh install_stranger_fonts installs them): {', '.join(missing)}")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "truth.jsonl"), "w", encoding="utf-8") as truth:
+        kept = 0
         for variant in args.variants.split(","):
             if variant not in ("clean", "photo"):
                 sys.exit(f"unknown variant {variant}: this corpus draws clean and photo receipts")
             for index in range(args.first, args.first + args.count):
-                truth.write(json.dumps(generate(args.part, index, variant, args.out), ensure_ascii=False) + "\n")
-    print(f"{args.out}: {args.count} receipts per variant ({args.part}, strangers)", file=sys.stderr)
+                drawn = generate(args.part, index, variant, args.out, languages)
+                if drawn is not None:
+                    truth.write(json.dumps(drawn, ensure_ascii=False) + "\n")
+                    kept += 1
+    print(f"{args.out}: {kept} receipts drawn, indices {args.first}… ({args.count}) per variant ({args.part}, strangers)", file=sys.stderr)
 
 
 if __name__ == "__main__":

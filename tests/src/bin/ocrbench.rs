@@ -6,7 +6,7 @@
 //! clock also counts the time the core was given to others).
 //!
 //! ocrbench [--corpus receipts|strangers] [--part dev|heldout] [--receipts N]
-//!          [--variants clean,photo,pdf] [--first I] [--save-texts DIR]
+//!          [--variants clean,photo,pdf] [--first I] [--languages de,fr] [--save-texts DIR]
 //! ocrbench --texts DIR
 //!
 //! N receipts per variant (default 200; needs TEST_PYTHON with Pillow). Tune on `dev`;
@@ -18,6 +18,9 @@
 //! engine doubted); `--texts DIR` then runs the extraction alone on
 //! them, in seconds instead of minutes, to try a change to the extractor on a `dev` draw
 //! (its times are the extraction's only).
+//! `--languages` keeps only the receipts in those languages (each receipt is drawn from its
+//! own seed, so they are the same ones a full draw holds), to study one language's misses
+//! on more of its receipts without drawing the others'.
 //! `--corpus strangers` reads `tests/support/receipt_strangers.py` instead (clean and
 //! photo only): receipts drawn apart from the first corpus and from the extractor, to see
 //! how far what holds on the one carries to receipts nobody wrote the code for.
@@ -199,11 +202,14 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => saved_truths(dir)?,
         None => {
             let python = std::env::var("TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-            let drawn = std::process::Command::new(python)
-                .args([script, "--part", &part, "--count", &count, "--variants"])
+            let mut draw = std::process::Command::new(python);
+            draw.args([script, "--part", &part, "--count", &count, "--variants"])
                 .args([&variants, "--first", &first, "--out"])
-                .arg(folder.path())
-                .status()?;
+                .arg(folder.path());
+            if let Some(languages) = argument(&args, "--languages") {
+                draw.args(["--languages", &languages]);
+            }
+            let drawn = draw.status()?;
             anyhow::ensure!(drawn.success(), "drawing the corpus failed");
             std::fs::read_to_string(folder.path().join("truth.jsonl"))?
         }

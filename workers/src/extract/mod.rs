@@ -35,7 +35,10 @@ use currency::{
     country_currency, in_quebec, marks, misread_code, misread_sign, only_a_place, Mark,
 };
 use dates::{find_date, Order};
-use words::{fold, label, not_english, repair_accents, says, Label, DUE_DATE, GROSS, NOT_MERCHANT};
+use words::{
+    fold, label, not_english, repair_accents, says, Label, DATE_WORDS, DUE_DATE, GROSS,
+    NOT_MERCHANT,
+};
 
 /// Below this confidence in the total, the date or the currency, a person confirms the
 /// reading before an expense is made of it.
@@ -72,6 +75,9 @@ const AFTER_UPLOAD: f32 = 0.3;
 const YEARS_BEFORE_UPLOAD: u32 = 5;
 /// The confidence in a date older than that.
 const LONG_BEFORE_UPLOAD: f32 = 0.6;
+/// The confidence in a date read below a line naming the receipt's date that OCR
+/// garbled ([`own_date_unread`]).
+const OWN_DATE_UNREAD: f32 = 0.6;
 
 /// The fields a person should confirm before an expense is made of the reading: the
 /// total, date or currency when missing or not sure enough.
@@ -1221,6 +1227,23 @@ fn without_due_dates(text: &str) -> String {
         .join("\n")
 }
 
+/// Whether a line above the one `date` is read from names the receipt's own date and
+/// holds digits that read as no date, or as another (`Rechungsdatum  2024-1104`): then
+/// that is the receipt's date misread, and the date read below it likely another's — a
+/// due date whose label OCR garbled past knowing (`Fa9g am  2024-11-18`).
+fn own_date_unread(text: &str, date: NaiveDate, order: Order) -> bool {
+    let mut unread = false;
+    for line in text.lines() {
+        if find_date(line, order).is_some_and(|(d, _)| d == date) {
+            return unread;
+        }
+        let folded = fold(line);
+        let names_date = folded.contains("datum") || DATE_WORDS.iter().any(|w| says(&folded, w));
+        unread |= names_date && line.chars().filter(char::is_ascii_digit).count() >= 4;
+    }
+    false
+}
+
 /// Whether the line ends in a unit price and the item's amount, a whole number of times
 /// the unit price (`3 x 30,89  92,67`, `1x 7,51  7,51`).
 fn priced_quantity(line: &Line) -> bool {
@@ -1325,7 +1348,8 @@ pub fn extract_read(
         _ if currency_confidence >= REVIEW_BELOW && currency.code() != "CAD" => Order::DayFirst,
         _ => Order::Unknown,
     };
-    let date = find_date(&without_due_dates(text), order).map(|(d, c)| {
+    let dated = without_due_dates(text);
+    let date = find_date(&dated, order).map(|(d, c)| {
         // No receipt is dated after its upload (a day's grace: the till's clock may be a
         // time zone ahead): a digit misread, most often in the year (2026 as 2028).
         let c = if d > uploaded + Days::new(1) {
@@ -1335,6 +1359,8 @@ pub fn extract_read(
             .is_some_and(|oldest| d < oldest)
         {
             c.min(LONG_BEFORE_UPLOAD)
+        } else if own_date_unread(&dated, d, order) {
+            c.min(OWN_DATE_UNREAD)
         } else {
             c
         };

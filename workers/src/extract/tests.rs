@@ -797,6 +797,26 @@ fn a_due_date_is_not_the_receipts_date() {
 }
 
 #[test]
+fn a_date_below_the_invoice_date_ocr_garbled_goes_to_a_person() {
+    // The invoice's date misread past reading and the due date's label past knowing: the
+    // one date that reads is the due one, and no expense is made of it unasked.
+    let invoice = "Lechner Drogerie\nRechnungs-Nr.  2024-0469\nRechungsdatum  2024-1104\n\
+                   Fa9g am  2024-11-18\nSpezi  3  26,15  78,45\nGESAMTSUMME  78,45\n\
+                   EC-Karte  78,45\n";
+    let e = read(invoice);
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 11, 18));
+    assert!(e.confidence["date"] < REVIEW_BELOW, "{:?}", e.confidence);
+    assert!(needs_review(&e));
+    // Read, the invoice's date is the date, as sure as ever; a label with no date
+    // beside it (`Datum` over its own row) doubts nothing.
+    let read_right = read(&invoice.replace("2024-1104", "2024-11-04"));
+    assert_eq!(read_right.date, NaiveDate::from_ymd_opt(2024, 11, 4));
+    assert!(read_right.confidence["date"] >= 0.9);
+    let own_row = "Kiosk Huber\nDatum\n04.11.2024\nSpezi  3,50\nSumme  3,50\n";
+    assert!(read(own_row).confidence["date"] >= 0.9);
+}
+
+#[test]
 fn a_quantity_line_with_the_items_amount_is_an_item() {
     // Each item over two rows, its amount after the unit price: the items add up to the
     // total, which they confirm.

@@ -595,6 +595,10 @@ pub const DUE_DATE: &[&str] = &[
     "forfaller",
 ];
 
+/// Words that name a receipt's or an invoice's own date, besides the compounds of `datum`
+/// (`Rechnungsdatum`, `Factuurdatum`, `Fakturadatum`).
+pub const DATE_WORDS: &[&str] = &["date", "fecha", "data", "dato"];
+
 /// Words that head a tax summary's gross column, besides the total's own.
 pub const GROSS: &[&str] = &["brutto", "bruto", "brut", "gross", "ttc", "lordo"];
 
