@@ -164,6 +164,12 @@ pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     damaged || one_lost || tail_of(&a, &b, 4)
 }
 
+/// Whether two amounts print the same digits but one.
+pub fn one_digit_apart(a: Decimal, b: Decimal) -> bool {
+    let (a, b) = (digits(a), digits(b));
+    a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() == 1
+}
+
 /// Whether `read` is `amount` with one to three digits added among or after its own: its
 /// point lost (`444919` for 4449.19) or read as a digit (`43331` for 43.31), or a speck
 /// read as one (`57.408` for 57.40).

@@ -301,6 +301,20 @@ static MONTH_NAME_DAY: LazyLock<Regex> = LazyLock::new(|| {
         .expect("month-name day pattern")
 });
 
+/// A day, a word of two to four letters or digits that begins as a month's name can
+/// (with a letter, or the `0` OCR reads for an `O`), and a year: a date printed with its
+/// month's name, as OCR may leave it (`28-FE8-2023`, `23.an 2026`, `20~0KT-2024`).
+static MONTH_NAMED_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b\d{1,2}\s?[-./~ ]\s?[a-z0][a-z0-9]{1,3}\.?\s?[-./~ ]\s?(?:19|20)\d{2}\b")
+        .expect("month-named date shape")
+});
+
+/// Whether the line holds something shaped as a date printed with its month's name,
+/// whether or not it reads as one.
+pub fn month_named_shape(line: &str) -> bool {
+    MONTH_NAMED_SHAPE.is_match(line)
+}
+
 /// How sure a date is when its numbers leave day and month open and only the receipt's
 /// currency decides.
 pub const AMBIGUOUS: f32 = 0.85;

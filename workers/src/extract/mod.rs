@@ -28,13 +28,13 @@ use amounts::{
     after_misread_mask, after_misread_sign, amounts, clean, groups_apart, has_groups_apart, Amount,
 };
 use arithmetic::{
-    cut_at_edge, cut_short, digits_before, ends, misread_of, padded, sign_read_as_digits, Ledger,
-    Proof,
+    cut_at_edge, cut_short, digits_before, ends, misread_of, one_digit_apart, padded,
+    sign_read_as_digits, Ledger, Proof,
 };
 use currency::{
     country_currency, in_quebec, marks, misread_code, misread_sign, only_a_place, Mark,
 };
-use dates::{find_date, Order};
+use dates::{find_date, month_named_shape, Order};
 use words::{
     fold, label, not_english, repair_accents, says, Label, DATE_WORDS, DUE_DATE, GROSS,
     NOT_MERCHANT,
@@ -852,8 +852,8 @@ fn total_read(
         // subtotal, taxes, tip and discount only one this total is the tail of counts
         // (`TOTAL 43.91` and `VISA 43.91` against Sub-total 937.68 − Discount 93.77):
         // among their many combinations one is often a digit or two from any total. The
-        // items added up are weaker still: OCR drops, doubles and splits item lines.
-        // Against a total the items alone prove, such a sum does count: one of ten item
+        // items added up are weaker still: OCR drops, doubles and splits item lines (but
+        // see the card's rival below). Against a total the items alone prove, such a sum does count: one of ten item
         // lines misread (`31,89` for 31,09) proves a total misread the same way
         // (`357,82`) as often as chance makes Base + IVA a digit from it (357,02).
         let by_items_alone = proofs
@@ -867,6 +867,16 @@ fn total_read(
         // A rival the lines add up from to this total (the subtotal, and the tax
         // summary's gross, short of the tip this total has on top) is a part of it, not
         // its misreading.
+        // A card line repeats the total's digits, and a digit the photo blurred reads the
+        // same wrong way in both (`Betrag 296.84CHF`, `Girocard 296.84`, for 296.04).
+        // Item lines that each multiply out (`3 × 29.27  87.81`) are a check of their own:
+        // adding up to the total but for one digit, they rival a total only a card proves.
+        let card_only = proofs
+            .iter()
+            .filter(|(value, _)| *value == amount)
+            .all(|(_, how)| *how == Proof::CardPayment);
+        let items_multiply_out =
+            !items.is_empty() && items.iter().all(|(j, _)| priced_quantity(&lines[*j]));
         let rivalled = proofs.iter().any(|(value, how)| {
             *value != amount
                 && !ledger.leads_to(*value, amount)
@@ -878,7 +888,9 @@ fn total_read(
                     Proof::FromSubtotal => {
                         cut_short(amount, *value) || by_items_alone && misread_of(amount, *value)
                     }
-                    Proof::FromItems => false,
+                    Proof::FromItems => {
+                        card_only && items_multiply_out && one_digit_apart(amount, *value)
+                    }
                 }
         });
         return Some((amount, if rivalled { 0.6 } else { 0.97 }, Some(i)));
@@ -1227,10 +1239,12 @@ fn without_due_dates(text: &str) -> String {
         .join("\n")
 }
 
-/// Whether a line above the one `date` is read from names the receipt's own date and
-/// holds digits that read as no date, or as another (`Rechungsdatum  2024-1104`): then
-/// that is the receipt's date misread, and the date read below it likely another's — a
-/// due date whose label OCR garbled past knowing (`Fa9g am  2024-11-18`).
+/// Whether a line above the one `date` is read from holds the receipt's own date misread:
+/// it names the date and holds digits (`Rechungsdatum  2024-1104`), or, whatever its
+/// label, the shape of a day, a month's name and a year (`Rechungsdotum  28-FE8-2023`).
+/// Above the first date read, neither reads as `date`. The date read below is then likely
+/// another's: a due date whose label OCR garbled past knowing (`Fa9g am  2024-11-18`,
+/// `Falig am  29-APR-2023`).
 fn own_date_unread(text: &str, date: NaiveDate, order: Order) -> bool {
     let mut unread = false;
     for line in text.lines() {
@@ -1239,7 +1253,8 @@ fn own_date_unread(text: &str, date: NaiveDate, order: Order) -> bool {
         }
         let folded = fold(line);
         let names_date = folded.contains("datum") || DATE_WORDS.iter().any(|w| says(&folded, w));
-        unread |= names_date && line.chars().filter(char::is_ascii_digit).count() >= 4;
+        unread |= names_date && line.chars().filter(char::is_ascii_digit).count() >= 4
+            || month_named_shape(line);
     }
     false
 }

@@ -814,6 +814,38 @@ fn a_date_below_the_invoice_date_ocr_garbled_goes_to_a_person() {
     assert!(read_right.confidence["date"] >= 0.9);
     let own_row = "Kiosk Huber\nDatum\n04.11.2024\nSpezi  3,50\nSumme  3,50\n";
     assert!(read(own_row).confidence["date"] >= 0.9);
+    // Its label garbled too, a month's name no month reads in is still a date's shape.
+    let named = invoice
+        .replace("Rechungsdatum  2024-1104", "Rechungsdotum  28-FE8-2023")
+        .replace("Fa9g am  2024-11-18", "Falig am  29-APR-2023");
+    let e = read(&named);
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2023, 4, 29));
+    assert!(e.confidence["date"] < REVIEW_BELOW, "{:?}", e.confidence);
+    let named_right = read(&named.replace("FE8", "FEB"));
+    assert_eq!(named_right.date, NaiveDate::from_ymd_opt(2023, 2, 28));
+    assert!(named_right.confidence["date"] >= 0.9);
+}
+
+#[test]
+fn items_that_multiply_out_rival_a_total_only_a_card_line_repeats() {
+    // The total's `0` read as `8` on its line and on the card's alike; every item line
+    // multiplies out, and they add up to the total as printed.
+    let text = "Gasthof Hofmann\n19-05-2024\nWeißbier\n1 x 21.93  21.93\nÄpfel lose\n\
+                3 × 29.27  87.81\nOrdner A4\n2 × 1.61  3.22\nBetrag  112.86CHF\n\
+                Girocard  112.86\n";
+    let e = read(text);
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+    // Read right, the card line and the items both prove it.
+    let right = read(&text.replace("112.86", "112.96"));
+    assert_eq!(total(&right).as_deref(), Some("112.96 CHF"));
+    assert_eq!(right.confidence["total"], 0.97, "{:?}", right.confidence);
+    // Items without their own arithmetic are weak doubt: one of them may be the misread
+    // line, as often as not.
+    let plain = text
+        .replace("1 x 21.93  21.93", "21.93")
+        .replace("3 × 29.27  87.81", "87.81")
+        .replace("2 × 1.61  3.22", "3.22");
+    assert_eq!(read(&plain).confidence["total"], 0.97);
 }
 
 #[test]
