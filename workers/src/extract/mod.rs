@@ -1002,8 +1002,20 @@ fn total_read(
         // of unasked. A weaker wording (`Gesamt`, `Betrag`) is as sure where it prints
         // the receipt's one amount, as a card slip does.
         let one_amount = candidates.len() == 1;
+        // Unchecked, a total run into its label's word (`Rechnungsbetrağ38.66` for
+        // 538,66) may have lost a digit to the letter OCR merged it with.
+        let run_into_label = lines[i].amounts.iter().any(|a| {
+            a.value == amount
+                && lines[i].cleaned[..a.start]
+                    .chars()
+                    .rev()
+                    .take_while(|c| c.is_alphabetic())
+                    .count()
+                    >= 4
+        });
         let confidence = match (rank, doubted, proofs.is_empty()) {
             (_, true, _) => 0.6,
+            (_, false, true) if run_into_label => 0.6,
             (0 | 1, false, true) => UNCHECKED,
             (_, false, true) if one_amount => UNCHECKED,
             (0 | 1, false, false) => ITEMS_DISAGREE,
@@ -1388,14 +1400,21 @@ pub fn extract_read(
         // A total as its line printed it, without the cents its currency has, lost its
         // point to OCR, and perhaps a digit with it (`TOTAL  21441` for £214.47); with
         // fewer, it lost digits (`EUR 30,2` for 300,22: repeated digits of a condensed
-        // print run together).
-        let point_lost = currency.minor_units() > 0
-            && line.is_some_and(|i| {
-                lines[i]
-                    .amounts
-                    .iter()
-                    .any(|a| a.value == amount && a.decimals < currency.minor_units())
-            });
+        // print run together). So did one printed nowhere with its cents, whatever line
+        // it came from, on a receipt whose other prices have theirs (`Rechnungsbetrag`
+        // over `11164`, `EC-Cash  11164`, for 111,64, below `Tesafilm  5.82`): every line
+        // that repeats it lost the point alike.
+        let minor = currency.minor_units();
+        let lacks_cents = |a: &Amount| a.value == amount && a.decimals < minor;
+        let with_cents = |a: &Amount| a.decimals >= minor;
+        let printed_whole = lines.iter().any(|l| l.amounts.iter().any(lacks_cents));
+        let printed_with_cents = lines
+            .iter()
+            .any(|l| l.amounts.iter().any(|a| a.value == amount && with_cents(a)));
+        let cents_elsewhere = lines.iter().any(|l| l.amounts.iter().any(with_cents));
+        let point_lost = minor > 0
+            && (line.is_some_and(|i| lines[i].amounts.iter().any(lacks_cents))
+                || printed_whole && !printed_with_cents && cents_elsewhere);
         let sure = if point_lost { sure.min(0.6) } else { sure };
         confidence.insert("total".to_string(), sure);
         Some(money)

@@ -849,6 +849,37 @@ fn items_that_multiply_out_rival_a_total_only_a_card_line_repeats() {
 }
 
 #[test]
+fn a_total_printed_nowhere_with_its_cents_lost_its_point() {
+    // Every line that repeats the total lost its point alike, the total's own label on a
+    // row above it: they prove each other, and 11164 euros is still a misreading.
+    let text = "Papeterie Bergmann\n17.09.25 18:41\nVollmilch 1L  2927\nTesafilm  5.82\n\
+                Zwischensumme  11164\nRechnungsbetrag\n11164\nEC-Cash  11164\n\
+                Satz  Netto  MwSt  Brutto\n8.1%  103.27  8,37  11164\n";
+    let e = read(text);
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+    // With its cents on one of them, it is read as printed.
+    let e = read(&text.replace("EC-Cash  11164", "EC-Cash  11164,00"));
+    assert_eq!(total(&e).as_deref(), Some("11164.00 EUR"));
+    assert!(e.confidence["total"] >= 0.9, "{:?}", e.confidence);
+}
+
+#[test]
+fn an_unchecked_total_run_into_its_label_goes_to_a_person() {
+    // A card slip: nothing checks its total, and the `5` of 538.66 went into the `g`.
+    let slip = "Huber Backstube\nBern\n27/04/2025 08:39:07\nEC-Cash  ****  4464\n\
+                Rechnungsbetrağ38.66  CHF\nZahlung erfolgt\n";
+    let e = read(slip);
+    assert_eq!(total(&e).as_deref(), Some("38.66 CHF"));
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+    // Apart from its label, or after a currency's code, it is as sure as a slip's total.
+    for printed in ["Rechnungsbetrag  538.66  CHF", "Betrag  CHF538.66"] {
+        let e = read(&slip.replace("Rechnungsbetrağ38.66  CHF", printed));
+        assert_eq!(total(&e).as_deref(), Some("538.66 CHF"));
+        assert_eq!(e.confidence["total"], UNCHECKED, "{printed}");
+    }
+}
+
+#[test]
 fn a_quantity_line_with_the_items_amount_is_an_item() {
     // Each item over two rows, its amount after the unit price: the items add up to the
     // total, which they confirm.

@@ -350,7 +350,8 @@ pub fn one_edit_apart(a: &[char], b: &[char]) -> bool {
 }
 
 /// What kind of amount the line prints, if its wording says: as printed, or else with
-/// one letter of a long label word misread, or else with its umlaut misread.
+/// one letter of a long label word misread, or else with its umlaut misread, or else with
+/// the digits OCR read for its letters put back.
 pub fn label(folded: &str) -> Option<Label> {
     label_by(folded, says)
         .or_else(|| label_by(folded, nearly_says))
@@ -360,6 +361,7 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| label_by(&unsplit(folded)?, says))
         .or_else(|| label_by(&apart_from_digits(folded)?, says))
         .or_else(|| label_by(&letters_for_digits(folded)?, says))
+        .or_else(|| label_by(&letters_for_digits(folded)?, nearly_says))
         .or_else(|| label_by(&apart_from_code(folded)?, says))
         .or_else(|| label_by(&tail_restored(folded)?, says))
         .or_else(|| alone(folded))
@@ -395,7 +397,8 @@ fn apart_from_code(line: &str) -> Option<String> {
 
 /// The line with the digits OCR read for letters inside its words put back (`Tota1 HT`,
 /// `T0tal`, `5umme`): in a word of three letters or more whose only digits are ones that
-/// look like a letter, and at most two of them.
+/// look like a letter, and at most two of them — three in a word of eight letters or more
+/// (`Zw15chen5umme`, which then still reads one letter off: [`label`] allows it that).
 fn letters_for_digits(line: &str) -> Option<String> {
     let as_letter = |c: char| match c {
         '0' => Some('o'),
@@ -408,7 +411,7 @@ fn letters_for_digits(line: &str) -> Option<String> {
         let letters = word.chars().filter(|c| c.is_alphabetic()).count();
         let digits: Vec<char> = word.chars().filter(char::is_ascii_digit).collect();
         let lookalikes = !digits.is_empty()
-            && digits.len() <= 2
+            && (digits.len() <= 2 || letters >= 8 && digits.len() <= 3)
             && digits.iter().all(|d| as_letter(*d).is_some());
         (letters >= 3 && lookalikes)
             .then(|| word.chars().map(|c| as_letter(c).unwrap_or(c)).collect())
@@ -909,7 +912,10 @@ mod tests {
         // Digits read for the letters they look like.
         assert_eq!(l("Tota1 HT  EUR 458,48"), Some(Label::Subtotal));
         assert_eq!(l("T0TAL  12,00"), Some(Label::Total(1)));
+        // Three in a long word, one letter still off (`l` for `i`).
+        assert_eq!(l("Zw15chen5umme  C0 .24.66"), Some(Label::Subtotal));
         assert_eq!(l("Ref 12345  12,00"), None);
+        assert_eq!(l("Art.-Nr. 1058  12,00"), None);
         assert_eq!(l("Totalpreis 12,00"), None);
     }
 
