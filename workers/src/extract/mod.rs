@@ -853,9 +853,10 @@ fn total_read(
         // (`TOTAL 43.91` and `VISA 43.91` against Sub-total 937.68 − Discount 93.77):
         // among their many combinations one is often a digit or two from any total. The
         // items added up are weaker still: OCR drops, doubles and splits item lines (but
-        // see the card's rival below). Against a total the items alone prove, such a sum does count: one of ten item
-        // lines misread (`31,89` for 31,09) proves a total misread the same way
-        // (`357,82`) as often as chance makes Base + IVA a digit from it (357,02).
+        // see the card's rival below). Against a total the items alone prove, such a sum
+        // does count: one of ten item lines misread (`31,89` for 31,09) proves a total
+        // misread the same way (`357,82`) as often as chance makes Base + IVA a digit
+        // from it (357,02).
         let by_items_alone = proofs
             .iter()
             .filter(|(value, _)| *value == amount)
