@@ -157,7 +157,7 @@ fn digits(amount: Decimal) -> Vec<u8> {
 /// four kept.
 pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
     let (a, b) = (digits(read), digits(proven));
-    let damaged = a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() <= 2;
+    let damaged = digits_differing(&a, &b).is_some_and(|n| n <= 2);
     let one_lost = a.len() >= 4
         && a.len() + 1 == b.len()
         && (0..b.len()).any(|i| a[..i] == b[..i] && a[i..] == b[i + 1..]);
@@ -166,8 +166,12 @@ pub fn misread_of(read: Decimal, proven: Decimal) -> bool {
 
 /// Whether two amounts print the same digits but one.
 pub fn one_digit_apart(a: Decimal, b: Decimal) -> bool {
-    let (a, b) = (digits(a), digits(b));
-    a.len() == b.len() && a.iter().zip(&b).filter(|(x, y)| x != y).count() == 1
+    digits_differing(&digits(a), &digits(b)) == Some(1)
+}
+
+/// How many digits two numbers of as many digits differ in; none if their lengths differ.
+fn digits_differing(a: &[u8], b: &[u8]) -> Option<usize> {
+    (a.len() == b.len()).then(|| a.iter().zip(b).filter(|(x, y)| x != y).count())
 }
 
 /// Whether `read` is `amount` with one to three digits added among or after its own: its
