@@ -658,6 +658,8 @@ fn total_read(
     // The rows labels take their amounts from, which are then no items.
     let mut lent: Vec<usize> = Vec::new();
     let mut ledger = Ledger::default();
+    // The tax summary's rows that do not add up: (net + tax, gross as printed).
+    let mut unbalanced: Vec<(Decimal, Decimal)> = Vec::new();
     // (rank, line index, amount); a total line whose amount OCR lost has none.
     let mut candidates: Vec<(u8, usize, Option<Decimal>)> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -669,8 +671,14 @@ fn total_read(
         }
         // A summary's row below its head, its net and tax misread (`22%  500,43110,09
         // 610,52`, `25%  70.39  1760  87,99`): its last amount is still the gross.
+        // One that does not add up however read is kept aside: its net and tax may still
+        // be right where its gross is misread.
         if i > 0 && lines[i - 1].heads_total_column && line.label.is_none() {
-            ledger.gross.extend(row_gross(line));
+            let gross = row_gross(line);
+            if let ([.., net, tax, printed], None) = (line.amounts.as_slice(), gross) {
+                unbalanced.push((net.value + tax.value, printed.value));
+            }
+            ledger.gross.extend(gross);
             continue;
         }
         if line.amounts.is_empty() && lines.get(i + 1).and_then(tax_summary).is_some() {
@@ -894,6 +902,15 @@ fn total_read(
                     }
                 }
         });
+        // So is a tax summary's net and tax adding up to the total but for one digit where
+        // its gross, misread too, is not the total either (`21%  235.52  49.46  284.08`
+        // against `Rechnungsbetrag 264,98`, `Girocard 264.98`, for 284.98). A row whose
+        // gross is the total has its net or tax misread instead.
+        let summary_rival = card_only
+            && unbalanced
+                .iter()
+                .any(|(sum, gross)| *gross != amount && one_digit_apart(amount, *sum));
+        let rivalled = rivalled || summary_rival;
         return Some((amount, if rivalled { 0.6 } else { 0.97 }, Some(i)));
     }
     let best = candidates

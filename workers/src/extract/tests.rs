@@ -849,6 +849,28 @@ fn items_that_multiply_out_rival_a_total_only_a_card_line_repeats() {
 }
 
 #[test]
+fn a_tax_summary_that_adds_up_to_the_total_but_for_one_digit_rivals_a_card_line() {
+    // The total's `8` read as `6` on its line and on the card's alike; one item line does
+    // not multiply out, and the tax summary's gross is misread too, but its net and tax
+    // add up to 284.98.
+    let text = "Huber Backstube\nHamburg\n06-MAI-2026 23:07:26\nRoggenbrot\n1 X 21,39  21,39\n\
+                Kaffee Crema\n3 × 29,26  87,78\nKasebrotchen\n3 × 25,52  76,58\n\
+                Apfelstrudel\n1 × 99,25  99,25\nRechnungsbetrag  264,98 EUR\n\
+                Girocard  264.98\nSatz  Netto  MwSt  Brutto\n21%  235.52  49.46  284.08\n";
+    let e = read(text);
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+    // Read right, with the summary's net misread instead: its gross is the total.
+    let right = read(
+        &text
+            .replace("264", "284")
+            .replace("284.08", "284.98")
+            .replace("235.52", "225.52"),
+    );
+    assert_eq!(total(&right).as_deref(), Some("284.98 EUR"));
+    assert_eq!(right.confidence["total"], 0.97, "{:?}", right.confidence);
+}
+
+#[test]
 fn a_total_printed_nowhere_with_its_cents_lost_its_point() {
     // Every line that repeats the total lost its point alike, the total's own label on a
     // row above it: they prove each other, and 11164 euros is still a misreading.
