@@ -18,6 +18,7 @@ Like the first corpus it has a dev part to look at and a heldout part to report.
 """
 
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -526,7 +527,7 @@ def photograph(image: Image.Image, rng: random.Random, spec: dict) -> Image.Imag
     # On a table or cloth: the surface's own texture, darker than paper, sometimes tinted.
     pad_x, pad_y = int(w * rng.uniform(0.08, 0.35)), int(h * rng.uniform(0.04, 0.15))
     surface_tone = rng.randint(20, 170)
-    surface = Image.effect_noise((w + 2 * pad_x, h + 2 * pad_y), rng.uniform(10, 40)).point(
+    surface = grey_noise(rng, (w + 2 * pad_x, h + 2 * pad_y), rng.uniform(10, 40)).point(
         lambda v: max(0, min(255, surface_tone + (v - 128) // 2)))
     if rng.random() < 0.5:
         surface = surface.resize((max(1, surface.width // 8), surface.height)).resize(surface.size)  # grain of wood
@@ -569,11 +570,25 @@ def photograph(image: Image.Image, rng: random.Random, spec: dict) -> Image.Imag
         image = image.filter(ImageFilter.GaussianBlur(radius))
         spec["blur"] = round(radius, 2)
     # Sensor noise around no change: effect_noise is centred on 128.
-    image = ImageChops.add(image, Image.effect_noise(image.size, rng.uniform(5, 25)), 1, -128)
+    image = ImageChops.add(image, grey_noise(rng, image.size, rng.uniform(5, 25)), 1, -128)
     # As a phone delivers it, though never so small that letters are under ~15 pixels.
     factor = max(rng.uniform(0.5, 1.1), 15 / spec["size"])
     spec["scale"] = round(factor, 2)
     return image.resize((max(1, int(image.width * factor)), max(1, int(image.height * factor))), Image.LANCZOS)
+
+
+# The C library's generator, which PIL's effect_noise draws from.
+LIBC = ctypes.CDLL(None)
+
+
+def grey_noise(rng: random.Random, size: tuple, sigma: float) -> Image.Image:
+    """PIL's Gaussian noise around 128, its generator seeded from the receipt's own: left
+    alone it carries on from the receipts drawn before, and a receipt drawn alone, or with
+    one language's receipts only, would not be the one a longer run drew."""
+    # From the generator's state, drawing nothing from it: the rest of the receipt's image
+    # stays as it was drawn before (tuples of numbers hash the same in every run).
+    LIBC.srand(hash(rng.getstate()[1]) & 0x7FFFFFFF)
+    return Image.effect_noise(size, sigma)
 
 
 def generate(part: str, index: int, variant: str, out: str, languages=None) -> dict | None:
