@@ -173,21 +173,22 @@ fn month_named(name: &str) -> Option<u32> {
 }
 
 /// The month a word names with one letter misread (`Peb`, `Fet`, `a00T`), when every
-/// month's word that close, of its length, names the same month.
+/// month's word that close, of its length, names the same month. A `1` in it is read as
+/// itself, an `l` and an `i` alike: `Ja1` is as close to `Jul` as to `Jan`.
 fn month_misread(name: &str) -> Option<u32> {
-    let name = month_word(name);
-    let length = name.chars().count();
-    if length < 3 {
-        return None;
-    }
+    let readings =
+        ['1', 'l', 'i'].map(|letter| month_word(&name.replace('1', &letter.to_string())));
     let close = |form: &&str| {
-        form.chars().count() == length
-            && form
-                .chars()
-                .zip(name.chars())
-                .filter(|(a, b)| a != b)
-                .count()
-                == 1
+        readings.iter().any(|name| {
+            name.chars().count() >= 3
+                && form.chars().count() == name.chars().count()
+                && form
+                    .chars()
+                    .zip(name.chars())
+                    .filter(|(a, b)| a != b)
+                    .count()
+                    == 1
+        })
     };
     let mut months = MONTHS
         .iter()
@@ -635,13 +636,14 @@ fn find_in(
         consider(c.get(0), date.into_iter().collect(), 0.95);
     }
     for c in DAY_MONTH_NAME.captures_iter(text) {
-        // A misread month only in a date written as one word (`18-Peb-25`, `24-Mir.24`):
-        // a word between numbers otherwise is as often an item's (`Soep van de dag
-        // 25,81`, `2 Bar 10,00`).
+        // A misread month only in a date written as one word (`18-Peb-25`, `24-Mir.24`),
+        // or with a year of four digits (`14 jamv. 2023`): a word between numbers
+        // otherwise is as often an item's (`Soep van de dag 25,81`, `2 Bar 10,00`).
         let one_word = !c[0].contains(char::is_whitespace);
+        let full_year = c[3].len() == 4;
         let month_or_misread = |name: &str| match month_number(name) {
             Some(month) => Some(month),
-            None if repair && one_word => month_misread(name),
+            None if repair && (one_word || full_year) => month_misread(name),
             None => None,
         };
         let date = (|| {
@@ -818,6 +820,18 @@ mod tests {
         assert_eq!(repaired("16-Fet-26 12:50", DayFirst), None);
         assert_eq!(repaired("Soep van de dag 25,81", DayFirst), None);
         assert_eq!(repaired("2 Bar 10,00", DayFirst), None);
+        // Apart from its day and a year of four digits, it is no item's word.
+        assert_eq!(
+            repaired("14 jamv. 2023", DayFirst),
+            Some((d(2023, 1, 14), REPAIRED))
+        );
+        assert_eq!(repaired("2 Brot 10 2025", DayFirst), None);
+        // A `1` for an `l` as well: `Ja1` is Jan or Jul.
+        assert_eq!(repaired("08:57.54 15Ja1 2023", DayFirst), None);
+        assert_eq!(
+            repaired("15-Ju1-2023", DayFirst),
+            Some((d(2023, 7, 15), 0.9))
+        );
         // A `/` read as a `1` or a `7`.
         assert_eq!(
             repaired("Datum 2024/10122 10:06", DayFirst),
