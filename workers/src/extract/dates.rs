@@ -352,7 +352,8 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
         None => {
             let repaired = find_in(&loosen(text), order, true)
                 .or_else(|| find_in(&without_times(text), order, false))
-                .or_else(|| find_in(&separators_restored(text), order, true));
+                .or_else(|| find_in(&separators_restored(text), order, true))
+                .or_else(|| find_in(&equals_as_dashes(text), order, true));
             let (text, (found, readings, confidence)) = match repaired {
                 Some(found) => (text, found),
                 None => {
@@ -409,11 +410,44 @@ fn split_off(text: &str, at: usize, order: Order, date: NaiveDate) -> bool {
         .is_some_and(|(found, readings, _)| found.start == 0 && readings[0] != date)
 }
 
+/// `text` with each `=` between two letters or digits a dash, in a word that holds a
+/// year of this century, as OCR reads one (`21=SEPT-2026`, `2026-08=27`); byte for byte.
+/// One with a space beside it is a sum's (`2 x 3.62 = 7.24`), one elsewhere a photo's
+/// grain read as signs (`1=25.79`, `3=8=38`), and this a repair, tried where nothing else
+/// reads as a date.
+fn equals_as_dashes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive(char::is_whitespace) {
+        if !YEAR_IN_WORD.is_match(word) {
+            out.push_str(word);
+            continue;
+        }
+        let chars: Vec<char> = word.chars().collect();
+        let between = |i: usize| {
+            i > 0
+                && chars[i - 1].is_alphanumeric()
+                && chars.get(i + 1).is_some_and(|c| c.is_alphanumeric())
+        };
+        out.extend(
+            chars
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if *c == '=' && between(i) { '-' } else { *c }),
+        );
+    }
+    out
+}
+
+/// Four digits that may be a year of this century, within a word.
+static YEAR_IN_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"20\d{2}").expect("year-in-word pattern"));
+
 /// A time of day, its hour of two digits, run into a number of at least two before it
 /// (`18-06-202419:36:12`, `04.05.2609:54`, with its first colon read as a point
-/// `202419.27:45`); a time alone (`19:36`) is no such thing.
+/// `202419.27:45`, its second lost `202415:2656`); a time alone (`19:36`) is no such
+/// thing.
 static TIME_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d{2})((?:[01]\d|2[0-3])(?::[0-5]\d|\.[0-5]\d:[0-5]\d))\b")
+    Regex::new(r"(\d{2})((?:[01]\d|2[0-3])(?::[0-5]\d(?::?[0-5]\d)?|\.[0-5]\d:[0-5]\d))\b")
         .expect("time-after pattern")
 });
 /// A time of day with a number run into it (`11:2601.03.24`, `18:29:2820-DIC-2024`), or
@@ -599,6 +633,22 @@ fn year_in(digits: &str, repair: bool) -> Option<i32> {
 
 /// The earliest date in `text`: where it stands, its readings (the likelier first; two
 /// when day and month could be either) and how sure the first is.
+/// Every match of `pattern` in `text`, each starting a character after the one before:
+/// a match that reads as no date does not hide one it overlaps (`900000` and `10` of
+/// `+45 497 900000`, `10 oct.2026` taken for a day, a month and a year).
+fn overlapping<'t>(
+    pattern: &'t Regex,
+    text: &'t str,
+) -> impl Iterator<Item = regex::Captures<'t>> + 't {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let found = pattern.captures_at(text, at)?;
+        let start = found.get(0)?.start();
+        at = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        Some(found)
+    })
+}
+
 fn find_in(
     text: &str,
     order: Order,
@@ -630,12 +680,12 @@ fn find_in(
             best = Some((found.range(), readings, confidence));
         }
     };
-    for c in YEAR_FIRST.captures_iter(text) {
+    for c in overlapping(&YEAR_FIRST, text) {
         let date =
             (|| NaiveDate::from_ymd_opt(year_in(&c[1], repair)?, month(&c[2])?, day(&c[3])?))();
         consider(c.get(0), date.into_iter().collect(), 0.95);
     }
-    for c in DAY_MONTH_NAME.captures_iter(text) {
+    for c in overlapping(&DAY_MONTH_NAME, text) {
         // A misread month only in a date written as one word (`18-Peb-25`, `24-Mir.24`),
         // or with a year of four digits (`14 jamv. 2023`): a word between numbers
         // otherwise is as often an item's (`Soep van de dag 25,81`, `2 Bar 10,00`).
@@ -655,13 +705,13 @@ fn find_in(
         })();
         consider(c.get(0), date.into_iter().collect(), 0.9);
     }
-    for c in MONTH_NAME_DAY.captures_iter(text) {
+    for c in overlapping(&MONTH_NAME_DAY, text) {
         let date = (|| {
             NaiveDate::from_ymd_opt(year_in(&c[3], repair)?, month_number(&c[1])?, day(&c[2])?)
         })();
         consider(c.get(0), date.into_iter().collect(), 0.9);
     }
-    for c in NUMERIC.captures_iter(text) {
+    for c in overlapping(&NUMERIC, text) {
         let reading = (|| {
             let year = year_in(&c[4], repair)?;
             let (a, b): (u32, u32) = (c[1].parse().ok()?, c[3].parse().ok()?);
@@ -908,6 +958,18 @@ mod tests {
     }
 
     #[test]
+    fn a_number_read_as_no_date_does_not_hide_the_date_it_runs_into() {
+        // `900000`, the line's end and `10` read as a day, a month's word and a year.
+        assert_eq!(
+            find_date(
+                "+45 497 900000\n10 oct.2026 12:38:59  #9997",
+                Order::DayFirst
+            ),
+            Some((d(2026, 10, 10), 0.9))
+        );
+    }
+
+    #[test]
     fn dashes_read_as_tildes_months_with_misread_letters_and_run_together_dates_are_read() {
         use Order::*;
         for (text, date) in [
@@ -924,11 +986,26 @@ mod tests {
             ("13-SEPT-20251435  #6875", d(2025, 9, 13)),
             ("20 abr 20242134  #8947", d(2024, 4, 20)),
             ("23-112023", d(2023, 11, 23)),
+            ("06-08-202415:2656  82558", d(2024, 8, 6)),
         ] {
             assert_eq!(find_date(text, DayFirst).map(|f| f.0), Some(date), "{text}");
         }
         // A price with a point after a number is no time run into a year.
         assert_eq!(times_parted("Total 1202317.38"), "Total 1202317.38");
+        // Dashes read as `=`: a repair, for a person to confirm.
+        for (text, date) in [
+            ("21=SEPT-202617:08.58  828X0", d(2026, 9, 21)),
+            ("15:27 2026-08=27  #4225", d(2026, 8, 27)),
+        ] {
+            assert_eq!(find_date(text, DayFirst), Some((date, REPAIRED)), "{text}");
+        }
+        // Not in a sum, nor in grain read as signs, nor where a date reads as printed.
+        assert_eq!(find_date("2 x 12 = 07-2024", DayFirst), None);
+        assert_eq!(find_date("1=25.79  25.79\n..2=9.65", DayFirst), None);
+        assert_eq!(
+            find_date("3=8=38=3a88\n05.02.2023 08:54", DayFirst),
+            Some((d(2023, 2, 5), 0.9))
+        );
     }
 
     #[test]
