@@ -586,7 +586,8 @@ def grey_noise(rng: random.Random, size: tuple, sigma: float) -> Image.Image:
     alone it carries on from the receipts drawn before, and a receipt drawn alone, or with
     one language's receipts only, would not be the one a longer run drew."""
     # From the generator's state, drawing nothing from it: the rest of the receipt's image
-    # stays as it was drawn before (tuples of numbers hash the same in every run).
+    # stays as it was drawn before. Its tuple of numbers hashes the same in every run; the
+    # whole state, which holds a None, does not before Python 3.12.
     LIBC.srand(hash(rng.getstate()[1]) & 0x7FFFFFFF)
     return Image.effect_noise(size, sigma)
 

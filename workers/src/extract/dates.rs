@@ -631,8 +631,6 @@ fn year_in(digits: &str, repair: bool) -> Option<i32> {
     i32::try_from(year).ok()
 }
 
-/// The earliest date in `text`: where it stands, its readings (the likelier first; two
-/// when day and month could be either) and how sure the first is.
 /// Every match of `pattern` in `text`, each starting a character after the one before:
 /// a match that reads as no date does not hide one it overlaps (`900000` and `10` of
 /// `+45 497 900000`, `10 oct.2026` taken for a day, a month and a year).
@@ -649,6 +647,8 @@ fn overlapping<'t>(
     })
 }
 
+/// The earliest date in `text`: where it stands, its readings (the likelier first; two
+/// when day and month could be either) and how sure the first is.
 fn find_in(
     text: &str,
     order: Order,
