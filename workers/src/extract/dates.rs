@@ -176,8 +176,12 @@ fn month_named(name: &str) -> Option<u32> {
 /// month's word that close, of its length, names the same month. A `1` in it is read as
 /// itself, an `l` and an `i` alike: `Ja1` is as close to `Jul` as to `Jan`.
 fn month_misread(name: &str) -> Option<u32> {
-    let readings =
-        ['1', 'l', 'i'].map(|letter| month_word(&name.replace('1', &letter.to_string())));
+    // A word without a `1` has one reading, not three alike to compare with every form.
+    let mut readings: Vec<String> = ['1', 'l', 'i']
+        .iter()
+        .map(|letter| month_word(&name.replace('1', &letter.to_string())))
+        .collect();
+    readings.dedup();
     let close = |form: &&str| {
         readings.iter().any(|name| {
             name.chars().count() >= 3
