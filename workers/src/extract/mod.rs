@@ -919,6 +919,16 @@ fn total_read(
         .min_by_key(|(rank, i, _)| (*rank, std::cmp::Reverse(*i)))
         .copied();
     if let Some(proven) = ledger.proven() {
+        // A card that paid more than two ways prove, and is no misreading of it, paid a
+        // charge on top that the receipt's lines left unread (`Senice charwe 1n%`, the
+        // total line garbled): what was paid is likelier, for a person to confirm.
+        let overpaid = ledger
+            .card
+            .iter()
+            .find(|card| **card > proven && !misread_of(**card, proven));
+        if let Some(card) = overpaid {
+            return Some((*card, 0.6, candidates.last().map(|(_, i, _)| *i)));
+        }
         // Two ways agree; the total line lost its amount or its leading digits, read its
         // currency sign as digits, or OCR misread it. A digit or two apart, the lines that
         // agree are as often the misread ones (`Nettobetrag 4110,16` and `Bar gegeben
@@ -967,17 +977,18 @@ fn total_read(
         if let Some((value, _)) = signed {
             return Some((*value, SIGN_AS_DIGITS, Some(i)));
         }
-        // The one way's value with digits added, or what was paid with digits before the
-        // total line's (`Importo 1.74`, `Pagamento elettronico 71.74`) or after them, its
-        // point lost as well (`Order total  2428` at a cropped edge, cash less change
-        // 242.88), or with one or two fewer before them (`671.41` above `EC-Cash 71.41`):
-        // what the other lines prove is likelier.
+        // The one way's value with digits added, or with digits before the total line's
+        // (`Importo 1.74`, `Pagamento elettronico 71.74`; `Importo ) pagatd14,70` against
+        // the items less the discount plus the service, 414,70), or what was paid with
+        // digits after them, its point lost as well (`Order total  2428` at a cropped
+        // edge, cash less change 242.88), or with one or two fewer before them (`671.41`
+        // above `EC-Cash 71.41`): what the other lines prove is likelier.
         let paid = |how: &Proof| matches!(how, Proof::CardPayment | Proof::CashLessChange);
         let likelier = proofs.iter().find(|(value, how)| {
             padded(amount, *value)
+                || ends(amount, *value)
                 || (paid(how)
-                    && (ends(amount, *value)
-                        || cut_at_edge(amount, *value)
+                    && (cut_at_edge(amount, *value)
                         || lines.iter().any(|l| digits_glued(l, amount, *value))))
         });
         if let Some((value, _)) = likelier {

@@ -871,6 +871,55 @@ fn a_tax_summary_that_adds_up_to_the_total_but_for_one_digit_rivals_a_card_line(
 }
 
 #[test]
+fn a_card_line_named_by_its_terminal_checks_the_total() {
+    // The `0` of 98,00 read as `1` on the total and on the taxable amount alike: the two
+    // prove each other, and only the `POS` line, which tills print for a card payment,
+    // says otherwise.
+    let text = "Caffetteria Esposito\nMilano\n05/11/2025\nAranciata\n2 x 24,35  48,70\n\
+                Pane  15,19\nGelato  34,11\nImponibile  98,01\nTotale da pagare  98,01\n\
+                POS  98,00 EUR\n";
+    let e = read(text);
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+    // Read right, the card line makes it sure.
+    let right = read(&text.replace("98,01", "98,00"));
+    assert_eq!(total(&right).as_deref(), Some("98.00 EUR"));
+    assert_eq!(right.confidence["total"], 0.97, "{:?}", right.confidence);
+}
+
+#[test]
+fn a_card_that_paid_more_than_the_lines_prove_paid_a_charge_they_left_unread() {
+    // The service charge's line and the total's are garbled; the items, the subtotal and
+    // the tax summary prove 3,297.00, the card paid 3,791.55.
+    let text = "Lakeview Cafe\nPraha\n20.10.2026 09:57\nBlueberry muffin\n\
+                1x 171.50  CZK 171.50\nFries\n2x294.00  588.00 Kč\nBlueberry muffin\n\
+                3 x589.00  1767.00 Kč\nA4 folder\n1x 770.50  CZK 770.50\n\
+                Subtotal  CZK 3,297.00\nSenice charwe 1n%  AOA55.KE\nTotalsale  370155.\n\
+                Debit card  3791.55 Kč\nRate  Net  Tax  Gross\n\
+                5%  3140.00  157.00  3,297.00\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("3791.55 CZK"));
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+    // Where the card paid what they prove, that is the total, and sure.
+    let paid = read(&text.replace("3791.55", "3297.00"));
+    assert_eq!(total(&paid).as_deref(), Some("3297.00 CZK"));
+    assert!(paid.confidence["total"] >= 0.9, "{:?}", paid.confidence);
+}
+
+#[test]
+fn a_total_that_lost_its_first_digit_to_its_label_is_what_the_lines_add_up_to() {
+    // `4` of 414,70 run into the label's misread word; the items less the discount plus
+    // the service add up to 414,70: that is filled in for a person to confirm.
+    let text = "Cartoleria Rossi\nBologna\n13.08.2026 22:23\nAcqua frizzante\n\
+                2 x 32,62  65,24\nFocaccia\n1 x 8,16  8,16\nRisotto\n2 x 31,43  62,86\n\
+                Brioche\n3 x 7,72  23,16\nProsciutto crudo\n3 x 19,07  57,21\n\
+                Acqua frizzante\n2 x 79,81  159,62\nProsciutto crudo\n1 x 31,54  31,54\n\
+                Sconto  -37,52\nServizio  44,43\nImporto pagatd14,70\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("414.70 EUR"));
+    assert!(e.confidence["total"] < REVIEW_BELOW, "{:?}", e.confidence);
+}
+
+#[test]
 fn a_total_printed_nowhere_with_its_cents_lost_its_point() {
     // Every line that repeats the total lost its point alike, the total's own label on a
     // row above it: they prove each other, and 11164 euros is still a misreading.

@@ -260,6 +260,8 @@ const OTHERS: &[(&str, Label)] = &[
     ("tarjeta", Label::Card),
     ("carta", Label::Card),
     ("bancomat", Label::Card),
+    // Italian tills name a card payment by the terminal that took it (`POS  98,00`).
+    ("pos", Label::Card),
     ("pin", Label::Card),
     ("pagamento", Label::Card),
     ("paiement", Label::Card),
@@ -853,6 +855,8 @@ mod tests {
         assert_eq!(l("inkl. MwSt 19%"), Some(Label::Tax));
         assert_eq!(l("Summe"), Some(Label::Total(1)));
         assert_eq!(l("VISA ****1234"), Some(Label::Card));
+        assert_eq!(l("POS  98,00 EUR"), Some(Label::Card));
+        assert_eq!(l("Positano  12,00"), None);
         assert_eq!(l("Barcode 12345"), None);
         assert_eq!(l("Multiple items"), None);
         assert_eq!(l("Qty Item  Price  Amount"), None);
