@@ -89,6 +89,8 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("poland", "PLN"),
     ("cesko", "CZK"),
     ("czechia", "CZK"),
+    ("czech republic", "CZK"),
+    ("ceska republika", "CZK"),
     ("magyarorszag", "HUF"),
     ("hungary", "HUF"),
     ("india", "INR"),
@@ -603,11 +605,22 @@ fn city_currency(line: &str) -> Option<&'static str> {
             if words.len() >= 2 && words.last().is_some_and(|w| AUSTRALIAN_STATES.contains(w)) {
                 return Some("AUD");
             }
-            let name = words.join(" ");
-            CITIES
-                .iter()
-                .find(|(city, _)| *city == name)
-                .map(|(_, code)| *code)
+            // A known city with its state or province after it and no comma between
+            // (`Denver CO`): alone, such a code may be another country's province
+            // (`Bologna BO`, `Milano MI`).
+            let regional = |w: &&str| US_STATES.contains(w) || CANADIAN_PROVINCES.contains(w);
+            let city = match words.split_last() {
+                Some((last, rest)) if !rest.is_empty() && regional(&last) => rest,
+                _ => &words[..],
+            };
+            let named = |words: &[&str]| {
+                let name = words.join(" ");
+                CITIES
+                    .iter()
+                    .find(|(city, _)| *city == name)
+                    .map(|(_, code)| *code)
+            };
+            named(&words).or_else(|| named(city))
         })
     })
 }
@@ -698,6 +711,20 @@ mod tests {
             Some("AUD")
         );
         assert_eq!(country_currency("diner\nnsw"), None);
+        // A known city's state or province after it without a comma; not another
+        // country's province after an unknown city.
+        assert_eq!(country_currency("inn\n68 main st\ndenver co"), Some("USD"));
+        assert_eq!(country_currency("inn\ndenver co 80202"), Some("USD"));
+        assert_eq!(country_currency("osteria\nvia po 3\nvarese mi"), None);
+        assert_eq!(
+            country_currency("osteria\nvia po 3\nmilano mi"),
+            Some("EUR")
+        );
+        assert_eq!(
+            country_currency("books\n81427 praba\nczech republic"),
+            Some("CZK")
+        );
+        assert_eq!(country_currency("knihy\nceska republika"), Some("CZK"));
         assert_eq!(country_currency("bar\nlima, pe ru"), None);
         // The country outranks a city of the same name elsewhere.
         assert_eq!(
