@@ -610,7 +610,7 @@ fn city_currency(line: &str) -> Option<&'static str> {
             // (`Bologna BO`, `Milano MI`).
             let regional = |w: &&str| US_STATES.contains(w) || CANADIAN_PROVINCES.contains(w);
             let city = match words.split_last() {
-                Some((last, rest)) if !rest.is_empty() && regional(&last) => rest,
+                Some((last, rest)) if !rest.is_empty() && regional(last) => rest,
                 _ => &words[..],
             };
             let named = |words: &[&str]| {

@@ -366,7 +366,14 @@ pub fn label(folded: &str) -> Option<Label> {
         .or_else(|| label_by(&letters_for_digits(folded)?, nearly_says))
         .or_else(|| label_by(&apart_from_code(folded)?, says))
         .or_else(|| label_by(&tail_restored(folded)?, says))
+        .or_else(|| label_by(&x_for_times(folded)?, says))
         .or_else(|| alone(folded))
+}
+
+/// The line with the multiplication signs in its words read as the letter x OCR took for
+/// one (`Sales ta× 19%`); a sign after a word (`Tax× 20%`) already parts it from the label.
+fn x_for_times(line: &str) -> Option<String> {
+    line.contains('×').then(|| line.replace('×', "x"))
 }
 
 /// The line with each word `rewrite` changes changed, if it changes any.
@@ -856,6 +863,8 @@ mod tests {
         assert_eq!(l("Summe"), Some(Label::Total(1)));
         assert_eq!(l("VISA ****1234"), Some(Label::Card));
         assert_eq!(l("POS  98,00 EUR"), Some(Label::Card));
+        assert_eq!(l("Sales ta× 19%  92.23"), Some(Label::Tax));
+        assert_eq!(l("Tax× 20%  $5.07"), Some(Label::Tax));
         assert_eq!(l("Positano  12,00"), None);
         assert_eq!(l("Barcode 12345"), None);
         assert_eq!(l("Multiple items"), None);
