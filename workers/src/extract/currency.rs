@@ -567,6 +567,11 @@ fn region_currency(part: &str) -> Option<&'static str> {
     if words.any(|w| !w.chars().any(|c| c.is_ascii_digit())) {
         return None;
     }
+    state_currency(code)
+}
+
+/// The currency of the country an American state's or a Canadian province's code names.
+fn state_currency(code: &str) -> Option<&'static str> {
     if US_STATES.contains(&code) {
         Some("USD")
     } else if CANADIAN_PROVINCES.contains(&code) {
@@ -605,14 +610,6 @@ fn city_currency(line: &str) -> Option<&'static str> {
             if words.len() >= 2 && words.last().is_some_and(|w| AUSTRALIAN_STATES.contains(w)) {
                 return Some("AUD");
             }
-            // A known city with its state or province after it and no comma between
-            // (`Denver CO`): alone, such a code may be another country's province
-            // (`Bologna BO`, `Milano MI`).
-            let regional = |w: &&str| US_STATES.contains(w) || CANADIAN_PROVINCES.contains(w);
-            let city = match words.split_last() {
-                Some((last, rest)) if !rest.is_empty() && regional(last) => rest,
-                _ => &words[..],
-            };
             let named = |words: &[&str]| {
                 let name = words.join(" ");
                 CITIES
@@ -620,7 +617,17 @@ fn city_currency(line: &str) -> Option<&'static str> {
                     .find(|(city, _)| *city == name)
                     .map(|(_, code)| *code)
             };
-            named(&words).or_else(|| named(city))
+            // A known city with its state or province after it and no comma between
+            // (`Denver CO`), where the two agree: alone, such a code may be another
+            // country's province (`Milano MI`), and a city's name may be another
+            // country's city's too (`London ON`).
+            let regional = match words.split_last() {
+                Some((last, city)) if !city.is_empty() => {
+                    state_currency(last).filter(|code| named(city) == Some(*code))
+                }
+                _ => None,
+            };
+            named(&words).or(regional)
         })
     })
 }
@@ -711,15 +718,14 @@ mod tests {
             Some("AUD")
         );
         assert_eq!(country_currency("diner\nnsw"), None);
-        // A known city's state or province after it without a comma; not another
-        // country's province after an unknown city.
+        // A known city's state or province after it without a comma; not a state's code
+        // after an unknown city.
         assert_eq!(country_currency("inn\n68 main st\ndenver co"), Some("USD"));
         assert_eq!(country_currency("inn\ndenver co 80202"), Some("USD"));
         assert_eq!(country_currency("osteria\nvia po 3\nvarese mi"), None);
-        assert_eq!(
-            country_currency("osteria\nvia po 3\nmilano mi"),
-            Some("EUR")
-        );
+        // Nor a known city where the two disagree: Milan's province, or London, Ontario.
+        assert_eq!(country_currency("osteria\nvia po 3\nmilano mi"), None);
+        assert_eq!(country_currency("diner\nlondon on"), None);
         assert_eq!(
             country_currency("books\n81427 praba\nczech republic"),
             Some("CZK")
