@@ -621,13 +621,13 @@ fn city_currency(line: &str) -> Option<&'static str> {
             // (`Denver CO`), where the two agree: alone, such a code may be another
             // country's province (`Milano MI`), and a city's name may be another
             // country's city's too (`London ON`).
-            let regional = match words.split_last() {
+            let regional = || match words.split_last() {
                 Some((last, city)) if !city.is_empty() => {
                     state_currency(last).filter(|code| named(city) == Some(*code))
                 }
                 _ => None,
             };
-            named(&words).or(regional)
+            named(&words).or_else(regional)
         })
     })
 }

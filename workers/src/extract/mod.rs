@@ -919,6 +919,7 @@ fn total_read(
         .min_by_key(|(rank, i, _)| (*rank, std::cmp::Reverse(*i)))
         .copied();
     if let Some(proven) = ledger.proven() {
+        let line = candidates.last().map(|(_, i, _)| *i);
         // A card that paid more than two ways prove, and is no misreading of it, paid a
         // charge on top that the receipt's lines left unread (`Senice charwe 1n%`, the
         // total line garbled): what was paid is likelier, for a person to confirm.
@@ -927,7 +928,7 @@ fn total_read(
             .iter()
             .find(|card| **card > proven && !misread_of(**card, proven));
         if let Some(card) = overpaid {
-            return Some((*card, 0.6, candidates.last().map(|(_, i, _)| *i)));
+            return Some((*card, 0.6, line));
         }
         // Two ways agree; the total line lost its amount or its leading digits, read its
         // currency sign as digits, or OCR misread it. A digit or two apart, the lines that
@@ -956,7 +957,6 @@ fn total_read(
             _ => Some(0.9),
         };
         if let Some(confidence) = confidence {
-            let line = candidates.last().map(|(_, i, _)| *i);
             return Some((proven, confidence, line));
         }
     }
