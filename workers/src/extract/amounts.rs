@@ -257,11 +257,11 @@ pub fn amounts(line: &str) -> Vec<Amount> {
         let after_times = times(ahead) || ahead.strip_suffix('.').is_some_and(times);
         // The Swiss franc's `Fr.` with the amount run into it (`Fr.1163.11`: an engine that
         // reads the row as one run may leave out the space), and a price after a word and
-        // a leader's point (`A REGLER.703,61`): no number's part.
+        // a leader's points (`A REGLER.703,61`, `TOTAL....12,50`, `Fv..568.44` for the
+        // franc's `Fr.`): no number's part.
         let after_franc = ahead.ends_with("Fr.");
-        let after_word = ahead
-            .strip_suffix('.')
-            .is_some_and(|word| word.ends_with(char::is_alphabetic))
+        let after_word = ahead.ends_with('.')
+            && ahead.trim_end_matches('.').ends_with(char::is_alphabetic)
             && cents;
         // A speck after a price read as a point (`228.67. EUR`, `228.67.€`): no date's
         // day and month (`24.12. 2024`), which have two digits before their point and a
@@ -514,8 +514,11 @@ mod tests {
         assert_eq!(values("TOTAL  CHF474.56"), ["474.56"]);
         assert_eq!(values("Total  CZK4 325,98"), ["4325.98"]);
         assert!(values("Ref XEUR12  12EURO").is_empty());
-        // A price after a word's point; not a number after an abbreviation's.
+        // A price after a word's point or a leader's points (a franc's `Fr.` misread);
+        // not a number after an abbreviation's.
         assert_eq!(values("A REGLER.703,61"), ["703.61"]);
+        assert_eq!(values("TOTAL....12,50"), ["12.50"]);
+        assert_eq!(values("TOT.COMPLESSIVO  Fv..568.44"), ["568.44"]);
         assert!(values("Nr.1234  Tel.0123").is_empty());
     }
 
