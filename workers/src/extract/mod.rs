@@ -996,9 +996,13 @@ fn total_read(
         }
         // Unproven, on a receipt whose prices carry cents (`Total factura  € 52789` below
         // `Cuaderno  22,16 €`), it is still the likelier reading for a person to confirm.
+        // So it is on a slip that prints no prices, beside the mark of a currency that has
+        // cents (`A REGLER  17422 €` for 174,22): a card pays the cents a till rang up.
         let dearest_item = ledger.items.iter().filter(|item| item.scale() > 0).max();
+        let cents_marked = ledger.items.is_empty() && marks_cents(&lines[i]);
         let likelier = with_point.filter(|value| {
-            prices_carry_cents(lines) && dearest_item.is_none_or(|item| value >= item)
+            (prices_carry_cents(lines) || cents_marked)
+                && dearest_item.is_none_or(|item| value >= item)
         });
         if let Some(with_point) = likelier {
             return Some((with_point, 0.6, Some(i)));
@@ -1148,6 +1152,16 @@ fn card_digits(lines: &[Line], line: &Line, amount: Decimal) -> bool {
         .flat_map(|l| &l.amounts)
         .any(|a| a.decimals > 0 && a.value * Decimal::ONE_HUNDRED == amount);
     four_digits && line.marks.is_empty() && total_with_cents && !repeats_one
+}
+
+/// Whether the line names its currency, and only currencies with cents.
+fn marks_cents(line: &Line) -> bool {
+    let cents = |code: &str| Currency::parse(code).is_ok_and(|c| c.minor_units() > 0);
+    !line.marks.is_empty()
+        && line.marks.iter().all(|mark| match mark {
+            Mark::One(code) => cents(code),
+            Mark::Shared(codes) => codes.iter().all(|code| cents(code)),
+        })
 }
 
 /// Whether the receipt prints its prices with cents: two in three amounts or more carry

@@ -1044,6 +1044,16 @@ fn a_total_printed_without_the_cents_of_every_price_gets_its_point_back() {
     let e = read(text);
     assert_eq!(total(&e).as_deref(), Some("114.04 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
+    // A card slip prints no prices; the euro has cents, and so has what a card paid.
+    let text = "Fromagerie Lefèvre\nBordeaux\n02.05.2025\nCarte bancaire  *4959\n\
+                A REGLER  17422 €\nPAIEMENT ACCEPTE\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("174.22 EUR"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // The yen has none: such a slip's amount is as printed.
+    let text = "Sakura Sushi\nTokyo\n2025-05-02\nVISA  *4959\nTOTAL  ¥17422\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("17422 JPY"));
 }
 
 #[test]
