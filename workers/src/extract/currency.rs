@@ -3,7 +3,7 @@
 //! several currencies share (`$`, `¥`, `kr`) — from the merchant's country where the
 //! receipt prints it.
 
-use super::words::{one_edit_apart, says};
+use super::words::{fold, one_edit_apart, says};
 
 /// ISO codes looked for as whole words. Codes that are also common words on receipts
 /// (ALL, CUP, PEN, TOP, BAM, MOP) are left out.
@@ -427,19 +427,34 @@ fn contains_symbol(line: &str, symbol: &str) -> bool {
     })
 }
 
-/// The currency of the merchant's country, where the receipt names one — or, failing
-/// that, names a city of one in its address.
-pub fn country_currency(folded_text: &str) -> Option<&'static str> {
+/// The currency of the merchant's country, where the receipt's text names one — or,
+/// failing that, names a city of one in its address.
+pub fn country_currency(text: &str) -> Option<&'static str> {
+    let folded_text = fold(text);
     // A country alone on its line (`Portugal`) outweighs a word that only seems to name
     // one in another line (`16 uk. Dluga`, its `ul.` misread).
+    let printed: Vec<&str> = text.lines().take(ADDRESS_LINES).collect();
     let top: Vec<&str> = folded_text.lines().take(ADDRESS_LINES).collect();
     let alone = top.iter().enumerate().find_map(|(i, line)| {
-        // A code alone is the country's only below its address's city or postcode: a
-        // photo's background reads as short words of two letters too (`be`).
+        // A code alone is the country's only below its address's city or postcode, or
+        // in capitals below a line of words alone (`CH` under `Berm`, Bern misread): a
+        // photo's background reads as short words of two letters too (`be`), seldom
+        // capitals, and a photo's cut edge leaves a word's first two (`SE` of `SALE`
+        // below a date).
         let below_address = i
             .checked_sub(1)
             .is_some_and(|above| postcode(top[above]) || city_currency(top[above]).is_some());
-        country_alone(line, below_address)
+        let below_words = i.checked_sub(1).is_some_and(|above| {
+            let words = top[above].trim();
+            words.chars().filter(|c| c.is_alphabetic()).count() >= 3
+                && words.chars().all(|c| c.is_alphabetic() || c == ' ')
+        });
+        let in_capitals = below_words
+            && printed.get(i).is_some_and(|printed| {
+                let code = printed.trim();
+                code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase())
+            });
+        country_alone(line, below_address || in_capitals)
     });
     let named = || {
         folded_text.lines().find_map(|line| {
@@ -691,6 +706,10 @@ mod tests {
         assert_eq!(country_currency("deli\n12 main st\nca"), None);
         // Two letters of a photo's background are no country's code.
         assert_eq!(country_currency("kiosk\nis en\nbe\nsr"), None);
+        // A code in capitals below a city OCR misread is; a word's first two letters
+        // below a date, where a photo cut the paper, are not.
+        assert_eq!(country_currency("Seidl Drogerie\nBerm\nCH"), Some("CHF"));
+        assert_eq!(country_currency("Prices  in\n23 Feb  202\nSE"), None);
         assert!(in_quebec("bistrot\n69294 quebec, qc\ncanada"));
         assert!(in_quebec("bistrot\nmontreal"));
         assert!(!in_quebec("maple books\ntoronto, on, canada"));

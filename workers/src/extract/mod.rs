@@ -1371,11 +1371,8 @@ pub fn extract_read(
     let folded_text = fold(text);
     // A photo's background above the paper reads as lines of doubted words that push the
     // address down: its city is looked for among the sure words too.
-    let country = country_currency(&folded_text).or_else(|| {
-        sure_lines
-            .as_ref()
-            .and_then(|_| country_currency(&fold(sure)))
-    });
+    let country =
+        country_currency(text).or_else(|| sure_lines.as_ref().and_then(|_| country_currency(sure)));
     let mut found_total = find_total(&lines);
     // Where the text as read proves no total, or its total line holds such a gap
     // (`Montant dû JPY 15  078`, its `078` no price), thousands groups a wide gap apart
