@@ -77,9 +77,16 @@ pub fn clean(line: &str) -> String {
         i += 1;
     }
     let joined: String = joined.into_iter().collect();
+    let joined = DOUBLED_SEPARATOR.replace_all(&joined, "$1$2");
     let joined = colon_for_point(&joined);
     lost_point(&joined).unwrap_or(joined)
 }
+
+/// A speck beside a price's separator read as another (`648,.04`): the one before its
+/// cents is the separator.
+static DOUBLED_SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d)[.,]([.,]\d{2}(?:\D|$))").expect("doubled-separator pattern")
+});
 
 /// A price's point OCR read as a colon, its currency after it (`94:23 CHF`, `12:40 €`):
 /// no time of day is followed by a currency.
@@ -518,6 +525,7 @@ mod tests {
         // not a number after an abbreviation's.
         assert_eq!(values("A REGLER.703,61"), ["703.61"]);
         assert_eq!(values("TOTAL....12,50"), ["12.50"]);
+        assert_eq!(values("TOTALE  EUR 648,.04"), ["648.04"]);
         assert_eq!(values("TOT.COMPLESSIVO  Fv..568.44"), ["568.44"]);
         assert!(values("Nr.1234  Tel.0123").is_empty());
     }
