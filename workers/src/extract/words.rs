@@ -390,16 +390,24 @@ fn rewritten_words(line: &str, rewrite: impl Fn(&str) -> Option<String>) -> Opti
     changed.then(|| words.join(" "))
 }
 
-/// The line with a currency's code parted from the word it ends (`TOTALEUR`, `Summechf`):
-/// OCR loses the space between a label and the code printed after it.
+/// The line with a currency's code or the euro's name parted from the word it ends
+/// (`TOTALEUR`, `Summechf`, `TOTALEEURO`): OCR loses the space between a label and the
+/// currency printed after it.
 fn apart_from_code(line: &str) -> Option<String> {
     rewritten_words(line, |word| {
-        let at = word.len().checked_sub(3).filter(|at| {
-            *at >= 3
-                && word.is_char_boundary(*at)
-                && word[..*at].chars().all(char::is_alphabetic)
-                && is_code(&word[*at..].to_uppercase())
-        })?;
+        let ends_code = |at: &usize| {
+            word.len() - at == 3 && is_code(&word[*at..].to_uppercase())
+                || word[*at..].eq_ignore_ascii_case("euro")
+        };
+        let at = [3, 4]
+            .into_iter()
+            .filter_map(|n| word.len().checked_sub(n))
+            .find(|at| {
+                *at >= 3
+                    && word.is_char_boundary(*at)
+                    && word[..*at].chars().all(char::is_alphabetic)
+                    && ends_code(at)
+            })?;
         Some(format!("{} {}", &word[..at], &word[at..]))
     })
 }
@@ -922,6 +930,7 @@ mod tests {
         // A code run into the label.
         assert_eq!(l("TOTALEUR  73,45"), Some(Label::Total(1)));
         assert_eq!(l("Zu zahlenchf  73,45"), Some(Label::Total(0)));
+        assert_eq!(l("TOTALEEURO  €33.43"), Some(Label::Total(1)));
         // Digits read for the letters they look like.
         assert_eq!(l("Tota1 HT  EUR 458,48"), Some(Label::Subtotal));
         assert_eq!(l("T0TAL  12,00"), Some(Label::Total(1)));
