@@ -430,8 +430,17 @@ fn letters_for_digits(line: &str) -> Option<String> {
         let lookalikes = !digits.is_empty()
             && (digits.len() <= 2 || letters >= 8 && digits.len() <= 3)
             && digits.iter().all(|d| as_letter(*d).is_some());
-        (letters >= 3 && lookalikes)
-            .then(|| word.chars().map(|c| as_letter(c).unwrap_or(c)).collect())
+        // A word's first `1` before letters is most often its capital `I` (`1tems tota1`,
+        // `1mporto`): words start in capitals, and few labels with an `l`.
+        let initial_i = word.starts_with('1') && word[1..].starts_with(char::is_alphabetic);
+        (letters >= 3 && lookalikes).then(|| {
+            word.char_indices()
+                .map(|(at, c)| match c {
+                    '1' if at == 0 && initial_i => 'i',
+                    _ => as_letter(c).unwrap_or(c),
+                })
+                .collect()
+        })
     })
 }
 
@@ -934,6 +943,8 @@ mod tests {
         // Digits read for the letters they look like.
         assert_eq!(l("Tota1 HT  EUR 458,48"), Some(Label::Subtotal));
         assert_eq!(l("T0TAL  12,00"), Some(Label::Total(1)));
+        // A word's first `1` its capital `I`: the items' total, no total.
+        assert_eq!(l("1tems tota1  125.03 US0"), Some(Label::Subtotal));
         // Three in a long word, one letter still off (`l` for `i`).
         assert_eq!(l("Zw15chen5umme  C0 .24.66"), Some(Label::Subtotal));
         assert_eq!(l("Ref 12345  12,00"), None);
