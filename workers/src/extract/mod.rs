@@ -869,6 +869,30 @@ fn total_read(
             .iter()
             .filter(|(value, _)| *value == amount)
             .all(|(_, how)| *how == Proof::FromItems);
+        // A total only the items prove, below which a line prints it plus the amount of a
+        // line between them that no label claims (`otaal  28,49`, `4,27`, `Idoen  32,76 €`:
+        // the paper's left edge cut off `Subtotaal`, `BTW` and `Te voldoen`), was the
+        // subtotal: the later line is the total, for a person to confirm.
+        let later_total = || {
+            let after: Vec<(usize, Decimal)> = lines
+                .iter()
+                .enumerate()
+                .skip(i + 1)
+                .filter_map(|(j, l)| Some((j, line_amount(l)?)))
+                .collect();
+            after.iter().find_map(|(j, sum)| {
+                after
+                    .iter()
+                    .take_while(|(k, _)| k < j)
+                    .any(|(k, part)| {
+                        lines[*k].label.is_none() && *part > Decimal::ZERO && amount + part == *sum
+                    })
+                    .then_some(*sum)
+            })
+        };
+        if let Some(total) = by_items_alone.then(later_total).flatten() {
+            return Some((total, 0.6, Some(i)));
+        }
         // A rival fewer ways prove than this total is the misread one: a subtotal the
         // items add up to, and the total it leads to, outweigh one cash or card line
         // (`Total HT 188,66`, `Montant TTC 188,66`, against `Especes 190,00` less a

@@ -1672,3 +1672,20 @@ fn the_name_is_read_above_the_address_before_the_date_and_prices() {
     let text = "Wi1low Books\nSydney\n07/12/2025\nNovel  32.56\nTotal  AU$32.56\n";
     assert_eq!(read(text).merchant.as_deref(), Some("Willow Books"));
 }
+
+#[test]
+fn a_subtotal_the_paper_edge_cut_is_no_total_below_a_line_that_adds_to_it() {
+    // `Subtotaal`, `BTW`, `Te voldoen`, `Contant` and `Wisselgeld` lost their first
+    // letters: the items prove the subtotal, and the line below adds the tax to it.
+    let text = "Visser\nUtrecht\nNederland\n13.04.2023  #7321\nKaas  22,90 A\nBrood  5,59 B\n\
+                otaal  28,49\n4,27\nIdoen  32,76 €\nint  40,00\n0  7,24\nTot ziens\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("32.76 EUR"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // With the edge whole, the tax's line is labelled and the total proven as before.
+    let text = "Visser\nUtrecht\nNederland\n13.04.2023  #7321\nKaas  22,90 A\nBrood  5,59 B\n\
+                Totaal  28,49\nContant  30,00\nWisselgeld  1,51\nTot ziens\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("28.49 EUR"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
