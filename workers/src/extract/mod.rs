@@ -1460,7 +1460,6 @@ pub fn extract_read(
     });
 
     let total = found_total.and_then(|(amount, sure, line)| {
-        let money = Money::new(amount, currency).ok()?;
         // A total as its line printed it, without the cents its currency has, lost its
         // point to OCR, and perhaps a digit with it (`TOTAL  21441` for £214.47); with
         // fewer, it lost digits (`EUR 30,2` for 300,22: repeated digits of a condensed
@@ -1480,6 +1479,17 @@ pub fn extract_read(
             && (line.is_some_and(|i| lines[i].amounts.iter().any(lacks_cents))
                 || printed_whole && !printed_with_cents && cents_elsewhere);
         let sure = if point_lost { sure.min(0.6) } else { sure };
+        // Four digits or more, whole, in a currency with cents, are the cents' digits
+        // with the point lost (`TOTALDUE  €38491`, `Order total  53484 USD` that the
+        // subtotal and tax, their points lost alike, add up to): what a person finds
+        // filled in is the amount with its point back.
+        let whole = amount.scale() == 0 && amount >= Decimal::from(1000);
+        let amount = if point_lost && whole && minor > 0 {
+            amount / Decimal::from(10_u32.pow(minor))
+        } else {
+            amount
+        };
+        let money = Money::new(amount, currency).ok()?;
         confidence.insert("total".to_string(), sure);
         Some(money)
     });

@@ -1689,3 +1689,20 @@ fn a_subtotal_the_paper_edge_cut_is_no_total_below_a_line_that_adds_to_it() {
     assert_eq!(total(&e).as_deref(), Some("28.49 EUR"));
     assert!(!needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_total_its_points_lost_alike_is_filled_in_with_its_point_back() {
+    // Subtotal and tax lost their points as the total did: they prove it in cents.
+    let text = "Ashford Deli\nChicago, IL\nUSA\nPrices in USD\nInvoice date  04/16/2025\n\
+                Rye loaf  1  13.91  13.91\nFries  2  16.74  33.48\nItems total  44570\n\
+                VAT 20%  8914\nOrder total  53484 USD\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("534.84 USD"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Three digits whole may be a price in whole units: as printed, for a person.
+    let text = "Ashford Deli\nChicago, IL\nUSA\nPrices in USD\nInvoice date  04/16/2025\n\
+                Rye loaf  1  13.91  13.91\nItems total  445\nOrder total  445 USD\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("445.00 USD"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+}
