@@ -476,8 +476,39 @@ pub fn country_currency(text: &str) -> Option<&'static str> {
             folded_text
                 .lines()
                 .take(ADDRESS_LINES)
-                .find_map(country_misread)
+                .find_map(|line| country_misread(line).or_else(|| country_in_digits(line)))
         })
+}
+
+/// The currency of a country named alone on its line with letters OCR read as the digits
+/// they look like (`U.5.4.`, `5chweiz`, `8rasil`, `Sv1zzera`).
+fn country_in_digits(folded_line: &str) -> Option<&'static str> {
+    let line = folded_line.trim();
+    let digits = line.chars().filter(char::is_ascii_digit).count();
+    let letters = line.chars().filter(|c| c.is_alphabetic()).count();
+    if digits == 0 || digits > 2 || letters == 0 {
+        return None;
+    }
+    let as_letters = |one: char| -> String {
+        line.chars()
+            .map(|c| match c {
+                '0' => 'o',
+                '1' => one,
+                '4' => 'a',
+                '5' => 's',
+                '8' => 'b',
+                _ => c,
+            })
+            .collect()
+    };
+    ['i', 'l'].into_iter().find_map(|one| {
+        let read = as_letters(one);
+        let name = read.trim_matches(|c: char| !c.is_alphabetic());
+        COUNTRIES
+            .iter()
+            .find(|(place, _)| *place == name)
+            .map(|(_, code)| *code)
+    })
 }
 
 /// Countries' ISO codes as addresses print them: alone on the line below the city
@@ -573,6 +604,12 @@ const CANADIAN_PROVINCES: &[&str] = &[
 /// Australia's states as its addresses print them after the city, without a comma
 /// ("Sydney NSW 2000"); those that are also American or Canadian codes are left out.
 const AUSTRALIAN_STATES: &[&str] = &["nsw", "vic", "qld", "tas"];
+/// The others, which name Australia only after one of its cities (`Perth WA`, where
+/// `WA` alone is Washington's too).
+const AUSTRALIAN_STATES_SHARED: &[&str] = &["wa", "sa", "nt", "act"];
+/// Australian cities whose names other countries' cities have too (Perth in Scotland):
+/// Australian only with their state after them.
+const AUSTRALIAN_WITH_STATE: &[&str] = &["perth", "darwin"];
 
 /// A state or province standing after a comma, with at most its postcode after it: the
 /// city before it may be any.
@@ -638,7 +675,11 @@ fn city_currency(line: &str) -> Option<&'static str> {
             // country's city's too (`London ON`).
             let regional = || match words.split_last() {
                 Some((last, city)) if !city.is_empty() => {
-                    state_currency(last).filter(|code| named(city) == Some(*code))
+                    let in_australia = AUSTRALIAN_STATES_SHARED.contains(last)
+                        && (named(city) == Some("AUD")
+                            || AUSTRALIAN_WITH_STATE.contains(&city.join(" ").as_str()));
+                    let state = state_currency(last).filter(|code| named(city) == Some(*code));
+                    in_australia.then_some("AUD").or(state)
                 }
                 _ => None,
             };
@@ -741,6 +782,20 @@ mod tests {
         // after an unknown city.
         assert_eq!(country_currency("inn\n68 main st\ndenver co"), Some("USD"));
         assert_eq!(country_currency("inn\ndenver co 80202"), Some("USD"));
+        // `WA` is Western Australia's after Perth, and Perth alone may be Scotland's.
+        assert_eq!(country_currency("hardware\n51431 perth wa"), Some("AUD"));
+        assert_eq!(country_currency("hardware\nperth"), None);
+        assert_eq!(country_currency("hardware\nseattle wa"), Some("USD"));
+        // A country's letters read as digits.
+        assert_eq!(
+            country_currency("kitchen\n84 kerkstraat\nU.5.4."),
+            Some("USD")
+        );
+        assert_eq!(
+            country_currency("caffetteria\nvia roma 3\nsv1zzera"),
+            Some("CHF")
+        );
+        assert_eq!(country_currency("kitchen\n4 kerkstraat\n1917"), None);
         assert_eq!(country_currency("osteria\nvia po 3\nvarese mi"), None);
         // Nor a known city where the two disagree: Milan's province, or London, Ontario.
         assert_eq!(country_currency("osteria\nvia po 3\nmilano mi"), None);
