@@ -395,19 +395,16 @@ fn rewritten_words(line: &str, rewrite: impl Fn(&str) -> Option<String>) -> Opti
 /// currency printed after it.
 fn apart_from_code(line: &str) -> Option<String> {
     rewritten_words(line, |word| {
-        let ends_code = |at: &usize| {
-            word.len() - at == 3 && is_code(&word[*at..].to_uppercase())
-                || word[*at..].eq_ignore_ascii_case("euro")
-        };
-        let at = [3, 4]
-            .into_iter()
-            .filter_map(|n| word.len().checked_sub(n))
-            .find(|at| {
+        let ending = |len: usize| {
+            word.len().checked_sub(len).filter(|at| {
                 *at >= 3
                     && word.is_char_boundary(*at)
                     && word[..*at].chars().all(char::is_alphabetic)
-                    && ends_code(at)
-            })?;
+            })
+        };
+        let code = ending(3).filter(|at| is_code(&word[*at..].to_uppercase()));
+        let euro = ending(4).filter(|at| word[*at..].eq_ignore_ascii_case("euro"));
+        let at = code.or(euro)?;
         Some(format!("{} {}", &word[..at], &word[at..]))
     })
 }
