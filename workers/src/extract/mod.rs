@@ -67,6 +67,10 @@ const MISREAD_REPAIRED: f32 = 0.75;
 /// where nothing else on the receipt names one: a person confirms it.
 const MISREAD_SIGN: f32 = 0.7;
 
+/// The confidence in an unchecked total, in a currency without cents, whose line prints no
+/// currency mark: the mark may be among the digits.
+const MARK_LOST: f32 = 0.6;
+
 /// The confidence in a date later than the receipt's upload: a reading, not a fact.
 const AFTER_UPLOAD: f32 = 0.3;
 /// How old a receipt may be at its upload before its date needs a person: older ones are
@@ -1479,6 +1483,12 @@ pub fn extract_read(
             && (line.is_some_and(|i| lines[i].amounts.iter().any(lacks_cents))
                 || printed_whole && !printed_with_cents && cents_elsewhere);
         let sure = if point_lost { sure.min(0.6) } else { sure };
+        // A currency without cents whose unchecked total prints no mark most often printed
+        // one after it that the engine cannot read: `円`, which PP-OCR's characters lack,
+        // read as a digit (`Please pay  101908` for 10190円). Nothing tells which it was.
+        let mark_lost =
+            sure == UNCHECKED && minor == 0 && line.is_some_and(|i| lines[i].marks.is_empty());
+        let sure = if mark_lost { MARK_LOST } else { sure };
         // Four digits or more, whole, in a currency with cents, are the cents' digits
         // with the point lost (`TOTALDUE  €38491`, `Order total  53484 USD` that the
         // subtotal and tax, their points lost alike, add up to): what a person finds

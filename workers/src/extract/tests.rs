@@ -1286,6 +1286,32 @@ fn a_slips_address_and_terminal_numbers_are_no_items() {
 }
 
 #[test]
+fn a_slips_yen_without_a_mark_goes_to_a_person() {
+    // `10190円`: the engine read the `円` it has no letter for as a digit. Nothing on a
+    // slip tells the mark from the amount's last digit.
+    let slip = |total: &str| {
+        read(&format!(
+            "Lakeview Foods\n92669 Kyoto\nJapan\nSALE\nTID 86003898 MID 3500514329\n\
+             07-12-2024 15:04  #1555\nDebit card **** 8930\nPlease pay  {total}\nAPPROVED\n"
+        ))
+    };
+    let e = slip("101908");
+    assert_eq!(total(&e).as_deref(), Some("101908 JPY"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Its mark read, the amount is as sure as OCR's reading of it.
+    for printed in ["¥10190", "10190 JPY"] {
+        let e = slip(printed);
+        assert_eq!(total(&e).as_deref(), Some("10190 JPY"), "{printed}");
+        assert_eq!(e.confidence["total"], UNCHECKED, "{printed}");
+    }
+    // A currency with cents prints them: its digits are not its mark.
+    let e = read(
+        "Lakeview Foods\nSALE\n07-12-2024 15:04\nDebit card **** 8930\nPlease pay  101.90\n",
+    );
+    assert_eq!(e.confidence["total"], UNCHECKED, "{:?}", e.confidence);
+}
+
+#[test]
 fn a_vat_number_is_no_tax() {
     let e = read(
         "Drogist Visser\n25 Via Roma\n17945 Utrecht\nP.IVA 3371086716\n08.12.23 13:09\n\
