@@ -187,6 +187,19 @@ pub fn groups_apart(text: &str) -> Option<String> {
     (joined != text).then_some(joined)
 }
 
+/// The text with a yen mark read as a digit after a thousands group dropped (`44,3773` for
+/// 44,377円, `Tendered  16,0000`): PP-OCR's characters lack `円`, and read it as the digit
+/// it looks most like. A currency without cents has no fourth digit after its comma.
+/// `None` where no number has one.
+pub fn yen_mark_dropped(text: &str) -> Option<String> {
+    let dropped = MARK_AFTER_GROUP.replace_all(text, "$number");
+    (dropped != text).then(|| dropped.into_owned())
+}
+
+static MARK_AFTER_GROUP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|\b)(?P<number>\d{1,3}(?:,\d{3})+)\d\b").expect("mark after group pattern")
+});
+
 /// Whether the line holds thousands groups a wide gap apart ([`groups_apart`]).
 pub fn has_groups_apart(line: &str) -> bool {
     GROUPS_APART.is_match(line)

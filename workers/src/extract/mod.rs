@@ -25,7 +25,8 @@ use expensewise_domain::{Currency, Money};
 use rust_decimal::Decimal;
 
 use amounts::{
-    after_misread_mask, after_misread_sign, amounts, clean, groups_apart, has_groups_apart, Amount,
+    after_misread_mask, after_misread_sign, amounts, clean, groups_apart, has_groups_apart,
+    yen_mark_dropped, Amount,
 };
 use arithmetic::{
     cut_at_edge, cut_short, digits_before, ends, misread_of, one_digit_apart, padded,
@@ -1385,7 +1386,19 @@ pub fn extract_read(
     default_currency: Currency,
     uploaded: NaiveDate,
 ) -> Extraction {
-    let mut lines = lines_of(text);
+    // A photo's background above the paper reads as lines of doubted words that push the
+    // address down: its city is looked for among the sure words too.
+    let country =
+        country_currency(text).or_else(|| (sure != text).then(|| country_currency(sure)).flatten());
+    // On a receipt in yen, a number no till prints (`44,3773`) is one whose `円` the engine
+    // read as a digit: read without it.
+    let in_yen = default_currency.code() == "JPY"
+        || country == Some("JPY")
+        || text.contains(['¥', '円'])
+        || text.contains("JPY");
+    let yen_read = in_yen.then(|| yen_mark_dropped(text)).flatten();
+    let read = yen_read.as_deref().unwrap_or(text);
+    let mut lines = lines_of(read);
     let mut confidence = BTreeMap::new();
 
     // Most texts are sure of every word (a PDF's own text, a clean scan): read once.
@@ -1397,10 +1410,6 @@ pub fn extract_read(
     }
 
     let folded_text = fold(text);
-    // A photo's background above the paper reads as lines of doubted words that push the
-    // address down: its city is looked for among the sure words too.
-    let country =
-        country_currency(text).or_else(|| sure_lines.as_ref().and_then(|_| country_currency(sure)));
     let mut found_total = find_total(&lines);
     // Where the text as read proves no total, or its total line holds such a gap
     // (`Montant dû JPY 15  078`, its `078` no price), thousands groups a wide gap apart
@@ -1411,7 +1420,7 @@ pub fn extract_read(
         .is_some_and(|i| has_groups_apart(lines[i].original));
     let own_confidence = found_total.map_or(0.0, |(_, confidence, _)| confidence);
     let joined = (own_confidence < REVIEW_BELOW || total_apart)
-        .then(|| groups_apart(text))
+        .then(|| groups_apart(read))
         .flatten();
     if let Some(joined) = joined.as_deref() {
         let joined_lines = lines_of(joined);

@@ -1305,10 +1305,30 @@ fn a_slips_yen_without_a_mark_goes_to_a_person() {
         assert_eq!(e.confidence["total"], UNCHECKED, "{printed}");
     }
     // A currency with cents prints them: its digits are not its mark.
-    let e = read(
-        "Lakeview Foods\nSALE\n07-12-2024 15:04\nDebit card **** 8930\nPlease pay  101.90\n",
-    );
+    let e =
+        read("Lakeview Foods\nSALE\n07-12-2024 15:04\nDebit card **** 8930\nPlease pay  101.90\n");
     assert_eq!(e.confidence["total"], UNCHECKED, "{:?}", e.confidence);
+}
+
+#[test]
+fn a_yen_mark_read_as_a_digit_after_a_thousands_group_is_dropped() {
+    // `円` read as the digit it looks like: `2,4310` for 2,431円. The prices so read add up.
+    let e = read(
+        "Ashford Foods\nKyoto\nJapan\n2024-12-07 15:04\nCar park  2,4310\nBlueberry muffin  3,3520\n\
+         Subtotal  5,7830\nTOTAL  5,783円\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("5783 JPY"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // A slip's one amount so read is filled in, for a person: nothing checks it.
+    let e = read(
+        "Northgate Kitchen\nKyoto\nJapan\nSALE\n2025-03-24 12:54:37\nAMEX****7481\n\
+         Amount payable  44,3773\nAPPROVED\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("44377 JPY"));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    // Elsewhere such a number is left as it was read.
+    let e = read("Northgate Kitchen\nLondon\nSALE\nAmount payable  44,3773\n");
+    assert_ne!(total(&e).as_deref(), Some("44377 GBP"));
 }
 
 #[test]
