@@ -373,7 +373,7 @@ pub fn find_date(text: &str, order: Order) -> Option<(NaiveDate, f32)> {
     // "Data: 1 1/4/24" is 11 April with its 11 split by OCR, not 1 April; "Datum 20;
     // 24-12-19" a year-first date with its year split. A time before the date ("20:03
     // 24/12/2024") is no such number.
-    let confidence = if split_off(text, at, order, readings[0]) {
+    let confidence = if split_off(text, at, order, readings[0]) || glued_on(text, at) {
         confidence.min(SPLIT)
     } else {
         confidence
@@ -412,6 +412,15 @@ fn split_off(text: &str, at: usize, order: Order, date: NaiveDate) -> bool {
     let joined = format!("{word}{}", &text[at..]);
     find_in(&joined, order, false)
         .is_some_and(|(found, readings, _)| found.start == 0 && readings[0] != date)
+}
+
+/// Whether the date read from `at` goes on from a number glued before it by a separator
+/// (`09402/2024.12.30.28.`, 09/02/2024 12:30:28 with a slash read as `4`, read as 30
+/// December): the date may begin before, and its year and time be read as one.
+fn glued_on(text: &str, at: usize) -> bool {
+    let mut before = text[..at].chars().rev();
+    matches!(before.next(), Some('/' | '.' | '-'))
+        && before.next().is_some_and(|c| c.is_ascii_digit())
 }
 
 /// `text` with each `=` between two letters or digits a dash, in a word that holds a
@@ -959,6 +968,21 @@ mod tests {
             find_date("24/12/2024", DayFirst),
             Some((d(2024, 12, 24), 0.9))
         );
+    }
+
+    #[test]
+    fn a_date_glued_on_to_a_number_before_it_may_begin_there() {
+        use Order::*;
+        // 09/02/2024 12:30:28, its second slash read as `4`.
+        let (date, confidence) = find_date("09402/2024.12.30.28.", DayFirst).unwrap();
+        assert_eq!(date, d(2024, 12, 30));
+        assert_eq!(confidence, SPLIT);
+        // A space apart, or a letter before, the date stands.
+        for line in ["Nr 09402 2024.12.30 12:28", "Rg.Nr.A/2024.12.30"] {
+            let (date, confidence) = find_date(line, DayFirst).unwrap();
+            assert_eq!(date, d(2024, 12, 30), "{line}");
+            assert!(confidence > SPLIT, "{line}");
+        }
     }
 
     #[test]
