@@ -197,7 +197,7 @@ pub fn yen_mark_dropped(text: &str) -> Option<String> {
 }
 
 static MARK_AFTER_GROUP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|\b)(?P<number>\d{1,3}(?:,\d{3})+)\d\b").expect("mark after group pattern")
+    Regex::new(r"\b(?P<number>\d{1,3}(?:,\d{3})+)\d\b").expect("mark after group pattern")
 });
 
 /// Whether the line holds thousands groups a wide gap apart ([`groups_apart`]).
