@@ -200,6 +200,48 @@ static MARK_AFTER_GROUP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?P<number>\d{1,3}(?:,\d{3})+)\d\b").expect("mark after group pattern")
 });
 
+/// The text with the last digit of every number of four digits or more that ends a line,
+/// printed without a yen mark before it, dropped: the `円` a font drew so that the engine
+/// reads it as a digit after every price (`Phone charger  30148`, `Balance  298208` under
+/// `Net  ¥29820`): a reading to try on a receipt in yen. A `0` stays: prices in tens, cut,
+/// would prove themselves in tens as well. `None` where fewer than two numbers end so.
+pub fn yen_marks_as_digits(text: &str) -> Option<String> {
+    let mut dropped = 0;
+    let mut read = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mark = MARK_AT_LINE_END
+            .captures(line)
+            .and_then(|c| c.name("mark"))
+            .filter(|m| m.as_str() != "0" && !yen_marked(&line[..m.start()]));
+        match mark {
+            Some(digit) => {
+                dropped += 1;
+                read.push_str(&line[..digit.start()]);
+                read.push_str(&line[digit.end()..]);
+            }
+            None => read.push_str(line),
+        }
+    }
+    (dropped >= 2).then_some(read)
+}
+
+/// Whether the amount that ends `before` is printed after a yen mark (`¥`, `JPY`, or a
+/// lone `Y`, as OCR reads `¥` at times).
+fn yen_marked(before: &str) -> bool {
+    let words = before.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ',');
+    let words = words.trim_end().to_uppercase();
+    words.ends_with('¥')
+        || words.ends_with("JPY")
+        || words
+            .strip_suffix('Y')
+            .is_some_and(|rest| !rest.ends_with(char::is_alphabetic))
+}
+
+static MARK_AT_LINE_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|\s)(?:\d{1,3}[.,]\d{3}|\d{3,})(?P<mark>\d)[\x20\t]*\r?\n?$")
+        .expect("mark at line end pattern")
+});
+
 /// Whether the line holds thousands groups a wide gap apart ([`groups_apart`]).
 pub fn has_groups_apart(line: &str) -> bool {
     GROUPS_APART.is_match(line)

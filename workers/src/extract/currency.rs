@@ -398,6 +398,13 @@ pub fn misread_code(line: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether `code`'s currency prints `$` for its sign.
+pub fn signs_dollar(code: &str) -> bool {
+    SHARED
+        .iter()
+        .any(|(symbol, codes)| *symbol == "$" && codes.contains(&code))
+}
+
 /// The currency whose sign OCR read as the `letters` glued to an amount
 /// ([`super::amounts::after_misread_sign`]): `₩` as `W` (`W13.464`, `wW88 332`), the `$`
 /// of `A$`, `CA$`, `HK$` … as `s` or `S` (`As49,77`, `CAS89`).

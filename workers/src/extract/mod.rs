@@ -26,14 +26,15 @@ use rust_decimal::Decimal;
 
 use amounts::{
     after_misread_mask, after_misread_sign, amounts, clean, groups_apart, has_groups_apart,
-    yen_mark_dropped, Amount,
+    yen_mark_dropped, yen_marks_as_digits, Amount,
 };
 use arithmetic::{
     cut_at_edge, cut_short, digits_before, ends, misread_of, one_digit_apart, padded,
     sign_read_as_digits, Ledger, Proof,
 };
 use currency::{
-    country_currency, in_quebec, marks, misread_code, misread_sign, only_a_place, Mark,
+    country_currency, in_quebec, marks, misread_code, misread_sign, only_a_place, signs_dollar,
+    Mark,
 };
 use dates::{find_date, month_named_shape, Order};
 use words::{
@@ -68,8 +69,9 @@ const MISREAD_REPAIRED: f32 = 0.75;
 /// where nothing else on the receipt names one: a person confirms it.
 const MISREAD_SIGN: f32 = 0.7;
 
-/// The confidence in an unchecked total, in a currency without cents, whose line prints no
-/// currency mark: the mark may be among the digits.
+/// The confidence in an unchecked total whose line prints no currency mark, in a currency
+/// without cents, or in dollars beginning with a digit shaped like `$`: the mark may be
+/// among the digits.
 const MARK_LOST: f32 = 0.6;
 
 /// The confidence in a date later than the receipt's upload: a reading, not a fact.
@@ -83,6 +85,9 @@ const LONG_BEFORE_UPLOAD: f32 = 0.6;
 /// The confidence in a date read below a line naming the receipt's date that OCR
 /// garbled ([`own_date_unread`]).
 const OWN_DATE_UNREAD: f32 = 0.6;
+
+/// The confidence in a date later than the day its invoice falls due.
+const DUE_BEFORE: f32 = 0.6;
 
 /// The fields a person should confirm before an expense is made of the reading: the
 /// total, date or currency when missing or not sure enough.
@@ -1323,6 +1328,18 @@ fn without_due_dates(text: &str) -> String {
         .join("\n")
 }
 
+/// Whether the invoice falls due before the day `date` says it was made: one of the two
+/// dates misread (`Invoice date  6/5/24` over `Due date  5/19/24`, for 5/5/24).
+fn due_before(text: &str, date: NaiveDate, order: Order) -> bool {
+    text.lines()
+        .filter(|line| {
+            let folded = fold(line);
+            DUE_DATE.iter().any(|phrase| says(&folded, phrase))
+        })
+        .filter_map(|line| find_date(line, order))
+        .any(|(due, _)| due < date)
+}
+
 /// Whether a line above the one `date` is read from holds the receipt's own date misread:
 /// it names the date and holds digits (`Rechungsdatum  2024-1104`), or, whatever its
 /// label, the shape of a day, a month's name and a year (`Rechungsdotum  28-FE8-2023`).
@@ -1439,6 +1456,29 @@ pub fn extract_read(
             _ => {}
         }
     }
+    // A font whose `円` the engine reads as a digit after every price leaves no price a
+    // thousands group to tell it by (`Iced tea  22548`, `Balance  298208`): on a receipt
+    // in yen, the reading without those digits is taken where it proves another total and
+    // the receipt prints that total with its mark (`Net  ¥29820`), whatever the text as
+    // read proved (`MASTERCARD  298208` repeating the balance, both read alike). Unmarked,
+    // a cut total may be proven by cut lines alone (`Total  40219` and the tax summary's
+    // gross `40219`, both cut to 4021) and is not taken.
+    let cut = in_yen.then(|| yen_marks_as_digits(read)).flatten();
+    if let Some(cut) = cut.as_deref() {
+        let cut_lines = lines_of(cut);
+        let marked = |amount: Decimal| {
+            cut_lines
+                .iter()
+                .any(|l| !l.marks.is_empty() && l.amounts.iter().any(|a| a.value == amount))
+        };
+        let proven = find_total(&cut_lines).filter(|found| {
+            found.1 >= 0.9 && found_total.is_none_or(|own| own.0 != found.0) && marked(found.0)
+        });
+        if proven.is_some() {
+            lines = cut_lines;
+            found_total = proven;
+        }
+    }
     let total_line = found_total.and_then(|(_, _, line)| line).map(|i| &lines[i]);
     let (currency, currency_confidence) =
         find_currency(total_line, &lines, country, default_currency);
@@ -1465,6 +1505,8 @@ pub fn extract_read(
             c.min(LONG_BEFORE_UPLOAD)
         } else if own_date_unread(&dated, d, order) {
             c.min(OWN_DATE_UNREAD)
+        } else if due_before(text, d, order) {
+            c.min(DUE_BEFORE)
         } else {
             c
         };
@@ -1495,9 +1537,17 @@ pub fn extract_read(
         // A currency without cents whose unchecked total prints no mark most often printed
         // one after it that the engine cannot read: `円`, which PP-OCR's characters lack,
         // read as a digit (`Please pay  101908` for 10190円). Nothing tells which it was.
-        let mark_lost =
-            sure == UNCHECKED && minor == 0 && line.is_some_and(|i| lines[i].marks.is_empty());
-        let sure = if mark_lost { MARK_LOST } else { sure };
+        // So, on a slip in dollars, may a first digit shaped like `$` (`Total Sale  5446 .97`
+        // for $446.97).
+        let unmarked = sure == UNCHECKED && line.is_some_and(|i| lines[i].marks.is_empty());
+        let mark_lost = unmarked && minor == 0;
+        let sign_lost =
+            unmarked && signs_dollar(currency.code()) && amount.to_string().starts_with(['5', '8']);
+        let sure = if mark_lost || sign_lost {
+            MARK_LOST
+        } else {
+            sure
+        };
         // Four digits or more, whole, in a currency with cents, are the cents' digits
         // with the point lost (`TOTALDUE  €38491`, `Order total  53484 USD` that the
         // subtotal and tax, their points lost alike, add up to): what a person finds

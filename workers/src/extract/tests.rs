@@ -1752,3 +1752,82 @@ fn a_total_its_points_lost_alike_is_filled_in_with_its_point_back() {
     assert_eq!(total(&e).as_deref(), Some("445.00 USD"));
     assert!(needs_review(&e), "{:?}", e.confidence);
 }
+
+#[test]
+fn a_yen_mark_read_as_a_digit_after_every_price_is_dropped_where_the_prices_then_add_up() {
+    // `円` read as `8` after each price the font drew it for, no thousands group to tell it.
+    let text = "Ashford Hardware\n16499 Kyoto\nJapan\nTel:+48609 711538\n11Dec2024 19:41\n\
+                Phone charger  30148\nBurger\n3 ×2592  JPy7776\nIced tea  22548\n\
+                Flat white  ¥2796\nNet  ¥15840\nBalance  158408\nMASTERCARD  158408\n";
+    let e = read(text);
+    assert_eq!(total(&e).as_deref(), Some("15840 JPY"));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+    // Unmarked, a total the cut lines alone prove is not taken: here the gross of the tax
+    // summary, which repeats the total, cut alike.
+    let e = read(
+        "Lakeview Inn\nKyoto\nJapan\n09.08.2023 09:35:44\nBurger  24460\nSide salad  9,5460\n\
+         Still water  ¥1,197\nTotal  40219\nRate  Net  Tax  Gross\n10%  36563  3656  40219\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("40219 JPY"));
+    // Prices in tens keep their last digit: cut, they would add up in tens as well.
+    let e = read(
+        "Ashford Hardware\nKyoto\nJapan\n11Dec2024 19:41\nPhone charger  3010\n\
+         Iced tea  2250\nTotal  5260\nCash  6000\nChange  740\n",
+    );
+    assert_eq!(total(&e).as_deref(), Some("5260 JPY"));
+    // Outside yen, the digits are the prices'.
+    let e = read(
+        "Ashford Hardware\nLondon\n11/12/2024 19:41\nPhone charger  30148\nIced tea  22548\n\
+         Net  £29820\nBalance  298208\nVISA  298208\n",
+    );
+    assert_ne!(total(&e).as_deref(), Some("29820 GBP"));
+}
+
+#[test]
+fn a_yen_mark_before_an_amount_keeps_its_digits() {
+    for (line, kept) in [
+        ("Net  ¥29820\nTotal  JPY 29820\n", true),
+        ("Net  Y 29820\nTotal  ¥ 29820\n", true),
+        ("Please pay  101908\nBalance  101908\n", false),
+    ] {
+        assert_eq!(yen_marks_as_digits(line).is_none(), kept, "{line}");
+    }
+}
+
+#[test]
+fn a_slips_dollar_total_that_may_begin_with_its_sign_goes_to_a_person() {
+    // `$446.97` with its `$` read as a `5`: nothing on a slip checks the amount.
+    let slip = |total: &str| {
+        read(&format!(
+            "Lakeview Chemist\n140 Main St\nDenver CO\nU.S.A.\nSALE\n05/23/2025  #1027\n\
+             VISA  2703\nTotal Sale  {total}\nAPPROVED\n"
+        ))
+    };
+    for printed in ["5446 .97", "846.97"] {
+        let e = slip(printed);
+        assert!(needs_review(&e), "{printed}: {:?}", e.confidence);
+    }
+    // With its sign read, or beginning otherwise, it is as sure as OCR's reading of it.
+    for (printed, want) in [("$546.97", "546.97 USD"), ("446.97", "446.97 USD")] {
+        let e = slip(printed);
+        assert_eq!(total(&e).as_deref(), Some(want), "{printed}");
+        assert_eq!(e.confidence["total"], UNCHECKED, "{printed}");
+    }
+}
+
+#[test]
+fn an_invoice_dated_after_it_falls_due_goes_to_a_person() {
+    let invoice = |made: &str| {
+        read(&format!(
+            "Ashford Chemist\n140 Main St\nDenver CO\nU.S.A.\nInvoice no.  2024-0989\n\
+             Invoice date  {made}\nDue date  5/19/24\nFries  14.81\nMilk  6.46\n\
+             Subtotal  21.27\nSales tax  1.27\nTotal  22.54 USD\n"
+        ))
+    };
+    let e = invoice("6/5/24");
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 6, 5));
+    assert!(needs_review(&e), "{:?}", e.confidence);
+    let e = invoice("5/5/24");
+    assert_eq!(e.date, NaiveDate::from_ymd_opt(2024, 5, 5));
+    assert!(!needs_review(&e), "{:?}", e.confidence);
+}
