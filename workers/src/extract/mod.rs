@@ -1320,22 +1320,22 @@ fn tax_summary(line: &Line) -> Option<Decimal> {
 /// the due date is no stand-in for it.
 fn without_due_dates(text: &str) -> String {
     text.lines()
-        .filter(|line| {
-            let folded = fold(line);
-            !DUE_DATE.iter().any(|phrase| says(&folded, phrase))
-        })
+        .filter(|line| !names_due_date(line))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Whether the line prints when an invoice falls due.
+fn names_due_date(line: &str) -> bool {
+    let folded = fold(line);
+    DUE_DATE.iter().any(|phrase| says(&folded, phrase))
 }
 
 /// Whether the invoice falls due before the day `date` says it was made: one of the two
 /// dates misread (`Invoice date  6/5/24` over `Due date  5/19/24`, for 5/5/24).
 fn due_before(text: &str, date: NaiveDate, order: Order) -> bool {
     text.lines()
-        .filter(|line| {
-            let folded = fold(line);
-            DUE_DATE.iter().any(|phrase| says(&folded, phrase))
-        })
+        .filter(|line| names_due_date(line))
         .filter_map(|line| find_date(line, order))
         .any(|(due, _)| due < date)
 }
