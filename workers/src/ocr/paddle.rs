@@ -297,24 +297,22 @@ impl Models {
         runs: &[(RotatedRect, f32)],
         stop: &AtomicBool,
     ) -> Result<Vec<Reading>, OcrError> {
-        let width = |(rect, stretch): &(RotatedRect, f32)| {
-            line_width(rect.width() * stretch, rect.height())
-        };
+        let widths: Vec<usize> = runs
+            .iter()
+            .map(|(rect, stretch)| line_width(rect.width() * stretch, rect.height()))
+            .collect();
         let mut order: Vec<usize> = (0..runs.len()).collect();
-        order.sort_by_key(|i| width(&runs[*i]));
-        let widths: Vec<usize> = order.iter().map(|i| width(&runs[*i])).collect();
+        order.sort_by_key(|i| widths[*i]);
+        let sorted: Vec<usize> = order.iter().map(|i| widths[*i]).collect();
         let mut read: Vec<Option<Reading>> = (0..runs.len()).map(|_| None).collect();
-        for batch in batches(&widths).into_iter().map(|range| &order[range]) {
+        for range in batches(&sorted) {
             stop_if_given_up(stop)?;
-            let widest = batch
-                .iter()
-                .map(|i| width(&runs[*i]))
-                .max()
-                .unwrap_or(0)
-                .max(MIN_LINE_WIDTH);
+            // Narrowest first: the batch's widest is its last.
+            let widest = sorted[range.end - 1].max(MIN_LINE_WIDTH);
+            let batch = &order[range];
             let mut input = NdTensor::<f32, 4>::zeros([batch.len(), 3, LINE_HEIGHT, widest]);
             for (slot, i) in batch.iter().enumerate() {
-                for ((x, y), value) in cut_out(image, runs[*i].0, width(&runs[*i])) {
+                for ((x, y), value) in cut_out(image, runs[*i].0, widths[*i]) {
                     for c in 0..3 {
                         input[[slot, c, y, x]] = value;
                     }
@@ -323,7 +321,7 @@ impl Models {
             let classes = self.recognise_batch(input.view())?;
             for (slot, i) in batch.iter().enumerate() {
                 // The steps of the run's own width; the rest of the batch's is padding.
-                let own = (classes.size(1) * width(&runs[*i])).div_ceil(widest);
+                let own = (classes.size(1) * widths[*i]).div_ceil(widest);
                 read[*i] = Some(decode(&self.characters, classes.slice(slot), own));
             }
         }
